@@ -1,0 +1,1 @@
+//! RNS-CKKS engine.

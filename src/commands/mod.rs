@@ -1,0 +1,26 @@
+//! The subcommands. Each file holds one subcommand's arguments (clap) and its `run` function.
+
+use clap::{Parser, Subcommand};
+
+/// Errors reach `main` as a rendered miette report; every user-facing failure is exit code 1.
+pub type CmdResult = miette::Result<()>;
+
+#[derive(Parser)]
+#[command(
+    name = "hel",
+    version,
+    about = "hel: compile and run machine-learning training on CKKS-encrypted data",
+    long_about = None,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {}
+
+pub fn dispatch(cli: Cli) -> CmdResult {
+    match cli.command {}
+}
