@@ -2,6 +2,10 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod check;
+pub mod common;
+pub mod ir;
+
 /// Errors reach `main` as a rendered miette report; every user-facing failure is exit code 1.
 pub type CmdResult = miette::Result<()>;
 
@@ -19,8 +23,16 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Parse and check a .hel program; print a one-line summary.
+    Check(check::CheckArgs),
+    /// Print the IR of a program after any pass (text, Graphviz DOT or RON).
+    Ir(ir::IrArgs),
+}
 
 pub fn dispatch(cli: Cli) -> CmdResult {
-    match cli.command {}
+    match cli.command {
+        Command::Check(a) => check::run(a),
+        Command::Ir(a) => ir::run(a),
+    }
 }

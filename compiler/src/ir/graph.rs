@@ -1,0 +1,239 @@
+//! The dataflow graph: a petgraph DAG of typed nodes, plus the program around it (inputs,
+//! outputs) and the regions that hold loop bodies.
+//!
+//! Nodes are only ever appended, and every node's operands exist before it, so the node index
+//! order is a topological order and numbering is deterministic. Passes build a new graph rather
+//! than edit one in place: a pass that produces the same nodes in the same order produces the same
+//! numbering, which keeps the text form (and its snapshots) stable.
+
+use super::op::Op;
+use super::types::Type;
+use crate::source::{SourceFile, Span};
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+pub type NodeId = NodeIndex<u32>;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub op: Op,
+    /// Operands, in order. Mirrored by the graph's edges (operand -> user, weight = position).
+    pub args: Vec<NodeId>,
+    pub ty: Type,
+    pub span: Span,
+    /// Which loop iteration produced the node, outermost loop first (empty outside loops); set by
+    /// unrolling so that depth can be attributed to iterations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub iter: Vec<u32>,
+}
+
+impl Node {
+    pub fn new(op: Op, args: Vec<NodeId>, ty: Type, span: Span) -> Node {
+        Node {
+            op,
+            args,
+            ty,
+            span,
+            iter: Vec::new(),
+        }
+    }
+}
+
+/// An append-only DAG of nodes.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    g: DiGraph<Node, u32>,
+}
+
+impl Graph {
+    pub fn len(&self) -> usize {
+        self.g.node_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.g.node_count() == 0
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.g[id]
+    }
+
+    /// Node ids in topological (= creation) order.
+    pub fn ids(&self) -> impl DoubleEndedIterator<Item = NodeId> + ExactSizeIterator {
+        self.g.node_indices()
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &Node)> {
+        self.g.node_indices().map(move |i| (i, &self.g[i]))
+    }
+
+    /// Nodes that use `id` as an operand (each once, in creation order).
+    pub fn users(&self, id: NodeId) -> Vec<NodeId> {
+        let mut u: Vec<NodeId> = self
+            .g
+            .neighbors_directed(id, petgraph::Direction::Outgoing)
+            .collect();
+        u.sort_unstable();
+        u.dedup();
+        u
+    }
+
+    /// The underlying petgraph graph, for graph algorithms.
+    pub fn petgraph(&self) -> &DiGraph<Node, u32> {
+        &self.g
+    }
+
+    fn push(&mut self, node: Node) -> NodeId {
+        let args = node.args.clone();
+        let id = self.g.add_node(node);
+        for (pos, a) in args.into_iter().enumerate() {
+            self.g.add_edge(a, id, pos as u32);
+        }
+        id
+    }
+}
+
+impl PartialEq for Graph {
+    fn eq(&self, other: &Graph) -> bool {
+        self.len() == other.len()
+            && self
+                .nodes()
+                .zip(other.nodes())
+                .all(|((_, a), (_, b))| a == b)
+    }
+}
+
+impl Serialize for Graph {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let nodes: Vec<&Node> = self.g.node_weights().collect();
+        nodes.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Graph {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Graph, D::Error> {
+        let nodes = Vec::<Node>::deserialize(d)?;
+        let mut g = Graph::default();
+        for n in nodes {
+            let here = g.len();
+            if n.args.iter().any(|a| a.index() >= here) {
+                return Err(serde::de::Error::custom(format!(
+                    "node {here} uses an operand defined after it"
+                )));
+            }
+            g.push(n);
+        }
+        Ok(g)
+    }
+}
+
+/// A loop body: a graph whose `Param` nodes stand for the loop's arguments and whose `results`
+/// are the carried variables' values at the end of an iteration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Region {
+    pub graph: Graph,
+    pub results: Vec<NodeId>,
+}
+
+/// A declared input: its type and the value range the user promised.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputDecl {
+    pub name: String,
+    pub ty: Type,
+    pub range: Option<(f64, f64)>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutputDecl {
+    pub name: String,
+    pub node: NodeId,
+    pub span: Span,
+}
+
+/// A whole program in the tensor IR.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Program {
+    #[serde(skip)]
+    pub source: SourceFile,
+    pub inputs: Vec<InputDecl>,
+    pub graph: Graph,
+    pub outputs: Vec<OutputDecl>,
+}
+
+impl Program {
+    pub fn input(&self, name: &str) -> Option<&InputDecl> {
+        self.inputs.iter().find(|i| i.name == name)
+    }
+
+    /// The same program around a new top-level graph (output nodes remapped by the caller).
+    pub fn with_graph(&self, graph: Graph, outputs: Vec<OutputDecl>) -> Program {
+        Program {
+            source: self.source.clone(),
+            inputs: self.inputs.clone(),
+            graph,
+            outputs,
+        }
+    }
+}
+
+impl PartialEq for Program {
+    fn eq(&self, other: &Program) -> bool {
+        self.inputs == other.inputs && self.graph == other.graph && self.outputs == other.outputs
+    }
+}
+
+/// Appends nodes to a graph, sharing identical constants and inputs so that a value referenced
+/// many times is one node.
+#[derive(Default)]
+pub struct Builder {
+    graph: Graph,
+    shared: HashMap<(SharedKey, Type), NodeId>,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+enum SharedKey {
+    Const(u64),
+    Input(String),
+    LoopIndex,
+}
+
+impl Builder {
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn finish(self) -> Graph {
+        self.graph
+    }
+
+    /// Appends `node`, or returns the existing node for a constant, input or loop index that
+    /// is already there.
+    pub fn add(&mut self, node: Node) -> NodeId {
+        let key = match &node.op {
+            // -0.0 and 0.0 are the same constant for every use the IR has.
+            Op::Const { value } => {
+                SharedKey::Const(if *value == 0.0 { 0 } else { value.to_bits() })
+            }
+            Op::Input { name } => SharedKey::Input(name.clone()),
+            Op::LoopIndex => SharedKey::LoopIndex,
+            _ => return self.graph.push(node),
+        };
+        let key = (key, node.ty);
+        if let Some(&id) = self.shared.get(&key) {
+            return id;
+        }
+        let id = self.graph.push(node);
+        self.shared.insert(key, id);
+        id
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        self.graph.node(id)
+    }
+}

@@ -1,0 +1,363 @@
+//! The reference interpreter: evaluates a program on f64 tensors.
+//!
+//! It defines what a program means. Every pass is checked by running this interpreter before and
+//! after it on the same random inputs; the lowering is checked against it too. Values are freed
+//! after their last use, so fully unrolled programs with large matrices stay within memory.
+
+use super::graph::{Graph, NodeId, Program};
+use super::op::Op;
+use super::types::Shape;
+use std::collections::HashMap;
+use thiserror::Error;
+
+/// A dense row-major tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    pub shape: Shape,
+    pub data: Vec<f64>,
+}
+
+impl Tensor {
+    pub fn filled(shape: Shape, value: f64) -> Tensor {
+        Tensor {
+            shape,
+            data: vec![value; shape.len()],
+        }
+    }
+
+    pub fn scalar(v: f64) -> Tensor {
+        Tensor {
+            shape: Shape::Scalar,
+            data: vec![v],
+        }
+    }
+
+    fn map(&self, f: impl Fn(f64) -> f64) -> Tensor {
+        Tensor {
+            shape: self.shape,
+            data: self.data.iter().map(|&x| f(x)).collect(),
+        }
+    }
+}
+
+/// An input or output value: a tensor, or a sequence of tensors.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Tensor(Tensor),
+    Seq(Vec<Tensor>),
+}
+
+#[derive(Debug, Error, PartialEq)]
+pub enum EvalError {
+    #[error("no value given for input `{0}`")]
+    MissingInput(String),
+    #[error("input `{name}` has the wrong shape: expected {expected}, got {got}")]
+    InputShape {
+        name: String,
+        expected: String,
+        got: String,
+    },
+    #[error("index {index} is outside the sequence of {len} elements")]
+    IndexOutOfRange { index: f64, len: usize },
+    #[error("malformed IR at node %{node}: {why}")]
+    Malformed { node: usize, why: String },
+}
+
+/// What evaluating one node produced.
+#[derive(Clone)]
+enum Slot {
+    Val(Value),
+    /// A loop's final carried values.
+    Results(Vec<Value>),
+}
+
+/// Evaluates `p` on `inputs`, returning the outputs in declaration order.
+pub fn eval(
+    p: &Program,
+    inputs: &HashMap<String, Value>,
+) -> Result<Vec<(String, Value)>, EvalError> {
+    for decl in &p.inputs {
+        let v = inputs
+            .get(&decl.name)
+            .ok_or_else(|| EvalError::MissingInput(decl.name.clone()))?;
+        let ok = match (v, decl.ty.seq) {
+            (Value::Tensor(t), None) => t.shape == decl.ty.shape,
+            (Value::Seq(ts), Some(k)) => {
+                ts.len() == k && ts.iter().all(|t| t.shape == decl.ty.shape)
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(EvalError::InputShape {
+                name: decl.name.clone(),
+                expected: decl.ty.to_string(),
+                got: describe(v),
+            });
+        }
+    }
+    let keep: Vec<NodeId> = p.outputs.iter().map(|o| o.node).collect();
+    let slots = eval_graph(&p.graph, &[], None, inputs, &keep)?;
+    p.outputs
+        .iter()
+        .map(|o| match slots.get(&o.node) {
+            Some(Slot::Val(v)) => Ok((o.name.clone(), v.clone())),
+            _ => Err(EvalError::Malformed {
+                node: o.node.index(),
+                why: "output is not a value".into(),
+            }),
+        })
+        .collect()
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Tensor(t) => t.shape.to_string(),
+        Value::Seq(ts) => format!(
+            "{} values starting with {}",
+            ts.len(),
+            ts.first().map_or("-".into(), |t| t.shape.to_string())
+        ),
+    }
+}
+
+/// Evaluates one graph. `params` and `loop_index` are the loop arguments and iteration number
+/// when `g` is a loop body.
+fn eval_graph(
+    g: &Graph,
+    params: &[Value],
+    loop_index: Option<i64>,
+    inputs: &HashMap<String, Value>,
+    keep: &[NodeId],
+) -> Result<HashMap<NodeId, Slot>, EvalError> {
+    // Remaining uses per node; a value is dropped when it reaches zero (unless kept).
+    let mut uses: Vec<usize> = vec![0; g.len()];
+    for (_, n) in g.nodes() {
+        for a in &n.args {
+            uses[a.index()] += 1;
+        }
+    }
+    for k in keep {
+        if let Some(u) = uses.get_mut(k.index()) {
+            *u += 1;
+        }
+    }
+    let mut slots: HashMap<NodeId, Slot> = HashMap::new();
+    for (id, n) in g.nodes() {
+        let bad = |why: &str| EvalError::Malformed {
+            node: id.index(),
+            why: why.to_string(),
+        };
+        let t = |k: usize| -> Result<&Tensor, EvalError> {
+            match n.args.get(k).and_then(|a| slots.get(a)) {
+                Some(Slot::Val(Value::Tensor(t))) => Ok(t),
+                _ => Err(bad("operand is not a tensor")),
+            }
+        };
+        let out = match &n.op {
+            Op::Input { name } => Slot::Val(
+                inputs
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| EvalError::MissingInput(name.clone()))?,
+            ),
+            Op::Const { value } => Slot::Val(Value::Tensor(Tensor::filled(n.ty.shape, *value))),
+            Op::Param { index } => Slot::Val(
+                params
+                    .get(*index as usize)
+                    .cloned()
+                    .ok_or_else(|| bad("parameter out of range"))?,
+            ),
+            Op::LoopIndex => match loop_index {
+                Some(i) => tensor(Tensor::scalar(i as f64)),
+                None => return Err(bad("loop index outside of a loop")),
+            },
+            Op::Add => tensor(zip(t(0)?, t(1)?, |a, b| a + b)),
+            Op::Sub => tensor(zip(t(0)?, t(1)?, |a, b| a - b)),
+            Op::Mul => tensor(zip(t(0)?, t(1)?, |a, b| a * b)),
+            Op::Div => tensor(zip(t(0)?, t(1)?, |a, b| a / b)),
+            Op::Neg => tensor(t(0)?.map(|x| -x)),
+            Op::Pow { exp } => tensor(t(0)?.map(|x| x.powi(*exp as i32))),
+            Op::Sqrt => tensor(t(0)?.map(f64::sqrt)),
+            Op::MatMul => tensor(matmul(t(0)?, t(1)?).ok_or_else(|| bad("matmul shapes"))?),
+            Op::MatVec => tensor(matvec(t(0)?, t(1)?).ok_or_else(|| bad("matvec shapes"))?),
+            Op::Transpose => {
+                tensor(transpose(t(0)?).ok_or_else(|| bad("transpose of a non-matrix"))?)
+            }
+            Op::SumRows => {
+                let a = t(0)?;
+                let Shape::Matrix(r, c) = a.shape else {
+                    return Err(bad("sum_rows of a non-matrix"));
+                };
+                let data = (0..c)
+                    .map(|j| (0..r).map(|i| a.data[i * c + j]).sum())
+                    .collect();
+                tensor(Tensor {
+                    shape: Shape::Vector(c),
+                    data,
+                })
+            }
+            Op::SumCols => {
+                let a = t(0)?;
+                let Shape::Matrix(r, c) = a.shape else {
+                    return Err(bad("sum_cols of a non-matrix"));
+                };
+                let data = (0..r)
+                    .map(|i| a.data[i * c..(i + 1) * c].iter().sum())
+                    .collect();
+                tensor(Tensor {
+                    shape: Shape::Vector(r),
+                    data,
+                })
+            }
+            Op::Dot => {
+                let (a, b) = (t(0)?, t(1)?);
+                if a.data.len() != b.data.len() {
+                    return Err(bad("dot of different lengths"));
+                }
+                tensor(Tensor::scalar(
+                    a.data.iter().zip(&b.data).map(|(x, y)| x * y).sum(),
+                ))
+            }
+            Op::Index | Op::Element { .. } => {
+                let seq = match n.args.first().and_then(|a| slots.get(a)) {
+                    Some(Slot::Val(Value::Seq(s))) => s,
+                    _ => return Err(bad("indexing a non-sequence")),
+                };
+                let index = match &n.op {
+                    Op::Element { index } => *index as f64,
+                    _ => t(1)?.data[0],
+                };
+                if index < 0.0 || index.fract() != 0.0 || index as usize >= seq.len() {
+                    return Err(EvalError::IndexOutOfRange {
+                        index,
+                        len: seq.len(),
+                    });
+                }
+                Slot::Val(Value::Tensor(seq[index as usize].clone()))
+            }
+            Op::Loop(l) => {
+                let mut args: Vec<Value> = Vec::with_capacity(n.args.len());
+                for a in &n.args {
+                    match slots.get(a) {
+                        Some(Slot::Val(v)) => args.push(v.clone()),
+                        _ => return Err(bad("loop argument is not a value")),
+                    }
+                }
+                let body = &l.body;
+                for i in l.start..l.end {
+                    let sub = eval_graph(&body.graph, &args, Some(i), inputs, &body.results)?;
+                    for (k, r) in body.results.iter().enumerate() {
+                        match sub.get(r) {
+                            Some(Slot::Val(v)) => args[k] = v.clone(),
+                            _ => return Err(bad("loop body result is not a value")),
+                        }
+                    }
+                }
+                args.truncate(l.carried.len());
+                Slot::Results(args)
+            }
+            Op::LoopResult { index } => match n.args.first().and_then(|a| slots.get(a)) {
+                Some(Slot::Results(rs)) => Slot::Val(
+                    rs.get(*index as usize)
+                        .cloned()
+                        .ok_or_else(|| bad("loop result out of range"))?,
+                ),
+                _ => return Err(bad("result of a non-loop")),
+            },
+        };
+        for a in &n.args {
+            let u = &mut uses[a.index()];
+            *u = u.saturating_sub(1);
+            if *u == 0 {
+                slots.remove(a);
+            }
+        }
+        slots.insert(id, out);
+    }
+    Ok(slots)
+}
+
+fn tensor(t: Tensor) -> Slot {
+    Slot::Val(Value::Tensor(t))
+}
+
+/// Element-wise with scalar broadcast.
+fn zip(a: &Tensor, b: &Tensor, f: impl Fn(f64, f64) -> f64) -> Tensor {
+    if a.shape == Shape::Scalar && b.shape != Shape::Scalar {
+        let x = a.data[0];
+        return b.map(|y| f(x, y));
+    }
+    if b.shape == Shape::Scalar {
+        let y = b.data[0];
+        return a.map(|x| f(x, y));
+    }
+    Tensor {
+        shape: a.shape,
+        data: a.data.iter().zip(&b.data).map(|(&x, &y)| f(x, y)).collect(),
+    }
+}
+
+fn matmul(a: &Tensor, b: &Tensor) -> Option<Tensor> {
+    let (Shape::Matrix(r, k), Shape::Matrix(k2, c)) = (a.shape, b.shape) else {
+        return None;
+    };
+    if k != k2 {
+        return None;
+    }
+    let mut data = vec![0.0; r * c];
+    for i in 0..r {
+        let row = &mut data[i * c..(i + 1) * c];
+        for l in 0..k {
+            let x = a.data[i * k + l];
+            if x == 0.0 {
+                continue;
+            }
+            let brow = &b.data[l * c..(l + 1) * c];
+            for (o, &y) in row.iter_mut().zip(brow) {
+                *o += x * y;
+            }
+        }
+    }
+    Some(Tensor {
+        shape: Shape::Matrix(r, c),
+        data,
+    })
+}
+
+fn matvec(a: &Tensor, v: &Tensor) -> Option<Tensor> {
+    let (Shape::Matrix(r, c), Shape::Vector(n)) = (a.shape, v.shape) else {
+        return None;
+    };
+    if c != n {
+        return None;
+    }
+    let data = (0..r)
+        .map(|i| {
+            a.data[i * c..(i + 1) * c]
+                .iter()
+                .zip(&v.data)
+                .map(|(x, y)| x * y)
+                .sum()
+        })
+        .collect();
+    Some(Tensor {
+        shape: Shape::Vector(r),
+        data,
+    })
+}
+
+fn transpose(a: &Tensor) -> Option<Tensor> {
+    let Shape::Matrix(r, c) = a.shape else {
+        return None;
+    };
+    let mut data = vec![0.0; r * c];
+    for i in 0..r {
+        for j in 0..c {
+            data[j * r + i] = a.data[i * c + j];
+        }
+    }
+    Some(Tensor {
+        shape: Shape::Matrix(c, r),
+        data,
+    })
+}

@@ -1,0 +1,77 @@
+//! The ordered pass pipeline. Each pass is one file in this folder; this file is the single
+//! place that says which passes run, in which order, at which optimization level.
+
+use crate::diagnostics::Diagnostic;
+use crate::ir::Program;
+
+/// One transformation of the tensor IR.
+pub trait Pass {
+    /// The name used by `hel ir --after NAME` and in logs.
+    fn name(&self) -> &'static str;
+    /// One line for `hel ir --list-passes`.
+    fn description(&self) -> &'static str;
+    fn run(&self, program: Program) -> Result<Program, Diagnostic>;
+}
+
+/// How hard the middle end works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum OptLevel {
+    /// Unroll and fold constants only.
+    O0,
+    /// Everything within one loop iteration.
+    O1,
+    /// Everything, including rewrites across iterations.
+    #[default]
+    O2,
+}
+
+/// The pseudo-pass naming the IR exactly as the front end produced it.
+pub const PARSE: &str = "parse";
+
+pub struct Pipeline {
+    passes: Vec<Box<dyn Pass>>,
+}
+
+impl Pipeline {
+    pub fn new(_level: OptLevel) -> Pipeline {
+        Pipeline {
+            passes: vec![Box::new(super::unroll::Unroll)],
+        }
+    }
+
+    pub fn passes(&self) -> impl Iterator<Item = &dyn Pass> {
+        self.passes.iter().map(|p| p.as_ref())
+    }
+
+    /// `(name, description)` of every pass, `parse` first.
+    pub fn list(&self) -> Vec<(&'static str, &'static str)> {
+        std::iter::once((PARSE, "the IR as written: loops kept, nothing folded"))
+            .chain(self.passes().map(|p| (p.name(), p.description())))
+            .collect()
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        name == PARSE || self.passes().any(|p| p.name() == name)
+    }
+
+    /// Runs the passes in order, stopping after `after` if given. `log` receives one line per
+    /// pass.
+    pub fn run(
+        &self,
+        mut program: Program,
+        after: Option<&str>,
+        log: &mut dyn FnMut(&str, &Program),
+    ) -> Result<Program, Diagnostic> {
+        if after == Some(PARSE) {
+            return Ok(program);
+        }
+        for pass in self.passes() {
+            program = pass.run(program)?;
+            log(pass.name(), &program);
+            if after == Some(pass.name()) {
+                break;
+            }
+        }
+        Ok(program)
+    }
+}
