@@ -1012,14 +1012,16 @@ impl<'a> Elab<'a> {
                 let b = vals[1];
                 match (a.ty.shape, b.ty.shape) {
                     (Shape::Vector(n), Shape::Vector(m)) if n == m => (Op::Dot, Shape::Scalar),
-                    (sa, sb) => return Err(self
-                        .err(
-                            e.span,
-                            format!(
+                    (sa, sb) => {
+                        return Err(self
+                            .err(
+                                e.span,
+                                format!(
                                 "`dot` needs two vectors of the same length, but got {sa} and {sb}"
                             ),
-                        )
-                        .with_label("shapes do not match")),
+                            )
+                            .with_label("shapes do not match"))
+                    }
                 }
             }
             _ => {

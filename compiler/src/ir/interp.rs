@@ -361,3 +361,58 @@ fn transpose(a: &Tensor) -> Option<Tensor> {
         data,
     })
 }
+
+/// Random inputs for `p`, uniform in each input's declared range (`[-1, 1]` where none is
+/// declared). Deterministic for a seed; used by the differential tests of every pass.
+pub fn random_inputs(p: &Program, seed: u64) -> HashMap<String, Value> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut out = HashMap::new();
+    for decl in &p.inputs {
+        let (lo, hi) = decl.range.unwrap_or((-1.0, 1.0));
+        let tensor = |rng: &mut rand_chacha::ChaCha8Rng| Tensor {
+            shape: decl.ty.shape,
+            data: (0..decl.ty.shape.len())
+                .map(|_| {
+                    if lo == hi {
+                        lo
+                    } else {
+                        rng.random_range(lo..=hi)
+                    }
+                })
+                .collect(),
+        };
+        let v = match decl.ty.seq {
+            Some(k) => Value::Seq((0..k).map(|_| tensor(&mut rng)).collect()),
+            None => Value::Tensor(tensor(&mut rng)),
+        };
+        out.insert(decl.name.clone(), v);
+    }
+    out
+}
+
+/// Largest relative difference between two sets of outputs, `|a - b| / max(1, |a|)`; infinite
+/// if the outputs do not correspond.
+pub fn max_relative_difference(a: &[(String, Value)], b: &[(String, Value)]) -> f64 {
+    if a.len() != b.len() {
+        return f64::INFINITY;
+    }
+    let flat = |v: &Value| -> Vec<f64> {
+        match v {
+            Value::Tensor(t) => t.data.clone(),
+            Value::Seq(ts) => ts.iter().flat_map(|t| t.data.iter().copied()).collect(),
+        }
+    };
+    let mut worst: f64 = 0.0;
+    for ((na, va), (nb, vb)) in a.iter().zip(b) {
+        let (xa, xb) = (flat(va), flat(vb));
+        if na != nb || xa.len() != xb.len() {
+            return f64::INFINITY;
+        }
+        for (x, y) in xa.iter().zip(&xb) {
+            let d = (x - y).abs() / x.abs().max(1.0);
+            worst = worst.max(if d.is_nan() { f64::INFINITY } else { d });
+        }
+    }
+    worst
+}

@@ -83,7 +83,7 @@ struct Builder<'a> {
     src: &'a SourceFile,
 }
 
-/// Children of a pair without the keyword tokens (they carry no information once parsed).
+/// Children of a pair without the keyword and punctuation tokens (they carry no information once parsed).
 fn inner(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
     pair.into_inner().filter(|p| !is_keyword(p.as_rule()))
 }
@@ -102,6 +102,8 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_scalar
             | Rule::kw_vector
             | Rule::kw_matrix
+            | Rule::semi
+            | Rule::rbrace
     )
 }
 
@@ -433,6 +435,19 @@ fn describe(rule: Rule) -> &'static str {
         Rule::arg_list => "arguments",
         Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::matmul | Rule::pow => "an operator",
         Rule::neg => "`-`",
+        Rule::semi => "`;`",
+        Rule::rbrace => "`}`",
+        Rule::kw_const => "`const`",
+        Rule::kw_input => "`input`",
+        Rule::kw_fn => "`fn`",
+        Rule::kw_let => "`let`",
+        Rule::kw_for => "`for`",
+        Rule::kw_in => "`in`",
+        Rule::kw_output => "`output`",
+        Rule::kw_range => "`range`",
+        Rule::kw_scalar | Rule::kw_vector | Rule::kw_matrix => {
+            "a type (`scalar`, `vector[n]` or `matrix[r, c]`)"
+        }
         Rule::index => "`[`",
         _ => "a token",
     }
@@ -460,7 +475,7 @@ fn pest_error(src: &SourceFile, e: pest::error::Error<Rule>) -> Diagnostic {
         let t = &src.text()[(span.start as usize).min(src.text().len())
             ..(span.end as usize).min(src.text().len())];
         if t.is_empty() {
-            "the end of the file".to_string()
+            "end of file".to_string()
         } else {
             format!("`{t}`")
         }

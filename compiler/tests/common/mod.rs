@@ -1,0 +1,31 @@
+//! Shared helpers for the compiler's integration tests.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use hel_compiler::ir::Program;
+use hel_compiler::SourceFile;
+use std::path::PathBuf;
+
+/// The example programs every pass is tested on.
+pub const EXAMPLES: [&str; 3] = ["poly", "logreg_gd", "logreg_nag"];
+
+pub fn example_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(format!("{name}.hel"))
+}
+
+pub fn load(name: &str, sets: &[(&str, f64)]) -> Program {
+    let path = example_path(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let src = SourceFile::new(format!("{name}.hel"), text);
+    let sets: Vec<(String, f64)> = sets.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    hel_compiler::frontend(&src, &sets).unwrap_or_else(|d| panic!("{}", d.render_plain()))
+}
+
+/// Small sizes so the interpreter runs the examples in milliseconds.
+pub fn small_sets(name: &str) -> Vec<(&'static str, f64)> {
+    match name {
+        "poly" => vec![("n", 16.0)],
+        _ => vec![("k", 3.0), ("m", 8.0), ("f", 5.0)],
+    }
+}

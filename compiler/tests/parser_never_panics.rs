@@ -1,0 +1,105 @@
+//! The front end must answer every input with a program or a located diagnostic, never a panic.
+
+use hel_compiler::SourceFile;
+use proptest::prelude::*;
+
+const TOKENS: &[&str] = &[
+    "const",
+    "input",
+    "fn",
+    "let",
+    "for",
+    "in",
+    "output",
+    "enc",
+    "plain",
+    "range",
+    "scalar",
+    "vector",
+    "matrix",
+    "x",
+    "Z",
+    "k",
+    "i",
+    "beta",
+    "h",
+    "zeros",
+    "ones",
+    "transpose",
+    "sum_rows",
+    "sum_cols",
+    "dot",
+    "sqrt",
+    "0",
+    "1",
+    "2.5",
+    "1e3",
+    "4096",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ";",
+    ":",
+    "=",
+    "+",
+    "-",
+    "*",
+    "/",
+    "@",
+    "^",
+    "..",
+    "//",
+    "\n",
+    " ",
+];
+
+fn check(text: &str) {
+    let src = SourceFile::new("fuzz.hel", text);
+    if let Err(d) = hel_compiler::frontend(&src, &[]) {
+        // Rendering must not panic either, and must point into the file.
+        let r = d.render_plain();
+        assert!(!r.is_empty());
+        assert!(
+            (d.span.end as usize) <= text.len(),
+            "span past the end of the text"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_text(text in "\\PC{0,200}") {
+        check(&text);
+    }
+
+    #[test]
+    fn token_soup(tokens in proptest::collection::vec(proptest::sample::select(TOKENS), 0..60)) {
+        check(&tokens.join(" "));
+    }
+
+    /// Valid prefixes followed by garbage exercise the checker, not just the parser.
+    #[test]
+    fn valid_program_then_soup(tokens in proptest::collection::vec(proptest::sample::select(TOKENS), 0..30)) {
+        let text = format!("const n = 4;\ninput x: enc vector[n] range [-1, 1];\nlet y = x;\n{}", tokens.join(" "));
+        check(&text);
+    }
+}
+
+#[test]
+fn deep_nesting_is_refused_not_overflowed() {
+    let deep = format!("let y = {}1{};", "(".repeat(100_000), ")".repeat(100_000));
+    check(&deep);
+    let long_chain = format!(
+        "input x: enc vector[2];\nlet y = x{};",
+        " + x".repeat(15_000)
+    );
+    check(&long_chain);
+    let neg_chain = format!("let y = {}1;", "-".repeat(50_000));
+    check(&neg_chain);
+}
