@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod data;
+
 /// Errors reach `main` as a rendered miette report; every user-facing failure is exit code 1.
 pub type CmdResult = miette::Result<()>;
 
@@ -19,8 +21,13 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Build the data sets bundled with hel.
+    Data(data::DataArgs),
+}
 
 pub fn dispatch(cli: Cli) -> CmdResult {
-    match cli.command {}
+    match cli.command {
+        Command::Data(args) => data::run(args),
+    }
 }
