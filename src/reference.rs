@@ -59,7 +59,9 @@ impl Config {
 pub struct Trained {
     /// β (GD) or v_k (NAG), length f = features + 1, bias first.
     pub beta: Vec<f64>,
-    /// max over iterations and rows of |Z_i v_i|: should stay ≤ [`H_DOMAIN`].
+    /// max over iterations and rows of |Z_i v_i|: should stay ≤ [`H_DOMAIN`], beyond which h no
+    /// longer approximates the sigmoid (callers should warn; training itself goes on, as the
+    /// encrypted circuit would).
     pub max_abs_inner: f64,
 }
 

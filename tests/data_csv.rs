@@ -79,6 +79,13 @@ fn no_header_means_every_row_is_data() {
 }
 
 #[test]
+fn utf8_byte_order_mark_is_ignored() {
+    let d = parse("\u{feff}a,y\n1,1\n", "a").unwrap();
+    assert_eq!(d.labels, vec![1.0]);
+    assert_eq!(d.feature_names.unwrap(), vec!["y"]);
+}
+
+#[test]
 fn crlf_blank_lines_and_spaces_are_fine() {
     let d = parse("x1, x2 ,label\r\n1, 2,1\r\n\r\n3 ,4,0\r\n", "label").unwrap();
     assert_eq!(d.features.as_slice(), &[1.0, 2.0, 3.0, 4.0]);
@@ -105,6 +112,13 @@ fn labels_zero_one_plus_minus_and_bad_ones() {
     assert!(e.starts_with("mem.csv:2: bad label `no`"), "{e}");
     let e = err("1,1\n2,\n", "last");
     assert!(e.starts_with("mem.csv:2: bad label ``"), "{e}");
+    // A bad label in the first row of a header-less file is reported, not taken as a header.
+    let e = err("1,2,x\n1,2,0\n", "last");
+    assert!(e.starts_with("mem.csv:1: bad label `x`"), "{e}");
+    let e = err("1,2,x\n", "last");
+    assert!(e.starts_with("mem.csv:1: bad label `x`"), "{e}");
+    let e = err("1,1\n2,\n", "last");
+    assert!(e.starts_with("mem.csv:2: bad label ``"), "{e}");
 }
 
 #[test]
@@ -115,6 +129,9 @@ fn missing_and_non_numeric_values_name_line_and_column() {
     assert_eq!(e, "mem.csv:2: column 2: `abc` is not a finite number");
     let e = err("a,b,y\n1,2,1\n3,4,1\n5,NaN,0\n", "y");
     assert!(e.starts_with("mem.csv:4: column 2 (b): `NaN`"), "{e}");
+    // A typo in the first row of a header-less file is reported, not dropped as a header.
+    let e = err("1,2o,3,1\n3,4,5,0\n", "last");
+    assert_eq!(e, "mem.csv:1: column 2: `2o` is not a finite number");
     let e = err("a,b,y\n1,2,1\n3,4\n", "y");
     assert_eq!(e, "mem.csv:3: 2 columns, expected 3 (as on line 2)");
 }

@@ -74,3 +74,31 @@ fn reproduces_appendix_a_numbers() {
         assert_close(&format!("{method:?} k={k} AUC"), e.auc.unwrap(), auc);
     }
 }
+
+/// User CSV data goes through the same path: min/max scaling keeps |Z v| inside the cubic's
+/// domain here and the model separates the classes (breast-cancer fixture, 60 rows, m = 16).
+/// Note: this is "in practice", not a guarantee. On the full breast-cancer file (m = 128) NAG
+/// reaches max |Z v| ≈ 16.8 at k = 32, which is why `Trained::max_abs_inner` is reported.
+#[test]
+fn csv_data_trains_inside_the_polynomial_domain() {
+    use hel::data::csv::CsvOptions;
+    use hel::data::prepare::{prepare_csv, TestSource};
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/breast_cancer_head.csv");
+    let prep = prepare_csv(&path, &TestSource::default(), &CsvOptions::default(), 1).unwrap();
+    let batches = minibatches(&prep.z_train().unwrap(), 16).unwrap();
+    assert_eq!(batches.len(), 3);
+    for method in [Method::Gd, Method::Nag] {
+        let t = train(&batches, &Config::new(method, 32)).unwrap();
+        let e = evaluate(&prep.z_test().unwrap(), &t.beta);
+        assert!(
+            t.max_abs_inner <= H_DOMAIN,
+            "{method:?}: {}",
+            t.max_abs_inner
+        );
+        assert!(
+            e.accuracy >= 0.9 && e.auc.unwrap() >= 0.99,
+            "{method:?}: {e:?}"
+        );
+    }
+}

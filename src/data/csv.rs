@@ -4,7 +4,9 @@
 //! - gzip is decompressed when the file name ends in `.gz`; LF and CRLF line endings both work;
 //!   blank lines are skipped and fields are trimmed.
 //! - **Header detection**: the first row is a header if any of its fields is not a finite
-//!   number. A header as wide as the data names the columns. A header of another width is a
+//!   number, except that a row that is mostly numbers and as wide as the next row is taken as
+//!   data (so a typo in a header-less file is reported, not silently dropped as a "header").
+//!   A header as wide as the data names the columns. A header of another width is a
 //!   metadata line and is skipped (scikit-learn's `breast_cancer.csv` starts with
 //!   `569,30,malignant,benign`); columns then have no names.
 //! - Every data row must have the same number of fields; every feature must be a finite number.
@@ -108,14 +110,23 @@ pub fn read_csv<R: Read>(reader: R, path: &Path, opts: &CsvOptions) -> Result<Da
     let Some((first_line, first)) = next(&mut records)? else {
         return Err(DataError::Empty { path: path_buf() });
     };
-    let first_is_header = first.iter().any(|f| parse_finite(f).is_none());
-    let (header, first_data) = if first_is_header {
+    // A non-numeric first row is a header, unless it is mostly numbers and as wide as the next
+    // row: then it is a data row with a bad value, and parsing it reports that value.
+    let numeric = first.iter().filter(|f| parse_finite(f).is_some()).count();
+    let mostly_numeric = 2 * numeric > first.len();
+    let mut pending = None;
+    let (header, first_data) = if numeric == first.len() {
+        (None, (first_line, first))
+    } else {
         match next(&mut records)? {
-            Some(rec) => (Some(first), rec),
+            Some(second) if mostly_numeric && second.1.len() == first.len() => {
+                pending = Some(second);
+                (None, (first_line, first))
+            }
+            Some(second) => (Some(first), second),
+            None if mostly_numeric => (None, (first_line, first)),
             None => return Err(DataError::Empty { path: path_buf() }),
         }
-    } else {
-        (None, (first_line, first))
     };
 
     let width = first_data.1.len();
@@ -173,7 +184,10 @@ pub fn read_csv<R: Read>(reader: R, path: &Path, opts: &CsvOptions) -> Result<Da
                 }
             }
         }
-        row = next(&mut records)?;
+        row = match pending.take() {
+            Some(r) => Some(r),
+            None => next(&mut records)?,
+        };
     }
 
     let feature_names = names.map(|mut n| {
