@@ -78,6 +78,9 @@ impl Matrix {
     /// `self · v`.
     pub fn mul_vec(&self, v: &[f64]) -> Vec<f64> {
         assert_eq!(v.len(), self.cols, "Matrix::mul_vec: dimension mismatch");
+        if self.cols == 0 {
+            return vec![0.0; self.rows];
+        }
         if self.rows >= PAR_ROWS {
             self.data
                 .par_chunks_exact(self.cols.max(1))
