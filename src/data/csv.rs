@@ -18,7 +18,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use flate2::read::MultiGzDecoder;
@@ -92,20 +92,7 @@ pub fn read_csv<R: Read>(reader: R, path: &Path, opts: &CsvOptions) -> Result<Da
         .from_reader(reader);
 
     let mut records = rdr.records();
-    let next = |records: &mut ::csv::StringRecordsIter<'_, R>| -> Result<Option<(u64, ::csv::StringRecord)>, DataError> {
-        match records.next() {
-            None => Ok(None),
-            Some(Ok(r)) => {
-                let line = r.position().map_or(0, |p| p.line());
-                Ok(Some((line, r)))
-            }
-            Some(Err(e)) => Err(DataError::CsvSyntax {
-                path: path_buf(),
-                line: e.position().map_or(0, |p| p.line()),
-                message: e.to_string(),
-            }),
-        }
-    };
+    let next = |records: &mut ::csv::StringRecordsIter<'_, R>| next_record(records, path);
 
     let Some((first_line, first)) = next(&mut records)? else {
         return Err(DataError::Empty { path: path_buf() });
@@ -202,6 +189,23 @@ pub fn read_csv<R: Read>(reader: R, path: &Path, opts: &CsvOptions) -> Result<Da
     ))
 }
 
+/// The next record with its 1-based line number; malformed input (invalid UTF-8, I/O or gzip
+/// errors) becomes a `CsvSyntax` error naming the line.
+fn next_record<R: Read>(
+    records: &mut ::csv::StringRecordsIter<'_, R>,
+    path: &Path,
+) -> Result<Option<(u64, ::csv::StringRecord)>, DataError> {
+    match records.next() {
+        None => Ok(None),
+        Some(Ok(r)) => Ok(Some((r.position().map_or(0, |p| p.line()), r))),
+        Some(Err(e)) => Err(DataError::CsvSyntax {
+            path: path.to_path_buf(),
+            line: e.position().map_or(0, |p| p.line()),
+            message: e.to_string(),
+        }),
+    }
+}
+
 fn parse_finite(field: &str) -> Option<f64> {
     field.parse::<f64>().ok().filter(|v| v.is_finite())
 }
@@ -281,9 +285,4 @@ impl LabelScheme {
         }
         Err(bad("labels must be 0/1 or -1/+1".to_string()))
     }
-}
-
-/// The path as given, for callers that only have a name (e.g. embedded data).
-pub(crate) fn pseudo_path(name: &str) -> PathBuf {
-    PathBuf::from(name)
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::{Compression, GzBuilder};
 
-use super::csv::{pseudo_path, read_csv, CsvOptions, LabelColumn};
+use super::csv::{read_csv, CsvOptions, LabelColumn};
 use super::idx::{read_idx_images, read_idx_labels, IdxImages};
 use super::{DataError, Dataset, Scaling};
 
@@ -242,11 +242,7 @@ fn load_bundled(bytes: &'static [u8], name: &str) -> Result<Dataset, DataError> 
     let opts = CsvOptions {
         label_column: LabelColumn::Name("label".into()),
     };
-    read_csv(
-        flate2::read::GzDecoder::new(bytes),
-        &pseudo_path(name),
-        &opts,
-    )
+    read_csv(flate2::read::GzDecoder::new(bytes), Path::new(name), &opts)
 }
 
 /// The bundled training split (11,982 rows, raw features 0..255), in MNIST file order.
