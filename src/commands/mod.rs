@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 pub mod check;
 pub mod common;
 pub mod ir;
+pub mod data;
 
 /// Errors reach `main` as a rendered miette report; every user-facing failure is exit code 1.
 pub type CmdResult = miette::Result<()>;
@@ -28,11 +29,14 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Print the IR of a program after any pass (text, Graphviz DOT or RON).
     Ir(ir::IrArgs),
+    /// Build the data sets bundled with hel.
+    Data(data::DataArgs),
 }
 
 pub fn dispatch(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Check(a) => check::run(a),
         Command::Ir(a) => ir::run(a),
+        Command::Data(args) => data::run(args),
     }
 }

@@ -1,0 +1,225 @@
+//! The plaintext (f64) reference trainer: the oracle every encrypted run is compared against.
+//!
+//! It implements exactly the algorithms of the notes (§5.2), with the Kim/Han conventions:
+//! rows of Z are z_j = y_j·(1, x_j), h(t) = 0.5 − 0.0843t + 0.0002t³ ≈ σ(−t) on [−16, 16],
+//! γ = α/m, β_0 = 0, and iteration i uses minibatch B_{i mod nb}.
+//!
+//! - GD:  β_{i+1} = β_i + γ·Z_iᵀ h(Z_i β_i)
+//! - NAG: g_i = γ·Z_iᵀ h(Z_i v_i); w_{i+1} = v_i + g_i; v_{i+1} = (1−η_i)w_{i+1} + η_i w_i,
+//!   a_0 = 0.01, a_{i+1} = (1 + √(1 + 4a_i²))/2, η_i = (1 − a_i)/a_{i+1}; output v_k.
+//!
+//! [`train_pipelined`] is the u-recurrence of the low-depth circuit (notes Appendix A): it
+//! carries u_i = Z_i v_i forward through M_i = Z_{i+1} Z_iᵀ instead of recomputing it. It
+//! exists to cross-check that reformulation against [`train`] (they agree to ~1e-15).
+
+use crate::data::{batch_index, Matrix};
+
+/// h(t) = C0 + C1·t + C3·t³ (Han et al.'s MNIST cubic).
+pub const H_C0: f64 = 0.5;
+pub const H_C1: f64 = -0.0843;
+pub const H_C3: f64 = 0.0002;
+/// The interval on which h approximates σ(−t); |Z_i β_i| beyond it means the model is off.
+pub const H_DOMAIN: f64 = 16.0;
+/// The first NAG momentum coefficient of the HEAAN codes.
+pub const NAG_A0: f64 = 0.01;
+
+/// The sigmoid polynomial h(t) ≈ σ(−t).
+pub fn h(t: f64) -> f64 {
+    H_C0 + H_C1 * t + H_C3 * t * t * t
+}
+
+/// Plain minibatch gradient ascent or Nesterov's accelerated variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Gd,
+    Nag,
+}
+
+/// k iterations with learning rate α (γ = α/m).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Config {
+    pub method: Method,
+    pub iterations: usize,
+    pub alpha: f64,
+}
+
+impl Config {
+    /// α = 1, Han's MNIST setting.
+    pub fn new(method: Method, iterations: usize) -> Self {
+        Config {
+            method,
+            iterations,
+            alpha: 1.0,
+        }
+    }
+}
+
+/// The trained weights and a domain diagnostic.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trained {
+    /// β (GD) or v_k (NAG), length f = features + 1, bias first.
+    pub beta: Vec<f64>,
+    /// max over iterations and rows of |Z_i v_i|: should stay ≤ [`H_DOMAIN`], beyond which h no
+    /// longer approximates the sigmoid (callers should warn; training itself goes on, as the
+    /// encrypted circuit would).
+    pub max_abs_inner: f64,
+}
+
+/// Problems with the minibatches handed to the trainer.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReferenceError {
+    #[error("no minibatches to train on")]
+    NoBatches,
+    #[error("minibatch {index} is {rows}×{cols}, but minibatch 0 is {rows0}×{cols0}; all must have the same shape")]
+    ShapeMismatch {
+        index: usize,
+        rows: usize,
+        cols: usize,
+        rows0: usize,
+        cols0: usize,
+    },
+    #[error("minibatches have no rows")]
+    EmptyBatch,
+}
+
+/// η_0 … η_{k−1} (all 0 for GD, so NAG's update degenerates to GD's).
+pub fn eta_schedule(method: Method, k: usize) -> Vec<f64> {
+    if method == Method::Gd {
+        return vec![0.0; k];
+    }
+    let mut out = Vec::with_capacity(k);
+    let mut a = NAG_A0;
+    for _ in 0..k {
+        let a_next = (1.0 + (1.0 + 4.0 * a * a).sqrt()) / 2.0;
+        out.push((1.0 - a) / a_next);
+        a = a_next;
+    }
+    out
+}
+
+fn check_batches(batches: &[Matrix]) -> Result<(usize, usize), ReferenceError> {
+    let first = batches.first().ok_or(ReferenceError::NoBatches)?;
+    let (m, f) = (first.rows(), first.cols());
+    if m == 0 {
+        return Err(ReferenceError::EmptyBatch);
+    }
+    for (index, b) in batches.iter().enumerate() {
+        if (b.rows(), b.cols()) != (m, f) {
+            return Err(ReferenceError::ShapeMismatch {
+                index,
+                rows: b.rows(),
+                cols: b.cols(),
+                rows0: m,
+                cols0: f,
+            });
+        }
+    }
+    Ok((m, f))
+}
+
+fn max_abs(v: &[f64]) -> f64 {
+    v.iter().fold(0.0f64, |a, &x| a.max(x.abs()))
+}
+
+/// The baseline reference (notes §5.2).
+pub fn train(batches: &[Matrix], cfg: &Config) -> Result<Trained, ReferenceError> {
+    let (m, f) = check_batches(batches)?;
+    let gamma = cfg.alpha / m as f64;
+    let eta = eta_schedule(cfg.method, cfg.iterations);
+    let mut v = vec![0.0; f];
+    let mut w = vec![0.0; f];
+    let mut max_abs_inner = 0.0f64;
+    for (i, &eta_i) in eta.iter().enumerate() {
+        let z = &batches[batch_index(i, batches.len())];
+        let u = z.mul_vec(&v);
+        max_abs_inner = max_abs_inner.max(max_abs(&u));
+        let hu: Vec<f64> = u.iter().map(|&t| gamma * h(t)).collect();
+        let g = z.tr_mul_vec(&hu);
+        let w_next: Vec<f64> = v.iter().zip(&g).map(|(a, b)| a + b).collect();
+        v = w_next
+            .iter()
+            .zip(&w)
+            .map(|(&wn, &wo)| (1.0 - eta_i) * wn + eta_i * wo)
+            .collect();
+        w = w_next;
+    }
+    Ok(Trained {
+        beta: v,
+        max_abs_inner,
+    })
+}
+
+/// The pipelined (u-recurrence) reference of notes Appendix A, for cross-checking:
+/// s_i = γ·h(u_i); u_{i+1} = (1−η_i)(Z_{i+1} v_i + M_i s_i) + η_i Z_{i+1} w_i with
+/// M_i = Z_{i+1} Z_iᵀ; w_{i+1} = v_i + Z_iᵀ s_i; v_{i+1} = (1−η_i) w_{i+1} + η_i w_i.
+///
+/// M_i is materialised (m × m) on purpose: that product is what the low-depth circuit
+/// evaluates, so this is the formulation whose numerics we want to check.
+pub fn train_pipelined(batches: &[Matrix], cfg: &Config) -> Result<Trained, ReferenceError> {
+    let (m, f) = check_batches(batches)?;
+    let gamma = cfg.alpha / m as f64;
+    let eta = eta_schedule(cfg.method, cfg.iterations);
+    let nb = batches.len();
+    let mut v = vec![0.0; f];
+    let mut w = vec![0.0; f];
+    let mut u = batches[0].mul_vec(&v);
+    let mut max_abs_inner = 0.0f64;
+    for (i, &eta_i) in eta.iter().enumerate() {
+        let z = &batches[batch_index(i, nb)];
+        let zn = &batches[batch_index(i + 1, nb)];
+        max_abs_inner = max_abs_inner.max(max_abs(&u));
+        let s: Vec<f64> = u.iter().map(|&t| gamma * h(t)).collect();
+        let ms = zn.mul_transposed(z).mul_vec(&s);
+        let znv = zn.mul_vec(&v);
+        let znw = zn.mul_vec(&w);
+        let u_next: Vec<f64> = (0..m)
+            .map(|r| (1.0 - eta_i) * (znv[r] + ms[r]) + eta_i * znw[r])
+            .collect();
+        let g = z.tr_mul_vec(&s);
+        let w_next: Vec<f64> = v.iter().zip(&g).map(|(a, b)| a + b).collect();
+        v = w_next
+            .iter()
+            .zip(&w)
+            .map(|(&wn, &wo)| (1.0 - eta_i) * wn + eta_i * wo)
+            .collect();
+        w = w_next;
+        u = u_next;
+    }
+    Ok(Trained {
+        beta: v,
+        max_abs_inner,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eta_schedule_matches_the_recurrence() {
+        let e = eta_schedule(Method::Nag, 3);
+        let a1 = (1.0 + (1.0f64 + 4.0 * 0.01 * 0.01).sqrt()) / 2.0;
+        assert!((e[0] - (1.0 - 0.01) / a1).abs() < 1e-15);
+        assert!(e.iter().all(|&x| x < 1.0));
+        assert_eq!(eta_schedule(Method::Gd, 2), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn h_is_the_han_cubic() {
+        assert_eq!(h(0.0), 0.5);
+        assert!((h(2.0) - (0.5 - 0.1686 + 0.0016)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn rejects_bad_batches() {
+        assert_eq!(
+            train(&[], &Config::new(Method::Gd, 1)),
+            Err(ReferenceError::NoBatches)
+        );
+        let b = vec![Matrix::zeros(2, 3), Matrix::zeros(3, 3)];
+        assert!(matches!(
+            train(&b, &Config::new(Method::Gd, 1)),
+            Err(ReferenceError::ShapeMismatch { index: 1, .. })
+        ));
+    }
+}
