@@ -5,6 +5,7 @@
 //! shapes and secrecy while elaborating the AST into the [`ir`], and [`passes`] transform that IR.
 //! Every stage reports problems as a [`Diagnostic`] that points into the source.
 
+pub mod analysis;
 pub mod check;
 pub mod diagnostics;
 pub mod ir;

@@ -4,8 +4,8 @@ use clap::{Parser, Subcommand};
 
 pub mod check;
 pub mod common;
-pub mod ir;
 pub mod data;
+pub mod ir;
 
 /// Errors reach `main` as a rendered miette report; every user-facing failure is exit code 1.
 pub type CmdResult = miette::Result<()>;

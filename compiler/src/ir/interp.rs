@@ -180,6 +180,23 @@ fn eval_graph(
             Op::Sqrt => tensor(t(0)?.map(f64::sqrt)),
             Op::MatMul => tensor(matmul(t(0)?, t(1)?).ok_or_else(|| bad("matmul shapes"))?),
             Op::MatVec => tensor(matvec(t(0)?, t(1)?).ok_or_else(|| bad("matvec shapes"))?),
+            Op::ScaleCols | Op::ScaleRows => {
+                let (a, v) = (t(0)?, t(1)?);
+                let Shape::Matrix(r, c) = a.shape else {
+                    return Err(bad("scaling a non-matrix"));
+                };
+                let by_col = n.op == Op::ScaleCols;
+                if v.data.len() != if by_col { c } else { r } {
+                    return Err(bad("scale vector length"));
+                }
+                let data = (0..r * c)
+                    .map(|x| a.data[x] * if by_col { v.data[x % c] } else { v.data[x / c] })
+                    .collect();
+                tensor(Tensor {
+                    shape: a.shape,
+                    data,
+                })
+            }
             Op::Transpose => {
                 tensor(transpose(t(0)?).ok_or_else(|| bad("transpose of a non-matrix"))?)
             }

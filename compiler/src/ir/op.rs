@@ -31,6 +31,11 @@ pub enum Op {
     MatMul,
     /// `matrix[r, c] @ vector[c]`.
     MatVec,
+    /// `matrix[r, c] * vector[c]` broadcast along rows: column j scaled by `v[j]` (`X diag(v)`).
+    /// Introduced by passes to fold an element-wise product into a matrix product.
+    ScaleCols,
+    /// `matrix[r, c] * vector[r]` broadcast along columns: row i scaled by `v[i]` (`diag(v) X`).
+    ScaleRows,
     Transpose,
     /// Sum over the rows: `matrix[r, c] -> vector[c]`.
     SumRows,
@@ -93,6 +98,8 @@ impl Op {
             Op::Pow { .. } => "pow",
             Op::MatMul => "matmul",
             Op::MatVec => "matvec",
+            Op::ScaleCols => "scale_cols",
+            Op::ScaleRows => "scale_rows",
             Op::Transpose => "transpose",
             Op::SumRows => "sum_rows",
             Op::SumCols => "sum_cols",

@@ -1,0 +1,8 @@
+//! Analyses of the tensor IR: multiplicative depth (the currency of CKKS), its attribution to
+//! loop iterations, the critical path, and operation counts.
+
+pub mod depth;
+pub mod report;
+
+pub use depth::{node_depths, DepthModel};
+pub use report::{analyze, Analysis, PathStep};
