@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 pub mod check;
 pub mod common;
 pub mod data;
+pub mod depth;
 pub mod ir;
 
 /// Errors reach `main` as a rendered miette report; every user-facing failure is exit code 1.
@@ -29,6 +30,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Print the IR of a program after any pass (text, Graphviz DOT or RON).
     Ir(ir::IrArgs),
+    /// Report multiplicative depth: per output, per iteration, critical path, per pass.
+    Depth(depth::DepthArgs),
     /// Build the data sets bundled with hel.
     Data(data::DataArgs),
 }
@@ -37,6 +40,7 @@ pub fn dispatch(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Check(a) => check::run(a),
         Command::Ir(a) => ir::run(a),
+        Command::Depth(a) => depth::run(a),
         Command::Data(args) => data::run(args),
     }
 }

@@ -84,3 +84,37 @@ pub fn deepest_arg(g: &Graph, id: NodeId, depth: &[u32]) -> Option<NodeId> {
         .copied()
         .max_by_key(|a| (depth[a.index()], std::cmp::Reverse(a.index())))
 }
+
+/// Slack of every node: how many levels deeper it could be without deepening any output
+/// beyond the program's depth. Nodes with zero slack are on a critical path.
+pub fn slack(g: &Graph, outputs: &[NodeId], depth: &[u32]) -> Vec<u32> {
+    let total = outputs.iter().map(|o| depth[o.index()]).max().unwrap_or(0);
+    let mut latest = vec![u32::MAX; g.len()];
+    for o in outputs {
+        latest[o.index()] = total;
+    }
+    for id in g.ids().rev() {
+        let n = g.node(id);
+        if latest[id.index()] == u32::MAX {
+            continue;
+        }
+        // What this node adds over its deepest operand.
+        let below = n.args.iter().map(|a| depth[a.index()]).max().unwrap_or(0);
+        let cost = depth[id.index()].saturating_sub(below);
+        let allowed = latest[id.index()].saturating_sub(cost);
+        for a in &n.args {
+            latest[a.index()] = latest[a.index()].min(allowed);
+        }
+    }
+    latest
+        .iter()
+        .zip(depth)
+        .map(|(l, d)| {
+            if *l == u32::MAX {
+                u32::MAX
+            } else {
+                l.saturating_sub(*d)
+            }
+        })
+        .collect()
+}

@@ -22,7 +22,8 @@ pub struct PathStep {
 pub struct Analysis {
     pub tensor_depth: u32,
     pub outputs: BTreeMap<String, u32>,
-    /// Levels added by each iteration of the outermost loop (empty for loop-free programs).
+    /// Levels of the critical path added by each iteration of the outermost loop (empty for
+    /// programs without loops).
     pub per_iteration: Vec<u32>,
     /// From an input to the deepest output.
     pub critical_path: Vec<PathStep>,
@@ -43,27 +44,6 @@ pub fn analyze(p: &Program) -> Analysis {
         .map(|o| (o.name.clone(), depth[o.node.index()]))
         .collect();
     let tensor_depth = outputs.values().copied().max().unwrap_or(0);
-
-    // Depth reached by each outermost iteration: the deepest node tagged with it.
-    let mut reached: BTreeMap<u32, u32> = BTreeMap::new();
-    for (id, n) in g.nodes() {
-        if let Some(&it) = n.iter.first() {
-            let e = reached.entry(it).or_insert(0);
-            *e = (*e).max(depth[id.index()]);
-        }
-    }
-    let mut per_iteration = Vec::new();
-    let mut prev = 0;
-    if let Some((&last, _)) = reached.iter().next_back() {
-        let mut best = 0;
-        for it in 0..=last {
-            best = best
-                .max(reached.get(&it).copied().unwrap_or(0))
-                .min(tensor_depth);
-            per_iteration.push(best - prev);
-            prev = best;
-        }
-    }
 
     let mut critical_path = Vec::new();
     if let Some(out) = p
@@ -88,6 +68,19 @@ pub fn analyze(p: &Program) -> Analysis {
             cur = next;
         }
         critical_path.reverse();
+    }
+
+    // Levels on the critical path, attributed to the outermost iteration that added them.
+    let iterations = g
+        .nodes()
+        .filter_map(|(_, n)| n.iter.first().copied())
+        .max()
+        .map_or(0, |m| m as usize + 1);
+    let mut per_iteration = vec![0u32; iterations];
+    for step in critical_path.iter().filter(|s| s.adds_level) {
+        if let Some(&it) = step.iteration.first() {
+            per_iteration[it as usize] += 1;
+        }
     }
 
     let mut ops = BTreeMap::new();

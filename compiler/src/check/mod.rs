@@ -165,6 +165,7 @@ impl<'a> Elab<'a> {
             inputs: self.inputs,
             graph: top,
             outputs: self.outputs,
+            derived: Vec::new(),
         })
     }
 

@@ -152,17 +152,39 @@ pub struct OutputDecl {
     pub span: Span,
 }
 
+/// An input the client computes from the other inputs before encrypting (client-side
+/// precomputation): `graph` computes it from `Input` nodes, its result is `node`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DerivedInput {
+    pub name: String,
+    /// What it is, in the source's terms, e.g. `Z[1] @ transpose(Z[0])`.
+    pub description: String,
+    pub graph: Graph,
+    pub node: NodeId,
+    /// Its degree as a polynomial in the declared inputs.
+    pub degree: u32,
+}
+
 /// A whole program in the tensor IR.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Program {
     #[serde(skip)]
     pub source: SourceFile,
+    /// Every input the server receives: the declared ones, then the derived ones.
     pub inputs: Vec<InputDecl>,
     pub graph: Graph,
     pub outputs: Vec<OutputDecl>,
+    /// How the client computes the derived inputs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<DerivedInput>,
 }
 
 impl Program {
+    /// Whether the client computes input `name` from the others.
+    pub fn is_derived(&self, name: &str) -> bool {
+        self.derived.iter().any(|d| d.name == name)
+    }
+
     pub fn input(&self, name: &str) -> Option<&InputDecl> {
         self.inputs.iter().find(|i| i.name == name)
     }
@@ -174,22 +196,47 @@ impl Program {
             inputs: self.inputs.clone(),
             graph,
             outputs,
+            derived: self.derived.clone(),
         }
     }
 }
 
 impl PartialEq for Program {
     fn eq(&self, other: &Program) -> bool {
-        self.inputs == other.inputs && self.graph == other.graph && self.outputs == other.outputs
+        self.inputs == other.inputs
+            && self.graph == other.graph
+            && self.outputs == other.outputs
+            && self.derived == other.derived
     }
 }
 
 /// Appends nodes to a graph, sharing identical constants and inputs so that a value referenced
-/// many times is one node.
+/// many times is one node. With [`Builder::hash_consing`], every operation is shared: adding a
+/// node equal to an existing one (same op, operands and type) returns the existing one.
 #[derive(Default)]
 pub struct Builder {
     graph: Graph,
     shared: HashMap<(SharedKey, Type), NodeId>,
+    consing: Option<HashMap<(OpKey, Vec<NodeId>, Type), NodeId>>,
+}
+
+/// An operation with its parameters, hashable (loops are never shared).
+#[derive(PartialEq, Eq, Hash)]
+struct OpKey(&'static str, u64);
+
+impl OpKey {
+    fn of(op: &Op) -> Option<OpKey> {
+        let param = match op {
+            Op::Const { value } => value.to_bits(),
+            Op::Pow { exp } => u64::from(*exp),
+            Op::Element { index } | Op::Param { index } | Op::LoopResult { index } => {
+                u64::from(*index)
+            }
+            Op::Loop(_) | Op::Input { .. } => return None,
+            _ => 0,
+        };
+        Some(OpKey(op.name(), param))
+    }
 }
 
 #[derive(PartialEq, Eq, Hash)]
@@ -202,6 +249,14 @@ enum SharedKey {
 impl Builder {
     pub fn new() -> Builder {
         Builder::default()
+    }
+
+    /// A builder that shares every identical operation (global value numbering as it builds).
+    pub fn hash_consing() -> Builder {
+        Builder {
+            consing: Some(HashMap::new()),
+            ..Builder::default()
+        }
     }
 
     pub fn graph(&self) -> &Graph {
@@ -222,7 +277,7 @@ impl Builder {
             }
             Op::Input { name } => SharedKey::Input(name.clone()),
             Op::LoopIndex => SharedKey::LoopIndex,
-            _ => return self.graph.push(node),
+            _ => return self.push_consed(node),
         };
         let key = (key, node.ty);
         if let Some(&id) = self.shared.get(&key) {
@@ -235,5 +290,21 @@ impl Builder {
 
     pub fn node(&self, id: NodeId) -> &Node {
         self.graph.node(id)
+    }
+
+    fn push_consed(&mut self, node: Node) -> NodeId {
+        let Some(table) = self.consing.as_mut() else {
+            return self.graph.push(node);
+        };
+        let Some(op) = OpKey::of(&node.op) else {
+            return self.graph.push(node);
+        };
+        let key = (op, node.args.clone(), node.ty);
+        if let Some(&id) = table.get(&key) {
+            return id;
+        }
+        let id = self.graph.push(node);
+        table.insert(key, id);
+        id
     }
 }

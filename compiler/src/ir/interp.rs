@@ -72,10 +72,35 @@ enum Slot {
 }
 
 /// Evaluates `p` on `inputs`, returning the outputs in declaration order.
+///
+/// Derived (client-precomputed) inputs missing from `inputs` are computed from the others first.
 pub fn eval(
     p: &Program,
     inputs: &HashMap<String, Value>,
 ) -> Result<Vec<(String, Value)>, EvalError> {
+    let owned;
+    let mut inputs = inputs;
+    if p.derived.iter().any(|d| !inputs.contains_key(&d.name)) {
+        let mut all = inputs.clone();
+        for d in &p.derived {
+            if !all.contains_key(&d.name) {
+                let slots = eval_graph(&d.graph, &[], None, &all, &[d.node])?;
+                match slots.get(&d.node) {
+                    Some(Slot::Val(v)) => {
+                        all.insert(d.name.clone(), v.clone());
+                    }
+                    _ => {
+                        return Err(EvalError::Malformed {
+                            node: d.node.index(),
+                            why: "derived input".into(),
+                        })
+                    }
+                }
+            }
+        }
+        owned = all;
+        inputs = &owned;
+    }
     for decl in &p.inputs {
         let v = inputs
             .get(&decl.name)
@@ -385,7 +410,7 @@ pub fn random_inputs(p: &Program, seed: u64) -> HashMap<String, Value> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut out = HashMap::new();
-    for decl in &p.inputs {
+    for decl in p.inputs.iter().filter(|d| !p.is_derived(&d.name)) {
         let (lo, hi) = decl.range.unwrap_or((-1.0, 1.0));
         let tensor = |rng: &mut rand_chacha::ChaCha8Rng| Tensor {
             shape: decl.ty.shape,

@@ -13,7 +13,9 @@ mod print_ron;
 mod print_text;
 mod types;
 
-pub use graph::{Builder, Graph, InputDecl, Node, NodeId, OutputDecl, Program, Region};
+pub use graph::{
+    Builder, DerivedInput, Graph, InputDecl, Node, NodeId, OutputDecl, Program, Region,
+};
 pub use op::{LoopOp, Op};
 pub use print_dot::print_dot;
 pub use print_ron::print_ron;

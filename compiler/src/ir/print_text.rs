@@ -16,6 +16,9 @@ pub fn print_text(p: &Program) -> String {
         if let Some((lo, hi)) = i.range {
             let _ = write!(out, " range [{lo}, {hi}]");
         }
+        if let Some(d) = p.derived.iter().find(|d| d.name == i.name) {
+            let _ = write!(out, " = client({})", d.description);
+        }
         let _ = writeln!(out);
     }
     print_graph(&mut out, src, &p.graph, "", 0);

@@ -1,6 +1,17 @@
 //! Transformations of the tensor IR, one file per pass, run in the order `pipeline` lists.
+//! `depth_search` is the engine shared by the depth-optimizing rewrites; `compact` removes what
+//! a pass left unused.
 
+pub mod client_precompute;
+pub mod compact;
+pub mod depth_search;
+pub mod distribute;
+pub mod hoist_scalars;
 pub mod pipeline;
+pub mod poly_eval;
+pub mod reassociate;
+pub mod rebalance;
+pub mod software_pipeline;
 pub mod unroll;
 
-pub use pipeline::{Pass, Pipeline};
+pub use pipeline::{OptLevel, Options, Pass, Pipeline};

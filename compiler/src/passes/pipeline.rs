@@ -1,6 +1,7 @@
 //! The ordered pass pipeline. Each pass is one file in this folder; this file is the single
 //! place that says which passes run, in which order, at which optimization level.
 
+use super::client_precompute::ClientPrecompute;
 use crate::diagnostics::Diagnostic;
 use crate::ir::Program;
 
@@ -28,15 +29,52 @@ pub enum OptLevel {
 /// The pseudo-pass naming the IR exactly as the front end produced it.
 pub const PARSE: &str = "parse";
 
+/// Everything that selects and configures passes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    pub level: OptLevel,
+    pub client_precompute: ClientPrecompute,
+}
+
 pub struct Pipeline {
     passes: Vec<Box<dyn Pass>>,
 }
 
 impl Pipeline {
-    pub fn new(_level: OptLevel) -> Pipeline {
-        Pipeline {
-            passes: vec![Box::new(super::unroll::Unroll)],
+    pub fn new(level: OptLevel) -> Pipeline {
+        Pipeline::with_options(Options {
+            level,
+            ..Options::default()
+        })
+    }
+
+    /// The passes for `options`, in order:
+    ///
+    /// - `-O0`: unroll, then compile-time arithmetic.
+    /// - `-O1`: also powers and polynomials, product rebalancing, scalar hoisting, distribution
+    ///   and re-association, each within one loop iteration.
+    /// - `-O2`: the same rules across iterations, software pipelining and client-side
+    ///   precomputation.
+    pub fn with_options(options: Options) -> Pipeline {
+        let level = options.level;
+        let mut passes: Vec<Box<dyn Pass>> = vec![Box::new(super::unroll::Unroll)];
+        if level >= OptLevel::O1 {
+            passes.push(Box::new(super::poly_eval::PolyEval));
+            passes.push(Box::new(super::rebalance::Rebalance));
+            passes.push(Box::new(super::hoist_scalars::HoistScalars { level }));
+            passes.push(Box::new(super::distribute::Distribute { level }));
+            passes.push(Box::new(super::reassociate::Reassociate { level }));
         }
+        if level >= OptLevel::O2 {
+            let precompute = options.client_precompute != ClientPrecompute::Off;
+            passes.push(Box::new(super::software_pipeline::SoftwarePipeline {
+                precompute,
+            }));
+            passes.push(Box::new(super::client_precompute::ClientPrecomputePass {
+                mode: options.client_precompute,
+            }));
+        }
+        Pipeline { passes }
     }
 
     pub fn passes(&self) -> impl Iterator<Item = &dyn Pass> {

@@ -1,0 +1,769 @@
+//! The engine behind the depth-optimizing rewrites (`hoist-scalars`, `distribute`,
+//! `reassociate`, `pipeline`).
+//!
+//! Rewrites such as `A @ (b + C @ d) -> A @ b + (A @ C) @ d` only pay off in combination: the
+//! distribution alone does not lower depth, the re-association after it does, and only if `A @ C`
+//! is free (client-precomputed). Checking each rewrite on its own would never find them. So the
+//! engine works in two phases over symbolic terms:
+//!
+//! 1. **Minimum depth** (`md`): for every term, the least depth reachable by any combination of
+//!    the enabled algebraic identities, memoized.
+//! 2. **Budgeted rebuild** (ALAP): every output gets the program's minimum depth as its budget,
+//!    and each term is built in the cheapest form (fewest new operations) whose minimum depth fits
+//!    its budget; operands get the budget minus what the operation costs. Off the critical path
+//!    the budget is loose, so the plain form is kept and no work is duplicated needlessly.
+//!
+//! The identities (each switched by [`Rules`]):
+//! - hoist: `s * (A @ v) = (s A) @ v = A @ (s v)`, `s (a + b) = s a + s b`, ... — a public scalar
+//!   moves onto the operand with the most slack;
+//! - distribute: `A @ (a + b) = A @ a + A @ b`, `A @ (s 1) = s sum_cols(A)`, `a * (b + c) = ab + ac`;
+//! - fold: `A @ (a * b) = (A diag(a)) @ b` — an element-wise product moves into the matrix, so
+//!   `A @ h(u)` for a cubic `h` costs two levels after `u`, not three or four;
+//! - reassociate: `A @ (B @ x) = (A @ B) @ x`; with client precomputation allowed, a product of
+//!   encrypted inputs costs nothing (the client computes it before encrypting).
+//!
+//! Rules that look into an operand produced by another loop iteration are used only when
+//! `cross_iteration` is set (`-O2`): that is software pipelining across the unrolled loop.
+
+use crate::analysis::depth::DepthModel;
+use crate::diagnostics::Diagnostic;
+use crate::ir::{Builder, Graph, Node, NodeId, Op, OutputDecl, Program, Secrecy, Shape, Type};
+use crate::Span;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rules {
+    pub hoist: bool,
+    pub distribute: bool,
+    pub fold: bool,
+    pub reassociate: bool,
+    /// May rules look into values computed by a different loop iteration?
+    pub cross_iteration: bool,
+    /// Do products of encrypted inputs cost nothing (client-side precomputation)?
+    pub precompute: bool,
+}
+
+/// A symbolic expression over the nodes of the input graph.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+enum T {
+    /// A node of the input graph, to be optimized itself.
+    N(NodeId),
+    MatVec(Rc<T>, Rc<T>),
+    MatMul(Rc<T>, Rc<T>),
+    ScaleCols(Rc<T>, Rc<T>),
+    /// Element-wise product of two tensors of the same shape.
+    Mul(Rc<T>, Rc<T>),
+    /// A product of public scalars (input nodes) times a term.
+    Scale(Rc<[NodeId]>, Rc<T>),
+    Add(Rc<T>, Rc<T>),
+    Sub(Rc<T>, Rc<T>),
+    Neg(Rc<T>),
+    SumCols(Rc<T>),
+    /// A public scalar broadcast to a vector of this length.
+    Broadcast(NodeId, usize),
+}
+
+/// Runs the engine over a loop-free program.
+pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
+    if p.graph.nodes().any(|(_, n)| matches!(n.op, Op::Loop(_))) {
+        return Err(Diagnostic::new(
+            &p.source,
+            Span::default(),
+            "internal error: depth rewrites need an unrolled program",
+        ));
+    }
+    let degree = input_degrees(&p);
+    let mut e = Engine::new(&p.graph, rules, degree);
+    let budget = p
+        .outputs
+        .iter()
+        .map(|o| e.md(&Rc::new(T::N(o.node))))
+        .max()
+        .unwrap_or(0);
+    let mut outputs = Vec::new();
+    for o in &p.outputs {
+        let id = e.build(&Rc::new(T::N(o.node)), budget);
+        outputs.push(OutputDecl {
+            node: id,
+            ..o.clone()
+        });
+    }
+    let graph = e.out.finish();
+    Ok(super::compact::retain_reachable(
+        &p.with_graph(graph, outputs),
+    ))
+}
+
+struct Engine<'a> {
+    g: &'a Graph,
+    rules: Rules,
+    /// Per input-graph node: its degree as a polynomial in the inputs, if it is computed from
+    /// inputs and constants only.
+    degree: Vec<Option<u32>>,
+    memo: HashMap<Rc<T>, u32>,
+    out: Builder,
+    /// Depth of every node of the output graph.
+    depth: Vec<u32>,
+    built: HashMap<Rc<T>, Vec<(u32, NodeId)>>,
+    /// Output node of each public (plain) input-graph node, built once.
+    plain: HashMap<NodeId, NodeId>,
+}
+
+impl<'a> Engine<'a> {
+    fn new(g: &'a Graph, rules: Rules, degree: Vec<Option<u32>>) -> Engine<'a> {
+        Engine {
+            g,
+            rules,
+            degree,
+            memo: HashMap::new(),
+            out: Builder::hash_consing(),
+            depth: Vec::new(),
+            built: HashMap::new(),
+            plain: HashMap::new(),
+        }
+    }
+
+    fn node(&self, id: NodeId) -> &'a Node {
+        self.g.node(id)
+    }
+
+    fn is_plain(&self, id: NodeId) -> bool {
+        self.node(id).ty.secrecy == Secrecy::Plain
+    }
+
+    /// Scalars whose product costs no level (small integers).
+    fn free_scalars(&self, ss: &[NodeId]) -> bool {
+        ss.iter().all(|s| DepthModel::is_free_factor(self.node(*s)))
+    }
+
+    fn iter_of(&self, id: NodeId) -> Option<u32> {
+        self.node(id).iter.first().copied()
+    }
+
+    /// The iteration a term belongs to: the latest one among the nodes it references.
+    fn home(&self, t: &T) -> Option<u32> {
+        match t {
+            T::N(id) | T::Broadcast(id, _) => self.iter_of(*id),
+            T::Scale(ss, x) => ss
+                .iter()
+                .map(|s| self.iter_of(*s))
+                .max()
+                .flatten()
+                .max(self.home(x)),
+            T::Neg(x) | T::SumCols(x) => self.home(x),
+            T::MatVec(a, b)
+            | T::MatMul(a, b)
+            | T::ScaleCols(a, b)
+            | T::Mul(a, b)
+            | T::Add(a, b)
+            | T::Sub(a, b) => self.home(a).max(self.home(b)),
+        }
+    }
+
+    /// Degree of a term as a polynomial in the inputs, if it uses inputs and constants only.
+    fn term_degree(&self, t: &T) -> Option<u32> {
+        match t {
+            T::N(n) => self.degree[n.index()],
+            T::Broadcast(..) => Some(0),
+            T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.term_degree(x),
+            T::Add(a, b) | T::Sub(a, b) => Some(self.term_degree(a)?.max(self.term_degree(b)?)),
+            T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
+                Some(self.term_degree(a)? + self.term_degree(b)?)
+            }
+        }
+    }
+
+    /// Can the client compute this term before encrypting? Matrix products of inputs of low
+    /// degree (see [`PRECOMPUTE_MAX_DEGREE`]).
+    fn term_input_only(&self, t: &T) -> bool {
+        matches!(t, T::MatMul(..))
+            && self
+                .term_degree(t)
+                .is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE)
+    }
+
+    fn term_plain(&self, t: &T) -> bool {
+        match t {
+            T::N(n) => self.is_plain(*n),
+            T::Broadcast(..) => true,
+            T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.term_plain(x),
+            T::MatVec(a, b)
+            | T::MatMul(a, b)
+            | T::ScaleCols(a, b)
+            | T::Mul(a, b)
+            | T::Add(a, b)
+            | T::Sub(a, b) => self.term_plain(a) && self.term_plain(b),
+        }
+    }
+
+    // ---- equivalent forms ----------------------------------------------------------------
+
+    /// The structural term of an input-graph node (its op over `N` operands), where the engine
+    /// has a term for that op.
+    fn structural(&self, id: NodeId) -> Option<T> {
+        let n = self.node(id);
+        let a = |i: usize| n.args.get(i).map(|x| Rc::new(T::N(*x)));
+        let arg = |i: usize| n.args.get(i).copied();
+        Some(match n.op {
+            Op::MatVec => T::MatVec(a(0)?, a(1)?),
+            Op::MatMul => T::MatMul(a(0)?, a(1)?),
+            Op::ScaleCols => T::ScaleCols(a(0)?, a(1)?),
+            Op::Add | Op::Sub | Op::Mul => {
+                let (x, y) = (arg(0)?, arg(1)?);
+                let (sx, sy) = (self.node(x).ty.shape, self.node(y).ty.shape);
+                let public_scalar =
+                    |id: NodeId| self.node(id).ty.shape == Shape::Scalar && self.is_plain(id);
+                // A public scalar times a tensor is a scaling; plus a vector, a broadcast.
+                if n.op == Op::Mul && sx != sy {
+                    match (public_scalar(x), public_scalar(y)) {
+                        (true, false) => return Some(T::Scale(Rc::from(vec![x]), a(1)?)),
+                        (false, true) => return Some(T::Scale(Rc::from(vec![y]), a(0)?)),
+                        _ => return None,
+                    }
+                }
+                let side = |id: NodeId, other: Shape| -> Option<Rc<T>> {
+                    match (self.node(id).ty.shape, other) {
+                        (s, o) if s == o => Some(Rc::new(T::N(id))),
+                        (Shape::Scalar, Shape::Vector(len)) if public_scalar(id) => {
+                            Some(Rc::new(T::Broadcast(id, len)))
+                        }
+                        // An encrypted scalar broadcast, or a scalar over a matrix: no term.
+                        _ => None,
+                    }
+                };
+                let (tx, ty) = (side(x, sy)?, side(y, sx)?);
+                match n.op {
+                    Op::Add => T::Add(tx, ty),
+                    Op::Sub => T::Sub(tx, ty),
+                    _ => T::Mul(tx, ty),
+                }
+            }
+            Op::Neg => T::Neg(a(0)?),
+            Op::SumCols => T::SumCols(a(0)?),
+            _ => return None,
+        })
+    }
+
+    /// The node a term stands for when it is a single input-graph node.
+    fn as_node(t: &T) -> Option<NodeId> {
+        match t {
+            T::N(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// Unfolds `N(id)` into its structure when a rule working on a term of iteration `home` may
+    /// look into it: always with `cross_iteration`, else only within the same iteration.
+    fn open(&self, home: Option<u32>, t: &Rc<T>) -> Option<T> {
+        let id = Self::as_node(t)?;
+        if !self.rules.cross_iteration && self.iter_of(id) != home {
+            return None;
+        }
+        self.structural(id)
+    }
+
+    /// Equivalent forms of `t`, one rewrite deep, cheapest first. `t` itself is not included.
+    fn alternatives(&self, t: &T) -> Vec<T> {
+        let r = self.rules;
+        let at = self.home(t);
+        let mut alts = Vec::new();
+        match t {
+            T::Scale(ss, x) if r.hoist => {
+                let inner = match &**x {
+                    T::N(_) => self.open(at, x),
+                    other => Some(other.clone()),
+                };
+                let sc = |y: &Rc<T>| Rc::new(T::Scale(ss.clone(), y.clone()));
+                match inner {
+                    Some(T::MatVec(m, v)) => {
+                        alts.push(T::MatVec(sc(&m), v.clone()));
+                        alts.push(T::MatVec(m, sc(&v)));
+                    }
+                    Some(T::MatMul(m, v)) => {
+                        alts.push(T::MatMul(sc(&m), v.clone()));
+                        alts.push(T::MatMul(m, sc(&v)));
+                    }
+                    Some(T::ScaleCols(m, v)) => {
+                        alts.push(T::ScaleCols(sc(&m), v.clone()));
+                        alts.push(T::ScaleCols(m, sc(&v)));
+                    }
+                    Some(T::Mul(a, b)) => {
+                        alts.push(T::Mul(sc(&a), b.clone()));
+                        alts.push(T::Mul(a, sc(&b)));
+                    }
+                    Some(T::Add(a, b)) => alts.push(T::Add(sc(&a), sc(&b))),
+                    Some(T::Sub(a, b)) => alts.push(T::Sub(sc(&a), sc(&b))),
+                    Some(T::Neg(a)) => alts.push(T::Neg(sc(&a))),
+                    Some(T::SumCols(a)) => alts.push(T::SumCols(sc(&a))),
+                    Some(T::Scale(ss2, y)) => {
+                        let mut all: Vec<NodeId> = ss.iter().chain(ss2.iter()).copied().collect();
+                        all.sort_unstable();
+                        alts.push(T::Scale(Rc::from(all), y));
+                    }
+                    _ => {}
+                }
+            }
+            T::MatVec(m, v) => {
+                let inner = match &**v {
+                    T::N(_) => self.open(at, v),
+                    other => Some(other.clone()),
+                };
+                let mv = |a: &Rc<T>, b: &Rc<T>| Rc::new(T::MatVec(a.clone(), b.clone()));
+                match inner {
+                    Some(T::Scale(ss, w)) if r.hoist => {
+                        alts.push(T::MatVec(
+                            Rc::new(T::Scale(ss.clone(), m.clone())),
+                            w.clone(),
+                        ));
+                        alts.push(T::Scale(ss, mv(m, &w)));
+                    }
+                    Some(T::Mul(a, b)) if r.fold => {
+                        alts.push(T::MatVec(
+                            Rc::new(T::ScaleCols(m.clone(), a.clone())),
+                            b.clone(),
+                        ));
+                        alts.push(T::MatVec(Rc::new(T::ScaleCols(m.clone(), b.clone())), a));
+                    }
+                    Some(T::Add(a, b)) if r.distribute => alts.push(T::Add(mv(m, &a), mv(m, &b))),
+                    Some(T::Sub(a, b)) if r.distribute => alts.push(T::Sub(mv(m, &a), mv(m, &b))),
+                    Some(T::Neg(a)) if r.distribute => alts.push(T::Neg(mv(m, &a))),
+                    Some(T::Broadcast(s, _)) if r.distribute => {
+                        alts.push(T::Scale(Rc::from(vec![s]), Rc::new(T::SumCols(m.clone()))))
+                    }
+                    Some(T::MatVec(b, w)) if r.reassociate => {
+                        alts.push(T::MatVec(Rc::new(T::MatMul(m.clone(), b)), w))
+                    }
+                    Some(T::SumCols(b)) if r.reassociate => {
+                        alts.push(T::SumCols(Rc::new(T::MatMul(m.clone(), b))))
+                    }
+                    _ => {}
+                }
+            }
+            T::ScaleCols(m, v) if r.hoist => {
+                let inner = match &**v {
+                    T::N(_) => self.open(at, v),
+                    other => Some(other.clone()),
+                };
+                if let Some(T::Scale(ss, w)) = inner {
+                    alts.push(T::ScaleCols(Rc::new(T::Scale(ss, m.clone())), w));
+                }
+            }
+            T::Mul(a, b) if r.distribute => {
+                for (x, y, flip) in [(a, b, false), (b, a, true)] {
+                    let inner = match &**y {
+                        T::N(_) => self.open(at, y),
+                        other => Some(other.clone()),
+                    };
+                    let mul = |p: &Rc<T>, q: &Rc<T>| {
+                        Rc::new(if flip {
+                            T::Mul(q.clone(), p.clone())
+                        } else {
+                            T::Mul(p.clone(), q.clone())
+                        })
+                    };
+                    match inner {
+                        Some(T::Add(c, d)) => alts.push(T::Add(mul(x, &c), mul(x, &d))),
+                        Some(T::Sub(c, d)) => alts.push(T::Sub(mul(x, &c), mul(x, &d))),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        alts
+    }
+
+    // ---- phase 1: minimum depth ----------------------------------------------------------
+
+    fn md(&mut self, t: &Rc<T>) -> u32 {
+        if let Some(&d) = self.memo.get(t) {
+            return d;
+        }
+        let d = self.md_uncached(t);
+        self.memo.insert(t.clone(), d);
+        d
+    }
+
+    fn md_uncached(&mut self, t: &Rc<T>) -> u32 {
+        if self.term_plain(t) {
+            return 0;
+        }
+        if self.rules.precompute && self.term_input_only(t) && !matches!(**t, T::N(_)) {
+            return 0;
+        }
+        match &**t {
+            T::N(id) => {
+                let id = *id;
+                match self.structural(id) {
+                    Some(s) => self.md(&Rc::new(s)),
+                    None => {
+                        let n = self.node(id);
+                        let precomputable = n.op == Op::MatMul
+                            && self.degree[id.index()].is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE);
+                        if self.rules.precompute
+                            && precomputable
+                            && !matches!(n.op, Op::Input { .. })
+                        {
+                            return 0;
+                        }
+                        let depths: Vec<u32> =
+                            n.args.iter().map(|a| self.md(&Rc::new(T::N(*a)))).collect();
+                        node_depth_with(self.g, n, &depths)
+                    }
+                }
+            }
+            _ => {
+                let mut best = self.md_direct(t);
+                for alt in self.alternatives(t) {
+                    best = best.min(self.md_form(&Rc::new(alt)));
+                }
+                best
+            }
+        }
+    }
+
+    /// Depth of a form: 0 if the client will compute it, else its direct depth.
+    fn md_form(&mut self, t: &Rc<T>) -> u32 {
+        if self.rules.precompute && self.term_input_only(t) && !matches!(**t, T::N(_)) {
+            return 0;
+        }
+        self.md_direct(t)
+    }
+
+    /// Depth of `t` built with its top operation as written (operands at their minimum).
+    fn md_direct(&mut self, t: &Rc<T>) -> u32 {
+        if self.term_plain(t) {
+            return 0;
+        }
+        match &**t {
+            T::N(id) => self.md(&Rc::new(T::N(*id))),
+            T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
+                let (da, db) = (self.md(a), self.md(b));
+                let (pa, pb) = (self.term_plain(a), self.term_plain(b));
+                match (pa, pb) {
+                    (false, false) => da.max(db) + 1,
+                    (false, true) => da + u32::from(!self.free_term(b)),
+                    (true, false) => db + u32::from(!self.free_term(a)),
+                    (true, true) => 0,
+                }
+            }
+            T::Scale(ss, x) => {
+                let free = self.free_scalars(ss);
+                self.md(x) + u32::from(!free)
+            }
+            T::Add(a, b) | T::Sub(a, b) => {
+                let (da, db) = (self.md(a), self.md(b));
+                da.max(db)
+            }
+            T::Neg(a) | T::SumCols(a) => self.md(a),
+            T::Broadcast(..) => 0,
+        }
+    }
+
+    fn free_term(&self, t: &T) -> bool {
+        match t {
+            T::N(id) => DepthModel::is_free_factor(self.node(*id)),
+            T::Broadcast(s, _) => DepthModel::is_free_factor(self.node(*s)),
+            _ => false,
+        }
+    }
+
+    // ---- phase 2: budgeted rebuild -------------------------------------------------------
+
+    fn emit(&mut self, op: Op, args: Vec<NodeId>, ty: Type, span: Span, iter: &[u32]) -> NodeId {
+        let mut n = Node::new(op, args, ty, span);
+        n.iter = iter.to_vec();
+        let id = self.out.add(n);
+        if id.index() >= self.depth.len() {
+            let g = self.out.graph();
+            let d = DepthModel::node(g, g.node(id), &self.depth);
+            self.depth.push(d);
+        }
+        id
+    }
+
+    fn out_ty(&self, id: NodeId) -> Type {
+        self.out.node(id).ty
+    }
+
+    /// Builds `t` so that its depth is at most `budget` where possible.
+    fn build(&mut self, t: &Rc<T>, budget: u32) -> NodeId {
+        if self.built.contains_key(t) {
+            // Reuse an existing build that fits the budget, or that is as shallow as the term
+            // can be (building again could not do better).
+            let best = self.md(t);
+            if let Some((_, id)) = self.built[t]
+                .iter()
+                .filter(|(d, _)| *d <= budget.max(best))
+                .min_by_key(|(d, _)| *d)
+            {
+                return *id;
+            }
+        }
+        let id = self.build_uncached(t, budget);
+        let d = self.depth[id.index()];
+        self.built.entry(t.clone()).or_default().push((d, id));
+        id
+    }
+
+    fn build_uncached(&mut self, t: &Rc<T>, budget: u32) -> NodeId {
+        match &**t {
+            T::N(id) => {
+                let id = *id;
+                if self.is_plain(id) {
+                    return self.copy_plain(id);
+                }
+                let Some(s) = self.structural(id) else {
+                    return self.copy_node(id, budget);
+                };
+                let s = Rc::new(s);
+                let n = self.node(id);
+                let (span, iter) = (n.span, n.iter.clone());
+                let mut options = vec![s.clone()];
+                options.extend(self.alternatives(&s).into_iter().map(Rc::new));
+                let chosen = self.choose(&options, budget);
+                self.build_form(&chosen, budget, span, &iter)
+            }
+            _ => {
+                let mut options = vec![t.clone()];
+                options.extend(self.alternatives(t).into_iter().map(Rc::new));
+                let chosen = self.choose(&options, budget);
+                let (span, iter) = self.origin(t);
+                self.build_form(&chosen, budget, span, &iter)
+            }
+        }
+    }
+
+    /// The first option (cheapest) whose minimum depth fits the budget, else the shallowest.
+    fn choose(&mut self, options: &[Rc<T>], budget: u32) -> Rc<T> {
+        let depths: Vec<u32> = options.iter().map(|o| self.md_form(o)).collect();
+        if let Some(i) = depths.iter().position(|d| *d <= budget) {
+            return options[i].clone();
+        }
+        let i = (0..options.len()).min_by_key(|&i| depths[i]).unwrap_or(0);
+        options[i].clone()
+    }
+
+    /// A span and iteration for a new node: those of the first input-graph node inside `t`.
+    fn origin(&self, t: &T) -> (Span, Vec<u32>) {
+        match t {
+            T::N(id) | T::Broadcast(id, _) => {
+                let n = self.node(*id);
+                (n.span, n.iter.clone())
+            }
+            T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.origin(x),
+            T::MatVec(a, b)
+            | T::MatMul(a, b)
+            | T::ScaleCols(a, b)
+            | T::Mul(a, b)
+            | T::Add(a, b)
+            | T::Sub(a, b) => {
+                // The later of the two is where the combined value is needed.
+                let (x, y) = (self.origin(a), self.origin(b));
+                if y.1 > x.1 {
+                    y
+                } else {
+                    x
+                }
+            }
+        }
+    }
+
+    /// Builds the top operation of `form` with operands built under the remaining budget.
+    fn build_form(&mut self, form: &Rc<T>, budget: u32, span: Span, iter: &[u32]) -> NodeId {
+        if self.rules.precompute && self.term_input_only(form) && budget == 0 {
+            // Will be computed by the client: build it plainly, the precompute pass takes it.
+            return self.build_plainly(form, span, iter);
+        }
+        let sub = |e: &mut Self, x: &Rc<T>, cost: u32| -> NodeId {
+            let b = budget.saturating_sub(cost);
+            e.build(x, b)
+        };
+        match &**form {
+            T::N(id) => self.build(&Rc::new(T::N(*id)), budget),
+            T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
+                let (pa, pb) = (self.term_plain(a), self.term_plain(b));
+                let (ca, cb) = match (pa, pb) {
+                    (false, false) => (1, 1),
+                    (false, true) => (u32::from(!self.free_term(b)), 0),
+                    (true, false) => (0, u32::from(!self.free_term(a))),
+                    (true, true) => (0, 0),
+                };
+                let x = sub(self, a, ca);
+                let y = sub(self, b, cb);
+                let op = match &**form {
+                    T::MatVec(..) => Op::MatVec,
+                    T::MatMul(..) => Op::MatMul,
+                    T::ScaleCols(..) => Op::ScaleCols,
+                    _ => Op::Mul,
+                };
+                let ty = result_type(&op, self.out_ty(x), self.out_ty(y));
+                self.emit(op, vec![x, y], ty, span, iter)
+            }
+            T::Scale(ss, x) => {
+                let cost = u32::from(!self.free_scalars(ss));
+                let v = sub(self, x, cost);
+                let s = self.scalar_product(ss, span, iter);
+                let ty = result_type(&Op::Mul, self.out_ty(s), self.out_ty(v));
+                self.emit(Op::Mul, vec![s, v], ty, span, iter)
+            }
+            T::Add(a, b) | T::Sub(a, b) => {
+                let x = sub(self, a, 0);
+                let y = sub(self, b, 0);
+                let op = if matches!(**form, T::Add(..)) {
+                    Op::Add
+                } else {
+                    Op::Sub
+                };
+                let ty = result_type(&op, self.out_ty(x), self.out_ty(y));
+                self.emit(op, vec![x, y], ty, span, iter)
+            }
+            T::Neg(a) => {
+                let x = sub(self, a, 0);
+                let ty = self.out_ty(x);
+                self.emit(Op::Neg, vec![x], ty, span, iter)
+            }
+            T::SumCols(a) => {
+                let x = sub(self, a, 0);
+                let ty = result_type(&Op::SumCols, self.out_ty(x), self.out_ty(x));
+                self.emit(Op::SumCols, vec![x], ty, span, iter)
+            }
+            T::Broadcast(s, _) => self.copy_plain(*s),
+        }
+    }
+
+    /// Builds a term exactly as written, without looking for alternatives.
+    fn build_plainly(&mut self, t: &Rc<T>, span: Span, iter: &[u32]) -> NodeId {
+        let saved = self.rules;
+        self.rules = Rules {
+            precompute: false,
+            ..Rules::default()
+        };
+        let id = self.build_form(t, u32::MAX, span, iter);
+        self.rules = saved;
+        id
+    }
+
+    fn scalar_product(&mut self, ss: &[NodeId], span: Span, iter: &[u32]) -> NodeId {
+        let mut acc: Option<NodeId> = None;
+        for s in ss {
+            let x = self.copy_plain(*s);
+            acc = Some(match acc {
+                None => x,
+                Some(a) => self.emit(Op::Mul, vec![a, x], Type::plain(Shape::Scalar), span, iter),
+            });
+        }
+        acc.unwrap_or_else(|| {
+            self.emit(
+                Op::Const { value: 1.0 },
+                vec![],
+                Type::plain(Shape::Scalar),
+                span,
+                iter,
+            )
+        })
+    }
+
+    /// Copies a public node and everything it depends on unchanged.
+    fn copy_plain(&mut self, id: NodeId) -> NodeId {
+        if let Some(&x) = self.plain.get(&id) {
+            return x;
+        }
+        let n = self.node(id);
+        let args: Vec<NodeId> = n
+            .args
+            .clone()
+            .into_iter()
+            .map(|a| self.copy_plain(a))
+            .collect();
+        let x = self.emit(n.op.clone(), args, n.ty, n.span, &n.iter);
+        self.plain.insert(id, x);
+        x
+    }
+
+    /// Rebuilds a node with an op the engine has no term for, optimizing its operands.
+    fn copy_node(&mut self, id: NodeId, budget: u32) -> NodeId {
+        let n = self.node(id);
+        if matches!(n.op, Op::Input { .. } | Op::Const { .. }) {
+            return self.copy_plain(id);
+        }
+        let cost = match n.op {
+            Op::Dot | Op::ScaleRows => 1,
+            Op::Pow { exp } => crate::analysis::depth::ceil_log2(exp),
+            Op::Div => 1,
+            _ => 0,
+        };
+        let args: Vec<NodeId> = n
+            .args
+            .clone()
+            .into_iter()
+            .map(|a| self.build(&Rc::new(T::N(a)), budget.saturating_sub(cost)))
+            .collect();
+        self.emit(n.op.clone(), args, n.ty, n.span, &n.iter)
+    }
+}
+
+/// Client-side precomputation is limited to matrix products of at most this degree in the
+/// inputs, such as `Z[i+1] @ transpose(Z[i])`: cross-products of data the client already holds,
+/// a data-preparation step. Anything of higher degree, or element-wise, would be the computation
+/// itself (for training, the whole model is a function of the encrypted data, and `x^4` of an
+/// input is the program's own work), which is the server's job.
+pub const PRECOMPUTE_MAX_DEGREE: u32 = 2;
+
+/// Degree of every node as a polynomial in the program's declared inputs (a derived input counts
+/// with the degree of what it stands for), `None` where it cannot be determined (loop regions).
+pub fn input_degrees(p: &Program) -> Vec<Option<u32>> {
+    let g = &p.graph;
+    let mut deg: Vec<Option<u32>> = vec![None; g.len()];
+    for (id, n) in g.nodes() {
+        let a = |i: usize| n.args.get(i).and_then(|x| deg[x.index()]);
+        deg[id.index()] = match &n.op {
+            Op::Input { name } => match p.derived.iter().find(|d| &d.name == name) {
+                Some(d) => Some(d.degree),
+                None => Some(u32::from(n.ty.secrecy == Secrecy::Enc)),
+            },
+            Op::Const { .. } => Some(0),
+            Op::Mul
+            | Op::MatVec
+            | Op::MatMul
+            | Op::ScaleCols
+            | Op::ScaleRows
+            | Op::Dot
+            | Op::Div => a(0).zip(a(1)).map(|(x, y)| x.saturating_add(y)),
+            Op::Pow { exp } => a(0).map(|x| x.saturating_mul(*exp)),
+            Op::Add | Op::Sub => a(0).zip(a(1)).map(|(x, y)| x.max(y)),
+            _ => n
+                .args
+                .iter()
+                .map(|x| deg[x.index()])
+                .try_fold(0u32, |m, d| d.map(|d| m.max(d))),
+        };
+    }
+    deg
+}
+
+/// Depth of an input-graph node whose operands have the given depths.
+fn node_depth_with(g: &Graph, n: &Node, depths: &[u32]) -> u32 {
+    // DepthModel::node reads operand depths by node index; give it a dense table.
+    let mut table = vec![0u32; g.len()];
+    for (a, d) in n.args.iter().zip(depths) {
+        table[a.index()] = *d;
+    }
+    DepthModel::node(g, n, &table)
+}
+
+/// Result type of a binary operation on operands of types `a` and `b`.
+pub fn result_type(op: &Op, a: Type, b: Type) -> Type {
+    let secrecy = a.secrecy.join(b.secrecy);
+    let shape = match (op, a.shape, b.shape) {
+        (Op::MatVec, Shape::Matrix(r, _), _) => Shape::Vector(r),
+        (Op::MatMul, Shape::Matrix(r, _), Shape::Matrix(_, c)) => Shape::Matrix(r, c),
+        (Op::ScaleCols | Op::ScaleRows, s, _) => s,
+        (Op::SumCols, Shape::Matrix(r, _), _) => Shape::Vector(r),
+        (Op::SumRows, Shape::Matrix(_, c), _) => Shape::Vector(c),
+        (_, Shape::Scalar, s) => s,
+        (_, s, _) => s,
+    };
+    Type::new(secrecy, shape)
+}

@@ -1,0 +1,162 @@
+//! `rebalance`: flattens chains of element-wise products into one n-ary product and rebuilds it
+//! pairing the two shallowest operands first (Huffman on depth). Repeated factors become powers
+//! with shared squares (`x*x*x*x -> (x^2)^2`: depth 2, 2 products); public scalar factors are
+//! multiplied together in the clear and put on the shallowest encrypted factor. Only
+//! intermediate products with a single use are flattened, so no shared value is recomputed.
+//! Sums need no rebalancing: additions cost no depth.
+
+use super::pipeline::Pass;
+use crate::analysis::depth::DepthModel;
+use crate::diagnostics::Diagnostic;
+use crate::ir::{Builder, Graph, Node, NodeId, Op, OutputDecl, Program, Secrecy, Type};
+use std::collections::BTreeMap;
+
+pub struct Rebalance;
+
+impl Pass for Rebalance {
+    fn name(&self) -> &'static str {
+        "rebalance"
+    }
+
+    fn description(&self) -> &'static str {
+        "flatten element-wise product chains and rebuild them shallowest-first, with shared squares"
+    }
+
+    fn run(&self, p: Program) -> Result<Program, Diagnostic> {
+        let g = &p.graph;
+        let uses: Vec<usize> = g.ids().map(|id| g.users(id).len()).collect();
+        let output_nodes: Vec<NodeId> = p.outputs.iter().map(|o| o.node).collect();
+        // A product is absorbed into its user's chain when it is used once, by a product of the
+        // same shape, and is not an output.
+        let absorbed = |id: NodeId| -> bool {
+            let n = g.node(id);
+            is_chain_mul(n) && uses[id.index()] == 1 && !output_nodes.contains(&id) && {
+                let user = g.users(id)[0];
+                is_chain_mul(g.node(user)) && g.node(user).ty.shape == n.ty.shape
+            }
+        };
+        let mut b = Builder::hash_consing();
+        let mut depth: Vec<u32> = Vec::new();
+        let mut map: Vec<Option<NodeId>> = vec![None; g.len()];
+        for (id, n) in g.nodes() {
+            if absorbed(id) {
+                continue;
+            }
+            let new = if is_chain_mul(n) {
+                let mut leaves = Vec::new();
+                collect_factors(g, id, &absorbed, &mut leaves);
+                let leaves: Vec<NodeId> = leaves.iter().filter_map(|l| map[l.index()]).collect();
+                product(&mut b, &mut depth, &leaves, n)
+            } else {
+                let args: Vec<NodeId> = n.args.iter().filter_map(|a| map[a.index()]).collect();
+                push(&mut b, &mut depth, Node { args, ..n.clone() })
+            };
+            map[id.index()] = Some(new);
+        }
+        let outputs = p
+            .outputs
+            .iter()
+            .map(|o| OutputDecl {
+                node: map[o.node.index()].unwrap_or(o.node),
+                ..o.clone()
+            })
+            .collect();
+        Ok(super::compact::retain_reachable(
+            &p.with_graph(b.finish(), outputs),
+        ))
+    }
+}
+
+/// An encrypted element-wise product (the chains worth rebalancing).
+fn is_chain_mul(n: &Node) -> bool {
+    n.op == Op::Mul && n.ty.secrecy == Secrecy::Enc
+}
+
+fn collect_factors(
+    g: &Graph,
+    id: NodeId,
+    absorbed: &dyn Fn(NodeId) -> bool,
+    out: &mut Vec<NodeId>,
+) {
+    for a in &g.node(id).args {
+        if absorbed(*a) {
+            collect_factors(g, *a, absorbed, out);
+        } else {
+            out.push(*a);
+        }
+    }
+}
+
+fn push(b: &mut Builder, depth: &mut Vec<u32>, n: Node) -> NodeId {
+    let id = b.add(n);
+    if id.index() >= depth.len() {
+        let g = b.graph();
+        let d = DepthModel::node(g, g.node(id), depth);
+        depth.push(d);
+    }
+    id
+}
+
+fn mul(b: &mut Builder, depth: &mut Vec<u32>, x: NodeId, y: NodeId, like: &Node) -> NodeId {
+    let (tx, ty) = (b.node(x).ty, b.node(y).ty);
+    let shape = if tx.shape == crate::ir::Shape::Scalar {
+        ty.shape
+    } else {
+        tx.shape
+    };
+    let mut n = Node::new(
+        Op::Mul,
+        vec![x, y],
+        Type::new(tx.secrecy.join(ty.secrecy), shape),
+        like.span,
+    );
+    n.iter = like.iter.clone();
+    push(b, depth, n)
+}
+
+/// Builds the product of `leaves` at minimal depth.
+fn product(b: &mut Builder, depth: &mut Vec<u32>, leaves: &[NodeId], like: &Node) -> NodeId {
+    let (public, secret): (Vec<NodeId>, Vec<NodeId>) = leaves
+        .iter()
+        .partition(|l| b.node(**l).ty.secrecy == Secrecy::Plain);
+    // Repeated encrypted factors become powers of shared squares.
+    let mut counts: BTreeMap<NodeId, u32> = BTreeMap::new();
+    for s in &secret {
+        *counts.entry(*s).or_insert(0) += 1;
+    }
+    let mut factors: Vec<NodeId> = Vec::new();
+    for (base, mut k) in counts {
+        let mut sq = base;
+        while k > 0 {
+            if k & 1 == 1 {
+                factors.push(sq);
+            }
+            k >>= 1;
+            if k > 0 {
+                sq = mul(b, depth, sq, sq, like);
+            }
+        }
+    }
+    let mut coef: Option<NodeId> = None;
+    for c in public {
+        coef = Some(match coef {
+            None => c,
+            Some(a) => mul(b, depth, a, c, like),
+        });
+    }
+    if factors.is_empty() {
+        return coef.unwrap_or(leaves[0]);
+    }
+    let by_depth = |f: &NodeId, depth: &Vec<u32>| (depth[f.index()], f.index());
+    if let Some(c) = coef {
+        factors.sort_by_key(|f| by_depth(f, depth));
+        factors[0] = mul(b, depth, c, factors[0], like);
+    }
+    while factors.len() > 1 {
+        factors.sort_by_key(|f| by_depth(f, depth));
+        let x = factors.remove(0);
+        let y = factors.remove(0);
+        factors.push(mul(b, depth, x, y, like));
+    }
+    factors[0]
+}

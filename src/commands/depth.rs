@@ -1,0 +1,219 @@
+//! `hel depth`: the depth report — total and per-output depth, depth per loop iteration, the
+//! critical path with source locations, operation counts, and a table after each pass.
+
+use super::common::{diagnostic, frontend, parse_set, read_source};
+use super::CmdResult;
+use clap::Args;
+use hel_compiler::analysis::{analyze, Analysis};
+use hel_compiler::passes::client_precompute::ClientPrecompute;
+use hel_compiler::passes::pipeline::{OptLevel, Options, Pipeline};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Args)]
+#[command(after_help = "Examples:
+  hel depth examples/logreg_gd.hel
+  hel depth examples/logreg_nag.hel -O1 --set k=32
+  hel depth examples/logreg_gd.hel --client-precompute off --json")]
+pub struct DepthArgs {
+    /// The .hel program.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub opt: OptArgs,
+    /// Override a `const` definition, e.g. `--set k=3` (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+    pub sets: Vec<(String, f64)>,
+    /// Print one JSON object instead of the tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Optimization flags shared by the commands that compile.
+#[derive(Args, Clone)]
+pub struct OptArgs {
+    /// Optimization level: -O0 (unroll, fold constants), -O1 (within one iteration), -O2
+    /// (across iterations, with client precomputation).
+    #[arg(short = 'O', long = "opt-level", value_name = "0|1|2", default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=2))]
+    pub level: u8,
+    /// Client-side precomputation: off, auto, or a budget in bytes of extra input values.
+    #[arg(long, value_name = "off|auto|BYTES", default_value = "auto")]
+    pub client_precompute: ClientPrecompute,
+}
+
+impl OptArgs {
+    pub fn options(&self) -> Options {
+        let level = match self.level {
+            0 => OptLevel::O0,
+            1 => OptLevel::O1,
+            _ => OptLevel::O2,
+        };
+        Options {
+            level,
+            client_precompute: self.client_precompute,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PassRow {
+    name: String,
+    tensor_depth: u32,
+    ops: BTreeMap<String, usize>,
+}
+
+#[derive(Serialize)]
+struct ExtraInputs {
+    count: usize,
+    values: usize,
+    inputs: Vec<ExtraInput>,
+}
+
+#[derive(Serialize)]
+struct ExtraInput {
+    name: String,
+    computes: String,
+    values: usize,
+}
+
+#[derive(Serialize)]
+struct Report {
+    file: String,
+    opt_level: u8,
+    #[serde(flatten)]
+    analysis: Analysis,
+    passes: Vec<PassRow>,
+    extra_inputs: ExtraInputs,
+}
+
+pub fn run(args: DepthArgs) -> CmdResult {
+    let src = read_source(&args.file)?;
+    let program = frontend(&src, &args.sets)?;
+    let pipeline = Pipeline::with_options(args.opt.options());
+    let mut rows = Vec::new();
+    let program = pipeline
+        .run(program, None, &mut |name, p| {
+            let a = analyze(p);
+            eprintln!(
+                "[pass] {name:<18} depth {:>3}  nodes {:>6}",
+                a.tensor_depth, a.nodes
+            );
+            rows.push(PassRow {
+                name: name.to_string(),
+                tensor_depth: a.tensor_depth,
+                ops: a.ops,
+            });
+        })
+        .map_err(diagnostic)?;
+    let analysis = analyze(&program);
+    let extra: Vec<ExtraInput> = program
+        .derived
+        .iter()
+        .map(|d| ExtraInput {
+            name: d.name.clone(),
+            computes: d.description.clone(),
+            values: program.input(&d.name).map_or(0, |i| i.ty.shape.len()),
+        })
+        .collect();
+    let report = Report {
+        file: src.short_name().to_string(),
+        opt_level: args.opt.level,
+        analysis,
+        passes: rows,
+        extra_inputs: ExtraInputs {
+            count: extra.len(),
+            values: extra.iter().map(|e| e.values).sum(),
+            inputs: extra,
+        },
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(super::common::user_error)?
+        );
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(())
+}
+
+fn render(r: &Report) -> String {
+    use std::fmt::Write;
+    let a = &r.analysis;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} at -O{}: tensor depth {}",
+        r.file, r.opt_level, a.tensor_depth
+    );
+    for (name, d) in &a.outputs {
+        let _ = writeln!(s, "  output {name}: depth {d}");
+    }
+    if !a.per_iteration.is_empty() {
+        let its: Vec<String> = a.per_iteration.iter().map(u32::to_string).collect();
+        let _ = writeln!(s, "  levels per iteration: {}", its.join(" "));
+    }
+    let _ = writeln!(s, "\ncritical path (levels added marked +):");
+    for step in &a.critical_path {
+        let it = if step.iteration.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " [iter {}]",
+                step.iteration
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(".")
+            )
+        };
+        let _ = writeln!(
+            s,
+            "  {} {:>3}  {:<11} {}{it}",
+            if step.adds_level { "+" } else { " " },
+            step.depth,
+            step.op,
+            step.span
+        );
+    }
+    let _ = writeln!(s, "\noperations:");
+    for (op, n) in &a.ops {
+        let _ = writeln!(s, "  {op:<12} {n}");
+    }
+    let _ = writeln!(
+        s,
+        "\n{:<20} {:>6} {:>8} {:>8}",
+        "after pass", "depth", "products", "nodes"
+    );
+    for row in &r.passes {
+        let products: usize = [
+            "mul",
+            "matvec",
+            "matmul",
+            "scale_cols",
+            "scale_rows",
+            "dot",
+            "pow",
+        ]
+        .iter()
+        .map(|k| row.ops.get(*k).copied().unwrap_or(0))
+        .sum();
+        let nodes: usize = row.ops.values().sum();
+        let _ = writeln!(
+            s,
+            "{:<20} {:>6} {:>8} {:>8}",
+            row.name, row.tensor_depth, products, nodes
+        );
+    }
+    if r.extra_inputs.count > 0 {
+        let _ = writeln!(
+            s,
+            "\nclient-precomputed inputs: {} ({} values)",
+            r.extra_inputs.count, r.extra_inputs.values
+        );
+        for e in &r.extra_inputs.inputs {
+            let _ = writeln!(s, "  {} = {}  ({} values)", e.name, e.computes, e.values);
+        }
+    }
+    s
+}
