@@ -340,6 +340,21 @@ impl<'a> Engine<'a> {
                     _ => {}
                 }
             }
+            T::MatMul(a, b) if r.reassociate => {
+                let open = |x: &Rc<T>| match &**x {
+                    T::N(_) => self.open(at, x),
+                    other => Some(other.clone()),
+                };
+                // A @ (X diag(v)) = (A @ X) diag(v): the data product stays a product of inputs.
+                match open(b) {
+                    Some(T::ScaleCols(x, v)) => alts.push(T::ScaleCols(Rc::new(T::MatMul(a.clone(), x)), v)),
+                    Some(T::Scale(ss, x)) => alts.push(T::Scale(ss, Rc::new(T::MatMul(a.clone(), x)))),
+                    _ => {}
+                }
+                if let Some(T::Scale(ss, x)) = open(a) {
+                    alts.push(T::Scale(ss, Rc::new(T::MatMul(x, b.clone()))));
+                }
+            }
             T::ScaleCols(m, v) if r.hoist => {
                 let inner = match &**v {
                     T::N(_) => self.open(at, v),
