@@ -33,10 +33,17 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(_level: OptLevel) -> Pipeline {
-        Pipeline {
-            passes: vec![Box::new(super::unroll::Unroll)],
+    pub fn new(level: OptLevel) -> Pipeline {
+        let mut passes: Vec<Box<dyn Pass>> = vec![
+            Box::new(super::unroll::Unroll),
+            Box::new(super::const_fold::ConstFold),
+        ];
+        if level >= OptLevel::O1 {
+            passes.push(Box::new(super::simplify::Simplify));
+            passes.push(Box::new(super::cse::Cse));
         }
+        passes.push(Box::new(super::dce::Dce));
+        Pipeline { passes }
     }
 
     pub fn passes(&self) -> impl Iterator<Item = &dyn Pass> {

@@ -1,0 +1,127 @@
+//! Differential testing of passes: a pass must not change what a program computes.
+//!
+//! [`check_pipeline`] runs the passes of a pipeline one at a time and, after each, evaluates the
+//! new program with the reference interpreter on the same random inputs (drawn within the
+//! declared ranges) as the program before it. The first pass whose outputs differ by more than
+//! [`TOLERANCE`] (relative, as [`max_relative_difference`] measures it) is named in the error, so
+//! a failure points at the culprit rather than at the pipeline. Any pipeline works, including
+//! ones built by hand from a few passes with [`check_passes`].
+
+use super::pipeline::{Pass, Pipeline, PARSE};
+use crate::diagnostics::Diagnostic;
+use crate::ir::interp::{eval, max_relative_difference, random_inputs, EvalError, Value};
+use crate::ir::Program;
+use std::collections::HashMap;
+use thiserror::Error;
+
+/// Largest relative difference a pass may introduce. Passes may reassociate floating-point
+/// arithmetic, which changes the last bits, but nothing more.
+pub const TOLERANCE: f64 = 1e-9;
+
+/// What checking one pass found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PassCheck {
+    pub pass: &'static str,
+    /// Node count of the top-level graph after the pass.
+    pub nodes: usize,
+    /// Largest relative difference from the program before the pass, over all seeds.
+    pub max_difference: f64,
+}
+
+#[derive(Debug, Error)]
+pub enum DifferentialError {
+    #[error("pass `{pass}` failed: {diagnostic}")]
+    PassFailed {
+        pass: &'static str,
+        diagnostic: Diagnostic,
+    },
+    /// The interpreter rejected the program after `pass` (`parse`: the program as given).
+    #[error("after `{pass}`, the program cannot be evaluated (seed {seed}): {error}")]
+    Eval {
+        pass: &'static str,
+        seed: u64,
+        error: EvalError,
+    },
+    #[error(
+        "pass `{pass}` changed the outputs: relative difference {difference:e} > {TOLERANCE:e} (seed {seed})"
+    )]
+    Mismatch {
+        pass: &'static str,
+        seed: u64,
+        difference: f64,
+    },
+}
+
+/// Checks every pass of `pipeline` on `program` (as the front end produced it) with the random
+/// inputs of each seed. Returns one [`PassCheck`] per pass, in order.
+pub fn check_pipeline(
+    program: &Program,
+    pipeline: &Pipeline,
+    seeds: &[u64],
+) -> Result<Vec<PassCheck>, DifferentialError> {
+    check_passes(program, pipeline.passes(), seeds)
+}
+
+/// [`check_pipeline`] for any sequence of passes.
+pub fn check_passes<'a>(
+    program: &Program,
+    passes: impl IntoIterator<Item = &'a dyn Pass>,
+    seeds: &[u64],
+) -> Result<Vec<PassCheck>, DifferentialError> {
+    // Inputs depend only on the declarations, which passes keep, so draw them once.
+    let inputs: Vec<(u64, HashMap<String, Value>)> = seeds
+        .iter()
+        .map(|&s| (s, random_inputs(program, s)))
+        .collect();
+    let mut before = evaluate(program, PARSE, &inputs)?;
+    let mut current = program.clone();
+    let mut checks = Vec::new();
+    for pass in passes {
+        current = pass
+            .run(current)
+            .map_err(|diagnostic| DifferentialError::PassFailed {
+                pass: pass.name(),
+                diagnostic,
+            })?;
+        let after = evaluate(&current, pass.name(), &inputs)?;
+        let mut worst: f64 = 0.0;
+        for (((seed, _), a), b) in inputs.iter().zip(&before).zip(&after) {
+            let difference = max_relative_difference(a, b);
+            // `!(d <= tol)` also catches NaN.
+            if !(difference <= TOLERANCE) {
+                return Err(DifferentialError::Mismatch {
+                    pass: pass.name(),
+                    seed: *seed,
+                    difference,
+                });
+            }
+            worst = worst.max(difference);
+        }
+        checks.push(PassCheck {
+            pass: pass.name(),
+            nodes: current.graph.len(),
+            max_difference: worst,
+        });
+        before = after;
+    }
+    Ok(checks)
+}
+
+type Outputs = Vec<(String, Value)>;
+
+fn evaluate(
+    p: &Program,
+    pass: &'static str,
+    inputs: &[(u64, HashMap<String, Value>)],
+) -> Result<Vec<Outputs>, DifferentialError> {
+    inputs
+        .iter()
+        .map(|(seed, i)| {
+            eval(p, i).map_err(|error| DifferentialError::Eval {
+                pass,
+                seed: *seed,
+                error,
+            })
+        })
+        .collect()
+}
