@@ -69,32 +69,46 @@ fn pipelines_per_level() {
     );
 }
 
+/// A test pass that multiplies every constant by `factor`.
+struct ScaleConsts {
+    name: &'static str,
+    factor: f64,
+}
+
+impl Pass for ScaleConsts {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn description(&self) -> &'static str {
+        "multiplies every constant (a wrong pass, for testing the tester)"
+    }
+    fn run(&self, mut p: Program) -> Result<Program, hel_compiler::Diagnostic> {
+        let fail =
+            |p: &Program| hel_compiler::Diagnostic::new(&p.source, Default::default(), "ron");
+        let text = ron::to_string(&p.graph).map_err(|_| fail(&p))?;
+        let mut nodes: Vec<Node> = ron::from_str(&text).map_err(|_| fail(&p))?;
+        for n in &mut nodes {
+            if let Op::Const { value } = &mut n.op {
+                *value *= self.factor;
+            }
+        }
+        let text = ron::to_string(&nodes).map_err(|_| fail(&p))?;
+        p.graph = ron::from_str(&text).map_err(|_| fail(&p))?;
+        Ok(p)
+    }
+}
+
 /// A pass that changes the program's meaning must be caught and named.
 #[test]
 fn differential_tester_names_a_wrong_pass() {
-    struct Wrong;
-    impl Pass for Wrong {
-        fn name(&self) -> &'static str {
-            "wrong"
-        }
-        fn description(&self) -> &'static str {
-            "turns every constant 2 into 3"
-        }
-        fn run(&self, mut p: Program) -> Result<Program, hel_compiler::Diagnostic> {
-            let text = ron::to_string(&p.graph).map_err(|_| unreachable_diag(&p))?;
-            let text = text.replace("value:2.0", "value:3.0");
-            p.graph = ron::from_str(&text).map_err(|_| unreachable_diag(&p))?;
-            Ok(p)
-        }
-    }
-    fn unreachable_diag(p: &Program) -> hel_compiler::Diagnostic {
-        hel_compiler::Diagnostic::new(&p.source, Default::default(), "ron")
-    }
     let p = load("poly", &small_sets("poly"));
-    let unroll = Pipeline::new(OptLevel::O0);
-    let first = unroll.passes().next().expect("unroll");
-    let passes: Vec<&dyn Pass> = vec![first, &Wrong];
-    match check_passes(&p, passes, &[0]) {
+    let pipeline = Pipeline::new(OptLevel::O0);
+    let unroll = pipeline.passes().next().expect("unroll");
+    let wrong = ScaleConsts {
+        name: "wrong",
+        factor: 1.5,
+    };
+    match check_passes(&p, [unroll, &wrong as &dyn Pass], &[0]) {
         Err(DifferentialError::Mismatch {
             pass, difference, ..
         }) => {
@@ -102,6 +116,28 @@ fn differential_tester_names_a_wrong_pass() {
             assert!(difference > 0.1, "difference {difference}");
         }
         other => panic!("expected a mismatch in `wrong`, got {other:?}"),
+    }
+}
+
+/// Differences within the tolerance are accepted, but not when they add up.
+#[test]
+fn differential_tester_catches_drift() {
+    // poly is x^4 + 2 with x in [-1, 1]: each nudge moves the output by 2 * 8e-10 <= 8e-10
+    // relative, two of them by 1.6e-9 relative to an output near 2.
+    let p = load("poly", &small_sets("poly"));
+    let nudge = |name| ScaleConsts {
+        name,
+        factor: 1.0 + 8e-10,
+    };
+    let (first, second) = (nudge("first"), nudge("second"));
+    let one: Vec<&dyn Pass> = vec![&first];
+    let checks = check_passes(&p, one, &[0]).expect("one nudge is within tolerance");
+    assert!(checks[0].max_difference > 0.0 && checks[0].max_difference <= 1e-9);
+    assert_eq!(checks[0].max_difference, checks[0].from_source);
+    let two: Vec<&dyn Pass> = vec![&first, &second];
+    match check_passes(&p, two, &[0]) {
+        Err(DifferentialError::Drift { pass, .. }) => assert_eq!(pass, "second"),
+        other => panic!("expected drift after `second`, got {other:?}"),
     }
 }
 

@@ -4,8 +4,9 @@
 //! new program with the reference interpreter on the same random inputs (drawn within the
 //! declared ranges) as the program before it. The first pass whose outputs differ by more than
 //! [`TOLERANCE`] (relative, as [`max_relative_difference`] measures it) is named in the error, so
-//! a failure points at the culprit rather than at the pipeline. Any pipeline works, including
-//! ones built by hand from a few passes with [`check_passes`].
+//! a failure points at the culprit rather than at the pipeline. The outputs are also compared with
+//! the source program's, so that small differences cannot add up over many passes. Any pipeline
+//! works, including one built by hand from a few passes with [`check_passes`].
 
 // `Diagnostic` is the project-wide error type (`Pass::run` returns it); its size is a
 // crate-wide question, not one for each pass.
@@ -30,6 +31,9 @@ pub struct PassCheck {
     pub nodes: usize,
     /// Largest relative difference from the program before the pass, over all seeds.
     pub max_difference: f64,
+    /// Largest relative difference from the program as given, over all seeds: passes that each
+    /// stay within the tolerance must not drift away from the source together.
+    pub from_source: f64,
 }
 
 #[derive(Debug, Error)]
@@ -50,6 +54,16 @@ pub enum DifferentialError {
         "pass `{pass}` changed the outputs: relative difference {difference:e} > {TOLERANCE:e} (seed {seed})"
     )]
     Mismatch {
+        pass: &'static str,
+        seed: u64,
+        difference: f64,
+    },
+    /// Each pass stayed within the tolerance, but after `pass` the outputs are further than that
+    /// from the source program's.
+    #[error(
+        "after `{pass}` the outputs have drifted from the source program's: relative difference {difference:e} > {TOLERANCE:e} (seed {seed})"
+    )]
+    Drift {
         pass: &'static str,
         seed: u64,
         difference: f64,
@@ -77,7 +91,8 @@ pub fn check_passes<'a>(
         .iter()
         .map(|&s| (s, random_inputs(program, s)))
         .collect();
-    let mut before = evaluate(program, PARSE, &inputs)?;
+    let source = evaluate(program, PARSE, &inputs)?;
+    let mut before = source.clone();
     let mut current = program.clone();
     let mut checks = Vec::new();
     for pass in passes {
@@ -88,10 +103,10 @@ pub fn check_passes<'a>(
                 diagnostic,
             })?;
         let after = evaluate(&current, pass.name(), &inputs)?;
-        let mut worst: f64 = 0.0;
-        for (((seed, _), a), b) in inputs.iter().zip(&before).zip(&after) {
-            let difference = max_relative_difference(a, b);
-            if difference.is_nan() || difference > TOLERANCE {
+        let (mut worst, mut drift): (f64, f64) = (0.0, 0.0);
+        for (k, (seed, _)) in inputs.iter().enumerate() {
+            let difference = max_relative_difference(&before[k], &after[k]);
+            if exceeds(difference) {
                 return Err(DifferentialError::Mismatch {
                     pass: pass.name(),
                     seed: *seed,
@@ -99,15 +114,29 @@ pub fn check_passes<'a>(
                 });
             }
             worst = worst.max(difference);
+            let difference = max_relative_difference(&source[k], &after[k]);
+            if exceeds(difference) {
+                return Err(DifferentialError::Drift {
+                    pass: pass.name(),
+                    seed: *seed,
+                    difference,
+                });
+            }
+            drift = drift.max(difference);
         }
         checks.push(PassCheck {
             pass: pass.name(),
             nodes: current.graph.len(),
             max_difference: worst,
+            from_source: drift,
         });
         before = after;
     }
     Ok(checks)
+}
+
+fn exceeds(difference: f64) -> bool {
+    difference.is_nan() || difference > TOLERANCE
 }
 
 type Outputs = Vec<(String, Value)>;
