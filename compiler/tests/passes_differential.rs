@@ -478,3 +478,60 @@ fn cleanup_passes_reject_loops() {
         assert!(err.message.contains("loop-free"), "{}", err.message);
     }
 }
+
+/// The checker rejects bad indices in source programs; `const-fold` must still not trust the IR
+/// it is given (another pass, or a hand-built program, may produce one).
+#[test]
+fn out_of_range_constant_index_is_a_diagnostic() {
+    use hel_compiler::ir::{Builder, InputDecl, OutputDecl, Shape, Type};
+    let src = SourceFile::new("hand.ir", "Z[i]");
+    let span = hel_compiler::Span::new(0, 4);
+    for (index, ok) in [(1.0, true), (2.0, false), (0.5, false), (-1.0, false)] {
+        let seq = Type {
+            seq: Some(2),
+            ..Type::new(Secrecy::Enc, Shape::Vector(3))
+        };
+        let mut b = Builder::new();
+        let z = b.add(Node::new(Op::Input { name: "Z".into() }, vec![], seq, span));
+        let i = b.add(Node::new(
+            Op::Const { value: index },
+            vec![],
+            Type::scalar(),
+            span,
+        ));
+        let e = b.add(Node::new(
+            Op::Index,
+            vec![z, i],
+            Type::new(Secrecy::Enc, Shape::Vector(3)),
+            span,
+        ));
+        let p = Program {
+            source: src.clone(),
+            inputs: vec![InputDecl {
+                name: "Z".into(),
+                ty: seq,
+                range: None,
+                span,
+            }],
+            graph: b.finish(),
+            outputs: vec![OutputDecl {
+                name: "y".into(),
+                node: e,
+                span,
+            }],
+        };
+        let fold = hel_compiler::passes::const_fold::ConstFold;
+        match (fold.run(p), ok) {
+            (Ok(p), true) => {
+                let out = p.graph.node(p.outputs[0].node);
+                assert_eq!(out.op, Op::Element { index: 1 });
+            }
+            (Err(d), false) => assert!(
+                d.message.contains("out of range") && d.message.contains("2 elements"),
+                "{}",
+                d.message
+            ),
+            (r, _) => panic!("index {index}: unexpected {:?}", r.map(|p| print_text(&p))),
+        }
+    }
+}
