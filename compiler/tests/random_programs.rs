@@ -60,7 +60,8 @@ impl Gen {
     }
 
     fn number(&mut self) -> &'static str {
-        ["0.5", "1", "0", "2", "(-1)", "0.25", "c0", "(-0.75)"][self.pick(8)]
+        // Magnitudes at most 1, so that nested powers of constants cannot overflow.
+        ["0.5", "1", "0", "0.9", "(-1)", "0.25", "c0", "(-0.75)"][self.pick(8)]
     }
 
     fn atom(&mut self, shape: Shape) -> String {
@@ -215,7 +216,7 @@ impl Gen {
         let mut out = String::new();
         out += &format!(
             "const c0 = {};\n",
-            ["0.5", "2", "-1.5", "sqrt(2) / 4"][self.pick(4)]
+            ["0.5", "0.75", "-0.5", "sqrt(2) / 4"][self.pick(4)]
         );
         for (name, decl, shape) in [
             ("x", format!("enc vector[{a}]"), Shape::Vector(a)),

@@ -158,9 +158,11 @@ pub(crate) fn fold(b: &Builder, n: &Node) -> Option<f64> {
 fn non_finite(p: &Program, b: &Builder, n: &Node, value: f64) -> Diagnostic {
     let arg = |k: usize| n.args.get(k).and_then(|&a| const_value(b, a));
     let why = match (&n.op, arg(0)) {
-        (Op::Sqrt, Some(x)) if x < 0.0 => format!("square root of a negative number ({x})"),
+        (Op::Sqrt, Some(x)) if x < 0.0 => {
+            format!("square root of a negative number ({})", show(x))
+        }
         (Op::Div, _) => "division by zero or overflow in a division".to_string(),
-        (Op::Pow { exp }, Some(x)) => format!("{x} to the power {exp} overflows"),
+        (Op::Pow { exp }, Some(x)) => format!("{} to the power {exp} overflows", show(x)),
         (op, _) if value.is_nan() => format!("`{}` of infinite or undefined values", op.name()),
         (op, _) => format!("`{}` overflows the range of 64-bit floats", op.name()),
     };
@@ -171,4 +173,14 @@ fn non_finite(p: &Program, b: &Builder, n: &Node, value: f64) -> Diagnostic {
         format!("compile-time arithmetic produced {what}: {why}"),
     )
     .with_label(format!("= {value}"))
+}
+
+/// A number for a message: scientific notation when plain notation would be unreadably long.
+fn show(x: f64) -> String {
+    let a = x.abs();
+    if a != 0.0 && !(1e-6..1e9).contains(&a) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
 }
