@@ -106,6 +106,10 @@ struct Engine<'a> {
     /// Depth of every node of the output graph.
     depth: Vec<u32>,
     built: HashMap<Rc<T>, Vec<(u32, NodeId)>>,
+    /// Every (term, budget) built so far: a term whose build cannot meet its minimum depth yet
+    /// (a product left for client precomputation) is still built once per budget, not once per
+    /// request.
+    built_at: HashMap<(Rc<T>, u32), NodeId>,
     /// Output node of each public (plain) input-graph node, built once.
     plain: HashMap<NodeId, NodeId>,
 }
@@ -120,6 +124,7 @@ impl<'a> Engine<'a> {
             out: Builder::hash_consing(),
             depth: Vec::new(),
             built: HashMap::new(),
+            built_at: HashMap::new(),
             plain: HashMap::new(),
         }
     }
@@ -347,8 +352,12 @@ impl<'a> Engine<'a> {
                 };
                 // A @ (X diag(v)) = (A @ X) diag(v): the data product stays a product of inputs.
                 match open(b) {
-                    Some(T::ScaleCols(x, v)) => alts.push(T::ScaleCols(Rc::new(T::MatMul(a.clone(), x)), v)),
-                    Some(T::Scale(ss, x)) => alts.push(T::Scale(ss, Rc::new(T::MatMul(a.clone(), x)))),
+                    Some(T::ScaleCols(x, v)) => {
+                        alts.push(T::ScaleCols(Rc::new(T::MatMul(a.clone(), x)), v))
+                    }
+                    Some(T::Scale(ss, x)) => {
+                        alts.push(T::Scale(ss, Rc::new(T::MatMul(a.clone(), x))))
+                    }
                     _ => {}
                 }
                 if let Some(T::Scale(ss, x)) = open(a) {
@@ -504,6 +513,9 @@ impl<'a> Engine<'a> {
 
     /// Builds `t` so that its depth is at most `budget` where possible.
     fn build(&mut self, t: &Rc<T>, budget: u32) -> NodeId {
+        if let Some(&id) = self.built_at.get(&(t.clone(), budget)) {
+            return id;
+        }
         if self.built.contains_key(t) {
             // Reuse an existing build that fits the budget, or that is as shallow as the term
             // can be (building again could not do better).
@@ -517,6 +529,7 @@ impl<'a> Engine<'a> {
             }
         }
         let id = self.build_uncached(t, budget);
+        self.built_at.insert((t.clone(), budget), id);
         let d = self.depth[id.index()];
         self.built.entry(t.clone()).or_default().push((d, id));
         id

@@ -4,13 +4,19 @@
 
 pub mod client_precompute;
 pub mod compact;
+pub mod const_fold;
+pub mod cse;
+pub mod dce;
 pub mod depth_search;
+pub mod differential;
 pub mod distribute;
 pub mod hoist_scalars;
 pub mod pipeline;
 pub mod poly_eval;
 pub mod reassociate;
 pub mod rebalance;
+mod rewrite;
+pub mod simplify;
 pub mod software_pipeline;
 pub mod unroll;
 

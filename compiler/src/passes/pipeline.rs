@@ -50,14 +50,23 @@ impl Pipeline {
 
     /// The passes for `options`, in order:
     ///
-    /// - `-O0`: unroll, then compile-time arithmetic.
-    /// - `-O1`: also powers and polynomials, product rebalancing, scalar hoisting, distribution
-    ///   and re-association, each within one loop iteration.
+    /// - `-O0`: unroll, compile-time arithmetic, dead-code removal.
+    /// - `-O1`: also algebraic simplification and common subexpressions, powers and polynomials,
+    ///   product rebalancing, scalar hoisting, distribution and re-association, each within one
+    ///   loop iteration.
     /// - `-O2`: the same rules across iterations, software pipelining and client-side
     ///   precomputation.
     pub fn with_options(options: Options) -> Pipeline {
         let level = options.level;
-        let mut passes: Vec<Box<dyn Pass>> = vec![Box::new(super::unroll::Unroll)];
+        let mut passes: Vec<Box<dyn Pass>> = vec![
+            Box::new(super::unroll::Unroll),
+            Box::new(super::const_fold::ConstFold),
+        ];
+        if level >= OptLevel::O1 {
+            passes.push(Box::new(super::simplify::Simplify));
+            passes.push(Box::new(super::cse::Cse));
+        }
+        passes.push(Box::new(super::dce::Dce));
         if level >= OptLevel::O1 {
             passes.push(Box::new(super::poly_eval::PolyEval));
             passes.push(Box::new(super::rebalance::Rebalance));
