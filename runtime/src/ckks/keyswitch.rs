@@ -1,0 +1,256 @@
+//! Hybrid key switching (Han–Ki): the data primes are split into `dnum` digits of `alpha`
+//! primes; each digit is lifted (ModUp, fast base conversion) to the data primes plus the
+//! special primes P, multiplied with the key's digit, summed, and divided by P (ModDown).
+//!
+//! The key for digit j encrypts `P·s'` on the primes of digit j and 0 elsewhere: the gadget
+//! `P·Q̂_j·[Q̂_j^{-1}]_{Q_j}` reduces to exactly that modulo every prime, at every level, so one
+//! key serves all levels. P is at least about as large as each digit's modulus, which keeps
+//! the added noise at a few bits.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use super::context::Context;
+use super::modarith::{self, inv_mod, mul_mod, Shoup};
+use super::params::CkksParams;
+use super::ring::RnsPoly;
+
+/// Fast base conversion constants for one digit at one level.
+pub(crate) struct ModUpTable {
+    /// Data-prime indices of the digit (restricted to the level).
+    src: Range<usize>,
+    /// `(Q'/q_s)^{-1} mod q_s` per source prime.
+    hat_inv: Vec<Shoup>,
+    /// Per position in the extended basis: `(Q'/q_s) mod t` per source prime (empty inside
+    /// the digit, where the input limb is copied).
+    hat_mod: Vec<Vec<Shoup>>,
+}
+
+/// All key-switching constants.
+pub(crate) struct KsTables {
+    /// Data primes per digit.
+    pub alpha: usize,
+    /// `modup[level][digit]`.
+    modup: Vec<Vec<ModUpTable>>,
+    /// `(P/p_k)^{-1} mod p_k`.
+    p_hat_inv: Vec<Shoup>,
+    /// `p_hat_mod_q[i][k] = (P/p_k) mod q_i`.
+    p_hat_mod_q: Vec<Vec<Shoup>>,
+    /// `P^{-1} mod q_i`.
+    p_inv_mod_q: Vec<Shoup>,
+    /// `P mod q_i`, the gadget factor used at key generation.
+    pub p_mod_q: Vec<u64>,
+}
+
+fn prod_mod(primes: impl Iterator<Item = u64>, t: u64) -> u64 {
+    primes.fold(1 % t, |acc, q| mul_mod(acc, q % t, t))
+}
+
+impl KsTables {
+    pub fn new(params: &CkksParams, moduli: &[u64], num_q: usize) -> Self {
+        let alpha = params.digit_size();
+        let q = &moduli[..num_q];
+        let p = &moduli[num_q..];
+        let modup = (0..num_q)
+            .map(|level| {
+                let ext: Vec<usize> = (0..=level).chain(num_q..moduli.len()).collect();
+                (0..=level)
+                    .step_by(alpha)
+                    .map(|start| {
+                        let src = start..(start + alpha).min(level + 1);
+                        let hat = |s: usize, t: u64| {
+                            prod_mod(src.clone().filter(|&o| o != s).map(|o| q[o]), t)
+                        };
+                        let hat_inv = src
+                            .clone()
+                            .map(|s| Shoup::new(inv_mod(hat(s, q[s]), q[s]), q[s]))
+                            .collect();
+                        let hat_mod = ext
+                            .iter()
+                            .map(|&j| {
+                                if src.contains(&j) {
+                                    Vec::new()
+                                } else {
+                                    let t = moduli[j];
+                                    src.clone().map(|s| Shoup::new(hat(s, t), t)).collect()
+                                }
+                            })
+                            .collect();
+                        ModUpTable {
+                            src,
+                            hat_inv,
+                            hat_mod,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let p_hat = |k: usize, t: u64| {
+            prod_mod(
+                p.iter()
+                    .enumerate()
+                    .filter(|&(o, _)| o != k)
+                    .map(|(_, &x)| x),
+                t,
+            )
+        };
+        KsTables {
+            alpha,
+            modup,
+            p_hat_inv: (0..p.len())
+                .map(|k| Shoup::new(inv_mod(p_hat(k, p[k]), p[k]), p[k]))
+                .collect(),
+            p_hat_mod_q: q
+                .iter()
+                .map(|&qi| (0..p.len()).map(|k| Shoup::new(p_hat(k, qi), qi)).collect())
+                .collect(),
+            p_inv_mod_q: q
+                .iter()
+                .map(|&qi| Shoup::new(inv_mod(prod_mod(p.iter().copied(), qi), qi), qi))
+                .collect(),
+            p_mod_q: q.iter().map(|&qi| prod_mod(p.iter().copied(), qi)).collect(),
+        }
+    }
+
+    /// Number of digits of a full-level key.
+    pub fn num_digits(&self, num_q: usize) -> usize {
+        num_q.div_ceil(self.alpha)
+    }
+}
+
+/// A key-switching key from some s' to s: per digit, `(b_j, a_j)` over all primes (Q and P)
+/// in NTT form with `b_j = -a_j·s + e_j + P·s'` on the digit's primes.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SwitchKey {
+    pub digits: Vec<(RnsPoly, RnsPoly)>,
+}
+
+impl Context {
+    /// ModUp: splits an NTT-form polynomial at `level` into digits, each extended to the
+    /// data primes up to `level` plus the special primes (NTT form). The digits are shared by
+    /// every key switch of the same polynomial (hoisting).
+    pub(crate) fn decompose(&self, x: &RnsPoly, level: usize) -> Vec<RnsPoly> {
+        let basis = self.basis_q(level);
+        let mut coef = x.prefix(basis.len());
+        self.intt(&mut coef, &basis);
+        let ext = self.basis_qp(level);
+        self.ks.modup[level]
+            .par_iter()
+            .map(|table| {
+                let ys: Vec<Vec<u64>> = table
+                    .src
+                    .clone()
+                    .zip(&table.hat_inv)
+                    .map(|(s, w)| {
+                        let q = self.moduli[s];
+                        coef.limb(s).iter().map(|&c| w.mul(c, q)).collect()
+                    })
+                    .collect();
+                let mut out = RnsPoly::zero(self.n, ext.len());
+                out.par_limbs_mut()
+                    .zip(table.hat_mod.par_iter())
+                    .enumerate()
+                    .for_each(|(pos, (limb, consts))| {
+                        let j = ext[pos];
+                        if table.src.contains(&j) {
+                            limb.copy_from_slice(x.limb(pos));
+                            return;
+                        }
+                        let t = self.moduli[j];
+                        for (y, w) in ys.iter().zip(consts) {
+                            for (o, &v) in limb.iter_mut().zip(y) {
+                                *o += w.mul_lazy(v, t);
+                            }
+                        }
+                        let one = Shoup::new(1, t);
+                        for o in limb.iter_mut() {
+                            *o = one.mul(*o, t);
+                        }
+                        self.plans[j].fwd(limb);
+                    });
+                out
+            })
+            .collect()
+    }
+
+    /// Inner product of decomposed digits with a key, over the extended basis at `level`.
+    /// With `perm`, the digits are first permuted by a Galois automorphism (hoisted rotation).
+    pub(crate) fn key_inner_product(
+        &self,
+        digits: &[RnsPoly],
+        key: &SwitchKey,
+        level: usize,
+        perm: Option<&[u32]>,
+    ) -> (RnsPoly, RnsPoly) {
+        let ext = self.basis_qp(level);
+        let mut acc0 = RnsPoly::zero(self.n, ext.len());
+        let mut acc1 = RnsPoly::zero(self.n, ext.len());
+        acc0.par_limbs_mut()
+            .zip(acc1.par_limbs_mut())
+            .enumerate()
+            .for_each(|(pos, (z0, z1))| {
+                let j = ext[pos];
+                let plan = &self.plans[j];
+                let mut scratch = perm.map(|_| RnsPoly::zero(self.n, 1));
+                for (d, (b, a)) in digits.iter().zip(&key.digits) {
+                    let dl = match (perm, scratch.as_mut()) {
+                        (Some(perm), Some(s)) => {
+                            let src = d.limb(pos);
+                            for (o, &k) in s.limb_mut(0).iter_mut().zip(perm) {
+                                *o = src[k as usize];
+                            }
+                            s.limb(0)
+                        }
+                        _ => d.limb(pos),
+                    };
+                    plan.mul_accumulate(z0, dl, b.limb(j));
+                    plan.mul_accumulate(z1, dl, a.limb(j));
+                }
+            });
+        (acc0, acc1)
+    }
+
+    /// ModDown: divides an extended-basis NTT polynomial by P (fast base conversion of the P
+    /// part, then `(x - conv) · P^{-1}`), returning the data-prime limbs at `level`.
+    pub(crate) fn mod_down(&self, acc: &RnsPoly, level: usize) -> RnsPoly {
+        let nq = level + 1;
+        let p_basis: Vec<usize> = (self.num_q..self.num_q + self.num_p).collect();
+        let mut ys = RnsPoly::from_flat(self.n, &acc.flat()[nq * self.n..]);
+        self.intt(&mut ys, &p_basis);
+        ys.par_limbs_mut()
+            .zip(p_basis.par_iter().zip(&self.ks.p_hat_inv))
+            .for_each(|(y, (&j, w))| modarith::mul_shoup_assign(y, *w, self.moduli[j]));
+        let mut out = acc.prefix(nq);
+        out.par_limbs_mut().enumerate().for_each(|(i, limb)| {
+            let qi = self.moduli[i];
+            let mut conv = RnsPoly::zero(self.n, 1);
+            let c = conv.limb_mut(0);
+            for (y, w) in ys.limbs().zip(&self.ks.p_hat_mod_q[i]) {
+                for (o, &v) in c.iter_mut().zip(y) {
+                    *o += w.mul_lazy(v, qi);
+                }
+            }
+            let one = Shoup::new(1, qi);
+            for o in c.iter_mut() {
+                *o = one.mul(*o, qi);
+            }
+            self.plans[i].fwd(c);
+            modarith::sub_assign(limb, c, qi);
+            modarith::mul_shoup_assign(limb, self.ks.p_inv_mod_q[i], qi);
+        });
+        out
+    }
+
+    /// Full key switch of `x` (NTT, at `level`): returns `(u0, u1)` with `u0 + u1·s ≈ x·s'`.
+    pub(crate) fn key_switch(
+        &self,
+        x: &RnsPoly,
+        key: &SwitchKey,
+        level: usize,
+    ) -> (RnsPoly, RnsPoly) {
+        let digits = self.decompose(x, level);
+        let (a0, a1) = self.key_inner_product(&digits, key, level, None);
+        rayon::join(|| self.mod_down(&a0, level), || self.mod_down(&a1, level))
+    }
+}
