@@ -25,6 +25,9 @@ pub(crate) struct ModUpTable {
     /// Per position in the extended basis: `(Q'/q_s) mod t` per source prime (empty inside
     /// the digit, where the input limb is copied).
     hat_mod: Vec<Vec<Shoup>>,
+    /// Per position in the extended basis: `-Q' mod t`, to subtract the multiple of Q' that
+    /// fast base conversion adds.
+    neg_q_mod: Vec<Shoup>,
 }
 
 /// All key-switching constants.
@@ -41,6 +44,12 @@ pub(crate) struct KsTables {
     p_inv_mod_q: Vec<Shoup>,
     /// `P mod q_i`, the gadget factor used at key generation.
     pub p_mod_q: Vec<u64>,
+    /// `1 / p_k` as f64: ModDown uses it to find the multiple of P that fast base conversion
+    /// adds, so the division by P is an unbiased rounding (a floor would bias every coefficient
+    /// alike, and a constant bias is amplified ~N-fold by the slot transform).
+    inv_p_f64: Vec<f64>,
+    /// `-P mod q_i`.
+    neg_p_mod_q: Vec<Shoup>,
 }
 
 fn prod_mod(primes: impl Iterator<Item = u64>, t: u64) -> u64 {
@@ -77,10 +86,19 @@ impl KsTables {
                                 }
                             })
                             .collect();
+                        let neg_q_mod = ext
+                            .iter()
+                            .map(|&j| {
+                                let t = moduli[j];
+                                let qd = prod_mod(src.clone().map(|o| q[o]), t);
+                                Shoup::new((t - qd) % t, t)
+                            })
+                            .collect();
                         ModUpTable {
                             src,
                             hat_inv,
                             hat_mod,
+                            neg_q_mod,
                         }
                     })
                     .collect()
@@ -110,6 +128,11 @@ impl KsTables {
                 .map(|&qi| Shoup::new(inv_mod(prod_mod(p.iter().copied(), qi), qi), qi))
                 .collect(),
             p_mod_q: q.iter().map(|&qi| prod_mod(p.iter().copied(), qi)).collect(),
+            inv_p_f64: p.iter().map(|&pk| 1.0 / pk as f64).collect(),
+            neg_p_mod_q: q
+                .iter()
+                .map(|&qi| Shoup::new(qi - prod_mod(p.iter().copied(), qi), qi))
+                .collect(),
         }
     }
 
@@ -130,6 +153,11 @@ impl Context {
     /// ModUp: splits an NTT-form polynomial at `level` into digits, each extended to the
     /// data primes up to `level` plus the special primes (NTT form). The digits are shared by
     /// every key switch of the same polynomial (hoisting).
+    ///
+    /// Each digit is the *centered* residue `[x]_{Q_j}`: the multiple `v·Q_j` that fast base
+    /// conversion adds is found as `v = round(Σ y_s / q_s)` in f64 and removed. Uncentered
+    /// digits have a mean of ~Q_j/2 whose product with the key error is nearly the same in every
+    /// coefficient, and such a common offset grows ~N-fold in the slots.
     pub(crate) fn decompose(&self, x: &RnsPoly, level: usize) -> Vec<RnsPoly> {
         let basis = self.basis_q(level);
         let mut coef = x.prefix(basis.len());
@@ -147,6 +175,14 @@ impl Context {
                         coef.limb(s).iter().map(|&c| w.mul(c, q)).collect()
                     })
                     .collect();
+                let mut v = vec![0.0f64; self.n];
+                for (y, s) in ys.iter().zip(table.src.clone()) {
+                    let inv = 1.0 / self.moduli[s] as f64;
+                    for (o, &c) in v.iter_mut().zip(y) {
+                        *o += c as f64 * inv;
+                    }
+                }
+                let v: Vec<u64> = v.iter().map(|x| x.round() as u64).collect();
                 let mut out = RnsPoly::zero(self.n, ext.len());
                 out.par_limbs_mut()
                     .zip(table.hat_mod.par_iter())
@@ -164,8 +200,9 @@ impl Context {
                             }
                         }
                         let one = Shoup::new(1, t);
-                        for o in limb.iter_mut() {
-                            *o = one.mul(*o, t);
+                        let neg_q = table.neg_q_mod[pos];
+                        for (o, &vk) in limb.iter_mut().zip(&v) {
+                            *o = one.mul(*o + neg_q.mul_lazy(vk, t), t);
                         }
                         self.plans[j].fwd(limb);
                     });
@@ -211,8 +248,11 @@ impl Context {
         (acc0, acc1)
     }
 
-    /// ModDown: divides an extended-basis NTT polynomial by P (fast base conversion of the P
-    /// part, then `(x - conv) · P^{-1}`), returning the data-prime limbs at `level`.
+    /// ModDown: divides an extended-basis NTT polynomial by P with rounding, returning the
+    /// data-prime limbs at `level`. The P part is converted exactly to its centered residue
+    /// `[x]_P` on the data primes (fast base conversion `Σ y_k·P/p_k` minus `v·P`, with
+    /// `v = round(Σ y_k / p_k)` computed in f64, as in Halevi–Polyakov–Shoup), so
+    /// `(x - [x]_P) · P^{-1} = round(x / P)`.
     pub(crate) fn mod_down(&self, acc: &RnsPoly, level: usize) -> RnsPoly {
         let nq = level + 1;
         let p_basis: Vec<usize> = (self.num_q..self.num_q + self.num_p).collect();
@@ -221,6 +261,13 @@ impl Context {
         ys.par_limbs_mut()
             .zip(p_basis.par_iter().zip(&self.ks.p_hat_inv))
             .for_each(|(y, (&j, w))| modarith::mul_shoup_assign(y, *w, self.moduli[j]));
+        let mut v = vec![0.0f64; self.n];
+        for (y, inv) in ys.limbs().zip(&self.ks.inv_p_f64) {
+            for (o, &c) in v.iter_mut().zip(y) {
+                *o += c as f64 * inv;
+            }
+        }
+        let v: Vec<u64> = v.iter().map(|x| x.round() as u64).collect();
         let mut out = acc.prefix(nq);
         out.par_limbs_mut().enumerate().for_each(|(i, limb)| {
             let qi = self.moduli[i];
@@ -231,9 +278,10 @@ impl Context {
                     *o += w.mul_lazy(v, qi);
                 }
             }
+            let neg_p = self.ks.neg_p_mod_q[i];
             let one = Shoup::new(1, qi);
-            for o in c.iter_mut() {
-                *o = one.mul(*o, qi);
+            for (o, &vk) in c.iter_mut().zip(&v) {
+                *o = one.mul(*o + neg_p.mul_lazy(vk, qi), qi);
             }
             self.plans[i].fwd(c);
             modarith::sub_assign(limb, c, qi);
@@ -252,5 +300,49 @@ impl Context {
         let digits = self.decompose(x, level);
         let (a0, a1) = self.key_inner_product(&digits, key, level, None);
         rayon::join(|| self.mod_down(&a0, level), || self.mod_down(&a1, level))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ckks::params::{CkksParams, Security};
+    use crate::ckks::sampling::{uniform_from_seed, Sampler};
+
+    /// The key-switching error `u0 + u1·s - c·s'` must be the ModDown rounding (τ0 + τ1·s, τ
+    /// uniform in ±1/2) plus a negligible digit term, and unbiased: a common offset in every
+    /// coefficient would be amplified ~N-fold by decoding.
+    #[test]
+    fn key_switch_error_is_small_and_unbiased() {
+        let params = CkksParams {
+            log_n: 12,
+            q_bits: vec![50, 40, 40, 40, 40],
+            p_bits: vec![46, 46],
+            dnum: 3,
+            log_scale: 40,
+            security: Security::InsecureForTestingOnly,
+        };
+        let ctx = Context::new(&params).unwrap();
+        let mut s = Sampler::seeded_for_testing_only(1);
+        let sk = ctx.gen_secret_key(&mut s);
+        let sk2 = ctx.gen_secret_key(&mut s);
+        let key = ctx.gen_switch_key(&sk2.ntt, &sk, &mut s);
+        let n = ctx.n as f64;
+        let rounding_sigma = ((1.0 + 2.0 * n / 3.0) / 12.0).sqrt();
+        for level in 0..=ctx.max_level() {
+            let basis = ctx.basis_q(level);
+            let c = uniform_from_seed(&ctx, [7; 32], &basis);
+            let (u0, u1) = ctx.key_switch(&c, &key, level);
+            let mut m = u0.clone();
+            ctx.mul_acc(&mut m, &u1, &sk.ntt, &basis);
+            let mut cs = ctx.mul(&c, &sk2.ntt, &basis);
+            ctx.poly_neg_assign(&mut cs, &basis);
+            ctx.poly_add_assign(&mut m, &cs, &basis);
+            let co = ctx.centered_coeffs(&m, level);
+            let max = co.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+            let mean = co.iter().sum::<f64>() / n;
+            assert!(max < 6.0 * rounding_sigma + 4.0, "level {level}: max {max}");
+            assert!(mean.abs() < 6.0 * rounding_sigma / n.sqrt(), "level {level}: mean {mean}");
+        }
     }
 }

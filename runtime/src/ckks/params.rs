@@ -97,8 +97,9 @@ impl CkksParams {
     }
 
     /// Given data primes, picks the largest digit size (smallest `dnum`) whose special modulus
-    /// P (at least as large as each digit, in primes below 2^50) keeps log2(PQ) within the
-    /// 128-bit budget (or within 2^16 · 60 bits when insecure parameters are allowed).
+    /// P fits the 128-bit budget with P ≥ each digit's modulus. P then takes the spare bits (up
+    /// to 30 bits above the largest digit, in primes below 2^50): the key-switching noise is
+    /// about √N·σ·D/P, so the margin D/P buys rotation precision for a few extra NTTs.
     pub fn with_largest_digits(
         log_n: u32,
         q_bits: Vec<u32>,
@@ -112,6 +113,7 @@ impl CkksParams {
             Security::InsecureForTestingOnly => u32::MAX,
         };
         let data_bits: u32 = q_bits.iter().sum();
+        let spare = budget.saturating_sub(data_bits);
         let l1 = q_bits.len();
         for alpha in (1..=l1).rev() {
             let digit_bits = q_bits
@@ -119,21 +121,25 @@ impl CkksParams {
                 .map(|c| c.iter().sum::<u32>())
                 .max()
                 .unwrap_or(0);
-            let k = digit_bits.div_ceil(MAX_PRIME_BITS) as usize;
-            let each = digit_bits.div_ceil(k as u32).max(log_n + 3);
-            let p_bits = vec![each; k];
-            if data_bits + each * k as u32 <= budget {
-                let params = CkksParams {
-                    log_n,
-                    q_bits,
-                    p_bits,
-                    dnum: l1.div_ceil(alpha),
-                    log_scale,
-                    security,
-                };
-                params.validate()?;
-                return Ok(params);
+            if digit_bits > spare {
+                continue;
             }
+            let p_total = spare.min(digit_bits + 30);
+            let k = p_total.div_ceil(MAX_PRIME_BITS);
+            let each = p_total / k;
+            if each < log_n + 3 || each * k < digit_bits {
+                continue;
+            }
+            let params = CkksParams {
+                log_n,
+                q_bits,
+                p_bits: vec![each; k as usize],
+                dnum: l1.div_ceil(alpha),
+                log_scale,
+                security,
+            };
+            params.validate()?;
+            return Ok(params);
         }
         Err(CkksError::Insecure {
             log_n,

@@ -81,3 +81,14 @@ pub fn pk_sigma(ctx: &Context) -> f64 {
 pub fn rescale_sigma(ctx: &Context) -> f64 {
     ((1.0 + 2.0 * ctx.n() as f64 / 3.0) / 12.0).sqrt()
 }
+
+/// Coefficient std of the key-switching error: the ModDown rounding (like a rescale) plus
+/// Σ_j d_j·e_j / P with centered digits d_j uniform in ±D_j/2.
+pub fn ks_sigma(ctx: &Context) -> f64 {
+    let alpha = ctx.params().digit_size();
+    let log = |ps: &[u64]| ps.iter().map(|&p| (p as f64).log2()).sum::<f64>();
+    let log_d = ctx.q_primes().chunks(alpha).map(log).fold(0.0, f64::max);
+    let dnum = ctx.q_primes().len().div_ceil(alpha) as f64;
+    let digit = (dnum * ctx.n() as f64 / 12.0).sqrt() * SIGMA * (log_d - log(ctx.p_primes())).exp2();
+    (rescale_sigma(ctx).powi(2) + digit * digit).sqrt()
+}
