@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
+
 /// Errors reach `main` as a rendered miette report; every user-facing failure is exit code 1.
 pub type CmdResult = miette::Result<()>;
 
@@ -19,8 +21,19 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Measure the speed of the CKKS engine (like `openssl speed`).
+    ///
+    /// Examples:
+    ///   hel bench ckks                       # N = 2^14, one thread, table
+    ///   hel bench ckks --log-n 15 --threads 2
+    ///   hel bench ckks --log-n 13 --json     # one JSON object on stdout
+    #[command(verbatim_doc_comment)]
+    Bench(bench::BenchArgs),
+}
 
 pub fn dispatch(cli: Cli) -> CmdResult {
-    match cli.command {}
+    match cli.command {
+        Command::Bench(args) => bench::run(args),
+    }
 }

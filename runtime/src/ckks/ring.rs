@@ -37,10 +37,6 @@ impl RnsPoly {
         }
     }
 
-    pub fn n(&self) -> usize {
-        self.n
-    }
-
     pub fn num_limbs(&self) -> usize {
         self.data.len() / self.n
     }
@@ -91,13 +87,6 @@ impl Context {
         (0..=level)
             .chain(self.num_q..self.num_q + self.num_p)
             .collect()
-    }
-
-    /// Forward NTT of every limb (coefficients -> bit-reversed evaluations).
-    pub(crate) fn ntt(&self, poly: &mut RnsPoly, basis: &[usize]) {
-        poly.par_limbs_mut()
-            .zip(basis.par_iter())
-            .for_each(|(limb, &j)| self.plans[j].fwd(limb));
     }
 
     /// Inverse NTT of every limb, scaled by n^-1 (tfhe-ntt's `inv` does not scale).
