@@ -184,3 +184,23 @@ fn invalid_inputs_return_typed_errors() {
     assert!(matches!(ctx.decrypt(&a, &other_sk), Err(CkksError::ContextMismatch)));
     assert!(matches!(other.add(&a, &a), Err(CkksError::ContextMismatch)));
 }
+
+#[test]
+fn ops_run_inside_a_one_thread_pool_with_identical_results() {
+    let ctx = deep12();
+    let mut s = sampler(300);
+    let sk = ctx.gen_secret_key(&mut s);
+    let rlk = ctx.gen_relin_key(&sk, &mut s).unwrap();
+    let gk = ctx.gen_galois_keys(&sk, &[3], false, &mut s).unwrap();
+    let x = values(ctx.slots(), 301);
+    let ct = ctx
+        .encrypt_sk(&ctx.encode_complex(&x, ctx.max_level(), ctx.default_scale()).unwrap(), &sk, &mut s)
+        .unwrap();
+    let run = || {
+        let m = ctx.rescale(&ctx.multiply_relin(&ct, &ct, &rlk).unwrap()).unwrap();
+        ctx.rotate(&m, 3, &gk).unwrap()
+    };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    // Evaluation is deterministic: the thread count must not change a single bit.
+    assert_eq!(pool.install(run), run());
+}

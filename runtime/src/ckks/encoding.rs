@@ -195,13 +195,14 @@ impl Context {
     /// Builds an NTT-form plaintext from integral f64 coefficients (|c| < Q_level / 2).
     pub(crate) fn plaintext_from_coeffs(&self, coeffs: &[f64], level: usize, scale: f64) -> Plaintext {
         let basis = self.basis_q(level);
-        let mut poly = RnsPoly::zero(self.n, basis.len());
+        let mut poly = RnsPoly::scratch(self.n, basis.len());
         poly.par_limbs_mut()
             .zip(basis.par_iter())
             .for_each(|(limb, &j)| {
                 let p = self.moduli[j];
-                for (x, &c) in limb.iter_mut().zip(coeffs) {
-                    *x = f64_mod(c, p);
+                // Coefficients past the end of `coeffs` are zero (the buffer is recycled).
+                for (k, x) in limb.iter_mut().enumerate() {
+                    *x = coeffs.get(k).map_or(0, |&c| f64_mod(c, p));
                 }
                 self.plans[j].fwd(limb);
             });

@@ -149,63 +149,73 @@ pub(crate) struct SwitchKey {
     pub digits: Vec<(RnsPoly, RnsPoly)>,
 }
 
+/// ModUp inputs of one digit, shared by all target primes: the digit's limbs multiplied by
+/// `(Q'/q_s)^{-1}` (coefficient form) and the multiple `v` of Q' to remove.
+struct DigitInputs {
+    ys: RnsPoly,
+    v: Vec<u64>,
+}
+
 impl Context {
+    /// Scaled coefficient limbs and centering multiple of one digit. `coef` holds the
+    /// coefficient form of the whole polynomial.
+    fn digit_inputs(&self, coef: &RnsPoly, table: &ModUpTable) -> DigitInputs {
+        let mut ys = RnsPoly::scratch(self.n, table.src.len());
+        for ((i, s), w) in table.src.clone().enumerate().zip(&table.hat_inv) {
+            let y = ys.limb_mut(i);
+            y.copy_from_slice(coef.limb(s));
+            modarith::mul_shoup_assign(y, *w, self.moduli[s]);
+        }
+        let mut acc = vec![0.0f64; self.n];
+        for (y, s) in ys.limbs().zip(table.src.clone()) {
+            modarith::accumulate_ratio(&mut acc, y, 1.0 / self.moduli[s] as f64);
+        }
+        let mut v = vec![0u64; self.n];
+        modarith::round_to_u64(&mut v, &acc);
+        DigitInputs { ys, v }
+    }
+
+    /// The digit's centered residue `[x]_{Q'}` on extended-basis position `pos` (prime `j`),
+    /// written to `out` in NTT form.
+    fn mod_up_limb(&self, inputs: &DigitInputs, table: &ModUpTable, pos: usize, j: usize, out: &mut [u64]) {
+        let mut srcs: Vec<&[u64]> = inputs.ys.limbs().collect();
+        srcs.push(&inputs.v);
+        let mut ws = table.hat_mod[pos].clone();
+        ws.push(table.neg_q_mod[pos]);
+        modarith::lincomb(out, &srcs, &ws, self.moduli[j]);
+        self.plans[j].fwd(out);
+    }
+
+    fn coefficient_form(&self, x: &RnsPoly, level: usize) -> RnsPoly {
+        let basis = self.basis_q(level);
+        let mut coef = x.prefix(basis.len());
+        self.intt(&mut coef, &basis);
+        coef
+    }
+
     /// ModUp: splits an NTT-form polynomial at `level` into digits, each extended to the
-    /// data primes up to `level` plus the special primes (NTT form). The digits are shared by
-    /// every key switch of the same polynomial (hoisting).
+    /// data primes up to `level` plus the special primes (NTT form), for hoisted rotations.
     ///
     /// Each digit is the *centered* residue `[x]_{Q_j}`: the multiple `v·Q_j` that fast base
     /// conversion adds is found as `v = round(Σ y_s / q_s)` in f64 and removed. Uncentered
     /// digits have a mean of ~Q_j/2 whose product with the key error is nearly the same in every
     /// coefficient, and such a common offset grows ~N-fold in the slots.
     pub(crate) fn decompose(&self, x: &RnsPoly, level: usize) -> Vec<RnsPoly> {
-        let basis = self.basis_q(level);
-        let mut coef = x.prefix(basis.len());
-        self.intt(&mut coef, &basis);
+        let coef = self.coefficient_form(x, level);
         let ext = self.basis_qp(level);
         self.ks.modup[level]
             .par_iter()
             .map(|table| {
-                let ys: Vec<Vec<u64>> = table
-                    .src
-                    .clone()
-                    .zip(&table.hat_inv)
-                    .map(|(s, w)| {
-                        let q = self.moduli[s];
-                        coef.limb(s).iter().map(|&c| w.mul(c, q)).collect()
-                    })
-                    .collect();
-                let mut v = vec![0.0f64; self.n];
-                for (y, s) in ys.iter().zip(table.src.clone()) {
-                    let inv = 1.0 / self.moduli[s] as f64;
-                    for (o, &c) in v.iter_mut().zip(y) {
-                        *o += c as f64 * inv;
+                let inputs = self.digit_inputs(&coef, table);
+                let mut out = RnsPoly::scratch(self.n, ext.len());
+                out.par_limbs_mut().enumerate().for_each(|(pos, limb)| {
+                    let j = ext[pos];
+                    if table.src.contains(&j) {
+                        limb.copy_from_slice(x.limb(pos));
+                    } else {
+                        self.mod_up_limb(&inputs, table, pos, j, limb);
                     }
-                }
-                let v: Vec<u64> = v.iter().map(|x| x.round() as u64).collect();
-                let mut out = RnsPoly::zero(self.n, ext.len());
-                out.par_limbs_mut()
-                    .zip(table.hat_mod.par_iter())
-                    .enumerate()
-                    .for_each(|(pos, (limb, consts))| {
-                        let j = ext[pos];
-                        if table.src.contains(&j) {
-                            limb.copy_from_slice(x.limb(pos));
-                            return;
-                        }
-                        let t = self.moduli[j];
-                        for (y, w) in ys.iter().zip(consts) {
-                            for (o, &v) in limb.iter_mut().zip(y) {
-                                *o += w.mul_lazy(v, t);
-                            }
-                        }
-                        let one = Shoup::new(1, t);
-                        let neg_q = table.neg_q_mod[pos];
-                        for (o, &vk) in limb.iter_mut().zip(&v) {
-                            *o = one.mul(*o + neg_q.mul_lazy(vk, t), t);
-                        }
-                        self.plans[j].fwd(limb);
-                    });
+                });
                 out
             })
             .collect()
@@ -229,17 +239,17 @@ impl Context {
             .for_each(|(pos, (z0, z1))| {
                 let j = ext[pos];
                 let plan = &self.plans[j];
-                let mut scratch = perm.map(|_| RnsPoly::zero(self.n, 1));
+                let mut scratch = RnsPoly::scratch(self.n, 1);
                 for (d, (b, a)) in digits.iter().zip(&key.digits) {
-                    let dl = match (perm, scratch.as_mut()) {
-                        (Some(perm), Some(s)) => {
+                    let dl = match perm {
+                        Some(perm) => {
                             let src = d.limb(pos);
-                            for (o, &k) in s.limb_mut(0).iter_mut().zip(perm) {
+                            for (o, &k) in scratch.limb_mut(0).iter_mut().zip(perm) {
                                 *o = src[k as usize];
                             }
-                            s.limb(0)
+                            scratch.limb(0)
                         }
-                        _ => d.limb(pos),
+                        None => d.limb(pos),
                     };
                     plan.mul_accumulate(z0, dl, b.limb(j));
                     plan.mul_accumulate(z1, dl, a.limb(j));
@@ -261,28 +271,22 @@ impl Context {
         ys.par_limbs_mut()
             .zip(p_basis.par_iter().zip(&self.ks.p_hat_inv))
             .for_each(|(y, (&j, w))| modarith::mul_shoup_assign(y, *w, self.moduli[j]));
-        let mut v = vec![0.0f64; self.n];
+        let mut ratio = vec![0.0f64; self.n];
         for (y, inv) in ys.limbs().zip(&self.ks.inv_p_f64) {
-            for (o, &c) in v.iter_mut().zip(y) {
-                *o += c as f64 * inv;
-            }
+            modarith::accumulate_ratio(&mut ratio, y, *inv);
         }
-        let v: Vec<u64> = v.iter().map(|x| x.round() as u64).collect();
+        let mut v = vec![0u64; self.n];
+        modarith::round_to_u64(&mut v, &ratio);
         let mut out = acc.prefix(nq);
         out.par_limbs_mut().enumerate().for_each(|(i, limb)| {
             let qi = self.moduli[i];
-            let mut conv = RnsPoly::zero(self.n, 1);
+            let mut conv = RnsPoly::scratch(self.n, 1);
             let c = conv.limb_mut(0);
-            for (y, w) in ys.limbs().zip(&self.ks.p_hat_mod_q[i]) {
-                for (o, &v) in c.iter_mut().zip(y) {
-                    *o += w.mul_lazy(v, qi);
-                }
-            }
-            let neg_p = self.ks.neg_p_mod_q[i];
-            let one = Shoup::new(1, qi);
-            for (o, &vk) in c.iter_mut().zip(&v) {
-                *o = one.mul(*o + neg_p.mul_lazy(vk, qi), qi);
-            }
+            let mut srcs: Vec<&[u64]> = ys.limbs().collect();
+            srcs.push(&v);
+            let mut ws = self.ks.p_hat_mod_q[i].clone();
+            ws.push(self.ks.neg_p_mod_q[i]);
+            modarith::lincomb(c, &srcs, &ws, qi);
             self.plans[i].fwd(c);
             modarith::sub_assign(limb, c, qi);
             modarith::mul_shoup_assign(limb, self.ks.p_inv_mod_q[i], qi);
@@ -291,15 +295,42 @@ impl Context {
     }
 
     /// Full key switch of `x` (NTT, at `level`): returns `(u0, u1)` with `u0 + u1·s ≈ x·s'`.
+    /// ModUp and the inner product are fused per target prime, so each lifted digit limb is
+    /// consumed while still in cache and the digits are never materialized.
     pub(crate) fn key_switch(
         &self,
         x: &RnsPoly,
         key: &SwitchKey,
         level: usize,
     ) -> (RnsPoly, RnsPoly) {
-        let digits = self.decompose(x, level);
-        let (a0, a1) = self.key_inner_product(&digits, key, level, None);
-        rayon::join(|| self.mod_down(&a0, level), || self.mod_down(&a1, level))
+        let coef = self.coefficient_form(x, level);
+        let tables = &self.ks.modup[level];
+        let inputs: Vec<DigitInputs> = tables
+            .par_iter()
+            .map(|t| self.digit_inputs(&coef, t))
+            .collect();
+        let ext = self.basis_qp(level);
+        let mut acc0 = RnsPoly::zero(self.n, ext.len());
+        let mut acc1 = RnsPoly::zero(self.n, ext.len());
+        acc0.par_limbs_mut()
+            .zip(acc1.par_limbs_mut())
+            .enumerate()
+            .for_each(|(pos, (z0, z1))| {
+                let j = ext[pos];
+                let plan = &self.plans[j];
+                let mut scratch = RnsPoly::scratch(self.n, 1);
+                for ((table, inp), (b, a)) in tables.iter().zip(&inputs).zip(&key.digits) {
+                    let d = if table.src.contains(&j) {
+                        x.limb(pos)
+                    } else {
+                        self.mod_up_limb(inp, table, pos, j, scratch.limb_mut(0));
+                        scratch.limb(0)
+                    };
+                    plan.mul_accumulate(z0, d, b.limb(j));
+                    plan.mul_accumulate(z1, d, a.limb(j));
+                }
+            });
+        rayon::join(|| self.mod_down(&acc0, level), || self.mod_down(&acc1, level))
     }
 }
 

@@ -269,11 +269,9 @@ impl Context {
         self.check_id(rlk.ctx_id)?;
         Self::check_degree(ct, 2)?;
         let basis = self.basis_q(ct.level);
-        let (u0, u1) = self.key_switch(&ct.c[2], &rlk.key, ct.level);
-        let mut c0 = ct.c[0].clone();
-        let mut c1 = ct.c[1].clone();
-        self.poly_add_assign(&mut c0, &u0, &basis);
-        self.poly_add_assign(&mut c1, &u1, &basis);
+        let (mut c0, mut c1) = self.key_switch(&ct.c[2], &rlk.key, ct.level);
+        self.poly_add_assign(&mut c0, &ct.c[0], &basis);
+        self.poly_add_assign(&mut c1, &ct.c[1], &basis);
         Ok(Ciphertext {
             c: vec![c0, c1],
             level: ct.level,
@@ -320,28 +318,26 @@ impl Context {
         self.plans[l].inv(last.limb_mut(0));
         self.plans[l].normalize(last.limb_mut(0));
         let last = last.limb(0);
+        // r = [x_l + h]_{q_l}; per limb, v = (r mod q_i) - (h mod q_i).
+        let r: Vec<u64> = last
+            .iter()
+            .map(|&c| {
+                let r = c + h;
+                r.min(r.wrapping_sub(ql))
+            })
+            .collect();
         let mut out = x.prefix(l);
         out.par_limbs_mut().enumerate().for_each(|(i, limb)| {
             let qi = self.moduli[i];
-            let one = Shoup::new(1, qi);
-            let off = self.rescale_offset(qi) - h;
-            let mut v = RnsPoly::zero(self.n, 1);
+            let mut v = RnsPoly::scratch(self.n, 1);
             let vl = v.limb_mut(0);
-            for (o, &r) in vl.iter_mut().zip(last) {
-                let r = r + h;
-                let r = r.min(r.wrapping_sub(ql));
-                *o = one.mul(r + off, qi);
-            }
+            modarith::lincomb(vl, &[&r], &[Shoup::new(1, qi)], qi);
+            modarith::add_scalar_assign(vl, (qi - h % qi) % qi, qi);
             self.plans[i].fwd(vl);
             modarith::sub_assign(limb, vl, qi);
             modarith::mul_shoup_assign(limb, self.rescale_inv[l][i], qi);
         });
         out
-    }
-
-    /// A multiple of `q` that is at least 2^50 (so `r + offset - h` never underflows).
-    fn rescale_offset(&self, q: u64) -> u64 {
-        q << (51 - (64 - q.leading_zeros()))
     }
 
     /// Drops limbs down to `target` without dividing (the value and scale are unchanged).

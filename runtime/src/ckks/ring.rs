@@ -4,6 +4,8 @@
 //! A basis is a list of indices into [`Context::moduli`]: `0..=level` for ciphertexts,
 //! `0..=level` followed by the special primes for key-switching intermediates.
 
+use std::sync::Mutex;
+
 use aligned_vec::{AVec, ConstAlign};
 use rayon::prelude::*;
 
@@ -13,28 +15,78 @@ use super::modarith::{self, from_signed};
 /// 64-byte aligned coefficient storage.
 pub(crate) type Buf = AVec<u64, ConstAlign<64>>;
 
+/// Recycled limb buffers. Every operation allocates megabytes of temporaries; fresh large
+/// allocations are served by mmap, so each one page-faults and zeroes its pages again, which
+/// cost ~40% of a key switch. Buffers are returned here on drop, up to [`POOL_MAX_BYTES`].
+static POOL: Mutex<Vec<Buf>> = Mutex::new(Vec::new());
+/// Upper bound on the memory the pool keeps.
+const POOL_MAX_BYTES: usize = 256 << 20;
+
+fn take_buf(len: usize) -> Buf {
+    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    match pool.iter().position(|b| b.len() == len) {
+        Some(i) => pool.swap_remove(i),
+        None => {
+            drop(pool);
+            let mut data = Buf::with_capacity(64, len);
+            data.resize(len, 0);
+            data
+        }
+    }
+}
+
+fn give_buf(buf: Buf) {
+    if buf.is_empty() {
+        return;
+    }
+    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    let held: usize = pool.iter().map(|b| b.len() * 8).sum();
+    if held + buf.len() * 8 <= POOL_MAX_BYTES {
+        pool.push(buf);
+    }
+}
+
 /// A polynomial in RNS form: `num_limbs` limbs of `n` residues each. Whether the limbs hold
 /// coefficients or NTT values is tracked by the caller (ciphertexts are always in NTT form).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct RnsPoly {
     n: usize,
     data: Buf,
 }
 
+impl Drop for RnsPoly {
+    fn drop(&mut self) {
+        give_buf(std::mem::replace(&mut self.data, Buf::new(64)));
+    }
+}
+
+impl Clone for RnsPoly {
+    fn clone(&self) -> Self {
+        RnsPoly::from_flat(self.n, &self.data)
+    }
+}
+
 impl RnsPoly {
     /// The zero polynomial with `limbs` limbs.
     pub fn zero(n: usize, limbs: usize) -> Self {
-        let mut data = Buf::with_capacity(64, n * limbs);
-        data.resize(n * limbs, 0);
-        RnsPoly { n, data }
+        let mut p = Self::scratch(n, limbs);
+        p.data.fill(0);
+        p
+    }
+
+    /// A polynomial with arbitrary (stale) contents, for buffers that are fully overwritten.
+    pub fn scratch(n: usize, limbs: usize) -> Self {
+        RnsPoly {
+            n,
+            data: take_buf(n * limbs),
+        }
     }
 
     /// Builds a polynomial from limb data laid out back to back.
     pub fn from_flat(n: usize, values: &[u64]) -> Self {
-        RnsPoly {
-            n,
-            data: Buf::from_slice(64, values),
-        }
+        let mut p = Self::scratch(n, values.len() / n);
+        p.data.copy_from_slice(values);
+        p
     }
 
     pub fn num_limbs(&self) -> usize {
@@ -63,7 +115,9 @@ impl RnsPoly {
 
     /// Keeps the first `limbs` limbs (dropping the last primes of the basis).
     pub fn truncate(&mut self, limbs: usize) {
-        self.data.truncate(limbs * self.n);
+        if limbs < self.num_limbs() {
+            *self = self.prefix(limbs);
+        }
     }
 
     /// A copy of the first `limbs` limbs.
@@ -100,13 +154,14 @@ impl Context {
     /// A polynomial with small signed coefficients, reduced into every prime of `basis` and
     /// transformed to NTT form.
     pub(crate) fn poly_from_signed(&self, coeffs: &[i64], basis: &[usize]) -> RnsPoly {
-        let mut poly = RnsPoly::zero(self.n, basis.len());
+        let mut poly = RnsPoly::scratch(self.n, basis.len());
         poly.par_limbs_mut()
             .zip(basis.par_iter())
             .for_each(|(limb, &j)| {
                 let p = self.moduli[j];
-                for (x, &c) in limb.iter_mut().zip(coeffs) {
-                    *x = from_signed(c, p);
+                // Coefficients past the end of `coeffs` are zero (the buffer is recycled).
+                for (k, x) in limb.iter_mut().enumerate() {
+                    *x = coeffs.get(k).map_or(0, |&c| from_signed(c, p));
                 }
                 self.plans[j].fwd(limb);
             });
@@ -169,7 +224,7 @@ impl Context {
     /// Applies the Galois automorphism X -> X^g in NTT form, which is a permutation of the
     /// evaluation points (see [`Context::galois_permutation`]).
     pub(crate) fn permute(&self, a: &RnsPoly, perm: &[u32]) -> RnsPoly {
-        let mut out = RnsPoly::zero(self.n, a.num_limbs());
+        let mut out = RnsPoly::scratch(self.n, a.num_limbs());
         out.par_limbs_mut().zip(a.par_limbs()).for_each(|(o, x)| {
             for (o, &k) in o.iter_mut().zip(perm) {
                 *o = x[k as usize];
