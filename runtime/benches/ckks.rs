@@ -33,15 +33,28 @@ fn bench_ckks(c: &mut Criterion) {
         let mut g = c.benchmark_group(name);
         g.sample_size(10);
         let plan = tfhe_plan(&ctx);
-        let mut limb = aligned_vec::AVec::<u64, aligned_vec::ConstAlign<64>>::from_iter(64, (0..ctx.n() as u64).map(|i| i % 1000));
+        let mut limb = aligned_vec::AVec::<u64, aligned_vec::ConstAlign<64>>::from_iter(
+            64,
+            (0..ctx.n() as u64).map(|i| i % 1000),
+        );
         g.bench_function("ntt", |b| b.iter(|| plan.fwd(black_box(&mut limb))));
-        g.bench_function("encode", |b| b.iter(|| ctx.encode(black_box(&values), level, scale).unwrap()));
-        g.bench_function("encrypt", |b| b.iter(|| ctx.encrypt_pk(&pt, &pk, &mut s).unwrap()));
+        g.bench_function("encode", |b| {
+            b.iter(|| ctx.encode(black_box(&values), level, scale).unwrap())
+        });
+        g.bench_function("encrypt", |b| {
+            b.iter(|| ctx.encrypt_pk(&pt, &pk, &mut s).unwrap())
+        });
         let mut acc = ct.clone();
-        g.bench_function("add", |b| b.iter(|| ctx.add_assign(&mut acc, &ct2).unwrap()));
+        g.bench_function("add", |b| {
+            b.iter(|| ctx.add_assign(&mut acc, &ct2).unwrap())
+        });
         g.bench_function("multiply", |b| b.iter(|| ctx.multiply(&ct, &ct2).unwrap()));
-        g.bench_function("relinearize", |b| b.iter(|| ctx.relinearize(&prod, &rlk).unwrap()));
-        g.bench_function("multiply_plain", |b| b.iter(|| ctx.multiply_plain(&ct, &pt).unwrap()));
+        g.bench_function("relinearize", |b| {
+            b.iter(|| ctx.relinearize(&prod, &rlk).unwrap())
+        });
+        g.bench_function("multiply_plain", |b| {
+            b.iter(|| ctx.multiply_plain(&ct, &pt).unwrap())
+        });
         g.bench_function("rescale", |b| b.iter(|| ctx.rescale(&relin).unwrap()));
         g.bench_function("rotate", |b| b.iter(|| ctx.rotate(&ct, 1, &gk).unwrap()));
         g.bench_function("decrypt_decode", |b| {

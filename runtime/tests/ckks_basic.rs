@@ -25,7 +25,9 @@ fn decode_is_exact_for_large_values_at_full_modulus() {
     let ctx = ctx13();
     let big = 2f64.powi(40);
     let v: Vec<Complex64> = values(ctx.slots(), 2).iter().map(|c| c * big).collect();
-    let pt = ctx.encode_complex(&v, ctx.max_level(), ctx.default_scale()).unwrap();
+    let pt = ctx
+        .encode_complex(&v, ctx.max_level(), ctx.default_scale())
+        .unwrap();
     let back = ctx.decode(&pt).unwrap();
     let rel = max_err(&back, &v) / big;
     assert!(rel < 1e-9, "relative error {rel}");
@@ -43,11 +45,19 @@ fn sk_and_pk_encryption_meet_their_noise_bounds() {
 
     let ct = ctx.encrypt_sk(&pt, &sk, &mut s).unwrap();
     let err = max_err(&ctx.decode(&ctx.decrypt(&ct, &sk).unwrap()).unwrap(), &v);
-    assert!(err < slot_bound(&ctx, sk_sigma()) / delta, "sk err 2^{}", err.log2());
+    assert!(
+        err < slot_bound(&ctx, sk_sigma()) / delta,
+        "sk err 2^{}",
+        err.log2()
+    );
 
     let ct = ctx.encrypt_pk(&pt, &pk, &mut s).unwrap();
     let err = max_err(&ctx.decode(&ctx.decrypt(&ct, &sk).unwrap()).unwrap(), &v);
-    assert!(err < slot_bound(&ctx, pk_sigma(&ctx)) / delta, "pk err 2^{}", err.log2());
+    assert!(
+        err < slot_bound(&ctx, pk_sigma(&ctx)) / delta,
+        "pk err 2^{}",
+        err.log2()
+    );
 }
 
 #[test]
@@ -57,8 +67,14 @@ fn encryption_is_randomized() {
     let sk = ctx.gen_secret_key(&mut s);
     let pk = ctx.gen_public_key(&sk, &mut s).unwrap();
     let pt = ctx.encode(&[1.0, 2.0], 1, ctx.default_scale()).unwrap();
-    assert_ne!(ctx.encrypt_pk(&pt, &pk, &mut s).unwrap(), ctx.encrypt_pk(&pt, &pk, &mut s).unwrap());
-    assert_ne!(ctx.encrypt_sk(&pt, &sk, &mut s).unwrap(), ctx.encrypt_sk(&pt, &sk, &mut s).unwrap());
+    assert_ne!(
+        ctx.encrypt_pk(&pt, &pk, &mut s).unwrap(),
+        ctx.encrypt_pk(&pt, &pk, &mut s).unwrap()
+    );
+    assert_ne!(
+        ctx.encrypt_sk(&pt, &sk, &mut s).unwrap(),
+        ctx.encrypt_sk(&pt, &sk, &mut s).unwrap()
+    );
 }
 
 #[test]
@@ -68,7 +84,9 @@ fn wrong_key_does_not_decrypt() {
     let sk = ctx.gen_secret_key(&mut s);
     let other = ctx.gen_secret_key(&mut s);
     let v = values(ctx.slots(), 7);
-    let pt = ctx.encode_complex(&v, ctx.max_level(), ctx.default_scale()).unwrap();
+    let pt = ctx
+        .encode_complex(&v, ctx.max_level(), ctx.default_scale())
+        .unwrap();
     let ct = ctx.encrypt_sk(&pt, &sk, &mut s).unwrap();
     let wrong = ctx.decode(&ctx.decrypt(&ct, &other).unwrap()).unwrap();
     // A wrong key leaves a uniformly random polynomial: errors are astronomically large.
@@ -99,8 +117,12 @@ fn flooded_decryption_hides_noise_but_keeps_values() {
     let pt = ctx.encode_complex(&v, ctx.max_level(), delta).unwrap();
     let ct = ctx.encrypt_sk(&pt, &sk, &mut s).unwrap();
     let sigma = 2f64.powi(20);
-    let a = ctx.decode(&ctx.decrypt_flooded(&ct, &sk, sigma, &mut s).unwrap()).unwrap();
-    let b = ctx.decode(&ctx.decrypt_flooded(&ct, &sk, sigma, &mut s).unwrap()).unwrap();
+    let a = ctx
+        .decode(&ctx.decrypt_flooded(&ct, &sk, sigma, &mut s).unwrap())
+        .unwrap();
+    let b = ctx
+        .decode(&ctx.decrypt_flooded(&ct, &sk, sigma, &mut s).unwrap())
+        .unwrap();
     let bound = slot_bound(&ctx, sigma) / delta;
     assert!(max_err(&a, &v) < bound);
     // The flooding noise dominates the encryption noise and is fresh on every call.

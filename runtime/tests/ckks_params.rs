@@ -1,7 +1,9 @@
 //! Parameter validation, the security table and fingerprints.
 
 use hel_runtime::ckks::params::MAX_LOG_N;
-use hel_runtime::ckks::{data_bits_available, max_log_qp_128, CkksError, CkksParams, Context, Security};
+use hel_runtime::ckks::{
+    data_bits_available, max_log_qp_128, CkksError, CkksParams, Context, Security,
+};
 
 #[test]
 fn security_table_matches_the_standard() {
@@ -45,7 +47,14 @@ fn insecure_parameters_are_refused_unless_explicitly_allowed() {
         log_scale: 40,
         security: Security::Classical128,
     };
-    assert!(matches!(p.validate(), Err(CkksError::Insecure { log_qp: 180, max_log_qp: 109, .. })));
+    assert!(matches!(
+        p.validate(),
+        Err(CkksError::Insecure {
+            log_qp: 180,
+            max_log_qp: 109,
+            ..
+        })
+    ));
     assert!(matches!(Context::new(&p), Err(CkksError::Insecure { .. })));
     p.security = Security::InsecureForTestingOnly;
     assert!(Context::new(&p).is_ok());
@@ -55,17 +64,42 @@ fn insecure_parameters_are_refused_unless_explicitly_allowed() {
 fn malformed_parameters_are_errors() {
     let good = CkksParams::standard(13).unwrap();
     let cases = [
-        CkksParams { log_n: 17, ..good.clone() },
-        CkksParams { q_bits: vec![60, 40], ..good.clone() },
-        CkksParams { p_bits: vec![], ..good.clone() },
-        CkksParams { dnum: 0, ..good.clone() },
-        CkksParams { dnum: 9, ..good.clone() },
-        CkksParams { log_scale: 2, ..good.clone() },
+        CkksParams {
+            log_n: 17,
+            ..good.clone()
+        },
+        CkksParams {
+            q_bits: vec![60, 40],
+            ..good.clone()
+        },
+        CkksParams {
+            p_bits: vec![],
+            ..good.clone()
+        },
+        CkksParams {
+            dnum: 0,
+            ..good.clone()
+        },
+        CkksParams {
+            dnum: 9,
+            ..good.clone()
+        },
+        CkksParams {
+            log_scale: 2,
+            ..good.clone()
+        },
         // P far smaller than a digit.
-        CkksParams { p_bits: vec![20], dnum: 1, ..good.clone() },
+        CkksParams {
+            p_bits: vec![20],
+            dnum: 1,
+            ..good.clone()
+        },
     ];
     for c in cases {
-        assert!(matches!(c.validate(), Err(CkksError::InvalidParams(_))), "{c:?}");
+        assert!(
+            matches!(c.validate(), Err(CkksError::InvalidParams(_))),
+            "{c:?}"
+        );
     }
 }
 

@@ -11,7 +11,9 @@ fn dec(ctx: &Context, ct: &Ciphertext, sk: &SecretKey) -> Vec<Complex64> {
 
 fn rotated(v: &[Complex64], step: i64) -> Vec<Complex64> {
     let n = v.len() as i64;
-    (0..n).map(|i| v[(i + step).rem_euclid(n) as usize]).collect()
+    (0..n)
+        .map(|i| v[(i + step).rem_euclid(n) as usize])
+        .collect()
 }
 
 /// A rotation adds the key-switching error to the fresh encryption error.
@@ -30,11 +32,17 @@ fn rotations_by_many_steps_and_conjugation() {
         let x = values(ctx.slots(), 91);
         let d = ctx.default_scale();
         for level in [ctx.max_level(), 0] {
-            let ct = ctx.encrypt_sk(&ctx.encode_complex(&x, level, d).unwrap(), &sk, &mut s).unwrap();
+            let ct = ctx
+                .encrypt_sk(&ctx.encode_complex(&x, level, d).unwrap(), &sk, &mut s)
+                .unwrap();
             for &k in &steps {
                 let r = ctx.rotate(&ct, k, &gk).unwrap();
                 let err = max_err(&dec(&ctx, &r, &sk), &rotated(&x, k));
-                assert!(err < rot_bound(&ctx), "step {k} level {level}: err 2^{:.1}", err.log2());
+                assert!(
+                    err < rot_bound(&ctx),
+                    "step {k} level {level}: err 2^{:.1}",
+                    err.log2()
+                );
             }
             let conj: Vec<_> = x.iter().map(|c| c.conj()).collect();
             let err = max_err(&dec(&ctx, &ctx.conjugate(&ct, &gk).unwrap(), &sk), &conj);
@@ -52,8 +60,16 @@ fn rotation_after_multiplication_at_lower_level() {
     let gk = ctx.gen_galois_keys(&sk, &[5], false, &mut s).unwrap();
     let d = ctx.default_scale();
     let x = real_values(ctx.slots(), 96);
-    let ct = ctx.encrypt_sk(&ctx.encode_complex(&x, ctx.max_level(), d).unwrap(), &sk, &mut s).unwrap();
-    let sq = ctx.rescale(&ctx.relinearize(&ctx.square(&ct).unwrap(), &rlk).unwrap()).unwrap();
+    let ct = ctx
+        .encrypt_sk(
+            &ctx.encode_complex(&x, ctx.max_level(), d).unwrap(),
+            &sk,
+            &mut s,
+        )
+        .unwrap();
+    let sq = ctx
+        .rescale(&ctx.relinearize(&ctx.square(&ct).unwrap(), &rlk).unwrap())
+        .unwrap();
     let r = ctx.rotate(&sq, 5, &gk).unwrap();
     let want: Vec<_> = rotated(&x, 5).iter().map(|v| v * v).collect();
     let bound = (4.0 * slot_bound(&ctx, sk_sigma())
@@ -72,7 +88,13 @@ fn hoisted_rotations_match_individual_rotations() {
     let gk = ctx.gen_galois_keys(&sk, &steps, false, &mut s).unwrap();
     let x = values(ctx.slots(), 101);
     let d = ctx.default_scale();
-    let ct = ctx.encrypt_sk(&ctx.encode_complex(&x, ctx.max_level(), d).unwrap(), &sk, &mut s).unwrap();
+    let ct = ctx
+        .encrypt_sk(
+            &ctx.encode_complex(&x, ctx.max_level(), d).unwrap(),
+            &sk,
+            &mut s,
+        )
+        .unwrap();
     let hoisted = ctx.rotate_hoisted(&ct, &steps, &gk).unwrap();
     assert_eq!(hoisted.len(), steps.len());
     for (h, &k) in hoisted.iter().zip(&steps) {

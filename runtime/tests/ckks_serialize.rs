@@ -25,23 +25,51 @@ fn round_trips_preserve_objects_and_function() {
 
     let sk2 = SecretKey::from_bytes(&ctx, &sk.to_bytes(&ctx).unwrap()).unwrap();
     assert_eq!(sk2, sk);
-    assert_eq!(PublicKey::from_bytes(&ctx, &pk.to_bytes(&ctx).unwrap()).unwrap(), pk);
-    assert_eq!(RelinKey::from_bytes(&ctx, &rlk.to_bytes(&ctx).unwrap()).unwrap(), rlk);
-    assert_eq!(GaloisKeys::from_bytes(&ctx, &gk.to_bytes(&ctx).unwrap()).unwrap(), gk);
-    assert_eq!(Plaintext::from_bytes(&ctx, &pt.to_bytes(&ctx).unwrap()).unwrap(), pt);
-    assert_eq!(Ciphertext::from_bytes(&ctx, &ct.to_bytes(&ctx).unwrap()).unwrap(), ct);
-    assert_eq!(Ciphertext::from_bytes(&ctx, &deg2.to_bytes(&ctx).unwrap()).unwrap(), deg2);
+    assert_eq!(
+        PublicKey::from_bytes(&ctx, &pk.to_bytes(&ctx).unwrap()).unwrap(),
+        pk
+    );
+    assert_eq!(
+        RelinKey::from_bytes(&ctx, &rlk.to_bytes(&ctx).unwrap()).unwrap(),
+        rlk
+    );
+    assert_eq!(
+        GaloisKeys::from_bytes(&ctx, &gk.to_bytes(&ctx).unwrap()).unwrap(),
+        gk
+    );
+    assert_eq!(
+        Plaintext::from_bytes(&ctx, &pt.to_bytes(&ctx).unwrap()).unwrap(),
+        pt
+    );
+    assert_eq!(
+        Ciphertext::from_bytes(&ctx, &ct.to_bytes(&ctx).unwrap()).unwrap(),
+        ct
+    );
+    assert_eq!(
+        Ciphertext::from_bytes(&ctx, &deg2.to_bytes(&ctx).unwrap()).unwrap(),
+        deg2
+    );
     let sb = seeded.to_bytes(&ctx).unwrap();
     let seeded2 = SeededCiphertext::from_bytes(&ctx, &sb).unwrap();
     assert_eq!(seeded2, seeded);
     // Seed compression halves the upload.
     let full = ctx.expand_seeded(&seeded2).unwrap().to_bytes(&ctx).unwrap();
-    assert!(sb.len() * 2 < full.len() + 200, "{} vs {}", sb.len(), full.len());
+    assert!(
+        sb.len() * 2 < full.len() + 200,
+        "{} vs {}",
+        sb.len(),
+        full.len()
+    );
     // Bit packing: 50- and 40-bit residues take less than 64 bits each.
     let raw = 2 * 3 * ctx.n() * 8;
     assert!(ct.to_bytes(&ctx).unwrap().len() < raw * 3 / 4);
     // A loaded secret key still decrypts.
-    let back = ctx.decode(&ctx.decrypt(&ctx.expand_seeded(&seeded2).unwrap(), &sk2).unwrap()).unwrap();
+    let back = ctx
+        .decode(
+            &ctx.decrypt(&ctx.expand_seeded(&seeded2).unwrap(), &sk2)
+                .unwrap(),
+        )
+        .unwrap();
     assert!(max_err(&back, &x) < slot_bound(&ctx, sk_sigma()) / ctx.default_scale());
 }
 
@@ -71,22 +99,52 @@ fn bad_bytes_are_rejected_with_clear_errors() {
     }
     let mut bad = bytes.clone();
     bad[bytes.len() / 2] ^= 1;
-    assert_eq!(format_err(Ciphertext::from_bytes(&ctx, &bad)), FormatError::Checksum);
+    assert_eq!(
+        format_err(Ciphertext::from_bytes(&ctx, &bad)),
+        FormatError::Checksum
+    );
     for len in [0, 3, 20, 60, bytes.len() - 1] {
         let e = format_err(Ciphertext::from_bytes(&ctx, &bytes[..len]));
-        assert!(matches!(e, FormatError::Truncated | FormatError::BadMagic), "len {len}: {e}");
+        assert!(
+            matches!(e, FormatError::Truncated | FormatError::BadMagic),
+            "len {len}: {e}"
+        );
     }
-    assert_eq!(format_err(Ciphertext::from_bytes(&ctx, b"not a ciphertext at all, clearly")), FormatError::BadMagic);
+    assert_eq!(
+        format_err(Ciphertext::from_bytes(
+            &ctx,
+            b"not a ciphertext at all, clearly"
+        )),
+        FormatError::BadMagic
+    );
     // Wrong kind: a secret key is never accepted as anything else, and vice versa.
     let skb = sk.to_bytes(&ctx).unwrap();
-    assert!(matches!(format_err(Ciphertext::from_bytes(&ctx, &skb)), FormatError::WrongKind { .. }));
-    assert!(matches!(format_err(PublicKey::from_bytes(&ctx, &skb)), FormatError::WrongKind { .. }));
-    assert!(matches!(format_err(RelinKey::from_bytes(&ctx, &skb)), FormatError::WrongKind { .. }));
-    assert!(matches!(format_err(SecretKey::from_bytes(&ctx, &pk.to_bytes(&ctx).unwrap())), FormatError::WrongKind { .. }));
+    assert!(matches!(
+        format_err(Ciphertext::from_bytes(&ctx, &skb)),
+        FormatError::WrongKind { .. }
+    ));
+    assert!(matches!(
+        format_err(PublicKey::from_bytes(&ctx, &skb)),
+        FormatError::WrongKind { .. }
+    ));
+    assert!(matches!(
+        format_err(RelinKey::from_bytes(&ctx, &skb)),
+        FormatError::WrongKind { .. }
+    ));
+    assert!(matches!(
+        format_err(SecretKey::from_bytes(&ctx, &pk.to_bytes(&ctx).unwrap())),
+        FormatError::WrongKind { .. }
+    ));
     // Wrong parameters.
     let other = ctx13();
-    assert_eq!(format_err(Ciphertext::from_bytes(&other, &bytes)), FormatError::ParamMismatch);
-    assert!(matches!(ct.to_bytes(&other), Err(CkksError::ContextMismatch)));
+    assert_eq!(
+        format_err(Ciphertext::from_bytes(&other, &bytes)),
+        FormatError::ParamMismatch
+    );
+    assert!(matches!(
+        ct.to_bytes(&other),
+        Err(CkksError::ContextMismatch)
+    ));
 }
 
 #[test]

@@ -113,13 +113,21 @@ fn measure(
         ctx.plans[1.min(ctx.num_q - 1)].fwd(limb.limb_mut(0));
         Ok(())
     })?;
-    time("encode", &mut || ctx.encode(&values, level, scale).map(drop))?;
-    time("encrypt", &mut || ctx.encrypt_pk(&pt, &pk, &mut s).map(drop))?;
+    time("encode", &mut || {
+        ctx.encode(&values, level, scale).map(drop)
+    })?;
+    time("encrypt", &mut || {
+        ctx.encrypt_pk(&pt, &pk, &mut s).map(drop)
+    })?;
     let mut acc = ct.clone();
     time("add", &mut || ctx.add_assign(&mut acc, &ct2))?;
     time("multiply", &mut || ctx.multiply(&ct, &ct2).map(drop))?;
-    time("relinearize", &mut || ctx.relinearize(&prod, &rlk).map(drop))?;
-    time("multiply_plain", &mut || ctx.multiply_plain(&ct, &pt).map(drop))?;
+    time("relinearize", &mut || {
+        ctx.relinearize(&prod, &rlk).map(drop)
+    })?;
+    time("multiply_plain", &mut || {
+        ctx.multiply_plain(&ct, &pt).map(drop)
+    })?;
     time("rescale", &mut || ctx.rescale(&relin).map(drop))?;
     time("rotate", &mut || ctx.rotate(&ct, 1, &gk).map(drop))?;
     time("decrypt_decode", &mut || {

@@ -170,7 +170,10 @@ impl Context {
             });
         }
         check_scale(scale)?;
-        if values.iter().any(|v| !v.re.is_finite() || !v.im.is_finite()) {
+        if values
+            .iter()
+            .any(|v| !v.re.is_finite() || !v.im.is_finite())
+        {
             return Err(CkksError::Encoding("non-finite value".into()));
         }
         let mut u = vec![Complex64::new(0.0, 0.0); slots];
@@ -193,7 +196,12 @@ impl Context {
     }
 
     /// Builds an NTT-form plaintext from integral f64 coefficients (|c| < Q_level / 2).
-    pub(crate) fn plaintext_from_coeffs(&self, coeffs: &[f64], level: usize, scale: f64) -> Plaintext {
+    pub(crate) fn plaintext_from_coeffs(
+        &self,
+        coeffs: &[f64],
+        level: usize,
+        scale: f64,
+    ) -> Plaintext {
         let basis = self.basis_q(level);
         let mut poly = RnsPoly::scratch(self.n, basis.len());
         poly.par_limbs_mut()
@@ -240,34 +248,32 @@ impl Context {
         let q = &self.moduli[..=level];
         let g = &self.encoder.garner;
         let mut out = vec![0.0f64; self.n];
-        out.par_chunks_mut(1024)
-            .enumerate()
-            .for_each(|(c, chunk)| {
-                let mut v = vec![0i64; level + 1];
-                for (k, o) in chunk.iter_mut().enumerate() {
-                    let idx = c * 1024 + k;
-                    for i in 0..=level {
-                        let qi = q[i];
-                        let mut t = coef.limb(i)[idx];
-                        for j in 0..i {
-                            let d = if v[j] >= 0 {
-                                t + g.offset[i] - v[j] as u64
-                            } else {
-                                t + v[j].unsigned_abs()
-                            };
-                            t = g.inv[i][j].mul(d, qi);
-                        }
-                        v[i] = if t > qi / 2 {
-                            t as i64 - qi as i64
+        out.par_chunks_mut(1024).enumerate().for_each(|(c, chunk)| {
+            let mut v = vec![0i64; level + 1];
+            for (k, o) in chunk.iter_mut().enumerate() {
+                let idx = c * 1024 + k;
+                for i in 0..=level {
+                    let qi = q[i];
+                    let mut t = coef.limb(i)[idx];
+                    for (&vj, inv) in v[..i].iter().zip(&g.inv[i]) {
+                        let d = if vj >= 0 {
+                            t + g.offset[i] - vj as u64
                         } else {
-                            t as i64
+                            t + vj.unsigned_abs()
                         };
+                        t = inv.mul(d, qi);
                     }
-                    *o = (0..=level)
-                        .rev()
-                        .fold(0.0, |acc, i| acc + v[i] as f64 * g.radix[i]);
+                    v[i] = if t > qi / 2 {
+                        t as i64 - qi as i64
+                    } else {
+                        t as i64
+                    };
                 }
-            });
+                *o = (0..=level)
+                    .rev()
+                    .fold(0.0, |acc, i| acc + v[i] as f64 * g.radix[i]);
+            }
+        });
         out
     }
 }

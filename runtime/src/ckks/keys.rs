@@ -102,7 +102,12 @@ impl Context {
     }
 
     /// Key-switching key from `from` (NTT over all primes) to `sk`.
-    pub(crate) fn gen_switch_key(&self, from: &RnsPoly, sk: &SecretKey, sampler: &mut Sampler) -> SwitchKey {
+    pub(crate) fn gen_switch_key(
+        &self,
+        from: &RnsPoly,
+        sk: &SecretKey,
+        sampler: &mut Sampler,
+    ) -> SwitchKey {
         let all: Vec<usize> = (0..self.moduli.len()).collect();
         let digits = (0..self.ks.num_digits(self.num_q))
             .map(|d| {

@@ -127,7 +127,10 @@ impl KsTables {
                 .iter()
                 .map(|&qi| Shoup::new(inv_mod(prod_mod(p.iter().copied(), qi), qi), qi))
                 .collect(),
-            p_mod_q: q.iter().map(|&qi| prod_mod(p.iter().copied(), qi)).collect(),
+            p_mod_q: q
+                .iter()
+                .map(|&qi| prod_mod(p.iter().copied(), qi))
+                .collect(),
             inv_p_f64: p.iter().map(|&pk| 1.0 / pk as f64).collect(),
             neg_p_mod_q: q
                 .iter()
@@ -177,7 +180,14 @@ impl Context {
 
     /// The digit's centered residue `[x]_{Q'}` on extended-basis position `pos` (prime `j`),
     /// written to `out` in NTT form.
-    fn mod_up_limb(&self, inputs: &DigitInputs, table: &ModUpTable, pos: usize, j: usize, out: &mut [u64]) {
+    fn mod_up_limb(
+        &self,
+        inputs: &DigitInputs,
+        table: &ModUpTable,
+        pos: usize,
+        j: usize,
+        out: &mut [u64],
+    ) {
         let mut srcs: Vec<&[u64]> = inputs.ys.limbs().collect();
         srcs.push(&inputs.v);
         let mut ws = table.hat_mod[pos].clone();
@@ -330,7 +340,10 @@ impl Context {
                     plan.mul_accumulate(z1, d, a.limb(j));
                 }
             });
-        rayon::join(|| self.mod_down(&acc0, level), || self.mod_down(&acc1, level))
+        rayon::join(
+            || self.mod_down(&acc0, level),
+            || self.mod_down(&acc1, level),
+        )
     }
 }
 
@@ -373,7 +386,10 @@ mod tests {
             let max = co.iter().fold(0.0f64, |a, b| a.max(b.abs()));
             let mean = co.iter().sum::<f64>() / n;
             assert!(max < 6.0 * rounding_sigma + 4.0, "level {level}: max {max}");
-            assert!(mean.abs() < 6.0 * rounding_sigma / n.sqrt(), "level {level}: mean {mean}");
+            assert!(
+                mean.abs() < 6.0 * rounding_sigma / n.sqrt(),
+                "level {level}: mean {mean}"
+            );
         }
     }
 }

@@ -291,7 +291,12 @@ mod tests {
     #[test]
     fn shoup_matches_u128() {
         let p = (1u64 << 49) - 0x1_2345;
-        for &(x, w) in &[(u64::MAX, p - 1), (12345, 678), (p - 1, p - 1), (1 << 63, 3)] {
+        for &(x, w) in &[
+            (u64::MAX, p - 1),
+            (12345, 678),
+            (p - 1, p - 1),
+            (1 << 63, 3),
+        ] {
             assert_eq!(Shoup::new(w, p).mul(x, p), mul_mod(x % p, w, p));
         }
     }
@@ -300,8 +305,12 @@ mod tests {
     fn simd_shoup_kernels_match_scalar() {
         let p = (1u64 << 49) - 0x1_2345;
         let t = (1u64 << 35) - 0x777;
-        let xs: Vec<u64> = (0..37u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % p).collect();
-        let ys: Vec<u64> = (0..37u64).map(|i| i.wrapping_mul(0x5851_F42D_4C95_7F2D) % p).collect();
+        let xs: Vec<u64> = (0..37u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % p)
+            .collect();
+        let ys: Vec<u64> = (0..37u64)
+            .map(|i| i.wrapping_mul(0x5851_F42D_4C95_7F2D) % p)
+            .collect();
         let w = Shoup::new(0xDEAD_BEEF_1234 % p, p);
         let mut a = xs.clone();
         mul_shoup_assign(&mut a, w, p);

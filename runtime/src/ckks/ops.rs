@@ -202,7 +202,10 @@ impl Context {
     pub fn multiply_int(&self, ct: &Ciphertext, k: i64) -> Result<Ciphertext> {
         self.check_ct(ct)?;
         let basis = self.basis_q(ct.level);
-        let consts: Vec<u64> = basis.iter().map(|&j| from_signed(k, self.moduli[j])).collect();
+        let consts: Vec<u64> = basis
+            .iter()
+            .map(|&j| from_signed(k, self.moduli[j]))
+            .collect();
         let mut out = ct.clone();
         for x in &mut out.c {
             self.mul_const_assign(x, &consts, &basis);

@@ -90,7 +90,10 @@ impl CkksParams {
             }
         };
         let q_bits: Vec<u32> = std::iter::once(if log_n == 12 { 36 } else { 50 })
-            .chain(std::iter::repeat_n(if log_n == 12 { 30 } else { 40 }, limbs - 1))
+            .chain(std::iter::repeat_n(
+                if log_n == 12 { 30 } else { 40 },
+                limbs - 1,
+            ))
             .collect();
         let log_scale = if log_n == 12 { 30 } else { 40 };
         Self::with_largest_digits(log_n, q_bits, log_scale, Security::Classical128)

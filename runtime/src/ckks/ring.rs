@@ -145,10 +145,12 @@ impl Context {
 
     /// Inverse NTT of every limb, scaled by n^-1 (tfhe-ntt's `inv` does not scale).
     pub(crate) fn intt(&self, poly: &mut RnsPoly, basis: &[usize]) {
-        poly.par_limbs_mut().zip(basis.par_iter()).for_each(|(limb, &j)| {
-            self.plans[j].inv(limb);
-            self.plans[j].normalize(limb);
-        });
+        poly.par_limbs_mut()
+            .zip(basis.par_iter())
+            .for_each(|(limb, &j)| {
+                self.plans[j].inv(limb);
+                self.plans[j].normalize(limb);
+            });
     }
 
     /// A polynomial with small signed coefficients, reduced into every prime of `basis` and

@@ -29,7 +29,9 @@ pub fn sampler(seed: u64) -> Sampler {
 
 /// Deterministic pseudo-random complex values in the unit square.
 pub fn values(n: usize, seed: u64) -> Vec<Complex64> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = || {
         x = x
             .wrapping_mul(6364136223846793005)
@@ -89,6 +91,7 @@ pub fn ks_sigma(ctx: &Context) -> f64 {
     let log = |ps: &[u64]| ps.iter().map(|&p| (p as f64).log2()).sum::<f64>();
     let log_d = ctx.q_primes().chunks(alpha).map(log).fold(0.0, f64::max);
     let dnum = ctx.q_primes().len().div_ceil(alpha) as f64;
-    let digit = (dnum * ctx.n() as f64 / 12.0).sqrt() * SIGMA * (log_d - log(ctx.p_primes())).exp2();
+    let digit =
+        (dnum * ctx.n() as f64 / 12.0).sqrt() * SIGMA * (log_d - log(ctx.p_primes())).exp2();
     (rescale_sigma(ctx).powi(2) + digit * digit).sqrt()
 }
