@@ -36,14 +36,22 @@ fn take_buf(len: usize) -> Buf {
 }
 
 fn give_buf(buf: Buf) {
-    if buf.is_empty() {
+    if buf.is_empty() || buf.len() * 8 > POOL_MAX_BYTES {
         return;
     }
-    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    let held: usize = pool.iter().map(|b| b.len() * 8).sum();
-    if held + buf.len() * 8 <= POOL_MAX_BYTES {
+    let mut evicted = Vec::new();
+    {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held: usize = pool.iter().map(|b| b.len() * 8).sum();
+        // Oldest buffers go first: the sizes in use change with the level.
+        while held + buf.len() * 8 > POOL_MAX_BYTES && !pool.is_empty() {
+            let old = pool.remove(0);
+            held -= old.len() * 8;
+            evicted.push(old);
+        }
         pool.push(buf);
     }
+    drop(evicted);
 }
 
 /// A polynomial in RNS form: `num_limbs` limbs of `n` residues each. Whether the limbs hold
