@@ -31,7 +31,9 @@ fn bench_ckks(c: &mut Criterion) {
         let relin = ctx.relinearize(&prod, &rlk).unwrap();
         let name = format!("ckks/2^{log_n}/L{}", level + 1);
         let mut g = c.benchmark_group(name);
-        g.sample_size(10);
+        g.sample_size(10)
+            .warm_up_time(std::time::Duration::from_secs(1))
+            .measurement_time(std::time::Duration::from_secs(3));
         let plan = tfhe_plan(&ctx);
         let mut limb = aligned_vec::AVec::<u64, aligned_vec::ConstAlign<64>>::from_iter(
             64,
