@@ -253,10 +253,7 @@ impl Context {
                 for (d, (b, a)) in digits.iter().zip(&key.digits) {
                     let dl = match perm {
                         Some(perm) => {
-                            let src = d.limb(pos);
-                            for (o, &k) in scratch.limb_mut(0).iter_mut().zip(perm) {
-                                *o = src[k as usize];
-                            }
+                            modarith::gather(scratch.limb_mut(0), d.limb(pos), perm);
                             scratch.limb(0)
                         }
                         None => d.limb(pos),

@@ -212,6 +212,23 @@ pub fn lincomb(out: &mut [u64], ys: &[&[u64]], ws: &[Shoup], t: u64) {
     }
 }
 
+/// `out[k] = src[perm[k]]` (a Galois automorphism in NTT form), with AVX-512 gathers when
+/// available: the scalar loop is latency-bound on random L2 reads.
+pub fn gather(out: &mut [u64], src: &[u64], perm: &[u32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f")
+        && perm.len() == out.len()
+        && perm.iter().all(|&k| (k as usize) < src.len())
+    {
+        // SAFETY: avx512f was detected and every index is in bounds of `src`.
+        unsafe { ifma::gather(out, src, perm) };
+        return;
+    }
+    for (o, &k) in out.iter_mut().zip(perm) {
+        *o = src[k as usize];
+    }
+}
+
 /// AVX-512 IFMA kernels: 52-bit Shoup multiplication, 8 lanes at a time.
 #[cfg(target_arch = "x86_64")]
 mod ifma {
@@ -249,6 +266,23 @@ mod ifma {
         }
         for x in chunks.into_remainder() {
             *x = w.mul(*x, p);
+        }
+    }
+
+    /// Caller guarantees `perm.len() == out.len()` and every `perm[k] < src.len()`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn gather(out: &mut [u64], src: &[u64], perm: &[u32]) {
+        let n = out.len() / 8 * 8;
+        for k in (0..n).step_by(8) {
+            // SAFETY: k + 8 <= n; the indices are in bounds of `src` (caller contract).
+            unsafe {
+                let idx = _mm256_loadu_si256(perm[k..k + 8].as_ptr().cast());
+                let v = _mm512_i32gather_epi64::<8>(idx, src.as_ptr().cast());
+                _mm512_storeu_si512(out[k..k + 8].as_mut_ptr().cast(), v);
+            }
+        }
+        for k in n..out.len() {
+            out[k] = src[perm[k] as usize];
         }
     }
 

@@ -235,11 +235,9 @@ impl Context {
     /// evaluation points (see [`Context::galois_permutation`]).
     pub(crate) fn permute(&self, a: &RnsPoly, perm: &[u32]) -> RnsPoly {
         let mut out = RnsPoly::scratch(self.n, a.num_limbs());
-        out.par_limbs_mut().zip(a.par_limbs()).for_each(|(o, x)| {
-            for (o, &k) in o.iter_mut().zip(perm) {
-                *o = x[k as usize];
-            }
-        });
+        out.par_limbs_mut()
+            .zip(a.par_limbs())
+            .for_each(|(o, x)| modarith::gather(o, x, perm));
         out
     }
 
