@@ -83,7 +83,12 @@ impl Sampler {
             .map(|_| {
                 let r = self.rng.next_u64();
                 let sign = self.rng.random::<bool>();
-                let mag = self.cdt.iter().position(|&c| r < c).unwrap_or(0) as i64;
+                // r beyond the last threshold (probability < 2^-60) is the tail bound itself.
+                let mag = self
+                    .cdt
+                    .iter()
+                    .position(|&c| r < c)
+                    .unwrap_or(self.cdt.len() - 1) as i64;
                 if sign {
                     -mag
                 } else {
@@ -126,4 +131,34 @@ pub(crate) fn uniform_from_seed(ctx: &Context, seed: [u8; 32], basis: &[usize]) 
         }
     }
     poly
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaussian_has_the_right_spread_and_tail() {
+        let mut s = Sampler::seeded_for_testing_only(7);
+        let e = s.gaussian(200_000);
+        let bound = (SIGMA * TAIL_SIGMAS) as i64;
+        assert!(e.iter().all(|x| x.abs() <= bound));
+        let mean = e.iter().sum::<i64>() as f64 / e.len() as f64;
+        let var = e.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / e.len() as f64;
+        assert!(mean.abs() < 0.05, "mean {mean}");
+        // Rounding adds 1/12 to the variance.
+        let want = SIGMA * SIGMA + 1.0 / 12.0;
+        assert!((var / want - 1.0).abs() < 0.02, "variance {var} vs {want}");
+    }
+
+    #[test]
+    fn ternary_is_balanced_and_seeds_reproduce() {
+        let mut s = Sampler::seeded_for_testing_only(8);
+        let t = s.ternary(30_000);
+        for v in [-1, 0, 1] {
+            let share = t.iter().filter(|&&x| x == v).count() as f64 / t.len() as f64;
+            assert!((share - 1.0 / 3.0).abs() < 0.02, "{v}: {share}");
+        }
+        assert_ne!(s.seed(), s.seed());
+    }
 }
