@@ -167,7 +167,10 @@ impl Context {
         for ((i, s), w) in table.src.clone().enumerate().zip(&table.hat_inv) {
             let y = ys.limb_mut(i);
             y.copy_from_slice(coef.limb(s));
-            modarith::mul_shoup_assign(y, *w, self.moduli[s]);
+            // One-prime digits have Q'/q_s = 1: nothing to scale.
+            if w.w != 1 {
+                modarith::mul_shoup_assign(y, *w, self.moduli[s]);
+            }
         }
         let mut acc = vec![0.0f64; self.n];
         for (y, s) in ys.limbs().zip(table.src.clone()) {
@@ -189,10 +192,23 @@ impl Context {
         out: &mut [u64],
     ) {
         let mut srcs: Vec<&[u64]> = inputs.ys.limbs().collect();
-        srcs.push(&inputs.v);
-        let mut ws = table.hat_mod[pos].clone();
-        ws.push(table.neg_q_mod[pos]);
-        modarith::lincomb(out, &srcs, &ws, self.moduli[j]);
+        let t = self.moduli[j];
+        if table.src.len() == 1 {
+            // v = round(y / q_s) is a single bit.
+            modarith::lincomb_plus_bit(
+                out,
+                &srcs,
+                &table.hat_mod[pos],
+                &inputs.v,
+                table.neg_q_mod[pos],
+                t,
+            );
+        } else {
+            srcs.push(&inputs.v);
+            let mut ws = table.hat_mod[pos].clone();
+            ws.push(table.neg_q_mod[pos]);
+            modarith::lincomb(out, &srcs, &ws, t);
+        }
         self.plans[j].fwd(out);
     }
 

@@ -212,6 +212,30 @@ pub fn lincomb(out: &mut [u64], ys: &[&[u64]], ws: &[Shoup], t: u64) {
     }
 }
 
+/// `out[k] = (Σ_s ys[s][k]·ws[s] + bits[k]·c) mod t` where every `bits[k]` is 0 or 1 and
+/// `c < t`: base conversion of a one-prime digit, whose centering correction is a single bit,
+/// so it needs a masked add instead of a third multiplication.
+pub fn lincomb_plus_bit(
+    out: &mut [u64],
+    ys: &[&[u64]],
+    ws: &[Shoup],
+    bits: &[u64],
+    c: Shoup,
+    t: u64,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_ifma() {
+        // SAFETY: avx512f and avx512ifma were detected at run time.
+        unsafe { ifma::lincomb_plus_bit(out, ys, ws, bits, c.w, t) };
+        return;
+    }
+    let mut srcs = ys.to_vec();
+    srcs.push(bits);
+    let mut all = ws.to_vec();
+    all.push(c);
+    lincomb(out, &srcs, &all, t);
+}
+
 /// `out[k] = src[perm[k]]` (a Galois automorphism in NTT form), with AVX-512 gathers when
 /// available: the scalar loop is latency-bound on random L2 reads.
 pub fn gather(out: &mut [u64], src: &[u64], perm: &[u32]) {
@@ -266,6 +290,50 @@ mod ifma {
         }
         for x in chunks.into_remainder() {
             *x = w.mul(*x, p);
+        }
+    }
+
+    /// Caller guarantees `bits[k] ∈ {0, 1}` and `c < t`.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub unsafe fn lincomb_plus_bit(
+        out: &mut [u64],
+        ys: &[&[u64]],
+        ws: &[Shoup],
+        bits: &[u64],
+        c: u64,
+        t: u64,
+    ) {
+        let vp = _mm512_set1_epi64(t as i64);
+        let vc = _mm512_set1_epi64(c as i64);
+        let z = _mm512_setzero_si512();
+        let n = out.len() / 8 * 8;
+        for k in (0..n).step_by(8) {
+            // SAFETY: k + 8 <= n <= bits.len().
+            let b = unsafe { _mm512_loadu_si512(bits[k..k + 8].as_ptr().cast()) };
+            // b·c < t exactly (b is a bit), so the low 52 bits are the product.
+            let mut acc = _mm512_madd52lo_epu64(z, b, vc);
+            for (y, w) in ys.iter().zip(ws) {
+                // SAFETY: k + 8 <= n <= y.len().
+                let x = unsafe { _mm512_loadu_si512(y[k..k + 8].as_ptr().cast()) };
+                let r = shoup(
+                    x,
+                    _mm512_set1_epi64(w.w as i64),
+                    _mm512_set1_epi64(w.ws52 as i64),
+                    vp,
+                );
+                let s = _mm512_add_epi64(acc, r);
+                acc = _mm512_min_epu64(s, _mm512_sub_epi64(s, vp));
+            }
+            // SAFETY: out[k..k + 8] is in bounds.
+            unsafe { _mm512_storeu_si512(out[k..k + 8].as_mut_ptr().cast(), acc) };
+        }
+        for k in n..out.len() {
+            let mut acc = bits[k] * c;
+            for (y, w) in ys.iter().zip(ws) {
+                let s = acc + w.mul(y[k], t);
+                acc = s.min(s.wrapping_sub(t));
+            }
+            out[k] = acc;
         }
     }
 
@@ -350,6 +418,13 @@ mod tests {
         mul_shoup_assign(&mut a, w, p);
         for (r, &x) in a.iter().zip(&xs) {
             assert_eq!(*r, mul_mod(x, w.w, p));
+        }
+        let bits: Vec<u64> = (0..37u64).map(|i| (i * 7 / 3) % 2).collect();
+        let c = Shoup::new(t - 5, t);
+        let mut out = vec![0u64; xs.len()];
+        lincomb_plus_bit(&mut out, &[&xs], &[Shoup::new(99_999, t)], &bits, c, t);
+        for k in 0..xs.len() {
+            assert_eq!(out[k], (mul_mod(xs[k] % t, 99_999, t) + bits[k] * c.w) % t);
         }
         let ws = [Shoup::new(123_456_789, t), Shoup::new(t - 1, t)];
         let mut out = vec![0u64; xs.len()];
