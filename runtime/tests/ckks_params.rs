@@ -114,3 +114,21 @@ fn fingerprint_identifies_the_parameter_set() {
     fn assert_serde<T: serde::Serialize + for<'de> serde::Deserialize<'de>>() {}
     assert_serde::<CkksParams>();
 }
+
+#[test]
+fn depth_helpers_agree_with_the_budget() {
+    assert_eq!(CkksParams::max_depth(15, 40), Some(19));
+    // Depth 8 at 2^14 needs one prime per digit (dnum = 9); the standard set stops at 7 for dnum = 4.
+    assert_eq!(CkksParams::max_depth(14, 40), Some(8));
+    for log_n in 12..=16 {
+        let d = CkksParams::max_depth(log_n, 30).unwrap();
+        let p = CkksParams::for_depth(log_n, d, 30).unwrap();
+        assert!(p.log_qp() <= max_log_qp_128(log_n).unwrap());
+        assert_eq!(p.max_level(), d);
+        assert!(matches!(
+            CkksParams::for_depth(log_n, d + 1, 30),
+            Err(CkksError::Insecure { .. })
+        ));
+    }
+    assert!(CkksParams::for_depth(14, 3, 60).is_err());
+}

@@ -151,6 +151,34 @@ impl CkksParams {
         })
     }
 
+    /// A secure chain for `depth` rescalings at scale 2^log_scale: q_0 of
+    /// `min(log_scale + 10, 50)` bits (≥ 10 bits of headroom at level 0 when log_scale ≤ 40),
+    /// `depth` scaling primes of `log_scale` bits, and the smallest dnum that fits
+    /// (see [`CkksParams::with_largest_digits`]). This is what the compiler's parameter
+    /// selection calls.
+    pub fn for_depth(log_n: u32, depth: usize, log_scale: u32) -> Result<Self> {
+        if !(log_n + 3..=MAX_PRIME_BITS).contains(&log_scale) {
+            return Err(CkksError::InvalidParams(format!(
+                "log_scale = {log_scale} needs primes outside [{}, {MAX_PRIME_BITS}] bits",
+                log_n + 3
+            )));
+        }
+        let q0 = (log_scale + 10).min(MAX_PRIME_BITS);
+        let q_bits = std::iter::once(q0)
+            .chain(std::iter::repeat_n(log_scale, depth))
+            .collect();
+        Self::with_largest_digits(log_n, q_bits, log_scale, Security::Classical128)
+    }
+
+    /// The largest depth [`CkksParams::for_depth`] accepts at 128-bit security (`None` if not
+    /// even depth 0 fits).
+    pub fn max_depth(log_n: u32, log_scale: u32) -> Option<usize> {
+        let budget = max_log_qp_128(log_n)? as usize;
+        (0..=budget / log_scale.max(1) as usize)
+            .take_while(|&d| Self::for_depth(log_n, d, log_scale).is_ok())
+            .last()
+    }
+
     /// Ring degree N.
     pub fn n(&self) -> usize {
         1 << self.log_n
