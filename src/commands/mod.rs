@@ -7,6 +7,7 @@ pub mod common;
 pub mod data;
 pub mod depth;
 pub mod ir;
+pub mod bench;
 
 /// Errors reach `main` as a rendered miette report; every user-facing failure is exit code 1.
 pub type CmdResult = miette::Result<()>;
@@ -34,6 +35,14 @@ pub enum Command {
     Depth(depth::DepthArgs),
     /// Build the data sets bundled with hel.
     Data(data::DataArgs),
+    /// Measure the speed of the CKKS engine (like `openssl speed`).
+    ///
+    /// Examples:
+    ///   hel bench ckks                       # N = 2^14, one thread, table
+    ///   hel bench ckks --log-n 15 --threads 2
+    ///   hel bench ckks --log-n 13 --json     # one JSON object on stdout
+    #[command(verbatim_doc_comment)]
+    Bench(bench::BenchArgs),
 }
 
 pub fn dispatch(cli: Cli) -> CmdResult {
@@ -42,5 +51,6 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Ir(a) => ir::run(a),
         Command::Depth(a) => depth::run(a),
         Command::Data(args) => data::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

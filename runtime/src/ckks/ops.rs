@@ -1,0 +1,439 @@
+//! Homomorphic operations. Every operation checks that its operands come from this context
+//! and agree on level, scale and degree, and returns a [`CkksError`] otherwise.
+//!
+//! Scales: each ciphertext carries its exact scale as f64. Addition and subtraction require
+//! scales equal within a relative [`SCALE_TOLERANCE`] (1e-9): values that went through
+//! different rescaling paths (Δ vs Δ²/q) differ by ~2^-20 relatively and are refused, because
+//! silently adding them would cost ~20 bits of precision. Multiplication multiplies scales.
+
+use rayon::prelude::*;
+
+use super::context::Context;
+use super::encoding::{check_scale, Plaintext};
+use super::encrypt::Ciphertext;
+use super::error::{CkksError, Result};
+use super::keys::{GaloisKeys, RelinKey};
+use super::modarith::{self, from_signed, Shoup};
+use super::ring::RnsPoly;
+
+/// Largest relative difference between two scales that still counts as equal.
+pub const SCALE_TOLERANCE: f64 = 1e-9;
+
+fn scales_match(a: f64, b: f64) -> bool {
+    (a - b).abs() <= SCALE_TOLERANCE * a.abs().max(b.abs())
+}
+
+impl Context {
+    fn check_ct(&self, ct: &Ciphertext) -> Result<()> {
+        self.check_id(ct.ctx_id)?;
+        self.check_level(ct.level)
+    }
+
+    fn check_same(&self, a: &Ciphertext, b: &Ciphertext) -> Result<()> {
+        self.check_ct(a)?;
+        self.check_ct(b)?;
+        if a.level != b.level {
+            return Err(CkksError::LevelMismatch {
+                lhs: a.level,
+                rhs: b.level,
+            });
+        }
+        if !scales_match(a.scale, b.scale) {
+            return Err(CkksError::ScaleMismatch {
+                lhs: a.scale,
+                rhs: b.scale,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_plain(&self, ct: &Ciphertext, pt: &Plaintext, same_scale: bool) -> Result<()> {
+        self.check_ct(ct)?;
+        self.check_id(pt.ctx_id)?;
+        if pt.level < ct.level {
+            return Err(CkksError::LevelMismatch {
+                lhs: ct.level,
+                rhs: pt.level,
+            });
+        }
+        if same_scale && !scales_match(ct.scale, pt.scale) {
+            return Err(CkksError::ScaleMismatch {
+                lhs: ct.scale,
+                rhs: pt.scale,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_degree(ct: &Ciphertext, expected: usize) -> Result<()> {
+        if ct.degree() == expected {
+            Ok(())
+        } else {
+            Err(CkksError::DegreeMismatch {
+                expected,
+                found: ct.degree(),
+            })
+        }
+    }
+
+    /// `a += b` (any degrees; the result has the larger degree).
+    pub fn add_assign(&self, a: &mut Ciphertext, b: &Ciphertext) -> Result<()> {
+        self.check_same(a, b)?;
+        let basis = self.basis_q(a.level);
+        for (i, y) in b.c.iter().enumerate() {
+            match a.c.get_mut(i) {
+                Some(x) => self.poly_add_assign(x, y, &basis),
+                None => a.c.push(y.clone()),
+            }
+        }
+        Ok(())
+    }
+
+    /// `a + b`.
+    pub fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        let mut out = a.clone();
+        self.add_assign(&mut out, b)?;
+        Ok(out)
+    }
+
+    /// `a -= b`.
+    pub fn sub_assign(&self, a: &mut Ciphertext, b: &Ciphertext) -> Result<()> {
+        self.check_same(a, b)?;
+        let basis = self.basis_q(a.level);
+        for (i, y) in b.c.iter().enumerate() {
+            match a.c.get_mut(i) {
+                Some(x) => self.poly_sub_assign(x, y, &basis),
+                None => {
+                    let mut t = y.clone();
+                    self.poly_neg_assign(&mut t, &basis);
+                    a.c.push(t);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `a - b`.
+    pub fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        let mut out = a.clone();
+        self.sub_assign(&mut out, b)?;
+        Ok(out)
+    }
+
+    /// `-a`.
+    pub fn negate(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        self.check_ct(a)?;
+        let basis = self.basis_q(a.level);
+        let mut out = a.clone();
+        for x in &mut out.c {
+            self.poly_neg_assign(x, &basis);
+        }
+        Ok(out)
+    }
+
+    /// `ct + pt` (the plaintext may be at a higher level; its extra limbs are ignored).
+    pub fn add_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        self.check_plain(ct, pt, true)?;
+        let mut out = ct.clone();
+        self.poly_add_assign(&mut out.c[0], &pt.poly, &self.basis_q(ct.level));
+        Ok(out)
+    }
+
+    /// `ct - pt`.
+    pub fn sub_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        self.check_plain(ct, pt, true)?;
+        let mut out = ct.clone();
+        self.poly_sub_assign(&mut out.c[0], &pt.poly, &self.basis_q(ct.level));
+        Ok(out)
+    }
+
+    /// `ct ⊙ pt` slot-wise; the result's scale is the product of the scales.
+    pub fn multiply_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        self.check_plain(ct, pt, false)?;
+        let basis = self.basis_q(ct.level);
+        let c = ct.c.iter().map(|x| self.mul(x, &pt.poly, &basis)).collect();
+        Ok(Ciphertext {
+            c,
+            level: ct.level,
+            scale: ct.scale * pt.scale,
+            ctx_id: self.id,
+        })
+    }
+
+    /// Residues of `round(value)` for every data prime up to `level`; refuses values at or
+    /// beyond Q_level / 2.
+    fn constant_residues(&self, value: f64, level: usize) -> Result<Vec<u64>> {
+        let v = value.round();
+        if !v.is_finite() || (v != 0.0 && v.abs().log2() >= self.log_q(level) - 1.0) {
+            return Err(CkksError::Encoding(format!(
+                "constant {value} does not fit the modulus at level {level}"
+            )));
+        }
+        let pt = self.plaintext_from_coeffs(&[v], level, 1.0);
+        // The NTT of a constant polynomial is the constant itself in every slot.
+        Ok(pt.poly.limbs().map(|l| l[0]).collect())
+    }
+
+    /// Adds the real constant `value` to every slot.
+    pub fn add_scalar(&self, ct: &Ciphertext, value: f64) -> Result<Ciphertext> {
+        self.check_ct(ct)?;
+        let consts = self.constant_residues(value * ct.scale, ct.level)?;
+        let mut out = ct.clone();
+        self.add_const_assign(&mut out.c[0], &consts, &self.basis_q(ct.level));
+        Ok(out)
+    }
+
+    /// Multiplies every slot by the real constant `value`, encoded at `scale`: the result's
+    /// scale is `ct.scale * scale` (rescale afterwards).
+    pub fn multiply_scalar(&self, ct: &Ciphertext, value: f64, scale: f64) -> Result<Ciphertext> {
+        self.check_ct(ct)?;
+        check_scale(scale)?;
+        let consts = self.constant_residues(value * scale, ct.level)?;
+        let basis = self.basis_q(ct.level);
+        let mut out = ct.clone();
+        for x in &mut out.c {
+            self.mul_const_assign(x, &consts, &basis);
+        }
+        out.scale = ct.scale * scale;
+        Ok(out)
+    }
+
+    /// Multiplies every slot by a small integer without consuming a level or changing the scale.
+    pub fn multiply_int(&self, ct: &Ciphertext, k: i64) -> Result<Ciphertext> {
+        self.check_ct(ct)?;
+        let basis = self.basis_q(ct.level);
+        let consts: Vec<u64> = basis
+            .iter()
+            .map(|&j| from_signed(k, self.moduli[j]))
+            .collect();
+        let mut out = ct.clone();
+        for x in &mut out.c {
+            self.mul_const_assign(x, &consts, &basis);
+        }
+        Ok(out)
+    }
+
+    /// Tensor product of two degree-1 ciphertexts at the same level: a degree-2 ciphertext
+    /// with the product of the scales. Relinearize (possibly after summing several products).
+    pub fn multiply(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.check_ct(a)?;
+        self.check_ct(b)?;
+        Self::check_degree(a, 1)?;
+        Self::check_degree(b, 1)?;
+        if a.level != b.level {
+            return Err(CkksError::LevelMismatch {
+                lhs: a.level,
+                rhs: b.level,
+            });
+        }
+        let basis = self.basis_q(a.level);
+        let (c0, (c1, c2)) = rayon::join(
+            || self.mul(&a.c[0], &b.c[0], &basis),
+            || {
+                rayon::join(
+                    || {
+                        let mut c1 = self.mul(&a.c[0], &b.c[1], &basis);
+                        self.mul_acc(&mut c1, &a.c[1], &b.c[0], &basis);
+                        c1
+                    },
+                    || self.mul(&a.c[1], &b.c[1], &basis),
+                )
+            },
+        );
+        Ok(Ciphertext {
+            c: vec![c0, c1, c2],
+            level: a.level,
+            scale: a.scale * b.scale,
+            ctx_id: self.id,
+        })
+    }
+
+    /// `a²` (three products instead of four).
+    pub fn square(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        self.check_ct(a)?;
+        Self::check_degree(a, 1)?;
+        let basis = self.basis_q(a.level);
+        let c0 = self.mul(&a.c[0], &a.c[0], &basis);
+        let mut c1 = self.mul(&a.c[0], &a.c[1], &basis);
+        let c1b = c1.clone();
+        self.poly_add_assign(&mut c1, &c1b, &basis);
+        let c2 = self.mul(&a.c[1], &a.c[1], &basis);
+        Ok(Ciphertext {
+            c: vec![c0, c1, c2],
+            level: a.level,
+            scale: a.scale * a.scale,
+            ctx_id: self.id,
+        })
+    }
+
+    /// Degree 2 -> degree 1 by key switching `c2` from s² to s.
+    pub fn relinearize(&self, ct: &Ciphertext, rlk: &RelinKey) -> Result<Ciphertext> {
+        self.check_ct(ct)?;
+        self.check_id(rlk.ctx_id)?;
+        Self::check_degree(ct, 2)?;
+        let basis = self.basis_q(ct.level);
+        let (mut c0, mut c1) = self.key_switch(&ct.c[2], &rlk.key, ct.level);
+        self.poly_add_assign(&mut c0, &ct.c[0], &basis);
+        self.poly_add_assign(&mut c1, &ct.c[1], &basis);
+        Ok(Ciphertext {
+            c: vec![c0, c1],
+            level: ct.level,
+            scale: ct.scale,
+            ctx_id: self.id,
+        })
+    }
+
+    /// `relinearize(multiply(a, b))`.
+    pub fn multiply_relin(
+        &self,
+        a: &Ciphertext,
+        b: &Ciphertext,
+        rlk: &RelinKey,
+    ) -> Result<Ciphertext> {
+        self.relinearize(&self.multiply(a, b)?, rlk)
+    }
+
+    /// Divides by the last prime q_l with exact rounding and drops it: level - 1, scale / q_l.
+    pub fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.check_ct(ct)?;
+        let l = ct.level;
+        if l == 0 {
+            return Err(CkksError::LevelExhausted {
+                level: 0,
+                target: 0,
+            });
+        }
+        let c = ct.c.iter().map(|x| self.rescale_poly(x, l)).collect();
+        Ok(Ciphertext {
+            c,
+            level: l - 1,
+            scale: ct.scale / self.moduli[l] as f64,
+            ctx_id: self.id,
+        })
+    }
+
+    /// `round(x / q_l)` on the limbs below l: with r = [x + h]_{q_l} and v = r - h (h = (q_l-1)/2),
+    /// `(x - v) / q_l = floor((x + h) / q_l)` exactly.
+    fn rescale_poly(&self, x: &RnsPoly, l: usize) -> RnsPoly {
+        let ql = self.moduli[l];
+        let h = ql / 2;
+        let mut last = RnsPoly::from_flat(self.n, x.limb(l));
+        self.plans[l].inv(last.limb_mut(0));
+        self.plans[l].normalize(last.limb_mut(0));
+        let last = last.limb(0);
+        // r = [x_l + h]_{q_l}; per limb, v = (r mod q_i) - (h mod q_i).
+        let r: Vec<u64> = last
+            .iter()
+            .map(|&c| {
+                let r = c + h;
+                r.min(r.wrapping_sub(ql))
+            })
+            .collect();
+        let mut out = x.prefix(l);
+        out.par_limbs_mut().enumerate().for_each(|(i, limb)| {
+            let qi = self.moduli[i];
+            let mut v = RnsPoly::scratch(self.n, 1);
+            let vl = v.limb_mut(0);
+            modarith::lincomb(vl, &[&r], &[Shoup::new(1, qi)], qi);
+            modarith::add_scalar_assign(vl, (qi - h % qi) % qi, qi);
+            self.plans[i].fwd(vl);
+            modarith::sub_assign(limb, vl, qi);
+            modarith::mul_shoup_assign(limb, self.rescale_inv[l][i], qi);
+        });
+        out
+    }
+
+    /// Drops limbs down to `target` without dividing (the value and scale are unchanged).
+    pub fn drop_level(&self, ct: &Ciphertext, target: usize) -> Result<Ciphertext> {
+        self.check_ct(ct)?;
+        if target > ct.level {
+            return Err(CkksError::LevelExhausted {
+                level: ct.level,
+                target,
+            });
+        }
+        let mut out = ct.clone();
+        for x in &mut out.c {
+            x.truncate(target + 1);
+        }
+        out.level = target;
+        Ok(out)
+    }
+
+    /// Rotates the slots left by `step` (negative: right).
+    pub fn rotate(&self, ct: &Ciphertext, step: i64, gk: &GaloisKeys) -> Result<Ciphertext> {
+        self.apply_galois(ct, self.galois_element(step), gk)
+    }
+
+    /// Complex conjugation of every slot.
+    pub fn conjugate(&self, ct: &Ciphertext, gk: &GaloisKeys) -> Result<Ciphertext> {
+        self.apply_galois(ct, self.conjugation_element(), gk)
+    }
+
+    /// Applies X -> X^g and switches the key σ_g(s) back to s.
+    pub fn apply_galois(&self, ct: &Ciphertext, g: usize, gk: &GaloisKeys) -> Result<Ciphertext> {
+        self.check_ct(ct)?;
+        self.check_id(gk.ctx_id)?;
+        Self::check_degree(ct, 1)?;
+        if g == 1 {
+            return Ok(ct.clone());
+        }
+        let key = gk.get(g)?;
+        let perm = self.galois_permutation(g);
+        let basis = self.basis_q(ct.level);
+        let mut c0 = self.permute(&ct.c[0], &perm);
+        let c1 = self.permute(&ct.c[1], &perm);
+        let (u0, u1) = self.key_switch(&c1, key, ct.level);
+        self.poly_add_assign(&mut c0, &u0, &basis);
+        Ok(Ciphertext {
+            c: vec![c0, u1],
+            level: ct.level,
+            scale: ct.scale,
+            ctx_id: self.id,
+        })
+    }
+
+    /// Several rotations of one ciphertext sharing a single decomposition (ModUp) of `c1`:
+    /// each extra rotation costs one inner product and one ModDown instead of a full key switch.
+    pub fn rotate_hoisted(
+        &self,
+        ct: &Ciphertext,
+        steps: &[i64],
+        gk: &GaloisKeys,
+    ) -> Result<Vec<Ciphertext>> {
+        self.check_ct(ct)?;
+        self.check_id(gk.ctx_id)?;
+        Self::check_degree(ct, 1)?;
+        let elements: Vec<usize> = steps.iter().map(|&s| self.galois_element(s)).collect();
+        for &g in &elements {
+            if g != 1 {
+                gk.get(g)?;
+            }
+        }
+        let digits = self.decompose(&ct.c[1], ct.level);
+        let basis = self.basis_q(ct.level);
+        elements
+            .iter()
+            .map(|&g| {
+                if g == 1 {
+                    return Ok(ct.clone());
+                }
+                let key = gk.get(g)?;
+                let perm = self.galois_permutation(g);
+                let (a0, a1) = self.key_inner_product(&digits, key, ct.level, Some(&perm));
+                let (u0, u1) = rayon::join(
+                    || self.mod_down(&a0, ct.level),
+                    || self.mod_down(&a1, ct.level),
+                );
+                let mut c0 = self.permute(&ct.c[0], &perm);
+                self.poly_add_assign(&mut c0, &u0, &basis);
+                Ok(Ciphertext {
+                    c: vec![c0, u1],
+                    level: ct.level,
+                    scale: ct.scale,
+                    ctx_id: self.id,
+                })
+            })
+            .collect()
+    }
+}

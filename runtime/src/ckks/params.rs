@@ -1,0 +1,283 @@
+//! Parameter descriptions: plain, serde-serializable data the compiler can build and inspect
+//! without touching any cryptographic state. A [`super::Context`] is built from them.
+//!
+//! The chain: data primes `q_0..q_L` (q_0 first, rescaling removes the last one), special
+//! primes `p_0..p_{K-1}` for hybrid key switching, `dnum` digits, and the scale `2^log_scale`.
+//! Every prime is below 2^50 so all NTTs take tfhe-ntt's IFMA path.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{CkksError, Result};
+use super::primes::{generate_primes, MAX_PRIME_BITS};
+
+/// Smallest and largest supported ring degrees (log2).
+pub const MIN_LOG_N: u32 = 12;
+/// See [`MIN_LOG_N`].
+pub const MAX_LOG_N: u32 = 16;
+
+/// Security level the parameters must meet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Security {
+    /// 128-bit classical security for uniform ternary secrets (HomomorphicEncryption.org table).
+    Classical128,
+    /// No security check at all. Only for unit tests that need deep chains at small N.
+    InsecureForTestingOnly,
+}
+
+/// Largest total modulus log2(PQ) (special primes included) that gives 128-bit classical
+/// security with a uniform ternary secret, from the HomomorphicEncryption.org standard.
+/// `None` for ring degrees outside 2^12..2^16.
+pub fn max_log_qp_128(log_n: u32) -> Option<u32> {
+    match log_n {
+        12 => Some(109),
+        13 => Some(218),
+        14 => Some(438),
+        15 => Some(881),
+        16 => Some(1772),
+        _ => None,
+    }
+}
+
+/// How many modulus bits remain for data primes at 128-bit security once `special_bits` are
+/// spent on the key-switching modulus P. `None` if the ring degree is unsupported or P alone
+/// exceeds the budget.
+pub fn data_bits_available(log_n: u32, special_bits: u32) -> Option<u32> {
+    max_log_qp_128(log_n)?.checked_sub(special_bits)
+}
+
+/// A CKKS parameter set, by bit sizes; the primes are derived deterministically from them
+/// ([`CkksParams::primes`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CkksParams {
+    /// log2 of the ring degree N; N/2 complex slots.
+    pub log_n: u32,
+    /// Bit sizes of the data primes, q_0 first. L+1 entries: levels 0..=L.
+    pub q_bits: Vec<u32>,
+    /// Bit sizes of the special primes forming P.
+    pub p_bits: Vec<u32>,
+    /// Number of key-switching digits (the data primes are split into `dnum` contiguous groups).
+    pub dnum: usize,
+    /// log2 of the default scale Δ.
+    pub log_scale: u32,
+    /// Required security level.
+    pub security: Security,
+}
+
+/// The concrete primes of a parameter set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Primes {
+    /// Data primes q_0..q_L.
+    pub q: Vec<u64>,
+    /// Special primes p_0..p_{K-1}.
+    pub p: Vec<u64>,
+}
+
+impl CkksParams {
+    /// The standard chain for a ring degree: q_0 of 50 bits, 40-bit scaling primes, Δ = 2^40,
+    /// and the smallest `dnum` (largest digits) whose special modulus still fits the 128-bit
+    /// budget. Data limbs: 3 at 2^13, 8 at 2^14, 20 at 2^15, 40 at 2^16 (2 at 2^12).
+    pub fn standard(log_n: u32) -> Result<Self> {
+        let limbs = match log_n {
+            12 => 2,
+            13 => 3,
+            14 => 8,
+            15 => 20,
+            16 => 40,
+            _ => {
+                return Err(CkksError::InvalidParams(format!(
+                    "no standard chain for N = 2^{log_n}"
+                )))
+            }
+        };
+        let q_bits: Vec<u32> = std::iter::once(if log_n == 12 { 36 } else { 50 })
+            .chain(std::iter::repeat_n(
+                if log_n == 12 { 30 } else { 40 },
+                limbs - 1,
+            ))
+            .collect();
+        let log_scale = if log_n == 12 { 30 } else { 40 };
+        Self::with_largest_digits(log_n, q_bits, log_scale, Security::Classical128)
+    }
+
+    /// Given data primes, picks the largest digit size (smallest `dnum`) whose special modulus
+    /// P fits the 128-bit budget with P ≥ each digit's modulus. P then takes the spare bits (up
+    /// to 30 bits above the largest digit, in primes below 2^50): the key-switching noise is
+    /// about √N·σ·D/P, so the margin D/P buys rotation precision for a few extra NTTs.
+    pub fn with_largest_digits(
+        log_n: u32,
+        q_bits: Vec<u32>,
+        log_scale: u32,
+        security: Security,
+    ) -> Result<Self> {
+        let budget = match security {
+            Security::Classical128 => max_log_qp_128(log_n).ok_or_else(|| {
+                CkksError::InvalidParams(format!("unsupported ring degree 2^{log_n}"))
+            })?,
+            Security::InsecureForTestingOnly => u32::MAX,
+        };
+        let data_bits: u32 = q_bits.iter().sum();
+        let spare = budget.saturating_sub(data_bits);
+        let l1 = q_bits.len();
+        for alpha in (1..=l1).rev() {
+            let digit_bits = q_bits
+                .chunks(alpha)
+                .map(|c| c.iter().sum::<u32>())
+                .max()
+                .unwrap_or(0);
+            if digit_bits > spare {
+                continue;
+            }
+            let p_total = spare.min(digit_bits + 30);
+            let k = p_total.div_ceil(MAX_PRIME_BITS);
+            let each = p_total / k;
+            if each < log_n + 3 || each * k < digit_bits {
+                continue;
+            }
+            let params = CkksParams {
+                log_n,
+                q_bits,
+                p_bits: vec![each; k as usize],
+                dnum: l1.div_ceil(alpha),
+                log_scale,
+                security,
+            };
+            params.validate()?;
+            return Ok(params);
+        }
+        Err(CkksError::Insecure {
+            log_n,
+            log_qp: data_bits,
+            max_log_qp: budget,
+        })
+    }
+
+    /// A secure chain for `depth` rescalings at scale 2^log_scale: q_0 of
+    /// `min(log_scale + 10, 50)` bits (≥ 10 bits of headroom at level 0 when log_scale ≤ 40),
+    /// `depth` scaling primes of `log_scale` bits, and the smallest dnum that fits
+    /// (see [`CkksParams::with_largest_digits`]). This is what the compiler's parameter
+    /// selection calls.
+    pub fn for_depth(log_n: u32, depth: usize, log_scale: u32) -> Result<Self> {
+        if !(log_n + 3..=MAX_PRIME_BITS).contains(&log_scale) {
+            return Err(CkksError::InvalidParams(format!(
+                "log_scale = {log_scale} needs primes outside [{}, {MAX_PRIME_BITS}] bits",
+                log_n + 3
+            )));
+        }
+        let q0 = (log_scale + 10).min(MAX_PRIME_BITS);
+        let q_bits = std::iter::once(q0)
+            .chain(std::iter::repeat_n(log_scale, depth))
+            .collect();
+        Self::with_largest_digits(log_n, q_bits, log_scale, Security::Classical128)
+    }
+
+    /// The largest depth [`CkksParams::for_depth`] accepts at 128-bit security (`None` if not
+    /// even depth 0 fits).
+    pub fn max_depth(log_n: u32, log_scale: u32) -> Option<usize> {
+        let budget = max_log_qp_128(log_n)? as usize;
+        (0..=budget / log_scale.max(1) as usize)
+            .take_while(|&d| Self::for_depth(log_n, d, log_scale).is_ok())
+            .last()
+    }
+
+    /// Ring degree N.
+    pub fn n(&self) -> usize {
+        1 << self.log_n
+    }
+
+    /// Number of slots, N/2.
+    pub fn slots(&self) -> usize {
+        self.n() / 2
+    }
+
+    /// Top level L (the number of data primes minus one).
+    pub fn max_level(&self) -> usize {
+        self.q_bits.len().saturating_sub(1)
+    }
+
+    /// Upper bound on log2(PQ): the sum of the prime bit sizes (every prime is below 2^bits).
+    pub fn log_qp(&self) -> u32 {
+        self.q_bits.iter().chain(&self.p_bits).sum()
+    }
+
+    /// Number of data primes per key-switching digit.
+    pub fn digit_size(&self) -> usize {
+        self.q_bits.len().div_ceil(self.dnum.max(1))
+    }
+
+    /// The concrete primes (deterministic in the bit sizes).
+    pub fn primes(&self) -> Result<Primes> {
+        let all: Vec<u32> = self.q_bits.iter().chain(&self.p_bits).copied().collect();
+        let mut q = generate_primes(self.log_n, &all)?;
+        let p = q.split_off(self.q_bits.len());
+        Ok(Primes { q, p })
+    }
+
+    /// Checks sizes and the security bound; also that P is large enough for every digit
+    /// (P ≥ digit modulus / 2, which keeps the key-switching noise within 2x of the P ≥ D rule).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(CkksError::InvalidParams(m));
+        if !(MIN_LOG_N..=MAX_LOG_N).contains(&self.log_n) {
+            return bad(format!(
+                "log_n = {} outside {MIN_LOG_N}..={MAX_LOG_N}",
+                self.log_n
+            ));
+        }
+        if self.q_bits.is_empty() || self.p_bits.is_empty() {
+            return bad("need at least one data prime and one special prime".into());
+        }
+        if self.dnum == 0 || self.dnum > self.q_bits.len() {
+            return bad(format!(
+                "dnum = {} outside 1..={}",
+                self.dnum,
+                self.q_bits.len()
+            ));
+        }
+        if self.log_scale < 10 || self.log_scale > 60 {
+            return bad(format!("log_scale = {} outside 10..=60", self.log_scale));
+        }
+        if self.security == Security::Classical128 {
+            let max = max_log_qp_128(self.log_n).unwrap_or(0);
+            if self.log_qp() > max {
+                return Err(CkksError::Insecure {
+                    log_n: self.log_n,
+                    log_qp: self.log_qp(),
+                    max_log_qp: max,
+                });
+            }
+        }
+        let primes = self.primes()?;
+        let log_p: f64 = primes.p.iter().map(|&p| (p as f64).log2()).sum();
+        for digit in primes.q.chunks(self.digit_size()) {
+            let log_d: f64 = digit.iter().map(|&q| (q as f64).log2()).sum();
+            if log_p < log_d - 1.0 {
+                return bad(format!(
+                    "special modulus P (2^{log_p:.1}) is smaller than half a key-switching digit \
+                     (2^{log_d:.1}); add special primes or raise dnum"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// blake3 fingerprint of the exact parameter set (primes included): objects serialized
+    /// under one parameter set are refused by a context built from another.
+    pub fn fingerprint(&self) -> Result<[u8; 32]> {
+        let primes = self.primes()?;
+        let mut h = blake3::Hasher::new();
+        h.update(b"hel-ckks-params-v1");
+        h.update(&self.log_n.to_le_bytes());
+        for list in [&primes.q, &primes.p] {
+            h.update(&(list.len() as u64).to_le_bytes());
+            for p in list {
+                h.update(&p.to_le_bytes());
+            }
+        }
+        h.update(&(self.dnum as u64).to_le_bytes());
+        h.update(&self.log_scale.to_le_bytes());
+        h.update(&[match self.security {
+            Security::Classical128 => 1,
+            Security::InsecureForTestingOnly => 0,
+        }]);
+        Ok(*h.finalize().as_bytes())
+    }
+}

@@ -1,0 +1,253 @@
+//! RNS polynomials: one 64-byte aligned buffer per polynomial holding its limbs (residues
+//! modulo each prime of a basis) back to back, and the limb-parallel ring operations.
+//!
+//! A basis is a list of indices into [`Context::moduli`]: `0..=level` for ciphertexts,
+//! `0..=level` followed by the special primes for key-switching intermediates.
+
+use std::sync::Mutex;
+
+use aligned_vec::{AVec, ConstAlign};
+use rayon::prelude::*;
+
+use super::context::Context;
+use super::modarith::{self, from_signed};
+
+/// 64-byte aligned coefficient storage.
+pub(crate) type Buf = AVec<u64, ConstAlign<64>>;
+
+/// Recycled limb buffers. Every operation allocates megabytes of temporaries; fresh large
+/// allocations are served by mmap, so each one page-faults and zeroes its pages again, which
+/// cost ~40% of a key switch. Buffers are returned here on drop, up to [`POOL_MAX_BYTES`].
+static POOL: Mutex<Vec<Buf>> = Mutex::new(Vec::new());
+/// Upper bound on the memory the pool keeps.
+const POOL_MAX_BYTES: usize = 256 << 20;
+
+fn take_buf(len: usize) -> Buf {
+    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    match pool.iter().position(|b| b.len() == len) {
+        Some(i) => pool.swap_remove(i),
+        None => {
+            drop(pool);
+            let mut data = Buf::with_capacity(64, len);
+            data.resize(len, 0);
+            data
+        }
+    }
+}
+
+fn give_buf(buf: Buf) {
+    if buf.is_empty() || buf.len() * 8 > POOL_MAX_BYTES {
+        return;
+    }
+    let mut evicted = Vec::new();
+    {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held: usize = pool.iter().map(|b| b.len() * 8).sum();
+        // Oldest buffers go first: the sizes in use change with the level.
+        while held + buf.len() * 8 > POOL_MAX_BYTES && !pool.is_empty() {
+            let old = pool.remove(0);
+            held -= old.len() * 8;
+            evicted.push(old);
+        }
+        pool.push(buf);
+    }
+    drop(evicted);
+}
+
+/// A polynomial in RNS form: `num_limbs` limbs of `n` residues each. Whether the limbs hold
+/// coefficients or NTT values is tracked by the caller (ciphertexts are always in NTT form).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct RnsPoly {
+    n: usize,
+    data: Buf,
+}
+
+impl Drop for RnsPoly {
+    fn drop(&mut self) {
+        give_buf(std::mem::replace(&mut self.data, Buf::new(64)));
+    }
+}
+
+impl Clone for RnsPoly {
+    fn clone(&self) -> Self {
+        RnsPoly::from_flat(self.n, &self.data)
+    }
+}
+
+impl RnsPoly {
+    /// The zero polynomial with `limbs` limbs.
+    pub fn zero(n: usize, limbs: usize) -> Self {
+        let mut p = Self::scratch(n, limbs);
+        p.data.fill(0);
+        p
+    }
+
+    /// A polynomial with arbitrary (stale) contents, for buffers that are fully overwritten.
+    pub fn scratch(n: usize, limbs: usize) -> Self {
+        RnsPoly {
+            n,
+            data: take_buf(n * limbs),
+        }
+    }
+
+    /// Builds a polynomial from limb data laid out back to back.
+    pub fn from_flat(n: usize, values: &[u64]) -> Self {
+        let mut p = Self::scratch(n, values.len() / n);
+        p.data.copy_from_slice(values);
+        p
+    }
+
+    pub fn num_limbs(&self) -> usize {
+        self.data.len() / self.n
+    }
+
+    pub fn limb(&self, i: usize) -> &[u64] {
+        &self.data[i * self.n..(i + 1) * self.n]
+    }
+
+    pub fn limb_mut(&mut self, i: usize) -> &mut [u64] {
+        &mut self.data[i * self.n..(i + 1) * self.n]
+    }
+
+    pub fn limbs(&self) -> std::slice::ChunksExact<'_, u64> {
+        self.data.chunks_exact(self.n)
+    }
+
+    pub fn par_limbs(&self) -> rayon::slice::ChunksExact<'_, u64> {
+        self.data.par_chunks_exact(self.n)
+    }
+
+    pub fn par_limbs_mut(&mut self) -> rayon::slice::ChunksExactMut<'_, u64> {
+        self.data.par_chunks_exact_mut(self.n)
+    }
+
+    /// Keeps the first `limbs` limbs (dropping the last primes of the basis).
+    pub fn truncate(&mut self, limbs: usize) {
+        if limbs < self.num_limbs() {
+            *self = self.prefix(limbs);
+        }
+    }
+
+    /// A copy of the first `limbs` limbs.
+    pub fn prefix(&self, limbs: usize) -> RnsPoly {
+        RnsPoly::from_flat(self.n, &self.data[..limbs * self.n])
+    }
+
+    pub fn flat(&self) -> &[u64] {
+        &self.data
+    }
+}
+
+impl Context {
+    /// Data-prime basis of a ciphertext at `level`.
+    pub(crate) fn basis_q(&self, level: usize) -> Vec<usize> {
+        (0..=level).collect()
+    }
+
+    /// Data primes up to `level` followed by all special primes.
+    pub(crate) fn basis_qp(&self, level: usize) -> Vec<usize> {
+        (0..=level)
+            .chain(self.num_q..self.num_q + self.num_p)
+            .collect()
+    }
+
+    /// Inverse NTT of every limb, scaled by n^-1 (tfhe-ntt's `inv` does not scale).
+    pub(crate) fn intt(&self, poly: &mut RnsPoly, basis: &[usize]) {
+        poly.par_limbs_mut()
+            .zip(basis.par_iter())
+            .for_each(|(limb, &j)| {
+                self.plans[j].inv(limb);
+                self.plans[j].normalize(limb);
+            });
+    }
+
+    /// A polynomial with small signed coefficients, reduced into every prime of `basis` and
+    /// transformed to NTT form.
+    pub(crate) fn poly_from_signed(&self, coeffs: &[i64], basis: &[usize]) -> RnsPoly {
+        let mut poly = RnsPoly::scratch(self.n, basis.len());
+        poly.par_limbs_mut()
+            .zip(basis.par_iter())
+            .for_each(|(limb, &j)| {
+                let p = self.moduli[j];
+                // Coefficients past the end of `coeffs` are zero (the buffer is recycled).
+                for (k, x) in limb.iter_mut().enumerate() {
+                    *x = coeffs.get(k).map_or(0, |&c| from_signed(c, p));
+                }
+                self.plans[j].fwd(limb);
+            });
+        poly
+    }
+
+    pub(crate) fn poly_add_assign(&self, a: &mut RnsPoly, b: &RnsPoly, basis: &[usize]) {
+        a.par_limbs_mut()
+            .zip(b.par_limbs())
+            .zip(basis.par_iter())
+            .for_each(|((x, y), &j)| modarith::add_assign(x, y, self.moduli[j]));
+    }
+
+    pub(crate) fn poly_sub_assign(&self, a: &mut RnsPoly, b: &RnsPoly, basis: &[usize]) {
+        a.par_limbs_mut()
+            .zip(b.par_limbs())
+            .zip(basis.par_iter())
+            .for_each(|((x, y), &j)| modarith::sub_assign(x, y, self.moduli[j]));
+    }
+
+    pub(crate) fn poly_neg_assign(&self, a: &mut RnsPoly, basis: &[usize]) {
+        a.par_limbs_mut()
+            .zip(basis.par_iter())
+            .for_each(|(x, &j)| modarith::neg_assign(x, self.moduli[j]));
+    }
+
+    /// `acc += a ⊙ b` (NTT form), with tfhe-ntt's IFMA multiply-accumulate.
+    pub(crate) fn mul_acc(&self, acc: &mut RnsPoly, a: &RnsPoly, b: &RnsPoly, basis: &[usize]) {
+        acc.par_limbs_mut()
+            .zip(a.par_limbs().zip(b.par_limbs()))
+            .zip(basis.par_iter())
+            .for_each(|((z, (x, y)), &j)| self.plans[j].mul_accumulate(z, x, y));
+    }
+
+    /// `a ⊙ b` (NTT form) as a new polynomial.
+    pub(crate) fn mul(&self, a: &RnsPoly, b: &RnsPoly, basis: &[usize]) -> RnsPoly {
+        let mut out = RnsPoly::zero(self.n, basis.len());
+        self.mul_acc(&mut out, a, b, basis);
+        out
+    }
+
+    /// Multiplies limb `i` by the constant `consts[i]` (already reduced per prime).
+    pub(crate) fn mul_const_assign(&self, a: &mut RnsPoly, consts: &[u64], basis: &[usize]) {
+        a.par_limbs_mut()
+            .zip(basis.par_iter().zip(consts.par_iter()))
+            .for_each(|(x, (&j, &c))| {
+                let p = self.moduli[j];
+                modarith::mul_shoup_assign(x, modarith::Shoup::new(c, p), p);
+            });
+    }
+
+    /// Adds the constant `consts[i]` to every NTT value of limb `i` (a constant polynomial is
+    /// the same value at every evaluation point).
+    pub(crate) fn add_const_assign(&self, a: &mut RnsPoly, consts: &[u64], basis: &[usize]) {
+        a.par_limbs_mut()
+            .zip(basis.par_iter().zip(consts.par_iter()))
+            .for_each(|(x, (&j, &c))| modarith::add_scalar_assign(x, c, self.moduli[j]));
+    }
+
+    /// Applies the Galois automorphism X -> X^g in NTT form, which is a permutation of the
+    /// evaluation points (see [`Context::galois_permutation`]).
+    pub(crate) fn permute(&self, a: &RnsPoly, perm: &[u32]) -> RnsPoly {
+        let mut out = RnsPoly::scratch(self.n, a.num_limbs());
+        out.par_limbs_mut()
+            .zip(a.par_limbs())
+            .for_each(|(o, x)| modarith::gather(o, x, perm));
+        out
+    }
+
+    /// NTT-domain permutation of the automorphism X -> X^g: `out[k] = in[perm[k]]`.
+    /// The evaluation point of NTT index k is ψ^{e_k}; `a(X^g)` at ψ^{e_k} is `a` at ψ^{e_k g}.
+    pub(crate) fn galois_permutation(&self, g: usize) -> Vec<u32> {
+        let two_n = 2 * self.n;
+        self.ntt_exp
+            .iter()
+            .map(|&e| self.ntt_index_of_exp[((e as usize * g) % two_n) / 2])
+            .collect()
+    }
+}

@@ -1,0 +1,337 @@
+//! Homomorphic operations against a complex f64 reference, with tolerances derived from the
+//! parameters (noise standard deviations, ring degree, scale).
+
+mod common;
+
+use common::*;
+use hel_runtime::ckks::{Ciphertext, CkksError, Complex64, Context, SecretKey};
+
+fn dec(ctx: &Context, ct: &Ciphertext, sk: &SecretKey) -> Vec<Complex64> {
+    ctx.decode(&ctx.decrypt(ct, sk).unwrap()).unwrap()
+}
+
+fn zip_with(
+    a: &[Complex64],
+    b: &[Complex64],
+    f: impl Fn(Complex64, Complex64) -> Complex64,
+) -> Vec<Complex64> {
+    a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
+}
+
+#[test]
+fn add_sub_negate_ct_pt_scalar() {
+    let ctx = ctx13();
+    let mut s = sampler(20);
+    let sk = ctx.gen_secret_key(&mut s);
+    let pk = ctx.gen_public_key(&sk, &mut s).unwrap();
+    let d = ctx.default_scale();
+    let (x, y) = (values(ctx.slots(), 21), values(ctx.slots(), 22));
+    let l = ctx.max_level();
+    let px = ctx.encode_complex(&x, l, d).unwrap();
+    let py = ctx.encode_complex(&y, l, d).unwrap();
+    let cx = ctx.encrypt_pk(&px, &pk, &mut s).unwrap();
+    let cy = ctx.encrypt_pk(&py, &pk, &mut s).unwrap();
+    let tol2 = 2.0 * slot_bound(&ctx, pk_sigma(&ctx)) / d;
+    let tol1 = slot_bound(&ctx, pk_sigma(&ctx)) / d;
+
+    assert!(
+        max_err(
+            &dec(&ctx, &ctx.add(&cx, &cy).unwrap(), &sk),
+            &zip_with(&x, &y, |a, b| a + b)
+        ) < tol2
+    );
+    assert!(
+        max_err(
+            &dec(&ctx, &ctx.sub(&cx, &cy).unwrap(), &sk),
+            &zip_with(&x, &y, |a, b| a - b)
+        ) < tol2
+    );
+    let neg: Vec<_> = x.iter().map(|a| -a).collect();
+    assert!(max_err(&dec(&ctx, &ctx.negate(&cx).unwrap(), &sk), &neg) < tol1);
+    assert!(
+        max_err(
+            &dec(&ctx, &ctx.add_plain(&cx, &py).unwrap(), &sk),
+            &zip_with(&x, &y, |a, b| a + b)
+        ) < tol1
+    );
+    assert!(
+        max_err(
+            &dec(&ctx, &ctx.sub_plain(&cx, &py).unwrap(), &sk),
+            &zip_with(&x, &y, |a, b| a - b)
+        ) < tol1
+    );
+    let plus: Vec<_> = x.iter().map(|a| a + 2.5).collect();
+    assert!(max_err(&dec(&ctx, &ctx.add_scalar(&cx, 2.5).unwrap(), &sk), &plus) < tol1);
+    let times3: Vec<_> = x.iter().map(|a| a * 3.0).collect();
+    let c3 = ctx.multiply_int(&cx, 3).unwrap();
+    assert_eq!(c3.level(), l);
+    assert!(max_err(&dec(&ctx, &c3, &sk), &times3) < 3.0 * tol1);
+    let mut acc = cx.clone();
+    ctx.add_assign(&mut acc, &cy).unwrap();
+    ctx.sub_assign(&mut acc, &cy).unwrap();
+    assert!(max_err(&dec(&ctx, &acc, &sk), &x) < 3.0 * tol1);
+}
+
+#[test]
+fn multiply_relinearize_rescale_reaches_25_bits_at_2_13() {
+    let ctx = ctx13();
+    let mut s = sampler(30);
+    let sk = ctx.gen_secret_key(&mut s);
+    let rlk = ctx.gen_relin_key(&sk, &mut s).unwrap();
+    let d = ctx.default_scale();
+    let (x, y) = (values(ctx.slots(), 31), values(ctx.slots(), 32));
+    let l = ctx.max_level();
+    let cx = ctx
+        .encrypt_sk(&ctx.encode_complex(&x, l, d).unwrap(), &sk, &mut s)
+        .unwrap();
+    let cy = ctx
+        .encrypt_sk(&ctx.encode_complex(&y, l, d).unwrap(), &sk, &mut s)
+        .unwrap();
+    let prod = ctx.multiply(&cx, &cy).unwrap();
+    assert_eq!(prod.degree(), 2);
+    let relin = ctx.relinearize(&prod, &rlk).unwrap();
+    let out = ctx.rescale(&relin).unwrap();
+    assert_eq!(out.level(), l - 1);
+    let want = zip_with(&x, &y, |a, b| a * b);
+    let err = max_err(&dec(&ctx, &out, &sk), &want);
+    // |x|,|y| ≤ √2: each input's noise is multiplied by at most √2, plus the rescale rounding.
+    let bound = (2f64.sqrt() * 2.0 * slot_bound(&ctx, sk_sigma())
+        + slot_bound(&ctx, rescale_sigma(&ctx)))
+        / out.scale();
+    assert!(
+        err < bound,
+        "err 2^{:.1} bound 2^{:.1}",
+        err.log2(),
+        bound.log2()
+    );
+    assert!(bits(err) >= 25.0, "only {:.1} bits", bits(err));
+    // Degree-2 ciphertexts decrypt directly too (at scale Δ², before any rounding).
+    let err2 = max_err(&dec(&ctx, &prod, &sk), &want);
+    assert!(err2 < 2f64.sqrt() * 2.0 * slot_bound(&ctx, sk_sigma()) / d);
+}
+
+#[test]
+fn square_and_sum_of_products_before_one_relinearization() {
+    let ctx = ctx13();
+    let mut s = sampler(40);
+    let sk = ctx.gen_secret_key(&mut s);
+    let rlk = ctx.gen_relin_key(&sk, &mut s).unwrap();
+    let d = ctx.default_scale();
+    let l = ctx.max_level();
+    let (x, y) = (values(ctx.slots(), 41), values(ctx.slots(), 42));
+    let cx = ctx
+        .encrypt_sk(&ctx.encode_complex(&x, l, d).unwrap(), &sk, &mut s)
+        .unwrap();
+    let cy = ctx
+        .encrypt_sk(&ctx.encode_complex(&y, l, d).unwrap(), &sk, &mut s)
+        .unwrap();
+    let mut sum = ctx.square(&cx).unwrap();
+    ctx.add_assign(&mut sum, &ctx.multiply(&cx, &cy).unwrap())
+        .unwrap();
+    let out = ctx.rescale(&ctx.relinearize(&sum, &rlk).unwrap()).unwrap();
+    let want = zip_with(&x, &y, |a, b| a * a + a * b);
+    let bound = (4.0 * 2f64.sqrt() * slot_bound(&ctx, sk_sigma())
+        + slot_bound(&ctx, rescale_sigma(&ctx)))
+        / out.scale();
+    assert!(max_err(&dec(&ctx, &out, &sk), &want) < bound);
+}
+
+#[test]
+fn multiply_plain_and_scalar_then_rescale() {
+    let ctx = ctx13();
+    let mut s = sampler(50);
+    let sk = ctx.gen_secret_key(&mut s);
+    let d = ctx.default_scale();
+    let l = ctx.max_level();
+    let (x, y) = (real_values(ctx.slots(), 51), real_values(ctx.slots(), 52));
+    let cx = ctx
+        .encrypt_sk(&ctx.encode_complex(&x, l, d).unwrap(), &sk, &mut s)
+        .unwrap();
+    let py = ctx.encode_complex(&y, l, d).unwrap();
+    let bound = (slot_bound(&ctx, sk_sigma()) + slot_bound(&ctx, rescale_sigma(&ctx)))
+        / (d * d / ctx.q_primes()[l] as f64);
+    let out = ctx.rescale(&ctx.multiply_plain(&cx, &py).unwrap()).unwrap();
+    assert!(max_err(&dec(&ctx, &out, &sk), &zip_with(&x, &y, |a, b| a * b)) < bound);
+    let out = ctx
+        .rescale(&ctx.multiply_scalar(&cx, -0.75, d).unwrap())
+        .unwrap();
+    let want: Vec<_> = x.iter().map(|a| a * -0.75).collect();
+    assert!(max_err(&dec(&ctx, &out, &sk), &want) < bound);
+}
+
+#[test]
+fn deep_chain_of_squarings_keeps_precision() {
+    let ctx = deep12();
+    let mut s = sampler(60);
+    let sk = ctx.gen_secret_key(&mut s);
+    let pk = ctx.gen_public_key(&sk, &mut s).unwrap();
+    let rlk = ctx.gen_relin_key(&sk, &mut s).unwrap();
+    let d = ctx.default_scale();
+    let x = real_values(ctx.slots(), 61);
+    let mut ct = ctx
+        .encrypt_pk(
+            &ctx.encode_complex(&x, ctx.max_level(), d).unwrap(),
+            &pk,
+            &mut s,
+        )
+        .unwrap();
+    let mut want = x.clone();
+    let mut bound = slot_bound(&ctx, pk_sigma(&ctx)) / d;
+    while ct.level() > 0 {
+        ct = ctx
+            .rescale(&ctx.relinearize(&ctx.square(&ct).unwrap(), &rlk).unwrap())
+            .unwrap();
+        want.iter_mut().for_each(|v| *v = *v * *v);
+        // Squaring doubles the relative error (|x| ≤ 1), rescaling adds its rounding.
+        bound = 2.0 * bound + slot_bound(&ctx, rescale_sigma(&ctx)) / ct.scale();
+        let err = max_err(&dec(&ctx, &ct, &sk), &want);
+        assert!(
+            err < bound,
+            "level {}: err 2^{:.1} bound 2^{:.1}",
+            ct.level(),
+            err.log2(),
+            bound.log2()
+        );
+    }
+    assert!(matches!(
+        ctx.rescale(&ct),
+        Err(CkksError::LevelExhausted { .. })
+    ));
+}
+
+#[test]
+fn drop_level_keeps_value_and_scale() {
+    let ctx = deep12();
+    let mut s = sampler(70);
+    let sk = ctx.gen_secret_key(&mut s);
+    let d = ctx.default_scale();
+    let x = values(ctx.slots(), 71);
+    let ct = ctx
+        .encrypt_sk(
+            &ctx.encode_complex(&x, ctx.max_level(), d).unwrap(),
+            &sk,
+            &mut s,
+        )
+        .unwrap();
+    let low = ctx.drop_level(&ct, 1).unwrap();
+    assert_eq!((low.level(), low.scale()), (1, ct.scale()));
+    assert!(max_err(&dec(&ctx, &low, &sk), &x) < slot_bound(&ctx, sk_sigma()) / d);
+    assert!(ctx.drop_level(&low, 3).is_err());
+}
+
+#[test]
+fn invalid_inputs_return_typed_errors() {
+    let ctx = deep12();
+    let mut s = sampler(80);
+    let sk = ctx.gen_secret_key(&mut s);
+    let rlk = ctx.gen_relin_key(&sk, &mut s).unwrap();
+    let gk = ctx.gen_galois_keys(&sk, &[1], false, &mut s).unwrap();
+    let d = ctx.default_scale();
+    let x = values(8, 81);
+    let top = ctx.max_level();
+    let a = ctx
+        .encrypt_sk(&ctx.encode_complex(&x, top, d).unwrap(), &sk, &mut s)
+        .unwrap();
+    let b = ctx
+        .encrypt_sk(&ctx.encode_complex(&x, top - 1, d).unwrap(), &sk, &mut s)
+        .unwrap();
+    let c = ctx
+        .encrypt_sk(&ctx.encode_complex(&x, top, d * 2.0).unwrap(), &sk, &mut s)
+        .unwrap();
+    assert!(matches!(
+        ctx.add(&a, &b),
+        Err(CkksError::LevelMismatch { .. })
+    ));
+    assert!(matches!(
+        ctx.multiply(&a, &b),
+        Err(CkksError::LevelMismatch { .. })
+    ));
+    assert!(matches!(
+        ctx.add(&a, &c),
+        Err(CkksError::ScaleMismatch { .. })
+    ));
+    assert!(matches!(
+        ctx.rotate(&a, 2, &gk),
+        Err(CkksError::MissingGaloisKey { .. })
+    ));
+    assert!(matches!(
+        ctx.conjugate(&a, &gk),
+        Err(CkksError::MissingGaloisKey { .. })
+    ));
+    assert!(matches!(
+        ctx.rotate_hoisted(&a, &[1, 3], &gk),
+        Err(CkksError::MissingGaloisKey { .. })
+    ));
+    let deg2 = ctx.multiply(&a, &a).unwrap();
+    assert!(matches!(
+        ctx.multiply(&deg2, &a),
+        Err(CkksError::DegreeMismatch { .. })
+    ));
+    assert!(matches!(
+        ctx.rotate(&deg2, 1, &gk),
+        Err(CkksError::DegreeMismatch { .. })
+    ));
+    assert!(matches!(
+        ctx.relinearize(&a, &rlk),
+        Err(CkksError::DegreeMismatch { .. })
+    ));
+    assert!(matches!(
+        ctx.encode(&[0.0; 3000], 0, d),
+        Err(CkksError::TooManyValues { .. })
+    ));
+    assert!(matches!(
+        ctx.encode(&[f64::NAN], 0, d),
+        Err(CkksError::Encoding(_))
+    ));
+    assert!(matches!(
+        ctx.encode(&[1e30], 0, d),
+        Err(CkksError::Encoding(_))
+    ));
+    assert!(matches!(
+        ctx.encode(&[1.0], 99, d),
+        Err(CkksError::LevelOutOfRange { .. })
+    ));
+    let low_pt = ctx.encode_complex(&x, 0, d).unwrap();
+    assert!(matches!(
+        ctx.multiply_plain(&a, &low_pt),
+        Err(CkksError::LevelMismatch { .. })
+    ));
+    // Objects from another parameter set are refused.
+    let other = ctx13();
+    let other_sk = other.gen_secret_key(&mut s);
+    assert!(matches!(
+        ctx.decrypt(&a, &other_sk),
+        Err(CkksError::ContextMismatch)
+    ));
+    assert!(matches!(other.add(&a, &a), Err(CkksError::ContextMismatch)));
+}
+
+#[test]
+fn ops_run_inside_a_one_thread_pool_with_identical_results() {
+    let ctx = deep12();
+    let mut s = sampler(300);
+    let sk = ctx.gen_secret_key(&mut s);
+    let rlk = ctx.gen_relin_key(&sk, &mut s).unwrap();
+    let gk = ctx.gen_galois_keys(&sk, &[3], false, &mut s).unwrap();
+    let x = values(ctx.slots(), 301);
+    let ct = ctx
+        .encrypt_sk(
+            &ctx.encode_complex(&x, ctx.max_level(), ctx.default_scale())
+                .unwrap(),
+            &sk,
+            &mut s,
+        )
+        .unwrap();
+    let run = || {
+        let m = ctx
+            .rescale(&ctx.multiply_relin(&ct, &ct, &rlk).unwrap())
+            .unwrap();
+        ctx.rotate(&m, 3, &gk).unwrap()
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    // Evaluation is deterministic: the thread count must not change a single bit.
+    assert_eq!(pool.install(run), run());
+}

@@ -1,0 +1,66 @@
+//! `hel bench ckks`: times the CKKS engine's main operations at a standard parameter set,
+//! like `openssl speed`. Progress goes to stderr; `--json` prints exactly one JSON object.
+
+use clap::{Args, Subcommand};
+use miette::{miette, IntoDiagnostic};
+
+use super::CmdResult;
+
+/// Arguments of `hel bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub target: BenchTarget,
+}
+
+/// What to benchmark.
+#[derive(Subcommand)]
+pub enum BenchTarget {
+    /// The RNS-CKKS engine at the standard chain for N = 2^log_n (ciphertexts at the top level).
+    Ckks(CkksBenchArgs),
+}
+
+/// Options of `hel bench ckks`.
+#[derive(Args)]
+pub struct CkksBenchArgs {
+    /// log2 of the ring degree (standard chains: 13 = 3 limbs, 14 = 8, 15 = 20, 16 = 40).
+    #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(12..=16))]
+    pub log_n: u32,
+    /// Worker threads (0 = all cores).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: BenchArgs) -> CmdResult {
+    match args.target {
+        BenchTarget::Ckks(a) => run_ckks(a),
+    }
+}
+
+fn run_ckks(args: CkksBenchArgs) -> CmdResult {
+    let report = hel_runtime::ckks::bench::run_with_progress(args.log_n, args.threads, &mut |op| {
+        eprintln!("bench ckks 2^{}: {op}", args.log_n)
+    })
+    .map_err(|e| miette!("{e}"))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report).into_diagnostic()?);
+        return Ok(());
+    }
+    println!(
+        "CKKS N = 2^{}, {} data limbs, log2(PQ) = {} bits, dnum = {}, {} thread(s)",
+        report.log_n, report.limbs, report.log_q, report.dnum, report.threads
+    );
+    println!("{:<16} {:>14}", "operation", "median");
+    for (op, us) in &report.median_us {
+        let shown = if *us >= 1000.0 {
+            format!("{:.2} ms", us / 1000.0)
+        } else {
+            format!("{us:.1} µs")
+        };
+        println!("{op:<16} {shown:>14}");
+    }
+    Ok(())
+}
