@@ -2,12 +2,12 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod check;
 pub mod common;
 pub mod data;
 pub mod depth;
 pub mod ir;
-pub mod bench;
 
 /// Errors reach `main` as a rendered miette report; every user-facing failure is exit code 1.
 pub type CmdResult = miette::Result<()>;

@@ -88,10 +88,29 @@ fn candidates(p: &Program, limit: u64, used: &mut u64) -> Vec<NodeId> {
     let outs: Vec<NodeId> = p.outputs.iter().map(|o| o.node).collect();
     let slack = slack(g, &outs, &depth);
     let degree = input_degrees(p);
+    // A matrix product of inputs of low degree, possibly scaled, negated or transposed: what
+    // the depth search planned for the client.
+    let mut precomputable = vec![false; g.len()];
+    for (id, n) in g.nodes() {
+        let low = degree[id.index()].is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE);
+        let arg = |i: usize| n.args.get(i).is_some_and(|a| precomputable[a.index()]);
+        let public_scalar = |i: usize| {
+            n.args.get(i).is_some_and(|a| {
+                let x = g.node(*a);
+                x.ty.secrecy == Secrecy::Plain && x.ty.shape == crate::ir::Shape::Scalar
+            })
+        };
+        precomputable[id.index()] = low
+            && match n.op {
+                Op::MatMul => true,
+                Op::Mul => (public_scalar(0) && arg(1)) || (arg(0) && public_scalar(1)),
+                Op::Neg | Op::Transpose => arg(0),
+                _ => false,
+            };
+    }
     let wanted = |id: NodeId| {
         let n = g.node(id);
-        n.op == Op::MatMul
-            && degree[id.index()].is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE)
+        precomputable[id.index()]
             && n.ty.secrecy == Secrecy::Enc
             && depth[id.index()] >= 1
             && slack[id.index()] == 0

@@ -174,7 +174,7 @@ impl<'a> Engine<'a> {
             T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.term_degree(x),
             T::Add(a, b) | T::Sub(a, b) => Some(self.term_degree(a)?.max(self.term_degree(b)?)),
             T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
-                Some(self.term_degree(a)? + self.term_degree(b)?)
+                Some(self.term_degree(a)?.saturating_add(self.term_degree(b)?))
             }
         }
     }
@@ -182,10 +182,14 @@ impl<'a> Engine<'a> {
     /// Can the client compute this term before encrypting? Matrix products of inputs of low
     /// degree (see [`PRECOMPUTE_MAX_DEGREE`]).
     fn term_input_only(&self, t: &T) -> bool {
-        matches!(t, T::MatMul(..))
-            && self
+        match t {
+            T::MatMul(..) => self
                 .term_degree(t)
-                .is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE)
+                .is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE),
+            // The client can scale what it computes.
+            T::Scale(_, x) => self.term_input_only(x),
+            _ => false,
+        }
     }
 
     fn term_plain(&self, t: &T) -> bool {
