@@ -11,7 +11,12 @@ fn depth_json(args: &[&str]) -> serde_json::Value {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run hel");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).expect("utf-8");
     assert_eq!(text.trim_end().lines().count(), 1, "--json prints one line");
     serde_json::from_str(&text).expect("one JSON object")
@@ -19,24 +24,55 @@ fn depth_json(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn json_report_has_the_documented_keys() {
-    let v = depth_json(&["examples/logreg_gd.hel", "--set", "k=3", "--set", "m=8", "--set", "f=5"]);
+    let v = depth_json(&[
+        "examples/logreg_gd.hel",
+        "--set",
+        "k=3",
+        "--set",
+        "m=8",
+        "--set",
+        "f=5",
+    ]);
     assert!(v["tensor_depth"].is_u64());
     assert_eq!(v["per_iteration"].as_array().map(Vec::len), Some(3));
-    assert!(v["ops"].as_object().is_some_and(|o| o.contains_key("matvec")));
+    assert!(v["ops"]
+        .as_object()
+        .is_some_and(|o| o.contains_key("matvec")));
     let path = v["critical_path"].as_array().expect("array");
-    assert!(path.iter().all(|s| s["op"].is_string() && s["span"].as_str().is_some_and(|x| x.contains("logreg_gd.hel:"))));
+    assert!(path.iter().all(|s| s["op"].is_string()
+        && s["span"]
+            .as_str()
+            .is_some_and(|x| x.contains("logreg_gd.hel:"))));
     let passes = v["passes"].as_array().expect("array");
-    assert!(passes.iter().any(|p| p["name"] == "unroll" && p["tensor_depth"].is_u64() && p["ops"].is_object()));
-    assert_eq!(passes.last().map(|p| p["tensor_depth"].clone()), Some(v["tensor_depth"].clone()));
+    assert!(passes
+        .iter()
+        .any(|p| p["name"] == "unroll" && p["tensor_depth"].is_u64() && p["ops"].is_object()));
+    assert_eq!(
+        passes.last().map(|p| p["tensor_depth"].clone()),
+        Some(v["tensor_depth"].clone())
+    );
     assert!(v["extra_inputs"]["count"].is_u64() && v["extra_inputs"]["values"].is_u64());
     // The levels on the critical path add up to the depth.
-    let sum: u64 = v["per_iteration"].as_array().expect("array").iter().filter_map(|x| x.as_u64()).sum();
+    let sum: u64 = v["per_iteration"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|x| x.as_u64())
+        .sum();
     assert_eq!(sum, v["tensor_depth"].as_u64().expect("depth"));
 }
 
 #[test]
 fn levels_and_precompute_switch_change_the_result() {
-    let base = ["examples/logreg_gd.hel", "--set", "k=4", "--set", "m=8", "--set", "f=5"];
+    let base = [
+        "examples/logreg_gd.hel",
+        "--set",
+        "k=4",
+        "--set",
+        "m=8",
+        "--set",
+        "f=5",
+    ];
     let d = |extra: &[&str]| {
         let mut args = base.to_vec();
         args.extend_from_slice(extra);
@@ -44,7 +80,13 @@ fn levels_and_precompute_switch_change_the_result() {
     };
     let (o0, o1, o2) = (d(&["-O0"]), d(&["-O1"]), d(&["-O2"]));
     let depth = |v: &serde_json::Value| v["tensor_depth"].as_u64().expect("depth");
-    assert!(depth(&o0) > depth(&o1) && depth(&o1) > depth(&o2), "{} {} {}", depth(&o0), depth(&o1), depth(&o2));
+    assert!(
+        depth(&o0) > depth(&o1) && depth(&o1) > depth(&o2),
+        "{} {} {}",
+        depth(&o0),
+        depth(&o1),
+        depth(&o2)
+    );
     assert_eq!(o1["extra_inputs"]["count"], 0, "-O1 never precomputes");
     assert!(o2["extra_inputs"]["count"].as_u64().expect("count") > 0);
     let off = d(&["-O2", "--client-precompute", "off"]);

@@ -83,3 +83,43 @@ fn interpreter_computes_known_values() {
         })
     );
 }
+
+/// Partial unrolling by every factor keeps the meaning, including the peeled remainder, and
+/// leaves a loop of `n / F` iterations.
+#[test]
+fn partial_unroll_preserves_semantics() {
+    use hel_compiler::ir::Op;
+    use hel_compiler::passes::pipeline::Options;
+    for name in ["logreg_gd", "logreg_nag"] {
+        let source = load(name, &[("k", 5.0), ("m", 6.0), ("f", 4.0)]);
+        for factor in 1..=6u32 {
+            let options = Options {
+                unroll_factor: Some(factor),
+                ..Options::default()
+            };
+            let p = Pipeline::with_options(options)
+                .run(source.clone(), None, &mut |_, _| {})
+                .expect("unroll");
+            let trips: Vec<i64> = p
+                .graph
+                .nodes()
+                .filter_map(|(_, n)| match &n.op {
+                    Op::Loop(l) => Some(l.end - l.start),
+                    _ => None,
+                })
+                .collect();
+            let expected: Vec<i64> = if factor > 1 && factor < 5 {
+                vec![5 / i64::from(factor)]
+            } else {
+                vec![]
+            };
+            assert_eq!(trips, expected, "{name} by {factor}");
+            let inputs = random_inputs(&source, u64::from(factor));
+            let d = max_relative_difference(
+                &eval(&source, &inputs).expect("source"),
+                &eval(&p, &inputs).expect("partial"),
+            );
+            assert!(d <= 1e-9, "{name} unrolled by {factor} differs by {d:e}");
+        }
+    }
+}

@@ -51,6 +51,7 @@ impl OptArgs {
         Options {
             level,
             client_precompute: self.client_precompute,
+            unroll_factor: None,
         }
     }
 }

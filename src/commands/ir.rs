@@ -4,7 +4,7 @@ use super::common::{frontend, parse_set, read_source, user_error};
 use super::CmdResult;
 use clap::{Args, ValueEnum};
 use hel_compiler::ir::{print_dot, print_ron, print_text};
-use hel_compiler::passes::pipeline::{OptLevel, Pipeline};
+use hel_compiler::passes::pipeline::Pipeline;
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -18,6 +18,8 @@ pub enum Format {
 #[command(after_help = "Examples:
   hel ir examples/poly.hel
   hel ir examples/logreg_gd.hel --after unroll --set k=3
+  hel ir examples/logreg_gd.hel -O1 --after reassociate --set k=2 --set m=4 --set f=3
+  hel ir examples/logreg_gd.hel --unroll-factor 2 --set k=5
   hel ir examples/logreg_gd.hel --after parse --format dot | dot -Tsvg > gd.svg
   hel ir --list-passes")]
 pub struct IrArgs {
@@ -33,13 +35,20 @@ pub struct IrArgs {
     /// Override a `const` definition, e.g. `--set k=3` (repeatable).
     #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
     pub sets: Vec<(String, f64)>,
+    #[command(flatten)]
+    pub opt: super::depth::OptArgs,
+    /// Unroll loops by this factor instead of fully (the pipeline then stops after `unroll`).
+    #[arg(long, value_name = "F", value_parser = clap::value_parser!(u32).range(1..))]
+    pub unroll_factor: Option<u32>,
     /// List the passes in pipeline order and exit.
     #[arg(long)]
     pub list_passes: bool,
 }
 
 pub fn run(args: IrArgs) -> CmdResult {
-    let pipeline = Pipeline::new(OptLevel::default());
+    let mut options = args.opt.options();
+    options.unroll_factor = args.unroll_factor;
+    let pipeline = Pipeline::with_options(options);
     if args.list_passes {
         for (name, what) in pipeline.list() {
             println!("{name:<20} {what}");

@@ -34,6 +34,9 @@ pub const PARSE: &str = "parse";
 pub struct Options {
     pub level: OptLevel,
     pub client_precompute: ClientPrecompute,
+    /// Unroll loops by this factor instead of fully. The passes after `unroll` need a loop-free
+    /// program, so with a factor the pipeline stops after `unroll` (for inspecting the IR).
+    pub unroll_factor: Option<u32>,
 }
 
 pub struct Pipeline {
@@ -58,8 +61,15 @@ impl Pipeline {
     ///   precomputation.
     pub fn with_options(options: Options) -> Pipeline {
         let level = options.level;
+        if let Some(factor) = options.unroll_factor {
+            return Pipeline {
+                passes: vec![Box::new(super::unroll::Unroll {
+                    factor: Some(factor),
+                })],
+            };
+        }
         let mut passes: Vec<Box<dyn Pass>> = vec![
-            Box::new(super::unroll::Unroll),
+            Box::new(super::unroll::Unroll { factor: None }),
             Box::new(super::const_fold::ConstFold),
         ];
         if level >= OptLevel::O1 {
