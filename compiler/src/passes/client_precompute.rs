@@ -75,7 +75,7 @@ impl Pass for ClientPrecomputePass {
             if picked.is_empty() {
                 break;
             }
-            p = replace(p, &picked);
+            p = replace(p, &picked)?;
         }
         Ok(p)
     }
@@ -131,7 +131,7 @@ fn candidates(p: &Program, limit: u64, used: &mut u64) -> Vec<NodeId> {
 }
 
 /// Replaces each picked node by a new derived input.
-fn replace(mut p: Program, picked: &[NodeId]) -> Program {
+fn replace(mut p: Program, picked: &[NodeId]) -> Result<Program, Diagnostic> {
     let degrees = input_degrees(&p);
     let g = &p.graph;
     let mut b = Builder::new();
@@ -172,7 +172,7 @@ fn replace(mut p: Program, picked: &[NodeId]) -> Program {
             ..o.clone()
         })
         .collect();
-    super::compact::retain_reachable(&p.with_graph(b.finish(), outputs))
+    super::dce::Dce.run(p.with_graph(b.finish(), outputs))
 }
 
 /// The sub-graph computing `id` from inputs, as a standalone graph.

@@ -25,6 +25,7 @@
 //! Rules that look into an operand produced by another loop iteration are used only when
 //! `cross_iteration` is set (`-O2`): that is software pipelining across the unrolled loop.
 
+use super::pipeline::Pass;
 use crate::analysis::depth::DepthModel;
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Builder, Graph, Node, NodeId, Op, OutputDecl, Program, Secrecy, Shape, Type};
@@ -64,6 +65,28 @@ enum T {
     Broadcast(NodeId, usize),
 }
 
+/// A pass that runs the engine with a fixed set of rules (`hoist-scalars`, `distribute`,
+/// `reassociate`, `pipeline`: each file in this folder says which).
+pub struct EnginePass {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub rules: Rules,
+}
+
+impl Pass for EnginePass {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn description(&self) -> &'static str {
+        self.description
+    }
+
+    fn run(&self, p: Program) -> Result<Program, Diagnostic> {
+        optimize(p, self.rules)
+    }
+}
+
 /// Runs the engine over a loop-free program.
 pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
     if p.graph.nodes().any(|(_, n)| matches!(n.op, Op::Loop(_))) {
@@ -90,9 +113,7 @@ pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
         });
     }
     let graph = e.out.finish();
-    Ok(super::compact::retain_reachable(
-        &p.with_graph(graph, outputs),
-    ))
+    super::dce::Dce.run(p.with_graph(graph, outputs))
 }
 
 struct Engine<'a> {

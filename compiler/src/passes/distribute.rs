@@ -4,34 +4,13 @@
 //! the ones before it in the pipeline. At `-O1` the rules stay inside one loop iteration; at
 //! `-O2` they may also look across iterations.
 
-use super::depth_search::{optimize, Rules};
-use super::pipeline::{OptLevel, Pass};
-use crate::diagnostics::Diagnostic;
-use crate::ir::Program;
+use super::depth_search::{EnginePass, Rules};
+use super::pipeline::OptLevel;
 
-pub struct Distribute {
-    pub level: OptLevel,
-}
-
-impl Pass for Distribute {
-    fn name(&self) -> &'static str {
-        "distribute"
-    }
-
-    fn description(&self) -> &'static str {
-        "duplicate work to break dependencies: A@(a+b) -> A@a + A@b, a*(b+c) -> a*b + a*c, A@(a*b) -> (A diag a)@b, where it lowers the critical path"
-    }
-
-    fn run(&self, p: Program) -> Result<Program, Diagnostic> {
-        optimize(
-            p,
-            Rules {
-                hoist: true,
-                distribute: true,
-                fold: true,
-                cross_iteration: self.level == OptLevel::O2,
-                ..Rules::default()
-            },
-        )
+pub fn pass(level: OptLevel) -> EnginePass {
+    EnginePass {
+        name: "distribute",
+        description: "duplicate work to break dependencies: A@(a+b) -> A@a + A@b, a*(b+c) -> a*b + a*c, A@(a*b) -> (A diag a)@b, where it lowers the critical path",
+        rules: Rules { hoist: true, distribute: true, fold: true, cross_iteration: level == OptLevel::O2, ..Rules::default() },
     }
 }

@@ -1,9 +1,8 @@
 //! Transformations of the tensor IR, one file per pass, run in the order `pipeline` lists.
-//! `depth_search` is the engine shared by the depth-optimizing rewrites; `compact` removes what
-//! a pass left unused.
+//! `depth_search` is the engine shared by the depth-optimizing rewrites, `rewrite` the rebuild
+//! helpers shared by the cleanup passes, `differential` the checker every pass is tested with.
 
 pub mod client_precompute;
-pub mod compact;
 pub mod const_fold;
 pub mod cse;
 pub mod dce;

@@ -80,15 +80,13 @@ impl Pipeline {
         if level >= OptLevel::O1 {
             passes.push(Box::new(super::poly_eval::PolyEval));
             passes.push(Box::new(super::rebalance::Rebalance));
-            passes.push(Box::new(super::hoist_scalars::HoistScalars { level }));
-            passes.push(Box::new(super::distribute::Distribute { level }));
-            passes.push(Box::new(super::reassociate::Reassociate { level }));
+            passes.push(Box::new(super::hoist_scalars::pass(level)));
+            passes.push(Box::new(super::distribute::pass(level)));
+            passes.push(Box::new(super::reassociate::pass(level)));
         }
         if level >= OptLevel::O2 {
             let precompute = options.client_precompute != ClientPrecompute::Off;
-            passes.push(Box::new(super::software_pipeline::SoftwarePipeline {
-                precompute,
-            }));
+            passes.push(Box::new(super::software_pipeline::pass(precompute)));
             passes.push(Box::new(super::client_precompute::ClientPrecomputePass {
                 mode: options.client_precompute,
             }));

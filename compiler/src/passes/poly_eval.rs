@@ -58,9 +58,7 @@ impl Pass for PolyEval {
                 ..o.clone()
             })
             .collect();
-        Ok(super::compact::retain_reachable(
-            &p.with_graph(e.b.finish(), outputs),
-        ))
+        super::dce::Dce.run(p.with_graph(e.b.finish(), outputs))
     }
 }
 

@@ -61,9 +61,7 @@ impl Pass for Rebalance {
                 ..o.clone()
             })
             .collect();
-        Ok(super::compact::retain_reachable(
-            &p.with_graph(b.finish(), outputs),
-        ))
+        super::dce::Dce.run(p.with_graph(b.finish(), outputs))
     }
 }
 

@@ -12,33 +12,20 @@
 //! Without client precomputation (`--client-precompute off`) the cross products cost a level but
 //! are still off the critical path when the data arrive fresh.
 
-use super::depth_search::{optimize, Rules};
-use super::pipeline::Pass;
-use crate::diagnostics::Diagnostic;
-use crate::ir::Program;
+use super::depth_search::{EnginePass, Rules};
 
-pub struct SoftwarePipeline {
-    pub precompute: bool,
-}
-
-impl Pass for SoftwarePipeline {
-    fn name(&self) -> &'static str {
-        "pipeline"
-    }
-
-    fn description(&self) -> &'static str {
-        "software pipelining: rewrite the unrolled loop-carried recurrence through its shortest path, across iterations"
-    }
-
-    fn run(&self, p: Program) -> Result<Program, Diagnostic> {
-        let rules = Rules {
+/// `precompute`: whether products of encrypted inputs may be left for `client-precompute`.
+pub fn pass(precompute: bool) -> EnginePass {
+    EnginePass {
+        name: "pipeline",
+        description: "software pipelining: rewrite the unrolled loop-carried recurrence through its shortest path, across iterations",
+        rules: Rules {
             hoist: true,
             distribute: true,
             fold: true,
             reassociate: true,
             cross_iteration: true,
-            precompute: self.precompute,
-        };
-        optimize(p, rules)
+            precompute,
+        },
     }
 }
