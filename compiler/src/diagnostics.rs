@@ -13,7 +13,8 @@ pub struct Diagnostic {
     pub span: Span,
     pub label: String,
     pub help: Option<String>,
-    source: NamedSource<String>,
+    /// Boxed: diagnostics travel in `Result`s everywhere, and a small error keeps them cheap.
+    source: Box<NamedSource<String>>,
 }
 
 impl Diagnostic {
@@ -23,7 +24,7 @@ impl Diagnostic {
             span,
             label: "here".into(),
             help: None,
-            source: NamedSource::new(source.name(), source.text().to_string()),
+            source: Box::new(NamedSource::new(source.name(), source.text().to_string())),
         }
     }
 
@@ -60,7 +61,7 @@ impl std::error::Error for Diagnostic {}
 
 impl miette::Diagnostic for Diagnostic {
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(&self.source)
+        Some(self.source.as_ref())
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {

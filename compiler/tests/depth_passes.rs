@@ -44,10 +44,6 @@ fn every_pass_preserves_semantics_on_the_examples() {
     }
 }
 
-fn depth(name: &str, level: OptLevel, sets: &[(&str, f64)]) -> u32 {
-    analyze(&run(load(name, sets), level).0).tensor_depth
-}
-
 #[test]
 fn poly_x4_plus_2_has_depth_2_with_2_products() {
     for level in [OptLevel::O1, OptLevel::O2] {

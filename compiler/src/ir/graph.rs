@@ -217,8 +217,11 @@ impl PartialEq for Program {
 pub struct Builder {
     graph: Graph,
     shared: HashMap<(SharedKey, Type), NodeId>,
-    consing: Option<HashMap<(OpKey, Vec<NodeId>, Type), NodeId>>,
+    consing: Option<HashMap<NodeKey, NodeId>>,
 }
+
+/// What makes two nodes the same value for hash-consing: op, operands, type.
+type NodeKey = (OpKey, Vec<NodeId>, Type);
 
 /// An operation with its parameters, hashable (loops are never shared).
 #[derive(PartialEq, Eq, Hash)]

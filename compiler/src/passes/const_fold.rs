@@ -13,7 +13,6 @@
 
 // `Diagnostic` is the project-wide error type (`Pass::run` returns it); its size is a
 // crate-wide question, not one for each pass.
-#![allow(clippy::result_large_err)]
 
 use super::pipeline::Pass;
 use super::rewrite::{const_value, constant, internal, rebuild, refine_secrecy};

@@ -10,7 +10,6 @@
 
 // `Diagnostic` is the project-wide error type (`Pass::run` returns it); its size is a
 // crate-wide question, not one for each pass.
-#![allow(clippy::result_large_err)]
 
 use super::pipeline::{Pass, Pipeline, PARSE};
 use crate::diagnostics::Diagnostic;

@@ -5,7 +5,6 @@
 
 // `Diagnostic` is the project-wide error type (`Pass::run` returns it); its size is a
 // crate-wide question, not one for each pass.
-#![allow(clippy::result_large_err)]
 
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Builder, Node, NodeId, Op, OutputDecl, Program, Secrecy, Type};

@@ -14,7 +14,6 @@
 
 // `Diagnostic` is the project-wide error type (`Pass::run` returns it); its size is a
 // crate-wide question, not one for each pass.
-#![allow(clippy::result_large_err)]
 
 use super::const_fold::fold_or_add;
 use super::pipeline::Pass;
