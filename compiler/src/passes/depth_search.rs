@@ -29,7 +29,9 @@ use crate::analysis::depth::DepthModel;
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Builder, Graph, Node, NodeId, Op, OutputDecl, Program, Secrecy, Shape, Type};
 use crate::Span;
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -49,20 +51,100 @@ pub struct Rules {
 enum T {
     /// A node of the input graph, to be optimized itself.
     N(NodeId),
-    MatVec(Rc<T>, Rc<T>),
-    MatMul(Rc<T>, Rc<T>),
-    ScaleCols(Rc<T>, Rc<T>),
+    MatVec(P, P),
+    MatMul(P, P),
+    ScaleCols(P, P),
     /// Element-wise product of two tensors of the same shape.
-    Mul(Rc<T>, Rc<T>),
+    Mul(P, P),
     /// A product of public scalars (input nodes) times a term.
-    Scale(Rc<[NodeId]>, Rc<T>),
-    Add(Rc<T>, Rc<T>),
-    Sub(Rc<T>, Rc<T>),
-    Neg(Rc<T>),
-    SumCols(Rc<T>),
+    Scale(Rc<[NodeId]>, P),
+    Add(P, P),
+    Sub(P, P),
+    Neg(P),
+    SumCols(P),
     /// A public scalar broadcast to a vector of this length.
     Broadcast(NodeId, usize),
 }
+
+/// A shared, interned term with its structural hash computed once, at construction.
+///
+/// The engine keys several maps by whole terms (`memo`, `built`, `built_at`) and explores
+/// hundreds of thousands of them; hashing and comparing a term by walking its tree made every
+/// lookup cost the term's size. Here a node's hash combines its children's cached hashes, and
+/// [`Engine::mk`] hash-conses every term, so equal terms share one allocation: hashing is O(1) and
+/// equality is a pointer comparison (the structural fallback only compares children, which are
+/// interned too). The maps are only looked up, never iterated, so neither the hash values nor the
+/// interning can affect the output.
+#[derive(Clone, Debug)]
+struct P(Rc<Hashed>);
+
+#[derive(Debug)]
+struct Hashed {
+    hash: u64,
+    term: T,
+}
+
+impl P {
+    fn new(term: T) -> P {
+        // `DefaultHasher::new` uses fixed keys: the same term always gets the same hash.
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        term.hash(&mut h);
+        P(Rc::new(Hashed {
+            hash: h.finish(),
+            term,
+        }))
+    }
+}
+
+impl std::ops::Deref for P {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0.term
+    }
+}
+
+impl Hash for P {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0.hash);
+    }
+}
+
+impl PartialEq for P {
+    fn eq(&self, other: &P) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+            || (self.0.hash == other.0.hash && self.0.term == other.0.term)
+    }
+}
+
+impl Eq for P {}
+
+/// Hasher for keys that are already well-mixed hashes (a [`P`]'s cached hash, budgets, node ids):
+/// SipHash over one `u64` would cost more than the rest of a lookup.
+#[derive(Default)]
+struct MixHasher(u64);
+
+impl Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        // FxHash's step: the multiply spreads low bits into the high bits hashbrown tags with.
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(u64::from(x));
+    }
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
+    }
+}
+
+type Mix = BuildHasherDefault<MixHasher>;
 
 /// Runs the engine over a loop-free program.
 pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
@@ -78,12 +160,16 @@ pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
     let budget = p
         .outputs
         .iter()
-        .map(|o| e.md(&Rc::new(T::N(o.node))))
+        .map(|o| {
+            let t = e.mk(T::N(o.node));
+            e.md(&t)
+        })
         .max()
         .unwrap_or(0);
     let mut outputs = Vec::new();
     for o in &p.outputs {
-        let id = e.build(&Rc::new(T::N(o.node)), budget);
+        let t = e.mk(T::N(o.node));
+        let id = e.build(&t, budget);
         outputs.push(OutputDecl {
             node: id,
             ..o.clone()
@@ -101,15 +187,17 @@ struct Engine<'a> {
     /// Per input-graph node: its degree as a polynomial in the inputs, if it is computed from
     /// inputs and constants only.
     degree: Vec<Option<u32>>,
-    memo: HashMap<Rc<T>, u32>,
+    /// Every term made by [`Engine::mk`], for hash-consing.
+    terms: RefCell<HashMap<T, P, Mix>>,
+    memo: HashMap<P, u32, Mix>,
     out: Builder,
     /// Depth of every node of the output graph.
     depth: Vec<u32>,
-    built: HashMap<Rc<T>, Vec<(u32, NodeId)>>,
+    built: HashMap<P, Vec<(u32, NodeId)>, Mix>,
     /// Every (term, budget) built so far: a term whose build cannot meet its minimum depth yet
     /// (a product left for client precomputation) is still built once per budget, not once per
     /// request.
-    built_at: HashMap<(Rc<T>, u32), NodeId>,
+    built_at: HashMap<(P, u32), NodeId, Mix>,
     /// Output node of each public (plain) input-graph node, built once.
     plain: HashMap<NodeId, NodeId>,
 }
@@ -120,13 +208,27 @@ impl<'a> Engine<'a> {
             g,
             rules,
             degree,
-            memo: HashMap::new(),
+            terms: RefCell::default(),
+            memo: HashMap::default(),
             out: Builder::hash_consing(),
             depth: Vec::new(),
-            built: HashMap::new(),
-            built_at: HashMap::new(),
+            built: HashMap::default(),
+            built_at: HashMap::default(),
             plain: HashMap::new(),
         }
+    }
+
+    /// The interned term for `t`: the existing one if an equal term was made before.
+    fn mk(&self, t: T) -> P {
+        // Keyed by the unboxed term (O(1) to hash and compare: its children are interned), so a
+        // hit allocates nothing.
+        let mut terms = self.terms.borrow_mut();
+        if let Some(p) = terms.get(&t) {
+            return p.clone();
+        }
+        let p = P::new(t.clone());
+        terms.insert(t, p.clone());
+        p
     }
 
     fn node(&self, id: NodeId) -> &'a Node {
@@ -212,7 +314,7 @@ impl<'a> Engine<'a> {
     /// has a term for that op.
     fn structural(&self, id: NodeId) -> Option<T> {
         let n = self.node(id);
-        let a = |i: usize| n.args.get(i).map(|x| Rc::new(T::N(*x)));
+        let a = |i: usize| n.args.get(i).map(|x| self.mk(T::N(*x)));
         let arg = |i: usize| n.args.get(i).copied();
         Some(match n.op {
             Op::MatVec => T::MatVec(a(0)?, a(1)?),
@@ -231,11 +333,11 @@ impl<'a> Engine<'a> {
                         _ => return None,
                     }
                 }
-                let side = |id: NodeId, other: Shape| -> Option<Rc<T>> {
+                let side = |id: NodeId, other: Shape| -> Option<P> {
                     match (self.node(id).ty.shape, other) {
-                        (s, o) if s == o => Some(Rc::new(T::N(id))),
+                        (s, o) if s == o => Some(self.mk(T::N(id))),
                         (Shape::Scalar, Shape::Vector(len)) if public_scalar(id) => {
-                            Some(Rc::new(T::Broadcast(id, len)))
+                            Some(self.mk(T::Broadcast(id, len)))
                         }
                         // An encrypted scalar broadcast, or a scalar over a matrix: no term.
                         _ => None,
@@ -264,7 +366,7 @@ impl<'a> Engine<'a> {
 
     /// Unfolds `N(id)` into its structure when a rule working on a term of iteration `home` may
     /// look into it: always with `cross_iteration`, else only within the same iteration.
-    fn open(&self, home: Option<u32>, t: &Rc<T>) -> Option<T> {
+    fn open(&self, home: Option<u32>, t: &P) -> Option<T> {
         let id = Self::as_node(t)?;
         if !self.rules.cross_iteration && self.iter_of(id) != home {
             return None;
@@ -283,7 +385,7 @@ impl<'a> Engine<'a> {
                     T::N(_) => self.open(at, x),
                     other => Some(other.clone()),
                 };
-                let sc = |y: &Rc<T>| Rc::new(T::Scale(ss.clone(), y.clone()));
+                let sc = |y: &P| self.mk(T::Scale(ss.clone(), y.clone()));
                 match inner {
                     Some(T::MatVec(m, v)) => {
                         alts.push(T::MatVec(sc(&m), v.clone()));
@@ -318,54 +420,54 @@ impl<'a> Engine<'a> {
                     T::N(_) => self.open(at, v),
                     other => Some(other.clone()),
                 };
-                let mv = |a: &Rc<T>, b: &Rc<T>| Rc::new(T::MatVec(a.clone(), b.clone()));
+                let mv = |a: &P, b: &P| self.mk(T::MatVec(a.clone(), b.clone()));
                 match inner {
                     Some(T::Scale(ss, w)) if r.hoist => {
                         alts.push(T::MatVec(
-                            Rc::new(T::Scale(ss.clone(), m.clone())),
+                            self.mk(T::Scale(ss.clone(), m.clone())),
                             w.clone(),
                         ));
                         alts.push(T::Scale(ss, mv(m, &w)));
                     }
                     Some(T::Mul(a, b)) if r.fold => {
                         alts.push(T::MatVec(
-                            Rc::new(T::ScaleCols(m.clone(), a.clone())),
+                            self.mk(T::ScaleCols(m.clone(), a.clone())),
                             b.clone(),
                         ));
-                        alts.push(T::MatVec(Rc::new(T::ScaleCols(m.clone(), b.clone())), a));
+                        alts.push(T::MatVec(self.mk(T::ScaleCols(m.clone(), b.clone())), a));
                     }
                     Some(T::Add(a, b)) if r.distribute => alts.push(T::Add(mv(m, &a), mv(m, &b))),
                     Some(T::Sub(a, b)) if r.distribute => alts.push(T::Sub(mv(m, &a), mv(m, &b))),
                     Some(T::Neg(a)) if r.distribute => alts.push(T::Neg(mv(m, &a))),
                     Some(T::Broadcast(s, _)) if r.distribute => {
-                        alts.push(T::Scale(Rc::from(vec![s]), Rc::new(T::SumCols(m.clone()))))
+                        alts.push(T::Scale(Rc::from(vec![s]), self.mk(T::SumCols(m.clone()))))
                     }
                     Some(T::MatVec(b, w)) if r.reassociate => {
-                        alts.push(T::MatVec(Rc::new(T::MatMul(m.clone(), b)), w))
+                        alts.push(T::MatVec(self.mk(T::MatMul(m.clone(), b)), w))
                     }
                     Some(T::SumCols(b)) if r.reassociate => {
-                        alts.push(T::SumCols(Rc::new(T::MatMul(m.clone(), b))))
+                        alts.push(T::SumCols(self.mk(T::MatMul(m.clone(), b))))
                     }
                     _ => {}
                 }
             }
             T::MatMul(a, b) if r.reassociate => {
-                let open = |x: &Rc<T>| match &**x {
+                let open = |x: &P| match &**x {
                     T::N(_) => self.open(at, x),
                     other => Some(other.clone()),
                 };
                 // A @ (X diag(v)) = (A @ X) diag(v): the data product stays a product of inputs.
                 match open(b) {
                     Some(T::ScaleCols(x, v)) => {
-                        alts.push(T::ScaleCols(Rc::new(T::MatMul(a.clone(), x)), v))
+                        alts.push(T::ScaleCols(self.mk(T::MatMul(a.clone(), x)), v))
                     }
                     Some(T::Scale(ss, x)) => {
-                        alts.push(T::Scale(ss, Rc::new(T::MatMul(a.clone(), x))))
+                        alts.push(T::Scale(ss, self.mk(T::MatMul(a.clone(), x))))
                     }
                     _ => {}
                 }
                 if let Some(T::Scale(ss, x)) = open(a) {
-                    alts.push(T::Scale(ss, Rc::new(T::MatMul(x, b.clone()))));
+                    alts.push(T::Scale(ss, self.mk(T::MatMul(x, b.clone()))));
                 }
             }
             T::ScaleCols(m, v) if r.hoist => {
@@ -374,7 +476,7 @@ impl<'a> Engine<'a> {
                     other => Some(other.clone()),
                 };
                 if let Some(T::Scale(ss, w)) = inner {
-                    alts.push(T::ScaleCols(Rc::new(T::Scale(ss, m.clone())), w));
+                    alts.push(T::ScaleCols(self.mk(T::Scale(ss, m.clone())), w));
                 }
             }
             T::Mul(a, b) if r.distribute => {
@@ -383,8 +485,8 @@ impl<'a> Engine<'a> {
                         T::N(_) => self.open(at, y),
                         other => Some(other.clone()),
                     };
-                    let mul = |p: &Rc<T>, q: &Rc<T>| {
-                        Rc::new(if flip {
+                    let mul = |p: &P, q: &P| {
+                        self.mk(if flip {
                             T::Mul(q.clone(), p.clone())
                         } else {
                             T::Mul(p.clone(), q.clone())
@@ -404,7 +506,7 @@ impl<'a> Engine<'a> {
 
     // ---- phase 1: minimum depth ----------------------------------------------------------
 
-    fn md(&mut self, t: &Rc<T>) -> u32 {
+    fn md(&mut self, t: &P) -> u32 {
         if let Some(&d) = self.memo.get(t) {
             return d;
         }
@@ -413,7 +515,7 @@ impl<'a> Engine<'a> {
         d
     }
 
-    fn md_uncached(&mut self, t: &Rc<T>) -> u32 {
+    fn md_uncached(&mut self, t: &P) -> u32 {
         if self.term_plain(t) {
             return 0;
         }
@@ -424,7 +526,7 @@ impl<'a> Engine<'a> {
             T::N(id) => {
                 let id = *id;
                 match self.structural(id) {
-                    Some(s) => self.md(&Rc::new(s)),
+                    Some(s) => self.md(&self.mk(s)),
                     None => {
                         let n = self.node(id);
                         let precomputable = n.op == Op::MatMul
@@ -436,7 +538,7 @@ impl<'a> Engine<'a> {
                             return 0;
                         }
                         let depths: Vec<u32> =
-                            n.args.iter().map(|a| self.md(&Rc::new(T::N(*a)))).collect();
+                            n.args.iter().map(|a| self.md(&self.mk(T::N(*a)))).collect();
                         node_depth_with(self.g, n, &depths)
                     }
                 }
@@ -444,7 +546,7 @@ impl<'a> Engine<'a> {
             _ => {
                 let mut best = self.md_direct(t);
                 for alt in self.alternatives(t) {
-                    best = best.min(self.md_form(&Rc::new(alt)));
+                    best = best.min(self.md_form(&self.mk(alt)));
                 }
                 best
             }
@@ -452,7 +554,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Depth of a form: 0 if the client will compute it, else its direct depth.
-    fn md_form(&mut self, t: &Rc<T>) -> u32 {
+    fn md_form(&mut self, t: &P) -> u32 {
         if self.rules.precompute && self.term_input_only(t) && !matches!(**t, T::N(_)) {
             return 0;
         }
@@ -460,12 +562,12 @@ impl<'a> Engine<'a> {
     }
 
     /// Depth of `t` built with its top operation as written (operands at their minimum).
-    fn md_direct(&mut self, t: &Rc<T>) -> u32 {
+    fn md_direct(&mut self, t: &P) -> u32 {
         if self.term_plain(t) {
             return 0;
         }
         match &**t {
-            T::N(id) => self.md(&Rc::new(T::N(*id))),
+            T::N(id) => self.md(&self.mk(T::N(*id))),
             T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
                 let (da, db) = (self.md(a), self.md(b));
                 let (pa, pb) = (self.term_plain(a), self.term_plain(b));
@@ -516,7 +618,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Builds `t` so that its depth is at most `budget` where possible.
-    fn build(&mut self, t: &Rc<T>, budget: u32) -> NodeId {
+    fn build(&mut self, t: &P, budget: u32) -> NodeId {
         if let Some(&id) = self.built_at.get(&(t.clone(), budget)) {
             return id;
         }
@@ -539,7 +641,7 @@ impl<'a> Engine<'a> {
         id
     }
 
-    fn build_uncached(&mut self, t: &Rc<T>, budget: u32) -> NodeId {
+    fn build_uncached(&mut self, t: &P, budget: u32) -> NodeId {
         match &**t {
             T::N(id) => {
                 let id = *id;
@@ -549,17 +651,17 @@ impl<'a> Engine<'a> {
                 let Some(s) = self.structural(id) else {
                     return self.copy_node(id, budget);
                 };
-                let s = Rc::new(s);
+                let s = self.mk(s);
                 let n = self.node(id);
                 let (span, iter) = (n.span, n.iter.clone());
                 let mut options = vec![s.clone()];
-                options.extend(self.alternatives(&s).into_iter().map(Rc::new));
+                options.extend(self.alternatives(&s).into_iter().map(|t| self.mk(t)));
                 let chosen = self.choose(&options, budget);
                 self.build_form(&chosen, budget, span, &iter)
             }
             _ => {
                 let mut options = vec![t.clone()];
-                options.extend(self.alternatives(t).into_iter().map(Rc::new));
+                options.extend(self.alternatives(t).into_iter().map(|t| self.mk(t)));
                 let chosen = self.choose(&options, budget);
                 let (span, iter) = self.origin(t);
                 self.build_form(&chosen, budget, span, &iter)
@@ -568,7 +670,7 @@ impl<'a> Engine<'a> {
     }
 
     /// The first option (cheapest) whose minimum depth fits the budget, else the shallowest.
-    fn choose(&mut self, options: &[Rc<T>], budget: u32) -> Rc<T> {
+    fn choose(&mut self, options: &[P], budget: u32) -> P {
         let depths: Vec<u32> = options.iter().map(|o| self.md_form(o)).collect();
         if let Some(i) = depths.iter().position(|d| *d <= budget) {
             return options[i].clone();
@@ -603,17 +705,17 @@ impl<'a> Engine<'a> {
     }
 
     /// Builds the top operation of `form` with operands built under the remaining budget.
-    fn build_form(&mut self, form: &Rc<T>, budget: u32, span: Span, iter: &[u32]) -> NodeId {
+    fn build_form(&mut self, form: &P, budget: u32, span: Span, iter: &[u32]) -> NodeId {
         if self.rules.precompute && self.term_input_only(form) && budget == 0 {
             // Will be computed by the client: build it plainly, the precompute pass takes it.
             return self.build_plainly(form, span, iter);
         }
-        let sub = |e: &mut Self, x: &Rc<T>, cost: u32| -> NodeId {
+        let sub = |e: &mut Self, x: &P, cost: u32| -> NodeId {
             let b = budget.saturating_sub(cost);
             e.build(x, b)
         };
         match &**form {
-            T::N(id) => self.build(&Rc::new(T::N(*id)), budget),
+            T::N(id) => self.build(&self.mk(T::N(*id)), budget),
             T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
                 let (pa, pb) = (self.term_plain(a), self.term_plain(b));
                 let (ca, cb) = match (pa, pb) {
@@ -666,7 +768,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Builds a term exactly as written, without looking for alternatives.
-    fn build_plainly(&mut self, t: &Rc<T>, span: Span, iter: &[u32]) -> NodeId {
+    fn build_plainly(&mut self, t: &P, span: Span, iter: &[u32]) -> NodeId {
         let saved = self.rules;
         self.rules = Rules {
             precompute: false,
@@ -730,7 +832,7 @@ impl<'a> Engine<'a> {
             .args
             .clone()
             .into_iter()
-            .map(|a| self.build(&Rc::new(T::N(a)), budget.saturating_sub(cost)))
+            .map(|a| self.build(&self.mk(T::N(a)), budget.saturating_sub(cost)))
             .collect();
         self.emit(n.op.clone(), args, n.ty, n.span, &n.iter)
     }
