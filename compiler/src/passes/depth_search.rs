@@ -29,7 +29,7 @@ use crate::analysis::depth::DepthModel;
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Builder, Graph, Node, NodeId, Op, OutputDecl, Program, Secrecy, Shape, Type};
 use crate::Span;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::rc::Rc;
@@ -68,7 +68,7 @@ enum T {
 
 /// A shared, interned term with its structural hash computed once, at construction.
 ///
-/// The engine keys several maps by whole terms (`memo`, `built`, `built_at`) and explores
+/// The engine keys its memos by whole terms (`md`, `built`, `built_at`) and explores
 /// hundreds of thousands of them; hashing and comparing a term by walking its tree made every
 /// lookup cost the term's size. Here a node's hash combines its children's cached hashes, and
 /// [`Engine::mk`] hash-conses every term, so equal terms share one allocation: hashing is O(1) and
@@ -82,6 +82,13 @@ struct P(Rc<Hashed>);
 struct Hashed {
     hash: u64,
     term: T,
+    /// Memoized minimum depth ([`Engine::md`]); a slot per interned term instead of a map.
+    md: Cell<Option<u32>>,
+    /// Memoized [`Engine::term_plain`], [`Engine::home`] and [`Engine::term_degree`]: they
+    /// recurse over the whole term and are asked for at every step of the search.
+    plain: Cell<Option<bool>>,
+    home: Cell<Option<Option<u32>>>,
+    degree: Cell<Option<Option<u32>>>,
 }
 
 impl P {
@@ -92,6 +99,10 @@ impl P {
         P(Rc::new(Hashed {
             hash: h.finish(),
             term,
+            md: Cell::new(None),
+            plain: Cell::new(None),
+            home: Cell::new(None),
+            degree: Cell::new(None),
         }))
     }
 }
@@ -189,7 +200,10 @@ struct Engine<'a> {
     degree: Vec<Option<u32>>,
     /// Every term made by [`Engine::mk`], for hash-consing.
     terms: RefCell<HashMap<T, P, Mix>>,
-    memo: HashMap<P, u32, Mix>,
+    /// The interned `N(id)` term of each input-graph node, the most requested terms, by index.
+    leaves: RefCell<Vec<Option<P>>>,
+    /// The interned [`Engine::structural`] term of each input-graph node, once computed.
+    structs: RefCell<Vec<Option<Option<P>>>>,
     out: Builder,
     /// Depth of every node of the output graph.
     depth: Vec<u32>,
@@ -209,7 +223,8 @@ impl<'a> Engine<'a> {
             rules,
             degree,
             terms: RefCell::default(),
-            memo: HashMap::default(),
+            leaves: RefCell::new(vec![None; g.len()]),
+            structs: RefCell::new(vec![None; g.len()]),
             out: Builder::hash_consing(),
             depth: Vec::new(),
             built: HashMap::default(),
@@ -220,6 +235,19 @@ impl<'a> Engine<'a> {
 
     /// The interned term for `t`: the existing one if an equal term was made before.
     fn mk(&self, t: T) -> P {
+        if let T::N(id) = t {
+            if let Some(p) = &self.leaves.borrow()[id.index()] {
+                return p.clone();
+            }
+            let p = self.intern(t);
+            self.leaves.borrow_mut()[id.index()] = Some(p.clone());
+            return p;
+        }
+        self.intern(t)
+    }
+
+    /// Hash-conses `t` in the term table.
+    fn intern(&self, t: T) -> P {
         // Keyed by the unboxed term (O(1) to hash and compare: its children are interned), so a
         // hit allocates nothing.
         let mut terms = self.terms.borrow_mut();
@@ -257,14 +285,14 @@ impl<'a> Engine<'a> {
                 .map(|s| self.iter_of(*s))
                 .max()
                 .flatten()
-                .max(self.home(x)),
-            T::Neg(x) | T::SumCols(x) => self.home(x),
+                .max(self.home_of(x)),
+            T::Neg(x) | T::SumCols(x) => self.home_of(x),
             T::MatVec(a, b)
             | T::MatMul(a, b)
             | T::ScaleCols(a, b)
             | T::Mul(a, b)
             | T::Add(a, b)
-            | T::Sub(a, b) => self.home(a).max(self.home(b)),
+            | T::Sub(a, b) => self.home_of(a).max(self.home_of(b)),
         }
     }
 
@@ -273,10 +301,10 @@ impl<'a> Engine<'a> {
         match t {
             T::N(n) => self.degree[n.index()],
             T::Broadcast(..) => Some(0),
-            T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.term_degree(x),
-            T::Add(a, b) | T::Sub(a, b) => Some(self.term_degree(a)?.max(self.term_degree(b)?)),
+            T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.degree_of(x),
+            T::Add(a, b) | T::Sub(a, b) => Some(self.degree_of(a)?.max(self.degree_of(b)?)),
             T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
-                Some(self.term_degree(a)?.saturating_add(self.term_degree(b)?))
+                Some(self.degree_of(a)?.saturating_add(self.degree_of(b)?))
             }
         }
     }
@@ -298,17 +326,57 @@ impl<'a> Engine<'a> {
         match t {
             T::N(n) => self.is_plain(*n),
             T::Broadcast(..) => true,
-            T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.term_plain(x),
+            T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.plain_of(x),
             T::MatVec(a, b)
             | T::MatMul(a, b)
             | T::ScaleCols(a, b)
             | T::Mul(a, b)
             | T::Add(a, b)
-            | T::Sub(a, b) => self.term_plain(a) && self.term_plain(b),
+            | T::Sub(a, b) => self.plain_of(a) && self.plain_of(b),
         }
     }
 
+    /// [`Self::home`] of an interned term, computed once.
+    fn home_of(&self, p: &P) -> Option<u32> {
+        if let Some(h) = p.0.home.get() {
+            return h;
+        }
+        let h = self.home(p);
+        p.0.home.set(Some(h));
+        h
+    }
+
+    /// [`Self::term_degree`] of an interned term, computed once.
+    fn degree_of(&self, p: &P) -> Option<u32> {
+        if let Some(d) = p.0.degree.get() {
+            return d;
+        }
+        let d = self.term_degree(p);
+        p.0.degree.set(Some(d));
+        d
+    }
+
+    /// [`Self::term_plain`] of an interned term, computed once.
+    fn plain_of(&self, p: &P) -> bool {
+        if let Some(b) = p.0.plain.get() {
+            return b;
+        }
+        let b = self.term_plain(p);
+        p.0.plain.set(Some(b));
+        b
+    }
+
     // ---- equivalent forms ----------------------------------------------------------------
+
+    /// [`Self::structural`], interned, computed once per node.
+    fn structural_p(&self, id: NodeId) -> Option<P> {
+        if let Some(s) = &self.structs.borrow()[id.index()] {
+            return s.clone();
+        }
+        let s = self.structural(id).map(|t| self.mk(t));
+        self.structs.borrow_mut()[id.index()] = Some(s.clone());
+        s
+    }
 
     /// The structural term of an input-graph node (its op over `N` operands), where the engine
     /// has a term for that op.
@@ -371,7 +439,7 @@ impl<'a> Engine<'a> {
         if !self.rules.cross_iteration && self.iter_of(id) != home {
             return None;
         }
-        self.structural(id)
+        self.structural_p(id).map(|p| (*p).clone())
     }
 
     /// Equivalent forms of `t`, one rewrite deep, cheapest first. `t` itself is not included.
@@ -507,16 +575,16 @@ impl<'a> Engine<'a> {
     // ---- phase 1: minimum depth ----------------------------------------------------------
 
     fn md(&mut self, t: &P) -> u32 {
-        if let Some(&d) = self.memo.get(t) {
+        if let Some(d) = t.0.md.get() {
             return d;
         }
         let d = self.md_uncached(t);
-        self.memo.insert(t.clone(), d);
+        t.0.md.set(Some(d));
         d
     }
 
     fn md_uncached(&mut self, t: &P) -> u32 {
-        if self.term_plain(t) {
+        if self.plain_of(t) {
             return 0;
         }
         if self.rules.precompute && self.term_input_only(t) && !matches!(**t, T::N(_)) {
@@ -525,8 +593,8 @@ impl<'a> Engine<'a> {
         match &**t {
             T::N(id) => {
                 let id = *id;
-                match self.structural(id) {
-                    Some(s) => self.md(&self.mk(s)),
+                match self.structural_p(id) {
+                    Some(s) => self.md(&s),
                     None => {
                         let n = self.node(id);
                         let precomputable = n.op == Op::MatMul
@@ -563,14 +631,14 @@ impl<'a> Engine<'a> {
 
     /// Depth of `t` built with its top operation as written (operands at their minimum).
     fn md_direct(&mut self, t: &P) -> u32 {
-        if self.term_plain(t) {
+        if self.plain_of(t) {
             return 0;
         }
         match &**t {
             T::N(id) => self.md(&self.mk(T::N(*id))),
             T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
                 let (da, db) = (self.md(a), self.md(b));
-                let (pa, pb) = (self.term_plain(a), self.term_plain(b));
+                let (pa, pb) = (self.plain_of(a), self.plain_of(b));
                 match (pa, pb) {
                     (false, false) => da.max(db) + 1,
                     (false, true) => da + u32::from(!self.free_term(b)),
@@ -648,10 +716,9 @@ impl<'a> Engine<'a> {
                 if self.is_plain(id) {
                     return self.copy_plain(id);
                 }
-                let Some(s) = self.structural(id) else {
+                let Some(s) = self.structural_p(id) else {
                     return self.copy_node(id, budget);
                 };
-                let s = self.mk(s);
                 let n = self.node(id);
                 let (span, iter) = (n.span, n.iter.clone());
                 let mut options = vec![s.clone()];
@@ -717,7 +784,7 @@ impl<'a> Engine<'a> {
         match &**form {
             T::N(id) => self.build(&self.mk(T::N(*id)), budget),
             T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
-                let (pa, pb) = (self.term_plain(a), self.term_plain(b));
+                let (pa, pb) = (self.plain_of(a), self.plain_of(b));
                 let (ca, cb) = match (pa, pb) {
                     (false, false) => (1, 1),
                     (false, true) => (u32::from(!self.free_term(b)), 0),
