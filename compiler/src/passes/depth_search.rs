@@ -66,21 +66,20 @@ enum T {
     Broadcast(NodeId, usize),
 }
 
-/// A shared, interned term with its structural hash computed once, at construction.
+/// An interned term: an index into the engine's term arena.
 ///
 /// The engine keys its memos by whole terms (`md`, `built`, `built_at`) and explores
 /// hundreds of thousands of them; hashing and comparing a term by walking its tree made every
-/// lookup cost the term's size. Here a node's hash combines its children's cached hashes, and
-/// [`Engine::mk`] hash-conses every term, so equal terms share one allocation: hashing is O(1) and
-/// equality is a pointer comparison (the structural fallback only compares children, which are
-/// interned too). The maps are only looked up, never iterated, so neither the hash values nor the
-/// interning can affect the output.
-#[derive(Clone, Debug)]
-struct P(Rc<Hashed>);
+/// lookup cost the term's size, and freeing millions of separately allocated tree nodes took a
+/// third of the run. [`Engine::mk`] hash-conses every term into one arena, so equal terms share one
+/// index: hashing and equality are O(1) and the arena is freed at once. The maps are only looked
+/// up, never iterated, so neither the ids nor the interning can affect the output.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct P(usize);
 
+/// An arena slot: a term and what the engine has memoized about it.
 #[derive(Debug)]
-struct Hashed {
-    hash: u64,
+struct Entry {
     term: T,
     /// Memoized minimum depth ([`Engine::md`]); a slot per interned term instead of a map.
     md: Cell<Option<u32>>,
@@ -91,46 +90,8 @@ struct Hashed {
     degree: Cell<Option<Option<u32>>>,
 }
 
-impl P {
-    fn new(term: T) -> P {
-        // `DefaultHasher::new` uses fixed keys: the same term always gets the same hash.
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        term.hash(&mut h);
-        P(Rc::new(Hashed {
-            hash: h.finish(),
-            term,
-            md: Cell::new(None),
-            plain: Cell::new(None),
-            home: Cell::new(None),
-            degree: Cell::new(None),
-        }))
-    }
-}
-
-impl std::ops::Deref for P {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0.term
-    }
-}
-
-impl Hash for P {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.0.hash);
-    }
-}
-
-impl PartialEq for P {
-    fn eq(&self, other: &P) -> bool {
-        Rc::ptr_eq(&self.0, &other.0)
-            || (self.0.hash == other.0.hash && self.0.term == other.0.term)
-    }
-}
-
-impl Eq for P {}
-
-/// Hasher for keys that are already well-mixed hashes (a [`P`]'s cached hash, budgets, node ids):
-/// SipHash over one `u64` would cost more than the rest of a lookup.
+/// Hasher for small keys (term ids, budgets, node ids, terms over ids): SipHash would cost
+/// more than the rest of a lookup.
 #[derive(Default)]
 struct MixHasher(u64);
 
@@ -200,6 +161,8 @@ struct Engine<'a> {
     degree: Vec<Option<u32>>,
     /// Every term made by [`Engine::mk`], for hash-consing.
     terms: RefCell<HashMap<T, P, Mix>>,
+    /// Every interned term, indexed by its [`P`].
+    arena: RefCell<Vec<Entry>>,
     /// The interned `N(id)` term of each input-graph node, the most requested terms, by index.
     leaves: RefCell<Vec<Option<P>>>,
     /// The interned [`Engine::structural`] term of each input-graph node, once computed.
@@ -223,6 +186,7 @@ impl<'a> Engine<'a> {
             rules,
             degree,
             terms: RefCell::default(),
+            arena: RefCell::default(),
             leaves: RefCell::new(vec![None; g.len()]),
             structs: RefCell::new(vec![None; g.len()]),
             out: Builder::hash_consing(),
@@ -237,10 +201,10 @@ impl<'a> Engine<'a> {
     fn mk(&self, t: T) -> P {
         if let T::N(id) = t {
             if let Some(p) = &self.leaves.borrow()[id.index()] {
-                return p.clone();
+                return *p;
             }
             let p = self.intern(t);
-            self.leaves.borrow_mut()[id.index()] = Some(p.clone());
+            self.leaves.borrow_mut()[id.index()] = Some(p);
             return p;
         }
         self.intern(t)
@@ -252,11 +216,29 @@ impl<'a> Engine<'a> {
         // hit allocates nothing.
         let mut terms = self.terms.borrow_mut();
         if let Some(p) = terms.get(&t) {
-            return p.clone();
+            return *p;
         }
-        let p = P::new(t.clone());
-        terms.insert(t, p.clone());
+        let mut arena = self.arena.borrow_mut();
+        let p = P(arena.len());
+        arena.push(Entry {
+            term: t.clone(),
+            md: Cell::new(None),
+            plain: Cell::new(None),
+            home: Cell::new(None),
+            degree: Cell::new(None),
+        });
+        terms.insert(t, p);
         p
+    }
+
+    /// The term `p` stands for (a shallow copy: its children are ids).
+    fn t(&self, p: P) -> T {
+        self.arena.borrow()[p.0].term.clone()
+    }
+
+    /// Reads what is memoized about `p`.
+    fn entry<R>(&self, p: P, f: impl FnOnce(&Entry) -> R) -> R {
+        f(&self.arena.borrow()[p.0])
     }
 
     fn node(&self, id: NodeId) -> &'a Node {
@@ -317,7 +299,7 @@ impl<'a> Engine<'a> {
                 .term_degree(t)
                 .is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE),
             // The client can scale what it computes.
-            T::Scale(_, x) => self.term_input_only(x),
+            T::Scale(_, x) => self.term_input_only(&self.t(*x)),
             _ => false,
         }
     }
@@ -338,31 +320,31 @@ impl<'a> Engine<'a> {
 
     /// [`Self::home`] of an interned term, computed once.
     fn home_of(&self, p: &P) -> Option<u32> {
-        if let Some(h) = p.0.home.get() {
+        if let Some(h) = self.entry(*p, |e| e.home.get()) {
             return h;
         }
-        let h = self.home(p);
-        p.0.home.set(Some(h));
+        let h = self.home(&self.t(*p));
+        self.entry(*p, |e| e.home.set(Some(h)));
         h
     }
 
     /// [`Self::term_degree`] of an interned term, computed once.
     fn degree_of(&self, p: &P) -> Option<u32> {
-        if let Some(d) = p.0.degree.get() {
+        if let Some(d) = self.entry(*p, |e| e.degree.get()) {
             return d;
         }
-        let d = self.term_degree(p);
-        p.0.degree.set(Some(d));
+        let d = self.term_degree(&self.t(*p));
+        self.entry(*p, |e| e.degree.set(Some(d)));
         d
     }
 
     /// [`Self::term_plain`] of an interned term, computed once.
     fn plain_of(&self, p: &P) -> bool {
-        if let Some(b) = p.0.plain.get() {
+        if let Some(b) = self.entry(*p, |e| e.plain.get()) {
             return b;
         }
-        let b = self.term_plain(p);
-        p.0.plain.set(Some(b));
+        let b = self.term_plain(&self.t(*p));
+        self.entry(*p, |e| e.plain.set(Some(b)));
         b
     }
 
@@ -371,10 +353,10 @@ impl<'a> Engine<'a> {
     /// [`Self::structural`], interned, computed once per node.
     fn structural_p(&self, id: NodeId) -> Option<P> {
         if let Some(s) = &self.structs.borrow()[id.index()] {
-            return s.clone();
+            return *s;
         }
         let s = self.structural(id).map(|t| self.mk(t));
-        self.structs.borrow_mut()[id.index()] = Some(s.clone());
+        self.structs.borrow_mut()[id.index()] = Some(s);
         s
     }
 
@@ -435,11 +417,11 @@ impl<'a> Engine<'a> {
     /// Unfolds `N(id)` into its structure when a rule working on a term of iteration `home` may
     /// look into it: always with `cross_iteration`, else only within the same iteration.
     fn open(&self, home: Option<u32>, t: &P) -> Option<T> {
-        let id = Self::as_node(t)?;
+        let id = Self::as_node(&self.t(*t))?;
         if !self.rules.cross_iteration && self.iter_of(id) != home {
             return None;
         }
-        self.structural_p(id).map(|p| (*p).clone())
+        self.structural_p(id).map(|p| self.t(p))
     }
 
     /// Equivalent forms of `t`, one rewrite deep, cheapest first. `t` itself is not included.
@@ -449,26 +431,26 @@ impl<'a> Engine<'a> {
         let mut alts = Vec::new();
         match t {
             T::Scale(ss, x) if r.hoist => {
-                let inner = match &**x {
+                let inner = match self.t(*x) {
                     T::N(_) => self.open(at, x),
-                    other => Some(other.clone()),
+                    other => Some(other),
                 };
-                let sc = |y: &P| self.mk(T::Scale(ss.clone(), y.clone()));
+                let sc = |y: &P| self.mk(T::Scale(ss.clone(), *y));
                 match inner {
                     Some(T::MatVec(m, v)) => {
-                        alts.push(T::MatVec(sc(&m), v.clone()));
+                        alts.push(T::MatVec(sc(&m), v));
                         alts.push(T::MatVec(m, sc(&v)));
                     }
                     Some(T::MatMul(m, v)) => {
-                        alts.push(T::MatMul(sc(&m), v.clone()));
+                        alts.push(T::MatMul(sc(&m), v));
                         alts.push(T::MatMul(m, sc(&v)));
                     }
                     Some(T::ScaleCols(m, v)) => {
-                        alts.push(T::ScaleCols(sc(&m), v.clone()));
+                        alts.push(T::ScaleCols(sc(&m), v));
                         alts.push(T::ScaleCols(m, sc(&v)));
                     }
                     Some(T::Mul(a, b)) => {
-                        alts.push(T::Mul(sc(&a), b.clone()));
+                        alts.push(T::Mul(sc(&a), b));
                         alts.push(T::Mul(a, sc(&b)));
                     }
                     Some(T::Add(a, b)) => alts.push(T::Add(sc(&a), sc(&b))),
@@ -484,82 +466,69 @@ impl<'a> Engine<'a> {
                 }
             }
             T::MatVec(m, v) => {
-                let inner = match &**v {
+                let inner = match self.t(*v) {
                     T::N(_) => self.open(at, v),
-                    other => Some(other.clone()),
+                    other => Some(other),
                 };
-                let mv = |a: &P, b: &P| self.mk(T::MatVec(a.clone(), b.clone()));
+                let mv = |a: &P, b: &P| self.mk(T::MatVec(*a, *b));
                 match inner {
                     Some(T::Scale(ss, w)) if r.hoist => {
-                        alts.push(T::MatVec(
-                            self.mk(T::Scale(ss.clone(), m.clone())),
-                            w.clone(),
-                        ));
+                        alts.push(T::MatVec(self.mk(T::Scale(ss.clone(), *m)), w));
                         alts.push(T::Scale(ss, mv(m, &w)));
                     }
                     Some(T::Mul(a, b)) if r.fold => {
-                        alts.push(T::MatVec(
-                            self.mk(T::ScaleCols(m.clone(), a.clone())),
-                            b.clone(),
-                        ));
-                        alts.push(T::MatVec(self.mk(T::ScaleCols(m.clone(), b.clone())), a));
+                        alts.push(T::MatVec(self.mk(T::ScaleCols(*m, a)), b));
+                        alts.push(T::MatVec(self.mk(T::ScaleCols(*m, b)), a));
                     }
                     Some(T::Add(a, b)) if r.distribute => alts.push(T::Add(mv(m, &a), mv(m, &b))),
                     Some(T::Sub(a, b)) if r.distribute => alts.push(T::Sub(mv(m, &a), mv(m, &b))),
                     Some(T::Neg(a)) if r.distribute => alts.push(T::Neg(mv(m, &a))),
                     Some(T::Broadcast(s, _)) if r.distribute => {
-                        alts.push(T::Scale(Rc::from(vec![s]), self.mk(T::SumCols(m.clone()))))
+                        alts.push(T::Scale(Rc::from(vec![s]), self.mk(T::SumCols(*m))))
                     }
                     Some(T::MatVec(b, w)) if r.reassociate => {
-                        alts.push(T::MatVec(self.mk(T::MatMul(m.clone(), b)), w))
+                        alts.push(T::MatVec(self.mk(T::MatMul(*m, b)), w))
                     }
                     Some(T::SumCols(b)) if r.reassociate => {
-                        alts.push(T::SumCols(self.mk(T::MatMul(m.clone(), b))))
+                        alts.push(T::SumCols(self.mk(T::MatMul(*m, b))))
                     }
                     _ => {}
                 }
             }
             T::MatMul(a, b) if r.reassociate => {
-                let open = |x: &P| match &**x {
+                let open = |x: &P| match self.t(*x) {
                     T::N(_) => self.open(at, x),
-                    other => Some(other.clone()),
+                    other => Some(other),
                 };
                 // A @ (X diag(v)) = (A @ X) diag(v): the data product stays a product of inputs.
                 match open(b) {
                     Some(T::ScaleCols(x, v)) => {
-                        alts.push(T::ScaleCols(self.mk(T::MatMul(a.clone(), x)), v))
+                        alts.push(T::ScaleCols(self.mk(T::MatMul(*a, x)), v))
                     }
-                    Some(T::Scale(ss, x)) => {
-                        alts.push(T::Scale(ss, self.mk(T::MatMul(a.clone(), x))))
-                    }
+                    Some(T::Scale(ss, x)) => alts.push(T::Scale(ss, self.mk(T::MatMul(*a, x)))),
                     _ => {}
                 }
                 if let Some(T::Scale(ss, x)) = open(a) {
-                    alts.push(T::Scale(ss, self.mk(T::MatMul(x, b.clone()))));
+                    alts.push(T::Scale(ss, self.mk(T::MatMul(x, *b))));
                 }
             }
             T::ScaleCols(m, v) if r.hoist => {
-                let inner = match &**v {
+                let inner = match self.t(*v) {
                     T::N(_) => self.open(at, v),
-                    other => Some(other.clone()),
+                    other => Some(other),
                 };
                 if let Some(T::Scale(ss, w)) = inner {
-                    alts.push(T::ScaleCols(self.mk(T::Scale(ss, m.clone())), w));
+                    alts.push(T::ScaleCols(self.mk(T::Scale(ss, *m)), w));
                 }
             }
             T::Mul(a, b) if r.distribute => {
                 for (x, y, flip) in [(a, b, false), (b, a, true)] {
-                    let inner = match &**y {
+                    let inner = match self.t(*y) {
                         T::N(_) => self.open(at, y),
-                        other => Some(other.clone()),
+                        other => Some(other),
                     };
-                    let mul = |p: &P, q: &P| {
-                        self.mk(if flip {
-                            T::Mul(q.clone(), p.clone())
-                        } else {
-                            T::Mul(p.clone(), q.clone())
-                        })
-                    };
+                    let mul =
+                        |p: &P, q: &P| self.mk(if flip { T::Mul(*q, *p) } else { T::Mul(*p, *q) });
                     match inner {
                         Some(T::Add(c, d)) => alts.push(T::Add(mul(x, &c), mul(x, &d))),
                         Some(T::Sub(c, d)) => alts.push(T::Sub(mul(x, &c), mul(x, &d))),
@@ -575,11 +544,11 @@ impl<'a> Engine<'a> {
     // ---- phase 1: minimum depth ----------------------------------------------------------
 
     fn md(&mut self, t: &P) -> u32 {
-        if let Some(d) = t.0.md.get() {
+        if let Some(d) = self.entry(*t, |e| e.md.get()) {
             return d;
         }
         let d = self.md_uncached(t);
-        t.0.md.set(Some(d));
+        self.entry(*t, |e| e.md.set(Some(d)));
         d
     }
 
@@ -587,10 +556,13 @@ impl<'a> Engine<'a> {
         if self.plain_of(t) {
             return 0;
         }
-        if self.rules.precompute && self.term_input_only(t) && !matches!(**t, T::N(_)) {
+        if self.rules.precompute
+            && self.term_input_only(&self.t(*t))
+            && !matches!(self.t(*t), T::N(_))
+        {
             return 0;
         }
-        match &**t {
+        match &self.t(*t) {
             T::N(id) => {
                 let id = *id;
                 match self.structural_p(id) {
@@ -613,7 +585,7 @@ impl<'a> Engine<'a> {
             }
             _ => {
                 let mut best = self.md_direct(t);
-                for alt in self.alternatives(t) {
+                for alt in self.alternatives(&self.t(*t)) {
                     best = best.min(self.md_form(&self.mk(alt)));
                 }
                 best
@@ -623,7 +595,10 @@ impl<'a> Engine<'a> {
 
     /// Depth of a form: 0 if the client will compute it, else its direct depth.
     fn md_form(&mut self, t: &P) -> u32 {
-        if self.rules.precompute && self.term_input_only(t) && !matches!(**t, T::N(_)) {
+        if self.rules.precompute
+            && self.term_input_only(&self.t(*t))
+            && !matches!(self.t(*t), T::N(_))
+        {
             return 0;
         }
         self.md_direct(t)
@@ -634,7 +609,7 @@ impl<'a> Engine<'a> {
         if self.plain_of(t) {
             return 0;
         }
-        match &**t {
+        match &self.t(*t) {
             T::N(id) => self.md(&self.mk(T::N(*id))),
             T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
                 let (da, db) = (self.md(a), self.md(b));
@@ -659,8 +634,8 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn free_term(&self, t: &T) -> bool {
-        match t {
+    fn free_term(&self, t: &P) -> bool {
+        match &self.t(*t) {
             T::N(id) => DepthModel::is_free_factor(self.node(*id)),
             T::Broadcast(s, _) => DepthModel::is_free_factor(self.node(*s)),
             _ => false,
@@ -687,7 +662,7 @@ impl<'a> Engine<'a> {
 
     /// Builds `t` so that its depth is at most `budget` where possible.
     fn build(&mut self, t: &P, budget: u32) -> NodeId {
-        if let Some(&id) = self.built_at.get(&(t.clone(), budget)) {
+        if let Some(&id) = self.built_at.get(&(*t, budget)) {
             return id;
         }
         if self.built.contains_key(t) {
@@ -703,14 +678,14 @@ impl<'a> Engine<'a> {
             }
         }
         let id = self.build_uncached(t, budget);
-        self.built_at.insert((t.clone(), budget), id);
+        self.built_at.insert((*t, budget), id);
         let d = self.depth[id.index()];
-        self.built.entry(t.clone()).or_default().push((d, id));
+        self.built.entry(*t).or_default().push((d, id));
         id
     }
 
     fn build_uncached(&mut self, t: &P, budget: u32) -> NodeId {
-        match &**t {
+        match &self.t(*t) {
             T::N(id) => {
                 let id = *id;
                 if self.is_plain(id) {
@@ -721,14 +696,22 @@ impl<'a> Engine<'a> {
                 };
                 let n = self.node(id);
                 let (span, iter) = (n.span, n.iter.clone());
-                let mut options = vec![s.clone()];
-                options.extend(self.alternatives(&s).into_iter().map(|t| self.mk(t)));
+                let mut options = vec![s];
+                options.extend(
+                    self.alternatives(&self.t(s))
+                        .into_iter()
+                        .map(|t| self.mk(t)),
+                );
                 let chosen = self.choose(&options, budget);
                 self.build_form(&chosen, budget, span, &iter)
             }
             _ => {
-                let mut options = vec![t.clone()];
-                options.extend(self.alternatives(t).into_iter().map(|t| self.mk(t)));
+                let mut options = vec![*t];
+                options.extend(
+                    self.alternatives(&self.t(*t))
+                        .into_iter()
+                        .map(|t| self.mk(t)),
+                );
                 let chosen = self.choose(&options, budget);
                 let (span, iter) = self.origin(t);
                 self.build_form(&chosen, budget, span, &iter)
@@ -740,15 +723,15 @@ impl<'a> Engine<'a> {
     fn choose(&mut self, options: &[P], budget: u32) -> P {
         let depths: Vec<u32> = options.iter().map(|o| self.md_form(o)).collect();
         if let Some(i) = depths.iter().position(|d| *d <= budget) {
-            return options[i].clone();
+            return options[i];
         }
         let i = (0..options.len()).min_by_key(|&i| depths[i]).unwrap_or(0);
-        options[i].clone()
+        options[i]
     }
 
     /// A span and iteration for a new node: those of the first input-graph node inside `t`.
-    fn origin(&self, t: &T) -> (Span, Vec<u32>) {
-        match t {
+    fn origin(&self, t: &P) -> (Span, Vec<u32>) {
+        match &self.t(*t) {
             T::N(id) | T::Broadcast(id, _) => {
                 let n = self.node(*id);
                 (n.span, n.iter.clone())
@@ -773,7 +756,7 @@ impl<'a> Engine<'a> {
 
     /// Builds the top operation of `form` with operands built under the remaining budget.
     fn build_form(&mut self, form: &P, budget: u32, span: Span, iter: &[u32]) -> NodeId {
-        if self.rules.precompute && self.term_input_only(form) && budget == 0 {
+        if self.rules.precompute && self.term_input_only(&self.t(*form)) && budget == 0 {
             // Will be computed by the client: build it plainly, the precompute pass takes it.
             return self.build_plainly(form, span, iter);
         }
@@ -781,7 +764,7 @@ impl<'a> Engine<'a> {
             let b = budget.saturating_sub(cost);
             e.build(x, b)
         };
-        match &**form {
+        match &self.t(*form) {
             T::N(id) => self.build(&self.mk(T::N(*id)), budget),
             T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
                 let (pa, pb) = (self.plain_of(a), self.plain_of(b));
@@ -793,7 +776,7 @@ impl<'a> Engine<'a> {
                 };
                 let x = sub(self, a, ca);
                 let y = sub(self, b, cb);
-                let op = match &**form {
+                let op = match &self.t(*form) {
                     T::MatVec(..) => Op::MatVec,
                     T::MatMul(..) => Op::MatMul,
                     T::ScaleCols(..) => Op::ScaleCols,
@@ -812,7 +795,7 @@ impl<'a> Engine<'a> {
             T::Add(a, b) | T::Sub(a, b) => {
                 let x = sub(self, a, 0);
                 let y = sub(self, b, 0);
-                let op = if matches!(**form, T::Add(..)) {
+                let op = if matches!(self.t(*form), T::Add(..)) {
                     Op::Add
                 } else {
                     Op::Sub
