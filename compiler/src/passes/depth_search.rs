@@ -556,13 +556,11 @@ impl<'a> Engine<'a> {
         if self.plain_of(t) {
             return 0;
         }
-        if self.rules.precompute
-            && self.term_input_only(&self.t(*t))
-            && !matches!(self.t(*t), T::N(_))
-        {
+        let term = self.t(*t);
+        if self.rules.precompute && self.term_input_only(&term) && !matches!(term, T::N(_)) {
             return 0;
         }
-        match &self.t(*t) {
+        match &term {
             T::N(id) => {
                 let id = *id;
                 match self.structural_p(id) {
@@ -584,9 +582,11 @@ impl<'a> Engine<'a> {
                 }
             }
             _ => {
-                let mut best = self.md_direct(t);
-                for alt in self.alternatives(&self.t(*t)) {
-                    best = best.min(self.md_form(&self.mk(alt)));
+                let mut best = self.md_direct(&term);
+                // The alternatives are not interned: nothing is memoized on them, and most are
+                // never asked for again.
+                for alt in self.alternatives(&term) {
+                    best = best.min(self.md_form(&alt));
                 }
                 best
             }
@@ -594,22 +594,19 @@ impl<'a> Engine<'a> {
     }
 
     /// Depth of a form: 0 if the client will compute it, else its direct depth.
-    fn md_form(&mut self, t: &P) -> u32 {
-        if self.rules.precompute
-            && self.term_input_only(&self.t(*t))
-            && !matches!(self.t(*t), T::N(_))
-        {
+    fn md_form(&mut self, t: &T) -> u32 {
+        if self.rules.precompute && self.term_input_only(t) && !matches!(t, T::N(_)) {
             return 0;
         }
         self.md_direct(t)
     }
 
     /// Depth of `t` built with its top operation as written (operands at their minimum).
-    fn md_direct(&mut self, t: &P) -> u32 {
-        if self.plain_of(t) {
+    fn md_direct(&mut self, t: &T) -> u32 {
+        if self.term_plain(t) {
             return 0;
         }
-        match &self.t(*t) {
+        match t {
             T::N(id) => self.md(&self.mk(T::N(*id))),
             T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
                 let (da, db) = (self.md(a), self.md(b));
@@ -721,7 +718,7 @@ impl<'a> Engine<'a> {
 
     /// The first option (cheapest) whose minimum depth fits the budget, else the shallowest.
     fn choose(&mut self, options: &[P], budget: u32) -> P {
-        let depths: Vec<u32> = options.iter().map(|o| self.md_form(o)).collect();
+        let depths: Vec<u32> = options.iter().map(|o| self.md_form(&self.t(*o))).collect();
         if let Some(i) = depths.iter().position(|d| *d <= budget) {
             return options[i];
         }
