@@ -71,9 +71,10 @@ enum T {
 /// The engine keys its memos by whole terms (`md`, `built`, `built_at`) and explores
 /// hundreds of thousands of them; hashing and comparing a term by walking its tree made every
 /// lookup cost the term's size, and freeing millions of separately allocated tree nodes took a
-/// third of the run. [`Engine::mk`] hash-conses every term into one arena, so equal terms share one
-/// index: hashing and equality are O(1) and the arena is freed at once. The maps are only looked
-/// up, never iterated, so neither the ids nor the interning can affect the output.
+/// third of the run. [`Engine::mk`] hash-conses every term the engine memoizes into one arena,
+/// so equal terms share one index: hashing and equality are O(1) and the arena is freed at once.
+/// The maps are only looked up, never iterated, so neither the ids nor the interning can affect
+/// the output.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 struct P(usize);
 
