@@ -30,7 +30,9 @@ use crate::analysis::depth::DepthModel;
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Builder, Graph, Node, NodeId, Op, OutputDecl, Program, Secrecy, Shape, Type};
 use crate::Span;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -50,17 +52,17 @@ pub struct Rules {
 enum T {
     /// A node of the input graph, to be optimized itself.
     N(NodeId),
-    MatVec(Rc<T>, Rc<T>),
-    MatMul(Rc<T>, Rc<T>),
-    ScaleCols(Rc<T>, Rc<T>),
+    MatVec(P, P),
+    MatMul(P, P),
+    ScaleCols(P, P),
     /// Element-wise product of two tensors of the same shape.
-    Mul(Rc<T>, Rc<T>),
+    Mul(P, P),
     /// A product of public scalars (input nodes) times a term.
-    Scale(Rc<[NodeId]>, Rc<T>),
-    Add(Rc<T>, Rc<T>),
-    Sub(Rc<T>, Rc<T>),
-    Neg(Rc<T>),
-    SumCols(Rc<T>),
+    Scale(Rc<[NodeId]>, P),
+    Add(P, P),
+    Sub(P, P),
+    Neg(P),
+    SumCols(P),
     /// A public scalar broadcast to a vector of this length.
     Broadcast(NodeId, usize),
 }
@@ -87,6 +89,59 @@ impl Pass for EnginePass {
     }
 }
 
+/// An interned term: an index into the engine's term arena.
+///
+/// The engine keys its memos by whole terms (`md`, `built`, `built_at`) and explores
+/// hundreds of thousands of them; hashing and comparing a term by walking its tree made every
+/// lookup cost the term's size, and freeing millions of separately allocated tree nodes took a
+/// third of the run. [`Engine::mk`] hash-conses every term the engine memoizes into one arena,
+/// so equal terms share one index: hashing and equality are O(1) and the arena is freed at once.
+/// The maps are only looked up, never iterated, so neither the ids nor the interning can affect
+/// the output.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct P(usize);
+
+/// An arena slot: a term and what the engine has memoized about it.
+#[derive(Debug)]
+struct Entry {
+    term: T,
+    /// Memoized minimum depth ([`Engine::md`]); a slot per interned term instead of a map.
+    md: Cell<Option<u32>>,
+    /// Memoized [`Engine::term_plain`], [`Engine::home`] and [`Engine::term_degree`]: they
+    /// recurse over the whole term and are asked for at every step of the search.
+    plain: Cell<Option<bool>>,
+    home: Cell<Option<Option<u32>>>,
+    degree: Cell<Option<Option<u32>>>,
+}
+
+/// Hasher for small keys (term ids, budgets, node ids, terms over ids): SipHash would cost
+/// more than the rest of a lookup.
+#[derive(Default)]
+struct MixHasher(u64);
+
+impl Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        // FxHash's step: the multiply spreads low bits into the high bits hashbrown tags with.
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(u64::from(x));
+    }
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
+    }
+}
+
+type Mix = BuildHasherDefault<MixHasher>;
+
 /// Runs the engine over a loop-free program.
 pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
     if p.graph.nodes().any(|(_, n)| matches!(n.op, Op::Loop(_))) {
@@ -101,12 +156,16 @@ pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
     let budget = p
         .outputs
         .iter()
-        .map(|o| e.md(&Rc::new(T::N(o.node))))
+        .map(|o| {
+            let t = e.mk(T::N(o.node));
+            e.md(&t)
+        })
         .max()
         .unwrap_or(0);
     let mut outputs = Vec::new();
     for o in &p.outputs {
-        let id = e.build(&Rc::new(T::N(o.node)), budget);
+        let t = e.mk(T::N(o.node));
+        let id = e.build(&t, budget);
         outputs.push(OutputDecl {
             node: id,
             ..o.clone()
@@ -122,15 +181,22 @@ struct Engine<'a> {
     /// Per input-graph node: its degree as a polynomial in the inputs, if it is computed from
     /// inputs and constants only.
     degree: Vec<Option<u32>>,
-    memo: HashMap<Rc<T>, u32>,
+    /// Every term made by [`Engine::mk`], for hash-consing.
+    terms: RefCell<HashMap<T, P, Mix>>,
+    /// Every interned term, indexed by its [`P`].
+    arena: RefCell<Vec<Entry>>,
+    /// The interned `N(id)` term of each input-graph node, the most requested terms, by index.
+    leaves: RefCell<Vec<Option<P>>>,
+    /// The interned [`Engine::structural`] term of each input-graph node, once computed.
+    structs: RefCell<Vec<Option<Option<P>>>>,
     out: Builder,
     /// Depth of every node of the output graph.
     depth: Vec<u32>,
-    built: HashMap<Rc<T>, Vec<(u32, NodeId)>>,
+    built: HashMap<P, Vec<(u32, NodeId)>, Mix>,
     /// Every (term, budget) built so far: a term whose build cannot meet its minimum depth yet
     /// (a product left for client precomputation) is still built once per budget, not once per
     /// request.
-    built_at: HashMap<(Rc<T>, u32), NodeId>,
+    built_at: HashMap<(P, u32), NodeId, Mix>,
     /// Output node of each public (plain) input-graph node, built once.
     plain: HashMap<NodeId, NodeId>,
 }
@@ -141,13 +207,60 @@ impl<'a> Engine<'a> {
             g,
             rules,
             degree,
-            memo: HashMap::new(),
+            terms: RefCell::default(),
+            arena: RefCell::default(),
+            leaves: RefCell::new(vec![None; g.len()]),
+            structs: RefCell::new(vec![None; g.len()]),
             out: Builder::hash_consing(),
             depth: Vec::new(),
-            built: HashMap::new(),
-            built_at: HashMap::new(),
+            built: HashMap::default(),
+            built_at: HashMap::default(),
             plain: HashMap::new(),
         }
+    }
+
+    /// The interned term for `t`: the existing one if an equal term was made before.
+    fn mk(&self, t: T) -> P {
+        if let T::N(id) = t {
+            if let Some(p) = &self.leaves.borrow()[id.index()] {
+                return *p;
+            }
+            let p = self.intern(t);
+            self.leaves.borrow_mut()[id.index()] = Some(p);
+            return p;
+        }
+        self.intern(t)
+    }
+
+    /// Hash-conses `t` in the term table.
+    fn intern(&self, t: T) -> P {
+        // Keyed by the unboxed term (O(1) to hash and compare: its children are interned), so a
+        // hit allocates nothing.
+        let mut terms = self.terms.borrow_mut();
+        if let Some(p) = terms.get(&t) {
+            return *p;
+        }
+        let mut arena = self.arena.borrow_mut();
+        let p = P(arena.len());
+        arena.push(Entry {
+            term: t.clone(),
+            md: Cell::new(None),
+            plain: Cell::new(None),
+            home: Cell::new(None),
+            degree: Cell::new(None),
+        });
+        terms.insert(t, p);
+        p
+    }
+
+    /// The term `p` stands for (a shallow copy: its children are ids).
+    fn t(&self, p: P) -> T {
+        self.arena.borrow()[p.0].term.clone()
+    }
+
+    /// Reads what is memoized about `p`.
+    fn entry<R>(&self, p: P, f: impl FnOnce(&Entry) -> R) -> R {
+        f(&self.arena.borrow()[p.0])
     }
 
     fn node(&self, id: NodeId) -> &'a Node {
@@ -176,14 +289,14 @@ impl<'a> Engine<'a> {
                 .map(|s| self.iter_of(*s))
                 .max()
                 .flatten()
-                .max(self.home(x)),
-            T::Neg(x) | T::SumCols(x) => self.home(x),
+                .max(self.home_of(x)),
+            T::Neg(x) | T::SumCols(x) => self.home_of(x),
             T::MatVec(a, b)
             | T::MatMul(a, b)
             | T::ScaleCols(a, b)
             | T::Mul(a, b)
             | T::Add(a, b)
-            | T::Sub(a, b) => self.home(a).max(self.home(b)),
+            | T::Sub(a, b) => self.home_of(a).max(self.home_of(b)),
         }
     }
 
@@ -192,10 +305,10 @@ impl<'a> Engine<'a> {
         match t {
             T::N(n) => self.degree[n.index()],
             T::Broadcast(..) => Some(0),
-            T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.term_degree(x),
-            T::Add(a, b) | T::Sub(a, b) => Some(self.term_degree(a)?.max(self.term_degree(b)?)),
+            T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.degree_of(x),
+            T::Add(a, b) | T::Sub(a, b) => Some(self.degree_of(a)?.max(self.degree_of(b)?)),
             T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
-                Some(self.term_degree(a)?.saturating_add(self.term_degree(b)?))
+                Some(self.degree_of(a)?.saturating_add(self.degree_of(b)?))
             }
         }
     }
@@ -208,7 +321,7 @@ impl<'a> Engine<'a> {
                 .term_degree(t)
                 .is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE),
             // The client can scale what it computes.
-            T::Scale(_, x) => self.term_input_only(x),
+            T::Scale(_, x) => self.term_input_only(&self.t(*x)),
             _ => false,
         }
     }
@@ -217,23 +330,63 @@ impl<'a> Engine<'a> {
         match t {
             T::N(n) => self.is_plain(*n),
             T::Broadcast(..) => true,
-            T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.term_plain(x),
+            T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.plain_of(x),
             T::MatVec(a, b)
             | T::MatMul(a, b)
             | T::ScaleCols(a, b)
             | T::Mul(a, b)
             | T::Add(a, b)
-            | T::Sub(a, b) => self.term_plain(a) && self.term_plain(b),
+            | T::Sub(a, b) => self.plain_of(a) && self.plain_of(b),
         }
     }
 
+    /// [`Self::home`] of an interned term, computed once.
+    fn home_of(&self, p: &P) -> Option<u32> {
+        if let Some(h) = self.entry(*p, |e| e.home.get()) {
+            return h;
+        }
+        let h = self.home(&self.t(*p));
+        self.entry(*p, |e| e.home.set(Some(h)));
+        h
+    }
+
+    /// [`Self::term_degree`] of an interned term, computed once.
+    fn degree_of(&self, p: &P) -> Option<u32> {
+        if let Some(d) = self.entry(*p, |e| e.degree.get()) {
+            return d;
+        }
+        let d = self.term_degree(&self.t(*p));
+        self.entry(*p, |e| e.degree.set(Some(d)));
+        d
+    }
+
+    /// [`Self::term_plain`] of an interned term, computed once.
+    fn plain_of(&self, p: &P) -> bool {
+        if let Some(b) = self.entry(*p, |e| e.plain.get()) {
+            return b;
+        }
+        let b = self.term_plain(&self.t(*p));
+        self.entry(*p, |e| e.plain.set(Some(b)));
+        b
+    }
+
     // ---- equivalent forms ----------------------------------------------------------------
+
+    /// [`Self::structural`], interned, computed once per node.
+    fn structural_p(&self, id: NodeId) -> Option<P> {
+        if let Some(s) = &self.structs.borrow()[id.index()] {
+            return *s;
+        }
+        let s = self.structural(id).map(|t| self.mk(t));
+        self.structs.borrow_mut()[id.index()] = Some(s);
+        s
+    }
 
     /// The structural term of an input-graph node (its op over `N` operands), where the engine
     /// has a term for that op.
     fn structural(&self, id: NodeId) -> Option<T> {
         let n = self.node(id);
-        let a = |i: usize| n.args.get(i).map(|x| Rc::new(T::N(*x)));
+        let a = |i: usize| n.args.get(i).map(|x| self.mk(T::N(*x)));
         let arg = |i: usize| n.args.get(i).copied();
         Some(match n.op {
             Op::MatVec => T::MatVec(a(0)?, a(1)?),
@@ -252,11 +405,11 @@ impl<'a> Engine<'a> {
                         _ => return None,
                     }
                 }
-                let side = |id: NodeId, other: Shape| -> Option<Rc<T>> {
+                let side = |id: NodeId, other: Shape| -> Option<P> {
                     match (self.node(id).ty.shape, other) {
-                        (s, o) if s == o => Some(Rc::new(T::N(id))),
+                        (s, o) if s == o => Some(self.mk(T::N(id))),
                         (Shape::Scalar, Shape::Vector(len)) if public_scalar(id) => {
-                            Some(Rc::new(T::Broadcast(id, len)))
+                            Some(self.mk(T::Broadcast(id, len)))
                         }
                         // An encrypted scalar broadcast, or a scalar over a matrix: no term.
                         _ => None,
@@ -285,12 +438,12 @@ impl<'a> Engine<'a> {
 
     /// Unfolds `N(id)` into its structure when a rule working on a term of iteration `home` may
     /// look into it: always with `cross_iteration`, else only within the same iteration.
-    fn open(&self, home: Option<u32>, t: &Rc<T>) -> Option<T> {
-        let id = Self::as_node(t)?;
+    fn open(&self, home: Option<u32>, t: &P) -> Option<T> {
+        let id = Self::as_node(&self.t(*t))?;
         if !self.rules.cross_iteration && self.iter_of(id) != home {
             return None;
         }
-        self.structural(id)
+        self.structural_p(id).map(|p| self.t(p))
     }
 
     /// Equivalent forms of `t`, one rewrite deep, cheapest first. `t` itself is not included.
@@ -300,26 +453,26 @@ impl<'a> Engine<'a> {
         let mut alts = Vec::new();
         match t {
             T::Scale(ss, x) if r.hoist => {
-                let inner = match &**x {
+                let inner = match self.t(*x) {
                     T::N(_) => self.open(at, x),
-                    other => Some(other.clone()),
+                    other => Some(other),
                 };
-                let sc = |y: &Rc<T>| Rc::new(T::Scale(ss.clone(), y.clone()));
+                let sc = |y: &P| self.mk(T::Scale(ss.clone(), *y));
                 match inner {
                     Some(T::MatVec(m, v)) => {
-                        alts.push(T::MatVec(sc(&m), v.clone()));
+                        alts.push(T::MatVec(sc(&m), v));
                         alts.push(T::MatVec(m, sc(&v)));
                     }
                     Some(T::MatMul(m, v)) => {
-                        alts.push(T::MatMul(sc(&m), v.clone()));
+                        alts.push(T::MatMul(sc(&m), v));
                         alts.push(T::MatMul(m, sc(&v)));
                     }
                     Some(T::ScaleCols(m, v)) => {
-                        alts.push(T::ScaleCols(sc(&m), v.clone()));
+                        alts.push(T::ScaleCols(sc(&m), v));
                         alts.push(T::ScaleCols(m, sc(&v)));
                     }
                     Some(T::Mul(a, b)) => {
-                        alts.push(T::Mul(sc(&a), b.clone()));
+                        alts.push(T::Mul(sc(&a), b));
                         alts.push(T::Mul(a, sc(&b)));
                     }
                     Some(T::Add(a, b)) => alts.push(T::Add(sc(&a), sc(&b))),
@@ -335,82 +488,69 @@ impl<'a> Engine<'a> {
                 }
             }
             T::MatVec(m, v) => {
-                let inner = match &**v {
+                let inner = match self.t(*v) {
                     T::N(_) => self.open(at, v),
-                    other => Some(other.clone()),
+                    other => Some(other),
                 };
-                let mv = |a: &Rc<T>, b: &Rc<T>| Rc::new(T::MatVec(a.clone(), b.clone()));
+                let mv = |a: &P, b: &P| self.mk(T::MatVec(*a, *b));
                 match inner {
                     Some(T::Scale(ss, w)) if r.hoist => {
-                        alts.push(T::MatVec(
-                            Rc::new(T::Scale(ss.clone(), m.clone())),
-                            w.clone(),
-                        ));
+                        alts.push(T::MatVec(self.mk(T::Scale(ss.clone(), *m)), w));
                         alts.push(T::Scale(ss, mv(m, &w)));
                     }
                     Some(T::Mul(a, b)) if r.fold => {
-                        alts.push(T::MatVec(
-                            Rc::new(T::ScaleCols(m.clone(), a.clone())),
-                            b.clone(),
-                        ));
-                        alts.push(T::MatVec(Rc::new(T::ScaleCols(m.clone(), b.clone())), a));
+                        alts.push(T::MatVec(self.mk(T::ScaleCols(*m, a)), b));
+                        alts.push(T::MatVec(self.mk(T::ScaleCols(*m, b)), a));
                     }
                     Some(T::Add(a, b)) if r.distribute => alts.push(T::Add(mv(m, &a), mv(m, &b))),
                     Some(T::Sub(a, b)) if r.distribute => alts.push(T::Sub(mv(m, &a), mv(m, &b))),
                     Some(T::Neg(a)) if r.distribute => alts.push(T::Neg(mv(m, &a))),
                     Some(T::Broadcast(s, _)) if r.distribute => {
-                        alts.push(T::Scale(Rc::from(vec![s]), Rc::new(T::SumCols(m.clone()))))
+                        alts.push(T::Scale(Rc::from(vec![s]), self.mk(T::SumCols(*m))))
                     }
                     Some(T::MatVec(b, w)) if r.reassociate => {
-                        alts.push(T::MatVec(Rc::new(T::MatMul(m.clone(), b)), w))
+                        alts.push(T::MatVec(self.mk(T::MatMul(*m, b)), w))
                     }
                     Some(T::SumCols(b)) if r.reassociate => {
-                        alts.push(T::SumCols(Rc::new(T::MatMul(m.clone(), b))))
+                        alts.push(T::SumCols(self.mk(T::MatMul(*m, b))))
                     }
                     _ => {}
                 }
             }
             T::MatMul(a, b) if r.reassociate => {
-                let open = |x: &Rc<T>| match &**x {
+                let open = |x: &P| match self.t(*x) {
                     T::N(_) => self.open(at, x),
-                    other => Some(other.clone()),
+                    other => Some(other),
                 };
                 // A @ (X diag(v)) = (A @ X) diag(v): the data product stays a product of inputs.
                 match open(b) {
                     Some(T::ScaleCols(x, v)) => {
-                        alts.push(T::ScaleCols(Rc::new(T::MatMul(a.clone(), x)), v))
+                        alts.push(T::ScaleCols(self.mk(T::MatMul(*a, x)), v))
                     }
-                    Some(T::Scale(ss, x)) => {
-                        alts.push(T::Scale(ss, Rc::new(T::MatMul(a.clone(), x))))
-                    }
+                    Some(T::Scale(ss, x)) => alts.push(T::Scale(ss, self.mk(T::MatMul(*a, x)))),
                     _ => {}
                 }
                 if let Some(T::Scale(ss, x)) = open(a) {
-                    alts.push(T::Scale(ss, Rc::new(T::MatMul(x, b.clone()))));
+                    alts.push(T::Scale(ss, self.mk(T::MatMul(x, *b))));
                 }
             }
             T::ScaleCols(m, v) if r.hoist => {
-                let inner = match &**v {
+                let inner = match self.t(*v) {
                     T::N(_) => self.open(at, v),
-                    other => Some(other.clone()),
+                    other => Some(other),
                 };
                 if let Some(T::Scale(ss, w)) = inner {
-                    alts.push(T::ScaleCols(Rc::new(T::Scale(ss, m.clone())), w));
+                    alts.push(T::ScaleCols(self.mk(T::Scale(ss, *m)), w));
                 }
             }
             T::Mul(a, b) if r.distribute => {
                 for (x, y, flip) in [(a, b, false), (b, a, true)] {
-                    let inner = match &**y {
+                    let inner = match self.t(*y) {
                         T::N(_) => self.open(at, y),
-                        other => Some(other.clone()),
+                        other => Some(other),
                     };
-                    let mul = |p: &Rc<T>, q: &Rc<T>| {
-                        Rc::new(if flip {
-                            T::Mul(q.clone(), p.clone())
-                        } else {
-                            T::Mul(p.clone(), q.clone())
-                        })
-                    };
+                    let mul =
+                        |p: &P, q: &P| self.mk(if flip { T::Mul(*q, *p) } else { T::Mul(*p, *q) });
                     match inner {
                         Some(T::Add(c, d)) => alts.push(T::Add(mul(x, &c), mul(x, &d))),
                         Some(T::Sub(c, d)) => alts.push(T::Sub(mul(x, &c), mul(x, &d))),
@@ -425,27 +565,28 @@ impl<'a> Engine<'a> {
 
     // ---- phase 1: minimum depth ----------------------------------------------------------
 
-    fn md(&mut self, t: &Rc<T>) -> u32 {
-        if let Some(&d) = self.memo.get(t) {
+    fn md(&mut self, t: &P) -> u32 {
+        if let Some(d) = self.entry(*t, |e| e.md.get()) {
             return d;
         }
         let d = self.md_uncached(t);
-        self.memo.insert(t.clone(), d);
+        self.entry(*t, |e| e.md.set(Some(d)));
         d
     }
 
-    fn md_uncached(&mut self, t: &Rc<T>) -> u32 {
-        if self.term_plain(t) {
+    fn md_uncached(&mut self, t: &P) -> u32 {
+        if self.plain_of(t) {
             return 0;
         }
-        if self.rules.precompute && self.term_input_only(t) && !matches!(**t, T::N(_)) {
+        let term = self.t(*t);
+        if self.rules.precompute && self.term_input_only(&term) && !matches!(term, T::N(_)) {
             return 0;
         }
-        match &**t {
+        match &term {
             T::N(id) => {
                 let id = *id;
-                match self.structural(id) {
-                    Some(s) => self.md(&Rc::new(s)),
+                match self.structural_p(id) {
+                    Some(s) => self.md(&s),
                     None => {
                         let n = self.node(id);
                         let precomputable = n.op == Op::MatMul
@@ -457,15 +598,17 @@ impl<'a> Engine<'a> {
                             return 0;
                         }
                         let depths: Vec<u32> =
-                            n.args.iter().map(|a| self.md(&Rc::new(T::N(*a)))).collect();
+                            n.args.iter().map(|a| self.md(&self.mk(T::N(*a)))).collect();
                         node_depth_with(self.g, n, &depths)
                     }
                 }
             }
             _ => {
-                let mut best = self.md_direct(t);
-                for alt in self.alternatives(t) {
-                    best = best.min(self.md_form(&Rc::new(alt)));
+                let mut best = self.md_direct(&term);
+                // The alternatives are not interned: nothing is memoized on them, and most are
+                // never asked for again.
+                for alt in self.alternatives(&term) {
+                    best = best.min(self.md_form(&alt));
                 }
                 best
             }
@@ -473,23 +616,23 @@ impl<'a> Engine<'a> {
     }
 
     /// Depth of a form: 0 if the client will compute it, else its direct depth.
-    fn md_form(&mut self, t: &Rc<T>) -> u32 {
-        if self.rules.precompute && self.term_input_only(t) && !matches!(**t, T::N(_)) {
+    fn md_form(&mut self, t: &T) -> u32 {
+        if self.rules.precompute && self.term_input_only(t) && !matches!(t, T::N(_)) {
             return 0;
         }
         self.md_direct(t)
     }
 
     /// Depth of `t` built with its top operation as written (operands at their minimum).
-    fn md_direct(&mut self, t: &Rc<T>) -> u32 {
+    fn md_direct(&mut self, t: &T) -> u32 {
         if self.term_plain(t) {
             return 0;
         }
-        match &**t {
-            T::N(id) => self.md(&Rc::new(T::N(*id))),
+        match t {
+            T::N(id) => self.md(&self.mk(T::N(*id))),
             T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
                 let (da, db) = (self.md(a), self.md(b));
-                let (pa, pb) = (self.term_plain(a), self.term_plain(b));
+                let (pa, pb) = (self.plain_of(a), self.plain_of(b));
                 match (pa, pb) {
                     (false, false) => da.max(db) + 1,
                     (false, true) => da + u32::from(!self.free_term(b)),
@@ -510,8 +653,8 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn free_term(&self, t: &T) -> bool {
-        match t {
+    fn free_term(&self, t: &P) -> bool {
+        match &self.t(*t) {
             T::N(id) => DepthModel::is_free_factor(self.node(*id)),
             T::Broadcast(s, _) => DepthModel::is_free_factor(self.node(*s)),
             _ => false,
@@ -537,8 +680,8 @@ impl<'a> Engine<'a> {
     }
 
     /// Builds `t` so that its depth is at most `budget` where possible.
-    fn build(&mut self, t: &Rc<T>, budget: u32) -> NodeId {
-        if let Some(&id) = self.built_at.get(&(t.clone(), budget)) {
+    fn build(&mut self, t: &P, budget: u32) -> NodeId {
+        if let Some(&id) = self.built_at.get(&(*t, budget)) {
             return id;
         }
         if self.built.contains_key(t) {
@@ -554,33 +697,40 @@ impl<'a> Engine<'a> {
             }
         }
         let id = self.build_uncached(t, budget);
-        self.built_at.insert((t.clone(), budget), id);
+        self.built_at.insert((*t, budget), id);
         let d = self.depth[id.index()];
-        self.built.entry(t.clone()).or_default().push((d, id));
+        self.built.entry(*t).or_default().push((d, id));
         id
     }
 
-    fn build_uncached(&mut self, t: &Rc<T>, budget: u32) -> NodeId {
-        match &**t {
+    fn build_uncached(&mut self, t: &P, budget: u32) -> NodeId {
+        match &self.t(*t) {
             T::N(id) => {
                 let id = *id;
                 if self.is_plain(id) {
                     return self.copy_plain(id);
                 }
-                let Some(s) = self.structural(id) else {
+                let Some(s) = self.structural_p(id) else {
                     return self.copy_node(id, budget);
                 };
-                let s = Rc::new(s);
                 let n = self.node(id);
                 let (span, iter) = (n.span, n.iter.clone());
-                let mut options = vec![s.clone()];
-                options.extend(self.alternatives(&s).into_iter().map(Rc::new));
+                let mut options = vec![s];
+                options.extend(
+                    self.alternatives(&self.t(s))
+                        .into_iter()
+                        .map(|t| self.mk(t)),
+                );
                 let chosen = self.choose(&options, budget);
                 self.build_form(&chosen, budget, span, &iter)
             }
             _ => {
-                let mut options = vec![t.clone()];
-                options.extend(self.alternatives(t).into_iter().map(Rc::new));
+                let mut options = vec![*t];
+                options.extend(
+                    self.alternatives(&self.t(*t))
+                        .into_iter()
+                        .map(|t| self.mk(t)),
+                );
                 let chosen = self.choose(&options, budget);
                 let (span, iter) = self.origin(t);
                 self.build_form(&chosen, budget, span, &iter)
@@ -589,18 +739,18 @@ impl<'a> Engine<'a> {
     }
 
     /// The first option (cheapest) whose minimum depth fits the budget, else the shallowest.
-    fn choose(&mut self, options: &[Rc<T>], budget: u32) -> Rc<T> {
-        let depths: Vec<u32> = options.iter().map(|o| self.md_form(o)).collect();
+    fn choose(&mut self, options: &[P], budget: u32) -> P {
+        let depths: Vec<u32> = options.iter().map(|o| self.md_form(&self.t(*o))).collect();
         if let Some(i) = depths.iter().position(|d| *d <= budget) {
-            return options[i].clone();
+            return options[i];
         }
         let i = (0..options.len()).min_by_key(|&i| depths[i]).unwrap_or(0);
-        options[i].clone()
+        options[i]
     }
 
     /// A span and iteration for a new node: those of the first input-graph node inside `t`.
-    fn origin(&self, t: &T) -> (Span, Vec<u32>) {
-        match t {
+    fn origin(&self, t: &P) -> (Span, Vec<u32>) {
+        match &self.t(*t) {
             T::N(id) | T::Broadcast(id, _) => {
                 let n = self.node(*id);
                 (n.span, n.iter.clone())
@@ -624,19 +774,19 @@ impl<'a> Engine<'a> {
     }
 
     /// Builds the top operation of `form` with operands built under the remaining budget.
-    fn build_form(&mut self, form: &Rc<T>, budget: u32, span: Span, iter: &[u32]) -> NodeId {
-        if self.rules.precompute && self.term_input_only(form) && budget == 0 {
+    fn build_form(&mut self, form: &P, budget: u32, span: Span, iter: &[u32]) -> NodeId {
+        if self.rules.precompute && self.term_input_only(&self.t(*form)) && budget == 0 {
             // Will be computed by the client: build it plainly, the precompute pass takes it.
             return self.build_plainly(form, span, iter);
         }
-        let sub = |e: &mut Self, x: &Rc<T>, cost: u32| -> NodeId {
+        let sub = |e: &mut Self, x: &P, cost: u32| -> NodeId {
             let b = budget.saturating_sub(cost);
             e.build(x, b)
         };
-        match &**form {
-            T::N(id) => self.build(&Rc::new(T::N(*id)), budget),
+        match &self.t(*form) {
+            T::N(id) => self.build(&self.mk(T::N(*id)), budget),
             T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
-                let (pa, pb) = (self.term_plain(a), self.term_plain(b));
+                let (pa, pb) = (self.plain_of(a), self.plain_of(b));
                 let (ca, cb) = match (pa, pb) {
                     (false, false) => (1, 1),
                     (false, true) => (u32::from(!self.free_term(b)), 0),
@@ -645,7 +795,7 @@ impl<'a> Engine<'a> {
                 };
                 let x = sub(self, a, ca);
                 let y = sub(self, b, cb);
-                let op = match &**form {
+                let op = match &self.t(*form) {
                     T::MatVec(..) => Op::MatVec,
                     T::MatMul(..) => Op::MatMul,
                     T::ScaleCols(..) => Op::ScaleCols,
@@ -664,7 +814,7 @@ impl<'a> Engine<'a> {
             T::Add(a, b) | T::Sub(a, b) => {
                 let x = sub(self, a, 0);
                 let y = sub(self, b, 0);
-                let op = if matches!(**form, T::Add(..)) {
+                let op = if matches!(self.t(*form), T::Add(..)) {
                     Op::Add
                 } else {
                     Op::Sub
@@ -687,7 +837,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Builds a term exactly as written, without looking for alternatives.
-    fn build_plainly(&mut self, t: &Rc<T>, span: Span, iter: &[u32]) -> NodeId {
+    fn build_plainly(&mut self, t: &P, span: Span, iter: &[u32]) -> NodeId {
         let saved = self.rules;
         self.rules = Rules {
             precompute: false,
@@ -751,7 +901,7 @@ impl<'a> Engine<'a> {
             .args
             .clone()
             .into_iter()
-            .map(|a| self.build(&Rc::new(T::N(a)), budget.saturating_sub(cost)))
+            .map(|a| self.build(&self.mk(T::N(a)), budget.saturating_sub(cost)))
             .collect();
         self.emit(n.op.clone(), args, n.ty, n.span, &n.iter)
     }
