@@ -135,18 +135,24 @@ pub fn train(batches: &[Matrix], cfg: &Config) -> Result<Trained, ReferenceError
         max_abs_inner = max_abs_inner.max(max_abs(&u));
         let hu: Vec<f64> = u.iter().map(|&t| gamma * h(t)).collect();
         let g = z.tr_mul_vec(&hu);
-        let w_next: Vec<f64> = v.iter().zip(&g).map(|(a, b)| a + b).collect();
-        v = w_next
-            .iter()
-            .zip(&w)
-            .map(|(&wn, &wo)| (1.0 - eta_i) * wn + eta_i * wo)
-            .collect();
-        w = w_next;
+        (v, w) = nesterov_step(&v, &w, &g, eta_i);
     }
     Ok(Trained {
         beta: v,
         max_abs_inner,
     })
+}
+
+/// One update of the weights from the gradient step `g`: `w' = v + g`,
+/// `v' = (1 - eta) w' + eta w` (for gradient descent eta = 0, so `v' = w'`). Returns `(v', w')`.
+fn nesterov_step(v: &[f64], w: &[f64], g: &[f64], eta: f64) -> (Vec<f64>, Vec<f64>) {
+    let w_next: Vec<f64> = v.iter().zip(g).map(|(a, b)| a + b).collect();
+    let v_next = w_next
+        .iter()
+        .zip(w)
+        .map(|(&wn, &wo)| (1.0 - eta) * wn + eta * wo)
+        .collect();
+    (v_next, w_next)
 }
 
 /// The pipelined (u-recurrence) reference of notes Appendix A, for cross-checking:
@@ -176,13 +182,7 @@ pub fn train_pipelined(batches: &[Matrix], cfg: &Config) -> Result<Trained, Refe
             .map(|r| (1.0 - eta_i) * (znv[r] + ms[r]) + eta_i * znw[r])
             .collect();
         let g = z.tr_mul_vec(&s);
-        let w_next: Vec<f64> = v.iter().zip(&g).map(|(a, b)| a + b).collect();
-        v = w_next
-            .iter()
-            .zip(&w)
-            .map(|(&wn, &wo)| (1.0 - eta_i) * wn + eta_i * wo)
-            .collect();
-        w = w_next;
+        (v, w) = nesterov_step(&v, &w, &g, eta_i);
         u = u_next;
     }
     Ok(Trained {

@@ -14,9 +14,7 @@ use super::depth_search::{input_degrees, PRECOMPUTE_MAX_DEGREE};
 use super::pipeline::Pass;
 use crate::analysis::depth::{node_depths, slack};
 use crate::diagnostics::Diagnostic;
-use crate::ir::{
-    Builder, DerivedInput, Graph, InputDecl, Node, NodeId, Op, OutputDecl, Program, Secrecy,
-};
+use crate::ir::{Builder, DerivedInput, Graph, InputDecl, Node, NodeId, Op, Program, Secrecy};
 use crate::source::SourceFile;
 
 /// How much client-side precomputation is allowed.
@@ -164,14 +162,8 @@ fn replace(mut p: Program, picked: &[NodeId]) -> Result<Program, Diagnostic> {
         };
         map.push(new);
     }
-    let outputs = p
-        .outputs
-        .iter()
-        .map(|o| OutputDecl {
-            node: map[o.node.index()],
-            ..o.clone()
-        })
-        .collect();
+    let outputs =
+        super::rewrite::remap_outputs(&p, "client-precompute", |o| map.get(o.index()).copied())?;
     super::dce::Dce.run(p.with_graph(b.finish(), outputs))
 }
 

@@ -13,7 +13,7 @@
 use super::pipeline::Pass;
 use crate::analysis::depth::DepthModel;
 use crate::diagnostics::Diagnostic;
-use crate::ir::{Builder, Graph, Node, NodeId, Op, OutputDecl, Program, Secrecy, Shape, Type};
+use crate::ir::{Builder, Graph, Node, NodeId, Op, Program, Secrecy, Shape, Type};
 use std::collections::HashMap;
 
 pub struct PolyEval;
@@ -50,14 +50,8 @@ impl Pass for PolyEval {
             };
             map.push(new);
         }
-        let outputs = p
-            .outputs
-            .iter()
-            .map(|o| OutputDecl {
-                node: map[o.node.index()],
-                ..o.clone()
-            })
-            .collect();
+        let outputs =
+            super::rewrite::remap_outputs(&p, "poly-eval", |o| map.get(o.index()).copied())?;
         super::dce::Dce.run(p.with_graph(e.b.finish(), outputs))
     }
 }

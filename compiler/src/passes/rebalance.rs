@@ -8,7 +8,7 @@
 use super::pipeline::Pass;
 use crate::analysis::depth::DepthModel;
 use crate::diagnostics::Diagnostic;
-use crate::ir::{Builder, Graph, Node, NodeId, Op, OutputDecl, Program, Secrecy, Type};
+use crate::ir::{Builder, Graph, Node, NodeId, Op, Program, Secrecy, Type};
 use std::collections::BTreeMap;
 
 pub struct Rebalance;
@@ -53,14 +53,7 @@ impl Pass for Rebalance {
             };
             map[id.index()] = Some(new);
         }
-        let outputs = p
-            .outputs
-            .iter()
-            .map(|o| OutputDecl {
-                node: map[o.node.index()].unwrap_or(o.node),
-                ..o.clone()
-            })
-            .collect();
+        let outputs = super::rewrite::remap_outputs(&p, "rebalance", |o| map[o.index()])?;
         super::dce::Dce.run(p.with_graph(b.finish(), outputs))
     }
 }

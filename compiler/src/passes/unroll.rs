@@ -10,7 +10,7 @@
 
 use super::pipeline::Pass;
 use crate::diagnostics::Diagnostic;
-use crate::ir::{Builder, Graph, Node, NodeId, Op, OutputDecl, Program, Shape, Type};
+use crate::ir::{Builder, Graph, Node, NodeId, Op, Program, Shape, Type};
 use std::collections::HashMap;
 
 pub struct Unroll {
@@ -30,14 +30,9 @@ impl Pass for Unroll {
     fn run(&self, p: Program) -> Result<Program, Diagnostic> {
         let mut b = Builder::new();
         let map = copy_graph(&mut b, &p.graph, &[], None, &[], &p, self.factor)?;
-        let outputs = p
-            .outputs
-            .iter()
-            .map(|o| match map.get(o.node.index()).copied().flatten() {
-                Some(node) => Ok(OutputDecl { node, ..o.clone() }),
-                None => Err(internal(&p, o.span)),
-            })
-            .collect::<Result<_, _>>()?;
+        let outputs = super::rewrite::remap_outputs(&p, self.name(), |o| {
+            map.get(o.index()).copied().flatten()
+        })?;
         Ok(p.with_graph(b.finish(), outputs))
     }
 }

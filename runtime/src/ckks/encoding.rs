@@ -202,18 +202,7 @@ impl Context {
         level: usize,
         scale: f64,
     ) -> Plaintext {
-        let basis = self.basis_q(level);
-        let mut poly = RnsPoly::scratch(self.n, basis.len());
-        poly.par_limbs_mut()
-            .zip(basis.par_iter())
-            .for_each(|(limb, &j)| {
-                let p = self.moduli[j];
-                // Coefficients past the end of `coeffs` are zero (the buffer is recycled).
-                for (k, x) in limb.iter_mut().enumerate() {
-                    *x = coeffs.get(k).map_or(0, |&c| f64_mod(c, p));
-                }
-                self.plans[j].fwd(limb);
-            });
+        let poly = self.poly_from_coeffs(coeffs, &self.basis_q(level), f64_mod);
         Plaintext {
             poly,
             level,

@@ -164,6 +164,17 @@ impl Context {
     /// A polynomial with small signed coefficients, reduced into every prime of `basis` and
     /// transformed to NTT form.
     pub(crate) fn poly_from_signed(&self, coeffs: &[i64], basis: &[usize]) -> RnsPoly {
+        self.poly_from_coeffs(coeffs, basis, from_signed)
+    }
+
+    /// A polynomial from coefficients of any kind: each is reduced into every prime of `basis`
+    /// by `reduce(coefficient, prime)`, then each limb is transformed to NTT form.
+    pub(crate) fn poly_from_coeffs<T: Copy + Sync>(
+        &self,
+        coeffs: &[T],
+        basis: &[usize],
+        reduce: impl Fn(T, u64) -> u64 + Sync,
+    ) -> RnsPoly {
         let mut poly = RnsPoly::scratch(self.n, basis.len());
         poly.par_limbs_mut()
             .zip(basis.par_iter())
@@ -171,7 +182,7 @@ impl Context {
                 let p = self.moduli[j];
                 // Coefficients past the end of `coeffs` are zero (the buffer is recycled).
                 for (k, x) in limb.iter_mut().enumerate() {
-                    *x = coeffs.get(k).map_or(0, |&c| from_signed(c, p));
+                    *x = coeffs.get(k).map_or(0, |&c| reduce(c, p));
                 }
                 self.plans[j].fwd(limb);
             });
