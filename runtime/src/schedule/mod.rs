@@ -1,0 +1,372 @@
+//! The schedule: the compiled program as plain data, shared by the compiler (which produces it)
+//! and the runtime (which executes it). It never refers to `.hel` syntax; source locations are
+//! kept only as strings for error messages.
+//!
+//! A schedule has two halves:
+//! - the **client** side: which tensors the user provides ([`TensorInput`]), which further
+//!   tensors the client computes from them ([`DerivedTensor`], e.g. `Z[1] @ transpose(Z[0])`),
+//!   how each encrypted input ciphertext is packed ([`CtInput`]: a [`Pack`] at a level and scale),
+//!   and how the outputs are unpacked ([`TensorOutput`]);
+//! - the **server** side: a DAG of ciphertext instructions ([`Node`]) in topological order; the
+//!   value of node `i` is referred to by its index. Every node records the level, scale and
+//!   degree the compiler derived for it, so executors can check what they compute.
+//!
+//! Slots are viewed as a `unit.h × unit.w` grid, row-major: slot `a * w + b` is row `a`,
+//! column `b` of the unit (Crockett 2020, after Han et al.).
+
+mod format;
+mod pack;
+mod simulate;
+mod validate;
+
+pub use format::{ScheduleFormat, SCHEDULE_MAGIC};
+pub use pack::{eval_derived, pack_slots, plain_slots, unpack_output, Tensor};
+pub use simulate::{apply_plain, simulate, simulate_values, unpack_outputs, SimulationError};
+pub use validate::ScheduleError;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ckks::CkksParams;
+
+/// Index of a node (its value) in [`Schedule::nodes`].
+pub type ValueId = u32;
+
+/// The shape of a tensor (row-major data).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Shape {
+    Scalar,
+    Vector(usize),
+    Matrix(usize, usize),
+}
+
+impl Shape {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        match *self {
+            Shape::Scalar => 1,
+            Shape::Vector(n) => n,
+            Shape::Matrix(r, c) => r * c,
+        }
+    }
+
+    /// True for an empty vector or matrix.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Shape::Scalar => write!(f, "scalar"),
+            Shape::Vector(n) => write!(f, "vector[{n}]"),
+            Shape::Matrix(r, c) => write!(f, "matrix[{r}, {c}]"),
+        }
+    }
+}
+
+/// The slot grid: `h * w` equals the number of slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Unit {
+    pub h: usize,
+    pub w: usize,
+}
+
+impl Unit {
+    pub fn slots(&self) -> usize {
+        self.h * self.w
+    }
+}
+
+/// A tensor the user supplies.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TensorInput {
+    pub name: String,
+    /// Shape of one element (of the whole input when `seq` is `None`).
+    pub shape: Shape,
+    /// `Some(k)` for a sequence input `T[k]`.
+    pub seq: Option<usize>,
+    /// True for `enc` inputs; `plain` inputs are public and sent unencrypted.
+    pub encrypted: bool,
+    /// The declared value range `[lo, hi]`, if any (the compiler's precision analysis assumes it).
+    pub range: Option<(f64, f64)>,
+}
+
+impl TensorInput {
+    /// Number of elements (1 for a non-sequence input).
+    pub fn elements(&self) -> usize {
+        self.seq.unwrap_or(1)
+    }
+}
+
+/// Which tensor a packing reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Source {
+    /// Element `element` of user input `input` (element 0 for non-sequence inputs).
+    Input { input: u32, element: u32 },
+    /// Client-computed tensor `index` of [`Schedule::derived`].
+    Derived { index: u32 },
+}
+
+/// How one ciphertext's slots are filled from a tensor `X` (see [`Unit`] for slot coordinates).
+/// Entries outside the tensor are zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Layout {
+    /// slot (a, b) = X[row0 + a, col0 + b], or `X^T[row0 + a, col0 + b]` when `transposed`.
+    MatrixTile {
+        transposed: bool,
+        row0: usize,
+        col0: usize,
+    },
+    /// Row-replicated vector: slot (a, b) = v[offset + b] for every row a.
+    RowVector { offset: usize },
+    /// Column-replicated vector: slot (a, b) = v[offset + a] for every column b.
+    ColVector { offset: usize },
+    /// A scalar in every slot.
+    Scalar,
+}
+
+/// A tensor packed into one slot vector.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pack {
+    pub source: Source,
+    pub layout: Layout,
+    /// Every entry is multiplied by this factor while packing (constants folded into the data).
+    pub factor: f64,
+}
+
+/// An encrypted input ciphertext: what it holds and where in the modulus chain the client
+/// encrypts it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CtInput {
+    pub pack: Pack,
+    pub level: u32,
+    pub scale: f64,
+}
+
+/// One operation the client evaluates on plaintext tensors to build a derived input.
+/// Operands refer to earlier entries of [`DerivedTensor::ops`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ClientOp {
+    /// Element of a user input.
+    Input { input: u32, element: u32 },
+    /// A tensor of the given shape filled with `value`.
+    Fill { shape: Shape, value: f64 },
+    Add(u32, u32),
+    Sub(u32, u32),
+    /// Element-wise product; either operand may be a scalar (broadcast).
+    Mul(u32, u32),
+    Neg(u32),
+    Transpose(u32),
+    MatMul(u32, u32),
+    MatVec(u32, u32),
+    /// `X diag(v)`.
+    ScaleCols(u32, u32),
+    /// `diag(v) X`.
+    ScaleRows(u32, u32),
+}
+
+/// A tensor the client computes from the inputs before encrypting (client-side precomputation).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DerivedTensor {
+    pub name: String,
+    /// Human-readable formula, e.g. `Z[1] @ transpose(Z[0])`.
+    pub description: String,
+    pub shape: Shape,
+    /// The computation; the last op is the result.
+    pub ops: Vec<ClientOp>,
+}
+
+/// A public slot vector used by an instruction; encoded by the executor at the level and scale
+/// the instruction requires.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Plain {
+    /// `value` in the slots of rows `rows.0..rows.1` and columns `cols.0..cols.1` of the unit,
+    /// zero elsewhere: masks and constant tensors (padding stays zero).
+    Rect {
+        value: f64,
+        rows: (u32, u32),
+        cols: (u32, u32),
+    },
+    /// A packed `plain` (public) program input, sent by the client unencrypted.
+    Public { pack: Pack },
+}
+
+/// A ciphertext instruction. Operands are [`ValueId`]s of earlier nodes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Instr {
+    /// Encrypted input ciphertext `index` of [`Schedule::ct_inputs`].
+    Input { index: u32 },
+    Add { a: ValueId, b: ValueId },
+    Sub { a: ValueId, b: ValueId },
+    Neg { a: ValueId },
+    /// `a + p`, `p` encoded at `a`'s level and scale.
+    AddPlain { a: ValueId, plain: Plain },
+    /// `a ⊙ p`, `p` encoded at `a`'s level with scale `scale`.
+    MulPlain { a: ValueId, plain: Plain, scale: f64 },
+    /// `a + value` in every slot.
+    AddConst { a: ValueId, value: f64 },
+    /// `a * value`, the constant encoded at `scale`.
+    MulConst { a: ValueId, value: f64, scale: f64 },
+    /// `a * k` for a small integer: no level, no scale change.
+    MulInt { a: ValueId, k: i64 },
+    /// Tensor product (degree 2 until relinearized).
+    Mul { a: ValueId, b: ValueId },
+    Relinearize { a: ValueId },
+    /// Divide by the last prime and drop it.
+    Rescale { a: ValueId },
+    /// Drop primes down to `level` without changing the scale.
+    ModDown { a: ValueId, level: u32 },
+    /// Cyclic left rotation of the slots by `step` (negative: right).
+    Rotate { a: ValueId, step: i64 },
+    Conjugate { a: ValueId },
+}
+
+impl Instr {
+    /// The operand values, in order.
+    pub fn operands(&self) -> Vec<ValueId> {
+        match *self {
+            Instr::Input { .. } => vec![],
+            Instr::Add { a, b } | Instr::Sub { a, b } | Instr::Mul { a, b } => vec![a, b],
+            Instr::Neg { a }
+            | Instr::AddPlain { a, .. }
+            | Instr::MulPlain { a, .. }
+            | Instr::AddConst { a, .. }
+            | Instr::MulConst { a, .. }
+            | Instr::MulInt { a, .. }
+            | Instr::Relinearize { a }
+            | Instr::Rescale { a }
+            | Instr::ModDown { a, .. }
+            | Instr::Rotate { a, .. }
+            | Instr::Conjugate { a } => vec![a],
+        }
+    }
+
+    /// Short mnemonic, used in reports and cost tables.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Instr::Input { .. } => "input",
+            Instr::Add { .. } => "add",
+            Instr::Sub { .. } => "sub",
+            Instr::Neg { .. } => "neg",
+            Instr::AddPlain { .. } => "add_plain",
+            Instr::MulPlain { .. } => "mul_plain",
+            Instr::AddConst { .. } => "add_const",
+            Instr::MulConst { .. } => "mul_const",
+            Instr::MulInt { .. } => "mul_int",
+            Instr::Mul { .. } => "ct_mul",
+            Instr::Relinearize { .. } => "relinearize",
+            Instr::Rescale { .. } => "rescale",
+            Instr::ModDown { .. } => "mod_down",
+            Instr::Rotate { .. } => "rotate",
+            Instr::Conjugate { .. } => "conjugate",
+        }
+    }
+}
+
+/// A node of the server DAG: the instruction plus what the compiler knows about its result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub instr: Instr,
+    /// Level of the result (index of its last prime).
+    pub level: u32,
+    /// Exact scale of the result.
+    pub scale: f64,
+    /// 1, or 2 after a `Mul` before relinearization.
+    pub degree: u8,
+    /// Predicted bound on the absolute error of every slot of the result (encrypted vs exact).
+    pub bound: f64,
+    /// The tensor-IR node this instruction implements and its source location, for messages.
+    pub origin: Origin,
+    /// Index of the last node that reads this value (`None` if only outputs read it, or
+    /// nothing): an executor may free the value once that node has run.
+    pub last_use: Option<ValueId>,
+}
+
+/// Where a schedule node comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// Tensor-IR node id (`%n` in `hel ir`).
+    pub tensor_node: u32,
+    /// The tensor op's mnemonic (`matvec`, `mul`, ...).
+    pub tensor_op: String,
+    /// `file:line:col` of the source expression, if known.
+    pub span: Option<String>,
+}
+
+/// One output tensor: its tiles and how to read them back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TensorOutput {
+    pub name: String,
+    pub shape: Shape,
+    /// Each tile: the node holding it and the layout to unpack it with (the tile's `factor` is
+    /// divided out when unpacking).
+    pub tiles: Vec<(ValueId, Pack)>,
+    /// Predicted bound on the absolute error of every entry.
+    pub bound: f64,
+}
+
+/// A complete compiled program.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// Program name (the source file name).
+    pub name: String,
+    /// blake3 (hex) of the source text and compile options: keys and ciphertexts made for one
+    /// program are refused by another.
+    pub program_hash: String,
+    pub params: CkksParams,
+    /// The scale every value has at each level (index = level), chosen so that products and
+    /// rescales land exactly on the next level's scale.
+    pub level_scales: Vec<f64>,
+    pub unit: Unit,
+    pub inputs: Vec<TensorInput>,
+    pub derived: Vec<DerivedTensor>,
+    pub ct_inputs: Vec<CtInput>,
+    pub nodes: Vec<Node>,
+    pub outputs: Vec<TensorOutput>,
+    /// Rotation steps the evaluation keys must cover (sorted, no duplicates).
+    pub rotation_steps: Vec<i64>,
+    /// Whether a conjugation key is needed.
+    pub needs_conjugation: bool,
+    /// Groups of `Rotate` nodes with the same operand, to be evaluated with hoisting.
+    pub hoist_groups: Vec<Vec<ValueId>>,
+}
+
+impl Schedule {
+    /// Number of slots per ciphertext.
+    pub fn slots(&self) -> usize {
+        self.unit.slots()
+    }
+
+    /// Fills in [`Node::last_use`] from the operands.
+    pub fn compute_liveness(&mut self) {
+        let mut last: Vec<Option<ValueId>> = vec![None; self.nodes.len()];
+        for (i, node) in self.nodes.iter().enumerate() {
+            for a in node.instr.operands() {
+                last[a as usize] = Some(i as ValueId);
+            }
+        }
+        for (node, l) in self.nodes.iter_mut().zip(last) {
+            node.last_use = l;
+        }
+    }
+
+    /// Values read by the outputs (never freed before the end).
+    pub fn output_values(&self) -> Vec<ValueId> {
+        let mut v: Vec<ValueId> = self
+            .outputs
+            .iter()
+            .flat_map(|o| o.tiles.iter().map(|t| t.0))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Multiplicative depth: levels consumed between the highest input and the lowest node.
+    pub fn depth(&self) -> u32 {
+        let top = self.params.q_bits.len().saturating_sub(1) as u32;
+        let low = self.nodes.iter().map(|n| n.level).min().unwrap_or(top);
+        top.saturating_sub(low)
+    }
+}

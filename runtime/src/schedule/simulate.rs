@@ -1,0 +1,195 @@
+//! Slot-level plaintext semantics of the schedule: every instruction applied to f64 slot
+//! vectors with the exact packing (padding, masks, rotations). This is the reference the
+//! encrypted execution is compared against, and it must agree with the tensor IR.
+
+use thiserror::Error;
+
+use super::pack::{eval_derived, pack_slots, plain_slots, unpack_output, Tensor};
+use super::{Instr, Pack, Schedule, Source};
+
+/// Why a plaintext simulation could not run.
+#[derive(Debug, Error, PartialEq)]
+pub enum SimulationError {
+    #[error("input `{name}` expects {expected} tensor(s), got {got}")]
+    InputCount {
+        name: String,
+        expected: usize,
+        got: usize,
+    },
+    #[error("input `{name}` element {element} has shape {got}, expected {expected}")]
+    InputShape {
+        name: String,
+        element: usize,
+        expected: String,
+        got: String,
+    },
+    #[error("derived input `{0}` could not be computed (shape mismatch)")]
+    Derived(String),
+    #[error("node {0} reads a value or plaintext that does not exist")]
+    Dangling(usize),
+}
+
+/// Resolves a pack's source tensor given the user inputs and the derived tensors.
+pub(crate) fn source<'a>(
+    inputs: &'a [Vec<Tensor>],
+    derived: &'a [Tensor],
+    pack: &Pack,
+) -> Option<&'a Tensor> {
+    match pack.source {
+        Source::Input { input, element } => inputs.get(input as usize)?.get(element as usize),
+        Source::Derived { index } => derived.get(index as usize),
+    }
+}
+
+/// Applies one instruction to plaintext slot vectors. `args` are the operands' slots, `input`
+/// the slots of the instruction's input ciphertext (for [`Instr::Input`]), `plain` resolves
+/// public plaintext operands. Returns `None` if something referenced is missing.
+pub fn apply_plain<'a>(
+    schedule: &Schedule,
+    instr: &Instr,
+    args: &[&[f64]],
+    input: impl FnOnce(u32) -> Option<Vec<f64>>,
+    public: impl Fn(&Pack) -> Option<&'a Tensor>,
+) -> Option<Vec<f64>> {
+    let unary = |f: &dyn Fn(f64) -> f64| Some(args.first()?.iter().map(|x| f(*x)).collect());
+    let binary = |f: &dyn Fn(f64, f64) -> f64| {
+        let (a, b) = (args.first()?, args.get(1)?);
+        Some(a.iter().zip(b.iter()).map(|(x, y)| f(*x, *y)).collect())
+    };
+    match instr {
+        Instr::Input { index } => input(*index),
+        Instr::Add { .. } => binary(&|x, y| x + y),
+        Instr::Sub { .. } => binary(&|x, y| x - y),
+        Instr::Mul { .. } => binary(&|x, y| x * y),
+        Instr::Neg { .. } => unary(&|x| -x),
+        Instr::AddPlain { plain, .. } | Instr::MulPlain { plain, .. } => {
+            let p = plain_slots(schedule.unit, plain, public)?;
+            let a = args.first()?;
+            let add = matches!(instr, Instr::AddPlain { .. });
+            Some(
+                a.iter()
+                    .zip(&p)
+                    .map(|(x, y)| if add { x + y } else { x * y })
+                    .collect(),
+            )
+        }
+        Instr::AddConst { value, .. } => unary(&|x| x + value),
+        Instr::MulConst { value, .. } => unary(&|x| x * value),
+        Instr::MulInt { k, .. } => unary(&|x| x * *k as f64),
+        Instr::Relinearize { .. }
+        | Instr::Rescale { .. }
+        | Instr::ModDown { .. }
+        | Instr::Conjugate { .. } => Some(args.first()?.to_vec()),
+        Instr::Rotate { step, .. } => {
+            let a = args.first()?;
+            let n = a.len() as i64;
+            let s = step.rem_euclid(n.max(1)) as usize;
+            let mut out = Vec::with_capacity(a.len());
+            out.extend_from_slice(&a[s..]);
+            out.extend_from_slice(&a[..s]);
+            Some(out)
+        }
+    }
+}
+
+/// Computes the derived tensors the client would compute.
+pub(crate) fn derived_tensors(
+    schedule: &Schedule,
+    inputs: &[Vec<Tensor>],
+) -> Result<Vec<Tensor>, SimulationError> {
+    schedule
+        .derived
+        .iter()
+        .map(|d| {
+            eval_derived(d, |i, e| inputs.get(i as usize)?.get(e as usize))
+                .ok_or_else(|| SimulationError::Derived(d.name.clone()))
+        })
+        .collect()
+}
+
+/// Checks the user's tensors against the schedule's declared inputs.
+pub(crate) fn check_inputs(
+    schedule: &Schedule,
+    inputs: &[Vec<Tensor>],
+) -> Result<(), SimulationError> {
+    for (i, decl) in schedule.inputs.iter().enumerate() {
+        let got = inputs.get(i).map_or(0, |v| v.len());
+        if got != decl.elements() {
+            return Err(SimulationError::InputCount {
+                name: decl.name.clone(),
+                expected: decl.elements(),
+                got,
+            });
+        }
+        for (e, t) in inputs[i].iter().enumerate() {
+            if t.shape != decl.shape || t.data.len() != decl.shape.len() {
+                return Err(SimulationError::InputShape {
+                    name: decl.name.clone(),
+                    element: e,
+                    expected: decl.shape.to_string(),
+                    got: t.shape.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs the whole schedule on plaintext slots (single-threaded, every value kept) and unpacks
+/// the outputs. `inputs[i]` holds the elements of user input `i` (one for non-sequences).
+pub fn simulate(schedule: &Schedule, inputs: &[Vec<Tensor>]) -> Result<Vec<Tensor>, SimulationError> {
+    let values = simulate_values(schedule, inputs)?;
+    Ok(unpack_outputs(schedule, |v| values.get(v as usize).map(|x| x.as_slice())))
+}
+
+/// Runs the schedule on plaintext slots and returns every node's slot vector.
+pub fn simulate_values(
+    schedule: &Schedule,
+    inputs: &[Vec<Tensor>],
+) -> Result<Vec<Vec<f64>>, SimulationError> {
+    check_inputs(schedule, inputs)?;
+    let derived = derived_tensors(schedule, inputs)?;
+    let mut values: Vec<Vec<f64>> = Vec::with_capacity(schedule.nodes.len());
+    for (i, node) in schedule.nodes.iter().enumerate() {
+        let ops = node.instr.operands();
+        let mut args = Vec::with_capacity(ops.len());
+        for a in &ops {
+            args.push(
+                values
+                    .get(*a as usize)
+                    .ok_or(SimulationError::Dangling(i))?
+                    .as_slice(),
+            );
+        }
+        let input = |index: u32| {
+            let ct = schedule.ct_inputs.get(index as usize)?;
+            let t = source(inputs, &derived, &ct.pack)?;
+            Some(pack_slots(schedule.unit, &ct.pack, t))
+        };
+        let v = apply_plain(schedule, &node.instr, &args, input, |p| {
+            source(inputs, &derived, p)
+        })
+        .ok_or(SimulationError::Dangling(i))?;
+        values.push(v);
+    }
+    Ok(values)
+}
+
+/// Unpacks every output from the values `value(id)` returns (missing values read as zero).
+pub fn unpack_outputs<'a>(
+    schedule: &Schedule,
+    value: impl Fn(u32) -> Option<&'a [f64]>,
+) -> Vec<Tensor> {
+    schedule
+        .outputs
+        .iter()
+        .map(|o| {
+            let mut t = Tensor::filled(o.shape, 0.0);
+            for (v, pack) in &o.tiles {
+                let slots = value(*v).unwrap_or(&[]);
+                unpack_output(schedule.unit, pack, slots, &mut t);
+            }
+            t
+        })
+        .collect()
+}

@@ -1,0 +1,125 @@
+//! Structural validation of a schedule read from a file: every reference in range, levels and
+//! degrees consistent with the parameters. The compiler's own checker is stricter (it proves
+//! scales and levels); this guards executors against corrupt or hand-edited files.
+
+use thiserror::Error;
+
+use super::{Instr, Layout, Plain, Schedule, Source};
+
+/// Why a schedule file was refused.
+#[derive(Debug, Error, PartialEq)]
+pub enum ScheduleError {
+    #[error("not a hel schedule (expected a `.helc` file from `hel compile`)")]
+    NotASchedule,
+    #[error("schedule file is truncated")]
+    Truncated,
+    #[error("schedule file is corrupt (checksum mismatch)")]
+    Checksum,
+    #[error("schedule format version {0} is not supported (this hel reads version 1)")]
+    Version(u16),
+    #[error("schedule could not be decoded: {0}")]
+    Decode(String),
+    #[error("schedule could not be encoded: {0}")]
+    Encode(String),
+    #[error("invalid schedule: {0}")]
+    Invalid(String),
+}
+
+impl Schedule {
+    /// Checks internal consistency.
+    pub fn validate(&self) -> Result<(), ScheduleError> {
+        let bad = |m: String| Err(ScheduleError::Invalid(m));
+        self.params
+            .validate()
+            .map_err(|e| ScheduleError::Invalid(format!("parameters: {e}")))?;
+        if self.unit.slots() != self.params.slots() || self.unit.h == 0 || self.unit.w == 0 {
+            return bad(format!(
+                "unit {}x{} does not cover the {} slots",
+                self.unit.h,
+                self.unit.w,
+                self.params.slots()
+            ));
+        }
+        let max_level = self.params.q_bits.len().saturating_sub(1) as u32;
+        if self.level_scales.len() != max_level as usize + 1 {
+            return bad("one scale per level expected".into());
+        }
+        let source_ok = |s: &Source| match *s {
+            Source::Input { input, element } => self
+                .inputs
+                .get(input as usize)
+                .is_some_and(|i| (element as usize) < i.elements()),
+            Source::Derived { index } => (index as usize) < self.derived.len(),
+        };
+        for (i, ct) in self.ct_inputs.iter().enumerate() {
+            if !source_ok(&ct.pack.source) || ct.level > max_level {
+                return bad(format!("encrypted input {i} refers to a missing tensor or level"));
+            }
+        }
+        for d in &self.derived {
+            for (j, op) in d.ops.iter().enumerate() {
+                let refs: Vec<u32> = match op {
+                    super::ClientOp::Input { input, element } => {
+                        if !source_ok(&Source::Input {
+                            input: *input,
+                            element: *element,
+                        }) {
+                            return bad(format!("derived `{}` reads a missing input", d.name));
+                        }
+                        vec![]
+                    }
+                    super::ClientOp::Fill { .. } => vec![],
+                    super::ClientOp::Neg(a) | super::ClientOp::Transpose(a) => vec![*a],
+                    super::ClientOp::Add(a, b)
+                    | super::ClientOp::Sub(a, b)
+                    | super::ClientOp::Mul(a, b)
+                    | super::ClientOp::MatMul(a, b)
+                    | super::ClientOp::MatVec(a, b)
+                    | super::ClientOp::ScaleCols(a, b)
+                    | super::ClientOp::ScaleRows(a, b) => vec![*a, *b],
+                };
+                if refs.iter().any(|r| *r as usize >= j) {
+                    return bad(format!("derived `{}` op {j} reads a later op", d.name));
+                }
+            }
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.instr.operands().iter().any(|a| *a as usize >= i) {
+                return bad(format!("node {i} reads a value defined after it"));
+            }
+            if node.level > max_level || !(1..=2).contains(&node.degree) {
+                return bad(format!("node {i} has an impossible level or degree"));
+            }
+            match &node.instr {
+                Instr::Input { index } if *index as usize >= self.ct_inputs.len() => {
+                    return bad(format!("node {i} reads a missing input ciphertext"));
+                }
+                Instr::AddPlain {
+                    plain: Plain::Public { pack },
+                    ..
+                }
+                | Instr::MulPlain {
+                    plain: Plain::Public { pack },
+                    ..
+                } if !source_ok(&pack.source) => {
+                    return bad(format!("node {i} reads a missing public input"));
+                }
+                Instr::Rotate { step, .. } if !self.rotation_steps.contains(step) => {
+                    return bad(format!("node {i} rotates by {step}, which has no key"));
+                }
+                _ => {}
+            }
+        }
+        for o in &self.outputs {
+            for (v, pack) in &o.tiles {
+                if *v as usize >= self.nodes.len() {
+                    return bad(format!("output `{}` reads a missing value", o.name));
+                }
+                if matches!(pack.layout, Layout::MatrixTile { .. }) != matches!(o.shape, super::Shape::Matrix(..)) {
+                    return bad(format!("output `{}` tile layout does not fit its shape", o.name));
+                }
+            }
+        }
+        Ok(())
+    }
+}
