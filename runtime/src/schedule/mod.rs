@@ -370,3 +370,19 @@ impl Schedule {
         top.saturating_sub(low)
     }
 }
+
+/// The scale of every level for the prime chain `q` (q_0 first): the bottom level has
+/// `2^log_scale` and each level above has `S_l = sqrt(S_{l-1} · q_l)`, so that a product of two
+/// level-l values (or a value and a plaintext encoded at `S_l`), rescaled by `q_l`, lands exactly
+/// on `S_{l-1}`. Computed from the bottom up the deviation from `2^log_scale` stays within half
+/// a prime's relative distance from it (computed top-down it would double at every level).
+pub fn level_scales(q: &[u64], log_scale: u32) -> Vec<f64> {
+    let mut s = Vec::with_capacity(q.len());
+    let mut cur = 2f64.powi(log_scale as i32);
+    s.push(cur);
+    for &p in q.iter().skip(1) {
+        cur = (cur * p as f64).sqrt();
+        s.push(cur);
+    }
+    s
+}
