@@ -64,7 +64,8 @@ impl Schedule {
             if blake3::hash(data).as_bytes() != sum {
                 return Err(ScheduleError::Checksum);
             }
-            postcard::from_bytes(&data[HEADER..]).map_err(|e| ScheduleError::Decode(e.to_string()))?
+            postcard::from_bytes(&data[HEADER..])
+                .map_err(|e| ScheduleError::Decode(e.to_string()))?
         } else {
             let text = std::str::from_utf8(bytes).map_err(|_| ScheduleError::NotASchedule)?;
             ron::from_str(text).map_err(|e| ScheduleError::Decode(e.to_string()))?

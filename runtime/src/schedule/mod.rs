@@ -149,9 +149,15 @@ pub struct CtInput {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ClientOp {
     /// Element of a user input.
-    Input { input: u32, element: u32 },
+    Input {
+        input: u32,
+        element: u32,
+    },
     /// A tensor of the given shape filled with `value`.
-    Fill { shape: Shape, value: f64 },
+    Fill {
+        shape: Shape,
+        value: f64,
+    },
     Add(u32, u32),
     Sub(u32, u32),
     /// Element-wise product; either operand may be a scalar (broadcast).
@@ -188,6 +194,13 @@ pub enum Plain {
         rows: (u32, u32),
         cols: (u32, u32),
     },
+    /// `value` on the diagonal `b = a + offset` for rows `rows.0..rows.1` (columns outside the
+    /// unit skipped), zero elsewhere: moves a vector between row and column orientation.
+    Diagonal {
+        value: f64,
+        offset: i64,
+        rows: (u32, u32),
+    },
     /// A packed `plain` (public) program input, sent by the client unencrypted.
     Public { pack: Pack },
 }
@@ -196,30 +209,72 @@ pub enum Plain {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Instr {
     /// Encrypted input ciphertext `index` of [`Schedule::ct_inputs`].
-    Input { index: u32 },
-    Add { a: ValueId, b: ValueId },
-    Sub { a: ValueId, b: ValueId },
-    Neg { a: ValueId },
+    Input {
+        index: u32,
+    },
+    Add {
+        a: ValueId,
+        b: ValueId,
+    },
+    Sub {
+        a: ValueId,
+        b: ValueId,
+    },
+    Neg {
+        a: ValueId,
+    },
     /// `a + p`, `p` encoded at `a`'s level and scale.
-    AddPlain { a: ValueId, plain: Plain },
+    AddPlain {
+        a: ValueId,
+        plain: Plain,
+    },
     /// `a ⊙ p`, `p` encoded at `a`'s level with scale `scale`.
-    MulPlain { a: ValueId, plain: Plain, scale: f64 },
+    MulPlain {
+        a: ValueId,
+        plain: Plain,
+        scale: f64,
+    },
     /// `a + value` in every slot.
-    AddConst { a: ValueId, value: f64 },
+    AddConst {
+        a: ValueId,
+        value: f64,
+    },
     /// `a * value`, the constant encoded at `scale`.
-    MulConst { a: ValueId, value: f64, scale: f64 },
+    MulConst {
+        a: ValueId,
+        value: f64,
+        scale: f64,
+    },
     /// `a * k` for a small integer: no level, no scale change.
-    MulInt { a: ValueId, k: i64 },
+    MulInt {
+        a: ValueId,
+        k: i64,
+    },
     /// Tensor product (degree 2 until relinearized).
-    Mul { a: ValueId, b: ValueId },
-    Relinearize { a: ValueId },
+    Mul {
+        a: ValueId,
+        b: ValueId,
+    },
+    Relinearize {
+        a: ValueId,
+    },
     /// Divide by the last prime and drop it.
-    Rescale { a: ValueId },
+    Rescale {
+        a: ValueId,
+    },
     /// Drop primes down to `level` without changing the scale.
-    ModDown { a: ValueId, level: u32 },
+    ModDown {
+        a: ValueId,
+        level: u32,
+    },
     /// Cyclic left rotation of the slots by `step` (negative: right).
-    Rotate { a: ValueId, step: i64 },
-    Conjugate { a: ValueId },
+    Rotate {
+        a: ValueId,
+        step: i64,
+    },
+    Conjugate {
+        a: ValueId,
+    },
 }
 
 impl Instr {
@@ -299,11 +354,19 @@ pub struct Origin {
 pub struct TensorOutput {
     pub name: String,
     pub shape: Shape,
-    /// Each tile: the node holding it and the layout to unpack it with (the tile's `factor` is
-    /// divided out when unpacking).
-    pub tiles: Vec<(ValueId, Pack)>,
+    /// Each tile: the node holding it and how to unpack it.
+    pub tiles: Vec<OutputTile>,
     /// Predicted bound on the absolute error of every entry.
     pub bound: f64,
+}
+
+/// One ciphertext of an output.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutputTile {
+    pub value: ValueId,
+    pub layout: Layout,
+    /// The tile holds the entries multiplied by this factor; unpacking divides it out.
+    pub factor: f64,
 }
 
 /// A complete compiled program.
@@ -356,7 +419,7 @@ impl Schedule {
         let mut v: Vec<ValueId> = self
             .outputs
             .iter()
-            .flat_map(|o| o.tiles.iter().map(|t| t.0))
+            .flat_map(|o| o.tiles.iter().map(|t| t.value))
             .collect();
         v.sort_unstable();
         v.dedup();

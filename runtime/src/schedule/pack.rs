@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ClientOp, DerivedTensor, Layout, Pack, Plain, Shape, Unit};
+use super::{ClientOp, DerivedTensor, Layout, OutputTile, Pack, Plain, Shape, Unit};
 
 /// A dense row-major tensor.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -86,14 +86,14 @@ pub fn pack_slots(unit: Unit, pack: &Pack, x: &Tensor) -> Vec<f64> {
     out
 }
 
-/// Writes the entries a tile holds (per its layout) from `slots` into `out`, dividing the
-/// pack's factor out. Entries outside `out`'s shape are ignored.
-pub fn unpack_output(unit: Unit, pack: &Pack, slots: &[f64], out: &mut Tensor) {
+/// Writes the entries an output tile holds (per its layout) from `slots` into `out`, dividing
+/// the tile's factor out. Entries outside `out`'s shape are ignored.
+pub fn unpack_output(unit: Unit, tile: &OutputTile, slots: &[f64], out: &mut Tensor) {
     let Unit { h, w } = unit;
     let (r, c) = out.dims();
-    let f = pack.factor;
+    let f = tile.factor;
     let get = |a: usize, b: usize| slots.get(a * w + b).copied().unwrap_or(0.0) / f;
-    match pack.layout {
+    match tile.layout {
         Layout::MatrixTile {
             transposed,
             row0,
@@ -147,6 +147,20 @@ pub fn plain_slots<'a>(
             for a in rows.0 as usize..(rows.1 as usize).min(unit.h) {
                 for b in cols.0 as usize..(cols.1 as usize).min(unit.w) {
                     out[a * unit.w + b] = *value;
+                }
+            }
+            Some(out)
+        }
+        Plain::Diagonal {
+            value,
+            offset,
+            rows,
+        } => {
+            let mut out = vec![0.0; unit.slots()];
+            for a in rows.0 as usize..(rows.1 as usize).min(unit.h) {
+                let b = a as i64 + offset;
+                if (0..unit.w as i64).contains(&b) {
+                    out[a * unit.w + b as usize] = *value;
                 }
             }
             Some(out)
@@ -250,7 +264,10 @@ pub fn eval_derived<'a>(
                         data[i * c + j] *= if cols { v.data[j] } else { v.data[i] };
                     }
                 }
-                Tensor { shape: a.shape, data }
+                Tensor {
+                    shape: a.shape,
+                    data,
+                }
             }
         };
         vals.push(t);

@@ -137,9 +137,14 @@ pub(crate) fn check_inputs(
 
 /// Runs the whole schedule on plaintext slots (single-threaded, every value kept) and unpacks
 /// the outputs. `inputs[i]` holds the elements of user input `i` (one for non-sequences).
-pub fn simulate(schedule: &Schedule, inputs: &[Vec<Tensor>]) -> Result<Vec<Tensor>, SimulationError> {
+pub fn simulate(
+    schedule: &Schedule,
+    inputs: &[Vec<Tensor>],
+) -> Result<Vec<Tensor>, SimulationError> {
     let values = simulate_values(schedule, inputs)?;
-    Ok(unpack_outputs(schedule, |v| values.get(v as usize).map(|x| x.as_slice())))
+    Ok(unpack_outputs(schedule, |v| {
+        values.get(v as usize).map(|x| x.as_slice())
+    }))
 }
 
 /// Runs the schedule on plaintext slots and returns every node's slot vector.
@@ -185,9 +190,9 @@ pub fn unpack_outputs<'a>(
         .iter()
         .map(|o| {
             let mut t = Tensor::filled(o.shape, 0.0);
-            for (v, pack) in &o.tiles {
-                let slots = value(*v).unwrap_or(&[]);
-                unpack_output(schedule.unit, pack, slots, &mut t);
+            for tile in &o.tiles {
+                let slots = value(tile.value).unwrap_or(&[]);
+                unpack_output(schedule.unit, tile, slots, &mut t);
             }
             t
         })

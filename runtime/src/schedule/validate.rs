@@ -53,7 +53,9 @@ impl Schedule {
         };
         for (i, ct) in self.ct_inputs.iter().enumerate() {
             if !source_ok(&ct.pack.source) || ct.level > max_level {
-                return bad(format!("encrypted input {i} refers to a missing tensor or level"));
+                return bad(format!(
+                    "encrypted input {i} refers to a missing tensor or level"
+                ));
             }
         }
         for d in &self.derived {
@@ -111,12 +113,17 @@ impl Schedule {
             }
         }
         for o in &self.outputs {
-            for (v, pack) in &o.tiles {
-                if *v as usize >= self.nodes.len() {
+            for tile in &o.tiles {
+                if tile.value as usize >= self.nodes.len() {
                     return bad(format!("output `{}` reads a missing value", o.name));
                 }
-                if matches!(pack.layout, Layout::MatrixTile { .. }) != matches!(o.shape, super::Shape::Matrix(..)) {
-                    return bad(format!("output `{}` tile layout does not fit its shape", o.name));
+                if matches!(tile.layout, Layout::MatrixTile { .. })
+                    != matches!(o.shape, super::Shape::Matrix(..))
+                {
+                    return bad(format!(
+                        "output `{}` tile layout does not fit its shape",
+                        o.name
+                    ));
                 }
             }
         }
