@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod check;
 pub mod diagnostics;
 pub mod ir;
+pub mod lower;
 pub mod passes;
 pub mod source;
 pub mod syntax;

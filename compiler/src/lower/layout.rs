@@ -1,0 +1,1296 @@
+//! Layout lowering: tensor IR -> slot-level IR ([`CtIr`]).
+//!
+//! Every tensor lives in one or more ciphertexts over the slot grid `h × w` ([`Unit`]):
+//! - a matrix `X` (r × c) is stored either **direct** (`D`: tiles of `X`, row-major in each
+//!   tile, zero padding) or **transposed** (`T`: tiles of `Xᵀ`); inputs can be sent in either
+//!   form (the client packs them), computed matrices in the form their operands allow;
+//! - a vector is **row-replicated** (`R`: tile `J` holds `v[Jw + b]` in every row) or
+//!   **column-replicated** (`C`: tile `I` holds `v[Ih + a]` in every column);
+//! - a scalar fills every slot.
+//!
+//! A matrix-vector product is a Hadamard product plus a rotate-and-sum (Crockett 2020):
+//! `X_D ∘ R(v)` summed along rows needs a mask and a replication and yields `C(Xv)`
+//! (2 levels); `X_T ∘ C(v)` summed over rows (rotations by multiples of `w` are cyclic in the
+//! rows) yields `R(Xv)` with no mask (1 level). So orientations alternate along a chain of
+//! products, and the choice matters: [`Costs`] computes, for every vector and matrix node and
+//! every orientation/form, the least depth at which it can be had (directly or by converting the
+//! other orientation), and [`Lowering`] then materializes exactly the (node, orientation) pairs
+//! the outputs need — a value needed in both orientations is kept in both ("duplication").
+
+use std::collections::HashMap;
+
+use hel_runtime::schedule::{CtInput, Layout, Origin, Pack, Plain, Source, Unit};
+
+use super::ctir::{COp, Ct, CtIr};
+use crate::diagnostics::Diagnostic;
+use crate::ir::{NodeId, Op, Program, Secrecy, Shape};
+
+/// Vector orientation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Orient {
+    R,
+    C,
+}
+
+impl Orient {
+    fn flip(self) -> Orient {
+        match self {
+            Orient::R => Orient::C,
+            Orient::C => Orient::R,
+        }
+    }
+}
+
+/// Matrix storage form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Form {
+    D,
+    T,
+}
+
+impl Form {
+    fn flip(self) -> Form {
+        match self {
+            Form::D => Form::T,
+            Form::T => Form::D,
+        }
+    }
+}
+
+const INF: u32 = u32::MAX / 4;
+/// Levels to turn a C vector into an R vector (diagonal mask, cyclic row sum).
+const C_TO_R: u32 = 1;
+/// Levels to turn an R vector into a C vector (diagonal mask, row sum, column mask).
+const R_TO_C: u32 = 2;
+
+/// A lowered vector: its tiles and whether the padding slots are zero.
+#[derive(Clone, Debug)]
+pub struct VecVal {
+    pub tiles: Vec<Ct>,
+    pub clean: bool,
+}
+
+/// A lowered matrix in one form: the stored matrix `Y` (`X` or `Xᵀ`) as a row-major grid.
+#[derive(Clone, Debug)]
+pub struct MatVal {
+    pub tiles: Vec<Ct>,
+    pub grid_cols: usize,
+    pub clean: bool,
+}
+
+/// What a non-encrypted operand is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum PlainKind {
+    /// Every entry equals this compile-time value.
+    Uniform(f64),
+    /// A public program input (element).
+    Public(Source, f64, bool),
+}
+
+fn ceil_div(a: usize, b: usize) -> usize {
+    a.div_ceil(b.max(1))
+}
+
+fn small_int(c: f64) -> Option<i64> {
+    (c == c.round() && c.abs() < (1u64 << 20) as f64).then_some(c as i64)
+}
+
+/// The lowering state.
+pub struct Lowering<'p> {
+    p: &'p Program,
+    pub unit: Unit,
+    pub ir: CtIr,
+    pub ct_inputs: Vec<CtInput>,
+    input_ids: HashMap<String, u32>,
+    costs: Costs,
+    vecs: HashMap<(NodeId, Orient), VecVal>,
+    mats: HashMap<(NodeId, Form), MatVal>,
+    scalars: HashMap<NodeId, Ct>,
+}
+
+/// Minimum depth per (node, orientation/form), the basis of every layout choice.
+#[derive(Default)]
+struct Costs {
+    vec: HashMap<(NodeId, Orient), u32>,
+    vec_direct: HashMap<(NodeId, Orient), u32>,
+    mat: HashMap<(NodeId, Form), u32>,
+    scalar: HashMap<NodeId, u32>,
+}
+
+impl<'p> Lowering<'p> {
+    pub fn new(p: &'p Program, unit: Unit) -> Lowering<'p> {
+        let input_ids = p
+            .inputs
+            .iter()
+            .filter(|i| !p.is_derived(&i.name))
+            .enumerate()
+            .map(|(k, i)| (i.name.clone(), k as u32))
+            .chain(
+                p.derived
+                    .iter()
+                    .enumerate()
+                    .map(|(k, d)| (d.name.clone(), k as u32 | DERIVED_BIT)),
+            )
+            .collect();
+        Lowering {
+            p,
+            unit,
+            ir: CtIr::default(),
+            ct_inputs: Vec::new(),
+            input_ids,
+            costs: Costs::default(),
+            vecs: HashMap::new(),
+            mats: HashMap::new(),
+            scalars: HashMap::new(),
+        }
+    }
+
+    fn node(&self, id: NodeId) -> &crate::ir::Node {
+        self.p.graph.node(id)
+    }
+
+    fn shape(&self, id: NodeId) -> Shape {
+        self.node(id).ty.shape
+    }
+
+    fn is_enc(&self, id: NodeId) -> bool {
+        self.node(id).ty.secrecy == Secrecy::Enc
+    }
+
+    fn origin(&self, id: NodeId) -> Origin {
+        let n = self.node(id);
+        Origin {
+            tensor_node: id.index() as u32,
+            tensor_op: n.op.name().to_string(),
+            span: (!n.span.is_empty()).then(|| self.p.source.location(n.span)),
+        }
+    }
+
+    fn unsupported(&self, id: NodeId, what: &str) -> Diagnostic {
+        let n = self.node(id);
+        Diagnostic::new(
+            &self.p.source,
+            n.span,
+            format!("cannot lower `{}` to CKKS: {what}", n.op.name()),
+        )
+    }
+
+    // ----- operand classification -------------------------------------------------------
+
+    /// The compile-time value or public input behind a non-encrypted node.
+    fn plain_kind(&self, id: NodeId) -> Option<PlainKind> {
+        let n = self.node(id);
+        if n.ty.secrecy == Secrecy::Enc {
+            return None;
+        }
+        let uni = |k: Option<PlainKind>| match k {
+            Some(PlainKind::Uniform(v)) => Some(v),
+            _ => None,
+        };
+        let arg = |i: usize| n.args.get(i).and_then(|a| self.plain_kind(*a));
+        let v = match &n.op {
+            Op::Const { value } => *value,
+            Op::Add => uni(arg(0))? + uni(arg(1))?,
+            Op::Sub => uni(arg(0))? - uni(arg(1))?,
+            Op::Mul => {
+                return match (arg(0)?, arg(1)?) {
+                    (PlainKind::Uniform(a), PlainKind::Uniform(b)) => Some(PlainKind::Uniform(a * b)),
+                    (PlainKind::Uniform(a), PlainKind::Public(s, f, t))
+                    | (PlainKind::Public(s, f, t), PlainKind::Uniform(a)) => {
+                        Some(PlainKind::Public(s, f * a, t))
+                    }
+                    _ => None,
+                }
+            }
+            Op::Div => uni(arg(0))? / uni(arg(1))?,
+            Op::Neg => -uni(arg(0))?,
+            Op::Pow { exp } => uni(arg(0))?.powi(*exp as i32),
+            Op::Sqrt => uni(arg(0))?.sqrt(),
+            Op::Input { .. } | Op::Element { .. } | Op::Transpose => {
+                let (s, f, t) = self.input_source(id)?;
+                return Some(PlainKind::Public(s, f, t));
+            }
+            _ => return None,
+        };
+        Some(PlainKind::Uniform(v))
+    }
+
+    /// If `id` is (a scaled, negated or transposed view of) a program input: its source, the
+    /// factor and whether it is transposed. Such values are packed by the client for free.
+    fn input_source(&self, id: NodeId) -> Option<(Source, f64, bool)> {
+        let n = self.node(id);
+        match &n.op {
+            Op::Input { name } => {
+                let k = *self.input_ids.get(name)?;
+                if n.ty.seq.is_some() {
+                    return None;
+                }
+                Some((source_of(k, 0), 1.0, false))
+            }
+            Op::Element { index } => {
+                let a = self.node(*n.args.first()?);
+                let Op::Input { name } = &a.op else {
+                    return None;
+                };
+                let k = *self.input_ids.get(name)?;
+                Some((source_of(k, *index), 1.0, false))
+            }
+            Op::Transpose => {
+                let (s, f, t) = self.input_source(*n.args.first()?)?;
+                Some((s, f, !t))
+            }
+            Op::Neg => {
+                let (s, f, t) = self.input_source(*n.args.first()?)?;
+                Some((s, -f, t))
+            }
+            Op::Mul | Op::Div => {
+                let (a, b) = (*n.args.first()?, *n.args.get(1)?);
+                let (x, c) = match (self.uniform(a), self.uniform(b)) {
+                    (Some(c), None) if matches!(n.op, Op::Mul) => (b, c),
+                    (None, Some(c)) if matches!(n.op, Op::Mul) => (a, c),
+                    (None, Some(c)) if c != 0.0 => (a, 1.0 / c),
+                    _ => return None,
+                };
+                let (s, f, t) = self.input_source(x)?;
+                Some((s, f * c, t))
+            }
+            _ => None,
+        }
+    }
+
+    fn uniform(&self, id: NodeId) -> Option<f64> {
+        match self.plain_kind(id) {
+            Some(PlainKind::Uniform(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    // ----- costs ------------------------------------------------------------------------------
+
+    fn vcost(&mut self, id: NodeId, o: Orient) -> u32 {
+        if let Some(&c) = self.costs.vec.get(&(id, o)) {
+            return c;
+        }
+        let d = self.vdirect(id, o);
+        let other = self.vdirect(id, o.flip());
+        let conv = match o {
+            Orient::R => C_TO_R,
+            Orient::C => R_TO_C,
+        };
+        let c = d.min(other.saturating_add(conv)).min(INF);
+        self.costs.vec.insert((id, o), c);
+        c
+    }
+
+    /// Cost of an operand in orientation `o`: 0 for non-encrypted values, the scalar cost for
+    /// encrypted scalars (broadcast), the vector cost otherwise.
+    fn operand_cost(&mut self, id: NodeId, o: Orient) -> u32 {
+        if !self.is_enc(id) {
+            0
+        } else if self.shape(id) == Shape::Scalar {
+            self.scost(id)
+        } else {
+            self.vcost(id, o)
+        }
+    }
+
+    fn const_mul_cost(&self, x: NodeId, c: f64) -> u32 {
+        if small_int(c).is_some() || self.input_source(x).is_some() {
+            0
+        } else {
+            1
+        }
+    }
+
+    fn vdirect(&mut self, id: NodeId, o: Orient) -> u32 {
+        if let Some(&c) = self.costs.vec_direct.get(&(id, o)) {
+            return c;
+        }
+        let n = self.node(id).clone();
+        let a = n.args.first().copied();
+        let b = n.args.get(1).copied();
+        let c = match (&n.op, a, b) {
+            _ if self.input_source(id).is_some() => 0,
+            (Op::Add | Op::Sub, Some(a), Some(b)) => {
+                self.operand_cost(a, o).max(self.operand_cost(b, o))
+            }
+            (Op::Neg, Some(a), _) => self.operand_cost(a, o),
+            (Op::Mul, Some(a), Some(b)) => match (self.uniform(a), self.uniform(b)) {
+                (Some(c), _) => self.operand_cost(b, o) + self.const_mul_cost(b, c),
+                (_, Some(c)) => self.operand_cost(a, o) + self.const_mul_cost(a, c),
+                _ => self.operand_cost(a, o).max(self.operand_cost(b, o)) + 1,
+            },
+            (Op::Div, Some(a), Some(b)) => match self.uniform(b) {
+                Some(c) if c != 0.0 => self.operand_cost(a, o) + self.const_mul_cost(a, 1.0 / c),
+                _ => INF,
+            },
+            (Op::Pow { exp }, Some(a), _) => {
+                self.operand_cost(a, o) + crate::analysis::depth::ceil_log2(*exp)
+            }
+            (Op::MatVec, Some(m), Some(v)) => match o {
+                Orient::C => self.mcost(m, Form::D).max(self.operand_cost(v, Orient::R)) + 2,
+                Orient::R => self.mcost(m, Form::T).max(self.operand_cost(v, Orient::C)) + 1,
+            },
+            (Op::SumRows, Some(m), _) => match o {
+                Orient::R => self.mcost(m, Form::D),
+                Orient::C => self.mcost(m, Form::T) + 1,
+            },
+            (Op::SumCols, Some(m), _) => match o {
+                Orient::C => self.mcost(m, Form::D) + 1,
+                Orient::R => self.mcost(m, Form::T),
+            },
+            _ => INF,
+        };
+        let c = c.min(INF);
+        self.costs.vec_direct.insert((id, o), c);
+        c
+    }
+
+    fn mat_operand_cost(&mut self, id: NodeId, f: Form) -> u32 {
+        if !self.is_enc(id) {
+            0
+        } else if self.shape(id) == Shape::Scalar {
+            self.scost(id)
+        } else {
+            self.mcost(id, f)
+        }
+    }
+
+    fn mcost(&mut self, id: NodeId, f: Form) -> u32 {
+        if let Some(&c) = self.costs.mat.get(&(id, f)) {
+            return c;
+        }
+        let n = self.node(id).clone();
+        let a = n.args.first().copied();
+        let b = n.args.get(1).copied();
+        let c = match (&n.op, a, b) {
+            _ if self.input_source(id).is_some() => 0,
+            (Op::Transpose, Some(a), _) => self.mat_operand_cost(a, f.flip()),
+            (Op::Add | Op::Sub, Some(a), Some(b)) => {
+                self.mat_operand_cost(a, f).max(self.mat_operand_cost(b, f))
+            }
+            (Op::Neg, Some(a), _) => self.mat_operand_cost(a, f),
+            (Op::Mul, Some(a), Some(b)) => match (self.uniform(a), self.uniform(b)) {
+                (Some(c), _) => self.mat_operand_cost(b, f) + self.const_mul_cost(b, c),
+                (_, Some(c)) => self.mat_operand_cost(a, f) + self.const_mul_cost(a, c),
+                _ => self.mat_operand_cost(a, f).max(self.mat_operand_cost(b, f)) + 1,
+            },
+            (Op::Div, Some(a), Some(b)) => match self.uniform(b) {
+                Some(c) if c != 0.0 => {
+                    self.mat_operand_cost(a, f) + self.const_mul_cost(a, 1.0 / c)
+                }
+                _ => INF,
+            },
+            (Op::ScaleCols, Some(x), Some(v)) => {
+                let o = if f == Form::D { Orient::R } else { Orient::C };
+                self.mat_operand_cost(x, f).max(self.operand_cost(v, o)) + 1
+            }
+            (Op::ScaleRows, Some(x), Some(v)) => {
+                let o = if f == Form::D { Orient::C } else { Orient::R };
+                self.mat_operand_cost(x, f).max(self.operand_cost(v, o)) + 1
+            }
+            _ => INF,
+        };
+        let c = c.min(INF);
+        self.costs.mat.insert((id, f), c);
+        c
+    }
+
+    fn scost(&mut self, id: NodeId) -> u32 {
+        if let Some(&c) = self.costs.scalar.get(&id) {
+            return c;
+        }
+        let n = self.node(id).clone();
+        let a = n.args.first().copied();
+        let b = n.args.get(1).copied();
+        let sc = |s: &mut Self, x: NodeId| if s.is_enc(x) { s.scost(x) } else { 0 };
+        let c = match (&n.op, a, b) {
+            _ if self.input_source(id).is_some() => 0,
+            (Op::Add | Op::Sub, Some(a), Some(b)) => sc(self, a).max(sc(self, b)),
+            (Op::Neg, Some(a), _) => sc(self, a),
+            (Op::Mul, Some(a), Some(b)) => match (self.uniform(a), self.uniform(b)) {
+                (Some(c), _) => sc(self, b) + self.const_mul_cost(b, c),
+                (_, Some(c)) => sc(self, a) + self.const_mul_cost(a, c),
+                _ => sc(self, a).max(sc(self, b)) + 1,
+            },
+            (Op::Div, Some(a), Some(b)) => match self.uniform(b) {
+                Some(c) if c != 0.0 => sc(self, a) + self.const_mul_cost(a, 1.0 / c),
+                _ => INF,
+            },
+            (Op::Pow { exp }, Some(a), _) => {
+                sc(self, a) + crate::analysis::depth::ceil_log2(*exp)
+            }
+            (Op::Dot, Some(a), Some(b)) => {
+                let r = self.operand_cost(a, Orient::R).max(self.operand_cost(b, Orient::R));
+                let c = self.operand_cost(a, Orient::C).max(self.operand_cost(b, Orient::C));
+                r.min(c) + 1
+            }
+            _ => INF,
+        };
+        let c = c.min(INF);
+        self.costs.scalar.insert(id, c);
+        c
+    }
+
+    /// The cheaper orientation of a vector node (R on ties).
+    pub fn best_orient(&mut self, id: NodeId) -> Orient {
+        if self.vcost(id, Orient::C) < self.vcost(id, Orient::R) {
+            Orient::C
+        } else {
+            Orient::R
+        }
+    }
+
+    /// The cheaper form of a matrix node (direct on ties).
+    pub fn best_form(&mut self, id: NodeId) -> Form {
+        if self.mcost(id, Form::T) < self.mcost(id, Form::D) {
+            Form::T
+        } else {
+            Form::D
+        }
+    }
+
+    /// Estimated depth of a node in its cheapest layout (for reports).
+    pub fn estimated_depth(&mut self, id: NodeId) -> u32 {
+        if !self.is_enc(id) {
+            return 0;
+        }
+        match self.shape(id) {
+            Shape::Scalar => self.scost(id),
+            Shape::Vector(_) => self.vcost(id, Orient::R).min(self.vcost(id, Orient::C)),
+            Shape::Matrix(..) => self.mcost(id, Form::D).min(self.mcost(id, Form::T)),
+        }
+    }
+
+    // ----- slot-level helpers -----------------------------------------------------------------
+
+    fn push(&mut self, op: COp, at: NodeId) -> Ct {
+        let o = self.origin(at);
+        self.ir.push(op, &o)
+    }
+
+    /// An encrypted input ciphertext for `pack` (shared when requested twice).
+    fn input_ct(&mut self, pack: Pack, at: NodeId) -> Ct {
+        let idx = match self.ct_inputs.iter().position(|c| c.pack == pack) {
+            Some(i) => i,
+            None => {
+                self.ct_inputs.push(CtInput {
+                    pack,
+                    level: 0,
+                    scale: 0.0,
+                });
+                self.ct_inputs.len() - 1
+            }
+        };
+        self.push(COp::Input(idx as u32), at)
+    }
+
+    /// `x * c`, folded into the producing op where that is free: an input's packing factor, an
+    /// earlier constant or mask product, an integer multiplication or a negation.
+    fn mul_const(&mut self, x: Ct, c: f64, at: NodeId) -> Ct {
+        if c == 1.0 {
+            return x;
+        }
+        match self.ir.op(x).clone() {
+            COp::Input(i) => {
+                let mut pack = self.ct_inputs[i as usize].pack;
+                pack.factor *= c;
+                self.input_ct(pack, at)
+            }
+            COp::MulConst(y, v) => self.mul_const(y, v * c, at),
+            COp::MulInt(y, k) => self.mul_const(y, k as f64 * c, at),
+            COp::Neg(y) => self.mul_const(y, -c, at),
+            COp::MulPlain(y, Plain::Rect { value, rows, cols }) => self.push(
+                COp::MulPlain(
+                    y,
+                    Plain::Rect {
+                        value: value * c,
+                        rows,
+                        cols,
+                    },
+                ),
+                at,
+            ),
+            _ => match small_int(c) {
+                Some(-1) => self.push(COp::Neg(x), at),
+                Some(k) => self.push(COp::MulInt(x, k), at),
+                None => self.push(COp::MulConst(x, c), at),
+            },
+        }
+    }
+
+    fn add(&mut self, a: Ct, b: Ct, at: NodeId) -> Ct {
+        self.push(COp::Add(a, b), at)
+    }
+
+    /// Sum of several values (balanced, so the sum has no long add chain).
+    fn sum(&mut self, mut xs: Vec<Ct>, at: NodeId) -> Option<Ct> {
+        while xs.len() > 1 {
+            let mut next = Vec::with_capacity(xs.len().div_ceil(2));
+            for pair in xs.chunks(2) {
+                next.push(match pair {
+                    [a, b] => self.add(*a, *b, at),
+                    [a] => *a,
+                    _ => unreachable!("chunks(2) yields one or two"),
+                });
+            }
+            xs = next;
+        }
+        xs.pop()
+    }
+
+    /// `x + rot(x, s) + rot(x, 2s) + ...` over `count` (a power of two) positions, in
+    /// log2(count) rotations.
+    fn rotate_sum(&mut self, mut x: Ct, step: i64, count: usize, at: NodeId) -> Ct {
+        let mut k = 1usize;
+        while k < count {
+            let r = self.push(COp::Rotate(x, step * k as i64), at);
+            x = self.add(x, r, at);
+            k *= 2;
+        }
+        x
+    }
+
+    /// Keeps column 0 of rows `0..rows` (times `value`) and copies it across each row.
+    fn mask_col0_replicate(&mut self, x: Ct, rows: usize, value: f64, at: NodeId) -> Ct {
+        let m = self.push(
+            COp::MulPlain(
+                x,
+                Plain::Rect {
+                    value,
+                    rows: (0, rows as u32),
+                    cols: (0, 1),
+                },
+            ),
+            at,
+        );
+        self.rotate_sum(m, -1, self.unit.w, at)
+    }
+
+    fn rect_valid(&self, rows: usize, cols: usize, value: f64) -> Plain {
+        Plain::Rect {
+            value,
+            rows: (0, rows.min(self.unit.h) as u32),
+            cols: (0, cols.min(self.unit.w) as u32),
+        }
+    }
+
+    /// Valid (rows, cols) of vector tile `t` of a length-`n` vector.
+    fn vec_tile_extent(&self, o: Orient, n: usize, t: usize) -> (usize, usize) {
+        let Unit { h, w } = self.unit;
+        match o {
+            Orient::R => (h, n.saturating_sub(t * w).min(w)),
+            Orient::C => (n.saturating_sub(t * h).min(h), w),
+        }
+    }
+
+    fn vec_tiles(&self, o: Orient, n: usize) -> usize {
+        match o {
+            Orient::R => ceil_div(n, self.unit.w),
+            Orient::C => ceil_div(n, self.unit.h),
+        }
+    }
+
+    /// (rows, cols) of the stored matrix of form `f` for a node of shape r × c.
+    fn stored_dims(shape: Shape, f: Form) -> (usize, usize) {
+        let (r, c) = match shape {
+            Shape::Matrix(r, c) => (r, c),
+            Shape::Vector(n) => (n, 1),
+            Shape::Scalar => (1, 1),
+        };
+        match f {
+            Form::D => (r, c),
+            Form::T => (c, r),
+        }
+    }
+
+    // ----- materialization --------------------------------------------------------------------
+
+    /// Scalar operand: a replicated ciphertext.
+    pub fn scalar(&mut self, id: NodeId) -> Result<Ct, Diagnostic> {
+        if let Some(&c) = self.scalars.get(&id) {
+            return Ok(c);
+        }
+        let n = self.node(id).clone();
+        let ct = if let Some((source, factor, _)) = self.input_source(id) {
+            self.input_ct(
+                Pack {
+                    source,
+                    layout: Layout::Scalar,
+                    factor,
+                },
+                id,
+            )
+        } else {
+            let args = n.args.clone();
+            match n.op {
+                Op::Dot => {
+                    let (a, b) = (args[0], args[1]);
+                    let r = self.operand_cost(a, Orient::R).max(self.operand_cost(b, Orient::R));
+                    let c = self.operand_cost(a, Orient::C).max(self.operand_cost(b, Orient::C));
+                    let o = if c < r { Orient::C } else { Orient::R };
+                    let len = match self.shape(a) {
+                        Shape::Vector(n) => n,
+                        _ => return Err(self.unsupported(id, "dot of non-vectors")),
+                    };
+                    let prod = self.elementwise_vec(id, o, len, a, b, Elem::Mul)?;
+                    let prod = self.ensure_clean_vec(prod, o, len, id);
+                    let s = self
+                        .sum(prod.tiles, id)
+                        .ok_or_else(|| self.unsupported(id, "empty vector"))?;
+                    match o {
+                        Orient::R => self.rotate_sum(s, 1, self.unit.w, id),
+                        Orient::C => self.rotate_sum(s, self.unit.w as i64, self.unit.h, id),
+                    }
+                }
+                _ => {
+                    let v = self.elementwise_vec(id, Orient::R, 1, args[0], *args.get(1).unwrap_or(&args[0]), elem_of(&n.op, self.p, id)?)?;
+                    v.tiles[0]
+                }
+            }
+        };
+        self.scalars.insert(id, ct);
+        Ok(ct)
+    }
+
+    /// Vector `id` in orientation `o`.
+    pub fn vector(&mut self, id: NodeId, o: Orient) -> Result<VecVal, Diagnostic> {
+        if let Some(v) = self.vecs.get(&(id, o)) {
+            return Ok(v.clone());
+        }
+        let direct = self.vdirect(id, o);
+        let best = self.vcost(id, o);
+        if best >= INF {
+            return Err(self.unsupported(id, "no ciphertext layout implements this operation"));
+        }
+        let v = if direct <= best {
+            self.vector_direct(id, o)?
+        } else {
+            let other = self.vector_direct(id, o.flip())?;
+            self.convert(id, other, o)?
+        };
+        self.vecs.insert((id, o), v.clone());
+        Ok(v)
+    }
+
+    fn vector_len(&self, id: NodeId) -> usize {
+        match self.shape(id) {
+            Shape::Vector(n) => n,
+            _ => 1,
+        }
+    }
+
+    fn vector_direct(&mut self, id: NodeId, o: Orient) -> Result<VecVal, Diagnostic> {
+        if let Some(v) = self.vecs.get(&(id, o)) {
+            return Ok(v.clone());
+        }
+        let n = self.node(id).clone();
+        let len = self.vector_len(id);
+        if let Some((source, factor, _)) = self.input_source(id) {
+            let tiles = (0..self.vec_tiles(o, len))
+                .map(|t| {
+                    let layout = match o {
+                        Orient::R => Layout::RowVector { offset: t * self.unit.w },
+                        Orient::C => Layout::ColVector { offset: t * self.unit.h },
+                    };
+                    self.input_ct(
+                        Pack {
+                            source,
+                            layout,
+                            factor,
+                        },
+                        id,
+                    )
+                })
+                .collect();
+            return Ok(VecVal { tiles, clean: true });
+        }
+        let args = n.args.clone();
+        let v = match n.op {
+            Op::MatVec => self.matvec(id, args[0], args[1], o)?,
+            Op::SumRows | Op::SumCols => {
+                let rows = matches!(n.op, Op::SumRows);
+                self.reduce_matrix(id, args[0], rows, o)?
+            }
+            Op::Pow { exp } => {
+                let x = self.vector(args[0], o)?;
+                let tiles = x
+                    .tiles
+                    .iter()
+                    .map(|t| self.power(*t, exp, id))
+                    .collect();
+                VecVal {
+                    tiles,
+                    clean: x.clean,
+                }
+            }
+            ref op => {
+                let e = elem_of(op, self.p, id)?;
+                let b = *args.get(1).unwrap_or(&args[0]);
+                self.elementwise_vec(id, o, len, args[0], b, e)?
+            }
+        };
+        Ok(v)
+    }
+
+    fn power(&mut self, x: Ct, exp: u32, at: NodeId) -> Ct {
+        match exp {
+            0 | 1 => x,
+            _ => {
+                let half = self.power(x, exp / 2, at);
+                let sq = self.push(COp::Mul(half, half), at);
+                if exp % 2 == 1 {
+                    self.push(COp::Mul(sq, x), at)
+                } else {
+                    sq
+                }
+            }
+        }
+    }
+
+    /// An element-wise op on vectors (or scalars, `len` 1 with `o` ignored) with broadcast.
+    fn elementwise_vec(
+        &mut self,
+        id: NodeId,
+        o: Orient,
+        len: usize,
+        a: NodeId,
+        b: NodeId,
+        e: Elem,
+    ) -> Result<VecVal, Diagnostic> {
+        let scalar_out = self.shape(id) == Shape::Scalar;
+        let ntiles = if scalar_out { 1 } else { self.vec_tiles(o, len) };
+        let operand = |s: &mut Self, x: NodeId| -> Result<Operand, Diagnostic> {
+            if !s.is_enc(x) {
+                return match s.plain_kind(x) {
+                    Some(PlainKind::Uniform(v)) => Ok(Operand::Uniform(v)),
+                    Some(PlainKind::Public(src, f, _)) => Ok(Operand::Public(src, f)),
+                    None => Err(s.unsupported(x, "this public value is not a constant or an input")),
+                };
+            }
+            if s.shape(x) == Shape::Scalar {
+                Ok(Operand::Scalar(s.scalar(x)?))
+            } else {
+                let v = s.vector(x, o)?;
+                Ok(Operand::Tiles(v))
+            }
+        };
+        let x = operand(self, a)?;
+        let y = if e == Elem::Neg {
+            Operand::Uniform(0.0)
+        } else {
+            let op = self.node(id).op.clone();
+            divisor_inverse(&op, operand(self, b)?)
+        };
+        let mut tiles = Vec::with_capacity(ntiles);
+        let clean_in = |op: &Operand| matches!(op, Operand::Tiles(v) if v.clean);
+        let clean = match e {
+            Elem::Mul => clean_in(&x) || clean_in(&y) || scalar_out,
+            Elem::Neg => clean_in(&x) || scalar_out,
+            _ => {
+                (clean_in(&x) || matches!(x, Operand::Uniform(_)))
+                    && (clean_in(&y) || matches!(y, Operand::Uniform(_)))
+                    || scalar_out
+            }
+        };
+        for t in 0..ntiles {
+            let (rows, cols) = if scalar_out {
+                (self.unit.h, self.unit.w)
+            } else {
+                self.vec_tile_extent(o, len, t)
+            };
+            let layout = if scalar_out {
+                Layout::Scalar
+            } else {
+                match o {
+                    Orient::R => Layout::RowVector { offset: t * self.unit.w },
+                    Orient::C => Layout::ColVector { offset: t * self.unit.h },
+                }
+            };
+            let ct = self.combine(id, &x, &y, e, t, rows, cols, layout)?;
+            tiles.push(ct);
+        }
+        Ok(VecVal { tiles, clean })
+    }
+
+    /// Tile `t` of `x (e) y`. `rows`/`cols` is the tile's valid extent (for constants), `layout`
+    /// the tile's layout (for public inputs).
+    #[allow(clippy::too_many_arguments)]
+    fn combine(
+        &mut self,
+        id: NodeId,
+        x: &Operand,
+        y: &Operand,
+        e: Elem,
+        t: usize,
+        rows: usize,
+        cols: usize,
+        layout: Layout,
+    ) -> Result<Ct, Diagnostic> {
+        let tile = |op: &Operand| match op {
+            Operand::Tiles(v) => v.tiles.get(t).copied(),
+            Operand::Scalar(c) => Some(*c),
+            _ => None,
+        };
+        let public = |src: Source, f: f64| Plain::Public {
+            pack: Pack {
+                source: src,
+                layout,
+                factor: f,
+            },
+        };
+        let out = match (e, tile(x), tile(y)) {
+            (Elem::Neg, Some(a), _) => self.push(COp::Neg(a), id),
+            (Elem::Add, Some(a), Some(b)) => self.add(a, b, id),
+            (Elem::Sub, Some(a), Some(b)) => self.push(COp::Sub(a, b), id),
+            (Elem::Mul, Some(a), Some(b)) => self.push(COp::Mul(a, b), id),
+            (_, Some(a), None) | (_, None, Some(a)) => {
+                let ct_first = tile(x).is_some();
+                let other = if ct_first { y } else { x };
+                match (e, other) {
+                    (Elem::Mul, Operand::Uniform(c)) => self.mul_const(a, *c, id),
+                    (Elem::Mul, Operand::Public(s, f)) => {
+                        self.push(COp::MulPlain(a, public(*s, *f)), id)
+                    }
+                    (Elem::Add | Elem::Sub, op) => {
+                        // a ± p or p - a; constants cover only the valid region (padding stays 0).
+                        let neg_p = e == Elem::Sub && ct_first;
+                        let base = if e == Elem::Sub && !ct_first {
+                            self.push(COp::Neg(a), id)
+                        } else {
+                            a
+                        };
+                        let plain = match op {
+                            Operand::Uniform(c) => {
+                                let c = if neg_p { -c } else { *c };
+                                if c == 0.0 {
+                                    return Ok(base);
+                                }
+                                self.rect_valid(rows, cols, c)
+                            }
+                            Operand::Public(s, f) => public(*s, if neg_p { -f } else { *f }),
+                            _ => return Err(self.unsupported(id, "operand kinds")),
+                        };
+                        self.push(COp::AddPlain(base, plain), id)
+                    }
+                    _ => return Err(self.unsupported(id, "operand kinds")),
+                }
+            }
+            _ => return Err(self.unsupported(id, "an operation on public values only")),
+        };
+        Ok(out)
+    }
+
+    /// Masks the padding of a vector to zero (one level) if it is not already zero.
+    fn ensure_clean_vec(&mut self, v: VecVal, o: Orient, len: usize, at: NodeId) -> VecVal {
+        if v.clean {
+            return v;
+        }
+        let tiles = v
+            .tiles
+            .iter()
+            .enumerate()
+            .map(|(t, ct)| {
+                let (r, c) = self.vec_tile_extent(o, len, t);
+                let m = self.rect_valid(r, c, 1.0);
+                self.push(COp::MulPlain(*ct, m), at)
+            })
+            .collect();
+        VecVal { tiles, clean: true }
+    }
+
+    fn ensure_clean_mat(&mut self, m: MatVal, rows: usize, cols: usize, at: NodeId) -> MatVal {
+        if m.clean {
+            return m;
+        }
+        let Unit { h, w } = self.unit;
+        let tiles = m
+            .tiles
+            .iter()
+            .enumerate()
+            .map(|(k, ct)| {
+                let (i, j) = (k / m.grid_cols, k % m.grid_cols);
+                let r = rows.saturating_sub(i * h);
+                let c = cols.saturating_sub(j * w);
+                let mask = self.rect_valid(r, c, 1.0);
+                self.push(COp::MulPlain(*ct, mask), at)
+            })
+            .collect();
+        MatVal {
+            tiles,
+            grid_cols: m.grid_cols,
+            clean: true,
+        }
+    }
+
+    /// `A @ v` in orientation `o` (C: direct A and R(v), masked; R: transposed A and C(v)).
+    fn matvec(&mut self, id: NodeId, a: NodeId, v: NodeId, o: Orient) -> Result<VecVal, Diagnostic> {
+        let Unit { h, w } = self.unit;
+        let (r, c) = match self.shape(a) {
+            Shape::Matrix(r, c) => (r, c),
+            _ => return Err(self.unsupported(id, "matrix operand expected")),
+        };
+        let (form, vo) = match o {
+            Orient::C => (Form::D, Orient::R),
+            Orient::R => (Form::T, Orient::C),
+        };
+        if !self.is_enc(v) {
+            return self.matvec_public(id, a, v, o);
+        }
+        let m = self.matrix(a, form)?;
+        let mut x = self.vector(v, vo)?;
+        let (yr, yc) = Self::stored_dims(self.shape(a), form);
+        let m = if m.clean || x.clean {
+            m
+        } else {
+            x = self.ensure_clean_vec(x, vo, c, id);
+            m
+        };
+        let gr = ceil_div(yr, h);
+        let mut tiles = Vec::new();
+        match o {
+            Orient::C => {
+                // Y = A (r × c); output C tile I from row block I.
+                for i in 0..gr {
+                    let prods: Vec<Ct> = (0..m.grid_cols)
+                        .map(|j| self.push(COp::Mul(m.tiles[i * m.grid_cols + j], x.tiles[j]), id))
+                        .collect();
+                    let s = self.sum(prods, id).ok_or_else(|| self.unsupported(id, "empty"))?;
+                    let p = yc.min(w).next_power_of_two();
+                    let s = self.rotate_sum(s, 1, p, id);
+                    let rows = r.saturating_sub(i * h).min(h);
+                    tiles.push(self.mask_col0_replicate(s, rows, 1.0, id));
+                }
+            }
+            Orient::R => {
+                // Y = Aᵀ (c × r); output R tile J from column block J of Y.
+                for j in 0..m.grid_cols {
+                    let prods: Vec<Ct> = (0..gr)
+                        .map(|i| self.push(COp::Mul(m.tiles[i * m.grid_cols + j], x.tiles[i]), id))
+                        .collect();
+                    let s = self.sum(prods, id).ok_or_else(|| self.unsupported(id, "empty"))?;
+                    tiles.push(self.rotate_sum(s, w as i64, h, id));
+                }
+            }
+        }
+        let _ = yr;
+        Ok(VecVal { tiles, clean: true })
+    }
+
+    /// `A @ v` for a public `v`: a constant vector is `c · sum_cols(A)`; a public input is
+    /// packed as a plaintext and multiplied in (one level either way).
+    fn matvec_public(&mut self, id: NodeId, a: NodeId, v: NodeId, o: Orient) -> Result<VecVal, Diagnostic> {
+        match self.plain_kind(v) {
+            Some(PlainKind::Uniform(c)) => {
+                let s = self.reduce_matrix(id, a, false, o)?;
+                let tiles = s.tiles.iter().map(|t| self.mul_const(*t, c, id)).collect();
+                Ok(VecVal { tiles, clean: true })
+            }
+            Some(PlainKind::Public(source, factor, _)) => {
+                // Hadamard with the packed public vector, then the same reduction as an
+                // encrypted matrix (scale_cols + sum_cols).
+                let Unit { h, w } = self.unit;
+                let (r, c) = match self.shape(a) {
+                    Shape::Matrix(r, c) => (r, c),
+                    _ => return Err(self.unsupported(id, "matrix operand expected")),
+                };
+                let form = match o {
+                    Orient::C => Form::D,
+                    Orient::R => Form::T,
+                };
+                let m = self.matrix(a, form)?;
+                let (yr, yc) = Self::stored_dims(self.shape(a), form);
+                let tiles: Vec<Ct> = m
+                    .tiles
+                    .iter()
+                    .enumerate()
+                    .map(|(k, t)| {
+                        let (i, j) = (k / m.grid_cols, k % m.grid_cols);
+                        let layout = match form {
+                            Form::D => Layout::RowVector { offset: j * w },
+                            Form::T => Layout::ColVector { offset: i * h },
+                        };
+                        let plain = Plain::Public {
+                            pack: Pack {
+                                source,
+                                layout,
+                                factor,
+                            },
+                        };
+                        self.push(COp::MulPlain(*t, plain), id)
+                    })
+                    .collect();
+                let prod = MatVal {
+                    tiles,
+                    grid_cols: m.grid_cols,
+                    clean: true,
+                };
+                let _ = (r, c, yr, yc);
+                self.reduce_stored(id, prod, yr, yc, o)
+            }
+            None => Err(self.unsupported(id, "a product with a computed public vector")),
+        }
+    }
+
+    /// `sum_rows(X)` (`rows`) or `sum_cols(X)` in orientation `o`.
+    fn reduce_matrix(&mut self, id: NodeId, x: NodeId, rows: bool, o: Orient) -> Result<VecVal, Diagnostic> {
+        let Unit { h, w } = self.unit;
+        // Summing the stored matrix's rows gives R (no mask); its columns, C (mask).
+        let form = match (rows, o) {
+            (true, Orient::R) | (false, Orient::C) => Form::D,
+            _ => Form::T,
+        };
+        let m = self.matrix(x, form)?;
+        let (yr, yc) = Self::stored_dims(self.shape(x), form);
+        self.reduce_stored(id, m, yr, yc, o)
+    }
+
+    /// Sums a stored matrix `Y` (yr × yc) over its rows (to R) or its columns (to C).
+    fn reduce_stored(&mut self, id: NodeId, m: MatVal, yr: usize, yc: usize, o: Orient) -> Result<VecVal, Diagnostic> {
+        let Unit { h, w } = self.unit;
+        let m = self.ensure_clean_mat(m, yr, yc, id);
+        let gr = ceil_div(yr, h);
+        let mut tiles = Vec::new();
+        match o {
+            Orient::R => {
+                for j in 0..m.grid_cols {
+                    let col: Vec<Ct> = (0..gr).map(|i| m.tiles[i * m.grid_cols + j]).collect();
+                    let s = self.sum(col, id).ok_or_else(|| self.unsupported(id, "empty"))?;
+                    tiles.push(self.rotate_sum(s, w as i64, h, id));
+                }
+            }
+            Orient::C => {
+                for i in 0..gr {
+                    let row: Vec<Ct> = m.tiles[i * m.grid_cols..(i + 1) * m.grid_cols].to_vec();
+                    let s = self.sum(row, id).ok_or_else(|| self.unsupported(id, "empty"))?;
+                    let p = yc.min(w).next_power_of_two();
+                    let s = self.rotate_sum(s, 1, p, id);
+                    let valid = yr.saturating_sub(i * h).min(h);
+                    tiles.push(self.mask_col0_replicate(s, valid, 1.0, id));
+                }
+            }
+        }
+        Ok(VecVal { tiles, clean: true })
+    }
+
+    /// Converts a vector to the other orientation with diagonal masks.
+    fn convert(&mut self, id: NodeId, v: VecVal, to: Orient) -> Result<VecVal, Diagnostic> {
+        let Unit { h, w } = self.unit;
+        let n = self.vector_len(id);
+        let from = to.flip();
+        let nfrom = self.vec_tiles(from, n);
+        let nto = self.vec_tiles(to, n);
+        let mut tiles = Vec::with_capacity(nto);
+        for t in 0..nto {
+            let mut parts = Vec::new();
+            for s in 0..nfrom {
+                // Entry index k sits at (a, b) = (k - Ih, k - Jw) in C tile I / R tile J; the
+                // diagonal b = a + Ih - Jw carries the entries both tiles share.
+                let (i, j) = match to {
+                    Orient::R => (s, t),
+                    Orient::C => (t, s),
+                };
+                let (lo, hi) = ((i * h).max(j * w), ((i + 1) * h).min((j + 1) * w).min(n));
+                if lo >= hi {
+                    continue;
+                }
+                let offset = i as i64 * h as i64 - j as i64 * w as i64;
+                let a0 = (lo - i * h) as u32;
+                let a1 = (hi - i * h) as u32;
+                let mask = Plain::Diagonal {
+                    value: 1.0,
+                    offset,
+                    rows: (a0, a1),
+                };
+                parts.push(self.push(COp::MulPlain(v.tiles[s], mask), id));
+            }
+            let s = self.sum(parts, id).ok_or_else(|| self.unsupported(id, "empty vector"))?;
+            let ct = match to {
+                Orient::R => self.rotate_sum(s, w as i64, h, id),
+                Orient::C => {
+                    let s = self.rotate_sum(s, 1, w, id);
+                    let rows = n.saturating_sub(t * h).min(h);
+                    self.mask_col0_replicate(s, rows, 1.0, id)
+                }
+            };
+            tiles.push(ct);
+        }
+        Ok(VecVal { tiles, clean: true })
+    }
+
+    /// Matrix `id` in form `f`.
+    pub fn matrix(&mut self, id: NodeId, f: Form) -> Result<MatVal, Diagnostic> {
+        if let Some(m) = self.mats.get(&(id, f)) {
+            return Ok(m.clone());
+        }
+        if self.mcost(id, f) >= INF {
+            return Err(self.unsupported(
+                id,
+                "no ciphertext layout implements this matrix operation (a product of two \
+                 encrypted matrices must be precomputed by the client: use -O2)",
+            ));
+        }
+        let Unit { h, w } = self.unit;
+        let shape = self.shape(id);
+        let (yr, yc) = Self::stored_dims(shape, f);
+        let (gr, gc) = (ceil_div(yr, h), ceil_div(yc, w));
+        let n = self.node(id).clone();
+        let m = if let Some((source, factor, transposed)) = self.input_source(id) {
+            let tiles = (0..gr * gc)
+                .map(|k| {
+                    let layout = Layout::MatrixTile {
+                        transposed: transposed ^ (f == Form::T),
+                        row0: (k / gc) * h,
+                        col0: (k % gc) * w,
+                    };
+                    self.input_ct(
+                        Pack {
+                            source,
+                            layout,
+                            factor,
+                        },
+                        id,
+                    )
+                })
+                .collect();
+            MatVal {
+                tiles,
+                grid_cols: gc,
+                clean: true,
+            }
+        } else {
+            let args = n.args.clone();
+            match n.op {
+                Op::Transpose => self.matrix(args[0], f.flip())?,
+                Op::ScaleCols | Op::ScaleRows => {
+                    let cols = matches!(n.op, Op::ScaleCols);
+                    let x = self.matrix(args[0], f)?;
+                    // X diag(v): D needs R(v) (per column block), T needs C(v) (per row block).
+                    let (o, per_col) = match (cols, f) {
+                        (true, Form::D) => (Orient::R, true),
+                        (true, Form::T) => (Orient::C, false),
+                        (false, Form::D) => (Orient::C, false),
+                        (false, Form::T) => (Orient::R, true),
+                    };
+                    let v = self.vector(args[1], o)?;
+                    let tiles = (0..gr * gc)
+                        .map(|k| {
+                            let t = if per_col { k % gc } else { k / gc };
+                            self.push(COp::Mul(x.tiles[k], v.tiles[t]), id)
+                        })
+                        .collect();
+                    MatVal {
+                        tiles,
+                        grid_cols: gc,
+                        clean: x.clean || v.clean,
+                    }
+                }
+                ref op => {
+                    let e = elem_of(op, self.p, id)?;
+                    let operand = |s: &mut Self, x: NodeId| -> Result<Operand, Diagnostic> {
+                        if !s.is_enc(x) {
+                            return match s.plain_kind(x) {
+                                Some(PlainKind::Uniform(v)) => Ok(Operand::Uniform(v)),
+                                _ => Err(s.unsupported(x, "public matrices other than constants")),
+                            };
+                        }
+                        if s.shape(x) == Shape::Scalar {
+                            Ok(Operand::Scalar(s.scalar(x)?))
+                        } else {
+                            let m = s.matrix(x, f)?;
+                            Ok(Operand::Tiles(VecVal {
+                                tiles: m.tiles,
+                                clean: m.clean,
+                            }))
+                        }
+                    };
+                    let a = operand(self, args[0])?;
+                    let b = if e == Elem::Neg {
+                        Operand::Uniform(0.0)
+                    } else {
+                        divisor_inverse(&n.op, operand(self, *args.get(1).unwrap_or(&args[0]))?)
+                    };
+                    let clean_in = |op: &Operand| matches!(op, Operand::Tiles(v) if v.clean);
+                    let clean = match e {
+                        Elem::Mul => clean_in(&a) || clean_in(&b),
+                        Elem::Neg => clean_in(&a),
+                        _ => {
+                            (clean_in(&a) || matches!(a, Operand::Uniform(_)))
+                                && (clean_in(&b) || matches!(b, Operand::Uniform(_)))
+                        }
+                    };
+                    let mut tiles = Vec::with_capacity(gr * gc);
+                    for k in 0..gr * gc {
+                        let rows = yr.saturating_sub((k / gc) * h);
+                        let cols = yc.saturating_sub((k % gc) * w);
+                        tiles.push(self.combine(id, &a, &b, e, k, rows, cols, Layout::Scalar)?);
+                    }
+                    MatVal {
+                        tiles,
+                        grid_cols: gc,
+                        clean,
+                    }
+                }
+            }
+        };
+        self.mats.insert((id, f), m.clone());
+        Ok(m)
+    }
+}
+
+/// Derived inputs are numbered after the declared ones in `input_ids`, marked by this bit.
+const DERIVED_BIT: u32 = 1 << 31;
+
+fn source_of(k: u32, element: u32) -> Source {
+    if k & DERIVED_BIT != 0 {
+        Source::Derived {
+            index: k & !DERIVED_BIT,
+        }
+    } else {
+        Source::Input { input: k, element }
+    }
+}
+
+/// An element-wise operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Elem {
+    Add,
+    Sub,
+    Mul,
+    Neg,
+}
+
+/// Division by a constant is a multiplication by its inverse (handled by the caller through
+/// `plain_kind`); other ops are not element-wise.
+fn elem_of(op: &Op, p: &Program, id: NodeId) -> Result<Elem, Diagnostic> {
+    Ok(match op {
+        Op::Add => Elem::Add,
+        Op::Sub => Elem::Sub,
+        Op::Mul | Op::Div => Elem::Mul,
+        Op::Neg => Elem::Neg,
+        _ => {
+            let n = p.graph.node(id);
+            return Err(Diagnostic::new(
+                &p.source,
+                n.span,
+                format!("cannot lower `{}` to CKKS", n.op.name()),
+            ));
+        }
+    })
+}
+
+/// For a division the constant divisor becomes its inverse.
+fn divisor_inverse(op: &Op, y: Operand) -> Operand {
+    match (op, y) {
+        (Op::Div, Operand::Uniform(c)) => Operand::Uniform(1.0 / c),
+        (_, y) => y,
+    }
+}
+
+/// One side of an element-wise op.
+enum Operand {
+    Tiles(VecVal),
+    Scalar(Ct),
+    Uniform(f64),
+    Public(Source, f64),
+}

@@ -1,0 +1,409 @@
+//! Ciphertext management: turns the slot-level IR into schedule nodes with levels, exact
+//! scales and degrees, inserting rescales, relinearizations and level alignments.
+//!
+//! Policy:
+//! - **Scales.** Every value at level `l` that is not awaiting a rescale has the level's
+//!   canonical scale `S_l` ([`hel_runtime::schedule::level_scales`]); products of two such
+//!   values (or of one and a plaintext encoded at `S_l`) have scale `S_l²` and rescale exactly
+//!   onto `S_{l-1}`. So operands of additions always match without correction factors.
+//! - **Lazy rescale.** A product stays un-rescaled ("squared") until something needs it
+//!   normal (a multiplication, a plaintext addition, an output): sums of products are rescaled
+//!   once. A normal value added to a squared one at the same level is lifted by a constant
+//!   product encoded at `S_l` (no level consumed).
+//! - **Lazy relinearization.** Degree-2 results are relinearized only when a multiplication,
+//!   rotation or output needs degree 1, so a sum of products is relinearized once.
+//! - **Level alignment** by mod-down. Mod-down keeps the scale, so a value moved from level
+//!   `la` to `lb < la` is mod-downed to `lb + 1` and then multiplied by the constant 1 encoded
+//!   at `S_lb·q_{lb+1}/S_la` and rescaled: it lands exactly on `S_lb` using a level the value
+//!   had to spare anyway (never a level of the critical path).
+//! - **Inputs** are encrypted by the client directly at the level where they are first used,
+//!   with that level's scale.
+
+use std::collections::HashMap;
+
+use hel_runtime::schedule::{Instr, Node, Origin, ValueId};
+
+use super::ctir::{COp, Ct, CtIr};
+
+/// The modulus chain as management sees it.
+pub struct Chain {
+    /// Data primes q_0..q_top (as f64; only their ratios to the scales matter).
+    pub q: Vec<f64>,
+    /// Canonical scale per level.
+    pub scales: Vec<f64>,
+}
+
+impl Chain {
+    /// A stand-in chain for the first pass (depth unknown): `top + 1` levels at `2^40`.
+    pub fn abstract_chain(top: u32) -> Chain {
+        let s = 2f64.powi(40);
+        Chain {
+            q: vec![s; top as usize + 1],
+            scales: vec![s; top as usize + 1],
+        }
+    }
+
+    fn top(&self) -> u32 {
+        self.q.len() as u32 - 1
+    }
+}
+
+/// State of an emitted value.
+#[derive(Clone, Copy, Debug)]
+struct V {
+    id: ValueId,
+    level: u32,
+    scale: f64,
+    degree: u8,
+    squared: bool,
+}
+
+/// Result of management.
+pub struct Managed {
+    pub nodes: Vec<Node>,
+    /// Schedule value of every slot-level value that was emitted (in its final normal form for
+    /// outputs: see `outputs`).
+    pub outputs: Vec<ValueId>,
+    /// Level and scale each input ciphertext is encrypted at.
+    pub input_levels: Vec<(u32, f64)>,
+    /// For each input ciphertext, the highest level any consumer needs it at (`None` if it is
+    /// only used by unary ops, which take it at the top level).
+    pub input_demand: Vec<Option<u32>>,
+    /// Lowest level reached.
+    pub min_level: u32,
+}
+
+/// Level-management failure (the chain is too short).
+#[derive(Debug)]
+pub struct OutOfLevels {
+    pub origin: Origin,
+}
+
+struct Manager<'a> {
+    chain: &'a Chain,
+    nodes: Vec<Node>,
+    relin: HashMap<ValueId, V>,
+    rescaled: HashMap<ValueId, V>,
+    aligned: HashMap<(ValueId, u32), V>,
+    lifted: HashMap<ValueId, V>,
+    origin: Origin,
+}
+
+impl Manager<'_> {
+    fn emit(&mut self, instr: Instr, level: u32, scale: f64, degree: u8, squared: bool) -> V {
+        let id = self.nodes.len() as ValueId;
+        self.nodes.push(Node {
+            instr,
+            level,
+            scale,
+            degree,
+            bound: 0.0,
+            origin: self.origin.clone(),
+            last_use: None,
+        });
+        V {
+            id,
+            level,
+            scale,
+            degree,
+            squared,
+        }
+    }
+
+    fn relinearize(&mut self, v: V) -> V {
+        if v.degree == 1 {
+            return v;
+        }
+        if let Some(r) = self.relin.get(&v.id) {
+            return *r;
+        }
+        let r = self.emit(Instr::Relinearize { a: v.id }, v.level, v.scale, 1, v.squared);
+        self.relin.insert(v.id, r);
+        r
+    }
+
+    fn rescale(&mut self, v: V) -> Result<V, OutOfLevels> {
+        if !v.squared {
+            return Ok(v);
+        }
+        if let Some(r) = self.rescaled.get(&v.id) {
+            return Ok(*r);
+        }
+        if v.level == 0 {
+            return Err(OutOfLevels {
+                origin: self.origin.clone(),
+            });
+        }
+        let v1 = self.relinearize(v);
+        let q = self.chain.q[v.level as usize];
+        let r = self.emit(
+            Instr::Rescale { a: v1.id },
+            v.level - 1,
+            v1.scale / q,
+            1,
+            false,
+        );
+        self.rescaled.insert(v.id, r);
+        Ok(r)
+    }
+
+    /// A normal, degree-1 version of `v`.
+    fn normal(&mut self, v: V) -> Result<V, OutOfLevels> {
+        let v = self.rescale(v)?;
+        Ok(self.relinearize(v))
+    }
+
+    /// Moves a normal value down to `level` with its canonical scale.
+    fn align(&mut self, v: V, level: u32) -> V {
+        if v.level <= level {
+            return v;
+        }
+        if let Some(r) = self.aligned.get(&(v.id, level)) {
+            return *r;
+        }
+        let mut x = v;
+        if x.level > level + 1 {
+            x = self.emit(
+                Instr::ModDown {
+                    a: x.id,
+                    level: level + 1,
+                },
+                level + 1,
+                x.scale,
+                x.degree,
+                false,
+            );
+        }
+        let q = self.chain.q[level as usize + 1];
+        let c = self.chain.scales[level as usize] * q / x.scale;
+        let m = self.emit(
+            Instr::MulConst {
+                a: x.id,
+                value: 1.0,
+                scale: c,
+            },
+            level + 1,
+            x.scale * c,
+            x.degree,
+            true,
+        );
+        let r = self.emit(Instr::Rescale { a: m.id }, level, m.scale / q, m.degree, false);
+        self.aligned.insert((v.id, level), r);
+        r
+    }
+
+    /// A normal value as a squared one at its own level (times 1 encoded at `S_l`).
+    fn lift(&mut self, v: V) -> V {
+        if let Some(r) = self.lifted.get(&v.id) {
+            return *r;
+        }
+        let s = self.chain.scales[v.level as usize];
+        let r = self.emit(
+            Instr::MulConst {
+                a: v.id,
+                value: 1.0,
+                scale: s,
+            },
+            v.level,
+            v.scale * s,
+            v.degree,
+            true,
+        );
+        self.lifted.insert(v.id, r);
+        r
+    }
+
+    /// Brings two operands of an addition to the same level, scale and state.
+    fn match_pair(&mut self, a: V, b: V) -> Result<(V, V), OutOfLevels> {
+        match (a.squared, b.squared) {
+            (false, false) => {
+                let l = a.level.min(b.level);
+                Ok((self.align(a, l), self.align(b, l)))
+            }
+            (true, true) if a.level == b.level => Ok((a, b)),
+            (true, true) => {
+                // Rescale the higher one, then match it as a normal value.
+                if a.level > b.level {
+                    let a = self.rescale(a)?;
+                    self.match_pair(a, b)
+                } else {
+                    let b = self.rescale(b)?;
+                    self.match_pair(a, b)
+                }
+            }
+            (true, false) | (false, true) => {
+                let (sq, nm, swapped) = if a.squared { (a, b, false) } else { (b, a, true) };
+                let (x, y) = if nm.level >= sq.level {
+                    let nm = self.align(nm, sq.level);
+                    (sq, self.lift(nm))
+                } else {
+                    let sq = self.rescale(sq)?;
+                    let l = sq.level.min(nm.level);
+                    (self.align(sq, l), self.align(nm, l))
+                };
+                Ok(if swapped { (y, x) } else { (x, y) })
+            }
+        }
+    }
+}
+
+/// Manages the live part of `ir` (the values `outputs` need). `input_levels[i]` fixes the level
+/// of input ciphertext `i` (`None`: the chain's top).
+pub fn manage(
+    ir: &CtIr,
+    outputs: &[Ct],
+    n_inputs: usize,
+    input_levels: &[Option<u32>],
+    chain: &Chain,
+) -> Result<Managed, OutOfLevels> {
+    let live = live_set(ir, outputs);
+    let mut m = Manager {
+        chain,
+        nodes: Vec::new(),
+        relin: HashMap::new(),
+        rescaled: HashMap::new(),
+        aligned: HashMap::new(),
+        lifted: HashMap::new(),
+        origin: Origin::default(),
+    };
+    let top = chain.top();
+    let mut vals: Vec<Option<V>> = vec![None; ir.ops.len()];
+    let mut demand: Vec<Option<u32>> = vec![None; n_inputs];
+    let mut input_at: Vec<(u32, f64)> = vec![(top, chain.scales[top as usize]); n_inputs];
+    let get = |vals: &[Option<V>], c: Ct| vals[c as usize].ok_or(c);
+    for (k, op) in ir.ops.iter().enumerate() {
+        if !live[k] {
+            continue;
+        }
+        m.origin = ir.origins[k].clone();
+        let arg = |i: usize| -> V {
+            let c = op.operands()[i];
+            match get(&vals, c) {
+                Ok(v) => v,
+                Err(_) => unreachable!("operands precede their users in the slot-level IR"),
+            }
+        };
+        let v = match op {
+            COp::Input(i) => {
+                let l = input_levels
+                    .get(*i as usize)
+                    .copied()
+                    .flatten()
+                    .unwrap_or(top)
+                    .min(top);
+                let s = chain.scales[l as usize];
+                input_at[*i as usize] = (l, s);
+                m.emit(Instr::Input { index: *i }, l, s, 1, false)
+            }
+            COp::Add(..) | COp::Sub(..) => {
+                let (a, b) = m.match_pair(arg(0), arg(1))?;
+                note_demand(ir, op, &vals, &mut demand, a.level.max(b.level));
+                let instr = if matches!(op, COp::Add(..)) {
+                    Instr::Add { a: a.id, b: b.id }
+                } else {
+                    Instr::Sub { a: a.id, b: b.id }
+                };
+                m.emit(instr, a.level, a.scale, a.degree.max(b.degree), a.squared)
+            }
+            COp::Neg(_) => {
+                let a = arg(0);
+                m.emit(Instr::Neg { a: a.id }, a.level, a.scale, a.degree, a.squared)
+            }
+            COp::MulInt(_, k) => {
+                let a = arg(0);
+                m.emit(Instr::MulInt { a: a.id, k: *k }, a.level, a.scale, a.degree, a.squared)
+            }
+            COp::AddPlain(_, p) => {
+                let a = m.normal(arg(0))?;
+                let instr = Instr::AddPlain {
+                    a: a.id,
+                    plain: p.clone(),
+                };
+                m.emit(instr, a.level, a.scale, 1, false)
+            }
+            COp::AddConst(_, c) => {
+                let a = m.normal(arg(0))?;
+                m.emit(Instr::AddConst { a: a.id, value: *c }, a.level, a.scale, 1, false)
+            }
+            COp::MulPlain(_, p) => {
+                let a = m.normal(arg(0))?;
+                let s = chain.scales[a.level as usize];
+                let instr = Instr::MulPlain {
+                    a: a.id,
+                    plain: p.clone(),
+                    scale: s,
+                };
+                m.emit(instr, a.level, a.scale * s, 1, true)
+            }
+            COp::MulConst(_, c) => {
+                let a = m.normal(arg(0))?;
+                let s = chain.scales[a.level as usize];
+                let instr = Instr::MulConst {
+                    a: a.id,
+                    value: *c,
+                    scale: s,
+                };
+                m.emit(instr, a.level, a.scale * s, 1, true)
+            }
+            COp::Mul(..) => {
+                let a = m.normal(arg(0))?;
+                let b = m.normal(arg(1))?;
+                let l = a.level.min(b.level);
+                note_demand(ir, op, &vals, &mut demand, l);
+                let (a, b) = (m.align(a, l), m.align(b, l));
+                m.emit(Instr::Mul { a: a.id, b: b.id }, l, a.scale * b.scale, 2, true)
+            }
+            COp::Rotate(_, step) => {
+                let a = m.relinearize(arg(0));
+                let instr = Instr::Rotate {
+                    a: a.id,
+                    step: *step,
+                };
+                m.emit(instr, a.level, a.scale, 1, a.squared)
+            }
+        };
+        vals[k] = Some(v);
+    }
+    let mut outs = Vec::with_capacity(outputs.len());
+    for &o in outputs {
+        let v = vals[o as usize].ok_or(OutOfLevels {
+            origin: Origin::default(),
+        })?;
+        m.origin = ir.origins[o as usize].clone();
+        outs.push(m.normal(v)?.id);
+    }
+    let min_level = m.nodes.iter().map(|n| n.level).min().unwrap_or(top);
+    Ok(Managed {
+        nodes: m.nodes,
+        outputs: outs,
+        input_levels: input_at,
+        input_demand: demand,
+        min_level,
+    })
+}
+
+/// Records, for input operands of a binary op, the level the op consumes them at.
+fn note_demand(ir: &CtIr, op: &COp, _vals: &[Option<V>], demand: &mut [Option<u32>], level: u32) {
+    for c in op.operands() {
+        if let COp::Input(i) = ir.op(c) {
+            let d = &mut demand[*i as usize];
+            *d = Some(d.map_or(level, |x| x.max(level)));
+        }
+    }
+}
+
+/// Which slot-level values the outputs depend on.
+fn live_set(ir: &CtIr, outputs: &[Ct]) -> Vec<bool> {
+    let mut live = vec![false; ir.ops.len()];
+    for &o in outputs {
+        live[o as usize] = true;
+    }
+    for k in (0..ir.ops.len()).rev() {
+        if live[k] {
+            for a in ir.ops[k].operands() {
+                live[a as usize] = true;
+            }
+        }
+    }
+    live
+}

@@ -1,0 +1,318 @@
+//! Lowering: the optimized tensor IR to a CKKS [`Schedule`].
+//!
+//! The steps, in order (each a file):
+//! 1. [`layout`]: choose the slot grid, orientations and forms, and rewrite tensor ops into
+//!    slot-level ops (Hadamard products, rotate-and-sum, masks) — [`ctir`] holds the result;
+//! 2. [`manage`] (first run, abstract chain): levels, rescales, relinearizations, alignments,
+//!    which gives the ciphertext depth and the level each input is first needed at;
+//! 3. [`params`]: N, the prime chain, the scale and the key-switching digits for that depth
+//!    (128-bit security unless the user overrides loudly);
+//! 4. [`manage`] again on the real chain, giving exact scales;
+//! 5. [`client`]: derived inputs as client-side ops; [`bounds`]: predicted error per node;
+//!    [`check`]: level/scale/degree checker; rotation keys and hoisting groups.
+
+mod bounds;
+mod check;
+mod client;
+mod ctir;
+mod layout;
+mod manage;
+pub mod verify;
+pub mod params;
+
+use hel_runtime::ckks::CkksParams;
+use hel_runtime::schedule::{
+    level_scales, Layout, OutputTile, Schedule, Shape as SShape, TensorInput, TensorOutput, Unit,
+};
+
+use crate::diagnostics::Diagnostic;
+use crate::ir::{Program, Shape};
+use layout::{Form, Lowering, Orient};
+use manage::{manage, Chain};
+pub use params::{ParamChoice, ParamRequest};
+
+/// Options of the lowering.
+#[derive(Clone, Debug)]
+pub struct LowerOptions {
+    /// Parameter request (precision target, forced parameters, insecure opt-in).
+    pub params: ParamRequest,
+    /// Name of the program (the source file name) and the hash of source + options.
+    pub name: String,
+    pub program_hash: String,
+}
+
+/// A lowered program and what was decided on the way.
+#[derive(Clone, Debug)]
+pub struct Lowered {
+    pub schedule: Schedule,
+    pub params: ParamChoice,
+}
+
+/// Abstract top level for the first management run.
+const ABSTRACT_TOP: u32 = 1 << 14;
+
+/// Lowers an optimized, loop-free program to a schedule.
+pub fn lower(p: &Program, opts: &LowerOptions) -> Result<Lowered, Diagnostic> {
+    // The slot count depends on N, which depends on the depth, which does not depend on N:
+    // lower once at a guess, pick parameters, and lower again if N changed.
+    let mut log_n = opts.params.forced.as_ref().map_or(15, |f| f.log_n);
+    for _ in 0..3 {
+        let slots = 1usize << (log_n - 1);
+        let attempt = lower_at(p, opts, slots)?;
+        if attempt.schedule.params.log_n == log_n {
+            return Ok(attempt);
+        }
+        log_n = attempt.schedule.params.log_n;
+    }
+    lower_at(p, opts, 1usize << (log_n - 1))
+}
+
+/// Chooses the slot grid: powers of two, `w` at least the widest matrix column count or vector
+/// length that fits, minimizing the number of ciphertexts of the program's matrices.
+fn choose_unit(p: &Program, slots: usize) -> Unit {
+    let mut dims: Vec<(usize, usize)> = Vec::new();
+    for (_, n) in p.graph.nodes() {
+        if let Shape::Matrix(r, c) = n.ty.shape {
+            dims.push((r, c));
+        }
+    }
+    let mut best = (usize::MAX, Unit { h: 1, w: slots });
+    let mut w = 1;
+    while w <= slots {
+        let h = slots / w;
+        let tiles: usize = dims
+            .iter()
+            .map(|&(r, c)| r.div_ceil(h) * c.div_ceil(w) + c.div_ceil(h) * r.div_ceil(w))
+            .sum();
+        // Ties: the squarer unit (shorter rotate-and-sums on both sides).
+        let skew = (w as i64 - h as i64).unsigned_abs() as usize;
+        let key = tiles.saturating_mul(slots) + skew;
+        if key < best.0 {
+            best = (key, Unit { h, w });
+        }
+        w *= 2;
+    }
+    best.1
+}
+
+fn to_sshape(s: Shape) -> SShape {
+    match s {
+        Shape::Scalar => SShape::Scalar,
+        Shape::Vector(n) => SShape::Vector(n),
+        Shape::Matrix(r, c) => SShape::Matrix(r, c),
+    }
+}
+
+fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, Diagnostic> {
+    let unit = choose_unit(p, slots);
+    let mut low = Lowering::new(p, unit);
+    let mut out_cts = Vec::new();
+    let mut out_specs = Vec::new();
+    for o in &p.outputs {
+        let shape = p.graph.node(o.node).ty.shape;
+        let enc = p.graph.node(o.node).ty.secrecy == crate::ir::Secrecy::Enc;
+        if !enc {
+            return Err(Diagnostic::new(
+                &p.source,
+                o.span,
+                format!("output `{}` is public: only encrypted outputs can be lowered", o.name),
+            ));
+        }
+        let mut tiles = Vec::new();
+        match shape {
+            Shape::Scalar => {
+                let ct = low.scalar(o.node)?;
+                tiles.push((ct, Layout::Scalar));
+            }
+            Shape::Vector(_) => {
+                let orient = low.best_orient(o.node);
+                let v = low.vector(o.node, orient)?;
+                for (t, ct) in v.tiles.iter().enumerate() {
+                    let layout = match orient {
+                        Orient::R => Layout::RowVector { offset: t * unit.w },
+                        Orient::C => Layout::ColVector { offset: t * unit.h },
+                    };
+                    tiles.push((*ct, layout));
+                }
+            }
+            Shape::Matrix(r, c) => {
+                let form = low.best_form(o.node);
+                let m = low.matrix(o.node, form)?;
+                let yc = if form == Form::D { c } else { r };
+                let gc = yc.div_ceil(unit.w);
+                for (k, ct) in m.tiles.iter().enumerate() {
+                    tiles.push((
+                        *ct,
+                        Layout::MatrixTile {
+                            transposed: form == Form::T,
+                            row0: (k / gc) * unit.h,
+                            col0: (k % gc) * unit.w,
+                        },
+                    ));
+                }
+            }
+        }
+        for (ct, _) in &tiles {
+            out_cts.push(*ct);
+        }
+        out_specs.push((o.name.clone(), shape, tiles.into_iter().map(|t| t.1).collect::<Vec<_>>()));
+    }
+    let n_inputs = low.ct_inputs.len();
+    let out_of_levels = |e: manage::OutOfLevels| {
+        Diagnostic::new(
+            &p.source,
+            crate::Span::new(0, 0),
+            format!(
+                "internal: level management ran out of levels at {}",
+                e.origin.span.unwrap_or_default()
+            ),
+        )
+    };
+
+    // First run: abstract chain, inputs at the top; then inputs at the level they are needed.
+    let chain = Chain::abstract_chain(ABSTRACT_TOP);
+    let first = manage(&low.ir, &out_cts, n_inputs, &[], &chain).map_err(out_of_levels)?;
+    let demand = first.input_demand.clone();
+    let second = manage(&low.ir, &out_cts, n_inputs, &demand, &chain).map_err(out_of_levels)?;
+    let depth = ABSTRACT_TOP - second.min_level;
+
+    let choice = params::select(depth, &opts.params, slots).map_err(|m| {
+        Diagnostic::new(&p.source, crate::Span::new(0, 0), m)
+    })?;
+    let params: CkksParams = choice.params.clone();
+    if params.slots() != slots {
+        // Caller retries at the chosen N.
+        return Ok(Lowered {
+            schedule: placeholder(params.clone(), opts),
+            params: choice,
+        });
+    }
+    let primes = params
+        .primes()
+        .map_err(|e| Diagnostic::new(&p.source, crate::Span::new(0, 0), e.to_string()))?;
+    let top = params.max_level() as u32;
+    let scales = level_scales(&primes.q, params.log_scale);
+    let real = Chain {
+        q: primes.q.iter().map(|&q| q as f64).collect(),
+        scales: scales.clone(),
+    };
+    // Shift abstract levels so that the lowest level is 0.
+    let shift = ABSTRACT_TOP - top;
+    let levels: Vec<Option<u32>> = demand
+        .iter()
+        .map(|d| d.map(|l| l.saturating_sub(shift)))
+        .collect();
+    let managed = manage(&low.ir, &out_cts, n_inputs, &levels, &real).map_err(out_of_levels)?;
+
+    let mut ct_inputs = low.ct_inputs.clone();
+    for (c, (l, s)) in ct_inputs.iter_mut().zip(&managed.input_levels) {
+        c.level = *l;
+        c.scale = *s;
+    }
+    let mut outputs = Vec::new();
+    let mut k = 0;
+    for (name, shape, layouts) in out_specs {
+        let tiles = layouts
+            .into_iter()
+            .map(|layout| {
+                let v = managed.outputs[k];
+                k += 1;
+                OutputTile {
+                    value: v,
+                    layout,
+                    factor: 1.0,
+                }
+            })
+            .collect();
+        outputs.push(TensorOutput {
+            name,
+            shape: to_sshape(shape),
+            tiles,
+            bound: 0.0,
+        });
+    }
+    let inputs: Vec<TensorInput> = p
+        .inputs
+        .iter()
+        .filter(|i| !p.is_derived(&i.name))
+        .map(|i| TensorInput {
+            name: i.name.clone(),
+            shape: to_sshape(i.ty.shape),
+            seq: i.ty.seq,
+            encrypted: i.ty.secrecy == crate::ir::Secrecy::Enc,
+            range: i.range,
+        })
+        .collect();
+    let derived = client::derived_tensors(p)?;
+    let mut schedule = Schedule {
+        name: opts.name.clone(),
+        program_hash: opts.program_hash.clone(),
+        params,
+        level_scales: scales,
+        unit,
+        inputs,
+        derived,
+        ct_inputs,
+        nodes: managed.nodes,
+        outputs,
+        rotation_steps: Vec::new(),
+        needs_conjugation: false,
+        hoist_groups: Vec::new(),
+    };
+    finish(&mut schedule);
+    bounds::annotate(&mut schedule, p);
+    check::check(&schedule).map_err(|e| e.into_diagnostic(p))?;
+    Ok(Lowered {
+        schedule,
+        params: choice,
+    })
+}
+
+/// A schedule shell used only to report the parameters of a lowering that must be redone.
+fn placeholder(params: CkksParams, opts: &LowerOptions) -> Schedule {
+    Schedule {
+        name: opts.name.clone(),
+        program_hash: opts.program_hash.clone(),
+        level_scales: Vec::new(),
+        unit: Unit { h: 1, w: params.slots() },
+        params,
+        inputs: Vec::new(),
+        derived: Vec::new(),
+        ct_inputs: Vec::new(),
+        nodes: Vec::new(),
+        outputs: Vec::new(),
+        rotation_steps: Vec::new(),
+        needs_conjugation: false,
+        hoist_groups: Vec::new(),
+    }
+}
+
+/// Rotation keys, hoisting groups and liveness.
+fn finish(s: &mut Schedule) {
+    use hel_runtime::schedule::Instr;
+    use std::collections::BTreeMap;
+    let mut steps: Vec<i64> = Vec::new();
+    let mut groups: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    let slots = s.slots() as i64;
+    for (i, n) in s.nodes.iter_mut().enumerate() {
+        match &mut n.instr {
+            Instr::Rotate { a, step } => {
+                // Normalize to (-slots/2, slots/2]: one key per distinct rotation.
+                let mut st = step.rem_euclid(slots);
+                if st > slots / 2 {
+                    st -= slots;
+                }
+                *step = st;
+                steps.push(st);
+                groups.entry(*a).or_default().push(i as u32);
+            }
+            Instr::Conjugate { .. } => s.needs_conjugation = true,
+            _ => {}
+        }
+    }
+    steps.sort_unstable();
+    steps.dedup();
+    s.rotation_steps = steps;
+    s.hoist_groups = groups.into_values().filter(|g| g.len() > 1).collect();
+    s.compute_liveness();
+}

@@ -1,0 +1,56 @@
+//! Plaintext verification of a lowering (EVA's rule: every compiled program is checked against
+//! its source in plaintext before anything is encrypted): the slot-level simulation of the
+//! schedule must reproduce the tensor interpreter's outputs.
+
+use hel_runtime::schedule::{simulate, Schedule, Shape as SShape, Tensor as STensor};
+
+use crate::ir::interp::{eval, random_inputs, Tensor, Value};
+use crate::ir::{Program, Shape};
+
+fn to_schedule_tensor(t: &Tensor) -> STensor {
+    STensor {
+        shape: match t.shape {
+            Shape::Scalar => SShape::Scalar,
+            Shape::Vector(n) => SShape::Vector(n),
+            Shape::Matrix(r, c) => SShape::Matrix(r, c),
+        },
+        data: t.data.clone(),
+    }
+}
+
+/// The user inputs of `p` (declaration order, derived ones excluded) as schedule tensors.
+pub fn schedule_inputs(
+    p: &Program,
+    values: &std::collections::HashMap<String, Value>,
+) -> Vec<Vec<STensor>> {
+    p.inputs
+        .iter()
+        .filter(|i| !p.is_derived(&i.name))
+        .map(|i| match values.get(&i.name) {
+            Some(Value::Tensor(t)) => vec![to_schedule_tensor(t)],
+            Some(Value::Seq(ts)) => ts.iter().map(to_schedule_tensor).collect(),
+            None => Vec::new(),
+        })
+        .collect()
+}
+
+/// Largest `|tensor - slots| / max(1, |tensor|)` over all outputs on random inputs (seeded);
+/// `Err` with a reason if either side cannot run.
+pub fn max_difference(p: &Program, s: &Schedule, seed: u64) -> Result<f64, String> {
+    let values = random_inputs(p, seed);
+    let expected = eval(p, &values).map_err(|e| e.to_string())?;
+    let got = simulate(s, &schedule_inputs(p, &values)).map_err(|e| e.to_string())?;
+    let mut worst = 0.0f64;
+    for ((name, v), g) in expected.iter().zip(&got) {
+        let Value::Tensor(t) = v else {
+            return Err(format!("output `{name}` is a sequence"));
+        };
+        if t.data.len() != g.data.len() {
+            return Err(format!("output `{name}` has the wrong size"));
+        }
+        for (a, b) in t.data.iter().zip(&g.data) {
+            worst = worst.max((a - b).abs() / a.abs().max(1.0));
+        }
+    }
+    Ok(worst)
+}
