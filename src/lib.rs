@@ -1,6 +1,7 @@
 //! The `hel` application library: everything the CLI does beyond compiling (data sets, the
 //! plaintext reference trainer, metrics), kept here so tests and benches can call it directly.
 
+pub mod compile;
 pub mod data;
 pub mod metrics;
 pub mod reference;

@@ -7,6 +7,7 @@
 use clap::Parser;
 
 mod commands;
+mod io;
 
 fn main() {
     let cli = commands::Cli::parse();

@@ -23,6 +23,7 @@ fn compile(file: &str, sets: &[(&str, f64)], level: OptLevel) -> (Program, Lower
             params: ParamRequest::default(),
             name: file.into(),
             program_hash: String::new(),
+            client_precompute: Default::default(),
         },
     )
     .unwrap_or_else(|d| panic!("{}", d.render_plain()));
@@ -52,5 +53,33 @@ fn small_logreg_simulation_matches_tensor_semantics() {
                 eprintln!("{file} {level:?} k={k}: depth {}", l.schedule.depth());
             }
         }
+    }
+}
+
+/// Ciphertext-depth targets (issue 4): GD -O1 <= 4k, NAG -O1 <= 5k, both -O2 <= floor(5k/2).
+#[test]
+fn logreg_depth_targets() {
+    for k in 1..=16u32 {
+        for (file, o1) in [("logreg_gd.hel", 4 * k), ("logreg_nag.hel", 5 * k)] {
+            let sets = [("k", k as f64), ("m", 16.0), ("f", 8.0)];
+            let (_, l1) = compile(file, &sets, OptLevel::O1);
+            let (_, l2) = compile(file, &sets, OptLevel::O2);
+            let (d1, d2) = (l1.schedule.depth(), l2.schedule.depth());
+            eprintln!("{file} k={k}: -O1 {d1}, -O2 {d2}");
+            assert!(d1 <= o1, "{file} k={k} -O1 depth {d1} > {o1}");
+            assert!(d2 <= 5 * k / 2, "{file} k={k} -O2 depth {d2} > {}", 5 * k / 2);
+        }
+    }
+}
+
+/// k = 6 on MNIST-sized data: -O2 fits N = 2^15 at 128-bit security.
+#[test]
+fn mnist_sized_k6_fits_n_2_15() {
+    for file in ["logreg_gd.hel", "logreg_nag.hel"] {
+        let (_, l) = compile(file, &[("k", 6.0)], OptLevel::O2);
+        let p = &l.schedule.params;
+        eprintln!("{file}: depth {} log_n {} log_qp {} unit {:?} nodes {}", l.schedule.depth(), p.log_n, p.log_qp(), l.schedule.unit, l.schedule.nodes.len());
+        assert_eq!(p.log_n, 15);
+        assert!(p.log_qp() <= 881);
     }
 }

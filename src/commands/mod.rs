@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 pub mod bench;
 pub mod check;
 pub mod common;
+pub mod compile;
 pub mod data;
 pub mod depth;
 pub mod ir;
@@ -33,6 +34,8 @@ pub enum Command {
     Ir(ir::IrArgs),
     /// Report multiplicative depth: per output, per iteration, critical path, per pass.
     Depth(depth::DepthArgs),
+    /// Compile a .hel program to a CKKS schedule (.helc) for keygen, encrypt, run and decrypt.
+    Compile(compile::CompileArgs),
     /// Build the data sets bundled with hel.
     Data(data::DataArgs),
     /// Measure the speed of the CKKS engine (like `openssl speed`).
@@ -50,6 +53,7 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Check(a) => check::run(a),
         Command::Ir(a) => ir::run(a),
         Command::Depth(a) => depth::run(a),
+        Command::Compile(a) => compile::run(a),
         Command::Data(args) => data::run(args),
         Command::Bench(args) => bench::run(args),
     }

@@ -39,6 +39,8 @@ pub struct LowerOptions {
     /// Name of the program (the source file name) and the hash of source + options.
     pub name: String,
     pub program_hash: String,
+    /// Whether the remaining products of encrypted inputs may be computed by the client.
+    pub client_precompute: crate::passes::client_precompute::ClientPrecompute,
 }
 
 /// A lowered program and what was decided on the way.
@@ -53,6 +55,10 @@ const ABSTRACT_TOP: u32 = 1 << 14;
 
 /// Lowers an optimized, loop-free program to a schedule.
 pub fn lower(p: &Program, opts: &LowerOptions) -> Result<Lowered, Diagnostic> {
+    let p = &crate::passes::client_precompute::precompute_remaining_products(
+        p.clone(),
+        opts.client_precompute,
+    )?;
     // The slot count depends on N, which depends on the depth, which does not depend on N:
     // lower once at a guess, pick parameters, and lower again if N changed.
     let mut log_n = opts.params.forced.as_ref().map_or(15, |f| f.log_n);
@@ -71,9 +77,12 @@ pub fn lower(p: &Program, opts: &LowerOptions) -> Result<Lowered, Diagnostic> {
 /// length that fits, minimizing the number of ciphertexts of the program's matrices.
 fn choose_unit(p: &Program, slots: usize) -> Unit {
     let mut dims: Vec<(usize, usize)> = Vec::new();
+    let mut vecs: Vec<usize> = Vec::new();
     for (_, n) in p.graph.nodes() {
-        if let Shape::Matrix(r, c) = n.ty.shape {
-            dims.push((r, c));
+        match n.ty.shape {
+            Shape::Matrix(r, c) => dims.push((r, c)),
+            Shape::Vector(n) => vecs.push(n),
+            Shape::Scalar => {}
         }
     }
     let mut best = (usize::MAX, Unit { h: 1, w: slots });
@@ -83,7 +92,11 @@ fn choose_unit(p: &Program, slots: usize) -> Unit {
         let tiles: usize = dims
             .iter()
             .map(|&(r, c)| r.div_ceil(h) * c.div_ceil(w) + c.div_ceil(h) * r.div_ceil(w))
-            .sum();
+            .sum::<usize>()
+            + vecs
+                .iter()
+                .map(|&n| n.div_ceil(w).min(n.div_ceil(h)))
+                .sum::<usize>();
         // Ties: the squarer unit (shorter rotate-and-sums on both sides).
         let skew = (w as i64 - h as i64).unsigned_abs() as usize;
         let key = tiles.saturating_mul(slots) + skew;

@@ -69,7 +69,7 @@ impl Pass for ClientPrecomputePass {
             .map(|i| 8 * i.ty.shape.len() as u64)
             .sum();
         for _ in 0..MAX_ROUNDS {
-            let picked = candidates(&p, limit, &mut used);
+            let picked = candidates(&p, limit, &mut used, true);
             if picked.is_empty() {
                 break;
             }
@@ -79,8 +79,38 @@ impl Pass for ClientPrecomputePass {
     }
 }
 
-/// Maximal input-only encrypted values with depth >= 1 on a critical path, within the budget.
-fn candidates(p: &Program, limit: u64, used: &mut u64) -> Vec<NodeId> {
+/// Before lowering to ciphertexts: every remaining product of encrypted inputs (critical or
+/// not) becomes a derived input, because the slot layouts have no matrix-matrix product. Off
+/// the critical path this costs upload, not depth. Returns the program unchanged when `mode`
+/// is `Off` (lowering then reports the product it cannot implement).
+pub fn precompute_remaining_products(
+    mut p: Program,
+    mode: ClientPrecompute,
+) -> Result<Program, Diagnostic> {
+    let limit = match mode {
+        ClientPrecompute::Off => return Ok(p),
+        ClientPrecompute::Auto => u64::MAX,
+        ClientPrecompute::MaxBytes(b) => b,
+    };
+    let mut used: u64 = p
+        .derived
+        .iter()
+        .filter_map(|d| p.input(&d.name))
+        .map(|i| 8 * i.ty.shape.len() as u64)
+        .sum();
+    for _ in 0..MAX_ROUNDS {
+        let picked = candidates(&p, limit, &mut used, false);
+        if picked.is_empty() {
+            break;
+        }
+        p = replace(p, &picked)?;
+    }
+    Ok(p)
+}
+
+/// Maximal input-only encrypted values with depth >= 1 (on a critical path if `critical`),
+/// within the budget.
+fn candidates(p: &Program, limit: u64, used: &mut u64, critical: bool) -> Vec<NodeId> {
     let g = &p.graph;
     let depth = node_depths(g);
     let outs: Vec<NodeId> = p.outputs.iter().map(|o| o.node).collect();
@@ -111,7 +141,7 @@ fn candidates(p: &Program, limit: u64, used: &mut u64) -> Vec<NodeId> {
         precomputable[id.index()]
             && n.ty.secrecy == Secrecy::Enc
             && depth[id.index()] >= 1
-            && slack[id.index()] == 0
+            && (!critical || slack[id.index()] == 0)
             && n.ty.seq.is_none()
     };
     let mut picked = Vec::new();

@@ -1,0 +1,98 @@
+//! `hel compile`: a `.hel` program to a schedule file (`.helc`) the client and server share.
+
+use super::common::{diagnostic, parse_set, read_source, user_error};
+use super::depth::OptArgs;
+use super::CmdResult;
+use clap::{Args, ValueEnum};
+use hel::compile::{compile, ct_report, CompileRequest};
+use hel_runtime::ckks::CkksParams;
+use hel_runtime::schedule::ScheduleFormat;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Binary,
+    Ron,
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:
+  hel compile examples/poly.hel -o poly.helc
+  hel compile examples/logreg_nag.hel -O2 --set k=6 -o nag.helc
+  hel compile examples/logreg_gd.hel --format ron -o gd.ron --json")]
+pub struct CompileArgs {
+    /// The .hel program.
+    pub file: PathBuf,
+    /// Output schedule file.
+    #[arg(short, long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub opt: OptArgs,
+    /// Override a `const` definition, e.g. `--set k=3` (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+    pub sets: Vec<(String, f64)>,
+    /// Target bits of precision of the outputs (chooses the scale).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(8..=30))]
+    pub precision: u32,
+    /// Use these CKKS parameters (a RON `CkksParams` file) instead of choosing them.
+    #[arg(long, value_name = "FILE.ron")]
+    pub params: Option<PathBuf>,
+    /// Output encoding.
+    #[arg(long, value_enum, default_value = "binary")]
+    pub format: FormatArg,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print one JSON object with the ciphertext-level report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: CompileArgs) -> CmdResult {
+    let src = read_source(&args.file)?;
+    let params = match &args.params {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| user_error(format!("cannot read {}: {e}", p.display())))?;
+            let params: CkksParams = ron::from_str(&text)
+                .map_err(|e| user_error(format!("{}: not a CKKS parameter set: {e}", p.display())))?;
+            Some(params)
+        }
+        None => None,
+    };
+    let req = CompileRequest {
+        sets: args.sets.clone(),
+        options: args.opt.options(),
+        precision_bits: args.precision,
+        params,
+    };
+    let compiled = compile(&src, &req, &mut |name, _| eprintln!("[pass] {name}")).map_err(diagnostic)?;
+    let format = match args.format {
+        FormatArg::Binary => ScheduleFormat::Binary,
+        FormatArg::Ron => ScheduleFormat::Ron,
+    };
+    let bytes = compiled
+        .lowered
+        .schedule
+        .to_bytes(format)
+        .map_err(user_error)?;
+    crate::io::atomic::write_new(&args.out, &bytes, args.force, &[&args.file])
+        .map_err(user_error)?;
+    let report = ct_report(&compiled);
+    if args.json {
+        println!("{}", serde_json::to_string(&report).map_err(user_error)?);
+    } else {
+        eprintln!("{}", report.explanation);
+        println!(
+            "wrote {} ({} bytes): depth {}, N = 2^{}, log2 PQ = {}, {} input ciphertexts, {} rotation keys",
+            args.out.display(),
+            bytes.len(),
+            report.depth,
+            report.params.log_n,
+            report.params.log_q,
+            report.input_ciphertexts,
+            report.rotation_keys.count
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! File handling shared by the commands.
+
+pub mod atomic;
