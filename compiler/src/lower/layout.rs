@@ -434,7 +434,9 @@ impl<'p> Lowering<'p> {
 
     /// The cheaper orientation of a vector node (R on ties).
     pub fn best_orient(&mut self, id: NodeId) -> Orient {
-        if self.vcost(id, Orient::C) < self.vcost(id, Orient::R) {
+        let n = self.vector_len(id);
+        let key = |s: &mut Self, o: Orient| (s.vcost(id, o), s.vec_tiles(o, n));
+        if key(self, Orient::C) < key(self, Orient::R) {
             Orient::C
         } else {
             Orient::R
