@@ -68,26 +68,7 @@ pub fn compile(
         });
         log(name, p);
     })?;
-    let opts = LowerOptions {
-        params: ParamRequest {
-            precision_bits: req.precision_bits,
-            forced: req.params.clone(),
-            ..ParamRequest::default()
-        },
-        name: src.short_name().to_string(),
-        program_hash: program_hash(src, req),
-        client_precompute: req.options.client_precompute,
-    };
-    let lowered = hel_compiler::on_big_stack(|| lower(&program, &opts))?;
-    let check = verify::max_difference(&program, &lowered.schedule, 0x68656c)
-        .map_err(|e| Diagnostic::new(src, hel_compiler::Span::new(0, 0), format!("plaintext check could not run: {e}")))?;
-    if !(check <= PLAINTEXT_CHECK_TOLERANCE) {
-        return Err(Diagnostic::new(
-            src,
-            hel_compiler::Span::new(0, 0),
-            format!("internal: the lowered program differs from the source by {check:e} in plaintext"),
-        ));
-    }
+    let (lowered, check) = lower_checked(src, req, &program)?;
     let a = analyze(&program);
     passes.push(PassRow {
         name: "lower".into(),
@@ -100,6 +81,35 @@ pub fn compile(
         passes,
         plaintext_check: check,
     })
+}
+
+/// Lowers an optimized program and checks the schedule against it in plaintext.
+pub fn lower_checked(
+    src: &SourceFile,
+    req: &CompileRequest,
+    program: &Program,
+) -> Result<(Lowered, f64), Diagnostic> {
+    let opts = LowerOptions {
+        params: ParamRequest {
+            precision_bits: req.precision_bits,
+            forced: req.params.clone(),
+            ..ParamRequest::default()
+        },
+        name: src.short_name().to_string(),
+        program_hash: program_hash(src, req),
+        client_precompute: req.options.client_precompute,
+    };
+    let lowered = hel_compiler::on_big_stack(|| lower(program, &opts))?;
+    let check = verify::max_difference(program, &lowered.schedule, 0x68656c)
+        .map_err(|e| Diagnostic::new(src, hel_compiler::Span::new(0, 0), format!("plaintext check could not run: {e}")))?;
+    if !(check <= PLAINTEXT_CHECK_TOLERANCE) {
+        return Err(Diagnostic::new(
+            src,
+            hel_compiler::Span::new(0, 0),
+            format!("internal: the lowered program differs from the source by {check:e} in plaintext"),
+        ));
+    }
+    Ok((lowered, check))
 }
 
 /// Ciphertext operations by kind.
@@ -153,7 +163,12 @@ fn switch_key_bytes(p: &CkksParams) -> u64 {
 
 /// The ciphertext-level report of a compiled program.
 pub fn ct_report(c: &Compiled) -> CtReport {
-    let s = &c.lowered.schedule;
+    lowered_report(&c.lowered)
+}
+
+/// The ciphertext-level report of a lowering.
+pub fn lowered_report(l: &Lowered) -> CtReport {
+    let s = &l.schedule;
     let p = &s.params;
     let n = p.n() as u64;
     let input_bytes = s
@@ -185,7 +200,7 @@ pub fn ct_report(c: &Compiled) -> CtReport {
         input_bytes,
         ops: ct_ops(s),
         unit: (s.unit.h, s.unit.w),
-        explanation: c.lowered.params.explanation.clone(),
+        explanation: l.params.explanation.clone(),
         predicted_error: s.outputs.iter().map(|o| o.bound).fold(0.0, f64::max),
     }
 }

@@ -35,9 +35,21 @@ fn json_report_has_the_documented_keys() {
     ]);
     assert!(v["tensor_depth"].is_u64());
     assert_eq!(v["per_iteration"].as_array().map(Vec::len), Some(3));
-    assert!(v["ops"]
+    assert!(v["tensor_ops"]
         .as_object()
         .is_some_and(|o| o.contains_key("matvec")));
+    // Ciphertext level (issue 4): depth, parameters, keys, inputs, ops by ciphertext kind.
+    assert!(v["depth"].as_u64().is_some_and(|d| d >= 1));
+    assert!(v["params"]["log_n"].as_u64().is_some_and(|n| (13..=16).contains(&n)));
+    assert_eq!(v["params"]["security_bits"], 128);
+    assert!(v["rotation_keys"]["count"].as_u64().is_some_and(|c| c > 0));
+    assert!(v["input_bytes"].as_u64().is_some_and(|b| b > 0));
+    assert!(v["ops"]
+        .as_object()
+        .is_some_and(|o| o.contains_key("ct_mul") && o.contains_key("rotate")));
+    assert!(v["passes"]
+        .as_array()
+        .is_some_and(|p| p.iter().any(|r| r["name"] == "lower")));
     let path = v["critical_path"].as_array().expect("array");
     assert!(path.iter().all(|s| s["op"].is_string()
         && s["span"]

@@ -27,6 +27,9 @@ pub struct DepthArgs {
     /// Print one JSON object instead of the tables.
     #[arg(long)]
     pub json: bool,
+    /// Target bits of precision (chooses the scale, hence the parameters reported).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(8..=30))]
+    pub precision: u32,
 }
 
 /// Optimization flags shared by the commands that compile.
@@ -85,6 +88,9 @@ struct Report {
     analysis: Analysis,
     passes: Vec<PassRow>,
     extra_inputs: ExtraInputs,
+    /// Ciphertext-level facts (`null` if the program cannot be lowered, e.g. too deep).
+    #[serde(flatten)]
+    ciphertext: Option<hel::compile::CtReport>,
 }
 
 pub fn run(args: DepthArgs) -> CmdResult {
@@ -106,6 +112,27 @@ pub fn run(args: DepthArgs) -> CmdResult {
             });
         })
         .map_err(diagnostic)?;
+    let req = hel::compile::CompileRequest {
+        sets: args.sets.clone(),
+        options: args.opt.options(),
+        precision_bits: args.precision,
+        params: None,
+    };
+    let ciphertext = match hel::compile::lower_checked(&src, &req, &program) {
+        Ok((lowered, _)) => {
+            let r = hel::compile::lowered_report(&lowered);
+            rows.push(PassRow {
+                name: "lower".into(),
+                tensor_depth: r.depth,
+                ops: r.ops.clone(),
+            });
+            Some(r)
+        }
+        Err(d) => {
+            eprintln!("note: no ciphertext-level report: {}", d.render_plain());
+            None
+        }
+    };
     let analysis = analyze(&program);
     let extra: Vec<ExtraInput> = program
         .derived
@@ -126,6 +153,7 @@ pub fn run(args: DepthArgs) -> CmdResult {
             values: extra.iter().map(|e| e.values).sum(),
             inputs: extra,
         },
+        ciphertext,
     };
     if args.json {
         println!(
@@ -149,6 +177,23 @@ fn render(r: &Report) -> String {
     );
     for (name, d) in &a.outputs {
         let _ = writeln!(s, "  output {name}: depth {d}");
+    }
+    if let Some(c) = &r.ciphertext {
+        let _ = writeln!(
+            s,
+            "ciphertext depth {} (levels consumed): N = 2^{}, log2 PQ = {}, scale 2^{}, dnum {},              {} rotation keys ({:.1} MiB), {} input ciphertexts ({:.1} MiB upload), predicted              error {:.1e}\n  {}",
+            c.depth,
+            c.params.log_n,
+            c.params.log_q,
+            c.params.log_scale,
+            c.params.dnum,
+            c.rotation_keys.count,
+            c.rotation_keys.bytes as f64 / (1 << 20) as f64,
+            c.input_ciphertexts,
+            c.input_bytes as f64 / (1 << 20) as f64,
+            c.predicted_error,
+            c.explanation
+        );
     }
     if !a.per_iteration.is_empty() {
         let its: Vec<String> = a.per_iteration.iter().map(u32::to_string).collect();

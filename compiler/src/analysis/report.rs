@@ -27,7 +27,9 @@ pub struct Analysis {
     pub per_iteration: Vec<u32>,
     /// From an input to the deepest output.
     pub critical_path: Vec<PathStep>,
-    /// Operation counts by kind (constants and inputs excluded).
+    /// Operation counts by kind (constants and inputs excluded). Serialized as `tensor_ops`:
+    /// reports put the ciphertext-level counts under `ops`.
+    #[serde(rename = "tensor_ops")]
     pub ops: BTreeMap<String, usize>,
     /// Nodes in the graph.
     pub nodes: usize,
