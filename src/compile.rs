@@ -47,7 +47,13 @@ pub struct Compiled {
 pub fn program_hash(src: &SourceFile, req: &CompileRequest) -> String {
     let mut h = blake3::Hasher::new();
     h.update(src.text().as_bytes());
-    h.update(format!("{:?}|{:?}|{}|{:?}", req.sets, req.options, req.precision_bits, req.params).as_bytes());
+    h.update(
+        format!(
+            "{:?}|{:?}|{}|{:?}",
+            req.sets, req.options, req.precision_bits, req.params
+        )
+        .as_bytes(),
+    );
     h.finalize().to_hex().to_string()
 }
 
@@ -100,13 +106,20 @@ pub fn lower_checked(
         client_precompute: req.options.client_precompute,
     };
     let lowered = hel_compiler::on_big_stack(|| lower(program, &opts))?;
-    let check = verify::max_difference(program, &lowered.schedule, 0x68656c)
-        .map_err(|e| Diagnostic::new(src, hel_compiler::Span::new(0, 0), format!("plaintext check could not run: {e}")))?;
-    if !(check <= PLAINTEXT_CHECK_TOLERANCE) {
+    let check = verify::max_difference(program, &lowered.schedule, 0x68656c).map_err(|e| {
+        Diagnostic::new(
+            src,
+            hel_compiler::Span::new(0, 0),
+            format!("plaintext check could not run: {e}"),
+        )
+    })?;
+    if check.is_nan() || check > PLAINTEXT_CHECK_TOLERANCE {
         return Err(Diagnostic::new(
             src,
             hel_compiler::Span::new(0, 0),
-            format!("internal: the lowered program differs from the source by {check:e} in plaintext"),
+            format!(
+                "internal: the lowered program differs from the source by {check:e} in plaintext"
+            ),
         ));
     }
     Ok((lowered, check))
@@ -175,7 +188,10 @@ pub fn lowered_report(l: &Lowered) -> CtReport {
         .ct_inputs
         .iter()
         .map(|ci| {
-            let bits: u64 = p.q_bits[..=ci.level as usize].iter().map(|&b| b as u64).sum();
+            let bits: u64 = p.q_bits[..=ci.level as usize]
+                .iter()
+                .map(|&b| b as u64)
+                .sum();
             bits * n / 8 + 32
         })
         .sum();
@@ -189,7 +205,11 @@ pub fn lowered_report(l: &Lowered) -> CtReport {
             special_primes: p.p_bits.clone(),
             log_scale: p.log_scale,
             dnum: p.dnum,
-            security_bits: if p.security == hel_runtime::ckks::Security::Classical128 { 128 } else { 0 },
+            security_bits: if p.security == hel_runtime::ckks::Security::Classical128 {
+                128
+            } else {
+                0
+            },
         },
         rotation_keys: KeyReport {
             count: s.rotation_steps.len() + usize::from(s.needs_conjugation),

@@ -40,7 +40,9 @@ fn json_report_has_the_documented_keys() {
         .is_some_and(|o| o.contains_key("matvec")));
     // Ciphertext level (issue 4): depth, parameters, keys, inputs, ops by ciphertext kind.
     assert!(v["depth"].as_u64().is_some_and(|d| d >= 1));
-    assert!(v["params"]["log_n"].as_u64().is_some_and(|n| (13..=16).contains(&n)));
+    assert!(v["params"]["log_n"]
+        .as_u64()
+        .is_some_and(|n| (13..=16).contains(&n)));
     assert_eq!(v["params"]["security_bits"], 128);
     assert!(v["rotation_keys"]["count"].as_u64().is_some_and(|c| c > 0));
     assert!(v["input_bytes"].as_u64().is_some_and(|b| b > 0));

@@ -16,7 +16,9 @@ fn compile(file: &str, sets: &[(&str, f64)], level: OptLevel) -> (Program, Lower
         level,
         ..Options::default()
     };
-    let p = Pipeline::with_options(opts).run(p, None, &mut |_, _| {}).unwrap();
+    let p = Pipeline::with_options(opts)
+        .run(p, None, &mut |_, _| {})
+        .unwrap();
     let l = lower(
         &p,
         &LowerOptions {
@@ -67,7 +69,11 @@ fn logreg_depth_targets() {
             let (d1, d2) = (l1.schedule.depth(), l2.schedule.depth());
             eprintln!("{file} k={k}: -O1 {d1}, -O2 {d2}");
             assert!(d1 <= o1, "{file} k={k} -O1 depth {d1} > {o1}");
-            assert!(d2 <= 5 * k / 2, "{file} k={k} -O2 depth {d2} > {}", 5 * k / 2);
+            assert!(
+                d2 <= 5 * k / 2,
+                "{file} k={k} -O2 depth {d2} > {}",
+                5 * k / 2
+            );
         }
     }
 }
@@ -78,7 +84,14 @@ fn mnist_sized_k6_fits_n_2_15() {
     for file in ["logreg_gd.hel", "logreg_nag.hel"] {
         let (_, l) = compile(file, &[("k", 6.0)], OptLevel::O2);
         let p = &l.schedule.params;
-        eprintln!("{file}: depth {} log_n {} log_qp {} unit {:?} nodes {}", l.schedule.depth(), p.log_n, p.log_qp(), l.schedule.unit, l.schedule.nodes.len());
+        eprintln!(
+            "{file}: depth {} log_n {} log_qp {} unit {:?} nodes {}",
+            l.schedule.depth(),
+            p.log_n,
+            p.log_qp(),
+            l.schedule.unit,
+            l.schedule.nodes.len()
+        );
         assert_eq!(p.log_n, 15);
         assert!(p.log_qp() <= 881);
     }

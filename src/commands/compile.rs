@@ -54,8 +54,9 @@ pub fn run(args: CompileArgs) -> CmdResult {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .map_err(|e| user_error(format!("cannot read {}: {e}", p.display())))?;
-            let params: CkksParams = ron::from_str(&text)
-                .map_err(|e| user_error(format!("{}: not a CKKS parameter set: {e}", p.display())))?;
+            let params: CkksParams = ron::from_str(&text).map_err(|e| {
+                user_error(format!("{}: not a CKKS parameter set: {e}", p.display()))
+            })?;
             Some(params)
         }
         None => None,
@@ -66,7 +67,8 @@ pub fn run(args: CompileArgs) -> CmdResult {
         precision_bits: args.precision,
         params,
     };
-    let compiled = compile(&src, &req, &mut |name, _| eprintln!("[pass] {name}")).map_err(diagnostic)?;
+    let compiled =
+        compile(&src, &req, &mut |name, _| eprintln!("[pass] {name}")).map_err(diagnostic)?;
     let format = match args.format {
         FormatArg::Binary => ScheduleFormat::Binary,
         FormatArg::Ron => ScheduleFormat::Ron,

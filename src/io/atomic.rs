@@ -12,16 +12,25 @@ pub fn write_new(path: &Path, bytes: &[u8], force: bool, inputs: &[&Path]) -> Re
         _ => false,
     };
     if inputs.iter().any(|i| same(i, path)) {
-        return Err(format!("refusing to overwrite input file {}", path.display()));
+        return Err(format!(
+            "refusing to overwrite input file {}",
+            path.display()
+        ));
     }
     if path.exists() && !force {
-        return Err(format!("{} exists; pass --force to replace it", path.display()));
+        return Err(format!(
+            "{} exists; pass --force to replace it",
+            path.display()
+        ));
     }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;

@@ -14,7 +14,7 @@
 //! random inputs drawn from the declared ranges (seeded), times a margin of 4. The bounds are
 //! therefore heuristic; the debug evaluator checks them against the real encrypted run.
 
-use hel_runtime::schedule::{simulate_values, Instr, Plain, Schedule, Shape, Source, Tensor};
+use hel_runtime::schedule::{simulate_values, Instr, Plain, Schedule, Source, Tensor};
 use rand::{Rng, SeedableRng};
 
 use crate::ir::Program;
@@ -33,7 +33,13 @@ pub fn random_inputs(s: &Schedule, seed: u64) -> Vec<Vec<Tensor>> {
                 .map(|_| Tensor {
                     shape: i.shape,
                     data: (0..i.shape.len())
-                        .map(|_| if hi > lo { rng.random_range(lo..=hi) } else { lo })
+                        .map(|_| {
+                            if hi > lo {
+                                rng.random_range(lo..=hi)
+                            } else {
+                                lo
+                            }
+                        })
                         .collect(),
                 })
                 .collect()
@@ -47,7 +53,7 @@ pub fn annotate(s: &mut Schedule, _p: &Program) {
     let fresh = |scale: f64| 6.0 * (n * (SIGMA * SIGMA + 1.0 / 12.0)).sqrt() / scale;
     let round = |scale: f64| 6.0 * (n / 12.0 * (1.0 + 2.0 * n / 3.0)).sqrt() / scale;
     let encode = |scale: f64| 6.0 * (n / 12.0).sqrt() / scale;
-    let mags: Vec<f64> = match simulate_values(s, &random_inputs(s, 0x6865_6c)) {
+    let mags: Vec<f64> = match simulate_values(s, &random_inputs(s, 0x68_656c)) {
         Ok(vals) => vals
             .iter()
             .map(|v| v.iter().fold(0.0f64, |m, x| m.max(x.abs())) * MAGNITUDE_MARGIN)
@@ -59,7 +65,9 @@ pub fn annotate(s: &mut Schedule, _p: &Program) {
             Plain::Rect { value, .. } | Plain::Diagonal { value, .. } => value.abs(),
             Plain::Public { pack } => {
                 let r = match pack.source {
-                    Source::Input { input, .. } => s.inputs.get(input as usize).and_then(|i| i.range),
+                    Source::Input { input, .. } => {
+                        s.inputs.get(input as usize).and_then(|i| i.range)
+                    }
                     Source::Derived { .. } => None,
                 };
                 r.map_or(1.0, |(lo, hi)| lo.abs().max(hi.abs())) * pack.factor.abs()
@@ -67,7 +75,7 @@ pub fn annotate(s: &mut Schedule, _p: &Program) {
         }
     };
     let mut bounds: Vec<f64> = Vec::with_capacity(s.nodes.len());
-    for (i, node) in s.nodes.iter().enumerate() {
+    for node in &s.nodes {
         let e = |k: u32| bounds.get(k as usize).copied().unwrap_or(0.0);
         let m = |k: u32| mags.get(k as usize).copied().unwrap_or(1.0);
         let b = match &node.instr {
@@ -86,16 +94,13 @@ pub fn annotate(s: &mut Schedule, _p: &Program) {
                 let pm = plain_mag(plain);
                 pm * e(*a) + m(*a) * pm * encode(*scale) + m(*a) * encode(*scale)
             }
-            Instr::MulConst { a, value, scale } => {
-                value.abs() * e(*a) + m(*a) * 0.5 / scale
-            }
+            Instr::MulConst { a, value, scale } => value.abs() * e(*a) + m(*a) * 0.5 / scale,
             Instr::Mul { a, b } => m(*a) * e(*b) + m(*b) * e(*a) + e(*a) * e(*b),
             Instr::Relinearize { a } | Instr::Rotate { a, .. } | Instr::Conjugate { a } => {
                 e(*a) + round(node.scale)
             }
             Instr::Rescale { a } => e(*a) + round(node.scale),
         };
-        let _ = i;
         bounds.push(b);
     }
     for (node, b) in s.nodes.iter_mut().zip(&bounds) {
@@ -108,5 +113,4 @@ pub fn annotate(s: &mut Schedule, _p: &Program) {
             .map(|t| bounds.get(t.value as usize).copied().unwrap_or(0.0) / t.factor.abs())
             .fold(0.0, f64::max);
     }
-    let _ = Shape::Scalar;
 }

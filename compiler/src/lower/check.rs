@@ -70,7 +70,10 @@ pub fn check(s: &Schedule) -> Result<(), CheckError> {
         };
         match &n.instr {
             Instr::Input { index } => {
-                let c = s.ct_inputs.get(*index as usize).ok_or_else(|| fail("missing input".into()))?;
+                let c = s
+                    .ct_inputs
+                    .get(*index as usize)
+                    .ok_or_else(|| fail("missing input".into()))?;
                 expect(c.level, c.scale, 1)?;
             }
             Instr::Add { a, b } | Instr::Sub { a, b } => {

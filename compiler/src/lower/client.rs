@@ -32,18 +32,25 @@ pub fn derived_tensors(p: &Program) -> Result<Vec<DerivedTensor>, Diagnostic> {
             let mut map: HashMap<NodeId, u32> = HashMap::new();
             // The graph is append-only, so ids are already in topological order.
             for (id, n) in d.graph.nodes() {
-                let arg = |i: usize| -> Option<u32> { n.args.get(i).and_then(|a| map.get(a)).copied() };
+                let arg =
+                    |i: usize| -> Option<u32> { n.args.get(i).and_then(|a| map.get(a)).copied() };
                 let op = match &n.op {
                     Op::Input { name } => match (user.get(name.as_str()), n.ty.seq) {
-                        (Some(&k), None) => Some(ClientOp::Input { input: k, element: 0 }),
+                        (Some(&k), None) => Some(ClientOp::Input {
+                            input: k,
+                            element: 0,
+                        }),
                         _ => None, // whole sequences are only read through `element`
                     },
                     Op::Element { index } => {
                         let src = n.args.first().map(|a| &d.graph.node(*a).op);
                         match src {
-                            Some(Op::Input { name }) => user
-                                .get(name.as_str())
-                                .map(|&k| ClientOp::Input { input: k, element: *index }),
+                            Some(Op::Input { name }) => {
+                                user.get(name.as_str()).map(|&k| ClientOp::Input {
+                                    input: k,
+                                    element: *index,
+                                })
+                            }
                             _ => None,
                         }
                     }
@@ -58,12 +65,14 @@ pub fn derived_tensors(p: &Program) -> Result<Vec<DerivedTensor>, Diagnostic> {
                     Op::Transpose => Some(ClientOp::Transpose(arg(0).unwrap_or(0))),
                     Op::MatMul => Some(ClientOp::MatMul(arg(0).unwrap_or(0), arg(1).unwrap_or(0))),
                     Op::MatVec => Some(ClientOp::MatVec(arg(0).unwrap_or(0), arg(1).unwrap_or(0))),
-                    Op::ScaleCols => {
-                        Some(ClientOp::ScaleCols(arg(0).unwrap_or(0), arg(1).unwrap_or(0)))
-                    }
-                    Op::ScaleRows => {
-                        Some(ClientOp::ScaleRows(arg(0).unwrap_or(0), arg(1).unwrap_or(0)))
-                    }
+                    Op::ScaleCols => Some(ClientOp::ScaleCols(
+                        arg(0).unwrap_or(0),
+                        arg(1).unwrap_or(0),
+                    )),
+                    Op::ScaleRows => Some(ClientOp::ScaleRows(
+                        arg(0).unwrap_or(0),
+                        arg(1).unwrap_or(0),
+                    )),
                     other => {
                         return Err(Diagnostic::new(
                             &p.source,

@@ -20,7 +20,6 @@ pub enum COp {
     Neg(Ct),
     AddPlain(Ct, Plain),
     MulPlain(Ct, Plain),
-    AddConst(Ct, f64),
     MulConst(Ct, f64),
     MulInt(Ct, i64),
     Mul(Ct, Ct),
@@ -35,7 +34,6 @@ impl COp {
             COp::Neg(a)
             | COp::AddPlain(a, _)
             | COp::MulPlain(a, _)
-            | COp::AddConst(a, _)
             | COp::MulConst(a, _)
             | COp::MulInt(a, _)
             | COp::Rotate(a, _) => vec![a],
@@ -78,16 +76,5 @@ impl CtIr {
 
     pub fn op(&self, id: Ct) -> &COp {
         &self.ops[id as usize]
-    }
-
-    /// Number of users of every value (outputs not counted).
-    pub fn use_counts(&self) -> Vec<u32> {
-        let mut n = vec![0; self.ops.len()];
-        for op in &self.ops {
-            for a in op.operands() {
-                n[a as usize] += 1;
-            }
-        }
-        n
     }
 }

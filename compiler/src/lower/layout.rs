@@ -194,7 +194,9 @@ impl<'p> Lowering<'p> {
             Op::Sub => uni(arg(0))? - uni(arg(1))?,
             Op::Mul => {
                 return match (arg(0)?, arg(1)?) {
-                    (PlainKind::Uniform(a), PlainKind::Uniform(b)) => Some(PlainKind::Uniform(a * b)),
+                    (PlainKind::Uniform(a), PlainKind::Uniform(b)) => {
+                        Some(PlainKind::Uniform(a * b))
+                    }
                     (PlainKind::Uniform(a), PlainKind::Public(s, f, t))
                     | (PlainKind::Public(s, f, t), PlainKind::Uniform(a)) => {
                         Some(PlainKind::Public(s, f * a, t))
@@ -417,12 +419,14 @@ impl<'p> Lowering<'p> {
                 Some(c) if c != 0.0 => sc(self, a) + self.const_mul_cost(a, 1.0 / c),
                 _ => INF,
             },
-            (Op::Pow { exp }, Some(a), _) => {
-                sc(self, a) + crate::analysis::depth::ceil_log2(*exp)
-            }
+            (Op::Pow { exp }, Some(a), _) => sc(self, a) + crate::analysis::depth::ceil_log2(*exp),
             (Op::Dot, Some(a), Some(b)) => {
-                let r = self.operand_cost(a, Orient::R).max(self.operand_cost(b, Orient::R));
-                let c = self.operand_cost(a, Orient::C).max(self.operand_cost(b, Orient::C));
+                let r = self
+                    .operand_cost(a, Orient::R)
+                    .max(self.operand_cost(b, Orient::R));
+                let c = self
+                    .operand_cost(a, Orient::C)
+                    .max(self.operand_cost(b, Orient::C));
                 r.min(c) + 1
             }
             _ => INF,
@@ -449,18 +453,6 @@ impl<'p> Lowering<'p> {
             Form::T
         } else {
             Form::D
-        }
-    }
-
-    /// Estimated depth of a node in its cheapest layout (for reports).
-    pub fn estimated_depth(&mut self, id: NodeId) -> u32 {
-        if !self.is_enc(id) {
-            return 0;
-        }
-        match self.shape(id) {
-            Shape::Scalar => self.scost(id),
-            Shape::Vector(_) => self.vcost(id, Orient::R).min(self.vcost(id, Orient::C)),
-            Shape::Matrix(..) => self.mcost(id, Form::D).min(self.mcost(id, Form::T)),
         }
     }
 
@@ -628,8 +620,12 @@ impl<'p> Lowering<'p> {
             match n.op {
                 Op::Dot => {
                     let (a, b) = (args[0], args[1]);
-                    let r = self.operand_cost(a, Orient::R).max(self.operand_cost(b, Orient::R));
-                    let c = self.operand_cost(a, Orient::C).max(self.operand_cost(b, Orient::C));
+                    let r = self
+                        .operand_cost(a, Orient::R)
+                        .max(self.operand_cost(b, Orient::R));
+                    let c = self
+                        .operand_cost(a, Orient::C)
+                        .max(self.operand_cost(b, Orient::C));
                     let o = if c < r { Orient::C } else { Orient::R };
                     let len = match self.shape(a) {
                         Shape::Vector(n) => n,
@@ -646,7 +642,14 @@ impl<'p> Lowering<'p> {
                     }
                 }
                 _ => {
-                    let v = self.elementwise_vec(id, Orient::R, 1, args[0], *args.get(1).unwrap_or(&args[0]), elem_of(&n.op, self.p, id)?)?;
+                    let v = self.elementwise_vec(
+                        id,
+                        Orient::R,
+                        1,
+                        args[0],
+                        *args.get(1).unwrap_or(&args[0]),
+                        elem_of(&n.op, self.p, id)?,
+                    )?;
                     v.tiles[0]
                 }
             }
@@ -692,8 +695,12 @@ impl<'p> Lowering<'p> {
             let tiles = (0..self.vec_tiles(o, len))
                 .map(|t| {
                     let layout = match o {
-                        Orient::R => Layout::RowVector { offset: t * self.unit.w },
-                        Orient::C => Layout::ColVector { offset: t * self.unit.h },
+                        Orient::R => Layout::RowVector {
+                            offset: t * self.unit.w,
+                        },
+                        Orient::C => Layout::ColVector {
+                            offset: t * self.unit.h,
+                        },
                     };
                     self.input_ct(
                         Pack {
@@ -716,11 +723,7 @@ impl<'p> Lowering<'p> {
             }
             Op::Pow { exp } => {
                 let x = self.vector(args[0], o)?;
-                let tiles = x
-                    .tiles
-                    .iter()
-                    .map(|t| self.power(*t, exp, id))
-                    .collect();
+                let tiles = x.tiles.iter().map(|t| self.power(*t, exp, id)).collect();
                 VecVal {
                     tiles,
                     clean: x.clean,
@@ -761,13 +764,19 @@ impl<'p> Lowering<'p> {
         e: Elem,
     ) -> Result<VecVal, Diagnostic> {
         let scalar_out = self.shape(id) == Shape::Scalar;
-        let ntiles = if scalar_out { 1 } else { self.vec_tiles(o, len) };
+        let ntiles = if scalar_out {
+            1
+        } else {
+            self.vec_tiles(o, len)
+        };
         let operand = |s: &mut Self, x: NodeId| -> Result<Operand, Diagnostic> {
             if !s.is_enc(x) {
                 return match s.plain_kind(x) {
                     Some(PlainKind::Uniform(v)) => Ok(Operand::Uniform(v)),
                     Some(PlainKind::Public(src, f, _)) => Ok(Operand::Public(src, f)),
-                    None => Err(s.unsupported(x, "this public value is not a constant or an input")),
+                    None => {
+                        Err(s.unsupported(x, "this public value is not a constant or an input"))
+                    }
                 };
             }
             if s.shape(x) == Shape::Scalar {
@@ -805,8 +814,12 @@ impl<'p> Lowering<'p> {
                 Layout::Scalar
             } else {
                 match o {
-                    Orient::R => Layout::RowVector { offset: t * self.unit.w },
-                    Orient::C => Layout::ColVector { offset: t * self.unit.h },
+                    Orient::R => Layout::RowVector {
+                        offset: t * self.unit.w,
+                    },
+                    Orient::C => Layout::ColVector {
+                        offset: t * self.unit.h,
+                    },
                 }
             };
             let ct = self.combine(id, &x, &y, e, t, rows, cols, layout)?;
@@ -926,7 +939,13 @@ impl<'p> Lowering<'p> {
     }
 
     /// `A @ v` in orientation `o` (C: direct A and R(v), masked; R: transposed A and C(v)).
-    fn matvec(&mut self, id: NodeId, a: NodeId, v: NodeId, o: Orient) -> Result<VecVal, Diagnostic> {
+    fn matvec(
+        &mut self,
+        id: NodeId,
+        a: NodeId,
+        v: NodeId,
+        o: Orient,
+    ) -> Result<VecVal, Diagnostic> {
         let Unit { h, w } = self.unit;
         let (r, c) = match self.shape(a) {
             Shape::Matrix(r, c) => (r, c),
@@ -957,7 +976,9 @@ impl<'p> Lowering<'p> {
                     let prods: Vec<Ct> = (0..m.grid_cols)
                         .map(|j| self.push(COp::Mul(m.tiles[i * m.grid_cols + j], x.tiles[j]), id))
                         .collect();
-                    let s = self.sum(prods, id).ok_or_else(|| self.unsupported(id, "empty"))?;
+                    let s = self
+                        .sum(prods, id)
+                        .ok_or_else(|| self.unsupported(id, "empty"))?;
                     let p = yc.min(w).next_power_of_two();
                     let s = self.rotate_sum(s, 1, p, id);
                     let rows = r.saturating_sub(i * h).min(h);
@@ -970,18 +991,25 @@ impl<'p> Lowering<'p> {
                     let prods: Vec<Ct> = (0..gr)
                         .map(|i| self.push(COp::Mul(m.tiles[i * m.grid_cols + j], x.tiles[i]), id))
                         .collect();
-                    let s = self.sum(prods, id).ok_or_else(|| self.unsupported(id, "empty"))?;
+                    let s = self
+                        .sum(prods, id)
+                        .ok_or_else(|| self.unsupported(id, "empty"))?;
                     tiles.push(self.rotate_sum(s, w as i64, h, id));
                 }
             }
         }
-        let _ = yr;
         Ok(VecVal { tiles, clean: true })
     }
 
     /// `A @ v` for a public `v`: a constant vector is `c · sum_cols(A)`; a public input is
     /// packed as a plaintext and multiplied in (one level either way).
-    fn matvec_public(&mut self, id: NodeId, a: NodeId, v: NodeId, o: Orient) -> Result<VecVal, Diagnostic> {
+    fn matvec_public(
+        &mut self,
+        id: NodeId,
+        a: NodeId,
+        v: NodeId,
+        o: Orient,
+    ) -> Result<VecVal, Diagnostic> {
         match self.plain_kind(v) {
             Some(PlainKind::Uniform(c)) => {
                 let s = self.reduce_matrix(id, a, false, o)?;
@@ -992,10 +1020,6 @@ impl<'p> Lowering<'p> {
                 // Hadamard with the packed public vector, then the same reduction as an
                 // encrypted matrix (scale_cols + sum_cols).
                 let Unit { h, w } = self.unit;
-                let (r, c) = match self.shape(a) {
-                    Shape::Matrix(r, c) => (r, c),
-                    _ => return Err(self.unsupported(id, "matrix operand expected")),
-                };
                 let form = match o {
                     Orient::C => Form::D,
                     Orient::R => Form::T,
@@ -1027,7 +1051,6 @@ impl<'p> Lowering<'p> {
                     grid_cols: m.grid_cols,
                     clean: true,
                 };
-                let _ = (r, c, yr, yc);
                 self.reduce_stored(id, prod, yr, yc, o)
             }
             None => Err(self.unsupported(id, "a product with a computed public vector")),
@@ -1035,8 +1058,13 @@ impl<'p> Lowering<'p> {
     }
 
     /// `sum_rows(X)` (`rows`) or `sum_cols(X)` in orientation `o`.
-    fn reduce_matrix(&mut self, id: NodeId, x: NodeId, rows: bool, o: Orient) -> Result<VecVal, Diagnostic> {
-        let Unit { h, w } = self.unit;
+    fn reduce_matrix(
+        &mut self,
+        id: NodeId,
+        x: NodeId,
+        rows: bool,
+        o: Orient,
+    ) -> Result<VecVal, Diagnostic> {
         // Summing the stored matrix's rows gives R (no mask); its columns, C (mask).
         let form = match (rows, o) {
             (true, Orient::R) | (false, Orient::C) => Form::D,
@@ -1048,7 +1076,14 @@ impl<'p> Lowering<'p> {
     }
 
     /// Sums a stored matrix `Y` (yr × yc) over its rows (to R) or its columns (to C).
-    fn reduce_stored(&mut self, id: NodeId, m: MatVal, yr: usize, yc: usize, o: Orient) -> Result<VecVal, Diagnostic> {
+    fn reduce_stored(
+        &mut self,
+        id: NodeId,
+        m: MatVal,
+        yr: usize,
+        yc: usize,
+        o: Orient,
+    ) -> Result<VecVal, Diagnostic> {
         let Unit { h, w } = self.unit;
         let m = self.ensure_clean_mat(m, yr, yc, id);
         let gr = ceil_div(yr, h);
@@ -1057,14 +1092,18 @@ impl<'p> Lowering<'p> {
             Orient::R => {
                 for j in 0..m.grid_cols {
                     let col: Vec<Ct> = (0..gr).map(|i| m.tiles[i * m.grid_cols + j]).collect();
-                    let s = self.sum(col, id).ok_or_else(|| self.unsupported(id, "empty"))?;
+                    let s = self
+                        .sum(col, id)
+                        .ok_or_else(|| self.unsupported(id, "empty"))?;
                     tiles.push(self.rotate_sum(s, w as i64, h, id));
                 }
             }
             Orient::C => {
                 for i in 0..gr {
                     let row: Vec<Ct> = m.tiles[i * m.grid_cols..(i + 1) * m.grid_cols].to_vec();
-                    let s = self.sum(row, id).ok_or_else(|| self.unsupported(id, "empty"))?;
+                    let s = self
+                        .sum(row, id)
+                        .ok_or_else(|| self.unsupported(id, "empty"))?;
                     let p = yc.min(w).next_power_of_two();
                     let s = self.rotate_sum(s, 1, p, id);
                     let valid = yr.saturating_sub(i * h).min(h);
@@ -1106,7 +1145,9 @@ impl<'p> Lowering<'p> {
                 };
                 parts.push(self.push(COp::MulPlain(v.tiles[s], mask), id));
             }
-            let s = self.sum(parts, id).ok_or_else(|| self.unsupported(id, "empty vector"))?;
+            let s = self
+                .sum(parts, id)
+                .ok_or_else(|| self.unsupported(id, "empty vector"))?;
             let ct = match to {
                 Orient::R => self.rotate_sum(s, w as i64, h, id),
                 Orient::C => {

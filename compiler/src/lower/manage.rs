@@ -117,7 +117,13 @@ impl Manager<'_> {
         if let Some(r) = self.relin.get(&v.id) {
             return *r;
         }
-        let r = self.emit(Instr::Relinearize { a: v.id }, v.level, v.scale, 1, v.squared);
+        let r = self.emit(
+            Instr::Relinearize { a: v.id },
+            v.level,
+            v.scale,
+            1,
+            v.squared,
+        );
         self.relin.insert(v.id, r);
         r
     }
@@ -187,7 +193,13 @@ impl Manager<'_> {
             x.degree,
             true,
         );
-        let r = self.emit(Instr::Rescale { a: m.id }, level, m.scale / q, m.degree, false);
+        let r = self.emit(
+            Instr::Rescale { a: m.id },
+            level,
+            m.scale / q,
+            m.degree,
+            false,
+        );
         self.aligned.insert((v.id, level), r);
         r
     }
@@ -232,7 +244,11 @@ impl Manager<'_> {
                 }
             }
             (true, false) | (false, true) => {
-                let (sq, nm, swapped) = if a.squared { (a, b, false) } else { (b, a, true) };
+                let (sq, nm, swapped) = if a.squared {
+                    (a, b, false)
+                } else {
+                    (b, a, true)
+                };
                 let (x, y) = if nm.level >= sq.level {
                     let nm = self.align(nm, sq.level);
                     (sq, self.lift(nm))
@@ -307,11 +323,23 @@ pub fn manage(
             }
             COp::Neg(_) => {
                 let a = arg(0);
-                m.emit(Instr::Neg { a: a.id }, a.level, a.scale, a.degree, a.squared)
+                m.emit(
+                    Instr::Neg { a: a.id },
+                    a.level,
+                    a.scale,
+                    a.degree,
+                    a.squared,
+                )
             }
             COp::MulInt(_, k) => {
                 let a = arg(0);
-                m.emit(Instr::MulInt { a: a.id, k: *k }, a.level, a.scale, a.degree, a.squared)
+                m.emit(
+                    Instr::MulInt { a: a.id, k: *k },
+                    a.level,
+                    a.scale,
+                    a.degree,
+                    a.squared,
+                )
             }
             COp::AddPlain(_, p) => {
                 let a = m.normal(arg(0))?;
@@ -320,10 +348,6 @@ pub fn manage(
                     plain: p.clone(),
                 };
                 m.emit(instr, a.level, a.scale, 1, false)
-            }
-            COp::AddConst(_, c) => {
-                let a = m.normal(arg(0))?;
-                m.emit(Instr::AddConst { a: a.id, value: *c }, a.level, a.scale, 1, false)
             }
             COp::MulPlain(_, p) => {
                 let a = m.normal(arg(0))?;
@@ -351,7 +375,13 @@ pub fn manage(
                 let l = a.level.min(b.level);
                 note_demand(ir, op, &vals, &mut demand, l);
                 let (a, b) = (m.align(a, l), m.align(b, l));
-                m.emit(Instr::Mul { a: a.id, b: b.id }, l, a.scale * b.scale, 2, true)
+                m.emit(
+                    Instr::Mul { a: a.id, b: b.id },
+                    l,
+                    a.scale * b.scale,
+                    2,
+                    true,
+                )
             }
             COp::Rotate(_, step) => {
                 let a = m.relinearize(arg(0));

@@ -17,8 +17,8 @@ mod client;
 mod ctir;
 mod layout;
 mod manage;
-pub mod verify;
 pub mod params;
+pub mod verify;
 
 use hel_runtime::ckks::CkksParams;
 use hel_runtime::schedule::{
@@ -128,7 +128,10 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
             return Err(Diagnostic::new(
                 &p.source,
                 o.span,
-                format!("output `{}` is public: only encrypted outputs can be lowered", o.name),
+                format!(
+                    "output `{}` is public: only encrypted outputs can be lowered",
+                    o.name
+                ),
             ));
         }
         let mut tiles = Vec::new();
@@ -168,7 +171,11 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
         for (ct, _) in &tiles {
             out_cts.push(*ct);
         }
-        out_specs.push((o.name.clone(), shape, tiles.into_iter().map(|t| t.1).collect::<Vec<_>>()));
+        out_specs.push((
+            o.name.clone(),
+            shape,
+            tiles.into_iter().map(|t| t.1).collect::<Vec<_>>(),
+        ));
     }
     let n_inputs = low.ct_inputs.len();
     let out_of_levels = |e: manage::OutOfLevels| {
@@ -189,9 +196,8 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
     let second = manage(&low.ir, &out_cts, n_inputs, &demand, &chain).map_err(out_of_levels)?;
     let depth = ABSTRACT_TOP - second.min_level;
 
-    let choice = params::select(depth, &opts.params, slots).map_err(|m| {
-        Diagnostic::new(&p.source, crate::Span::new(0, 0), m)
-    })?;
+    let choice = params::select(depth, &opts.params, slots)
+        .map_err(|m| Diagnostic::new(&p.source, crate::Span::new(0, 0), m))?;
     let params: CkksParams = choice.params.clone();
     if params.slots() != slots {
         // Caller retries at the chosen N.
@@ -287,7 +293,10 @@ fn placeholder(params: CkksParams, opts: &LowerOptions) -> Schedule {
         name: opts.name.clone(),
         program_hash: opts.program_hash.clone(),
         level_scales: Vec::new(),
-        unit: Unit { h: 1, w: params.slots() },
+        unit: Unit {
+            h: 1,
+            w: params.slots(),
+        },
         params,
         inputs: Vec::new(),
         derived: Vec::new(),
