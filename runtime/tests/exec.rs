@@ -422,7 +422,12 @@ fn ckks_outputs_match_the_plain_reference_within_the_bounds() {
     assert_eq!(run.stats.ops["rotate"], 3);
     assert_eq!(run.stats.ops["mul_plain"], 2);
     assert_eq!(run.stats.ops_by_level[&3]["mul_plain"], 2);
-    // The mask is used twice at the same level and scale: encoded once.
+    let (hits, misses) = ev.plaintext_cache_stats();
+    assert_eq!(hits + misses, 3);
+    // The mask is used twice at the same level and scale: encoded once (on two threads both
+    // nodes may ask for it at the same moment, and then both encode it).
+    let ev = ckks_evaluator(&k, s, &inputs);
+    execute(s, &ev, &threads(1)).unwrap();
     assert_eq!(ev.plaintext_cache_stats(), (1, 2));
 }
 

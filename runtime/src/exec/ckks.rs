@@ -16,6 +16,9 @@ use crate::schedule::{
 /// Public plaintext operands are encoded on demand and cached by (plaintext, level, scale):
 /// masks repeat a lot. A cached encoding is dropped after its last use (uses are counted from
 /// the schedule up front), so the cache never holds more than the plaintexts still to come.
+/// Two nodes asking for the same plaintext at the same moment may both encode it: waiting for
+/// the other encoder could deadlock, because under rayon's work stealing the waiting node can
+/// be running on the encoding thread's own stack.
 pub struct CkksEvaluator<'a> {
     ctx: &'a Context,
     schedule: &'a Schedule,
