@@ -381,7 +381,7 @@ fn ckks_evaluator<'a>(k: &'a Keys, s: &'a Schedule, inputs: &[Vec<Tensor>]) -> C
 fn threads(n: usize) -> RunOptions<'static> {
     RunOptions {
         threads: n,
-        progress: None,
+        ..RunOptions::default()
     }
 }
 
@@ -756,6 +756,7 @@ fn progress_reaches_the_total() {
     let opts = RunOptions {
         threads: 2,
         progress: Some(&progress),
+        memory_limit: None,
     };
     execute(&s, &PlainEvaluator::new(&s, &inputs).unwrap(), &opts).unwrap();
     assert_eq!(calls.load(Ordering::Relaxed), 10);
@@ -846,18 +847,31 @@ fn print_default_cost_table() {
     println!("];");
 }
 
-/// A wider program at N = 2^14 (8 limbs): eight independent rotate-mask-rescale branches
-/// summed, squared. Prints 1- vs 2-thread times (run with `--ignored --nocapture`).
+/// Wider programs at N = 2^14 and 2^15 (8 and 20 limbs): sixteen independent
+/// rotate-mask-rescale branches summed, squared. Prints the cost estimate and 1- vs 2-thread
+/// times (run with `--release --ignored --nocapture`).
 #[test]
 #[ignore]
 fn timing_one_vs_two_threads() {
-    let params = CkksParams::standard(14).unwrap();
-    let inputs = test_inputs(20);
-    let mut b = Builder::new(params, Unit { h: 64, w: 128 });
+    for log_n in [14, 15] {
+        timing(log_n);
+    }
+}
+
+/// `branches` independent rotate-mask-rescale branches of one input, summed pairwise, squared.
+fn wide(params: CkksParams, branches: i64, inputs: &[Vec<Tensor>]) -> Schedule {
+    let slots = params.slots();
+    let mut b = Builder::new(
+        params,
+        Unit {
+            h: slots / 128,
+            w: 128,
+        },
+    );
     let x = b.push(Instr::Input { index: 0 });
     let top = b.s.nodes[0].level;
     let mut terms = Vec::new();
-    for step in 1..=8 {
+    for step in 1..=branches {
         let r = b.push(Instr::Rotate { a: x, step });
         let m = b.push(Instr::MulPlain {
             a: r,
@@ -881,20 +895,58 @@ fn timing_one_vs_two_threads() {
     let rl = b.push(Instr::Relinearize { a: sq });
     let y = b.push(Instr::Rescale { a: rl });
     b.output("y", y);
-    let s = b.finish(&inputs);
+    b.finish(inputs)
+}
+
+#[test]
+fn a_memory_limit_trades_the_critical_path_for_fewer_live_values() {
+    let inputs = test_inputs(22);
+    let s = wide(deep_params(), 16, &inputs);
+    let pe = PlainEvaluator::new(&s, &inputs).unwrap();
+    let value = s.slots() * 8;
+    let fast = execute(&s, &pe, &threads(1)).unwrap();
+    // Critical path first: every rotation runs before any of them is consumed.
+    assert!(fast.stats.peak_bytes >= 17 * value);
+    let lean = execute(
+        &s,
+        &pe,
+        &RunOptions {
+            threads: 1,
+            memory_limit: Some(0),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    // Depth first: x, one partial sum per level of the 16-term sum tree, and a transient.
+    assert!(
+        lean.stats.peak_bytes <= 6 * value,
+        "{}",
+        lean.stats.peak_bytes / value
+    );
+    assert_eq!(fast.outputs, lean.outputs);
+}
+
+fn timing(log_n: u32) {
+    let inputs = test_inputs(20);
+    let s = wide(CkksParams::standard(log_n).unwrap(), 16, &inputs);
     let k = keys(&s, 21);
     let cost = CostEvaluator::new(&s, CostTable::default()).unwrap();
     execute(&s, &cost, &threads(1)).unwrap();
     let report = cost.report().unwrap();
     println!(
-        "estimate: work {:.3} s, critical path {:.3} s",
+        "N = 2^{log_n}: estimate: work {:.3} s, critical path {:.3} s",
         report.work_seconds, report.critical_path_seconds
     );
-    for t in [1, 2, 1, 2] {
+    for (t, limit) in [(1, None), (2, None), (1, None), (2, None), (2, Some(0))] {
         let ev = ckks_evaluator(&k, &s, &inputs);
-        let run = execute(&s, &ev, &threads(t)).unwrap();
+        let opts = RunOptions {
+            threads: t,
+            memory_limit: limit,
+            ..RunOptions::default()
+        };
+        let run = execute(&s, &ev, &opts).unwrap();
         println!(
-            "{t} thread(s): {:.3} s, peak {:.1} MiB",
+            "{t} thread(s), memory limit {limit:?}: {:.3} s, peak {:.1} MiB",
             run.stats.seconds,
             run.stats.peak_bytes as f64 / (1 << 20) as f64
         );

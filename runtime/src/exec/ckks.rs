@@ -11,7 +11,8 @@ use crate::schedule::{
     eval_derived, plain_slots, Instr, Node, Pack, Plain, Schedule, Source, Tensor, ValueId,
 };
 
-/// Evaluates a schedule on ciphertexts.
+/// Evaluates a schedule on ciphertexts. An evaluator serves one run: the input ciphertexts
+/// are moved into the run at their last use rather than copied.
 ///
 /// Public plaintext operands are encoded on demand and cached by (plaintext, level, scale):
 /// masks repeat a lot. A cached encoding is dropped after its last use (uses are counted from
@@ -206,7 +207,13 @@ impl<'a> CkksEvaluator<'a> {
         let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
         let last = uses.fetch_sub(1, Ordering::AcqRel) == 1;
         let ct = if last { slot.take() } else { slot.clone() };
-        ct.ok_or_else(|| ExecError::missing(id, node, format!("input ciphertext {index}")))
+        ct.ok_or_else(|| {
+            ExecError::missing(
+                id,
+                node,
+                format!("input ciphertext {index} (already used by an earlier run?)"),
+            )
+        })
     }
 
     fn public_tensor(&self, pack: &Pack) -> Option<&Tensor> {

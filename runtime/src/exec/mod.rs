@@ -28,7 +28,9 @@ use crate::ckks::CkksError;
 use crate::schedule::{Node, ValueId};
 
 pub use self::ckks::CkksEvaluator;
-pub use cost::{calibrate, CostCurve, CostEvaluator, CostReport, CostTable, ValueShape};
+pub use cost::{
+    calibrate, CostCurve, CostEvaluator, CostReport, CostTable, ValueShape, ENCODE, ROTATE_HOISTED,
+};
 pub use debug::{DebugEvaluator, DebugValue};
 pub use plain::PlainEvaluator;
 pub use scheduler::{critical_path_seconds, execute};
@@ -74,6 +76,9 @@ pub struct RunOptions<'a> {
     /// Called after each finished node with (nodes done, total nodes); may be called from
     /// several threads at once.
     pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+    /// Soft limit on the live bytes: above it the scheduler prefers nodes that free values
+    /// over the critical path. `None`: always the critical path (fastest, most memory).
+    pub memory_limit: Option<usize>,
 }
 
 impl std::fmt::Debug for RunOptions<'_> {
@@ -81,6 +86,7 @@ impl std::fmt::Debug for RunOptions<'_> {
         f.debug_struct("RunOptions")
             .field("threads", &self.threads)
             .field("progress", &self.progress.is_some())
+            .field("memory_limit", &self.memory_limit)
             .finish()
     }
 }

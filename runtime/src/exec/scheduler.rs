@@ -61,7 +61,11 @@ impl Plan {
                 continue;
             }
             let members = match group_of[i] {
-                Some(g) => schedule.hoist_groups[g].clone(),
+                Some(g) => {
+                    let mut m = schedule.hoist_groups[g].clone();
+                    m.sort_unstable();
+                    m
+                }
                 None => vec![i as ValueId],
             };
             let mut reads: Vec<ValueId> = members
@@ -123,7 +127,7 @@ impl Plan {
 
 /// Validates [`Schedule::hoist_groups`] and maps each grouped node to its group. A group must
 /// consist of distinct `Rotate` nodes reading one operand, and a node belongs to at most one
-/// group; one-node groups are ignored.
+/// group (in any order); one-node groups are ignored.
 fn hoist_groups(schedule: &Schedule) -> Result<Vec<Option<usize>>, ExecError> {
     let mut group_of = vec![None; schedule.nodes.len()];
     for (g, group) in schedule.hoist_groups.iter().enumerate() {
@@ -146,11 +150,6 @@ fn hoist_groups(schedule: &Schedule) -> Result<Vec<Option<usize>>, ExecError> {
             if group_of[m as usize].replace(g).is_some() {
                 return Err(bad("appears twice"));
             }
-        }
-        if !group.windows(2).all(|w| w[0] < w[1]) {
-            return Err(ExecError::Invalid(format!(
-                "hoisting group {g} is not sorted by node id"
-            )));
         }
     }
     Ok(group_of)
@@ -187,12 +186,44 @@ struct Slot<V> {
     bytes: usize,
 }
 
-/// A ready task in the priority queue: highest priority first, then lowest index.
+/// A ready task in the critical-path queue: highest priority first, then lowest index.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct Ready {
     /// Bits of a non-negative f64, which order like the numbers.
     priority: u64,
     task: Reverse<usize>,
+}
+
+/// A ready task in the memory queue: the most values freed minus produced first (as known
+/// when it became ready), then the critical path.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct ReadyMem {
+    net_freed: isize,
+    by_path: Ready,
+}
+
+/// The ready tasks, in two orders. A task popped from one queue stays in the other until it
+/// surfaces there and is skipped.
+#[derive(Default)]
+struct ReadyQueues {
+    by_path: BinaryHeap<Ready>,
+    by_memory: BinaryHeap<ReadyMem>,
+    taken: Vec<bool>,
+}
+
+impl ReadyQueues {
+    fn pop(&mut self, memory_first: bool) -> Option<usize> {
+        loop {
+            let t = if memory_first {
+                self.by_memory.pop()?.by_path.task.0
+            } else {
+                self.by_path.pop()?.task.0
+            };
+            if !std::mem::replace(&mut self.taken[t], true) {
+                return Some(t);
+            }
+        }
+    }
 }
 
 struct Shared<'a, E: Evaluator> {
@@ -204,7 +235,9 @@ struct Shared<'a, E: Evaluator> {
     pending: Vec<AtomicUsize>,
     /// Unfinished consumer tasks, per value.
     readers: Vec<AtomicUsize>,
-    ready: Mutex<BinaryHeap<Ready>>,
+    ready: Mutex<ReadyQueues>,
+    /// Above this many live bytes, tasks that free values go first.
+    memory_limit: Option<usize>,
     live: AtomicUsize,
     peak: AtomicUsize,
     failed: AtomicBool,
@@ -223,10 +256,36 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl<E: Evaluator> Shared<'_, E> {
     fn push_ready(&self, t: usize) {
-        lock(&self.ready).push(Ready {
+        let by_path = || Ready {
             priority: self.plan.priority[t].to_bits(),
             task: Reverse(t),
-        });
+        };
+        let mut ready = lock(&self.ready);
+        ready.by_path.push(by_path());
+        if self.memory_limit.is_some() {
+            // Values this task would free if it ran now (it is their only unfinished reader).
+            let task = &self.plan.tasks[t];
+            let freed = task
+                .reads
+                .iter()
+                .filter(|v| {
+                    !self.plan.is_output[**v as usize]
+                        && self.readers[**v as usize].load(Ordering::Acquire) == 1
+                })
+                .count();
+            ready.by_memory.push(ReadyMem {
+                net_freed: freed as isize - task.nodes.len() as isize,
+                by_path: by_path(),
+            });
+        }
+    }
+
+    /// The next task to run: by critical path, or by memory freed while over the limit.
+    fn pop_ready(&self) -> Option<usize> {
+        let pressure = self
+            .memory_limit
+            .is_some_and(|limit| self.live.load(Ordering::Acquire) >= limit);
+        lock(&self.ready).pop(pressure)
     }
 
     fn get(&self, v: ValueId) -> Result<Arc<E::Value>, ExecError> {
@@ -335,10 +394,7 @@ fn job<'s, E: Evaluator>(scope: &rayon::Scope<'s>, shared: &'s Shared<'s, E>) {
     if shared.failed.load(Ordering::Acquire) {
         return;
     }
-    let Some(Ready {
-        task: Reverse(t), ..
-    }) = lock(&shared.ready).pop()
-    else {
+    let Some(t) = shared.pop_ready() else {
         return;
     };
     if let Err(e) = shared.run_task(t) {
@@ -356,7 +412,10 @@ fn job<'s, E: Evaluator>(scope: &rayon::Scope<'s>, shared: &'s Shared<'s, E>) {
 /// Runs `schedule` with `evaluator` and returns the output values.
 ///
 /// A node runs as soon as its operands exist (dependency counting, no per-level barrier);
-/// among ready nodes the one with the longest estimated path to a sink goes first. Each value
+/// among ready nodes the one with the longest estimated path to a sink goes first — unless
+/// [`RunOptions::memory_limit`] is set and the live values exceed it: then the node that frees
+/// the most values goes first (the critical-path order can keep many wide intermediate results
+/// alive, e.g. all rotations of a vector before any of them is consumed). Each value
 /// is freed when the last node reading it has finished — counted per value at run time rather
 /// than taken from [`Node::last_use`], because with several threads the topologically last
 /// reader is not necessarily the last to finish. Output values are kept.
@@ -379,6 +438,10 @@ pub fn execute<E: Evaluator>(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
         .thread_name(|i| format!("hel-exec-{i}"))
+        // A thread waiting inside an operation's parallel section may run whole other nodes
+        // on top of its stack (work stealing), so nesting can get deeper than in plain rayon
+        // code: room for it, in virtual memory only.
+        .stack_size(16 << 20)
         .build()
         .map_err(|e| ExecError::ThreadPool(e.to_string()))?;
     let n = schedule.nodes.len();
@@ -393,7 +456,11 @@ pub fn execute<E: Evaluator>(
             .iter()
             .map(|c| AtomicUsize::new(*c))
             .collect(),
-        ready: Mutex::new(BinaryHeap::new()),
+        ready: Mutex::new(ReadyQueues {
+            taken: vec![false; plan.tasks.len()],
+            ..ReadyQueues::default()
+        }),
+        memory_limit: options.memory_limit,
         live: AtomicUsize::new(0),
         peak: AtomicUsize::new(0),
         failed: AtomicBool::new(false),
