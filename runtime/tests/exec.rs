@@ -830,11 +830,15 @@ fn calibration_measures_every_operation() {
     assert!(!phases.is_empty());
 }
 
-/// Regenerates `runtime/src/exec/cost_default.rs` (run with `--ignored --nocapture`).
+/// Regenerates `runtime/src/exec/cost_default.rs` (run with `--release --ignored
+/// --nocapture`; `HEL_CALIBRATE_LOG_N=16` measures other ring degrees than 12..=16).
 #[test]
 #[ignore]
 fn print_default_cost_table() {
-    let t = calibrate(&[12, 13, 14, 15], 5, &mut |p: &str| eprintln!("{p}")).unwrap();
+    let log_ns: Vec<u32> = std::env::var("HEL_CALIBRATE_LOG_N")
+        .map(|v| v.split(',').map(|x| x.trim().parse().unwrap()).collect())
+        .unwrap_or_else(|_| (12..=16).collect());
+    let t = calibrate(&log_ns, 5, &mut |p: &str| eprintln!("{p}")).unwrap();
     println!("pub(super) const MEASURED: &[Curve] = &[");
     for c in &t.curves {
         let pts: Vec<String> = c
