@@ -1,2 +1,3 @@
 pub mod ckks;
+pub mod exec;
 pub mod schedule;
