@@ -1,2 +1,3 @@
 pub mod ckks;
+pub mod client;
 pub mod schedule;
