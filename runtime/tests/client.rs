@@ -100,7 +100,11 @@ fn round_trip_through_files_recovers_the_inputs_and_derived_tensors() {
     assert_eq!(enc, s.enc);
     // Seed compression: the upload is about half the expanded ciphertexts.
     let expanded = hel_runtime::client::expanded_bytes(&s.schedule, &s.ctx);
-    assert!(in_bytes.len() < expanded * 6 / 10, "{} vs {expanded}", in_bytes.len());
+    assert!(
+        in_bytes.len() < expanded * 6 / 10,
+        "{} vs {expanded}",
+        in_bytes.len()
+    );
 
     let outs = identity_outputs(&s, &enc);
     let out_bytes = outs.to_bytes(&s.ctx).unwrap();
@@ -182,7 +186,10 @@ fn encrypted_inputs_never_appear_in_clear_in_the_upload() {
     for i in [X, W, Z, S] {
         for t in &s.inputs[i as usize] {
             for v in &t.data {
-                assert!(!contains(&bytes, &v.to_bits().to_le_bytes()), "input {i}: {v}");
+                assert!(
+                    !contains(&bytes, &v.to_bits().to_le_bytes()),
+                    "input {i}: {v}"
+                );
             }
         }
     }
@@ -215,7 +222,10 @@ fn files_of_another_program_are_refused_naming_both() {
             _ => EncryptedOutputs::from_bytes(&other, &s.ctx, bytes).map(drop),
         }
         .unwrap_err();
-        assert!(matches!(err, ClientError::WrongProgram { .. }), "{name}: {err}");
+        assert!(
+            matches!(err, ClientError::WrongProgram { .. }),
+            "{name}: {err}"
+        );
         let msg = err.to_string();
         assert!(
             msg.contains("hash-of-identity") && msg.contains("hash-of-another"),
@@ -336,7 +346,17 @@ fn inputs_are_checked_and_errors_name_the_input_and_shapes() {
     };
 
     let err = enc(&s.inputs[..4]);
-    assert!(matches!(err, ClientError::InputCount { expected: 5, got: 4, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ClientError::InputCount {
+                expected: 5,
+                got: 4,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("x, W, Z, b, s"), "{err}");
 
     let mut bad = s.inputs.clone();
@@ -388,7 +408,10 @@ fn outputs_must_cover_exactly_the_values_the_outputs_read() {
     outs.values.push(last.clone());
     outs.values.push(last);
     let err = decrypt_outputs(&s.schedule, &s.ctx, &s.sk, &outs).unwrap_err();
-    assert!(matches!(err, ClientError::ExtraOutput { value: 5, .. }), "{err}");
+    assert!(
+        matches!(err, ClientError::ExtraOutput { value: 5, .. }),
+        "{err}"
+    );
 }
 
 #[test]

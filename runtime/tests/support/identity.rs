@@ -6,8 +6,8 @@
 
 use hel_runtime::ckks::CkksParams;
 use hel_runtime::schedule::{
-    level_scales, ClientOp, CtInput, DerivedTensor, Instr, Layout, Node, Origin, OutputTile,
-    Pack, Schedule, Shape, Source, Tensor, TensorInput, TensorOutput, Unit,
+    level_scales, ClientOp, CtInput, DerivedTensor, Instr, Layout, Node, Origin, OutputTile, Pack,
+    Schedule, Shape, Source, Tensor, TensorInput, TensorOutput, Unit,
 };
 
 /// Input indices of [`identity_schedule`].
@@ -112,7 +112,13 @@ pub fn identity_schedule(log_n: u32, hash: &str) -> Schedule {
         bound: 1e-6,
     };
     let outputs = vec![
-        out("x", Shape::Vector(5), 0, Layout::RowVector { offset: 0 }, 1.0),
+        out(
+            "x",
+            Shape::Vector(5),
+            0,
+            Layout::RowVector { offset: 0 },
+            1.0,
+        ),
         out("W", Shape::Matrix(3, 4), 1, tile, 0.5),
         out("Z0", Shape::Matrix(2, 3), 2, tile, 1.0),
         out("Z1", Shape::Matrix(2, 3), 3, tile, 1.0),
@@ -175,7 +181,9 @@ pub fn expected_outputs(inputs: &[Vec<Tensor>]) -> Vec<Tensor> {
     let mut d = vec![0.0; 4];
     for i in 0..2 {
         for j in 0..2 {
-            d[i * 2 + j] = (0..3).map(|k| z1.data[i * 3 + k] * z0.data[j * 3 + k]).sum();
+            d[i * 2 + j] = (0..3)
+                .map(|k| z1.data[i * 3 + k] * z0.data[j * 3 + k])
+                .sum();
         }
     }
     vec![
@@ -196,6 +204,7 @@ pub fn expected_outputs(inputs: &[Vec<Tensor>]) -> Vec<Tensor> {
 /// error `|e_i| ≤ 6σ`, encoding rounding `|r_i| ≤ 1/2`), and `|Σ_i c_i ζ^i| ≤ N · max|c_i|`.
 /// Far above the typical error (≈ sqrt(N)·σ/scale) but never exceeded.
 pub fn fresh_tolerance(n: usize, scale: f64, factor: f64) -> f64 {
-    let per_coeff = hel_runtime::ckks::sampling::SIGMA * hel_runtime::ckks::sampling::TAIL_SIGMAS + 0.5;
+    let per_coeff =
+        hel_runtime::ckks::sampling::SIGMA * hel_runtime::ckks::sampling::TAIL_SIGMAS + 0.5;
     n as f64 * per_coeff / scale / factor.abs() + 1e-12
 }
