@@ -1,3 +1,4 @@
 pub mod ckks;
+pub mod client;
 pub mod exec;
 pub mod schedule;

@@ -7,8 +7,12 @@ pub mod check;
 pub mod common;
 pub mod compile;
 pub mod data;
+pub mod decrypt;
 pub mod depth;
+pub mod encrypt;
 pub mod ir;
+pub mod keyfiles;
+pub mod keygen;
 
 /// Errors reach `main` as a rendered miette report; every user-facing failure is exit code 1.
 pub type CmdResult = miette::Result<()>;
@@ -36,6 +40,12 @@ pub enum Command {
     Depth(depth::DepthArgs),
     /// Compile a .hel program to a CKKS schedule (.helc) for keygen, encrypt, run and decrypt.
     Compile(compile::CompileArgs),
+    /// Generate a secret key and the evaluation keys for a compiled program.
+    Keygen(keygen::KeygenArgs),
+    /// Encrypt a program's inputs (CSV files) for the server.
+    Encrypt(encrypt::EncryptArgs),
+    /// Decrypt a program's outputs to CSV or JSON.
+    Decrypt(decrypt::DecryptArgs),
     /// Build the data sets bundled with hel.
     Data(data::DataArgs),
     /// Measure the speed of the CKKS engine (like `openssl speed`).
@@ -54,6 +64,9 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Ir(a) => ir::run(a),
         Command::Depth(a) => depth::run(a),
         Command::Compile(a) => compile::run(a),
+        Command::Keygen(a) => keygen::run(a),
+        Command::Encrypt(a) => encrypt::run(a),
+        Command::Decrypt(a) => decrypt::run(a),
         Command::Data(args) => data::run(args),
         Command::Bench(args) => bench::run(args),
     }

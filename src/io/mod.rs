@@ -1,3 +1,4 @@
 //! File handling shared by the commands.
 
 pub mod atomic;
+pub mod tensor_csv;

@@ -58,6 +58,13 @@ impl Sampler {
         Sampler { rng, cdt }
     }
 
+    /// An independent sampler keyed with 32 bytes drawn from this one, so that work can be
+    /// split across threads: as strong as the parent (a full ChaCha20 key from its stream),
+    /// and reproducible when the parent is seeded.
+    pub fn fork(&mut self) -> Sampler {
+        Self::with_rng(ChaCha20Rng::from_seed(self.seed()))
+    }
+
     /// 32 fresh random bytes (seeds for compressed ciphertexts).
     pub fn seed(&mut self) -> [u8; 32] {
         let mut s = [0u8; 32];

@@ -1,0 +1,389 @@
+//! Encrypting a program's inputs: shape and range checks, client-side precomputation of the
+//! derived tensors, packing into slot vectors and seed-compressed secret-key encryption.
+
+use rayon::prelude::*;
+
+use super::check_context;
+use super::container::{FileKind, Reader, Writer};
+use super::error::{ClientError, Result};
+use crate::ckks::{Ciphertext, Context, Sampler, SecretKey, SeededCiphertext};
+use crate::schedule::{
+    eval_derived, pack_slots, Pack, Schedule, Shape, Source, Tensor, TensorInput,
+};
+
+/// What the client uploads: one seed-compressed ciphertext per [`Schedule::ct_inputs`] entry
+/// and the `plain` (public) inputs as they are. Encrypted inputs never appear in clear here;
+/// derived tensors are not sent either (they exist only inside the ciphertexts).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncryptedInputs {
+    /// The program these inputs were encrypted for.
+    pub program_name: String,
+    pub program_hash: String,
+    /// `ciphertexts[i]` holds `schedule.ct_inputs[i]`.
+    pub ciphertexts: Vec<SeededCiphertext>,
+    /// `public[i]`: the elements of user input `i` if it is a `plain` input; empty for
+    /// encrypted inputs. This is the shape the executor takes.
+    pub public: Vec<Vec<Tensor>>,
+}
+
+/// `x` or `Z[1]`.
+pub(crate) fn element_name(decl: &TensorInput, element: usize) -> String {
+    match decl.seq {
+        Some(_) => format!("{}[{element}]", decl.name),
+        None => decl.name.clone(),
+    }
+}
+
+/// Human-readable name of a packing's source tensor.
+pub(crate) fn source_name(schedule: &Schedule, pack: &Pack) -> String {
+    match pack.source {
+        Source::Input { input, element } => schedule
+            .inputs
+            .get(input as usize)
+            .map(|d| element_name(d, element as usize))
+            .unwrap_or_else(|| format!("input #{input}")),
+        Source::Derived { index } => schedule
+            .derived
+            .get(index as usize)
+            .map(|d| format!("derived `{}` = {}", d.name, d.description))
+            .unwrap_or_else(|| format!("derived #{index}")),
+    }
+}
+
+/// Checks one input's tensors: element count, shape, finiteness and the declared range.
+fn check_input(decl: &TensorInput, tensors: &[Tensor]) -> Result<()> {
+    if tensors.len() != decl.elements() {
+        return Err(ClientError::ElementCount {
+            name: decl.name.clone(),
+            expected: decl.elements(),
+            got: tensors.len(),
+        });
+    }
+    for (e, t) in tensors.iter().enumerate() {
+        if t.shape != decl.shape || t.data.len() != decl.shape.len() {
+            // A tensor whose data does not fill its shape is reported by the length it has.
+            let got = if t.data.len() == t.shape.len() {
+                t.shape
+            } else {
+                Shape::Vector(t.data.len())
+            };
+            return Err(ClientError::InputShape {
+                name: element_name(decl, e),
+                expected: decl.shape,
+                got,
+            });
+        }
+        for (index, &value) in t.data.iter().enumerate() {
+            if !value.is_finite() {
+                return Err(ClientError::NonFinite {
+                    name: element_name(decl, e),
+                    index,
+                    value,
+                });
+            }
+            if let Some((lo, hi)) = decl.range {
+                if !(lo..=hi).contains(&value) {
+                    return Err(ClientError::OutOfRange {
+                        name: element_name(decl, e),
+                        index,
+                        value,
+                        lo,
+                        hi,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the user's tensors against the schedule's inputs (`inputs[i]` holds the elements of
+/// input `i`, one tensor for a non-sequence input).
+pub fn check_inputs(schedule: &Schedule, inputs: &[Vec<Tensor>]) -> Result<()> {
+    if inputs.len() != schedule.inputs.len() {
+        return Err(ClientError::InputCount {
+            expected: schedule.inputs.len(),
+            got: inputs.len(),
+            names: schedule
+                .inputs
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    for (decl, tensors) in schedule.inputs.iter().zip(inputs) {
+        check_input(decl, tensors)?;
+    }
+    Ok(())
+}
+
+/// Encrypts a program's inputs under the secret key.
+///
+/// Secret-key encryption (rather than public-key) because the data owner holds the key: its
+/// noise is smaller (one error term instead of three), and its uniform half can be replaced by
+/// a 32-byte seed, halving the upload. Each ciphertext gets its own sampler forked from
+/// `sampler`, so encryption runs in parallel and stays reproducible under a seeded sampler.
+pub fn encrypt_inputs(
+    schedule: &Schedule,
+    ctx: &Context,
+    sk: &SecretKey,
+    inputs: &[Vec<Tensor>],
+    sampler: &mut Sampler,
+) -> Result<EncryptedInputs> {
+    check_context(schedule, ctx)?;
+    check_inputs(schedule, inputs)?;
+    let derived = schedule
+        .derived
+        .iter()
+        .map(|d| {
+            eval_derived(d, |i, e| inputs.get(i as usize)?.get(e as usize))
+                .ok_or_else(|| ClientError::Derived(d.name.clone()))
+        })
+        .collect::<Result<Vec<Tensor>>>()?;
+    let forks: Vec<Sampler> = schedule.ct_inputs.iter().map(|_| sampler.fork()).collect();
+    let ciphertexts = schedule
+        .ct_inputs
+        .par_iter()
+        .zip(forks)
+        .enumerate()
+        .map(|(index, (ct, mut rng))| {
+            let fail = |error| ClientError::Encrypt {
+                index,
+                source_name: source_name(schedule, &ct.pack),
+                error,
+            };
+            let tensor = match ct.pack.source {
+                Source::Input { input, element } => inputs
+                    .get(input as usize)
+                    .and_then(|t| t.get(element as usize)),
+                Source::Derived { index } => derived.get(index as usize),
+            };
+            // The schedule was validated on load, so a missing source is a malformed schedule.
+            let tensor = tensor.ok_or_else(|| {
+                fail(crate::ckks::CkksError::Encoding(
+                    "the schedule refers to a tensor that does not exist".into(),
+                ))
+            })?;
+            let slots = pack_slots(schedule.unit, &ct.pack, tensor);
+            let pt = ctx
+                .encode(&slots, ct.level as usize, ct.scale)
+                .map_err(fail)?;
+            ctx.encrypt_sk_seeded(&pt, sk, &mut rng).map_err(fail)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let public = schedule
+        .inputs
+        .iter()
+        .zip(inputs)
+        .map(|(decl, t)| {
+            if decl.encrypted {
+                Vec::new()
+            } else {
+                t.clone()
+            }
+        })
+        .collect();
+    Ok(EncryptedInputs {
+        program_name: schedule.name.clone(),
+        program_hash: schedule.program_hash.clone(),
+        ciphertexts,
+        public,
+    })
+}
+
+/// Scales are carried exactly through serialization; the tolerance only absorbs a schedule
+/// whose scales were recomputed with different rounding.
+fn scales_match(a: f64, b: f64) -> bool {
+    (a / b - 1.0).abs() < 1e-9
+}
+
+fn write_tensor(w: &mut Writer, t: &Tensor) {
+    match t.shape {
+        Shape::Scalar => w.u8(0),
+        Shape::Vector(n) => {
+            w.u8(1);
+            w.u64(n as u64);
+        }
+        Shape::Matrix(r, c) => {
+            w.u8(2);
+            w.u64(r as u64);
+            w.u64(c as u64);
+        }
+    }
+    for &x in &t.data {
+        w.f64(x);
+    }
+}
+
+fn read_tensor(r: &mut Reader<'_>) -> Result<Tensor> {
+    let dim = |r: &mut Reader<'_>| -> Result<usize> {
+        usize::try_from(r.u64()?).map_err(|_| r.malformed("tensor dimension too large"))
+    };
+    let shape = match r.u8()? {
+        0 => Shape::Scalar,
+        1 => Shape::Vector(dim(r)?),
+        2 => {
+            let rows = dim(r)?;
+            Shape::Matrix(rows, dim(r)?)
+        }
+        t => return Err(r.malformed(format!("unknown tensor shape tag {t}"))),
+    };
+    let len = match shape {
+        Shape::Matrix(a, b) => a.checked_mul(b),
+        s => Some(s.len()),
+    };
+    // Bound the allocation by the bytes actually present.
+    let len = len
+        .filter(|&n| n.checked_mul(8).is_some_and(|b| b <= r.remaining()))
+        .ok_or_else(|| r.malformed(format!("tensor of shape {shape} exceeds the data")))?;
+    let data = (0..len).map(|_| r.f64()).collect::<Result<Vec<f64>>>()?;
+    Ok(Tensor { shape, data })
+}
+
+impl EncryptedInputs {
+    /// Serializes into an encrypted-inputs file bound to the program.
+    pub fn to_bytes(&self, ctx: &Context) -> Result<Vec<u8>> {
+        let mut w = Writer::new(
+            FileKind::EncryptedInputs,
+            &ctx.fingerprint(),
+            &self.program_name,
+            &self.program_hash,
+        );
+        w.u32(self.public.len() as u32);
+        for tensors in &self.public {
+            w.u32(tensors.len() as u32);
+            for t in tensors {
+                write_tensor(&mut w, t);
+            }
+        }
+        w.u32(self.ciphertexts.len() as u32);
+        for ct in &self.ciphertexts {
+            w.section(&ct.to_bytes(ctx)?);
+        }
+        Ok(w.finish())
+    }
+
+    /// Loads an encrypted-inputs file for `schedule` and checks every ciphertext's level and
+    /// scale and every public tensor against it.
+    pub fn from_bytes(schedule: &Schedule, ctx: &Context, bytes: &[u8]) -> Result<Self> {
+        let fp = check_context(schedule, ctx)?;
+        let mut r = Reader::open(bytes, FileKind::EncryptedInputs, schedule, &fp)?;
+        r.count(schedule.inputs.len(), "inputs")?;
+        let mut public = Vec::with_capacity(schedule.inputs.len());
+        for decl in &schedule.inputs {
+            let want = if decl.encrypted { 0 } else { decl.elements() };
+            let n = r.u32()? as usize;
+            if n != want {
+                return Err(r.malformed(format!(
+                    "{n} public tensor(s) for input `{}`, expected {want}",
+                    decl.name
+                )));
+            }
+            public.push(
+                (0..n)
+                    .map(|_| read_tensor(&mut r))
+                    .collect::<Result<Vec<_>>>()?,
+            );
+        }
+        r.count(schedule.ct_inputs.len(), "input ciphertexts")?;
+        let mut ciphertexts = Vec::with_capacity(schedule.ct_inputs.len());
+        for _ in 0..schedule.ct_inputs.len() {
+            ciphertexts.push(SeededCiphertext::from_bytes(ctx, r.section()?)?);
+        }
+        r.finish()?;
+        let inputs = EncryptedInputs {
+            program_name: schedule.name.clone(),
+            program_hash: schedule.program_hash.clone(),
+            ciphertexts,
+            public,
+        };
+        inputs.check(schedule)?;
+        Ok(inputs)
+    }
+
+    /// Checks the inputs against the schedule: program, ciphertext count, levels and scales,
+    /// public tensors.
+    pub fn check(&self, schedule: &Schedule) -> Result<()> {
+        if self.program_hash != schedule.program_hash {
+            return Err(ClientError::WrongProgram {
+                what: "encrypted inputs",
+                expected: super::container::program_label(&schedule.name, &schedule.program_hash),
+                found: super::container::program_label(&self.program_name, &self.program_hash),
+            });
+        }
+        if self.ciphertexts.len() != schedule.ct_inputs.len() {
+            return Err(ClientError::Malformed {
+                what: "encrypted inputs",
+                detail: format!(
+                    "{} ciphertexts, the schedule has {}",
+                    self.ciphertexts.len(),
+                    schedule.ct_inputs.len()
+                ),
+            });
+        }
+        for (index, (ct, want)) in self.ciphertexts.iter().zip(&schedule.ct_inputs).enumerate() {
+            if ct.level != want.level as usize || !scales_match(ct.scale, want.scale) {
+                return Err(ClientError::InputLevel {
+                    index,
+                    level: ct.level,
+                    log_scale: ct.scale.log2(),
+                    expected_level: want.level,
+                    expected_log_scale: want.scale.log2(),
+                });
+            }
+        }
+        if self.public.len() != schedule.inputs.len() {
+            return Err(ClientError::InputCount {
+                expected: schedule.inputs.len(),
+                got: self.public.len(),
+                names: String::new(),
+            });
+        }
+        for (decl, tensors) in schedule.inputs.iter().zip(&self.public) {
+            if decl.encrypted {
+                if !tensors.is_empty() {
+                    return Err(ClientError::Malformed {
+                        what: "encrypted inputs",
+                        detail: format!("encrypted input `{}` is present in clear", decl.name),
+                    });
+                }
+            } else {
+                check_input(decl, tensors)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The full ciphertexts for the executor (regenerates each uniform half from its seed).
+    pub fn expand(&self, ctx: &Context) -> Result<Vec<Ciphertext>> {
+        Ok(self
+            .ciphertexts
+            .par_iter()
+            .map(|c| ctx.expand_seeded(c))
+            .collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+
+    /// Bytes the client uploads (the size of [`EncryptedInputs::to_bytes`]).
+    pub fn upload_bytes(&self, ctx: &Context) -> Result<usize> {
+        Ok(self.to_bytes(ctx)?.len())
+    }
+}
+
+/// Payload bytes of the input ciphertexts once expanded (two bit-packed polynomials each,
+/// headers excluded): roughly what the upload would be without seed compression.
+pub fn expanded_bytes(schedule: &Schedule, ctx: &Context) -> usize {
+    let n = ctx.n();
+    schedule
+        .ct_inputs
+        .iter()
+        .map(|ct| {
+            let limbs = &ctx.q_primes()[..=(ct.level as usize).min(ctx.max_level())];
+            let poly: usize = limbs
+                .iter()
+                .map(|q| (n * (64 - q.leading_zeros()) as usize).div_ceil(8))
+                .sum();
+            2 * poly
+        })
+        .sum()
+}

@@ -1,0 +1,433 @@
+//! The client side: keygen → encrypt → (identity server) → decrypt round trips on a hand-built
+//! schedule, the file formats' refusals (other program, other parameters, wrong kind,
+//! truncation, corruption), input checking, and that the secret key and the encrypted inputs
+//! never appear in the files that leave the client.
+
+#[path = "support/identity.rs"]
+mod identity;
+
+use hel_runtime::ckks::{Context, Sampler, SecretKey};
+use hel_runtime::client::{
+    check_inputs, context, decrypt_outputs, decrypt_outputs_flooded, encrypt_inputs, keygen,
+    secret_key_from_bytes, secret_key_to_bytes, ClientError, EncryptedInputs, EncryptedOutputs,
+    EvalKeys,
+};
+use hel_runtime::schedule::{Schedule, Shape, Tensor};
+use identity::*;
+
+struct Setup {
+    schedule: Schedule,
+    ctx: Context,
+    sk: SecretKey,
+    keys: EvalKeys,
+    inputs: Vec<Vec<Tensor>>,
+    enc: EncryptedInputs,
+}
+
+fn setup(seed: u64) -> Setup {
+    let schedule = identity_schedule(13, "hash-of-identity");
+    let ctx = context(&schedule).unwrap();
+    let mut rng = Sampler::seeded_for_testing_only(seed);
+    let (sk, keys) = keygen(&schedule, &ctx, &mut rng).unwrap();
+    let inputs = sample_inputs(seed);
+    let enc = encrypt_inputs(&schedule, &ctx, &sk, &inputs, &mut rng).unwrap();
+    Setup {
+        schedule,
+        ctx,
+        sk,
+        keys,
+        inputs,
+        enc,
+    }
+}
+
+/// What the identity server returns: node i is input ciphertext i.
+fn identity_outputs(s: &Setup, enc: &EncryptedInputs) -> EncryptedOutputs {
+    let cts = enc.expand(&s.ctx).unwrap();
+    EncryptedOutputs::new(
+        &s.schedule,
+        cts.into_iter()
+            .enumerate()
+            .map(|(i, c)| (i as u32, c))
+            .collect(),
+    )
+}
+
+/// Checks every output against the expected tensors, each within the fresh-encryption bound
+/// of the level and factor its ciphertext input was packed with (plus `extra`).
+fn assert_close(s: &Setup, got: &[Tensor], extra: f64) -> f64 {
+    let want = expected_outputs(&s.inputs);
+    assert_eq!(got.len(), want.len());
+    let mut worst: f64 = 0.0;
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.shape, w.shape, "output {i}");
+        let ct = &s.schedule.ct_inputs[i];
+        let tol = fresh_tolerance(s.ctx.n(), ct.scale, ct.pack.factor) + extra;
+        for (k, (a, b)) in g.data.iter().zip(&w.data).enumerate() {
+            let err = (a - b).abs();
+            worst = worst.max(err);
+            assert!(
+                err <= tol,
+                "output {} entry {k}: {a} vs {b} (error {err:e} > {tol:e})",
+                s.schedule.outputs[i].name
+            );
+        }
+    }
+    worst
+}
+
+#[test]
+fn round_trip_through_files_recovers_the_inputs_and_derived_tensors() {
+    let s = setup(1);
+    // Every file goes through bytes, as in the CLI.
+    let key_bytes = s.keys.to_bytes(&s.ctx).unwrap();
+    let keys = EvalKeys::from_bytes(&s.schedule, &s.ctx, &key_bytes).unwrap();
+    assert_eq!(keys, s.keys);
+    // Exactly the rotations of the schedule (-1, 1, 4) plus conjugation.
+    assert_eq!(keys.galois.elements().len(), 4);
+    let sizes = s.keys.key_bytes(&s.ctx).unwrap();
+    assert_eq!(sizes.eval_total, key_bytes.len());
+    assert_eq!(sizes.galois_count, 4);
+    assert!(sizes.public_key + sizes.relin_key + sizes.galois_keys < sizes.eval_total);
+
+    let sk_bytes = secret_key_to_bytes(&s.schedule, &s.ctx, &s.sk).unwrap();
+    let sk = secret_key_from_bytes(&s.schedule, &s.ctx, &sk_bytes).unwrap();
+    assert_eq!(sk, s.sk);
+
+    let in_bytes = s.enc.to_bytes(&s.ctx).unwrap();
+    assert_eq!(s.enc.upload_bytes(&s.ctx).unwrap(), in_bytes.len());
+    let enc = EncryptedInputs::from_bytes(&s.schedule, &s.ctx, &in_bytes).unwrap();
+    assert_eq!(enc, s.enc);
+    // Seed compression: the upload is about half the expanded ciphertexts.
+    let expanded = hel_runtime::client::expanded_bytes(&s.schedule, &s.ctx);
+    assert!(
+        in_bytes.len() < expanded * 6 / 10,
+        "{} vs {expanded}",
+        in_bytes.len()
+    );
+
+    let outs = identity_outputs(&s, &enc);
+    let out_bytes = outs.to_bytes(&s.ctx).unwrap();
+    let outs = EncryptedOutputs::from_bytes(&s.schedule, &s.ctx, &out_bytes).unwrap();
+    let got = decrypt_outputs(&s.schedule, &s.ctx, &sk, &outs).unwrap();
+    let worst = assert_close(&s, &got, 0.0);
+    // The bound is a worst case; the actual error is far below it but not zero.
+    assert!(worst > 0.0 && worst < 1e-8, "worst error {worst:e}");
+}
+
+#[test]
+fn ciphertexts_sit_at_the_schedules_levels_and_public_inputs_pass_in_clear() {
+    let s = setup(2);
+    for (ct, want) in s.enc.ciphertexts.iter().zip(&s.schedule.ct_inputs) {
+        assert_eq!(ct.level(), want.level as usize);
+    }
+    let cts = s.enc.expand(&s.ctx).unwrap();
+    for (ct, want) in cts.iter().zip(&s.schedule.ct_inputs) {
+        assert_eq!(ct.scale(), want.scale);
+    }
+    assert_eq!(s.enc.public[B as usize], s.inputs[B as usize]);
+    for i in [X, W, Z, S] {
+        assert!(s.enc.public[i as usize].is_empty());
+    }
+}
+
+#[test]
+fn encryption_is_reproducible_under_a_seeded_sampler_and_random_otherwise() {
+    let a = setup(3);
+    let b = setup(3);
+    assert_eq!(a.enc, b.enc);
+    let mut os = Sampler::from_os();
+    let c = encrypt_inputs(&a.schedule, &a.ctx, &a.sk, &a.inputs, &mut os).unwrap();
+    let d = encrypt_inputs(&a.schedule, &a.ctx, &a.sk, &a.inputs, &mut os).unwrap();
+    assert_ne!(c.ciphertexts[0], d.ciphertexts[0]);
+}
+
+/// The 2-bit-packed coefficient body of the raw secret-key object: HELCKS header (49 bytes)
+/// and blake3 trailer (32 bytes) stripped.
+fn secret_body(s: &Setup) -> Vec<u8> {
+    let raw = s.sk.to_bytes(&s.ctx).unwrap();
+    raw[49..raw.len() - 32].to_vec()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn the_secret_key_never_appears_in_public_files() {
+    let s = setup(4);
+    let body = secret_body(&s);
+    assert_eq!(body.len(), s.ctx.n() / 4);
+    let windows: Vec<&[u8]> = (0..8)
+        .map(|k| &body[k * body.len() / 8..k * body.len() / 8 + 32])
+        .collect();
+    // Positive control: the secret-key file does contain it.
+    let sk_file = secret_key_to_bytes(&s.schedule, &s.ctx, &s.sk).unwrap();
+    assert!(windows.iter().all(|w| contains(&sk_file, w)));
+    let public_files = [
+        ("eval keys", s.keys.to_bytes(&s.ctx).unwrap()),
+        ("inputs", s.enc.to_bytes(&s.ctx).unwrap()),
+        (
+            "outputs",
+            identity_outputs(&s, &s.enc).to_bytes(&s.ctx).unwrap(),
+        ),
+    ];
+    for (name, bytes) in &public_files {
+        for w in &windows {
+            assert!(!contains(bytes, w), "secret key bytes found in the {name}");
+        }
+    }
+}
+
+#[test]
+fn encrypted_inputs_never_appear_in_clear_in_the_upload() {
+    let s = setup(5);
+    let bytes = s.enc.to_bytes(&s.ctx).unwrap();
+    for i in [X, W, Z, S] {
+        for t in &s.inputs[i as usize] {
+            for v in &t.data {
+                assert!(
+                    !contains(&bytes, &v.to_bits().to_le_bytes()),
+                    "input {i}: {v}"
+                );
+            }
+        }
+    }
+    // The plain input is there, as it should be.
+    let b = s.inputs[B as usize][0].data[0];
+    assert!(contains(&bytes, &b.to_bits().to_le_bytes()));
+}
+
+#[test]
+fn files_of_another_program_are_refused_naming_both() {
+    let s = setup(6);
+    let other = identity_schedule(13, "hash-of-another-program");
+    let files: [(&str, Vec<u8>); 4] = [
+        ("keys", s.keys.to_bytes(&s.ctx).unwrap()),
+        (
+            "sk",
+            secret_key_to_bytes(&s.schedule, &s.ctx, &s.sk).unwrap(),
+        ),
+        ("inputs", s.enc.to_bytes(&s.ctx).unwrap()),
+        (
+            "outputs",
+            identity_outputs(&s, &s.enc).to_bytes(&s.ctx).unwrap(),
+        ),
+    ];
+    for (name, bytes) in &files {
+        let err = match *name {
+            "keys" => EvalKeys::from_bytes(&other, &s.ctx, bytes).map(drop),
+            "sk" => secret_key_from_bytes(&other, &s.ctx, bytes).map(drop),
+            "inputs" => EncryptedInputs::from_bytes(&other, &s.ctx, bytes).map(drop),
+            _ => EncryptedOutputs::from_bytes(&other, &s.ctx, bytes).map(drop),
+        }
+        .unwrap_err();
+        assert!(
+            matches!(err, ClientError::WrongProgram { .. }),
+            "{name}: {err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("hash-of-identity") && msg.contains("hash-of-another"),
+            "{msg}"
+        );
+    }
+    // In-memory objects are checked too.
+    let outs = identity_outputs(&s, &s.enc);
+    let ctx = &s.ctx;
+    assert!(matches!(
+        decrypt_outputs(&other, ctx, &s.sk, &outs),
+        Err(ClientError::WrongProgram { .. })
+    ));
+}
+
+#[test]
+fn other_parameters_and_contexts_are_refused() {
+    let s = setup(7);
+    // Same program hash, other parameters: a mixed-up or hand-edited schedule.
+    let small = identity_schedule(12, "hash-of-identity");
+    let ctx12 = context(&small).unwrap();
+    let bytes = s.keys.to_bytes(&s.ctx).unwrap();
+    let err = EvalKeys::from_bytes(&small, &ctx12, &bytes).unwrap_err();
+    assert!(matches!(err, ClientError::WrongParams { .. }), "{err}");
+    // A context that does not belong to the schedule is a programming error, reported as such.
+    let err = EvalKeys::from_bytes(&s.schedule, &ctx12, &bytes).unwrap_err();
+    assert_eq!(err, ClientError::ContextMismatch);
+    let mut rng = Sampler::seeded_for_testing_only(1);
+    assert!(matches!(
+        keygen(&s.schedule, &ctx12, &mut rng),
+        Err(ClientError::ContextMismatch)
+    ));
+}
+
+#[test]
+fn wrong_kinds_are_named() {
+    let s = setup(8);
+    let sk_file = secret_key_to_bytes(&s.schedule, &s.ctx, &s.sk).unwrap();
+    let err = EvalKeys::from_bytes(&s.schedule, &s.ctx, &sk_file).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "expected evaluation keys, but this file holds a secret key"
+    );
+    let keys = s.keys.to_bytes(&s.ctx).unwrap();
+    let err = secret_key_from_bytes(&s.schedule, &s.ctx, &keys).unwrap_err();
+    assert!(matches!(err, ClientError::WrongKind { .. }), "{err}");
+    let inputs = s.enc.to_bytes(&s.ctx).unwrap();
+    let err = EncryptedOutputs::from_bytes(&s.schedule, &s.ctx, &inputs).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "expected encrypted outputs, but this file holds encrypted inputs"
+    );
+    // A bare CKKS object and a schedule are recognized as what they are.
+    let raw = s.sk.to_bytes(&s.ctx).unwrap();
+    let err = EvalKeys::from_bytes(&s.schedule, &s.ctx, &raw).unwrap_err();
+    assert!(err.to_string().contains("bare CKKS object"), "{err}");
+    let helc = s
+        .schedule
+        .to_bytes(hel_runtime::schedule::ScheduleFormat::Binary)
+        .unwrap();
+    let err = EncryptedInputs::from_bytes(&s.schedule, &s.ctx, &helc).unwrap_err();
+    assert!(err.to_string().contains("compiled program"), "{err}");
+}
+
+#[test]
+fn truncated_and_corrupt_files_are_errors_never_panics() {
+    let s = setup(9);
+    let bytes = s.keys.to_bytes(&s.ctx).unwrap();
+    let load = |b: &[u8]| EvalKeys::from_bytes(&s.schedule, &s.ctx, b);
+    for cut in [0, 3, 6, 8, 40, 60, 100, bytes.len() / 2, bytes.len() - 1] {
+        let err = load(&bytes[..cut]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ClientError::Truncated { .. } | ClientError::NotAClientFile { .. }
+            ),
+            "cut at {cut}: {err}"
+        );
+    }
+    for pos in [9, 50, 100, bytes.len() / 3, bytes.len() - 1] {
+        let mut bad = bytes.clone();
+        bad[pos] ^= 0x10;
+        let err = load(&bad).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ClientError::Corrupt { .. }
+                    | ClientError::Truncated { .. }
+                    | ClientError::Malformed { .. }
+            ),
+            "flip at {pos}: {err}"
+        );
+    }
+    let mut long = bytes.clone();
+    long.push(0);
+    assert!(matches!(
+        load(&long).unwrap_err(),
+        ClientError::Malformed { .. }
+    ));
+    // Same for the other kinds, with every prefix of a small file.
+    let outs = identity_outputs(&s, &s.enc).to_bytes(&s.ctx).unwrap();
+    for cut in (0..outs.len()).step_by(997) {
+        assert!(EncryptedOutputs::from_bytes(&s.schedule, &s.ctx, &outs[..cut]).is_err());
+    }
+    let inputs = s.enc.to_bytes(&s.ctx).unwrap();
+    for cut in (0..inputs.len()).step_by(1009) {
+        assert!(EncryptedInputs::from_bytes(&s.schedule, &s.ctx, &inputs[..cut]).is_err());
+    }
+}
+
+#[test]
+fn inputs_are_checked_and_errors_name_the_input_and_shapes() {
+    let s = setup(10);
+    let enc = |inputs: &[Vec<Tensor>]| {
+        encrypt_inputs(&s.schedule, &s.ctx, &s.sk, inputs, &mut Sampler::from_os())
+            .map(drop)
+            .unwrap_err()
+    };
+
+    let err = enc(&s.inputs[..4]);
+    assert!(
+        matches!(
+            err,
+            ClientError::InputCount {
+                expected: 5,
+                got: 4,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("x, W, Z, b, s"), "{err}");
+
+    let mut bad = s.inputs.clone();
+    bad[Z as usize].pop();
+    let err = enc(&bad);
+    assert_eq!(
+        err.to_string(),
+        "input `Z` is a sequence of 2 tensor(s), got 1"
+    );
+
+    let mut bad = s.inputs.clone();
+    bad[Z as usize][1] = Tensor::filled(Shape::Matrix(3, 2), 0.0);
+    assert_eq!(
+        enc(&bad).to_string(),
+        "input `Z[1]` has shape matrix[3, 2], but the program expects matrix[2, 3]"
+    );
+
+    let mut bad = s.inputs.clone();
+    bad[X as usize][0].data[2] = f64::NAN;
+    assert!(matches!(enc(&bad), ClientError::NonFinite { index: 2, .. }));
+
+    let mut bad = s.inputs.clone();
+    bad[X as usize][0].data[4] = 4.5;
+    let err = enc(&bad);
+    assert!(
+        err.to_string()
+            .contains("input `x` entry 4 = 4.5 is outside the declared range [-4, 4]"),
+        "{err}"
+    );
+
+    // A data vector that does not fill its declared shape.
+    let mut bad = s.inputs.clone();
+    bad[B as usize][0].data.push(1.0);
+    assert!(matches!(enc(&bad), ClientError::InputShape { .. }));
+
+    assert!(check_inputs(&s.schedule, &s.inputs).is_ok());
+}
+
+#[test]
+fn outputs_must_cover_exactly_the_values_the_outputs_read() {
+    let s = setup(11);
+    let mut outs = identity_outputs(&s, &s.enc);
+    let last = outs.values.pop().unwrap();
+    let err = decrypt_outputs(&s.schedule, &s.ctx, &s.sk, &outs).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no ciphertext for value 5, which output `s` reads"
+    );
+    outs.values.push(last.clone());
+    outs.values.push(last);
+    let err = decrypt_outputs(&s.schedule, &s.ctx, &s.sk, &outs).unwrap_err();
+    assert!(
+        matches!(err, ClientError::ExtraOutput { value: 5, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn flooded_decryption_adds_noise_of_the_documented_size() {
+    let s = setup(12);
+    let outs = identity_outputs(&s, &s.enc);
+    let bits = 4;
+    // Slot-domain standard deviation: 2^bits · B · sqrt(N/2) with B = 1e-6 (the schedule's
+    // bound); 7 standard deviations are never reached over these few dozen entries.
+    let sd = (bits as f64).exp2() * 1e-6 * (s.ctx.n() as f64 / 2.0).sqrt();
+    let mut rng = Sampler::seeded_for_testing_only(12);
+    let a = decrypt_outputs_flooded(&s.schedule, &s.ctx, &s.sk, &outs, bits, &mut rng).unwrap();
+    let b = decrypt_outputs_flooded(&s.schedule, &s.ctx, &s.sk, &outs, bits, &mut rng).unwrap();
+    let worst = assert_close(&s, &a, 7.0 * sd);
+    assert_close(&s, &b, 7.0 * sd);
+    // Well above the encryption noise (≲ 1e-8), and fresh every time.
+    assert!(worst > 10.0 * 1e-8, "flooding too small: {worst:e}");
+    assert_ne!(a, b);
+}

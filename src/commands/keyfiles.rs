@@ -1,0 +1,60 @@
+//! Loading the files the client commands share (schedule, secret key), with errors that name
+//! the file, and formatting byte counts.
+
+use std::path::Path;
+
+use hel_runtime::ckks::{Context, SecretKey};
+use hel_runtime::client::{self, ClientError};
+use hel_runtime::schedule::Schedule;
+use miette::Result;
+
+use super::common::user_error;
+
+/// Default file names inside a key directory.
+pub const SECRET_KEY_FILE: &str = "secret.key";
+pub const EVAL_KEYS_FILE: &str = "eval.keys";
+
+/// Reads a whole file; the error says which role the file plays.
+pub fn read_bytes(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| user_error(format!("cannot read {what} {}: {e}", path.display())))
+}
+
+/// Loads and validates a compiled program (`.helc`, binary or RON).
+pub fn load_schedule(path: &Path) -> Result<Schedule> {
+    let bytes = read_bytes(path, "compiled program")?;
+    Schedule::from_bytes(&bytes).map_err(|e| user_error(format!("{}: {e}", path.display())))
+}
+
+/// A client-file error, prefixed with the file it concerns.
+pub fn file_error(path: &Path, e: ClientError) -> miette::Report {
+    user_error(format!("{}: {e}", path.display()))
+}
+
+/// The CKKS context of a schedule (parameters were validated with the schedule).
+pub fn context(schedule: &Schedule, path: &Path) -> Result<Context> {
+    client::context(schedule).map_err(|e| file_error(path, e))
+}
+
+/// Loads a secret-key file made for `schedule`.
+pub fn load_secret_key(schedule: &Schedule, ctx: &Context, path: &Path) -> Result<SecretKey> {
+    let bytes = read_bytes(path, "secret key")?;
+    client::secret_key_from_bytes(schedule, ctx, &bytes).map_err(|e| file_error(path, e))
+}
+
+/// `1234567 bytes (1.2 MiB)`.
+pub fn human_bytes(n: usize) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut v = n as f64;
+    let mut unit = "";
+    for u in UNITS {
+        v /= 1024.0;
+        unit = u;
+        if v < 1024.0 {
+            break;
+        }
+    }
+    format!("{n} bytes ({v:.1} {unit})")
+}

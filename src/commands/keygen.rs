@@ -1,0 +1,124 @@
+//! `hel keygen`: a fresh secret key and the evaluation keys one compiled program needs.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use hel_runtime::ckks::Sampler;
+use hel_runtime::client::{keygen, secret_key_to_bytes};
+use serde_json::json;
+
+use super::common::user_error;
+use super::keyfiles::{context, human_bytes, load_schedule, EVAL_KEYS_FILE, SECRET_KEY_FILE};
+use super::CmdResult;
+use crate::io::atomic::{check_writable, write_new, write_private};
+
+#[derive(Args)]
+#[command(after_help = "Writes DIR/secret.key (mode 0600: keep it on the client, it decrypts \
+everything encrypted for this program) and DIR/eval.keys (public, relinearization and Galois \
+keys for exactly the program's rotations: send it to the server). Both files are bound to the \
+program: keys of another program, or of the same program compiled with other options, are \
+refused.
+
+Examples:
+  hel keygen prog.helc --out keys/
+  hel keygen prog.helc --out keys/ --force        # replace existing keys
+  hel keygen prog.helc --out keys/ --json")]
+pub struct KeygenArgs {
+    /// The compiled program (.helc from `hel compile`).
+    pub program: PathBuf,
+    /// Directory for secret.key and eval.keys (created, owner-only, if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Replace existing key files.
+    #[arg(long)]
+    pub force: bool,
+    /// Print one JSON object with the file sizes.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: KeygenArgs) -> CmdResult {
+    let schedule = load_schedule(&args.program)?;
+    let sk_path = args.out.join(SECRET_KEY_FILE);
+    let ek_path = args.out.join(EVAL_KEYS_FILE);
+    let inputs = [args.program.as_path()];
+    // Refuse before the (possibly long) key generation.
+    for p in [&sk_path, &ek_path] {
+        check_writable(p, args.force, &inputs).map_err(user_error)?;
+    }
+    create_key_dir(&args.out)?;
+    let ctx = context(&schedule, &args.program)?;
+    eprintln!(
+        "generating keys for {} (N = 2^{}, {} rotation key(s){})",
+        schedule.name,
+        schedule.params.log_n,
+        schedule.rotation_steps.len(),
+        if schedule.needs_conjugation {
+            " + conjugation"
+        } else {
+            ""
+        }
+    );
+    let mut rng = Sampler::from_os();
+    let (sk, keys) = keygen(&schedule, &ctx, &mut rng).map_err(user_error)?;
+    let sk_bytes = secret_key_to_bytes(&schedule, &ctx, &sk).map_err(user_error)?;
+    let (ek_bytes, sizes) = keys.to_bytes_sized(&ctx).map_err(user_error)?;
+    // The secret key first: evaluation keys without their secret key would be useless.
+    write_private(&sk_path, &sk_bytes, args.force, &inputs).map_err(user_error)?;
+    write_new(&ek_path, &ek_bytes, args.force, &inputs).map_err(|e| {
+        user_error(format!(
+            "{e} ({} was written; rerun with --force to regenerate both)",
+            sk_path.display()
+        ))
+    })?;
+    if args.json {
+        let v = json!({
+            "program": schedule.name,
+            "program_hash": schedule.program_hash,
+            "secret_key": { "path": sk_path, "bytes": sk_bytes.len() },
+            "eval_keys": {
+                "path": ek_path,
+                "bytes": sizes.eval_total,
+                "public_key_bytes": sizes.public_key,
+                "relin_key_bytes": sizes.relin_key,
+                "galois_key_bytes": sizes.galois_keys,
+                "galois_keys": sizes.galois_count,
+                "rotation_steps": schedule.rotation_steps,
+                "conjugation": schedule.needs_conjugation,
+            },
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "wrote {}: {} (keep private)",
+            sk_path.display(),
+            human_bytes(sk_bytes.len())
+        );
+        println!(
+            "wrote {}: {} = public key {} + relinearization key {} + {} Galois key(s) {}",
+            ek_path.display(),
+            human_bytes(sizes.eval_total),
+            human_bytes(sizes.public_key),
+            human_bytes(sizes.relin_key),
+            sizes.galois_count,
+            human_bytes(sizes.galois_keys)
+        );
+    }
+    Ok(())
+}
+
+/// Creates the key directory if missing; owner-only on Unix, since it holds the secret key.
+fn create_key_dir(dir: &std::path::Path) -> CmdResult {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+        .map_err(|e| user_error(format!("cannot create {}: {e}", dir.display())))
+}
