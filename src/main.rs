@@ -10,6 +10,13 @@ mod commands;
 mod io;
 
 fn main() {
+    // Rust ignores SIGPIPE, turning a closed stdout (`hel decrypt ... | head`) into a panic in
+    // `println!`; the default action ends the process quietly instead, as Unix tools do.
+    #[cfg(unix)]
+    // SAFETY: called before any thread exists; sets the disposition of one signal.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = commands::Cli::parse();
     let code = match commands::dispatch(cli) {
         Ok(()) => 0,

@@ -21,7 +21,8 @@ pub enum OutputFormat {
 }
 
 #[derive(Args)]
-#[command(after_help = "CSV: a single output is printed as its values (a vector one value per \
+#[command(
+    after_help = "CSV: a single output is printed as its values (a vector one value per \
 line, a matrix one row per line), so it can be read back by `hel encrypt`; several outputs \
 each get a `# name` line first. JSON: one object {\"outputs\": {name: value}} with numbers, \
 arrays, or arrays of rows.
@@ -34,7 +35,8 @@ flood-bits + log2(N)/2 bits of precision beyond the program's predicted error.
 Examples:
   hel decrypt prog.helc --secret-key keys/secret.key outputs.hct
   hel decrypt prog.helc --secret-key keys/secret.key outputs.hct --format json -o result.json
-  hel decrypt prog.helc --secret-key keys/secret.key outputs.hct --flood-bits 30")]
+  hel decrypt prog.helc --secret-key keys/secret.key outputs.hct --flood-bits 30"
+)]
 pub struct DecryptArgs {
     /// The compiled program (.helc).
     pub program: PathBuf,

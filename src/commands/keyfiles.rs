@@ -16,7 +16,8 @@ pub const EVAL_KEYS_FILE: &str = "eval.keys";
 
 /// Reads a whole file; the error says which role the file plays.
 pub fn read_bytes(path: &Path, what: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| user_error(format!("cannot read {what} {}: {e}", path.display())))
+    std::fs::read(path)
+        .map_err(|e| user_error(format!("cannot read {what} {}: {e}", path.display())))
 }
 
 /// Loads and validates a compiled program (`.helc`, binary or RON).

@@ -13,7 +13,8 @@ use super::CmdResult;
 use crate::io::atomic::{check_writable, write_new, write_private};
 
 #[derive(Args)]
-#[command(after_help = "Writes DIR/secret.key (mode 0600: keep it on the client, it decrypts \
+#[command(
+    after_help = "Writes DIR/secret.key (mode 0600: keep it on the client, it decrypts \
 everything encrypted for this program) and DIR/eval.keys (public, relinearization and Galois \
 keys for exactly the program's rotations: send it to the server). Both files are bound to the \
 program: keys of another program, or of the same program compiled with other options, are \
@@ -22,7 +23,8 @@ refused.
 Examples:
   hel keygen prog.helc --out keys/
   hel keygen prog.helc --out keys/ --force        # replace existing keys
-  hel keygen prog.helc --out keys/ --json")]
+  hel keygen prog.helc --out keys/ --json"
+)]
 pub struct KeygenArgs {
     /// The compiled program (.helc from `hel compile`).
     pub program: PathBuf,

@@ -3,9 +3,11 @@
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod calibrate;
 pub mod check;
 pub mod common;
 pub mod compile;
+pub mod cost_table;
 pub mod data;
 pub mod decrypt;
 pub mod depth;
@@ -13,6 +15,7 @@ pub mod encrypt;
 pub mod ir;
 pub mod keyfiles;
 pub mod keygen;
+pub mod run;
 
 /// Errors reach `main` as a rendered miette report; every user-facing failure is exit code 1.
 pub type CmdResult = miette::Result<()>;
@@ -44,8 +47,13 @@ pub enum Command {
     Keygen(keygen::KeygenArgs),
     /// Encrypt a program's inputs (CSV files) for the server.
     Encrypt(encrypt::EncryptArgs),
+    /// Run a compiled program: encrypted (the server side), in plaintext, in lockstep debug
+    /// mode, or as a cost estimate.
+    Run(run::RunArgs),
     /// Decrypt a program's outputs to CSV or JSON.
     Decrypt(decrypt::DecryptArgs),
+    /// Measure the CKKS operations on this machine for the cost estimates.
+    Calibrate(calibrate::CalibrateArgs),
     /// Build the data sets bundled with hel.
     Data(data::DataArgs),
     /// Measure the speed of the CKKS engine (like `openssl speed`).
@@ -66,7 +74,9 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Compile(a) => compile::run(a),
         Command::Keygen(a) => keygen::run(a),
         Command::Encrypt(a) => encrypt::run(a),
+        Command::Run(a) => run::run(a),
         Command::Decrypt(a) => decrypt::run(a),
+        Command::Calibrate(a) => calibrate::run(a),
         Command::Data(args) => data::run(args),
         Command::Bench(args) => bench::run(args),
     }

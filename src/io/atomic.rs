@@ -131,14 +131,19 @@ mod tests {
         let p = d.join("out.bin");
         write_new(&p, b"one", false, &[]).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"one");
-        assert!(write_new(&p, b"two", false, &[]).unwrap_err().contains("--force"));
+        assert!(write_new(&p, b"two", false, &[])
+            .unwrap_err()
+            .contains("--force"));
         write_new(&p, b"two", true, &[]).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         let err = write_new(&p, b"three", true, &[&p]).unwrap_err();
         assert!(err.contains("refusing to overwrite input"), "{err}");
         // Failure (missing directory) leaves nothing behind.
         assert!(write_new(&d.join("missing/x"), b"x", false, &[]).is_err());
-        let names: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("out.bin")]);
         std::fs::remove_dir_all(&d).unwrap();
     }

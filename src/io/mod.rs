@@ -1,4 +1,5 @@
 //! File handling shared by the commands.
 
 pub mod atomic;
+pub mod input_args;
 pub mod tensor_csv;

@@ -194,31 +194,55 @@ mod tests {
     #[test]
     fn vectors_are_one_row_or_one_value_per_line() {
         let a = table("1,2,3\n").tensor(Shape::Vector(3)).unwrap();
-        let b = table("# header comment\n1\n\n2\n3\n").tensor(Shape::Vector(3)).unwrap();
+        let b = table("# header comment\n1\n\n2\n3\n")
+            .tensor(Shape::Vector(3))
+            .unwrap();
         assert_eq!(a, b);
         assert_eq!(a.data, vec![1.0, 2.0, 3.0]);
         let err = table("1\n2\n").tensor(Shape::Vector(3)).unwrap_err();
-        assert!(err.starts_with("in.csv:2: the file ends after 2 row(s)"), "{err}");
+        assert!(
+            err.starts_with("in.csv:2: the file ends after 2 row(s)"),
+            "{err}"
+        );
         let err = table("1,2\n3\n4\n").tensor(Shape::Vector(3)).unwrap_err();
-        assert!(err.starts_with("in.csv:1: row has 2 value(s), expected 1"), "{err}");
+        assert!(
+            err.starts_with("in.csv:1: row has 2 value(s), expected 1"),
+            "{err}"
+        );
     }
 
     #[test]
     fn matrices_and_sequences() {
-        let m = table("1,2\n3,4\n5,6\n").tensor(Shape::Matrix(3, 2)).unwrap();
+        let m = table("1,2\n3,4\n5,6\n")
+            .tensor(Shape::Matrix(3, 2))
+            .unwrap();
         assert_eq!(m.data, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-        let err = table("1,2\n3,4,9\n5,6\n").tensor(Shape::Matrix(3, 2)).unwrap_err();
-        assert_eq!(err, "in.csv:2: row has 3 value(s), expected 2 (matrix[3, 2])");
-        let err = table("1,2\n3,4\n5,6\n7,8\n").tensor(Shape::Matrix(3, 2)).unwrap_err();
+        let err = table("1,2\n3,4,9\n5,6\n")
+            .tensor(Shape::Matrix(3, 2))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "in.csv:2: row has 3 value(s), expected 2 (matrix[3, 2])"
+        );
+        let err = table("1,2\n3,4\n5,6\n7,8\n")
+            .tensor(Shape::Matrix(3, 2))
+            .unwrap_err();
         assert!(err.starts_with("in.csv:4: extra row"), "{err}");
-        let seq = table("1,2\n3,4\n5,6\n7,8\n").sequence(Shape::Matrix(2, 2), 2).unwrap();
+        let seq = table("1,2\n3,4\n5,6\n7,8\n")
+            .sequence(Shape::Matrix(2, 2), 2)
+            .unwrap();
         assert_eq!(seq[1].data, vec![5.0, 6.0, 7.0, 8.0]);
-        let v = table("1,2\n3,4\n5,6\n").sequence(Shape::Vector(2), 3).unwrap();
+        let v = table("1,2\n3,4\n5,6\n")
+            .sequence(Shape::Vector(2), 3)
+            .unwrap();
         assert_eq!(v[2].data, vec![5.0, 6.0]);
         let s = table("1,2,3\n").sequence(Shape::Scalar, 3).unwrap();
         assert_eq!(s[1].data, vec![2.0]);
         assert!(table("1,2\n").tensor(Shape::Scalar).is_err());
-        assert_eq!(table("\n7\n").tensor(Shape::Scalar).unwrap().data, vec![7.0]);
+        assert_eq!(
+            table("\n7\n").tensor(Shape::Scalar).unwrap().data,
+            vec![7.0]
+        );
     }
 
     #[test]

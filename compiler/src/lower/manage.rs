@@ -273,6 +273,7 @@ pub fn manage(
     chain: &Chain,
 ) -> Result<Managed, OutOfLevels> {
     let live = live_set(ir, outputs);
+    let eager_relin = needs_degree_one(ir, outputs, &live);
     let mut m = Manager {
         chain,
         nodes: Vec::new(),
@@ -392,6 +393,10 @@ pub fn manage(
                 m.emit(instr, a.level, a.scale, 1, a.squared)
             }
         };
+        // A value some consumer needs at degree 1 is relinearized once, right away, and every
+        // consumer gets that version: otherwise `x + rot(x)` keeps degree 2 and the next
+        // rotation of a rotate-and-sum would relinearize again (once per step).
+        let v = if eager_relin[k] { m.relinearize(v) } else { v };
         vals[k] = Some(v);
     }
     let mut outs = Vec::with_capacity(outputs.len());
@@ -420,6 +425,33 @@ fn note_demand(ir: &CtIr, op: &COp, _vals: &[Option<V>], demand: &mut [Option<u3
             *d = Some(d.map_or(level, |x| x.max(level)));
         }
     }
+}
+
+/// Which live values have a consumer that needs them at degree 1 (a multiplication, rotation,
+/// plaintext operation or output); sums that only feed other sums stay degree 2.
+fn needs_degree_one(ir: &CtIr, outputs: &[Ct], live: &[bool]) -> Vec<bool> {
+    let mut need = vec![false; ir.ops.len()];
+    for &o in outputs {
+        need[o as usize] = true;
+    }
+    for (k, op) in ir.ops.iter().enumerate() {
+        if !live[k] {
+            continue;
+        }
+        if matches!(
+            op,
+            COp::Mul(..)
+                | COp::Rotate(..)
+                | COp::MulPlain(..)
+                | COp::MulConst(..)
+                | COp::AddPlain(..)
+        ) {
+            for a in op.operands() {
+                need[a as usize] = true;
+            }
+        }
+    }
+    need
 }
 
 /// Which slot-level values the outputs depend on.
