@@ -9,7 +9,16 @@ use hel_compiler::SourceFile;
 fn compile(file: &str, sets: &[(&str, f64)], level: OptLevel) -> (Program, Lowered) {
     let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap();
-    let src = SourceFile::new(file, text);
+    compile_source(file, &text, sets, level)
+}
+
+fn compile_source(
+    file: &str,
+    text: &str,
+    sets: &[(&str, f64)],
+    level: OptLevel,
+) -> (Program, Lowered) {
+    let src = SourceFile::new(file, text.to_string());
     let sets: Vec<(String, f64)> = sets.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     let p = hel_compiler::frontend(&src, &sets).unwrap();
     let opts = Options {
@@ -41,6 +50,28 @@ fn poly_simulation_matches_tensor_semantics() {
         let d = verify::max_difference(&p, &l.schedule, 1).unwrap();
         assert!(d < 1e-9, "{level:?}: {d}");
         assert_eq!(l.schedule.depth(), 2, "{level:?}");
+    }
+}
+
+/// Sums of products and reductions share one rotate-and-sum (in both orientations, with
+/// subtractions, negations, constant and public vectors, and terms that are not products).
+#[test]
+fn shared_reductions_match_tensor_semantics() {
+    let text = "input A: enc matrix[6, 5] range [-1, 1];
+input B: enc matrix[6, 3] range [-1, 1];
+input x: enc vector[5] range [-1, 1];
+input y: enc vector[3] range [-1, 1];
+input p: plain vector[5] range [-1, 1];
+input t: enc vector[6] range [-1, 1];
+let c = A @ x - B @ y + sum_cols(A) - A @ p + t * t - (B @ (y * y) + 0.5 * (A @ x));
+let r = transpose(A) @ (c * c) + transpose(A) @ t - sum_rows(A) * 3;
+let s = -(transpose(A) @ t) - transpose(A) @ c;
+output c, r, s;
+";
+    for level in LEVELS {
+        let (p, l) = compile_source("sums.hel", text, &[], level);
+        let d = verify::max_difference(&p, &l.schedule, 11).unwrap();
+        assert!(d < 1e-9, "{level:?}: {d}");
     }
 }
 

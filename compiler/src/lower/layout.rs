@@ -78,6 +78,20 @@ pub struct MatVal {
     pub clean: bool,
 }
 
+/// A product or reduction before its rotate-and-sum: per output tile, the sum of the tile
+/// products (or tiles) that the rotate-and-sum then folds. Products with the same output
+/// orientation and length add up here and share one rotate-and-sum.
+#[derive(Clone, Debug)]
+struct Partials {
+    tiles: Vec<Ct>,
+    /// C output: how many positions along a row the rotate-and-sum covers (a power of two, at
+    /// most `w`); an R output always folds all `h` rows.
+    span: usize,
+    /// A constant the value still has to be multiplied by (a product with a constant vector):
+    /// the C mask takes it for free.
+    factor: f64,
+}
+
 /// What a non-encrypted operand is.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum PlainKind {
@@ -716,11 +730,7 @@ impl<'p> Lowering<'p> {
         }
         let args = n.args.clone();
         let v = match n.op {
-            Op::MatVec => self.matvec(id, args[0], args[1], o)?,
-            Op::SumRows | Op::SumCols => {
-                let rows = matches!(n.op, Op::SumRows);
-                self.reduce_matrix(id, args[0], rows, o)?
-            }
+            Op::MatVec | Op::SumRows | Op::SumCols => self.reduction(id, o)?,
             Op::Pow { exp } => {
                 let x = self.vector(args[0], o)?;
                 let tiles = x.tiles.iter().map(|t| self.power(*t, exp, id)).collect();
@@ -729,6 +739,14 @@ impl<'p> Lowering<'p> {
                     clean: x.clean,
                 }
             }
+            Op::Add | Op::Sub | Op::Neg if self.is_enc(id) => match self.fused_sum(id, o)? {
+                Some(v) => v,
+                None => {
+                    let e = elem_of(&n.op, self.p, id)?;
+                    let b = *args.get(1).unwrap_or(&args[0]);
+                    self.elementwise_vec(id, o, len, args[0], b, e)?
+                }
+            },
             ref op => {
                 let e = elem_of(op, self.p, id)?;
                 let b = *args.get(1).unwrap_or(&args[0]);
@@ -938,17 +956,36 @@ impl<'p> Lowering<'p> {
         }
     }
 
-    /// `A @ v` in orientation `o` (C: direct A and R(v), masked; R: transposed A and C(v)).
-    fn matvec(
+    /// A product or reduction node (`A @ v`, `sum_rows`, `sum_cols`) in orientation `o`.
+    fn reduction(&mut self, id: NodeId, o: Orient) -> Result<VecVal, Diagnostic> {
+        let p = self.reduction_partials(id, o)?;
+        let len = self.vector_len(id);
+        Ok(self.finish_reduction(id, p, len, o))
+    }
+
+    /// The partials of a product or reduction node in orientation `o`.
+    fn reduction_partials(&mut self, id: NodeId, o: Orient) -> Result<Partials, Diagnostic> {
+        let n = self.node(id).clone();
+        match n.op {
+            Op::MatVec => self.matvec_partials(id, n.args[0], n.args[1], o),
+            Op::SumRows | Op::SumCols => {
+                self.reduce_matrix_partials(id, n.args[0], matches!(n.op, Op::SumRows), o)
+            }
+            _ => Err(self.unsupported(id, "not a product or reduction")),
+        }
+    }
+
+    /// `A @ v` in orientation `o` (C: direct A and R(v), masked; R: transposed A and C(v)),
+    /// before its rotate-and-sum.
+    fn matvec_partials(
         &mut self,
         id: NodeId,
         a: NodeId,
         v: NodeId,
         o: Orient,
-    ) -> Result<VecVal, Diagnostic> {
-        let Unit { h, w } = self.unit;
-        let (r, c) = match self.shape(a) {
-            Shape::Matrix(r, c) => (r, c),
+    ) -> Result<Partials, Diagnostic> {
+        let c = match self.shape(a) {
+            Shape::Matrix(_, c) => c,
             _ => return Err(self.unsupported(id, "matrix operand expected")),
         };
         let (form, vo) = match o {
@@ -956,65 +993,46 @@ impl<'p> Lowering<'p> {
             Orient::R => (Form::T, Orient::C),
         };
         if !self.is_enc(v) {
-            return self.matvec_public(id, a, v, o);
+            return self.matvec_public_partials(id, a, v, o);
         }
         let m = self.matrix(a, form)?;
         let mut x = self.vector(v, vo)?;
         let (yr, yc) = Self::stored_dims(self.shape(a), form);
-        let m = if m.clean || x.clean {
-            m
-        } else {
+        if !m.clean && !x.clean {
             x = self.ensure_clean_vec(x, vo, c, id);
-            m
-        };
-        let gr = ceil_div(yr, h);
-        let mut tiles = Vec::new();
-        match o {
-            Orient::C => {
-                // Y = A (r × c); output C tile I from row block I.
-                for i in 0..gr {
-                    let prods: Vec<Ct> = (0..m.grid_cols)
-                        .map(|j| self.push(COp::Mul(m.tiles[i * m.grid_cols + j], x.tiles[j]), id))
-                        .collect();
-                    let s = self
-                        .sum(prods, id)
-                        .ok_or_else(|| self.unsupported(id, "empty"))?;
-                    let p = yc.min(w).next_power_of_two();
-                    let s = self.rotate_sum(s, 1, p, id);
-                    let rows = r.saturating_sub(i * h).min(h);
-                    tiles.push(self.mask_col0_replicate(s, rows, 1.0, id));
-                }
-            }
-            Orient::R => {
-                // Y = Aᵀ (c × r); output R tile J from column block J of Y.
-                for j in 0..m.grid_cols {
-                    let prods: Vec<Ct> = (0..gr)
-                        .map(|i| self.push(COp::Mul(m.tiles[i * m.grid_cols + j], x.tiles[i]), id))
-                        .collect();
-                    let s = self
-                        .sum(prods, id)
-                        .ok_or_else(|| self.unsupported(id, "empty"))?;
-                    tiles.push(self.rotate_sum(s, w as i64, h, id));
-                }
-            }
         }
-        Ok(VecVal { tiles, clean: true })
+        let prod = MatVal {
+            tiles: (0..m.tiles.len())
+                .map(|k| {
+                    // Y = A (D, R(v) tile per column block) or Aᵀ (T, C(v) per row block).
+                    let t = match o {
+                        Orient::C => k % m.grid_cols,
+                        Orient::R => k / m.grid_cols,
+                    };
+                    self.push(COp::Mul(m.tiles[k], x.tiles[t]), id)
+                })
+                .collect(),
+            grid_cols: m.grid_cols,
+            clean: true,
+        };
+        self.stored_partials(id, prod, yr, yc, o)
     }
 
-    /// `A @ v` for a public `v`: a constant vector is `c · sum_cols(A)`; a public input is
-    /// packed as a plaintext and multiplied in (one level either way).
-    fn matvec_public(
+    /// `A @ v` for a public `v`: a constant vector is `c · sum_cols(A)` (`c` is applied by the
+    /// reduction's mask, or after it); a public input is packed as a plaintext and multiplied
+    /// in (one level either way).
+    fn matvec_public_partials(
         &mut self,
         id: NodeId,
         a: NodeId,
         v: NodeId,
         o: Orient,
-    ) -> Result<VecVal, Diagnostic> {
+    ) -> Result<Partials, Diagnostic> {
         match self.plain_kind(v) {
             Some(PlainKind::Uniform(c)) => {
-                let s = self.reduce_matrix(id, a, false, o)?;
-                let tiles = s.tiles.iter().map(|t| self.mul_const(*t, c, id)).collect();
-                Ok(VecVal { tiles, clean: true })
+                let mut p = self.reduce_matrix_partials(id, a, false, o)?;
+                p.factor *= c;
+                Ok(p)
             }
             Some(PlainKind::Public(source, factor, _)) => {
                 // Hadamard with the packed public vector, then the same reduction as an
@@ -1051,20 +1069,20 @@ impl<'p> Lowering<'p> {
                     grid_cols: m.grid_cols,
                     clean: true,
                 };
-                self.reduce_stored(id, prod, yr, yc, o)
+                self.stored_partials(id, prod, yr, yc, o)
             }
             None => Err(self.unsupported(id, "a product with a computed public vector")),
         }
     }
 
-    /// `sum_rows(X)` (`rows`) or `sum_cols(X)` in orientation `o`.
-    fn reduce_matrix(
+    /// `sum_rows(X)` (`rows`) or `sum_cols(X)` in orientation `o`, before the rotate-and-sum.
+    fn reduce_matrix_partials(
         &mut self,
         id: NodeId,
         x: NodeId,
         rows: bool,
         o: Orient,
-    ) -> Result<VecVal, Diagnostic> {
+    ) -> Result<Partials, Diagnostic> {
         // Summing the stored matrix's rows gives R (no mask); its columns, C (mask).
         let form = match (rows, o) {
             (true, Orient::R) | (false, Orient::C) => Form::D,
@@ -1072,46 +1090,221 @@ impl<'p> Lowering<'p> {
         };
         let m = self.matrix(x, form)?;
         let (yr, yc) = Self::stored_dims(self.shape(x), form);
-        self.reduce_stored(id, m, yr, yc, o)
+        self.stored_partials(id, m, yr, yc, o)
     }
 
-    /// Sums a stored matrix `Y` (yr × yc) over its rows (to R) or its columns (to C).
-    fn reduce_stored(
+    /// The partials of summing a stored matrix `Y` (yr × yc) over its rows (to R: the tiles of
+    /// each column block) or its columns (to C: the tiles of each row block).
+    fn stored_partials(
         &mut self,
         id: NodeId,
         m: MatVal,
         yr: usize,
         yc: usize,
         o: Orient,
-    ) -> Result<VecVal, Diagnostic> {
+    ) -> Result<Partials, Diagnostic> {
         let Unit { h, w } = self.unit;
         let m = self.ensure_clean_mat(m, yr, yc, id);
         let gr = ceil_div(yr, h);
-        let mut tiles = Vec::new();
-        match o {
-            Orient::R => {
-                for j in 0..m.grid_cols {
-                    let col: Vec<Ct> = (0..gr).map(|i| m.tiles[i * m.grid_cols + j]).collect();
-                    let s = self
-                        .sum(col, id)
-                        .ok_or_else(|| self.unsupported(id, "empty"))?;
-                    tiles.push(self.rotate_sum(s, w as i64, h, id));
-                }
-            }
-            Orient::C => {
-                for i in 0..gr {
-                    let row: Vec<Ct> = m.tiles[i * m.grid_cols..(i + 1) * m.grid_cols].to_vec();
-                    let s = self
-                        .sum(row, id)
-                        .ok_or_else(|| self.unsupported(id, "empty"))?;
-                    let p = yc.min(w).next_power_of_two();
-                    let s = self.rotate_sum(s, 1, p, id);
-                    let valid = yr.saturating_sub(i * h).min(h);
-                    tiles.push(self.mask_col0_replicate(s, valid, 1.0, id));
-                }
-            }
+        let groups: Vec<Vec<Ct>> = match o {
+            Orient::R => (0..m.grid_cols)
+                .map(|j| (0..gr).map(|i| m.tiles[i * m.grid_cols + j]).collect())
+                .collect(),
+            Orient::C => (0..gr)
+                .map(|i| m.tiles[i * m.grid_cols..(i + 1) * m.grid_cols].to_vec())
+                .collect(),
+        };
+        let mut tiles = Vec::with_capacity(groups.len());
+        for g in groups {
+            let s = self
+                .sum(g, id)
+                .ok_or_else(|| self.unsupported(id, "empty"))?;
+            tiles.push(s);
         }
-        Ok(VecVal { tiles, clean: true })
+        Ok(Partials {
+            tiles,
+            span: yc.min(w).next_power_of_two(),
+            factor: 1.0,
+        })
+    }
+
+    /// The rotate-and-sum that turns partials into a vector of length `len` in orientation `o`:
+    /// along the rows, then masked to column 0 and replicated (C), or over the rows, cyclic in
+    /// the rows (R).
+    fn finish_reduction(&mut self, id: NodeId, p: Partials, len: usize, o: Orient) -> VecVal {
+        let Unit { h, w } = self.unit;
+        let tiles = p
+            .tiles
+            .iter()
+            .enumerate()
+            .map(|(i, s)| match o {
+                Orient::R => {
+                    let s = self.rotate_sum(*s, w as i64, h, id);
+                    self.mul_const(s, p.factor, id)
+                }
+                Orient::C => {
+                    let s = self.rotate_sum(*s, 1, p.span, id);
+                    let rows = len.saturating_sub(i * h).min(h);
+                    self.mask_col0_replicate(s, rows, p.factor, id)
+                }
+            })
+            .collect();
+        VecVal { tiles, clean: true }
+    }
+
+    /// `id`, a sum or difference of vectors, in orientation `o` with one rotate-and-sum for all
+    /// the products and reductions in it that reduce into `o` (Crockett's `sum_rows_many`):
+    /// their partials are added first. `None` unless there are two or more such terms.
+    ///
+    /// The sum is walked through additions, subtractions and negations whose only use is the
+    /// sum; a product is taken in only if this sum is its only use and `o` is its direct
+    /// orientation (one that would be converted is reduced in the other orientation anyway).
+    /// The depth is that of the separate reductions: the deepest term's partials, then the
+    /// same mask.
+    fn fused_sum(&mut self, id: NodeId, o: Orient) -> Result<Option<VecVal>, Diagnostic> {
+        let mut terms = Vec::new();
+        self.sum_terms(id, false, true, o, &mut terms);
+        let (fused, rest): (Vec<_>, Vec<_>) = terms
+            .into_iter()
+            .partition(|&(x, _)| self.reduces_into(x, o));
+        if fused.len() < 2 {
+            return Ok(None);
+        }
+        let mut acc: Option<(Partials, bool)> = None;
+        for (x, neg) in fused {
+            let p = self.reduction_partials(x, o)?;
+            acc = Some(match acc {
+                None => (p, neg),
+                Some((a, a_neg)) => (self.add_partials(id, a, a_neg, p, neg), false),
+            });
+        }
+        let Some((p, neg)) = acc else {
+            return Ok(None);
+        };
+        let p = if neg {
+            Partials {
+                factor: -p.factor,
+                ..p
+            }
+        } else {
+            p
+        };
+        let len = self.vector_len(id);
+        let mut v = self.finish_reduction(id, p, len, o);
+        for (x, neg) in rest {
+            let t = self.vector(x, o)?;
+            v.clean &= t.clean;
+            v.tiles = v
+                .tiles
+                .iter()
+                .zip(&t.tiles)
+                .map(|(a, b)| {
+                    let op = if neg {
+                        COp::Sub(*a, *b)
+                    } else {
+                        COp::Add(*a, *b)
+                    };
+                    self.push(op, id)
+                })
+                .collect();
+        }
+        Ok(Some(v))
+    }
+
+    /// The terms of the sum rooted at `x` (each with whether it is subtracted): additions,
+    /// subtractions and negations of encrypted vectors of one length are walked into when they
+    /// are the root or used only here, and not already lowered in `o`.
+    fn sum_terms(
+        &self,
+        x: NodeId,
+        neg: bool,
+        root: bool,
+        o: Orient,
+        out: &mut Vec<(NodeId, bool)>,
+    ) {
+        let n = self.node(x);
+        let same = |a: &NodeId| self.is_enc(*a) && self.shape(*a) == n.ty.shape;
+        let walk = n.args.iter().all(same)
+            && matches!(n.op, Op::Add | Op::Sub | Op::Neg)
+            && (root || (self.single_use(x) && !self.vecs.contains_key(&(x, o))));
+        if !walk {
+            out.push((x, neg));
+            return;
+        }
+        match n.op {
+            Op::Add => {
+                self.sum_terms(n.args[0], neg, false, o, out);
+                self.sum_terms(n.args[1], neg, false, o, out);
+            }
+            Op::Sub => {
+                self.sum_terms(n.args[0], neg, false, o, out);
+                self.sum_terms(n.args[1], !neg, false, o, out);
+            }
+            _ => self.sum_terms(n.args[0], !neg, false, o, out),
+        }
+    }
+
+    /// Whether `x` is a product or reduction that a sum may fold into its own rotate-and-sum.
+    fn reduces_into(&mut self, x: NodeId, o: Orient) -> bool {
+        matches!(self.node(x).op, Op::MatVec | Op::SumRows | Op::SumCols)
+            && self.is_enc(x)
+            && self.single_use(x)
+            && !self.vecs.contains_key(&(x, o))
+            && self.vdirect(x, o) <= self.vcost(x, o)
+    }
+
+    /// Used by one node and not an output.
+    fn single_use(&self, x: NodeId) -> bool {
+        self.p.graph.users(x).len() == 1 && !self.p.outputs.iter().any(|o| o.node == x)
+    }
+
+    /// `±a ± b` of two partials over the same output tiles (`negate_*`: subtract that side).
+    fn add_partials(
+        &mut self,
+        id: NodeId,
+        a: Partials,
+        a_neg: bool,
+        b: Partials,
+        b_neg: bool,
+    ) -> Partials {
+        let (a, b) = if a.factor == b.factor {
+            (a, b)
+        } else {
+            (self.apply_factor(id, a), self.apply_factor(id, b))
+        };
+        let tiles = a
+            .tiles
+            .iter()
+            .zip(&b.tiles)
+            .map(|(x, y)| match (a_neg, b_neg) {
+                (false, false) => self.add(*x, *y, id),
+                (false, true) => self.push(COp::Sub(*x, *y), id),
+                (true, false) => self.push(COp::Sub(*y, *x), id),
+                (true, true) => {
+                    let s = self.add(*x, *y, id);
+                    self.push(COp::Neg(s), id)
+                }
+            })
+            .collect();
+        Partials {
+            tiles,
+            span: a.span.max(b.span),
+            factor: a.factor,
+        }
+    }
+
+    /// Multiplies the pending constant factor into the partials.
+    fn apply_factor(&mut self, id: NodeId, p: Partials) -> Partials {
+        let tiles = p
+            .tiles
+            .iter()
+            .map(|t| self.mul_const(*t, p.factor, id))
+            .collect();
+        Partials {
+            tiles,
+            factor: 1.0,
+            ..p
+        }
     }
 
     /// Converts a vector to the other orientation with diagonal masks.
