@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use hel_runtime::schedule::{CtInput, Layout, Origin, Pack, Plain, Source, Unit};
 
 use super::ctir::{COp, Ct, CtIr};
+use super::plan::{Plan, Recipe};
 use crate::diagnostics::Diagnostic;
 use crate::ir::{NodeId, Op, Program, Secrecy, Shape};
 
@@ -33,7 +34,7 @@ pub enum Orient {
 }
 
 impl Orient {
-    fn flip(self) -> Orient {
+    pub(super) fn flip(self) -> Orient {
         match self {
             Orient::R => Orient::C,
             Orient::C => Orient::R,
@@ -57,11 +58,38 @@ impl Form {
     }
 }
 
-const INF: u32 = u32::MAX / 4;
+/// Depth of what no recipe implements.
+pub(super) const INF: u32 = u32::MAX / 4;
 /// Levels to turn a C vector into an R vector (diagonal mask, cyclic row sum).
 const C_TO_R: u32 = 1;
 /// Levels to turn an R vector into a C vector (diagonal mask, row sum, column mask).
 const R_TO_C: u32 = 2;
+
+/// Levels to convert a vector into orientation `to`.
+pub(super) fn conversion_levels(to: Orient) -> u32 {
+    match to {
+        Orient::R => C_TO_R,
+        Orient::C => R_TO_C,
+    }
+}
+
+/// What a node is wanted as: a vector in an orientation, a matrix in a form, or a scalar
+/// (replicated in every slot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Want {
+    Vec(Orient),
+    Mat(Form),
+    Scalar,
+}
+
+/// One operand of a recipe: the node, the layout it is needed in, and how many levels the
+/// recipe adds on top of it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Need {
+    pub node: NodeId,
+    pub want: Want,
+    pub levels: u32,
+}
 
 /// A lowered vector: its tiles and whether the padding slots are zero.
 #[derive(Clone, Debug)]
@@ -120,6 +148,7 @@ pub struct Lowering<'p> {
     vecs: HashMap<(NodeId, Orient), VecVal>,
     mats: HashMap<(NodeId, Form), MatVal>,
     scalars: HashMap<NodeId, Ct>,
+    plan: Plan,
 }
 
 /// Minimum depth per (node, orientation/form), the basis of every layout choice.
@@ -156,6 +185,7 @@ impl<'p> Lowering<'p> {
             vecs: HashMap::new(),
             mats: HashMap::new(),
             scalars: HashMap::new(),
+            plan: Plan::default(),
         }
     }
 
@@ -163,12 +193,43 @@ impl<'p> Lowering<'p> {
         self.p.graph.node(id)
     }
 
-    fn shape(&self, id: NodeId) -> Shape {
+    pub(super) fn shape(&self, id: NodeId) -> Shape {
         self.node(id).ty.shape
     }
 
-    fn is_enc(&self, id: NodeId) -> bool {
+    pub(super) fn is_enc(&self, id: NodeId) -> bool {
         self.node(id).ty.secrecy == Secrecy::Enc
+    }
+
+    pub(super) fn program(&self) -> &'p Program {
+        self.p
+    }
+
+    /// Follow `plan` when materializing vectors.
+    pub fn set_plan(&mut self, plan: Plan) {
+        self.plan = plan;
+    }
+
+    /// An input or a scaled, negated or transposed view of one (packed by the client).
+    pub(super) fn is_input_view(&self, id: NodeId) -> bool {
+        self.input_source(id).is_some()
+    }
+
+    /// Used by more than one node, or an output.
+    pub(super) fn is_shared(&self, x: NodeId) -> bool {
+        !self.single_use(x)
+    }
+
+    /// Ciphertexts of node `id` in layout `want`.
+    pub(super) fn tiles_of(&self, id: NodeId, want: Want) -> usize {
+        match want {
+            Want::Vec(o) => self.vec_tiles(o, self.vector_len(id)),
+            Want::Mat(f) => {
+                let (r, c) = Self::stored_dims(self.shape(id), f);
+                ceil_div(r, self.unit.h) * ceil_div(c, self.unit.w)
+            }
+            Want::Scalar => 1,
+        }
     }
 
     fn origin(&self, id: NodeId) -> Origin {
@@ -283,30 +344,25 @@ impl<'p> Lowering<'p> {
 
     // ----- costs ------------------------------------------------------------------------------
 
-    fn vcost(&mut self, id: NodeId, o: Orient) -> u32 {
+    /// The least depth at which vector `id` can be had in orientation `o`: directly, or by
+    /// converting the other orientation.
+    pub(super) fn vcost(&mut self, id: NodeId, o: Orient) -> u32 {
         if let Some(&c) = self.costs.vec.get(&(id, o)) {
             return c;
         }
         let d = self.vdirect(id, o);
         let other = self.vdirect(id, o.flip());
-        let conv = match o {
-            Orient::R => C_TO_R,
-            Orient::C => R_TO_C,
-        };
-        let c = d.min(other.saturating_add(conv)).min(INF);
+        let c = d.min(other.saturating_add(conversion_levels(o))).min(INF);
         self.costs.vec.insert((id, o), c);
         c
     }
 
-    /// Cost of an operand in orientation `o`: 0 for non-encrypted values, the scalar cost for
-    /// encrypted scalars (broadcast), the vector cost otherwise.
-    fn operand_cost(&mut self, id: NodeId, o: Orient) -> u32 {
-        if !self.is_enc(id) {
-            0
-        } else if self.shape(id) == Shape::Scalar {
-            self.scost(id)
-        } else {
-            self.vcost(id, o)
+    /// The cost of any operand: `Want::Vec`, `Want::Mat` or `Want::Scalar`.
+    pub(super) fn want_cost(&mut self, id: NodeId, want: Want) -> u32 {
+        match want {
+            Want::Vec(o) => self.vcost(id, o),
+            Want::Mat(f) => self.mcost(id, f),
+            Want::Scalar => self.scost(id),
         }
     }
 
@@ -318,134 +374,159 @@ impl<'p> Lowering<'p> {
         }
     }
 
-    fn vdirect(&mut self, id: NodeId, o: Orient) -> u32 {
-        if let Some(&c) = self.costs.vec_direct.get(&(id, o)) {
-            return c;
+    /// What operand `x` is needed as, `levels` below the result, when the result is wanted in
+    /// a tensor layout `want`: nothing if it is public (plaintext), a broadcast scalar if it is
+    /// an encrypted scalar.
+    fn operand(&self, x: NodeId, want: Want, levels: u32) -> Option<Need> {
+        if !self.is_enc(x) {
+            None
+        } else if self.shape(x) == Shape::Scalar {
+            Some(Need {
+                node: x,
+                want: Want::Scalar,
+                levels,
+            })
+        } else {
+            Some(Need {
+                node: x,
+                want,
+                levels,
+            })
+        }
+    }
+
+    /// The operands the direct recipe for `id` in layout `want` needs (the recipes of
+    /// [`Lowering::vector_direct`], [`Lowering::matrix`] and [`Lowering::scalar`]), or `None`
+    /// if no recipe implements it. Every depth estimate and the orientation plan are computed
+    /// from this one list.
+    pub(super) fn needs(&mut self, id: NodeId, want: Want) -> Option<Vec<Need>> {
+        if self.input_source(id).is_some() {
+            return Some(Vec::new());
         }
         let n = self.node(id).clone();
         let a = n.args.first().copied();
         let b = n.args.get(1).copied();
-        let c = match (&n.op, a, b) {
-            _ if self.input_source(id).is_some() => 0,
-            (Op::Add | Op::Sub, Some(a), Some(b)) => {
-                self.operand_cost(a, o).max(self.operand_cost(b, o))
-            }
-            (Op::Neg, Some(a), _) => self.operand_cost(a, o),
-            (Op::Mul, Some(a), Some(b)) => match (self.uniform(a), self.uniform(b)) {
-                (Some(c), _) => self.operand_cost(b, o) + self.const_mul_cost(b, c),
-                (_, Some(c)) => self.operand_cost(a, o) + self.const_mul_cost(a, c),
-                _ => self.operand_cost(a, o).max(self.operand_cost(b, o)) + 1,
-            },
-            (Op::Div, Some(a), Some(b)) => match self.uniform(b) {
-                Some(c) if c != 0.0 => self.operand_cost(a, o) + self.const_mul_cost(a, 1.0 / c),
-                _ => INF,
-            },
-            (Op::Pow { exp }, Some(a), _) => {
-                self.operand_cost(a, o) + crate::analysis::depth::ceil_log2(*exp)
-            }
-            (Op::MatVec, Some(m), Some(v)) => match o {
-                Orient::C => self.mcost(m, Form::D).max(self.operand_cost(v, Orient::R)) + 2,
-                Orient::R => self.mcost(m, Form::T).max(self.operand_cost(v, Orient::C)) + 1,
-            },
-            (Op::SumRows, Some(m), _) => match o {
-                Orient::R => self.mcost(m, Form::D),
-                Orient::C => self.mcost(m, Form::T) + 1,
-            },
-            (Op::SumCols, Some(m), _) => match o {
-                Orient::C => self.mcost(m, Form::D) + 1,
-                Orient::R => self.mcost(m, Form::T),
-            },
-            _ => INF,
+        let ops = |s: &Self, list: &[(NodeId, Want, u32)]| -> Vec<Need> {
+            list.iter()
+                .filter_map(|&(x, w, l)| s.operand(x, w, l))
+                .collect()
         };
-        let c = c.min(INF);
+        // Element-wise operations take their operands in the result's own layout.
+        let elementwise = want;
+        let v = match (&n.op, a, b, want) {
+            (Op::Transpose, Some(a), _, Want::Mat(f)) => ops(self, &[(a, Want::Mat(f.flip()), 0)]),
+            (Op::Add | Op::Sub, Some(a), Some(b), _) => {
+                ops(self, &[(a, elementwise, 0), (b, elementwise, 0)])
+            }
+            (Op::Neg, Some(a), _, _) => ops(self, &[(a, elementwise, 0)]),
+            (Op::Mul, Some(a), Some(b), _) => match (self.uniform(a), self.uniform(b)) {
+                (Some(c), _) => ops(self, &[(b, elementwise, self.const_mul_cost(b, c))]),
+                (_, Some(c)) => ops(self, &[(a, elementwise, self.const_mul_cost(a, c))]),
+                _ => ops(self, &[(a, elementwise, 1), (b, elementwise, 1)]),
+            },
+            (Op::Div, Some(a), Some(b), _) => match self.uniform(b) {
+                Some(c) if c != 0.0 => {
+                    ops(self, &[(a, elementwise, self.const_mul_cost(a, 1.0 / c))])
+                }
+                _ => return None,
+            },
+            (Op::Pow { exp }, Some(a), _, Want::Vec(_) | Want::Scalar) => ops(
+                self,
+                &[(a, elementwise, crate::analysis::depth::ceil_log2(*exp))],
+            ),
+            (Op::MatVec, Some(m), Some(v), Want::Vec(o)) => match o {
+                Orient::C => ops(
+                    self,
+                    &[(m, Want::Mat(Form::D), 2), (v, Want::Vec(Orient::R), 2)],
+                ),
+                Orient::R => ops(
+                    self,
+                    &[(m, Want::Mat(Form::T), 1), (v, Want::Vec(Orient::C), 1)],
+                ),
+            },
+            (Op::SumRows, Some(m), _, Want::Vec(o)) => match o {
+                Orient::R => ops(self, &[(m, Want::Mat(Form::D), 0)]),
+                Orient::C => ops(self, &[(m, Want::Mat(Form::T), 1)]),
+            },
+            (Op::SumCols, Some(m), _, Want::Vec(o)) => match o {
+                Orient::C => ops(self, &[(m, Want::Mat(Form::D), 1)]),
+                Orient::R => ops(self, &[(m, Want::Mat(Form::T), 0)]),
+            },
+            (Op::ScaleCols | Op::ScaleRows, Some(x), Some(v), Want::Mat(f)) => {
+                // X diag(v): D needs R(v), T needs C(v); diag(v) X the other way round.
+                let o = match (n.op == Op::ScaleCols, f) {
+                    (true, Form::D) | (false, Form::T) => Orient::R,
+                    _ => Orient::C,
+                };
+                ops(self, &[(x, Want::Mat(f), 1), (v, Want::Vec(o), 1)])
+            }
+            (Op::Dot, Some(a), Some(b), Want::Scalar) => {
+                let o = self.dot_orient(a, b);
+                ops(self, &[(a, Want::Vec(o), 1), (b, Want::Vec(o), 1)])
+            }
+            _ => return None,
+        };
+        Some(v)
+    }
+
+    /// The orientation a dot product is computed in: the shallower (R on ties).
+    fn dot_orient(&mut self, a: NodeId, b: NodeId) -> Orient {
+        let mut depth = |o: Orient| {
+            let needs: Vec<Need> = [a, b]
+                .iter()
+                .filter_map(|&x| self.operand(x, Want::Vec(o), 0))
+                .collect();
+            needs
+                .iter()
+                .map(|n| self.want_cost(n.node, n.want))
+                .max()
+                .unwrap_or(0)
+        };
+        if depth(Orient::C) < depth(Orient::R) {
+            Orient::C
+        } else {
+            Orient::R
+        }
+    }
+
+    /// The depth of the direct recipe for `id` in layout `want` (`INF` if there is none).
+    fn direct_cost(&mut self, id: NodeId, want: Want) -> u32 {
+        match self.needs(id, want) {
+            None => INF,
+            Some(needs) => needs
+                .iter()
+                .map(|n| self.want_cost(n.node, n.want).saturating_add(n.levels))
+                .max()
+                .unwrap_or(0)
+                .min(INF),
+        }
+    }
+
+    /// The depth of vector `id` computed directly in orientation `o`.
+    pub(super) fn vdirect(&mut self, id: NodeId, o: Orient) -> u32 {
+        if let Some(&c) = self.costs.vec_direct.get(&(id, o)) {
+            return c;
+        }
+        let c = self.direct_cost(id, Want::Vec(o));
         self.costs.vec_direct.insert((id, o), c);
         c
     }
 
-    fn mat_operand_cost(&mut self, id: NodeId, f: Form) -> u32 {
-        if !self.is_enc(id) {
-            0
-        } else if self.shape(id) == Shape::Scalar {
-            self.scost(id)
-        } else {
-            self.mcost(id, f)
-        }
-    }
-
-    fn mcost(&mut self, id: NodeId, f: Form) -> u32 {
+    /// The depth of matrix `id` in form `f` (matrices are never converted).
+    pub(super) fn mcost(&mut self, id: NodeId, f: Form) -> u32 {
         if let Some(&c) = self.costs.mat.get(&(id, f)) {
             return c;
         }
-        let n = self.node(id).clone();
-        let a = n.args.first().copied();
-        let b = n.args.get(1).copied();
-        let c = match (&n.op, a, b) {
-            _ if self.input_source(id).is_some() => 0,
-            (Op::Transpose, Some(a), _) => self.mat_operand_cost(a, f.flip()),
-            (Op::Add | Op::Sub, Some(a), Some(b)) => {
-                self.mat_operand_cost(a, f).max(self.mat_operand_cost(b, f))
-            }
-            (Op::Neg, Some(a), _) => self.mat_operand_cost(a, f),
-            (Op::Mul, Some(a), Some(b)) => match (self.uniform(a), self.uniform(b)) {
-                (Some(c), _) => self.mat_operand_cost(b, f) + self.const_mul_cost(b, c),
-                (_, Some(c)) => self.mat_operand_cost(a, f) + self.const_mul_cost(a, c),
-                _ => self.mat_operand_cost(a, f).max(self.mat_operand_cost(b, f)) + 1,
-            },
-            (Op::Div, Some(a), Some(b)) => match self.uniform(b) {
-                Some(c) if c != 0.0 => {
-                    self.mat_operand_cost(a, f) + self.const_mul_cost(a, 1.0 / c)
-                }
-                _ => INF,
-            },
-            (Op::ScaleCols, Some(x), Some(v)) => {
-                let o = if f == Form::D { Orient::R } else { Orient::C };
-                self.mat_operand_cost(x, f).max(self.operand_cost(v, o)) + 1
-            }
-            (Op::ScaleRows, Some(x), Some(v)) => {
-                let o = if f == Form::D { Orient::C } else { Orient::R };
-                self.mat_operand_cost(x, f).max(self.operand_cost(v, o)) + 1
-            }
-            _ => INF,
-        };
-        let c = c.min(INF);
+        let c = self.direct_cost(id, Want::Mat(f));
         self.costs.mat.insert((id, f), c);
         c
     }
 
-    fn scost(&mut self, id: NodeId) -> u32 {
+    pub(super) fn scost(&mut self, id: NodeId) -> u32 {
         if let Some(&c) = self.costs.scalar.get(&id) {
             return c;
         }
-        let n = self.node(id).clone();
-        let a = n.args.first().copied();
-        let b = n.args.get(1).copied();
-        let sc = |s: &mut Self, x: NodeId| if s.is_enc(x) { s.scost(x) } else { 0 };
-        let c = match (&n.op, a, b) {
-            _ if self.input_source(id).is_some() => 0,
-            (Op::Add | Op::Sub, Some(a), Some(b)) => sc(self, a).max(sc(self, b)),
-            (Op::Neg, Some(a), _) => sc(self, a),
-            (Op::Mul, Some(a), Some(b)) => match (self.uniform(a), self.uniform(b)) {
-                (Some(c), _) => sc(self, b) + self.const_mul_cost(b, c),
-                (_, Some(c)) => sc(self, a) + self.const_mul_cost(a, c),
-                _ => sc(self, a).max(sc(self, b)) + 1,
-            },
-            (Op::Div, Some(a), Some(b)) => match self.uniform(b) {
-                Some(c) if c != 0.0 => sc(self, a) + self.const_mul_cost(a, 1.0 / c),
-                _ => INF,
-            },
-            (Op::Pow { exp }, Some(a), _) => sc(self, a) + crate::analysis::depth::ceil_log2(*exp),
-            (Op::Dot, Some(a), Some(b)) => {
-                let r = self
-                    .operand_cost(a, Orient::R)
-                    .max(self.operand_cost(b, Orient::R));
-                let c = self
-                    .operand_cost(a, Orient::C)
-                    .max(self.operand_cost(b, Orient::C));
-                r.min(c) + 1
-            }
-            _ => INF,
-        };
-        let c = c.min(INF);
+        let c = self.direct_cost(id, Want::Scalar);
         self.costs.scalar.insert(id, c);
         c
     }
@@ -634,13 +715,7 @@ impl<'p> Lowering<'p> {
             match n.op {
                 Op::Dot => {
                     let (a, b) = (args[0], args[1]);
-                    let r = self
-                        .operand_cost(a, Orient::R)
-                        .max(self.operand_cost(b, Orient::R));
-                    let c = self
-                        .operand_cost(a, Orient::C)
-                        .max(self.operand_cost(b, Orient::C));
-                    let o = if c < r { Orient::C } else { Orient::R };
+                    let o = self.dot_orient(a, b);
                     let len = match self.shape(a) {
                         Shape::Vector(n) => n,
                         _ => return Err(self.unsupported(id, "dot of non-vectors")),
@@ -677,16 +752,32 @@ impl<'p> Lowering<'p> {
         if let Some(v) = self.vecs.get(&(id, o)) {
             return Ok(v.clone());
         }
-        let direct = self.vdirect(id, o);
-        let best = self.vcost(id, o);
-        if best >= INF {
-            return Err(self.unsupported(id, "no ciphertext layout implements this operation"));
-        }
-        let v = if direct <= best {
-            self.vector_direct(id, o)?
-        } else {
-            let other = self.vector_direct(id, o.flip())?;
-            self.convert(id, other, o)?
+        let recipe = match self.plan.vec.get(&(id, o)) {
+            Some(r) => *r,
+            // Not planned: the least depth.
+            None => {
+                let best = self.vcost(id, o);
+                if best >= INF {
+                    return Err(
+                        self.unsupported(id, "no ciphertext layout implements this operation")
+                    );
+                }
+                if self.vdirect(id, o) <= best {
+                    Recipe::Direct
+                } else {
+                    Recipe::Convert
+                }
+            }
+        };
+        let v = match recipe {
+            Recipe::Direct => self.vector_direct(id, o)?,
+            Recipe::Convert => {
+                let other = match self.plan.vec.get(&(id, o.flip())) {
+                    Some(Recipe::Direct) | None => self.vector(id, o.flip())?,
+                    Some(Recipe::Convert) => self.vector_direct(id, o.flip())?,
+                };
+                self.convert(id, other, o)?
+            }
         };
         self.vecs.insert((id, o), v.clone());
         Ok(v)
@@ -1215,18 +1306,19 @@ impl<'p> Lowering<'p> {
     /// subtractions and negations of encrypted vectors of one length are walked into when they
     /// are the root or used only here, and not already lowered in `o`.
     fn sum_terms(
-        &self,
+        &mut self,
         x: NodeId,
         neg: bool,
         root: bool,
         o: Orient,
         out: &mut Vec<(NodeId, bool)>,
     ) {
-        let n = self.node(x);
+        let n = self.node(x).clone();
         let same = |a: &NodeId| self.is_enc(*a) && self.shape(*a) == n.ty.shape;
         let walk = n.args.iter().all(same)
             && matches!(n.op, Op::Add | Op::Sub | Op::Neg)
-            && (root || (self.single_use(x) && !self.vecs.contains_key(&(x, o))));
+            && (root
+                || (self.single_use(x) && !self.vecs.contains_key(&(x, o)) && self.direct(x, o)));
         if !walk {
             out.push((x, neg));
             return;
@@ -1250,7 +1342,42 @@ impl<'p> Lowering<'p> {
             && self.is_enc(x)
             && self.single_use(x)
             && !self.vecs.contains_key(&(x, o))
-            && self.vdirect(x, o) <= self.vcost(x, o)
+            && self.direct(x, o)
+    }
+
+    /// Whether vector `x` is computed directly in orientation `o` (as planned; unplanned, when
+    /// that is its least depth).
+    fn direct(&mut self, x: NodeId, o: Orient) -> bool {
+        match self.plan.vec.get(&(x, o)) {
+            Some(r) => *r == Recipe::Direct,
+            None => self.vdirect(x, o) <= self.vcost(x, o),
+        }
+    }
+
+    /// Whether `x` (a product, reduction or sum) is used only by a sum of encrypted vectors,
+    /// which folds it into its own rotate-and-sum when both are computed in one orientation.
+    pub(super) fn folds_into_sum(&self, x: NodeId) -> bool {
+        let users = self.p.graph.users(x);
+        self.single_use(x)
+            && users.iter().all(|u| {
+                let n = self.node(*u);
+                matches!(n.op, Op::Add | Op::Sub | Op::Neg)
+                    && n.args
+                        .iter()
+                        .all(|a| self.is_enc(*a) && self.shape(*a) == n.ty.shape)
+            })
+    }
+
+    /// Whether the sum rooted at `x` folds any product or reduction into its rotate-and-sum.
+    pub(super) fn sum_has_products(&self, x: NodeId) -> bool {
+        self.node(x).args.iter().any(|a| {
+            self.folds_into_sum(*a)
+                && match self.node(*a).op {
+                    Op::MatVec | Op::SumRows | Op::SumCols => true,
+                    Op::Add | Op::Sub | Op::Neg => self.sum_has_products(*a),
+                    _ => false,
+                }
+        })
     }
 
     /// Used by one node and not an output.

@@ -18,6 +18,7 @@ mod ctir;
 mod layout;
 mod manage;
 pub mod params;
+mod plan;
 pub mod verify;
 
 use hel_runtime::ckks::CkksParams;
@@ -27,7 +28,7 @@ use hel_runtime::schedule::{
 
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Program, Shape};
-use layout::{Form, Lowering, Orient};
+use layout::{Form, Lowering, Orient, Want};
 use manage::{manage, Chain};
 pub use params::{ParamChoice, ParamRequest};
 
@@ -119,6 +120,21 @@ fn to_sshape(s: Shape) -> SShape {
 fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, Diagnostic> {
     let unit = choose_unit(p, slots);
     let mut low = Lowering::new(p, unit);
+    let wanted: Vec<(crate::ir::NodeId, Want)> = p
+        .outputs
+        .iter()
+        .filter(|o| p.graph.node(o.node).ty.secrecy == crate::ir::Secrecy::Enc)
+        .map(|o| {
+            let want = match p.graph.node(o.node).ty.shape {
+                Shape::Scalar => Want::Scalar,
+                Shape::Vector(_) => Want::Vec(low.best_orient(o.node)),
+                Shape::Matrix(..) => Want::Mat(low.best_form(o.node)),
+            };
+            (o.node, want)
+        })
+        .collect();
+    let layout_plan = plan::plan(&mut low, &wanted);
+    low.set_plan(layout_plan);
     let mut out_cts = Vec::new();
     let mut out_specs = Vec::new();
     for o in &p.outputs {
