@@ -74,9 +74,10 @@ pub fn lower(p: &Program, opts: &LowerOptions) -> Result<Lowered, Diagnostic> {
     lower_at(p, opts, 1usize << (log_n - 1))
 }
 
-/// Chooses the slot grid: powers of two, `w` at least the widest matrix column count or vector
-/// length that fits, minimizing the number of ciphertexts of the program's matrices.
-fn choose_unit(p: &Program, slots: usize) -> Unit {
+/// The slot grids worth lowering on: powers of two whose number of ciphertexts for the
+/// program's matrices and vectors (each in the cheaper of its two layouts) is within twice the
+/// least, fewest ciphertexts first (ties: the squarer grid).
+fn unit_candidates(p: &Program, slots: usize) -> Vec<Unit> {
     let mut dims: Vec<(usize, usize)> = Vec::new();
     let mut vecs: Vec<usize> = Vec::new();
     for (_, n) in p.graph.nodes() {
@@ -86,7 +87,7 @@ fn choose_unit(p: &Program, slots: usize) -> Unit {
             Shape::Scalar => {}
         }
     }
-    let mut best = (usize::MAX, Unit { h: 1, w: slots });
+    let mut units: Vec<(usize, usize, Unit)> = Vec::new();
     let mut w = 1;
     while w <= slots {
         let h = slots / w;
@@ -98,27 +99,65 @@ fn choose_unit(p: &Program, slots: usize) -> Unit {
                 .iter()
                 .map(|&n| n.div_ceil(w).min(n.div_ceil(h)))
                 .sum::<usize>();
-        // Ties: the squarer unit (shorter rotate-and-sums on both sides).
         let skew = (w as i64 - h as i64).unsigned_abs() as usize;
-        let key = tiles.saturating_mul(slots) + skew;
-        if key < best.0 {
-            best = (key, Unit { h, w });
-        }
+        units.push((tiles, skew, Unit { h, w }));
         w *= 2;
     }
-    best.1
+    units.sort_by_key(|&(tiles, skew, _)| (tiles, skew));
+    let least = units.first().map_or(0, |u| u.0);
+    units
+        .into_iter()
+        .filter(|u| u.0 <= least.saturating_mul(2))
+        .map(|u| u.2)
+        .collect()
 }
 
-fn to_sshape(s: Shape) -> SShape {
-    match s {
-        Shape::Scalar => SShape::Scalar,
-        Shape::Vector(n) => SShape::Vector(n),
-        Shape::Matrix(r, c) => SShape::Matrix(r, c),
+/// A program laid out on one slot grid: the slot-level program, its output values and how
+/// each output's tiles are laid out (name, shape, layouts).
+struct Laid<'p> {
+    low: Lowering<'p>,
+    out_cts: Vec<ctir::Ct>,
+    out_specs: Vec<(String, Shape, Vec<Layout>)>,
+}
+
+/// Chooses the slot grid by lowering on each candidate ([`unit_candidates`]) and keeping the
+/// least ciphertext depth, then the fewest key switches (rotations and relinearizations, the
+/// bulk of the server's time), then the fewest input ciphertexts. Counting ciphertexts alone
+/// picked, for GD at N = 2^14, a 256 × 32 grid on which `Z[i] @ beta` needs 32 separate 8-step
+/// rotate-and-sums.
+fn choose_layout(p: &Program, slots: usize) -> Result<Laid<'_>, Diagnostic> {
+    let mut best: Option<((u32, usize, usize), Laid)> = None;
+    for unit in unit_candidates(p, slots) {
+        let laid = lay_out(p, unit)?;
+        let chain = Chain::abstract_chain(ABSTRACT_TOP);
+        let n_inputs = laid.low.ct_inputs.len();
+        let Ok(m) = manage(&laid.low.ir, &laid.out_cts, n_inputs, &[], &chain) else {
+            continue;
+        };
+        let switches = m
+            .nodes
+            .iter()
+            .filter(|n| {
+                matches!(
+                    n.instr,
+                    hel_runtime::schedule::Instr::Rotate { .. }
+                        | hel_runtime::schedule::Instr::Relinearize { .. }
+                )
+            })
+            .count();
+        let key = (ABSTRACT_TOP - m.min_level, switches, n_inputs);
+        if best.as_ref().is_none_or(|(k, _)| key < *k) {
+            best = Some((key, laid));
+        }
+    }
+    match best {
+        Some((_, laid)) => Ok(laid),
+        None => lay_out(p, Unit { h: 1, w: slots }),
     }
 }
 
-fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, Diagnostic> {
-    let unit = choose_unit(p, slots);
+/// Lays `p` out on `unit`: plans the orientations and lowers every output to slot-level ops.
+fn lay_out(p: &Program, unit: Unit) -> Result<Laid<'_>, Diagnostic> {
     let mut low = Lowering::new(p, unit);
     let wanted: Vec<(crate::ir::NodeId, Want)> = p
         .outputs
@@ -193,6 +232,28 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
             tiles.into_iter().map(|t| t.1).collect::<Vec<_>>(),
         ));
     }
+    Ok(Laid {
+        low,
+        out_cts,
+        out_specs,
+    })
+}
+
+fn to_sshape(s: Shape) -> SShape {
+    match s {
+        Shape::Scalar => SShape::Scalar,
+        Shape::Vector(n) => SShape::Vector(n),
+        Shape::Matrix(r, c) => SShape::Matrix(r, c),
+    }
+}
+
+fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, Diagnostic> {
+    let Laid {
+        low,
+        out_cts,
+        out_specs,
+    } = choose_layout(p, slots)?;
+    let unit = low.unit;
     let n_inputs = low.ct_inputs.len();
     let out_of_levels = |e: manage::OutOfLevels| {
         Diagnostic::new(
