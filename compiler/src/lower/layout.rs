@@ -1121,8 +1121,22 @@ impl<'p> Lowering<'p> {
     ) -> Result<Partials, Diagnostic> {
         match self.plain_kind(v) {
             Some(PlainKind::Uniform(c)) => {
-                let mut p = self.reduce_matrix_partials(id, a, false, o)?;
-                p.factor *= c;
+                // `c · sum_cols(A)`. An input view `A = f X` is reduced unscaled, with `f` in the
+                // factor the mask or the product with `c` applies: views of one input with
+                // different factors then share their ciphertexts and rotate-and-sums.
+                let form = match o {
+                    Orient::C => Form::D,
+                    Orient::R => Form::T,
+                };
+                let (m, f) = match self.input_source(a) {
+                    Some((source, f, transposed)) => {
+                        (self.input_matrix(a, source, 1.0, transposed, form), f)
+                    }
+                    None => (self.matrix(a, form)?, 1.0),
+                };
+                let (yr, yc) = Self::stored_dims(self.shape(a), form);
+                let mut p = self.stored_partials(id, m, yr, yc, o)?;
+                p.factor *= c * f;
                 Ok(p)
             }
             Some(PlainKind::Public(source, factor, _)) => {
@@ -1481,6 +1495,43 @@ impl<'p> Lowering<'p> {
         Ok(VecVal { tiles, clean: true })
     }
 
+    /// The input ciphertexts of a matrix input view (`transposed` relative to the source) in
+    /// form `f`, packed with `factor`.
+    fn input_matrix(
+        &mut self,
+        id: NodeId,
+        source: Source,
+        factor: f64,
+        transposed: bool,
+        f: Form,
+    ) -> MatVal {
+        let Unit { h, w } = self.unit;
+        let (yr, yc) = Self::stored_dims(self.shape(id), f);
+        let (gr, gc) = (ceil_div(yr, h), ceil_div(yc, w));
+        let tiles = (0..gr * gc)
+            .map(|k| {
+                let layout = Layout::MatrixTile {
+                    transposed: transposed ^ (f == Form::T),
+                    row0: (k / gc) * h,
+                    col0: (k % gc) * w,
+                };
+                self.input_ct(
+                    Pack {
+                        source,
+                        layout,
+                        factor,
+                    },
+                    id,
+                )
+            })
+            .collect();
+        MatVal {
+            tiles,
+            grid_cols: gc,
+            clean: true,
+        }
+    }
+
     /// Matrix `id` in form `f`.
     pub fn matrix(&mut self, id: NodeId, f: Form) -> Result<MatVal, Diagnostic> {
         if let Some(m) = self.mats.get(&(id, f)) {
@@ -1499,28 +1550,7 @@ impl<'p> Lowering<'p> {
         let (gr, gc) = (ceil_div(yr, h), ceil_div(yc, w));
         let n = self.node(id).clone();
         let m = if let Some((source, factor, transposed)) = self.input_source(id) {
-            let tiles = (0..gr * gc)
-                .map(|k| {
-                    let layout = Layout::MatrixTile {
-                        transposed: transposed ^ (f == Form::T),
-                        row0: (k / gc) * h,
-                        col0: (k % gc) * w,
-                    };
-                    self.input_ct(
-                        Pack {
-                            source,
-                            layout,
-                            factor,
-                        },
-                        id,
-                    )
-                })
-                .collect();
-            MatVal {
-                tiles,
-                grid_cols: gc,
-                clean: true,
-            }
+            self.input_matrix(id, source, factor, transposed, f)
         } else {
             let args = n.args.clone();
             match n.op {
