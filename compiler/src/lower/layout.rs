@@ -435,6 +435,11 @@ impl<'p> Lowering<'p> {
                 &[(a, elementwise, crate::analysis::depth::ceil_log2(*exp))],
             ),
             (Op::MatVec, Some(m), Some(v), Want::Vec(o)) => match o {
+                // A constant vector's factor goes into the mask, unless the product is folded
+                // into a sum whose partials need it multiplied in (see `fused_sum`).
+                Orient::C if self.uniform(v).is_some() && !self.folds_into_sum(id) => {
+                    ops(self, &[(m, Want::Mat(Form::D), 1)])
+                }
                 Orient::C => ops(
                     self,
                     &[(m, Want::Mat(Form::D), 2), (v, Want::Vec(Orient::R), 2)],

@@ -22,6 +22,7 @@ mod plan;
 pub mod verify;
 
 use hel_runtime::ckks::CkksParams;
+use hel_runtime::exec::CostTable;
 use hel_runtime::schedule::{
     level_scales, Layout, OutputTile, Schedule, Shape as SShape, TensorInput, TensorOutput, Unit,
 };
@@ -120,44 +121,77 @@ struct Laid<'p> {
     out_specs: Vec<(String, Shape, Vec<Layout>)>,
 }
 
-/// Chooses the slot grid by lowering on each candidate ([`unit_candidates`]) and keeping the
-/// least ciphertext depth, then the fewest key switches (rotations and relinearizations, the
-/// bulk of the server's time), then the fewest input ciphertexts. Counting ciphertexts alone
-/// picked, for GD at N = 2^14, a 256 × 32 grid on which `Z[i] @ beta` needs 32 separate 8-step
-/// rotate-and-sums.
-fn choose_layout(p: &Program, slots: usize) -> Result<Laid<'_>, Diagnostic> {
-    let mut best: Option<((u32, usize, usize), Laid)> = None;
+/// Extra depth the layout plan may spend, beyond the least, to save work (see
+/// [`choose_layout`]).
+const MAX_SLACK: u32 = 1;
+
+/// A higher-depth layout must be estimated this much faster to be chosen.
+const SLACK_GAIN: f64 = 0.95;
+
+/// Chooses the slot grid and the depth by lowering on each candidate grid
+/// ([`unit_candidates`]) at the least depth and at up to [`MAX_SLACK`] levels more (while the
+/// ring stays the one the least depth needs), and keeping the least estimated server time
+/// (the runtime's default cost table on the ciphertext levels of a first management run: key
+/// switching, quadratic in the limbs, dominates). A deeper layout must save 5%.
+///
+/// The ciphertext count alone picked, for GD at N = 2^14, a 256 × 32 grid on which
+/// `Z[i] @ beta` needs 32 separate 8-step rotate-and-sums. The least depth alone made NAG
+/// compute every pre-activation in both orientations (no room for a conversion); one level
+/// more, still in N = 2^15, saves a third of its time.
+fn choose_layout<'p>(
+    p: &'p Program,
+    opts: &LowerOptions,
+    slots: usize,
+) -> Result<Laid<'p>, Diagnostic> {
+    let table = CostTable::default();
+    let mut best: Option<(f64, usize, Laid)> = None;
     for unit in unit_candidates(p, slots) {
-        let laid = lay_out(p, unit)?;
-        let chain = Chain::abstract_chain(ABSTRACT_TOP);
-        let n_inputs = laid.low.ct_inputs.len();
-        let Ok(m) = manage(&laid.low.ir, &laid.out_cts, n_inputs, &[], &chain) else {
-            continue;
-        };
-        let switches = m
-            .nodes
-            .iter()
-            .filter(|n| {
-                matches!(
-                    n.instr,
-                    hel_runtime::schedule::Instr::Rotate { .. }
-                        | hel_runtime::schedule::Instr::Relinearize { .. }
-                )
-            })
-            .count();
-        let key = (ABSTRACT_TOP - m.min_level, switches, n_inputs);
-        if best.as_ref().is_none_or(|(k, _)| key < *k) {
-            best = Some((key, laid));
+        let mut ring = None;
+        for slack in 0..=MAX_SLACK {
+            let laid = lay_out(p, unit, slack)?;
+            let chain = Chain::abstract_chain(ABSTRACT_TOP);
+            let n_inputs = laid.low.ct_inputs.len();
+            let Ok(m) = manage(&laid.low.ir, &laid.out_cts, n_inputs, &[], &chain) else {
+                break;
+            };
+            let depth = ABSTRACT_TOP - m.min_level;
+            let log_n = params::select(depth, &opts.params, slots)
+                .ok()
+                .map(|c| c.params.log_n);
+            if slack == 0 {
+                ring = log_n;
+            }
+            let Some(log_n) = log_n.filter(|n| Some(*n) == ring) else {
+                break;
+            };
+            let seconds: f64 = m
+                .nodes
+                .iter()
+                .map(|n| {
+                    let limbs = (n.level - m.min_level) as usize + 1;
+                    table.seconds(log_n, n.instr.name(), limbs)
+                })
+                .sum();
+            // Each level of slack must pay for itself.
+            let score = seconds / SLACK_GAIN.powi(slack as i32);
+            let better = match &best {
+                None => true,
+                Some((s, i, _)) => score < *s || (score == *s && n_inputs < *i),
+            };
+            if better {
+                best = Some((score, n_inputs, laid));
+            }
         }
     }
     match best {
-        Some((_, laid)) => Ok(laid),
-        None => lay_out(p, Unit { h: 1, w: slots }),
+        Some((.., laid)) => Ok(laid),
+        None => lay_out(p, Unit { h: 1, w: slots }, 0),
     }
 }
 
-/// Lays `p` out on `unit`: plans the orientations and lowers every output to slot-level ops.
-fn lay_out(p: &Program, unit: Unit) -> Result<Laid<'_>, Diagnostic> {
+/// Lays `p` out on `unit`: plans the orientations (within the least depth plus `slack`) and
+/// lowers every output to slot-level ops.
+fn lay_out(p: &Program, unit: Unit, slack: u32) -> Result<Laid<'_>, Diagnostic> {
     let mut low = Lowering::new(p, unit);
     let wanted: Vec<(crate::ir::NodeId, Want)> = p
         .outputs
@@ -172,7 +206,7 @@ fn lay_out(p: &Program, unit: Unit) -> Result<Laid<'_>, Diagnostic> {
             (o.node, want)
         })
         .collect();
-    let layout_plan = plan::plan(&mut low, &wanted);
+    let layout_plan = plan::plan(&mut low, &wanted, slack);
     low.set_plan(layout_plan);
     let mut out_cts = Vec::new();
     let mut out_specs = Vec::new();
@@ -252,7 +286,7 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
         low,
         out_cts,
         out_specs,
-    } = choose_layout(p, slots)?;
+    } = choose_layout(p, opts, slots)?;
     let unit = low.unit;
     let n_inputs = low.ct_inputs.len();
     let out_of_levels = |e: manage::OutOfLevels| {

@@ -39,6 +39,9 @@ pub enum Recipe {
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
     pub vec: HashMap<(NodeId, Orient), Recipe>,
+    /// Estimated key switches of the planned work: every direct computation's own operation
+    /// and every conversion.
+    pub cost: f64,
 }
 
 /// A set of orientations to compute a vector in directly, each with its budget, and the
@@ -51,18 +54,76 @@ struct Choice {
 /// Cost of a product of two ciphertexts before relinearization, relative to a key switch.
 const PRODUCT: f64 = 0.05;
 
-/// Plans the layouts of everything `outputs` (node, wanted layout) need.
-pub fn plan(low: &mut Lowering, outputs: &[(NodeId, Want)]) -> Plan {
+/// Plans the layouts of everything `outputs` (node, wanted layout) need, within the least
+/// depth plus `slack` levels.
+///
+/// A consumer is planned before its operands, so it estimates what it costs a shared operand
+/// from the layout that operand is expected in. A first pass expects each shared vector in its
+/// preferred layout; then, one shared vector at a time, expecting it in the other orientation
+/// is tried, and kept if the plan's total cost ([`Plan::cost`], which counts the work actually
+/// planned, not estimates) goes down. The greedy pass alone can commit a consumer to an
+/// orientation that, at a tight budget, makes a pre-activation computed twice.
+pub fn plan(low: &mut Lowering, outputs: &[(NodeId, Want)], slack: u32) -> Plan {
     let budget = outputs
         .iter()
         .map(|&(n, w)| low.want_cost(n, w))
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+        + slack;
+    let mut expected: HashMap<NodeId, Want> = HashMap::new();
+    let mut best = plan_round(low, outputs, budget, expected.clone());
+    // Local search: expect each shared vector in the other orientation in turn, keep what
+    // lowers the cost.
+    let mut shared: Vec<NodeId> = best
+        .vec
+        .keys()
+        .map(|(id, _)| *id)
+        .filter(|id| low.is_shared(*id))
+        .collect();
+    shared.sort_unstable();
+    shared.dedup();
+    for _ in 0..PLAN_ROUNDS {
+        let mut improved = false;
+        for &x in &shared {
+            let current = match expected.get(&x) {
+                Some(Want::Vec(o)) => *o,
+                _ => match best.vec.get(&(x, Orient::R)) {
+                    Some(Recipe::Direct) => Orient::R,
+                    _ => Orient::C,
+                },
+            };
+            let mut trial = expected.clone();
+            trial.insert(x, Want::Vec(current.flip()));
+            let p = plan_round(low, outputs, budget, trial.clone());
+            if p.cost < best.cost {
+                best = p;
+                expected = trial;
+                improved = true;
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+    best
+}
+
+/// Passes of the local search of [`plan`] at most.
+const PLAN_ROUNDS: usize = 4;
+
+/// One top-down planning pass, expecting shared values in the layouts `expected` (others in
+/// their [`Planner::preferred`] layout).
+fn plan_round(
+    low: &mut Lowering,
+    outputs: &[(NodeId, Want)],
+    budget: u32,
+    expected: HashMap<NodeId, Want>,
+) -> Plan {
     let mut p = Planner {
         low,
         requests: HashMap::new(),
         induced: HashMap::new(),
-        preferred: HashMap::new(),
+        preferred: expected,
         plan: Plan::default(),
     };
     for &(n, w) in outputs {
@@ -80,6 +141,7 @@ pub fn plan(low: &mut Lowering, outputs: &[(NodeId, Want)]) -> Plan {
             p.plan_vector(id, &reqs);
         } else {
             for (w, b) in reqs {
+                p.plan.cost += p.own_cost(id, w);
                 p.request_operands(id, w, b);
             }
         }
@@ -91,8 +153,8 @@ struct Planner<'l, 'p> {
     low: &'l mut Lowering<'p>,
     /// The tightest budget each (node, layout) has been requested with.
     requests: HashMap<NodeId, Vec<(Want, u32)>>,
-    /// Memo of [`Planner::induced`].
-    induced: HashMap<(NodeId, Want), f64>,
+    /// Memo of [`Planner::direct_cost`].
+    induced: HashMap<(NodeId, Want, u32), f64>,
     /// Memo of [`Planner::preferred`].
     preferred: HashMap<NodeId, Want>,
     plan: Plan,
@@ -146,11 +208,13 @@ impl Planner<'_, '_> {
             let recipe = if directs.iter().any(|(d, _)| *d == o) {
                 Recipe::Direct
             } else {
+                self.plan.cost += self.conversion_cost(id, o);
                 Recipe::Convert
             };
             self.plan.vec.insert((id, o), recipe);
         }
         for (d, b) in directs {
+            self.plan.cost += self.own_cost(id, Want::Vec(d));
             self.plan.vec.insert((id, d), Recipe::Direct);
             self.request_operands(id, Want::Vec(d), b);
         }
@@ -186,7 +250,7 @@ impl Planner<'_, '_> {
             if self.low.vdirect(id, d) > b {
                 return None;
             }
-            cost += self.direct_cost(id, Want::Vec(d));
+            cost += self.direct_cost(id, Want::Vec(d), b);
         }
         Some(Choice { cost, directs })
     }
@@ -209,53 +273,59 @@ impl Planner<'_, '_> {
         directs
     }
 
-    /// Estimated cost of computing `id` directly in `want`: its own operation and what it
-    /// forces on its operands.
-    fn direct_cost(&mut self, id: NodeId, want: Want) -> f64 {
-        self.own_cost(id, want) + self.induced(id, want)
-    }
-
-    /// What the direct recipe for `id` in `want` costs its operands beyond what is shared.
-    fn induced(&mut self, id: NodeId, want: Want) -> f64 {
-        if let Some(&c) = self.induced.get(&(id, want)) {
+    /// Estimated cost of computing `id` directly in `want` within `budget`: its own operation
+    /// and what it forces on its operands.
+    fn direct_cost(&mut self, id: NodeId, want: Want, budget: u32) -> f64 {
+        if let Some(&c) = self.induced.get(&(id, want, budget)) {
             return c;
         }
-        let mut cost = 0.0;
+        let mut cost = self.own_cost(id, want);
         for n in self.low.needs(id, want).unwrap_or_default() {
-            cost += self.operand_cost(n.node, n.want);
+            cost += self.operand_cost(n.node, n.want, budget.saturating_sub(n.levels));
         }
-        self.induced.insert((id, want), cost);
+        self.induced.insert((id, want, budget), cost);
         cost
     }
 
-    /// What needing `x` in `want` costs: nothing for inputs (the client packs any layout) and
-    /// for a shared value in its preferred layout; a conversion for a shared vector in the other
-    /// orientation; the cheaper of computing and converting for a value used only here.
-    fn operand_cost(&mut self, x: NodeId, want: Want) -> f64 {
+    /// What needing `x` in `want` within `budget` costs: nothing for inputs (the client packs
+    /// any layout) and for a shared value in its preferred layout; for a shared vector in the
+    /// other orientation, a conversion if that fits the budget, else computing it again; for a
+    /// value used only here, the cheaper of computing and converting that fits.
+    fn operand_cost(&mut self, x: NodeId, want: Want, budget: u32) -> f64 {
         if !self.low.is_enc(x) || self.low.is_input_view(x) || want == Want::Scalar {
             return 0.0;
         }
         let shared = self.low.is_shared(x);
-        if shared && self.preferred(x) == want {
+        let preferred = if shared {
+            Some(self.preferred(x))
+        } else {
+            None
+        };
+        if preferred == Some(want) {
             return 0.0;
         }
-        match want {
-            Want::Vec(o) if shared => self.conversion_cost(x, o),
-            Want::Vec(o) => {
-                let here = if self.low.vdirect(x, o) < INF {
-                    self.direct_cost(x, want)
-                } else {
-                    f64::INFINITY
-                };
-                let there = if self.low.vdirect(x, o.flip()) < INF {
-                    self.conversion_cost(x, o) + self.direct_cost(x, Want::Vec(o.flip()))
-                } else {
-                    f64::INFINITY
-                };
-                here.min(there)
-            }
-            _ => self.direct_cost(x, want),
-        }
+        let Want::Vec(o) = want else {
+            return self.direct_cost(x, want, budget);
+        };
+        let converted = self.low.vdirect(x, o.flip()) + conversion_levels(o) <= budget;
+        let there = if converted {
+            let src = budget - conversion_levels(o);
+            // A shared value is computed in its preferred orientation anyway.
+            let computed = if shared {
+                0.0
+            } else {
+                self.direct_cost(x, Want::Vec(o.flip()), src)
+            };
+            self.conversion_cost(x, o) + computed
+        } else {
+            f64::INFINITY
+        };
+        let here = if self.low.vdirect(x, o) <= budget || !converted {
+            self.direct_cost(x, want, budget)
+        } else {
+            f64::INFINITY
+        };
+        here.min(there)
     }
 
     /// The layout a shared value is computed in directly: the least depth, then the least
@@ -277,7 +347,7 @@ impl Planner<'_, '_> {
             if depth >= INF {
                 continue;
             }
-            let cost = self.direct_cost(x, w);
+            let cost = self.direct_cost(x, w, depth);
             let better = match &best {
                 None => true,
                 Some((d, c, _)) => depth < *d || (depth == *d && cost < *c),
