@@ -149,9 +149,9 @@ pub struct Lowering<'p> {
     mats: HashMap<(NodeId, Form), MatVal>,
     scalars: HashMap<NodeId, Ct>,
     plan: Plan,
-    /// The packing factor of input matrices whose factor a Hadamard product with a computed
-    /// value fixes (`(c3 G) diag u`), by (source, stored transposed): other views of the same
-    /// matrix reuse those ciphertexts where the factor can move into the vector for free.
+    /// The packing factor of each input matrix, by (source, stored transposed): the views of
+    /// the same matrix with other factors (`gamma G`, `(gamma c3) G`) reuse its ciphertexts,
+    /// the ratio folded into the vector they multiply or applied on the server.
     pinned: HashMap<(Source, bool), f64>,
 }
 
@@ -216,16 +216,27 @@ impl<'p> Lowering<'p> {
         self.pin_factors();
     }
 
-    /// Fills [`Lowering::pinned`]: the factor of every input matrix scaled by a computed vector,
-    /// for both stored orientations (the first such use wins).
+    /// Fills [`Lowering::pinned`]: for every input used as a matrix, the largest of the
+    /// factors its views have (encrypting the tiny `(gamma c3) Z` directly would lose its
+    /// precision to the fresh encryption noise), for both stored orientations.
     fn pin_factors(&mut self) {
-        for (_, n) in self.p.graph.nodes() {
-            if !matches!(n.op, Op::ScaleCols | Op::ScaleRows) {
+        for (id, n) in self.p.graph.nodes() {
+            // Views used only to make other views (`c * pre`) are never packed themselves.
+            let used = self
+                .p
+                .graph
+                .users(id)
+                .into_iter()
+                .any(|u| self.input_source(u).is_none());
+            if !matches!(n.ty.shape, Shape::Matrix(..)) || !self.is_enc(id) || !used {
                 continue;
             }
-            if let Some((source, factor, transposed)) = self.input_source(n.args[0]) {
+            if let Some((source, factor, transposed)) = self.input_source(id) {
                 for stored in [transposed, !transposed] {
-                    self.pinned.entry((source, stored)).or_insert(factor);
+                    let g = self.pinned.entry((source, stored)).or_insert(factor);
+                    if factor.abs() > g.abs() {
+                        *g = factor;
+                    }
                 }
             }
         }
@@ -1616,7 +1627,28 @@ impl<'p> Lowering<'p> {
         let (gr, gc) = (ceil_div(yr, h), ceil_div(yc, w));
         let n = self.node(id).clone();
         let m = if let Some((source, factor, transposed)) = self.input_source(id) {
-            self.input_matrix(id, source, factor, transposed, f)
+            let stored = transposed ^ (f == Form::T);
+            let pinned = self.pinned.get(&(source, stored)).copied();
+            // Another factor than the pinned one: a constant product on the server, where the
+            // consumer has a level to spare for it (else its own packing).
+            let budget = self.plan.mat.get(&(id, f)).copied().unwrap_or(0);
+            match pinned {
+                Some(g)
+                    if g != factor
+                        && g != 0.0
+                        && budget >= 1
+                        && (factor / g).abs() >= MIN_SERVER_RATIO =>
+                {
+                    let m = self.input_matrix(id, source, g, transposed, f);
+                    let tiles = m
+                        .tiles
+                        .iter()
+                        .map(|t| self.push(COp::MulConst(*t, factor / g), id))
+                        .collect();
+                    MatVal { tiles, ..m }
+                }
+                _ => self.input_matrix(id, source, factor, transposed, f),
+            }
         } else {
             let args = n.args.clone();
             match n.op {
@@ -1696,6 +1728,12 @@ impl<'p> Lowering<'p> {
         Ok(m)
     }
 }
+
+/// The smallest ratio of a view's factor to its input's pinned factor that is applied on the
+/// server: tiny values made there take the rescale's rounding noise at full size, so a view
+/// scaled further down is packed by the client (GD's `(gamma c3) Z[i]^T`, 2e-7 of the pinned
+/// `Z[i]^T`: 3x the output error when scaled on the server).
+const MIN_SERVER_RATIO: f64 = 1e-4;
 
 /// A plaintext times `c`.
 fn scale_plain(p: Plain, c: f64) -> Plain {

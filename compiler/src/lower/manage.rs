@@ -70,9 +70,6 @@ pub struct Managed {
     pub outputs: Vec<ValueId>,
     /// Level and scale each input ciphertext is encrypted at.
     pub input_levels: Vec<(u32, f64)>,
-    /// For each input ciphertext, the highest level any consumer needs it at (`None` if it is
-    /// only used by unary ops, which take it at the top level).
-    pub input_demand: Vec<Option<u32>>,
     /// Lowest level reached.
     pub min_level: u32,
 }
@@ -267,13 +264,12 @@ impl Manager<'_> {
     }
 }
 
-/// Manages the live part of `ir` (the values `outputs` need). `input_levels[i]` fixes the level
-/// of input ciphertext `i` (`None`: the chain's top).
+/// Manages the live part of `ir` (the values `outputs` need) on `chain`, whose lowest levels are
+/// left unused if it is longer than the depth.
 pub fn manage(
     ir: &CtIr,
     outputs: &[Ct],
     n_inputs: usize,
-    input_levels: &[Option<u32>],
     chain: &Chain,
 ) -> Result<Managed, OutOfLevels> {
     let live = live_set(ir, outputs);
@@ -294,7 +290,6 @@ pub fn manage(
     };
     let top = chain.top();
     let mut vals: Vec<Option<V>> = vec![None; ir.ops.len()];
-    let mut demand: Vec<Option<u32>> = vec![None; n_inputs];
     let mut input_at: Vec<(u32, f64)> = vec![(top, chain.scales[top as usize]); n_inputs];
     let get = |vals: &[Option<V>], c: Ct| vals[c as usize].ok_or(c);
     for (k, op) in ir.ops.iter().enumerate() {
@@ -311,21 +306,15 @@ pub fn manage(
         };
         let v = match op {
             COp::Input(i) => {
-                // Unless told otherwise, the client encrypts an input at the lowest level its
-                // consumers can use it at: its work runs on fewer limbs, and it is smaller.
-                let l = input_levels
-                    .get(*i as usize)
-                    .copied()
-                    .flatten()
-                    .unwrap_or(base + need[k])
-                    .min(top);
+                // The client encrypts an input at the lowest level its consumers can use it
+                // at: its work runs on fewer limbs, and it is smaller.
+                let l = (base + need[k]).min(top);
                 let s = chain.scales[l as usize];
                 input_at[*i as usize] = (l, s);
                 m.emit(Instr::Input { index: *i }, l, s, 1, false)
             }
             COp::Add(..) | COp::Sub(..) => {
                 let (a, b) = m.match_pair(arg(0), arg(1))?;
-                note_demand(ir, op, &vals, &mut demand, a.level.max(b.level));
                 let instr = if matches!(op, COp::Add(..)) {
                     Instr::Add { a: a.id, b: b.id }
                 } else {
@@ -385,7 +374,6 @@ pub fn manage(
                 let a = m.normal(arg(0))?;
                 let b = m.normal(arg(1))?;
                 let l = a.level.min(b.level);
-                note_demand(ir, op, &vals, &mut demand, l);
                 let (a, b) = (m.align(a, l), m.align(b, l));
                 m.emit(
                     Instr::Mul { a: a.id, b: b.id },
@@ -433,19 +421,8 @@ pub fn manage(
         nodes: m.nodes,
         outputs: outs,
         input_levels: input_at,
-        input_demand: demand,
         min_level,
     })
-}
-
-/// Records, for input operands of a binary op, the level the op consumes them at.
-fn note_demand(ir: &CtIr, op: &COp, _vals: &[Option<V>], demand: &mut [Option<u32>], level: u32) {
-    for c in op.operands() {
-        if let COp::Input(i) = ir.op(c) {
-            let d = &mut demand[*i as usize];
-            *d = Some(d.map_or(level, |x| x.max(level)));
-        }
-    }
 }
 
 /// Which live values have a consumer that needs them at degree 1 (a multiplication, rotation,

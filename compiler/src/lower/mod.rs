@@ -151,7 +151,7 @@ fn choose_layout<'p>(
             let laid = lay_out(p, unit, slack)?;
             let chain = Chain::abstract_chain(ABSTRACT_TOP);
             let n_inputs = laid.low.ct_inputs.len();
-            let Ok(m) = manage(&laid.low.ir, &laid.out_cts, n_inputs, &[], &chain) else {
+            let Ok(m) = manage(&laid.low.ir, &laid.out_cts, n_inputs, &chain) else {
                 break;
             };
             let depth = ABSTRACT_TOP - m.min_level;
@@ -300,12 +300,10 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
         )
     };
 
-    // First run: abstract chain, inputs at the top; then inputs at the level they are needed.
+    // First run on an abstract chain for the depth; then on the real chain.
     let chain = Chain::abstract_chain(ABSTRACT_TOP);
-    let first = manage(&low.ir, &out_cts, n_inputs, &[], &chain).map_err(out_of_levels)?;
-    let demand = first.input_demand.clone();
-    let second = manage(&low.ir, &out_cts, n_inputs, &demand, &chain).map_err(out_of_levels)?;
-    let depth = ABSTRACT_TOP - second.min_level;
+    let first = manage(&low.ir, &out_cts, n_inputs, &chain).map_err(out_of_levels)?;
+    let depth = ABSTRACT_TOP - first.min_level;
 
     let choice = params::select(depth, &opts.params, slots)
         .map_err(|m| Diagnostic::new(&p.source, crate::Span::new(0, 0), m))?;
@@ -320,19 +318,12 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
     let primes = params
         .primes()
         .map_err(|e| Diagnostic::new(&p.source, crate::Span::new(0, 0), e.to_string()))?;
-    let top = params.max_level() as u32;
     let scales = level_scales(&primes.q, params.log_scale);
     let real = Chain {
         q: primes.q.iter().map(|&q| q as f64).collect(),
         scales: scales.clone(),
     };
-    // Shift abstract levels so that the lowest level is 0.
-    let shift = ABSTRACT_TOP - top;
-    let levels: Vec<Option<u32>> = demand
-        .iter()
-        .map(|d| d.map(|l| l.saturating_sub(shift)))
-        .collect();
-    let managed = manage(&low.ir, &out_cts, n_inputs, &levels, &real).map_err(out_of_levels)?;
+    let managed = manage(&low.ir, &out_cts, n_inputs, &real).map_err(out_of_levels)?;
 
     let mut ct_inputs = low.ct_inputs.clone();
     for (c, (l, s)) in ct_inputs.iter_mut().zip(&managed.input_levels) {

@@ -39,6 +39,8 @@ pub enum Recipe {
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
     pub vec: HashMap<(NodeId, Orient), Recipe>,
+    /// The depth budget of every planned (matrix, form).
+    pub mat: HashMap<(NodeId, Form), u32>,
     /// Estimated key switches of the planned work: every direct computation's own operation
     /// and every conversion.
     pub cost: f64,
@@ -142,6 +144,9 @@ fn plan_round(
         } else {
             for (w, b) in reqs {
                 p.plan.cost += p.own_cost(id, w);
+                if let Want::Mat(f) = w {
+                    p.plan.mat.insert((id, f), b);
+                }
                 p.request_operands(id, w, b);
             }
         }
