@@ -84,7 +84,8 @@ fn logreg_depth_targets() {
 /// k = 6 on MNIST-sized data: -O2 fits N = 2^15 at 128-bit security.
 #[test]
 fn mnist_sized_k6_fits_n_2_15() {
-    for file in ["logreg_gd.hel"] {
+    let file = "logreg_gd.hel";
+    {
         let (_, l) = compile(file, &[("k", 6.0)], OptLevel::O2);
         assert_eq!(l.schedule.depth(), 15);
         let p = &l.schedule.params;

@@ -202,14 +202,18 @@ impl Gaussian {
     }
 }
 
-/// The simulation loop: evaluates nodes in order, exactly and (with `sigma`) with noise, calls `visit(node, exact, noisy)`, frees values after their last reader, and
-/// returns the output values (sorted by id).
+/// Receives each node's exact and noisy slots.
+type Visit<'a> = &'a mut dyn FnMut(usize, &[f64], &[f64]);
+
+/// The simulation loop: evaluates nodes in order, exactly and (with `sigma`) with noise,
+/// calls `visit(node, exact, noisy)`, frees values after their last reader, and returns the
+/// output values (sorted by id).
 fn stream(
     schedule: &Schedule,
     inputs: &[Vec<Tensor>],
     seed: u64,
     sigma: Option<&dyn Fn(usize) -> f64>,
-    visit: &mut dyn FnMut(usize, &[f64], &[f64]),
+    visit: Visit,
 ) -> Result<Vec<(u32, Vec<f64>)>, SimulationError> {
     use rand::SeedableRng;
     check_inputs(schedule, inputs)?;
