@@ -86,7 +86,7 @@ pub fn run(args: CompileArgs) -> CmdResult {
     } else {
         eprintln!("{}", report.explanation);
         println!(
-            "wrote {} ({} bytes): depth {}, N = 2^{}, log2 PQ = {}, {} input ciphertexts, {} rotation keys",
+            "wrote {} ({} bytes): depth {}, N = 2^{}, log2 PQ = {}, {} input ciphertext(s), {} rotation key(s)",
             args.out.display(),
             bytes.len(),
             report.depth,
