@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod bench_logreg;
 pub mod calibrate;
 pub mod check;
 pub mod common;
