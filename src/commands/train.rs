@@ -9,7 +9,7 @@ use clap::Args;
 use hel::data::csv::{CsvOptions, LabelColumn};
 use hel::data::prepare::TestSource;
 use hel::data::split::DEFAULT_TEST_FRACTION;
-use hel::train::{train, DataSource, Phase, Progress, TrainError, TrainOptions};
+use hel::train::{server, train, DataSource, Phase, Progress, TrainError, TrainOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::common::{read_source, user_error};
@@ -80,6 +80,41 @@ pub struct TrainArgs {
     /// 128-bit parameter budget allows).
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
     pub round_size: Option<u32>,
+    /// Soft limit on the server's live intermediate ciphertexts, e.g. `8G` or `512M`: above it
+    /// the server runs the operations that free memory first. Default: an eighth of the
+    /// physical memory (the inputs and keys need the rest; see `hel::train::server`).
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub memory_limit: Option<usize>,
+}
+
+/// `123`, `64K`, `512M`, `8G` (binary units; a trailing `B`/`iB` is accepted).
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("`{s}`: unknown unit `{c}` (use K, M, G or T)")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size like 8G or 512M"))?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!("`{s}`: the size must be positive"));
+    }
+    Ok((v * (1u64 << shift) as f64) as usize)
 }
 
 fn data_source(args: &TrainArgs) -> Result<DataSource, miette::Report> {
@@ -121,7 +156,7 @@ pub fn run(args: TrainArgs) -> CmdResult {
         precision_bits: args.precision,
         threads: args.threads,
         round_size: args.round_size.map(|r| r as usize),
-        memory_limit: None,
+        memory_limit: args.memory_limit.or_else(server::default_memory_limit),
     };
     let bars = Bars::default();
     let report = train(&data, &src, &opts, &bars).map_err(|e| match e {
@@ -134,6 +169,22 @@ pub fn run(args: TrainArgs) -> CmdResult {
         print!("{}", report.table());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("123"), Ok(123));
+        assert_eq!(parse_bytes("8G"), Ok(8 << 30));
+        assert_eq!(parse_bytes("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_bytes("512m"), Ok(512 << 20));
+        assert!(parse_bytes("8X").is_err());
+        assert!(parse_bytes("-1G").is_err());
+        assert!(parse_bytes("G").is_err());
+    }
 }
 
 /// One progress bar (or spinner) per phase on stderr, plus a log line when a phase ends.

@@ -80,6 +80,8 @@ pub struct TrainReport {
     pub server_total_seconds: f64,
     /// Largest live ciphertext memory of the server in any round.
     pub peak_memory_bytes: usize,
+    /// The soft limit the server ran under (null: none).
+    pub memory_limit_bytes: Option<usize>,
     pub threads: usize,
     pub compile_seconds: f64,
     pub keygen_seconds: f64,

@@ -11,12 +11,11 @@
 //! user's program, by editing its text at spans the parser reports:
 //!
 //! - every loop-carried vector that starts as `zeros(n)` becomes an encrypted input
-//!   (`let v = zeros(f);` → `input v_start: enc vector[f] range [-r, r]; let v = v_start;`) and
-//!   an output, so NAG's momentum `w` crosses the round boundary along with `v`. The range is
-//!   the smallest power of two holding the weights the client just decrypted ([`weight_range`]):
-//!   the compiler's error bound simulates the circuit on random inputs from the declared ranges,
-//!   and random weights as large as the data (±1) would predict errors orders of magnitude
-//!   above the real ones;
+//!   (`let v = zeros(f);` → `input v_start: enc vector[f]; let v = v_start;`) and an output, so
+//!   NAG's momentum `w` crosses the round boundary along with `v`. No value range is declared
+//!   for these inputs: a range fitted to the decrypted weights would tighten the compiler's
+//!   error bound, but the server sees the program, and the range would tell it how large the
+//!   weights are. The compiler then assumes [-1, 1];
 //! - loop-carried compile-time values (NAG's `a`, from which η_i is computed) cannot be inputs —
 //!   they are folded into the circuit — so a round starting at global iteration s first runs a
 //!   warm-up loop of s iterations over the loop body's compile-time statements only; the
@@ -110,25 +109,6 @@ pub fn largest_fitting(
         }
     }
     Ok(None)
-}
-
-/// Smallest weight range the round programs declare (all-zero weights, the first round).
-pub const MIN_WEIGHT_RANGE: f64 = 1.0 / 256.0;
-
-/// The range `r` the round program declares for its weight inputs (`range [-r, r]`): the
-/// smallest power of two, at least [`MIN_WEIGHT_RANGE`], that holds every value of `state`.
-/// Powers of two keep the number of distinct round programs (and key sets) small while the
-/// weights grow.
-pub fn weight_range<'a>(state: impl IntoIterator<Item = &'a [f64]>) -> f64 {
-    let max = state
-        .into_iter()
-        .flatten()
-        .fold(0.0f64, |a, x| a.max(x.abs()));
-    let mut r = MIN_WEIGHT_RANGE;
-    while r < max {
-        r *= 2.0;
-    }
-    r
 }
 
 /// An encrypted vector carried from one round to the next.
@@ -473,9 +453,8 @@ impl RoundTemplate {
     }
 
     /// The round program for the round whose first global iteration is `start` (its length is
-    /// the constant `k`, set at compile time like for the original program), with weight
-    /// inputs declared in `[-range, range]`.
-    pub fn source(&self, start: usize, range: f64) -> SourceFile {
+    /// the constant `k`, set at compile time like for the original program).
+    pub fn source(&self, start: usize) -> SourceFile {
         let src = &self.base;
         let text = |s: Span| span_text(src, s);
         let mut edits: Vec<(Span, String)> = Vec::new();
@@ -483,7 +462,7 @@ impl RoundTemplate {
             edits.push((
                 s.let_span,
                 format!(
-                    "input {}: enc vector[{}] range [-{range:?}, {range:?}]; let {} = {};",
+                    "input {}: enc vector[{}]; let {} = {};",
                     s.input, s.len_text, s.name, s.input
                 ),
             ));
@@ -552,8 +531,7 @@ pub fn plaintext_rounds(
         .map(|s| (s.name.clone(), vec![0.0; f]))
         .collect();
     for (start, len) in plan.rounds() {
-        let range = weight_range(state.values().map(Vec::as_slice));
-        let src = template.source(start, range);
+        let src = template.source(start);
         let p = hel_compiler::frontend(&src, &program::sets(len, m, f))?;
         let mut inputs = HashMap::new();
         inputs.insert(
@@ -609,16 +587,16 @@ mod tests {
         let t = RoundTemplate::new(&SourceFile::new("logreg_nag.hel", text)).unwrap();
         let names: Vec<&str> = t.state().iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["v", "w"]);
-        let r0 = t.source(0, 0.5);
+        let r0 = t.source(0);
         assert!(
             r0.text()
-                .contains("input v_start: enc vector[f] range [-0.5, 0.5]; let v = v_start;"),
+                .contains("input v_start: enc vector[f]; let v = v_start;"),
             "{}",
             r0.text()
         );
         assert!(r0.text().contains("output v, w;"));
         assert!(!r0.text().contains("warm-up"));
-        let r3 = t.source(3, 0.5);
+        let r3 = t.source(3);
         assert!(
             r3.text().contains("for i in 0..3 { let a_next"),
             "{}",
@@ -639,19 +617,11 @@ mod tests {
         ))
         .unwrap();
         let t = RoundTemplate::new(&SourceFile::new("logreg_gd.hel", text)).unwrap();
-        assert_eq!(t.source(0, 1.0).text(), t.source(4, 1.0).text());
+        assert_eq!(t.source(0).text(), t.source(4).text());
         assert!(t
-            .source(0, 1.0)
+            .source(0)
             .text()
-            .contains("input beta_start: enc vector[f] range [-1.0, 1.0]"));
-    }
-
-    #[test]
-    fn weight_ranges_are_powers_of_two() {
-        assert_eq!(weight_range([&[0.0, 0.0][..]]), MIN_WEIGHT_RANGE);
-        assert_eq!(weight_range([&[0.3, -0.1][..], &[0.2][..]]), 0.5);
-        assert_eq!(weight_range([&[-0.5][..]]), 0.5);
-        assert_eq!(weight_range([&[3.0][..]]), 4.0);
+            .contains("input beta_start: enc vector[f]; let beta = beta_start;"));
     }
 
     #[test]

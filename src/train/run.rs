@@ -16,7 +16,7 @@ use super::report::{human_bytes, CircuitReport, RoundReport, TrainReport};
 use super::rounds::{self, RoundPlan, RoundTemplate};
 use super::server::{self, ServerOptions};
 use super::{TrainError, TrainOptions};
-use crate::compile::{compile, lowered_report, CompileRequest, Compiled};
+use crate::compile::{compile, lowered_report, CompileRequest};
 use crate::data::{batch_index, Matrix};
 use crate::metrics::evaluate;
 use crate::reference::{Trained, H_DOMAIN};
@@ -98,9 +98,10 @@ pub fn train_on(
     run.report(&plan, method, weights, &plain, z_test)
 }
 
-/// A compiled circuit and its key upload, alive while rounds still need it.
+/// A compiled circuit and its key upload, alive while rounds still need it. Only the schedule
+/// is kept of the compilation: the optimized tensor IR is not needed after the plaintext check.
 struct Circuit {
-    compiled: Compiled,
+    schedule: Schedule,
     report: CircuitReport,
     eval_keys: Option<Vec<u8>>,
 }
@@ -220,7 +221,7 @@ impl<'a> Run<'a> {
         self.circuits.insert(
             key,
             Circuit {
-                compiled,
+                schedule: compiled.lowered.schedule,
                 report,
                 eval_keys: None,
             },
@@ -242,8 +243,7 @@ impl<'a> Run<'a> {
             }
         }
         let template = RoundTemplate::new(self.src)?;
-        // The first round starts from zero weights; its program is the one the search compiles.
-        let round_src = template.source(0, rounds::MIN_WEIGHT_RANGE);
+        let round_src = template.source(0);
         let (per_round, reason) = match forced {
             Some(r) => {
                 let r = r.max(1);
@@ -302,25 +302,20 @@ impl<'a> Run<'a> {
             })
             .unwrap_or_default();
         let n = rounds.len();
-        // Which circuit a round runs is known only once the previous round's weights are
-        // decrypted: their range is part of the round program.
-        let mut previous: Option<(String, usize)> = None;
-        for (r, (start, len)) in rounds.iter().copied().enumerate() {
-            let src = match template {
-                Some(t) => t.source(
-                    start,
-                    rounds::weight_range(state.values().map(Vec::as_slice)),
-                ),
+        let sources: Vec<SourceFile> = rounds
+            .iter()
+            .map(|&(start, _)| match template {
+                Some(t) => t.source(start),
                 None => self.src.clone(),
-            };
-            let key = &(src.text().to_string(), len);
-            // The previous round's circuit is dropped as soon as a round needs another one: at
-            // m = 1024 a compiled circuit holds gigabytes.
-            if let Some(prev) = previous.take().filter(|p| p != key) {
-                if let Some(c) = self.circuits.remove(&prev) {
-                    self.done.push(c.report);
-                }
-            }
+            })
+            .collect();
+        let keys: Vec<(String, usize)> = rounds
+            .iter()
+            .zip(&sources)
+            .map(|(&(_, len), s)| (s.text().to_string(), len))
+            .collect();
+        for (r, ((start, len), src)) in rounds.iter().copied().zip(sources).enumerate() {
+            let key = &keys[r];
             let detail = if n > 1 {
                 format!("round {} of {n}", r + 1)
             } else {
@@ -341,18 +336,19 @@ impl<'a> Run<'a> {
                 .get_mut(key)
                 .ok_or_else(|| TrainError::Internal("circuit vanished".into()))?;
             circuit.report.rounds.push(r);
-            let schedule = &circuit.compiled.lowered.schedule;
+            let schedule = &circuit.schedule;
             let tensors = input_tensors(schedule, iface, template, &state, batches, start, len)?;
 
             self.progress.start(Phase::Encrypt, None, &detail);
             let t0 = Instant::now();
             let upload = self.client.encrypt(schedule, &tensors)?;
             drop(tensors);
+            let upload_bytes = upload.len();
             let secs = t0.elapsed().as_secs_f64();
             self.encrypt_seconds += secs;
             self.progress.finish(&format!(
                 "encrypted {len} minibatch(es): upload {} ({secs:.1} s)",
-                human_bytes(upload.len())
+                human_bytes(upload_bytes)
             ));
 
             let total = schedule.nodes.len() as u64;
@@ -366,7 +362,7 @@ impl<'a> Run<'a> {
             let served = server::run(
                 schedule,
                 eval_keys,
-                &upload,
+                upload,
                 ServerOptions {
                     threads: self.opts.threads,
                     memory_limit: self.opts.memory_limit,
@@ -376,10 +372,14 @@ impl<'a> Run<'a> {
             self.server_total_seconds += served.total_seconds;
             self.threads = served.stats.threads;
             self.progress.finish(&format!(
-                "server: {:.2} s on {} thread(s), peak {} of live ciphertexts",
+                "server: {:.2} s on {} thread(s), peak {} of live ciphertexts{}",
                 served.stats.seconds,
                 served.stats.threads,
-                human_bytes(served.stats.peak_bytes)
+                human_bytes(served.stats.peak_bytes),
+                self.opts
+                    .memory_limit
+                    .map(|l| format!(" (soft limit {})", human_bytes(l)))
+                    .unwrap_or_default()
             ));
 
             self.progress.start(Phase::Decrypt, None, &detail);
@@ -393,12 +393,17 @@ impl<'a> Run<'a> {
             self.rounds.push(RoundReport {
                 first_minibatch: start,
                 minibatches: len,
-                upload_bytes: upload.len(),
+                upload_bytes,
                 download_bytes: served.outputs.len(),
                 server_seconds: served.stats.seconds,
                 peak_memory_bytes: served.stats.peak_bytes,
             });
-            previous = Some(key.clone());
+            // A circuit no later round uses is dropped now, with its keys.
+            if !keys[r + 1..].contains(key) {
+                if let Some(c) = self.circuits.remove(key) {
+                    self.done.push(c.report);
+                }
+            }
         }
         state
             .remove(&iface.output)
@@ -416,7 +421,7 @@ impl<'a> Run<'a> {
         }
         self.progress.start(Phase::Keygen, None, detail);
         let t0 = Instant::now();
-        let upload = self.client.keygen(&circuit.compiled.lowered.schedule)?;
+        let upload = self.client.keygen(&circuit.schedule)?;
         let secs = t0.elapsed().as_secs_f64();
         self.keygen_seconds += secs;
         circuit.report.galois_keys = upload.sizes.galois_count;
@@ -506,6 +511,7 @@ impl<'a> Run<'a> {
                 .max()
                 .unwrap_or(0),
             threads: self.threads,
+            memory_limit_bytes: self.opts.memory_limit,
             compile_seconds: self.compile_seconds,
             keygen_seconds: self.keygen_seconds,
             encrypt_seconds: self.encrypt_seconds,

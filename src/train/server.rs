@@ -5,9 +5,11 @@
 
 use std::time::Instant;
 
+use hel_runtime::ckks::Ciphertext;
 use hel_runtime::client::{self, EncryptedInputs, EncryptedOutputs, EvalKeys};
 use hel_runtime::exec::{execute, CkksEvaluator, RunOptions, RunStats};
 use hel_runtime::schedule::Schedule;
+use rayon::prelude::*;
 
 use super::TrainError;
 
@@ -31,22 +33,30 @@ pub struct ServerRun {
 }
 
 /// Evaluates `schedule` on the uploaded inputs. `progress` sees (nodes done, total nodes).
+///
+/// Takes the upload by value: at m = 1024, k = 6 it is 3.6 GiB, expanded twice that, and the
+/// file, its parsed form and the expanded ciphertexts must not all be alive at once next to
+/// the run (each is dropped as soon as the next exists; each ciphertext's seeded form as soon
+/// as it is expanded).
 pub fn run(
     schedule: &Schedule,
     eval_keys: &[u8],
-    inputs: &[u8],
+    inputs: Vec<u8>,
     opts: ServerOptions,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
 ) -> Result<ServerRun, TrainError> {
     let t0 = Instant::now();
     let ctx = client::context(schedule)?;
     let keys = EvalKeys::from_bytes(schedule, &ctx, eval_keys)?;
-    let (cts, public) = {
-        let enc = EncryptedInputs::from_bytes(schedule, &ctx, inputs)?;
-        // The seeded form is dropped as soon as it is expanded: at N = 2^15 the inputs are
-        // gigabytes, and three copies of them would not fit next to the run.
-        (enc.expand(&ctx)?, enc.public)
-    };
+    let enc = EncryptedInputs::from_bytes(schedule, &ctx, &inputs)?;
+    drop(inputs);
+    let public = enc.public;
+    let cts = enc
+        .ciphertexts
+        .into_par_iter()
+        .map(|c| ctx.expand_seeded(&c))
+        .collect::<Result<Vec<Ciphertext>, _>>()
+        .map_err(|e| TrainError::Client(e.into()))?;
     let evaluator = CkksEvaluator::new(&ctx, schedule, &keys.relin, &keys.galois, cts, public)?;
     let result = execute(
         schedule,
@@ -64,4 +74,25 @@ pub fn run(
         stats: result.stats,
         total_seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+/// The soft limit on live ciphertexts `hel train` uses when none is given: an eighth of the
+/// physical memory (`None` where it cannot be read).
+///
+/// Why so little: the limit counts only the intermediate values. Next to them live the
+/// expanded input ciphertexts (7.2 GiB for m = 1024, k = 6), the evaluation keys (twice: the
+/// file and the loaded keys) and the allocator's retained memory, and the limit is soft (the
+/// scheduler only reorders, so the peak overshoots it: 6.3 GiB live under a 2 GiB limit on
+/// that configuration). Without a limit that run needs more than 24 GiB.
+pub fn default_memory_limit() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: usize = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024 / 8)
 }
