@@ -74,9 +74,9 @@ fn opts(k: usize, m: usize) -> TrainOptions {
 }
 
 /// The checks every encrypted run must pass: weights within the compiler's predicted error
-/// bound of the plaintext reference (and the bound tight enough to mean something), the same
-/// test accuracy, AUC within a hair.
-fn check_matches_plaintext(r: &TrainReport) {
+/// bound of the plaintext reference (and the bound below `loosest`, so that it means
+/// something), the same test accuracy, AUC within a hair.
+fn check_matches_plaintext(r: &TrainReport, loosest: f64) {
     assert!(
         r.max_weight_error <= r.predicted_error_bound,
         "weights differ by {:e}, more than the predicted bound {:e}",
@@ -84,7 +84,7 @@ fn check_matches_plaintext(r: &TrainReport) {
         r.predicted_error_bound
     );
     assert!(
-        r.predicted_error_bound < 1e-2,
+        r.predicted_error_bound < loosest,
         "the bound {:e} is too loose to test anything",
         r.predicted_error_bound
     );
@@ -113,7 +113,7 @@ fn gd_in_one_circuit_matches_the_plaintext_reference() {
     .unwrap();
     assert_eq!((r.method.as_str(), r.rounds), ("gd", 1));
     assert_eq!((r.batch_size, r.features, r.train_rows), (32, 7, 240));
-    check_matches_plaintext(&r);
+    check_matches_plaintext(&r, 1e-2);
 }
 
 #[test]
@@ -126,7 +126,7 @@ fn nag_in_one_circuit_matches_the_plaintext_reference() {
     )
     .unwrap();
     assert_eq!((r.method.as_str(), r.rounds), ("nag", 1));
-    check_matches_plaintext(&r);
+    check_matches_plaintext(&r, 1e-2);
 }
 
 /// Rounds (forced small) still give the weights of one plaintext run of K iterations: NAG's
@@ -143,7 +143,15 @@ fn rounds_match_the_single_run_reference() {
         let r = train(&csv(synthetic_csv()), &example(program), &o, &Quiet).unwrap();
         assert_eq!(r.rounds, rounds, "{program}");
         assert_eq!(r.rounds_reason, format!("--round-size {round_size}"));
-        check_matches_plaintext(&r);
+        // The round programs declare no range for the weights (it would reveal their size to
+        // the server), so the compiler assumes [-1, 1] and its bound is loose; the measured
+        // error must still be as small as in one circuit.
+        check_matches_plaintext(&r, 1.0);
+        assert!(
+            r.max_weight_error < 1e-5,
+            "{program}: {:e}",
+            r.max_weight_error
+        );
         // The reference is one run of K iterations, not K/round_size runs.
         let method = if program.contains("nag") {
             Method::Nag
