@@ -5,11 +5,9 @@
 
 use std::time::Instant;
 
-use hel_runtime::ckks::Ciphertext;
 use hel_runtime::client::{self, EncryptedInputs, EncryptedOutputs, EvalKeys};
 use hel_runtime::exec::{execute, CkksEvaluator, RunOptions, RunStats};
 use hel_runtime::schedule::Schedule;
-use rayon::prelude::*;
 
 use super::TrainError;
 
@@ -34,10 +32,9 @@ pub struct ServerRun {
 
 /// Evaluates `schedule` on the uploaded inputs. `progress` sees (nodes done, total nodes).
 ///
-/// Takes the upload by value: at m = 1024, k = 6 it is 3.6 GiB, expanded twice that, and the
-/// file, its parsed form and the expanded ciphertexts must not all be alive at once next to
-/// the run (each is dropped as soon as the next exists; each ciphertext's seeded form as soon
-/// as it is expanded).
+/// Takes the upload by value: it can be gigabytes, and the file and its parsed form must not
+/// both be alive next to the run. Each input ciphertext is expanded from its seed only at its
+/// first use and dropped after its last ([`CkksEvaluator::new_seeded`]).
 pub fn run(
     schedule: &Schedule,
     eval_keys: &[u8],
@@ -50,14 +47,14 @@ pub fn run(
     let keys = EvalKeys::from_bytes(schedule, &ctx, eval_keys)?;
     let enc = EncryptedInputs::from_bytes(schedule, &ctx, &inputs)?;
     drop(inputs);
-    let public = enc.public;
-    let cts = enc
-        .ciphertexts
-        .into_par_iter()
-        .map(|c| ctx.expand_seeded(&c))
-        .collect::<Result<Vec<Ciphertext>, _>>()
-        .map_err(|e| TrainError::Client(e.into()))?;
-    let evaluator = CkksEvaluator::new(&ctx, schedule, &keys.relin, &keys.galois, cts, public)?;
+    let evaluator = CkksEvaluator::new_seeded(
+        &ctx,
+        schedule,
+        &keys.relin,
+        &keys.galois,
+        enc.ciphertexts,
+        enc.public,
+    )?;
     let result = execute(
         schedule,
         &evaluator,
@@ -80,7 +77,7 @@ pub fn run(
 /// physical memory (`None` where it cannot be read).
 ///
 /// Why so little: the limit counts only the intermediate values. Next to them live the
-/// expanded input ciphertexts (7.2 GiB for m = 1024, k = 6), the evaluation keys (twice: the
+/// input ciphertexts not used yet (seed-compressed), the evaluation keys (twice: the
 /// file and the loaded keys) and the allocator's retained memory, and the limit is soft (the
 /// scheduler only reorders, so the peak overshoots it: 6.3 GiB live under a 2 GiB limit on
 /// that configuration). Without a limit that run needs more than 24 GiB.
