@@ -22,7 +22,9 @@ pub struct CircuitReport {
     pub galois_keys: usize,
     pub eval_key_bytes: usize,
     pub secret_key_bytes: usize,
-    /// The compiler's predicted bound on the absolute error of each output entry.
+    /// The compiler's predicted bound on the absolute error of each output entry, on the
+    /// training data (computed by the client; the server's schedule carries the bound for
+    /// random inputs in the declared ranges).
     pub predicted_error: f64,
     pub compile_seconds: f64,
 }

@@ -20,6 +20,7 @@ use crate::compile::{compile, lowered_report, CompileRequest};
 use crate::data::{batch_index, Matrix};
 use crate::metrics::evaluate;
 use crate::reference::{Trained, H_DOMAIN};
+use hel_compiler::lower::bounds::output_bounds_for;
 
 /// Relative difference allowed between the round programs run one after the other and the
 /// original program run once, in plaintext (only the order of floating-point operations could
@@ -104,6 +105,8 @@ struct Circuit {
     schedule: Schedule,
     report: CircuitReport,
     eval_keys: Option<Vec<u8>>,
+    /// The predicted output error on the data of the rounds run so far.
+    data_bound: Option<f64>,
 }
 
 /// State of one run across its phases.
@@ -224,6 +227,7 @@ impl<'a> Run<'a> {
                 schedule: compiled.lowered.schedule,
                 report,
                 eval_keys: None,
+                data_bound: None,
             },
         );
         Ok(true)
@@ -336,8 +340,24 @@ impl<'a> Run<'a> {
                 .get_mut(key)
                 .ok_or_else(|| TrainError::Internal("circuit vanished".into()))?;
             circuit.report.rounds.push(r);
+            let tensors = input_tensors(
+                &circuit.schedule,
+                iface,
+                template,
+                &state,
+                batches,
+                start,
+                len,
+            )?;
+            // The precision to expect on this data (client side; see `output_bounds_for`),
+            // the worst over the rounds that share the circuit.
+            let bound = output_bounds_for(&circuit.schedule, &tensors)
+                .into_iter()
+                .fold(0.0, f64::max);
+            let bound = circuit.data_bound.map_or(bound, |b| b.max(bound));
+            circuit.data_bound = Some(bound);
+            circuit.report.predicted_error = bound;
             let schedule = &circuit.schedule;
-            let tensors = input_tensors(schedule, iface, template, &state, batches, start, len)?;
 
             self.progress.start(Phase::Encrypt, None, &detail);
             let t0 = Instant::now();

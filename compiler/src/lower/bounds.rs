@@ -83,8 +83,26 @@ pub fn random_inputs(s: &Schedule, seed: u64) -> Vec<Vec<Tensor>> {
         .collect()
 }
 
-/// Fills in `Node::bound` and `TensorOutput::bound`.
+/// Fills in `Node::bound` and `TensorOutput::bound` from random inputs in the declared ranges.
 pub fn annotate(s: &mut Schedule, _p: &Program) {
+    let inputs = random_inputs(s, 0x68_656c);
+    annotate_with(s, &inputs);
+}
+
+/// The output bounds for the client's actual inputs (`inputs[i]`: the elements of user input
+/// `i`), computed on a copy of the schedule. Random inputs from the declared ranges can behave
+/// very differently from real data in deep circuits (logistic regression on random data leaves
+/// the sigmoid polynomial's domain and diverges), so the client, who has the data, predicts
+/// the precision of its own run with it. The result stays with the client: bounds computed from
+/// the data would tell the server something about it.
+pub fn output_bounds_for(s: &Schedule, inputs: &[Vec<Tensor>]) -> Vec<f64> {
+    let mut copy = s.clone();
+    annotate_with(&mut copy, inputs);
+    copy.outputs.iter().map(|o| o.bound).collect()
+}
+
+/// Fills in the bounds, simulating on `inputs`.
+pub fn annotate_with(s: &mut Schedule, inputs: &[Vec<Tensor>]) {
     let n = s.params.n() as f64;
     // One standard deviation of each source, in slot units.
     let f = NOISE_MODEL_FACTOR;
@@ -109,7 +127,7 @@ pub fn annotate(s: &mut Schedule, _p: &Program) {
             _ => 0.0,
         }
     };
-    let stats = simulate_noise(s, &random_inputs(s, 0x68_656c), &own_sd, 0x6e_6f69_7365).ok();
+    let stats = simulate_noise(s, inputs, &own_sd, 0x6e_6f69_7365).ok();
     let mags: Vec<f64> = match &stats {
         Some(st) => st.iter().map(|x| x.magnitude * MAGNITUDE_MARGIN).collect(),
         None => vec![1.0; s.nodes.len()],
