@@ -196,6 +196,7 @@ fn too_deep_circuits_are_recognized() {
         options: Default::default(),
         precision_bits: 20,
         params: None,
+        max_log_n: 16,
     };
     let err = compile(&example("logreg_gd.hel"), &req, &mut |_, _| {})
         .err()

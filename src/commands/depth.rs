@@ -117,6 +117,7 @@ pub fn run(args: DepthArgs) -> CmdResult {
         options: args.opt.options(),
         precision_bits: args.precision,
         params: None,
+        max_log_n: 16,
     };
     let ciphertext = match hel::compile::lower_checked(&src, &req, &program) {
         Ok((lowered, _)) => {

@@ -78,6 +78,11 @@ pub struct TrainArgs {
     /// Target bits of precision of the outputs (chooses the scale).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(8..=30))]
     pub precision: u32,
+    /// Largest ring degree (log2 N) of a circuit: K minibatches that need a larger ring run as
+    /// rounds of smaller circuits (2^16 circuits are several times slower per minibatch).
+    #[arg(long, value_name = "13..16", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(13..=16))]
+    pub max_log_n: u32,
     /// At most this many minibatches per circuit: forces rounds (default: as many as the
     /// 128-bit parameter budget allows).
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
@@ -158,6 +163,7 @@ pub fn run(args: TrainArgs) -> CmdResult {
         precision_bits: args.precision,
         threads: args.threads,
         round_size: args.round_size.map(|r| r as usize),
+        max_log_n: args.max_log_n,
         memory_limit: args.memory_limit.or_else(server::default_memory_limit),
     };
     let bars = Bars::default();

@@ -83,6 +83,8 @@ pub struct TrainOptions {
     pub round_size: Option<usize>,
     /// Soft limit on the server's live ciphertext bytes.
     pub memory_limit: Option<usize>,
+    /// Largest ring degree (log2 N) a circuit may use; deeper K is split into rounds.
+    pub max_log_n: u32,
 }
 
 impl TrainOptions {
@@ -96,6 +98,7 @@ impl TrainOptions {
             threads: 0,
             round_size: None,
             memory_limit: None,
+            max_log_n: 16,
         }
     }
 }

@@ -176,6 +176,7 @@ impl<'a> Run<'a> {
             options: self.opts.compile,
             precision_bits: self.opts.precision_bits,
             params: None,
+            max_log_n: self.opts.max_log_n,
         };
         let t0 = Instant::now();
         let compiled = match compile(src, &req, &mut |_, _| {}) {
@@ -267,7 +268,8 @@ impl<'a> Run<'a> {
                     best,
                     format!(
                         "{k_total} minibatches exceed the 128-bit parameter budget \
-                         (N <= 2^16) in one circuit; a round circuit holds at most {best}"
+                         (N <= 2^{}) in one circuit; a round circuit holds at most {best}",
+                        self.opts.max_log_n
                     ),
                 )
             }
