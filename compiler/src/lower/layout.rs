@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use hel_runtime::schedule::{CtInput, Layout, Origin, Pack, Plain, Source, Unit};
 
 use super::ctir::{COp, Ct, CtIr};
+use super::plan::{Plan, Recipe};
 use crate::diagnostics::Diagnostic;
 use crate::ir::{NodeId, Op, Program, Secrecy, Shape};
 
@@ -33,7 +34,7 @@ pub enum Orient {
 }
 
 impl Orient {
-    fn flip(self) -> Orient {
+    pub(super) fn flip(self) -> Orient {
         match self {
             Orient::R => Orient::C,
             Orient::C => Orient::R,
@@ -57,11 +58,38 @@ impl Form {
     }
 }
 
-const INF: u32 = u32::MAX / 4;
+/// Depth of what no recipe implements.
+pub(super) const INF: u32 = u32::MAX / 4;
 /// Levels to turn a C vector into an R vector (diagonal mask, cyclic row sum).
 const C_TO_R: u32 = 1;
 /// Levels to turn an R vector into a C vector (diagonal mask, row sum, column mask).
 const R_TO_C: u32 = 2;
+
+/// Levels to convert a vector into orientation `to`.
+pub(super) fn conversion_levels(to: Orient) -> u32 {
+    match to {
+        Orient::R => C_TO_R,
+        Orient::C => R_TO_C,
+    }
+}
+
+/// What a node is wanted as: a vector in an orientation, a matrix in a form, or a scalar
+/// (replicated in every slot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Want {
+    Vec(Orient),
+    Mat(Form),
+    Scalar,
+}
+
+/// One operand of a recipe: the node, the layout it is needed in, and how many levels the
+/// recipe adds on top of it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Need {
+    pub node: NodeId,
+    pub want: Want,
+    pub levels: u32,
+}
 
 /// A lowered vector: its tiles and whether the padding slots are zero.
 #[derive(Clone, Debug)]
@@ -76,6 +104,20 @@ pub struct MatVal {
     pub tiles: Vec<Ct>,
     pub grid_cols: usize,
     pub clean: bool,
+}
+
+/// A product or reduction before its rotate-and-sum: per output tile, the sum of the tile
+/// products (or tiles) that the rotate-and-sum then folds. Products with the same output
+/// orientation and length add up here and share one rotate-and-sum.
+#[derive(Clone, Debug)]
+struct Partials {
+    tiles: Vec<Ct>,
+    /// C output: how many positions along a row the rotate-and-sum covers (a power of two, at
+    /// most `w`); an R output always folds all `h` rows.
+    span: usize,
+    /// A constant the value still has to be multiplied by (a product with a constant vector):
+    /// the C mask takes it for free.
+    factor: f64,
 }
 
 /// What a non-encrypted operand is.
@@ -106,6 +148,11 @@ pub struct Lowering<'p> {
     vecs: HashMap<(NodeId, Orient), VecVal>,
     mats: HashMap<(NodeId, Form), MatVal>,
     scalars: HashMap<NodeId, Ct>,
+    plan: Plan,
+    /// The packing factor of input matrices whose factor a Hadamard product with a computed
+    /// value fixes (`(c3 G) diag u`), by (source, stored transposed): other views of the same
+    /// matrix reuse those ciphertexts where the factor can move into the vector for free.
+    pinned: HashMap<(Source, bool), f64>,
 }
 
 /// Minimum depth per (node, orientation/form), the basis of every layout choice.
@@ -142,6 +189,8 @@ impl<'p> Lowering<'p> {
             vecs: HashMap::new(),
             mats: HashMap::new(),
             scalars: HashMap::new(),
+            plan: Plan::default(),
+            pinned: HashMap::new(),
         }
     }
 
@@ -149,12 +198,59 @@ impl<'p> Lowering<'p> {
         self.p.graph.node(id)
     }
 
-    fn shape(&self, id: NodeId) -> Shape {
+    pub(super) fn shape(&self, id: NodeId) -> Shape {
         self.node(id).ty.shape
     }
 
-    fn is_enc(&self, id: NodeId) -> bool {
+    pub(super) fn is_enc(&self, id: NodeId) -> bool {
         self.node(id).ty.secrecy == Secrecy::Enc
+    }
+
+    pub(super) fn program(&self) -> &'p Program {
+        self.p
+    }
+
+    /// Follow `plan` when materializing vectors.
+    pub fn set_plan(&mut self, plan: Plan) {
+        self.plan = plan;
+        self.pin_factors();
+    }
+
+    /// Fills [`Lowering::pinned`]: the factor of every input matrix scaled by a computed vector,
+    /// for both stored orientations (the first such use wins).
+    fn pin_factors(&mut self) {
+        for (_, n) in self.p.graph.nodes() {
+            if !matches!(n.op, Op::ScaleCols | Op::ScaleRows) {
+                continue;
+            }
+            if let Some((source, factor, transposed)) = self.input_source(n.args[0]) {
+                for stored in [transposed, !transposed] {
+                    self.pinned.entry((source, stored)).or_insert(factor);
+                }
+            }
+        }
+    }
+
+    /// An input or a scaled, negated or transposed view of one (packed by the client).
+    pub(super) fn is_input_view(&self, id: NodeId) -> bool {
+        self.input_source(id).is_some()
+    }
+
+    /// Used by more than one node, or an output.
+    pub(super) fn is_shared(&self, x: NodeId) -> bool {
+        !self.single_use(x)
+    }
+
+    /// Ciphertexts of node `id` in layout `want`.
+    pub(super) fn tiles_of(&self, id: NodeId, want: Want) -> usize {
+        match want {
+            Want::Vec(o) => self.vec_tiles(o, self.vector_len(id)),
+            Want::Mat(f) => {
+                let (r, c) = Self::stored_dims(self.shape(id), f);
+                ceil_div(r, self.unit.h) * ceil_div(c, self.unit.w)
+            }
+            Want::Scalar => 1,
+        }
     }
 
     fn origin(&self, id: NodeId) -> Origin {
@@ -269,30 +365,25 @@ impl<'p> Lowering<'p> {
 
     // ----- costs ------------------------------------------------------------------------------
 
-    fn vcost(&mut self, id: NodeId, o: Orient) -> u32 {
+    /// The least depth at which vector `id` can be had in orientation `o`: directly, or by
+    /// converting the other orientation.
+    pub(super) fn vcost(&mut self, id: NodeId, o: Orient) -> u32 {
         if let Some(&c) = self.costs.vec.get(&(id, o)) {
             return c;
         }
         let d = self.vdirect(id, o);
         let other = self.vdirect(id, o.flip());
-        let conv = match o {
-            Orient::R => C_TO_R,
-            Orient::C => R_TO_C,
-        };
-        let c = d.min(other.saturating_add(conv)).min(INF);
+        let c = d.min(other.saturating_add(conversion_levels(o))).min(INF);
         self.costs.vec.insert((id, o), c);
         c
     }
 
-    /// Cost of an operand in orientation `o`: 0 for non-encrypted values, the scalar cost for
-    /// encrypted scalars (broadcast), the vector cost otherwise.
-    fn operand_cost(&mut self, id: NodeId, o: Orient) -> u32 {
-        if !self.is_enc(id) {
-            0
-        } else if self.shape(id) == Shape::Scalar {
-            self.scost(id)
-        } else {
-            self.vcost(id, o)
+    /// The cost of any operand: `Want::Vec`, `Want::Mat` or `Want::Scalar`.
+    pub(super) fn want_cost(&mut self, id: NodeId, want: Want) -> u32 {
+        match want {
+            Want::Vec(o) => self.vcost(id, o),
+            Want::Mat(f) => self.mcost(id, f),
+            Want::Scalar => self.scost(id),
         }
     }
 
@@ -304,134 +395,164 @@ impl<'p> Lowering<'p> {
         }
     }
 
-    fn vdirect(&mut self, id: NodeId, o: Orient) -> u32 {
-        if let Some(&c) = self.costs.vec_direct.get(&(id, o)) {
-            return c;
+    /// What operand `x` is needed as, `levels` below the result, when the result is wanted in
+    /// a tensor layout `want`: nothing if it is public (plaintext), a broadcast scalar if it is
+    /// an encrypted scalar.
+    fn operand(&self, x: NodeId, want: Want, levels: u32) -> Option<Need> {
+        if !self.is_enc(x) {
+            None
+        } else if self.shape(x) == Shape::Scalar {
+            Some(Need {
+                node: x,
+                want: Want::Scalar,
+                levels,
+            })
+        } else {
+            Some(Need {
+                node: x,
+                want,
+                levels,
+            })
+        }
+    }
+
+    /// The operands the direct recipe for `id` in layout `want` needs (the recipes of
+    /// [`Lowering::vector_direct`], [`Lowering::matrix`] and [`Lowering::scalar`]), or `None`
+    /// if no recipe implements it. Every depth estimate and the orientation plan are computed
+    /// from this one list.
+    pub(super) fn needs(&mut self, id: NodeId, want: Want) -> Option<Vec<Need>> {
+        if self.input_source(id).is_some() {
+            return Some(Vec::new());
         }
         let n = self.node(id).clone();
         let a = n.args.first().copied();
         let b = n.args.get(1).copied();
-        let c = match (&n.op, a, b) {
-            _ if self.input_source(id).is_some() => 0,
-            (Op::Add | Op::Sub, Some(a), Some(b)) => {
-                self.operand_cost(a, o).max(self.operand_cost(b, o))
-            }
-            (Op::Neg, Some(a), _) => self.operand_cost(a, o),
-            (Op::Mul, Some(a), Some(b)) => match (self.uniform(a), self.uniform(b)) {
-                (Some(c), _) => self.operand_cost(b, o) + self.const_mul_cost(b, c),
-                (_, Some(c)) => self.operand_cost(a, o) + self.const_mul_cost(a, c),
-                _ => self.operand_cost(a, o).max(self.operand_cost(b, o)) + 1,
-            },
-            (Op::Div, Some(a), Some(b)) => match self.uniform(b) {
-                Some(c) if c != 0.0 => self.operand_cost(a, o) + self.const_mul_cost(a, 1.0 / c),
-                _ => INF,
-            },
-            (Op::Pow { exp }, Some(a), _) => {
-                self.operand_cost(a, o) + crate::analysis::depth::ceil_log2(*exp)
-            }
-            (Op::MatVec, Some(m), Some(v)) => match o {
-                Orient::C => self.mcost(m, Form::D).max(self.operand_cost(v, Orient::R)) + 2,
-                Orient::R => self.mcost(m, Form::T).max(self.operand_cost(v, Orient::C)) + 1,
-            },
-            (Op::SumRows, Some(m), _) => match o {
-                Orient::R => self.mcost(m, Form::D),
-                Orient::C => self.mcost(m, Form::T) + 1,
-            },
-            (Op::SumCols, Some(m), _) => match o {
-                Orient::C => self.mcost(m, Form::D) + 1,
-                Orient::R => self.mcost(m, Form::T),
-            },
-            _ => INF,
+        let ops = |s: &Self, list: &[(NodeId, Want, u32)]| -> Vec<Need> {
+            list.iter()
+                .filter_map(|&(x, w, l)| s.operand(x, w, l))
+                .collect()
         };
-        let c = c.min(INF);
+        // Element-wise operations take their operands in the result's own layout.
+        let elementwise = want;
+        let v = match (&n.op, a, b, want) {
+            (Op::Transpose, Some(a), _, Want::Mat(f)) => ops(self, &[(a, Want::Mat(f.flip()), 0)]),
+            (Op::Add | Op::Sub, Some(a), Some(b), _) => {
+                ops(self, &[(a, elementwise, 0), (b, elementwise, 0)])
+            }
+            (Op::Neg, Some(a), _, _) => ops(self, &[(a, elementwise, 0)]),
+            (Op::Mul, Some(a), Some(b), _) => match (self.uniform(a), self.uniform(b)) {
+                (Some(c), _) => ops(self, &[(b, elementwise, self.const_mul_cost(b, c))]),
+                (_, Some(c)) => ops(self, &[(a, elementwise, self.const_mul_cost(a, c))]),
+                _ => ops(self, &[(a, elementwise, 1), (b, elementwise, 1)]),
+            },
+            (Op::Div, Some(a), Some(b), _) => match self.uniform(b) {
+                Some(c) if c != 0.0 => {
+                    ops(self, &[(a, elementwise, self.const_mul_cost(a, 1.0 / c))])
+                }
+                _ => return None,
+            },
+            (Op::Pow { exp }, Some(a), _, Want::Vec(_) | Want::Scalar) => ops(
+                self,
+                &[(a, elementwise, crate::analysis::depth::ceil_log2(*exp))],
+            ),
+            (Op::MatVec, Some(m), Some(v), Want::Vec(o)) => match o {
+                // A constant vector's factor goes into the mask, unless the product is folded
+                // into a sum whose partials need it multiplied in (see `fused_sum`).
+                Orient::C if self.uniform(v).is_some() && !self.folds_into_sum(id) => {
+                    ops(self, &[(m, Want::Mat(Form::D), 1)])
+                }
+                Orient::C => ops(
+                    self,
+                    &[(m, Want::Mat(Form::D), 2), (v, Want::Vec(Orient::R), 2)],
+                ),
+                Orient::R => ops(
+                    self,
+                    &[(m, Want::Mat(Form::T), 1), (v, Want::Vec(Orient::C), 1)],
+                ),
+            },
+            (Op::SumRows, Some(m), _, Want::Vec(o)) => match o {
+                Orient::R => ops(self, &[(m, Want::Mat(Form::D), 0)]),
+                Orient::C => ops(self, &[(m, Want::Mat(Form::T), 1)]),
+            },
+            (Op::SumCols, Some(m), _, Want::Vec(o)) => match o {
+                Orient::C => ops(self, &[(m, Want::Mat(Form::D), 1)]),
+                Orient::R => ops(self, &[(m, Want::Mat(Form::T), 0)]),
+            },
+            (Op::ScaleCols | Op::ScaleRows, Some(x), Some(v), Want::Mat(f)) => {
+                // X diag(v): D needs R(v), T needs C(v); diag(v) X the other way round.
+                let o = match (n.op == Op::ScaleCols, f) {
+                    (true, Form::D) | (false, Form::T) => Orient::R,
+                    _ => Orient::C,
+                };
+                ops(self, &[(x, Want::Mat(f), 1), (v, Want::Vec(o), 1)])
+            }
+            (Op::Dot, Some(a), Some(b), Want::Scalar) => {
+                let o = self.dot_orient(a, b);
+                ops(self, &[(a, Want::Vec(o), 1), (b, Want::Vec(o), 1)])
+            }
+            _ => return None,
+        };
+        Some(v)
+    }
+
+    /// The orientation a dot product is computed in: the shallower (R on ties).
+    fn dot_orient(&mut self, a: NodeId, b: NodeId) -> Orient {
+        let mut depth = |o: Orient| {
+            let needs: Vec<Need> = [a, b]
+                .iter()
+                .filter_map(|&x| self.operand(x, Want::Vec(o), 0))
+                .collect();
+            needs
+                .iter()
+                .map(|n| self.want_cost(n.node, n.want))
+                .max()
+                .unwrap_or(0)
+        };
+        if depth(Orient::C) < depth(Orient::R) {
+            Orient::C
+        } else {
+            Orient::R
+        }
+    }
+
+    /// The depth of the direct recipe for `id` in layout `want` (`INF` if there is none).
+    fn direct_cost(&mut self, id: NodeId, want: Want) -> u32 {
+        match self.needs(id, want) {
+            None => INF,
+            Some(needs) => needs
+                .iter()
+                .map(|n| self.want_cost(n.node, n.want).saturating_add(n.levels))
+                .max()
+                .unwrap_or(0)
+                .min(INF),
+        }
+    }
+
+    /// The depth of vector `id` computed directly in orientation `o`.
+    pub(super) fn vdirect(&mut self, id: NodeId, o: Orient) -> u32 {
+        if let Some(&c) = self.costs.vec_direct.get(&(id, o)) {
+            return c;
+        }
+        let c = self.direct_cost(id, Want::Vec(o));
         self.costs.vec_direct.insert((id, o), c);
         c
     }
 
-    fn mat_operand_cost(&mut self, id: NodeId, f: Form) -> u32 {
-        if !self.is_enc(id) {
-            0
-        } else if self.shape(id) == Shape::Scalar {
-            self.scost(id)
-        } else {
-            self.mcost(id, f)
-        }
-    }
-
-    fn mcost(&mut self, id: NodeId, f: Form) -> u32 {
+    /// The depth of matrix `id` in form `f` (matrices are never converted).
+    pub(super) fn mcost(&mut self, id: NodeId, f: Form) -> u32 {
         if let Some(&c) = self.costs.mat.get(&(id, f)) {
             return c;
         }
-        let n = self.node(id).clone();
-        let a = n.args.first().copied();
-        let b = n.args.get(1).copied();
-        let c = match (&n.op, a, b) {
-            _ if self.input_source(id).is_some() => 0,
-            (Op::Transpose, Some(a), _) => self.mat_operand_cost(a, f.flip()),
-            (Op::Add | Op::Sub, Some(a), Some(b)) => {
-                self.mat_operand_cost(a, f).max(self.mat_operand_cost(b, f))
-            }
-            (Op::Neg, Some(a), _) => self.mat_operand_cost(a, f),
-            (Op::Mul, Some(a), Some(b)) => match (self.uniform(a), self.uniform(b)) {
-                (Some(c), _) => self.mat_operand_cost(b, f) + self.const_mul_cost(b, c),
-                (_, Some(c)) => self.mat_operand_cost(a, f) + self.const_mul_cost(a, c),
-                _ => self.mat_operand_cost(a, f).max(self.mat_operand_cost(b, f)) + 1,
-            },
-            (Op::Div, Some(a), Some(b)) => match self.uniform(b) {
-                Some(c) if c != 0.0 => {
-                    self.mat_operand_cost(a, f) + self.const_mul_cost(a, 1.0 / c)
-                }
-                _ => INF,
-            },
-            (Op::ScaleCols, Some(x), Some(v)) => {
-                let o = if f == Form::D { Orient::R } else { Orient::C };
-                self.mat_operand_cost(x, f).max(self.operand_cost(v, o)) + 1
-            }
-            (Op::ScaleRows, Some(x), Some(v)) => {
-                let o = if f == Form::D { Orient::C } else { Orient::R };
-                self.mat_operand_cost(x, f).max(self.operand_cost(v, o)) + 1
-            }
-            _ => INF,
-        };
-        let c = c.min(INF);
+        let c = self.direct_cost(id, Want::Mat(f));
         self.costs.mat.insert((id, f), c);
         c
     }
 
-    fn scost(&mut self, id: NodeId) -> u32 {
+    pub(super) fn scost(&mut self, id: NodeId) -> u32 {
         if let Some(&c) = self.costs.scalar.get(&id) {
             return c;
         }
-        let n = self.node(id).clone();
-        let a = n.args.first().copied();
-        let b = n.args.get(1).copied();
-        let sc = |s: &mut Self, x: NodeId| if s.is_enc(x) { s.scost(x) } else { 0 };
-        let c = match (&n.op, a, b) {
-            _ if self.input_source(id).is_some() => 0,
-            (Op::Add | Op::Sub, Some(a), Some(b)) => sc(self, a).max(sc(self, b)),
-            (Op::Neg, Some(a), _) => sc(self, a),
-            (Op::Mul, Some(a), Some(b)) => match (self.uniform(a), self.uniform(b)) {
-                (Some(c), _) => sc(self, b) + self.const_mul_cost(b, c),
-                (_, Some(c)) => sc(self, a) + self.const_mul_cost(a, c),
-                _ => sc(self, a).max(sc(self, b)) + 1,
-            },
-            (Op::Div, Some(a), Some(b)) => match self.uniform(b) {
-                Some(c) if c != 0.0 => sc(self, a) + self.const_mul_cost(a, 1.0 / c),
-                _ => INF,
-            },
-            (Op::Pow { exp }, Some(a), _) => sc(self, a) + crate::analysis::depth::ceil_log2(*exp),
-            (Op::Dot, Some(a), Some(b)) => {
-                let r = self
-                    .operand_cost(a, Orient::R)
-                    .max(self.operand_cost(b, Orient::R));
-                let c = self
-                    .operand_cost(a, Orient::C)
-                    .max(self.operand_cost(b, Orient::C));
-                r.min(c) + 1
-            }
-            _ => INF,
-        };
-        let c = c.min(INF);
+        let c = self.direct_cost(id, Want::Scalar);
         self.costs.scalar.insert(id, c);
         c
     }
@@ -511,6 +632,26 @@ impl<'p> Lowering<'p> {
                 None => self.push(COp::MulConst(x, c), at),
             },
         }
+    }
+
+    /// `c · x` for every tile, if each can be had without spending a level: by changing the
+    /// constant of the constant or plaintext product that made it, through additions of
+    /// plaintexts, negations, sums and differences. `None` otherwise.
+    fn fold_scale_all(&mut self, xs: &[Ct], c: f64, at: NodeId) -> Option<Vec<Ct>> {
+        xs.iter().map(|x| self.fold_scale(*x, c, at)).collect()
+    }
+
+    fn fold_scale(&mut self, x: Ct, c: f64, at: NodeId) -> Option<Ct> {
+        let op = match self.ir.op(x).clone() {
+            COp::MulConst(y, k) => COp::MulConst(y, k * c),
+            COp::MulPlain(y, p) => COp::MulPlain(y, scale_plain(p, c)),
+            COp::AddPlain(y, p) => COp::AddPlain(self.fold_scale(y, c, at)?, scale_plain(p, c)),
+            COp::Neg(y) => return self.fold_scale(y, -c, at),
+            COp::Add(a, b) => COp::Add(self.fold_scale(a, c, at)?, self.fold_scale(b, c, at)?),
+            COp::Sub(a, b) => COp::Sub(self.fold_scale(a, c, at)?, self.fold_scale(b, c, at)?),
+            _ => return None,
+        };
+        Some(self.push(op, at))
     }
 
     fn add(&mut self, a: Ct, b: Ct, at: NodeId) -> Ct {
@@ -620,13 +761,7 @@ impl<'p> Lowering<'p> {
             match n.op {
                 Op::Dot => {
                     let (a, b) = (args[0], args[1]);
-                    let r = self
-                        .operand_cost(a, Orient::R)
-                        .max(self.operand_cost(b, Orient::R));
-                    let c = self
-                        .operand_cost(a, Orient::C)
-                        .max(self.operand_cost(b, Orient::C));
-                    let o = if c < r { Orient::C } else { Orient::R };
+                    let o = self.dot_orient(a, b);
                     let len = match self.shape(a) {
                         Shape::Vector(n) => n,
                         _ => return Err(self.unsupported(id, "dot of non-vectors")),
@@ -663,16 +798,32 @@ impl<'p> Lowering<'p> {
         if let Some(v) = self.vecs.get(&(id, o)) {
             return Ok(v.clone());
         }
-        let direct = self.vdirect(id, o);
-        let best = self.vcost(id, o);
-        if best >= INF {
-            return Err(self.unsupported(id, "no ciphertext layout implements this operation"));
-        }
-        let v = if direct <= best {
-            self.vector_direct(id, o)?
-        } else {
-            let other = self.vector_direct(id, o.flip())?;
-            self.convert(id, other, o)?
+        let recipe = match self.plan.vec.get(&(id, o)) {
+            Some(r) => *r,
+            // Not planned: the least depth.
+            None => {
+                let best = self.vcost(id, o);
+                if best >= INF {
+                    return Err(
+                        self.unsupported(id, "no ciphertext layout implements this operation")
+                    );
+                }
+                if self.vdirect(id, o) <= best {
+                    Recipe::Direct
+                } else {
+                    Recipe::Convert
+                }
+            }
+        };
+        let v = match recipe {
+            Recipe::Direct => self.vector_direct(id, o)?,
+            Recipe::Convert => {
+                let other = match self.plan.vec.get(&(id, o.flip())) {
+                    Some(Recipe::Direct) | None => self.vector(id, o.flip())?,
+                    Some(Recipe::Convert) => self.vector_direct(id, o.flip())?,
+                };
+                self.convert(id, other, o)?
+            }
         };
         self.vecs.insert((id, o), v.clone());
         Ok(v)
@@ -716,11 +867,7 @@ impl<'p> Lowering<'p> {
         }
         let args = n.args.clone();
         let v = match n.op {
-            Op::MatVec => self.matvec(id, args[0], args[1], o)?,
-            Op::SumRows | Op::SumCols => {
-                let rows = matches!(n.op, Op::SumRows);
-                self.reduce_matrix(id, args[0], rows, o)?
-            }
+            Op::MatVec | Op::SumRows | Op::SumCols => self.reduction(id, o)?,
             Op::Pow { exp } => {
                 let x = self.vector(args[0], o)?;
                 let tiles = x.tiles.iter().map(|t| self.power(*t, exp, id)).collect();
@@ -729,6 +876,14 @@ impl<'p> Lowering<'p> {
                     clean: x.clean,
                 }
             }
+            Op::Add | Op::Sub | Op::Neg if self.is_enc(id) => match self.fused_sum(id, o)? {
+                Some(v) => v,
+                None => {
+                    let e = elem_of(&n.op, self.p, id)?;
+                    let b = *args.get(1).unwrap_or(&args[0]);
+                    self.elementwise_vec(id, o, len, args[0], b, e)?
+                }
+            },
             ref op => {
                 let e = elem_of(op, self.p, id)?;
                 let b = *args.get(1).unwrap_or(&args[0]);
@@ -938,17 +1093,36 @@ impl<'p> Lowering<'p> {
         }
     }
 
-    /// `A @ v` in orientation `o` (C: direct A and R(v), masked; R: transposed A and C(v)).
-    fn matvec(
+    /// A product or reduction node (`A @ v`, `sum_rows`, `sum_cols`) in orientation `o`.
+    fn reduction(&mut self, id: NodeId, o: Orient) -> Result<VecVal, Diagnostic> {
+        let p = self.reduction_partials(id, o)?;
+        let len = self.vector_len(id);
+        Ok(self.finish_reduction(id, p, len, o))
+    }
+
+    /// The partials of a product or reduction node in orientation `o`.
+    fn reduction_partials(&mut self, id: NodeId, o: Orient) -> Result<Partials, Diagnostic> {
+        let n = self.node(id).clone();
+        match n.op {
+            Op::MatVec => self.matvec_partials(id, n.args[0], n.args[1], o),
+            Op::SumRows | Op::SumCols => {
+                self.reduce_matrix_partials(id, n.args[0], matches!(n.op, Op::SumRows), o)
+            }
+            _ => Err(self.unsupported(id, "not a product or reduction")),
+        }
+    }
+
+    /// `A @ v` in orientation `o` (C: direct A and R(v), masked; R: transposed A and C(v)),
+    /// before its rotate-and-sum.
+    fn matvec_partials(
         &mut self,
         id: NodeId,
         a: NodeId,
         v: NodeId,
         o: Orient,
-    ) -> Result<VecVal, Diagnostic> {
-        let Unit { h, w } = self.unit;
-        let (r, c) = match self.shape(a) {
-            Shape::Matrix(r, c) => (r, c),
+    ) -> Result<Partials, Diagnostic> {
+        let c = match self.shape(a) {
+            Shape::Matrix(_, c) => c,
             _ => return Err(self.unsupported(id, "matrix operand expected")),
         };
         let (form, vo) = match o {
@@ -956,65 +1130,80 @@ impl<'p> Lowering<'p> {
             Orient::R => (Form::T, Orient::C),
         };
         if !self.is_enc(v) {
-            return self.matvec_public(id, a, v, o);
+            return self.matvec_public_partials(id, a, v, o);
         }
-        let m = self.matrix(a, form)?;
         let mut x = self.vector(v, vo)?;
-        let (yr, yc) = Self::stored_dims(self.shape(a), form);
-        let m = if m.clean || x.clean {
-            m
-        } else {
-            x = self.ensure_clean_vec(x, vo, c, id);
-            m
-        };
-        let gr = ceil_div(yr, h);
-        let mut tiles = Vec::new();
-        match o {
-            Orient::C => {
-                // Y = A (r × c); output C tile I from row block I.
-                for i in 0..gr {
-                    let prods: Vec<Ct> = (0..m.grid_cols)
-                        .map(|j| self.push(COp::Mul(m.tiles[i * m.grid_cols + j], x.tiles[j]), id))
-                        .collect();
-                    let s = self
-                        .sum(prods, id)
-                        .ok_or_else(|| self.unsupported(id, "empty"))?;
-                    let p = yc.min(w).next_power_of_two();
-                    let s = self.rotate_sum(s, 1, p, id);
-                    let rows = r.saturating_sub(i * h).min(h);
-                    tiles.push(self.mask_col0_replicate(s, rows, 1.0, id));
-                }
-            }
-            Orient::R => {
-                // Y = Aᵀ (c × r); output R tile J from column block J of Y.
-                for j in 0..m.grid_cols {
-                    let prods: Vec<Ct> = (0..gr)
-                        .map(|i| self.push(COp::Mul(m.tiles[i * m.grid_cols + j], x.tiles[i]), id))
-                        .collect();
-                    let s = self
-                        .sum(prods, id)
-                        .ok_or_else(|| self.unsupported(id, "empty"))?;
-                    tiles.push(self.rotate_sum(s, w as i64, h, id));
+        // A view of an input whose ciphertexts another product already fixes at a different
+        // factor: use those, with the ratio folded into the vector's constants.
+        let mut repacked = None;
+        if let Some((source, f, transposed)) = self.input_source(a) {
+            let stored = transposed ^ (form == Form::T);
+            if let Some(&g) = self.pinned.get(&(source, stored)) {
+                if g != f && g != 0.0 {
+                    if let Some(tiles) = self.fold_scale_all(&x.tiles, f / g, id) {
+                        repacked = Some(self.input_matrix(a, source, g, transposed, form));
+                        x = VecVal {
+                            tiles,
+                            clean: x.clean,
+                        };
+                    }
                 }
             }
         }
-        Ok(VecVal { tiles, clean: true })
+        let m = match repacked {
+            Some(m) => m,
+            None => self.matrix(a, form)?,
+        };
+        let (yr, yc) = Self::stored_dims(self.shape(a), form);
+        if !m.clean && !x.clean {
+            x = self.ensure_clean_vec(x, vo, c, id);
+        }
+        let prod = MatVal {
+            tiles: (0..m.tiles.len())
+                .map(|k| {
+                    // Y = A (D, R(v) tile per column block) or Aᵀ (T, C(v) per row block).
+                    let t = match o {
+                        Orient::C => k % m.grid_cols,
+                        Orient::R => k / m.grid_cols,
+                    };
+                    self.push(COp::Mul(m.tiles[k], x.tiles[t]), id)
+                })
+                .collect(),
+            grid_cols: m.grid_cols,
+            clean: true,
+        };
+        self.stored_partials(id, prod, yr, yc, o)
     }
 
-    /// `A @ v` for a public `v`: a constant vector is `c · sum_cols(A)`; a public input is
-    /// packed as a plaintext and multiplied in (one level either way).
-    fn matvec_public(
+    /// `A @ v` for a public `v`: a constant vector is `c · sum_cols(A)` (`c` is applied by the
+    /// reduction's mask, or after it); a public input is packed as a plaintext and multiplied
+    /// in (one level either way).
+    fn matvec_public_partials(
         &mut self,
         id: NodeId,
         a: NodeId,
         v: NodeId,
         o: Orient,
-    ) -> Result<VecVal, Diagnostic> {
+    ) -> Result<Partials, Diagnostic> {
         match self.plain_kind(v) {
             Some(PlainKind::Uniform(c)) => {
-                let s = self.reduce_matrix(id, a, false, o)?;
-                let tiles = s.tiles.iter().map(|t| self.mul_const(*t, c, id)).collect();
-                Ok(VecVal { tiles, clean: true })
+                // `c · sum_cols(A)`. An input view `A = f X` is reduced unscaled, with `f` in the
+                // factor the mask or the product with `c` applies: views of one input with
+                // different factors then share their ciphertexts and rotate-and-sums.
+                let form = match o {
+                    Orient::C => Form::D,
+                    Orient::R => Form::T,
+                };
+                let (m, f) = match self.input_source(a) {
+                    Some((source, f, transposed)) => {
+                        (self.input_matrix(a, source, 1.0, transposed, form), f)
+                    }
+                    None => (self.matrix(a, form)?, 1.0),
+                };
+                let (yr, yc) = Self::stored_dims(self.shape(a), form);
+                let mut p = self.stored_partials(id, m, yr, yc, o)?;
+                p.factor *= c * f;
+                Ok(p)
             }
             Some(PlainKind::Public(source, factor, _)) => {
                 // Hadamard with the packed public vector, then the same reduction as an
@@ -1051,20 +1240,20 @@ impl<'p> Lowering<'p> {
                     grid_cols: m.grid_cols,
                     clean: true,
                 };
-                self.reduce_stored(id, prod, yr, yc, o)
+                self.stored_partials(id, prod, yr, yc, o)
             }
             None => Err(self.unsupported(id, "a product with a computed public vector")),
         }
     }
 
-    /// `sum_rows(X)` (`rows`) or `sum_cols(X)` in orientation `o`.
-    fn reduce_matrix(
+    /// `sum_rows(X)` (`rows`) or `sum_cols(X)` in orientation `o`, before the rotate-and-sum.
+    fn reduce_matrix_partials(
         &mut self,
         id: NodeId,
         x: NodeId,
         rows: bool,
         o: Orient,
-    ) -> Result<VecVal, Diagnostic> {
+    ) -> Result<Partials, Diagnostic> {
         // Summing the stored matrix's rows gives R (no mask); its columns, C (mask).
         let form = match (rows, o) {
             (true, Orient::R) | (false, Orient::C) => Form::D,
@@ -1072,46 +1261,257 @@ impl<'p> Lowering<'p> {
         };
         let m = self.matrix(x, form)?;
         let (yr, yc) = Self::stored_dims(self.shape(x), form);
-        self.reduce_stored(id, m, yr, yc, o)
+        self.stored_partials(id, m, yr, yc, o)
     }
 
-    /// Sums a stored matrix `Y` (yr × yc) over its rows (to R) or its columns (to C).
-    fn reduce_stored(
+    /// The partials of summing a stored matrix `Y` (yr × yc) over its rows (to R: the tiles of
+    /// each column block) or its columns (to C: the tiles of each row block).
+    fn stored_partials(
         &mut self,
         id: NodeId,
         m: MatVal,
         yr: usize,
         yc: usize,
         o: Orient,
-    ) -> Result<VecVal, Diagnostic> {
+    ) -> Result<Partials, Diagnostic> {
         let Unit { h, w } = self.unit;
         let m = self.ensure_clean_mat(m, yr, yc, id);
         let gr = ceil_div(yr, h);
-        let mut tiles = Vec::new();
-        match o {
-            Orient::R => {
-                for j in 0..m.grid_cols {
-                    let col: Vec<Ct> = (0..gr).map(|i| m.tiles[i * m.grid_cols + j]).collect();
-                    let s = self
-                        .sum(col, id)
-                        .ok_or_else(|| self.unsupported(id, "empty"))?;
-                    tiles.push(self.rotate_sum(s, w as i64, h, id));
-                }
-            }
-            Orient::C => {
-                for i in 0..gr {
-                    let row: Vec<Ct> = m.tiles[i * m.grid_cols..(i + 1) * m.grid_cols].to_vec();
-                    let s = self
-                        .sum(row, id)
-                        .ok_or_else(|| self.unsupported(id, "empty"))?;
-                    let p = yc.min(w).next_power_of_two();
-                    let s = self.rotate_sum(s, 1, p, id);
-                    let valid = yr.saturating_sub(i * h).min(h);
-                    tiles.push(self.mask_col0_replicate(s, valid, 1.0, id));
-                }
-            }
+        let groups: Vec<Vec<Ct>> = match o {
+            Orient::R => (0..m.grid_cols)
+                .map(|j| (0..gr).map(|i| m.tiles[i * m.grid_cols + j]).collect())
+                .collect(),
+            Orient::C => (0..gr)
+                .map(|i| m.tiles[i * m.grid_cols..(i + 1) * m.grid_cols].to_vec())
+                .collect(),
+        };
+        let mut tiles = Vec::with_capacity(groups.len());
+        for g in groups {
+            let s = self
+                .sum(g, id)
+                .ok_or_else(|| self.unsupported(id, "empty"))?;
+            tiles.push(s);
         }
-        Ok(VecVal { tiles, clean: true })
+        Ok(Partials {
+            tiles,
+            span: yc.min(w).next_power_of_two(),
+            factor: 1.0,
+        })
+    }
+
+    /// The rotate-and-sum that turns partials into a vector of length `len` in orientation `o`:
+    /// along the rows, then masked to column 0 and replicated (C), or over the rows, cyclic in
+    /// the rows (R).
+    fn finish_reduction(&mut self, id: NodeId, p: Partials, len: usize, o: Orient) -> VecVal {
+        let Unit { h, w } = self.unit;
+        let tiles = p
+            .tiles
+            .iter()
+            .enumerate()
+            .map(|(i, s)| match o {
+                Orient::R => {
+                    let s = self.rotate_sum(*s, w as i64, h, id);
+                    self.mul_const(s, p.factor, id)
+                }
+                Orient::C => {
+                    let s = self.rotate_sum(*s, 1, p.span, id);
+                    let rows = len.saturating_sub(i * h).min(h);
+                    self.mask_col0_replicate(s, rows, p.factor, id)
+                }
+            })
+            .collect();
+        VecVal { tiles, clean: true }
+    }
+
+    /// `id`, a sum or difference of vectors, in orientation `o` with one rotate-and-sum for all
+    /// the products and reductions in it that reduce into `o` (Crockett's `sum_rows_many`):
+    /// their partials are added first. `None` unless there are two or more such terms.
+    ///
+    /// The sum is walked through additions, subtractions and negations whose only use is the
+    /// sum; a product is taken in only if this sum is its only use and `o` is its direct
+    /// orientation (one that would be converted is reduced in the other orientation anyway).
+    /// The depth is that of the separate reductions: the deepest term's partials, then the
+    /// same mask.
+    fn fused_sum(&mut self, id: NodeId, o: Orient) -> Result<Option<VecVal>, Diagnostic> {
+        let mut terms = Vec::new();
+        self.sum_terms(id, false, true, o, &mut terms);
+        let (fused, rest): (Vec<_>, Vec<_>) = terms
+            .into_iter()
+            .partition(|&(x, _)| self.reduces_into(x, o));
+        if fused.len() < 2 {
+            return Ok(None);
+        }
+        let mut acc: Option<(Partials, bool)> = None;
+        for (x, neg) in fused {
+            let p = self.reduction_partials(x, o)?;
+            acc = Some(match acc {
+                None => (p, neg),
+                Some((a, a_neg)) => (self.add_partials(id, a, a_neg, p, neg), false),
+            });
+        }
+        let Some((p, neg)) = acc else {
+            return Ok(None);
+        };
+        let p = if neg {
+            Partials {
+                factor: -p.factor,
+                ..p
+            }
+        } else {
+            p
+        };
+        let len = self.vector_len(id);
+        let mut v = self.finish_reduction(id, p, len, o);
+        for (x, neg) in rest {
+            let t = self.vector(x, o)?;
+            v.clean &= t.clean;
+            v.tiles = v
+                .tiles
+                .iter()
+                .zip(&t.tiles)
+                .map(|(a, b)| {
+                    let op = if neg {
+                        COp::Sub(*a, *b)
+                    } else {
+                        COp::Add(*a, *b)
+                    };
+                    self.push(op, id)
+                })
+                .collect();
+        }
+        Ok(Some(v))
+    }
+
+    /// The terms of the sum rooted at `x` (each with whether it is subtracted): additions,
+    /// subtractions and negations of encrypted vectors of one length are walked into when they
+    /// are the root or used only here, and not already lowered in `o`.
+    fn sum_terms(
+        &mut self,
+        x: NodeId,
+        neg: bool,
+        root: bool,
+        o: Orient,
+        out: &mut Vec<(NodeId, bool)>,
+    ) {
+        let n = self.node(x).clone();
+        let same = |a: &NodeId| self.is_enc(*a) && self.shape(*a) == n.ty.shape;
+        let walk = n.args.iter().all(same)
+            && matches!(n.op, Op::Add | Op::Sub | Op::Neg)
+            && (root
+                || (self.single_use(x) && !self.vecs.contains_key(&(x, o)) && self.direct(x, o)));
+        if !walk {
+            out.push((x, neg));
+            return;
+        }
+        match n.op {
+            Op::Add => {
+                self.sum_terms(n.args[0], neg, false, o, out);
+                self.sum_terms(n.args[1], neg, false, o, out);
+            }
+            Op::Sub => {
+                self.sum_terms(n.args[0], neg, false, o, out);
+                self.sum_terms(n.args[1], !neg, false, o, out);
+            }
+            _ => self.sum_terms(n.args[0], !neg, false, o, out),
+        }
+    }
+
+    /// Whether `x` is a product or reduction that a sum may fold into its own rotate-and-sum.
+    fn reduces_into(&mut self, x: NodeId, o: Orient) -> bool {
+        matches!(self.node(x).op, Op::MatVec | Op::SumRows | Op::SumCols)
+            && self.is_enc(x)
+            && self.single_use(x)
+            && !self.vecs.contains_key(&(x, o))
+            && self.direct(x, o)
+    }
+
+    /// Whether vector `x` is computed directly in orientation `o` (as planned; unplanned, when
+    /// that is its least depth).
+    fn direct(&mut self, x: NodeId, o: Orient) -> bool {
+        match self.plan.vec.get(&(x, o)) {
+            Some(r) => *r == Recipe::Direct,
+            None => self.vdirect(x, o) <= self.vcost(x, o),
+        }
+    }
+
+    /// Whether `x` (a product, reduction or sum) is used only by a sum of encrypted vectors,
+    /// which folds it into its own rotate-and-sum when both are computed in one orientation.
+    pub(super) fn folds_into_sum(&self, x: NodeId) -> bool {
+        let users = self.p.graph.users(x);
+        self.single_use(x)
+            && users.iter().all(|u| {
+                let n = self.node(*u);
+                matches!(n.op, Op::Add | Op::Sub | Op::Neg)
+                    && n.args
+                        .iter()
+                        .all(|a| self.is_enc(*a) && self.shape(*a) == n.ty.shape)
+            })
+    }
+
+    /// Whether the sum rooted at `x` folds any product or reduction into its rotate-and-sum.
+    pub(super) fn sum_has_products(&self, x: NodeId) -> bool {
+        self.node(x).args.iter().any(|a| {
+            self.folds_into_sum(*a)
+                && match self.node(*a).op {
+                    Op::MatVec | Op::SumRows | Op::SumCols => true,
+                    Op::Add | Op::Sub | Op::Neg => self.sum_has_products(*a),
+                    _ => false,
+                }
+        })
+    }
+
+    /// Used by one node and not an output.
+    fn single_use(&self, x: NodeId) -> bool {
+        self.p.graph.users(x).len() == 1 && !self.p.outputs.iter().any(|o| o.node == x)
+    }
+
+    /// `±a ± b` of two partials over the same output tiles (`negate_*`: subtract that side).
+    fn add_partials(
+        &mut self,
+        id: NodeId,
+        a: Partials,
+        a_neg: bool,
+        b: Partials,
+        b_neg: bool,
+    ) -> Partials {
+        let (a, b) = if a.factor == b.factor {
+            (a, b)
+        } else {
+            (self.apply_factor(id, a), self.apply_factor(id, b))
+        };
+        let tiles = a
+            .tiles
+            .iter()
+            .zip(&b.tiles)
+            .map(|(x, y)| match (a_neg, b_neg) {
+                (false, false) => self.add(*x, *y, id),
+                (false, true) => self.push(COp::Sub(*x, *y), id),
+                (true, false) => self.push(COp::Sub(*y, *x), id),
+                (true, true) => {
+                    let s = self.add(*x, *y, id);
+                    self.push(COp::Neg(s), id)
+                }
+            })
+            .collect();
+        Partials {
+            tiles,
+            span: a.span.max(b.span),
+            factor: a.factor,
+        }
+    }
+
+    /// Multiplies the pending constant factor into the partials.
+    fn apply_factor(&mut self, id: NodeId, p: Partials) -> Partials {
+        let tiles = p
+            .tiles
+            .iter()
+            .map(|t| self.mul_const(*t, p.factor, id))
+            .collect();
+        Partials {
+            tiles,
+            factor: 1.0,
+            ..p
+        }
     }
 
     /// Converts a vector to the other orientation with diagonal masks.
@@ -1161,6 +1561,43 @@ impl<'p> Lowering<'p> {
         Ok(VecVal { tiles, clean: true })
     }
 
+    /// The input ciphertexts of a matrix input view (`transposed` relative to the source) in
+    /// form `f`, packed with `factor`.
+    fn input_matrix(
+        &mut self,
+        id: NodeId,
+        source: Source,
+        factor: f64,
+        transposed: bool,
+        f: Form,
+    ) -> MatVal {
+        let Unit { h, w } = self.unit;
+        let (yr, yc) = Self::stored_dims(self.shape(id), f);
+        let (gr, gc) = (ceil_div(yr, h), ceil_div(yc, w));
+        let tiles = (0..gr * gc)
+            .map(|k| {
+                let layout = Layout::MatrixTile {
+                    transposed: transposed ^ (f == Form::T),
+                    row0: (k / gc) * h,
+                    col0: (k % gc) * w,
+                };
+                self.input_ct(
+                    Pack {
+                        source,
+                        layout,
+                        factor,
+                    },
+                    id,
+                )
+            })
+            .collect();
+        MatVal {
+            tiles,
+            grid_cols: gc,
+            clean: true,
+        }
+    }
+
     /// Matrix `id` in form `f`.
     pub fn matrix(&mut self, id: NodeId, f: Form) -> Result<MatVal, Diagnostic> {
         if let Some(m) = self.mats.get(&(id, f)) {
@@ -1179,28 +1616,7 @@ impl<'p> Lowering<'p> {
         let (gr, gc) = (ceil_div(yr, h), ceil_div(yc, w));
         let n = self.node(id).clone();
         let m = if let Some((source, factor, transposed)) = self.input_source(id) {
-            let tiles = (0..gr * gc)
-                .map(|k| {
-                    let layout = Layout::MatrixTile {
-                        transposed: transposed ^ (f == Form::T),
-                        row0: (k / gc) * h,
-                        col0: (k % gc) * w,
-                    };
-                    self.input_ct(
-                        Pack {
-                            source,
-                            layout,
-                            factor,
-                        },
-                        id,
-                    )
-                })
-                .collect();
-            MatVal {
-                tiles,
-                grid_cols: gc,
-                clean: true,
-            }
+            self.input_matrix(id, source, factor, transposed, f)
         } else {
             let args = n.args.clone();
             match n.op {
@@ -1278,6 +1694,30 @@ impl<'p> Lowering<'p> {
         };
         self.mats.insert((id, f), m.clone());
         Ok(m)
+    }
+}
+
+/// A plaintext times `c`.
+fn scale_plain(p: Plain, c: f64) -> Plain {
+    match p {
+        Plain::Rect { value, rows, cols } => Plain::Rect {
+            value: value * c,
+            rows,
+            cols,
+        },
+        Plain::Diagonal {
+            value,
+            offset,
+            rows,
+        } => Plain::Diagonal {
+            value: value * c,
+            offset,
+            rows,
+        },
+        Plain::Public { mut pack } => {
+            pack.factor *= c;
+            Plain::Public { pack }
+        }
     }
 }
 

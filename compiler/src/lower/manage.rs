@@ -16,8 +16,12 @@
 //!   `la` to `lb < la` is mod-downed to `lb + 1` and then multiplied by the constant 1 encoded
 //!   at `S_lb·q_{lb+1}/S_la` and rescaled: it lands exactly on `S_lb` using a level the value
 //!   had to spare anyway (never a level of the critical path).
-//! - **Inputs** are encrypted by the client directly at the level where they are first used,
-//!   with that level's scale.
+//! - **Latest levels.** Every value is needed at some level at the latest: the levels still to
+//!   be spent below it on its deepest path to an output. Inputs are encrypted by the client
+//!   directly at that level (with its scale), and a value rotated while it has levels to spare is
+//!   first brought down to it: key switching costs about the square of the number of limbs, so
+//!   the work off the critical path (the gradients, conversions, the first iterations' sums of
+//!   fresh data) runs on fewer limbs.
 
 use std::collections::HashMap;
 
@@ -274,6 +278,11 @@ pub fn manage(
 ) -> Result<Managed, OutOfLevels> {
     let live = live_set(ir, outputs);
     let eager_relin = needs_degree_one(ir, outputs, &live);
+    let need = levels_needed(ir, &live);
+    let depth = need.iter().copied().max().unwrap_or(0);
+    // The level every value is needed at at the latest, counted from the chain's bottom (the
+    // levels below the critical path's lowest point are never used).
+    let base = chain.top().saturating_sub(depth);
     let mut m = Manager {
         chain,
         nodes: Vec::new(),
@@ -302,11 +311,13 @@ pub fn manage(
         };
         let v = match op {
             COp::Input(i) => {
+                // Unless told otherwise, the client encrypts an input at the lowest level its
+                // consumers can use it at: its work runs on fewer limbs, and it is smaller.
                 let l = input_levels
                     .get(*i as usize)
                     .copied()
                     .flatten()
-                    .unwrap_or(top)
+                    .unwrap_or(base + need[k])
                     .min(top);
                 let s = chain.scales[l as usize];
                 input_at[*i as usize] = (l, s);
@@ -385,7 +396,17 @@ pub fn manage(
                 )
             }
             COp::Rotate(_, step) => {
-                let a = m.relinearize(arg(0));
+                // Key switching costs about the square of the limbs: a value with slack is
+                // brought down to the level it is needed at before it is rotated.
+                let a = arg(0);
+                let target = base + need[k];
+                let a = if a.level > target {
+                    let a = m.normal(a)?;
+                    m.align(a, target)
+                } else {
+                    a
+                };
+                let a = m.relinearize(a);
                 let instr = Instr::Rotate {
                     a: a.id,
                     step: *step,
@@ -449,6 +470,29 @@ fn needs_degree_one(ir: &CtIr, outputs: &[Ct], live: &[bool]) -> Vec<bool> {
             for a in op.operands() {
                 need[a as usize] = true;
             }
+        }
+    }
+    need
+}
+
+/// For every live value, how many levels must remain below it: the most, over its consumers,
+/// of what the consumer needs plus the level a product (ciphertext, plaintext or constant)
+/// consumes. Outputs need none.
+fn levels_needed(ir: &CtIr, live: &[bool]) -> Vec<u32> {
+    let mut need = vec![0u32; ir.ops.len()];
+    for k in (0..ir.ops.len()).rev() {
+        if !live[k] {
+            continue;
+        }
+        let op = &ir.ops[k];
+        let spent = u32::from(matches!(
+            op,
+            COp::Mul(..) | COp::MulPlain(..) | COp::MulConst(..)
+        ));
+        let here = need[k] + spent;
+        for a in op.operands() {
+            let n = &mut need[a as usize];
+            *n = (*n).max(here);
         }
     }
     need

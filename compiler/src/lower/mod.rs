@@ -18,16 +18,18 @@ mod ctir;
 mod layout;
 mod manage;
 pub mod params;
+mod plan;
 pub mod verify;
 
 use hel_runtime::ckks::CkksParams;
+use hel_runtime::exec::CostTable;
 use hel_runtime::schedule::{
     level_scales, Layout, OutputTile, Schedule, Shape as SShape, TensorInput, TensorOutput, Unit,
 };
 
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Program, Shape};
-use layout::{Form, Lowering, Orient};
+use layout::{Form, Lowering, Orient, Want};
 use manage::{manage, Chain};
 pub use params::{ParamChoice, ParamRequest};
 
@@ -73,9 +75,10 @@ pub fn lower(p: &Program, opts: &LowerOptions) -> Result<Lowered, Diagnostic> {
     lower_at(p, opts, 1usize << (log_n - 1))
 }
 
-/// Chooses the slot grid: powers of two, `w` at least the widest matrix column count or vector
-/// length that fits, minimizing the number of ciphertexts of the program's matrices.
-fn choose_unit(p: &Program, slots: usize) -> Unit {
+/// The slot grids worth lowering on: powers of two whose number of ciphertexts for the
+/// program's matrices and vectors (each in the cheaper of its two layouts) is within twice the
+/// least, fewest ciphertexts first (ties: the squarer grid).
+fn unit_candidates(p: &Program, slots: usize) -> Vec<Unit> {
     let mut dims: Vec<(usize, usize)> = Vec::new();
     let mut vecs: Vec<usize> = Vec::new();
     for (_, n) in p.graph.nodes() {
@@ -85,7 +88,7 @@ fn choose_unit(p: &Program, slots: usize) -> Unit {
             Shape::Scalar => {}
         }
     }
-    let mut best = (usize::MAX, Unit { h: 1, w: slots });
+    let mut units: Vec<(usize, usize, Unit)> = Vec::new();
     let mut w = 1;
     while w <= slots {
         let h = slots / w;
@@ -97,28 +100,114 @@ fn choose_unit(p: &Program, slots: usize) -> Unit {
                 .iter()
                 .map(|&n| n.div_ceil(w).min(n.div_ceil(h)))
                 .sum::<usize>();
-        // Ties: the squarer unit (shorter rotate-and-sums on both sides).
         let skew = (w as i64 - h as i64).unsigned_abs() as usize;
-        let key = tiles.saturating_mul(slots) + skew;
-        if key < best.0 {
-            best = (key, Unit { h, w });
-        }
+        units.push((tiles, skew, Unit { h, w }));
         w *= 2;
     }
-    best.1
+    units.sort_by_key(|&(tiles, skew, _)| (tiles, skew));
+    let least = units.first().map_or(0, |u| u.0);
+    units
+        .into_iter()
+        .filter(|u| u.0 <= least.saturating_mul(2))
+        .map(|u| u.2)
+        .collect()
 }
 
-fn to_sshape(s: Shape) -> SShape {
-    match s {
-        Shape::Scalar => SShape::Scalar,
-        Shape::Vector(n) => SShape::Vector(n),
-        Shape::Matrix(r, c) => SShape::Matrix(r, c),
+/// A program laid out on one slot grid: the slot-level program, its output values and how
+/// each output's tiles are laid out (name, shape, layouts).
+struct Laid<'p> {
+    low: Lowering<'p>,
+    out_cts: Vec<ctir::Ct>,
+    out_specs: Vec<(String, Shape, Vec<Layout>)>,
+}
+
+/// Extra depth the layout plan may spend, beyond the least, to save work (see
+/// [`choose_layout`]).
+const MAX_SLACK: u32 = 1;
+
+/// A higher-depth layout must be estimated this much faster to be chosen.
+const SLACK_GAIN: f64 = 0.95;
+
+/// Chooses the slot grid and the depth by lowering on each candidate grid
+/// ([`unit_candidates`]) at the least depth and at up to [`MAX_SLACK`] levels more (while the
+/// ring stays the one the least depth needs), and keeping the least estimated server time
+/// (the runtime's default cost table on the ciphertext levels of a first management run: key
+/// switching, quadratic in the limbs, dominates). A deeper layout must save 5%.
+///
+/// The ciphertext count alone picked, for GD at N = 2^14, a 256 × 32 grid on which
+/// `Z[i] @ beta` needs 32 separate 8-step rotate-and-sums. The least depth alone made NAG
+/// compute every pre-activation in both orientations (no room for a conversion); one level
+/// more, still in N = 2^15, saves a third of its time.
+fn choose_layout<'p>(
+    p: &'p Program,
+    opts: &LowerOptions,
+    slots: usize,
+) -> Result<Laid<'p>, Diagnostic> {
+    let table = CostTable::default();
+    let mut best: Option<(f64, usize, Laid)> = None;
+    for unit in unit_candidates(p, slots) {
+        let mut ring = None;
+        for slack in 0..=MAX_SLACK {
+            let laid = lay_out(p, unit, slack)?;
+            let chain = Chain::abstract_chain(ABSTRACT_TOP);
+            let n_inputs = laid.low.ct_inputs.len();
+            let Ok(m) = manage(&laid.low.ir, &laid.out_cts, n_inputs, &[], &chain) else {
+                break;
+            };
+            let depth = ABSTRACT_TOP - m.min_level;
+            let log_n = params::select(depth, &opts.params, slots)
+                .ok()
+                .map(|c| c.params.log_n);
+            if slack == 0 {
+                ring = log_n;
+            }
+            let Some(log_n) = log_n.filter(|n| Some(*n) == ring) else {
+                break;
+            };
+            let seconds: f64 = m
+                .nodes
+                .iter()
+                .map(|n| {
+                    let limbs = (n.level - m.min_level) as usize + 1;
+                    table.seconds(log_n, n.instr.name(), limbs)
+                })
+                .sum();
+            // Each level of slack must pay for itself.
+            let score = seconds / SLACK_GAIN.powi(slack as i32);
+            let better = match &best {
+                None => true,
+                Some((s, i, _)) => score < *s || (score == *s && n_inputs < *i),
+            };
+            if better {
+                best = Some((score, n_inputs, laid));
+            }
+        }
+    }
+    match best {
+        Some((.., laid)) => Ok(laid),
+        None => lay_out(p, Unit { h: 1, w: slots }, 0),
     }
 }
 
-fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, Diagnostic> {
-    let unit = choose_unit(p, slots);
+/// Lays `p` out on `unit`: plans the orientations (within the least depth plus `slack`) and
+/// lowers every output to slot-level ops.
+fn lay_out(p: &Program, unit: Unit, slack: u32) -> Result<Laid<'_>, Diagnostic> {
     let mut low = Lowering::new(p, unit);
+    let wanted: Vec<(crate::ir::NodeId, Want)> = p
+        .outputs
+        .iter()
+        .filter(|o| p.graph.node(o.node).ty.secrecy == crate::ir::Secrecy::Enc)
+        .map(|o| {
+            let want = match p.graph.node(o.node).ty.shape {
+                Shape::Scalar => Want::Scalar,
+                Shape::Vector(_) => Want::Vec(low.best_orient(o.node)),
+                Shape::Matrix(..) => Want::Mat(low.best_form(o.node)),
+            };
+            (o.node, want)
+        })
+        .collect();
+    let layout_plan = plan::plan(&mut low, &wanted, slack);
+    low.set_plan(layout_plan);
     let mut out_cts = Vec::new();
     let mut out_specs = Vec::new();
     for o in &p.outputs {
@@ -177,6 +266,28 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
             tiles.into_iter().map(|t| t.1).collect::<Vec<_>>(),
         ));
     }
+    Ok(Laid {
+        low,
+        out_cts,
+        out_specs,
+    })
+}
+
+fn to_sshape(s: Shape) -> SShape {
+    match s {
+        Shape::Scalar => SShape::Scalar,
+        Shape::Vector(n) => SShape::Vector(n),
+        Shape::Matrix(r, c) => SShape::Matrix(r, c),
+    }
+}
+
+fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, Diagnostic> {
+    let Laid {
+        low,
+        out_cts,
+        out_specs,
+    } = choose_layout(p, opts, slots)?;
+    let unit = low.unit;
     let n_inputs = low.ct_inputs.len();
     let out_of_levels = |e: manage::OutOfLevels| {
         Diagnostic::new(

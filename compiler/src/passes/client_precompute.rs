@@ -14,7 +14,9 @@ use super::depth_search::{input_degrees, PRECOMPUTE_MAX_DEGREE};
 use super::pipeline::Pass;
 use crate::analysis::depth::{node_depths, slack};
 use crate::diagnostics::Diagnostic;
-use crate::ir::{Builder, DerivedInput, Graph, InputDecl, Node, NodeId, Op, Program, Secrecy};
+use crate::ir::{
+    Builder, DerivedInput, Graph, InputDecl, Node, NodeId, Op, Program, Secrecy, Shape, Type,
+};
 use crate::source::SourceFile;
 
 /// How much client-side precomputation is allowed.
@@ -158,7 +160,10 @@ fn candidates(p: &Program, limit: u64, used: &mut u64, critical: bool) -> Vec<No
     picked
 }
 
-/// Replaces each picked node by a new derived input.
+/// Replaces each picked node by a derived input: the product without its constant factors,
+/// times the factor. Products equal up to constant factors (`(c Z[1]) @ Z[0]^T` and
+/// `Z[1] @ (d Z[0]^T)`) become one derived input, uploaded once; the lowering applies the
+/// factors (in the client's packing, or on the server where that is free).
 fn replace(mut p: Program, picked: &[NodeId]) -> Result<Program, Diagnostic> {
     let degrees = input_degrees(&p);
     let g = &p.graph;
@@ -166,26 +171,48 @@ fn replace(mut p: Program, picked: &[NodeId]) -> Result<Program, Diagnostic> {
     let mut map: Vec<NodeId> = Vec::with_capacity(g.len());
     for (id, n) in g.nodes() {
         let new = if picked.contains(&id) {
-            let name = format!("pre{}", p.derived.len());
-            let (sub, node) = extract(g, id);
-            let bound = max_abs(&p, g, id);
-            p.inputs.push(InputDecl {
-                name: name.clone(),
-                ty: n.ty,
-                range: bound.map(|b| (-b, b)),
-                span: n.span,
-            });
-            let degree = degrees[id.index()].unwrap_or(PRECOMPUTE_MAX_DEGREE);
-            p.derived.push(DerivedInput {
-                name: name.clone(),
-                description: describe(g, id, &p.source),
-                graph: sub,
-                node,
-                degree,
-            });
+            let (factor, sub, node) = canonical(g, id);
+            let description = describe(&sub, node, &p.source);
+            let name = match p.derived.iter().find(|d| d.description == description) {
+                Some(d) => d.name.clone(),
+                None => {
+                    let name = format!("pre{}", p.derived.len());
+                    let bound = max_abs(&p, &sub, node);
+                    p.inputs.push(InputDecl {
+                        name: name.clone(),
+                        ty: n.ty,
+                        range: bound.map(|b| (-b, b)),
+                        span: n.span,
+                    });
+                    let degree = degrees[id.index()].unwrap_or(PRECOMPUTE_MAX_DEGREE);
+                    p.derived.push(DerivedInput {
+                        name: name.clone(),
+                        description,
+                        graph: sub,
+                        node,
+                        degree,
+                    });
+                    name
+                }
+            };
             let mut input = Node::new(Op::Input { name }, vec![], n.ty, n.span);
             input.iter = n.iter.clone();
-            b.add(input)
+            let input = b.add(input);
+            if factor == 1.0 {
+                input
+            } else {
+                let mut c = Node::new(
+                    Op::Const { value: factor },
+                    vec![],
+                    Type::plain(Shape::Scalar),
+                    n.span,
+                );
+                c.iter = n.iter.clone();
+                let c = b.add(c);
+                let mut scaled = Node::new(Op::Mul, vec![c, input], n.ty, n.span);
+                scaled.iter = n.iter.clone();
+                b.add(scaled)
+            }
         } else {
             let args = n.args.iter().map(|a| map[a.index()]).collect();
             b.add(Node { args, ..n.clone() })
@@ -197,27 +224,87 @@ fn replace(mut p: Program, picked: &[NodeId]) -> Result<Program, Diagnostic> {
     super::dce::Dce.run(p.with_graph(b.finish(), outputs))
 }
 
-/// The sub-graph computing `id` from inputs, as a standalone graph.
-fn extract(g: &Graph, id: NodeId) -> (Graph, NodeId) {
-    let mut need = vec![false; g.len()];
-    need[id.index()] = true;
-    for x in g.ids().rev() {
-        if need[x.index()] {
-            for a in &g.node(x).args {
-                need[a.index()] = true;
+/// `id` as a constant factor times a product without constant factors (negations and
+/// products with constant scalars taken out), the latter as a standalone graph.
+fn canonical(g: &Graph, id: NodeId) -> (f64, Graph, NodeId) {
+    let mut b = Builder::hash_consing();
+    let mut map: Vec<Option<NodeId>> = vec![None; g.len()];
+    let (factor, node) = strip(g, id, &mut b, &mut map);
+    (factor, b.finish(), node)
+}
+
+/// Copies `id` into `b` without its constant factors, returning the factor taken out.
+fn strip(g: &Graph, id: NodeId, b: &mut Builder, map: &mut Vec<Option<NodeId>>) -> (f64, NodeId) {
+    let n = g.node(id);
+    let constant = |x: NodeId| scalar_value(g, x);
+    match n.op {
+        Op::Neg => {
+            let (f, x) = strip(g, n.args[0], b, map);
+            return (-f, x);
+        }
+        Op::Mul => {
+            if let Some(c) = constant(n.args[0]) {
+                let (f, x) = strip(g, n.args[1], b, map);
+                return (c * f, x);
+            }
+            if let Some(c) = constant(n.args[1]) {
+                let (f, x) = strip(g, n.args[0], b, map);
+                return (c * f, x);
             }
         }
-    }
-    let mut b = Builder::new();
-    let mut map: Vec<Option<NodeId>> = vec![None; g.len()];
-    for (x, n) in g.nodes() {
-        if need[x.index()] {
-            let args = n.args.iter().filter_map(|a| map[a.index()]).collect();
-            map[x.index()] = Some(b.add(Node { args, ..n.clone() }));
+        Op::MatMul | Op::Transpose => {
+            let mut factor = 1.0;
+            let mut args = Vec::new();
+            for a in &n.args {
+                let (f, x) = strip(g, *a, b, map);
+                factor *= f;
+                args.push(x);
+            }
+            let ty = match n.op {
+                Op::MatMul => super::depth_search::result_type(
+                    &n.op,
+                    b.graph().node(args[0]).ty,
+                    b.graph().node(args[1]).ty,
+                ),
+                _ => n.ty,
+            };
+            let node = b.add(Node {
+                args,
+                ty: Type::new(n.ty.secrecy, ty.shape),
+                ..n.clone()
+            });
+            return (factor, node);
         }
+        _ => {}
     }
-    let node = map[id.index()].unwrap_or(id);
-    (b.finish(), node)
+    (1.0, copy(g, id, b, map))
+}
+
+/// The value of a public scalar computed from constants only.
+fn scalar_value(g: &Graph, x: NodeId) -> Option<f64> {
+    let n = g.node(x);
+    if n.ty.shape != Shape::Scalar || n.ty.secrecy != Secrecy::Plain {
+        return None;
+    }
+    let arg = |i: usize| n.args.get(i).and_then(|a| scalar_value(g, *a));
+    match n.op {
+        Op::Const { value } => Some(value),
+        Op::Mul => Some(arg(0)? * arg(1)?),
+        Op::Neg => Some(-arg(0)?),
+        _ => None,
+    }
+}
+
+/// Copies `id` and what it depends on into `b` unchanged.
+fn copy(g: &Graph, id: NodeId, b: &mut Builder, map: &mut Vec<Option<NodeId>>) -> NodeId {
+    if let Some(x) = map[id.index()] {
+        return x;
+    }
+    let n = g.node(id);
+    let args = n.args.iter().map(|a| copy(g, *a, b, map)).collect();
+    let x = b.add(Node { args, ..n.clone() });
+    map[id.index()] = Some(x);
+    x
 }
 
 /// A bound on `|value|` from the declared input ranges (interval arithmetic).

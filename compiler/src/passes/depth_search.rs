@@ -9,9 +9,12 @@
 //! 1. **Minimum depth** (`md`): for every term, the least depth reachable by any combination of
 //!    the enabled algebraic identities, memoized.
 //! 2. **Budgeted rebuild** (ALAP): every output gets the program's minimum depth as its budget,
-//!    and each term is built in the cheapest form (fewest new operations) whose minimum depth fits
-//!    its budget; operands get the budget minus what the operation costs. Off the critical path
-//!    the budget is loose, so the plain form is kept and no work is duplicated needlessly.
+//!    and each term is built in the cheapest form (least work done twice) whose minimum depth
+//!    fits its budget; operands get the budget minus what the operation costs. Off the critical
+//!    path the budget is loose, so the plain form is kept and no work is duplicated needlessly.
+//!    A term requested with several budgets is built once, at the tightest (rebuilding until
+//!    the budgets settle), so that a value on the critical path and its uses off it share one
+//!    form.
 //!
 //! The identities (each switched by [`Rules`]):
 //! - hoist: `s * (A @ v) = (s A) @ v = A @ (s v)`, `s (a + b) = s a + s b`, ... — a public scalar
@@ -142,6 +145,10 @@ impl Hasher for MixHasher {
 
 type Mix = BuildHasherDefault<MixHasher>;
 
+/// Bound on the build rounds of [`optimize`] (the logistic-regression programs settle in at most
+/// five).
+const MAX_BUILD_ROUNDS: usize = 16;
+
 /// Runs the engine over a loop-free program.
 pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
     if p.graph.nodes().any(|(_, n)| matches!(n.op, Op::Loop(_))) {
@@ -162,14 +169,27 @@ pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
         })
         .max()
         .unwrap_or(0);
+    // Every term is built once, at the tightest budget any request for it had (`Engine::tight`).
+    // Which terms are requested, and with which budgets, depends on the forms chosen, so build
+    // again until no budget moves (budgets only go down, so this ends; a few rounds in practice).
     let mut outputs = Vec::new();
-    for o in &p.outputs {
-        let t = e.mk(T::N(o.node));
-        let id = e.build(&t, budget);
-        outputs.push(OutputDecl {
-            node: id,
-            ..o.clone()
-        });
+    for _ in 0..MAX_BUILD_ROUNDS {
+        let before = e.tight.clone();
+        e.restart_build();
+        outputs = p
+            .outputs
+            .iter()
+            .map(|o| {
+                let t = e.mk(T::N(o.node));
+                OutputDecl {
+                    node: e.build(&t, budget),
+                    ..o.clone()
+                }
+            })
+            .collect();
+        if e.tight == before {
+            break;
+        }
     }
     let graph = e.out.finish();
     super::dce::Dce.run(p.with_graph(graph, outputs))
@@ -199,6 +219,12 @@ struct Engine<'a> {
     built_at: HashMap<(P, u32), NodeId, Mix>,
     /// Output node of each public (plain) input-graph node, built once.
     plain: HashMap<NodeId, NodeId>,
+    /// The least budget each term was requested with, kept across build rounds. Building a term
+    /// at the budget of whichever request comes first gives one form per budget: a value built
+    /// plainly for a consumer with slack and again, distributed, for a critical one is computed
+    /// twice (for GD at k = 6, every pre-activation was computed in up to five ways). Building
+    /// every request at the tightest budget gives one form that serves them all.
+    tight: HashMap<P, u32, Mix>,
 }
 
 impl<'a> Engine<'a> {
@@ -216,7 +242,17 @@ impl<'a> Engine<'a> {
             built: HashMap::default(),
             built_at: HashMap::default(),
             plain: HashMap::new(),
+            tight: HashMap::default(),
         }
+    }
+
+    /// Forgets the output graph of a previous build round (memoized depths and `tight` stay).
+    fn restart_build(&mut self) {
+        self.out = Builder::hash_consing();
+        self.depth.clear();
+        self.built.clear();
+        self.built_at.clear();
+        self.plain.clear();
     }
 
     /// The interned term for `t`: the existing one if an equal term was made before.
@@ -679,8 +715,16 @@ impl<'a> Engine<'a> {
         self.out.node(id).ty
     }
 
-    /// Builds `t` so that its depth is at most `budget` where possible.
+    /// Builds `t` so that its depth is at most `budget` where possible (at the tightest budget
+    /// `t` was ever requested with, see [`Engine::tight`]).
     fn build(&mut self, t: &P, budget: u32) -> NodeId {
+        let budget = match self.tight.get(t) {
+            Some(&b) if b <= budget => b,
+            _ => {
+                self.tight.insert(*t, budget);
+                budget
+            }
+        };
         if let Some(&id) = self.built_at.get(&(*t, budget)) {
             return id;
         }
@@ -738,14 +782,118 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// The first option (cheapest) whose minimum depth fits the budget, else the shallowest.
+    /// Among the options whose minimum depth fits the budget, the one that does the least work
+    /// again, else the shallowest. `options[0]` is the term as written; an alternative that
+    /// opens up one of its nodes (reaches into its structure) computes that node's operation a
+    /// second time unless it only moves a public scalar ([`Engine::opened_work`]). Among those
+    /// that open nothing, the fewest scalings of computed values ([`Engine::scaled_computed`]):
+    /// a scaling on an input is free (the client packs it), one on a computed value costs a
+    /// level — which the search then buys back by distributing the scalar into a copy of the
+    /// value (GD computed `0.0002 * u_i` as a second pipelined `u_i` that way). Then the order
+    /// of the options (the term as written first).
     fn choose(&mut self, options: &[P], budget: u32) -> P {
         let depths: Vec<u32> = options.iter().map(|o| self.md_form(&self.t(*o))).collect();
-        if let Some(i) = depths.iter().position(|d| *d <= budget) {
+        if let Some(i) = (0..options.len())
+            .filter(|&i| depths[i] <= budget)
+            .min_by_key(|&i| {
+                (
+                    self.opened_work(&options[0], &options[i]),
+                    self.scaled_computed(&options[i]),
+                    i,
+                )
+            })
+        {
             return options[i];
         }
         let i = (0..options.len()).min_by_key(|&i| depths[i]).unwrap_or(0);
         options[i]
+    }
+
+    /// How many nodes of the input graph that do real work (not a public scaling or negation)
+    /// `orig` refers to and `form` no longer does: `form` reaches into their structure, so their
+    /// operation is done again instead of shared.
+    fn opened_work(&self, orig: &P, form: &P) -> u32 {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        self.leaves(orig, &mut a);
+        self.leaves(form, &mut b);
+        a.sort_unstable();
+        a.dedup();
+        a.iter()
+            .filter(|id| !b.contains(id))
+            .filter(|id| {
+                !self.is_plain(**id)
+                    && !matches!(
+                        self.structural_p(**id).map(|s| self.t(s)),
+                        Some(T::Scale(..) | T::Neg(_)) | None
+                    )
+            })
+            .count() as u32
+    }
+
+    /// The input-graph nodes a term refers to directly (through its own structure, not into
+    /// the nodes).
+    fn leaves(&self, p: &P, out: &mut Vec<NodeId>) {
+        match self.t(*p) {
+            T::N(id) => out.push(id),
+            T::Broadcast(..) => {}
+            T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.leaves(&x, out),
+            T::MatVec(a, b)
+            | T::MatMul(a, b)
+            | T::ScaleCols(a, b)
+            | T::Mul(a, b)
+            | T::Add(a, b)
+            | T::Sub(a, b) => {
+                self.leaves(&a, out);
+                self.leaves(&b, out);
+            }
+        }
+    }
+
+    /// How many public scalings of computed (not input) values `form` and its operands are.
+    fn scaled_computed(&self, form: &P) -> u32 {
+        let scaled = |p: &P| -> bool {
+            let t = match self.t(*p) {
+                T::N(id) if !self.is_plain(id) => match self.structural_p(id) {
+                    Some(s) => self.t(s),
+                    None => return false,
+                },
+                t => t,
+            };
+            matches!(&t, T::Scale(ss, x) if !self.free_scalars(ss) && !self.input_view(x))
+        };
+        let t = self.t(*form);
+        let ops: Vec<P> = match &t {
+            T::MatVec(a, b)
+            | T::MatMul(a, b)
+            | T::ScaleCols(a, b)
+            | T::Mul(a, b)
+            | T::Add(a, b)
+            | T::Sub(a, b) => vec![*a, *b],
+            T::Neg(a) | T::SumCols(a) => vec![*a],
+            _ => vec![],
+        };
+        u32::from(scaled(form)) + ops.iter().filter(|p| scaled(p)).count() as u32
+    }
+
+    /// An input, a view of one (element, transpose, negation, public scaling) or a product the
+    /// client computes: scaling it costs nothing on the server (the client packs the factor).
+    fn input_view(&self, p: &P) -> bool {
+        match self.t(*p) {
+            T::N(id) => {
+                let n = self.node(id);
+                match n.op {
+                    Op::Input { .. } | Op::Element { .. } => true,
+                    Op::Transpose | Op::Neg => self.input_view(&self.mk(T::N(n.args[0]))),
+                    _ => match self.structural_p(id) {
+                        Some(s) => self.input_view(&s),
+                        None => false,
+                    },
+                }
+            }
+            T::Scale(_, x) | T::Neg(x) => self.input_view(&x),
+            t @ T::MatMul(..) => self.rules.precompute && self.term_input_only(&t),
+            _ => false,
+        }
     }
 
     /// A span and iteration for a new node: those of the first input-graph node inside `t`.
