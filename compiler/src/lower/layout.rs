@@ -149,10 +149,6 @@ pub struct Lowering<'p> {
     mats: HashMap<(NodeId, Form), MatVal>,
     scalars: HashMap<NodeId, Ct>,
     plan: Plan,
-    /// The packing factor of input matrices whose factor a Hadamard product with a computed
-    /// value fixes (`(c3 G) diag u`), by (source, stored transposed): other views of the same
-    /// matrix reuse those ciphertexts where the factor can move into the vector for free.
-    pinned: HashMap<(Source, bool), f64>,
 }
 
 /// Minimum depth per (node, orientation/form), the basis of every layout choice.
@@ -190,7 +186,6 @@ impl<'p> Lowering<'p> {
             mats: HashMap::new(),
             scalars: HashMap::new(),
             plan: Plan::default(),
-            pinned: HashMap::new(),
         }
     }
 
@@ -213,22 +208,6 @@ impl<'p> Lowering<'p> {
     /// Follow `plan` when materializing vectors.
     pub fn set_plan(&mut self, plan: Plan) {
         self.plan = plan;
-        self.pin_factors();
-    }
-
-    /// Fills [`Lowering::pinned`]: the factor of every input matrix scaled by a computed vector,
-    /// for both stored orientations (the first such use wins).
-    fn pin_factors(&mut self) {
-        for (_, n) in self.p.graph.nodes() {
-            if !matches!(n.op, Op::ScaleCols | Op::ScaleRows) {
-                continue;
-            }
-            if let Some((source, factor, transposed)) = self.input_source(n.args[0]) {
-                for stored in [transposed, !transposed] {
-                    self.pinned.entry((source, stored)).or_insert(factor);
-                }
-            }
-        }
     }
 
     /// An input or a scaled, negated or transposed view of one (packed by the client).
@@ -632,26 +611,6 @@ impl<'p> Lowering<'p> {
                 None => self.push(COp::MulConst(x, c), at),
             },
         }
-    }
-
-    /// `c · x` for every tile, if each can be had without spending a level: by changing the
-    /// constant of the constant or plaintext product that made it, through additions of
-    /// plaintexts, negations, sums and differences. `None` otherwise.
-    fn fold_scale_all(&mut self, xs: &[Ct], c: f64, at: NodeId) -> Option<Vec<Ct>> {
-        xs.iter().map(|x| self.fold_scale(*x, c, at)).collect()
-    }
-
-    fn fold_scale(&mut self, x: Ct, c: f64, at: NodeId) -> Option<Ct> {
-        let op = match self.ir.op(x).clone() {
-            COp::MulConst(y, k) => COp::MulConst(y, k * c),
-            COp::MulPlain(y, p) => COp::MulPlain(y, scale_plain(p, c)),
-            COp::AddPlain(y, p) => COp::AddPlain(self.fold_scale(y, c, at)?, scale_plain(p, c)),
-            COp::Neg(y) => return self.fold_scale(y, -c, at),
-            COp::Add(a, b) => COp::Add(self.fold_scale(a, c, at)?, self.fold_scale(b, c, at)?),
-            COp::Sub(a, b) => COp::Sub(self.fold_scale(a, c, at)?, self.fold_scale(b, c, at)?),
-            _ => return None,
-        };
-        Some(self.push(op, at))
     }
 
     fn add(&mut self, a: Ct, b: Ct, at: NodeId) -> Ct {
@@ -1132,28 +1091,8 @@ impl<'p> Lowering<'p> {
         if !self.is_enc(v) {
             return self.matvec_public_partials(id, a, v, o);
         }
+        let m = self.matrix(a, form)?;
         let mut x = self.vector(v, vo)?;
-        // A view of an input whose ciphertexts another product already fixes at a different
-        // factor: use those, with the ratio folded into the vector's constants.
-        let mut repacked = None;
-        if let Some((source, f, transposed)) = self.input_source(a) {
-            let stored = transposed ^ (form == Form::T);
-            if let Some(&g) = self.pinned.get(&(source, stored)) {
-                if g != f && g != 0.0 {
-                    if let Some(tiles) = self.fold_scale_all(&x.tiles, f / g, id) {
-                        repacked = Some(self.input_matrix(a, source, g, transposed, form));
-                        x = VecVal {
-                            tiles,
-                            clean: x.clean,
-                        };
-                    }
-                }
-            }
-        }
-        let m = match repacked {
-            Some(m) => m,
-            None => self.matrix(a, form)?,
-        };
         let (yr, yc) = Self::stored_dims(self.shape(a), form);
         if !m.clean && !x.clean {
             x = self.ensure_clean_vec(x, vo, c, id);
@@ -1694,30 +1633,6 @@ impl<'p> Lowering<'p> {
         };
         self.mats.insert((id, f), m.clone());
         Ok(m)
-    }
-}
-
-/// A plaintext times `c`.
-fn scale_plain(p: Plain, c: f64) -> Plain {
-    match p {
-        Plain::Rect { value, rows, cols } => Plain::Rect {
-            value: value * c,
-            rows,
-            cols,
-        },
-        Plain::Diagonal {
-            value,
-            offset,
-            rows,
-        } => Plain::Diagonal {
-            value: value * c,
-            offset,
-            rows,
-        },
-        Plain::Public { mut pack } => {
-            pack.factor *= c;
-            Plain::Public { pack }
-        }
     }
 }
 
