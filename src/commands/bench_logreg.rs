@@ -196,8 +196,8 @@ pub fn run(args: LogregBenchArgs) -> CmdResult {
         println!(
             "{:<18} {:>6} {:>6} {:>10.2} {:>10.4} {:>10.4} {:>9.1e} {:>22}",
             r.label,
-            v["depth"],
-            v["log_n"],
+            v["depth"].to_string(),
+            v["log_n"].to_string(),
             num(v, "server_seconds"),
             num(v, "accuracy"),
             num(v, "plaintext_accuracy"),
