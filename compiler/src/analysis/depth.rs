@@ -8,8 +8,9 @@
 //!   costs one level: `max(d(a), d(b)) + 1`.
 //! - A product of an encrypted value with a public one costs one level too (the plaintext is
 //!   encoded at the scale and a rescale follows), except for small integer constants, which
-//!   multiply without rescaling. Passes make such products cheap by moving them onto operands with
-//!   slack, e.g. a fresh input, where the level is spent off the critical path.
+//!   multiply without rescaling, and a constant times an input node, which the client packs.
+//!   Passes make such products cheap by moving them onto operands with slack, e.g. a fresh
+//!   input, where the level is spent off the critical path.
 //! - `x^e` costs `ceil(log2 e)` levels (repeated squaring).
 
 use crate::ir::{Graph, Node, NodeId, Op, Secrecy};
@@ -36,6 +37,14 @@ impl DepthModel {
         }
     }
 
+    /// Whether `c * x` is an input `x` scaled by a compile-time constant `c`.
+    fn packed(c: Option<&Node>, x: Option<&Node>) -> bool {
+        matches!(
+            (c.map(|c| &c.op), x.map(|x| &x.op)),
+            (Some(Op::Const { .. }), Some(Op::Input { .. }))
+        )
+    }
+
     pub fn node(g: &Graph, n: &Node, depth: &[u32]) -> u32 {
         if n.ty.secrecy == Secrecy::Plain {
             return 0;
@@ -43,6 +52,9 @@ impl DepthModel {
         let d = |i: usize| n.args.get(i).map_or(0, |a| depth[a.index()]);
         let arg = |i: usize| n.args.get(i).map(|a| g.node(*a));
         match &n.op {
+            // A constant times an input is packed by the client with the factor (the inputs
+            // `client-precompute` adds carry their constant factors this way).
+            Op::Mul if Self::packed(arg(0), arg(1)) || Self::packed(arg(1), arg(0)) => 0,
             Op::Mul | Op::MatVec | Op::MatMul | Op::Dot | Op::ScaleCols | Op::ScaleRows => {
                 match (arg(0), arg(1)) {
                     (Some(a), Some(b)) => Self::product(a, d(0), b, d(1)),
