@@ -23,6 +23,8 @@ pub struct CompileRequest {
     pub options: Options,
     pub precision_bits: u32,
     pub params: Option<CkksParams>,
+    /// Largest ring degree the parameter selection may choose (log2 N, 13..=16).
+    pub max_log_n: u32,
 }
 
 /// One row of the per-pass table.
@@ -99,6 +101,7 @@ pub fn lower_checked(
         params: ParamRequest {
             precision_bits: req.precision_bits,
             forced: req.params.clone(),
+            max_log_n: req.max_log_n,
             ..ParamRequest::default()
         },
         name: src.short_name().to_string(),

@@ -5,3 +5,4 @@ pub mod compile;
 pub mod data;
 pub mod metrics;
 pub mod reference;
+pub mod train;

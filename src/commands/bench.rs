@@ -18,6 +18,8 @@ pub struct BenchArgs {
 pub enum BenchTarget {
     /// The RNS-CKKS engine at the standard chain for N = 2^log_n (ciphertexts at the top level).
     Ckks(CkksBenchArgs),
+    /// Encrypted logistic-regression training on MNIST: -O1 vs -O2 and 1 vs N threads.
+    Logreg(super::bench_logreg::LogregBenchArgs),
 }
 
 /// Options of `hel bench ckks`.
@@ -37,6 +39,7 @@ pub struct CkksBenchArgs {
 pub fn run(args: BenchArgs) -> CmdResult {
     match args.target {
         BenchTarget::Ckks(a) => run_ckks(a),
+        BenchTarget::Logreg(a) => super::bench_logreg::run(a),
     }
 }
 

@@ -37,6 +37,11 @@ pub struct CompileArgs {
     /// Use these CKKS parameters (a RON `CkksParams` file) instead of choosing them.
     #[arg(long, value_name = "FILE.ron")]
     pub params: Option<PathBuf>,
+    /// Largest ring degree (log2 N) the parameter selection may use; a program that needs a
+    /// larger ring is refused as too deep.
+    #[arg(long, value_name = "13..16", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(13..=16))]
+    pub max_log_n: u32,
     /// Output encoding.
     #[arg(long, value_enum, default_value = "binary")]
     pub format: FormatArg,
@@ -66,6 +71,7 @@ pub fn run(args: CompileArgs) -> CmdResult {
         options: args.opt.options(),
         precision_bits: args.precision,
         params,
+        max_log_n: args.max_log_n,
     };
     let compiled =
         compile(&src, &req, &mut |name, _| eprintln!("[pass] {name}")).map_err(diagnostic)?;
@@ -86,7 +92,7 @@ pub fn run(args: CompileArgs) -> CmdResult {
     } else {
         eprintln!("{}", report.explanation);
         println!(
-            "wrote {} ({} bytes): depth {}, N = 2^{}, log2 PQ = {}, {} input ciphertexts, {} rotation keys",
+            "wrote {} ({} bytes): depth {}, N = 2^{}, log2 PQ = {}, {} input ciphertext(s), {} rotation key(s)",
             args.out.display(),
             bytes.len(),
             report.depth,

@@ -117,6 +117,7 @@ pub fn run(args: DepthArgs) -> CmdResult {
         options: args.opt.options(),
         precision_bits: args.precision,
         params: None,
+        max_log_n: 16,
     };
     let ciphertext = match hel::compile::lower_checked(&src, &req, &program) {
         Ok((lowered, _)) => {
@@ -182,7 +183,7 @@ fn render(r: &Report) -> String {
     if let Some(c) = &r.ciphertext {
         let _ = writeln!(
             s,
-            "ciphertext depth {} (levels consumed): N = 2^{}, log2 PQ = {}, scale 2^{}, dnum {},              {} rotation keys ({:.1} MiB), {} input ciphertexts ({:.1} MiB upload), predicted              error {:.1e}\n  {}",
+            "ciphertext depth {} (levels consumed): N = 2^{}, log2 PQ = {}, scale 2^{}, dnum {},\n  {} rotation key(s) ({:.1} MiB), {} input ciphertext(s) ({:.1} MiB upload), predicted error {:.1e}\n  {}",
             c.depth,
             c.params.log_n,
             c.params.log_q,

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod bench_logreg;
 pub mod calibrate;
 pub mod check;
 pub mod common;
@@ -16,6 +17,7 @@ pub mod ir;
 pub mod keyfiles;
 pub mod keygen;
 pub mod run;
+pub mod train;
 
 /// Errors reach `main` as a rendered miette report; every user-facing failure is exit code 1.
 pub type CmdResult = miette::Result<()>;
@@ -64,6 +66,9 @@ pub enum Command {
     ///   hel bench ckks --log-n 13 --json     # one JSON object on stdout
     #[command(verbatim_doc_comment)]
     Bench(bench::BenchArgs),
+    /// Train logistic regression on encrypted data end to end (client and server in one
+    /// process) and compare with the same training in plaintext.
+    Train(train::TrainArgs),
 }
 
 pub fn dispatch(cli: Cli) -> CmdResult {
@@ -79,5 +84,6 @@ pub fn dispatch(cli: Cli) -> CmdResult {
         Command::Calibrate(a) => calibrate::run(a),
         Command::Data(args) => data::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Train(args) => train::run(args),
     }
 }

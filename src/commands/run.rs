@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use hel_runtime::ckks::Ciphertext;
+use hel_runtime::ckks::SeededCiphertext;
 use hel_runtime::client::{EncryptedInputs, EncryptedOutputs, EvalKeys};
 use hel_runtime::exec::{
     execute, CkksEvaluator, CostEvaluator, CostReport, DebugEvaluator, Evaluator, PlainEvaluator,
@@ -212,7 +212,7 @@ fn load_server_files(
     schedule: &Schedule,
     ctx: &hel_runtime::ckks::Context,
     kind: &str,
-) -> miette::Result<(EvalKeys, Vec<Ciphertext>, Vec<Vec<Tensor>>)> {
+) -> miette::Result<(EvalKeys, Vec<SeededCiphertext>, Vec<Vec<Tensor>>)> {
     let keys_path = need(&args.eval_keys, "--eval-keys FILE", kind)?;
     let inputs_path = need(&args.inputs, "--inputs FILE", kind)?;
     let keys = EvalKeys::from_bytes(schedule, ctx, &read_bytes(keys_path, "evaluation keys")?)
@@ -220,8 +220,7 @@ fn load_server_files(
     let enc =
         EncryptedInputs::from_bytes(schedule, ctx, &read_bytes(inputs_path, "encrypted inputs")?)
             .map_err(|e| file_error(inputs_path, e))?;
-    let cts = enc.expand(ctx).map_err(|e| file_error(inputs_path, e))?;
-    Ok((keys, cts, enc.public))
+    Ok((keys, enc.ciphertexts, enc.public))
 }
 
 fn run_ckks(args: &RunArgs, schedule: &Schedule) -> CmdResult {
@@ -230,9 +229,10 @@ fn run_ckks(args: &RunArgs, schedule: &Schedule) -> CmdResult {
     let ctx = context(schedule, &args.program)?;
     let (keys, cts, public) = load_server_files(args, schedule, &ctx, "ckks")?;
     let table = load_cost_table(args.cost_table.as_deref())?;
-    let evaluator = CkksEvaluator::new(&ctx, schedule, &keys.relin, &keys.galois, cts, public)
-        .map_err(|e| input_error(args, e))?
-        .with_cost_table(table.table);
+    let evaluator =
+        CkksEvaluator::new_seeded(&ctx, schedule, &keys.relin, &keys.galois, cts, public)
+            .map_err(|e| input_error(args, e))?
+            .with_cost_table(table.table);
     let result = run_with_progress(schedule, &evaluator, args)?;
     let outputs = EncryptedOutputs::new(schedule, result.outputs);
     let bytes = outputs.to_bytes(&ctx).map_err(user_error)?;
@@ -315,7 +315,7 @@ fn run_debug(args: &RunArgs, schedule: &Schedule) -> CmdResult {
     let ctx = context(schedule, &args.program)?;
     let sk = load_secret_key(schedule, &ctx, sk_path)?;
     let (keys, cts, public) = load_server_files(args, schedule, &ctx, "debug")?;
-    let ckks = CkksEvaluator::new(&ctx, schedule, &keys.relin, &keys.galois, cts, public)
+    let ckks = CkksEvaluator::new_seeded(&ctx, schedule, &keys.relin, &keys.galois, cts, public)
         .map_err(|e| input_error(args, e))?;
     let plain = PlainEvaluator::new(schedule, &tensors).map_err(user_error)?;
     let mut evaluator = DebugEvaluator::new(ckks, plain, &sk);

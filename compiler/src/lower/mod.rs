@@ -11,7 +11,7 @@
 //! 5. [`client`]: derived inputs as client-side ops; [`bounds`]: predicted error per node;
 //!    [`check`]: level/scale/degree checker; rotation keys and hoisting groups.
 
-mod bounds;
+pub mod bounds;
 mod check;
 mod client;
 mod ctir;

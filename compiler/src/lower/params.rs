@@ -19,6 +19,9 @@ pub struct ParamRequest {
     pub forced: Option<CkksParams>,
     /// Smallest ring degree to consider (more slots can mean fewer ciphertexts).
     pub min_log_n: u32,
+    /// Largest ring degree to consider (`--max-log-n`): a circuit that needs more is refused
+    /// as too deep, e.g. so that `hel train` splits it into rounds of smaller, faster circuits.
+    pub max_log_n: u32,
 }
 
 impl Default for ParamRequest {
@@ -27,6 +30,7 @@ impl Default for ParamRequest {
             precision_bits: 20,
             forced: None,
             min_log_n: 13,
+            max_log_n: 16,
         }
     }
 }
@@ -69,7 +73,8 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
         });
     }
     let log_scale = (req.precision_bits + 20).clamp(30, 49);
-    for log_n in req.min_log_n.max(13)..=16 {
+    let max_log_n = req.max_log_n.clamp(13, 16);
+    for log_n in req.min_log_n.max(13)..=max_log_n {
         if let Ok(params) = CkksParams::for_depth(log_n, depth as usize, log_scale) {
             let budget = max_log_qp_128(log_n).unwrap_or(0);
             let explanation = format!(
@@ -97,6 +102,12 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
     }
     Err(format!(
         "depth {depth} at scale 2^{log_scale} does not fit the 128-bit security bound even at \
-         N = 2^16 (1772 bits); use fewer iterations per circuit (or a lower --precision)"
+         N = 2^{max_log_n} ({} bits); use fewer iterations per circuit (or a lower --precision{})",
+        max_log_qp_128(max_log_n).unwrap_or(0),
+        if max_log_n < 16 {
+            ", or a larger --max-log-n"
+        } else {
+            ""
+        }
     ))
 }

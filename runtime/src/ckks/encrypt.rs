@@ -51,6 +51,11 @@ impl SeededCiphertext {
     pub fn level(&self) -> usize {
         self.level
     }
+
+    /// Scale of the encrypted plaintext.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
 }
 
 impl Context {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::{scales_match, CostTable, Evaluator, ExecError};
-use crate::ckks::{Ciphertext, Context, GaloisKeys, Plaintext, RelinKey};
+use crate::ckks::{Ciphertext, Context, GaloisKeys, Plaintext, RelinKey, SeededCiphertext};
 use crate::schedule::{
     eval_derived, plain_slots, Instr, Node, Pack, Plain, Schedule, Source, Tensor, ValueId,
 };
@@ -26,7 +26,7 @@ pub struct CkksEvaluator<'a> {
     relin: &'a RelinKey,
     galois: &'a GaloisKeys,
     /// Input ciphertexts; moved out at their last use instead of copied.
-    inputs: Vec<Mutex<Option<Ciphertext>>>,
+    inputs: Vec<Mutex<Option<InputCt>>>,
     input_uses: Vec<AtomicUsize>,
     /// Plain program inputs by input index (empty for encrypted inputs).
     public: Vec<Vec<Tensor>>,
@@ -65,6 +65,23 @@ pub(crate) fn plain_operand(schedule: &Schedule, node: &Node) -> Option<(Plain, 
     Some((plain.clone(), operand.level, scale.unwrap_or(operand.scale)))
 }
 
+/// An input ciphertext as the evaluator holds it until its uses: seed-compressed inputs are
+/// expanded only when first needed, so an upload never sits in memory twice (compressed and
+/// expanded) and each expanded input lives only from its first to its last use.
+enum InputCt {
+    Full(Ciphertext),
+    Seeded(SeededCiphertext),
+}
+
+impl InputCt {
+    fn shape(&self) -> (usize, f64, usize) {
+        match self {
+            InputCt::Full(c) => (c.level(), c.scale(), c.degree()),
+            InputCt::Seeded(c) => (c.level(), c.scale(), 1),
+        }
+    }
+}
+
 impl<'a> CkksEvaluator<'a> {
     /// `inputs[i]` is the ciphertext for [`Schedule::ct_inputs`]`[i]`; `public[i]` the
     /// elements of user input `i` if it is a `plain` input (anything, e.g. empty, for encrypted
@@ -75,6 +92,32 @@ impl<'a> CkksEvaluator<'a> {
         relin: &'a RelinKey,
         galois: &'a GaloisKeys,
         inputs: Vec<Ciphertext>,
+        public: Vec<Vec<Tensor>>,
+    ) -> Result<Self, ExecError> {
+        let inputs = inputs.into_iter().map(InputCt::Full).collect();
+        Self::build(ctx, schedule, relin, galois, inputs, public)
+    }
+
+    /// Like [`CkksEvaluator::new`], with seed-compressed inputs (as uploaded), each expanded
+    /// at its first use.
+    pub fn new_seeded(
+        ctx: &'a Context,
+        schedule: &'a Schedule,
+        relin: &'a RelinKey,
+        galois: &'a GaloisKeys,
+        inputs: Vec<SeededCiphertext>,
+        public: Vec<Vec<Tensor>>,
+    ) -> Result<Self, ExecError> {
+        let inputs = inputs.into_iter().map(InputCt::Seeded).collect();
+        Self::build(ctx, schedule, relin, galois, inputs, public)
+    }
+
+    fn build(
+        ctx: &'a Context,
+        schedule: &'a Schedule,
+        relin: &'a RelinKey,
+        galois: &'a GaloisKeys,
+        inputs: Vec<InputCt>,
         public: Vec<Vec<Tensor>>,
     ) -> Result<Self, ExecError> {
         if ctx.params() != &schedule.params {
@@ -90,17 +133,15 @@ impl<'a> CkksEvaluator<'a> {
             )));
         }
         for (i, (ct, want)) in inputs.iter().zip(&schedule.ct_inputs).enumerate() {
-            if ct.level() != want.level as usize
-                || !scales_match(ct.scale(), want.scale)
-                || ct.degree() != 1
-            {
+            let (level, scale, degree) = ct.shape();
+            if level != want.level as usize || !scales_match(scale, want.scale) || degree != 1 {
                 return Err(ExecError::Input(format!(
                     "input ciphertext {i} ({}) is at level {} with scale 2^{:.4} and degree {}; \
                      the schedule expects level {} with scale 2^{:.4} and degree 1",
                     source_name(schedule, &want.pack),
-                    ct.level(),
-                    ct.scale().log2(),
-                    ct.degree(),
+                    level,
+                    scale.log2(),
+                    degree,
                     want.level,
                     want.scale.log2()
                 )));
@@ -206,7 +247,27 @@ impl<'a> CkksEvaluator<'a> {
         };
         let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
         let last = uses.fetch_sub(1, Ordering::AcqRel) == 1;
-        let ct = if last { slot.take() } else { slot.clone() };
+        let expand = |c: &SeededCiphertext| {
+            self.ctx
+                .expand_seeded(c)
+                .map_err(|e| ExecError::ckks(id, node, e))
+        };
+        // An input read again later is expanded once and kept expanded until its last use.
+        if !last {
+            if let Some(InputCt::Seeded(c)) = slot.as_ref() {
+                let full = expand(c)?;
+                *slot = Some(InputCt::Full(full));
+            }
+        }
+        let ct = match (last, slot.as_ref()) {
+            (false, Some(InputCt::Full(c))) => Some(c.clone()),
+            (true, _) => match slot.take() {
+                Some(InputCt::Full(c)) => Some(c),
+                Some(InputCt::Seeded(c)) => Some(expand(&c)?),
+                None => None,
+            },
+            _ => None,
+        };
         ct.ok_or_else(|| {
             ExecError::missing(
                 id,

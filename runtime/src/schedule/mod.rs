@@ -21,7 +21,10 @@ mod validate;
 
 pub use format::{ScheduleFormat, SCHEDULE_MAGIC};
 pub use pack::{eval_derived, pack_slots, plain_slots, unpack_output, Tensor};
-pub use simulate::{apply_plain, simulate, simulate_values, unpack_outputs, SimulationError};
+pub use simulate::{
+    apply_plain, simulate, simulate_noise, simulate_values, unpack_outputs, NoiseStats,
+    SimulationError,
+};
 /// Input checking and derived-tensor evaluation shared with the executors in `crate::exec`.
 pub(crate) use simulate::{check_inputs, derived_tensors, source};
 pub use validate::ScheduleError;

@@ -135,16 +135,156 @@ pub(crate) fn check_inputs(
     Ok(())
 }
 
-/// Runs the whole schedule on plaintext slots (single-threaded, every value kept) and unpacks
-/// the outputs. `inputs[i]` holds the elements of user input `i` (one for non-sequences).
+/// Runs the whole schedule on plaintext slots (single-threaded; each value is dropped after its
+/// last reader, so memory stays at the live set) and unpacks the outputs. `inputs[i]` holds the
+/// elements of user input `i` (one for non-sequences).
 pub fn simulate(
     schedule: &Schedule,
     inputs: &[Vec<Tensor>],
 ) -> Result<Vec<Tensor>, SimulationError> {
-    let values = simulate_values(schedule, inputs)?;
+    let outputs = stream(schedule, inputs, 0, None, &mut |_, _, _| {})?;
     Ok(unpack_outputs(schedule, |v| {
-        values.get(v as usize).map(|x| x.as_slice())
+        outputs
+            .binary_search_by_key(&v, |(id, _)| *id)
+            .ok()
+            .map(|i| outputs[i].1.as_slice())
     }))
+}
+
+/// Per-node statistics of [`simulate_noise`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct NoiseStats {
+    /// Largest |slot| of the exact value.
+    pub magnitude: f64,
+    /// Largest |noisy - exact| over the slots.
+    pub deviation: f64,
+}
+
+/// Runs the schedule twice side by side on plaintext slots: exactly, and with Gaussian noise
+/// of standard deviation `sigma(node)` added to every slot of every node's result (the CKKS
+/// noise model: encryption, encoding, rescaling and key-switching errors, seen in the slots).
+/// Returns, per node, the exact magnitude and how far the noise has moved the value, i.e. the
+/// error as the schedule propagates it (amplified by products, summed by reductions).
+/// Deterministic for a given `seed`.
+pub fn simulate_noise(
+    schedule: &Schedule,
+    inputs: &[Vec<Tensor>],
+    sigma: &dyn Fn(usize) -> f64,
+    seed: u64,
+) -> Result<Vec<NoiseStats>, SimulationError> {
+    let mut stats = vec![NoiseStats::default(); schedule.nodes.len()];
+    stream(
+        schedule,
+        inputs,
+        seed,
+        Some(sigma),
+        &mut |i, exact, noisy| {
+            let mut s = NoiseStats::default();
+            for (x, y) in exact.iter().zip(noisy) {
+                s.magnitude = s.magnitude.max(x.abs());
+                s.deviation = s.deviation.max((x - y).abs());
+            }
+            stats[i] = s;
+        },
+    )?;
+    Ok(stats)
+}
+
+/// Standard normal samples (Box–Muller), for the noise model only.
+struct Gaussian(rand_chacha::ChaCha8Rng);
+
+impl Gaussian {
+    fn sample(&mut self) -> f64 {
+        use rand::Rng;
+        let u: f64 = self.0.random_range(f64::MIN_POSITIVE..1.0);
+        let v: f64 = self.0.random_range(0.0..1.0);
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
+/// Receives each node's exact and noisy slots.
+type Visit<'a> = &'a mut dyn FnMut(usize, &[f64], &[f64]);
+
+/// The simulation loop: evaluates nodes in order, exactly and (with `sigma`) with noise,
+/// calls `visit(node, exact, noisy)`, frees values after their last reader, and returns the
+/// output values (sorted by id).
+fn stream(
+    schedule: &Schedule,
+    inputs: &[Vec<Tensor>],
+    seed: u64,
+    sigma: Option<&dyn Fn(usize) -> f64>,
+    visit: Visit,
+) -> Result<Vec<(u32, Vec<f64>)>, SimulationError> {
+    use rand::SeedableRng;
+    check_inputs(schedule, inputs)?;
+    let derived = derived_tensors(schedule, inputs)?;
+    let n = schedule.nodes.len();
+    let outputs = schedule.output_values();
+    let mut readers = vec![0usize; n];
+    for node in &schedule.nodes {
+        for a in node.instr.operands() {
+            if let Some(r) = readers.get_mut(a as usize) {
+                *r += 1;
+            }
+        }
+    }
+    let mut exact: Vec<Option<Vec<f64>>> = vec![None; n];
+    let mut noisy: Vec<Option<Vec<f64>>> = vec![None; n];
+    let mut rng = Gaussian(rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    let mut result = Vec::with_capacity(outputs.len());
+    for (i, node) in schedule.nodes.iter().enumerate() {
+        let ops = node.instr.operands();
+        let input = |index: u32| {
+            let ct = schedule.ct_inputs.get(index as usize)?;
+            let t = source(inputs, &derived, &ct.pack)?;
+            Some(pack_slots(schedule.unit, &ct.pack, t))
+        };
+        let public = |p: &Pack| source(inputs, &derived, p);
+        let eval = |vals: &[Option<Vec<f64>>]| -> Result<Vec<f64>, SimulationError> {
+            let mut args = Vec::with_capacity(ops.len());
+            for a in &ops {
+                match vals.get(*a as usize) {
+                    Some(Some(v)) => args.push(v.as_slice()),
+                    _ => return Err(SimulationError::Dangling(i)),
+                }
+            }
+            apply_plain(schedule, &node.instr, &args, input, public)
+                .ok_or(SimulationError::Dangling(i))
+        };
+        let x = eval(&exact)?;
+        let y = match sigma {
+            Some(sigma) => {
+                let mut y = if ops.is_empty() {
+                    x.clone()
+                } else {
+                    eval(&noisy)?
+                };
+                let s = sigma(i);
+                if s > 0.0 {
+                    y.iter_mut().for_each(|v| *v += s * rng.sample());
+                }
+                Some(y)
+            }
+            None => None,
+        };
+        visit(i, &x, y.as_deref().unwrap_or(&x));
+        for a in &ops {
+            let k = *a as usize;
+            readers[k] -= 1;
+            if readers[k] == 0 && outputs.binary_search(a).is_err() {
+                exact[k] = None;
+                noisy[k] = None;
+            }
+        }
+        if outputs.binary_search(&(i as u32)).is_ok() {
+            result.push((i as u32, x.clone()));
+        }
+        if readers[i] > 0 {
+            exact[i] = Some(x);
+            noisy[i] = y;
+        }
+    }
+    Ok(result)
 }
 
 /// Runs the schedule on plaintext slots and returns every node's slot vector.

@@ -1,0 +1,274 @@
+//! `hel train`: encrypted training end to end (arguments and printing; the pipeline is
+//! `hel::train`).
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use clap::Args;
+use hel::data::csv::{CsvOptions, LabelColumn};
+use hel::data::prepare::TestSource;
+use hel::data::split::DEFAULT_TEST_FRACTION;
+use hel::train::{server, train, DataSource, Phase, Progress, TrainError, TrainOptions};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::common::{read_source, user_error};
+use super::depth::OptArgs;
+use super::CmdResult;
+
+/// The bundled data set's name for `--data`.
+const MNIST: &str = "mnist-3v8";
+
+#[derive(Args)]
+#[command(
+    after_help = "Runs the real client/server split in one process: the client compiles \
+the program, generates keys and encrypts the minibatches; the server runs the circuit with the \
+evaluation keys only; the client decrypts the weights. A plaintext model trained by the same \
+algorithm on the same minibatches (src/reference.rs) is the yardstick. When the minibatches do \
+not fit one circuit within the 128-bit parameter budget, training runs in rounds and the \
+client re-encrypts the weights between them.
+
+Examples:
+  hel train                                          # GD, 6 x 1024 MNIST 3-vs-8 rows, -O2
+  hel train --program examples/logreg_nag.hel --batch-size 128 --minibatches 2
+  hel train --data patients.csv --label-column outcome --batch-size 64 --json
+  hel train --minibatches 12 --round-size 6         # two rounds of 6"
+)]
+pub struct TrainArgs {
+    /// Training data: `mnist-3v8` (bundled) or a CSV file (labels 0/1 or -1/+1).
+    #[arg(long, value_name = "mnist-3v8|FILE.csv", default_value = MNIST)]
+    pub data: String,
+    /// The training program (.hel); it must compute GD or NAG like the examples. GD is the
+    /// default because its circuit at m = 1024, k = 6 runs within 24 GiB today; NAG's needs
+    /// twice the input ciphertexts (see docs/train.md).
+    #[arg(
+        long,
+        value_name = "FILE.hel",
+        default_value = "examples/logreg_gd.hel"
+    )]
+    pub program: PathBuf,
+    /// K: minibatches to train on (iterations).
+    #[arg(long, value_name = "K", default_value_t = 6,
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub minibatches: u32,
+    /// m: rows per minibatch (consecutive rows in data order; the rest is dropped).
+    #[arg(long, value_name = "M", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=(1 << 24)))]
+    pub batch_size: u32,
+    #[command(flatten)]
+    pub opt: OptArgs,
+    /// Server threads (0: one per core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    /// Print one JSON object with the results instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Seed of the shuffle and train/test split of CSV data.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// CSV label column: a header name, a 0-based index, or `last` (the default).
+    #[arg(long, value_name = "NAME|INDEX|last")]
+    pub label_column: Option<LabelColumn>,
+    /// CSV test data (default: hold out --test-fraction of the training file).
+    #[arg(long, value_name = "FILE.csv", conflicts_with = "test_fraction")]
+    pub test: Option<PathBuf>,
+    /// Fraction of the CSV rows held out for testing [default: 0.2].
+    #[arg(long, value_name = "F")]
+    pub test_fraction: Option<f64>,
+    /// Target bits of precision of the outputs (chooses the scale).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(8..=30))]
+    pub precision: u32,
+    /// Largest ring degree (log2 N) of a circuit: K minibatches that need a larger ring run as
+    /// rounds of smaller circuits (2^16 circuits are several times slower per minibatch).
+    #[arg(long, value_name = "13..16", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(13..=16))]
+    pub max_log_n: u32,
+    /// At most this many minibatches per circuit: forces rounds (default: as many as the
+    /// 128-bit parameter budget allows).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    pub round_size: Option<u32>,
+    /// Soft limit on the server's live intermediate ciphertexts, e.g. `8G` or `512M`: above it
+    /// the server runs the operations that free memory first. Default: an eighth of the
+    /// physical memory (the inputs and keys need the rest; see `hel::train::server`).
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub memory_limit: Option<usize>,
+}
+
+/// `123`, `64K`, `512M`, `8G` (binary units; a trailing `B`/`iB` is accepted).
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("`{s}`: unknown unit `{c}` (use K, M, G or T)")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size like 8G or 512M"))?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!("`{s}`: the size must be positive"));
+    }
+    Ok((v * (1u64 << shift) as f64) as usize)
+}
+
+fn data_source(args: &TrainArgs) -> Result<DataSource, miette::Report> {
+    if args.data == MNIST {
+        let csv_only = [
+            ("--label-column", args.label_column.is_some()),
+            ("--test", args.test.is_some()),
+            ("--test-fraction", args.test_fraction.is_some()),
+        ];
+        if let Some((flag, _)) = csv_only.iter().find(|(_, given)| *given) {
+            return Err(user_error(format!(
+                "{flag} applies to CSV data; the bundled {MNIST} set has its own label and test \
+                 split"
+            )));
+        }
+        return Ok(DataSource::Mnist3v8);
+    }
+    let test = match (&args.test, args.test_fraction) {
+        (Some(p), _) => TestSource::File(p.clone()),
+        (None, f) => TestSource::Fraction(f.unwrap_or(DEFAULT_TEST_FRACTION)),
+    };
+    Ok(DataSource::Csv {
+        path: PathBuf::from(&args.data),
+        test,
+        options: CsvOptions {
+            label_column: args.label_column.clone().unwrap_or_default(),
+        },
+        seed: args.seed,
+    })
+}
+
+pub fn run(args: TrainArgs) -> CmdResult {
+    let data = data_source(&args)?;
+    let src = read_source(&args.program)?;
+    let opts = TrainOptions {
+        minibatches: args.minibatches as usize,
+        batch_size: args.batch_size as usize,
+        compile: args.opt.options(),
+        precision_bits: args.precision,
+        threads: args.threads,
+        round_size: args.round_size.map(|r| r as usize),
+        max_log_n: args.max_log_n,
+        memory_limit: args.memory_limit.or_else(server::default_memory_limit),
+    };
+    let bars = Bars::default();
+    let report = train(&data, &src, &opts, &bars).map_err(|e| match e {
+        TrainError::Compile(d) => miette::Report::new(*d),
+        e => user_error(e),
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report).map_err(user_error)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("123"), Ok(123));
+        assert_eq!(parse_bytes("8G"), Ok(8 << 30));
+        assert_eq!(parse_bytes("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_bytes("512m"), Ok(512 << 20));
+        assert!(parse_bytes("8X").is_err());
+        assert!(parse_bytes("-1G").is_err());
+        assert!(parse_bytes("G").is_err());
+    }
+}
+
+/// One progress bar (or spinner) per phase on stderr, plus a log line when a phase ends.
+/// indicatif draws nothing when stderr is not a terminal, so logs stay clean there.
+#[derive(Default)]
+struct Bars {
+    current: Mutex<Option<(Phase, ProgressBar)>>,
+}
+
+impl Bars {
+    fn with_bar(&self, f: impl FnOnce(&ProgressBar)) {
+        if let Ok(g) = self.current.lock() {
+            if let Some((_, pb)) = g.as_ref() {
+                f(pb);
+            }
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn start(&self, phase: Phase, total: Option<u64>, detail: &str) {
+        let pb = match total {
+            Some(n) => {
+                let pb = ProgressBar::new(n);
+                if let Ok(style) = ProgressStyle::with_template(
+                    "{prefix:>9} [{bar:30}] {pos}/{len} nodes {elapsed_precise} (eta {eta}) {msg}",
+                ) {
+                    pb.set_style(style.progress_chars("=> "));
+                }
+                pb
+            }
+            None => {
+                let pb = ProgressBar::new_spinner();
+                if let Ok(style) =
+                    ProgressStyle::with_template("{prefix:>9} {spinner} {elapsed} {msg}")
+                {
+                    pb.set_style(style);
+                }
+                pb.enable_steady_tick(Duration::from_millis(120));
+                pb
+            }
+        };
+        pb.set_prefix(phase.name());
+        pb.set_message(detail.to_string());
+        if let Ok(mut g) = self.current.lock() {
+            if let Some((_, old)) = g.replace((phase, pb)) {
+                old.finish_and_clear();
+            }
+        }
+    }
+
+    fn advance(&self, done: u64) {
+        self.with_bar(|pb| pb.set_position(done));
+    }
+
+    fn finish(&self, summary: &str) {
+        let taken = self.current.lock().ok().and_then(|mut g| g.take());
+        let name = match taken {
+            Some((phase, pb)) => {
+                pb.finish_and_clear();
+                phase.name()
+            }
+            None => "hel",
+        };
+        eprintln!("[{name}] {summary}");
+    }
+
+    fn warn(&self, message: &str) {
+        let line = format!("warning: {message}");
+        let mut printed = false;
+        self.with_bar(|pb| {
+            pb.suspend(|| eprintln!("{line}"));
+            printed = true;
+        });
+        if !printed {
+            eprintln!("{line}");
+        }
+    }
+}

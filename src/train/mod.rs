@@ -1,0 +1,158 @@
+//! `hel train`: encrypted logistic-regression training with the real client/server split, in
+//! one process, through the same library calls and byte formats as `hel keygen`, `hel encrypt`
+//! and `hel decrypt`.
+//!
+//! ```text
+//! client: data → Z = diag(y)·[1 | x] → minibatches      plaintext reference (src/reference.rs)
+//!         compile (→ rounds if K minibatches are too deep for one circuit)
+//!         keygen ──── eval keys (bytes) ───────────────→ server
+//!         encrypt ─── inputs (bytes) ──────────────────→ server: execute, no secret key
+//!         decrypt ←── outputs (bytes) ─────────────────┘
+//!         (rounds: decrypt the weights, re-encrypt them for the next round)
+//!         test accuracy / AUC of both models, max weight difference
+//! ```
+//!
+//! One file per job: [`program`] checks the program and identifies its algorithm, [`rounds`]
+//! splits K minibatches into circuits, [`client`] and [`server`] are the two parties,
+//! [`run`] drives them, [`report`] is the result.
+
+pub mod client;
+mod error;
+pub mod program;
+pub mod progress;
+pub mod report;
+pub mod rounds;
+mod run;
+pub mod server;
+
+use std::path::PathBuf;
+
+use hel_compiler::passes::pipeline::Options;
+use hel_compiler::SourceFile;
+
+pub use error::TrainError;
+pub use progress::{Phase, Progress, Quiet};
+pub use report::TrainReport;
+pub use run::train_on;
+
+use crate::data::csv::CsvOptions;
+use crate::data::prepare::{prepare_csv, prepare_mnist_3v8, Prepared, TestSource};
+use crate::data::{minibatches, Matrix};
+
+/// Where the training and test data come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DataSource {
+    /// The bundled MNIST 3-vs-8 set, in file order (the published reference numbers depend on
+    /// it).
+    Mnist3v8,
+    /// A user CSV file; its rows are shuffled with `seed` before batching.
+    Csv {
+        path: PathBuf,
+        test: TestSource,
+        options: CsvOptions,
+        seed: u64,
+    },
+}
+
+impl DataSource {
+    /// How the report names it.
+    pub fn label(&self) -> String {
+        match self {
+            DataSource::Mnist3v8 => "MNIST 3-vs-8".into(),
+            DataSource::Csv { path, .. } => path.display().to_string(),
+        }
+    }
+}
+
+/// How to train (everything but the data and the program).
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// K: minibatches, i.e. iterations (iteration i uses minibatch i mod the number of
+    /// minibatches in the data).
+    pub minibatches: usize,
+    /// m: rows per minibatch.
+    pub batch_size: usize,
+    /// The compiler's pass options (`-O`, client precomputation).
+    pub compile: Options,
+    /// Target bits of precision of the outputs (chooses the scale).
+    pub precision_bits: u32,
+    /// Server threads; 0 = one per core.
+    pub threads: usize,
+    /// At most this many minibatches per circuit (forces rounds below K); `None`: as many as
+    /// the 128-bit parameter budget allows.
+    pub round_size: Option<usize>,
+    /// Soft limit on the server's live ciphertext bytes.
+    pub memory_limit: Option<usize>,
+    /// Largest ring degree (log2 N) a circuit may use; deeper K is split into rounds.
+    pub max_log_n: u32,
+}
+
+impl TrainOptions {
+    /// K minibatches of m rows at -O2, default precision, all cores.
+    pub fn new(minibatches: usize, batch_size: usize) -> Self {
+        TrainOptions {
+            minibatches,
+            batch_size,
+            compile: Options::default(),
+            precision_bits: 20,
+            threads: 0,
+            round_size: None,
+            memory_limit: None,
+            max_log_n: 16,
+        }
+    }
+}
+
+/// Training minibatches and the test design matrix.
+pub struct Batches {
+    pub batches: Vec<Matrix>,
+    pub z_test: Matrix,
+    pub train_rows: usize,
+}
+
+/// Loads the data, builds Z = diag(y)·[1 | scaled x] and cuts the minibatches.
+pub fn load(data: &DataSource, batch_size: usize) -> Result<Batches, TrainError> {
+    let prepared: Prepared = match data {
+        DataSource::Mnist3v8 => prepare_mnist_3v8()?,
+        DataSource::Csv {
+            path,
+            test,
+            options,
+            seed,
+        } => prepare_csv(path, test, options, *seed)?,
+    };
+    let z_train = prepared.z_train()?;
+    let z_test = prepared.z_test()?;
+    Ok(Batches {
+        batches: minibatches(&z_train, batch_size)?,
+        z_test,
+        train_rows: z_train.rows(),
+    })
+}
+
+/// The whole run: load the data, then [`train_on`].
+pub fn train(
+    data: &DataSource,
+    program: &SourceFile,
+    opts: &TrainOptions,
+    progress: &dyn Progress,
+) -> Result<TrainReport, TrainError> {
+    if opts.batch_size == 0 {
+        return Err(TrainError::Config("--batch-size must be at least 1".into()));
+    }
+    progress.start(Phase::Prepare, None, "loading data");
+    let b = load(data, opts.batch_size)?;
+    progress.finish(&format!(
+        "{}: {} training rows ({} minibatches of {}), {} test rows, {} features incl. bias",
+        data.label(),
+        b.train_rows,
+        b.batches.len(),
+        opts.batch_size,
+        b.z_test.rows(),
+        b.z_test.cols()
+    ));
+    let mut report = train_on(&b.batches, &b.z_test, program, opts, progress)?;
+    report.data = data.label();
+    report.train_rows = b.train_rows;
+    Ok(report)
+}

@@ -1,0 +1,262 @@
+//! What `hel train` reports: one struct, printed as a table or as one JSON object.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+/// One compiled circuit (a single-circuit run has one; rounds may share one or need several).
+#[derive(Clone, Debug, Serialize)]
+pub struct CircuitReport {
+    /// The rounds (0-based) that ran this circuit.
+    pub rounds: Vec<usize>,
+    /// Minibatches (iterations) in the circuit.
+    pub minibatches: usize,
+    pub depth: u32,
+    pub log_n: u32,
+    pub log_pq: u32,
+    pub log_scale: u32,
+    pub dnum: usize,
+    /// Ciphertext operations in the server's schedule.
+    pub nodes: usize,
+    pub input_ciphertexts: usize,
+    pub galois_keys: usize,
+    pub eval_key_bytes: usize,
+    pub secret_key_bytes: usize,
+    /// The compiler's predicted bound on the absolute error of each output entry, on the
+    /// training data (computed by the client; the server's schedule carries the bound for
+    /// random inputs in the declared ranges).
+    pub predicted_error: f64,
+    pub compile_seconds: f64,
+}
+
+/// One round: upload, server run, download.
+#[derive(Clone, Debug, Serialize)]
+pub struct RoundReport {
+    pub first_minibatch: usize,
+    pub minibatches: usize,
+    pub upload_bytes: usize,
+    pub download_bytes: usize,
+    pub server_seconds: f64,
+    pub peak_memory_bytes: usize,
+}
+
+/// Everything `hel train` measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainReport {
+    /// `mnist-3v8` or the CSV file.
+    pub data: String,
+    pub program: String,
+    /// The reference algorithm the program computes: `gd` or `nag`.
+    pub method: String,
+    pub opt_level: String,
+    pub minibatches: usize,
+    pub batch_size: usize,
+    /// Columns of the design matrix (features + bias).
+    pub features: usize,
+    pub train_rows: usize,
+    pub test_rows: usize,
+
+    pub rounds: usize,
+    pub round_sizes: Vec<usize>,
+    pub rounds_reason: String,
+
+    /// Of the deepest circuit (the first round's).
+    pub depth: u32,
+    pub log_n: u32,
+    pub log_pq: u32,
+    pub log_scale: u32,
+    pub dnum: usize,
+    pub circuits: Vec<CircuitReport>,
+
+    /// Evaluation keys sent to the server, all key sets together.
+    pub eval_key_bytes: usize,
+    /// The secret key of the first circuit (kept by the client, never sent).
+    pub secret_key_bytes: usize,
+    /// Encrypted inputs sent to the server, all rounds together.
+    pub upload_bytes: usize,
+    /// Encrypted outputs sent back, all rounds together.
+    pub download_bytes: usize,
+    /// Circuit evaluation on the server, all rounds together (loading keys and inputs and
+    /// writing outputs excluded; that is `server_total_seconds`).
+    pub server_seconds: f64,
+    pub server_total_seconds: f64,
+    /// Largest live ciphertext memory of the server in any round.
+    pub peak_memory_bytes: usize,
+    /// The soft limit the server ran under (null: none).
+    pub memory_limit_bytes: Option<usize>,
+    pub threads: usize,
+    pub compile_seconds: f64,
+    pub keygen_seconds: f64,
+    pub encrypt_seconds: f64,
+    pub decrypt_seconds: f64,
+    pub round_details: Vec<RoundReport>,
+
+    /// Test accuracy of the encrypted-trained model.
+    pub accuracy: f64,
+    /// Test ROC AUC (null when the test set holds one class only).
+    pub auc: Option<f64>,
+    pub plaintext_accuracy: f64,
+    pub plaintext_auc: Option<f64>,
+    /// max |β_encrypted − β_plaintext| over the weights.
+    pub max_weight_error: f64,
+    /// Sum over rounds of the compiler's predicted per-entry error bound (each round's bound
+    /// covers its own noise; the error carried in from earlier rounds is not amplified by GD,
+    /// whose update contracts, and only mildly by NAG).
+    pub predicted_error_bound: f64,
+    /// max |Z_i β_i| of the plaintext run; beyond 16 the sigmoid polynomial is off its domain.
+    pub max_abs_inner: f64,
+
+    /// The encrypted-trained weights (bias first).
+    #[serde(skip)]
+    pub weights: Vec<f64>,
+    /// The plaintext reference weights.
+    #[serde(skip)]
+    pub plaintext_weights: Vec<f64>,
+}
+
+/// `612.3 MiB`.
+pub fn human_bytes(n: usize) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn opt4(x: Option<f64>) -> String {
+    x.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"))
+}
+
+impl TrainReport {
+    /// The human-readable table (stdout of `hel train`).
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let method = match self.method.as_str() {
+            "nag" => "Nesterov (NAG)",
+            _ => "gradient descent (GD)",
+        };
+        let _ = writeln!(
+            s,
+            "hel train: {} [{method}], {}: {} minibatches x {} rows, {} features incl. bias, \
+             -{}",
+            self.program,
+            self.data,
+            self.minibatches,
+            self.batch_size,
+            self.features,
+            self.opt_level
+        );
+        let _ = writeln!(
+            s,
+            "           {} training rows, {} test rows",
+            self.train_rows, self.test_rows
+        );
+        let _ = writeln!(s);
+        let row = |s: &mut String, k: &str, a: String, b: String| {
+            let _ = writeln!(s, "  {k:<22} {a:<32} {b}");
+        };
+        row(&mut s, "", "encrypted".into(), "plaintext".into());
+        row(
+            &mut s,
+            "test accuracy",
+            format!("{:.4}", self.accuracy),
+            format!("{:.4}", self.plaintext_accuracy),
+        );
+        row(&mut s, "test AUC", opt4(self.auc), opt4(self.plaintext_auc));
+        row(
+            &mut s,
+            "max weight error",
+            format!("{:.2e}", self.max_weight_error),
+            format!("(predicted bound {:.2e})", self.predicted_error_bound),
+        );
+        let _ = writeln!(s);
+        row(
+            &mut s,
+            "circuit depth",
+            self.depth.to_string(),
+            if self.circuits.len() > 1 {
+                format!("(deepest of {} circuits)", self.circuits.len())
+            } else {
+                String::new()
+            },
+        );
+        row(
+            &mut s,
+            "parameters",
+            format!(
+                "N = 2^{}, log2 PQ = {}, scale 2^{}",
+                self.log_n, self.log_pq, self.log_scale
+            ),
+            format!("(dnum {}, 128-bit)", self.dnum),
+        );
+        row(
+            &mut s,
+            "rounds",
+            format!(
+                "{} ({})",
+                self.rounds,
+                self.round_sizes
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            ),
+            self.rounds_reason.clone(),
+        );
+        let galois: usize = self.circuits.iter().map(|c| c.galois_keys).sum();
+        row(
+            &mut s,
+            "evaluation keys",
+            human_bytes(self.eval_key_bytes),
+            format!(
+                "({galois} Galois keys in {} key set(s); secret key {})",
+                self.circuits.len(),
+                human_bytes(self.secret_key_bytes)
+            ),
+        );
+        row(
+            &mut s,
+            "upload",
+            human_bytes(self.upload_bytes),
+            format!(
+                "(encrypted inputs; download {})",
+                human_bytes(self.download_bytes)
+            ),
+        );
+        row(
+            &mut s,
+            "server time",
+            format!("{:.2} s", self.server_seconds),
+            format!(
+                "({} thread(s); {:.2} s with loading)",
+                self.threads, self.server_total_seconds
+            ),
+        );
+        row(
+            &mut s,
+            "server peak memory",
+            human_bytes(self.peak_memory_bytes),
+            "(live ciphertexts)".into(),
+        );
+        row(
+            &mut s,
+            "client time",
+            format!(
+                "compile {:.1} s, keygen {:.1} s",
+                self.compile_seconds, self.keygen_seconds
+            ),
+            format!(
+                "encrypt {:.1} s, decrypt {:.2} s",
+                self.encrypt_seconds, self.decrypt_seconds
+            ),
+        );
+        s
+    }
+}

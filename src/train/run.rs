@@ -1,0 +1,604 @@
+//! Drives one training run: check the program, plan the rounds, then per round compile (once
+//! per distinct circuit), keygen (once per circuit), encrypt, serve, decrypt; finally evaluate
+//! both models on the test set.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use hel_compiler::passes::pipeline::OptLevel;
+use hel_compiler::SourceFile;
+use hel_runtime::schedule::{Schedule, Shape, Tensor};
+
+use super::client::Client;
+use super::program::{self, Interface};
+use super::progress::{Phase, Progress};
+use super::report::{human_bytes, CircuitReport, RoundReport, TrainReport};
+use super::rounds::{self, RoundPlan, RoundTemplate};
+use super::server::{self, ServerOptions};
+use super::{TrainError, TrainOptions};
+use crate::compile::{compile, lowered_report, CompileRequest};
+use crate::data::{batch_index, Matrix};
+use crate::metrics::evaluate;
+use crate::reference::{Trained, H_DOMAIN};
+use hel_compiler::lower::bounds::output_bounds_for;
+
+/// Relative difference allowed between the round programs run one after the other and the
+/// original program run once, in plaintext (only the order of floating-point operations could
+/// differ, and it does not).
+const ROUNDS_TOLERANCE: f64 = 1e-9;
+
+/// Trains on prepared minibatches (all of the same shape) and scores both models on `z_test`
+/// (the test design matrix, labels folded in). The report's `data` and `train_rows` are left
+/// for the caller to fill in.
+pub fn train_on(
+    batches: &[Matrix],
+    z_test: &Matrix,
+    src: &SourceFile,
+    opts: &TrainOptions,
+    progress: &dyn Progress,
+) -> Result<TrainReport, TrainError> {
+    let k_total = opts.minibatches;
+    if k_total == 0 {
+        return Err(TrainError::Config(
+            "--minibatches must be at least 1".into(),
+        ));
+    }
+    let first = batches
+        .first()
+        .ok_or_else(|| TrainError::Config("there are no minibatches to train on".into()))?;
+    let (m, f) = (first.rows(), first.cols());
+    if z_test.cols() != f {
+        return Err(TrainError::Config(format!(
+            "the test data has {} columns, the minibatches {f}",
+            z_test.cols()
+        )));
+    }
+
+    // Plaintext first: the program's interface, its algorithm, the reference model.
+    progress.start(Phase::Prepare, None, "checking the program in plaintext");
+    let (ir, iface) = program::check(src, k_total, m, f)?;
+    let mut inputs = HashMap::new();
+    inputs.insert(
+        iface.data_input.clone(),
+        program::batch_value(batches, 0, k_total),
+    );
+    let program_weights = program::interpret(&ir, inputs)?
+        .remove(&iface.output)
+        .ok_or_else(|| TrainError::Internal("the interpreter lost the output".into()))?;
+    drop(ir);
+    let (method, plain) = program::identify(src.name(), &program_weights, batches, k_total)?;
+    progress.finish(&format!(
+        "{} computes {} (plaintext reference agrees); max |Z_i beta_i| = {:.2}",
+        src.short_name(),
+        program::method_name(method).to_uppercase(),
+        plain.max_abs_inner
+    ));
+    if plain.max_abs_inner > H_DOMAIN {
+        progress.warn(&format!(
+            "the plaintext run reaches |Z_i beta_i| = {:.1}, outside [-{H_DOMAIN}, {H_DOMAIN}] \
+             where the sigmoid polynomial holds: the model may be poor (fewer minibatches or \
+             smaller features help)",
+            plain.max_abs_inner
+        ));
+    }
+
+    let mut run = Run::new(src, opts, m, f, progress);
+    let (plan, template) = run.plan()?;
+    if let Some(t) = &template {
+        let composed = rounds::plaintext_rounds(t, &plan, &iface, batches)?;
+        let diff = program::max_abs_diff(&composed, &program_weights);
+        let scale = program_weights.iter().fold(1.0f64, |a, x| a.max(x.abs()));
+        if diff > ROUNDS_TOLERANCE * scale {
+            return Err(TrainError::Internal(format!(
+                "the round programs differ from {} by {diff:e} in plaintext",
+                src.name()
+            )));
+        }
+    }
+    let weights = run.rounds(&plan, template.as_ref(), &iface, batches)?;
+    run.report(&plan, method, weights, &plain, z_test)
+}
+
+/// A compiled circuit and its key upload, alive while rounds still need it. Only the schedule
+/// is kept of the compilation: the optimized tensor IR is not needed after the plaintext check.
+struct Circuit {
+    schedule: Schedule,
+    report: CircuitReport,
+    eval_keys: Option<Vec<u8>>,
+    /// The predicted output error on the data of the rounds run so far.
+    data_bound: Option<f64>,
+}
+
+/// State of one run across its phases.
+struct Run<'a> {
+    src: &'a SourceFile,
+    opts: &'a TrainOptions,
+    m: usize,
+    f: usize,
+    progress: &'a dyn Progress,
+    /// Compiled circuits by (program text, minibatches).
+    circuits: HashMap<(String, usize), Circuit>,
+    /// Reports of circuits no longer needed, in order of first use.
+    done: Vec<CircuitReport>,
+    order: Vec<(String, usize)>,
+    rounds: Vec<RoundReport>,
+    client: Client,
+    compile_seconds: f64,
+    keygen_seconds: f64,
+    encrypt_seconds: f64,
+    decrypt_seconds: f64,
+    server_total_seconds: f64,
+    threads: usize,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        src: &'a SourceFile,
+        opts: &'a TrainOptions,
+        m: usize,
+        f: usize,
+        progress: &'a dyn Progress,
+    ) -> Self {
+        Run {
+            src,
+            opts,
+            m,
+            f,
+            progress,
+            circuits: HashMap::new(),
+            done: Vec::new(),
+            order: Vec::new(),
+            rounds: Vec::new(),
+            client: Client::new(),
+            compile_seconds: 0.0,
+            keygen_seconds: 0.0,
+            encrypt_seconds: 0.0,
+            decrypt_seconds: 0.0,
+            server_total_seconds: 0.0,
+            threads: 0,
+        }
+    }
+
+    /// Compiles `src` for `k` minibatches. `Ok(None)` when it is too deep for the 128-bit
+    /// budget; other compile errors are the user's.
+    fn try_compile(&mut self, src: &SourceFile, k: usize) -> Result<bool, TrainError> {
+        let key = (src.text().to_string(), k);
+        if self.circuits.contains_key(&key) {
+            return Ok(true);
+        }
+        self.progress.start(
+            Phase::Compile,
+            None,
+            &format!("{} with k = {k}", src.short_name()),
+        );
+        let req = CompileRequest {
+            sets: program::sets(k, self.m, self.f),
+            options: self.opts.compile,
+            precision_bits: self.opts.precision_bits,
+            params: None,
+            max_log_n: self.opts.max_log_n,
+        };
+        let t0 = Instant::now();
+        let compiled = match compile(src, &req, &mut |_, _| {}) {
+            Ok(c) => c,
+            Err(d) if rounds::is_too_deep(&d) => {
+                self.compile_seconds += t0.elapsed().as_secs_f64();
+                self.progress.finish(&format!(
+                    "k = {k}: too deep for one circuit ({})",
+                    d.message
+                ));
+                return Ok(false);
+            }
+            Err(d) => return Err(d.into()),
+        };
+        let seconds = t0.elapsed().as_secs_f64();
+        self.compile_seconds += seconds;
+        let r = lowered_report(&compiled.lowered);
+        let s = &compiled.lowered.schedule;
+        self.progress.finish(&format!(
+            "{} with k = {k}: depth {}, N = 2^{}, log2 PQ = {}, {} ciphertext nodes, {} input \
+             ciphertexts ({:.1} s)",
+            src.short_name(),
+            r.depth,
+            r.params.log_n,
+            r.params.log_q,
+            s.nodes.len(),
+            r.input_ciphertexts,
+            seconds
+        ));
+        let report = CircuitReport {
+            rounds: Vec::new(),
+            minibatches: k,
+            depth: r.depth,
+            log_n: r.params.log_n,
+            log_pq: r.params.log_q,
+            log_scale: r.params.log_scale,
+            dnum: r.params.dnum,
+            nodes: s.nodes.len(),
+            input_ciphertexts: r.input_ciphertexts,
+            galois_keys: 0,
+            eval_key_bytes: 0,
+            secret_key_bytes: 0,
+            predicted_error: r.predicted_error,
+            compile_seconds: seconds,
+        };
+        self.circuits.insert(
+            key,
+            Circuit {
+                schedule: compiled.lowered.schedule,
+                report,
+                eval_keys: None,
+                data_bound: None,
+            },
+        );
+        Ok(true)
+    }
+
+    /// One circuit if K minibatches fit, else rounds of the largest k that does (or of
+    /// `--round-size`).
+    fn plan(&mut self) -> Result<(RoundPlan, Option<RoundTemplate>), TrainError> {
+        let k_total = self.opts.minibatches;
+        let forced = self.opts.round_size.filter(|&r| r < k_total);
+        if forced.is_none() {
+            if self.try_compile(self.src, k_total)? {
+                return Ok((RoundPlan::single(k_total), None));
+            }
+            if k_total == 1 {
+                return Err(too_deep_for_one(self.src, self.m, self.f));
+            }
+        }
+        let template = RoundTemplate::new(self.src)?;
+        let round_src = template.source(0);
+        let (per_round, reason) = match forced {
+            Some(r) => {
+                let r = r.max(1);
+                if !self.try_compile(&round_src, r)? {
+                    return Err(TrainError::Config(format!(
+                        "--round-size {r}: a round of {r} minibatches is too deep for the \
+                         128-bit parameter budget; use a smaller --round-size"
+                    )));
+                }
+                (r, format!("--round-size {r}"))
+            }
+            None => {
+                let best =
+                    rounds::largest_fitting(k_total - 1, |k| self.try_compile(&round_src, k))?
+                        .ok_or_else(|| too_deep_for_one(self.src, self.m, self.f))?;
+                (
+                    best,
+                    format!(
+                        "{k_total} minibatches exceed the 128-bit parameter budget \
+                         (N <= 2^{}) in one circuit; a round circuit holds at most {best}",
+                        self.opts.max_log_n
+                    ),
+                )
+            }
+        };
+        let plan = RoundPlan::split(k_total, per_round, reason);
+        self.progress.warn(&format!(
+            "training in {} rounds ({}): {}; the client decrypts and re-encrypts the weights \
+             between rounds",
+            plan.sizes.len(),
+            plan.sizes
+                .iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+                .join(" + "),
+            plan.reason
+        ));
+        Ok((plan, Some(template)))
+    }
+
+    /// Runs every round through the client and the server; returns the decrypted weights.
+    fn rounds(
+        &mut self,
+        plan: &RoundPlan,
+        template: Option<&RoundTemplate>,
+        iface: &Interface,
+        batches: &[Matrix],
+    ) -> Result<Vec<f64>, TrainError> {
+        let rounds = plan.rounds();
+        // Weights and momentum between rounds, by program variable.
+        let mut state: HashMap<String, Vec<f64>> = template
+            .map(|t| {
+                t.state()
+                    .iter()
+                    .map(|s| (s.name.clone(), vec![0.0; self.f]))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let n = rounds.len();
+        let sources: Vec<SourceFile> = rounds
+            .iter()
+            .map(|&(start, _)| match template {
+                Some(t) => t.source(start),
+                None => self.src.clone(),
+            })
+            .collect();
+        let keys: Vec<(String, usize)> = rounds
+            .iter()
+            .zip(&sources)
+            .map(|(&(_, len), s)| (s.text().to_string(), len))
+            .collect();
+        for (r, ((start, len), src)) in rounds.iter().copied().zip(sources).enumerate() {
+            let key = &keys[r];
+            let detail = if n > 1 {
+                format!("round {} of {n}", r + 1)
+            } else {
+                String::new()
+            };
+            if !self.try_compile(&src, len)? {
+                return Err(TrainError::Internal(format!(
+                    "round {} ({len} minibatches) no longer fits the parameter budget",
+                    r + 1
+                )));
+            }
+            if !self.order.contains(key) {
+                self.order.push(key.clone());
+            }
+            self.ensure_keys(key, &detail)?;
+            let circuit = self
+                .circuits
+                .get_mut(key)
+                .ok_or_else(|| TrainError::Internal("circuit vanished".into()))?;
+            circuit.report.rounds.push(r);
+            let tensors = input_tensors(
+                &circuit.schedule,
+                iface,
+                template,
+                &state,
+                batches,
+                start,
+                len,
+            )?;
+            // The precision to expect on this data (client side; see `output_bounds_for`),
+            // the worst over the rounds that share the circuit.
+            let bound = output_bounds_for(&circuit.schedule, &tensors)
+                .into_iter()
+                .fold(0.0, f64::max);
+            let bound = circuit.data_bound.map_or(bound, |b| b.max(bound));
+            circuit.data_bound = Some(bound);
+            circuit.report.predicted_error = bound;
+            let schedule = &circuit.schedule;
+
+            self.progress.start(Phase::Encrypt, None, &detail);
+            let t0 = Instant::now();
+            let upload = self.client.encrypt(schedule, &tensors)?;
+            drop(tensors);
+            let upload_bytes = upload.len();
+            let secs = t0.elapsed().as_secs_f64();
+            self.encrypt_seconds += secs;
+            self.progress.finish(&format!(
+                "encrypted {len} minibatch(es): upload {} ({secs:.1} s)",
+                human_bytes(upload_bytes)
+            ));
+
+            let total = schedule.nodes.len() as u64;
+            self.progress.start(Phase::Server, Some(total), &detail);
+            let progress = self.progress;
+            let tick = move |done: usize, _total: usize| progress.advance(done as u64);
+            let eval_keys = circuit
+                .eval_keys
+                .as_deref()
+                .ok_or_else(|| TrainError::Internal("keys vanished".into()))?;
+            let served = server::run(
+                schedule,
+                eval_keys,
+                upload,
+                ServerOptions {
+                    threads: self.opts.threads,
+                    memory_limit: self.opts.memory_limit,
+                },
+                Some(&tick),
+            )?;
+            self.server_total_seconds += served.total_seconds;
+            self.threads = served.stats.threads;
+            self.progress.finish(&format!(
+                "server: {:.2} s on {} thread(s), peak {} of live ciphertexts{}",
+                served.stats.seconds,
+                served.stats.threads,
+                human_bytes(served.stats.peak_bytes),
+                self.opts
+                    .memory_limit
+                    .map(|l| format!(" (soft limit {})", human_bytes(l)))
+                    .unwrap_or_default()
+            ));
+
+            self.progress.start(Phase::Decrypt, None, &detail);
+            let t0 = Instant::now();
+            let outputs = self.client.decrypt(schedule, &served.outputs)?;
+            self.decrypt_seconds += t0.elapsed().as_secs_f64();
+            for (o, t) in schedule.outputs.iter().zip(outputs) {
+                state.insert(o.name.clone(), t.data);
+            }
+            self.progress.finish("decrypted the weights");
+            self.rounds.push(RoundReport {
+                first_minibatch: start,
+                minibatches: len,
+                upload_bytes,
+                download_bytes: served.outputs.len(),
+                server_seconds: served.stats.seconds,
+                peak_memory_bytes: served.stats.peak_bytes,
+            });
+            // A circuit no later round uses is dropped now, with its keys.
+            if !keys[r + 1..].contains(key) {
+                if let Some(c) = self.circuits.remove(key) {
+                    self.done.push(c.report);
+                }
+            }
+        }
+        state
+            .remove(&iface.output)
+            .ok_or_else(|| TrainError::Internal("the weights were not among the outputs".into()))
+    }
+
+    /// Generates the keys of a circuit once; later rounds reuse them.
+    fn ensure_keys(&mut self, key: &(String, usize), detail: &str) -> Result<(), TrainError> {
+        let circuit = self
+            .circuits
+            .get_mut(key)
+            .ok_or_else(|| TrainError::Internal("circuit vanished".into()))?;
+        if circuit.eval_keys.is_some() {
+            return Ok(());
+        }
+        self.progress.start(Phase::Keygen, None, detail);
+        let t0 = Instant::now();
+        let upload = self.client.keygen(&circuit.schedule)?;
+        let secs = t0.elapsed().as_secs_f64();
+        self.keygen_seconds += secs;
+        circuit.report.galois_keys = upload.sizes.galois_count;
+        circuit.report.eval_key_bytes = upload.eval_keys.len();
+        circuit.report.secret_key_bytes = upload.secret_key_bytes;
+        self.progress.finish(&format!(
+            "keys: evaluation keys {} ({} Galois keys), secret key {} ({secs:.1} s)",
+            human_bytes(upload.eval_keys.len()),
+            upload.sizes.galois_count,
+            human_bytes(upload.secret_key_bytes)
+        ));
+        circuit.eval_keys = Some(upload.eval_keys);
+        Ok(())
+    }
+
+    fn report(
+        mut self,
+        plan: &RoundPlan,
+        method: crate::reference::Method,
+        weights: Vec<f64>,
+        plain: &Trained,
+        z_test: &Matrix,
+    ) -> Result<TrainReport, TrainError> {
+        self.progress.start(Phase::Evaluate, None, "");
+        let enc = evaluate(z_test, &weights);
+        let pt = evaluate(z_test, &plain.beta);
+        let max_weight_error = program::max_abs_diff(&weights, &plain.beta);
+        self.progress.finish(&format!(
+            "test accuracy {:.4} encrypted vs {:.4} plaintext; max weight error {max_weight_error:.2e}",
+            enc.accuracy, pt.accuracy
+        ));
+        // Circuits still cached (none after a normal run) count too, in order of first use.
+        for key in &self.order {
+            if let Some(c) = self.circuits.remove(key) {
+                self.done.push(c.report);
+            }
+        }
+        let circuits = self.done;
+        let first = circuits
+            .first()
+            .ok_or_else(|| TrainError::Internal("no circuit ran".into()))?;
+        let predicted_error_bound = plan
+            .sizes
+            .iter()
+            .enumerate()
+            .map(|(r, _)| {
+                circuits
+                    .iter()
+                    .find(|c| c.rounds.contains(&r))
+                    .map_or(0.0, |c| c.predicted_error)
+            })
+            .sum();
+        let deepest = circuits.iter().max_by_key(|c| c.depth).unwrap_or(first);
+        Ok(TrainReport {
+            data: String::new(),
+            program: self.src.short_name().to_string(),
+            method: program::method_name(method).to_string(),
+            opt_level: match self.opts.compile.level {
+                OptLevel::O0 => "O0",
+                OptLevel::O1 => "O1",
+                OptLevel::O2 => "O2",
+            }
+            .to_string(),
+            minibatches: self.opts.minibatches,
+            batch_size: self.m,
+            features: self.f,
+            train_rows: 0,
+            test_rows: z_test.rows(),
+            rounds: plan.sizes.len(),
+            round_sizes: plan.sizes.clone(),
+            rounds_reason: plan.reason.clone(),
+            depth: deepest.depth,
+            log_n: deepest.log_n,
+            log_pq: deepest.log_pq,
+            log_scale: deepest.log_scale,
+            dnum: deepest.dnum,
+            eval_key_bytes: circuits.iter().map(|c| c.eval_key_bytes).sum(),
+            secret_key_bytes: first.secret_key_bytes,
+            upload_bytes: self.rounds.iter().map(|r| r.upload_bytes).sum(),
+            download_bytes: self.rounds.iter().map(|r| r.download_bytes).sum(),
+            server_seconds: self.rounds.iter().map(|r| r.server_seconds).sum(),
+            server_total_seconds: self.server_total_seconds,
+            peak_memory_bytes: self
+                .rounds
+                .iter()
+                .map(|r| r.peak_memory_bytes)
+                .max()
+                .unwrap_or(0),
+            threads: self.threads,
+            memory_limit_bytes: self.opts.memory_limit,
+            compile_seconds: self.compile_seconds,
+            keygen_seconds: self.keygen_seconds,
+            encrypt_seconds: self.encrypt_seconds,
+            decrypt_seconds: self.decrypt_seconds,
+            round_details: self.rounds,
+            accuracy: enc.accuracy,
+            auc: enc.auc,
+            plaintext_accuracy: pt.accuracy,
+            plaintext_auc: pt.auc,
+            max_weight_error,
+            predicted_error_bound,
+            max_abs_inner: plain.max_abs_inner,
+            weights,
+            plaintext_weights: plain.beta.clone(),
+            circuits,
+        })
+    }
+}
+
+fn too_deep_for_one(src: &SourceFile, m: usize, f: usize) -> TrainError {
+    TrainError::Config(format!(
+        "{}: even one minibatch of {m} x {f} per circuit is too deep for the 128-bit parameter \
+         budget; lower --precision",
+        src.short_name()
+    ))
+}
+
+/// The tensors of one round's inputs, in the schedule's input order: the minibatches of
+/// global iterations `start..start + len` and the carried state.
+fn input_tensors(
+    schedule: &Schedule,
+    iface: &Interface,
+    template: Option<&RoundTemplate>,
+    state: &HashMap<String, Vec<f64>>,
+    batches: &[Matrix],
+    start: usize,
+    len: usize,
+) -> Result<Vec<Vec<Tensor>>, TrainError> {
+    schedule
+        .inputs
+        .iter()
+        .map(|decl| {
+            if decl.name == iface.data_input {
+                return Ok((start..start + len)
+                    .map(|i| {
+                        let b = &batches[batch_index(i, batches.len())];
+                        Tensor {
+                            shape: Shape::Matrix(b.rows(), b.cols()),
+                            data: b.as_slice().to_vec(),
+                        }
+                    })
+                    .collect());
+            }
+            let var = template
+                .and_then(|t| t.state().iter().find(|s| s.input == decl.name))
+                .ok_or_else(|| {
+                    TrainError::Internal(format!("no data for input `{}`", decl.name))
+                })?;
+            let v = state.get(&var.name).ok_or_else(|| {
+                TrainError::Internal(format!("no value for state `{}`", var.name))
+            })?;
+            Ok(vec![Tensor {
+                shape: Shape::Vector(v.len()),
+                data: v.clone(),
+            }])
+        })
+        .collect()
+}

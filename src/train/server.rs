@@ -1,0 +1,95 @@
+//! The server: evaluation keys and encrypted inputs in, encrypted outputs out.
+//!
+//! It is handed bytes only — the files a real server would receive — and never sees a secret
+//! key: the types it works with cannot decrypt.
+
+use std::time::Instant;
+
+use hel_runtime::client::{self, EncryptedInputs, EncryptedOutputs, EvalKeys};
+use hel_runtime::exec::{execute, CkksEvaluator, RunOptions, RunStats};
+use hel_runtime::schedule::Schedule;
+
+use super::TrainError;
+
+/// How the server runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServerOptions {
+    /// Worker threads; 0 = one per core.
+    pub threads: usize,
+    /// Soft limit on live ciphertext bytes (see [`RunOptions::memory_limit`]).
+    pub memory_limit: Option<usize>,
+}
+
+/// One server run.
+pub struct ServerRun {
+    /// The encrypted-outputs file sent back.
+    pub outputs: Vec<u8>,
+    /// The executor's measurements: `seconds` is the circuit evaluation alone.
+    pub stats: RunStats,
+    /// Wall-clock time including loading the keys and inputs and writing the outputs.
+    pub total_seconds: f64,
+}
+
+/// Evaluates `schedule` on the uploaded inputs. `progress` sees (nodes done, total nodes).
+///
+/// Takes the upload by value: it can be gigabytes, and the file and its parsed form must not
+/// both be alive next to the run. Each input ciphertext is expanded from its seed only at its
+/// first use and dropped after its last ([`CkksEvaluator::new_seeded`]).
+pub fn run(
+    schedule: &Schedule,
+    eval_keys: &[u8],
+    inputs: Vec<u8>,
+    opts: ServerOptions,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<ServerRun, TrainError> {
+    let t0 = Instant::now();
+    let ctx = client::context(schedule)?;
+    let keys = EvalKeys::from_bytes(schedule, &ctx, eval_keys)?;
+    let enc = EncryptedInputs::from_bytes(schedule, &ctx, &inputs)?;
+    drop(inputs);
+    let evaluator = CkksEvaluator::new_seeded(
+        &ctx,
+        schedule,
+        &keys.relin,
+        &keys.galois,
+        enc.ciphertexts,
+        enc.public,
+    )?;
+    let result = execute(
+        schedule,
+        &evaluator,
+        &RunOptions {
+            threads: opts.threads,
+            progress,
+            memory_limit: opts.memory_limit,
+        },
+    )?;
+    drop(evaluator);
+    let outputs = EncryptedOutputs::new(schedule, result.outputs).to_bytes(&ctx)?;
+    Ok(ServerRun {
+        outputs,
+        stats: result.stats,
+        total_seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// The soft limit on live ciphertexts `hel train` uses when none is given: an eighth of the
+/// physical memory (`None` where it cannot be read).
+///
+/// Why so little: the limit counts only the intermediate values. Next to them live the
+/// input ciphertexts not used yet (seed-compressed), the evaluation keys (twice: the
+/// file and the loaded keys) and the allocator's retained memory, and the limit is soft (the
+/// scheduler only reorders, so the peak overshoots it: 6.3 GiB live under a 2 GiB limit on
+/// that configuration). Without a limit that run needs more than 24 GiB.
+pub fn default_memory_limit() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: usize = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024 / 8)
+}

@@ -1,0 +1,322 @@
+//! `hel train`: the encrypted model matches the plaintext reference within the compiler's
+//! predicted error bound, with one circuit and in rounds, for GD and NAG; the CLI's JSON and
+//! its user errors.
+//!
+//! Configurations are small (a synthetic CSV with 6 features, minibatches of 32 rows, 1-3
+//! minibatches) so every encrypted run takes seconds in the dev profile.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use hel::compile::{compile, CompileRequest};
+use hel::data::csv::CsvOptions;
+use hel::data::prepare::TestSource;
+use hel::data::{minibatches, prepare::prepare_mnist_3v8, Matrix};
+use hel::reference::{self, Config, Method};
+use hel::train::program::{self, Interface};
+use hel::train::rounds::{self, RoundPlan, RoundTemplate};
+use hel::train::{train, DataSource, Quiet, TrainError, TrainOptions, TrainReport};
+use hel_compiler::SourceFile;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn example(name: &str) -> SourceFile {
+    let path = root().join("examples").join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    SourceFile::new(path.display().to_string(), text)
+}
+
+fn scratch_file(name: &str, text: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("hel-train-test-{}-{name}", std::process::id()));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A deterministic, nearly separable data set: 6 features, label 1 when a fixed linear score
+/// plus noise is positive, header row, label last. The score's weights sum to zero and the
+/// features are symmetric around the middle of their range, so the few small steps of the test
+/// configurations already separate the classes well.
+fn synthetic_csv() -> PathBuf {
+    let mut state: u64 = 0x5eed;
+    let mut rand = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let w = [2.0, -2.0, 1.0, -1.0, 0.5, -0.5];
+    let mut text = String::from("f1,f2,f3,f4,f5,f6,label\n");
+    for _ in 0..300 {
+        let x: Vec<f64> = (0..6).map(|_| rand() * 10.0).collect();
+        let score: f64 = x.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>() + (rand() - 0.5) * 2.0;
+        let row: Vec<String> = x.iter().map(|v| format!("{v:.3}")).collect();
+        text.push_str(&format!("{},{}\n", row.join(","), u8::from(score > 0.0)));
+    }
+    scratch_file("synthetic.csv", &text)
+}
+
+fn csv(path: PathBuf) -> DataSource {
+    DataSource::Csv {
+        path,
+        test: TestSource::Fraction(0.2),
+        options: CsvOptions::default(),
+        seed: 7,
+    }
+}
+
+fn opts(k: usize, m: usize) -> TrainOptions {
+    TrainOptions {
+        threads: 2,
+        ..TrainOptions::new(k, m)
+    }
+}
+
+/// The checks every encrypted run must pass: weights within the compiler's predicted error
+/// bound of the plaintext reference (and the bound below `loosest`, so that it means
+/// something), the same test accuracy, AUC within a hair.
+fn check_matches_plaintext(r: &TrainReport, loosest: f64) {
+    assert!(
+        r.max_weight_error <= r.predicted_error_bound,
+        "weights differ by {:e}, more than the predicted bound {:e}",
+        r.max_weight_error,
+        r.predicted_error_bound
+    );
+    assert!(
+        r.predicted_error_bound < loosest,
+        "the bound {:e} is too loose to test anything",
+        r.predicted_error_bound
+    );
+    let direct = program::max_abs_diff(&r.weights, &r.plaintext_weights);
+    assert_eq!(direct, r.max_weight_error);
+    assert_eq!(r.accuracy, r.plaintext_accuracy);
+    let (a, b) = (r.auc.unwrap(), r.plaintext_auc.unwrap());
+    assert!((a - b).abs() <= 1e-3, "AUC {a} vs {b}");
+    // A few small steps from zero rank the test rows well long before the bias settles, so
+    // the ranking (AUC) is what shows that training happened.
+    assert!(a > 0.85, "AUC {a} on a nearly separable set");
+    assert!(r.server_seconds > 0.0 && r.upload_bytes > 0 && r.eval_key_bytes > 0);
+    assert!(r.peak_memory_bytes > 0 && r.depth > 0 && r.log_n >= 13);
+    assert_eq!(r.round_sizes.iter().sum::<usize>(), r.minibatches);
+    assert_eq!(r.round_details.len(), r.rounds);
+}
+
+#[test]
+fn gd_in_one_circuit_matches_the_plaintext_reference() {
+    let r = train(
+        &csv(synthetic_csv()),
+        &example("logreg_gd.hel"),
+        &opts(2, 32),
+        &Quiet,
+    )
+    .unwrap();
+    assert_eq!((r.method.as_str(), r.rounds), ("gd", 1));
+    assert_eq!((r.batch_size, r.features, r.train_rows), (32, 7, 240));
+    check_matches_plaintext(&r, 1e-2);
+}
+
+#[test]
+fn nag_in_one_circuit_matches_the_plaintext_reference() {
+    let r = train(
+        &csv(synthetic_csv()),
+        &example("logreg_nag.hel"),
+        &opts(2, 32),
+        &Quiet,
+    )
+    .unwrap();
+    assert_eq!((r.method.as_str(), r.rounds), ("nag", 1));
+    check_matches_plaintext(&r, 1e-2);
+}
+
+/// Rounds (forced small) still give the weights of one plaintext run of K iterations: NAG's
+/// momentum and its compile-time constants cross the round boundaries.
+#[test]
+fn rounds_match_the_single_run_reference() {
+    for (program, k, round_size, rounds) in
+        [("logreg_gd.hel", 3, 2, 2), ("logreg_nag.hel", 3, 1, 3)]
+    {
+        let o = TrainOptions {
+            round_size: Some(round_size),
+            ..opts(k, 32)
+        };
+        let r = train(&csv(synthetic_csv()), &example(program), &o, &Quiet).unwrap();
+        assert_eq!(r.rounds, rounds, "{program}");
+        assert_eq!(r.rounds_reason, format!("--round-size {round_size}"));
+        // The round programs declare no range for the weights (it would reveal their size to
+        // the server), so the compiler assumes [-1, 1] and its bound is loose; the measured
+        // error must still be as small as in one circuit.
+        check_matches_plaintext(&r, 1.0);
+        assert!(
+            r.max_weight_error < 1e-5,
+            "{program}: {:e}",
+            r.max_weight_error
+        );
+        // The reference is one run of K iterations, not K/round_size runs.
+        let method = if program.contains("nag") {
+            Method::Nag
+        } else {
+            Method::Gd
+        };
+        assert_eq!(r.method, program::method_name(method));
+    }
+}
+
+/// The round programs, run one after the other in plaintext, reproduce the reference trainer
+/// (one run of K iterations) on real MNIST minibatches.
+#[test]
+fn round_programs_compose_to_the_reference_in_plaintext() {
+    let p = prepare_mnist_3v8().unwrap();
+    let batches: Vec<Matrix> = minibatches(&p.z_train().unwrap(), 128).unwrap();
+    let iface = |output: &str| Interface {
+        data_input: "Z".into(),
+        output: output.into(),
+    };
+    for (file, method, output) in [
+        ("logreg_gd.hel", Method::Gd, "beta"),
+        ("logreg_nag.hel", Method::Nag, "v"),
+    ] {
+        let t = RoundTemplate::new(&example(file)).unwrap();
+        let want = reference::train(&batches, &Config::new(method, 7)).unwrap();
+        for per_round in [1, 2, 3, 7] {
+            let plan = RoundPlan::split(7, per_round, String::new());
+            let got = rounds::plaintext_rounds(&t, &plan, &iface(output), &batches).unwrap();
+            let d = program::max_abs_diff(&got, &want.beta);
+            assert!(d < 1e-12, "{file}, rounds of {per_round}: differs by {d:e}");
+        }
+    }
+}
+
+/// The parameter selection's error for a too-deep circuit is what the trainer takes as "use
+/// rounds".
+#[test]
+fn too_deep_circuits_are_recognized() {
+    let req = CompileRequest {
+        sets: program::sets(24, 8, 3),
+        options: Default::default(),
+        precision_bits: 20,
+        params: None,
+        max_log_n: 16,
+    };
+    let err = compile(&example("logreg_gd.hel"), &req, &mut |_, _| {})
+        .err()
+        .expect("24 minibatches do not fit one circuit");
+    assert!(rounds::is_too_deep(&err), "{}", err.message);
+}
+
+#[test]
+fn programs_that_are_not_the_reference_algorithm_are_refused() {
+    let text = std::fs::read_to_string(root().join("examples/logreg_gd.hel"))
+        .unwrap()
+        .replace("const alpha = 1.0;", "const alpha = 2.0;");
+    let src = SourceFile::new("doubled.hel", text);
+    let e = train(&csv(synthetic_csv()), &src, &opts(2, 32), &Quiet).unwrap_err();
+    assert!(matches!(e, TrainError::Program(_)), "{e}");
+    assert!(e.to_string().contains("does not compute"), "{e}");
+
+    let src = SourceFile::new(
+        "no_f.hel",
+        "const k = 1; const m = 2; input Z: enc matrix[m, 3][k]; let b = zeros(3); \
+         for i in 0..k { b = b + sum_rows(Z[i]); } output b;",
+    );
+    let e = train(&csv(synthetic_csv()), &src, &opts(1, 32), &Quiet).unwrap_err();
+    assert!(e.to_string().contains("no `const f`"), "{e}");
+}
+
+fn hel(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hel"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run hel")
+}
+
+#[test]
+fn json_is_exactly_one_object() {
+    let data = synthetic_csv();
+    let o = hel(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--program",
+        "examples/logreg_gd.hel",
+        "--minibatches",
+        "1",
+        "--batch-size",
+        "32",
+        "--threads",
+        "2",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(stdout.trim_end().lines().count(), 1, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let obj = v.as_object().expect("a JSON object");
+    for key in [
+        "accuracy",
+        "auc",
+        "plaintext_accuracy",
+        "plaintext_auc",
+        "max_weight_error",
+        "server_seconds",
+        "depth",
+        "log_n",
+        "upload_bytes",
+        "peak_memory_bytes",
+        "rounds",
+        "eval_key_bytes",
+        "log_pq",
+        "log_scale",
+    ] {
+        assert!(obj.contains_key(key), "missing `{key}` in {stdout}");
+    }
+    assert_eq!(obj["rounds"], 1);
+    assert_eq!(obj["accuracy"], obj["plaintext_accuracy"]);
+    // Progress and logs go to stderr, never into the JSON.
+    assert!(stderr.contains("[server]"), "{stderr}");
+}
+
+#[test]
+fn user_errors_exit_with_1_and_say_what_is_wrong() {
+    let bad = scratch_file("bad.csv", "a,b,label\n1,2,1\n3,x,0\n5,6,1\n");
+    let cases: [(Vec<&str>, &str); 4] = [
+        (
+            vec!["--data", bad.to_str().unwrap()],
+            "bad.csv:3: column 2 (b): `x` is not a finite number",
+        ),
+        (
+            vec![
+                "--data",
+                "tests/data/breast_cancer_head.csv",
+                "--label-column",
+                "diagnosis",
+            ],
+            "label column `diagnosis`",
+        ),
+        (
+            vec!["--label-column", "3"],
+            "--label-column applies to CSV data",
+        ),
+        (
+            vec!["--program", "no/such/program.hel"],
+            "cannot read no/such/program.hel",
+        ),
+    ];
+    for (args, msg) in cases {
+        let mut all = vec!["train"];
+        all.extend(&args);
+        let o = hel(&all);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+        // miette wraps long messages behind a `│` gutter.
+        let flat = stderr
+            .replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(flat.contains(msg), "{args:?}: expected `{msg}` in {stderr}");
+    }
+}
