@@ -28,8 +28,12 @@ fn example(name: &str) -> SourceFile {
     SourceFile::new(path.display().to_string(), text)
 }
 
+/// A fresh file per call: tests run in parallel threads of one process, and a shared name
+/// let one test read the file while another was rewriting it.
 fn scratch_file(name: &str, text: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("hel-train-test-{}-{name}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let p = std::env::temp_dir().join(format!("hel-train-test-{}-{n}-{name}", std::process::id()));
     std::fs::write(&p, text).unwrap();
     p
 }
