@@ -132,7 +132,7 @@ fn candidates(p: &Program, limit: u64, used: &mut u64, critical: bool) -> Vec<No
         };
         precomputable[id.index()] = low
             && match n.op {
-                Op::MatMul => true,
+                Op::MatMul | Op::MatVec => true,
                 Op::Mul => (public_scalar(0) && arg(1)) || (arg(0) && public_scalar(1)),
                 Op::Neg | Op::Transpose => arg(0),
                 _ => false,
@@ -171,12 +171,15 @@ fn replace(mut p: Program, picked: &[NodeId]) -> Result<Program, Diagnostic> {
     let mut map: Vec<NodeId> = Vec::with_capacity(g.len());
     for (id, n) in g.nodes() {
         let new = if picked.contains(&id) {
-            let (factor, sub, node) = canonical(g, id);
+            let (factor, sub, node) = canonical(&p, id);
             let description = describe(&sub, node, &p.source);
             let name = match p.derived.iter().find(|d| d.description == description) {
                 Some(d) => d.name.clone(),
                 None => {
-                    let name = format!("pre{}", p.derived.len());
+                    let name = (p.derived.len()..)
+                        .map(|k| format!("pre{k}"))
+                        .find(|n| p.input(n).is_none())
+                        .unwrap_or_default();
                     let bound = max_abs(&p, &sub, node);
                     p.inputs.push(InputDecl {
                         name: name.clone(),
@@ -221,47 +224,78 @@ fn replace(mut p: Program, picked: &[NodeId]) -> Result<Program, Diagnostic> {
     }
     let outputs =
         super::rewrite::remap_outputs(&p, "client-precompute", |o| map.get(o.index()).copied())?;
-    super::dce::Dce.run(p.with_graph(b.finish(), outputs))
+    let p = super::dce::Dce.run(p.with_graph(b.finish(), outputs))?;
+    Ok(drop_unused_derived(p))
+}
+
+/// Forgets derived inputs nothing reads any more (a Gram whose only uses became parts of
+/// larger derived inputs): the client would compute them for nothing.
+fn drop_unused_derived(mut p: Program) -> Program {
+    let read: Vec<String> = p
+        .graph
+        .nodes()
+        .filter_map(|(_, n)| match &n.op {
+            Op::Input { name } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    let unused: Vec<String> = p
+        .derived
+        .iter()
+        .filter(|d| !read.contains(&d.name))
+        .map(|d| d.name.clone())
+        .collect();
+    p.derived.retain(|d| !unused.contains(&d.name));
+    p.inputs.retain(|i| !unused.contains(&i.name));
+    p
 }
 
 /// `id` as a constant factor times a product without constant factors (negations and
 /// products with constant scalars taken out), the latter as a standalone graph.
-fn canonical(g: &Graph, id: NodeId) -> (f64, Graph, NodeId) {
+/// Derived inputs it reads are expanded into their own formulas (over the user's inputs), so
+/// the client computes every derived input from the user's data alone.
+fn canonical(p: &Program, id: NodeId) -> (f64, Graph, NodeId) {
     let mut b = Builder::hash_consing();
-    let mut map: Vec<Option<NodeId>> = vec![None; g.len()];
-    let (factor, node) = strip(g, id, &mut b, &mut map);
+    let mut map: Vec<Option<NodeId>> = vec![None; p.graph.len()];
+    let (factor, node) = strip(p, &p.graph, id, &mut b, &mut map);
     (factor, b.finish(), node)
 }
 
 /// Copies `id` into `b` without its constant factors, returning the factor taken out.
-fn strip(g: &Graph, id: NodeId, b: &mut Builder, map: &mut Vec<Option<NodeId>>) -> (f64, NodeId) {
+fn strip(
+    p: &Program,
+    g: &Graph,
+    id: NodeId,
+    b: &mut Builder,
+    map: &mut Vec<Option<NodeId>>,
+) -> (f64, NodeId) {
     let n = g.node(id);
     let constant = |x: NodeId| scalar_value(g, x);
     match n.op {
         Op::Neg => {
-            let (f, x) = strip(g, n.args[0], b, map);
+            let (f, x) = strip(p, g, n.args[0], b, map);
             return (-f, x);
         }
         Op::Mul => {
             if let Some(c) = constant(n.args[0]) {
-                let (f, x) = strip(g, n.args[1], b, map);
+                let (f, x) = strip(p, g, n.args[1], b, map);
                 return (c * f, x);
             }
             if let Some(c) = constant(n.args[1]) {
-                let (f, x) = strip(g, n.args[0], b, map);
+                let (f, x) = strip(p, g, n.args[0], b, map);
                 return (c * f, x);
             }
         }
-        Op::MatMul | Op::Transpose => {
+        Op::MatMul | Op::MatVec | Op::Transpose => {
             let mut factor = 1.0;
             let mut args = Vec::new();
             for a in &n.args {
-                let (f, x) = strip(g, *a, b, map);
+                let (f, x) = strip(p, g, *a, b, map);
                 factor *= f;
                 args.push(x);
             }
             let ty = match n.op {
-                Op::MatMul => super::depth_search::result_type(
+                Op::MatMul | Op::MatVec => super::depth_search::result_type(
                     &n.op,
                     b.graph().node(args[0]).ty,
                     b.graph().node(args[1]).ty,
@@ -277,7 +311,7 @@ fn strip(g: &Graph, id: NodeId, b: &mut Builder, map: &mut Vec<Option<NodeId>>) 
         }
         _ => {}
     }
-    (1.0, copy(g, id, b, map))
+    (1.0, copy(p, g, id, b, map))
 }
 
 /// The value of a public scalar computed from constants only.
@@ -295,14 +329,32 @@ fn scalar_value(g: &Graph, x: NodeId) -> Option<f64> {
     }
 }
 
-/// Copies `id` and what it depends on into `b` unchanged.
-fn copy(g: &Graph, id: NodeId, b: &mut Builder, map: &mut Vec<Option<NodeId>>) -> NodeId {
+/// Copies `id` and what it depends on into `b` unchanged, a derived input as its formula.
+fn copy(
+    p: &Program,
+    g: &Graph,
+    id: NodeId,
+    b: &mut Builder,
+    map: &mut Vec<Option<NodeId>>,
+) -> NodeId {
     if let Some(x) = map[id.index()] {
         return x;
     }
     let n = g.node(id);
-    let args = n.args.iter().map(|a| copy(g, *a, b, map)).collect();
-    let x = b.add(Node { args, ..n.clone() });
+    let derived = match &n.op {
+        Op::Input { name } => p.derived.iter().find(|d| &d.name == name),
+        _ => None,
+    };
+    let x = match derived {
+        Some(d) => {
+            let mut inner = vec![None; d.graph.len()];
+            copy(p, &d.graph, d.node, b, &mut inner)
+        }
+        None => {
+            let args = n.args.iter().map(|a| copy(p, g, *a, b, map)).collect();
+            b.add(Node { args, ..n.clone() })
+        }
+    };
     map[id.index()] = Some(x);
     x
 }
