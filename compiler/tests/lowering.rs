@@ -170,5 +170,12 @@ fn first_iteration_statistics_are_client_vectors() {
             "{file}: {} inputs",
             s.ct_inputs.len()
         );
+        // -O1 (the prior-work circuit) keeps the whole computation on the server.
+        let (_, l1) = compile(file, &[("k", 6.0)], OptLevel::O1);
+        assert!(
+            l1.schedule.derived.is_empty(),
+            "{file} -O1: {:?}",
+            l1.schedule.derived
+        );
     }
 }

@@ -3,11 +3,13 @@
 //! encrypted input, at depth 0. For logistic regression that makes the cross-minibatch products
 //! `Z[i+1] @ transpose(Z[i])` free in depth.
 //!
-//! Only matrix products of low degree in the inputs qualify (products of two inputs, see
-//! [`PRECOMPUTE_MAX_DEGREE`]): the client prepares data, it does not run the computation.
-//! It trades upload bandwidth for depth, so only values on a critical path are precomputed (one
-//! round at a time, re-analysing in between), each as large as possible (the whole input-only
-//! expression), and within the budget `--client-precompute off|auto|<max extra bytes>` (bytes of
+//! Only matrix and matrix-vector products of low degree in the inputs qualify (products of two
+//! inputs, see [`PRECOMPUTE_MAX_DEGREE`]): the client prepares data, it does not run the
+//! computation. A matrix product trades upload bandwidth for depth, so only those on a critical
+//! path are precomputed; a matrix-vector product of data (at `beta_0 = 0` the first gradient is
+//! `gamma h(0) transpose(Z[0]) @ 1`) is a small vector that replaces server work wherever it is.
+//! One round at a time, re-analysing in between, each as large as possible (the whole
+//! input-only expression), and within the budget `--client-precompute off|auto|<max extra bytes>` (bytes of
 //! plaintext values, 8 per value; the encrypted size is reported after lowering).
 
 use super::depth_search::{input_degrees, PRECOMPUTE_MAX_DEGREE};
@@ -55,7 +57,7 @@ impl Pass for ClientPrecomputePass {
     }
 
     fn description(&self) -> &'static str {
-        "products of encrypted inputs on the critical path become extra inputs the client computes (depth 0)"
+        "data products on the critical path and data matrix-vector products become extra inputs the client computes (depth 0)"
     }
 
     fn run(&self, mut p: Program) -> Result<Program, Diagnostic> {
@@ -71,7 +73,7 @@ impl Pass for ClientPrecomputePass {
             .map(|i| 8 * i.ty.shape.len() as u64)
             .sum();
         for _ in 0..MAX_ROUNDS {
-            let picked = candidates(&p, limit, &mut used, true);
+            let picked = candidates(&p, limit, &mut used, Select::Optimize);
             if picked.is_empty() {
                 break;
             }
@@ -101,7 +103,7 @@ pub fn precompute_remaining_products(
         .map(|i| 8 * i.ty.shape.len() as u64)
         .sum();
     for _ in 0..MAX_ROUNDS {
-        let picked = candidates(&p, limit, &mut used, false);
+        let picked = candidates(&p, limit, &mut used, Select::Necessary);
         if picked.is_empty() {
             break;
         }
@@ -110,9 +112,19 @@ pub fn precompute_remaining_products(
     Ok(p)
 }
 
-/// Maximal input-only encrypted values with depth >= 1 (on a critical path if `critical`),
-/// within the budget.
-fn candidates(p: &Program, limit: u64, used: &mut u64, critical: bool) -> Vec<NodeId> {
+/// Which input-only values [`candidates`] takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Select {
+    /// The -O2 pass: matrix products on a critical path (they buy depth with upload), and
+    /// matrix-vector products anywhere (data statistics: a vector instead of server work).
+    Optimize,
+    /// Before lowering, at every level: the matrix products the layouts cannot implement.
+    Necessary,
+}
+
+/// Maximal input-only encrypted values with depth >= 1 of the kinds `select` takes, within the
+/// budget.
+fn candidates(p: &Program, limit: u64, used: &mut u64, select: Select) -> Vec<NodeId> {
     let g = &p.graph;
     let depth = node_depths(g);
     let outs: Vec<NodeId> = p.outputs.iter().map(|o| o.node).collect();
@@ -132,7 +144,8 @@ fn candidates(p: &Program, limit: u64, used: &mut u64, critical: bool) -> Vec<No
         };
         precomputable[id.index()] = low
             && match n.op {
-                Op::MatMul | Op::MatVec => true,
+                Op::MatMul => true,
+                Op::MatVec => select == Select::Optimize,
                 Op::Mul => (public_scalar(0) && arg(1)) || (arg(0) && public_scalar(1)),
                 Op::Neg | Op::Transpose => arg(0),
                 _ => false,
@@ -143,7 +156,10 @@ fn candidates(p: &Program, limit: u64, used: &mut u64, critical: bool) -> Vec<No
         precomputable[id.index()]
             && n.ty.secrecy == Secrecy::Enc
             && depth[id.index()] >= 1
-            && (!critical || slack[id.index()] == 0)
+            && match select {
+                Select::Optimize => slack[id.index()] == 0 || n.op == Op::MatVec,
+                Select::Necessary => true,
+            }
             && n.ty.seq.is_none()
     };
     let mut picked = Vec::new();
