@@ -166,6 +166,39 @@ fn rounds_match_the_single_run_reference() {
     }
 }
 
+/// Without `--round-size`, a K that does not fit the ring cap is split automatically: the round
+/// size is one that fits (at least half the largest that does), chosen by estimated server time,
+/// and the report says why.
+#[test]
+fn automatic_rounds_fit_the_ring_cap() {
+    let o = TrainOptions {
+        max_log_n: 14,
+        ..opts(6, 32)
+    };
+    let r = train(&csv(synthetic_csv()), &example("logreg_gd.hel"), &o, &Quiet).unwrap();
+    assert!(r.rounds > 1, "{} rounds", r.rounds);
+    assert!(r.log_n <= 14);
+    assert!(
+        r.rounds_reason.contains("a round circuit holds at most"),
+        "{}",
+        r.rounds_reason
+    );
+    let largest: usize = r
+        .rounds_reason
+        .split("holds at most ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let first = r.round_sizes[0];
+    assert!(
+        2 * first >= largest && first <= largest,
+        "rounds of {first}, largest {largest}"
+    );
+    check_matches_plaintext(&r, 1.0);
+    assert!(r.max_weight_error < 1e-5, "{:e}", r.max_weight_error);
+}
+
 /// The round programs, run one after the other in plaintext, reproduce the reference trainer
 /// (one run of K iterations) on real MNIST minibatches.
 #[test]

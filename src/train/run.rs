@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use hel_compiler::passes::pipeline::OptLevel;
 use hel_compiler::SourceFile;
+use hel_runtime::exec::{execute, CostEvaluator, CostTable, RunOptions};
 use hel_runtime::schedule::{Schedule, Shape, Tensor};
 
 use super::client::Client;
@@ -261,14 +262,26 @@ impl<'a> Run<'a> {
                 (r, format!("--round-size {r}"))
             }
             None => {
-                let best =
+                let largest =
                     rounds::largest_fitting(k_total - 1, |k| self.try_compile(&round_src, k))?
                         .ok_or_else(|| too_deep_for_one(self.src, self.m, self.f))?;
+                let (best, per_minibatch) = self.fastest_round_size(&round_src, largest)?;
+                let choice = if best == largest {
+                    String::new()
+                } else {
+                    format!(
+                        "; {best} per round is the fastest by the cost model ({:.2} s per \
+                         minibatch, {:.2} s at {largest}: a deeper circuit needs more limbs and \
+                         key-switching digits)",
+                        per_minibatch[&best], per_minibatch[&largest]
+                    )
+                };
                 (
                     best,
                     format!(
                         "{k_total} minibatches exceed the 128-bit parameter budget \
-                         (N <= 2^{}) in one circuit; a round circuit holds at most {best}",
+                         (N <= 2^{}) in one circuit; a round circuit holds at most \
+                         {largest}{choice}",
                         self.opts.max_log_n
                     ),
                 )
@@ -430,6 +443,52 @@ impl<'a> Run<'a> {
         state
             .remove(&iface.output)
             .ok_or_else(|| TrainError::Internal("the weights were not among the outputs".into()))
+    }
+
+    /// Among the round sizes from half the largest that fits up to it, the one with the least
+    /// estimated server time per minibatch (the built-in cost table the lowering also chooses
+    /// layouts by, on this run's thread count); ties go to the larger size (fewer refreshes). Returns it and
+    /// the estimate of every size considered. The largest round is not always the fastest:
+    /// NAG rounds of 7 need depth 19 at N = 2^15, where the special modulus is one 70-bit prime
+    /// and key switching goes digit by digit.
+    fn fastest_round_size(
+        &mut self,
+        src: &SourceFile,
+        largest: usize,
+    ) -> Result<(usize, HashMap<usize, f64>), TrainError> {
+        let threads = match self.opts.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            t => t,
+        };
+        let mut per_minibatch = HashMap::new();
+        let mut best = (largest, f64::INFINITY);
+        for k in (largest.div_ceil(2)..=largest).rev() {
+            if !self.try_compile(src, k)? {
+                continue;
+            }
+            let circuit = self
+                .circuits
+                .get(&(src.text().to_string(), k))
+                .ok_or_else(|| TrainError::Internal("circuit vanished".into()))?;
+            let evaluator = CostEvaluator::new(&circuit.schedule, CostTable::default())
+                .map_err(|e| TrainError::Internal(e.to_string()))?;
+            let options = RunOptions {
+                threads: 1,
+                progress: None,
+                memory_limit: None,
+            };
+            execute(&circuit.schedule, &evaluator, &options)
+                .map_err(|e| TrainError::Internal(e.to_string()))?;
+            let report = evaluator
+                .report()
+                .map_err(|e| TrainError::Internal(e.to_string()))?;
+            let seconds = report.estimated_seconds(threads) / k as f64;
+            per_minibatch.insert(k, seconds);
+            if seconds < best.1 {
+                best = (k, seconds);
+            }
+        }
+        Ok((best.0, per_minibatch))
     }
 
     /// Generates the keys of a circuit once; later rounds reuse them.
