@@ -100,6 +100,14 @@ pub fn train_on(
     run.report(&plan, method, weights, &plain, z_test)
 }
 
+/// The round size [`Run::fastest_round_size`] picked, with the estimated server seconds per
+/// minibatch at that size and at the largest size that fits.
+struct FastestRound {
+    size: usize,
+    seconds: f64,
+    largest_seconds: f64,
+}
+
 /// A compiled circuit and its key upload, alive while rounds still need it. Only the schedule
 /// is kept of the compilation: the optimized tensor IR is not needed after the plaintext check.
 struct Circuit {
@@ -265,7 +273,8 @@ impl<'a> Run<'a> {
                 let largest =
                     rounds::largest_fitting(k_total - 1, |k| self.try_compile(&round_src, k))?
                         .ok_or_else(|| too_deep_for_one(self.src, self.m, self.f))?;
-                let (best, per_minibatch) = self.fastest_round_size(&round_src, largest)?;
+                let fastest = self.fastest_round_size(&round_src, largest)?;
+                let best = fastest.size;
                 let choice = if best == largest {
                     String::new()
                 } else {
@@ -273,7 +282,7 @@ impl<'a> Run<'a> {
                         "; {best} per round is the fastest by the cost model ({:.2} s per \
                          minibatch, {:.2} s at {largest}: a deeper circuit needs more limbs and \
                          key-switching digits)",
-                        per_minibatch[&best], per_minibatch[&largest]
+                        fastest.seconds, fastest.largest_seconds
                     )
                 };
                 (
@@ -447,21 +456,24 @@ impl<'a> Run<'a> {
 
     /// Among the round sizes from half the largest that fits up to it, the one with the least
     /// estimated server time per minibatch (the built-in cost table the lowering also chooses
-    /// layouts by, on this run's thread count); ties go to the larger size (fewer refreshes). Returns it and
-    /// the estimate of every size considered. The largest round is not always the fastest:
+    /// layouts by, on this run's thread count); ties go to the larger size (fewer refreshes).
+    /// The largest round is not always the fastest:
     /// NAG rounds of 7 need depth 19 at N = 2^15, where the special modulus is one 70-bit prime
     /// and key switching goes digit by digit.
     fn fastest_round_size(
         &mut self,
         src: &SourceFile,
         largest: usize,
-    ) -> Result<(usize, HashMap<usize, f64>), TrainError> {
+    ) -> Result<FastestRound, TrainError> {
         let threads = match self.opts.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             t => t,
         };
-        let mut per_minibatch = HashMap::new();
-        let mut best = (largest, f64::INFINITY);
+        let mut best = FastestRound {
+            size: largest,
+            seconds: f64::INFINITY,
+            largest_seconds: f64::INFINITY,
+        };
         for k in (largest.div_ceil(2)..=largest).rev() {
             if !self.try_compile(src, k)? {
                 continue;
@@ -483,12 +495,15 @@ impl<'a> Run<'a> {
                 .report()
                 .map_err(|e| TrainError::Internal(e.to_string()))?;
             let seconds = report.estimated_seconds(threads) / k as f64;
-            per_minibatch.insert(k, seconds);
-            if seconds < best.1 {
-                best = (k, seconds);
+            if k == largest {
+                best.largest_seconds = seconds;
+            }
+            if seconds < best.seconds {
+                best.size = k;
+                best.seconds = seconds;
             }
         }
-        Ok((best.0, per_minibatch))
+        Ok(best)
     }
 
     /// Generates the keys of a circuit once; later rounds reuse them.

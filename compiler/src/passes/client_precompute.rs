@@ -60,26 +60,8 @@ impl Pass for ClientPrecomputePass {
         "data products on the critical path and data matrix-vector products become extra inputs the client computes (depth 0)"
     }
 
-    fn run(&self, mut p: Program) -> Result<Program, Diagnostic> {
-        let limit = match self.mode {
-            ClientPrecompute::Off => return Ok(p),
-            ClientPrecompute::Auto => u64::MAX,
-            ClientPrecompute::MaxBytes(b) => b,
-        };
-        let mut used: u64 = p
-            .derived
-            .iter()
-            .filter_map(|d| p.input(&d.name))
-            .map(|i| 8 * i.ty.shape.len() as u64)
-            .sum();
-        for _ in 0..MAX_ROUNDS {
-            let picked = candidates(&p, limit, &mut used, Select::Optimize);
-            if picked.is_empty() {
-                break;
-            }
-            p = replace(p, &picked)?;
-        }
-        Ok(p)
+    fn run(&self, p: Program) -> Result<Program, Diagnostic> {
+        precompute(p, self.mode, Select::Optimize)
     }
 }
 
@@ -88,8 +70,18 @@ impl Pass for ClientPrecomputePass {
 /// the critical path this costs upload, not depth. Returns the program unchanged when `mode`
 /// is `Off` (lowering then reports the product it cannot implement).
 pub fn precompute_remaining_products(
+    p: Program,
+    mode: ClientPrecompute,
+) -> Result<Program, Diagnostic> {
+    precompute(p, mode, Select::Necessary)
+}
+
+/// Replaces what `select` takes by derived inputs, one round at a time (re-analysing in
+/// between), within the budget of `mode`.
+fn precompute(
     mut p: Program,
     mode: ClientPrecompute,
+    select: Select,
 ) -> Result<Program, Diagnostic> {
     let limit = match mode {
         ClientPrecompute::Off => return Ok(p),
@@ -103,7 +95,7 @@ pub fn precompute_remaining_products(
         .map(|i| 8 * i.ty.shape.len() as u64)
         .sum();
     for _ in 0..MAX_ROUNDS {
-        let picked = candidates(&p, limit, &mut used, Select::Necessary);
+        let picked = candidates(&p, limit, &mut used, select);
         if picked.is_empty() {
             break;
         }
