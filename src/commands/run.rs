@@ -352,11 +352,11 @@ fn run_cost(args: &RunArgs, schedule: &Schedule) -> CmdResult {
     let evaluator = CostEvaluator::new(schedule, table.table).map_err(user_error)?;
     let result = run_with_progress(schedule, &evaluator, args)?;
     let report = evaluator.report().map_err(user_error)?;
-    let threads = if args.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        args.threads
-    };
+    let threads = RunOptions {
+        threads: args.threads,
+        ..RunOptions::default()
+    }
+    .thread_count();
     if args.json {
         let v = json!({
             "evaluator": "cost",

@@ -457,18 +457,18 @@ impl<'a> Run<'a> {
     /// Among the round sizes from half the largest that fits up to it, the one with the least
     /// estimated server time per minibatch (the built-in cost table the lowering also chooses
     /// layouts by, on this run's thread count); ties go to the larger size (fewer refreshes).
-    /// The largest round is not always the fastest:
-    /// NAG rounds of 7 need depth 19 at N = 2^15, where the special modulus is one 70-bit prime
-    /// and key switching goes digit by digit.
+    /// The largest round is not always the fastest: NAG rounds of 7 need depth 19 at N = 2^15,
+    /// where the special modulus is one 70-bit prime and key switching goes digit by digit.
     fn fastest_round_size(
         &mut self,
         src: &SourceFile,
         largest: usize,
     ) -> Result<FastestRound, TrainError> {
-        let threads = match self.opts.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            t => t,
-        };
+        let threads = RunOptions {
+            threads: self.opts.threads,
+            ..RunOptions::default()
+        }
+        .thread_count();
         let mut best = FastestRound {
             size: largest,
             seconds: f64::INFINITY,
@@ -486,8 +486,7 @@ impl<'a> Run<'a> {
                 .map_err(|e| TrainError::Internal(e.to_string()))?;
             let options = RunOptions {
                 threads: 1,
-                progress: None,
-                memory_limit: None,
+                ..RunOptions::default()
             };
             execute(&circuit.schedule, &evaluator, &options)
                 .map_err(|e| TrainError::Internal(e.to_string()))?;

@@ -9,8 +9,9 @@
 //! path are precomputed; a matrix-vector product of data (at `beta_0 = 0` the first gradient is
 //! `gamma h(0) transpose(Z[0]) @ 1`) is a small vector that replaces server work wherever it is.
 //! One round at a time, re-analysing in between, each as large as possible (the whole
-//! input-only expression), and within the budget `--client-precompute off|auto|<max extra bytes>` (bytes of
-//! plaintext values, 8 per value; the encrypted size is reported after lowering).
+//! input-only expression), and within the budget
+//! `--client-precompute off|auto|<max extra bytes>` (bytes of plaintext values, 8 per value; the
+//! encrypted size is reported after lowering).
 
 use super::depth_search::{input_degrees, PRECOMPUTE_MAX_DEGREE};
 use super::pipeline::Pass;

@@ -81,6 +81,16 @@ pub struct RunOptions<'a> {
     pub memory_limit: Option<usize>,
 }
 
+impl RunOptions<'_> {
+    /// The number of threads a run with these options uses (`threads`, or one per core).
+    pub fn thread_count(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            t => t,
+        }
+    }
+}
+
 impl std::fmt::Debug for RunOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunOptions")

@@ -436,7 +436,7 @@ pub fn execute<E: Evaluator>(
     let table = CostTable::default();
     let plan = Plan::new(schedule, &table)?;
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.threads)
+        .num_threads(options.thread_count())
         .thread_name(|i| format!("hel-exec-{i}"))
         // A thread waiting inside an operation's parallel section may run whole other nodes
         // on top of its stack (work stealing), so nesting can get deeper than in plain rayon
