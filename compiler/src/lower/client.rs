@@ -1,7 +1,7 @@
 //! The client side of the schedule: derived inputs (client-side precomputation) as a list of
 //! plain tensor ops over the user's inputs.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use hel_runtime::schedule::{ClientOp, DerivedTensor, Shape as SShape};
 
@@ -18,7 +18,7 @@ fn sshape(s: Shape) -> SShape {
 
 /// Every derived input of `p` as client ops.
 pub fn derived_tensors(p: &Program) -> Result<Vec<DerivedTensor>, Diagnostic> {
-    let user: HashMap<&str, u32> = p
+    let user: FxHashMap<&str, u32> = p
         .inputs
         .iter()
         .filter(|i| !p.is_derived(&i.name))
@@ -29,7 +29,7 @@ pub fn derived_tensors(p: &Program) -> Result<Vec<DerivedTensor>, Diagnostic> {
         .iter()
         .map(|d| {
             let mut ops = Vec::new();
-            let mut map: HashMap<NodeId, u32> = HashMap::new();
+            let mut map: FxHashMap<NodeId, u32> = FxHashMap::default();
             // The graph is append-only, so ids are already in topological order.
             for (id, n) in d.graph.nodes() {
                 let arg =

@@ -3,7 +3,7 @@
 //! [`super::manage`]). Identical operations are shared (hash-consing), so lowering may ask for
 //! the same rotation or product twice at no cost.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use hel_runtime::schedule::{Origin, Plain};
 
@@ -51,7 +51,7 @@ impl COp {
 pub struct CtIr {
     pub ops: Vec<COp>,
     pub origins: Vec<Origin>,
-    shared: HashMap<String, Ct>,
+    shared: FxHashMap<String, Ct>,
 }
 
 impl CtIr {

@@ -17,7 +17,7 @@
 //! other orientation), and [`Lowering`] then materializes exactly the (node, orientation) pairs
 //! the outputs need — a value needed in both orientations is kept in both ("duplication").
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use hel_runtime::schedule::{CtInput, Layout, Origin, Pack, Plain, Source, Unit};
 
@@ -133,6 +133,20 @@ fn ceil_div(a: usize, b: usize) -> usize {
     a.div_ceil(b.max(1))
 }
 
+/// [`Lowering::sole_user`] of every node.
+fn sole_users(p: &Program) -> Vec<Option<NodeId>> {
+    let mut sole = vec![None; p.graph.len()];
+    for (id, _) in p.graph.nodes() {
+        if let [u] = p.graph.users(id)[..] {
+            sole[id.index()] = Some(u);
+        }
+    }
+    for o in &p.outputs {
+        sole[o.node.index()] = None;
+    }
+    sole
+}
+
 fn small_int(c: f64) -> Option<i64> {
     (c == c.round() && c.abs() < (1u64 << 20) as f64).then_some(c as i64)
 }
@@ -143,25 +157,35 @@ pub struct Lowering<'p> {
     pub unit: Unit,
     pub ir: CtIr,
     pub ct_inputs: Vec<CtInput>,
-    input_ids: HashMap<String, u32>,
+    /// Position in `ct_inputs` of each packing (the factor by its bits): a long program asks
+    /// for tens of thousands of input ciphertexts, and a linear search for each was a third of
+    /// the compile time of NAG at k = 32.
+    ct_input_index: FxHashMap<(Source, Layout, u64), u32>,
+    /// The one user of each node used by exactly one node and not an output (by node index):
+    /// asked for at every step of the plan's search, too often to collect the users each time.
+    sole_user: Vec<Option<NodeId>>,
+    /// [`Lowering::input_source`] of every node, by node index (asked for at every step of the
+    /// plan's search).
+    input_sources: Vec<Option<(Source, f64, bool)>>,
+    input_ids: FxHashMap<String, u32>,
     costs: Costs,
-    vecs: HashMap<(NodeId, Orient), VecVal>,
-    mats: HashMap<(NodeId, Form), MatVal>,
-    scalars: HashMap<NodeId, Ct>,
+    vecs: FxHashMap<(NodeId, Orient), VecVal>,
+    mats: FxHashMap<(NodeId, Form), MatVal>,
+    scalars: FxHashMap<NodeId, Ct>,
     plan: Plan,
     /// The packing factor of each input matrix, by (source, stored transposed): the views of
     /// the same matrix with other factors (`gamma G`, `(gamma c3) G`) reuse its ciphertexts,
     /// the ratio folded into the vector they multiply or applied on the server.
-    pinned: HashMap<(Source, bool), f64>,
+    pinned: FxHashMap<(Source, bool), f64>,
 }
 
 /// Minimum depth per (node, orientation/form), the basis of every layout choice.
 #[derive(Default)]
 struct Costs {
-    vec: HashMap<(NodeId, Orient), u32>,
-    vec_direct: HashMap<(NodeId, Orient), u32>,
-    mat: HashMap<(NodeId, Form), u32>,
-    scalar: HashMap<NodeId, u32>,
+    vec: FxHashMap<(NodeId, Orient), u32>,
+    vec_direct: FxHashMap<(NodeId, Orient), u32>,
+    mat: FxHashMap<(NodeId, Form), u32>,
+    scalar: FxHashMap<NodeId, u32>,
 }
 
 impl<'p> Lowering<'p> {
@@ -179,19 +203,28 @@ impl<'p> Lowering<'p> {
                     .map(|(k, d)| (d.name.clone(), k as u32 | DERIVED_BIT)),
             )
             .collect();
-        Lowering {
+        let mut low = Lowering {
             p,
             unit,
             ir: CtIr::default(),
             ct_inputs: Vec::new(),
+            ct_input_index: FxHashMap::default(),
+            sole_user: sole_users(p),
+            input_sources: Vec::new(),
             input_ids,
             costs: Costs::default(),
-            vecs: HashMap::new(),
-            mats: HashMap::new(),
-            scalars: HashMap::new(),
+            vecs: FxHashMap::default(),
+            mats: FxHashMap::default(),
+            scalars: FxHashMap::default(),
             plan: Plan::default(),
-            pinned: HashMap::new(),
-        }
+            pinned: FxHashMap::default(),
+        };
+        low.input_sources = p
+            .graph
+            .nodes()
+            .map(|(id, _)| low.find_input_source(id))
+            .collect();
+        low
     }
 
     fn node(&self, id: NodeId) -> &crate::ir::Node {
@@ -327,6 +360,11 @@ impl<'p> Lowering<'p> {
     /// If `id` is (a scaled, negated or transposed view of) a program input: its source, the
     /// factor and whether it is transposed. Such values are packed by the client for free.
     fn input_source(&self, id: NodeId) -> Option<(Source, f64, bool)> {
+        self.input_sources[id.index()]
+    }
+
+    /// [`Lowering::input_source`], computed.
+    fn find_input_source(&self, id: NodeId) -> Option<(Source, f64, bool)> {
         let n = self.node(id);
         match &n.op {
             Op::Input { name } => {
@@ -345,11 +383,11 @@ impl<'p> Lowering<'p> {
                 Some((source_of(k, *index), 1.0, false))
             }
             Op::Transpose => {
-                let (s, f, t) = self.input_source(*n.args.first()?)?;
+                let (s, f, t) = self.find_input_source(*n.args.first()?)?;
                 Some((s, f, !t))
             }
             Op::Neg => {
-                let (s, f, t) = self.input_source(*n.args.first()?)?;
+                let (s, f, t) = self.find_input_source(*n.args.first()?)?;
                 Some((s, -f, t))
             }
             Op::Mul | Op::Div => {
@@ -360,7 +398,7 @@ impl<'p> Lowering<'p> {
                     (None, Some(c)) if c != 0.0 => (a, 1.0 / c),
                     _ => return None,
                 };
-                let (s, f, t) = self.input_source(x)?;
+                let (s, f, t) = self.find_input_source(x)?;
                 Some((s, f * c, t))
             }
             _ => None,
@@ -597,18 +635,17 @@ impl<'p> Lowering<'p> {
 
     /// An encrypted input ciphertext for `pack` (shared when requested twice).
     fn input_ct(&mut self, pack: Pack, at: NodeId) -> Ct {
-        let idx = match self.ct_inputs.iter().position(|c| c.pack == pack) {
-            Some(i) => i,
-            None => {
-                self.ct_inputs.push(CtInput {
-                    pack,
-                    level: 0,
-                    scale: 0.0,
-                });
-                self.ct_inputs.len() - 1
-            }
-        };
-        self.push(COp::Input(idx as u32), at)
+        let key = (pack.source, pack.layout, pack.factor.to_bits());
+        let next = self.ct_inputs.len() as u32;
+        let idx = *self.ct_input_index.entry(key).or_insert(next);
+        if idx == next {
+            self.ct_inputs.push(CtInput {
+                pack,
+                level: 0,
+                scale: 0.0,
+            });
+        }
+        self.push(COp::Input(idx), at)
     }
 
     /// `x * c`, folded into the producing op where that is free: an input's packing factor, an
@@ -1448,15 +1485,13 @@ impl<'p> Lowering<'p> {
     /// Whether `x` (a product, reduction or sum) is used only by a sum of encrypted vectors,
     /// which folds it into its own rotate-and-sum when both are computed in one orientation.
     pub(super) fn folds_into_sum(&self, x: NodeId) -> bool {
-        let users = self.p.graph.users(x);
-        self.single_use(x)
-            && users.iter().all(|u| {
-                let n = self.node(*u);
-                matches!(n.op, Op::Add | Op::Sub | Op::Neg)
-                    && n.args
-                        .iter()
-                        .all(|a| self.is_enc(*a) && self.shape(*a) == n.ty.shape)
-            })
+        self.sole_user[x.index()].is_some_and(|u| {
+            let n = self.node(u);
+            matches!(n.op, Op::Add | Op::Sub | Op::Neg)
+                && n.args
+                    .iter()
+                    .all(|a| self.is_enc(*a) && self.shape(*a) == n.ty.shape)
+        })
     }
 
     /// Whether the sum rooted at `x` folds any product or reduction into its rotate-and-sum.
@@ -1473,7 +1508,7 @@ impl<'p> Lowering<'p> {
 
     /// Used by one node and not an output.
     fn single_use(&self, x: NodeId) -> bool {
-        self.p.graph.users(x).len() == 1 && !self.p.outputs.iter().any(|o| o.node == x)
+        self.sole_user[x.index()].is_some()
     }
 
     /// `±a ± b` of two partials over the same output tiles (`negate_*`: subtract that side).

@@ -23,7 +23,7 @@
 //!   the work off the critical path (the gradients, conversions, the first iterations' sums of
 //!   fresh data) runs on fewer limbs.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use hel_runtime::schedule::{Instr, Node, Origin, ValueId};
 
@@ -83,10 +83,10 @@ pub struct OutOfLevels {
 struct Manager<'a> {
     chain: &'a Chain,
     nodes: Vec<Node>,
-    relin: HashMap<ValueId, V>,
-    rescaled: HashMap<ValueId, V>,
-    aligned: HashMap<(ValueId, u32), V>,
-    lifted: HashMap<ValueId, V>,
+    relin: FxHashMap<ValueId, V>,
+    rescaled: FxHashMap<ValueId, V>,
+    aligned: FxHashMap<(ValueId, u32), V>,
+    lifted: FxHashMap<ValueId, V>,
     origin: Origin,
 }
 
@@ -282,10 +282,10 @@ pub fn manage(
     let mut m = Manager {
         chain,
         nodes: Vec::new(),
-        relin: HashMap::new(),
-        rescaled: HashMap::new(),
-        aligned: HashMap::new(),
-        lifted: HashMap::new(),
+        relin: FxHashMap::default(),
+        rescaled: FxHashMap::default(),
+        aligned: FxHashMap::default(),
+        lifted: FxHashMap::default(),
         origin: Origin::default(),
     };
     let top = chain.top();

@@ -21,7 +21,7 @@
 //! orientation (least depth, then least cost) and converted for any other. Matrices cannot be
 //! converted: each requested form is computed.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use super::layout::{conversion_levels, Form, Lowering, Orient, Want, INF};
 use crate::ir::{NodeId, Op, Shape};
@@ -38,9 +38,9 @@ pub enum Recipe {
 /// The recipe of every planned (vector, orientation) pair.
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
-    pub vec: HashMap<(NodeId, Orient), Recipe>,
+    pub vec: FxHashMap<(NodeId, Orient), Recipe>,
     /// The depth budget of every planned (matrix, form).
-    pub mat: HashMap<(NodeId, Form), u32>,
+    pub mat: FxHashMap<(NodeId, Form), u32>,
     /// Estimated key switches of the planned work: every direct computation's own operation
     /// and every conversion.
     pub cost: f64,
@@ -72,7 +72,7 @@ pub fn plan(low: &mut Lowering, outputs: &[(NodeId, Want)], slack: u32) -> Plan 
         .max()
         .unwrap_or(0)
         + slack;
-    let mut expected: HashMap<NodeId, Want> = HashMap::new();
+    let mut expected: FxHashMap<NodeId, Want> = FxHashMap::default();
     let mut best = plan_round(low, outputs, budget, expected.clone());
     // Local search: expect each shared vector in the other orientation in turn, keep what
     // lowers the cost.
@@ -119,12 +119,12 @@ fn plan_round(
     low: &mut Lowering,
     outputs: &[(NodeId, Want)],
     budget: u32,
-    expected: HashMap<NodeId, Want>,
+    expected: FxHashMap<NodeId, Want>,
 ) -> Plan {
     let mut p = Planner {
         low,
-        requests: HashMap::new(),
-        induced: HashMap::new(),
+        requests: FxHashMap::default(),
+        induced: FxHashMap::default(),
         preferred: expected,
         plan: Plan::default(),
     };
@@ -157,11 +157,11 @@ fn plan_round(
 struct Planner<'l, 'p> {
     low: &'l mut Lowering<'p>,
     /// The tightest budget each (node, layout) has been requested with.
-    requests: HashMap<NodeId, Vec<(Want, u32)>>,
+    requests: FxHashMap<NodeId, Vec<(Want, u32)>>,
     /// Memo of [`Planner::direct_cost`].
-    induced: HashMap<(NodeId, Want, u32), f64>,
+    induced: FxHashMap<(NodeId, Want, u32), f64>,
     /// Memo of [`Planner::preferred`].
-    preferred: HashMap<NodeId, Want>,
+    preferred: FxHashMap<NodeId, Want>,
     plan: Plan,
 }
 

@@ -35,7 +35,7 @@ use crate::ir::{Builder, Graph, Node, NodeId, Op, OutputDecl, Program, Secrecy, 
 use crate::Span;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::Hash;
 use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -119,31 +119,7 @@ struct Entry {
 
 /// Hasher for small keys (term ids, budgets, node ids, terms over ids): SipHash would cost
 /// more than the rest of a lookup.
-#[derive(Default)]
-struct MixHasher(u64);
-
-impl Hasher for MixHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(u64::from(*b));
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        // FxHash's step: the multiply spreads low bits into the high bits hashbrown tags with.
-        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_u32(&mut self, x: u32) {
-        self.write_u64(u64::from(x));
-    }
-    fn write_usize(&mut self, x: usize) {
-        self.write_u64(x as u64);
-    }
-}
-
-type Mix = BuildHasherDefault<MixHasher>;
+type Mix = rustc_hash::FxBuildHasher;
 
 /// Bound on the build rounds of [`optimize`] (the logistic-regression programs settle in at most
 /// five).
