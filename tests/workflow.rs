@@ -372,6 +372,29 @@ fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
         e.contains("other/eval.keys") && e.contains("another program"),
         "{e}"
     );
+    // Keys of a second keygen run for the same program: the server refuses the inputs, and
+    // the client refuses to decrypt the first key set's outputs with the second secret key.
+    ok(&dir, &["keygen", "poly.helc", "--out", "keys2"]);
+    let e = fails_s(run("in.hct", "keys2/eval.keys", "o6.hct"));
+    assert!(e.contains("in.hct") && e.contains("key sets"), "{e}");
+    ok(
+        &dir,
+        &run("in.hct", "keys/eval.keys", "ok.hct")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let e = fails(
+        &dir,
+        &[
+            "decrypt",
+            "poly.helc",
+            "ok.hct",
+            "--secret-key",
+            "keys2/secret.key",
+        ],
+    );
+    assert!(e.contains("ok.hct") && e.contains("key sets"), "{e}");
     // The secret key where the evaluation keys belong.
     let e = fails_s(run("in.hct", "keys/secret.key", "o2.hct"));
     assert!(
@@ -390,7 +413,7 @@ fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
     let e = fails_s(run("bad.hct", "keys/eval.keys", "o4.hct"));
     assert!(e.contains("bad.hct") && e.contains("corrupt"), "{e}");
     // Failed runs leave no output and no temporary file.
-    for name in ["o1.hct", "o2.hct", "o3.hct", "o4.hct"] {
+    for name in ["o1.hct", "o2.hct", "o3.hct", "o4.hct", "o6.hct"] {
         assert!(!dir.join(name).exists(), "{name} was written");
     }
     let leftovers: Vec<String> = std::fs::read_dir(&dir)

@@ -46,6 +46,7 @@ fn identity_outputs(s: &Setup, enc: &EncryptedInputs) -> EncryptedOutputs {
     let cts = enc.expand(&s.ctx).unwrap();
     EncryptedOutputs::new(
         &s.schedule,
+        enc.key_id,
         cts.into_iter()
             .enumerate()
             .map(|(i, c)| (i as u32, c))
@@ -113,6 +114,64 @@ fn round_trip_through_files_recovers_the_inputs_and_derived_tensors() {
     let worst = assert_close(&s, &got, 0.0);
     // The bound is a worst case; the actual error is far below it but not zero.
     assert!(worst > 0.0 && worst < 1e-8, "worst error {worst:e}");
+}
+
+#[test]
+fn files_of_two_keygen_runs_for_one_program_are_refused_together() {
+    // Same program, same parameters, two key sets: each file passes its own checks, and only
+    // the key-set id tells them apart.
+    let a = setup(11);
+    let b = setup(12);
+    assert_ne!(a.keys.key_id, b.keys.key_id);
+    assert_eq!(a.enc.key_id, a.keys.key_id);
+    let mismatch = |e: ClientError| matches!(e, ClientError::KeySetMismatch { .. });
+
+    // The server: inputs of key set A with evaluation keys of key set B.
+    let in_bytes = a.enc.to_bytes(&a.ctx).unwrap();
+    let enc = EncryptedInputs::from_bytes(&a.schedule, &a.ctx, &in_bytes).unwrap();
+    assert_eq!(enc.key_id, a.keys.key_id);
+    let key_bytes = b.keys.to_bytes(&b.ctx).unwrap();
+    let keys_b = EvalKeys::from_bytes(&b.schedule, &b.ctx, &key_bytes).unwrap();
+    assert!(enc.check_keys(&a.keys).is_ok());
+    let err = enc.check_keys(&keys_b).unwrap_err();
+    assert!(
+        err.to_string().contains("different `hel keygen` runs"),
+        "{err}"
+    );
+    assert!(mismatch(err));
+
+    // The client: outputs computed under key set A, decrypted with B's secret key.
+    let outs = identity_outputs(&a, &enc);
+    let outs =
+        EncryptedOutputs::from_bytes(&a.schedule, &a.ctx, &outs.to_bytes(&a.ctx).unwrap()).unwrap();
+    assert_eq!(outs.key_id, a.keys.key_id);
+    let err = decrypt_outputs(&a.schedule, &a.ctx, &b.sk, &outs).unwrap_err();
+    assert!(
+        mismatch(err),
+        "decrypting with another key set's secret key"
+    );
+    assert!(decrypt_outputs(&a.schedule, &a.ctx, &a.sk, &outs).is_ok());
+
+    // The debug evaluator: a secret key against evaluation keys.
+    assert!(a.keys.check_secret_key(&a.ctx, &a.sk).is_ok());
+    assert!(mismatch(
+        a.keys.check_secret_key(&a.ctx, &b.sk).unwrap_err()
+    ));
+
+    // A secret-key file whose header names another key set is refused on load.
+    let sk_a = secret_key_to_bytes(&a.schedule, &a.ctx, &a.sk).unwrap();
+    let sk_b = secret_key_to_bytes(&b.schedule, &b.ctx, &b.sk).unwrap();
+    let id_at = sk_a
+        .windows(16)
+        .position(|w| w == a.keys.key_id.0)
+        .expect("the key-set id is in the header");
+    let mut forged = sk_b.clone();
+    forged[id_at..id_at + 16].copy_from_slice(&a.keys.key_id.0);
+    let n = forged.len();
+    let sum = blake3::hash(&forged[..n - 32]);
+    forged[n - 32..].copy_from_slice(sum.as_bytes());
+    let err = secret_key_from_bytes(&b.schedule, &b.ctx, &forged).unwrap_err();
+    assert!(matches!(err, ClientError::Malformed { .. }), "{err}");
 }
 
 #[test]

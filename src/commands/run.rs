@@ -206,7 +206,8 @@ fn run_with_progress<E: Evaluator>(
     result.map_err(|e| user_error(format!("{}: {e}", args.program.display())))
 }
 
-/// Loads the evaluation keys and the encrypted inputs, checked against the program.
+/// Loads the evaluation keys and the encrypted inputs, checked against the program and against
+/// each other (one key set).
 fn load_server_files(
     args: &RunArgs,
     schedule: &Schedule,
@@ -220,6 +221,8 @@ fn load_server_files(
     let enc =
         EncryptedInputs::from_bytes(schedule, ctx, &read_bytes(inputs_path, "encrypted inputs")?)
             .map_err(|e| file_error(inputs_path, e))?;
+    enc.check_keys(&keys)
+        .map_err(|e| file_error(inputs_path, e))?;
     Ok((keys, enc.ciphertexts, enc.public))
 }
 
@@ -234,7 +237,7 @@ fn run_ckks(args: &RunArgs, schedule: &Schedule) -> CmdResult {
             .map_err(|e| input_error(args, e))?
             .with_cost_table(table.table);
     let result = run_with_progress(schedule, &evaluator, args)?;
-    let outputs = EncryptedOutputs::new(schedule, result.outputs);
+    let outputs = EncryptedOutputs::new(schedule, keys.key_id, result.outputs);
     let bytes = outputs.to_bytes(&ctx).map_err(user_error)?;
     write_new(out, &bytes, args.force, &read_paths(args)).map_err(user_error)?;
     print_summary(args, schedule, &result.stats, Some((out, bytes.len())));
@@ -315,6 +318,8 @@ fn run_debug(args: &RunArgs, schedule: &Schedule) -> CmdResult {
     let ctx = context(schedule, &args.program)?;
     let sk = load_secret_key(schedule, &ctx, sk_path)?;
     let (keys, cts, public) = load_server_files(args, schedule, &ctx, "debug")?;
+    keys.check_secret_key(&ctx, &sk)
+        .map_err(|e| file_error(sk_path, e))?;
     let ckks = CkksEvaluator::new_seeded(&ctx, schedule, &keys.relin, &keys.galois, cts, public)
         .map_err(|e| input_error(args, e))?;
     let plain = PlainEvaluator::new(schedule, &tensors).map_err(user_error)?;
@@ -335,7 +340,7 @@ fn run_debug(args: &RunArgs, schedule: &Schedule) -> CmdResult {
     let written = match &args.out {
         Some(out) => {
             let values = result.outputs.into_iter().map(|(v, d)| (v, d.ct)).collect();
-            let bytes = EncryptedOutputs::new(schedule, values)
+            let bytes = EncryptedOutputs::new(schedule, keys.key_id, values)
                 .to_bytes(&ctx)
                 .map_err(user_error)?;
             write_new(out, &bytes, args.force, &read_paths(args)).map_err(user_error)?;

@@ -46,6 +46,8 @@ pub fn run(
     let ctx = client::context(schedule)?;
     let keys = EvalKeys::from_bytes(schedule, &ctx, eval_keys)?;
     let enc = EncryptedInputs::from_bytes(schedule, &ctx, &inputs)?;
+    enc.check_keys(&keys)?;
+    let key_id = enc.key_id;
     drop(inputs);
     let evaluator = CkksEvaluator::new_seeded(
         &ctx,
@@ -65,7 +67,7 @@ pub fn run(
         },
     )?;
     drop(evaluator);
-    let outputs = EncryptedOutputs::new(schedule, result.outputs).to_bytes(&ctx)?;
+    let outputs = EncryptedOutputs::new(schedule, key_id, result.outputs).to_bytes(&ctx)?;
     Ok(ServerRun {
         outputs,
         stats: result.stats,

@@ -2,8 +2,12 @@
 //! outputs).
 //!
 //! Layout, little endian: `magic "HELBOX" | version u16 | kind u8 | parameter fingerprint [32] |
-//! program name (u32 length + UTF-8) | program hash (u32 length + UTF-8) | body length u64 |
-//! body | blake3(everything before) [32]`.
+//! key-set id [16] | program name (u32 length + UTF-8) | program hash (u32 length + UTF-8) |
+//! body length u64 | body | blake3(everything before) [32]`.
+//!
+//! The key-set id ([`KeyId`]) names the `hel keygen` run a file belongs to. The envelope only
+//! carries it: whether two files must share one is decided where they meet (the server, with
+//! evaluation keys and inputs; the client, with a secret key and outputs).
 //!
 //! The CKKS objects inside the body keep their own serialization (with its own header and
 //! checksum), so the envelope adds only what a CKKS object cannot know: which compiled program
@@ -12,12 +16,14 @@
 //! is the most basic thing that is wrong.
 
 use super::error::{ClientError, Result};
+use super::keys::KeyId;
 use crate::schedule::{Schedule, SCHEDULE_MAGIC};
 
 const MAGIC: &[u8; 6] = b"HELBOX";
 /// Magic of the CKKS engine's own objects (a bare key or ciphertext is not a client file).
 const CKKS_MAGIC: &[u8; 6] = b"HELCKS";
-const VERSION: u16 = 1;
+/// Version 2 added the key-set id.
+const VERSION: u16 = 2;
 const CHECKSUM_LEN: usize = 32;
 /// Longest program name or hash accepted when reading (a corrupt length must not allocate).
 const MAX_LABEL: usize = 1 << 16;
@@ -81,12 +87,19 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(kind: FileKind, fingerprint: &[u8; 32], name: &str, hash: &str) -> Self {
+    pub(crate) fn new(
+        kind: FileKind,
+        fingerprint: &[u8; 32],
+        key_id: KeyId,
+        name: &str,
+        hash: &str,
+    ) -> Self {
         let mut buf = Vec::with_capacity(1 << 16);
         buf.extend_from_slice(MAGIC);
         buf.extend_from_slice(&VERSION.to_le_bytes());
         buf.push(kind as u8);
         buf.extend_from_slice(fingerprint);
+        buf.extend_from_slice(&key_id.0);
         for label in [name, hash] {
             buf.extend_from_slice(&(label.len() as u32).to_le_bytes());
             buf.extend_from_slice(label.as_bytes());
@@ -130,6 +143,7 @@ impl Writer {
 /// Reads a container's body after the envelope has been checked.
 pub(crate) struct Reader<'a> {
     what: &'static str,
+    key_id: KeyId,
     buf: &'a [u8],
     pos: usize,
 }
@@ -217,6 +231,8 @@ impl<'a> Reader<'a> {
         let kind_byte = h.take(1)?[0];
         let mut file_fp = [0u8; 32];
         file_fp.copy_from_slice(h.take(32)?);
+        let mut key_id = KeyId([0u8; 16]);
+        key_id.0.copy_from_slice(h.take(16)?);
         let name = h.label()?;
         let hash = h.label()?;
         let mut len = [0u8; 8];
@@ -269,9 +285,15 @@ impl<'a> Reader<'a> {
         }
         Ok(Reader {
             what,
+            key_id,
             buf: &bytes[body_start..split],
             pos: 0,
         })
+    }
+
+    /// The key set the file says it belongs to.
+    pub(crate) fn key_id(&self) -> KeyId {
+        self.key_id
     }
 
     pub(crate) fn malformed(&self, detail: impl Into<String>) -> ClientError {

@@ -49,6 +49,18 @@ pub enum ClientError {
         /// The program recorded in the file or object.
         found: String,
     },
+    /// Files of two different key sets (two `hel keygen` runs) that must share one.
+    #[error(
+        "the {what} and the {with} come from different `hel keygen` runs (key sets {found} \
+         and {expected}): encrypt and decrypt with the secret key whose evaluation keys the \
+         server uses"
+    )]
+    KeySetMismatch {
+        what: &'static str,
+        found: String,
+        with: &'static str,
+        expected: String,
+    },
     /// Same program hash but other CKKS parameters (a hand-edited or mixed-up schedule).
     #[error(
         "{what} were made under other CKKS parameters (fingerprint {found}) than the schedule's \

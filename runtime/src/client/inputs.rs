@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use super::check_context;
 use super::container::{FileKind, Reader, Writer};
 use super::error::{ClientError, Result};
+use super::keys::{check_key_set, EvalKeys, KeyId};
 use crate::ckks::{Ciphertext, Context, Sampler, SecretKey, SeededCiphertext};
 use crate::schedule::{
     eval_derived, pack_slots, Pack, Schedule, Shape, Source, Tensor, TensorInput,
@@ -19,6 +20,8 @@ pub struct EncryptedInputs {
     /// The program these inputs were encrypted for.
     pub program_name: String,
     pub program_hash: String,
+    /// The key set whose secret key encrypted them.
+    pub key_id: KeyId,
     /// `ciphertexts[i]` holds `schedule.ct_inputs[i]`.
     pub ciphertexts: Vec<SeededCiphertext>,
     /// `public[i]`: the elements of user input `i` if it is a `plain` input; empty for
@@ -187,6 +190,7 @@ pub fn encrypt_inputs(
     Ok(EncryptedInputs {
         program_name: schedule.name.clone(),
         program_hash: schedule.program_hash.clone(),
+        key_id: KeyId::of(ctx, sk)?,
         ciphertexts,
         public,
     })
@@ -247,6 +251,7 @@ impl EncryptedInputs {
         let mut w = Writer::new(
             FileKind::EncryptedInputs,
             &ctx.fingerprint(),
+            self.key_id,
             &self.program_name,
             &self.program_hash,
         );
@@ -269,6 +274,7 @@ impl EncryptedInputs {
     pub fn from_bytes(schedule: &Schedule, ctx: &Context, bytes: &[u8]) -> Result<Self> {
         let fp = check_context(schedule, ctx)?;
         let mut r = Reader::open(bytes, FileKind::EncryptedInputs, schedule, &fp)?;
+        let key_id = r.key_id();
         r.count(schedule.inputs.len(), "inputs")?;
         let mut public = Vec::with_capacity(schedule.inputs.len());
         for decl in &schedule.inputs {
@@ -295,6 +301,7 @@ impl EncryptedInputs {
         let inputs = EncryptedInputs {
             program_name: schedule.name.clone(),
             program_hash: schedule.program_hash.clone(),
+            key_id,
             ciphertexts,
             public,
         };
@@ -353,6 +360,17 @@ impl EncryptedInputs {
             }
         }
         Ok(())
+    }
+
+    /// Checks that these inputs were encrypted by the key set of `keys` (the server's check:
+    /// evaluation keys of another key set would turn the run into noise).
+    pub fn check_keys(&self, keys: &EvalKeys) -> Result<()> {
+        check_key_set(
+            "encrypted inputs",
+            self.key_id,
+            "evaluation keys",
+            keys.key_id,
+        )
     }
 
     /// The full ciphertexts for the executor (regenerates each uniform half from its seed).

@@ -12,6 +12,49 @@ use super::error::{ClientError, Result};
 use crate::ckks::{Context, GaloisKeys, PublicKey, RelinKey, Sampler, SecretKey};
 use crate::schedule::Schedule;
 
+/// Names one key set (one `hel keygen` run): a one-way hash of its secret key, stamped into
+/// every file made with that key set. Two key sets for the same program share the program hash
+/// and the parameters, so without it evaluation keys of one run and inputs of another (or
+/// outputs and the wrong secret key) would be accepted and decrypt to noise. A keyed hash
+/// (blake3 in key-derivation mode) reveals nothing about the key it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct KeyId(pub [u8; 16]);
+
+impl KeyId {
+    /// The id of the key set whose secret key is `sk`.
+    pub fn of(ctx: &Context, sk: &SecretKey) -> Result<KeyId> {
+        let hash = blake3::derive_key("hel 2026-11-24 key-set id", &sk.to_bytes(ctx)?);
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&hash[..16]);
+        Ok(KeyId(id))
+    }
+}
+
+impl std::fmt::Display for KeyId {
+    /// The first 8 bytes in hex: enough to tell key sets apart in a message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0[..8].iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+/// Checks that a file of key set `found` (`what`) may meet one of key set `expected` (`with`).
+pub(crate) fn check_key_set(
+    what: &'static str,
+    found: KeyId,
+    with: &'static str,
+    expected: KeyId,
+) -> Result<()> {
+    if found == expected {
+        return Ok(());
+    }
+    Err(ClientError::KeySetMismatch {
+        what,
+        found: found.to_string(),
+        with,
+        expected: expected.to_string(),
+    })
+}
+
 /// What the server needs to evaluate one program: the public key, the relinearization key and
 /// Galois keys for exactly the schedule's rotation steps (plus conjugation if it needs it).
 /// Generating only those keeps the file as small as the program allows and reveals nothing
@@ -21,6 +64,8 @@ pub struct EvalKeys {
     /// The program these keys were made for.
     pub program_name: String,
     pub program_hash: String,
+    /// The key set (the secret key's [`KeyId`]).
+    pub key_id: KeyId,
     pub public: PublicKey,
     pub relin: RelinKey,
     pub galois: GaloisKeys,
@@ -46,6 +91,7 @@ pub fn keygen(
 ) -> Result<(SecretKey, EvalKeys)> {
     check_context(schedule, ctx)?;
     let sk = ctx.gen_secret_key(sampler);
+    let key_id = KeyId::of(ctx, &sk)?;
     let public = ctx.gen_public_key(&sk, sampler)?;
     let relin = ctx.gen_relin_key(&sk, sampler)?;
     let galois = ctx.gen_galois_keys(
@@ -59,6 +105,7 @@ pub fn keygen(
         EvalKeys {
             program_name: schedule.name.clone(),
             program_hash: schedule.program_hash.clone(),
+            key_id,
             public,
             relin,
             galois,
@@ -97,6 +144,7 @@ impl EvalKeys {
         let mut w = Writer::new(
             FileKind::EvalKeys,
             &ctx.fingerprint(),
+            self.key_id,
             &self.program_name,
             &self.program_hash,
         );
@@ -125,6 +173,7 @@ impl EvalKeys {
     pub fn from_bytes(schedule: &Schedule, ctx: &Context, bytes: &[u8]) -> Result<EvalKeys> {
         let fp = check_context(schedule, ctx)?;
         let mut r = Reader::open(bytes, FileKind::EvalKeys, schedule, &fp)?;
+        let key_id = r.key_id();
         let public = PublicKey::from_bytes(ctx, r.section()?)?;
         let relin = RelinKey::from_bytes(ctx, r.section()?)?;
         let galois = GaloisKeys::from_bytes(ctx, r.section()?)?;
@@ -132,12 +181,23 @@ impl EvalKeys {
         let keys = EvalKeys {
             program_name: schedule.name.clone(),
             program_hash: schedule.program_hash.clone(),
+            key_id,
             public,
             relin,
             galois,
         };
         keys.check(schedule, ctx)?;
         Ok(keys)
+    }
+
+    /// Checks that `sk` is the secret key of this key set.
+    pub fn check_secret_key(&self, ctx: &Context, sk: &SecretKey) -> Result<()> {
+        check_key_set(
+            "secret key",
+            KeyId::of(ctx, sk)?,
+            "evaluation keys",
+            self.key_id,
+        )
     }
 
     /// Checks that the Galois keys are exactly those the schedule needs.
@@ -174,6 +234,7 @@ pub fn secret_key_to_bytes(schedule: &Schedule, ctx: &Context, sk: &SecretKey) -
     let mut w = Writer::new(
         FileKind::SecretKey,
         &fp,
+        KeyId::of(ctx, sk)?,
         &schedule.name,
         &schedule.program_hash,
     );
@@ -190,6 +251,9 @@ pub fn secret_key_from_bytes(
     let fp = check_context(schedule, ctx)?;
     let mut r = Reader::open(bytes, FileKind::SecretKey, schedule, &fp)?;
     let sk = SecretKey::from_bytes(ctx, r.section()?)?;
+    if KeyId::of(ctx, &sk)? != r.key_id() {
+        return Err(r.malformed("the key-set id in the header is not this key's"));
+    }
     r.finish()?;
     Ok(sk)
 }

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use super::check_context;
 use super::container::{program_label, FileKind, Reader, Writer};
 use super::error::{ClientError, Result};
+use super::keys::{check_key_set, KeyId};
 use crate::ckks::{sampling, Ciphertext, Context, Sampler, SecretKey};
 use crate::schedule::{unpack_outputs, Schedule, Tensor, ValueId};
 
@@ -23,16 +24,19 @@ pub struct EncryptedOutputs {
     /// The program that produced them.
     pub program_name: String,
     pub program_hash: String,
+    /// The key set of the inputs and evaluation keys they were computed from.
+    pub key_id: KeyId,
     /// `(node, ciphertext)`, one per [`Schedule::output_values`] entry.
     pub values: Vec<(ValueId, Ciphertext)>,
 }
 
 impl EncryptedOutputs {
-    /// Wraps an executor's output ciphertexts for `schedule`.
-    pub fn new(schedule: &Schedule, values: Vec<(ValueId, Ciphertext)>) -> Self {
+    /// Wraps an executor's output ciphertexts for `schedule`, computed under key set `key_id`.
+    pub fn new(schedule: &Schedule, key_id: KeyId, values: Vec<(ValueId, Ciphertext)>) -> Self {
         EncryptedOutputs {
             program_name: schedule.name.clone(),
             program_hash: schedule.program_hash.clone(),
+            key_id,
             values,
         }
     }
@@ -42,6 +46,7 @@ impl EncryptedOutputs {
         let mut w = Writer::new(
             FileKind::EncryptedOutputs,
             &ctx.fingerprint(),
+            self.key_id,
             &self.program_name,
             &self.program_hash,
         );
@@ -70,8 +75,9 @@ impl EncryptedOutputs {
             let v = r.u32()?;
             values.push((v, Ciphertext::from_bytes(ctx, r.section()?)?));
         }
+        let key_id = r.key_id();
         r.finish()?;
-        let outs = EncryptedOutputs::new(schedule, values);
+        let outs = EncryptedOutputs::new(schedule, key_id, values);
         outs.check(schedule)?;
         Ok(outs)
     }
@@ -174,6 +180,12 @@ fn decrypt_with(
 ) -> Result<Vec<Tensor>> {
     check_context(schedule, ctx)?;
     outputs.check(schedule)?;
+    check_key_set(
+        "encrypted outputs",
+        outputs.key_id,
+        "secret key",
+        KeyId::of(ctx, sk)?,
+    )?;
     let (bits, forks): (Option<u32>, Vec<Option<Sampler>>) = match flood {
         Some((bits, s)) => (
             Some(bits),
