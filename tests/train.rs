@@ -163,6 +163,14 @@ fn rounds_match_the_single_run_reference() {
             Method::Gd
         };
         assert_eq!(r.method, program::method_name(method));
+        if method == Method::Nag {
+            // Each NAG round is its own circuit (its momentum constants differ), but they have
+            // the same parameters and rotations, so one key set (sent once) serves them all.
+            assert_eq!(r.circuits.len(), 3);
+            assert_eq!(r.key_sets.len(), 1);
+            assert!(r.circuits.iter().all(|c| c.key_set == 0));
+            assert_eq!(r.eval_key_bytes, r.key_sets[0].eval_key_bytes);
+        }
     }
 }
 

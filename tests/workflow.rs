@@ -367,10 +367,58 @@ fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
         ],
     );
     ok(&dir, &["keygen", "other.helc", "--out", "other"]);
+    // Its keys are of the same parameters, but another key set than the inputs.
     let e = fails_s(run("in.hct", "other/eval.keys", "o1.hct"));
+    assert!(e.contains("in.hct") && e.contains("key sets"), "{e}");
+    // Inputs of another program are refused naming both programs.
+    let mut args = run("in.hct", "other/eval.keys", "o7.hct");
+    args[1] = "other.helc".into();
+    let e = fails_s(args);
+    assert!(e.contains("in.hct") && e.contains("another program"), "{e}");
+    // One key set serves both programs (same parameters, rotations covered): the other
+    // program runs on poly.helc's keys and decrypts correctly.
+    let mut rng = ChaCha20Rng::seed_from_u64(8);
+    let x2: Vec<f64> = (0..2048).map(|_| rng.random_range(-1.0..1.0)).collect();
+    write_csv(
+        &dir.join("x2.csv"),
+        &x2.iter().map(|v| vec![*v]).collect::<Vec<_>>(),
+    );
+    ok(
+        &dir,
+        &[
+            "encrypt",
+            "other.helc",
+            "--keys",
+            "keys",
+            "--input",
+            "x=x2.csv",
+            "-o",
+            "in2.hct",
+        ],
+    );
+    let mut args = run("in2.hct", "keys/eval.keys", "out2.hct");
+    args[1] = "other.helc".into();
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&dir, &a);
+    let json = ok(
+        &dir,
+        &[
+            "decrypt",
+            "other.helc",
+            "out2.hct",
+            "--secret-key",
+            "keys/secret.key",
+            "--format",
+            "json",
+        ],
+    );
+    let want: Vec<f64> = x2.iter().map(|v| v.powi(4) + 2.0).collect();
+    let got = decrypted(&json, "y");
+    let bound = schedule(&dir.join("other.helc")).outputs[0].bound;
+    let err = max_error(&got, &want);
     assert!(
-        e.contains("other/eval.keys") && e.contains("another program"),
-        "{e}"
+        err <= bound,
+        "error {err:e} exceeds the predicted bound {bound:e}"
     );
     // Keys of a second keygen run for the same program: the server refuses the inputs, and
     // the client refuses to decrypt the first key set's outputs with the second secret key.
@@ -413,7 +461,7 @@ fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
     let e = fails_s(run("bad.hct", "keys/eval.keys", "o4.hct"));
     assert!(e.contains("bad.hct") && e.contains("corrupt"), "{e}");
     // Failed runs leave no output and no temporary file.
-    for name in ["o1.hct", "o2.hct", "o3.hct", "o4.hct", "o6.hct"] {
+    for name in ["o1.hct", "o2.hct", "o3.hct", "o4.hct", "o6.hct", "o7.hct"] {
         assert!(!dir.join(name).exists(), "{name} was written");
     }
     let leftovers: Vec<String> = std::fs::read_dir(&dir)

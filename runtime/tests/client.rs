@@ -258,15 +258,31 @@ fn encrypted_inputs_never_appear_in_clear_in_the_upload() {
 }
 
 #[test]
-fn files_of_another_program_are_refused_naming_both() {
+fn ciphertexts_of_another_program_are_refused_naming_both_and_keys_serve_it() {
     let s = setup(6);
     let other = identity_schedule(13, "hash-of-another-program");
-    let files: [(&str, Vec<u8>); 4] = [
-        ("keys", s.keys.to_bytes(&s.ctx).unwrap()),
-        (
-            "sk",
-            secret_key_to_bytes(&s.schedule, &s.ctx, &s.sk).unwrap(),
-        ),
+    // Keys belong to the parameters: they serve another program whose rotations they cover.
+    let key_bytes = s.keys.to_bytes(&s.ctx).unwrap();
+    let keys = EvalKeys::from_bytes(&other, &s.ctx, &key_bytes).unwrap();
+    assert_eq!(keys.program_hash, "hash-of-identity");
+    let sk_bytes = secret_key_to_bytes(&s.schedule, &s.ctx, &s.sk).unwrap();
+    assert_eq!(
+        secret_key_from_bytes(&other, &s.ctx, &sk_bytes).unwrap(),
+        s.sk
+    );
+    // ... but not one that needs a rotation they lack; the error names the rotation and the
+    // program the keys were made for.
+    let mut rotates_more = other.clone();
+    rotates_more.rotation_steps.push(2);
+    let err = EvalKeys::from_bytes(&rotates_more, &s.ctx, &key_bytes).unwrap_err();
+    assert!(matches!(err, ClientError::KeySet(_)), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("rotation by [2]") && msg.contains("hash-of-identity"),
+        "{msg}"
+    );
+
+    let files: [(&str, Vec<u8>); 2] = [
         ("inputs", s.enc.to_bytes(&s.ctx).unwrap()),
         (
             "outputs",
@@ -275,8 +291,6 @@ fn files_of_another_program_are_refused_naming_both() {
     ];
     for (name, bytes) in &files {
         let err = match *name {
-            "keys" => EvalKeys::from_bytes(&other, &s.ctx, bytes).map(drop),
-            "sk" => secret_key_from_bytes(&other, &s.ctx, bytes).map(drop),
             "inputs" => EncryptedInputs::from_bytes(&other, &s.ctx, bytes).map(drop),
             _ => EncryptedOutputs::from_bytes(&other, &s.ctx, bytes).map(drop),
         }

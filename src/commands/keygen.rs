@@ -17,9 +17,9 @@ use crate::io::atomic::{check_writable, write_new, write_private};
     after_help = "Writes DIR/secret.key (mode 0600: keep it on the client, it decrypts \
 everything encrypted for this program) and DIR/eval.keys (public, relinearization and Galois \
 keys for exactly the program's rotations: send it to the server). Both files are bound to the \
-program and to this key set: keys of another program, or of the same program compiled with \
-other options, are refused, and so are inputs encrypted with the secret key of another keygen \
-run.
+program's CKKS parameters and to this key set: they serve any program compiled to the same \
+parameters whose rotations they cover (the server checks), and inputs encrypted with the \
+secret key of another keygen run are refused.
 
 Examples:
   hel keygen prog.helc --out keys/

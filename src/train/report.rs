@@ -19,14 +19,22 @@ pub struct CircuitReport {
     /// Ciphertext operations in the server's schedule.
     pub nodes: usize,
     pub input_ciphertexts: usize,
-    pub galois_keys: usize,
-    pub eval_key_bytes: usize,
-    pub secret_key_bytes: usize,
+    /// The key set it ran under (an index into [`TrainReport::key_sets`]).
+    pub key_set: usize,
     /// The compiler's predicted bound on the absolute error of each output entry, on the
     /// training data (computed by the client; the server's schedule carries the bound for
     /// random inputs in the declared ranges).
     pub predicted_error: f64,
     pub compile_seconds: f64,
+}
+
+/// One key set (one keygen): every circuit compiled to its parameters whose rotations it
+/// covers runs under it, so its evaluation keys are sent once.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct KeySetReport {
+    pub galois_keys: usize,
+    pub eval_key_bytes: usize,
+    pub secret_key_bytes: usize,
 }
 
 /// One round: upload, server run, download.
@@ -70,8 +78,9 @@ pub struct TrainReport {
 
     /// Evaluation keys sent to the server, all key sets together.
     pub eval_key_bytes: usize,
-    /// The secret key of the first circuit (kept by the client, never sent).
+    /// The secret key of the first key set (kept by the client, never sent).
     pub secret_key_bytes: usize,
+    pub key_sets: Vec<KeySetReport>,
     /// Encrypted inputs sent to the server, all rounds together.
     pub upload_bytes: usize,
     /// Encrypted outputs sent back, all rounds together.
@@ -210,13 +219,14 @@ impl TrainReport {
             ),
             self.rounds_reason.clone(),
         );
-        let galois: usize = self.circuits.iter().map(|c| c.galois_keys).sum();
+        let galois: usize = self.key_sets.iter().map(|k| k.galois_keys).sum();
         row(
             &mut s,
             "evaluation keys",
             human_bytes(self.eval_key_bytes),
             format!(
-                "({galois} Galois keys in {} key set(s); secret key {})",
+                "({galois} Galois keys in {} key set(s) for {} circuit(s); secret key {})",
+                self.key_sets.len(),
                 self.circuits.len(),
                 human_bytes(self.secret_key_bytes)
             ),

@@ -13,7 +13,7 @@ use hel_runtime::schedule::{Schedule, Shape, Tensor};
 use super::client::Client;
 use super::program::{self, Interface};
 use super::progress::{Phase, Progress};
-use super::report::{human_bytes, CircuitReport, RoundReport, TrainReport};
+use super::report::{human_bytes, CircuitReport, KeySetReport, RoundReport, TrainReport};
 use super::rounds::{self, RoundPlan, RoundTemplate};
 use super::server::{self, ServerOptions};
 use super::{TrainError, TrainOptions};
@@ -108,12 +108,13 @@ struct FastestRound {
     largest_seconds: f64,
 }
 
-/// A compiled circuit and its key upload, alive while rounds still need it. Only the schedule
-/// is kept of the compilation: the optimized tensor IR is not needed after the plaintext check.
+/// A compiled circuit, alive while rounds still need it. Only the schedule is kept of the
+/// compilation: the optimized tensor IR is not needed after the plaintext check.
 struct Circuit {
     schedule: Schedule,
     report: CircuitReport,
-    eval_keys: Option<Vec<u8>>,
+    /// The key set it runs under (an index into [`Run::key_sets`]), once keys exist.
+    key_set: Option<usize>,
     /// The predicted output error on the data of the rounds run so far.
     data_bound: Option<f64>,
 }
@@ -132,6 +133,9 @@ struct Run<'a> {
     order: Vec<(String, usize)>,
     rounds: Vec<RoundReport>,
     client: Client,
+    /// Every key set generated, in order: the evaluation keys the server holds (dropped once
+    /// no circuit can use them) and their sizes for the report.
+    key_sets: Vec<(Option<Vec<u8>>, KeySetReport)>,
     compile_seconds: f64,
     keygen_seconds: f64,
     encrypt_seconds: f64,
@@ -159,6 +163,7 @@ impl<'a> Run<'a> {
             order: Vec::new(),
             rounds: Vec::new(),
             client: Client::new(),
+            key_sets: Vec::new(),
             compile_seconds: 0.0,
             keygen_seconds: 0.0,
             encrypt_seconds: 0.0,
@@ -225,9 +230,7 @@ impl<'a> Run<'a> {
             dnum: r.params.dnum,
             nodes: s.nodes.len(),
             input_ciphertexts: r.input_ciphertexts,
-            galois_keys: 0,
-            eval_key_bytes: 0,
-            secret_key_bytes: 0,
+            key_set: 0,
             predicted_error: r.predicted_error,
             compile_seconds: seconds,
         };
@@ -236,7 +239,7 @@ impl<'a> Run<'a> {
             Circuit {
                 schedule: compiled.lowered.schedule,
                 report,
-                eval_keys: None,
+                key_set: None,
                 data_bound: None,
             },
         );
@@ -400,8 +403,8 @@ impl<'a> Run<'a> {
             let progress = self.progress;
             let tick = move |done: usize, _total: usize| progress.advance(done as u64);
             let eval_keys = circuit
-                .eval_keys
-                .as_deref()
+                .key_set
+                .and_then(|i| self.key_sets.get(i)?.0.as_deref())
                 .ok_or_else(|| TrainError::Internal("keys vanished".into()))?;
             let served = server::run(
                 schedule,
@@ -505,13 +508,21 @@ impl<'a> Run<'a> {
         Ok(best)
     }
 
-    /// Generates the keys of a circuit once; later rounds reuse them.
+    /// Gives a circuit a key set: one the server already holds if it serves the circuit (same
+    /// parameters, its rotations covered: the rounds of a run differ only in constants), else a
+    /// new one. A new key set replaces the ones no remaining circuit uses.
     fn ensure_keys(&mut self, key: &(String, usize), detail: &str) -> Result<(), TrainError> {
         let circuit = self
             .circuits
             .get_mut(key)
             .ok_or_else(|| TrainError::Internal("circuit vanished".into()))?;
-        if circuit.eval_keys.is_some() {
+        if circuit.key_set.is_some() {
+            return Ok(());
+        }
+        let held = |i: &usize| self.key_sets.get(*i).is_some_and(|k| k.0.is_some());
+        if let Some(i) = self.client.reuse(&circuit.schedule).filter(held) {
+            circuit.key_set = Some(i);
+            circuit.report.key_set = i;
             return Ok(());
         }
         self.progress.start(Phase::Keygen, None, detail);
@@ -519,16 +530,30 @@ impl<'a> Run<'a> {
         let upload = self.client.keygen(&circuit.schedule)?;
         let secs = t0.elapsed().as_secs_f64();
         self.keygen_seconds += secs;
-        circuit.report.galois_keys = upload.sizes.galois_count;
-        circuit.report.eval_key_bytes = upload.eval_keys.len();
-        circuit.report.secret_key_bytes = upload.secret_key_bytes;
         self.progress.finish(&format!(
             "keys: evaluation keys {} ({} Galois keys), secret key {} ({secs:.1} s)",
             human_bytes(upload.eval_keys.len()),
             upload.sizes.galois_count,
             human_bytes(upload.secret_key_bytes)
         ));
-        circuit.eval_keys = Some(upload.eval_keys);
+        if upload.key_set != self.key_sets.len() {
+            return Err(TrainError::Internal("key sets out of step".into()));
+        }
+        circuit.key_set = Some(upload.key_set);
+        circuit.report.key_set = upload.key_set;
+        let info = KeySetReport {
+            galois_keys: upload.sizes.galois_count,
+            eval_key_bytes: upload.eval_keys.len(),
+            secret_key_bytes: upload.secret_key_bytes,
+        };
+        let live: Vec<usize> = self.circuits.values().filter_map(|c| c.key_set).collect();
+        for (i, (bytes, _)) in self.key_sets.iter_mut().enumerate() {
+            if bytes.is_some() && !live.contains(&i) {
+                *bytes = None;
+                self.client.forget(i);
+            }
+        }
+        self.key_sets.push((Some(upload.eval_keys), info));
         Ok(())
     }
 
@@ -555,6 +580,7 @@ impl<'a> Run<'a> {
             }
         }
         let circuits = self.done;
+        let key_sets: Vec<KeySetReport> = self.key_sets.into_iter().map(|(_, k)| k).collect();
         let first = circuits
             .first()
             .ok_or_else(|| TrainError::Internal("no circuit ran".into()))?;
@@ -593,8 +619,9 @@ impl<'a> Run<'a> {
             log_pq: deepest.log_pq,
             log_scale: deepest.log_scale,
             dnum: deepest.dnum,
-            eval_key_bytes: circuits.iter().map(|c| c.eval_key_bytes).sum(),
-            secret_key_bytes: first.secret_key_bytes,
+            eval_key_bytes: key_sets.iter().map(|k| k.eval_key_bytes).sum(),
+            secret_key_bytes: key_sets.first().map_or(0, |k| k.secret_key_bytes),
+            key_sets,
             upload_bytes: self.rounds.iter().map(|r| r.upload_bytes).sum(),
             download_bytes: self.rounds.iter().map(|r| r.download_bytes).sum(),
             server_seconds: self.rounds.iter().map(|r| r.server_seconds).sum(),

@@ -13,7 +13,11 @@
 //! checksum), so the envelope adds only what a CKKS object cannot know: which compiled program
 //! the file belongs to and what role it plays. Loading checks, in order, magic, version,
 //! length, checksum, kind, program hash and parameter fingerprint, so the first error reported
-//! is the most basic thing that is wrong.
+//! is the most basic thing that is wrong. Ciphertext files are bound to their program (its
+//! layouts decide what every slot means); key files only to their parameters, so that one key
+//! set serves every program compiled to the same parameters (the rounds of `hel train`): the
+//! program they were made for is recorded for messages, and whether they hold every key a
+//! program needs is checked when they are loaded for it.
 
 use super::error::{ClientError, Result};
 use super::keys::KeyId;
@@ -56,6 +60,12 @@ impl FileKind {
             FileKind::EncryptedInputs => "encrypted inputs",
             FileKind::EncryptedOutputs => "encrypted outputs",
         }
+    }
+
+    /// Whether files of this kind belong to one program (ciphertexts), rather than to a
+    /// parameter set (keys).
+    fn program_bound(self) -> bool {
+        matches!(self, FileKind::EncryptedInputs | FileKind::EncryptedOutputs)
     }
 
     /// Short name used as the subject of messages ("evaluation keys file is truncated").
@@ -144,6 +154,8 @@ impl Writer {
 pub(crate) struct Reader<'a> {
     what: &'static str,
     key_id: KeyId,
+    /// The program the file was made for (its name and hash).
+    program: (String, String),
     buf: &'a [u8],
     pos: usize,
 }
@@ -269,7 +281,7 @@ impl<'a> Reader<'a> {
                 found: kind.describe(),
             });
         }
-        if hash != schedule.program_hash {
+        if expected.program_bound() && hash != schedule.program_hash {
             return Err(ClientError::WrongProgram {
                 what,
                 expected: program_label(&schedule.name, &schedule.program_hash),
@@ -286,9 +298,20 @@ impl<'a> Reader<'a> {
         Ok(Reader {
             what,
             key_id,
+            program: (name, hash),
             buf: &bytes[body_start..split],
             pos: 0,
         })
+    }
+
+    /// Name of the program the file was made for.
+    pub(crate) fn program_name(&self) -> &str {
+        &self.program.0
+    }
+
+    /// Hash of the program the file was made for.
+    pub(crate) fn program_hash(&self) -> &str {
+        &self.program.1
     }
 
     /// The key set the file says it belongs to.

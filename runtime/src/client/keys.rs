@@ -55,13 +55,15 @@ pub(crate) fn check_key_set(
     })
 }
 
-/// What the server needs to evaluate one program: the public key, the relinearization key and
-/// Galois keys for exactly the schedule's rotation steps (plus conjugation if it needs it).
-/// Generating only those keeps the file as small as the program allows and reveals nothing
-/// beyond the rotation set the schedule already names.
+/// What the server needs to evaluate a program: the public key, the relinearization key and
+/// Galois keys. [`keygen`] makes them for exactly the schedule's rotation steps (plus
+/// conjugation if it needs it), which keeps the file as small as the program allows and reveals
+/// nothing beyond the rotation set the schedule already names. Any program compiled to the same
+/// parameters whose rotations they cover can use them (see [`EvalKeys::check`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct EvalKeys {
-    /// The program these keys were made for.
+    /// The program these keys were made for (for messages: they serve any program with the same
+    /// parameters whose rotations they cover).
     pub program_name: String,
     pub program_hash: String,
     /// The key set (the secret key's [`KeyId`]).
@@ -113,8 +115,8 @@ pub fn keygen(
     ))
 }
 
-/// The Galois elements a schedule's keys must cover (rotation by 0 needs no key).
-fn needed_elements(schedule: &Schedule, ctx: &Context) -> Vec<usize> {
+/// The Galois elements a schedule's keys must cover (rotation by 0 needs no key), sorted.
+pub fn needed_galois_elements(schedule: &Schedule, ctx: &Context) -> Vec<usize> {
     let mut g: Vec<usize> = schedule
         .rotation_steps
         .iter()
@@ -168,19 +170,21 @@ impl EvalKeys {
         Ok(self.to_bytes_sized(ctx)?.1)
     }
 
-    /// Loads an evaluation-keys file for `schedule`, refusing keys of another program or
-    /// parameter set, and a key set that does not cover exactly the schedule's rotations.
+    /// Loads an evaluation-keys file for `schedule`, refusing keys of another parameter set and
+    /// a key set that lacks a rotation the schedule needs.
     pub fn from_bytes(schedule: &Schedule, ctx: &Context, bytes: &[u8]) -> Result<EvalKeys> {
         let fp = check_context(schedule, ctx)?;
         let mut r = Reader::open(bytes, FileKind::EvalKeys, schedule, &fp)?;
         let key_id = r.key_id();
+        let (program_name, program_hash) =
+            (r.program_name().to_string(), r.program_hash().to_string());
         let public = PublicKey::from_bytes(ctx, r.section()?)?;
         let relin = RelinKey::from_bytes(ctx, r.section()?)?;
         let galois = GaloisKeys::from_bytes(ctx, r.section()?)?;
         r.finish()?;
         let keys = EvalKeys {
-            program_name: schedule.name.clone(),
-            program_hash: schedule.program_hash.clone(),
+            program_name,
+            program_hash,
             key_id,
             public,
             relin,
@@ -200,9 +204,11 @@ impl EvalKeys {
         )
     }
 
-    /// Checks that the Galois keys are exactly those the schedule needs.
+    /// Checks that the Galois keys cover every rotation the schedule needs. Keys it does not
+    /// need are allowed: a key set made for one program serves another with the same parameters
+    /// (the rounds of `hel train`, whose programs differ only in constants).
     pub fn check(&self, schedule: &Schedule, ctx: &Context) -> Result<()> {
-        let need = needed_elements(schedule, ctx);
+        let need = needed_galois_elements(schedule, ctx);
         let have = self.galois.elements();
         if let Some(g) = need.iter().find(|g| !have.contains(g)) {
             let what = if *g == ctx.conjugation_element() {
@@ -216,11 +222,9 @@ impl EvalKeys {
                     .collect();
                 format!("rotation by {steps:?}")
             };
-            return Err(ClientError::KeySet(format!("no key for {what}")));
-        }
-        if let Some(g) = have.iter().find(|g| !need.contains(g)) {
             return Err(ClientError::KeySet(format!(
-                "a key for Galois element {g}, which the schedule never uses"
+                "no key for {what} (the keys were made for {})",
+                super::container::program_label(&self.program_name, &self.program_hash)
             )));
         }
         Ok(())

@@ -8,10 +8,11 @@
 //! decrypt_outputs(outputs)  -> tensors
 //! ```
 //!
-//! Every file is bound to one compiled program (its hash), one parameter set (its
-//! fingerprint) and one key set (its [`KeyId`]): keys or ciphertexts of another program, or
-//! of another `keygen` run for the same program, are refused with an error that names both,
-//! instead of decrypting to noise. The envelope is in [`container`]; the CKKS
+//! Every file is bound to one parameter set (its fingerprint) and one key set (its [`KeyId`]),
+//! and ciphertext files to one compiled program (its hash): ciphertexts of another program,
+//! files of other parameters, or of another `keygen` run, are refused with an error that names
+//! both, instead of decrypting to noise. Keys serve every program compiled to their parameters
+//! whose rotations they cover. The envelope is in [`container`]; the CKKS
 //! objects inside keep their own checked serialization. The secret key is only ever written by
 //! [`secret_key_to_bytes`], into a file of its own kind.
 
@@ -24,7 +25,10 @@ mod outputs;
 pub use container::FileKind;
 pub use error::{ClientError, Result};
 pub use inputs::{check_inputs, encrypt_inputs, expanded_bytes, EncryptedInputs};
-pub use keys::{keygen, secret_key_from_bytes, secret_key_to_bytes, EvalKeys, KeyBytes, KeyId};
+pub use keys::{
+    keygen, needed_galois_elements, secret_key_from_bytes, secret_key_to_bytes, EvalKeys, KeyBytes,
+    KeyId,
+};
 pub use outputs::{decrypt_outputs, decrypt_outputs_flooded, flood_sigma, EncryptedOutputs};
 
 use crate::ckks::Context;
