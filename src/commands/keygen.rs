@@ -78,6 +78,7 @@ pub fn run(args: KeygenArgs) -> CmdResult {
         let v = json!({
             "program": schedule.name,
             "program_hash": schedule.program_hash,
+            "key_set": keys.key_id.to_string(),
             "secret_key": { "path": sk_path, "bytes": sk_bytes.len() },
             "eval_keys": {
                 "path": ek_path,
@@ -93,9 +94,10 @@ pub fn run(args: KeygenArgs) -> CmdResult {
         println!("{v}");
     } else {
         println!(
-            "wrote {}: {} (keep private)",
+            "wrote {}: {} (keep private; key set {})",
             sk_path.display(),
-            human_bytes(sk_bytes.len())
+            human_bytes(sk_bytes.len()),
+            keys.key_id
         );
         println!(
             "wrote {}: {} = public key {} + relinearization key {} + {} Galois key(s) {}",
