@@ -88,16 +88,19 @@ fn max_error(a: &[f64], b: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// Writes `n` values uniform in [-1, 1) (seeded), one per line; returns them.
+fn random_vector_csv(path: &Path, n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let x: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    write_csv(path, &x.iter().map(|v| vec![*v]).collect::<Vec<_>>());
+    x
+}
+
 /// Compiles poly.hel and makes keys and encrypted inputs for it; returns x.
 fn poly_setup(dir: &Path) -> Vec<f64> {
     ok(dir, &["compile", &example("poly.hel"), "-o", "poly.helc"]);
     ok(dir, &["keygen", "poly.helc", "--out", "keys"]);
-    let mut rng = ChaCha20Rng::seed_from_u64(7);
-    let x: Vec<f64> = (0..4096).map(|_| rng.random_range(-1.0..1.0)).collect();
-    write_csv(
-        &dir.join("x.csv"),
-        &x.iter().map(|v| vec![*v]).collect::<Vec<_>>(),
-    );
+    let x = random_vector_csv(&dir.join("x.csv"), 4096, 7);
     ok(
         dir,
         &[
@@ -377,12 +380,7 @@ fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
     assert!(e.contains("in.hct") && e.contains("another program"), "{e}");
     // One key set serves both programs (same parameters, rotations covered): the other
     // program runs on poly.helc's keys and decrypts correctly.
-    let mut rng = ChaCha20Rng::seed_from_u64(8);
-    let x2: Vec<f64> = (0..2048).map(|_| rng.random_range(-1.0..1.0)).collect();
-    write_csv(
-        &dir.join("x2.csv"),
-        &x2.iter().map(|v| vec![*v]).collect::<Vec<_>>(),
-    );
+    let x2 = random_vector_csv(&dir.join("x2.csv"), 2048, 8);
     ok(
         &dir,
         &[
