@@ -40,7 +40,7 @@ pub enum ClientError {
     /// Keys or ciphertexts made for another compiled program.
     #[error(
         "{what} belong to another program: made for {found}, but the schedule is {expected} \
-         (recompiling a program, even with other options, requires new keys and ciphertexts)"
+         (recompiling a program, even with other options, requires encrypting its inputs again)"
     )]
     WrongProgram {
         what: &'static str,
