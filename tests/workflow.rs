@@ -117,11 +117,12 @@ fn poly_setup(dir: &Path) -> Vec<f64> {
     x
 }
 
-/// The server's `hel run` on poly.hel's keys and inputs from [`poly_setup`], writing out.hct.
-fn poly_server_run<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+/// The server's `hel run` of `program` on keys/eval.keys and in.hct (as [`poly_setup`] makes
+/// them), writing out.hct.
+fn server_run<'a>(program: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "run",
-        "poly.helc",
+        program,
         "--eval-keys",
         "keys/eval.keys",
         "--inputs",
@@ -137,7 +138,10 @@ fn poly_server_run<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 fn poly_through_compile_keygen_encrypt_run_decrypt() {
     let dir = scratch("poly");
     let x = poly_setup(&dir);
-    let run = ok(&dir, &poly_server_run(&["--threads", "2", "--json"]));
+    let run = ok(
+        &dir,
+        &server_run("poly.helc", &["--threads", "2", "--json"]),
+    );
     let stats: serde_json::Value = serde_json::from_str(&run).expect("run --json is one object");
     assert_eq!(stats["stats"]["ops"]["ct_mul"], 2);
     assert!(stats["stats"]["peak_bytes"].as_u64().unwrap_or(0) > 0);
@@ -295,19 +299,7 @@ fn small_logistic_regression_trains_encrypted_like_in_plaintext() {
             "encrypt", "gd.helc", "--keys", "keys", "--input", "Z=z.csv", "-o", "in.hct",
         ],
     );
-    ok(
-        &dir,
-        &[
-            "run",
-            "gd.helc",
-            "--eval-keys",
-            "keys/eval.keys",
-            "--inputs",
-            "in.hct",
-            "-o",
-            "out.hct",
-        ],
-    );
+    ok(&dir, &server_run("gd.helc", &[]));
     let out = ok(
         &dir,
         &[
@@ -522,7 +514,7 @@ fn shares_secret_bytes(secret: &[u8], public: &[u8]) -> bool {
 fn no_secret_key_material_in_server_files() {
     let dir = scratch("secret");
     poly_setup(&dir);
-    ok(&dir, &poly_server_run(&[]));
+    ok(&dir, &server_run("poly.helc", &[]));
     let secret = std::fs::read(dir.join("keys/secret.key")).expect("read secret key");
     // Skip the envelope (program name and hash are in every file).
     let payload = &secret[secret.len().saturating_sub(2048)..];
