@@ -147,6 +147,28 @@ fn bad_bytes_are_rejected_with_clear_errors() {
     ));
 }
 
+/// A residue at or above its prime, in a file whose checksum is valid (so only the body
+/// check can catch it), is refused when a seed-compressed ciphertext is loaded, not at its use.
+#[test]
+fn unreduced_residues_are_refused_on_load() {
+    let ctx = deep12();
+    let mut s = sampler(215);
+    let sk = ctx.gen_secret_key(&mut s);
+    let pt = ctx.encode(&[1.0, 2.0], 2, ctx.default_scale()).unwrap();
+    let seeded = ctx.encrypt_sk_seeded(&pt, &sk, &mut s).unwrap();
+    let mut bytes = seeded.to_bytes(&ctx).unwrap();
+    // Header (49 bytes), then level (4), scale (8) and seed (32): the first residue follows.
+    let first = 49 + 4 + 8 + 32;
+    bytes[first..first + 7].fill(0xff);
+    let split = bytes.len() - 32;
+    let sum = *blake3::hash(&bytes[..split]).as_bytes();
+    bytes[split..].copy_from_slice(&sum);
+    match format_err(SeededCiphertext::from_bytes(&ctx, &bytes)) {
+        FormatError::Malformed(m) => assert!(m.contains("not reduced"), "{m}"),
+        e => panic!("unexpected error {e}"),
+    }
+}
+
 #[test]
 fn random_garbage_never_panics() {
     let ctx = deep12();

@@ -1,6 +1,7 @@
 //! Encryption (public-key and secret-key, the latter optionally seed-compressed) and
 //! decryption, including a noise-flooding decryption for results that will be shared.
 
+use super::bitpack::PackedPoly;
 use super::context::Context;
 use super::encoding::Plaintext;
 use super::error::{CkksError, Result};
@@ -39,7 +40,8 @@ impl Ciphertext {
 /// generated from: half the size, for uploads. Expand with [`Context::expand_seeded`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeededCiphertext {
-    pub(crate) c0: RnsPoly,
+    /// Kept bit-packed (as uploaded) until expanded: see [`PackedPoly`].
+    pub(crate) c0: PackedPoly,
     pub(crate) seed: [u8; 32],
     pub(crate) level: usize,
     pub(crate) scale: f64,
@@ -101,7 +103,7 @@ impl Context {
         self.poly_add_assign(&mut c0, &a_s, &basis);
         self.poly_add_assign(&mut c0, &pt.poly, &basis);
         Ok(SeededCiphertext {
-            c0,
+            c0: PackedPoly::pack(self, &c0, &basis),
             seed,
             level: pt.level,
             scale: pt.scale,
@@ -124,9 +126,10 @@ impl Context {
     pub fn expand_seeded(&self, ct: &SeededCiphertext) -> Result<Ciphertext> {
         self.check_id(ct.ctx_id)?;
         self.check_level(ct.level)?;
-        let a = uniform_from_seed(self, ct.seed, &self.basis_q(ct.level));
+        let basis = self.basis_q(ct.level);
+        let a = uniform_from_seed(self, ct.seed, &basis);
         Ok(Ciphertext {
-            c: vec![ct.c0.clone(), a],
+            c: vec![ct.c0.unpack(self, &basis), a],
             level: ct.level,
             scale: ct.scale,
             ctx_id: self.id,

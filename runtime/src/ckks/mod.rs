@@ -29,6 +29,7 @@
 //! (hybrid key switching), `ops`, `serialize`, `bench`, `error`.
 
 pub mod bench;
+mod bitpack;
 mod context;
 pub mod encoding;
 pub mod encrypt;

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use super::bitpack::{self, PackedPoly};
 use super::context::Context;
 use super::encoding::{check_scale, Plaintext};
 use super::encrypt::{Ciphertext, SeededCiphertext};
@@ -104,26 +105,12 @@ impl Writer {
     /// Bit-packs each limb at the width of its prime.
     fn poly(&mut self, ctx: &Context, poly: &RnsPoly, basis: &[usize]) {
         for (limb, &j) in poly.limbs().zip(basis) {
-            let width = 64 - ctx.moduli[j].leading_zeros();
-            self.packed(limb.iter().copied(), width);
+            self.packed(limb.iter().copied(), bitpack::width_of(ctx, j));
         }
     }
 
-    fn packed(&mut self, values: impl Iterator<Item = u64>, width: u32) {
-        let mut acc: u128 = 0;
-        let mut bits = 0u32;
-        for v in values {
-            acc |= (v as u128) << bits;
-            bits += width;
-            while bits >= 8 {
-                self.buf.push(acc as u8);
-                acc >>= 8;
-                bits -= 8;
-            }
-        }
-        if bits > 0 {
-            self.buf.push(acc as u8);
-        }
+    fn packed(&mut self, values: impl ExactSizeIterator<Item = u64>, width: u32) {
+        bitpack::pack(values, width, &mut self.buf);
     }
 
     fn finish(mut self) -> Vec<u8> {
@@ -236,37 +223,38 @@ impl<'a> Reader<'a> {
     }
 
     fn unpacked(&mut self, count: usize, width: u32) -> Result<Vec<u64>> {
-        let nbytes = (count * width as usize).div_ceil(8);
-        let bytes = self.take(nbytes)?;
-        let mask = (1u128 << width) - 1;
-        let mut out = Vec::with_capacity(count);
-        let mut acc: u128 = 0;
-        let mut bits = 0u32;
-        let mut it = bytes.iter();
-        for _ in 0..count {
-            while bits < width {
-                let b = it.next().ok_or(FormatError::Truncated)?;
-                acc |= (*b as u128) << bits;
-                bits += 8;
-            }
-            out.push((acc & mask) as u64);
-            acc >>= width;
-            bits -= width;
-        }
+        let mut out = vec![0; count];
+        bitpack::unpack(
+            self.take(bitpack::packed_len(count, width))?,
+            width,
+            &mut out,
+        );
         Ok(out)
     }
 
+    /// Reads each limb straight into the polynomial (no zeroing, no temporary): an upload
+    /// holds hundreds of megabytes of these.
     fn poly(&mut self, ctx: &Context, basis: &[usize]) -> Result<RnsPoly> {
-        let mut poly = RnsPoly::zero(ctx.n, basis.len());
+        let mut poly = RnsPoly::scratch(ctx.n, basis.len());
         for (i, &j) in basis.iter().enumerate() {
-            let q = ctx.moduli[j];
-            let vals = self.unpacked(ctx.n, 64 - q.leading_zeros())?;
-            if vals.iter().any(|&v| v >= q) {
+            let width = bitpack::width_of(ctx, j);
+            let limb = poly.limb_mut(i);
+            bitpack::unpack(self.take(bitpack::packed_len(ctx.n, width))?, width, limb);
+            if limb.iter().any(|&v| v >= ctx.moduli[j]) {
                 return Err(malformed("residue not reduced modulo its prime"));
             }
-            poly.limb_mut(i).copy_from_slice(&vals);
         }
         Ok(poly)
+    }
+
+    /// Reads a polynomial's limbs but keeps them packed, after checking every residue.
+    fn packed_poly(&mut self, ctx: &Context, basis: &[usize]) -> Result<PackedPoly> {
+        let len = basis
+            .iter()
+            .map(|&j| bitpack::packed_len(ctx.n, bitpack::width_of(ctx, j)))
+            .sum();
+        PackedPoly::validated(ctx, self.take(len)?, basis)
+            .ok_or_else(|| malformed("residue not reduced modulo its prime"))
     }
 
     fn switch_key(&mut self, ctx: &Context) -> Result<SwitchKey> {
@@ -345,7 +333,7 @@ impl SeededCiphertext {
         w.u32(self.level as u32);
         w.f64(self.scale);
         w.bytes(&self.seed);
-        w.poly(ctx, &self.c0, &ctx.basis_q(self.level));
+        w.bytes(self.c0.bytes());
         Ok(w.finish())
     }
 
@@ -355,7 +343,7 @@ impl SeededCiphertext {
         let level = r.level(ctx)?;
         let scale = r.scale()?;
         let seed = r.seed()?;
-        let c0 = r.poly(ctx, &ctx.basis_q(level))?;
+        let c0 = r.packed_poly(ctx, &ctx.basis_q(level))?;
         r.finish()?;
         Ok(SeededCiphertext {
             c0,
