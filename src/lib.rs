@@ -3,6 +3,7 @@
 
 pub mod compile;
 pub mod data;
+pub mod examples;
 pub mod metrics;
 pub mod reference;
 pub mod train;

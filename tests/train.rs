@@ -269,11 +269,50 @@ fn programs_that_are_not_the_reference_algorithm_are_refused() {
 }
 
 fn hel(args: &[&str]) -> Output {
+    hel_in(root(), args)
+}
+
+fn hel_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hel"))
         .args(args)
-        .current_dir(root())
+        .current_dir(dir)
         .output()
         .expect("run hel")
+}
+
+/// Outside a checkout the documented program paths still work (the examples are bundled),
+/// and a file the user has at that path wins over the bundled copy.
+#[test]
+fn documented_programs_work_from_any_directory() {
+    let data = synthetic_csv();
+    let dir = scratch_file("cwd", "").with_extension("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let args = [
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--program",
+        "examples/logreg_gd.hel",
+        "--minibatches",
+        "1",
+        "--batch-size",
+        "32",
+        "--json",
+    ];
+    let o = hel_in(&dir, &args);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("bundled with hel"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["program"], "logreg_gd.hel");
+
+    // A local file of that name is read instead (here: one that does not compile).
+    std::fs::create_dir_all(dir.join("examples")).unwrap();
+    std::fs::write(dir.join("examples/logreg_gd.hel"), "output nothing;").unwrap();
+    let o = hel_in(&dir, &args);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("bundled with hel"), "{stderr}");
 }
 
 #[test]

@@ -155,7 +155,16 @@ fn data_source(args: &TrainArgs) -> Result<DataSource, miette::Report> {
 
 pub fn run(args: TrainArgs) -> CmdResult {
     let data = data_source(&args)?;
-    let src = read_source(&args.program)?;
+    let src = match hel::examples::bundled_fallback(&args.program) {
+        Some(src) => {
+            eprintln!(
+                "note: no {} in this directory; using the copy bundled with hel",
+                args.program.display()
+            );
+            src
+        }
+        None => read_source(&args.program)?,
+    };
     let opts = TrainOptions {
         minibatches: args.minibatches as usize,
         batch_size: args.batch_size as usize,
