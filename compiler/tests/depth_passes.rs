@@ -70,3 +70,30 @@ fn degree_7_polynomial_has_depth_3() {
     );
     assert!(d <= 1e-9, "{d:e} after {:?}", steps.last().map(|s| &s.0));
 }
+
+/// Squaring in a loop: rebalancing counts repeated factors instead of walking them again (the
+/// leaf list doubled with every iteration: 2^26 leaves took 0.8 GB at k = 26), keeps the
+/// chain at depth k with k products, and refuses a power beyond 64 bits at the product.
+#[test]
+fn repeated_squaring_rebalances_in_linear_time() {
+    let text = |k: u32| {
+        format!(
+            "input x: enc vector[4] range [-1, 1];\nlet y = x;\n\
+             for i in 0..{k} {{\n    y = y * y;\n}}\noutput y;\n"
+        )
+    };
+    let src = hel_compiler::SourceFile::new("sq.hel", text(40));
+    let p = hel_compiler::frontend(&src, &[]).expect("valid");
+    let (out, _) = run(p, OptLevel::O2);
+    let a = analyze(&out);
+    assert_eq!(a.tensor_depth, 40);
+    assert_eq!(a.ops.get("mul").copied().unwrap_or(0), 40, "{:?}", a.ops);
+
+    let src = hel_compiler::SourceFile::new("sq.hel", text(64));
+    let p = hel_compiler::frontend(&src, &[]).expect("valid");
+    let d = Pipeline::new(OptLevel::O2)
+        .run(p, None, &mut |_, _| {})
+        .expect_err("2^64 is beyond any depth");
+    assert!(d.message.contains("power of 2^64"), "{}", d.message);
+    assert_eq!(src.line_col(d.span.start).0, 4);
+}

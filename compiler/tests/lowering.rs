@@ -18,6 +18,15 @@ fn compile_source(
     sets: &[(&str, f64)],
     level: OptLevel,
 ) -> (Program, Lowered) {
+    try_compile_source(file, text, sets, level).unwrap_or_else(|d| panic!("{}", d.render_plain()))
+}
+
+fn try_compile_source(
+    file: &str,
+    text: &str,
+    sets: &[(&str, f64)],
+    level: OptLevel,
+) -> Result<(Program, Lowered), hel_compiler::Diagnostic> {
     let src = SourceFile::new(file, text.to_string());
     let sets: Vec<(String, f64)> = sets.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     let p = hel_compiler::frontend(&src, &sets).unwrap();
@@ -36,9 +45,24 @@ fn compile_source(
             program_hash: String::new(),
             client_precompute: Default::default(),
         },
-    )
-    .unwrap_or_else(|d| panic!("{}", d.render_plain()));
-    (p, l)
+    )?;
+    Ok((p, l))
+}
+
+/// A program too deep for any secure ring is refused at the loop step that gets that deep
+/// (its last iteration), not at the top of the file.
+#[test]
+fn too_deep_points_at_the_loop_step() {
+    let text = "// squares\ninput x: enc vector[4] range [-1, 1];\nlet y = x;\n\
+                for i in 0..60 {\n    y = y * y;\n}\noutput y;\n";
+    let d = try_compile_source("deep.hel", text, &[], OptLevel::O2).expect_err("too deep");
+    let shown = d.render_plain();
+    assert!(
+        shown.contains("does not fit the 128-bit security bound"),
+        "{shown}"
+    );
+    assert!(shown.contains("deep.hel:5:9"), "{shown}");
+    assert!(shown.contains("loop iteration 59"), "{shown}");
 }
 
 const LEVELS: [OptLevel; 3] = [OptLevel::O0, OptLevel::O1, OptLevel::O2];

@@ -281,6 +281,40 @@ fn to_sshape(s: Shape) -> SShape {
     }
 }
 
+/// Where a program that is too deep gets that deep: the source of its deepest output value,
+/// with the loop iteration that computes it. Depth accumulates along the loop, so this points
+/// at the loop body's last step rather than at the top of the file.
+fn deepest_output(p: &Program, m: &manage::Managed, depth: u32) -> (crate::Span, String) {
+    let deepest = m
+        .outputs
+        .iter()
+        .filter_map(|&v| m.nodes.get(v as usize))
+        .min_by_key(|n| n.level)
+        .map(|n| n.origin.tensor_node as usize)
+        .filter(|&t| t < p.graph.ids().len())
+        .map(|t| p.graph.node(crate::ir::NodeId::new(t)));
+    match deepest {
+        Some(node) => {
+            let iteration = match node.iter.as_slice() {
+                [] => String::new(),
+                iters => format!(
+                    " (loop iteration {}, counting from 0)",
+                    iters
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            (
+                node.span,
+                format!("depth {depth} is reached here{iteration}"),
+            )
+        }
+        None => (crate::Span::new(0, 0), "here".into()),
+    }
+}
+
 fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, Diagnostic> {
     let Laid {
         low,
@@ -305,8 +339,10 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
     let first = manage(&low.ir, &out_cts, n_inputs, &chain).map_err(out_of_levels)?;
     let depth = ABSTRACT_TOP - first.min_level;
 
-    let choice = params::select(depth, &opts.params, slots)
-        .map_err(|m| Diagnostic::new(&p.source, crate::Span::new(0, 0), m))?;
+    let choice = params::select(depth, &opts.params, slots).map_err(|m| {
+        let (span, label) = deepest_output(p, &first, depth);
+        Diagnostic::new(&p.source, span, m).with_label(label)
+    })?;
     let params: CkksParams = choice.params.clone();
     if params.slots() != slots {
         // Caller retries at the chosen N.

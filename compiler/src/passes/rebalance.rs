@@ -43,10 +43,27 @@ impl Pass for Rebalance {
                 continue;
             }
             let new = if is_chain_mul(n) {
-                let mut leaves = Vec::new();
-                collect_factors(g, id, &absorbed, &mut leaves);
-                let leaves: Vec<NodeId> = leaves.iter().filter_map(|l| map[l.index()]).collect();
-                product(&mut b, &mut depth, &leaves, n)
+                let mut leaves = BTreeMap::new();
+                let too_deep = || {
+                    Diagnostic::new(
+                        &p.source,
+                        n.span,
+                        "this product raises a value to a power of 2^64 or more: deeper than \
+                         any secure CKKS parameters allow",
+                    )
+                };
+                collect_factors(g, id, 1, &absorbed, &mut leaves).ok_or_else(too_deep)?;
+                let mut counts: BTreeMap<NodeId, u64> = BTreeMap::new();
+                for (l, k) in leaves {
+                    if let Some(new) = map[l.index()] {
+                        let e = counts.entry(new).or_insert(0);
+                        *e = e.checked_add(k).ok_or_else(too_deep)?;
+                    }
+                }
+                match product(&mut b, &mut depth, &counts, n) {
+                    Some(new) => new,
+                    None => continue,
+                }
             } else {
                 let args: Vec<NodeId> = n.args.iter().filter_map(|a| map[a.index()]).collect();
                 push(&mut b, &mut depth, Node { args, ..n.clone() })
@@ -63,19 +80,34 @@ fn is_chain_mul(n: &Node) -> bool {
     n.op == Op::Mul && n.ty.secrecy == Secrecy::Enc
 }
 
+/// The leaves of the product chain rooted at `id`, each with how many times it is a factor
+/// (times `mult`). Repeated operands are counted, not walked again: `y = y * y` in a loop is
+/// a chain whose leaf list would double with every iteration. `None` if a multiplicity
+/// overflows 64 bits (a power that no CKKS parameters have the depth for).
 fn collect_factors(
     g: &Graph,
     id: NodeId,
+    mult: u64,
     absorbed: &dyn Fn(NodeId) -> bool,
-    out: &mut Vec<NodeId>,
-) {
-    for a in &g.node(id).args {
-        if absorbed(*a) {
-            collect_factors(g, *a, absorbed, out);
-        } else {
-            out.push(*a);
+    out: &mut BTreeMap<NodeId, u64>,
+) -> Option<()> {
+    let mut args: Vec<(NodeId, u64)> = Vec::new();
+    for &a in &g.node(id).args {
+        match args.iter_mut().find(|(b, _)| *b == a) {
+            Some((_, k)) => *k += 1,
+            None => args.push((a, 1)),
         }
     }
+    for (a, k) in args {
+        let m = mult.checked_mul(k)?;
+        if absorbed(a) {
+            collect_factors(g, a, m, absorbed, out)?;
+        } else {
+            let e = out.entry(a).or_insert(0);
+            *e = e.checked_add(m)?;
+        }
+    }
+    Some(())
 }
 
 fn push(b: &mut Builder, depth: &mut Vec<u32>, n: Node) -> NodeId {
@@ -105,27 +137,42 @@ fn mul(b: &mut Builder, depth: &mut Vec<u32>, x: NodeId, y: NodeId, like: &Node)
     push(b, depth, n)
 }
 
-/// Builds the product of `leaves` at minimal depth.
-fn product(b: &mut Builder, depth: &mut Vec<u32>, leaves: &[NodeId], like: &Node) -> NodeId {
-    let (public, secret): (Vec<NodeId>, Vec<NodeId>) = leaves
-        .iter()
-        .partition(|l| b.node(**l).ty.secrecy == Secrecy::Plain);
-    // Repeated encrypted factors become powers of shared squares.
-    let mut counts: BTreeMap<NodeId, u32> = BTreeMap::new();
-    for s in &secret {
-        *counts.entry(*s).or_insert(0) += 1;
+/// `base^k` by repeated squaring, the set bits' powers pushed to `factors`.
+fn powers(
+    b: &mut Builder,
+    depth: &mut Vec<u32>,
+    base: NodeId,
+    mut k: u64,
+    like: &Node,
+    factors: &mut Vec<NodeId>,
+) {
+    let mut sq = base;
+    while k > 0 {
+        if k & 1 == 1 {
+            factors.push(sq);
+        }
+        k >>= 1;
+        if k > 0 {
+            sq = mul(b, depth, sq, sq, like);
+        }
     }
+}
+
+/// Builds the product of the `leaves` (each to the power of its count) at minimal depth.
+fn product(
+    b: &mut Builder,
+    depth: &mut Vec<u32>,
+    leaves: &BTreeMap<NodeId, u64>,
+    like: &Node,
+) -> Option<NodeId> {
+    // Repeated factors become powers of shared squares.
+    let mut public: Vec<NodeId> = Vec::new();
     let mut factors: Vec<NodeId> = Vec::new();
-    for (base, mut k) in counts {
-        let mut sq = base;
-        while k > 0 {
-            if k & 1 == 1 {
-                factors.push(sq);
-            }
-            k >>= 1;
-            if k > 0 {
-                sq = mul(b, depth, sq, sq, like);
-            }
+    for (&base, &k) in leaves {
+        if b.node(base).ty.secrecy == Secrecy::Plain {
+            powers(b, depth, base, k, like, &mut public);
+        } else {
+            powers(b, depth, base, k, like, &mut factors);
         }
     }
     let mut coef: Option<NodeId> = None;
@@ -136,7 +183,8 @@ fn product(b: &mut Builder, depth: &mut Vec<u32>, leaves: &[NodeId], like: &Node
         });
     }
     if factors.is_empty() {
-        return coef.unwrap_or(leaves[0]);
+        // Not an encrypted chain after all (cannot happen for an `Enc` product).
+        return coef;
     }
     let by_depth = |f: &NodeId, depth: &Vec<u32>| (depth[f.index()], f.index());
     if let Some(c) = coef {
@@ -149,5 +197,5 @@ fn product(b: &mut Builder, depth: &mut Vec<u32>, leaves: &[NodeId], like: &Node
         let y = factors.remove(0);
         factors.push(mul(b, depth, x, y, like));
     }
-    factors[0]
+    factors.first().copied()
 }
