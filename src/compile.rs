@@ -177,6 +177,19 @@ fn switch_key_bytes(p: &CkksParams) -> u64 {
     p.dnum as u64 * 2 * bits * p.n() as u64 / 8
 }
 
+impl CtReport {
+    /// A warning for programs whose outputs overflow when simulated on inputs from the declared
+    /// ranges (e.g. an iteration that diverges there): their predicted error is unbounded.
+    pub fn divergence_warning(&self) -> Option<String> {
+        (!self.predicted_error.is_finite()).then(|| {
+            "warning: the outputs overflow f64 when the program is simulated on inputs from the \
+             declared ranges (it diverges there), so its error cannot be bounded; check the \
+             input ranges, or the iteration count"
+                .to_string()
+        })
+    }
+}
+
 /// The ciphertext-level report of a compiled program.
 pub fn ct_report(c: &Compiled) -> CtReport {
     lowered_report(&c.lowered)

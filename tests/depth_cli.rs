@@ -107,3 +107,32 @@ fn levels_and_precompute_switch_change_the_result() {
     assert_eq!(off["extra_inputs"]["count"], 0);
     assert!(depth(&off) >= depth(&o2));
 }
+
+/// A program that diverges on its declared input ranges (`y -> (y + 1)(y + 2)` from [-1, 1]
+/// passes 1e300 within ten steps) gets an unbounded predicted error and a warning, not the
+/// small deviation of whatever slots still fit in f64.
+#[test]
+fn diverging_programs_get_an_unbounded_error_and_a_warning() {
+    let dir = std::env::temp_dir().join(format!("hel-depth-diverge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("diverge.hel");
+    std::fs::write(
+        &file,
+        "const k = 16;\ninput x: enc vector[4] range [-1, 1];\nlet y = x;\n\
+         for i in 0..k {\n    y = (y + 1) * (y + 2);\n}\noutput y;\n",
+    )
+    .expect("write");
+    for (k, diverges) in [("k=3", false), ("k=16", true)] {
+        let out = Command::new(env!("CARGO_BIN_EXE_hel"))
+            .args(["depth", file.to_str().expect("utf-8"), "--set", k, "--json"])
+            .output()
+            .expect("run hel");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        let error = &v["predicted_error"];
+        assert_eq!(stderr.contains("overflow f64"), diverges, "{k}: {stderr}");
+        // JSON has no infinity: serde_json writes null.
+        assert_eq!(error.is_null(), diverges, "{k}: {error}");
+    }
+}

@@ -87,6 +87,9 @@ pub fn run(args: CompileArgs) -> CmdResult {
     crate::io::atomic::write_new(&args.out, &bytes, args.force, &[&args.file])
         .map_err(user_error)?;
     let report = ct_report(&compiled);
+    if let Some(w) = report.divergence_warning() {
+        eprintln!("{w}");
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report).map_err(user_error)?);
     } else {

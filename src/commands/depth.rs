@@ -122,6 +122,9 @@ pub fn run(args: DepthArgs) -> CmdResult {
     let ciphertext = match hel::compile::lower_checked(&src, &req, &program) {
         Ok((lowered, _)) => {
             let r = hel::compile::lowered_report(&lowered);
+            if let Some(w) = r.divergence_warning() {
+                eprintln!("{w}");
+            }
             // Lowering leaves the tensor IR as it is; its row shows the ciphertext ops.
             rows.push(PassRow {
                 name: "lower".into(),

@@ -179,6 +179,9 @@ pub fn annotate_with(s: &mut Schedule, inputs: &[Vec<Tensor>]) {
             Some(st) => b.min(SIMULATION_MARGIN * st[k].deviation + 6.0 * own_sd(k)),
             None => b,
         };
+        // An overflow (inf · 0, inf - inf) must not read as a small error downstream, where
+        // `f64::max` skips NaN.
+        let b = if b.is_nan() { f64::INFINITY } else { b };
         bounds.push(b);
     }
     for (node, b) in s.nodes.iter_mut().zip(&bounds) {

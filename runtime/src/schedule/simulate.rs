@@ -181,6 +181,13 @@ pub fn simulate_noise(
         &mut |i, exact, noisy| {
             let mut s = NoiseStats::default();
             for (x, y) in exact.iter().zip(noisy) {
+                if !(x.is_finite() && y.is_finite()) {
+                    // Overflowed: f64::max would skip the NaN of inf - inf and report the
+                    // deviation of the slots that still fit.
+                    s.magnitude = f64::INFINITY;
+                    s.deviation = f64::INFINITY;
+                    break;
+                }
                 s.magnitude = s.magnitude.max(x.abs());
                 s.deviation = s.deviation.max((x - y).abs());
             }
