@@ -335,3 +335,78 @@ fn ops_run_inside_a_one_thread_pool_with_identical_results() {
     // Evaluation is deterministic: the thread count must not change a single bit.
     assert_eq!(pool.install(run), run());
 }
+
+/// The in-place forms the server uses on values no one reads again give bit for bit the
+/// ciphertexts of the copying forms.
+#[test]
+fn in_place_ops_equal_the_copying_ones() {
+    let ctx = ctx13();
+    let mut s = sampler(330);
+    let sk = ctx.gen_secret_key(&mut s);
+    let pk = ctx.gen_public_key(&sk, &mut s).unwrap();
+    let d = ctx.default_scale();
+    let l = ctx.max_level();
+    let x = ctx
+        .encrypt_pk(
+            &ctx.encode_complex(&values(ctx.slots(), 331), l, d).unwrap(),
+            &pk,
+            &mut s,
+        )
+        .unwrap();
+    let y = ctx
+        .encrypt_pk(
+            &ctx.encode_complex(&values(ctx.slots(), 332), l, d).unwrap(),
+            &pk,
+            &mut s,
+        )
+        .unwrap();
+    let p = ctx.encode_complex(&values(ctx.slots(), 333), l, d).unwrap();
+    let in_place = |f: &dyn Fn(&mut Ciphertext)| {
+        let mut c = x.clone();
+        f(&mut c);
+        c
+    };
+    assert_eq!(
+        ctx.add(&x, &y).unwrap(),
+        in_place(&|c| ctx.add_assign(c, &y).unwrap())
+    );
+    assert_eq!(
+        ctx.sub(&x, &y).unwrap(),
+        in_place(&|c| ctx.sub_assign(c, &y).unwrap())
+    );
+    assert_eq!(
+        ctx.negate(&x).unwrap(),
+        in_place(&|c| ctx.negate_assign(c).unwrap())
+    );
+    assert_eq!(
+        ctx.add_plain(&x, &p).unwrap(),
+        in_place(&|c| ctx.add_plain_assign(c, &p).unwrap())
+    );
+    assert_eq!(
+        ctx.add_scalar(&x, 0.25).unwrap(),
+        in_place(&|c| ctx.add_scalar_assign(c, 0.25).unwrap())
+    );
+    assert_eq!(
+        ctx.multiply_scalar(&x, -1.5, d).unwrap(),
+        in_place(&|c| ctx.multiply_scalar_assign(c, -1.5, d).unwrap())
+    );
+    assert_eq!(
+        ctx.multiply_int(&x, -3).unwrap(),
+        in_place(&|c| ctx.multiply_int_assign(c, -3).unwrap())
+    );
+    let big = ctx.multiply_scalar(&x, 0.5, d).unwrap();
+    let mut r = big.clone();
+    ctx.rescale_assign(&mut r).unwrap();
+    assert_eq!(ctx.rescale(&big).unwrap(), r);
+    assert_eq!(
+        ctx.drop_level(&x, 0).unwrap(),
+        in_place(&|c| ctx.drop_level_assign(c, 0).unwrap())
+    );
+    // Errors are the same too, and leave no half-done value behind.
+    let mut bottom = ctx.drop_level(&x, 0).unwrap();
+    assert!(matches!(
+        ctx.rescale_assign(&mut bottom),
+        Err(CkksError::LevelExhausted { .. })
+    ));
+    assert_eq!(bottom, ctx.drop_level(&x, 0).unwrap());
+}

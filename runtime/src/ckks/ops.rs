@@ -120,22 +120,35 @@ impl Context {
         Ok(out)
     }
 
-    /// `-a`.
-    pub fn negate(&self, a: &Ciphertext) -> Result<Ciphertext> {
+    /// `a = -a`.
+    pub fn negate_assign(&self, a: &mut Ciphertext) -> Result<()> {
         self.check_ct(a)?;
         let basis = self.basis_q(a.level);
-        let mut out = a.clone();
-        for x in &mut out.c {
+        for x in &mut a.c {
             self.poly_neg_assign(x, &basis);
         }
+        Ok(())
+    }
+
+    /// `-a`.
+    pub fn negate(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        let mut out = a.clone();
+        self.negate_assign(&mut out)?;
         Ok(out)
+    }
+
+    /// `ct += pt` (the plaintext may be at a higher level; its extra limbs are ignored).
+    pub fn add_plain_assign(&self, ct: &mut Ciphertext, pt: &Plaintext) -> Result<()> {
+        self.check_plain(ct, pt, true)?;
+        let basis = self.basis_q(ct.level);
+        self.poly_add_assign(&mut ct.c[0], &pt.poly, &basis);
+        Ok(())
     }
 
     /// `ct + pt` (the plaintext may be at a higher level; its extra limbs are ignored).
     pub fn add_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
-        self.check_plain(ct, pt, true)?;
         let mut out = ct.clone();
-        self.poly_add_assign(&mut out.c[0], &pt.poly, &self.basis_q(ct.level));
+        self.add_plain_assign(&mut out, pt)?;
         Ok(out)
     }
 
@@ -174,42 +187,66 @@ impl Context {
         Ok(pt.poly.limbs().map(|l| l[0]).collect())
     }
 
-    /// Adds the real constant `value` to every slot.
-    pub fn add_scalar(&self, ct: &Ciphertext, value: f64) -> Result<Ciphertext> {
+    /// Adds the real constant `value` to every slot, in place.
+    pub fn add_scalar_assign(&self, ct: &mut Ciphertext, value: f64) -> Result<()> {
         self.check_ct(ct)?;
         let consts = self.constant_residues(value * ct.scale, ct.level)?;
+        let basis = self.basis_q(ct.level);
+        self.add_const_assign(&mut ct.c[0], &consts, &basis);
+        Ok(())
+    }
+
+    /// Adds the real constant `value` to every slot.
+    pub fn add_scalar(&self, ct: &Ciphertext, value: f64) -> Result<Ciphertext> {
         let mut out = ct.clone();
-        self.add_const_assign(&mut out.c[0], &consts, &self.basis_q(ct.level));
+        self.add_scalar_assign(&mut out, value)?;
         Ok(out)
+    }
+
+    /// [`Context::multiply_scalar`] in place.
+    pub fn multiply_scalar_assign(
+        &self,
+        ct: &mut Ciphertext,
+        value: f64,
+        scale: f64,
+    ) -> Result<()> {
+        self.check_ct(ct)?;
+        check_scale(scale)?;
+        let consts = self.constant_residues(value * scale, ct.level)?;
+        let basis = self.basis_q(ct.level);
+        for x in &mut ct.c {
+            self.mul_const_assign(x, &consts, &basis);
+        }
+        ct.scale *= scale;
+        Ok(())
     }
 
     /// Multiplies every slot by the real constant `value`, encoded at `scale`: the result's
     /// scale is `ct.scale * scale` (rescale afterwards).
     pub fn multiply_scalar(&self, ct: &Ciphertext, value: f64, scale: f64) -> Result<Ciphertext> {
-        self.check_ct(ct)?;
-        check_scale(scale)?;
-        let consts = self.constant_residues(value * scale, ct.level)?;
-        let basis = self.basis_q(ct.level);
         let mut out = ct.clone();
-        for x in &mut out.c {
-            self.mul_const_assign(x, &consts, &basis);
-        }
-        out.scale = ct.scale * scale;
+        self.multiply_scalar_assign(&mut out, value, scale)?;
         Ok(out)
     }
 
-    /// Multiplies every slot by a small integer without consuming a level or changing the scale.
-    pub fn multiply_int(&self, ct: &Ciphertext, k: i64) -> Result<Ciphertext> {
+    /// [`Context::multiply_int`] in place.
+    pub fn multiply_int_assign(&self, ct: &mut Ciphertext, k: i64) -> Result<()> {
         self.check_ct(ct)?;
         let basis = self.basis_q(ct.level);
         let consts: Vec<u64> = basis
             .iter()
             .map(|&j| from_signed(k, self.moduli[j]))
             .collect();
-        let mut out = ct.clone();
-        for x in &mut out.c {
+        for x in &mut ct.c {
             self.mul_const_assign(x, &consts, &basis);
         }
+        Ok(())
+    }
+
+    /// Multiplies every slot by a small integer without consuming a level or changing the scale.
+    pub fn multiply_int(&self, ct: &Ciphertext, k: i64) -> Result<Ciphertext> {
+        let mut out = ct.clone();
+        self.multiply_int_assign(&mut out, k)?;
         Ok(out)
     }
 
@@ -296,14 +333,15 @@ impl Context {
     /// Divides by the last prime q_l with exact rounding and drops it: level - 1, scale / q_l.
     pub fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
         self.check_ct(ct)?;
-        let l = ct.level;
-        if l == 0 {
-            return Err(CkksError::LevelExhausted {
-                level: 0,
-                target: 0,
-            });
-        }
-        let c = ct.c.iter().map(|x| self.rescale_poly(x, l)).collect();
+        let l = Self::check_rescalable(ct)?;
+        let c =
+            ct.c.iter()
+                .map(|x| {
+                    let mut out = x.prefix(l);
+                    self.rescale_limbs(&mut out, x.limb(l), l);
+                    out
+                })
+                .collect();
         Ok(Ciphertext {
             c,
             level: l - 1,
@@ -312,12 +350,37 @@ impl Context {
         })
     }
 
-    /// `round(x / q_l)` on the limbs below l: with r = [x + h]_{q_l} and v = r - h (h = (q_l-1)/2),
-    /// `(x - v) / q_l = floor((x + h) / q_l)` exactly.
-    fn rescale_poly(&self, x: &RnsPoly, l: usize) -> RnsPoly {
+    /// [`Context::rescale`] in place: the limbs below l are divided where they are.
+    pub fn rescale_assign(&self, ct: &mut Ciphertext) -> Result<()> {
+        self.check_ct(ct)?;
+        let l = Self::check_rescalable(ct)?;
+        for x in &mut ct.c {
+            let last = RnsPoly::from_flat(self.n, x.limb(l));
+            x.truncate(l);
+            self.rescale_limbs(x, last.limb(0), l);
+        }
+        ct.level = l - 1;
+        ct.scale /= self.moduli[l] as f64;
+        Ok(())
+    }
+
+    fn check_rescalable(ct: &Ciphertext) -> Result<usize> {
+        match ct.level {
+            0 => Err(CkksError::LevelExhausted {
+                level: 0,
+                target: 0,
+            }),
+            l => Ok(l),
+        }
+    }
+
+    /// `round(x / q_l)` on `out`, the limbs below l of x, given x's limb l (NTT form): with
+    /// r = [x + h]_{q_l} and v = r - h (h = (q_l-1)/2), `(x - v) / q_l = floor((x + h) / q_l)`
+    /// exactly.
+    fn rescale_limbs(&self, out: &mut RnsPoly, x_l: &[u64], l: usize) {
         let ql = self.moduli[l];
         let h = ql / 2;
-        let mut last = RnsPoly::from_flat(self.n, x.limb(l));
+        let mut last = RnsPoly::from_flat(self.n, x_l);
         self.plans[l].inv(last.limb_mut(0));
         self.plans[l].normalize(last.limb_mut(0));
         let last = last.limb(0);
@@ -329,7 +392,6 @@ impl Context {
                 r.min(r.wrapping_sub(ql))
             })
             .collect();
-        let mut out = x.prefix(l);
         out.par_limbs_mut().enumerate().for_each(|(i, limb)| {
             let qi = self.moduli[i];
             let mut v = RnsPoly::scratch(self.n, 1);
@@ -340,7 +402,22 @@ impl Context {
             modarith::sub_assign(limb, vl, qi);
             modarith::mul_shoup_assign(limb, self.rescale_inv[l][i], qi);
         });
-        out
+    }
+
+    /// [`Context::drop_level`] in place.
+    pub fn drop_level_assign(&self, ct: &mut Ciphertext, target: usize) -> Result<()> {
+        self.check_ct(ct)?;
+        if target > ct.level {
+            return Err(CkksError::LevelExhausted {
+                level: ct.level,
+                target,
+            });
+        }
+        for x in &mut ct.c {
+            x.truncate(target + 1);
+        }
+        ct.level = target;
+        Ok(())
     }
 
     /// Drops limbs down to `target` without dividing (the value and scale are unchanged).
@@ -352,12 +429,12 @@ impl Context {
                 target,
             });
         }
-        let mut out = ct.clone();
-        for x in &mut out.c {
-            x.truncate(target + 1);
-        }
-        out.level = target;
-        Ok(out)
+        Ok(Ciphertext {
+            c: ct.c.iter().map(|x| x.prefix(target + 1)).collect(),
+            level: target,
+            scale: ct.scale,
+            ctx_id: ct.ctx_id,
+        })
     }
 
     /// Rotates the slots left by `step` (negative: right).

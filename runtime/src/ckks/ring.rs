@@ -121,10 +121,11 @@ impl RnsPoly {
         self.data.par_chunks_exact_mut(self.n)
     }
 
-    /// Keeps the first `limbs` limbs (dropping the last primes of the basis).
+    /// Keeps the first `limbs` limbs (dropping the last primes of the basis), in place: the
+    /// buffer keeps its capacity and goes back to the pool at its reduced length.
     pub fn truncate(&mut self, limbs: usize) {
         if limbs < self.num_limbs() {
-            *self = self.prefix(limbs);
+            self.data.truncate(limbs * self.n);
         }
     }
 

@@ -425,6 +425,48 @@ impl Evaluator for CkksEvaluator<'_> {
         Ok(out)
     }
 
+    /// The element-wise and level operations work in place on a first operand no one reads
+    /// again: no copy of its limbs (a copy per add, constant product, rescale and level drop
+    /// was about a tenth of the server's time, with the page faults of the fresh buffers).
+    fn eval_consuming(
+        &self,
+        id: ValueId,
+        node: &Node,
+        mut first: Ciphertext,
+        rest: &[&Ciphertext],
+    ) -> Result<Ciphertext, ExecError> {
+        let ctx = self.ctx;
+        let ck = |r: crate::ckks::Result<()>| r.map_err(|e| ExecError::ckks(id, node, e));
+        let other = || {
+            rest.first()
+                .copied()
+                .ok_or_else(|| ExecError::missing(id, node, "operand 1".to_string()))
+        };
+        match &node.instr {
+            Instr::Add { .. } => ck(ctx.add_assign(&mut first, other()?))?,
+            Instr::Sub { .. } => ck(ctx.sub_assign(&mut first, other()?))?,
+            Instr::Neg { .. } => ck(ctx.negate_assign(&mut first))?,
+            Instr::AddPlain { .. } => {
+                ck(ctx.add_plain_assign(&mut first, &*self.plaintext(id, node)?))?
+            }
+            Instr::AddConst { value, .. } => ck(ctx.add_scalar_assign(&mut first, *value))?,
+            Instr::MulConst { value, scale, .. } => {
+                ck(ctx.multiply_scalar_assign(&mut first, *value, *scale))?
+            }
+            Instr::MulInt { k, .. } => ck(ctx.multiply_int_assign(&mut first, *k))?,
+            Instr::Rescale { .. } => ck(ctx.rescale_assign(&mut first))?,
+            Instr::ModDown { level, .. } => ck(ctx.drop_level_assign(&mut first, *level as usize))?,
+            _ => {
+                let mut args = Vec::with_capacity(rest.len() + 1);
+                args.push(&first);
+                args.extend_from_slice(rest);
+                return self.eval(id, node, &args);
+            }
+        }
+        self.check(id, node, &first)?;
+        Ok(first)
+    }
+
     fn value_bytes(&self, v: &Ciphertext) -> usize {
         (v.degree() + 1) * (v.level() + 1) * self.ctx.n() * std::mem::size_of::<u64>()
     }

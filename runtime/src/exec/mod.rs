@@ -49,6 +49,23 @@ pub trait Evaluator: Sync {
         args: &[&Self::Value],
     ) -> Result<Self::Value, ExecError>;
 
+    /// Like [`Evaluator::eval`] when the first operand's value is not needed after this node
+    /// (this is its last reader, it is not an output and no other operand is the same value):
+    /// the evaluator may turn it into the result in place instead of copying it. The default
+    /// borrows it.
+    fn eval_consuming(
+        &self,
+        id: ValueId,
+        node: &Node,
+        first: Self::Value,
+        rest: &[&Self::Value],
+    ) -> Result<Self::Value, ExecError> {
+        let mut args = Vec::with_capacity(rest.len() + 1);
+        args.push(&first);
+        args.extend_from_slice(rest);
+        self.eval(id, node, &args)
+    }
+
     /// Memory held by a value, for the scheduler's live-bytes accounting.
     fn value_bytes(&self, v: &Self::Value) -> usize;
 

@@ -295,6 +295,30 @@ impl<E: Evaluator> Shared<'_, E> {
             .ok_or_else(|| ExecError::Invalid(format!("value {v} was freed before it was read")))
     }
 
+    /// Takes value `v` out of its slot when the task about to run is its last reader, it is
+    /// not an output and it is read once by the node (`operands`), so the evaluator can reuse
+    /// it. Returns it with the bytes it is accounted with: they stay in the live count until
+    /// the result is stored (an evaluator that does not reuse it holds both meanwhile).
+    fn take_last(&self, v: ValueId, operands: &[ValueId]) -> Option<(E::Value, usize)> {
+        let vi = v as usize;
+        if self.plan.is_output[vi]
+            || self.readers[vi].load(Ordering::Acquire) != 1
+            || operands.iter().filter(|&&a| a == v).count() != 1
+        {
+            return None;
+        }
+        let mut slot = lock(&self.values[vi]);
+        let Slot { value, bytes } = slot.take()?;
+        match Arc::try_unwrap(value) {
+            Ok(value) => Some((value, bytes)),
+            // Still shared (cannot happen for the last reader): leave it for `get`.
+            Err(value) => {
+                *slot = Some(Slot { value, bytes });
+                None
+            }
+        }
+    }
+
     fn free(&self, v: ValueId) {
         if let Some(slot) = lock(&self.values[v as usize]).take() {
             self.live.fetch_sub(slot.bytes, Ordering::AcqRel);
@@ -305,16 +329,23 @@ impl<E: Evaluator> Shared<'_, E> {
         let task = &self.plan.tasks[t];
         let nodes = &self.schedule.nodes;
         let start = Instant::now();
+        // Bytes of an operand the evaluator consumed: no longer in its slot.
+        let mut consumed_bytes = 0;
         let results = if let [id] = task.nodes[..] {
             let node = &nodes[id as usize];
-            let args = node
-                .instr
-                .operands()
+            let operands = node.instr.operands();
+            let owned = operands.first().and_then(|&a| self.take_last(a, &operands));
+            let skip = usize::from(owned.is_some());
+            consumed_bytes = owned.as_ref().map_or(0, |o| o.1);
+            let args = operands[skip..]
                 .iter()
                 .map(|a| self.get(*a))
                 .collect::<Result<Vec<_>, _>>()?;
             let refs: Vec<&E::Value> = args.iter().map(|a| a.as_ref()).collect();
-            vec![self.evaluator.eval(id, node, &refs)?]
+            vec![match owned {
+                Some((first, _)) => self.evaluator.eval_consuming(id, node, first, &refs)?,
+                None => self.evaluator.eval(id, node, &refs)?,
+            }]
         } else {
             let group: Vec<(ValueId, &Node)> = task
                 .nodes
@@ -365,6 +396,7 @@ impl<E: Evaluator> Shared<'_, E> {
                 self.free(*id);
             }
         }
+        self.live.fetch_sub(consumed_bytes, Ordering::AcqRel);
         for v in &task.reads {
             let before = self.readers[*v as usize].fetch_sub(1, Ordering::AcqRel);
             if before == 1 && !self.plan.is_output[*v as usize] {
