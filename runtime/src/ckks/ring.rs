@@ -121,11 +121,19 @@ impl RnsPoly {
         self.data.par_chunks_exact_mut(self.n)
     }
 
-    /// Keeps the first `limbs` limbs (dropping the last primes of the basis), in place: the
-    /// buffer keeps its capacity and goes back to the pool at its reduced length.
+    /// Keeps the first `limbs` limbs (dropping the last primes of the basis). Dropping a few
+    /// limbs (a rescale) happens in place: the buffer keeps its capacity. Dropping more (a
+    /// level drop of a fresh input to the bottom of the chain) copies into a buffer of the
+    /// new size, so that a long-lived value does not pin memory it no longer uses.
     pub fn truncate(&mut self, limbs: usize) {
-        if limbs < self.num_limbs() {
+        let have = self.num_limbs();
+        if limbs >= have {
+            return;
+        }
+        if 4 * limbs >= 3 * have {
             self.data.truncate(limbs * self.n);
+        } else {
+            *self = self.prefix(limbs);
         }
     }
 
