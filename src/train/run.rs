@@ -15,7 +15,7 @@ use super::program::{self, Interface};
 use super::progress::{Phase, Progress};
 use super::report::{human_bytes, CircuitReport, KeySetReport, RoundReport, TrainReport};
 use super::rounds::{self, RoundPlan, RoundTemplate};
-use super::server::{self, ServerOptions};
+use super::server::{Server, ServerOptions};
 use super::{TrainError, TrainOptions};
 use crate::compile::{compile, lowered_report, CompileRequest};
 use crate::data::{batch_index, Matrix};
@@ -133,9 +133,10 @@ struct Run<'a> {
     order: Vec<(String, usize)>,
     rounds: Vec<RoundReport>,
     client: Client,
-    /// Every key set generated, in order: the evaluation keys the server holds (dropped once
-    /// no circuit can use them) and their sizes for the report.
-    key_sets: Vec<(Option<Vec<u8>>, KeySetReport)>,
+    /// The server, holding the evaluation keys of the key sets still in use.
+    server: Server,
+    /// Every key set generated, in order: their sizes for the report.
+    key_sets: Vec<KeySetReport>,
     compile_seconds: f64,
     keygen_seconds: f64,
     encrypt_seconds: f64,
@@ -163,6 +164,7 @@ impl<'a> Run<'a> {
             order: Vec::new(),
             rounds: Vec::new(),
             client: Client::new(),
+            server: Server::default(),
             key_sets: Vec::new(),
             compile_seconds: 0.0,
             keygen_seconds: 0.0,
@@ -402,13 +404,12 @@ impl<'a> Run<'a> {
             self.progress.start(Phase::Server, Some(total), &detail);
             let progress = self.progress;
             let tick = move |done: usize, _total: usize| progress.advance(done as u64);
-            let eval_keys = circuit
+            let key_set = circuit
                 .key_set
-                .and_then(|i| self.key_sets.get(i)?.0.as_deref())
                 .ok_or_else(|| TrainError::Internal("keys vanished".into()))?;
-            let served = server::run(
+            let served = self.server.run(
+                key_set,
                 schedule,
-                eval_keys,
                 upload,
                 ServerOptions {
                     threads: self.opts.threads,
@@ -519,8 +520,12 @@ impl<'a> Run<'a> {
         if circuit.key_set.is_some() {
             return Ok(());
         }
-        let held = |i: &usize| self.key_sets.get(*i).is_some_and(|k| k.0.is_some());
-        if let Some(i) = self.client.reuse(&circuit.schedule).filter(held) {
+        let server = &self.server;
+        if let Some(i) = self
+            .client
+            .reuse(&circuit.schedule)
+            .filter(|&i| server.holds(i))
+        {
             circuit.key_set = Some(i);
             circuit.report.key_set = i;
             return Ok(());
@@ -547,13 +552,22 @@ impl<'a> Run<'a> {
             secret_key_bytes: upload.secret_key_bytes,
         };
         let live: Vec<usize> = self.circuits.values().filter_map(|c| c.key_set).collect();
-        for (i, (bytes, _)) in self.key_sets.iter_mut().enumerate() {
-            if bytes.is_some() && !live.contains(&i) {
-                *bytes = None;
+        for i in 0..self.key_sets.len() {
+            if self.server.holds(i) && !live.contains(&i) {
+                self.server.forget(i);
                 self.client.forget(i);
             }
         }
-        self.key_sets.push((Some(upload.eval_keys), info));
+        self.key_sets.push(info);
+        // The upload: the server parses the keys once, for every round that uses them.
+        let schedule = &self
+            .circuits
+            .get(key)
+            .ok_or_else(|| TrainError::Internal("circuit vanished".into()))?
+            .schedule;
+        self.server_total_seconds +=
+            self.server
+                .receive_keys(upload.key_set, schedule, &upload.eval_keys)?;
         Ok(())
     }
 
@@ -580,7 +594,7 @@ impl<'a> Run<'a> {
             }
         }
         let circuits = self.done;
-        let key_sets: Vec<KeySetReport> = self.key_sets.into_iter().map(|(_, k)| k).collect();
+        let key_sets = self.key_sets;
         let first = circuits
             .first()
             .ok_or_else(|| TrainError::Internal("no circuit ran".into()))?;

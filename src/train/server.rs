@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use hel_runtime::ckks::Context;
 use hel_runtime::client::{self, EncryptedInputs, EncryptedOutputs, EvalKeys};
 use hel_runtime::exec::{execute, CkksEvaluator, RunOptions, RunStats};
 use hel_runtime::schedule::Schedule;
@@ -26,53 +27,107 @@ pub struct ServerRun {
     pub outputs: Vec<u8>,
     /// The executor's measurements: `seconds` is the circuit evaluation alone.
     pub stats: RunStats,
-    /// Wall-clock time including loading the keys and inputs and writing the outputs.
+    /// Wall-clock time including loading the inputs and writing the outputs (the keys are
+    /// parsed once per key set, when received: [`Server::receive_keys`]).
     pub total_seconds: f64,
 }
 
-/// Evaluates `schedule` on the uploaded inputs. `progress` sees (nodes done, total nodes).
-///
-/// Takes the upload by value: it can be gigabytes, and the file and its parsed form must not
-/// both be alive next to the run. Each input ciphertext is expanded from its seed only at its
-/// first use and dropped after its last ([`CkksEvaluator::new_seeded`]).
-pub fn run(
-    schedule: &Schedule,
-    eval_keys: &[u8],
-    inputs: Vec<u8>,
-    opts: ServerOptions,
-    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
-) -> Result<ServerRun, TrainError> {
-    let t0 = Instant::now();
-    let ctx = client::context(schedule)?;
-    let keys = EvalKeys::from_bytes(schedule, &ctx, eval_keys)?;
-    let enc = EncryptedInputs::from_bytes(schedule, &ctx, &inputs)?;
-    enc.check_keys(&keys)?;
-    let key_id = enc.key_id;
-    drop(inputs);
-    let evaluator = CkksEvaluator::new_seeded(
-        &ctx,
-        schedule,
-        &keys.relin,
-        &keys.galois,
-        enc.ciphertexts,
-        enc.public,
-    )?;
-    let result = execute(
-        schedule,
-        &evaluator,
-        &RunOptions {
-            threads: opts.threads,
-            progress,
-            memory_limit: opts.memory_limit,
-        },
-    )?;
-    drop(evaluator);
-    let outputs = EncryptedOutputs::new(schedule, key_id, result.outputs).to_bytes(&ctx)?;
-    Ok(ServerRun {
-        outputs,
-        stats: result.stats,
-        total_seconds: t0.elapsed().as_secs_f64(),
-    })
+/// The server across the rounds of one training: it keeps the evaluation keys it was sent,
+/// parsed, per key set (as a real server keeps a client's keys between requests), so rounds
+/// that share a key set do not parse the same keys again.
+#[derive(Default)]
+pub struct Server {
+    /// Indexed by key set; `None` once forgotten.
+    held: Vec<Option<HeldKeys>>,
+}
+
+/// A key set as the server holds it: the keys and the CKKS context they were parsed for.
+struct HeldKeys {
+    ctx: Context,
+    keys: EvalKeys,
+}
+
+impl Server {
+    /// Receives key set `key_set` (the evaluation-keys file, made for `schedule`'s parameters)
+    /// and parses it. Returns the seconds that took.
+    pub fn receive_keys(
+        &mut self,
+        key_set: usize,
+        schedule: &Schedule,
+        eval_keys: &[u8],
+    ) -> Result<f64, TrainError> {
+        let t0 = Instant::now();
+        let ctx = client::context(schedule)?;
+        let keys = EvalKeys::from_bytes(schedule, &ctx, eval_keys)?;
+        if self.held.len() <= key_set {
+            self.held.resize_with(key_set + 1, || None);
+        }
+        self.held[key_set] = Some(HeldKeys { ctx, keys });
+        Ok(t0.elapsed().as_secs_f64())
+    }
+
+    /// Whether the server still holds key set `key_set`.
+    pub fn holds(&self, key_set: usize) -> bool {
+        self.held.get(key_set).is_some_and(Option::is_some)
+    }
+
+    /// Drops key set `key_set` (no remaining circuit uses it).
+    pub fn forget(&mut self, key_set: usize) {
+        if let Some(slot) = self.held.get_mut(key_set) {
+            *slot = None;
+        }
+    }
+
+    /// Evaluates `schedule` on the uploaded inputs under key set `key_set`. `progress` sees
+    /// (nodes done, total nodes).
+    ///
+    /// Takes the upload by value: it can be gigabytes, and the file and its parsed form must
+    /// not both be alive next to the run. Each input ciphertext stays bit-packed until its
+    /// first use and is dropped after its last ([`CkksEvaluator::new_seeded`]).
+    pub fn run(
+        &self,
+        key_set: usize,
+        schedule: &Schedule,
+        inputs: Vec<u8>,
+        opts: ServerOptions,
+        progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+    ) -> Result<ServerRun, TrainError> {
+        let t0 = Instant::now();
+        let HeldKeys { ctx, keys } = self
+            .held
+            .get(key_set)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| TrainError::Internal(format!("the server has no key set {key_set}")))?;
+        keys.check(schedule, ctx)?;
+        let enc = EncryptedInputs::from_bytes(schedule, ctx, &inputs)?;
+        enc.check_keys(keys)?;
+        let key_id = enc.key_id;
+        drop(inputs);
+        let evaluator = CkksEvaluator::new_seeded(
+            ctx,
+            schedule,
+            &keys.relin,
+            &keys.galois,
+            enc.ciphertexts,
+            enc.public,
+        )?;
+        let result = execute(
+            schedule,
+            &evaluator,
+            &RunOptions {
+                threads: opts.threads,
+                progress,
+                memory_limit: opts.memory_limit,
+            },
+        )?;
+        drop(evaluator);
+        let outputs = EncryptedOutputs::new(schedule, key_id, result.outputs).to_bytes(ctx)?;
+        Ok(ServerRun {
+            outputs,
+            stats: result.stats,
+            total_seconds: t0.elapsed().as_secs_f64(),
+        })
+    }
 }
 
 /// The soft limit on live ciphertexts `hel train` uses when none is given: an eighth of the
