@@ -280,14 +280,9 @@ fn hel_in(dir: &Path, args: &[&str]) -> Output {
         .expect("run hel")
 }
 
-/// Outside a checkout the documented program paths still work (the examples are bundled),
-/// and a file the user has at that path wins over the bundled copy.
-#[test]
-fn documented_programs_work_from_any_directory() {
-    let data = synthetic_csv();
-    let dir = scratch_file("cwd", "").with_extension("d");
-    std::fs::create_dir_all(&dir).unwrap();
-    let args = [
+/// `hel train` of the GD example on `data`, one minibatch of 32 rows, then `extra`.
+fn small_gd_train<'a>(data: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
         "train",
         "--data",
         data.to_str().unwrap(),
@@ -297,8 +292,19 @@ fn documented_programs_work_from_any_directory() {
         "1",
         "--batch-size",
         "32",
-        "--json",
     ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Outside a checkout the documented program paths still work (the examples are bundled),
+/// and a file the user has at that path wins over the bundled copy.
+#[test]
+fn documented_programs_work_from_any_directory() {
+    let data = synthetic_csv();
+    let dir = scratch_file("cwd", "").with_extension("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let args = small_gd_train(&data, &["--json"]);
     let o = hel_in(&dir, &args);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{stderr}");
@@ -318,20 +324,7 @@ fn documented_programs_work_from_any_directory() {
 #[test]
 fn json_is_exactly_one_object() {
     let data = synthetic_csv();
-    let o = hel(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--program",
-        "examples/logreg_gd.hel",
-        "--minibatches",
-        "1",
-        "--batch-size",
-        "32",
-        "--threads",
-        "2",
-        "--json",
-    ]);
+    let o = hel(&small_gd_train(&data, &["--threads", "2", "--json"]));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{stderr}");
     let stdout = String::from_utf8(o.stdout).unwrap();
