@@ -141,9 +141,7 @@ impl PackedPoly {
             .map(|&j| packed_len(ctx.n, width_of(ctx, j)))
             .sum();
         let mut bytes = Vec::with_capacity(len);
-        for (limb, &j) in poly.limbs().zip(basis) {
-            pack(limb.iter().copied(), width_of(ctx, j), &mut bytes);
-        }
+        pack_poly(ctx, poly, basis, &mut bytes);
         PackedPoly { bytes }
     }
 
@@ -181,6 +179,14 @@ impl PackedPoly {
             at += len;
         }
         poly
+    }
+}
+
+/// Appends `poly`'s limbs (residues modulo the primes of `basis`), each packed at the width
+/// of its prime.
+pub(crate) fn pack_poly(ctx: &Context, poly: &RnsPoly, basis: &[usize], out: &mut Vec<u8>) {
+    for (limb, &j) in poly.limbs().zip(basis) {
+        pack(limb.iter().copied(), width_of(ctx, j), out);
     }
 }
 

@@ -104,9 +104,7 @@ impl Writer {
 
     /// Bit-packs each limb at the width of its prime.
     fn poly(&mut self, ctx: &Context, poly: &RnsPoly, basis: &[usize]) {
-        for (limb, &j) in poly.limbs().zip(basis) {
-            self.packed(limb.iter().copied(), bitpack::width_of(ctx, j));
-        }
+        bitpack::pack_poly(ctx, poly, basis, &mut self.buf);
     }
 
     fn packed(&mut self, values: impl ExactSizeIterator<Item = u64>, width: u32) {
