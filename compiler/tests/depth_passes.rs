@@ -97,3 +97,24 @@ fn repeated_squaring_rebalances_in_linear_time() {
     assert!(d.message.contains("power of 2^64"), "{}", d.message);
     assert_eq!(src.line_col(d.span.start).0, 4);
 }
+
+/// At `-O1` each iteration computes its pre-activation `Z[i] @ v` (an m-vector) once: hoisting
+/// a scalar must not buy a level by computing it a second time when the scalar can move onto
+/// data instead (NAG did that, doubling its most expensive reduction, at the same depth).
+#[test]
+fn o1_computes_each_pre_activation_once() {
+    use hel_compiler::ir::{Op, Shape};
+    const M: usize = 8;
+    for name in ["logreg_gd", "logreg_nag"] {
+        let (p, _) = run(load(name, &small_sets(name)), OptLevel::O1);
+        let mut per_iter = std::collections::BTreeMap::<Vec<u32>, usize>::new();
+        for (_, n) in p.graph.nodes() {
+            if n.op == Op::MatVec && n.ty.shape == Shape::Vector(M) {
+                *per_iter.entry(n.iter.clone()).or_default() += 1;
+            }
+        }
+        // Iteration 0 starts from zero weights: its pre-activation is a constant.
+        assert_eq!(per_iter.len(), 2, "{name}: {per_iter:?}");
+        assert!(per_iter.values().all(|&c| c == 1), "{name}: {per_iter:?}");
+    }
+}

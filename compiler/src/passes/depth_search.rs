@@ -136,6 +136,7 @@ pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
     }
     let degree = input_degrees(&p);
     let mut e = Engine::new(&p.graph, rules, degree);
+    e.uses = e.effective_uses(&p.outputs);
     let budget = p
         .outputs
         .iter()
@@ -195,6 +196,8 @@ struct Engine<'a> {
     built_at: HashMap<(P, u32), NodeId, Mix>,
     /// Output node of each public (plain) input-graph node, built once.
     plain: HashMap<NodeId, NodeId>,
+    /// Per input-graph node: how many uses it has ([`Engine::effective_uses`]).
+    uses: Vec<u32>,
     /// The least budget each term was requested with, kept across build rounds. Building a term
     /// at the budget of whichever request comes first gives one form per budget: a value built
     /// plainly for a consumer with slack and again, distributed, for a critical one is computed
@@ -218,6 +221,7 @@ impl<'a> Engine<'a> {
             built: HashMap::default(),
             built_at: HashMap::default(),
             plain: HashMap::new(),
+            uses: Vec::new(),
             tight: HashMap::default(),
         }
     }
@@ -229,6 +233,30 @@ impl<'a> Engine<'a> {
         self.built.clear();
         self.built_at.clear();
         self.plain.clear();
+    }
+
+    /// Per input-graph node: how many nodes and outputs use it, a public scaling or negation
+    /// counting as its own uses (the search reaches through those for free). Reaching into a
+    /// node with one use does not compute it twice: the node simply goes away. (NAG at `-O1`
+    /// kept `(1 - eta) * (Zᵀ @ x)` rather than moving `1 - eta` onto `Zᵀ`, because that reached
+    /// into the product, and bought the level back by computing `Z @ v` a second time.)
+    fn effective_uses(&self, outputs: &[OutputDecl]) -> Vec<u32> {
+        let mut uses = vec![0u32; self.g.len()];
+        for o in outputs {
+            uses[o.node.index()] += 1;
+        }
+        // Users come after their operands, so walking backwards sees every user's count first.
+        for id in self.g.ids().rev() {
+            let through = matches!(
+                self.structural_p(id).map(|s| self.t(s)),
+                Some(T::Scale(..) | T::Neg(_))
+            );
+            let each = if through { uses[id.index()] } else { 1 };
+            for a in &self.node(id).args {
+                uses[a.index()] += each;
+            }
+        }
+        uses
     }
 
     /// The interned term for `t`: the existing one if an equal term was made before.
@@ -797,7 +825,8 @@ impl<'a> Engine<'a> {
         a.iter()
             .filter(|id| !b.contains(id))
             .filter(|id| {
-                !self.is_plain(**id)
+                self.uses[id.index()] > 1
+                    && !self.is_plain(**id)
                     && !matches!(
                         self.structural_p(**id).map(|s| self.t(s)),
                         Some(T::Scale(..) | T::Neg(_)) | None
