@@ -120,6 +120,18 @@ fn gd_in_one_circuit_matches_the_plaintext_reference() {
     check_matches_plaintext(&r, 1e-2);
 }
 
+/// Without `--batch-size`, a data set smaller than the default minibatch trains full-batch
+/// instead of being refused; a given size is kept.
+#[test]
+fn small_data_sets_default_to_one_full_batch() {
+    let data = csv(synthetic_csv());
+    let b = hel::train::load(&data, None).unwrap();
+    assert_eq!((b.batch_size, b.batches.len(), b.train_rows), (240, 1, 240));
+    assert_eq!(b.batches[0].rows(), 240);
+    let b = hel::train::load(&data, Some(32)).unwrap();
+    assert_eq!((b.batch_size, b.batches.len()), (32, 7));
+}
+
 #[test]
 fn nag_in_one_circuit_matches_the_plaintext_reference() {
     let r = train(

@@ -51,10 +51,11 @@ pub struct TrainArgs {
     #[arg(long, value_name = "K", default_value_t = 6,
           value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub minibatches: u32,
-    /// m: rows per minibatch (consecutive rows in data order; the rest is dropped).
-    #[arg(long, value_name = "M", default_value_t = 1024,
+    /// m: rows per minibatch (consecutive rows in data order; the rest is dropped). Default:
+    /// 1024, or every training row if there are fewer.
+    #[arg(long, value_name = "M",
           value_parser = clap::value_parser!(u32).range(1..=(1 << 24)))]
-    pub batch_size: u32,
+    pub batch_size: Option<u32>,
     #[command(flatten)]
     pub opt: OptArgs,
     /// Server threads (0: one per core).
@@ -167,7 +168,7 @@ pub fn run(args: TrainArgs) -> CmdResult {
     };
     let opts = TrainOptions {
         minibatches: args.minibatches as usize,
-        batch_size: args.batch_size as usize,
+        batch_size: args.batch_size.map(|m| m as usize),
         compile: args.opt.options(),
         precision_bits: args.precision,
         threads: args.threads,

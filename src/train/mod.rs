@@ -70,8 +70,9 @@ pub struct TrainOptions {
     /// K: minibatches, i.e. iterations (iteration i uses minibatch i mod the number of
     /// minibatches in the data).
     pub minibatches: usize,
-    /// m: rows per minibatch.
-    pub batch_size: usize,
+    /// m: rows per minibatch; `None`: [`DEFAULT_BATCH_SIZE`], or every training row if there
+    /// are fewer (a small CSV data set trains full-batch instead of being refused).
+    pub batch_size: Option<usize>,
     /// The compiler's pass options (`-O`, client precomputation).
     pub compile: Options,
     /// Target bits of precision of the outputs (chooses the scale).
@@ -92,7 +93,7 @@ impl TrainOptions {
     pub fn new(minibatches: usize, batch_size: usize) -> Self {
         TrainOptions {
             minibatches,
-            batch_size,
+            batch_size: Some(batch_size),
             compile: Options::default(),
             precision_bits: 20,
             threads: 0,
@@ -103,15 +104,21 @@ impl TrainOptions {
     }
 }
 
+/// Rows per minibatch when `--batch-size` is not given (the MNIST setting of Han et al.).
+pub const DEFAULT_BATCH_SIZE: usize = 1024;
+
 /// Training minibatches and the test design matrix.
 pub struct Batches {
     pub batches: Vec<Matrix>,
+    /// m: rows per minibatch.
+    pub batch_size: usize,
     pub z_test: Matrix,
     pub train_rows: usize,
 }
 
-/// Loads the data, builds Z = diag(y)·[1 | scaled x] and cuts the minibatches.
-pub fn load(data: &DataSource, batch_size: usize) -> Result<Batches, TrainError> {
+/// Loads the data, builds Z = diag(y)·[1 | scaled x] and cuts the minibatches (of
+/// `batch_size` rows; `None`: see [`TrainOptions::batch_size`]).
+pub fn load(data: &DataSource, batch_size: Option<usize>) -> Result<Batches, TrainError> {
     let prepared: Prepared = match data {
         DataSource::Mnist3v8 => prepare_mnist_3v8()?,
         DataSource::Csv {
@@ -123,8 +130,10 @@ pub fn load(data: &DataSource, batch_size: usize) -> Result<Batches, TrainError>
     };
     let z_train = prepared.z_train()?;
     let z_test = prepared.z_test()?;
+    let batch_size = batch_size.unwrap_or_else(|| DEFAULT_BATCH_SIZE.min(z_train.rows()));
     Ok(Batches {
         batches: minibatches(&z_train, batch_size)?,
+        batch_size,
         z_test,
         train_rows: z_train.rows(),
     })
@@ -137,7 +146,7 @@ pub fn train(
     opts: &TrainOptions,
     progress: &dyn Progress,
 ) -> Result<TrainReport, TrainError> {
-    if opts.batch_size == 0 {
+    if opts.batch_size == Some(0) {
         return Err(TrainError::Config("--batch-size must be at least 1".into()));
     }
     progress.start(Phase::Prepare, None, "loading data");
@@ -147,7 +156,7 @@ pub fn train(
         data.label(),
         b.train_rows,
         b.batches.len(),
-        opts.batch_size,
+        b.batch_size,
         b.z_test.rows(),
         b.z_test.cols()
     ));
