@@ -32,6 +32,7 @@ use crate::ir::{Program, Shape};
 use layout::{Form, Lowering, Orient, Want};
 use manage::{manage, Chain};
 pub use params::{ParamChoice, ParamRequest};
+use rayon::prelude::*;
 
 /// Options of the lowering.
 #[derive(Clone, Debug)]
@@ -143,50 +144,80 @@ fn choose_layout<'p>(
     opts: &LowerOptions,
     slots: usize,
 ) -> Result<Laid<'p>, Diagnostic> {
-    let table = CostTable::default();
-    let mut best: Option<(f64, usize, Laid)> = None;
-    for unit in unit_candidates(p, slots) {
-        let mut ring = None;
-        for slack in 0..=MAX_SLACK {
-            let laid = lay_out(p, unit, slack)?;
-            let chain = Chain::abstract_chain(ABSTRACT_TOP);
-            let n_inputs = laid.low.ct_inputs.len();
-            let Ok(m) = manage(&laid.low.ir, &laid.out_cts, n_inputs, &chain) else {
-                break;
-            };
-            let depth = ABSTRACT_TOP - m.min_level;
-            let log_n = params::select(depth, &opts.params, slots)
-                .ok()
-                .map(|c| c.params.log_n);
-            if slack == 0 {
-                ring = log_n;
-            }
-            let Some(log_n) = log_n.filter(|n| Some(*n) == ring) else {
-                break;
-            };
-            let seconds: f64 = m
-                .nodes
-                .iter()
-                .map(|n| {
-                    let limbs = (n.level - m.min_level) as usize + 1;
-                    table.seconds(log_n, n.instr.name(), limbs)
-                })
-                .sum();
-            // Each level of slack must pay for itself.
-            let score = seconds / SLACK_GAIN.powi(slack as i32);
-            let better = match &best {
-                None => true,
-                Some((s, i, _)) => score < *s || (score == *s && n_inputs < *i),
-            };
-            if better {
-                best = Some((score, n_inputs, laid));
-            }
+    // The grids are independent: lay them out in parallel, then pick as a sequential scan in
+    // candidate order would (the output does not depend on the thread count).
+    let per_unit: Vec<Result<Option<Scored>, Diagnostic>> = unit_candidates(p, slots)
+        .into_par_iter()
+        .map(|unit| best_on_unit(p, opts, slots, unit))
+        .collect();
+    let mut best: Option<Scored> = None;
+    for cand in per_unit {
+        let Some(cand) = cand? else { continue };
+        let better = match &best {
+            None => true,
+            Some((s, i, _)) => cand.0 < *s || (cand.0 == *s && cand.1 < *i),
+        };
+        if better {
+            best = Some(cand);
         }
     }
     match best {
         Some((.., laid)) => Ok(laid),
         None => lay_out(p, Unit { h: 1, w: slots }, 0),
     }
+}
+
+/// A layout with its score (estimated seconds, divided by [`SLACK_GAIN`] per level of slack)
+/// and its input ciphertext count.
+type Scored<'p> = (f64, usize, Laid<'p>);
+
+/// The best layout on one grid ([`choose_layout`]); `None` if even the least depth fits no
+/// ring.
+fn best_on_unit<'p>(
+    p: &'p Program,
+    opts: &LowerOptions,
+    slots: usize,
+    unit: Unit,
+) -> Result<Option<Scored<'p>>, Diagnostic> {
+    let table = CostTable::default();
+    let mut best: Option<Scored> = None;
+    let mut ring = None;
+    for slack in 0..=MAX_SLACK {
+        let laid = lay_out(p, unit, slack)?;
+        let chain = Chain::abstract_chain(ABSTRACT_TOP);
+        let n_inputs = laid.low.ct_inputs.len();
+        let Ok(m) = manage(&laid.low.ir, &laid.out_cts, n_inputs, &chain) else {
+            break;
+        };
+        let depth = ABSTRACT_TOP - m.min_level;
+        let log_n = params::select(depth, &opts.params, slots)
+            .ok()
+            .map(|c| c.params.log_n);
+        if slack == 0 {
+            ring = log_n;
+        }
+        let Some(log_n) = log_n.filter(|n| Some(*n) == ring) else {
+            break;
+        };
+        let seconds: f64 = m
+            .nodes
+            .iter()
+            .map(|n| {
+                let limbs = (n.level - m.min_level) as usize + 1;
+                table.seconds(log_n, n.instr.name(), limbs)
+            })
+            .sum();
+        // Each level of slack must pay for itself.
+        let score = seconds / SLACK_GAIN.powi(slack as i32);
+        let better = match &best {
+            None => true,
+            Some((s, i, _)) => score < *s || (score == *s && n_inputs < *i),
+        };
+        if better {
+            best = Some((score, n_inputs, laid));
+        }
+    }
+    Ok(best)
 }
 
 /// Lays `p` out on `unit`: plans the orientations (within the least depth plus `slack`) and

@@ -197,15 +197,13 @@ pub fn simulate_noise(
     Ok(stats)
 }
 
-/// Standard normal samples (Box–Muller), for the noise model only.
+/// Standard normal samples (ziggurat), for the noise model only.
 struct Gaussian(rand_chacha::ChaCha8Rng);
 
 impl Gaussian {
     fn sample(&mut self) -> f64 {
         use rand::Rng;
-        let u: f64 = self.0.random_range(f64::MIN_POSITIVE..1.0);
-        let v: f64 = self.0.random_range(0.0..1.0);
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        self.0.sample(rand_distr::StandardNormal)
     }
 }
 
