@@ -29,10 +29,20 @@ pub fn inv_mod(a: u64, p: u64) -> u64 {
 }
 
 /// Reduces a signed integer into `[0, p)`.
+///
+/// Encoding and sampling reduce every coefficient into every prime, mostly values smaller
+/// than the prime: those need no division at all, and the rest a 64-bit one. (An `i128`
+/// remainder is a software division, which was 4% of `hel train`'s client time.)
 #[inline]
 pub fn from_signed(v: i64, p: u64) -> u64 {
-    let r = (v as i128).rem_euclid(p as i128);
-    r as u64
+    let m = v.unsigned_abs();
+    if m < p {
+        return if v < 0 { p - m } else { m };
+    }
+    match i64::try_from(p) {
+        Ok(q) => v.rem_euclid(q) as u64,
+        Err(_) => (v as i128).rem_euclid(p as i128) as u64,
+    }
 }
 
 /// A constant `w < p` with its Shoup companions `floor(w * 2^64 / p)` (scalar path) and
@@ -432,6 +442,31 @@ mod tests {
         for k in 0..xs.len() {
             let want = (mul_mod(xs[k] % t, ws[0].w, t) + mul_mod(ys[k] % t, ws[1].w, t)) % t;
             assert_eq!(out[k], want);
+        }
+    }
+
+    #[test]
+    fn from_signed_matches_the_i128_remainder() {
+        let ps = [97, (1u64 << 49) - 0x1_2345, (1 << 62) - 57, u64::MAX - 58];
+        let vs = [
+            0,
+            1,
+            -1,
+            96,
+            -96,
+            97,
+            -97,
+            1 << 50,
+            -(1 << 50),
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ];
+        for &p in &ps {
+            for &v in &vs {
+                let want = (v as i128).rem_euclid(p as i128) as u64;
+                assert_eq!(from_signed(v, p), want, "{v} mod {p}");
+            }
         }
     }
 
