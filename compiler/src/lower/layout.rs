@@ -173,6 +173,10 @@ pub struct Lowering<'p> {
     mats: FxHashMap<(NodeId, Form), MatVal>,
     scalars: FxHashMap<NodeId, Ct>,
     plan: Plan,
+    /// Memo of [`Lowering::needs`], a function of the program alone: the plan's local search
+    /// asks for the same recipes in every one of its rounds (NAG at k = 32: most of the
+    /// lowering's time, cloning the node each time).
+    needs_memo: FxHashMap<(NodeId, Want), Option<Vec<Need>>>,
     /// The packing factor of each input matrix, by (source, stored transposed): the views of
     /// the same matrix with other factors (`gamma G`, `(gamma c3) G`) reuse its ciphertexts,
     /// the ratio folded into the vector they multiply or applied on the server.
@@ -217,6 +221,7 @@ impl<'p> Lowering<'p> {
             mats: FxHashMap::default(),
             scalars: FxHashMap::default(),
             plan: Plan::default(),
+            needs_memo: FxHashMap::default(),
             pinned: FxHashMap::default(),
         };
         low.input_sources = p
@@ -470,6 +475,15 @@ impl<'p> Lowering<'p> {
     /// if no recipe implements it. Every depth estimate and the orientation plan are computed
     /// from this one list.
     pub(super) fn needs(&mut self, id: NodeId, want: Want) -> Option<Vec<Need>> {
+        if let Some(v) = self.needs_memo.get(&(id, want)) {
+            return v.clone();
+        }
+        let v = self.needs_uncached(id, want);
+        self.needs_memo.insert((id, want), v.clone());
+        v
+    }
+
+    fn needs_uncached(&mut self, id: NodeId, want: Want) -> Option<Vec<Need>> {
         if self.input_source(id).is_some() {
             return Some(Vec::new());
         }
