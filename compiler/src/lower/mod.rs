@@ -153,11 +153,7 @@ fn choose_layout<'p>(
     let mut best: Option<Scored> = None;
     for cand in per_unit {
         let Some(cand) = cand? else { continue };
-        let better = match &best {
-            None => true,
-            Some((s, i, _)) => cand.0 < *s || (cand.0 == *s && cand.1 < *i),
-        };
-        if better {
+        if beats(&cand, &best) {
             best = Some(cand);
         }
     }
@@ -170,6 +166,14 @@ fn choose_layout<'p>(
 /// A layout with its score (estimated seconds, divided by [`SLACK_GAIN`] per level of slack)
 /// and its input ciphertext count.
 type Scored<'p> = (f64, usize, Laid<'p>);
+
+/// A lower score wins; on a tie, fewer input ciphertexts (else the earlier candidate stays).
+fn beats(cand: &Scored, best: &Option<Scored>) -> bool {
+    match best {
+        None => true,
+        Some((s, i, _)) => cand.0 < *s || (cand.0 == *s && cand.1 < *i),
+    }
+}
 
 /// The best layout on one grid ([`choose_layout`]); `None` if even the least depth fits no
 /// ring.
@@ -208,13 +212,9 @@ fn best_on_unit<'p>(
             })
             .sum();
         // Each level of slack must pay for itself.
-        let score = seconds / SLACK_GAIN.powi(slack as i32);
-        let better = match &best {
-            None => true,
-            Some((s, i, _)) => score < *s || (score == *s && n_inputs < *i),
-        };
-        if better {
-            best = Some((score, n_inputs, laid));
+        let cand = (seconds / SLACK_GAIN.powi(slack as i32), n_inputs, laid);
+        if beats(&cand, &best) {
+            best = Some(cand);
         }
     }
     Ok(best)
