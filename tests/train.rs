@@ -367,6 +367,51 @@ fn json_is_exactly_one_object() {
     assert!(stderr.contains("[server]"), "{stderr}");
 }
 
+/// `hel bench logreg --repeat`: every configuration runs that many times, and the ratios come
+/// from the median runs. (One MNIST minibatch of 32 rows keeps the six trainings short.)
+#[test]
+fn bench_logreg_repeats_and_reports_medians() {
+    let o = hel(&[
+        "bench",
+        "logreg",
+        "--program",
+        "examples/logreg_gd.hel",
+        "--minibatches",
+        "1",
+        "--batch-size",
+        "32",
+        "--skip-o1",
+        "--repeat",
+        "3",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "-O2 on 2 threads and on 1");
+    let mut medians = Vec::new();
+    for r in runs {
+        let mut all: Vec<f64> = r["server_seconds_runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert_eq!(all.len(), 3, "{r}");
+        all.sort_by(f64::total_cmp);
+        assert_eq!(
+            r["report"]["server_seconds"].as_f64().unwrap(),
+            all[1],
+            "{r}"
+        );
+        medians.push(all[1]);
+    }
+    let speedup = v["speedup"].as_f64().unwrap();
+    assert!((speedup - medians[1] / medians[0]).abs() < 1e-12, "{v}");
+    assert!(v["o1_over_o2"].is_null());
+}
+
 #[test]
 fn user_errors_exit_with_1_and_say_what_is_wrong() {
     let bad = scratch_file("bad.csv", "a,b,label\n1,2,1\n3,x,0\n5,6,1\n");

@@ -21,10 +21,13 @@ use super::CmdResult;
     after_help = "Runs three trainings (about 10 minutes at the defaults on 2 cores): \
 -O1 and -O2 with --threads, and -O2 on one thread. Prints a table and the ratios the project \
 tracks: -O1 / -O2 server time (target >= 6) and the parallel speedup (target >= 1.7 on 2 \
-threads), with each run's peak resident memory (target < 8 GiB).
+threads), with each run's peak resident memory (target < 8 GiB). With --repeat N each \
+configuration runs N times, interleaved, and the table reports the median server time and the \
+range.
 
 Examples:
   cargo run --release -- bench logreg
+  cargo run --release -- bench logreg --repeat 3
   cargo run --release -- bench logreg --program examples/logreg_gd.hel --json"
 )]
 pub struct LogregBenchArgs {
@@ -47,16 +50,49 @@ pub struct LogregBenchArgs {
     /// Skip the -O1 run (only the thread scaling of -O2).
     #[arg(long)]
     pub skip_o1: bool,
+    /// Run every configuration this many times (interleaved) and report the median server
+    /// time, with the range: a shared VM's noise moves a single run by 10-20%.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
 }
 
-/// One configuration's result: the train report and the process's peak resident bytes.
+/// One run's result: the train report and the process's peak resident bytes.
 struct Measured {
-    label: String,
     report: Value,
     max_rss: u64,
+}
+
+/// One configuration's runs ([`LogregBenchArgs::repeat`] of them).
+struct Config {
+    label: String,
+    extra: Vec<String>,
+    runs: Vec<Measured>,
+}
+
+impl Config {
+    fn server_seconds(&self) -> Vec<f64> {
+        self.runs
+            .iter()
+            .map(|r| num(&r.report, "server_seconds"))
+            .collect()
+    }
+
+    /// The run with the median server time (the lower middle one for an even count): its
+    /// report stands for the configuration.
+    fn median(&self) -> &Measured {
+        let mut order: Vec<usize> = (0..self.runs.len()).collect();
+        let secs = self.server_seconds();
+        order.sort_by(|&a, &b| secs[a].total_cmp(&secs[b]));
+        &self.runs[order[(order.len() - 1) / 2]]
+    }
+
+    fn max_rss(&self) -> u64 {
+        self.runs.iter().map(|r| r.max_rss).max().unwrap_or(0)
+    }
 }
 
 /// Runs `hel train --json` with `extra` arguments as a child process; returns its report and
@@ -87,11 +123,7 @@ fn run_train(label: &str, args: &LogregBenchArgs, extra: &[String]) -> miette::R
     }
     let report: Value = serde_json::from_str(out.trim())
         .map_err(|e| user_error(format!("{label}: hel train printed no JSON report: {e}")))?;
-    Ok(Measured {
-        label: label.to_string(),
-        report,
-        max_rss,
-    })
+    Ok(Measured { report, max_rss })
 }
 
 /// Waits for `child`; returns (success, peak resident bytes; 0 where unavailable).
@@ -126,38 +158,43 @@ fn num(v: &Value, key: &str) -> f64 {
 
 pub fn run(args: LogregBenchArgs) -> CmdResult {
     let t = args.threads.to_string();
-    let mut runs = Vec::new();
+    let config = |label: String, opt: &str, threads: &str| Config {
+        label,
+        extra: vec![opt.into(), "--threads".into(), threads.into()],
+        runs: Vec::new(),
+    };
+    let mut configs = Vec::new();
     if !args.skip_o1 {
-        runs.push(run_train(
-            &format!("-O1, {t} threads"),
-            &args,
-            &["-O1".into(), "--threads".into(), t.clone()],
-        )?);
+        configs.push(config(format!("-O1, {t} threads"), "-O1", &t));
     }
-    runs.push(run_train(
-        &format!("-O2, {t} threads"),
-        &args,
-        &["-O2".into(), "--threads".into(), t.clone()],
-    )?);
-    runs.push(run_train(
-        "-O2, 1 thread",
-        &args,
-        &["-O2".into(), "--threads".into(), "1".into()],
-    )?);
-    let o2 = &runs[runs.len() - 2];
-    let serial = &runs[runs.len() - 1];
-    let speedup = num(&serial.report, "server_seconds") / num(&o2.report, "server_seconds");
-    let o1_over_o2 = (!args.skip_o1)
-        .then(|| num(&runs[0].report, "server_seconds") / num(&o2.report, "server_seconds"));
-    let max_rss = runs.iter().map(|r| r.max_rss).max().unwrap_or(0);
+    configs.push(config(format!("-O2, {t} threads"), "-O2", &t));
+    configs.push(config("-O2, 1 thread".into(), "-O2", "1"));
+    // Interleaved, so that a slow stretch of the machine does not fall on one configuration.
+    for rep in 0..args.repeat {
+        for c in &mut configs {
+            let label = if args.repeat > 1 {
+                format!("{} (run {} of {})", c.label, rep + 1, args.repeat)
+            } else {
+                c.label.clone()
+            };
+            c.runs.push(run_train(&label, &args, &c.extra)?);
+        }
+    }
+    let secs = |c: &Config| num(&c.median().report, "server_seconds");
+    let o2 = &configs[configs.len() - 2];
+    let serial = &configs[configs.len() - 1];
+    let speedup = secs(serial) / secs(o2);
+    let o1_over_o2 = (!args.skip_o1).then(|| secs(&configs[0]) / secs(o2));
+    let max_rss = configs.iter().map(Config::max_rss).max().unwrap_or(0);
     if args.json {
-        let rows: Vec<Value> = runs
+        let rows: Vec<Value> = configs
             .iter()
-            .map(|r| {
+            .map(|c| {
                 json!({
-                    "label": r.label,
-                    "max_rss_bytes": r.max_rss,
-                    "report": r.report,
+                    "label": c.label,
+                    "max_rss_bytes": c.max_rss(),
+                    "server_seconds_runs": c.server_seconds(),
+                    "report": c.median().report,
                 })
             })
             .collect();
@@ -166,6 +203,7 @@ pub fn run(args: LogregBenchArgs) -> CmdResult {
             "minibatches": args.minibatches,
             "batch_size": args.batch_size,
             "threads": args.threads,
+            "repeat": args.repeat,
             "runs": rows,
             "o1_over_o2": o1_over_o2,
             "speedup": speedup,
@@ -180,35 +218,47 @@ pub fn run(args: LogregBenchArgs) -> CmdResult {
         args.minibatches,
         args.batch_size
     );
+    if args.repeat > 1 {
+        println!(
+            "server s: the median of {} runs per configuration (range after it); the other \
+             columns are the median run's",
+            args.repeat
+        );
+    }
     println!(
-        "{:<18} {:>6} {:>6} {:>10} {:>10} {:>10} {:>9} {:>22}",
+        "{:<18} {:>6} {:>6} {:>10} {:>14} {:>10} {:>10} {:>9} {:>22}",
         "run",
         "depth",
         "log N",
         "server s",
+        "range",
         "accuracy",
         "plain acc",
         "max |dw|",
         "peak memory (RSS)"
     );
-    for r in &runs {
-        let v = &r.report;
+    for c in &configs {
+        let v = &c.median().report;
+        let all = c.server_seconds();
+        let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         println!(
-            "{:<18} {:>6} {:>6} {:>10.2} {:>10.4} {:>10.4} {:>9.1e} {:>22}",
-            r.label,
+            "{:<18} {:>6} {:>6} {:>10.2} {:>14} {:>10.4} {:>10.4} {:>9.1e} {:>22}",
+            c.label,
             v["depth"].to_string(),
             v["log_n"].to_string(),
             num(v, "server_seconds"),
+            format!("{lo:.2}-{hi:.2}"),
             num(v, "accuracy"),
             num(v, "plaintext_accuracy"),
             num(v, "max_weight_error"),
-            human_bytes(r.max_rss as usize)
+            human_bytes(c.max_rss() as usize)
         );
     }
     if let Some(r) = o1_over_o2 {
-        println!("-O1 / -O2 server time ({t} threads): {r:.2}x");
+        println!("-O1 / -O2 server time ({t} threads, medians): {r:.2}x");
     }
-    println!("-O2 speedup, {t} threads vs 1: {speedup:.2}x");
+    println!("-O2 speedup, {t} threads vs 1 (medians): {speedup:.2}x");
     println!("largest peak memory: {}", human_bytes(max_rss as usize));
     Ok(())
 }
