@@ -294,20 +294,21 @@ fn hel_in(dir: &Path, args: &[&str]) -> Output {
 
 /// `hel train` of the GD example on `data`, one minibatch of 32 rows, then `extra`.
 fn small_gd_train<'a>(data: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--program",
-        "examples/logreg_gd.hel",
-        "--minibatches",
-        "1",
-        "--batch-size",
-        "32",
-    ];
+    let mut args = vec!["train", "--data", data.to_str().unwrap()];
+    args.extend_from_slice(&SMALL_GD);
     args.extend_from_slice(extra);
     args
 }
+
+/// The GD example on one minibatch of 32 rows: the smallest real training.
+const SMALL_GD: [&str; 6] = [
+    "--program",
+    "examples/logreg_gd.hel",
+    "--minibatches",
+    "1",
+    "--batch-size",
+    "32",
+];
 
 /// Outside a checkout the documented program paths still work (the examples are bundled),
 /// and a file the user has at that path wins over the bundled copy.
@@ -371,20 +372,10 @@ fn json_is_exactly_one_object() {
 /// from the median runs. (One MNIST minibatch of 32 rows keeps the six trainings short.)
 #[test]
 fn bench_logreg_repeats_and_reports_medians() {
-    let o = hel(&[
-        "bench",
-        "logreg",
-        "--program",
-        "examples/logreg_gd.hel",
-        "--minibatches",
-        "1",
-        "--batch-size",
-        "32",
-        "--skip-o1",
-        "--repeat",
-        "3",
-        "--json",
-    ]);
+    let mut args = vec!["bench", "logreg"];
+    args.extend_from_slice(&SMALL_GD);
+    args.extend_from_slice(&["--skip-o1", "--repeat", "3", "--json"]);
+    let o = hel(&args);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{stderr}");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
