@@ -91,6 +91,42 @@ pub fn compile(
     })
 }
 
+/// Whether a tensor-level depth is beyond any circuit of at most `max` levels with room to
+/// spare: the lowering tracks the tensor depth closely (GD and NAG at k = 1, 2, 3, 5, 8 and
+/// -O0..-O2: never more than one level below it; `tests/train.rs` keeps checking that), so a
+/// tensor depth more than a quarter and two levels beyond `max` cannot fit.
+pub fn beyond_budget(tensor_depth: u32, max: u32) -> bool {
+    tensor_depth > max + max / 4 + 2
+}
+
+/// The deepest circuit the parameter selection admits under `req` (its ring cap and precision).
+pub fn deepest_admissible(req: &CompileRequest) -> u32 {
+    let params = ParamRequest {
+        precision_bits: req.precision_bits,
+        forced: req.params.clone(),
+        max_log_n: req.max_log_n,
+        ..ParamRequest::default()
+    };
+    (1..=4096)
+        .take_while(|&d| hel_compiler::lower::params::select(d, &params, 0).is_ok())
+        .last()
+        .unwrap_or(0)
+}
+
+/// `Some((tensor depth, deepest admissible))` if `src` is so far beyond the parameter budget
+/// that lowering it (seconds to a minute for long programs, only to be refused) is not worth
+/// trying: the front end and the passes alone decide, in a fraction of a second.
+pub fn far_too_deep(
+    src: &SourceFile,
+    req: &CompileRequest,
+) -> Result<Option<(u32, u32)>, Diagnostic> {
+    let program = hel_compiler::frontend(src, &req.sets)?;
+    let program = Pipeline::with_options(req.options).run(program, None, &mut |_, _| {})?;
+    let depth = analyze(&program).tensor_depth;
+    let max = deepest_admissible(req);
+    Ok(beyond_budget(depth, max).then_some((depth, max)))
+}
+
 /// Lowers an optimized program and checks the schedule against it in plaintext.
 pub fn lower_checked(
     src: &SourceFile,

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use hel::compile::{compile, CompileRequest};
+use hel::compile::{beyond_budget, compile, deepest_admissible, far_too_deep, CompileRequest};
 use hel::data::csv::CsvOptions;
 use hel::data::prepare::TestSource;
 use hel::data::{minibatches, prepare::prepare_mnist_3v8, Matrix};
@@ -16,6 +16,7 @@ use hel::reference::{self, Config, Method};
 use hel::train::program::{self, Interface};
 use hel::train::rounds::{self, RoundPlan, RoundTemplate};
 use hel::train::{train, DataSource, Quiet, TrainError, TrainOptions, TrainReport};
+use hel_compiler::passes::pipeline::OptLevel;
 use hel_compiler::SourceFile;
 
 fn root() -> &'static Path {
@@ -259,6 +260,58 @@ fn too_deep_circuits_are_recognized() {
         .err()
         .expect("24 minibatches do not fit one circuit");
     assert!(rounds::is_too_deep(&err), "{}", err.message);
+}
+
+/// A program far beyond the parameter budget is refused from its tensor depth, without being
+/// lowered; one near the limit is still lowered (it may fit).
+#[test]
+fn far_too_deep_programs_are_not_lowered() {
+    let req = |k: usize| CompileRequest {
+        sets: program::sets(k, 1024, 197),
+        options: Default::default(),
+        precision_bits: 20,
+        params: None,
+        max_log_n: 15,
+    };
+    let nag = example("logreg_nag.hel");
+    // N <= 2^15 at scale 2^40 holds 19 levels (NAG k = 7 compiles to exactly 19).
+    assert_eq!(deepest_admissible(&req(32)), 19);
+    let (depth, max) = far_too_deep(&nag, &req(32))
+        .unwrap()
+        .expect("k = 32: depth 63");
+    assert_eq!((depth, max), (63, 19));
+    // k = 8 is just too deep (depth 20 after lowering): close enough to be tried.
+    assert_eq!(far_too_deep(&nag, &req(8)).unwrap(), None);
+    assert_eq!(far_too_deep(&nag, &req(4)).unwrap(), None);
+}
+
+/// What [`beyond_budget`] relies on: a program's ciphertext depth is never more than one level
+/// below its tensor depth, so nothing that fits is skipped. (Small minibatches, every level.)
+#[test]
+fn ciphertext_depth_tracks_the_tensor_depth() {
+    for name in ["logreg_gd.hel", "logreg_nag.hel"] {
+        for level in [0, 1, 2] {
+            for k in [1, 2, 3, 5] {
+                let req = CompileRequest {
+                    sets: program::sets(k, 16, 5),
+                    options: hel_compiler::passes::pipeline::Options {
+                        level: [OptLevel::O0, OptLevel::O1, OptLevel::O2][level],
+                        ..Default::default()
+                    },
+                    precision_bits: 20,
+                    params: None,
+                    max_log_n: 16,
+                };
+                let c = compile(&example(name), &req, &mut |_, _| {}).unwrap();
+                let tensor = c.passes.last().unwrap().tensor_depth;
+                let ct = hel::compile::ct_report(&c).depth;
+                assert!(
+                    ct + 1 >= tensor && !beyond_budget(tensor, ct),
+                    "{name} -O{level} k = {k}: ciphertext depth {ct}, tensor depth {tensor}"
+                );
+            }
+        }
+    }
 }
 
 #[test]

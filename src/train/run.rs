@@ -17,7 +17,7 @@ use super::report::{human_bytes, CircuitReport, KeySetReport, RoundReport, Train
 use super::rounds::{self, RoundPlan, RoundTemplate};
 use super::server::{Server, ServerOptions};
 use super::{TrainError, TrainOptions};
-use crate::compile::{compile, lowered_report, CompileRequest};
+use crate::compile::{compile, far_too_deep, lowered_report, CompileRequest};
 use crate::data::{batch_index, Matrix};
 use crate::metrics::evaluate;
 use crate::reference::{Trained, H_DOMAIN};
@@ -175,7 +175,38 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Compiles `src` for `k` minibatches. `Ok(None)` when it is too deep for the 128-bit
+    /// The request that compiles a program for `k` minibatches.
+    fn request(&self, k: usize) -> CompileRequest {
+        CompileRequest {
+            sets: program::sets(k, self.m, self.f),
+            options: self.opts.compile,
+            precision_bits: self.opts.precision_bits,
+            params: None,
+            max_log_n: self.opts.max_log_n,
+        }
+    }
+
+    /// Whether `src` at `k` minibatches is too deep to be worth lowering at all
+    /// ([`far_too_deep`]): NAG at k = 32 under `--max-log-n 15` (tensor depth 63, at most 19
+    /// levels) took 11 s of lowering to be refused.
+    fn far_too_deep(&mut self, src: &SourceFile, k: usize) -> Result<bool, TrainError> {
+        let Some((depth, max)) = far_too_deep(src, &self.request(k))? else {
+            return Ok(false);
+        };
+        self.progress.start(
+            Phase::Compile,
+            None,
+            &format!("{} with k = {k}", src.short_name()),
+        );
+        self.progress.finish(&format!(
+            "k = {k}: too deep for one circuit (depth {depth} before lowering; the 128-bit \
+             budget admits at most {max} levels with N <= 2^{}): not lowered",
+            self.opts.max_log_n
+        ));
+        Ok(true)
+    }
+
+    /// Compiles `src` for `k` minibatches. `Ok(false)` when it is too deep for the 128-bit
     /// budget; other compile errors are the user's.
     fn try_compile(&mut self, src: &SourceFile, k: usize) -> Result<bool, TrainError> {
         let key = (src.text().to_string(), k);
@@ -187,15 +218,8 @@ impl<'a> Run<'a> {
             None,
             &format!("{} with k = {k}", src.short_name()),
         );
-        let req = CompileRequest {
-            sets: program::sets(k, self.m, self.f),
-            options: self.opts.compile,
-            precision_bits: self.opts.precision_bits,
-            params: None,
-            max_log_n: self.opts.max_log_n,
-        };
         let t0 = Instant::now();
-        let compiled = match compile(src, &req, &mut |_, _| {}) {
+        let compiled = match compile(src, &self.request(k), &mut |_, _| {}) {
             Ok(c) => c,
             Err(d) if rounds::is_too_deep(&d) => {
                 self.compile_seconds += t0.elapsed().as_secs_f64();
@@ -254,7 +278,7 @@ impl<'a> Run<'a> {
         let k_total = self.opts.minibatches;
         let forced = self.opts.round_size.filter(|&r| r < k_total);
         if forced.is_none() {
-            if self.try_compile(self.src, k_total)? {
+            if !self.far_too_deep(self.src, k_total)? && self.try_compile(self.src, k_total)? {
                 return Ok((RoundPlan::single(k_total), None));
             }
             if k_total == 1 {
