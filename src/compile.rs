@@ -99,14 +99,20 @@ pub fn beyond_budget(tensor_depth: u32, max: u32) -> bool {
     tensor_depth > max + max / 4 + 2
 }
 
-/// The deepest circuit the parameter selection admits under `req` (its ring cap and precision).
-pub fn deepest_admissible(req: &CompileRequest) -> u32 {
-    let params = ParamRequest {
+/// What the parameter selection is asked for: the request's precision, ring cap and forced
+/// parameters.
+fn param_request(req: &CompileRequest) -> ParamRequest {
+    ParamRequest {
         precision_bits: req.precision_bits,
         forced: req.params.clone(),
         max_log_n: req.max_log_n,
         ..ParamRequest::default()
-    };
+    }
+}
+
+/// The deepest circuit the parameter selection admits under `req` (its ring cap and precision).
+pub fn deepest_admissible(req: &CompileRequest) -> u32 {
+    let params = param_request(req);
     (1..=4096)
         .take_while(|&d| hel_compiler::lower::params::select(d, &params, 0).is_ok())
         .last()
@@ -134,12 +140,7 @@ pub fn lower_checked(
     program: &Program,
 ) -> Result<(Lowered, f64), Diagnostic> {
     let opts = LowerOptions {
-        params: ParamRequest {
-            precision_bits: req.precision_bits,
-            forced: req.params.clone(),
-            max_log_n: req.max_log_n,
-            ..ParamRequest::default()
-        },
+        params: param_request(req),
         name: src.short_name().to_string(),
         program_hash: program_hash(src, req),
         client_precompute: req.options.client_precompute,
