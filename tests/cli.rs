@@ -1,7 +1,7 @@
 //! The CLI's conventions: exit codes (0 ok, 1 user error, 2 usage error), summaries, `--set`,
 //! pass listing, and Graphviz output that Graphviz accepts.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn hel(args: &[&str]) -> Output {
@@ -145,8 +145,11 @@ fn dot_output_is_valid_graphviz() {
             .unwrap_or_else(|e| panic!("{ex}: DOT does not parse: {e}\n{dot}"));
         // And Graphviz itself where it can be had.
         if let Some(bin) = graphviz() {
-            let dir = std::env::temp_dir().join(format!("hel-dot-{}-{ex}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("tmp");
+            let tmp = tempfile::Builder::new()
+                .prefix("hel-dot-")
+                .tempdir()
+                .expect("tmp");
+            let dir = tmp.path();
             let file = dir.join("g.dot");
             std::fs::write(&file, &dot).expect("write");
             let r = Command::new(bin)
@@ -160,8 +163,7 @@ fn dot_output_is_valid_graphviz() {
                 "{ex}: dot -Tsvg failed: {}",
                 String::from_utf8_lossy(&r.stderr)
             );
-            assert!(Path::new(&dir.join("g.svg")).exists());
-            let _ = std::fs::remove_dir_all(&dir);
+            assert!(dir.join("g.svg").exists());
         } else {
             eprintln!(
                 "note: Graphviz `dot` not available; checked with the graphviz-rust parser only"

@@ -32,10 +32,15 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn scratch_file(name: &str, bytes: &[u8]) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("hel-csv-test-{}-{name}", std::process::id()));
-    std::fs::write(&p, bytes).unwrap();
-    p
+/// A file removed when dropped; its name ends in `name`, as error messages show it.
+fn scratch_file(name: &str, bytes: &[u8]) -> tempfile::TempPath {
+    let mut file = tempfile::Builder::new()
+        .prefix("hel-csv-test-")
+        .suffix(&format!("-{name}"))
+        .tempfile()
+        .unwrap();
+    file.write_all(bytes).unwrap();
+    file.into_temp_path()
 }
 
 #[test]
@@ -289,12 +294,11 @@ fn prepare_csv_with_fraction_or_test_file() {
     let other = scratch_file("narrow.csv", b"1,2,1\n3,4,0\n");
     let e = prepare_csv(
         &path,
-        &TestSource::File(other.clone()),
+        &TestSource::File(other.to_path_buf()),
         &CsvOptions::default(),
         1,
     )
     .unwrap_err()
     .to_string();
     assert_eq!(e, "test data has 2 features but training data has 30");
-    let _ = std::fs::remove_file(other);
 }

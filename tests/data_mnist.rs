@@ -88,12 +88,12 @@ fn regenerating_from_idx_reproduces_the_bundled_files() {
     );
 }
 
-/// A scratch directory unique to this test process and name.
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hel-data-test-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh scratch directory, removed when dropped.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("hel-data-test-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn write_gz(path: &Path, bytes: &[u8]) {
@@ -136,7 +136,8 @@ fn hel(args: &[&str]) -> (bool, String) {
 
 #[test]
 fn cli_builds_refuses_to_overwrite_and_forces() {
-    let dir = scratch("cli");
+    let scratch = scratch("cli");
+    let dir = scratch.path();
     let idx = dir.join("idx");
     fs::create_dir_all(&idx).unwrap();
     fake_idx(&idx, &[3, 8, 1, 3, 9, 8, 8]);
@@ -173,13 +174,13 @@ fn cli_builds_refuses_to_overwrite_and_forces() {
     // Deterministic output, and no temporary files left behind.
     assert_eq!(fs::read(out.join(mnist::TRAIN_FILE)).unwrap(), first);
     assert_eq!(fs::read_dir(&out).unwrap().count(), 2);
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn cli_reports_bad_idx_files_by_name() {
-    let dir = scratch("bad");
-    fake_idx(&dir, &[3, 8]);
+    let scratch = scratch("bad");
+    let dir = scratch.path();
+    fake_idx(dir, &[3, 8]);
     // Wrong magic in the training labels.
     write_gz(
         &dir.join(mnist::TRAIN_LABELS),
@@ -202,7 +203,7 @@ fn cli_reports_bad_idx_files_by_name() {
     );
 
     // Truncated images.
-    fake_idx(&dir, &[3, 8]);
+    fake_idx(dir, &[3, 8]);
     let mut im = vec![0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28];
     im.extend(vec![0u8; 784 + 5]);
     write_gz(&dir.join(mnist::TEST_IMAGES), &im);
@@ -220,5 +221,4 @@ fn cli_reports_bad_idx_files_by_name() {
         "{text}"
     );
     assert!(!o.exists(), "nothing may be written on failure");
-    let _ = fs::remove_dir_all(&dir);
 }

@@ -113,9 +113,11 @@ fn levels_and_precompute_switch_change_the_result() {
 /// small deviation of whatever slots still fit in f64.
 #[test]
 fn diverging_programs_get_an_unbounded_error_and_a_warning() {
-    let dir = std::env::temp_dir().join(format!("hel-depth-diverge-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let file = dir.join("diverge.hel");
+    let dir = tempfile::Builder::new()
+        .prefix("hel-depth-diverge-")
+        .tempdir()
+        .expect("temp dir");
+    let file = dir.path().join("diverge.hel");
     std::fs::write(
         &file,
         "const k = 16;\ninput x: enc vector[4] range [-1, 1];\nlet y = x;\n\

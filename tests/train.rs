@@ -5,7 +5,8 @@
 //! Configurations are small (a synthetic CSV with 6 features, minibatches of 32 rows, 1-3
 //! minibatches) so every encrypted run takes seconds in the dev profile.
 
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Output};
 
 use hel::compile::{beyond_budget, compile, deepest_admissible, far_too_deep, CompileRequest};
@@ -29,21 +30,23 @@ fn example(name: &str) -> SourceFile {
     SourceFile::new(path.display().to_string(), text)
 }
 
-/// A fresh file per call: tests run in parallel threads of one process, and a shared name
-/// let one test read the file while another was rewriting it.
-fn scratch_file(name: &str, text: &str) -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let p = std::env::temp_dir().join(format!("hel-train-test-{}-{n}-{name}", std::process::id()));
-    std::fs::write(&p, text).unwrap();
-    p
+/// A fresh file per call (tests run in parallel threads of one process, and a shared name
+/// let one test read the file while another was rewriting it), removed when dropped.
+fn scratch_file(name: &str, text: &str) -> tempfile::TempPath {
+    let mut file = tempfile::Builder::new()
+        .prefix("hel-train-test-")
+        .suffix(&format!("-{name}"))
+        .tempfile()
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+    file.into_temp_path()
 }
 
 /// A deterministic, nearly separable data set: 6 features, label 1 when a fixed linear score
 /// plus noise is positive, header row, label last. The score's weights sum to zero and the
 /// features are symmetric around the middle of their range, so the few small steps of the test
 /// configurations already separate the classes well.
-fn synthetic_csv() -> PathBuf {
+fn synthetic_csv() -> tempfile::TempPath {
     let mut state: u64 = 0x5eed;
     let mut rand = || {
         state = state
@@ -62,9 +65,9 @@ fn synthetic_csv() -> PathBuf {
     scratch_file("synthetic.csv", &text)
 }
 
-fn csv(path: PathBuf) -> DataSource {
+fn csv(path: &Path) -> DataSource {
     DataSource::Csv {
-        path,
+        path: path.to_path_buf(),
         test: TestSource::Fraction(0.2),
         options: CsvOptions::default(),
         seed: 7,
@@ -110,7 +113,7 @@ fn check_matches_plaintext(r: &TrainReport, loosest: f64) {
 #[test]
 fn gd_in_one_circuit_matches_the_plaintext_reference() {
     let r = train(
-        &csv(synthetic_csv()),
+        &csv(&synthetic_csv()),
         &example("logreg_gd.hel"),
         &opts(2, 32),
         &Quiet,
@@ -125,7 +128,8 @@ fn gd_in_one_circuit_matches_the_plaintext_reference() {
 /// instead of being refused; a given size is kept.
 #[test]
 fn small_data_sets_default_to_one_full_batch() {
-    let data = csv(synthetic_csv());
+    let file = synthetic_csv();
+    let data = csv(&file);
     let b = hel::train::load(&data, None).unwrap();
     assert_eq!((b.batch_size, b.batches.len(), b.train_rows), (240, 1, 240));
     assert_eq!(b.batches[0].rows(), 240);
@@ -136,7 +140,7 @@ fn small_data_sets_default_to_one_full_batch() {
 #[test]
 fn nag_in_one_circuit_matches_the_plaintext_reference() {
     let r = train(
-        &csv(synthetic_csv()),
+        &csv(&synthetic_csv()),
         &example("logreg_nag.hel"),
         &opts(2, 32),
         &Quiet,
@@ -157,7 +161,7 @@ fn rounds_match_the_single_run_reference() {
             round_size: Some(round_size),
             ..opts(k, 32)
         };
-        let r = train(&csv(synthetic_csv()), &example(program), &o, &Quiet).unwrap();
+        let r = train(&csv(&synthetic_csv()), &example(program), &o, &Quiet).unwrap();
         assert_eq!(r.rounds, rounds, "{program}");
         assert_eq!(r.rounds_reason, format!("--round-size {round_size}"));
         // The round programs declare no range for the weights (it would reveal their size to
@@ -196,7 +200,13 @@ fn automatic_rounds_fit_the_ring_cap() {
         max_log_n: 14,
         ..opts(6, 32)
     };
-    let r = train(&csv(synthetic_csv()), &example("logreg_gd.hel"), &o, &Quiet).unwrap();
+    let r = train(
+        &csv(&synthetic_csv()),
+        &example("logreg_gd.hel"),
+        &o,
+        &Quiet,
+    )
+    .unwrap();
     assert!(r.rounds > 1, "{} rounds", r.rounds);
     assert!(r.log_n <= 14);
     assert!(
@@ -320,7 +330,7 @@ fn programs_that_are_not_the_reference_algorithm_are_refused() {
         .unwrap()
         .replace("const alpha = 1.0;", "const alpha = 2.0;");
     let src = SourceFile::new("doubled.hel", text);
-    let e = train(&csv(synthetic_csv()), &src, &opts(2, 32), &Quiet).unwrap_err();
+    let e = train(&csv(&synthetic_csv()), &src, &opts(2, 32), &Quiet).unwrap_err();
     assert!(matches!(e, TrainError::Program(_)), "{e}");
     assert!(e.to_string().contains("does not compute"), "{e}");
 
@@ -329,7 +339,7 @@ fn programs_that_are_not_the_reference_algorithm_are_refused() {
         "const k = 1; const m = 2; input Z: enc matrix[m, 3][k]; let b = zeros(3); \
          for i in 0..k { b = b + sum_rows(Z[i]); } output b;",
     );
-    let e = train(&csv(synthetic_csv()), &src, &opts(1, 32), &Quiet).unwrap_err();
+    let e = train(&csv(&synthetic_csv()), &src, &opts(1, 32), &Quiet).unwrap_err();
     assert!(e.to_string().contains("no `const f`"), "{e}");
 }
 
@@ -368,10 +378,13 @@ const SMALL_GD: [&str; 6] = [
 #[test]
 fn documented_programs_work_from_any_directory() {
     let data = synthetic_csv();
-    let dir = scratch_file("cwd", "").with_extension("d");
-    std::fs::create_dir_all(&dir).unwrap();
+    let cwd = tempfile::Builder::new()
+        .prefix("hel-train-cwd-")
+        .tempdir()
+        .unwrap();
+    let dir = cwd.path();
     let args = small_gd_train(&data, &["--json"]);
-    let o = hel_in(&dir, &args);
+    let o = hel_in(dir, &args);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("bundled with hel"), "{stderr}");
@@ -381,7 +394,7 @@ fn documented_programs_work_from_any_directory() {
     // A local file of that name is read instead (here: one that does not compile).
     std::fs::create_dir_all(dir.join("examples")).unwrap();
     std::fs::write(dir.join("examples/logreg_gd.hel"), "output nothing;").unwrap();
-    let o = hel_in(&dir, &args);
+    let o = hel_in(dir, &args);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("bundled with hel"), "{stderr}");

@@ -4,19 +4,20 @@
 //! for each output; every mismatch and corruption case must be a clear error (exit 1) that
 //! leaves no partial output behind.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use hel_runtime::schedule::Schedule;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-/// A scratch directory per test, emptied first.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hel-workflow-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
+/// A fresh scratch directory per test, removed when the test ends (the logreg one holds
+/// 150 MB of keys and ciphertexts).
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("hel-workflow-{name}-"))
+        .tempdir()
+        .expect("create scratch dir")
 }
 
 fn hel(dir: &Path, args: &[&str]) -> Output {
@@ -136,17 +137,15 @@ fn server_run<'a>(program: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 
 #[test]
 fn poly_through_compile_keygen_encrypt_run_decrypt() {
-    let dir = scratch("poly");
-    let x = poly_setup(&dir);
-    let run = ok(
-        &dir,
-        &server_run("poly.helc", &["--threads", "2", "--json"]),
-    );
+    let scratch = scratch("poly");
+    let dir = scratch.path();
+    let x = poly_setup(dir);
+    let run = ok(dir, &server_run("poly.helc", &["--threads", "2", "--json"]));
     let stats: serde_json::Value = serde_json::from_str(&run).expect("run --json is one object");
     assert_eq!(stats["stats"]["ops"]["ct_mul"], 2);
     assert!(stats["stats"]["peak_bytes"].as_u64().unwrap_or(0) > 0);
     let out = ok(
-        &dir,
+        dir,
         &[
             "decrypt",
             "poly.helc",
@@ -169,7 +168,7 @@ fn poly_through_compile_keygen_encrypt_run_decrypt() {
     assert!(bound < 1e-4, "bound {bound:e}");
     // The plain evaluator gives the slot-level reference of the same schedule.
     let plain = ok(
-        &dir,
+        dir,
         &[
             "run",
             "poly.helc",
@@ -186,8 +185,9 @@ fn poly_through_compile_keygen_encrypt_run_decrypt() {
 
 #[test]
 fn debug_evaluator_names_the_node_with_an_injected_error() {
-    let dir = scratch("debug");
-    poly_setup(&dir);
+    let scratch = scratch("debug");
+    let dir = scratch.path();
+    poly_setup(dir);
     let base = [
         "run",
         "poly.helc",
@@ -202,7 +202,7 @@ fn debug_evaluator_names_the_node_with_an_injected_error() {
         "--input",
         "x=x.csv",
     ];
-    ok(&dir, &base);
+    ok(dir, &base);
     let s = schedule(&dir.join("poly.helc"));
     let (node, _) = s
         .nodes
@@ -214,7 +214,7 @@ fn debug_evaluator_names_the_node_with_an_injected_error() {
     let mut args = base.to_vec();
     args.extend(["--inject-error", &inject]);
     // Undo the report's line wrapping before searching it.
-    let err: String = fails(&dir, &args)
+    let err: String = fails(dir, &args)
         .replace('│', " ")
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -226,9 +226,10 @@ fn debug_evaluator_names_the_node_with_an_injected_error() {
 
 #[test]
 fn cost_evaluator_counts_without_keys() {
-    let dir = scratch("cost");
-    ok(&dir, &["compile", &example("poly.hel"), "-o", "poly.helc"]);
-    let out = ok(&dir, &["run", "poly.helc", "--evaluator", "cost", "--json"]);
+    let scratch = scratch("cost");
+    let dir = scratch.path();
+    ok(dir, &["compile", &example("poly.hel"), "-o", "poly.helc"]);
+    let out = ok(dir, &["run", "poly.helc", "--evaluator", "cost", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
     assert_eq!(v["ops"]["ct_mul"]["2"], 1);
     assert_eq!(v["ops"]["ct_mul"]["1"], 1);
@@ -255,7 +256,8 @@ fn gd_reference(z: &[Vec<Vec<f64>>], alpha: f64) -> Vec<f64> {
 
 #[test]
 fn small_logistic_regression_trains_encrypted_like_in_plaintext() {
-    let dir = scratch("logreg");
+    let scratch = scratch("logreg");
+    let dir = scratch.path();
     let (m, f, k) = (64usize, 16usize, 3usize);
     let sets = [
         "--set".to_string(),
@@ -269,8 +271,8 @@ fn small_logistic_regression_trains_encrypted_like_in_plaintext() {
     let ex = example("logreg_gd.hel");
     args.push(&ex);
     args.extend(sets.iter().map(String::as_str));
-    ok(&dir, &args);
-    ok(&dir, &["keygen", "gd.helc", "--out", "keys"]);
+    ok(dir, &args);
+    ok(dir, &["keygen", "gd.helc", "--out", "keys"]);
     // Samples y * (1, x) with features in [-1, 1] and labels from a noisy linear rule.
     let mut rng = ChaCha20Rng::seed_from_u64(11);
     let truth: Vec<f64> = (0..f).map(|_| rng.random_range(-1.0..1.0)).collect();
@@ -294,14 +296,14 @@ fn small_logistic_regression_trains_encrypted_like_in_plaintext() {
     // The k blocks stacked row-wise in one file.
     write_csv(&dir.join("z.csv"), &z.concat());
     ok(
-        &dir,
+        dir,
         &[
             "encrypt", "gd.helc", "--keys", "keys", "--input", "Z=z.csv", "-o", "in.hct",
         ],
     );
-    ok(&dir, &server_run("gd.helc", &[]));
+    ok(dir, &server_run("gd.helc", &[]));
     let out = ok(
-        &dir,
+        dir,
         &[
             "decrypt",
             "gd.helc",
@@ -331,8 +333,9 @@ fn small_logistic_regression_trains_encrypted_like_in_plaintext() {
 
 #[test]
 fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
-    let dir = scratch("errors");
-    poly_setup(&dir);
+    let scratch = scratch("errors");
+    let dir = scratch.path();
+    poly_setup(dir);
     let run = |inputs: &str, keys: &str, out: &str| {
         vec![
             "run".to_string(),
@@ -347,11 +350,11 @@ fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
     };
     let fails_s = |args: Vec<String>| {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        fails(&dir, &a)
+        fails(dir, &a)
     };
     // Keys of another program (same source, another size).
     ok(
-        &dir,
+        dir,
         &[
             "compile",
             &example("poly.hel"),
@@ -361,7 +364,7 @@ fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
             "other.helc",
         ],
     );
-    ok(&dir, &["keygen", "other.helc", "--out", "other"]);
+    ok(dir, &["keygen", "other.helc", "--out", "other"]);
     // Its keys are of the same parameters, but another key set than the inputs.
     let e = fails_s(run("in.hct", "other/eval.keys", "o1.hct"));
     assert!(e.contains("in.hct") && e.contains("key sets"), "{e}");
@@ -374,7 +377,7 @@ fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
     // program runs on poly.helc's keys and decrypts correctly.
     let x2 = random_vector_csv(&dir.join("x2.csv"), 2048, 8);
     ok(
-        &dir,
+        dir,
         &[
             "encrypt",
             "other.helc",
@@ -389,9 +392,9 @@ fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
     let mut args = run("in2.hct", "keys/eval.keys", "out2.hct");
     args[1] = "other.helc".into();
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    ok(&dir, &a);
+    ok(dir, &a);
     let json = ok(
-        &dir,
+        dir,
         &[
             "decrypt",
             "other.helc",
@@ -412,18 +415,18 @@ fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
     );
     // Keys of a second keygen run for the same program: the server refuses the inputs, and
     // the client refuses to decrypt the first key set's outputs with the second secret key.
-    ok(&dir, &["keygen", "poly.helc", "--out", "keys2"]);
+    ok(dir, &["keygen", "poly.helc", "--out", "keys2"]);
     let e = fails_s(run("in.hct", "keys2/eval.keys", "o6.hct"));
     assert!(e.contains("in.hct") && e.contains("key sets"), "{e}");
     ok(
-        &dir,
+        dir,
         &run("in.hct", "keys/eval.keys", "ok.hct")
             .iter()
             .map(String::as_str)
             .collect::<Vec<_>>(),
     );
     let e = fails(
-        &dir,
+        dir,
         &[
             "decrypt",
             "poly.helc",
@@ -454,7 +457,7 @@ fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
     for name in ["o1.hct", "o2.hct", "o3.hct", "o4.hct", "o6.hct", "o7.hct"] {
         assert!(!dir.join(name).exists(), "{name} was written");
     }
-    let leftovers: Vec<String> = std::fs::read_dir(&dir)
+    let leftovers: Vec<String> = std::fs::read_dir(dir)
         .expect("list")
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -463,7 +466,7 @@ fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     // Never clobber: an existing output, or an input given as the output.
     ok(
-        &dir,
+        dir,
         &run("in.hct", "keys/eval.keys", "out.hct")
             .iter()
             .map(String::as_str)
@@ -474,12 +477,12 @@ fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
     let e = fails_s(run("in.hct", "keys/eval.keys", "in.hct"));
     assert!(e.contains("refusing to overwrite input"), "{e}");
     // Keygen refuses to replace keys.
-    let e = fails(&dir, &["keygen", "poly.helc", "--out", "keys"]);
+    let e = fails(dir, &["keygen", "poly.helc", "--out", "keys"]);
     assert!(e.contains("--force"), "{e}");
     // A CSV of the wrong shape names the file.
     write_csv(&dir.join("short.csv"), &[vec![1.0], vec![2.0]]);
     let e = fails(
-        &dir,
+        dir,
         &[
             "encrypt",
             "poly.helc",
@@ -498,7 +501,7 @@ fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
     let e = fails_s(args);
     assert!(e.contains("never reads it"), "{e}");
     // Usage errors are exit code 2.
-    let o = hel(&dir, &["run", "poly.helc", "--evaluator", "magic"]);
+    let o = hel(dir, &["run", "poly.helc", "--evaluator", "magic"]);
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -512,9 +515,10 @@ fn shares_secret_bytes(secret: &[u8], public: &[u8]) -> bool {
 
 #[test]
 fn no_secret_key_material_in_server_files() {
-    let dir = scratch("secret");
-    poly_setup(&dir);
-    ok(&dir, &server_run("poly.helc", &[]));
+    let scratch = scratch("secret");
+    let dir = scratch.path();
+    poly_setup(dir);
+    ok(dir, &server_run("poly.helc", &[]));
     let secret = std::fs::read(dir.join("keys/secret.key")).expect("read secret key");
     // Skip the envelope (program name and hash are in every file).
     let payload = &secret[secret.len().saturating_sub(2048)..];

@@ -118,16 +118,17 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    fn tempdir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("hel-atomic-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    fn tempdir(tag: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("hel-atomic-{tag}-"))
+            .tempdir()
+            .unwrap()
     }
 
     #[test]
     fn writes_refuses_and_leaves_no_temp_files() {
-        let d = tempdir("basic");
+        let tmp = tempdir("basic");
+        let d = tmp.path();
         let p = d.join("out.bin");
         write_new(&p, b"one", false, &[]).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"one");
@@ -140,23 +141,22 @@ mod tests {
         assert!(err.contains("refusing to overwrite input"), "{err}");
         // Failure (missing directory) leaves nothing behind.
         assert!(write_new(&d.join("missing/x"), b"x", false, &[]).is_err());
-        let names: Vec<_> = std::fs::read_dir(&d)
+        let names: Vec<_> = std::fs::read_dir(d)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("out.bin")]);
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[cfg(unix)]
     #[test]
     fn private_files_are_owner_only() {
         use std::os::unix::fs::PermissionsExt;
-        let d = tempdir("private");
+        let tmp = tempdir("private");
+        let d = tmp.path();
         let p = d.join("secret");
         write_private(&p, b"s", false, &[]).unwrap();
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        std::fs::remove_dir_all(&d).unwrap();
     }
 }
