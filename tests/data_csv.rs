@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use hel::data::csv::{load_csv, read_csv, CsvOptions, LabelColumn};
 use hel::data::prepare::{prepare_csv, TestSource};
 use hel::data::split::{shuffled_indices, train_test_split};
-use hel::data::{design_matrix, minibatches, DataError, Dataset, Scaling};
+use hel::data::{design_matrix, minibatches, DataError, Dataset, Interval, Scaling};
 
 fn opts(label: &str) -> CsvOptions {
     CsvOptions {
@@ -239,17 +239,23 @@ fn split_is_deterministic_and_a_partition() {
 fn scaling_design_matrix_and_minibatches() {
     let d = parse("f1,f2,y\n0,10,1\n5,10,0\n10,10,1\n20,10,0\n", "y").unwrap();
     let s = Scaling::fit_min_max(&d);
-    assert_eq!(s.lower, vec![0.0, 10.0]);
+    assert_eq!(s.lower, vec![0.0, 9.5]);
     assert_eq!(s.range, vec![20.0, 1.0]);
+    assert_eq!(s.target, Interval::Symmetric);
     let z = design_matrix(&d, &s).unwrap();
     assert_eq!(z.cols(), 3);
-    // Bias first, label folded in, constant feature → 0, out-of-range clamped to 1.
-    assert_eq!(z.row(0), &[1.0, 0.0, 0.0]);
-    assert_eq!(z.row(1), &[-1.0, -0.25, -0.0]);
-    assert_eq!(z.row(2), &[1.0, 0.5, 0.0]);
-    // Fitted on rows 0..3 (f1 ≤ 10): row 3's f1 = 20 would be 2.0, clamped to 1.
+    // Bias first, label folded in, features onto [-1, 1], constant feature → 0.
+    assert_eq!(z.row(0), &[1.0, -1.0, 0.0]);
+    assert_eq!(z.row(1), &[-1.0, 0.5, -0.0]);
+    assert_eq!(z.row(2), &[1.0, 0.0, 0.0]);
+    assert_eq!(z.row(3), &[-1.0, -1.0, -0.0]);
+    // Fitted on rows 0..3 (f1 ≤ 10): row 3's f1 = 20 would be 3.0, clamped to 1.
     let s = Scaling::fit_min_max(&d.select(&[0, 1, 2]));
     assert_eq!(design_matrix(&d, &s).unwrap().row(3), &[-1.0, -1.0, -0.0]);
+    // MNIST's fixed scaling stays on [0, 1] (x/255, the published setting).
+    let m = Scaling::fixed(2, 0.0, 20.0);
+    assert_eq!(m.target, Interval::Unit);
+    assert_eq!(design_matrix(&d, &m).unwrap().row(1), &[-1.0, -0.25, -0.5]);
 
     let b = minibatches(&z, 3).unwrap();
     assert_eq!(b.len(), 1);

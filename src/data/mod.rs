@@ -19,4 +19,4 @@ pub use dataset::Dataset;
 pub use design::{batch_index, design_matrix, minibatches};
 pub use error::DataError;
 pub use matrix::{dot, Matrix};
-pub use scaling::Scaling;
+pub use scaling::{Interval, Scaling};
