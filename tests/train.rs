@@ -13,7 +13,7 @@ use hel::compile::{beyond_budget, compile, deepest_admissible, far_too_deep, Com
 use hel::data::csv::CsvOptions;
 use hel::data::prepare::TestSource;
 use hel::data::{minibatches, prepare::prepare_mnist_3v8, Matrix};
-use hel::reference::{self, Config, Method};
+use hel::reference::{self, Config, Method, H_DOMAIN};
 use hel::train::program::{self, Interface};
 use hel::train::rounds::{self, RoundPlan, RoundTemplate};
 use hel::train::{train, DataSource, Quiet, TrainError, TrainOptions, TrainReport};
@@ -47,13 +47,7 @@ fn scratch_file(name: &str, text: &str) -> tempfile::TempPath {
 /// features are symmetric around the middle of their range, so the few small steps of the test
 /// configurations already separate the classes well.
 fn synthetic_csv() -> tempfile::TempPath {
-    let mut state: u64 = 0x5eed;
-    let mut rand = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rand = uniform(0x5eed);
     let w = [2.0, -2.0, 1.0, -1.0, 0.5, -0.5];
     let mut text = String::from("f1,f2,f3,f4,f5,f6,label\n");
     for _ in 0..300 {
@@ -63,6 +57,33 @@ fn synthetic_csv() -> tempfile::TempPath {
         text.push_str(&format!("{},{}\n", row.join(","), u8::from(score > 0.0)));
     }
     scratch_file("synthetic.csv", &text)
+}
+
+/// A deterministic stream of uniform numbers in [0, 1).
+fn uniform(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed;
+    move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// `features` columns that all follow the label (label + noise), `rows` rows: every row of Z
+/// points the same way, so one step of alpha = 1 puts |Z_1 beta_1| near `features` / 2.
+fn label_like_csv(features: usize, rows: usize) -> tempfile::TempPath {
+    let mut rand = uniform(0x1abe1);
+    let header: Vec<String> = (0..features).map(|j| format!("x{j}")).collect();
+    let mut text = format!("{},label\n", header.join(","));
+    for r in 0..rows {
+        let label = r % 2;
+        let x: Vec<String> = (0..features)
+            .map(|_| format!("{:.3}", label as f64 + rand() * 0.6))
+            .collect();
+        text.push_str(&format!("{},{label}\n", x.join(",")));
+    }
+    scratch_file("label-like.csv", &text)
 }
 
 fn csv(path: &Path) -> DataSource {
@@ -122,6 +143,49 @@ fn gd_in_one_circuit_matches_the_plaintext_reference() {
     assert_eq!((r.method.as_str(), r.rounds), ("gd", 1));
     assert_eq!((r.batch_size, r.features, r.train_rows), (32, 7, 240));
     check_matches_plaintext(&r, 1e-2);
+}
+
+/// Features that all follow the label leave the sigmoid polynomial's domain after one step
+/// of alpha = 1: the client scales Z by the largest power of two that keeps the run inside, and
+/// the encrypted model still matches the plaintext one trained on the same scaled Z. With
+/// `--no-domain-scaling` Z stays as built (and the run leaves the domain).
+#[test]
+fn data_beyond_the_polynomial_domain_is_scaled_into_it() {
+    let file = label_like_csv(120, 80);
+    let r = train(&csv(&file), &example("logreg_gd.hel"), &opts(2, 32), &Quiet).unwrap();
+    assert!(
+        r.unscaled_max_abs_inner > H_DOMAIN,
+        "{}",
+        r.unscaled_max_abs_inner
+    );
+    assert!(r.max_abs_inner <= H_DOMAIN, "{}", r.max_abs_inner);
+    assert!(
+        r.design_scale < 1.0 && r.design_scale.log2().fract() == 0.0,
+        "{}",
+        r.design_scale
+    );
+    check_matches_plaintext(&r, 1e-2);
+    assert!(r.plaintext_accuracy >= 0.95, "{}", r.plaintext_accuracy);
+
+    let data = file.to_str().unwrap();
+    let o = hel(&[
+        "train",
+        "--data",
+        data,
+        "--minibatches",
+        "2",
+        "--batch-size",
+        "32",
+        "--no-domain-scaling",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("outside [-16, 16]"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["design_scale"], 1.0);
+    assert_eq!(v["max_abs_inner"], v["unscaled_max_abs_inner"]);
+    assert!(v["max_abs_inner"].as_f64().unwrap() > H_DOMAIN, "{v}");
 }
 
 /// Without `--batch-size`, a data set smaller than the default minibatch trains full-batch
@@ -425,6 +489,8 @@ fn json_is_exactly_one_object() {
         "eval_key_bytes",
         "log_pq",
         "log_scale",
+        "max_abs_inner",
+        "design_scale",
     ] {
         assert!(obj.contains_key(key), "missing `{key}` in {stdout}");
     }

@@ -93,6 +93,11 @@ pub struct TrainArgs {
     /// physical memory (the inputs and keys need the rest; see `hel::train::server`).
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub memory_limit: Option<usize>,
+    /// Train on Z as built even when the plaintext run leaves the sigmoid polynomial's domain
+    /// [-16, 16] (only a warning then). By default the client scales Z by the largest power of
+    /// two that keeps it inside, which is learning rate alpha c^2 (see docs/train.md).
+    #[arg(long)]
+    pub no_domain_scaling: bool,
 }
 
 /// `123`, `64K`, `512M`, `8G` (binary units; a trailing `B`/`iB` is accepted).
@@ -175,6 +180,7 @@ pub fn run(args: TrainArgs) -> CmdResult {
         round_size: args.round_size.map(|r| r as usize),
         max_log_n: args.max_log_n,
         memory_limit: args.memory_limit.or_else(server::default_memory_limit),
+        fit_domain: !args.no_domain_scaling,
     };
     let bars = Bars::default();
     let report = train(&data, &src, &opts, &bars).map_err(|e| match e {

@@ -75,6 +75,15 @@ impl Matrix {
         Matrix::from_vec(idx.len(), self.cols, data)
     }
 
+    /// Every entry times `c`.
+    pub fn scaled(&self, c: f64) -> Matrix {
+        Matrix::from_vec(
+            self.rows,
+            self.cols,
+            self.data.iter().map(|x| x * c).collect(),
+        )
+    }
+
     /// `self · v`.
     pub fn mul_vec(&self, v: &[f64]) -> Vec<f64> {
         assert_eq!(v.len(), self.cols, "Matrix::mul_vec: dimension mismatch");

@@ -12,11 +12,13 @@
 //!         test accuracy / AUC of both models, max weight difference
 //! ```
 //!
-//! One file per job: [`program`] checks the program and identifies its algorithm, [`rounds`]
+//! One file per job: [`program`] checks the program and identifies its algorithm, [`domain`]
+//! keeps the plaintext run inside the sigmoid polynomial's domain, [`rounds`]
 //! splits K minibatches into circuits, [`client`] and [`server`] are the two parties,
 //! [`run`] drives them, [`report`] is the result.
 
 pub mod client;
+pub mod domain;
 mod error;
 pub mod program;
 pub mod progress;
@@ -86,6 +88,9 @@ pub struct TrainOptions {
     pub memory_limit: Option<usize>,
     /// Largest ring degree (log2 N) a circuit may use; deeper K is split into rounds.
     pub max_log_n: u32,
+    /// Scale Z by a power of two when the plaintext run leaves the sigmoid polynomial's domain
+    /// ([`domain`]); off: train on Z as built, and only warn.
+    pub fit_domain: bool,
 }
 
 impl TrainOptions {
@@ -100,6 +105,7 @@ impl TrainOptions {
             round_size: None,
             memory_limit: None,
             max_log_n: 16,
+            fit_domain: true,
         }
     }
 }

@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::reference::H_DOMAIN;
+
 /// One compiled circuit (a single-circuit run has one; rounds may share one or need several).
 #[derive(Clone, Debug, Serialize)]
 pub struct CircuitReport {
@@ -114,6 +116,11 @@ pub struct TrainReport {
     pub predicted_error_bound: f64,
     /// max |Z_i β_i| of the plaintext run; beyond 16 the sigmoid polynomial is off its domain.
     pub max_abs_inner: f64,
+    /// c: Z (training and test rows) was multiplied by it to keep the run inside that domain
+    /// (1: Z as built); the weights are those of the scaled Z.
+    pub design_scale: f64,
+    /// max |Z_i β_i| of the plaintext run on Z as built (= `max_abs_inner` when c = 1).
+    pub unscaled_max_abs_inner: f64,
 
     /// The encrypted-trained weights (bias first).
     #[serde(skip)]
@@ -184,6 +191,20 @@ impl TrainReport {
             "max weight error",
             format!("{:.2e}", self.max_weight_error),
             format!("(predicted bound {:.2e})", self.predicted_error_bound),
+        );
+        row(
+            &mut s,
+            "max |Z_i beta_i|",
+            format!("{:.2}", self.max_abs_inner),
+            if self.design_scale == 1.0 {
+                format!("(sigmoid polynomial's domain: [-{H_DOMAIN}, {H_DOMAIN}])")
+            } else {
+                format!(
+                    "(Z scaled by 2^{} into [-{H_DOMAIN}, {H_DOMAIN}]; {:.1} unscaled)",
+                    self.design_scale.log2(),
+                    self.unscaled_max_abs_inner
+                )
+            },
         );
         let _ = writeln!(s);
         row(

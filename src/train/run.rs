@@ -11,6 +11,7 @@ use hel_runtime::exec::{execute, CostEvaluator, CostTable, RunOptions};
 use hel_runtime::schedule::{Schedule, Shape, Tensor};
 
 use super::client::Client;
+use super::domain::{self, DomainScale};
 use super::program::{self, Interface};
 use super::progress::{Phase, Progress};
 use super::report::{human_bytes, CircuitReport, KeySetReport, RoundReport, TrainReport};
@@ -58,27 +59,51 @@ pub fn train_on(
     // Plaintext first: the program's interface, its algorithm, the reference model.
     progress.start(Phase::Prepare, None, "checking the program in plaintext");
     let (ir, iface) = program::check(src, k_total, m, f)?;
-    let mut inputs = HashMap::new();
-    inputs.insert(
-        iface.data_input.clone(),
-        program::batch_value(batches, 0, k_total),
-    );
-    let program_weights = program::interpret(&ir, inputs)?
-        .remove(&iface.output)
-        .ok_or_else(|| TrainError::Internal("the interpreter lost the output".into()))?;
-    drop(ir);
+    let program_weights = interpret_on(&ir, &iface, batches, k_total)?;
     let (method, plain) = program::identify(src.name(), &program_weights, batches, k_total)?;
+    let domain = if opts.fit_domain {
+        domain::fit(batches, method, k_total, plain.max_abs_inner)?
+    } else {
+        DomainScale::unscaled(plain.max_abs_inner)
+    };
+    // Z scaled into the domain: the program and the reference run again on it.
+    let scaled = (domain.factor != 1.0).then(|| {
+        let b: Vec<Matrix> = batches.iter().map(|b| b.scaled(domain.factor)).collect();
+        (b, z_test.scaled(domain.factor))
+    });
+    let (batches, z_test, program_weights, plain) = match &scaled {
+        Some((b, z)) => {
+            let w = interpret_on(&ir, &iface, b, k_total)?;
+            let (_, plain) = program::identify(src.name(), &w, b, k_total)?;
+            (b.as_slice(), z, w, plain)
+        }
+        None => (batches, z_test, program_weights, plain),
+    };
+    drop(ir);
+    let scaled_note = if domain.factor == 1.0 {
+        String::new()
+    } else {
+        format!(
+            " after scaling Z by 2^{} ({:.1} unscaled)",
+            domain.factor.log2(),
+            domain.unscaled_max_abs_inner
+        )
+    };
     progress.finish(&format!(
-        "{} computes {} (plaintext reference agrees); max |Z_i beta_i| = {:.2}",
+        "{} computes {} (plaintext reference agrees); max |Z_i beta_i| = {:.2}{scaled_note}",
         src.short_name(),
         program::method_name(method).to_uppercase(),
         plain.max_abs_inner
     ));
     if plain.max_abs_inner > H_DOMAIN {
+        let remedy = if opts.fit_domain {
+            "no power of two down to 2^-30 brings it inside"
+        } else {
+            "without --no-domain-scaling the client scales Z into it"
+        };
         progress.warn(&format!(
             "the plaintext run reaches |Z_i beta_i| = {:.1}, outside [-{H_DOMAIN}, {H_DOMAIN}] \
-             where the sigmoid polynomial holds: the model may be poor (fewer minibatches or \
-             smaller features help)",
+             where the sigmoid polynomial holds: the model may be poor ({remedy})",
             plain.max_abs_inner
         ));
     }
@@ -97,7 +122,24 @@ pub fn train_on(
         }
     }
     let weights = run.rounds(&plan, template.as_ref(), &iface, batches)?;
-    run.report(&plan, method, weights, &plain, z_test)
+    run.report(&plan, method, weights, &plain, domain, z_test)
+}
+
+/// The program's output (the weights) on `batches`, by the reference interpreter.
+fn interpret_on(
+    ir: &hel_compiler::ir::Program,
+    iface: &Interface,
+    batches: &[Matrix],
+    k: usize,
+) -> Result<Vec<f64>, TrainError> {
+    let mut inputs = HashMap::new();
+    inputs.insert(
+        iface.data_input.clone(),
+        program::batch_value(batches, 0, k),
+    );
+    program::interpret(ir, inputs)?
+        .remove(&iface.output)
+        .ok_or_else(|| TrainError::Internal("the interpreter lost the output".into()))
 }
 
 /// The round size [`Run::fastest_round_size`] picked, with the estimated server seconds per
@@ -601,6 +643,7 @@ impl<'a> Run<'a> {
         method: crate::reference::Method,
         weights: Vec<f64>,
         plain: &Trained,
+        domain: DomainScale,
         z_test: &Matrix,
     ) -> Result<TrainReport, TrainError> {
         self.progress.start(Phase::Evaluate, None, "");
@@ -684,6 +727,8 @@ impl<'a> Run<'a> {
             max_weight_error,
             predicted_error_bound,
             max_abs_inner: plain.max_abs_inner,
+            design_scale: domain.factor,
+            unscaled_max_abs_inner: domain.unscaled_max_abs_inner,
             weights,
             plaintext_weights: plain.beta.clone(),
             circuits,
