@@ -11,12 +11,13 @@ use std::process::{Command, Output};
 
 use hel::compile::{beyond_budget, compile, deepest_admissible, far_too_deep, CompileRequest};
 use hel::data::csv::CsvOptions;
-use hel::data::prepare::TestSource;
+use hel::data::prepare::{prepare_csv, TestSource};
 use hel::data::{minibatches, prepare::prepare_mnist_3v8, Matrix};
+use hel::metrics::{accuracy, auc};
 use hel::reference::{self, Config, Method, H_DOMAIN};
 use hel::train::program::{self, Interface};
 use hel::train::rounds::{self, RoundPlan, RoundTemplate};
-use hel::train::{train, DataSource, Quiet, TrainError, TrainOptions, TrainReport};
+use hel::train::{model, train, DataSource, Model, Quiet, TrainError, TrainOptions, TrainReport};
 use hel_compiler::passes::pipeline::OptLevel;
 use hel_compiler::SourceFile;
 
@@ -139,7 +140,8 @@ fn gd_in_one_circuit_matches_the_plaintext_reference() {
         &opts(2, 32),
         &Quiet,
     )
-    .unwrap();
+    .unwrap()
+    .report;
     assert_eq!((r.method.as_str(), r.rounds), ("gd", 1));
     assert_eq!((r.batch_size, r.features, r.train_rows), (32, 7, 240));
     check_matches_plaintext(&r, 1e-2);
@@ -152,7 +154,8 @@ fn gd_in_one_circuit_matches_the_plaintext_reference() {
 #[test]
 fn data_beyond_the_polynomial_domain_is_scaled_into_it() {
     let file = label_like_csv(120, 80);
-    let r = train(&csv(&file), &example("logreg_gd.hel"), &opts(2, 32), &Quiet).unwrap();
+    let out = train(&csv(&file), &example("logreg_gd.hel"), &opts(2, 32), &Quiet).unwrap();
+    let r = &out.report;
     assert!(
         r.unscaled_max_abs_inner > H_DOMAIN,
         "{}",
@@ -164,8 +167,20 @@ fn data_beyond_the_polynomial_domain_is_scaled_into_it() {
         "{}",
         r.design_scale
     );
-    check_matches_plaintext(&r, 1e-2);
+    check_matches_plaintext(r, 1e-2);
     assert!(r.plaintext_accuracy >= 0.95, "{}", r.plaintext_accuracy);
+    // The saved model scores raw test rows by itself (feature scaling and c included).
+    let test = prepare_csv(&file, &TestSource::Fraction(0.2), &CsvOptions::default(), 7)
+        .unwrap()
+        .test;
+    let scores: Vec<f64> = test
+        .features
+        .iter_rows()
+        .map(|x| out.model.score(x))
+        .collect();
+    assert_eq!(accuracy(&scores, &test.labels), r.accuracy);
+    assert_eq!(auc(&scores, &test.labels), r.auc);
+    assert_eq!(out.model.design_scale, r.design_scale);
 
     let data = file.to_str().unwrap();
     let o = hel(&[
@@ -209,7 +224,8 @@ fn nag_in_one_circuit_matches_the_plaintext_reference() {
         &opts(2, 32),
         &Quiet,
     )
-    .unwrap();
+    .unwrap()
+    .report;
     assert_eq!((r.method.as_str(), r.rounds), ("nag", 1));
     check_matches_plaintext(&r, 1e-2);
 }
@@ -225,7 +241,9 @@ fn rounds_match_the_single_run_reference() {
             round_size: Some(round_size),
             ..opts(k, 32)
         };
-        let r = train(&csv(&synthetic_csv()), &example(program), &o, &Quiet).unwrap();
+        let r = train(&csv(&synthetic_csv()), &example(program), &o, &Quiet)
+            .unwrap()
+            .report;
         assert_eq!(r.rounds, rounds, "{program}");
         assert_eq!(r.rounds_reason, format!("--round-size {round_size}"));
         // The round programs declare no range for the weights (it would reveal their size to
@@ -270,7 +288,8 @@ fn automatic_rounds_fit_the_ring_cap() {
         &o,
         &Quiet,
     )
-    .unwrap();
+    .unwrap()
+    .report;
     assert!(r.rounds > 1, "{} rounds", r.rounds);
     assert!(r.log_n <= 14);
     assert!(
@@ -462,6 +481,47 @@ fn documented_programs_work_from_any_directory() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("bundled with hel"), "{stderr}");
+}
+
+/// `--save-model` writes a model that reproduces the run's test metrics, refuses to replace a
+/// file without `--force` (before training) and never replaces an input.
+#[test]
+fn save_model_writes_the_model_and_keeps_existing_files() {
+    let data = synthetic_csv();
+    let dir = tempfile::Builder::new()
+        .prefix("hel-model-")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join("model.json");
+    let file = path.to_str().unwrap();
+    let o = hel(&small_gd_train(&data, &["--save-model", file, "--json"]));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let saved = std::fs::read(&path).unwrap();
+    let m: Model = serde_json::from_slice(&saved).unwrap();
+    assert_eq!(m.format, model::FORMAT);
+    assert_eq!(m.method, "gd");
+    assert_eq!(Some(m.weights.len() as u64), v["features"].as_u64());
+    assert_eq!(m.scaling.n_features() + 1, m.weights.len());
+    assert_eq!(m.feature_names.as_ref().map(Vec::len), Some(6));
+    assert_eq!(Some(m.test_accuracy), v["accuracy"].as_f64());
+
+    let o = hel(&small_gd_train(&data, &["--save-model", file]));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert!(
+        !stderr.contains("[server]"),
+        "refused after training: {stderr}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), saved);
+
+    let input = data.to_str().unwrap();
+    let o = hel(&small_gd_train(&data, &["--save-model", input, "--force"]));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refusing to overwrite input"), "{stderr}");
 }
 
 #[test]

@@ -9,12 +9,15 @@ use clap::Args;
 use hel::data::csv::{CsvOptions, LabelColumn};
 use hel::data::prepare::TestSource;
 use hel::data::split::DEFAULT_TEST_FRACTION;
-use hel::train::{server, train, DataSource, Phase, Progress, TrainError, TrainOptions};
+use hel::train::{
+    server, train, DataSource, Phase, Progress, TrainError, TrainOptions, TrainOutput,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::common::{read_source, user_error};
 use super::depth::OptArgs;
 use super::CmdResult;
+use crate::io::atomic::{check_writable, write_new};
 
 /// The bundled data set's name for `--data`.
 const MNIST: &str = "mnist-3v8";
@@ -98,6 +101,13 @@ pub struct TrainArgs {
     /// two that keeps it inside, which is learning rate alpha c^2 (see docs/train.md).
     #[arg(long)]
     pub no_domain_scaling: bool,
+    /// Write the trained model (weights, the client's feature scaling and c; see
+    /// docs/train.md) as JSON. Checked before training starts.
+    #[arg(long, value_name = "FILE.json")]
+    pub save_model: Option<PathBuf>,
+    /// Replace the --save-model file if it exists.
+    #[arg(long, requires = "save_model")]
+    pub force: bool,
 }
 
 /// `123`, `64K`, `512M`, `8G` (binary units; a trailing `B`/`iB` is accepted).
@@ -128,6 +138,16 @@ fn parse_bytes(s: &str) -> Result<usize, String> {
         return Err(format!("`{s}`: the size must be positive"));
     }
     Ok((v * (1u64 << shift) as f64) as usize)
+}
+
+/// The files `--save-model` must never replace.
+fn model_inputs(args: &TrainArgs) -> Vec<&std::path::Path> {
+    let mut files = vec![args.program.as_path()];
+    if args.data != MNIST {
+        files.push(std::path::Path::new(&args.data));
+    }
+    files.extend(args.test.as_deref());
+    files
 }
 
 fn data_source(args: &TrainArgs) -> Result<DataSource, miette::Report> {
@@ -161,6 +181,11 @@ fn data_source(args: &TrainArgs) -> Result<DataSource, miette::Report> {
 
 pub fn run(args: TrainArgs) -> CmdResult {
     let data = data_source(&args)?;
+    // Refuse an existing model file (or an input) before minutes of training, not after.
+    let inputs = model_inputs(&args);
+    if let Some(path) = &args.save_model {
+        check_writable(path, args.force, &inputs).map_err(user_error)?;
+    }
     let src = match hel::examples::bundled_fallback(&args.program) {
         Some(src) => {
             eprintln!(
@@ -183,10 +208,16 @@ pub fn run(args: TrainArgs) -> CmdResult {
         fit_domain: !args.no_domain_scaling,
     };
     let bars = Bars::default();
-    let report = train(&data, &src, &opts, &bars).map_err(|e| match e {
+    let TrainOutput { report, model } = train(&data, &src, &opts, &bars).map_err(|e| match e {
         TrainError::Compile(d) => miette::Report::new(*d),
         e => user_error(e),
     })?;
+    if let Some(path) = &args.save_model {
+        let mut text = serde_json::to_string_pretty(&model).map_err(user_error)?;
+        text.push('\n');
+        write_new(path, text.as_bytes(), args.force, &inputs).map_err(user_error)?;
+        eprintln!("wrote the model to {}", path.display());
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report).map_err(user_error)?);
     } else {

@@ -20,6 +20,7 @@
 pub mod client;
 pub mod domain;
 mod error;
+pub mod model;
 pub mod program;
 pub mod progress;
 pub mod report;
@@ -33,13 +34,14 @@ use hel_compiler::passes::pipeline::Options;
 use hel_compiler::SourceFile;
 
 pub use error::TrainError;
+pub use model::Model;
 pub use progress::{Phase, Progress, Quiet};
 pub use report::TrainReport;
 pub use run::train_on;
 
 use crate::data::csv::CsvOptions;
 use crate::data::prepare::{prepare_csv, prepare_mnist_3v8, Prepared, TestSource};
-use crate::data::{minibatches, Matrix};
+use crate::data::{minibatches, Matrix, Scaling};
 
 /// Where the training and test data come from.
 #[derive(Clone, Debug, PartialEq)]
@@ -120,6 +122,17 @@ pub struct Batches {
     pub batch_size: usize,
     pub z_test: Matrix,
     pub train_rows: usize,
+    /// The feature scaling fitted on the training rows (part of the model).
+    pub scaling: Scaling,
+    /// Raw feature names, when the data has them.
+    pub feature_names: Option<Vec<String>>,
+}
+
+/// What a run produces: the measurements and the model the client keeps.
+#[derive(Debug)]
+pub struct TrainOutput {
+    pub report: TrainReport,
+    pub model: Model,
 }
 
 /// Loads the data, builds Z = diag(y)·[1 | scaled x] and cuts the minibatches (of
@@ -142,6 +155,8 @@ pub fn load(data: &DataSource, batch_size: Option<usize>) -> Result<Batches, Tra
         batch_size,
         z_test,
         train_rows: z_train.rows(),
+        feature_names: prepared.train.feature_names,
+        scaling: prepared.scaling,
     })
 }
 
@@ -151,7 +166,7 @@ pub fn train(
     program: &SourceFile,
     opts: &TrainOptions,
     progress: &dyn Progress,
-) -> Result<TrainReport, TrainError> {
+) -> Result<TrainOutput, TrainError> {
     if opts.batch_size == Some(0) {
         return Err(TrainError::Config("--batch-size must be at least 1".into()));
     }
@@ -169,5 +184,6 @@ pub fn train(
     let mut report = train_on(&b.batches, &b.z_test, program, opts, progress)?;
     report.data = data.label();
     report.train_rows = b.train_rows;
-    Ok(report)
+    let model = Model::new(&report, b.scaling, b.feature_names);
+    Ok(TrainOutput { report, model })
 }
