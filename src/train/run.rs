@@ -2,6 +2,7 @@
 //! per distinct circuit), keygen (once per circuit), encrypt, serve, decrypt; finally evaluate
 //! both models on the test set.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -21,7 +22,7 @@ use super::{TrainError, TrainOptions};
 use crate::compile::{compile, far_too_deep, lowered_report, CompileRequest};
 use crate::data::{batch_index, Matrix};
 use crate::metrics::evaluate;
-use crate::reference::{Trained, H_DOMAIN};
+use crate::reference::{Method, Trained, H_DOMAIN};
 use hel_compiler::lower::bounds::output_bounds_for;
 
 /// Relative difference allowed between the round programs run one after the other and the
@@ -56,46 +57,94 @@ pub fn train_on(
         )));
     }
 
-    // Plaintext first: the program's interface, its algorithm, the reference model.
+    let pt = in_plaintext(src, batches, z_test, opts, progress)?;
+    let (batches, z_test) = (pt.batches.as_ref(), pt.z_test.as_ref());
+
+    let mut run = Run::new(src, opts, m, f, progress);
+    let (plan, template) = run.plan()?;
+    if let Some(t) = &template {
+        let composed = rounds::plaintext_rounds(t, &plan, &pt.iface, batches)?;
+        let diff = program::max_abs_diff(&composed, &pt.program_weights);
+        let scale = pt
+            .program_weights
+            .iter()
+            .fold(1.0f64, |a, x| a.max(x.abs()));
+        if diff > ROUNDS_TOLERANCE * scale {
+            return Err(TrainError::Internal(format!(
+                "the round programs differ from {} by {diff:e} in plaintext",
+                src.name()
+            )));
+        }
+    }
+    let weights = run.rounds(&plan, template.as_ref(), &pt.iface, batches)?;
+    run.report(&plan, pt.method, weights, &pt.plain, pt.domain, z_test)
+}
+
+/// The plaintext side of a run, settled before any key exists.
+struct Plaintext<'a> {
+    iface: Interface,
+    /// The reference algorithm the program computes.
+    method: Method,
+    /// The program's own result (reference interpreter), which the round programs must match.
+    program_weights: Vec<f64>,
+    /// The reference model.
+    plain: Trained,
+    domain: DomainScale,
+    /// The minibatches and test rows as trained on: scaled by `domain.factor`.
+    batches: Cow<'a, [Matrix]>,
+    z_test: Cow<'a, Matrix>,
+}
+
+/// Checks the program's interface, identifies its algorithm by running it on the minibatches,
+/// trains the reference model, and scales Z into the polynomial's domain if needed (the
+/// program and the reference then run again on the scaled Z).
+fn in_plaintext<'a>(
+    src: &SourceFile,
+    batches: &'a [Matrix],
+    z_test: &'a Matrix,
+    opts: &TrainOptions,
+    progress: &dyn Progress,
+) -> Result<Plaintext<'a>, TrainError> {
+    let k = opts.minibatches;
+    let (m, f) = (batches[0].rows(), batches[0].cols());
     progress.start(Phase::Prepare, None, "checking the program in plaintext");
-    let (ir, iface) = program::check(src, k_total, m, f)?;
-    let program_weights = interpret_on(&ir, &iface, batches, k_total)?;
-    let (method, plain) = program::identify(src.name(), &program_weights, batches, k_total)?;
+    let (ir, iface) = program::check(src, k, m, f)?;
+    let program_weights = interpret_on(&ir, &iface, batches, k)?;
+    let (method, plain) = program::identify(src.name(), &program_weights, batches, k)?;
     let domain = if opts.fit_domain {
-        domain::fit(batches, method, k_total, plain.max_abs_inner)?
+        domain::fit(batches, method, k, plain.max_abs_inner)?
     } else {
         DomainScale::unscaled(plain.max_abs_inner)
     };
-    // Z scaled into the domain: the program and the reference run again on it.
-    let scaled = (domain.factor != 1.0).then(|| {
-        let b: Vec<Matrix> = batches.iter().map(|b| b.scaled(domain.factor)).collect();
-        (b, z_test.scaled(domain.factor))
-    });
-    let (batches, z_test, program_weights, plain) = match &scaled {
-        Some((b, z)) => {
-            let w = interpret_on(&ir, &iface, b, k_total)?;
-            let (_, plain) = program::identify(src.name(), &w, b, k_total)?;
-            (b.as_slice(), z, w, plain)
-        }
-        None => (batches, z_test, program_weights, plain),
+    let mut pt = Plaintext {
+        iface,
+        method,
+        program_weights,
+        plain,
+        domain,
+        batches: Cow::Borrowed(batches),
+        z_test: Cow::Borrowed(z_test),
     };
-    drop(ir);
-    let scaled_note = if domain.factor == 1.0 {
-        String::new()
-    } else {
-        format!(
+    let mut scaled_note = String::new();
+    if domain.factor != 1.0 {
+        let b: Vec<Matrix> = batches.iter().map(|b| b.scaled(domain.factor)).collect();
+        pt.program_weights = interpret_on(&ir, &pt.iface, &b, k)?;
+        pt.plain = program::identify(src.name(), &pt.program_weights, &b, k)?.1;
+        pt.batches = Cow::Owned(b);
+        pt.z_test = Cow::Owned(z_test.scaled(domain.factor));
+        scaled_note = format!(
             " after scaling Z by 2^{} ({:.1} unscaled)",
             domain.factor.log2(),
             domain.unscaled_max_abs_inner
-        )
-    };
+        );
+    }
     progress.finish(&format!(
         "{} computes {} (plaintext reference agrees); max |Z_i beta_i| = {:.2}{scaled_note}",
         src.short_name(),
         program::method_name(method).to_uppercase(),
-        plain.max_abs_inner
+        pt.plain.max_abs_inner
     ));
-    if plain.max_abs_inner > H_DOMAIN {
+    if pt.plain.max_abs_inner > H_DOMAIN {
         let remedy = if opts.fit_domain {
             "no power of two down to 2^-30 brings it inside"
         } else {
@@ -104,25 +153,10 @@ pub fn train_on(
         progress.warn(&format!(
             "the plaintext run reaches |Z_i beta_i| = {:.1}, outside [-{H_DOMAIN}, {H_DOMAIN}] \
              where the sigmoid polynomial holds: the model may be poor ({remedy})",
-            plain.max_abs_inner
+            pt.plain.max_abs_inner
         ));
     }
-
-    let mut run = Run::new(src, opts, m, f, progress);
-    let (plan, template) = run.plan()?;
-    if let Some(t) = &template {
-        let composed = rounds::plaintext_rounds(t, &plan, &iface, batches)?;
-        let diff = program::max_abs_diff(&composed, &program_weights);
-        let scale = program_weights.iter().fold(1.0f64, |a, x| a.max(x.abs()));
-        if diff > ROUNDS_TOLERANCE * scale {
-            return Err(TrainError::Internal(format!(
-                "the round programs differ from {} by {diff:e} in plaintext",
-                src.name()
-            )));
-        }
-    }
-    let weights = run.rounds(&plan, template.as_ref(), &iface, batches)?;
-    run.report(&plan, method, weights, &plain, domain, z_test)
+    Ok(pt)
 }
 
 /// The program's output (the weights) on `batches`, by the reference interpreter.
