@@ -71,20 +71,21 @@ fn uniform(seed: u64) -> impl FnMut() -> f64 {
     }
 }
 
-/// `features` columns that all follow the label (label + noise), `rows` rows: every row of Z
-/// points the same way, so one step of alpha = 1 puts |Z_1 beta_1| near `features` / 2.
-fn label_like_csv(features: usize, rows: usize) -> tempfile::TempPath {
-    let mut rand = uniform(0x1abe1);
+/// `features` columns, `rows` rows: the label is whether x0 > 0.3 x1 (about 85% ones), and
+/// every other column is one common factor per row (skewed towards 0) plus a little noise. The
+/// common direction gives Z^T Z / m a large eigenvalue and the label imbalance pushes along it,
+/// so gradient descent at alpha = 1 overshoots and leaves the cubic's domain.
+fn correlated_csv(features: usize, rows: usize) -> tempfile::TempPath {
+    let mut rand = uniform(0xc0de);
     let header: Vec<String> = (0..features).map(|j| format!("x{j}")).collect();
     let mut text = format!("{},label\n", header.join(","));
-    for r in 0..rows {
-        let label = r % 2;
-        let x: Vec<String> = (0..features)
-            .map(|_| format!("{:.3}", label as f64 + rand() * 0.6))
-            .collect();
-        text.push_str(&format!("{},{label}\n", x.join(",")));
+    for _ in 0..rows {
+        let (common, a, b) = (rand().powi(4), rand(), rand());
+        let mut x = vec![format!("{a:.3}"), format!("{b:.3}")];
+        x.extend((2..features).map(|_| format!("{:.3}", common + 0.1 * rand())));
+        text.push_str(&format!("{},{}\n", x.join(","), u8::from(a > 0.3 * b)));
     }
-    scratch_file("label-like.csv", &text)
+    scratch_file("correlated.csv", &text)
 }
 
 fn csv(path: &Path) -> DataSource {
@@ -147,28 +148,40 @@ fn gd_in_one_circuit_matches_the_plaintext_reference() {
     check_matches_plaintext(&r, 1e-2);
 }
 
-/// Features that all follow the label leave the sigmoid polynomial's domain after one step
-/// of alpha = 1: the client scales Z by the largest power of two that keeps the run inside, and
-/// the encrypted model still matches the plaintext one trained on the same scaled Z. With
-/// `--no-domain-scaling` Z stays as built (and the run leaves the domain).
+/// Strongly correlated features make the unscaled run leave the sigmoid polynomial's domain:
+/// the client scales Z by the grid factor of least training loss (the choice itself is tested
+/// in `train::domain`), and the encrypted model still matches the plaintext one trained on the
+/// same scaled Z. With `--no-domain-scaling` Z stays as built.
 #[test]
-fn data_beyond_the_polynomial_domain_is_scaled_into_it() {
-    let file = label_like_csv(120, 80);
-    let out = train(&csv(&file), &example("logreg_gd.hel"), &opts(2, 32), &Quiet).unwrap();
+fn training_outside_the_domain_is_scaled_back() {
+    let file = correlated_csv(100, 80);
+    let out = train(&csv(&file), &example("logreg_gd.hel"), &opts(3, 32), &Quiet).unwrap();
     let r = &out.report;
     assert!(
         r.unscaled_max_abs_inner > H_DOMAIN,
         "{}",
         r.unscaled_max_abs_inner
     );
-    assert!(r.max_abs_inner <= H_DOMAIN, "{}", r.max_abs_inner);
+    assert!(r.design_scale < 1.0, "{}", r.design_scale);
     assert!(
-        r.design_scale < 1.0 && r.design_scale.log2().fract() == 0.0,
-        "{}",
-        r.design_scale
+        r.max_abs_inner < r.unscaled_max_abs_inner,
+        "{} {}",
+        r.max_abs_inner,
+        r.unscaled_max_abs_inner
     );
-    check_matches_plaintext(r, 1e-2);
-    assert!(r.plaintext_accuracy >= 0.95, "{}", r.plaintext_accuracy);
+    // The compiler's bound (about 40 times the error seen, with 101 features) must still say
+    // something about weights of this size.
+    let largest = r
+        .plaintext_weights
+        .iter()
+        .fold(0.0f64, |a, w| a.max(w.abs()));
+    assert!(
+        r.max_weight_error <= r.predicted_error_bound && r.predicted_error_bound < 0.1 * largest,
+        "weights (up to {largest}) differ by {:e}, bound {:e}",
+        r.max_weight_error,
+        r.predicted_error_bound
+    );
+    assert_eq!(r.accuracy, r.plaintext_accuracy);
     // The saved model scores raw test rows by itself (feature scaling and c included).
     let test = prepare_csv(&file, &TestSource::Fraction(0.2), &CsvOptions::default(), 7)
         .unwrap()
@@ -188,7 +201,7 @@ fn data_beyond_the_polynomial_domain_is_scaled_into_it() {
         "--data",
         data,
         "--minibatches",
-        "2",
+        "3",
         "--batch-size",
         "32",
         "--no-domain-scaling",

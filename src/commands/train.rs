@@ -97,8 +97,9 @@ pub struct TrainArgs {
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub memory_limit: Option<usize>,
     /// Train on Z as built even when the plaintext run leaves the sigmoid polynomial's domain
-    /// [-16, 16] (only a warning then). By default the client scales Z by the largest power of
-    /// two that keeps it inside, which is learning rate alpha c^2 (see docs/train.md).
+    /// [-16, 16] (only a warning then). By default the client then tries Z scaled by c =
+    /// 2^(-j/4), which is learning rate alpha c^2, and keeps the c of least training loss (see
+    /// docs/train.md).
     #[arg(long)]
     pub no_domain_scaling: bool,
     /// Write the trained model (weights, the client's feature scaling and c; see

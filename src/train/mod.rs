@@ -90,8 +90,8 @@ pub struct TrainOptions {
     pub memory_limit: Option<usize>,
     /// Largest ring degree (log2 N) a circuit may use; deeper K is split into rounds.
     pub max_log_n: u32,
-    /// Scale Z by a power of two when the plaintext run leaves the sigmoid polynomial's domain
-    /// ([`domain`]); off: train on Z as built, and only warn.
+    /// Consider scaling Z (by c = 2^(-j/4)) when the plaintext run leaves the sigmoid
+    /// polynomial's domain ([`domain`]); off: train on Z as built, and only warn.
     pub fit_domain: bool,
 }
 

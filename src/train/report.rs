@@ -197,11 +197,16 @@ impl TrainReport {
             "max |Z_i beta_i|",
             format!("{:.2}", self.max_abs_inner),
             if self.design_scale == 1.0 {
-                format!("(sigmoid polynomial's domain: [-{H_DOMAIN}, {H_DOMAIN}])")
+                let inside = if self.max_abs_inner <= H_DOMAIN {
+                    "inside"
+                } else {
+                    "outside"
+                };
+                format!("({inside} the sigmoid polynomial's domain [-{H_DOMAIN}, {H_DOMAIN}])")
             } else {
                 format!(
-                    "(Z scaled by 2^{} into [-{H_DOMAIN}, {H_DOMAIN}]; {:.1} unscaled)",
-                    self.design_scale.log2(),
+                    "(Z scaled by 2^{}; domain [-{H_DOMAIN}, {H_DOMAIN}]; {:.1} unscaled)",
+                    super::domain::log2_label(self.design_scale),
                     self.unscaled_max_abs_inner
                 )
             },

@@ -112,7 +112,7 @@ fn in_plaintext<'a>(
     let program_weights = interpret_on(&ir, &iface, batches, k)?;
     let (method, plain) = program::identify(src.name(), &program_weights, batches, k)?;
     let domain = if opts.fit_domain {
-        domain::fit(batches, method, k, plain.max_abs_inner)?
+        domain::fit(batches, method, k, &plain)?
     } else {
         DomainScale::unscaled(plain.max_abs_inner)
     };
@@ -134,7 +134,7 @@ fn in_plaintext<'a>(
         pt.z_test = Cow::Owned(z_test.scaled(domain.factor));
         scaled_note = format!(
             " after scaling Z by 2^{} ({:.1} unscaled)",
-            domain.factor.log2(),
+            domain::log2_label(domain.factor),
             domain.unscaled_max_abs_inner
         );
     }
@@ -145,14 +145,27 @@ fn in_plaintext<'a>(
         pt.plain.max_abs_inner
     ));
     if pt.plain.max_abs_inner > H_DOMAIN {
-        let remedy = if opts.fit_domain {
-            "no power of two down to 2^-30 brings it inside"
-        } else {
-            "without --no-domain-scaling the client scales Z into it"
+        let why = match (opts.fit_domain, domain.inside) {
+            (false, _) => "--no-domain-scaling keeps Z as built".to_string(),
+            (true, None) => format!(
+                "no scaling of Z down to 2^{} brings it inside: the model may be poor",
+                domain::MIN_LOG2_FACTOR
+            ),
+            (true, Some(inside)) => format!(
+                "scaling Z by 2^{} keeps it inside but fits the training rows worse (mean \
+                 logistic loss {:.4}), so Z is {}",
+                domain::log2_label(inside.factor),
+                inside.loss,
+                if domain.factor == 1.0 {
+                    "kept as built".to_string()
+                } else {
+                    format!("scaled by 2^{}", domain::log2_label(domain.factor))
+                }
+            ),
         };
         progress.warn(&format!(
             "the plaintext run reaches |Z_i beta_i| = {:.1}, outside [-{H_DOMAIN}, {H_DOMAIN}] \
-             where the sigmoid polynomial holds: the model may be poor ({remedy})",
+             where the sigmoid polynomial follows the sigmoid; {why}",
             pt.plain.max_abs_inner
         ));
     }
