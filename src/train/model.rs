@@ -64,7 +64,8 @@ impl Model {
         }
     }
 
-    /// s(x) for one raw sample (see the module doc): positive means label 1.
+    /// s(x) for one raw sample (see the module doc): positive means label 1. `raw` holds one
+    /// value per feature, in the training file's column order without the label.
     pub fn score(&self, raw: &[f64]) -> f64 {
         let mut scaled = vec![0.0; raw.len()];
         self.scaling.apply_row(raw, &mut scaled);
