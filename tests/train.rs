@@ -43,6 +43,14 @@ fn scratch_file(name: &str, text: &str) -> tempfile::TempPath {
     file.into_temp_path()
 }
 
+/// A fresh directory, removed when dropped.
+fn scratch_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("hel-train-{name}-"))
+        .tempdir()
+        .unwrap()
+}
+
 /// A deterministic, nearly separable data set: 6 features, label 1 when a fixed linear score
 /// plus noise is positive, header row, label last. The score's weights sum to zero and the
 /// features are symmetric around the middle of their range, so the few small steps of the test
@@ -474,10 +482,7 @@ const SMALL_GD: [&str; 6] = [
 #[test]
 fn documented_programs_work_from_any_directory() {
     let data = synthetic_csv();
-    let cwd = tempfile::Builder::new()
-        .prefix("hel-train-cwd-")
-        .tempdir()
-        .unwrap();
+    let cwd = scratch_dir("cwd");
     let dir = cwd.path();
     let args = small_gd_train(&data, &["--json"]);
     let o = hel_in(dir, &args);
@@ -501,10 +506,7 @@ fn documented_programs_work_from_any_directory() {
 #[test]
 fn save_model_writes_the_model_and_keeps_existing_files() {
     let data = synthetic_csv();
-    let dir = tempfile::Builder::new()
-        .prefix("hel-model-")
-        .tempdir()
-        .unwrap();
+    let dir = scratch_dir("model");
     let path = dir.path().join("model.json");
     let file = path.to_str().unwrap();
     let o = hel(&small_gd_train(&data, &["--save-model", file, "--json"]));
