@@ -571,6 +571,10 @@ fn json_is_exactly_one_object() {
     }
     assert_eq!(obj["rounds"], 1);
     assert_eq!(obj["accuracy"], obj["plaintext_accuracy"]);
+    assert!(
+        v["circuits"][0]["cost_model"]["projected_seconds"].is_object(),
+        "{stdout}"
+    );
     // Progress and logs go to stderr, never into the JSON.
     assert!(stderr.contains("[server]"), "{stderr}");
 }
@@ -608,6 +612,82 @@ fn bench_logreg_repeats_and_reports_medians() {
     let speedup = v["speedup"].as_f64().unwrap();
     assert!((speedup - medians[1] / medians[0]).abs() < 1e-12, "{v}");
     assert!(v["o1_over_o2"].is_null());
+}
+
+/// `hel bench logreg` with -O1: the projection rows are the two circuits' own cost-model
+/// projections, divided, and the width it names for a ratio of 6 is the first row reaching it.
+#[test]
+fn bench_logreg_projects_both_circuits_to_wider_machines() {
+    let o = hel(&[
+        "bench",
+        "logreg",
+        "--program",
+        "examples/logreg_gd.hel",
+        "--minibatches",
+        "2",
+        "--batch-size",
+        "32",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3, "-O1, -O2, -O2 on one thread");
+    let own = |run: usize, w: &str| {
+        runs[run]["report"]["circuits"][0]["cost_model"]["projected_seconds"][w]
+            .as_f64()
+            .unwrap()
+    };
+    // Each circuit's projection lies between its critical path and its work, and more
+    // workers never take longer (on these circuits).
+    for run in runs {
+        let cost = &run["report"]["circuits"][0]["cost_model"];
+        let work = cost["work_seconds"].as_f64().unwrap();
+        let path = cost["critical_path_seconds"].as_f64().unwrap();
+        assert!(work > 0.0 && path > 0.0 && path <= work, "{cost}");
+        let mut projected: Vec<(usize, f64)> = cost["projected_seconds"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(w, s)| (w.parse().unwrap(), s.as_f64().unwrap()))
+            .collect();
+        projected.sort_by_key(|p| p.0);
+        assert!(projected.len() >= 2, "{cost}");
+        let mut last = f64::INFINITY;
+        for (w, s) in projected {
+            assert!(
+                s >= path * (1.0 - 1e-9) && s <= work * (1.0 + 1e-9),
+                "{w}: {cost}"
+            );
+            assert!(s <= last * (1.0 + 1e-9), "{w}: {cost}");
+            last = s;
+        }
+    }
+    let rows = v["projected"].as_array().unwrap();
+    assert!(rows.len() >= 2, "{v}");
+    let mut first_six = None;
+    for r in rows {
+        let w = r["workers"].as_u64().unwrap().to_string();
+        let (o1, o2) = (
+            r["o1_seconds"].as_f64().unwrap(),
+            r["o2_seconds"].as_f64().unwrap(),
+        );
+        assert_eq!(o1, own(0, &w), "{r}");
+        assert_eq!(o2, own(1, &w), "{r}");
+        assert!(
+            (r["o1_over_o2"].as_f64().unwrap() - o1 / o2).abs() < 1e-12,
+            "{r}"
+        );
+        if first_six.is_none() && o1 / o2 >= 6.0 {
+            first_six = r["workers"].as_u64();
+        }
+    }
+    assert_eq!(
+        v["projected_ratio_6_from_workers"].as_u64(),
+        first_six,
+        "{v}"
+    );
 }
 
 #[test]

@@ -10,8 +10,8 @@ use hel_runtime::ckks::{
     Ciphertext, CkksParams, Context, GaloisKeys, RelinKey, Sampler, SecretKey, Security,
 };
 use hel_runtime::exec::{
-    calibrate, execute, CkksEvaluator, CostEvaluator, CostTable, DebugEvaluator, Evaluator,
-    ExecError, PlainEvaluator, RunOptions,
+    calibrate, critical_path_seconds, execute, list_schedule_seconds, CkksEvaluator, CostEvaluator,
+    CostTable, DebugEvaluator, Evaluator, ExecError, PlainEvaluator, RunOptions, ENCODE,
 };
 use hel_runtime::schedule::{
     level_scales, plain_slots, simulate_values, CtInput, Instr, Layout, Node, Origin, OutputTile,
@@ -928,6 +928,42 @@ fn a_memory_limit_trades_the_critical_path_for_fewer_live_values() {
         lean.stats.peak_bytes / value
     );
     assert_eq!(fast.outputs, lean.outputs);
+}
+
+#[test]
+fn list_schedule_projects_between_the_critical_path_and_the_work() {
+    let table = CostTable::default();
+    let inputs = test_inputs(23);
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.max(1e-12);
+    // A chain has no parallelism: every worker count takes the whole work.
+    let (chain, _) = chain(30);
+    let path = critical_path_seconds(&chain, &table).unwrap();
+    for workers in [1, 2, 64] {
+        assert!(close(
+            list_schedule_seconds(&chain, &table, workers).unwrap(),
+            path
+        ));
+    }
+    // 16 equal branches: one worker does all the work, 16 run every branch at once.
+    let s = wide(deep_params(), 16, &inputs);
+    let cost = CostEvaluator::new(&s, table.clone()).unwrap();
+    execute(&s, &cost, &threads(1)).unwrap();
+    let report = cost.report().unwrap();
+    let at = |w: usize| list_schedule_seconds(&s, &table, w).unwrap();
+    // The work also counts encoding the plaintext operands, which the evaluator caches
+    // outside the tasks.
+    let task_work = report.work_seconds - report.seconds_by_op.get(ENCODE).unwrap_or(&0.0);
+    assert!(close(at(1), task_work), "{} {task_work}", at(1));
+    assert!(close(at(16), report.critical_path_seconds));
+    assert!(close(at(1000), report.critical_path_seconds));
+    let mut last = at(1);
+    for w in 2..16 {
+        let t = at(w);
+        assert!(t <= last * (1.0 + 1e-12), "{w} workers: {t} > {last}");
+        assert!(t >= task_work / w as f64 * (1.0 - 1e-12));
+        assert!(t > report.critical_path_seconds, "{w} workers");
+        last = t;
+    }
 }
 
 fn timing(log_n: u32) {

@@ -156,6 +156,40 @@ fn num(v: &Value, key: &str) -> f64 {
     v[key].as_f64().unwrap_or(f64::NAN)
 }
 
+/// One row of the cost model's projection of -O1 and -O2 to `workers` workers.
+struct Projected {
+    workers: usize,
+    o1: f64,
+    o2: f64,
+}
+
+/// The cost model's projected server seconds of the two circuits (from the reports' first
+/// circuit, `cost_model.projected_seconds`), at every worker count both have.
+fn projection(o1: &Value, o2: &Value) -> Vec<Projected> {
+    let of = |v: &Value| v["circuits"][0]["cost_model"]["projected_seconds"].clone();
+    let (p1, p2) = (of(o1), of(o2));
+    let Some(map) = p1.as_object() else {
+        return Vec::new();
+    };
+    let mut rows: Vec<Projected> = map
+        .iter()
+        .filter_map(|(w, s1)| {
+            Some(Projected {
+                workers: w.parse().ok()?,
+                o1: s1.as_f64()?,
+                o2: p2[w].as_f64()?,
+            })
+        })
+        .collect();
+    rows.sort_by_key(|r| r.workers);
+    rows
+}
+
+/// The fewest projected workers at which -O1 / -O2 reaches the paper's 6.
+fn ratio_six_from(rows: &[Projected]) -> Option<usize> {
+    rows.iter().find(|r| r.o1 / r.o2 >= 6.0).map(|r| r.workers)
+}
+
 pub fn run(args: LogregBenchArgs) -> CmdResult {
     let t = args.threads.to_string();
     let config = |label: String, opt: &str, threads: &str| Config {
@@ -186,7 +220,23 @@ pub fn run(args: LogregBenchArgs) -> CmdResult {
     let speedup = secs(serial) / secs(o2);
     let o1_over_o2 = (!args.skip_o1).then(|| secs(&configs[0]) / secs(o2));
     let max_rss = configs.iter().map(Config::max_rss).max().unwrap_or(0);
+    let projected = if args.skip_o1 {
+        Vec::new()
+    } else {
+        projection(&configs[0].median().report, &o2.median().report)
+    };
     if args.json {
+        let projected_rows: Vec<Value> = projected
+            .iter()
+            .map(|r| {
+                json!({
+                    "workers": r.workers,
+                    "o1_seconds": r.o1,
+                    "o2_seconds": r.o2,
+                    "o1_over_o2": r.o1 / r.o2,
+                })
+            })
+            .collect();
         let rows: Vec<Value> = configs
             .iter()
             .map(|c| {
@@ -206,6 +256,8 @@ pub fn run(args: LogregBenchArgs) -> CmdResult {
             "repeat": args.repeat,
             "runs": rows,
             "o1_over_o2": o1_over_o2,
+            "projected": projected_rows,
+            "projected_ratio_6_from_workers": ratio_six_from(&projected),
             "speedup": speedup,
             "max_rss_bytes": max_rss,
         });
@@ -260,5 +312,34 @@ pub fn run(args: LogregBenchArgs) -> CmdResult {
     }
     println!("-O2 speedup, {t} threads vs 1 (medians): {speedup:.2}x");
     println!("largest peak memory: {}", human_bytes(max_rss as usize));
+    print_projection(&projected);
     Ok(())
+}
+
+fn print_projection(rows: &[Projected]) {
+    if rows.is_empty() {
+        return;
+    }
+    println!(
+        "\ncost-model projection of the same circuits to wider machines (not a measurement: \
+         built-in single-thread operation times, one operation per worker, critical path \
+         first, memory bandwidth not modelled):"
+    );
+    println!(
+        "{:>8} {:>10} {:>10} {:>9}",
+        "workers", "-O1 s", "-O2 s", "-O1/-O2"
+    );
+    for r in rows {
+        println!(
+            "{:>8} {:>10.2} {:>10.2} {:>8.2}x",
+            r.workers,
+            r.o1,
+            r.o2,
+            r.o1 / r.o2
+        );
+    }
+    match ratio_six_from(rows) {
+        Some(w) => println!("-O1 / -O2 reaches 6 from {w} workers in this projection"),
+        None => println!("-O1 / -O2 stays below 6 at every projected width"),
+    }
 }

@@ -18,6 +18,7 @@
 //! [`run`] drives them, [`report`] is the result.
 
 pub mod client;
+pub mod cost;
 pub mod domain;
 mod error;
 pub mod model;

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::cost::CostEstimate;
 use crate::reference::H_DOMAIN;
 
 /// One compiled circuit (a single-circuit run has one; rounds may share one or need several).
@@ -28,6 +29,8 @@ pub struct CircuitReport {
     /// random inputs in the declared ranges).
     pub predicted_error: f64,
     pub compile_seconds: f64,
+    /// The cost model's estimate of the server run (this machine's class, and wider ones).
+    pub cost_model: CostEstimate,
 }
 
 /// One key set (one keygen): every circuit compiled to its parameters whose rotations it
@@ -273,6 +276,25 @@ impl TrainReport {
             format!(
                 "({} thread(s); {:.2} s with loading)",
                 self.threads, self.server_total_seconds
+            ),
+        );
+        let estimate = |f: &dyn Fn(&CostEstimate) -> f64| -> f64 {
+            self.circuits
+                .iter()
+                .map(|c| c.rounds.len() as f64 * f(&c.cost_model))
+                .sum()
+        };
+        row(
+            &mut s,
+            "cost model",
+            format!(
+                "{:.2} s on {} thread(s)",
+                estimate(&|c| c.seconds_on(self.threads)),
+                self.threads
+            ),
+            format!(
+                "(estimate; critical path {:.2} s: see hel bench logreg)",
+                estimate(&|c| c.critical_path_seconds)
             ),
         );
         row(

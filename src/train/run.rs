@@ -8,10 +8,11 @@ use std::time::Instant;
 
 use hel_compiler::passes::pipeline::OptLevel;
 use hel_compiler::SourceFile;
-use hel_runtime::exec::{execute, CostEvaluator, CostTable, RunOptions};
+use hel_runtime::exec::RunOptions;
 use hel_runtime::schedule::{Schedule, Shape, Tensor};
 
 use super::client::Client;
+use super::cost;
 use super::domain::{self, DomainScale};
 use super::program::{self, Interface};
 use super::progress::{Phase, Progress};
@@ -348,6 +349,7 @@ impl<'a> Run<'a> {
             key_set: 0,
             predicted_error: r.predicted_error,
             compile_seconds: seconds,
+            cost_model: cost::estimate(s)?,
         };
         self.circuits.insert(
             key,
@@ -599,18 +601,7 @@ impl<'a> Run<'a> {
                 .circuits
                 .get(&(src.text().to_string(), k))
                 .ok_or_else(|| TrainError::Internal("circuit vanished".into()))?;
-            let evaluator = CostEvaluator::new(&circuit.schedule, CostTable::default())
-                .map_err(|e| TrainError::Internal(e.to_string()))?;
-            let options = RunOptions {
-                threads: 1,
-                ..RunOptions::default()
-            };
-            execute(&circuit.schedule, &evaluator, &options)
-                .map_err(|e| TrainError::Internal(e.to_string()))?;
-            let report = evaluator
-                .report()
-                .map_err(|e| TrainError::Internal(e.to_string()))?;
-            let seconds = report.estimated_seconds(threads) / k as f64;
+            let seconds = circuit.report.cost_model.seconds_on(threads) / k as f64;
             if k == largest {
                 best.largest_seconds = seconds;
             }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::ckks::{plain_key, plain_operand};
-use super::scheduler::critical_path_seconds;
+use super::scheduler::{critical_path_seconds, list_schedule_seconds};
 use super::{exec_level, scales_match, Evaluator, ExecError};
 use crate::ckks::{CkksError, CkksParams, Context, Sampler};
 use crate::schedule::{Instr, Node, Schedule, ValueId};
@@ -20,6 +20,10 @@ pub const ENCODE: &str = "encode";
 /// Pseudo-operation: each rotation after the first in a hoisting group (they share the first
 /// one's key-switching decomposition).
 pub const ROTATE_HOISTED: &str = "rotate_hoisted";
+
+/// Worker counts of [`CostEvaluator::projection`]: this machine class and wider ones (the
+/// published logistic-regression timings ran on many-core servers).
+pub const PROJECTED_WORKERS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
 
 /// Key switching costs ~dnum·(limbs + special primes) NTTs with dnum growing with the limbs at a
 /// fixed digit size: quadratic in the limbs, where everything else is linear.
@@ -394,6 +398,15 @@ impl<'a> CostEvaluator<'a> {
             work_seconds: tally.seconds_by_op.values().sum(),
             critical_path_seconds: critical_path_seconds(self.schedule, &self.table)?,
         })
+    }
+
+    /// The schedule's list-scheduled seconds on each of [`PROJECTED_WORKERS`] one-task-at-a-time
+    /// workers, from this evaluator's table (see [`list_schedule_seconds`]).
+    pub fn projection(&self) -> Result<Vec<(usize, f64)>, ExecError> {
+        PROJECTED_WORKERS
+            .iter()
+            .map(|&w| Ok((w, list_schedule_seconds(self.schedule, &self.table, w)?)))
+            .collect()
     }
 
     /// The result shape by the CKKS rules, refusing what the engine would refuse.

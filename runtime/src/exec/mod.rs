@@ -29,11 +29,12 @@ use crate::schedule::{Node, ValueId};
 
 pub use self::ckks::CkksEvaluator;
 pub use cost::{
-    calibrate, CostCurve, CostEvaluator, CostReport, CostTable, ValueShape, ENCODE, ROTATE_HOISTED,
+    calibrate, CostCurve, CostEvaluator, CostReport, CostTable, ValueShape, ENCODE,
+    PROJECTED_WORKERS, ROTATE_HOISTED,
 };
 pub use debug::{DebugEvaluator, DebugValue};
 pub use plain::PlainEvaluator;
-pub use scheduler::{critical_path_seconds, execute};
+pub use scheduler::{critical_path_seconds, execute, list_schedule_seconds};
 
 /// Gives schedule nodes a meaning. Implementations are shared by the scheduler's threads.
 pub trait Evaluator: Sync {

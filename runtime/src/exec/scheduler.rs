@@ -180,6 +180,59 @@ pub fn critical_path_seconds(schedule: &Schedule, table: &CostTable) -> Result<f
     Ok(plan.priority.iter().copied().fold(0.0, f64::max))
 }
 
+/// Estimated seconds of the schedule on `workers` workers that each run one task at a time,
+/// with single-thread task times from `table`: a greedy list schedule that, like [`execute`],
+/// starts the ready task of longest remaining path first.
+///
+/// This projects the run to machines wider than the one at hand. It leaves out what [`execute`]
+/// adds on a few cores (a lone task's limbs split among idle threads) and what it loses on
+/// many (memory bandwidth shared by all workers), so it is a projection of task parallelism,
+/// not a prediction of wall-clock time; it is never below the critical path, nor below the
+/// work divided by `workers`.
+pub fn list_schedule_seconds(
+    schedule: &Schedule,
+    table: &CostTable,
+    workers: usize,
+) -> Result<f64, ExecError> {
+    let plan = Plan::new(schedule, table)?;
+    let log_n = schedule.params.log_n;
+    let seconds: Vec<f64> = plan
+        .tasks
+        .iter()
+        .map(|t| task_seconds(table, log_n, &schedule.nodes, &t.nodes))
+        .collect();
+    let ready_task = |t: usize| Ready {
+        priority: plan.priority[t].to_bits(),
+        task: Reverse(t),
+    };
+    let mut deps = plan.deps.clone();
+    let mut ready: BinaryHeap<Ready> = (0..plan.tasks.len())
+        .filter(|&t| deps[t] == 0)
+        .map(ready_task)
+        .collect();
+    // Running tasks by finish time (bits of a non-negative f64), earliest first.
+    let mut running: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
+    let mut now = 0.0f64;
+    loop {
+        while running.len() < workers.max(1) {
+            let Some(r) = ready.pop() else { break };
+            let t = r.task.0;
+            running.push(Reverse(((now + seconds[t]).to_bits(), t)));
+        }
+        let Some(Reverse((finish, t))) = running.pop() else {
+            break;
+        };
+        now = f64::from_bits(finish);
+        for &d in &plan.dependents[t] {
+            deps[d] -= 1;
+            if deps[d] == 0 {
+                ready.push(ready_task(d));
+            }
+        }
+    }
+    Ok(now)
+}
+
 /// A value and the bytes it was accounted with.
 struct Slot<V> {
     value: Arc<V>,

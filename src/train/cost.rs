@@ -1,0 +1,54 @@
+//! The cost model's view of a compiled circuit: a dry run of its schedule priced with hel's
+//! built-in cost table (the one the lowering chooses layouts by), before anything is encrypted.
+//! The round-size search compares circuits by it, and the report carries it so that a run on
+//! this machine can be read next to what the same circuit would take on a wider one.
+
+use std::collections::BTreeMap;
+
+use hel_runtime::exec::{execute, CostEvaluator, CostTable, RunOptions};
+use hel_runtime::schedule::Schedule;
+use serde::Serialize;
+
+use super::TrainError;
+
+/// Estimated seconds of one circuit's server run.
+#[derive(Clone, Debug, Serialize)]
+pub struct CostEstimate {
+    /// Every operation, one after the other, on one thread.
+    pub work_seconds: f64,
+    /// The longest dependency chain: the run's length with unlimited workers.
+    pub critical_path_seconds: f64,
+    /// Workers -> seconds of a critical-path-first list schedule with one operation per worker
+    /// at a time: how ciphertext-level parallelism (what HIT on SEAL parallelizes) scales the
+    /// circuit on wider machines. Memory bandwidth is not modelled.
+    pub projected_seconds: BTreeMap<usize, f64>,
+}
+
+impl CostEstimate {
+    /// Estimated seconds on `threads` threads with the work divided evenly (the runtime also
+    /// splits a lone operation's limbs among threads).
+    pub fn seconds_on(&self, threads: usize) -> f64 {
+        self.work_seconds / threads.max(1) as f64
+    }
+}
+
+/// Dry-runs `schedule` with the built-in cost table.
+pub fn estimate(schedule: &Schedule) -> Result<CostEstimate, TrainError> {
+    let internal = |e: hel_runtime::exec::ExecError| TrainError::Internal(e.to_string());
+    let evaluator = CostEvaluator::new(schedule, CostTable::default()).map_err(internal)?;
+    let options = RunOptions {
+        threads: 1,
+        ..RunOptions::default()
+    };
+    execute(schedule, &evaluator, &options).map_err(internal)?;
+    let report = evaluator.report().map_err(internal)?;
+    Ok(CostEstimate {
+        work_seconds: report.work_seconds,
+        critical_path_seconds: report.critical_path_seconds,
+        projected_seconds: evaluator
+            .projection()
+            .map_err(internal)?
+            .into_iter()
+            .collect(),
+    })
+}
