@@ -132,3 +132,37 @@ fn depth_helpers_agree_with_the_budget() {
     }
     assert!(CkksParams::for_depth(14, 3, 60).is_err());
 }
+
+/// Key switching takes the fewest digits that fit, split evenly: the largest digit, and with it
+/// the special modulus P, is as small as that digit count allows, and P still covers it.
+#[test]
+fn key_switching_digits_are_the_fewest_and_even() {
+    // The -O1 logistic-regression chain: 23 primes in digits of 12 and 11 with 11 special
+    // primes (the first fitting digit size, 20 + 3, needed 17).
+    let p = CkksParams::for_depth(16, 22, 40).unwrap();
+    assert_eq!((p.dnum, p.digit_size(), p.p_bits.len()), (2, 12, 11));
+    // NAG at -O2: 15 primes in three digits of 5 (not 6 + 6 + 3) and 5 special primes.
+    let p = CkksParams::for_depth(15, 14, 40).unwrap();
+    assert_eq!((p.dnum, p.digit_size(), p.p_bits.len()), (3, 5, 5));
+    for log_n in 13..=16u32 {
+        let budget = max_log_qp_128(log_n).unwrap();
+        for depth in 0..=CkksParams::max_depth(log_n, 40).unwrap() {
+            let p = CkksParams::for_depth(log_n, depth, 40).unwrap();
+            let l = p.q_bits.len();
+            assert_eq!(p.digit_size(), l.div_ceil(p.dnum), "2^{log_n} depth {depth}");
+            assert_eq!(l.div_ceil(p.digit_size()), p.dnum, "2^{log_n} depth {depth}");
+            let digit = |alpha: usize| -> u32 {
+                p.q_bits.chunks(alpha).map(|c| c.iter().sum()).max().unwrap()
+            };
+            let p_bits: u32 = p.p_bits.iter().sum();
+            assert!(p_bits >= digit(p.digit_size()), "2^{log_n} depth {depth}");
+            assert!(p_bits <= digit(p.digit_size()) + 30, "2^{log_n} depth {depth}");
+            // One digit fewer cannot fit: its largest digit exceeds the bits P could have.
+            if p.dnum > 1 {
+                let fewer = l.div_ceil(p.dnum - 1);
+                let data: u32 = p.q_bits.iter().sum();
+                assert!(digit(fewer) > budget - data, "2^{log_n} depth {depth}");
+            }
+        }
+    }
+}
