@@ -149,14 +149,29 @@ fn key_switching_digits_are_the_fewest_and_even() {
         for depth in 0..=CkksParams::max_depth(log_n, 40).unwrap() {
             let p = CkksParams::for_depth(log_n, depth, 40).unwrap();
             let l = p.q_bits.len();
-            assert_eq!(p.digit_size(), l.div_ceil(p.dnum), "2^{log_n} depth {depth}");
-            assert_eq!(l.div_ceil(p.digit_size()), p.dnum, "2^{log_n} depth {depth}");
+            assert_eq!(
+                p.digit_size(),
+                l.div_ceil(p.dnum),
+                "2^{log_n} depth {depth}"
+            );
+            assert_eq!(
+                l.div_ceil(p.digit_size()),
+                p.dnum,
+                "2^{log_n} depth {depth}"
+            );
             let digit = |alpha: usize| -> u32 {
-                p.q_bits.chunks(alpha).map(|c| c.iter().sum()).max().unwrap()
+                p.q_bits
+                    .chunks(alpha)
+                    .map(|c| c.iter().sum())
+                    .max()
+                    .unwrap()
             };
             let p_bits: u32 = p.p_bits.iter().sum();
             assert!(p_bits >= digit(p.digit_size()), "2^{log_n} depth {depth}");
-            assert!(p_bits <= digit(p.digit_size()) + 30, "2^{log_n} depth {depth}");
+            assert!(
+                p_bits <= digit(p.digit_size()) + 30,
+                "2^{log_n} depth {depth}"
+            );
             // One digit fewer cannot fit: its largest digit exceeds the bits P could have.
             if p.dnum > 1 {
                 let fewer = l.div_ceil(p.dnum - 1);

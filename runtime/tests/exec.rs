@@ -10,8 +10,9 @@ use hel_runtime::ckks::{
     Ciphertext, CkksParams, Context, GaloisKeys, RelinKey, Sampler, SecretKey, Security,
 };
 use hel_runtime::exec::{
-    calibrate, critical_path_seconds, execute, list_schedule_seconds, CkksEvaluator, CostEvaluator,
-    CostTable, DebugEvaluator, Evaluator, ExecError, PlainEvaluator, RunOptions, ENCODE,
+    calibrate, critical_path_seconds, execute, list_schedule_measured, list_schedule_seconds,
+    CkksEvaluator, CostEvaluator, CostTable, DebugEvaluator, Evaluator, ExecError, PlainEvaluator,
+    RunOptions, ENCODE,
 };
 use hel_runtime::schedule::{
     level_scales, plain_slots, simulate_values, CtInput, Instr, Layout, Node, Origin, OutputTile,
@@ -964,6 +965,40 @@ fn list_schedule_projects_between_the_critical_path_and_the_work() {
         assert!(t > report.critical_path_seconds, "{w} workers");
         last = t;
     }
+}
+
+/// A one-thread run's node times replayed: one worker (and any number, on a chain) takes
+/// their sum; on a wide schedule more workers take less, never less than the longest node.
+#[test]
+fn a_measured_trace_replays_on_wider_machines() {
+    let table = CostTable::default();
+    let (chain, _) = chain(30);
+    let cost = CostEvaluator::new(&chain, table.clone()).unwrap();
+    let trace = execute(&chain, &cost, &threads(1))
+        .unwrap()
+        .stats
+        .node_seconds;
+    assert_eq!(trace.len(), chain.nodes.len());
+    let total: f64 = trace.iter().sum();
+    assert!(total > 0.0);
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.max(1e-12);
+    for (w, s) in list_schedule_measured(&chain, &trace, &[1, 2, 64]).unwrap() {
+        assert!(close(s, total), "{w} workers: {s} vs {total}");
+    }
+    let s = wide(deep_params(), 16, &test_inputs(5));
+    let cost = CostEvaluator::new(&s, table).unwrap();
+    let trace = execute(&s, &cost, &threads(1)).unwrap().stats.node_seconds;
+    let total: f64 = trace.iter().sum();
+    let longest = trace.iter().copied().fold(0.0, f64::max);
+    let p = list_schedule_measured(&s, &trace, &[1, 4, 16]).unwrap();
+    assert!(close(p[0].1, total), "{p:?} {total}");
+    assert!(p[1].1 < p[0].1 && p[2].1 <= p[1].1, "{p:?}");
+    assert!(
+        p[2].1 >= longest && p[1].1 >= total / 4.0 * (1.0 - 1e-12),
+        "{p:?}"
+    );
+    // A trace of another schedule is refused.
+    assert!(list_schedule_measured(&s, &trace[1..], &[1]).is_err());
 }
 
 fn timing(log_n: u32) {

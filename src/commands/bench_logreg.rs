@@ -1,7 +1,8 @@
 //! `hel bench logreg`: the flagship benchmark. Trains logistic regression on the bundled MNIST
-//! with the prior-work circuit (-O1) and the low-depth one (-O2), and -O2 on one thread and on
-//! several, each configuration in its own `hel train --json` process (so each one's peak memory
-//! is its own), and prints the server times and their ratios.
+//! with the prior-work circuit (-O1) and the low-depth one (-O2), each on several threads and on
+//! one, each configuration in its own `hel train --json` process (so each one's peak memory is
+//! its own), and prints the server times, their ratios, and the one-thread runs' projection to
+//! wider machines.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -18,12 +19,13 @@ use super::CmdResult;
 /// Options of `hel bench logreg`.
 #[derive(Args)]
 #[command(
-    after_help = "Runs three trainings (about 10 minutes at the defaults on 2 cores): \
--O1 and -O2 with --threads, and -O2 on one thread. Prints a table and the ratios the project \
+    after_help = "Runs four trainings (about 10 minutes at the defaults on 2 cores): \
+-O1 and -O2 with --threads, and both on one thread. Prints a table and the ratios the project \
 tracks: -O1 / -O2 server time (target >= 6) and the parallel speedup (target >= 1.7 on 2 \
-threads), with each run's peak resident memory (target < 8 GiB). With --repeat N each \
-configuration runs N times, interleaved, and the table reports the median server time and the \
-range.
+threads), with each run's peak resident memory (target < 8 GiB). The one-thread runs' \
+operation times, replayed on 1 to 64 one-operation workers, project both circuits to wider \
+machines (a model, labelled as such). With --repeat N each configuration runs N times, \
+interleaved, and the table reports the median server time and the range.
 
 Examples:
   cargo run --release -- bench logreg
@@ -47,7 +49,7 @@ pub struct LogregBenchArgs {
     /// Threads of the parallel runs (the serial run uses 1).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=1024))]
     pub threads: u32,
-    /// Skip the -O1 run (only the thread scaling of -O2).
+    /// Skip the -O1 runs (only the thread scaling of -O2).
     #[arg(long)]
     pub skip_o1: bool,
     /// Run every configuration this many times (interleaved) and report the median server
@@ -156,18 +158,17 @@ fn num(v: &Value, key: &str) -> f64 {
     v[key].as_f64().unwrap_or(f64::NAN)
 }
 
-/// One row of the cost model's projection of -O1 and -O2 to `workers` workers.
+/// One row of the projection of -O1 and -O2 to `workers` workers.
 struct Projected {
     workers: usize,
     o1: f64,
     o2: f64,
 }
 
-/// The cost model's projected server seconds of the two circuits (from the reports' first
-/// circuit, `cost_model.projected_seconds`), at every worker count both have.
+/// The two one-thread runs' `server_projection`s (their measured operation times replayed on
+/// wider machines), at every worker count both have.
 fn projection(o1: &Value, o2: &Value) -> Vec<Projected> {
-    let of = |v: &Value| v["circuits"][0]["cost_model"]["projected_seconds"].clone();
-    let (p1, p2) = (of(o1), of(o2));
+    let (p1, p2) = (&o1["server_projection"], &o2["server_projection"]);
     let Some(map) = p1.as_object() else {
         return Vec::new();
     };
@@ -203,6 +204,12 @@ pub fn run(args: LogregBenchArgs) -> CmdResult {
     }
     configs.push(config(format!("-O2, {t} threads"), "-O2", &t));
     configs.push(config("-O2, 1 thread".into(), "-O2", "1"));
+    if !args.skip_o1 {
+        configs.push(config("-O1, 1 thread".into(), "-O1", "1"));
+    }
+    // Positions in `configs`: -O2 on N threads, -O2 on one, and the -O1 runs (N threads, one).
+    let (o2_at, serial_at) = (usize::from(!args.skip_o1), 1 + usize::from(!args.skip_o1));
+    let o1_at = (!args.skip_o1).then_some((0, 3));
     // Interleaved, so that a slow stretch of the machine does not fall on one configuration.
     for rep in 0..args.repeat {
         for c in &mut configs {
@@ -214,17 +221,17 @@ pub fn run(args: LogregBenchArgs) -> CmdResult {
             c.runs.push(run_train(&label, &args, &c.extra)?);
         }
     }
-    let secs = |c: &Config| num(&c.median().report, "server_seconds");
-    let o2 = &configs[configs.len() - 2];
-    let serial = &configs[configs.len() - 1];
-    let speedup = secs(serial) / secs(o2);
-    let o1_over_o2 = (!args.skip_o1).then(|| secs(&configs[0]) / secs(o2));
+    let secs = |i: usize| num(&configs[i].median().report, "server_seconds");
+    let speedup = secs(serial_at) / secs(o2_at);
+    let o1_over_o2 = o1_at.map(|(par, _)| secs(par) / secs(o2_at));
+    let o1_over_o2_serial = o1_at.map(|(_, one)| secs(one) / secs(serial_at));
     let max_rss = configs.iter().map(Config::max_rss).max().unwrap_or(0);
-    let projected = if args.skip_o1 {
-        Vec::new()
-    } else {
-        projection(&configs[0].median().report, &o2.median().report)
-    };
+    let projected = o1_at.map_or_else(Vec::new, |(_, one)| {
+        projection(
+            &configs[one].median().report,
+            &configs[serial_at].median().report,
+        )
+    });
     if args.json {
         let projected_rows: Vec<Value> = projected
             .iter()
@@ -256,6 +263,7 @@ pub fn run(args: LogregBenchArgs) -> CmdResult {
             "repeat": args.repeat,
             "runs": rows,
             "o1_over_o2": o1_over_o2,
+            "o1_over_o2_one_thread": o1_over_o2_serial,
             "projected": projected_rows,
             "projected_ratio_6_from_workers": ratio_six_from(&projected),
             "speedup": speedup,
@@ -307,8 +315,8 @@ pub fn run(args: LogregBenchArgs) -> CmdResult {
             human_bytes(c.max_rss() as usize)
         );
     }
-    if let Some(r) = o1_over_o2 {
-        println!("-O1 / -O2 server time ({t} threads, medians): {r:.2}x");
+    if let (Some(r), Some(r1)) = (o1_over_o2, o1_over_o2_serial) {
+        println!("-O1 / -O2 server time ({t} threads, medians): {r:.2}x (on 1 thread: {r1:.2}x)");
     }
     println!("-O2 speedup, {t} threads vs 1 (medians): {speedup:.2}x");
     println!("largest peak memory: {}", human_bytes(max_rss as usize));
@@ -321,9 +329,10 @@ fn print_projection(rows: &[Projected]) {
         return;
     }
     println!(
-        "\ncost-model projection of the same circuits to wider machines (not a measurement: \
-         built-in single-thread operation times, one operation per worker, critical path \
-         first, memory bandwidth not modelled):"
+        "\nprojection to wider machines (a model, not a measurement): the one-thread runs' \
+         measured operation times replayed on workers that run one operation each, longest \
+         path first, as SEAL-based toolkits parallelize (memory bandwidth shared by the \
+         workers not modelled):"
     );
     println!(
         "{:>8} {:>10} {:>10} {:>9}",

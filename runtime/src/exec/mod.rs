@@ -34,7 +34,9 @@ pub use cost::{
 };
 pub use debug::{DebugEvaluator, DebugValue};
 pub use plain::PlainEvaluator;
-pub use scheduler::{critical_path_seconds, execute, list_schedule_seconds};
+pub use scheduler::{
+    critical_path_seconds, execute, list_schedule_measured, list_schedule_seconds,
+};
 
 /// Gives schedule nodes a meaning. Implementations are shared by the scheduler's threads.
 pub trait Evaluator: Sync {
@@ -154,6 +156,11 @@ pub struct RunStats {
     /// Time spent inside the evaluator, summed over threads, by operation name. A hoisting
     /// group's time is split evenly among its rotations.
     pub op_seconds: BTreeMap<String, f64>,
+    /// Time spent inside the evaluator per node, indexed by node (a hoisting group's split
+    /// evenly): single-thread operation times when the run had one thread, the trace that
+    /// [`list_schedule_measured`] replays on wider machines.
+    #[serde(skip)]
+    pub node_seconds: Vec<f64>,
     /// Hoisting groups evaluated together.
     pub hoisted_groups: usize,
 }

@@ -9,7 +9,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -43,7 +43,19 @@ struct Plan {
 }
 
 impl Plan {
+    /// The plan with priorities from `table`'s single-thread operation times.
     fn new(schedule: &Schedule, table: &CostTable) -> Result<Plan, ExecError> {
+        let log_n = schedule.params.log_n;
+        Plan::with_durations(schedule, |members| {
+            task_seconds(table, log_n, &schedule.nodes, members)
+        })
+    }
+
+    /// The plan with priorities from `duration(task's nodes)` seconds per task.
+    fn with_durations(
+        schedule: &Schedule,
+        duration: impl Fn(&[ValueId]) -> f64,
+    ) -> Result<Plan, ExecError> {
         let nodes = &schedule.nodes;
         let n = nodes.len();
         for (i, node) in nodes.iter().enumerate() {
@@ -104,10 +116,9 @@ impl Plan {
                 ExecError::Invalid(format!("an output reads node {v}, which does not exist"))
             })? = true;
         }
-        let log_n = schedule.params.log_n;
         let mut priority = vec![0.0; tasks.len()];
         for t in (0..tasks.len()).rev() {
-            let own = task_seconds(table, log_n, nodes, &tasks[t].nodes);
+            let own = duration(&tasks[t].nodes);
             let next = dependents[t]
                 .iter()
                 .map(|d| priority[*d])
@@ -201,6 +212,38 @@ pub fn list_schedule_seconds(
         .iter()
         .map(|t| task_seconds(table, log_n, &schedule.nodes, &t.nodes))
         .collect();
+    Ok(list_schedule(&plan, &seconds, workers))
+}
+
+/// [`list_schedule_seconds`] with the task times a run measured ([`RunStats::node_seconds`]),
+/// for each worker count of `workers`: a trace of a one-thread run replayed on wider machines.
+/// (The times of a run on several threads include limbs of lone operations spread over idle
+/// threads, so they are not single-thread times.)
+pub fn list_schedule_measured(
+    schedule: &Schedule,
+    node_seconds: &[f64],
+    workers: &[usize],
+) -> Result<Vec<(usize, f64)>, ExecError> {
+    if node_seconds.len() != schedule.nodes.len() {
+        return Err(ExecError::Invalid(format!(
+            "{} measured node times for a schedule of {} nodes",
+            node_seconds.len(),
+            schedule.nodes.len()
+        )));
+    }
+    let duration =
+        |members: &[ValueId]| -> f64 { members.iter().map(|m| node_seconds[*m as usize]).sum() };
+    let plan = Plan::with_durations(schedule, duration)?;
+    let seconds: Vec<f64> = plan.tasks.iter().map(|t| duration(&t.nodes)).collect();
+    Ok(workers
+        .iter()
+        .map(|&w| (w, list_schedule(&plan, &seconds, w)))
+        .collect())
+}
+
+/// The greedy list schedule of `plan`'s tasks (`seconds` each) on `workers` one-task workers,
+/// longest remaining path first: its length in seconds.
+fn list_schedule(plan: &Plan, seconds: &[f64], workers: usize) -> f64 {
     let ready_task = |t: usize| Ready {
         priority: plan.priority[t].to_bits(),
         task: Reverse(t),
@@ -230,7 +273,7 @@ pub fn list_schedule_seconds(
             }
         }
     }
-    Ok(now)
+    now
 }
 
 /// A value and the bytes it was accounted with.
@@ -297,6 +340,8 @@ struct Shared<'a, E: Evaluator> {
     error: Mutex<Option<ExecError>>,
     done: AtomicUsize,
     op_seconds: Mutex<BTreeMap<String, f64>>,
+    /// Evaluator seconds per node (bits of an f64; a hoisting group's split evenly).
+    node_seconds: Vec<AtomicU64>,
     hoisted: AtomicUsize,
     progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
 }
@@ -430,6 +475,7 @@ impl<E: Evaluator> Shared<'_, E> {
             let share = elapsed / task.nodes.len() as f64;
             let mut times = lock(&self.op_seconds);
             for id in &task.nodes {
+                self.node_seconds[*id as usize].store(share.to_bits(), Ordering::Release);
                 *times
                     .entry(nodes[*id as usize].instr.name().to_string())
                     .or_default() += share;
@@ -552,6 +598,7 @@ pub fn execute<E: Evaluator>(
         error: Mutex::new(None),
         done: AtomicUsize::new(0),
         op_seconds: Mutex::new(BTreeMap::new()),
+        node_seconds: (0..n).map(|_| AtomicU64::new(0)).collect(),
         hoisted: AtomicUsize::new(0),
         progress: options.progress,
     };
@@ -590,6 +637,11 @@ pub fn execute<E: Evaluator>(
         threads: pool.current_num_threads(),
         peak_bytes: shared.peak.load(Ordering::Acquire),
         op_seconds: std::mem::take(&mut *lock(&shared.op_seconds)),
+        node_seconds: shared
+            .node_seconds
+            .iter()
+            .map(|s| f64::from_bits(s.load(Ordering::Acquire)))
+            .collect(),
         hoisted_groups: shared.hoisted.load(Ordering::Acquire),
         ..RunStats::default()
     };
