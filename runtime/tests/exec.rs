@@ -941,7 +941,7 @@ fn list_schedule_projects_between_the_critical_path_and_the_work() {
     let path = critical_path_seconds(&chain, &table).unwrap();
     for workers in [1, 2, 64] {
         assert!(close(
-            list_schedule_seconds(&chain, &table, workers).unwrap(),
+            list_schedule_seconds(&chain, &table, &[workers]).unwrap()[0].1,
             path
         ));
     }
@@ -950,7 +950,7 @@ fn list_schedule_projects_between_the_critical_path_and_the_work() {
     let cost = CostEvaluator::new(&s, table.clone()).unwrap();
     execute(&s, &cost, &threads(1)).unwrap();
     let report = cost.report().unwrap();
-    let at = |w: usize| list_schedule_seconds(&s, &table, w).unwrap();
+    let at = |w: usize| list_schedule_seconds(&s, &table, &[w]).unwrap()[0].1;
     // The work also counts encoding the plaintext operands, which the evaluator caches
     // outside the tasks.
     let task_work = report.work_seconds - report.seconds_by_op.get(ENCODE).unwrap_or(&0.0);

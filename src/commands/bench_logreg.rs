@@ -199,17 +199,15 @@ pub fn run(args: LogregBenchArgs) -> CmdResult {
         runs: Vec::new(),
     };
     let mut configs = Vec::new();
-    if !args.skip_o1 {
-        configs.push(config(format!("-O1, {t} threads"), "-O1", &t));
-    }
-    configs.push(config(format!("-O2, {t} threads"), "-O2", &t));
-    configs.push(config("-O2, 1 thread".into(), "-O2", "1"));
-    if !args.skip_o1 {
-        configs.push(config("-O1, 1 thread".into(), "-O1", "1"));
-    }
-    // Positions in `configs`: -O2 on N threads, -O2 on one, and the -O1 runs (N threads, one).
-    let (o2_at, serial_at) = (usize::from(!args.skip_o1), 1 + usize::from(!args.skip_o1));
-    let o1_at = (!args.skip_o1).then_some((0, 3));
+    // Adds a configuration; returns its position in `configs`.
+    let mut add = |c: Config| {
+        configs.push(c);
+        configs.len() - 1
+    };
+    let o1_par = (!args.skip_o1).then(|| add(config(format!("-O1, {t} threads"), "-O1", &t)));
+    let o2_at = add(config(format!("-O2, {t} threads"), "-O2", &t));
+    let serial_at = add(config("-O2, 1 thread".into(), "-O2", "1"));
+    let o1_at = o1_par.map(|par| (par, add(config("-O1, 1 thread".into(), "-O1", "1"))));
     // Interleaved, so that a slow stretch of the machine does not fall on one configuration.
     for rep in 0..args.repeat {
         for c in &mut configs {

@@ -403,10 +403,7 @@ impl<'a> CostEvaluator<'a> {
     /// The schedule's list-scheduled seconds on each of [`PROJECTED_WORKERS`] one-task-at-a-time
     /// workers, from this evaluator's table (see [`list_schedule_seconds`]).
     pub fn projection(&self) -> Result<Vec<(usize, f64)>, ExecError> {
-        PROJECTED_WORKERS
-            .iter()
-            .map(|&w| Ok((w, list_schedule_seconds(self.schedule, &self.table, w)?)))
-            .collect()
+        list_schedule_seconds(self.schedule, &self.table, &PROJECTED_WORKERS)
     }
 
     /// The result shape by the CKKS rules, refusing what the engine would refuse.

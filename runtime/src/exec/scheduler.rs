@@ -191,9 +191,9 @@ pub fn critical_path_seconds(schedule: &Schedule, table: &CostTable) -> Result<f
     Ok(plan.priority.iter().copied().fold(0.0, f64::max))
 }
 
-/// Estimated seconds of the schedule on `workers` workers that each run one task at a time,
-/// with single-thread task times from `table`: a greedy list schedule that, like [`execute`],
-/// starts the ready task of longest remaining path first.
+/// Estimated seconds of the schedule on each count of `workers` workers that each run one task
+/// at a time, with single-thread task times from `table`: a greedy list schedule that, like
+/// [`execute`], starts the ready task of longest remaining path first.
 ///
 /// This projects the run to machines wider than the one at hand. It leaves out what [`execute`]
 /// adds on a few cores (a lone task's limbs split among idle threads) and what it loses on
@@ -203,8 +203,8 @@ pub fn critical_path_seconds(schedule: &Schedule, table: &CostTable) -> Result<f
 pub fn list_schedule_seconds(
     schedule: &Schedule,
     table: &CostTable,
-    workers: usize,
-) -> Result<f64, ExecError> {
+    workers: &[usize],
+) -> Result<Vec<(usize, f64)>, ExecError> {
     let plan = Plan::new(schedule, table)?;
     let log_n = schedule.params.log_n;
     let seconds: Vec<f64> = plan
@@ -212,7 +212,7 @@ pub fn list_schedule_seconds(
         .iter()
         .map(|t| task_seconds(table, log_n, &schedule.nodes, &t.nodes))
         .collect();
-    Ok(list_schedule(&plan, &seconds, workers))
+    Ok(list_schedules(&plan, &seconds, workers))
 }
 
 /// [`list_schedule_seconds`] with the task times a run measured ([`RunStats::node_seconds`]),
@@ -235,10 +235,15 @@ pub fn list_schedule_measured(
         |members: &[ValueId]| -> f64 { members.iter().map(|m| node_seconds[*m as usize]).sum() };
     let plan = Plan::with_durations(schedule, duration)?;
     let seconds: Vec<f64> = plan.tasks.iter().map(|t| duration(&t.nodes)).collect();
-    Ok(workers
+    Ok(list_schedules(&plan, &seconds, workers))
+}
+
+/// [`list_schedule`] at each worker count, on one plan.
+fn list_schedules(plan: &Plan, seconds: &[f64], workers: &[usize]) -> Vec<(usize, f64)> {
+    workers
         .iter()
-        .map(|&w| (w, list_schedule(&plan, &seconds, w)))
-        .collect())
+        .map(|&w| (w, list_schedule(plan, seconds, w)))
+        .collect()
 }
 
 /// The greedy list schedule of `plan`'s tasks (`seconds` each) on `workers` one-task workers,
