@@ -161,7 +161,7 @@ fn mnist_sized_k6_fits_n_2_15() {
 /// instead of uploading the first Gram, and every derived input it computes is uploaded.
 #[test]
 fn first_iteration_statistics_are_client_vectors() {
-    use hel_runtime::schedule::{Shape, Source};
+    use hel_schedule::{Shape, Source};
     for file in ["logreg_gd.hel", "logreg_nag.hel"] {
         let (_, l) = compile(file, &[("k", 6.0)], OptLevel::O2);
         let s = &l.schedule;

@@ -2,7 +2,7 @@
 
 use hel_runtime::ckks::params::MAX_LOG_N;
 use hel_runtime::ckks::{
-    data_bits_available, max_log_qp_128, CkksError, CkksParams, Context, Security,
+    data_bits_available, max_log_qp_128, CkksError, CkksParams, Context, ParamsError, Security,
 };
 
 #[test]
@@ -49,7 +49,7 @@ fn insecure_parameters_are_refused_unless_explicitly_allowed() {
     };
     assert!(matches!(
         p.validate(),
-        Err(CkksError::Insecure {
+        Err(ParamsError::Insecure {
             log_qp: 180,
             max_log_qp: 109,
             ..
@@ -97,7 +97,7 @@ fn malformed_parameters_are_errors() {
     ];
     for c in cases {
         assert!(
-            matches!(c.validate(), Err(CkksError::InvalidParams(_))),
+            matches!(c.validate(), Err(ParamsError::Invalid(_))),
             "{c:?}"
         );
     }
@@ -127,7 +127,7 @@ fn depth_helpers_agree_with_the_budget() {
         assert_eq!(p.max_level(), d);
         assert!(matches!(
             CkksParams::for_depth(log_n, d + 1, 30),
-            Err(CkksError::Insecure { .. })
+            Err(ParamsError::Insecure { .. })
         ));
     }
     assert!(CkksParams::for_depth(14, 3, 60).is_err());

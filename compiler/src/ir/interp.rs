@@ -10,35 +10,9 @@ use super::types::Shape;
 use std::collections::HashMap;
 use thiserror::Error;
 
-/// A dense row-major tensor.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Tensor {
-    pub shape: Shape,
-    pub data: Vec<f64>,
-}
-
-impl Tensor {
-    pub fn filled(shape: Shape, value: f64) -> Tensor {
-        Tensor {
-            shape,
-            data: vec![value; shape.len()],
-        }
-    }
-
-    pub fn scalar(v: f64) -> Tensor {
-        Tensor {
-            shape: Shape::Scalar,
-            data: vec![v],
-        }
-    }
-
-    fn map(&self, f: impl Fn(f64) -> f64) -> Tensor {
-        Tensor {
-            shape: self.shape,
-            data: self.data.iter().map(|&x| f(x)).collect(),
-        }
-    }
-}
+/// Dense row-major tensors are the contract's: the interpreter's values are what the schedule's
+/// slot-level simulation reads and writes.
+pub use hel_schedule::Tensor;
 
 /// An input or output value: a tensor, or a sequence of tensors.
 #[derive(Clone, Debug, PartialEq)]

@@ -4,37 +4,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Shape {
-    Scalar,
-    Vector(usize),
-    Matrix(usize, usize),
-}
-
-impl Shape {
-    /// Number of values in a tensor of this shape.
-    pub fn len(self) -> usize {
-        match self {
-            Shape::Scalar => 1,
-            Shape::Vector(n) => n,
-            Shape::Matrix(r, c) => r.saturating_mul(c),
-        }
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl fmt::Display for Shape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Shape::Scalar => write!(f, "scalar"),
-            Shape::Vector(n) => write!(f, "vector[{n}]"),
-            Shape::Matrix(r, c) => write!(f, "matrix[{r}, {c}]"),
-        }
-    }
-}
+/// Tensor shapes are part of the contract with the runtime: one type for the IR and the schedule.
+pub use hel_schedule::Shape;
 
 /// Who may see a value: `Plain` values are public (constants, public inputs), `Enc` values exist
 /// only as ciphertexts on the server.

@@ -26,12 +26,12 @@
 //! cancelling like independent signs). The bounds are therefore heuristic; the debug evaluator
 //! checks them against the real encrypted run.
 
-use hel_runtime::schedule::{simulate_noise, Instr, Plain, Schedule, Source, Tensor};
+use hel_schedule::{simulate_noise, Instr, Plain, Schedule, Source, Tensor};
 use rand::{Rng, SeedableRng};
 
 use crate::ir::Program;
 
-const SIGMA: f64 = 3.2;
+use hel_schedule::rules::NOISE_SIGMA as SIGMA;
 /// Factor on every modelled standard deviation. The textbook formulas above underestimate this
 /// engine's rescale/key-switching noise: the debug evaluator on MNIST (GD, k = 3, N = 2^14)
 /// measured a fresh rescale's error at 6.8 model deviations over 8192 slots, where the
@@ -51,7 +51,7 @@ pub fn random_inputs(s: &Schedule, seed: u64) -> Vec<Vec<Tensor>> {
         .map(|i| {
             let (lo, hi) = i.range.unwrap_or((-1.0, 1.0));
             let cols = match i.shape {
-                hel_runtime::schedule::Shape::Matrix(_, c) => c.max(1),
+                hel_schedule::Shape::Matrix(_, c) => c.max(1),
                 _ => 1,
             };
             (0..i.elements())

@@ -3,18 +3,10 @@
 
 use rustc_hash::FxHashMap;
 
-use hel_runtime::schedule::{ClientOp, DerivedTensor, Shape as SShape};
+use hel_schedule::{ClientOp, DerivedTensor};
 
 use crate::diagnostics::Diagnostic;
-use crate::ir::{NodeId, Op, Program, Shape};
-
-fn sshape(s: Shape) -> SShape {
-    match s {
-        Shape::Scalar => SShape::Scalar,
-        Shape::Vector(n) => SShape::Vector(n),
-        Shape::Matrix(r, c) => SShape::Matrix(r, c),
-    }
-}
+use crate::ir::{NodeId, Op, Program};
 
 /// Every derived input of `p` as client ops.
 pub fn derived_tensors(p: &Program) -> Result<Vec<DerivedTensor>, Diagnostic> {
@@ -55,7 +47,7 @@ pub fn derived_tensors(p: &Program) -> Result<Vec<DerivedTensor>, Diagnostic> {
                         }
                     }
                     Op::Const { value } => Some(ClientOp::Fill {
-                        shape: sshape(n.ty.shape),
+                        shape: n.ty.shape,
                         value: *value,
                     }),
                     Op::Add => Some(ClientOp::Add(arg(0).unwrap_or(0), arg(1).unwrap_or(0))),
@@ -99,7 +91,7 @@ pub fn derived_tensors(p: &Program) -> Result<Vec<DerivedTensor>, Diagnostic> {
             Ok(DerivedTensor {
                 name: d.name.clone(),
                 description: d.description.clone(),
-                shape: sshape(d.graph.node(d.node).ty.shape),
+                shape: d.graph.node(d.node).ty.shape,
                 ops,
             })
         })

@@ -5,7 +5,7 @@
 
 use rustc_hash::FxHashMap;
 
-use hel_runtime::schedule::{Origin, Plain};
+use hel_schedule::{Origin, Plain};
 
 /// Id of a value in [`CtIr`].
 pub type Ct = u32;

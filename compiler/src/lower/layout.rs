@@ -19,7 +19,7 @@
 
 use rustc_hash::FxHashMap;
 
-use hel_runtime::schedule::{CtInput, Layout, Origin, Pack, Plain, Source, Unit};
+use hel_schedule::{CtInput, Layout, Origin, Pack, Plain, Source, Unit};
 
 use super::ctir::{COp, Ct, CtIr};
 use super::plan::{Plan, Recipe};

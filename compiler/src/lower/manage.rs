@@ -3,7 +3,7 @@
 //!
 //! Policy:
 //! - **Scales.** Every value at level `l` that is not awaiting a rescale has the level's
-//!   canonical scale `S_l` ([`hel_runtime::schedule::level_scales`]); products of two such
+//!   canonical scale `S_l` ([`hel_schedule::level_scales`]); products of two such
 //!   values (or of one and a plaintext encoded at `S_l`) have scale `S_l²` and rescale exactly
 //!   onto `S_{l-1}`. So operands of additions always match without correction factors.
 //! - **Lazy rescale.** A product stays un-rescaled ("squared") until something needs it
@@ -25,7 +25,7 @@
 
 use rustc_hash::FxHashMap;
 
-use hel_runtime::schedule::{Instr, Node, Origin, ValueId};
+use hel_schedule::{Instr, Node, Origin, ValueId};
 
 use super::ctir::{COp, Ct, CtIr};
 

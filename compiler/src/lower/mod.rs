@@ -21,11 +21,9 @@ pub mod params;
 mod plan;
 pub mod verify;
 
-use hel_runtime::ckks::CkksParams;
-use hel_runtime::exec::CostTable;
-use hel_runtime::schedule::{
-    level_scales, Layout, OutputTile, Schedule, Shape as SShape, TensorInput, TensorOutput, Unit,
-};
+use hel_schedule::cost::CostTable;
+use hel_schedule::CkksParams;
+use hel_schedule::{level_scales, Layout, OutputTile, Schedule, TensorInput, TensorOutput, Unit};
 
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Program, Shape};
@@ -304,14 +302,6 @@ fn lay_out(p: &Program, unit: Unit, slack: u32) -> Result<Laid<'_>, Diagnostic> 
     })
 }
 
-fn to_sshape(s: Shape) -> SShape {
-    match s {
-        Shape::Scalar => SShape::Scalar,
-        Shape::Vector(n) => SShape::Vector(n),
-        Shape::Matrix(r, c) => SShape::Matrix(r, c),
-    }
-}
-
 /// Where a program that is too deep gets that deep: the source of its deepest output value,
 /// with the loop iteration that computes it. Depth accumulates along the loop, so this points
 /// at the loop body's last step rather than at the top of the file.
@@ -414,7 +404,7 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
             .collect();
         outputs.push(TensorOutput {
             name,
-            shape: to_sshape(shape),
+            shape,
             tiles,
             bound: 0.0,
         });
@@ -425,7 +415,7 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
         .filter(|i| !p.is_derived(&i.name))
         .map(|i| TensorInput {
             name: i.name.clone(),
-            shape: to_sshape(i.ty.shape),
+            shape: i.ty.shape,
             seq: i.ty.seq,
             encrypted: i.ty.secrecy == crate::ir::Secrecy::Enc,
             range: i.range,
@@ -480,7 +470,7 @@ fn placeholder(params: CkksParams, opts: &LowerOptions) -> Schedule {
 
 /// Rotation keys, hoisting groups and liveness.
 fn finish(s: &mut Schedule) {
-    use hel_runtime::schedule::Instr;
+    use hel_schedule::Instr;
     use std::collections::BTreeMap;
     let mut steps: Vec<i64> = Vec::new();
     let mut groups: BTreeMap<u32, Vec<u32>> = BTreeMap::new();

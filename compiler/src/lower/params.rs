@@ -7,8 +7,8 @@
 //! `log_scale` bits and special primes as wide as the largest key-switching digit; N is the
 //! smallest power of two (2^13 .. 2^16) whose HE-standard bound on log2(PQ) admits that chain.
 
-use hel_runtime::ckks::params::{max_log_qp_128, Security};
-use hel_runtime::ckks::CkksParams;
+use hel_schedule::params::{max_log_qp_128, Security};
+use hel_schedule::CkksParams;
 
 /// What the user asked for.
 #[derive(Clone, Debug)]

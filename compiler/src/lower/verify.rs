@@ -2,33 +2,22 @@
 //! its source in plaintext before anything is encrypted): the slot-level simulation of the
 //! schedule must reproduce the tensor interpreter's outputs.
 
-use hel_runtime::schedule::{simulate, Schedule, Shape as SShape, Tensor as STensor};
+use hel_schedule::{simulate, Schedule};
 
 use crate::ir::interp::{eval, random_inputs, Tensor, Value};
-use crate::ir::{Program, Shape};
-
-fn to_schedule_tensor(t: &Tensor) -> STensor {
-    STensor {
-        shape: match t.shape {
-            Shape::Scalar => SShape::Scalar,
-            Shape::Vector(n) => SShape::Vector(n),
-            Shape::Matrix(r, c) => SShape::Matrix(r, c),
-        },
-        data: t.data.clone(),
-    }
-}
+use crate::ir::Program;
 
 /// The user inputs of `p` (declaration order, derived ones excluded) as schedule tensors.
 pub fn schedule_inputs(
     p: &Program,
     values: &std::collections::HashMap<String, Value>,
-) -> Vec<Vec<STensor>> {
+) -> Vec<Vec<Tensor>> {
     p.inputs
         .iter()
         .filter(|i| !p.is_derived(&i.name))
         .map(|i| match values.get(&i.name) {
-            Some(Value::Tensor(t)) => vec![to_schedule_tensor(t)],
-            Some(Value::Seq(ts)) => ts.iter().map(to_schedule_tensor).collect(),
+            Some(Value::Tensor(t)) => vec![t.clone()],
+            Some(Value::Seq(ts)) => ts.clone(),
             None => Vec::new(),
         })
         .collect()

@@ -122,3 +122,20 @@ pub enum FormatError {
 
 /// Result alias for the CKKS engine.
 pub type Result<T> = std::result::Result<T, CkksError>;
+
+impl From<hel_schedule::ParamsError> for CkksError {
+    fn from(e: hel_schedule::ParamsError) -> Self {
+        match e {
+            hel_schedule::ParamsError::Invalid(m) => CkksError::InvalidParams(m),
+            hel_schedule::ParamsError::Insecure {
+                log_n,
+                log_qp,
+                max_log_qp,
+            } => CkksError::Insecure {
+                log_n,
+                log_qp,
+                max_log_qp,
+            },
+        }
+    }
+}

@@ -23,7 +23,8 @@
 //! # Ok::<(), hel_runtime::ckks::CkksError>(())
 //! ```
 //!
-//! Layout: `params` (plain parameter data, security table), `primes`, `context`
+//! Layout: `params` and `primes` (plain parameter data, the security table and the prime
+//! chain, re-exported from the `hel-schedule` contract crate), `context`
 //! (precomputation), `ring` (aligned RNS polynomials, NTT), `modarith` (SIMD modular kernels),
 //! `sampling`, `encoding` (special FFT, exact CRT decode), `keys`, `encrypt`, `keyswitch`
 //! (hybrid key switching), `ops`, `serialize`, `bench`, `error`.
@@ -38,8 +39,9 @@ pub mod keys;
 mod keyswitch;
 mod modarith;
 pub mod ops;
-pub mod params;
-pub mod primes;
+/// Parameter descriptions and the prime chain live in the contract crate (the compiler chooses
+/// parameters without linking the engine).
+pub use hel_schedule::{params, primes};
 mod ring;
 pub mod sampling;
 pub mod serialize;
@@ -50,5 +52,5 @@ pub use encrypt::{Ciphertext, SeededCiphertext};
 pub use error::{CkksError, FormatError, Result};
 pub use keys::{GaloisKeys, PublicKey, RelinKey, SecretKey};
 pub use num_complex::Complex64;
-pub use params::{data_bits_available, max_log_qp_128, CkksParams, Security};
+pub use params::{data_bits_available, max_log_qp_128, CkksParams, ParamsError, Security};
 pub use sampling::Sampler;

@@ -3,25 +3,8 @@
 //! when the CPU has them (the crate is built for baseline x86-64, so the plain loops alone
 //! would not vectorize the unsigned compares).
 
-/// `a * b mod p` through a 128-bit product; for setup code, not hot loops.
-#[inline]
-pub fn mul_mod(a: u64, b: u64, p: u64) -> u64 {
-    ((a as u128 * b as u128) % p as u128) as u64
-}
-
-/// `a^e mod p` by square-and-multiply.
-pub fn pow_mod(mut a: u64, mut e: u64, p: u64) -> u64 {
-    let mut r = 1 % p;
-    a %= p;
-    while e > 0 {
-        if e & 1 == 1 {
-            r = mul_mod(r, a, p);
-        }
-        a = mul_mod(a, a, p);
-        e >>= 1;
-    }
-    r
-}
+/// Scalar `a * b mod p` and `a^e mod p` for setup code (the prime generation's own).
+pub use hel_schedule::primes::{mul_mod, pow_mod};
 
 /// Inverse modulo a prime `p` (Fermat); `a` must be nonzero mod `p`.
 pub fn inv_mod(a: u64, p: u64) -> u64 {

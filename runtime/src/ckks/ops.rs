@@ -16,12 +16,9 @@ use super::keys::{GaloisKeys, RelinKey};
 use super::modarith::{self, from_signed, Shoup};
 use super::ring::RnsPoly;
 
-/// Largest relative difference between two scales that still counts as equal.
-pub const SCALE_TOLERANCE: f64 = 1e-9;
-
-fn scales_match(a: f64, b: f64) -> bool {
-    (a - b).abs() <= SCALE_TOLERANCE * a.abs().max(b.abs())
-}
+/// Largest relative difference between two scales that still counts as equal (the schedule's
+/// bookkeeping rule, so that the engine refuses exactly what the compiler's checker refuses).
+pub use hel_schedule::rules::{scales_match, SCALE_TOLERANCE};
 
 impl Context {
     fn check_ct(&self, ct: &Ciphertext) -> Result<()> {

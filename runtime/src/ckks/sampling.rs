@@ -12,10 +12,9 @@ use rand_chacha::ChaCha20Rng;
 use super::context::Context;
 use super::ring::RnsPoly;
 
-/// Standard deviation of the error distribution.
-pub const SIGMA: f64 = 3.2;
-/// Errors are cut at this many standard deviations (|e| ≤ 19).
-pub const TAIL_SIGMAS: f64 = 6.0;
+/// The error distribution's standard deviation and tail cut (|e| ≤ 19), shared with the
+/// compiler's error analysis.
+pub use hel_schedule::rules::{NOISE_SIGMA as SIGMA, NOISE_TAIL_SIGMAS as TAIL_SIGMAS};
 
 /// A ChaCha20-based source of all the randomness the scheme needs.
 pub struct Sampler {

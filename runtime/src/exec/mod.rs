@@ -12,9 +12,9 @@
 //! with the longest estimated path to a sink, and frees every value when its last consumer has
 //! finished. See [`execute`] for the thread model.
 
+mod calibrate;
 mod ckks;
 mod cost;
-mod cost_default;
 mod debug;
 mod plain;
 mod scheduler;
@@ -28,11 +28,13 @@ use crate::ckks::CkksError;
 use crate::schedule::{Node, ValueId};
 
 pub use self::ckks::CkksEvaluator;
-pub use cost::{
-    calibrate, CostCurve, CostEvaluator, CostReport, CostTable, ValueShape, ENCODE,
-    PROJECTED_WORKERS, ROTATE_HOISTED,
-};
+pub use calibrate::calibrate;
+pub use cost::{CostEvaluator, CostReport, ValueShape, PROJECTED_WORKERS};
 pub use debug::{DebugEvaluator, DebugValue};
+/// The cost table is part of the contract: the compiler prices layouts with it too.
+pub use hel_schedule::cost::{CostCurve, CostTable, CostTableError, ENCODE, ROTATE_HOISTED};
+/// The bookkeeping rules' helpers, shared with the compiler's schedule checker.
+pub use hel_schedule::rules::exec_level;
 pub use plain::PlainEvaluator;
 pub use scheduler::{
     critical_path_seconds, execute, list_schedule_measured, list_schedule_seconds,
@@ -226,8 +228,8 @@ pub enum ExecError {
     Invalid(String),
     #[error("cannot create a thread pool: {0}")]
     ThreadPool(String),
-    #[error("invalid cost table: {0}")]
-    CostTable(String),
+    #[error(transparent)]
+    CostTable(#[from] hel_schedule::cost::CostTableError),
 }
 
 impl ExecError {
@@ -289,20 +291,4 @@ fn slots(v: &[f64]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-/// The level an operation executes at: its first operand's level (the result of a rescale is
-/// one below), or the node's own level for an input. This is what its cost depends on.
-pub fn exec_level(nodes: &[Node], node: &Node) -> u32 {
-    node.instr
-        .operands()
-        .first()
-        .and_then(|a| nodes.get(*a as usize))
-        .map_or(node.level, |a| a.level)
-}
-
-/// Relative tolerance for comparing an evaluated scale with the recorded one (the engine's
-/// own tolerance for adding two ciphertexts).
-pub(crate) const SCALE_TOLERANCE: f64 = crate::ckks::ops::SCALE_TOLERANCE;
-
-pub(crate) fn scales_match(a: f64, b: f64) -> bool {
-    (a - b).abs() <= SCALE_TOLERANCE * a.abs().max(b.abs())
-}
+pub(crate) use hel_schedule::rules::scales_match;

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use super::cost::CostTable;
 use super::{exec_level, Evaluator, ExecError, RunOptions, RunResult, RunStats};
+use crate::schedule::cost::CostTable;
 use crate::schedule::{Instr, Node, Schedule, ValueId};
 
 /// Node(s) evaluated as one unit.

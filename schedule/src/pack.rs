@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{ClientOp, DerivedTensor, Layout, OutputTile, Pack, Plain, Shape, Unit};
+use crate::program::{ClientOp, DerivedTensor, Layout, OutputTile, Pack, Plain, Shape, Unit};
 
 /// A dense row-major tensor.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -20,6 +20,22 @@ impl Tensor {
         Tensor {
             shape,
             data: vec![value; shape.len()],
+        }
+    }
+
+    /// A scalar.
+    pub fn scalar(v: f64) -> Tensor {
+        Tensor {
+            shape: Shape::Scalar,
+            data: vec![v],
+        }
+    }
+
+    /// The tensor with `f` applied to every entry.
+    pub fn map(&self, f: impl Fn(f64) -> f64) -> Tensor {
+        Tensor {
+            shape: self.shape,
+            data: self.data.iter().map(|&x| f(x)).collect(),
         }
     }
 

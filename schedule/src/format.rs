@@ -4,8 +4,8 @@
 //! blake3(everything before) [32]`. Loading checks all of it and then validates the schedule's
 //! structure, so a corrupt or truncated file is an error, never a panic or a bad run.
 
-use super::validate::ScheduleError;
-use super::Schedule;
+use crate::program::Schedule;
+use crate::validate::ScheduleError;
 
 /// First bytes of a binary schedule file.
 pub const SCHEDULE_MAGIC: &[u8; 4] = b"HELC";

@@ -1,5 +1,6 @@
 //! Parameter descriptions: plain, serde-serializable data the compiler can build and inspect
-//! without touching any cryptographic state. A [`super::Context`] is built from them.
+//! without touching any cryptographic state. The runtime's CKKS context is built
+//! from them.
 //!
 //! The chain: data primes `q_0..q_L` (q_0 first, rescaling removes the last one), special
 //! primes `p_0..p_{K-1}` for hybrid key switching, `dnum` digits, and the scale `2^log_scale`.
@@ -7,8 +8,32 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{CkksError, Result};
-use super::primes::{generate_primes, MAX_PRIME_BITS};
+use thiserror::Error;
+
+use crate::primes::{generate_primes, MAX_PRIME_BITS};
+
+/// Why a parameter set is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ParamsError {
+    /// The description is malformed (bad sizes, too few primes, ...).
+    #[error("invalid CKKS parameters: {0}")]
+    Invalid(String),
+    /// The parameters are below 128-bit classical security.
+    #[error(
+        "insecure CKKS parameters: log2(PQ) = {log_qp} bits exceeds the HomomorphicEncryption.org \
+         128-bit bound of {max_log_qp} bits for N = 2^{log_n}"
+    )]
+    Insecure {
+        /// log2 of the ring degree.
+        log_n: u32,
+        /// Total modulus bits, special primes included.
+        log_qp: u32,
+        /// Largest allowed total for this ring degree.
+        max_log_qp: u32,
+    },
+}
+
+type Result<T> = std::result::Result<T, ParamsError>;
 
 /// Smallest and largest supported ring degrees (log2).
 pub const MIN_LOG_N: u32 = 12;
@@ -84,7 +109,7 @@ impl CkksParams {
             15 => 20,
             16 => 40,
             _ => {
-                return Err(CkksError::InvalidParams(format!(
+                return Err(ParamsError::Invalid(format!(
                     "no standard chain for N = 2^{log_n}"
                 )))
             }
@@ -115,7 +140,7 @@ impl CkksParams {
     ) -> Result<Self> {
         let budget = match security {
             Security::Classical128 => max_log_qp_128(log_n).ok_or_else(|| {
-                CkksError::InvalidParams(format!("unsupported ring degree 2^{log_n}"))
+                ParamsError::Invalid(format!("unsupported ring degree 2^{log_n}"))
             })?,
             Security::InsecureForTestingOnly => u32::MAX,
         };
@@ -153,7 +178,7 @@ impl CkksParams {
             params.validate()?;
             return Ok(params);
         }
-        Err(CkksError::Insecure {
+        Err(ParamsError::Insecure {
             log_n,
             log_qp: data_bits,
             max_log_qp: budget,
@@ -167,7 +192,7 @@ impl CkksParams {
     /// selection calls.
     pub fn for_depth(log_n: u32, depth: usize, log_scale: u32) -> Result<Self> {
         if !(log_n + 3..=MAX_PRIME_BITS).contains(&log_scale) {
-            return Err(CkksError::InvalidParams(format!(
+            return Err(ParamsError::Invalid(format!(
                 "log_scale = {log_scale} needs primes outside [{}, {MAX_PRIME_BITS}] bits",
                 log_n + 3
             )));
@@ -224,7 +249,7 @@ impl CkksParams {
     /// Checks sizes and the security bound; also that P is large enough for every digit
     /// (P ≥ digit modulus / 2, which keeps the key-switching noise within 2x of the P ≥ D rule).
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(CkksError::InvalidParams(m));
+        let bad = |m: String| Err(ParamsError::Invalid(m));
         if !(MIN_LOG_N..=MAX_LOG_N).contains(&self.log_n) {
             return bad(format!(
                 "log_n = {} outside {MIN_LOG_N}..={MAX_LOG_N}",
@@ -247,7 +272,7 @@ impl CkksParams {
         if self.security == Security::Classical128 {
             let max = max_log_qp_128(self.log_n).unwrap_or(0);
             if self.log_qp() > max {
-                return Err(CkksError::Insecure {
+                return Err(ParamsError::Insecure {
                     log_n: self.log_n,
                     log_qp: self.log_qp(),
                     max_log_qp: max,

@@ -1,8 +1,27 @@
 //! Deterministic generation of NTT-friendly primes `p ≡ 1 (mod 2N)` from bit sizes, so that a
 //! parameter description needs only bit sizes and still names one exact modulus chain.
 
-use super::error::{CkksError, Result};
-use super::modarith::{mul_mod, pow_mod};
+use crate::params::ParamsError;
+
+/// `a * b mod p` through a 128-bit product; for setup code, not hot loops.
+#[inline]
+pub fn mul_mod(a: u64, b: u64, p: u64) -> u64 {
+    ((a as u128 * b as u128) % p as u128) as u64
+}
+
+/// `a^e mod p` by square-and-multiply.
+pub fn pow_mod(mut a: u64, mut e: u64, p: u64) -> u64 {
+    let mut r = 1 % p;
+    a %= p;
+    while e > 0 {
+        if e & 1 == 1 {
+            r = mul_mod(r, a, p);
+        }
+        a = mul_mod(a, a, p);
+        e >>= 1;
+    }
+    r
+}
 
 /// Largest prime size accepted: primes below 2^50 take tfhe-ntt's AVX-512 IFMA path, which is
 /// ~1.8x faster than the 52..62-bit path.
@@ -40,12 +59,12 @@ pub fn is_prime(n: u64) -> bool {
 /// For every entry of `bits`, the largest prime `p < 2^bits` with `p ≡ 1 (mod 2^(log_n+1))`
 /// that is not already taken by an earlier entry. Same input, same primes: the chain is a
 /// pure function of the bit sizes.
-pub fn generate_primes(log_n: u32, bits: &[u32]) -> Result<Vec<u64>> {
+pub fn generate_primes(log_n: u32, bits: &[u32]) -> Result<Vec<u64>, ParamsError> {
     let two_n = 1u64 << (log_n + 1);
     let mut out: Vec<u64> = Vec::with_capacity(bits.len());
     for &b in bits {
         if b > MAX_PRIME_BITS || b < log_n + 3 {
-            return Err(CkksError::InvalidParams(format!(
+            return Err(ParamsError::Invalid(format!(
                 "prime size {b} bits outside [{}, {MAX_PRIME_BITS}] for N = 2^{log_n}",
                 log_n + 3
             )));
@@ -58,7 +77,7 @@ pub fn generate_primes(log_n: u32, bits: &[u32]) -> Result<Vec<u64>> {
         let lower = 1u64 << (b - 1);
         loop {
             if p < lower {
-                return Err(CkksError::InvalidParams(format!(
+                return Err(ParamsError::Invalid(format!(
                     "not enough {b}-bit primes p = 1 mod 2N for N = 2^{log_n}"
                 )));
             }

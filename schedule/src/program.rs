@@ -1,43 +1,15 @@
-//! The schedule: the compiled program as plain data, shared by the compiler (which produces it)
-//! and the runtime (which executes it). It never refers to `.hel` syntax; source locations are
-//! kept only as strings for error messages.
-//!
-//! A schedule has two halves:
-//! - the **client** side: which tensors the user provides ([`TensorInput`]), which further
-//!   tensors the client computes from them ([`DerivedTensor`], e.g. `Z[1] @ transpose(Z[0])`),
-//!   how each encrypted input ciphertext is packed ([`CtInput`]: a [`Pack`] at a level and scale),
-//!   and how the outputs are unpacked ([`TensorOutput`]);
-//! - the **server** side: a DAG of ciphertext instructions ([`Node`]) in topological order; the
-//!   value of node `i` is referred to by its index. Every node records the level, scale and
-//!   degree the compiler derived for it, so executors can check what they compute.
-//!
-//! Slots are viewed as a `unit.h × unit.w` grid, row-major: slot `a * w + b` is row `a`,
-//! column `b` of the unit (Crockett 2020, after Han et al.).
-
-mod format;
-mod pack;
-mod simulate;
-mod validate;
-
-pub use format::{ScheduleFormat, SCHEDULE_MAGIC};
-pub use pack::{eval_derived, pack_slots, plain_slots, unpack_output, Tensor};
-pub use simulate::{
-    apply_plain, simulate, simulate_noise, simulate_values, unpack_outputs, NoiseStats,
-    SimulationError,
-};
-/// Input checking and derived-tensor evaluation shared with the executors in `crate::exec`.
-pub(crate) use simulate::{check_inputs, derived_tensors, source};
-pub use validate::ScheduleError;
+//! The schedule's types: the compiled program as plain data.
 
 use serde::{Deserialize, Serialize};
 
-use crate::ckks::CkksParams;
+use crate::params::CkksParams;
 
 /// Index of a node (its value) in [`Schedule::nodes`].
 pub type ValueId = u32;
 
-/// The shape of a tensor (row-major data).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The shape of a tensor (row-major data): the same type in the compiler's IR and in the
+/// schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Shape {
     Scalar,
     Vector(usize),
@@ -45,17 +17,22 @@ pub enum Shape {
 }
 
 impl Shape {
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        match *self {
-            Shape::Scalar => 1,
-            Shape::Vector(n) => n,
-            Shape::Matrix(r, c) => r * c,
+    /// Number of entries, `None` if it overflows `usize` (a shape read from a file).
+    pub fn checked_len(self) -> Option<usize> {
+        match self {
+            Shape::Scalar => Some(1),
+            Shape::Vector(n) => Some(n),
+            Shape::Matrix(r, c) => r.checked_mul(c),
         }
     }
 
+    /// Number of entries (saturating at `usize::MAX`).
+    pub fn len(self) -> usize {
+        self.checked_len().unwrap_or(usize::MAX)
+    }
+
     /// True for an empty vector or matrix.
-    pub fn is_empty(&self) -> bool {
+    pub fn is_empty(self) -> bool {
         self.len() == 0
     }
 }

@@ -1,5 +1,5 @@
-//! The default [`super::CostTable`]: single-thread seconds per operation on the standard chain
-//! of each ring degree, measured with [`super::calibrate`] (release build, `reps = 5`) on the
+//! The default [`crate::cost::CostTable`]: single-thread seconds per operation on the standard chain
+//! of each ring degree, measured with the runtime's `calibrate` (release build, `reps = 5`) on the
 //! development machine (AMD EPYC Zen 4 VM, AVX-512 IFMA), whose top-level `rotate` and
 //! `relinearize` times agree with `docs/performance.md`. Regenerate with the ignored test
 //! `print_default_cost_table` in `runtime/tests/exec.rs` on an idle machine.

@@ -4,8 +4,8 @@
 
 use thiserror::Error;
 
-use super::pack::{eval_derived, pack_slots, plain_slots, unpack_output, Tensor};
-use super::{Instr, Pack, Schedule, Source};
+use crate::pack::{eval_derived, pack_slots, plain_slots, unpack_output, Tensor};
+use crate::program::{Instr, Pack, Schedule, Source};
 
 /// Why a plaintext simulation could not run.
 #[derive(Debug, Error, PartialEq)]
@@ -30,7 +30,7 @@ pub enum SimulationError {
 }
 
 /// Resolves a pack's source tensor given the user inputs and the derived tensors.
-pub(crate) fn source<'a>(
+pub fn source<'a>(
     inputs: &'a [Vec<Tensor>],
     derived: &'a [Tensor],
     pack: &Pack,
@@ -93,7 +93,7 @@ pub fn apply_plain<'a>(
 }
 
 /// Computes the derived tensors the client would compute.
-pub(crate) fn derived_tensors(
+pub fn derived_tensors(
     schedule: &Schedule,
     inputs: &[Vec<Tensor>],
 ) -> Result<Vec<Tensor>, SimulationError> {
@@ -108,10 +108,7 @@ pub(crate) fn derived_tensors(
 }
 
 /// Checks the user's tensors against the schedule's declared inputs.
-pub(crate) fn check_inputs(
-    schedule: &Schedule,
-    inputs: &[Vec<Tensor>],
-) -> Result<(), SimulationError> {
+pub fn check_inputs(schedule: &Schedule, inputs: &[Vec<Tensor>]) -> Result<(), SimulationError> {
     for (i, decl) in schedule.inputs.iter().enumerate() {
         let got = inputs.get(i).map_or(0, |v| v.len());
         if got != decl.elements() {

@@ -4,7 +4,7 @@
 
 use thiserror::Error;
 
-use super::{Instr, Layout, Plain, Schedule, Source};
+use crate::program::{Instr, Layout, Plain, Schedule, Source};
 
 /// Why a schedule file was refused.
 #[derive(Debug, Error, PartialEq)]
@@ -61,7 +61,7 @@ impl Schedule {
         for d in &self.derived {
             for (j, op) in d.ops.iter().enumerate() {
                 let refs: Vec<u32> = match op {
-                    super::ClientOp::Input { input, element } => {
+                    crate::program::ClientOp::Input { input, element } => {
                         if !source_ok(&Source::Input {
                             input: *input,
                             element: *element,
@@ -70,15 +70,17 @@ impl Schedule {
                         }
                         vec![]
                     }
-                    super::ClientOp::Fill { .. } => vec![],
-                    super::ClientOp::Neg(a) | super::ClientOp::Transpose(a) => vec![*a],
-                    super::ClientOp::Add(a, b)
-                    | super::ClientOp::Sub(a, b)
-                    | super::ClientOp::Mul(a, b)
-                    | super::ClientOp::MatMul(a, b)
-                    | super::ClientOp::MatVec(a, b)
-                    | super::ClientOp::ScaleCols(a, b)
-                    | super::ClientOp::ScaleRows(a, b) => vec![*a, *b],
+                    crate::program::ClientOp::Fill { .. } => vec![],
+                    crate::program::ClientOp::Neg(a) | crate::program::ClientOp::Transpose(a) => {
+                        vec![*a]
+                    }
+                    crate::program::ClientOp::Add(a, b)
+                    | crate::program::ClientOp::Sub(a, b)
+                    | crate::program::ClientOp::Mul(a, b)
+                    | crate::program::ClientOp::MatMul(a, b)
+                    | crate::program::ClientOp::MatVec(a, b)
+                    | crate::program::ClientOp::ScaleCols(a, b)
+                    | crate::program::ClientOp::ScaleRows(a, b) => vec![*a, *b],
                 };
                 if refs.iter().any(|r| *r as usize >= j) {
                     return bad(format!("derived `{}` op {j} reads a later op", d.name));
@@ -118,7 +120,7 @@ impl Schedule {
                     return bad(format!("output `{}` reads a missing value", o.name));
                 }
                 if matches!(tile.layout, Layout::MatrixTile { .. })
-                    != matches!(o.shape, super::Shape::Matrix(..))
+                    != matches!(o.shape, crate::program::Shape::Matrix(..))
                 {
                     return bad(format!(
                         "output `{}` tile layout does not fit its shape",

@@ -1,0 +1,160 @@
+//! The cost table: measured seconds per CKKS operation as a function of the ring degree and
+//! the number of limbs. The compiler's layout choice prices candidate plans with it and the
+//! runtime's cost evaluator estimates run times with it; the runtime measures a table for the
+//! machine at hand (`hel calibrate`).
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// A cost table that cannot be read or is malformed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("cost table: {0}")]
+pub struct CostTableError(pub String);
+
+/// Pseudo-operation: encoding one plaintext operand (done once per distinct plaintext).
+pub const ENCODE: &str = "encode";
+/// Pseudo-operation: each rotation after the first in a hoisting group (they share the first
+/// one's key-switching decomposition).
+pub const ROTATE_HOISTED: &str = "rotate_hoisted";
+
+/// Key switching costs ~dnum·(limbs + special primes) NTTs with dnum growing with the limbs at a
+/// fixed digit size: quadratic in the limbs, where everything else is linear.
+fn is_key_switching(op: &str) -> bool {
+    matches!(op, "relinearize" | "rotate" | "conjugate" | ROTATE_HOISTED)
+}
+
+/// Measured seconds of one operation at one ring degree, at several limb counts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CostCurve {
+    pub log_n: u32,
+    /// [`crate::Instr::name`], [`ENCODE`] or [`ROTATE_HOISTED`].
+    pub op: String,
+    /// (data limbs = level + 1, seconds), sorted by limbs.
+    pub points: Vec<(u32, f64)>,
+}
+
+/// Seconds per operation as a function of the ring degree and the number of limbs.
+///
+/// Between measured limb counts the time is interpolated linearly; beyond them it is
+/// extrapolated linearly in the limbs, or quadratically for key-switching operations. A ring
+/// degree that was not measured is scaled from the nearest one by N·log N. The curves are
+/// measured on the standard chain of each ring degree ([`crate::CkksParams::standard`]); other chains
+/// at the same N differ mainly in the key-switching digit count, which this ignores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CostTable {
+    /// Threads the measurements ran on. The runtime's calibration uses 1: the numbers are work
+    /// (CPU-seconds), which parallel execution divides among threads.
+    pub threads: usize,
+    pub curves: Vec<CostCurve>,
+}
+
+impl Default for CostTable {
+    /// Measured on the development machine with the runtime's calibration (see
+    /// `cost_default.rs`).
+    fn default() -> Self {
+        CostTable {
+            threads: 1,
+            curves: crate::cost_default::MEASURED
+                .iter()
+                .map(|(log_n, op, points)| CostCurve {
+                    log_n: *log_n,
+                    op: op.to_string(),
+                    points: points.to_vec(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl CostTable {
+    /// Estimated seconds of `op` at ring degree 2^log_n on `limbs` data limbs; 0 for
+    /// operations the table has no curve for (e.g. `input`).
+    pub fn seconds(&self, log_n: u32, op: &str, limbs: usize) -> f64 {
+        let Some(curve) = self
+            .curves
+            .iter()
+            .filter(|c| c.op == op && !c.points.is_empty())
+            .min_by_key(|c| (c.log_n.abs_diff(log_n), c.log_n))
+        else {
+            return 0.0;
+        };
+        let power = if is_key_switching(op) { 2 } else { 1 };
+        let t = interpolate(&curve.points, limbs.max(1) as f64, power);
+        let ratio =
+            2f64.powi(log_n as i32 - curve.log_n as i32) * log_n as f64 / curve.log_n.max(1) as f64;
+        t * ratio
+    }
+
+    /// Estimated seconds of `k` rotations of one ciphertext on `limbs` limbs, and whether
+    /// hoisting them (one shared decomposition, [`ROTATE_HOISTED`] per extra rotation) is the
+    /// faster way. It is not always: the engine's hoisted path permutes every decomposed digit,
+    /// and with many digits (one prime per digit at 2^15) that costs more than it saves.
+    pub fn rotations_seconds(&self, log_n: u32, limbs: usize, k: usize) -> (f64, bool) {
+        let rotate = self.seconds(log_n, "rotate", limbs);
+        let separate = k as f64 * rotate;
+        if k < 2 {
+            return (separate, false);
+        }
+        let hoisted = rotate + (k - 1) as f64 * self.seconds(log_n, ROTATE_HOISTED, limbs);
+        if hoisted < separate {
+            (hoisted, true)
+        } else {
+            (separate, false)
+        }
+    }
+
+    /// Checks that every curve has sorted, positive limb counts and finite non-negative times.
+    pub fn validate(&self) -> Result<(), CostTableError> {
+        for c in &self.curves {
+            let sorted = c.points.windows(2).all(|w| w[0].0 < w[1].0);
+            let sane = c
+                .points
+                .iter()
+                .all(|(l, t)| *l > 0 && t.is_finite() && *t >= 0.0);
+            if !sorted || !sane {
+                return Err(CostTableError(format!(
+                    "curve `{}` at N = 2^{} needs increasing limb counts and finite, \
+                     non-negative times",
+                    c.op, c.log_n
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The table as RON text (for `hel calibrate` to save).
+    pub fn to_ron(&self) -> Result<String, CostTableError> {
+        ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::new())
+            .map_err(|e| CostTableError(e.to_string()))
+    }
+
+    /// Parses and validates a table written by [`CostTable::to_ron`].
+    pub fn from_ron(text: &str) -> Result<Self, CostTableError> {
+        let table: CostTable = ron::from_str(text).map_err(|e| CostTableError(e.to_string()))?;
+        table.validate()?;
+        Ok(table)
+    }
+}
+
+/// Piecewise-linear interpolation through sorted `points`, extrapolated as `limbs^power`
+/// outside them.
+fn interpolate(points: &[(u32, f64)], limbs: f64, power: i32) -> f64 {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return 0.0;
+    };
+    let edge = |(l, t): (u32, f64)| t * (limbs / l as f64).powi(power);
+    if limbs <= first.0 as f64 {
+        return edge(*first);
+    }
+    if limbs >= last.0 as f64 {
+        return edge(*last);
+    }
+    for w in points.windows(2) {
+        let ((l0, t0), (l1, t1)) = (w[0], w[1]);
+        if limbs <= l1 as f64 {
+            let f = (limbs - l0 as f64) / (l1 - l0) as f64;
+            return t0 + f * (t1 - t0);
+        }
+    }
+    edge(*last)
+}
