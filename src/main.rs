@@ -2,7 +2,9 @@
 //!
 //! Every subcommand lives in its own file under `src/commands/` and is a thin layer over the
 //! `hel-compiler` and `hel-runtime` libraries. Exit codes: 0 success, 1 user error (bad input,
-//! failed check), 2 usage error (clap reports those itself).
+//! failed check), 2 usage error (a bad flag, flag value or combination of flags: clap's own
+//! errors and [`commands::errors::UsageError`]). With `--json`, a failure prints one JSON object
+//! `{"error": {...}}` on stdout as well as the text report on stderr.
 
 use clap::Parser;
 
@@ -17,13 +19,18 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = commands::Cli::parse();
+    let cli = match commands::Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version go to stdout with exit code 0, as clap prints them.
+        Err(e) if e.use_stderr() && std::env::args_os().skip(1).any(|a| a == "--json") => {
+            std::process::exit(commands::errors::report_clap_failure(&e))
+        }
+        Err(e) => e.exit(),
+    };
+    let json = cli.json();
     let code = match commands::dispatch(cli) {
         Ok(()) => 0,
-        Err(report) => {
-            eprintln!("{report:?}");
-            1
-        }
+        Err(report) => commands::errors::report_failure(&report, json),
     };
     std::process::exit(code);
 }

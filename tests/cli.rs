@@ -65,7 +65,8 @@ fn exit_codes() {
         hel(&["ir", "examples/poly.hel", "--after", "nonsense"])
             .status
             .code(),
-        Some(1)
+        Some(2),
+        "an unknown pass is a bad flag value"
     );
     assert_eq!(hel(&["--help"]).status.code(), Some(0));
 }

@@ -628,6 +628,8 @@ fn bench_logreg_projects_both_circuits_to_wider_machines() {
         "2",
         "--batch-size",
         "32",
+        "--threads",
+        "2",
         "--json",
     ]);
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -712,7 +714,7 @@ fn bench_logreg_projects_both_circuits_to_wider_machines() {
 #[test]
 fn user_errors_exit_with_1_and_say_what_is_wrong() {
     let bad = scratch_file("bad.csv", "a,b,label\n1,2,1\n3,x,0\n5,6,1\n");
-    let cases: [(Vec<&str>, &str); 4] = [
+    let cases: [(Vec<&str>, &str); 3] = [
         (
             vec!["--data", bad.to_str().unwrap()],
             "bad.csv:3: column 2 (b): `x` is not a finite number",
@@ -725,10 +727,6 @@ fn user_errors_exit_with_1_and_say_what_is_wrong() {
                 "diagnosis",
             ],
             "label column `diagnosis`",
-        ),
-        (
-            vec!["--label-column", "3"],
-            "--label-column applies to CSV data",
         ),
         (
             vec!["--program", "no/such/program.hel"],

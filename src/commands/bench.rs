@@ -4,6 +4,7 @@
 use clap::{Args, Subcommand};
 use miette::{miette, IntoDiagnostic};
 
+use super::flags::ThreadsArgs;
 use super::CmdResult;
 
 /// Arguments of `hel bench`.
@@ -28,9 +29,8 @@ pub struct CkksBenchArgs {
     /// log2 of the ring degree (standard chains: 13 = 3 limbs, 14 = 8, 15 = 20, 16 = 40).
     #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(12..=16))]
     pub log_n: u32,
-    /// Worker threads (0 = all cores).
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub threads: ThreadsArgs,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -44,10 +44,11 @@ pub fn run(args: BenchArgs) -> CmdResult {
 }
 
 fn run_ckks(args: CkksBenchArgs) -> CmdResult {
-    let report = hel_runtime::ckks::bench::run_with_progress(args.log_n, args.threads, &mut |op| {
-        eprintln!("bench ckks 2^{}: {op}", args.log_n)
-    })
-    .map_err(|e| miette!("{e}"))?;
+    let report =
+        hel_runtime::ckks::bench::run_with_progress(args.log_n, args.threads.threads, &mut |op| {
+            eprintln!("bench ckks 2^{}: {op}", args.log_n)
+        })
+        .map_err(|e| miette!("{e}"))?;
     if args.json {
         println!("{}", serde_json::to_string(&report).into_diagnostic()?);
         return Ok(());

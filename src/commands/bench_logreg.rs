@@ -13,6 +13,8 @@ use miette::IntoDiagnostic;
 use serde_json::{json, Value};
 
 use super::common::user_error;
+use super::errors::usage_error;
+use super::flags::ThreadsArgs;
 use super::keyfiles::human_bytes;
 use super::CmdResult;
 
@@ -20,7 +22,8 @@ use super::CmdResult;
 #[derive(Args)]
 #[command(
     after_help = "Runs four trainings (about 10 minutes at the defaults on 2 cores): \
--O1 and -O2 with --threads, and both on one thread. Prints a table and the ratios the project \
+-O1 and -O2 with --threads (all cores by default, at least 2; 1 is refused), and both on one \
+thread. Prints a table and the ratios the project \
 tracks: -O1 / -O2 server time (target >= 6) and the parallel speedup (target >= 1.7 on 2 \
 threads), with each run's peak resident memory (target < 8 GiB). The one-thread runs' \
 operation times, replayed on 1 to 64 one-operation workers, project both circuits to wider \
@@ -41,14 +44,15 @@ pub struct LogregBenchArgs {
     )]
     pub program: PathBuf,
     /// Minibatches K.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, value_name = "K", default_value_t = 6,
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub minibatches: u32,
     /// Rows per minibatch m.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, value_name = "M", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=(1 << 24)))]
     pub batch_size: u32,
-    /// Threads of the parallel runs (the serial run uses 1).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=1024))]
-    pub threads: u32,
+    #[command(flatten)]
+    pub threads: ThreadsArgs,
     /// Skip the -O1 runs (only the thread scaling of -O2).
     #[arg(long)]
     pub skip_o1: bool,
@@ -121,7 +125,12 @@ fn run_train(label: &str, args: &LogregBenchArgs, extra: &[String]) -> miette::R
     }
     let (status, max_rss) = wait_with_rss(child)?;
     if !status {
-        return Err(user_error(format!("{label}: hel train failed (see above)")));
+        // `hel train --json` prints its error as JSON too (and as text on stderr, above).
+        let why = serde_json::from_str::<Value>(out.trim())
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "see above".into());
+        return Err(user_error(format!("{label}: hel train failed: {why}")));
     }
     let report: Value = serde_json::from_str(out.trim())
         .map_err(|e| user_error(format!("{label}: hel train printed no JSON report: {e}")))?;
@@ -192,7 +201,15 @@ fn ratio_six_from(rows: &[Projected]) -> Option<usize> {
 }
 
 pub fn run(args: LogregBenchArgs) -> CmdResult {
-    let t = args.threads.to_string();
+    if args.threads.threads == 1 {
+        return Err(usage_error(
+            "bench logreg compares --threads N with one thread: N must be at least 2 (or 0, \
+             all cores)",
+        ));
+    }
+    // All cores, but at least two: the parallel runs must differ from the serial ones.
+    let threads = args.threads.count().max(2);
+    let t = threads.to_string();
     let config = |label: String, opt: &str, threads: &str| Config {
         label,
         extra: vec![opt.into(), "--threads".into(), threads.into()],
@@ -257,7 +274,7 @@ pub fn run(args: LogregBenchArgs) -> CmdResult {
             "program": args.program,
             "minibatches": args.minibatches,
             "batch_size": args.batch_size,
-            "threads": args.threads,
+            "threads": threads,
             "repeat": args.repeat,
             "runs": rows,
             "o1_over_o2": o1_over_o2,

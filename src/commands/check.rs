@@ -1,6 +1,7 @@
 //! `hel check`: parse and check a program, print a one-line summary.
 
-use super::common::{frontend, parse_set, read_source};
+use super::common::{frontend, read_source};
+use super::flags::SetArgs;
 use super::CmdResult;
 use clap::Args;
 use hel_compiler::ir::{Op, Program};
@@ -13,14 +14,13 @@ use std::path::PathBuf;
 pub struct CheckArgs {
     /// The .hel program to check.
     pub file: PathBuf,
-    /// Override a `const` definition, e.g. `--set k=3` (repeatable).
-    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
-    pub sets: Vec<(String, f64)>,
+    #[command(flatten)]
+    pub set: SetArgs,
 }
 
 pub fn run(args: CheckArgs) -> CmdResult {
     let src = read_source(&args.file)?;
-    let program = frontend(&src, &args.sets)?;
+    let program = frontend(&src, &args.set.sets)?;
     println!("{}", summary(&program));
     Ok(())
 }

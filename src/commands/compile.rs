@@ -1,7 +1,7 @@
 //! `hel compile`: a `.hel` program to a schedule file (`.helc`) the client and server share.
 
-use super::common::{diagnostic, parse_set, read_source, user_error};
-use super::depth::OptArgs;
+use super::common::{diagnostic, read_source, user_error};
+use super::flags::{MaxLogNArgs, OptArgs, PrecisionArgs, SetArgs};
 use super::CmdResult;
 use clap::{Args, ValueEnum};
 use hel::compile::{compile, ct_report, CompileRequest};
@@ -28,20 +28,15 @@ pub struct CompileArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub opt: OptArgs,
-    /// Override a `const` definition, e.g. `--set k=3` (repeatable).
-    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
-    pub sets: Vec<(String, f64)>,
-    /// Target bits of precision of the outputs (chooses the scale).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(8..=30))]
-    pub precision: u32,
+    #[command(flatten)]
+    pub set: SetArgs,
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
     /// Use these CKKS parameters (a RON `CkksParams` file) instead of choosing them.
     #[arg(long, value_name = "FILE.ron")]
     pub params: Option<PathBuf>,
-    /// Largest ring degree (log2 N) the parameter selection may use; a program that needs a
-    /// larger ring is refused as too deep.
-    #[arg(long, value_name = "13..16", default_value_t = 16,
-          value_parser = clap::value_parser!(u32).range(13..=16))]
-    pub max_log_n: u32,
+    #[command(flatten)]
+    pub max_log_n: MaxLogNArgs,
     /// Output encoding.
     #[arg(long, value_enum, default_value = "binary")]
     pub format: FormatArg,
@@ -67,11 +62,11 @@ pub fn run(args: CompileArgs) -> CmdResult {
         None => None,
     };
     let req = CompileRequest {
-        sets: args.sets.clone(),
+        sets: args.set.sets.clone(),
         options: args.opt.options(),
-        precision_bits: args.precision,
+        precision_bits: args.precision.precision,
         params,
-        max_log_n: args.max_log_n,
+        max_log_n: args.max_log_n.max_log_n,
     };
     let compiled =
         compile(&src, &req, &mut |name, _| eprintln!("[pass] {name}")).map_err(diagnostic)?;

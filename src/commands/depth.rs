@@ -1,12 +1,12 @@
 //! `hel depth`: the depth report — total and per-output depth, depth per loop iteration, the
 //! critical path with source locations, operation counts, and a table after each pass.
 
-use super::common::{diagnostic, frontend, parse_set, read_source};
+use super::common::{diagnostic, frontend, read_source};
+use super::flags::{MaxLogNArgs, OptArgs, PrecisionArgs, SetArgs};
 use super::CmdResult;
 use clap::Args;
 use hel_compiler::analysis::{analyze, Analysis};
-use hel_compiler::passes::client_precompute::ClientPrecompute;
-use hel_compiler::passes::pipeline::{OptLevel, Options, Pipeline};
+use hel_compiler::passes::pipeline::Pipeline;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,42 +21,15 @@ pub struct DepthArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub opt: OptArgs,
-    /// Override a `const` definition, e.g. `--set k=3` (repeatable).
-    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
-    pub sets: Vec<(String, f64)>,
+    #[command(flatten)]
+    pub set: SetArgs,
     /// Print one JSON object instead of the tables.
     #[arg(long)]
     pub json: bool,
-    /// Target bits of precision (chooses the scale, hence the parameters reported).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(8..=30))]
-    pub precision: u32,
-}
-
-/// Optimization flags shared by the commands that compile.
-#[derive(Args, Clone)]
-pub struct OptArgs {
-    /// Optimization level: -O0 (unroll, fold constants), -O1 (within one iteration), -O2
-    /// (across iterations, with client precomputation).
-    #[arg(short = 'O', long = "opt-level", value_name = "0|1|2", default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=2))]
-    pub level: u8,
-    /// Client-side precomputation: off, auto, or a budget in bytes of extra input values.
-    #[arg(long, value_name = "off|auto|BYTES", default_value = "auto")]
-    pub client_precompute: ClientPrecompute,
-}
-
-impl OptArgs {
-    pub fn options(&self) -> Options {
-        let level = match self.level {
-            0 => OptLevel::O0,
-            1 => OptLevel::O1,
-            _ => OptLevel::O2,
-        };
-        Options {
-            level,
-            client_precompute: self.client_precompute,
-            unroll_factor: None,
-        }
-    }
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
+    #[command(flatten)]
+    pub max_log_n: MaxLogNArgs,
 }
 
 #[derive(Serialize)]
@@ -95,7 +68,7 @@ struct Report {
 
 pub fn run(args: DepthArgs) -> CmdResult {
     let src = read_source(&args.file)?;
-    let program = frontend(&src, &args.sets)?;
+    let program = frontend(&src, &args.set.sets)?;
     let pipeline = Pipeline::with_options(args.opt.options());
     let mut rows = Vec::new();
     let program = pipeline
@@ -113,11 +86,11 @@ pub fn run(args: DepthArgs) -> CmdResult {
         })
         .map_err(diagnostic)?;
     let req = hel::compile::CompileRequest {
-        sets: args.sets.clone(),
+        sets: args.set.sets.clone(),
         options: args.opt.options(),
-        precision_bits: args.precision,
+        precision_bits: args.precision.precision,
         params: None,
-        max_log_n: 16,
+        max_log_n: args.max_log_n.max_log_n,
     };
     let ciphertext = match hel::compile::lower_checked(&src, &req, &program) {
         Ok((lowered, _)) => {

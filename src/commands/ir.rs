@@ -1,6 +1,8 @@
 //! `hel ir`: print the IR after any pass, as text, Graphviz DOT or RON.
 
-use super::common::{frontend, parse_set, read_source, user_error};
+use super::common::{frontend, read_source};
+use super::errors::usage_error;
+use super::flags::{OptArgs, SetArgs};
 use super::CmdResult;
 use clap::{Args, ValueEnum};
 use hel_compiler::ir::{print_dot, print_ron, print_text};
@@ -32,11 +34,10 @@ pub struct IrArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
-    /// Override a `const` definition, e.g. `--set k=3` (repeatable).
-    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
-    pub sets: Vec<(String, f64)>,
     #[command(flatten)]
-    pub opt: super::depth::OptArgs,
+    pub set: SetArgs,
+    #[command(flatten)]
+    pub opt: OptArgs,
     /// Unroll loops by this factor instead of fully (the pipeline then stops after `unroll`).
     #[arg(long, value_name = "F", value_parser = clap::value_parser!(u32).range(1..))]
     pub unroll_factor: Option<u32>,
@@ -56,19 +57,19 @@ pub fn run(args: IrArgs) -> CmdResult {
         return Ok(());
     }
     let Some(file) = args.file else {
-        return Err(user_error("no input file"));
+        return Err(usage_error("no input file"));
     };
     if let Some(after) = &args.after {
         if !pipeline.has(after) {
             let names: Vec<&str> = pipeline.list().iter().map(|(n, _)| *n).collect();
-            return Err(user_error(format!(
+            return Err(usage_error(format!(
                 "unknown pass `{after}`; the passes are: {}",
                 names.join(", ")
             )));
         }
     }
     let src = read_source(&file)?;
-    let program = frontend(&src, &args.sets)?;
+    let program = frontend(&src, &args.set.sets)?;
     let program = pipeline
         .run(program, args.after.as_deref(), &mut |name, p| {
             eprintln!("[pass] {name}: {} nodes", p.graph.len())

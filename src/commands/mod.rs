@@ -13,13 +13,15 @@ pub mod data;
 pub mod decrypt;
 pub mod depth;
 pub mod encrypt;
+pub mod errors;
+pub mod flags;
 pub mod ir;
 pub mod keyfiles;
 pub mod keygen;
 pub mod run;
 pub mod train;
 
-/// Errors reach `main` as a rendered miette report; every user-facing failure is exit code 1.
+/// Errors reach `main` as a miette report: exit code 2 for an [`errors::UsageError`], else 1.
 pub type CmdResult = miette::Result<()>;
 
 #[derive(Parser)]
@@ -61,14 +63,34 @@ pub enum Command {
     /// Measure the speed of the CKKS engine (like `openssl speed`).
     ///
     /// Examples:
-    ///   hel bench ckks                       # N = 2^14, one thread, table
-    ///   hel bench ckks --log-n 15 --threads 2
+    ///   hel bench ckks                       # N = 2^14, all cores, table
+    ///   hel bench ckks --log-n 15 --threads 1
     ///   hel bench ckks --log-n 13 --json     # one JSON object on stdout
     #[command(verbatim_doc_comment)]
     Bench(bench::BenchArgs),
     /// Train logistic regression on encrypted data end to end (client and server in one
     /// process) and compare with the same training in plaintext.
     Train(train::TrainArgs),
+}
+
+impl Cli {
+    /// Whether the command was given `--json` (its errors are then JSON on stdout too).
+    pub fn json(&self) -> bool {
+        match &self.command {
+            Command::Depth(a) => a.json,
+            Command::Compile(a) => a.json,
+            Command::Keygen(a) => a.json,
+            Command::Encrypt(a) => a.json,
+            Command::Run(a) => a.json,
+            Command::Calibrate(a) => a.json,
+            Command::Train(a) => a.json,
+            Command::Bench(b) => match &b.target {
+                bench::BenchTarget::Ckks(a) => a.json,
+                bench::BenchTarget::Logreg(a) => a.json,
+            },
+            Command::Check(_) | Command::Ir(_) | Command::Decrypt(_) | Command::Data(_) => false,
+        }
+    }
 }
 
 pub fn dispatch(cli: Cli) -> CmdResult {

@@ -19,6 +19,8 @@ use serde_json::json;
 
 use super::common::user_error;
 use super::cost_table::load_cost_table;
+use super::errors::usage_error;
+use super::flags::{parse_size, ThreadsArgs};
 use super::keyfiles::{
     context, file_error, human_bytes, load_schedule, load_secret_key, read_bytes,
 };
@@ -84,12 +86,12 @@ pub struct RunArgs {
     /// The secret key (debug only; the ckks evaluator refuses it).
     #[arg(long, value_name = "FILE")]
     pub secret_key: Option<PathBuf>,
-    /// Worker threads (0 = one per core).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-    /// Soft limit on live ciphertext memory in MiB: above it the scheduler prefers operations
-    /// that free memory over the critical path.
-    #[arg(long, value_name = "MIB")]
+    #[command(flatten)]
+    pub threads: ThreadsArgs,
+    /// Soft limit on live ciphertext memory: above it the scheduler prefers operations that
+    /// free memory over the critical path. A size: bytes, or a number with K, M, G or T
+    /// (1024-based; `B`/`iB` optional), e.g. `512M`, `8G`, `1.5GiB`. Default: no limit.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub memory_limit: Option<usize>,
     /// Cost table from `hel calibrate` (default: the calibrated table if one exists, else the
     /// table shipped with hel).
@@ -118,14 +120,16 @@ fn parse_injection(s: &str) -> Result<(u32, f64), String> {
     Ok((id, delta))
 }
 
-/// A required path for this evaluator, or a usage-style error naming the flag.
+/// A required path for this evaluator, or a usage error naming the flag ([`check_flags`] has
+/// already refused a missing one).
 fn need<'a>(p: &'a Option<PathBuf>, flag: &str, kind: &str) -> miette::Result<&'a Path> {
     p.as_deref()
-        .ok_or_else(|| user_error(format!("the {kind} evaluator needs {flag}")))
+        .ok_or_else(|| usage_error(format!("the {kind} evaluator needs {flag}")))
 }
 
-pub fn run(args: RunArgs) -> CmdResult {
-    let schedule = load_schedule(&args.program)?;
+/// The flags each evaluator needs and refuses, checked before any file is read: a missing or
+/// refused flag is a usage error (exit code 2).
+fn check_flags(args: &RunArgs) -> CmdResult {
     let (name, forbidden): (&str, &[(bool, &str)]) = match args.evaluator {
         EvaluatorKind::Ckks => (
             "ckks",
@@ -156,13 +160,44 @@ pub fn run(args: RunArgs) -> CmdResult {
         ),
     };
     if let Some((_, flag)) = forbidden.iter().find(|(given, _)| *given) {
-        return Err(user_error(format!(
+        return Err(usage_error(format!(
             "the {name} evaluator does not take {flag}"
         )));
     }
-    if args.inject_error.is_some() && args.evaluator != EvaluatorKind::Debug {
-        return Err(user_error("--inject-error is for the debug evaluator"));
+    let (keys, inputs, out, sk) = (
+        args.eval_keys.is_some(),
+        args.inputs.is_some(),
+        args.out.is_some(),
+        args.secret_key.is_some(),
+    );
+    let plain = !args.plain_inputs.is_empty();
+    let required: &[(bool, &str)] = match args.evaluator {
+        EvaluatorKind::Ckks => &[
+            (keys, "--eval-keys FILE"),
+            (inputs, "--inputs FILE"),
+            (out, "-o FILE (the encrypted outputs)"),
+        ],
+        EvaluatorKind::Plain => &[(plain, "the plaintext inputs: --input NAME=FILE for each")],
+        EvaluatorKind::Debug => &[
+            (sk, "--secret-key FILE"),
+            (plain, "the plaintext inputs: --input NAME=FILE for each"),
+            (keys, "--eval-keys FILE"),
+            (inputs, "--inputs FILE"),
+        ],
+        EvaluatorKind::Cost => &[],
+    };
+    if let Some((_, flag)) = required.iter().find(|(given, _)| !*given) {
+        return Err(usage_error(format!("the {name} evaluator needs {flag}")));
     }
+    if args.inject_error.is_some() && args.evaluator != EvaluatorKind::Debug {
+        return Err(usage_error("--inject-error is for the debug evaluator"));
+    }
+    Ok(())
+}
+
+pub fn run(args: RunArgs) -> CmdResult {
+    check_flags(&args)?;
+    let schedule = load_schedule(&args.program)?;
     match args.evaluator {
         EvaluatorKind::Ckks => run_ckks(&args, &schedule),
         EvaluatorKind::Plain => run_plain(&args, &schedule),
@@ -197,9 +232,9 @@ fn run_with_progress<E: Evaluator>(
     bar.set_message(format!("running {}", schedule.name));
     let progress = |done: usize, _total: usize| bar.set_position(done as u64);
     let options = RunOptions {
-        threads: args.threads,
+        threads: args.threads.threads,
         progress: Some(&progress),
-        memory_limit: args.memory_limit.map(|m| m << 20),
+        memory_limit: args.memory_limit,
     };
     let result = execute(schedule, evaluator, &options);
     bar.finish_and_clear();
@@ -257,7 +292,7 @@ fn plain_tensors(
     kind: &str,
 ) -> miette::Result<Vec<Vec<Tensor>>> {
     if args.plain_inputs.is_empty() {
-        return Err(user_error(format!(
+        return Err(usage_error(format!(
             "the {kind} evaluator needs the plaintext inputs: --input NAME=FILE for each"
         )));
     }
@@ -358,11 +393,7 @@ fn run_cost(args: &RunArgs, schedule: &Schedule) -> CmdResult {
     let result = run_with_progress(schedule, &evaluator, args)?;
     let report = evaluator.report().map_err(user_error)?;
     let projection = evaluator.projection().map_err(user_error)?;
-    let threads = RunOptions {
-        threads: args.threads,
-        ..RunOptions::default()
-    }
-    .thread_count();
+    let threads = args.threads.count();
     if args.json {
         let v = json!({
             "evaluator": "cost",

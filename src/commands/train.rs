@@ -15,7 +15,8 @@ use hel::train::{
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::common::{read_source, user_error};
-use super::depth::OptArgs;
+use super::errors::usage_error;
+use super::flags::{parse_size, MaxLogNArgs, OptArgs, PrecisionArgs, ThreadsArgs};
 use super::CmdResult;
 use crate::io::atomic::{check_writable, write_new};
 
@@ -61,9 +62,8 @@ pub struct TrainArgs {
     pub batch_size: Option<u32>,
     #[command(flatten)]
     pub opt: OptArgs,
-    /// Server threads (0: one per core).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub threads: ThreadsArgs,
     /// Print one JSON object with the results instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -76,25 +76,22 @@ pub struct TrainArgs {
     /// CSV test data (default: hold out --test-fraction of the training file).
     #[arg(long, value_name = "FILE.csv", conflicts_with = "test_fraction")]
     pub test: Option<PathBuf>,
-    /// Fraction of the CSV rows held out for testing [default: 0.2].
-    #[arg(long, value_name = "F")]
+    /// Fraction of the CSV rows held out for testing, strictly between 0 and 1 [default: 0.2].
+    #[arg(long, value_name = "F", value_parser = parse_fraction)]
     pub test_fraction: Option<f64>,
-    /// Target bits of precision of the outputs (chooses the scale).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(8..=30))]
-    pub precision: u32,
-    /// Largest ring degree (log2 N) of a circuit: K minibatches that need a larger ring run as
-    /// rounds of smaller circuits (2^16 circuits are several times slower per minibatch).
-    #[arg(long, value_name = "13..16", default_value_t = 16,
-          value_parser = clap::value_parser!(u32).range(13..=16))]
-    pub max_log_n: u32,
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
+    #[command(flatten)]
+    pub max_log_n: MaxLogNArgs,
     /// At most this many minibatches per circuit: forces rounds (default: as many as the
     /// 128-bit parameter budget allows).
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
     pub round_size: Option<u32>,
-    /// Soft limit on the server's live intermediate ciphertexts, e.g. `8G` or `512M`: above it
-    /// the server runs the operations that free memory first. Default: an eighth of the
-    /// physical memory (the inputs and keys need the rest; see `hel::train::server`).
-    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    /// Soft limit on the server's live intermediate ciphertexts: above it the server runs the
+    /// operations that free memory first. A size: bytes, or a number with K, M, G or T
+    /// (1024-based; `B`/`iB` optional), e.g. `512M`, `8G`, `1.5GiB`. Default: an eighth of
+    /// the physical memory (the inputs and keys need the rest; see `hel::train::server`).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub memory_limit: Option<usize>,
     /// Train on Z as built even when the plaintext run leaves the sigmoid polynomial's domain
     /// [-16, 16] (only a warning then). By default the client then tries Z scaled by c =
@@ -111,34 +108,12 @@ pub struct TrainArgs {
     pub force: bool,
 }
 
-/// `123`, `64K`, `512M`, `8G` (binary units; a trailing `B`/`iB` is accepted).
-fn parse_bytes(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let t = t
-        .strip_suffix("iB")
-        .or_else(|| t.strip_suffix('B'))
-        .unwrap_or(t);
-    let (num, shift) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let shift = match c.to_ascii_uppercase() {
-                'K' => 10,
-                'M' => 20,
-                'G' => 30,
-                'T' => 40,
-                _ => return Err(format!("`{s}`: unknown unit `{c}` (use K, M, G or T)")),
-            };
-            (&t[..i], shift)
-        }
-        _ => (t, 0),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size like 8G or 512M"))?;
-    if !(v.is_finite() && v > 0.0) {
-        return Err(format!("`{s}`: the size must be positive"));
+/// `--test-fraction`: a number strictly between 0 and 1.
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(f) if f > 0.0 && f < 1.0 => Ok(f),
+        _ => Err(format!("`{s}` is not a fraction strictly between 0 and 1")),
     }
-    Ok((v * (1u64 << shift) as f64) as usize)
 }
 
 /// The files `--save-model` must never replace.
@@ -159,7 +134,7 @@ fn data_source(args: &TrainArgs) -> Result<DataSource, miette::Report> {
             ("--test-fraction", args.test_fraction.is_some()),
         ];
         if let Some((flag, _)) = csv_only.iter().find(|(_, given)| *given) {
-            return Err(user_error(format!(
+            return Err(usage_error(format!(
                 "{flag} applies to CSV data; the bundled {MNIST} set has its own label and test \
                  split"
             )));
@@ -201,10 +176,10 @@ pub fn run(args: TrainArgs) -> CmdResult {
         minibatches: args.minibatches as usize,
         batch_size: args.batch_size.map(|m| m as usize),
         compile: args.opt.options(),
-        precision_bits: args.precision,
-        threads: args.threads,
+        precision_bits: args.precision.precision,
+        threads: args.threads.threads,
         round_size: args.round_size.map(|r| r as usize),
-        max_log_n: args.max_log_n,
+        max_log_n: args.max_log_n.max_log_n,
         memory_limit: args.memory_limit.or_else(server::default_memory_limit),
         fit_domain: !args.no_domain_scaling,
     };
@@ -225,22 +200,6 @@ pub fn run(args: TrainArgs) -> CmdResult {
         print!("{}", report.table());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_bytes;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_bytes("123"), Ok(123));
-        assert_eq!(parse_bytes("8G"), Ok(8 << 30));
-        assert_eq!(parse_bytes("1.5GiB"), Ok(3 << 29));
-        assert_eq!(parse_bytes("512m"), Ok(512 << 20));
-        assert!(parse_bytes("8X").is_err());
-        assert!(parse_bytes("-1G").is_err());
-        assert!(parse_bytes("G").is_err());
-    }
 }
 
 /// One progress bar (or spinner) per phase on stderr, plus a log line when a phase ends.
