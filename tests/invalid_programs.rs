@@ -11,6 +11,7 @@ fn hel() -> Command {
 
 #[test]
 fn every_invalid_program_gets_a_located_diagnostic() {
+    let mut wrong_codes = Vec::new();
     insta::glob!("invalid/*.hel", |path| {
         let text = std::fs::read_to_string(path).expect("readable");
         let name = path
@@ -19,6 +20,21 @@ fn every_invalid_program_gets_a_located_diagnostic() {
             .expect("utf-8 name");
         let src = hel_compiler::SourceFile::new(format!("invalid/{name}"), text);
         let d = hel_compiler::frontend(&src, &[]).expect_err("an invalid program must be refused");
+        // The corpus is named by category; each category has its stable code.
+        let want = match name.split('_').next() {
+            Some("syntax") => hel_compiler::Code::Syntax,
+            Some("name" | "output") => hel_compiler::Code::Name,
+            Some("shape" | "seq") => hel_compiler::Code::Shape,
+            Some("secrecy") => hel_compiler::Code::Secrecy,
+            Some("const") => hel_compiler::Code::Const,
+            other => panic!("{name}: unknown corpus category {other:?}"),
+        };
+        if d.code != want {
+            wrong_codes.push(format!(
+                "{name}: {} instead of {} ({})",
+                d.code, want, d.message
+            ));
+        }
         let rendered = d.render_plain();
         let (line, col) = src.line_col(d.span.start);
         assert!(
@@ -27,6 +43,7 @@ fn every_invalid_program_gets_a_located_diagnostic() {
         );
         insta::assert_snapshot!(rendered);
     });
+    assert!(wrong_codes.is_empty(), "{}", wrong_codes.join("\n"));
 }
 
 #[test]

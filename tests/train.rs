@@ -9,7 +9,6 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use hel::compile::{beyond_budget, compile, deepest_admissible, far_too_deep, CompileRequest};
 use hel::data::csv::CsvOptions;
 use hel::data::prepare::{prepare_csv, TestSource};
 use hel::data::{minibatches, prepare::prepare_mnist_3v8, Matrix};
@@ -18,8 +17,10 @@ use hel::reference::{self, Config, Method, H_DOMAIN};
 use hel::train::program::{self, Interface};
 use hel::train::rounds::{self, RoundPlan, RoundTemplate};
 use hel::train::{model, train, DataSource, Model, Quiet, TrainError, TrainOptions, TrainReport};
+use hel_compiler::driver::{beyond_budget, deepest_admissible, far_too_deep};
 use hel_compiler::passes::pipeline::OptLevel;
 use hel_compiler::SourceFile;
+use hel_compiler::{compile, Code, Options as CompileRequest};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -365,15 +366,14 @@ fn round_programs_compose_to_the_reference_in_plaintext() {
 fn too_deep_circuits_are_recognized() {
     let req = CompileRequest {
         sets: program::sets(24, 8, 3),
-        options: Default::default(),
+        passes: Default::default(),
         precision_bits: 20,
         params: None,
         max_log_n: 16,
     };
-    let err = compile(&example("logreg_gd.hel"), &req, &mut |_, _| {})
-        .err()
-        .expect("24 minibatches do not fit one circuit");
-    assert!(rounds::is_too_deep(&err), "{}", err.message);
+    let err = compile(&example("logreg_gd.hel"), &req)
+        .expect_err("24 minibatches do not fit one circuit");
+    assert_eq!(err.code, Code::TooDeep, "{}", err.message);
 }
 
 /// A program far beyond the parameter budget is refused from its tensor depth, without being
@@ -382,7 +382,7 @@ fn too_deep_circuits_are_recognized() {
 fn far_too_deep_programs_are_not_lowered() {
     let req = |k: usize| CompileRequest {
         sets: program::sets(k, 1024, 197),
-        options: Default::default(),
+        passes: Default::default(),
         precision_bits: 20,
         params: None,
         max_log_n: 15,
@@ -408,7 +408,7 @@ fn ciphertext_depth_tracks_the_tensor_depth() {
             for k in [1, 2, 3, 5] {
                 let req = CompileRequest {
                     sets: program::sets(k, 16, 5),
-                    options: hel_compiler::passes::pipeline::Options {
+                    passes: hel_compiler::passes::pipeline::Options {
                         level: [OptLevel::O0, OptLevel::O1, OptLevel::O2][level],
                         ..Default::default()
                     },
@@ -416,9 +416,9 @@ fn ciphertext_depth_tracks_the_tensor_depth() {
                     params: None,
                     max_log_n: 16,
                 };
-                let c = compile(&example(name), &req, &mut |_, _| {}).unwrap();
+                let c = compile(&example(name), &req).unwrap();
                 let tensor = c.passes.last().unwrap().tensor_depth;
-                let ct = hel::compile::ct_report(&c).depth;
+                let ct = c.report().depth;
                 assert!(
                     ct + 1 >= tensor && !beyond_budget(tensor, ct),
                     "{name} -O{level} k = {k}: ciphertext depth {ct}, tensor depth {tensor}"

@@ -1,20 +1,45 @@
 //! hel-compiler: from `.hel` source to a checked, typed dataflow IR, through the depth-optimizing
 //! passes, to a CKKS schedule.
 //!
+//! One call compiles a program ([`compile`]); the stages are public for tools that want to look
+//! at the steps between:
+//!
+//! ```
+//! use hel_compiler::{compile, Options, SourceFile};
+//!
+//! let src = SourceFile::new(
+//!     "square.hel",
+//!     "input x: enc vector[4] range [-1, 1]; let y = x * x + 1; output y;",
+//! );
+//! let compiled = compile(&src, &Options::default())?;
+//! let report = compiled.report();
+//! assert_eq!(report.depth, 1); // one multiplication, one level
+//! assert_eq!(report.params.security_bits, 128);
+//! # Ok::<(), hel_compiler::Diagnostic>(())
+//! ```
+//!
 //! Data flows one way: [`syntax`] parses text into an AST, [`check`] resolves names and checks
-//! shapes and secrecy while elaborating the AST into the [`ir`], and [`passes`] transform that IR.
-//! Every stage reports problems as a [`Diagnostic`] that points into the source.
+//! shapes and secrecy while elaborating the AST into the [`ir`], [`passes`] transform that IR
+//! (the order is in [`passes::pipeline`]), [`analysis`] measures its depth, and [`lower`] turns
+//! it into a [`hel_schedule::Schedule`]: packing, levels, scales, parameters and keys. The
+//! compiler never links the CKKS engine: the schedule and the rules it must obey are the
+//! `hel-schedule` contract crate, which the runtime executes.
+//!
+//! Every stage reports problems as a [`Diagnostic`] that points into the source and carries a
+//! stable [`Code`].
 
 pub mod analysis;
 pub mod check;
 pub mod diagnostics;
+pub mod driver;
 pub mod ir;
 pub mod lower;
 pub mod passes;
 pub mod source;
 pub mod syntax;
 
-pub use diagnostics::Diagnostic;
+pub use diagnostics::{Code, Diagnostic};
+pub use driver::{compile, Compiled, Options};
 pub use source::{SourceFile, Span};
 
 /// Parses and checks `source`, returning the IR exactly as written (loops still loops).

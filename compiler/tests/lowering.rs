@@ -42,8 +42,6 @@ fn try_compile_source(
         &LowerOptions {
             params: ParamRequest::default(),
             name: file.into(),
-            program_hash: String::new(),
-            client_precompute: Default::default(),
         },
     )?;
     Ok((p, l))

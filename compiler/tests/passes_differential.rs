@@ -94,8 +94,14 @@ impl Pass for ScaleConsts {
         "multiplies every constant (a wrong pass, for testing the tester)"
     }
     fn run(&self, mut p: Program) -> Result<Program, hel_compiler::Diagnostic> {
-        let fail =
-            |p: &Program| hel_compiler::Diagnostic::new(&p.source, Default::default(), "ron");
+        let fail = |p: &Program| {
+            hel_compiler::Diagnostic::new(
+                hel_compiler::Code::Internal,
+                &p.source,
+                Default::default(),
+                "ron",
+            )
+        };
         let text = ron::to_string(&p.graph).map_err(|_| fail(&p))?;
         let mut nodes: Vec<Node> = ron::from_str(&text).map_err(|_| fail(&p))?;
         for n in &mut nodes {

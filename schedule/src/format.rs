@@ -74,3 +74,30 @@ impl Schedule {
         Ok(schedule)
     }
 }
+
+/// The canonical byte serialization of a value built from the contract's types (postcard:
+/// fields in declaration order, integers as varints, f64 by its bits). Identities (program
+/// hashes, plaintext cache keys, hash-consing keys) are computed from it, never from `Debug`
+/// text, which may change with a compiler release or a refactoring.
+///
+/// Serializing a `derive(Serialize)` type of structs, enums, vectors, strings and numbers into
+/// a growable buffer cannot fail; a type that could (a map of unknown length) is not one of ours.
+pub fn canonical_bytes<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value)
+        .expect("postcard serializes every derive(Serialize) type of the contract into a Vec")
+}
+
+impl Schedule {
+    /// The compiled program's identity: blake3 (hex) of its canonical serialization with
+    /// `program_hash` itself left empty. Keys and ciphertexts made for one program are bound
+    /// to it; two compilations that produce the same schedule share it, and any difference in
+    /// the schedule (instructions, parameters, packing, outputs) changes it.
+    pub fn canonical_hash(&self) -> String {
+        let mut h = blake3::Hasher::new();
+        h.update(b"hel-program-v1");
+        let mut s = self.clone();
+        s.program_hash.clear();
+        h.update(&canonical_bytes(&s));
+        h.finalize().to_hex().to_string()
+    }
+}

@@ -43,7 +43,7 @@ pub mod rules;
 mod simulate;
 mod validate;
 
-pub use format::{ScheduleFormat, SCHEDULE_MAGIC};
+pub use format::{canonical_bytes, ScheduleFormat, SCHEDULE_MAGIC};
 pub use pack::{eval_derived, pack_slots, plain_slots, unpack_output, Tensor};
 pub use params::{CkksParams, ParamsError, Security};
 pub use program::*;

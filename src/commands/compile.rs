@@ -4,7 +4,7 @@ use super::common::{diagnostic, read_source, user_error};
 use super::flags::{MaxLogNArgs, OptArgs, PrecisionArgs, SetArgs};
 use super::CmdResult;
 use clap::{Args, ValueEnum};
-use hel::compile::{compile, ct_report, CompileRequest};
+use hel_compiler::driver::compile_logged;
 use hel_runtime::ckks::CkksParams;
 use hel_runtime::schedule::ScheduleFormat;
 use std::path::PathBuf;
@@ -61,15 +61,15 @@ pub fn run(args: CompileArgs) -> CmdResult {
         }
         None => None,
     };
-    let req = CompileRequest {
+    let options = hel_compiler::Options {
         sets: args.set.sets.clone(),
-        options: args.opt.options(),
+        passes: args.opt.options(),
         precision_bits: args.precision.precision,
         params,
         max_log_n: args.max_log_n.max_log_n,
     };
-    let compiled =
-        compile(&src, &req, &mut |name, _| eprintln!("[pass] {name}")).map_err(diagnostic)?;
+    let compiled = compile_logged(&src, &options, &mut |name, _| eprintln!("[pass] {name}"))
+        .map_err(diagnostic)?;
     let format = match args.format {
         FormatArg::Binary => ScheduleFormat::Binary,
         FormatArg::Ron => ScheduleFormat::Ron,
@@ -81,7 +81,7 @@ pub fn run(args: CompileArgs) -> CmdResult {
         .map_err(user_error)?;
     crate::io::atomic::write_new(&args.out, &bytes, args.force, &[&args.file])
         .map_err(user_error)?;
-    let report = ct_report(&compiled);
+    let report = compiled.report();
     if let Some(w) = report.divergence_warning() {
         eprintln!("{w}");
     }

@@ -63,7 +63,7 @@ struct Report {
     extra_inputs: ExtraInputs,
     /// Ciphertext-level facts (`null` if the program cannot be lowered, e.g. too deep).
     #[serde(flatten)]
-    ciphertext: Option<hel::compile::CtReport>,
+    ciphertext: Option<hel_compiler::lower::report::CtReport>,
 }
 
 pub fn run(args: DepthArgs) -> CmdResult {
@@ -85,16 +85,16 @@ pub fn run(args: DepthArgs) -> CmdResult {
             });
         })
         .map_err(diagnostic)?;
-    let req = hel::compile::CompileRequest {
+    let options = hel_compiler::Options {
         sets: args.set.sets.clone(),
-        options: args.opt.options(),
+        passes: args.opt.options(),
         precision_bits: args.precision.precision,
         params: None,
         max_log_n: args.max_log_n.max_log_n,
     };
-    let ciphertext = match hel::compile::lower_checked(&src, &req, &program) {
+    let ciphertext = match hel_compiler::driver::lower_checked(&program, &options) {
         Ok((lowered, _)) => {
-            let r = hel::compile::lowered_report(&lowered);
+            let r = hel_compiler::lower::report::report(&lowered);
             if let Some(w) = r.divergence_warning() {
                 eprintln!("{w}");
             }

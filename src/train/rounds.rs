@@ -34,23 +34,12 @@
 use std::collections::{HashMap, HashSet};
 
 use hel_compiler::syntax::ast::{self, Expr, ExprKind, Item, Stmt};
-use hel_compiler::{Diagnostic, SourceFile, Span};
+use hel_compiler::{SourceFile, Span};
 use serde::Serialize;
 
 use super::program::{self, Interface};
 use super::TrainError;
 use crate::data::Matrix;
-
-/// What the parameter selection says when a circuit is too deep for the 128-bit budget even
-/// at N = 2^16 (`hel_compiler::lower::params::select`). Matched to tell "use rounds" apart
-/// from every other compile error; `tests/train.rs` checks that a too-deep program produces
-/// it.
-pub const TOO_DEEP: &str = "does not fit the 128-bit security bound";
-
-/// Whether a compile error means "too deep for one circuit".
-pub fn is_too_deep(d: &Diagnostic) -> bool {
-    d.message.contains(TOO_DEEP)
-}
 
 /// How the K minibatches are split into circuits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -74,7 +63,7 @@ impl RoundPlan {
     pub fn split(total: usize, per_round: usize, reason: String) -> Self {
         let per_round = per_round.clamp(1, total.max(1));
         let mut sizes = vec![per_round; total / per_round];
-        if total % per_round != 0 {
+        if !total.is_multiple_of(per_round) {
             sizes.push(total % per_round);
         }
         RoundPlan { sizes, reason }

@@ -20,11 +20,12 @@ use super::report::{human_bytes, CircuitReport, KeySetReport, RoundReport, Train
 use super::rounds::{self, RoundPlan, RoundTemplate};
 use super::server::{Server, ServerOptions};
 use super::{TrainError, TrainOptions};
-use crate::compile::{compile, far_too_deep, lowered_report, CompileRequest};
 use crate::data::{batch_index, Matrix};
 use crate::metrics::evaluate;
 use crate::reference::{Method, Trained, H_DOMAIN};
+use hel_compiler::driver::far_too_deep;
 use hel_compiler::lower::bounds::output_bounds_for;
+use hel_compiler::{compile, Code};
 
 /// Relative difference allowed between the round programs run one after the other and the
 /// original program run once, in plaintext (only the order of floating-point operations could
@@ -266,10 +267,10 @@ impl<'a> Run<'a> {
     }
 
     /// The request that compiles a program for `k` minibatches.
-    fn request(&self, k: usize) -> CompileRequest {
-        CompileRequest {
+    fn request(&self, k: usize) -> hel_compiler::Options {
+        hel_compiler::Options {
             sets: program::sets(k, self.m, self.f),
-            options: self.opts.compile,
+            passes: self.opts.compile,
             precision_bits: self.opts.precision_bits,
             params: None,
             max_log_n: self.opts.max_log_n,
@@ -309,9 +310,9 @@ impl<'a> Run<'a> {
             &format!("{} with k = {k}", src.short_name()),
         );
         let t0 = Instant::now();
-        let compiled = match compile(src, &self.request(k), &mut |_, _| {}) {
+        let compiled = match compile(src, &self.request(k)) {
             Ok(c) => c,
-            Err(d) if rounds::is_too_deep(&d) => {
+            Err(d) if d.code == Code::TooDeep => {
                 self.compile_seconds += t0.elapsed().as_secs_f64();
                 self.progress.finish(&format!(
                     "k = {k}: too deep for one circuit ({})",
@@ -323,7 +324,7 @@ impl<'a> Run<'a> {
         };
         let seconds = t0.elapsed().as_secs_f64();
         self.compile_seconds += seconds;
-        let r = lowered_report(&compiled.lowered);
+        let r = compiled.report();
         let s = &compiled.lowered.schedule;
         self.progress.finish(&format!(
             "{} with k = {k}: depth {}, N = 2^{}, log2 PQ = {}, {} ciphertext nodes, {} input \

@@ -1,7 +1,7 @@
 //! Compile-time evaluation of constant expressions: `const` definitions, type dimensions, range
 //! bounds, loop bounds, exponents and (with loop variables bound) sequence indices.
 
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Code, Diagnostic};
 use crate::source::SourceFile;
 use crate::syntax::ast::{BinOp, Expr, ExprKind};
 use std::collections::HashMap;
@@ -27,6 +27,7 @@ pub fn eval(
             Some(ConstName::Value(v)) => v,
             Some(ConstName::NotConst(kind)) => {
                 return Err(Diagnostic::new(
+                    Code::Secrecy,
                     src,
                     e.span,
                     format!("{what} must be known at compile time, but `{name}` is {kind}"),
@@ -35,10 +36,13 @@ pub fn eval(
                 .with_help("use numbers, `const` names and loop variables here"));
             }
             None => {
-                return Err(
-                    Diagnostic::new(src, e.span, format!("`{name}` is not defined"))
-                        .with_label("unknown name"),
-                );
+                return Err(Diagnostic::new(
+                    Code::Name,
+                    src,
+                    e.span,
+                    format!("`{name}` is not defined"),
+                )
+                .with_label("unknown name"));
             }
         },
         ExprKind::Neg(x) => -eval(src, x, what, lookup)?,
@@ -52,6 +56,7 @@ pub fn eval(
                 BinOp::Div => {
                     if b == 0.0 {
                         return Err(Diagnostic::new(
+                            Code::Const,
                             src,
                             r.span,
                             format!("division by zero in {what}"),
@@ -63,6 +68,7 @@ pub fn eval(
                 BinOp::Pow => a.powf(b),
                 BinOp::MatMul => {
                     return Err(Diagnostic::new(
+                        Code::Const,
                         src,
                         e.span,
                         format!("{what} must be a number, but `@` makes a matrix product"),
@@ -74,6 +80,7 @@ pub fn eval(
             let x = eval(src, &args[0], what, lookup)?;
             if x < 0.0 {
                 return Err(Diagnostic::new(
+                    Code::Const,
                     src,
                     e.span,
                     format!("square root of the negative number {x} in {what}"),
@@ -84,6 +91,7 @@ pub fn eval(
         }
         ExprKind::Call(f, _) => {
             return Err(Diagnostic::new(
+                Code::Const,
                 src,
                 e.span,
                 format!(
@@ -94,6 +102,7 @@ pub fn eval(
         }
         ExprKind::Index(..) => {
             return Err(Diagnostic::new(
+                Code::Const,
                 src,
                 e.span,
                 format!(
@@ -104,6 +113,7 @@ pub fn eval(
     };
     if !v.is_finite() {
         return Err(Diagnostic::new(
+            Code::Const,
             src,
             e.span,
             format!("{what} evaluates to {v}, which is not a finite number"),
@@ -124,6 +134,7 @@ pub fn eval_int(
     let v = eval(src, e, what, lookup)?;
     if v.fract() != 0.0 || v < min as f64 || v > max as f64 {
         return Err(Diagnostic::new(
+            Code::Const,
             src,
             e.span,
             format!("{what} must be a whole number from {min} to {max}, but it is {v}"),

@@ -9,7 +9,7 @@
 mod consts;
 mod shapes;
 
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{
     self, Builder, InputDecl, LoopOp, Node, NodeId, Op, OutputDecl, Region, Secrecy, Shape, Type,
 };
@@ -126,8 +126,8 @@ impl<'a> Elab<'a> {
         }
     }
 
-    fn err(&self, span: Span, msg: impl Into<String>) -> Diagnostic {
-        Diagnostic::new(self.src, span, msg)
+    fn err(&self, code: Code, span: Span, msg: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(code, self.src, span, msg)
     }
 
     fn frame(&mut self) -> &mut Frame {
@@ -150,6 +150,7 @@ impl<'a> Elab<'a> {
         if let Some(name) = unused.first() {
             return Err(self
                 .err(
+                    Code::Name,
                     Span::default(),
                     format!("`--set {name}=...` names no `const {name}` in this program"),
                 )
@@ -181,6 +182,7 @@ impl<'a> Elab<'a> {
         let (line, col) = self.src.line_col(prev.start);
         Some(
             self.err(
+                Code::Name,
                 name.span,
                 format!(
                     "`{}` is already defined at line {line}, column {col}",
@@ -195,6 +197,7 @@ impl<'a> Elab<'a> {
     fn declare_fn(&mut self, f: &'a FnDef) -> Result<(), Diagnostic> {
         if is_builtin(&f.name.name) {
             return Err(self.err(
+                Code::Name,
                 f.name.span,
                 format!(
                     "`{}` is a built-in function and cannot be redefined",
@@ -208,7 +211,11 @@ impl<'a> Elab<'a> {
         let mut seen = HashSet::new();
         for p in &f.params {
             if !seen.insert(&p.name) {
-                return Err(self.err(p.span, format!("parameter `{}` appears twice", p.name)));
+                return Err(self.err(
+                    Code::Name,
+                    p.span,
+                    format!("parameter `{}` appears twice", p.name),
+                ));
             }
         }
         self.globals
@@ -294,6 +301,7 @@ impl<'a> Elab<'a> {
                 let hi = consts::eval(self.src, &r.hi, "a range bound", &look)?;
                 if lo > hi {
                     return Err(self.err(
+                        Code::Const,
                         r.span,
                         format!("the range [{lo}, {hi}] is empty; write the lower bound first"),
                     ));
@@ -336,7 +344,11 @@ impl<'a> Elab<'a> {
     fn output(&mut self, o: &ast::OutputStmt) -> Result<(), Diagnostic> {
         for name in &o.names {
             if self.outputs.iter().any(|x| x.name == name.name) {
-                return Err(self.err(name.span, format!("`{}` is already an output", name.name)));
+                return Err(self.err(
+                    Code::Name,
+                    name.span,
+                    format!("`{}` is already an output", name.name),
+                ));
             }
             let v = self.lookup(&name.name, name.span)?;
             self.no_seq(v, name.span, &name.name)?;
@@ -383,12 +395,17 @@ impl<'a> Elab<'a> {
                     Some((Global::Fn(_), _)) => "a function",
                     None => {
                         return Err(self
-                            .err(name.span, format!("`{}` is not defined", name.name))
+                            .err(
+                                Code::Name,
+                                name.span,
+                                format!("`{}` is not defined", name.name),
+                            )
                             .with_label("assigned before it is declared")
                             .with_help(format!("declare it first: `let {} = ...;`", name.name)))
                     }
                 };
                 return Err(self.err(
+                    Code::Name,
                     name.span,
                     format!("cannot assign to `{}`: it is {what}", name.name),
                 ));
@@ -396,6 +413,7 @@ impl<'a> Elab<'a> {
         };
         if existing.kind == VarKind::LoopVar {
             return Err(self.err(
+                Code::Name,
                 name.span,
                 format!("cannot assign to the loop variable `{}`", name.name),
             ));
@@ -404,6 +422,7 @@ impl<'a> Elab<'a> {
         if v.ty.shape != existing.val.ty.shape {
             return Err(self
                 .err(
+                    Code::Shape,
                     value.span,
                     format!(
                         "this assignment changes the shape of `{}` from {} to {}",
@@ -425,7 +444,7 @@ impl<'a> Elab<'a> {
         let end = consts::eval_int(self.src, &f.end, "a loop bound", -MAX_DIM, MAX_DIM, &look)?;
         drop(look);
         if end < start {
-            return Err(self.err(f.start.span.join(f.end.span), format!(
+            return Err(self.err(Code::Const, f.start.span.join(f.end.span), format!(
                 "the loop range {start}..{end} runs backwards; the end must not be smaller than the start"
             )));
         }
@@ -495,13 +514,19 @@ impl<'a> Elab<'a> {
             let frame = self.frames.pop();
             result?;
             let Some(frame) = frame else {
-                return Err(self.err(f.span, "internal error: lost loop frame"));
+                return Err(self.err(Code::Internal, f.span, "internal error: lost loop frame"));
             };
             let results: Vec<Val> = carried_names
                 .iter()
                 .map(|n| frame.vars.get(&n.name).map(|v| v.val))
                 .collect::<Option<_>>()
-                .ok_or_else(|| self.err(f.span, "internal error: carried variable missing"))?;
+                .ok_or_else(|| {
+                    self.err(
+                        Code::Internal,
+                        f.span,
+                        "internal error: carried variable missing",
+                    )
+                })?;
             let widened: Vec<(Type, bool)> = param_tys
                 .iter()
                 .zip(&results)
@@ -560,6 +585,7 @@ impl<'a> Elab<'a> {
                 }
                 None => {
                     return Err(self.err(
+                        Code::Internal,
                         n.span,
                         "internal error: carried variable not in the enclosing frame",
                     ))
@@ -580,9 +606,9 @@ impl<'a> Elab<'a> {
             }
             return match self.globals.get(name) {
                 Some((Global::Const(c), _)) => Ok(self.constant(*c, Shape::Scalar, span)),
-                Some((Global::Fn(_), _)) => Err(self.err(span, format!("`{name}` is a function; call it with arguments"))),
+                Some((Global::Fn(_), _)) => Err(self.err(Code::Name, span, format!("`{name}` is a function; call it with arguments"))),
                 _ => Err(self
-                    .err(span, format!("function `{fname}` cannot use `{name}`: functions see only their parameters and constants"))
+                    .err(Code::Name, span, format!("function `{fname}` cannot use `{name}`: functions see only their parameters and constants"))
                     .with_label("not visible in a function")
                     .with_help("pass the value as an argument")),
             };
@@ -609,11 +635,12 @@ impl<'a> Elab<'a> {
                 Ok(v)
             }
             Some((Global::Fn(_), _)) => Err(self.err(
+                Code::Name,
                 span,
                 format!("`{name}` is a function; call it with arguments"),
             )),
             None => Err(self
-                .err(span, format!("`{name}` is not defined"))
+                .err(Code::Name, span, format!("`{name}` is not defined"))
                 .with_label("unknown name")),
         }
     }
@@ -648,6 +675,7 @@ impl<'a> Elab<'a> {
         match v.ty.seq {
             Some(k) => Err(self
                 .err(
+                    Code::Shape,
                     span,
                     format!(
                         "`{what}` is a sequence of {k} values of type {}; pick one by indexing",
@@ -726,6 +754,7 @@ impl<'a> Elab<'a> {
                 if b.ty.shape != Shape::Scalar {
                     return Err(self
                         .err(
+                            Code::Shape,
                             r.span,
                             format!(
                                 "division needs a scalar divisor, but this is a {}",
@@ -736,7 +765,7 @@ impl<'a> Elab<'a> {
                 }
                 if !b.ct {
                     return Err(self
-                        .err(r.span, format!("the divisor must be known at compile time, but this value is {}", origin(b)))
+                        .err(Code::Secrecy, r.span, format!("the divisor must be known at compile time, but this value is {}", origin(b)))
                         .with_label("not a compile-time constant")
                         .with_help("CKKS cannot divide by a run-time value; multiply by a precomputed reciprocal instead"));
                 }
@@ -751,7 +780,11 @@ impl<'a> Elab<'a> {
                     shapes::Product::VecMat => {
                         // v @ M = transpose(M) @ v
                         let Shape::Matrix(rr, cc) = b.ty.shape else {
-                            return Err(self.err(span, "internal error: vector @ non-matrix"));
+                            return Err(self.err(
+                                Code::Internal,
+                                span,
+                                "internal error: vector @ non-matrix",
+                            ));
                         };
                         let t = self.add(node(
                             Op::Transpose,
@@ -766,7 +799,13 @@ impl<'a> Elab<'a> {
                     }
                 }
             }
-            BinOp::Pow => return Err(self.err(span, "internal error: power handled elsewhere")),
+            BinOp::Pow => {
+                return Err(self.err(
+                    Code::Internal,
+                    span,
+                    "internal error: power handled elsewhere",
+                ))
+            }
         };
         let ty = Type::new(secrecy, shape);
         let id = self.add(node(ir_op, args, ty, span));
@@ -781,6 +820,7 @@ impl<'a> Elab<'a> {
         if x.fract() != 0.0 || x < 1.0 || x > MAX_EXP as f64 {
             return Err(self
                 .err(
+                    Code::Const,
                     exp.span,
                     format!(
                         "the exponent must be a whole number from 1 to {MAX_EXP}, but it is {x}"
@@ -797,7 +837,7 @@ impl<'a> Elab<'a> {
         let s = self.expr(base)?;
         let Some(len) = s.ty.seq else {
             return Err(self
-                .err(base.span, format!("only sequences can be indexed, but this is a {}", s.ty.shape))
+                .err(Code::Shape, base.span, format!("only sequences can be indexed, but this is a {}", s.ty.shape))
                 .with_label("not a sequence")
                 .with_help("sequences are inputs declared with a length, e.g. `input Z: enc matrix[m, f][k];`"));
         };
@@ -805,6 +845,7 @@ impl<'a> Elab<'a> {
         if i.ty.shape != Shape::Scalar || !i.ct {
             return Err(self
                 .err(
+                    Code::Secrecy,
                     idx.span,
                     format!(
                         "a sequence index must be a scalar known at compile time, but this is {}",
@@ -859,7 +900,7 @@ impl<'a> Elab<'a> {
                     format!(" when {}", when.join(", "))
                 };
                 return Err(self
-                    .err(idx.span, format!("index {v} is out of range{when}: the sequence has {len} elements (0 to {})", len - 1))
+                    .err(Code::Const, idx.span, format!("index {v} is out of range{when}: the sequence has {len} elements (0 to {})", len - 1))
                     .with_label(format!("= {v}")));
             }
             // Advance the odometer over the loop variables.
@@ -886,18 +927,27 @@ impl<'a> Elab<'a> {
             Some((Global::Fn(d), _)) => *d,
             Some(_) => {
                 return Err(self
-                    .err(f.span, format!("`{}` is not a function", f.name))
+                    .err(
+                        Code::Name,
+                        f.span,
+                        format!("`{}` is not a function", f.name),
+                    )
                     .with_label("not callable"))
             }
             None => {
                 return Err(self
-                    .err(f.span, format!("there is no function `{}`", f.name))
+                    .err(
+                        Code::Name,
+                        f.span,
+                        format!("there is no function `{}`", f.name),
+                    )
                     .with_label("unknown function")
                     .with_help("built-ins: transpose, sum_rows, sum_cols, dot, zeros, ones, sqrt"))
             }
         };
         if def.params.len() != args.len() {
             return Err(self.err(
+                Code::Name,
                 e.span,
                 format!(
                     "`{}` takes {} argument{}, but {} {} given",
@@ -911,6 +961,7 @@ impl<'a> Elab<'a> {
         }
         if self.fn_scopes.iter().any(|(n, _)| *n == f.name) {
             return Err(self.err(
+                Code::Name,
                 f.span,
                 format!(
                     "`{}` calls itself; functions are inlined and cannot be recursive",
@@ -937,6 +988,7 @@ impl<'a> Elab<'a> {
                 .is_some_and(|(_, s)| s.contains_key(&l.name.name));
             if taken {
                 return Err(self.err(
+                    Code::Name,
                     l.name.span,
                     format!("`{}` is already defined in this function", l.name.name),
                 ));
@@ -963,6 +1015,7 @@ impl<'a> Elab<'a> {
                 .collect::<Vec<_>>()
                 .join(" or ");
             return Err(self.err(
+                Code::Name,
                 e.span,
                 format!(
                     "`{name}` takes {want} argument(s), but {} were given",
@@ -987,7 +1040,7 @@ impl<'a> Elab<'a> {
             let shape = match dims.as_slice() {
                 [n] => Shape::Vector(*n),
                 [r, c] => Shape::Matrix(*r, *c),
-                _ => return Err(self.err(e.span, "internal error: bad arity")),
+                _ => return Err(self.err(Code::Internal, e.span, "internal error: bad arity")),
             };
             return Ok(self.constant(if name == "zeros" { 0.0 } else { 1.0 }, shape, e.span));
         }
@@ -1016,6 +1069,7 @@ impl<'a> Elab<'a> {
                     (sa, sb) => {
                         return Err(self
                             .err(
+                                Code::Shape,
                                 e.span,
                                 format!(
                                 "`dot` needs two vectors of the same length, but got {sa} and {sb}"
@@ -1030,6 +1084,7 @@ impl<'a> Elab<'a> {
                 if a.ty.shape != Shape::Scalar || !a.ct {
                     return Err(self
                         .err(
+                            Code::Secrecy,
                             args[0].span,
                             format!(
                                 "`sqrt` works on scalars known at compile time, but this is {}",
@@ -1056,6 +1111,7 @@ impl<'a> Elab<'a> {
 
     fn expects_matrix(&self, name: &str, got: Shape, span: Span) -> Diagnostic {
         self.err(
+            Code::Shape,
             span,
             format!("`{name}` expects a matrix, but this is a {got}"),
         )

@@ -1,6 +1,6 @@
 //! Shape rules for the operators, with the error messages that name both shapes.
 
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::Shape;
 use crate::source::{SourceFile, Span};
 
@@ -17,7 +17,7 @@ pub fn elementwise(
     match (a, b) {
         _ if a == b => Ok(a),
         (Shape::Scalar, s) | (s, Shape::Scalar) => Ok(s),
-        _ => Err(Diagnostic::new(src, span, format!(
+        _ => Err(Diagnostic::new(Code::Shape, src, span, format!(
             "`{sym}` needs operands of the same shape (or a scalar), but the left side is {a} and the right side is {b}"
         ))
         .with_label(format!("{a} {sym} {b}"))
@@ -46,7 +46,7 @@ pub fn matmul(
     span: Span,
 ) -> Result<(Product, Shape), Diagnostic> {
     let mismatch = |inner_a: usize, inner_b: usize, what: &str| {
-        Diagnostic::new(src, span, format!(
+        Diagnostic::new(Code::Shape, src, span, format!(
             "the sizes in `@` do not agree: the left side is {a} and the right side is {b}; {what} ({inner_a} vs {inner_b})"
         ))
         .with_label(format!("{a} @ {b}"))
@@ -83,6 +83,7 @@ pub fn matmul(
             Ok((Product::VecMat, Shape::Vector(c)))
         }
         (Shape::Vector(_), Shape::Vector(_)) => Err(Diagnostic::new(
+            Code::Shape,
             src,
             span,
             format!(
@@ -91,6 +92,7 @@ pub fn matmul(
         )
         .with_help("for the inner product of two vectors use `dot(a, b)`")),
         _ => Err(Diagnostic::new(
+            Code::Shape,
             src,
             span,
             format!("`@` is a matrix product, but one side is a scalar ({a} @ {b})"),

@@ -6,7 +6,7 @@
 use hel_schedule::rules::{self, CtState};
 use hel_schedule::Schedule;
 
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::Program;
 
 /// A checker failure.
@@ -26,6 +26,7 @@ impl CheckError {
             .map(|id| p.graph.node(id).span)
             .unwrap_or_default();
         Diagnostic::new(
+            Code::Internal,
             &p.source,
             span,
             format!("invalid schedule at node {}: {}", self.node, self.message),

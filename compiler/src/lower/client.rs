@@ -5,7 +5,7 @@ use rustc_hash::FxHashMap;
 
 use hel_schedule::{ClientOp, DerivedTensor};
 
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{NodeId, Op, Program};
 
 /// Every derived input of `p` as client ops.
@@ -67,6 +67,7 @@ pub fn derived_tensors(p: &Program) -> Result<Vec<DerivedTensor>, Diagnostic> {
                     )),
                     other => {
                         return Err(Diagnostic::new(
+                            Code::Unsupported,
                             &p.source,
                             n.span,
                             format!(

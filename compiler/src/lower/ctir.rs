@@ -6,12 +6,13 @@
 use rustc_hash::FxHashMap;
 
 use hel_schedule::{Origin, Plain};
+use serde::Serialize;
 
 /// Id of a value in [`CtIr`].
 pub type Ct = u32;
 
 /// A slot-level operation.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum COp {
     /// Encrypted input ciphertext `index` (of the schedule's `ct_inputs`).
     Input(u32),
@@ -40,9 +41,9 @@ impl COp {
         }
     }
 
-    /// A hashable identity for sharing (f64s by their bits).
-    fn key(&self) -> String {
-        format!("{self:?}")
+    /// A hashable identity for sharing: the canonical serialization (f64s by their bits).
+    fn key(&self) -> Vec<u8> {
+        hel_schedule::canonical_bytes(self)
     }
 }
 
@@ -51,7 +52,7 @@ impl COp {
 pub struct CtIr {
     pub ops: Vec<COp>,
     pub origins: Vec<Origin>,
-    shared: FxHashMap<String, Ct>,
+    shared: FxHashMap<Vec<u8>, Ct>,
 }
 
 impl CtIr {

@@ -23,7 +23,7 @@ use hel_schedule::{CtInput, Layout, Origin, Pack, Plain, Source, Unit};
 
 use super::ctir::{COp, Ct, CtIr};
 use super::plan::{Plan, Recipe};
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{NodeId, Op, Program, Secrecy, Shape};
 
 /// Vector orientation.
@@ -314,6 +314,7 @@ impl<'p> Lowering<'p> {
     fn unsupported(&self, id: NodeId, what: &str) -> Diagnostic {
         let n = self.node(id);
         Diagnostic::new(
+            Code::Unsupported,
             &self.p.source,
             n.span,
             format!("cannot lower `{}` to CKKS: {what}", n.op.name()),
@@ -1841,6 +1842,7 @@ fn elem_of(op: &Op, p: &Program, id: NodeId) -> Result<Elem, Diagnostic> {
         _ => {
             let n = p.graph.node(id);
             return Err(Diagnostic::new(
+                Code::Unsupported,
                 &p.source,
                 n.span,
                 format!("cannot lower `{}` to CKKS", n.op.name()),

@@ -19,13 +19,14 @@ mod layout;
 mod manage;
 pub mod params;
 mod plan;
+pub mod report;
 pub mod verify;
 
 use hel_schedule::cost::CostTable;
 use hel_schedule::CkksParams;
 use hel_schedule::{level_scales, Layout, OutputTile, Schedule, TensorInput, TensorOutput, Unit};
 
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{Program, Shape};
 use layout::{Form, Lowering, Orient, Want};
 use manage::{manage, Chain};
@@ -37,11 +38,8 @@ use rayon::prelude::*;
 pub struct LowerOptions {
     /// Parameter request (precision target, forced parameters, insecure opt-in).
     pub params: ParamRequest,
-    /// Name of the program (the source file name) and the hash of source + options.
+    /// Name of the program (the source file name).
     pub name: String,
-    pub program_hash: String,
-    /// Whether the remaining products of encrypted inputs may be computed by the client.
-    pub client_precompute: crate::passes::client_precompute::ClientPrecompute,
 }
 
 /// A lowered program and what was decided on the way.
@@ -56,10 +54,6 @@ const ABSTRACT_TOP: u32 = 1 << 14;
 
 /// Lowers an optimized, loop-free program to a schedule.
 pub fn lower(p: &Program, opts: &LowerOptions) -> Result<Lowered, Diagnostic> {
-    let p = &crate::passes::client_precompute::precompute_remaining_products(
-        p.clone(),
-        opts.client_precompute,
-    )?;
     // The slot count depends on N, which depends on the depth, which does not depend on N:
     // lower once at a guess, pick parameters, and lower again if N changed.
     let mut log_n = opts.params.forced.as_ref().map_or(15, |f| f.log_n);
@@ -244,6 +238,7 @@ fn lay_out(p: &Program, unit: Unit, slack: u32) -> Result<Laid<'_>, Diagnostic> 
         let enc = p.graph.node(o.node).ty.secrecy == crate::ir::Secrecy::Enc;
         if !enc {
             return Err(Diagnostic::new(
+                Code::Unsupported,
                 &p.source,
                 o.span,
                 format!(
@@ -346,6 +341,7 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
     let n_inputs = low.ct_inputs.len();
     let out_of_levels = |e: manage::OutOfLevels| {
         Diagnostic::new(
+            Code::Internal,
             &p.source,
             crate::Span::new(0, 0),
             format!(
@@ -360,9 +356,9 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
     let first = manage(&low.ir, &out_cts, n_inputs, &chain).map_err(out_of_levels)?;
     let depth = ABSTRACT_TOP - first.min_level;
 
-    let choice = params::select(depth, &opts.params, slots).map_err(|m| {
+    let choice = params::select(depth, &opts.params, slots).map_err(|e| {
         let (span, label) = deepest_output(p, &first, depth);
-        Diagnostic::new(&p.source, span, m).with_label(label)
+        Diagnostic::new(e.code, &p.source, span, e.message).with_label(label)
     })?;
     let params: CkksParams = choice.params.clone();
     if params.slots() != slots {
@@ -372,9 +368,14 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
             params: choice,
         });
     }
-    let primes = params
-        .primes()
-        .map_err(|e| Diagnostic::new(&p.source, crate::Span::new(0, 0), e.to_string()))?;
+    let primes = params.primes().map_err(|e| {
+        Diagnostic::new(
+            Code::Params,
+            &p.source,
+            crate::Span::new(0, 0),
+            e.to_string(),
+        )
+    })?;
     let scales = level_scales(&primes.q, params.log_scale);
     let real = Chain {
         q: primes.q.iter().map(|&q| q as f64).collect(),
@@ -424,7 +425,7 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
     let derived = client::derived_tensors(p)?;
     let mut schedule = Schedule {
         name: opts.name.clone(),
-        program_hash: opts.program_hash.clone(),
+        program_hash: String::new(),
         params,
         level_scales: scales,
         unit,
@@ -440,6 +441,7 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
     finish(&mut schedule);
     bounds::annotate(&mut schedule, p);
     check::check(&schedule).map_err(|e| e.into_diagnostic(p))?;
+    schedule.program_hash = schedule.canonical_hash();
     Ok(Lowered {
         schedule,
         params: choice,
@@ -450,7 +452,7 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
 fn placeholder(params: CkksParams, opts: &LowerOptions) -> Schedule {
     Schedule {
         name: opts.name.clone(),
-        program_hash: opts.program_hash.clone(),
+        program_hash: String::new(),
         level_scales: Vec::new(),
         unit: Unit {
             h: 1,

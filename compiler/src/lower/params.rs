@@ -10,6 +10,8 @@
 use hel_schedule::params::{max_log_qp_128, Security};
 use hel_schedule::CkksParams;
 
+use crate::diagnostics::Code;
+
 /// What the user asked for.
 #[derive(Clone, Debug)]
 pub struct ParamRequest {
@@ -44,15 +46,27 @@ pub struct ParamChoice {
     pub explanation: String,
 }
 
+/// Why no parameters were chosen: the circuit is too deep for the 128-bit budget, or the
+/// parameters the user forced do not fit it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamError {
+    pub code: Code,
+    pub message: String,
+}
+
 /// Chooses parameters for a circuit of `depth` levels.
-pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoice, String> {
+pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoice, ParamError> {
     if let Some(p) = &req.forced {
-        p.validate().map_err(|e| format!("--params: {e}"))?;
+        let forced = |message: String| ParamError {
+            code: Code::Params,
+            message,
+        };
+        p.validate().map_err(|e| forced(format!("--params: {e}")))?;
         let have = p.q_bits.len().saturating_sub(1) as u32;
         if have < depth {
-            return Err(format!(
+            return Err(forced(format!(
                 "--params: the chain has {have} levels but the circuit needs {depth}"
-            ));
+            )));
         }
         let mut explanation = format!(
             "parameters given explicitly: N = 2^{}, log2(PQ) = {}, {} levels for depth {depth}",
@@ -100,14 +114,18 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
             });
         }
     }
-    Err(format!(
-        "depth {depth} at scale 2^{log_scale} does not fit the 128-bit security bound even at \
-         N = 2^{max_log_n} ({} bits); use fewer iterations per circuit (or a lower --precision{})",
-        max_log_qp_128(max_log_n).unwrap_or(0),
-        if max_log_n < 16 {
-            ", or a larger --max-log-n"
-        } else {
-            ""
-        }
-    ))
+    Err(ParamError {
+        code: Code::TooDeep,
+        message: format!(
+            "depth {depth} at scale 2^{log_scale} does not fit the 128-bit security bound even at \
+             N = 2^{max_log_n} ({} bits); use fewer iterations per circuit (or a lower \
+             --precision{})",
+            max_log_qp_128(max_log_n).unwrap_or(0),
+            if max_log_n < 16 {
+                ", or a larger --max-log-n"
+            } else {
+                ""
+            }
+        ),
+    })
 }

@@ -66,15 +66,27 @@ impl Pass for ClientPrecomputePass {
     }
 }
 
-/// Before lowering to ciphertexts: every remaining product of encrypted inputs (critical or
-/// not) becomes a derived input, because the slot layouts have no matrix-matrix product. Off
-/// the critical path this costs upload, not depth. Returns the program unchanged when `mode`
-/// is `Off` (lowering then reports the product it cannot implement).
-pub fn precompute_remaining_products(
-    p: Program,
-    mode: ClientPrecompute,
-) -> Result<Program, Diagnostic> {
-    precompute(p, mode, Select::Necessary)
+/// `client-products`, the last pass at every level: every remaining product of encrypted
+/// inputs (critical or not) becomes a derived input, because the slot layouts have no
+/// matrix-matrix product. Off the critical path this costs upload, not depth. Leaves the
+/// program unchanged when `mode` is `Off` (lowering then reports the product it cannot
+/// implement).
+pub struct RemainingProductsPass {
+    pub mode: ClientPrecompute,
+}
+
+impl Pass for RemainingProductsPass {
+    fn name(&self) -> &'static str {
+        "client-products"
+    }
+
+    fn description(&self) -> &'static str {
+        "products of encrypted inputs the slot layouts cannot multiply become inputs the client computes"
+    }
+
+    fn run(&self, p: Program) -> Result<Program, Diagnostic> {
+        precompute(p, self.mode, Select::Necessary)
+    }
 }
 
 /// Replaces what `select` takes by derived inputs, one round at a time (re-analysing in

@@ -16,7 +16,7 @@
 
 use super::pipeline::Pass;
 use super::rewrite::{const_value, constant, internal, rebuild, refine_secrecy};
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{Builder, Node, NodeId, Op, Program, Shape};
 
 pub struct ConstFold;
@@ -83,6 +83,7 @@ fn element(
     };
     if i.fract() != 0.0 || i < 0.0 || i >= len as f64 {
         return Err(Diagnostic::new(
+            Code::Const,
             &p.source,
             n.span,
             format!(
@@ -102,6 +103,7 @@ fn element(
 fn check_divisor(p: &Program, b: &Builder, n: &Node) -> Result<(), Diagnostic> {
     if n.op == Op::Div && n.args.get(1).and_then(|&d| const_value(b, d)) == Some(0.0) {
         return Err(Diagnostic::new(
+            Code::Const,
             &p.source,
             n.span,
             "compile-time arithmetic produced infinity or NaN: division by zero",
@@ -167,6 +169,7 @@ fn non_finite(p: &Program, b: &Builder, n: &Node, value: f64) -> Diagnostic {
     };
     let what = if value.is_nan() { "NaN" } else { "infinity" };
     Diagnostic::new(
+        Code::Const,
         &p.source,
         n.span,
         format!("compile-time arithmetic produced {what}: {why}"),

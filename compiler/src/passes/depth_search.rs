@@ -30,7 +30,7 @@
 
 use super::pipeline::Pass;
 use crate::analysis::depth::DepthModel;
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{Builder, Graph, Node, NodeId, Op, OutputDecl, Program, Secrecy, Shape, Type};
 use crate::Span;
 use std::cell::{Cell, RefCell};
@@ -129,6 +129,7 @@ const MAX_BUILD_ROUNDS: usize = 16;
 pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
     if p.graph.nodes().any(|(_, n)| matches!(n.op, Op::Loop(_))) {
         return Err(Diagnostic::new(
+            Code::Internal,
             &p.source,
             Span::default(),
             "internal error: depth rewrites need an unrolled program",

@@ -59,6 +59,9 @@ impl Pipeline {
     ///   loop iteration.
     /// - `-O2`: the same rules across iterations, software pipelining and client-side
     ///   precomputation.
+    ///
+    /// Every level ends with `client-products`, which hands the products of encrypted inputs
+    /// that the slot layouts cannot implement to the client.
     pub fn with_options(options: Options) -> Pipeline {
         let level = options.level;
         if let Some(factor) = options.unroll_factor {
@@ -91,6 +94,11 @@ impl Pipeline {
                 mode: options.client_precompute,
             }));
         }
+        // Whatever lowering needs of the tensor IR happens here, as a pass: the lowering
+        // never calls back into the middle end.
+        passes.push(Box::new(super::client_precompute::RemainingProductsPass {
+            mode: options.client_precompute,
+        }));
         Pipeline { passes }
     }
 

@@ -7,7 +7,7 @@
 
 use super::pipeline::Pass;
 use crate::analysis::depth::DepthModel;
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{Builder, Graph, Node, NodeId, Op, Program, Secrecy, Type};
 use std::collections::BTreeMap;
 
@@ -46,6 +46,7 @@ impl Pass for Rebalance {
                 let mut leaves = BTreeMap::new();
                 let too_deep = || {
                     Diagnostic::new(
+                        Code::Budget,
                         &p.source,
                         n.span,
                         "this product raises a value to a power of 2^64 or more: deeper than \

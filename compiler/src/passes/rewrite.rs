@@ -6,7 +6,7 @@
 // `Diagnostic` is the project-wide error type (`Pass::run` returns it); its size is a
 // crate-wide question, not one for each pass.
 
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{Builder, Node, NodeId, Op, OutputDecl, Program, Secrecy, Type};
 
 /// Rebuilds `p` node by node. `replace` receives the builder and the old node with its operands
@@ -51,6 +51,7 @@ pub(crate) fn remap_outputs(
         .map(|o| match map(o.node) {
             Some(node) => Ok(OutputDecl { node, ..o.clone() }),
             None => Err(Diagnostic::new(
+                Code::Internal,
                 &p.source,
                 o.span,
                 format!(
@@ -67,6 +68,7 @@ pub(crate) fn require_loop_free(p: &Program, pass: &str, n: &Node) -> Result<(),
     match n.op {
         Op::Loop(_) | Op::LoopResult { .. } | Op::Param { .. } | Op::LoopIndex => {
             Err(Diagnostic::new(
+                Code::Internal,
                 &p.source,
                 n.span,
                 format!("internal error: `{pass}` needs a loop-free program, but this loop is still there"),
@@ -79,6 +81,7 @@ pub(crate) fn require_loop_free(p: &Program, pass: &str, n: &Node) -> Result<(),
 
 pub(crate) fn internal(p: &Program, pass: &str, n: &Node, why: &str) -> Diagnostic {
     Diagnostic::new(
+        Code::Internal,
         &p.source,
         n.span,
         format!("internal error in `{pass}`: {why}"),

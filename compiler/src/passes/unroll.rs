@@ -9,7 +9,7 @@
 //! optimizing passes need a DAG, so a partially unrolled program is for inspection.
 
 use super::pipeline::Pass;
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{Builder, Graph, Node, NodeId, Op, Program, Shape, Type};
 use std::collections::HashMap;
 
@@ -39,6 +39,7 @@ impl Pass for Unroll {
 
 fn internal(p: &Program, span: crate::Span) -> Diagnostic {
     Diagnostic::new(
+        Code::Internal,
         &p.source,
         span,
         "internal error in `unroll`: a value has no copy",

@@ -5,7 +5,7 @@
 //! what was expected in words rather than rule names.
 
 use super::ast::*;
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Code, Diagnostic};
 use crate::source::{SourceFile, Span};
 use pest::iterators::Pair;
 use pest::pratt_parser::{Assoc, Op, PrattParser};
@@ -52,7 +52,7 @@ fn check_nesting(src: &SourceFile) -> Result<(), Diagnostic> {
             b'(' | b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    return Err(Diagnostic::new(src, Span::new(i, i + 1), format!(
+                    return Err(Diagnostic::new(Code::Budget, src, Span::new(i, i + 1), format!(
                         "brackets are nested more than {MAX_NESTING} deep; simplify the expression with `let`"
                     ))
                     .with_label("too deep"));
@@ -129,6 +129,7 @@ impl Builder<'_> {
     ) -> Result<Pair<'i, Rule>, Diagnostic> {
         it.next().ok_or_else(|| {
             Diagnostic::new(
+                Code::Internal,
                 self.src,
                 parent,
                 "internal parser error: missing syntax element",
@@ -234,6 +235,7 @@ impl Builder<'_> {
         }
         let body = body.ok_or_else(|| {
             Diagnostic::new(
+                Code::Internal,
                 self.src,
                 span,
                 "internal parser error: function without body",
@@ -284,6 +286,7 @@ impl Builder<'_> {
                 }))
             }
             _ => Err(Diagnostic::new(
+                Code::Internal,
                 self.src,
                 span,
                 "internal parser error: unexpected statement",
@@ -311,7 +314,7 @@ impl Builder<'_> {
             })
             .count();
         if operators > MAX_OPERATORS {
-            return Err(Diagnostic::new(self.src, span, format!(
+            return Err(Diagnostic::new(Code::Budget, self.src, span, format!(
                 "this expression has {operators} operators, more than the {MAX_OPERATORS} allowed; split it with `let`"
             )));
         }
@@ -360,6 +363,7 @@ impl Builder<'_> {
             Rule::number => {
                 let v: f64 = pair.as_str().parse().map_err(|_| {
                     Diagnostic::new(
+                        Code::Syntax,
                         self.src,
                         span,
                         format!("`{}` is not a valid number", pair.as_str()),
@@ -367,6 +371,7 @@ impl Builder<'_> {
                 })?;
                 if !v.is_finite() {
                     return Err(Diagnostic::new(
+                        Code::Syntax,
                         self.src,
                         span,
                         "this number is too large to represent as a 64-bit float",
@@ -401,6 +406,7 @@ impl Builder<'_> {
                 })
             }
             _ => Err(Diagnostic::new(
+                Code::Internal,
                 self.src,
                 span,
                 "internal parser error: unexpected expression",
@@ -496,7 +502,7 @@ fn pest_error(src: &SourceFile, e: pest::error::Error<Rule>) -> Diagnostic {
         }
         ErrorVariant::CustomError { message } => format!("syntax error: {message}"),
     };
-    Diagnostic::new(src, span, message).with_label("unexpected here")
+    Diagnostic::new(Code::Syntax, src, span, message).with_label("unexpected here")
 }
 
 fn join_or(items: &[&str]) -> String {

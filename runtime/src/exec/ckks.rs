@@ -33,8 +33,8 @@ pub struct CkksEvaluator<'a> {
     /// Derived tensors computable from the public inputs alone.
     derived: Vec<Option<Tensor>>,
     /// Number of nodes using each distinct plaintext encoding.
-    plain_uses: HashMap<String, usize>,
-    cache: Mutex<HashMap<String, CachedPlain>>,
+    plain_uses: HashMap<Vec<u8>, usize>,
+    cache: Mutex<HashMap<Vec<u8>, CachedPlain>>,
     hits: AtomicU64,
     misses: AtomicU64,
     /// Decides whether hoisting a group of rotations pays off.
@@ -47,10 +47,10 @@ struct CachedPlain {
     remaining: usize,
 }
 
-/// Identifies one plaintext encoding. `Debug` prints f64s in shortest round-trip form, so
-/// distinct plaintexts give distinct keys.
-pub(crate) fn plain_key(plain: &Plain, level: u32, scale: f64) -> String {
-    format!("{plain:?}@{level}/{:016x}", scale.to_bits())
+/// Identifies one plaintext encoding: the canonical serialization of the plaintext, its level
+/// and its scale's bits.
+pub(crate) fn plain_key(plain: &Plain, level: u32, scale: f64) -> Vec<u8> {
+    crate::schedule::canonical_bytes(&(plain, level, scale.to_bits()))
 }
 
 /// The level and scale a node's plaintext operand is encoded at (from the schedule's record of
@@ -184,7 +184,7 @@ impl<'a> CkksEvaluator<'a> {
             })
             .collect();
         let mut input_uses = vec![0usize; inputs.len()];
-        let mut plain_uses: HashMap<String, usize> = HashMap::new();
+        let mut plain_uses: HashMap<Vec<u8>, usize> = HashMap::new();
         for node in &schedule.nodes {
             if let Instr::Input { index } = node.instr {
                 if let Some(u) = input_uses.get_mut(index as usize) {
@@ -294,7 +294,7 @@ impl<'a> CkksEvaluator<'a> {
         let (plain, level, scale) = plain_operand(self.schedule, node)
             .ok_or_else(|| ExecError::missing(id, node, "plaintext operand"))?;
         let key = plain_key(&plain, level, scale);
-        let take = |cache: &mut HashMap<String, CachedPlain>| {
+        let take = |cache: &mut HashMap<Vec<u8>, CachedPlain>| {
             let entry = cache.get_mut(&key)?;
             entry.remaining = entry.remaining.saturating_sub(1);
             let pt = entry.pt.clone();

@@ -56,7 +56,7 @@ impl CostReport {
 struct Tally {
     ops: BTreeMap<String, BTreeMap<u32, u64>>,
     seconds_by_op: BTreeMap<String, f64>,
-    plaintexts: HashSet<String>,
+    plaintexts: HashSet<Vec<u8>>,
 }
 
 /// Dry-run evaluator: values are [`ValueShape`]s. Every node's level, degree and scale are

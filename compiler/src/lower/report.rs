@@ -1,0 +1,122 @@
+//! The ciphertext-level report of a lowering: depth, parameters, key and upload sizes, operation
+//! counts. `hel depth`, `hel compile` and `hel train` print it.
+
+use std::collections::BTreeMap;
+
+use hel_schedule::params::Security;
+use hel_schedule::{CkksParams, Instr, Schedule};
+use serde::Serialize;
+
+use super::Lowered;
+
+/// Ciphertext-level facts for reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct CtReport {
+    pub depth: u32,
+    pub params: ParamsReport,
+    pub rotation_keys: KeyReport,
+    pub input_ciphertexts: usize,
+    pub input_bytes: u64,
+    pub ops: BTreeMap<String, usize>,
+    pub unit: (usize, usize),
+    pub explanation: String,
+    pub predicted_error: f64,
+}
+
+/// The chosen parameters, by bit sizes.
+#[derive(Clone, Debug, Serialize)]
+pub struct ParamsReport {
+    pub log_n: u32,
+    pub log_q: u32,
+    pub primes: Vec<u32>,
+    pub special_primes: Vec<u32>,
+    pub log_scale: u32,
+    pub dnum: usize,
+    pub security_bits: u32,
+}
+
+/// The evaluation keys the server needs: rotation (and conjugation) keys, and the
+/// relinearization key.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyReport {
+    pub count: usize,
+    pub bytes: u64,
+    pub relin_bytes: u64,
+}
+
+/// Size of one key-switching key: dnum digits × 2 polynomials over all primes (bit-packed).
+fn switch_key_bytes(p: &CkksParams) -> u64 {
+    let bits: u64 = p.q_bits.iter().chain(&p.p_bits).map(|&b| b as u64).sum();
+    p.dnum as u64 * 2 * bits * p.n() as u64 / 8
+}
+
+/// Ciphertext operations by kind.
+pub fn ct_ops(s: &Schedule) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for n in &s.nodes {
+        if !matches!(n.instr, Instr::Input { .. }) {
+            *m.entry(n.instr.name().to_string()).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+impl CtReport {
+    /// A warning for programs whose outputs overflow when simulated on inputs from the declared
+    /// ranges (e.g. an iteration that diverges there): their predicted error is unbounded.
+    pub fn divergence_warning(&self) -> Option<String> {
+        (!self.predicted_error.is_finite()).then(|| {
+            "warning: the outputs overflow f64 when the program is simulated on inputs from the \
+             declared ranges (it diverges there), so its error cannot be bounded; check the \
+             input ranges, or the iteration count"
+                .to_string()
+        })
+    }
+}
+
+/// The ciphertext-level report of a lowering.
+pub fn report(l: &Lowered) -> CtReport {
+    let s = &l.schedule;
+    let p = &s.params;
+    let n = p.n() as u64;
+    let input_bytes = s
+        .ct_inputs
+        .iter()
+        .map(|ci| {
+            let bits: u64 = p.q_bits[..=ci.level as usize]
+                .iter()
+                .map(|&b| b as u64)
+                .sum();
+            bits * n / 8 + 32
+        })
+        .sum();
+    let kb = switch_key_bytes(p);
+    let keys = s.rotation_steps.len() + usize::from(s.needs_conjugation);
+    CtReport {
+        depth: s.depth(),
+        params: ParamsReport {
+            log_n: p.log_n,
+            log_q: p.log_qp(),
+            primes: p.q_bits.clone(),
+            special_primes: p.p_bits.clone(),
+            log_scale: p.log_scale,
+            dnum: p.dnum,
+            security_bits: if p.security == Security::Classical128 {
+                128
+            } else {
+                0
+            },
+        },
+        rotation_keys: KeyReport {
+            count: keys,
+            bytes: kb * keys as u64,
+            relin_bytes: kb,
+        },
+        input_ciphertexts: s.ct_inputs.len(),
+        input_bytes,
+        ops: ct_ops(s),
+        unit: (s.unit.h, s.unit.w),
+        explanation: l.params.explanation.clone(),
+        predicted_error: s.outputs.iter().map(|o| o.bound).fold(0.0, f64::max),
+    }
+}
