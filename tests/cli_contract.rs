@@ -238,6 +238,7 @@ fn json_errors_are_one_object_on_stdout() {
             .contains("backwards"),
         "{v}"
     );
+    assert_eq!(v["error"]["code"], "hel::check::const", "{v}");
     let label = &v["error"]["labels"][0];
     assert_eq!(label["line"], 4, "{v}");
     assert_eq!(label["column"], 10, "{v}");
@@ -246,6 +247,19 @@ fn json_errors_are_one_object_on_stdout() {
         .unwrap()
         .ends_with("const_backwards_loop.hel"));
     assert!(!d.join("x.helc").exists());
+
+    // A program too deep for any 128-bit parameter set: the stable code tells tools (and
+    // `hel train`) that rounds would help, whatever the message says.
+    let gd = format!("{root}/examples/logreg_gd.hel");
+    let v = json_error(
+        d,
+        &[
+            "compile", &gd, "--set", "k=24", "--set", "m=8", "--set", "f=3", "-o", "y.helc",
+            "--json",
+        ],
+        1,
+    );
+    assert_eq!(v["error"]["code"], "hel::params::too_deep", "{v}");
 
     let v = json_error(
         d,
