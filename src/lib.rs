@@ -53,6 +53,7 @@
 
 pub mod data;
 pub mod examples;
+pub mod memory;
 pub mod metrics;
 pub mod reference;
 pub mod train;

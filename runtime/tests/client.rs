@@ -504,3 +504,28 @@ fn flooded_decryption_adds_noise_of_the_documented_size() {
     assert!(worst > 10.0 * 1e-8, "flooding too small: {worst:e}");
     assert_ne!(a, b);
 }
+
+/// The schedule's byte figures (what `hel compile` reports and `hel keygen`/`hel run` check
+/// against the machine's memory before allocating) match what the runtime really produces.
+#[test]
+fn predicted_key_and_upload_sizes_match_the_files() {
+    let s = setup(7);
+    let r = s.schedule.resources();
+    let keys = s.keys.key_bytes(&s.ctx).unwrap().eval_total as f64;
+    let upload = s.enc.upload_bytes(&s.ctx).unwrap() as f64;
+    // Headers, checksums and names are the only difference: well under 1%.
+    let close = |predicted: u64, real: f64| (predicted as f64 - real).abs() <= 0.01 * real + 4096.0;
+    assert!(
+        close(r.eval_key_bytes, keys),
+        "keys: predicted {} real {keys}",
+        r.eval_key_bytes
+    );
+    assert!(
+        close(r.upload_bytes, upload),
+        "upload: predicted {} real {upload}",
+        r.upload_bytes
+    );
+    // In memory every coefficient is a 64-bit word: more than the bit-packed file.
+    assert!(r.eval_key_memory as f64 > keys);
+    assert!(r.server_peak_bytes > r.eval_key_memory + r.upload_bytes);
+}

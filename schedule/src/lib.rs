@@ -39,6 +39,7 @@ mod pack;
 pub mod params;
 pub mod primes;
 pub mod program;
+mod resources;
 pub mod rules;
 mod simulate;
 mod validate;
@@ -47,6 +48,7 @@ pub use format::{canonical_bytes, ScheduleFormat, SCHEDULE_MAGIC};
 pub use pack::{eval_derived, pack_slots, plain_slots, unpack_output, Tensor};
 pub use params::{CkksParams, ParamsError, Security};
 pub use program::*;
+pub use resources::Resources;
 pub use simulate::{
     apply_plain, check_inputs, derived_tensors, simulate, simulate_noise, simulate_values, source,
     unpack_outputs, NoiseStats, SimulationError,

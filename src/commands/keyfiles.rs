@@ -42,20 +42,7 @@ pub fn load_secret_key(schedule: &Schedule, ctx: &Context, path: &Path) -> Resul
     client::secret_key_from_bytes(schedule, ctx, &bytes).map_err(|e| file_error(path, e))
 }
 
-/// `1234567 bytes (1.2 MiB)`.
+/// `123456789 bytes (117.7 MiB)` (see [`hel::memory::human_bytes`]).
 pub fn human_bytes(n: usize) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} bytes");
-    }
-    let mut v = n as f64;
-    let mut unit = "";
-    for u in UNITS {
-        v /= 1024.0;
-        unit = u;
-        if v < 1024.0 {
-            break;
-        }
-    }
-    format!("{n} bytes ({v:.1} {unit})")
+    hel::memory::human_bytes(n as u64)
 }

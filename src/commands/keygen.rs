@@ -38,6 +38,11 @@ pub struct KeygenArgs {
     /// Print one JSON object with the file sizes.
     #[arg(long)]
     pub json: bool,
+    /// Memory key generation may use: a program whose keys (in memory and serialized) need
+    /// more is refused before anything is generated. Same size syntax as `hel run`. Default:
+    /// the memory available.
+    #[arg(long, value_name = "SIZE", value_parser = super::flags::parse_size)]
+    pub memory_limit: Option<usize>,
 }
 
 pub fn run(args: KeygenArgs) -> CmdResult {
@@ -49,6 +54,13 @@ pub fn run(args: KeygenArgs) -> CmdResult {
     for p in [&sk_path, &ek_path] {
         check_writable(p, args.force, &inputs).map_err(user_error)?;
     }
+    hel::memory::check(
+        &format!("key generation for {}", schedule.name),
+        schedule.resources().keygen_peak_bytes,
+        args.memory_limit.map(|l| l as u64),
+        hel::memory::SMALLER_PROGRAM,
+    )
+    .map_err(user_error)?;
     create_key_dir(&args.out)?;
     let ctx = context(&schedule, &args.program)?;
     eprintln!(

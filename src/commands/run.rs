@@ -88,9 +88,12 @@ pub struct RunArgs {
     pub secret_key: Option<PathBuf>,
     #[command(flatten)]
     pub threads: ThreadsArgs,
-    /// Soft limit on live ciphertext memory: above it the scheduler prefers operations that
-    /// free memory over the critical path. A size: bytes, or a number with K, M, G or T
-    /// (1024-based; `B`/`iB` optional), e.g. `512M`, `8G`, `1.5GiB`. Default: no limit.
+    /// Memory the run may use. A program whose keys, inputs and least working set (`hel
+    /// compile --json`: resources.server_peak_bytes) exceed it is refused before anything is
+    /// loaded; within it, the scheduler prefers operations that free memory over the critical
+    /// path once the live ciphertexts pass it. A size: bytes, or a number with K, M, G or T
+    /// (1024-based; `B`/`iB` optional), e.g. `512M`, `8G`, `1.5GiB`. Default: refuse beyond
+    /// the memory available, schedule for speed.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub memory_limit: Option<usize>,
     /// Cost table from `hel calibrate` (default: the calibrated table if one exists, else the
@@ -261,9 +264,23 @@ fn load_server_files(
     Ok((keys, enc.ciphertexts, enc.public))
 }
 
+/// Refuses a run whose keys, inputs and least working set exceed `--memory-limit` or the
+/// memory available, before any of it is loaded.
+fn check_memory(args: &RunArgs, schedule: &Schedule) -> CmdResult {
+    let need = schedule.resources().server_peak_bytes;
+    hel::memory::check(
+        &format!("running {}", schedule.name),
+        need,
+        args.memory_limit.map(|l| l as u64),
+        hel::memory::SMALLER_PROGRAM,
+    )
+    .map_err(user_error)
+}
+
 fn run_ckks(args: &RunArgs, schedule: &Schedule) -> CmdResult {
     let out = need(&args.out, "-o FILE (the encrypted outputs)", "ckks")?;
     check_writable(out, args.force, &read_paths(args)).map_err(user_error)?;
+    check_memory(args, schedule)?;
     let ctx = context(schedule, &args.program)?;
     let (keys, cts, public) = load_server_files(args, schedule, &ctx, "ckks")?;
     let table = load_cost_table(args.cost_table.as_deref())?;
@@ -349,6 +366,7 @@ fn run_debug(args: &RunArgs, schedule: &Schedule) -> CmdResult {
         check_writable(out, args.force, &read_paths(args)).map_err(user_error)?;
     }
     let sk_path = need(&args.secret_key, "--secret-key FILE", "debug")?;
+    check_memory(args, schedule)?;
     let tensors = plain_tensors(args, schedule, "debug")?;
     let ctx = context(schedule, &args.program)?;
     let sk = load_secret_key(schedule, &ctx, sk_path)?;

@@ -139,14 +139,5 @@ impl Server {
 /// scheduler only reorders, so the peak overshoots it: 6.3 GiB live under a 2 GiB limit on
 /// that configuration). Without a limit that run needs more than 24 GiB.
 pub fn default_memory_limit() -> Option<usize> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib: usize = info
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))?
-        .trim()
-        .strip_suffix("kB")?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024 / 8)
+    crate::memory::total().map(|t| (t / 8) as usize)
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use hel_schedule::params::Security;
-use hel_schedule::{CkksParams, Instr, Schedule};
+use hel_schedule::{Instr, Resources, Schedule};
 use serde::Serialize;
 
 use super::Lowered;
@@ -16,7 +16,10 @@ pub struct CtReport {
     pub params: ParamsReport,
     pub rotation_keys: KeyReport,
     pub input_ciphertexts: usize,
+    /// The upload (same as `resources.upload_bytes`).
     pub input_bytes: u64,
+    /// Keys, upload and peak memory of the server and of key generation.
+    pub resources: Resources,
     pub ops: BTreeMap<String, usize>,
     pub unit: (usize, usize),
     pub explanation: String,
@@ -42,12 +45,6 @@ pub struct KeyReport {
     pub count: usize,
     pub bytes: u64,
     pub relin_bytes: u64,
-}
-
-/// Size of one key-switching key: dnum digits × 2 polynomials over all primes (bit-packed).
-fn switch_key_bytes(p: &CkksParams) -> u64 {
-    let bits: u64 = p.q_bits.iter().chain(&p.p_bits).map(|&b| b as u64).sum();
-    p.dnum as u64 * 2 * bits * p.n() as u64 / 8
 }
 
 /// Ciphertext operations by kind.
@@ -78,19 +75,8 @@ impl CtReport {
 pub fn report(l: &Lowered) -> CtReport {
     let s = &l.schedule;
     let p = &s.params;
-    let n = p.n() as u64;
-    let input_bytes = s
-        .ct_inputs
-        .iter()
-        .map(|ci| {
-            let bits: u64 = p.q_bits[..=ci.level as usize]
-                .iter()
-                .map(|&b| b as u64)
-                .sum();
-            bits * n / 8 + 32
-        })
-        .sum();
-    let kb = switch_key_bytes(p);
+    let resources = s.resources();
+    let kb = resources.switch_key_bytes;
     let keys = s.rotation_steps.len() + usize::from(s.needs_conjugation);
     CtReport {
         depth: s.depth(),
@@ -113,7 +99,8 @@ pub fn report(l: &Lowered) -> CtReport {
             relin_bytes: kb,
         },
         input_ciphertexts: s.ct_inputs.len(),
-        input_bytes,
+        input_bytes: resources.upload_bytes,
+        resources,
         ops: ct_ops(s),
         unit: (s.unit.h, s.unit.w),
         explanation: l.params.explanation.clone(),
