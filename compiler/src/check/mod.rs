@@ -14,6 +14,7 @@
 
 pub mod builtins;
 mod calls;
+pub mod compile_time;
 mod consts;
 mod exprs;
 mod index;
@@ -26,6 +27,7 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{self, Builder, InputDecl, Node, NodeId, Op, OutputDecl, Secrecy, Type};
 use crate::source::{SourceFile, Span};
 use crate::syntax::ast::{self, FnDef, Item};
+pub use compile_time::CompileTime;
 use std::collections::{HashMap, HashSet};
 
 /// Largest accepted vector/matrix dimension and sequence length.
@@ -40,6 +42,16 @@ pub fn elaborate(
     ast: &ast::Program,
     overrides: &[(String, f64)],
 ) -> Result<ir::Program, Diagnostic> {
+    elaborate_with_facts(src, ast, overrides).map(|(p, _)| p)
+}
+
+/// [`elaborate`], also returning which statements and loop-carried variables are compile-time
+/// values ([`CompileTime`]).
+pub fn elaborate_with_facts(
+    src: &SourceFile,
+    ast: &ast::Program,
+    overrides: &[(String, f64)],
+) -> Result<(ir::Program, CompileTime), Diagnostic> {
     let mut e = Elab::new(src, overrides);
     for item in &ast.items {
         if let Item::Fn(f) = item {
@@ -116,6 +128,7 @@ struct Elab<'a> {
     fn_scopes: Vec<(String, HashMap<String, Val>)>,
     inputs: Vec<InputDecl>,
     outputs: Vec<OutputDecl>,
+    facts: CompileTime,
 }
 
 fn node(op: Op, args: Vec<NodeId>, ty: Type, span: Span) -> Node {
@@ -133,6 +146,7 @@ impl<'a> Elab<'a> {
             fn_scopes: Vec::new(),
             inputs: Vec::new(),
             outputs: Vec::new(),
+            facts: CompileTime::default(),
         }
     }
 
@@ -150,7 +164,7 @@ impl<'a> Elab<'a> {
         self.frame().builder.add(n)
     }
 
-    fn finish(mut self) -> Result<ir::Program, Diagnostic> {
+    fn finish(mut self) -> Result<(ir::Program, CompileTime), Diagnostic> {
         let mut unused: Vec<&&str> = self
             .overrides
             .keys()
@@ -171,13 +185,14 @@ impl<'a> Elab<'a> {
             .pop()
             .map(|f| f.builder.finish())
             .unwrap_or_default();
-        Ok(ir::Program {
+        let program = ir::Program {
             source: self.src.clone(),
             inputs: self.inputs,
             graph: top,
             outputs: self.outputs,
             derived: Vec::new(),
-        })
+        };
+        Ok((program, self.facts))
     }
 }
 

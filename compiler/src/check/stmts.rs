@@ -8,6 +8,7 @@ use super::consts;
 use super::{node, Elab, Frame, Global, Val, Var, VarKind, MAX_DIM};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{LoopOp, NodeId, Op, Region, Type};
+use crate::source::Span;
 use crate::syntax::ast::{self, Expr, Ident, Stmt};
 use std::collections::HashSet;
 
@@ -19,6 +20,7 @@ impl<'a> Elab<'a> {
                     return Err(d);
                 }
                 let v = self.value(&l.value)?;
+                self.facts.record_stmt(l.span, v.ct);
                 self.frame().vars.insert(
                     l.name.name.clone(),
                     Var {
@@ -29,12 +31,17 @@ impl<'a> Elab<'a> {
                 );
                 Ok(())
             }
-            Stmt::Assign { name, value, .. } => self.assign(name, value),
+            Stmt::Assign { name, value, span } => self.assign(name, value, *span),
             Stmt::For(f) => self.for_loop(f),
         }
     }
 
-    pub(super) fn assign(&mut self, name: &Ident, value: &Expr) -> Result<(), Diagnostic> {
+    pub(super) fn assign(
+        &mut self,
+        name: &Ident,
+        value: &Expr,
+        span: Span,
+    ) -> Result<(), Diagnostic> {
         let existing = match self.frame().vars.get(&name.name) {
             Some(v) => *v,
             None => {
@@ -81,6 +88,7 @@ impl<'a> Elab<'a> {
                 .with_label(format!("this is a {}", v.ty.shape))
                 .with_help("a variable keeps the shape it was declared with"));
         }
+        self.facts.record_stmt(span, v.ct);
         self.frame()
             .vars
             .insert(name.name.clone(), Var { val: v, ..existing });
@@ -195,6 +203,14 @@ impl<'a> Elab<'a> {
             param_tys = widened;
         };
         let (frame, results) = body;
+        self.facts.record_loop(
+            f.span,
+            carried_names
+                .iter()
+                .zip(&param_tys)
+                .map(|(n, (_, ct))| (n.name.clone(), *ct))
+                .collect(),
+        );
         let mut args: Vec<NodeId> = inits.iter().map(|v| v.node).collect();
         args.extend(frame.captures.iter().copied());
         let region = Region {
