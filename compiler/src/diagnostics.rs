@@ -32,6 +32,8 @@ pub enum Code {
     TooDeep,
     /// Parameters given by the user (`--params`) are invalid or too small for the program.
     Params,
+    /// A training program that cannot be split into rounds (see [`crate::rounds`]).
+    Rounds,
     /// A broken invariant inside the compiler: a bug, never the program's fault.
     Internal,
 }
@@ -49,12 +51,13 @@ impl Code {
             Code::Unsupported => "hel::lower::unsupported",
             Code::TooDeep => "hel::params::too_deep",
             Code::Params => "hel::params::invalid",
+            Code::Rounds => "hel::train::rounds",
             Code::Internal => "hel::internal",
         }
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 10] = [
+    pub const ALL: [Code; 11] = [
         Code::Syntax,
         Code::Name,
         Code::Shape,
@@ -64,6 +67,7 @@ impl Code {
         Code::Unsupported,
         Code::TooDeep,
         Code::Params,
+        Code::Rounds,
         Code::Internal,
     ];
 }

@@ -21,9 +21,11 @@
 //! Data flows one way: [`syntax`] parses text into an AST, [`check`] resolves names and checks
 //! shapes and secrecy while elaborating the AST into the [`ir`], [`passes`] transform that IR
 //! (the order is in [`passes::pipeline`]), [`analysis`] measures its depth, and [`lower`] turns
-//! it into a [`hel_schedule::Schedule`]: packing, levels, scales, parameters and keys. The
-//! compiler never links the CKKS engine: the schedule and the rules it must obey are the
-//! `hel-schedule` contract crate, which the runtime executes.
+//! it into a [`hel_schedule::Schedule`]: packing, levels, scales, parameters and keys.
+//! [`rounds`] rewrites a training program's AST into the round programs `hel train` runs when
+//! its loop does not fit one circuit. The compiler never links the CKKS engine: the schedule
+//! and the rules it must obey are the `hel-schedule` contract crate, which the runtime
+//! executes.
 //!
 //! Every stage reports problems as a [`Diagnostic`] that points into the source and carries a
 //! stable [`Code`].
@@ -35,11 +37,12 @@ pub mod driver;
 pub mod ir;
 pub mod lower;
 pub mod passes;
+pub mod rounds;
 pub mod source;
 pub mod syntax;
 
 pub use diagnostics::{Code, Diagnostic};
-pub use driver::{compile, Compiled, Options};
+pub use driver::{compile, compile_ast, Compiled, Options};
 pub use source::{SourceFile, Span};
 
 /// Parses and checks `source`, returning the IR exactly as written (loops still loops).
@@ -56,6 +59,17 @@ pub fn frontend(
         let ast = syntax::parse(source)?;
         check::elaborate(source, &ast, overrides)
     })
+}
+
+/// [`frontend`] for a program already parsed (or built) as an AST of `source`, such as a round
+/// program of [`rounds`]: checks it and returns its IR, with diagnostics pointing into `source`
+/// at the AST's spans.
+pub fn frontend_ast(
+    source: &SourceFile,
+    ast: &syntax::ast::Program,
+    overrides: &[(String, f64)],
+) -> Result<ir::Program, Diagnostic> {
+    on_big_stack(|| check::elaborate(source, ast, overrides))
 }
 
 /// Runs `f` on a thread with a 256 MiB stack (reserved, not committed) and returns its result.

@@ -210,6 +210,46 @@ struct Circuit {
     data_bound: Option<f64>,
 }
 
+/// What a circuit compiles: the user's program, or the round program of
+/// [`RoundTemplate::program_key`] (rounds whose programs have the same key are the same program).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum ProgramKey {
+    Whole,
+    Round(usize),
+}
+
+/// A compiled circuit's identity: its program and its number of minibatches. Rounds of equal
+/// length whose program does not depend on their start share one key, so one circuit and one
+/// key set.
+type CircuitKey = (ProgramKey, usize);
+
+/// A program to compile: the user's, or the round program of a template for a round's start.
+#[derive(Clone, Copy)]
+enum Prog<'t> {
+    Whole,
+    Round(&'t RoundTemplate, usize),
+}
+
+impl Prog<'_> {
+    fn key(&self, k: usize) -> CircuitKey {
+        match self {
+            Prog::Whole => (ProgramKey::Whole, k),
+            Prog::Round(t, start) => (ProgramKey::Round(t.program_key(*start)), k),
+        }
+    }
+
+    /// The program as progress lines name it.
+    fn label(&self, src: &SourceFile) -> String {
+        match self {
+            Prog::Whole => src.short_name().to_string(),
+            Prog::Round(t, start) if t.shifts() => {
+                format!("{} (round from minibatch {start})", src.short_name())
+            }
+            Prog::Round(..) => format!("{} (round)", src.short_name()),
+        }
+    }
+}
+
 /// State of one run across its phases.
 struct Run<'a> {
     src: &'a SourceFile,
@@ -217,11 +257,11 @@ struct Run<'a> {
     m: usize,
     f: usize,
     progress: &'a dyn Progress,
-    /// Compiled circuits by (program text, minibatches).
-    circuits: HashMap<(String, usize), Circuit>,
+    /// Compiled circuits by program and minibatches.
+    circuits: HashMap<CircuitKey, Circuit>,
     /// Reports of circuits no longer needed, in order of first use.
     done: Vec<CircuitReport>,
-    order: Vec<(String, usize)>,
+    order: Vec<CircuitKey>,
     rounds: Vec<RoundReport>,
     client: Client,
     /// The server, holding the evaluation keys of the key sets still in use.
@@ -297,20 +337,22 @@ impl<'a> Run<'a> {
         Ok(true)
     }
 
-    /// Compiles `src` for `k` minibatches. `Ok(false)` when it is too deep for the 128-bit
+    /// Compiles `prog` for `k` minibatches. `Ok(false)` when it is too deep for the 128-bit
     /// budget; other compile errors are the user's.
-    fn try_compile(&mut self, src: &SourceFile, k: usize) -> Result<bool, TrainError> {
-        let key = (src.text().to_string(), k);
+    fn try_compile(&mut self, prog: Prog, k: usize) -> Result<bool, TrainError> {
+        let key = prog.key(k);
         if self.circuits.contains_key(&key) {
             return Ok(true);
         }
-        self.progress.start(
-            Phase::Compile,
-            None,
-            &format!("{} with k = {k}", src.short_name()),
-        );
+        let label = prog.label(self.src);
+        self.progress
+            .start(Phase::Compile, None, &format!("{label} with k = {k}"));
         let t0 = Instant::now();
-        let compiled = match compile(src, &self.request(k)) {
+        let compiled = match prog {
+            Prog::Whole => compile(self.src, &self.request(k)),
+            Prog::Round(t, start) => t.compile(start, &self.request(k)),
+        };
+        let compiled = match compiled {
             Ok(c) => c,
             Err(d) if d.code == Code::TooDeep => {
                 self.compile_seconds += t0.elapsed().as_secs_f64();
@@ -327,9 +369,8 @@ impl<'a> Run<'a> {
         let r = compiled.report();
         let s = &compiled.lowered.schedule;
         self.progress.finish(&format!(
-            "{} with k = {k}: depth {}, N = 2^{}, log2 PQ = {}, {} ciphertext nodes, {} input \
+            "{label} with k = {k}: depth {}, N = 2^{}, log2 PQ = {}, {} ciphertext nodes, {} input \
              ciphertexts ({:.1} s)",
-            src.short_name(),
             r.depth,
             r.params.log_n,
             r.params.log_q,
@@ -370,19 +411,19 @@ impl<'a> Run<'a> {
         let k_total = self.opts.minibatches;
         let forced = self.opts.round_size.filter(|&r| r < k_total);
         if forced.is_none() {
-            if !self.far_too_deep(self.src, k_total)? && self.try_compile(self.src, k_total)? {
+            if !self.far_too_deep(self.src, k_total)? && self.try_compile(Prog::Whole, k_total)? {
                 return Ok((RoundPlan::single(k_total), None));
             }
             if k_total == 1 {
                 return Err(too_deep_for_one(self.src, self.m, self.f));
             }
         }
-        let template = RoundTemplate::new(self.src)?;
-        let round_src = template.source(0);
+        let template = RoundTemplate::with_sets(self.src, &program::sets(k_total, self.m, self.f))?;
+        let first_round = Prog::Round(&template, 0);
         let (per_round, reason) = match forced {
             Some(r) => {
                 let r = r.max(1);
-                if !self.try_compile(&round_src, r)? {
+                if !self.try_compile(first_round, r)? {
                     return Err(TrainError::Config(format!(
                         "--round-size {r}: a round of {r} minibatches is too deep for the \
                          128-bit parameter budget; use a smaller --round-size"
@@ -392,9 +433,9 @@ impl<'a> Run<'a> {
             }
             None => {
                 let largest =
-                    rounds::largest_fitting(k_total - 1, |k| self.try_compile(&round_src, k))?
+                    rounds::largest_fitting(k_total - 1, |k| self.try_compile(first_round, k))?
                         .ok_or_else(|| too_deep_for_one(self.src, self.m, self.f))?;
-                let fastest = self.fastest_round_size(&round_src, largest)?;
+                let fastest = self.fastest_round_size(first_round, largest)?;
                 let best = fastest.size;
                 let choice = if best == largest {
                     String::new()
@@ -451,33 +492,33 @@ impl<'a> Run<'a> {
             })
             .unwrap_or_default();
         let n = rounds.len();
-        let sources: Vec<SourceFile> = rounds
+        let progs: Vec<Prog> = rounds
             .iter()
             .map(|&(start, _)| match template {
-                Some(t) => t.source(start),
-                None => self.src.clone(),
+                Some(t) => Prog::Round(t, start),
+                None => Prog::Whole,
             })
             .collect();
-        let keys: Vec<(String, usize)> = rounds
+        let keys: Vec<CircuitKey> = rounds
             .iter()
-            .zip(&sources)
-            .map(|(&(_, len), s)| (s.text().to_string(), len))
+            .zip(&progs)
+            .map(|(&(_, len), p)| p.key(len))
             .collect();
-        for (r, ((start, len), src)) in rounds.iter().copied().zip(sources).enumerate() {
+        for (r, ((start, len), prog)) in rounds.iter().copied().zip(progs).enumerate() {
             let key = &keys[r];
             let detail = if n > 1 {
                 format!("round {} of {n}", r + 1)
             } else {
                 String::new()
             };
-            if !self.try_compile(&src, len)? {
+            if !self.try_compile(prog, len)? {
                 return Err(TrainError::Internal(format!(
                     "round {} ({len} minibatches) no longer fits the parameter budget",
                     r + 1
                 )));
             }
             if !self.order.contains(key) {
-                self.order.push(key.clone());
+                self.order.push(*key);
             }
             self.ensure_keys(key, &detail)?;
             let circuit = self
@@ -593,7 +634,7 @@ impl<'a> Run<'a> {
     /// where the special modulus is one 70-bit prime and key switching goes digit by digit.
     fn fastest_round_size(
         &mut self,
-        src: &SourceFile,
+        prog: Prog,
         largest: usize,
     ) -> Result<FastestRound, TrainError> {
         let threads = RunOptions {
@@ -607,12 +648,12 @@ impl<'a> Run<'a> {
             largest_seconds: f64::INFINITY,
         };
         for k in (largest.div_ceil(2)..=largest).rev() {
-            if !self.try_compile(src, k)? {
+            if !self.try_compile(prog, k)? {
                 continue;
             }
             let circuit = self
                 .circuits
-                .get(&(src.text().to_string(), k))
+                .get(&prog.key(k))
                 .ok_or_else(|| TrainError::Internal("circuit vanished".into()))?;
             let seconds = circuit.report.cost_model.seconds_on(threads) / k as f64;
             if k == largest {
@@ -629,7 +670,7 @@ impl<'a> Run<'a> {
     /// Gives a circuit a key set: one the server already holds if it serves the circuit (same
     /// parameters, its rotations covered: the rounds of a run differ only in constants), else a
     /// new one. A new key set replaces the ones no remaining circuit uses.
-    fn ensure_keys(&mut self, key: &(String, usize), detail: &str) -> Result<(), TrainError> {
+    fn ensure_keys(&mut self, key: &CircuitKey, detail: &str) -> Result<(), TrainError> {
         let circuit = self
             .circuits
             .get_mut(key)

@@ -95,9 +95,10 @@ pub fn eval(
                 src,
                 e.span,
                 format!(
-                "{what} must be known at compile time; only `sqrt` can be called there, not `{}`",
-                f.name
-            ),
+                    "{what} must be known at compile time; only {} can be called there, not `{}`",
+                    super::builtins::list_in_constants(),
+                    f.name
+                ),
             ))
         }
         ExprKind::Index(..) => {

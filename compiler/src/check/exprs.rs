@@ -1,0 +1,154 @@
+//! Expressions: numbers, names, negation, the binary operators (shape and secrecy rules, `@`
+//! in its three forms) and powers. Indexing and calls have their own files.
+
+use super::consts;
+use super::{node, origin, shapes, Elab, Val, MAX_EXP};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::ir::{Op, Shape, Type};
+use crate::source::Span;
+use crate::syntax::ast::{BinOp, Expr, ExprKind};
+
+impl<'a> Elab<'a> {
+    /// An expression that must be a single tensor (not a whole sequence).
+    pub(super) fn value(&mut self, e: &Expr) -> Result<Val, Diagnostic> {
+        let v = self.expr(e)?;
+        let what = match &e.kind {
+            ExprKind::Var(n) => n.as_str(),
+            _ => "this",
+        };
+        self.no_seq(v, e.span, what)?;
+        Ok(v)
+    }
+
+    pub(super) fn expr(&mut self, e: &Expr) -> Result<Val, Diagnostic> {
+        match &e.kind {
+            ExprKind::Number(v) => Ok(self.constant(*v, Shape::Scalar, e.span)),
+            ExprKind::Var(name) => self.lookup(name, e.span),
+            ExprKind::Neg(x) => {
+                let v = self.value(x)?;
+                let id = self.add(node(Op::Neg, vec![v.node], v.ty, e.span));
+                Ok(Val { node: id, ..v })
+            }
+            ExprKind::Binary(BinOp::Pow, base, exp) => self.power(e, base, exp),
+            ExprKind::Binary(op, l, r) => {
+                let a = self.value(l)?;
+                let b = self.value(r)?;
+                self.binary(*op, a, b, l, r, e.span)
+            }
+            ExprKind::Index(base, idx) => self.index(e, base, idx),
+            ExprKind::Call(f, args) => self.call(e, f, args),
+        }
+    }
+
+    pub(super) fn binary(
+        &mut self,
+        op: BinOp,
+        a: Val,
+        b: Val,
+        l: &Expr,
+        r: &Expr,
+        span: Span,
+    ) -> Result<Val, Diagnostic> {
+        let secrecy = a.ty.secrecy.join(b.ty.secrecy);
+        let ct = a.ct && b.ct;
+        let (ir_op, args, shape) = match op {
+            BinOp::Add | BinOp::Sub | BinOp::Mul => {
+                let shape = shapes::elementwise(
+                    self.src,
+                    op.symbol(),
+                    a.ty.shape,
+                    b.ty.shape,
+                    l.span,
+                    r.span,
+                    span,
+                )?;
+                let o = match op {
+                    BinOp::Add => Op::Add,
+                    BinOp::Sub => Op::Sub,
+                    _ => Op::Mul,
+                };
+                (o, vec![a.node, b.node], shape)
+            }
+            BinOp::Div => {
+                if b.ty.shape != Shape::Scalar {
+                    return Err(self
+                        .err(
+                            Code::Shape,
+                            r.span,
+                            format!(
+                                "division needs a scalar divisor, but this is a {}",
+                                b.ty.shape
+                            ),
+                        )
+                        .with_label("not a scalar"));
+                }
+                if !b.ct {
+                    return Err(self
+                        .err(Code::Secrecy, r.span, format!("the divisor must be known at compile time, but this value is {}", origin(b)))
+                        .with_label("not a compile-time constant")
+                        .with_help("CKKS cannot divide by a run-time value; multiply by a precomputed reciprocal instead"));
+                }
+                (Op::Div, vec![a.node, b.node], a.ty.shape)
+            }
+            BinOp::MatMul => {
+                let (o, shape) =
+                    shapes::matmul(self.src, a.ty.shape, b.ty.shape, l.span, r.span, span)?;
+                match o {
+                    shapes::Product::MatMul => (Op::MatMul, vec![a.node, b.node], shape),
+                    shapes::Product::MatVec => (Op::MatVec, vec![a.node, b.node], shape),
+                    shapes::Product::VecMat => {
+                        // v @ M = transpose(M) @ v
+                        let Shape::Matrix(rr, cc) = b.ty.shape else {
+                            return Err(self.err(
+                                Code::Internal,
+                                span,
+                                "internal error: vector @ non-matrix",
+                            ));
+                        };
+                        let t = self.add(node(
+                            Op::Transpose,
+                            vec![b.node],
+                            Type {
+                                shape: Shape::Matrix(cc, rr),
+                                ..b.ty
+                            },
+                            r.span,
+                        ));
+                        (Op::MatVec, vec![t, a.node], shape)
+                    }
+                }
+            }
+            BinOp::Pow => {
+                return Err(self.err(
+                    Code::Internal,
+                    span,
+                    "internal error: power handled elsewhere",
+                ))
+            }
+        };
+        let ty = Type::new(secrecy, shape);
+        let id = self.add(node(ir_op, args, ty, span));
+        Ok(Val { node: id, ty, ct })
+    }
+
+    pub(super) fn power(&mut self, e: &Expr, base: &Expr, exp: &Expr) -> Result<Val, Diagnostic> {
+        let b = self.value(base)?;
+        let look = self.const_lookup();
+        let x = consts::eval(self.src, exp, "an exponent", &look)?;
+        drop(look);
+        if x.fract() != 0.0 || x < 1.0 || x > MAX_EXP as f64 {
+            return Err(self
+                .err(
+                    Code::Const,
+                    exp.span,
+                    format!(
+                        "the exponent must be a whole number from 1 to {MAX_EXP}, but it is {x}"
+                    ),
+                )
+                .with_label(format!("= {x}"))
+                .with_help("use `sqrt` for square roots of constants"));
+        }
+        let id = self.add(node(Op::Pow { exp: x as u32 }, vec![b.node], b.ty, e.span));
+        Ok(Val { node: id, ..b })
+    }
+}

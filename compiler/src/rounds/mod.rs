@@ -1,0 +1,597 @@
+//! Rounds: a training program's loop over K minibatches, split into circuits of k < K.
+//!
+//! Without bootstrapping, a circuit's depth is bounded by the parameter budget and every
+//! minibatch costs a few levels. When the K minibatches asked for do not fit, training runs in
+//! rounds: the server runs a circuit of k minibatches, the client decrypts the weights,
+//! re-encrypts them and sends them back as the next round's input (the "refresh" Crockett and
+//! Han et al. assume instead of bootstrapping).
+//!
+//! A round needs the weights as an *input*, so [`RoundTemplate`] rewrites the program's AST
+//! into a round program. New nodes reuse the spans of the nodes they derive from, so a
+//! diagnostic about a round program points into the user's file.
+//!
+//! - every loop-carried vector that starts as `zeros(n)` becomes an encrypted input
+//!   (`let v = zeros(f);` → `input v_start: enc vector[f]; let v = v_start;`) and an output, so
+//!   NAG's momentum `w` crosses the round boundary along with `v`. No value range is declared
+//!   for these inputs: a range fitted to the decrypted weights would tighten the compiler's
+//!   error bound, but the server sees the program, and the range would tell it how large the
+//!   weights are. The compiler then assumes [-1, 1];
+//! - loop-carried compile-time values (NAG's `a`, from which η_i is computed) cannot be inputs —
+//!   they are folded into the circuit — so a round starting at global iteration s first runs a
+//!   warm-up loop of s iterations over the loop body's compile-time statements only; the
+//!   constants then are bit for bit those of one long run;
+//! - the loop runs over global iterations `s..s+k` and the minibatch index is shifted back by
+//!   s, so anything computed from the loop variable sees the global iteration.
+//!
+//! Which values are compile-time is the checker's judgement ([`check::CompileTime`]), taken on
+//! the round program itself (where the carried vectors are already encrypted inputs), not
+//! re-derived from the syntax.
+//!
+//! When the loop body has no compile-time state and uses the loop variable only as the
+//! minibatch index, the round program does not depend on s ([`RoundTemplate::program_key`]):
+//! rounds of equal length then share one compiled circuit and one key set.
+//!
+//! A program that cannot be split is refused with a [`Code::Rounds`] diagnostic located at the
+//! statement that stops it.
+
+use std::collections::HashSet;
+
+use crate::check::{self, CompileTime};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::driver::{self, Compiled, Options};
+use crate::ir;
+use crate::source::{SourceFile, Span};
+use crate::syntax::ast::{
+    self, BinOp, Expr, ExprKind, ForStmt, Ident, InputDef, Item, LetStmt, OutputStmt, SecrecyKw,
+    Stmt, TypeExpr, TypeKind,
+};
+
+#[cfg(test)]
+mod tests;
+
+/// An encrypted vector carried from one round to the next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateVar {
+    /// The program's variable (`v`, `w`, `beta`).
+    pub name: String,
+    /// The round program's input that holds its value at the start of the round.
+    pub input: String,
+    /// The index of its `let NAME = zeros(n);` among the program's items.
+    item: usize,
+}
+
+/// A program, analysed for generating its round programs.
+#[derive(Clone, Debug)]
+pub struct RoundTemplate {
+    source: SourceFile,
+    ast: ast::Program,
+    state: Vec<StateVar>,
+    /// The indices of the loop over the minibatches and of the `output` among the items.
+    loop_item: usize,
+    output_item: usize,
+    /// The sequence inputs (the minibatches), whose indices in the loop body are shifted.
+    seq_inputs: HashSet<String>,
+    /// Whether the loop carries compile-time values (then a warm-up loop is needed).
+    compile_time_state: bool,
+    /// The loop body's compile-time statements, in order (the warm-up loop's body).
+    warmup: Vec<Stmt>,
+    /// Whether the round program depends on the round's first iteration.
+    shifts: bool,
+}
+
+impl RoundTemplate {
+    /// Parses and analyses `source` with its own constants; fails with a [`Code::Rounds`]
+    /// diagnostic at what stops the program from being split into rounds (or with the
+    /// program's own compile error).
+    pub fn new(source: &SourceFile) -> Result<Self, Diagnostic> {
+        Self::with_sets(source, &[])
+    }
+
+    /// [`RoundTemplate::new`] with `const` values overridden (as `--set` does).
+    pub fn with_sets(source: &SourceFile, sets: &[(String, f64)]) -> Result<Self, Diagnostic> {
+        let ast = crate::on_big_stack(|| crate::syntax::parse(source))?;
+        Self::from_ast(source, ast, sets)
+    }
+
+    /// Analyses the AST `ast` of `source`.
+    pub fn from_ast(
+        source: &SourceFile,
+        ast: ast::Program,
+        sets: &[(String, f64)],
+    ) -> Result<Self, Diagnostic> {
+        let refuse = |span: Span, why: String| {
+            Diagnostic::new(
+                Code::Rounds,
+                source,
+                span,
+                format!("cannot split the training into rounds: {why}"),
+            )
+        };
+        let loops: Vec<(usize, &ForStmt)> = items_where(&ast, |i| match i {
+            Item::Stmt(Stmt::For(f)) => Some(f),
+            _ => None,
+        });
+        let [(loop_item, lp)] = loops.as_slice() else {
+            return Err(refuse(
+                loops.get(1).map_or(Span::default(), |(_, l)| l.span),
+                format!(
+                    "the program needs exactly one top-level loop (over the minibatches), it has \
+                     {}",
+                    loops.len()
+                ),
+            )
+            .with_label(if loops.is_empty() {
+                "no loop in this program"
+            } else {
+                "another top-level loop"
+            }));
+        };
+        let outs: Vec<(usize, &OutputStmt)> = items_where(&ast, |i| match i {
+            Item::Output(o) => Some(o),
+            _ => None,
+        });
+        let [(output_item, out)] = outs.as_slice() else {
+            return Err(refuse(
+                outs.get(1).map_or(Span::default(), |(_, o)| o.span),
+                format!(
+                    "the program needs exactly one `output` statement, it has {}",
+                    outs.len()
+                ),
+            ));
+        };
+        let (loop_item, output_item) = (*loop_item, *output_item);
+        let seq_inputs: HashSet<String> = ast
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Input(d) if d.ty.seq_len.is_some() => Some(d.name.name.clone()),
+                _ => None,
+            })
+            .collect();
+
+        // The variables the loop carries, declared before it; those that start as zeros(n)
+        // become encrypted inputs.
+        let mut assigned_in_loop = HashSet::new();
+        assigned(&lp.body, &mut assigned_in_loop);
+        let carried: Vec<(usize, &LetStmt)> = ast.items[..loop_item]
+            .iter()
+            .enumerate()
+            .filter_map(|(j, i)| match i {
+                Item::Stmt(Stmt::Let(l)) if assigned_in_loop.contains(&l.name.name) => Some((j, l)),
+                _ => None,
+            })
+            .collect();
+        let mut taken = all_names(&ast);
+        let mut state = Vec::new();
+        for &(item, l) in &carried {
+            if is_zeros_vector(&l.value) {
+                let name = l.name.name.clone();
+                let mut input = format!("{name}_start");
+                while taken.contains(&input) {
+                    input.push('_');
+                }
+                taken.insert(input.clone());
+                state.push(StateVar { name, input, item });
+            }
+        }
+
+        let mut template = RoundTemplate {
+            source: source.clone(),
+            ast: ast.clone(),
+            state,
+            loop_item,
+            output_item,
+            seq_inputs,
+            compile_time_state: false,
+            warmup: Vec::new(),
+            shifts: false,
+        };
+        // The checker's view of the round program: with the carried vectors as encrypted
+        // inputs, what is left compile-time must be folded into the circuit.
+        let facts = crate::on_big_stack(|| {
+            check::elaborate_with_facts(source, &template.program(0), sets).map(|(_, f)| f)
+        })?;
+        let text = |s: Span| &source.text()[s.start as usize..s.end as usize];
+
+        let mut ct_carried = HashSet::new();
+        for &(_, l) in &carried {
+            let name = &l.name.name;
+            if template.state.iter().any(|s| s.name == *name) {
+                continue;
+            }
+            if facts.carried_compile_time(lp.span, name) == Some(true) {
+                ct_carried.insert(name.clone());
+                continue;
+            }
+            let starts_compile_time = facts.stmt(l.span) == Some(true);
+            let at = first_runtime_assignment(&lp.body, name, &facts);
+            return Err(match at {
+                Some(at) if starts_compile_time => refuse(
+                    at,
+                    format!(
+                        "`{name}` starts as the compile-time value `{}`, but this assignment \
+                         makes it a run-time value; rounds carry vectors that start as zeros(n) \
+                         (they become encrypted inputs) and compile-time values",
+                        text(l.value.span)
+                    ),
+                )
+                .with_label("not a compile-time value"),
+                _ => refuse(
+                    l.span,
+                    format!(
+                        "`{name}` is carried from one iteration to the next but starts as `{}`; \
+                         rounds carry vectors that start as zeros(n) (they become encrypted \
+                         inputs) and compile-time values",
+                        text(l.value.span)
+                    ),
+                )
+                .with_label("neither zeros(n) nor a compile-time value"),
+            });
+        }
+        if template.state.is_empty() {
+            return Err(refuse(
+                lp.span,
+                "no loop-carried vector starts as zeros(n), so there are no weights to carry"
+                    .into(),
+            ));
+        }
+        for o in &out.names {
+            if !template.state.iter().any(|s| s.name == o.name) {
+                return Err(refuse(
+                    o.span,
+                    format!(
+                        "output `{}` is not a loop-carried vector that starts as zeros(n)",
+                        o.name
+                    ),
+                ));
+            }
+        }
+
+        // The loop body: compile-time statements (for the warm-up loop), and whether the loop
+        // variable is used other than as a minibatch index.
+        let loop_var = &lp.var.name;
+        let mut ct = ct_carried.clone();
+        let mut warmup = Vec::new();
+        let mut var_elsewhere = false;
+        for s in &lp.body {
+            let (target, value, span, is_let) = match s {
+                Stmt::Let(l) => (&l.name.name, &l.value, l.span, true),
+                Stmt::Assign { name, value, span } => (&name.name, value, *span, false),
+                Stmt::For(inner) => {
+                    return Err(refuse(
+                        inner.span,
+                        "the loop over the minibatches contains another loop".into(),
+                    ))
+                }
+            };
+            var_elsewhere |= uses_outside_index(value, loop_var, &template.seq_inputs);
+            let compile_time = facts.stmt(span) == Some(true);
+            if compile_time && (is_let || ct.contains(target)) {
+                ct.insert(target.clone());
+                warmup.push(s.clone());
+            } else {
+                ct.remove(target);
+            }
+        }
+        template.compile_time_state = !ct_carried.is_empty();
+        template.shifts = template.compile_time_state || var_elsewhere;
+        template.warmup = warmup;
+        Ok(template)
+    }
+
+    /// The user's program the rounds are generated from.
+    pub fn source(&self) -> &SourceFile {
+        &self.source
+    }
+
+    /// The encrypted vectors carried between rounds, in the order they are declared.
+    pub fn state(&self) -> &[StateVar] {
+        &self.state
+    }
+
+    /// Whether the round program depends on the round's first iteration.
+    pub fn shifts(&self) -> bool {
+        self.shifts
+    }
+
+    /// What the round program for `start` depends on: `start` when it shifts, else 0. Rounds of
+    /// equal length and equal key have the same program, so they share one compiled circuit.
+    pub fn program_key(&self, start: usize) -> usize {
+        if self.shifts {
+            start
+        } else {
+            0
+        }
+    }
+
+    /// The round program for the round whose first global iteration is `start` (its length is
+    /// the constant `k`, set at compile time like for the original program).
+    pub fn program(&self, start: usize) -> ast::Program {
+        let start = self.program_key(start);
+        let mut items = Vec::with_capacity(self.ast.items.len() + self.state.len() + 1);
+        for (j, item) in self.ast.items.iter().enumerate() {
+            match item {
+                Item::Stmt(Stmt::Let(l)) if self.state.iter().any(|s| s.item == j) => {
+                    if let Some(s) = self.state.iter().find(|s| s.item == j) {
+                        items.extend(state_input(s, l));
+                    }
+                }
+                Item::Output(o) if j == self.output_item => {
+                    let mut names = o.names.clone();
+                    for s in &self.state {
+                        if !names.iter().any(|n| n.name == s.name) {
+                            names.push(Ident {
+                                name: s.name.clone(),
+                                span: o.span,
+                            });
+                        }
+                    }
+                    items.push(Item::Output(OutputStmt {
+                        names,
+                        span: o.span,
+                    }));
+                }
+                Item::Stmt(Stmt::For(lp)) if j == self.loop_item && start > 0 => {
+                    if self.compile_time_state {
+                        items.push(Item::Stmt(Stmt::For(ForStmt {
+                            var: lp.var.clone(),
+                            start: number(0, lp.start.span),
+                            end: number(start, lp.end.span),
+                            body: self.warmup.clone(),
+                            span: lp.span,
+                        })));
+                    }
+                    items.push(Item::Stmt(Stmt::For(self.shifted(lp, start))));
+                }
+                _ => items.push(item.clone()),
+            }
+        }
+        ast::Program { items }
+    }
+
+    /// The round program for `start`, checked into the tensor IR (see [`crate::frontend`]).
+    pub fn frontend(
+        &self,
+        start: usize,
+        sets: &[(String, f64)],
+    ) -> Result<ir::Program, Diagnostic> {
+        crate::on_big_stack(|| check::elaborate(&self.source, &self.program(start), sets))
+    }
+
+    /// The round program for `start`, compiled (see [`driver::compile`]).
+    pub fn compile(&self, start: usize, options: &Options) -> Result<Compiled, Diagnostic> {
+        let program = crate::on_big_stack(|| self.program(start));
+        driver::compile_ast(&self.source, &program, options)
+    }
+
+    /// The loop over global iterations `start..start + k`, minibatch indices shifted back.
+    fn shifted(&self, lp: &ForStmt, start: usize) -> ForStmt {
+        let shift = |e: &Expr, op| binary(op, e.clone(), number(start, e.span));
+        ForStmt {
+            var: lp.var.clone(),
+            start: shift(&lp.start, BinOp::Add),
+            end: shift(&lp.end, BinOp::Add),
+            body: lp
+                .body
+                .iter()
+                .map(|s| map_stmt_exprs(s, &|e| self.shift_indices(e, start)))
+                .collect(),
+            span: lp.span,
+        }
+    }
+
+    /// `e` with every `Z[i]` of a sequence input `Z` replaced by `Z[i - start]`.
+    fn shift_indices(&self, e: &Expr, start: usize) -> Expr {
+        let kind = match &e.kind {
+            ExprKind::Number(_) | ExprKind::Var(_) => e.kind.clone(),
+            ExprKind::Neg(a) => ExprKind::Neg(Box::new(self.shift_indices(a, start))),
+            ExprKind::Binary(op, a, b) => ExprKind::Binary(
+                *op,
+                Box::new(self.shift_indices(a, start)),
+                Box::new(self.shift_indices(b, start)),
+            ),
+            ExprKind::Index(b, i) => {
+                let i = self.shift_indices(i, start);
+                let i = match &b.kind {
+                    ExprKind::Var(n) if self.seq_inputs.contains(n) => {
+                        let span = i.span;
+                        binary(BinOp::Sub, i, number(start, span))
+                    }
+                    _ => i,
+                };
+                ExprKind::Index(Box::new(self.shift_indices(b, start)), Box::new(i))
+            }
+            ExprKind::Call(f, args) => ExprKind::Call(
+                f.clone(),
+                args.iter().map(|a| self.shift_indices(a, start)).collect(),
+            ),
+        };
+        Expr { kind, span: e.span }
+    }
+}
+
+/// `input NAME_start: enc vector[n]; let NAME = NAME_start;` for `let NAME = zeros(n);`.
+fn state_input(s: &StateVar, l: &LetStmt) -> [Item; 2] {
+    let len = match &l.value.kind {
+        ExprKind::Call(_, args) => args[0].clone(),
+        _ => number(0, l.value.span),
+    };
+    let input = Item::Input(InputDef {
+        name: Ident {
+            name: s.input.clone(),
+            span: l.name.span,
+        },
+        secrecy: SecrecyKw::Enc,
+        ty: TypeExpr {
+            kind: TypeKind::Vector(len),
+            seq_len: None,
+            span: l.value.span,
+        },
+        range: None,
+        span: l.span,
+    });
+    let init = Item::Stmt(Stmt::Let(LetStmt {
+        name: l.name.clone(),
+        value: Expr {
+            kind: ExprKind::Var(s.input.clone()),
+            span: l.value.span,
+        },
+        span: l.span,
+    }));
+    [input, init]
+}
+
+fn number(v: usize, span: Span) -> Expr {
+    Expr {
+        kind: ExprKind::Number(v as f64),
+        span,
+    }
+}
+
+fn binary(op: BinOp, a: Expr, b: Expr) -> Expr {
+    let span = a.span;
+    Expr {
+        kind: ExprKind::Binary(op, Box::new(a), Box::new(b)),
+        span,
+    }
+}
+
+/// Whether `e` is `zeros(n)` (one argument: a vector).
+fn is_zeros_vector(e: &Expr) -> bool {
+    matches!(&e.kind, ExprKind::Call(f, args) if f.name == "zeros" && args.len() == 1)
+}
+
+/// The items `pick` selects, with their indices.
+fn items_where<'a, T>(
+    p: &'a ast::Program,
+    pick: impl Fn(&'a Item) -> Option<&'a T>,
+) -> Vec<(usize, &'a T)> {
+    p.items
+        .iter()
+        .enumerate()
+        .filter_map(|(j, i)| pick(i).map(|t| (j, t)))
+        .collect()
+}
+
+/// `s` with `f` applied to the expression it stores (and, in a loop, to its body's).
+fn map_stmt_exprs(s: &Stmt, f: &impl Fn(&Expr) -> Expr) -> Stmt {
+    match s {
+        Stmt::Let(l) => Stmt::Let(LetStmt {
+            value: f(&l.value),
+            ..l.clone()
+        }),
+        Stmt::Assign { name, value, span } => Stmt::Assign {
+            name: name.clone(),
+            value: f(value),
+            span: *span,
+        },
+        Stmt::For(lp) => Stmt::For(ForStmt {
+            body: lp.body.iter().map(|b| map_stmt_exprs(b, f)).collect(),
+            ..lp.clone()
+        }),
+    }
+}
+
+/// The first assignment to `name` in `body` that the checker found stores a run-time value.
+fn first_runtime_assignment(body: &[Stmt], name: &str, facts: &CompileTime) -> Option<Span> {
+    body.iter().find_map(|s| match s {
+        Stmt::Assign { name: n, span, .. }
+            if n.name == name && facts.stmt(*span) == Some(false) =>
+        {
+            Some(*span)
+        }
+        Stmt::For(lp) => first_runtime_assignment(&lp.body, name, facts),
+        _ => None,
+    })
+}
+
+/// Whether `e` uses the loop variable `var` other than as the whole index of a sequence input
+/// (`Z[i]`).
+fn uses_outside_index(e: &Expr, var: &str, seq_inputs: &HashSet<String>) -> bool {
+    let uses = |x: &Expr| uses_outside_index(x, var, seq_inputs);
+    match &e.kind {
+        ExprKind::Number(_) => false,
+        ExprKind::Var(n) => n == var,
+        ExprKind::Neg(a) => uses(a),
+        ExprKind::Binary(_, a, b) => uses(a) || uses(b),
+        ExprKind::Index(b, i) => {
+            let minibatch = matches!(&b.kind, ExprKind::Var(n) if seq_inputs.contains(n))
+                && matches!(&i.kind, ExprKind::Var(n) if n == var);
+            !minibatch && (uses(b) || uses(i))
+        }
+        ExprKind::Call(_, args) => args.iter().any(uses),
+    }
+}
+
+/// Calls `visit` on `e` and every subexpression.
+fn walk(e: &Expr, visit: &mut impl FnMut(&Expr)) {
+    visit(e);
+    match &e.kind {
+        ExprKind::Number(_) | ExprKind::Var(_) => {}
+        ExprKind::Neg(a) => walk(a, visit),
+        ExprKind::Binary(_, a, b) | ExprKind::Index(a, b) => {
+            walk(a, visit);
+            walk(b, visit);
+        }
+        ExprKind::Call(_, args) => args.iter().for_each(|a| walk(a, visit)),
+    }
+}
+
+/// Every name the program mentions (to pick input names that clash with none).
+fn all_names(p: &ast::Program) -> HashSet<String> {
+    fn expr(e: &Expr, names: &mut HashSet<String>) {
+        walk(e, &mut |x| {
+            if let ExprKind::Var(n) = &x.kind {
+                names.insert(n.clone());
+            }
+        })
+    }
+    fn stmt(s: &Stmt, names: &mut HashSet<String>) {
+        match s {
+            Stmt::Let(l) => {
+                names.insert(l.name.name.clone());
+                expr(&l.value, names);
+            }
+            Stmt::Assign { name, value, .. } => {
+                names.insert(name.name.clone());
+                expr(value, names);
+            }
+            Stmt::For(f) => {
+                names.insert(f.var.name.clone());
+                f.body.iter().for_each(|b| stmt(b, names));
+            }
+        }
+    }
+    let mut names = HashSet::new();
+    for item in &p.items {
+        match item {
+            Item::Const(c) => {
+                names.insert(c.name.name.clone());
+            }
+            Item::Input(i) => {
+                names.insert(i.name.name.clone());
+            }
+            Item::Fn(f) => {
+                names.insert(f.name.name.clone());
+                names.extend(f.params.iter().map(|p| p.name.clone()));
+                names.extend(f.lets.iter().map(|l| l.name.name.clone()));
+            }
+            Item::Output(o) => names.extend(o.names.iter().map(|n| n.name.clone())),
+            Item::Stmt(s) => stmt(s, &mut names),
+        }
+    }
+    names
+}
+
+/// Names assigned anywhere in `body`.
+fn assigned(body: &[Stmt], out: &mut HashSet<String>) {
+    for s in body {
+        match s {
+            Stmt::Assign { name, .. } => {
+                out.insert(name.name.clone());
+            }
+            Stmt::For(f) => assigned(&f.body, out),
+            Stmt::Let(_) => {}
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The round transform on the examples: what the round programs say (printed), that they
+//! compose to the original program in the reference interpreter, that programs which do not
+//! depend on the round's start compile to one circuit, and what is refused.
+
+use super::*;
+use crate::ir::interp::{self, Tensor, Value};
+use crate::ir::Shape;
+use std::collections::HashMap;
+
+fn example(name: &str) -> SourceFile {
+    let path = format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    SourceFile::new(name, std::fs::read_to_string(path).unwrap())
+}
+
+fn printed(t: &RoundTemplate, start: usize) -> String {
+    crate::syntax::print(&t.program(start))
+}
+
+fn sets(k: usize, m: usize, f: usize) -> Vec<(String, f64)> {
+    [("k", k), ("m", m), ("f", f)]
+        .iter()
+        .map(|&(n, v)| (n.to_string(), v as f64))
+        .collect()
+}
+
+#[test]
+fn nag_rounds_get_a_warm_up_loop_and_shifted_indices() {
+    let t = RoundTemplate::new(&example("logreg_nag.hel")).unwrap();
+    let names: Vec<&str> = t.state().iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["v", "w"]);
+    assert!(t.shifts());
+    assert_eq!(t.program_key(3), 3);
+    let r0 = printed(&t, 0);
+    assert!(
+        r0.contains(
+            "input v_start: enc vector[f];\nlet v = v_start;\n\
+             input w_start: enc vector[f];\nlet w = w_start;\nlet a = 0.01;\nfor i in 0..k {\n"
+        ),
+        "{r0}"
+    );
+    assert!(r0.ends_with("output v, w;\n"), "{r0}");
+    assert_eq!(r0.matches("for ").count(), 1, "no warm-up loop at 0: {r0}");
+    // At 3: a warm-up loop over the compile-time statements, then the loop over the global
+    // iterations 3..k+3 reading minibatch i - 3.
+    let r3 = printed(&t, 3);
+    let loops = r3
+        .split_once("let a = 0.01;\n")
+        .map(|(_, rest)| rest)
+        .unwrap();
+    assert_eq!(
+        loops,
+        "for i in 0..3 {\n    \
+             let a_next = (1 + sqrt(1 + 4 * a * a)) / 2;\n    \
+             let eta = (1 - a) / a_next;\n    \
+             a = a_next;\n\
+         }\n\
+         for i in 0 + 3..k + 3 {\n    \
+             let a_next = (1 + sqrt(1 + 4 * a * a)) / 2;\n    \
+             let eta = (1 - a) / a_next;\n    \
+             let g = gamma * (transpose(Z[i - 3]) @ h(Z[i - 3] @ v));\n    \
+             let w_next = v + g;\n    \
+             v = (1 - eta) * w_next + eta * w;\n    \
+             w = w_next;\n    \
+             a = a_next;\n\
+         }\n\
+         output v, w;\n"
+    );
+}
+
+#[test]
+fn gd_rounds_do_not_depend_on_the_start() {
+    let t = RoundTemplate::new(&example("logreg_gd.hel")).unwrap();
+    assert!(!t.shifts());
+    assert_eq!(t.program_key(4), 0);
+    let r0 = printed(&t, 0);
+    assert_eq!(r0, printed(&t, 4));
+    assert!(
+        r0.contains("input beta_start: enc vector[f];\nlet beta = beta_start;\n"),
+        "{r0}"
+    );
+    assert!(r0.contains("for i in 0..k {\n"), "{r0}");
+}
+
+/// Runs the round programs of `sizes` one after the other from zero state and returns the
+/// final value of every state variable; the original program runs once over all minibatches.
+fn composed(t: &RoundTemplate, sizes: &[usize], z: &[Tensor], m: usize, f: usize) -> Vec<f64> {
+    let mut state: HashMap<String, Vec<f64>> = t
+        .state()
+        .iter()
+        .map(|s| (s.name.clone(), vec![0.0; f]))
+        .collect();
+    let mut start = 0;
+    for &len in sizes {
+        let p = t.frontend(start, &sets(len, m, f)).unwrap();
+        assert_eq!(p.source.name(), t.source().name());
+        let mut inputs = HashMap::new();
+        inputs.insert("Z".to_string(), Value::Seq(z[start..start + len].to_vec()));
+        for s in t.state() {
+            let data = state[&s.name].clone();
+            let v = Value::Tensor(Tensor {
+                shape: Shape::Vector(f),
+                data,
+            });
+            inputs.insert(s.input.clone(), v);
+        }
+        for (name, v) in interp::eval(&p, &inputs).unwrap() {
+            let Value::Tensor(v) = v else {
+                panic!("a sequence output")
+            };
+            state.insert(name, v.data);
+        }
+        start += len;
+    }
+    state.remove(&t.state()[0].name).unwrap()
+}
+
+#[test]
+fn round_programs_compose_to_the_original_program() {
+    let (k, m, f) = (7, 4, 3);
+    for (file, output) in [("logreg_gd.hel", "beta"), ("logreg_nag.hel", "v")] {
+        let src = example(file);
+        let whole = crate::frontend(&src, &sets(k, m, f)).unwrap();
+        let inputs = interp::random_inputs(&whole, 7);
+        let Some(Value::Seq(z)) = inputs.get("Z").cloned() else {
+            panic!("no minibatches")
+        };
+        let want = interp::eval(&whole, &inputs).unwrap();
+        let Value::Tensor(want) = &want[0].1 else {
+            panic!("a sequence output")
+        };
+        let t = RoundTemplate::new(&src).unwrap();
+        assert_eq!(t.state()[0].name, output);
+        for sizes in [vec![7], vec![3, 3, 1], vec![1; 7], vec![2, 5]] {
+            let got = composed(&t, &sizes, &z, m, f);
+            let d = got
+                .iter()
+                .zip(&want.data)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(d < 1e-12, "{file}, rounds {sizes:?}: differs by {d:e}");
+        }
+    }
+}
+
+#[test]
+fn rounds_that_do_not_depend_on_the_start_compile_to_one_circuit() {
+    let options = Options {
+        sets: sets(2, 4, 3),
+        ..Options::default()
+    };
+    let hash = |file: &str, start: usize| {
+        let t = RoundTemplate::new(&example(file)).unwrap();
+        t.compile(start, &options)
+            .unwrap()
+            .schedule()
+            .program_hash
+            .clone()
+    };
+    assert_eq!(hash("logreg_gd.hel", 0), hash("logreg_gd.hel", 4));
+    // NAG's momentum constants depend on the start.
+    assert_ne!(hash("logreg_nag.hel", 0), hash("logreg_nag.hel", 2));
+}
+
+#[test]
+fn refuses_what_it_cannot_carry_at_the_statement_that_stops_it() {
+    let head = "const k = 2; input Z: enc vector[3][k]; ";
+    let cases = [
+        // A compile-time start that the loop makes a run-time value: at the assignment.
+        (
+            "let b = ones(3); for i in 0..k { b = b + Z[i]; } output b;",
+            "b = b + Z[i];",
+            "`b` starts as the compile-time value `ones(3)`",
+        ),
+        // A run-time start other than zeros(n): at the `let`.
+        (
+            "input c: enc vector[3]; let b = c; for i in 0..k { b = b + Z[i]; } output b;",
+            "let b = c;",
+            "`b` is carried from one iteration to the next but starts as `c`",
+        ),
+        (
+            "let b = zeros(3); for i in 0..k { for j in 0..2 { b = b + Z[i]; } } output b;",
+            "for j in 0..2",
+            "contains another loop",
+        ),
+        (
+            "let b = zeros(3); let c = b + 1; for i in 0..k { b = b + Z[i]; } output c;",
+            "c;",
+            "output `c` is not a loop-carried vector",
+        ),
+        (
+            "let c = ones(3); for i in 0..k { let b = c + Z[i]; } output c;",
+            "for i in 0..k",
+            "no loop-carried vector starts as zeros(n)",
+        ),
+        (
+            "let b = zeros(3); for i in 0..k { b = b + Z[i]; } for i in 0..k { b = b + Z[i]; } \
+             output b;",
+            "for i in 0..k { b = b + Z[i]; } output",
+            "exactly one top-level loop",
+        ),
+    ];
+    for (body, at, message) in cases {
+        let src = SourceFile::new("x.hel", format!("{head}{body}"));
+        let e = RoundTemplate::new(&src).unwrap_err();
+        assert_eq!(e.code, Code::Rounds, "{body}: {}", e.message);
+        let located = &src.text()[e.span.start as usize..];
+        assert!(located.starts_with(at), "{body}: at `{located}`");
+        assert!(e.message.contains(message), "{body}: {}", e.message);
+    }
+}
+
+#[test]
+fn compile_errors_of_the_program_are_its_own() {
+    let src = SourceFile::new(
+        "x.hel",
+        "const k = 2; input Z: enc vector[3][k]; let b = zeros(3); \
+         for i in 0..k { b = b + Z[i + 1]; } output b;",
+    );
+    let e = RoundTemplate::new(&src).unwrap_err();
+    assert_eq!(e.code, Code::Const, "{}", e.message);
+    assert!(src.text()[e.span.start as usize..].starts_with("i + 1"));
+}
