@@ -571,10 +571,9 @@ fn json_is_exactly_one_object() {
     }
     assert_eq!(obj["rounds"], 1);
     assert_eq!(obj["accuracy"], obj["plaintext_accuracy"]);
-    assert!(
-        v["circuits"][0]["cost_model"]["projected_seconds"].is_object(),
-        "{stdout}"
-    );
+    let cost = &v["circuits"][0]["cost_model"];
+    assert!(cost["critical_path_seconds"].is_f64(), "{stdout}");
+    assert!(cost.get("projected_seconds").is_none(), "{stdout}");
     // Progress and logs go to stderr, never into the JSON.
     assert!(stderr.contains("[server]"), "{stderr}");
 }
@@ -614,11 +613,12 @@ fn bench_logreg_repeats_and_reports_medians() {
     assert!(v["o1_over_o2"].is_null());
 }
 
-/// `hel bench logreg` with -O1: both circuits also run on one thread, and the projection rows
-/// are those runs' measured operation times replayed on wider machines, divided; the width it
-/// names for a ratio of 6 is the first row reaching it.
+/// `hel bench logreg` with -O1: both circuits also run on one thread, and the one-thread ratio
+/// is those runs' server times divided. No projection to wider machines is reported: the
+/// one-operation-per-worker model it used was contradicted by a 16-core measurement
+/// (docs/performance.md).
 #[test]
-fn bench_logreg_projects_both_circuits_to_wider_machines() {
+fn bench_logreg_runs_both_circuits_on_one_thread_too() {
     let o = hel(&[
         "bench",
         "logreg",
@@ -647,68 +647,20 @@ fn bench_logreg_projects_both_circuits_to_wider_machines() {
         ]
     );
     let report = |i: usize| &runs[i]["report"];
-    for (i, one_thread) in [(0, false), (1, false), (2, true), (3, true)] {
+    for i in 0..4 {
         assert_eq!(
             report(i)["opt_level"],
             ["O1", "O2", "O2", "O1"][i],
             "{labels:?}"
         );
-        assert_eq!(
-            report(i)["server_projection"].is_object(),
-            one_thread,
-            "{i}"
-        );
+        assert!(report(i).get("server_projection").is_none(), "{i}");
     }
-    // A one-thread run's projection: one worker replays the run (the evaluator's time, which
-    // the wall clock includes), more workers never take longer, and none beats the work
-    // divided among them.
-    for i in [2, 3] {
-        let p = &report(i)["server_projection"];
-        let wall = report(i)["server_seconds"].as_f64().unwrap();
-        let at = |w: usize| p[w.to_string()].as_f64().unwrap();
-        assert!(at(1) <= wall && at(1) > 0.0, "{p} vs {wall}");
-        let mut last = at(1);
-        for w in [2, 4, 8, 16, 32, 64] {
-            assert!(at(w) <= last * (1.0 + 1e-9), "{w}: {p}");
-            assert!(at(w) >= at(1) / w as f64 * (1.0 - 1e-9), "{w}: {p}");
-            last = at(w);
-        }
-    }
-    let serial = |i: usize| report(i)["server_seconds"].as_f64().unwrap();
+    let secs = |i: usize| report(i)["server_seconds"].as_f64().unwrap();
+    let r = v["o1_over_o2"].as_f64().unwrap();
+    assert!((r - secs(0) / secs(1)).abs() < 1e-12, "{v}");
     let r1 = v["o1_over_o2_one_thread"].as_f64().unwrap();
-    assert!((r1 - serial(3) / serial(2)).abs() < 1e-12, "{v}");
-    let rows = v["projected"].as_array().unwrap();
-    assert_eq!(rows.len(), 7, "{v}");
-    let mut first_six = None;
-    for r in rows {
-        let w = r["workers"].as_u64().unwrap().to_string();
-        let (o1, o2) = (
-            r["o1_seconds"].as_f64().unwrap(),
-            r["o2_seconds"].as_f64().unwrap(),
-        );
-        assert_eq!(
-            o1,
-            report(3)["server_projection"][&w].as_f64().unwrap(),
-            "{r}"
-        );
-        assert_eq!(
-            o2,
-            report(2)["server_projection"][&w].as_f64().unwrap(),
-            "{r}"
-        );
-        assert!(
-            (r["o1_over_o2"].as_f64().unwrap() - o1 / o2).abs() < 1e-12,
-            "{r}"
-        );
-        if first_six.is_none() && o1 / o2 >= 6.0 {
-            first_six = r["workers"].as_u64();
-        }
-    }
-    assert_eq!(
-        v["projected_ratio_6_from_workers"].as_u64(),
-        first_six,
-        "{v}"
-    );
+    assert!((r1 - secs(3) / secs(2)).abs() < 1e-12, "{v}");
+    assert!(v.get("projected").is_none(), "{v}");
 }
 
 #[test]

@@ -10,9 +10,8 @@ use hel_runtime::ckks::{
     Ciphertext, CkksParams, Context, GaloisKeys, RelinKey, Sampler, SecretKey, Security,
 };
 use hel_runtime::exec::{
-    calibrate, critical_path_seconds, execute, list_schedule_measured, list_schedule_seconds,
-    CkksEvaluator, CostEvaluator, CostTable, DebugEvaluator, Evaluator, ExecError, PlainEvaluator,
-    RunOptions, ENCODE,
+    calibrate, critical_path_seconds, execute, CkksEvaluator, CostEvaluator, CostTable,
+    DebugEvaluator, Evaluator, ExecError, PlainEvaluator, RunOptions, ENCODE,
 };
 use hel_runtime::schedule::{
     level_scales, plain_slots, simulate_values, CtInput, Instr, Layout, Node, Origin, OutputTile,
@@ -931,74 +930,28 @@ fn a_memory_limit_trades_the_critical_path_for_fewer_live_values() {
     assert_eq!(fast.outputs, lean.outputs);
 }
 
+/// The critical path is the longest chain of estimated operation times: all of a chain's work,
+/// one branch of a wide schedule (plus what every branch shares).
 #[test]
-fn list_schedule_projects_between_the_critical_path_and_the_work() {
+fn the_critical_path_is_the_longest_chain() {
     let table = CostTable::default();
-    let inputs = test_inputs(23);
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.max(1e-12);
-    // A chain has no parallelism: every worker count takes the whole work.
-    let (chain, _) = chain(30);
-    let path = critical_path_seconds(&chain, &table).unwrap();
-    for workers in [1, 2, 64] {
-        assert!(close(
-            list_schedule_seconds(&chain, &table, &[workers]).unwrap()[0].1,
-            path
-        ));
-    }
-    // 16 equal branches: one worker does all the work, 16 run every branch at once.
-    let s = wide(deep_params(), 16, &inputs);
-    let cost = CostEvaluator::new(&s, table.clone()).unwrap();
-    execute(&s, &cost, &threads(1)).unwrap();
-    let report = cost.report().unwrap();
-    let at = |w: usize| list_schedule_seconds(&s, &table, &[w]).unwrap()[0].1;
     // The work also counts encoding the plaintext operands, which the evaluator caches
-    // outside the tasks.
-    let task_work = report.work_seconds - report.seconds_by_op.get(ENCODE).unwrap_or(&0.0);
-    assert!(close(at(1), task_work), "{} {task_work}", at(1));
-    assert!(close(at(16), report.critical_path_seconds));
-    assert!(close(at(1000), report.critical_path_seconds));
-    let mut last = at(1);
-    for w in 2..16 {
-        let t = at(w);
-        assert!(t <= last * (1.0 + 1e-12), "{w} workers: {t} > {last}");
-        assert!(t >= task_work / w as f64 * (1.0 - 1e-12));
-        assert!(t > report.critical_path_seconds, "{w} workers");
-        last = t;
-    }
-}
-
-/// A one-thread run's node times replayed: one worker (and any number, on a chain) takes
-/// their sum; on a wide schedule more workers take less, never less than the longest node.
-#[test]
-fn a_measured_trace_replays_on_wider_machines() {
-    let table = CostTable::default();
+    // outside the nodes.
+    let work_and_path = |s: &Schedule| {
+        let cost = CostEvaluator::new(s, table.clone()).unwrap();
+        execute(s, &cost, &threads(1)).unwrap();
+        let report = cost.report().unwrap();
+        let path = critical_path_seconds(s, &table).unwrap();
+        assert_eq!(report.critical_path_seconds, path);
+        let work = report.work_seconds - report.seconds_by_op.get(ENCODE).unwrap_or(&0.0);
+        (work, path)
+    };
     let (chain, _) = chain(30);
-    let cost = CostEvaluator::new(&chain, table.clone()).unwrap();
-    let trace = execute(&chain, &cost, &threads(1))
-        .unwrap()
-        .stats
-        .node_seconds;
-    assert_eq!(trace.len(), chain.nodes.len());
-    let total: f64 = trace.iter().sum();
-    assert!(total > 0.0);
-    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.max(1e-12);
-    for (w, s) in list_schedule_measured(&chain, &trace, &[1, 2, 64]).unwrap() {
-        assert!(close(s, total), "{w} workers: {s} vs {total}");
-    }
-    let s = wide(deep_params(), 16, &test_inputs(5));
-    let cost = CostEvaluator::new(&s, table).unwrap();
-    let trace = execute(&s, &cost, &threads(1)).unwrap().stats.node_seconds;
-    let total: f64 = trace.iter().sum();
-    let longest = trace.iter().copied().fold(0.0, f64::max);
-    let p = list_schedule_measured(&s, &trace, &[1, 4, 16]).unwrap();
-    assert!(close(p[0].1, total), "{p:?} {total}");
-    assert!(p[1].1 < p[0].1 && p[2].1 <= p[1].1, "{p:?}");
-    assert!(
-        p[2].1 >= longest && p[1].1 >= total / 4.0 * (1.0 - 1e-12),
-        "{p:?}"
-    );
-    // A trace of another schedule is refused.
-    assert!(list_schedule_measured(&s, &trace[1..], &[1]).is_err());
+    let (work, path) = work_and_path(&chain);
+    assert!(work > 0.0 && close(path, work), "{path} vs {work}");
+    let (work, path) = work_and_path(&wide(deep_params(), 16, &test_inputs(23)));
+    assert!(path < work / 4.0 && path >= work / 16.0, "{path} vs {work}");
 }
 
 fn timing(log_n: u32) {

@@ -1,8 +1,7 @@
 //! `hel bench logreg`: the flagship benchmark. Trains logistic regression on the bundled MNIST
 //! with the prior-work circuit (-O1) and the low-depth one (-O2), each on several threads and on
 //! one, each configuration in its own `hel train --json` process (so each one's peak memory is
-//! its own), and prints the server times, their ratios, and the one-thread runs' projection to
-//! wider machines.
+//! its own), and prints the server times and their ratios.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -25,10 +24,9 @@ use super::CmdResult;
 -O1 and -O2 with --threads (all cores by default, at least 2; 1 is refused), and both on one \
 thread. Prints a table and the ratios the project \
 tracks: -O1 / -O2 server time (target >= 6) and the parallel speedup (target >= 1.7 on 2 \
-threads), with each run's peak resident memory (target < 8 GiB). The one-thread runs' \
-operation times, replayed on 1 to 64 one-operation workers, project both circuits to wider \
-machines (a model, labelled as such). With --repeat N each configuration runs N times, \
-interleaved, and the table reports the median server time and the range.
+threads), with each run's peak resident memory (target < 8 GiB). With --repeat N each \
+configuration runs N times, interleaved, and the table reports the median server time and \
+the range.
 
 Examples:
   cargo run --release -- bench logreg
@@ -167,39 +165,6 @@ fn num(v: &Value, key: &str) -> f64 {
     v[key].as_f64().unwrap_or(f64::NAN)
 }
 
-/// One row of the projection of -O1 and -O2 to `workers` workers.
-struct Projected {
-    workers: usize,
-    o1: f64,
-    o2: f64,
-}
-
-/// The two one-thread runs' `server_projection`s (their measured operation times replayed on
-/// wider machines), at every worker count both have.
-fn projection(o1: &Value, o2: &Value) -> Vec<Projected> {
-    let (p1, p2) = (&o1["server_projection"], &o2["server_projection"]);
-    let Some(map) = p1.as_object() else {
-        return Vec::new();
-    };
-    let mut rows: Vec<Projected> = map
-        .iter()
-        .filter_map(|(w, s1)| {
-            Some(Projected {
-                workers: w.parse().ok()?,
-                o1: s1.as_f64()?,
-                o2: p2[w].as_f64()?,
-            })
-        })
-        .collect();
-    rows.sort_by_key(|r| r.workers);
-    rows
-}
-
-/// The fewest projected workers at which -O1 / -O2 reaches the paper's 6.
-fn ratio_six_from(rows: &[Projected]) -> Option<usize> {
-    rows.iter().find(|r| r.o1 / r.o2 >= 6.0).map(|r| r.workers)
-}
-
 pub fn run(args: LogregBenchArgs) -> CmdResult {
     if args.threads.threads == 1 {
         return Err(usage_error(
@@ -241,24 +206,7 @@ pub fn run(args: LogregBenchArgs) -> CmdResult {
     let o1_over_o2 = o1_at.map(|(par, _)| secs(par) / secs(o2_at));
     let o1_over_o2_serial = o1_at.map(|(_, one)| secs(one) / secs(serial_at));
     let max_rss = configs.iter().map(Config::max_rss).max().unwrap_or(0);
-    let projected = o1_at.map_or_else(Vec::new, |(_, one)| {
-        projection(
-            &configs[one].median().report,
-            &configs[serial_at].median().report,
-        )
-    });
     if args.json {
-        let projected_rows: Vec<Value> = projected
-            .iter()
-            .map(|r| {
-                json!({
-                    "workers": r.workers,
-                    "o1_seconds": r.o1,
-                    "o2_seconds": r.o2,
-                    "o1_over_o2": r.o1 / r.o2,
-                })
-            })
-            .collect();
         let rows: Vec<Value> = configs
             .iter()
             .map(|c| {
@@ -279,8 +227,6 @@ pub fn run(args: LogregBenchArgs) -> CmdResult {
             "runs": rows,
             "o1_over_o2": o1_over_o2,
             "o1_over_o2_one_thread": o1_over_o2_serial,
-            "projected": projected_rows,
-            "projected_ratio_6_from_workers": ratio_six_from(&projected),
             "speedup": speedup,
             "max_rss_bytes": max_rss,
         });
@@ -335,35 +281,5 @@ pub fn run(args: LogregBenchArgs) -> CmdResult {
     }
     println!("-O2 speedup, {t} threads vs 1 (medians): {speedup:.2}x");
     println!("largest peak memory: {}", human_bytes(max_rss as usize));
-    print_projection(&projected);
     Ok(())
-}
-
-fn print_projection(rows: &[Projected]) {
-    if rows.is_empty() {
-        return;
-    }
-    println!(
-        "\nprojection to wider machines (a model, not a measurement): the one-thread runs' \
-         measured operation times replayed on workers that run one operation each, longest \
-         path first, as SEAL-based toolkits parallelize (memory bandwidth shared by the \
-         workers not modelled):"
-    );
-    println!(
-        "{:>8} {:>10} {:>10} {:>9}",
-        "workers", "-O1 s", "-O2 s", "-O1/-O2"
-    );
-    for r in rows {
-        println!(
-            "{:>8} {:>10.2} {:>10.2} {:>8.2}x",
-            r.workers,
-            r.o1,
-            r.o2,
-            r.o1 / r.o2
-        );
-    }
-    match ratio_six_from(rows) {
-        Some(w) => println!("-O1 / -O2 reaches 6 from {w} workers in this projection"),
-        None => println!("-O1 / -O2 stays below 6 at every projected width"),
-    }
 }

@@ -410,7 +410,6 @@ fn run_cost(args: &RunArgs, schedule: &Schedule) -> CmdResult {
     let evaluator = CostEvaluator::new(schedule, table.table).map_err(user_error)?;
     let result = run_with_progress(schedule, &evaluator, args)?;
     let report = evaluator.report().map_err(user_error)?;
-    let projection = evaluator.projection().map_err(user_error)?;
     let threads = args.threads.count();
     if args.json {
         let v = json!({
@@ -424,7 +423,6 @@ fn run_cost(args: &RunArgs, schedule: &Schedule) -> CmdResult {
             "work_seconds": report.work_seconds,
             "critical_path_seconds": report.critical_path_seconds,
             "estimated_seconds": report.estimated_seconds(threads),
-            "projected_seconds": projection_json(&projection),
             "peak_bytes": result.stats.peak_bytes,
         });
         println!("{v}");
@@ -437,25 +435,7 @@ fn run_cost(args: &RunArgs, schedule: &Schedule) -> CmdResult {
         threads,
         result.stats.peak_bytes,
     );
-    let cells: Vec<String> = projection
-        .iter()
-        .map(|(w, s)| format!("{w}: {s:.2} s"))
-        .collect();
-    println!(
-        "projected on wider machines (workers running one operation each, critical path first; \
-         not counting memory bandwidth): {}",
-        cells.join(", ")
-    );
     Ok(())
-}
-
-/// Worker count (as a string key) -> projected seconds.
-fn projection_json(projection: &[(usize, f64)]) -> serde_json::Value {
-    projection
-        .iter()
-        .map(|(w, s)| (w.to_string(), json!(s)))
-        .collect::<serde_json::Map<_, _>>()
-        .into()
 }
 
 fn print_cost(schedule: &Schedule, r: &CostReport, source: &str, threads: usize, peak: usize) {

@@ -1,9 +1,7 @@
 //! The cost model's view of a compiled circuit: a dry run of its schedule priced with hel's
 //! built-in cost table (the one the lowering chooses layouts by), before anything is encrypted.
-//! The round-size search compares circuits by it, and the report carries it so that a run on
-//! this machine can be read next to what the same circuit would take on a wider one.
-
-use std::collections::BTreeMap;
+//! The round-size search compares circuits by it, and the report carries it next to the
+//! measured server time.
 
 use hel_runtime::exec::{execute, CostEvaluator, CostTable, RunOptions};
 use hel_runtime::schedule::Schedule;
@@ -16,12 +14,8 @@ use super::TrainError;
 pub struct CostEstimate {
     /// Every operation, one after the other, on one thread.
     pub work_seconds: f64,
-    /// The longest dependency chain: the run's length with unlimited workers.
+    /// The longest dependency chain, every operation on one thread.
     pub critical_path_seconds: f64,
-    /// Workers -> seconds of a critical-path-first list schedule with one operation per worker
-    /// at a time: how ciphertext-level parallelism (what HIT on SEAL parallelizes) scales the
-    /// circuit on wider machines. Memory bandwidth is not modelled.
-    pub projected_seconds: BTreeMap<usize, f64>,
 }
 
 impl CostEstimate {
@@ -45,10 +39,5 @@ pub fn estimate(schedule: &Schedule) -> Result<CostEstimate, TrainError> {
     Ok(CostEstimate {
         work_seconds: report.work_seconds,
         critical_path_seconds: report.critical_path_seconds,
-        projected_seconds: evaluator
-            .projection()
-            .map_err(internal)?
-            .into_iter()
-            .collect(),
     })
 }

@@ -15,7 +15,7 @@
 //! One file per job: [`program`] checks the program and identifies its algorithm, [`domain`]
 //! keeps the plaintext run inside the sigmoid polynomial's domain, [`rounds`]
 //! splits K minibatches into circuits, [`client`] and [`server`] are the two parties,
-//! [`run`] drives them, [`report`] is the result.
+//! `run` drives them, [`report`] is the result.
 
 pub mod client;
 pub mod cost;

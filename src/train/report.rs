@@ -1,6 +1,5 @@
 //! What `hel train` reports: one struct, printed as a table or as one JSON object.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -30,7 +29,7 @@ pub struct CircuitReport {
     /// random inputs in the declared ranges).
     pub predicted_error: f64,
     pub compile_seconds: f64,
-    /// The cost model's estimate of the server run (this machine's class, and wider ones).
+    /// The cost model's estimate of the server run.
     pub cost_model: CostEstimate,
 }
 
@@ -52,10 +51,6 @@ pub struct RoundReport {
     pub download_bytes: usize,
     pub server_seconds: f64,
     pub peak_memory_bytes: usize,
-    /// On one server thread: workers -> seconds of this round's measured operation times
-    /// list-scheduled on that many one-operation workers (see
-    /// [`hel_runtime::exec::list_schedule_measured`]); null on more threads.
-    pub projected_seconds: Option<BTreeMap<usize, f64>>,
 }
 
 /// Everything `hel train` measured.
@@ -98,9 +93,6 @@ pub struct TrainReport {
     /// Circuit evaluation on the server, all rounds together (loading keys and inputs and
     /// writing outputs excluded; that is `server_total_seconds`).
     pub server_seconds: f64,
-    /// The rounds' [`RoundReport::projected_seconds`] summed (null unless the server ran on one
-    /// thread): how this run's server work would spread over wider machines.
-    pub server_projection: Option<BTreeMap<usize, f64>>,
     pub server_total_seconds: f64,
     /// Largest live ciphertext memory of the server in any round.
     pub peak_memory_bytes: usize,

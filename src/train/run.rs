@@ -3,12 +3,12 @@
 //! both models on the test set.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Instant;
 
 use hel_compiler::passes::pipeline::OptLevel;
 use hel_compiler::SourceFile;
-use hel_runtime::exec::{list_schedule_measured, RunOptions, PROJECTED_WORKERS};
+use hel_runtime::exec::RunOptions;
 use hel_runtime::schedule::{Schedule, Shape, Tensor};
 
 use super::client::Client;
@@ -595,17 +595,6 @@ impl<'a> Run<'a> {
                 state.insert(o.name.clone(), t.data);
             }
             self.progress.finish("decrypted the weights");
-            let projected_seconds = if served.stats.threads == 1 {
-                let projection = list_schedule_measured(
-                    schedule,
-                    &served.stats.node_seconds,
-                    &PROJECTED_WORKERS,
-                )
-                .map_err(|e| TrainError::Internal(e.to_string()))?;
-                Some(projection.into_iter().collect())
-            } else {
-                None
-            };
             self.rounds.push(RoundReport {
                 first_minibatch: start,
                 minibatches: len,
@@ -613,7 +602,6 @@ impl<'a> Run<'a> {
                 download_bytes: served.outputs.len(),
                 server_seconds: served.stats.seconds,
                 peak_memory_bytes: served.stats.peak_bytes,
-                projected_seconds,
             });
             // A circuit no later round uses is dropped now, with its keys.
             if !keys[r + 1..].contains(key) {
@@ -798,16 +786,6 @@ impl<'a> Run<'a> {
             upload_bytes: self.rounds.iter().map(|r| r.upload_bytes).sum(),
             download_bytes: self.rounds.iter().map(|r| r.download_bytes).sum(),
             server_seconds: self.rounds.iter().map(|r| r.server_seconds).sum(),
-            server_projection: self
-                .rounds
-                .iter()
-                .map(|r| r.projected_seconds.as_ref())
-                .try_fold(BTreeMap::new(), |mut sum, p| {
-                    for (w, s) in p? {
-                        *sum.entry(*w).or_insert(0.0) += s;
-                    }
-                    Some(sum)
-                }),
             server_total_seconds: self.server_total_seconds,
             peak_memory_bytes: self
                 .rounds

@@ -9,15 +9,11 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::ckks::{plain_key, plain_operand};
-use super::scheduler::{critical_path_seconds, list_schedule_seconds};
+use super::plan::critical_path_seconds;
 use super::{Evaluator, ExecError};
 use crate::schedule::cost::{CostTable, ENCODE, ROTATE_HOISTED};
 use crate::schedule::rules::{self, exec_level, CtState};
 use crate::schedule::{Node, Schedule, ValueId};
-
-/// Worker counts of [`CostEvaluator::projection`]: this machine class and wider ones (the
-/// published logistic-regression timings ran on many-core servers).
-pub const PROJECTED_WORKERS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
 
 /// What the cost evaluator knows about a value: the bookkeeping state alone.
 pub type ValueShape = CtState;
@@ -98,12 +94,6 @@ impl<'a> CostEvaluator<'a> {
             work_seconds: tally.seconds_by_op.values().sum(),
             critical_path_seconds: critical_path_seconds(self.schedule, &self.table)?,
         })
-    }
-
-    /// The schedule's list-scheduled seconds on each of [`PROJECTED_WORKERS`] one-task-at-a-time
-    /// workers, from this evaluator's table (see [`list_schedule_seconds`]).
-    pub fn projection(&self) -> Result<Vec<(usize, f64)>, ExecError> {
-        list_schedule_seconds(self.schedule, &self.table, &PROJECTED_WORKERS)
     }
 
     /// The result by the schedule's bookkeeping rules ([`rules::result`]), checked against the

@@ -1,5 +1,5 @@
-//! Executing a [`Schedule`]: a DAG scheduler generic over an [`Evaluator`], and the evaluators
-//! that give the DAG a meaning:
+//! Executing a [`Schedule`](crate::schedule::Schedule): a DAG scheduler generic over an
+//! [`Evaluator`], and the evaluators that give the DAG a meaning:
 //!
 //! - [`CkksEvaluator`]: the real thing, on ciphertexts;
 //! - [`PlainEvaluator`]: the slot-level f64 reference ([`crate::schedule::apply_plain`]);
@@ -10,14 +10,22 @@
 //!
 //! The scheduler ([`execute`]) runs a node as soon as its operands exist, preferring the node
 //! with the longest estimated path to a sink, and frees every value when its last consumer has
-//! finished. See [`execute`] for the thread model.
+//! finished. See [`execute`] for the thread model. It has two files: `plan.rs` derives the
+//! tasks, dependency counts and priorities from the schedule before anything runs (its longest
+//! path is also the cost model's [`critical_path_seconds`]), and `executor.rs` runs the plan on
+//! a thread pool. `calibrate.rs` measures a [`CostTable`] on this machine ([`calibrate`]).
+//!
+//! Nothing here predicts run times on other machines: hel parallelises inside each operation
+//! (limbs, digits, tiles), so a replay with one operation per worker (the SEAL/HIT model) is
+//! not hel's execution, and a 16-core measurement contradicted it (`docs/performance.md`).
 
 mod calibrate;
 mod ckks;
 mod cost;
 mod debug;
+mod executor;
 mod plain;
-mod scheduler;
+mod plan;
 
 use std::collections::BTreeMap;
 
@@ -29,16 +37,15 @@ use crate::schedule::{Node, ValueId};
 
 pub use self::ckks::CkksEvaluator;
 pub use calibrate::calibrate;
-pub use cost::{CostEvaluator, CostReport, ValueShape, PROJECTED_WORKERS};
+pub use cost::{CostEvaluator, CostReport, ValueShape};
 pub use debug::{DebugEvaluator, DebugValue};
+pub use executor::execute;
 /// The cost table is part of the contract: the compiler prices layouts with it too.
 pub use hel_schedule::cost::{CostCurve, CostTable, CostTableError, ENCODE, ROTATE_HOISTED};
 /// The bookkeeping rules' helpers, shared with the compiler's schedule checker.
 pub use hel_schedule::rules::exec_level;
 pub use plain::PlainEvaluator;
-pub use scheduler::{
-    critical_path_seconds, execute, list_schedule_measured, list_schedule_seconds,
-};
+pub use plan::critical_path_seconds;
 
 /// Gives schedule nodes a meaning. Implementations are shared by the scheduler's threads.
 pub trait Evaluator: Sync {
@@ -158,11 +165,6 @@ pub struct RunStats {
     /// Time spent inside the evaluator, summed over threads, by operation name. A hoisting
     /// group's time is split evenly among its rotations.
     pub op_seconds: BTreeMap<String, f64>,
-    /// Time spent inside the evaluator per node, indexed by node (a hoisting group's split
-    /// evenly): single-thread operation times when the run had one thread, the trace that
-    /// [`list_schedule_measured`] replays on wider machines.
-    #[serde(skip)]
-    pub node_seconds: Vec<f64>,
     /// Hoisting groups evaluated together.
     pub hoisted_groups: usize,
 }

@@ -1,285 +1,23 @@
-//! The DAG scheduler: dependency counting on a rayon pool, critical-path priorities, and
-//! freeing values as soon as their last consumer has finished.
+//! The *executor*: runs a [`Plan`] on a dedicated rayon pool, with dependency counting,
+//! critical-path (or memory-first) ordering of the ready tasks, and live-bytes accounting that
+//! frees each value as soon as its last consumer has finished.
 //!
-//! Work is split into *tasks*: a single node, or a hoisting group (rotations of one operand
-//! evaluated together). A task becomes ready when the tasks producing its operands have
-//! finished; ready tasks wait in a priority queue ordered by the estimated time of the longest
-//! path from the task to a sink (computed once from the [`CostTable`]), so the chain that bounds
-//! the run's length starts first and short side branches fill the gaps.
+//! A task becomes ready when the tasks producing its operands have finished; ready tasks wait
+//! in a priority queue ordered by the plan's priority (the estimated time of the longest path
+//! from the task to a sink), so the chain that bounds the run's length starts first and short
+//! side branches fill the gaps. This file holds everything that touches threads and values;
+//! what can be decided before the run is in [`super::plan`].
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use super::plan::Plan;
 use super::{exec_level, Evaluator, ExecError, RunOptions, RunResult, RunStats};
 use crate::schedule::cost::CostTable;
-use crate::schedule::{Instr, Node, Schedule, ValueId};
-
-/// Node(s) evaluated as one unit.
-struct Task {
-    /// One node, or the members of a hoisting group (ascending).
-    nodes: Vec<ValueId>,
-    /// Distinct values the task reads.
-    reads: Vec<ValueId>,
-}
-
-/// Everything derived from the schedule before running.
-struct Plan {
-    /// Ordered by smallest node id. Every dependency of a task has a smaller index: a task
-    /// reads values smaller than its smallest node, and the task producing such a value has a
-    /// smallest node no larger than it.
-    tasks: Vec<Task>,
-    /// Tasks to notify when a task finishes.
-    dependents: Vec<Vec<usize>>,
-    /// Number of distinct producer tasks per task.
-    deps: Vec<usize>,
-    /// Number of tasks reading each value.
-    consumers: Vec<usize>,
-    is_output: Vec<bool>,
-    /// Estimated seconds of the longest path from the task (itself included) to a sink.
-    priority: Vec<f64>,
-}
-
-impl Plan {
-    /// The plan with priorities from `table`'s single-thread operation times.
-    fn new(schedule: &Schedule, table: &CostTable) -> Result<Plan, ExecError> {
-        let log_n = schedule.params.log_n;
-        Plan::with_durations(schedule, |members| {
-            task_seconds(table, log_n, &schedule.nodes, members)
-        })
-    }
-
-    /// The plan with priorities from `duration(task's nodes)` seconds per task.
-    fn with_durations(
-        schedule: &Schedule,
-        duration: impl Fn(&[ValueId]) -> f64,
-    ) -> Result<Plan, ExecError> {
-        let nodes = &schedule.nodes;
-        let n = nodes.len();
-        for (i, node) in nodes.iter().enumerate() {
-            if let Some(a) = node.instr.operands().iter().find(|a| **a as usize >= i) {
-                return Err(ExecError::Invalid(format!(
-                    "node {i} reads node {a}, which is not defined before it"
-                )));
-            }
-        }
-        let group_of = hoist_groups(schedule)?;
-        let mut tasks: Vec<Task> = Vec::with_capacity(n);
-        let mut task_of = vec![usize::MAX; n];
-        for i in 0..n {
-            if task_of[i] != usize::MAX {
-                continue;
-            }
-            let members = match group_of[i] {
-                Some(g) => {
-                    let mut m = schedule.hoist_groups[g].clone();
-                    m.sort_unstable();
-                    m
-                }
-                None => vec![i as ValueId],
-            };
-            let mut reads: Vec<ValueId> = members
-                .iter()
-                .flat_map(|m| nodes[*m as usize].instr.operands())
-                .collect();
-            reads.sort_unstable();
-            reads.dedup();
-            for m in &members {
-                task_of[*m as usize] = tasks.len();
-            }
-            tasks.push(Task {
-                nodes: members,
-                reads,
-            });
-        }
-        let mut dependents = vec![Vec::new(); tasks.len()];
-        let mut deps = vec![0; tasks.len()];
-        let mut consumers = vec![0; n];
-        for (t, task) in tasks.iter().enumerate() {
-            let mut producers: Vec<usize> =
-                task.reads.iter().map(|v| task_of[*v as usize]).collect();
-            producers.sort_unstable();
-            producers.dedup();
-            deps[t] = producers.len();
-            for p in producers {
-                dependents[p].push(t);
-            }
-            for v in &task.reads {
-                consumers[*v as usize] += 1;
-            }
-        }
-        let mut is_output = vec![false; n];
-        for v in schedule.output_values() {
-            *is_output.get_mut(v as usize).ok_or_else(|| {
-                ExecError::Invalid(format!("an output reads node {v}, which does not exist"))
-            })? = true;
-        }
-        let mut priority = vec![0.0; tasks.len()];
-        for t in (0..tasks.len()).rev() {
-            let own = duration(&tasks[t].nodes);
-            let next = dependents[t]
-                .iter()
-                .map(|d| priority[*d])
-                .fold(0.0, f64::max);
-            priority[t] = own + next;
-        }
-        Ok(Plan {
-            tasks,
-            dependents,
-            deps,
-            consumers,
-            is_output,
-            priority,
-        })
-    }
-}
-
-/// Validates [`Schedule::hoist_groups`] and maps each grouped node to its group. A group must
-/// consist of distinct `Rotate` nodes reading one operand, and a node belongs to at most one
-/// group (in any order); one-node groups are ignored.
-fn hoist_groups(schedule: &Schedule) -> Result<Vec<Option<usize>>, ExecError> {
-    let mut group_of = vec![None; schedule.nodes.len()];
-    for (g, group) in schedule.hoist_groups.iter().enumerate() {
-        if group.len() < 2 {
-            continue;
-        }
-        let mut operand = None;
-        for &m in group {
-            let bad = |why: &str| ExecError::Invalid(format!("hoisting group {g}: node {m} {why}"));
-            let node = schedule
-                .nodes
-                .get(m as usize)
-                .ok_or_else(|| bad("does not exist"))?;
-            let Instr::Rotate { a, .. } = node.instr else {
-                return Err(bad("is not a rotation"));
-            };
-            if *operand.get_or_insert(a) != a {
-                return Err(bad("rotates another value than the rest of its group"));
-            }
-            if group_of[m as usize].replace(g).is_some() {
-                return Err(bad("appears twice"));
-            }
-        }
-    }
-    Ok(group_of)
-}
-
-/// Estimated single-thread seconds of one task.
-fn task_seconds(table: &CostTable, log_n: u32, nodes: &[Node], members: &[ValueId]) -> f64 {
-    let Some(first) = members.first().and_then(|m| nodes.get(*m as usize)) else {
-        return 0.0;
-    };
-    let limbs = exec_level(nodes, first) as usize + 1;
-    let t = if members.len() > 1 {
-        table.rotations_seconds(log_n, limbs, members.len()).0
-    } else {
-        table.seconds(log_n, first.instr.name(), limbs)
-    };
-    if t.is_finite() && t > 0.0 {
-        t
-    } else {
-        0.0
-    }
-}
-
-/// Estimated single-thread seconds of the schedule's longest dependency chain (hoisting groups
-/// counted as one step), from `table`.
-pub fn critical_path_seconds(schedule: &Schedule, table: &CostTable) -> Result<f64, ExecError> {
-    let plan = Plan::new(schedule, table)?;
-    Ok(plan.priority.iter().copied().fold(0.0, f64::max))
-}
-
-/// Estimated seconds of the schedule on each count of `workers` workers that each run one task
-/// at a time, with single-thread task times from `table`: a greedy list schedule that, like
-/// [`execute`], starts the ready task of longest remaining path first.
-///
-/// This projects the run to machines wider than the one at hand. It leaves out what [`execute`]
-/// adds on a few cores (a lone task's limbs split among idle threads) and what it loses on
-/// many (memory bandwidth shared by all workers), so it is a projection of task parallelism,
-/// not a prediction of wall-clock time; it is never below the critical path, nor below the
-/// work divided by `workers`.
-pub fn list_schedule_seconds(
-    schedule: &Schedule,
-    table: &CostTable,
-    workers: &[usize],
-) -> Result<Vec<(usize, f64)>, ExecError> {
-    let plan = Plan::new(schedule, table)?;
-    let log_n = schedule.params.log_n;
-    let seconds: Vec<f64> = plan
-        .tasks
-        .iter()
-        .map(|t| task_seconds(table, log_n, &schedule.nodes, &t.nodes))
-        .collect();
-    Ok(list_schedules(&plan, &seconds, workers))
-}
-
-/// [`list_schedule_seconds`] with the task times a run measured ([`RunStats::node_seconds`]),
-/// for each worker count of `workers`: a trace of a one-thread run replayed on wider machines.
-/// (The times of a run on several threads include limbs of lone operations spread over idle
-/// threads, so they are not single-thread times.)
-pub fn list_schedule_measured(
-    schedule: &Schedule,
-    node_seconds: &[f64],
-    workers: &[usize],
-) -> Result<Vec<(usize, f64)>, ExecError> {
-    if node_seconds.len() != schedule.nodes.len() {
-        return Err(ExecError::Invalid(format!(
-            "{} measured node times for a schedule of {} nodes",
-            node_seconds.len(),
-            schedule.nodes.len()
-        )));
-    }
-    let duration =
-        |members: &[ValueId]| -> f64 { members.iter().map(|m| node_seconds[*m as usize]).sum() };
-    let plan = Plan::with_durations(schedule, duration)?;
-    let seconds: Vec<f64> = plan.tasks.iter().map(|t| duration(&t.nodes)).collect();
-    Ok(list_schedules(&plan, &seconds, workers))
-}
-
-/// [`list_schedule`] at each worker count, on one plan.
-fn list_schedules(plan: &Plan, seconds: &[f64], workers: &[usize]) -> Vec<(usize, f64)> {
-    workers
-        .iter()
-        .map(|&w| (w, list_schedule(plan, seconds, w)))
-        .collect()
-}
-
-/// The greedy list schedule of `plan`'s tasks (`seconds` each) on `workers` one-task workers,
-/// longest remaining path first: its length in seconds.
-fn list_schedule(plan: &Plan, seconds: &[f64], workers: usize) -> f64 {
-    let ready_task = |t: usize| Ready {
-        priority: plan.priority[t].to_bits(),
-        task: Reverse(t),
-    };
-    let mut deps = plan.deps.clone();
-    let mut ready: BinaryHeap<Ready> = (0..plan.tasks.len())
-        .filter(|&t| deps[t] == 0)
-        .map(ready_task)
-        .collect();
-    // Running tasks by finish time (bits of a non-negative f64), earliest first.
-    let mut running: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
-    let mut now = 0.0f64;
-    loop {
-        while running.len() < workers.max(1) {
-            let Some(r) = ready.pop() else { break };
-            let t = r.task.0;
-            running.push(Reverse(((now + seconds[t]).to_bits(), t)));
-        }
-        let Some(Reverse((finish, t))) = running.pop() else {
-            break;
-        };
-        now = f64::from_bits(finish);
-        for &d in &plan.dependents[t] {
-            deps[d] -= 1;
-            if deps[d] == 0 {
-                ready.push(ready_task(d));
-            }
-        }
-    }
-    now
-}
+use crate::schedule::{Node, Schedule, ValueId};
 
 /// A value and the bytes it was accounted with.
 struct Slot<V> {
@@ -345,8 +83,6 @@ struct Shared<'a, E: Evaluator> {
     error: Mutex<Option<ExecError>>,
     done: AtomicUsize,
     op_seconds: Mutex<BTreeMap<String, f64>>,
-    /// Evaluator seconds per node (bits of an f64; a hoisting group's split evenly).
-    node_seconds: Vec<AtomicU64>,
     hoisted: AtomicUsize,
     progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
 }
@@ -480,7 +216,6 @@ impl<E: Evaluator> Shared<'_, E> {
             let share = elapsed / task.nodes.len() as f64;
             let mut times = lock(&self.op_seconds);
             for id in &task.nodes {
-                self.node_seconds[*id as usize].store(share.to_bits(), Ordering::Release);
                 *times
                     .entry(nodes[*id as usize].instr.name().to_string())
                     .or_default() += share;
@@ -603,7 +338,6 @@ pub fn execute<E: Evaluator>(
         error: Mutex::new(None),
         done: AtomicUsize::new(0),
         op_seconds: Mutex::new(BTreeMap::new()),
-        node_seconds: (0..n).map(|_| AtomicU64::new(0)).collect(),
         hoisted: AtomicUsize::new(0),
         progress: options.progress,
     };
@@ -642,11 +376,6 @@ pub fn execute<E: Evaluator>(
         threads: pool.current_num_threads(),
         peak_bytes: shared.peak.load(Ordering::Acquire),
         op_seconds: std::mem::take(&mut *lock(&shared.op_seconds)),
-        node_seconds: shared
-            .node_seconds
-            .iter()
-            .map(|s| f64::from_bits(s.load(Ordering::Acquire)))
-            .collect(),
         hoisted_groups: shared.hoisted.load(Ordering::Acquire),
         ..RunStats::default()
     };
