@@ -196,8 +196,13 @@ fn compile_format_text_writes_a_listing_that_keygen_refuses() {
         String::from_utf8_lossy(&o.stderr)
     );
     let text = std::fs::read_to_string(out).expect("listing written");
-    assert!(text.starts_with("schedule poly.hel\nprogram_hash "), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("  %0 = input ct0  ; level ")));
+    assert!(
+        text.starts_with("schedule poly.hel\nprogram_hash "),
+        "{text}"
+    );
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("  %0 = input ct0  ; level ")));
     assert!(text.contains("\noutputs\n  y: vector[16] <- %"), "{text}");
     let keys = dir.path().join("keys");
     let o = hel(&["keygen", out, "--out", keys.to_str().expect("utf-8")]);

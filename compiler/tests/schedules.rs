@@ -18,7 +18,10 @@ const LEVELS: [(OptLevel, &str); 3] = [
 
 /// Every `.hel` file in `examples/` (a new example needs sizes in `common::small_sets`).
 fn examples() -> Vec<String> {
-    let dir = example_path("poly").parent().expect("examples dir").to_owned();
+    let dir = example_path("poly")
+        .parent()
+        .expect("examples dir")
+        .to_owned();
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| {
