@@ -172,3 +172,41 @@ fn dot_output_is_valid_graphviz() {
         }
     }
 }
+
+/// `hel compile --format text` writes the line-per-node listing; no other command loads it.
+#[test]
+fn compile_format_text_writes_a_listing_that_keygen_refuses() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("poly.txt");
+    let out = out.to_str().expect("utf-8");
+    let o = hel(&[
+        "compile",
+        "examples/poly.hel",
+        "--set",
+        "n=16",
+        "--format",
+        "text",
+        "-o",
+        out,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = std::fs::read_to_string(out).expect("listing written");
+    assert!(
+        text.starts_with("schedule poly.hel\nprogram_hash "),
+        "{text}"
+    );
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("  %0 = input ct0  ; level ")));
+    assert!(text.contains("\noutputs\n  y: vector[16] <- %"), "{text}");
+    let keys = dir.path().join("keys");
+    let o = hel(&["keygen", out, "--out", keys.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("--format text"), "{stderr}");
+}

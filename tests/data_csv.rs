@@ -196,7 +196,7 @@ fn sklearn_breast_cancer_metadata_line_is_skipped() {
         let d = load_csv(&full, &CsvOptions::default()).unwrap();
         assert_eq!((d.len(), d.n_features(), d.positives()), (569, 30, 357));
     } else {
-        println!(
+        eprintln!(
             "note: {} not found; skipping the full-file check",
             full.display()
         );

@@ -58,7 +58,7 @@ fn shared_mnist() -> Option<PathBuf> {
     if dir.join(mnist::TRAIN_IMAGES).exists() {
         Some(dir)
     } else {
-        println!(
+        eprintln!(
             "note: {} not found; skipping the regeneration check",
             dir.display()
         );

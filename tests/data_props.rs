@@ -1,5 +1,6 @@
-//! Property tests: the loader never panics on arbitrary input, and the O(n log n) AUC equals the
-//! pairwise (Mann–Whitney) definition.
+//! Property tests: the loader answers arbitrary input with a well-formed data set or an error
+//! that names the file (never a panic), and the O(n log n) AUC equals the pairwise
+//! (Mann–Whitney) definition.
 
 use std::io::Cursor;
 use std::path::Path;
@@ -38,7 +39,18 @@ proptest! {
             _ => LabelColumn::Name("b".into()),
         };
         let opts = CsvOptions { label_column };
-        let _ = read_csv(Cursor::new(text.as_bytes()), Path::new("p.csv"), &opts);
+        match read_csv(Cursor::new(text.as_bytes()), Path::new("p.csv"), &opts) {
+            Ok(d) => {
+                prop_assert!(!d.is_empty() && d.n_features() > 0, "{text:?}");
+                prop_assert_eq!(d.features.rows(), d.labels.len());
+                prop_assert!(d.labels.iter().all(|&y| y == 1.0 || y == -1.0), "{:?}", d.labels);
+                prop_assert!(d.features.as_slice().iter().all(|x| x.is_finite()));
+                if let Some(names) = &d.feature_names {
+                    prop_assert_eq!(names.len(), d.n_features());
+                }
+            }
+            Err(e) => prop_assert!(e.to_string().starts_with("p.csv"), "{e}"),
+        }
     }
 
     #[test]

@@ -130,16 +130,13 @@ fn logreg_depth_targets() {
 }
 
 /// k = 6 on MNIST-sized data: -O2 beats floor(5k/2) = 15 (GD 13, NAG 14: the first iteration's
-/// data statistics are computed by the client) and fits N = 2^15 at 128-bit security.
+/// data statistics are computed by the client; the ciphertext depths README.md states) and fits
+/// N = 2^15 at 128-bit security.
 #[test]
 fn mnist_sized_k6_fits_n_2_15() {
     for (file, depth) in [("logreg_gd.hel", 13), ("logreg_nag.hel", 14)] {
         let (_, l) = compile(file, &[("k", 6.0)], OptLevel::O2);
-        assert!(
-            l.schedule.depth() <= depth,
-            "{file}: depth {}",
-            l.schedule.depth()
-        );
+        assert_eq!(l.schedule.depth(), depth, "{file}");
         let p = &l.schedule.params;
         eprintln!(
             "{file}: depth {} log_n {} log_qp {} unit {:?} nodes {}",
@@ -152,6 +149,15 @@ fn mnist_sized_k6_fits_n_2_15() {
         assert_eq!(p.log_n, 15);
         assert!(p.log_qp() <= 881);
     }
+}
+
+/// README.md: GD at -O1 (the prior-work circuit), k = 6 on MNIST-sized data, has ciphertext
+/// depth 22 at N = 2^16.
+#[test]
+fn mnist_sized_k6_gd_o1_has_depth_22_at_n_2_16() {
+    let (_, l) = compile("logreg_gd.hel", &[("k", 6.0)], OptLevel::O1);
+    assert_eq!(l.schedule.depth(), 22);
+    assert_eq!(l.schedule.params.log_n, 16);
 }
 
 /// At beta_0 = 0 the first gradient is `gamma h(0) Z[0]^T 1`, a data statistic: at -O2 the client

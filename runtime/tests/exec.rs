@@ -830,38 +830,6 @@ fn calibration_measures_every_operation() {
     assert!(!phases.is_empty());
 }
 
-/// Regenerates `runtime/src/exec/cost_default.rs` (run with `--release --ignored
-/// --nocapture`; `HEL_CALIBRATE_LOG_N=16` measures other ring degrees than 12..=16).
-#[test]
-#[ignore]
-fn print_default_cost_table() {
-    let log_ns: Vec<u32> = std::env::var("HEL_CALIBRATE_LOG_N")
-        .map(|v| v.split(',').map(|x| x.trim().parse().unwrap()).collect())
-        .unwrap_or_else(|_| (12..=16).collect());
-    let t = calibrate(&log_ns, 5, &mut |p: &str| eprintln!("{p}")).unwrap();
-    println!("pub(super) const MEASURED: &[Curve] = &[");
-    for c in &t.curves {
-        let pts: Vec<String> = c
-            .points
-            .iter()
-            .map(|(l, s)| format!("({l}, {s:.3e})"))
-            .collect();
-        println!("    ({}, \"{}\", &[{}]),", c.log_n, c.op, pts.join(", "));
-    }
-    println!("];");
-}
-
-/// Wider programs at N = 2^14 and 2^15 (8 and 20 limbs): sixteen independent
-/// rotate-mask-rescale branches summed, squared. Prints the cost estimate and 1- vs 2-thread
-/// times (run with `--release --ignored --nocapture`).
-#[test]
-#[ignore]
-fn timing_one_vs_two_threads() {
-    for log_n in [14, 15] {
-        timing(log_n);
-    }
-}
-
 /// `branches` independent rotate-mask-rescale branches of one input, summed pairwise, squared.
 fn wide(params: CkksParams, branches: i64, inputs: &[Vec<Tensor>]) -> Schedule {
     let slots = params.slots();
@@ -952,31 +920,4 @@ fn the_critical_path_is_the_longest_chain() {
     assert!(work > 0.0 && close(path, work), "{path} vs {work}");
     let (work, path) = work_and_path(&wide(deep_params(), 16, &test_inputs(23)));
     assert!(path < work / 4.0 && path >= work / 16.0, "{path} vs {work}");
-}
-
-fn timing(log_n: u32) {
-    let inputs = test_inputs(20);
-    let s = wide(CkksParams::standard(log_n).unwrap(), 16, &inputs);
-    let k = keys(&s, 21);
-    let cost = CostEvaluator::new(&s, CostTable::default()).unwrap();
-    execute(&s, &cost, &threads(1)).unwrap();
-    let report = cost.report().unwrap();
-    println!(
-        "N = 2^{log_n}: estimate: work {:.3} s, critical path {:.3} s",
-        report.work_seconds, report.critical_path_seconds
-    );
-    for (t, limit) in [(1, None), (2, None), (1, None), (2, None), (2, Some(0))] {
-        let ev = ckks_evaluator(&k, &s, &inputs);
-        let opts = RunOptions {
-            threads: t,
-            memory_limit: limit,
-            ..RunOptions::default()
-        };
-        let run = execute(&s, &ev, &opts).unwrap();
-        println!(
-            "{t} thread(s), memory limit {limit:?}: {:.3} s, peak {:.1} MiB",
-            run.stats.seconds,
-            run.stats.peak_bytes as f64 / (1 << 20) as f64
-        );
-    }
 }

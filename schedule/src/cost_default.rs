@@ -1,8 +1,8 @@
 //! The default [`crate::cost::CostTable`]: single-thread seconds per operation on the standard chain
 //! of each ring degree, measured with the runtime's `calibrate` (release build, `reps = 5`) on the
 //! development machine (AMD EPYC Zen 4 VM, AVX-512 IFMA), whose top-level `rotate` and
-//! `relinearize` times agree with `docs/performance.md`. Regenerate with the ignored test
-//! `print_default_cost_table` in `runtime/tests/exec.rs` on an idle machine.
+//! `relinearize` times agree with `docs/performance.md`. Regenerate on an idle machine with
+//! `cargo run -p hel-runtime --release --example default_cost_table` (`runtime/examples/`).
 
 /// (log_n, operation, [(limbs, seconds)]).
 pub(super) type Curve = (u32, &'static str, &'static [(u32, f64)]);

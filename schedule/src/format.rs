@@ -1,4 +1,5 @@
-//! Schedule files: binary (postcard) by default, RON for reading and diffing.
+//! Schedule files: binary (postcard) by default, RON for reading and diffing. (The text
+//! listing of [`Schedule::to_text`] is write-only: loading one is refused with a hint.)
 //!
 //! Binary layout: `magic "HELC" | version u16 | body length u64 | postcard body |
 //! blake3(everything before) [32]`. Loading checks all of it and then validates the schedule's
@@ -68,6 +69,13 @@ impl Schedule {
                 .map_err(|e| ScheduleError::Decode(e.to_string()))?
         } else {
             let text = std::str::from_utf8(bytes).map_err(|_| ScheduleError::NotASchedule)?;
+            if text.starts_with("schedule ") {
+                return Err(ScheduleError::Decode(
+                    "this is the write-only listing of `hel compile --format text`; compile \
+                     with --format binary (the default) or ron for the other commands"
+                        .into(),
+                ));
+            }
             ron::from_str(text).map_err(|e| ScheduleError::Decode(e.to_string()))?
         };
         schedule.validate()?;

@@ -5,7 +5,8 @@
 //!
 //! - the schedule itself ([`program`]): the ciphertext instruction set ([`Instr`]), the client's
 //!   packing ([`Pack`], [`Layout`]) and precomputation ([`DerivedTensor`]), the outputs, its file
-//!   format ([`ScheduleFormat`]) and structural validation ([`ScheduleError`]);
+//!   format ([`ScheduleFormat`]), a readable listing ([`Schedule::to_text`]) and structural
+//!   validation ([`ScheduleError`]);
 //! - the slot-level semantics: [`pack_slots`], [`unpack_output`] and the reference simulation
 //!   [`simulate`] (f64 slots with the real packing), which the compiler uses to check its
 //!   lowering and the runtime's `plain` evaluator runs;
@@ -38,6 +39,7 @@ mod format;
 mod pack;
 pub mod params;
 pub mod primes;
+mod print_text;
 pub mod program;
 mod resources;
 pub mod rules;

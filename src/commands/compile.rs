@@ -11,15 +11,20 @@ use std::path::PathBuf;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum FormatArg {
+    /// Checksummed binary (postcard), what the other commands read.
     Binary,
+    /// RON, readable and loadable by the other commands.
     Ron,
+    /// A line-per-node listing for reading and diffing; write-only (no command loads it).
+    Text,
 }
 
 #[derive(Args)]
 #[command(after_help = "Examples:
   hel compile examples/poly.hel -o poly.helc
   hel compile examples/logreg_nag.hel -O2 --set k=6 -o nag.helc
-  hel compile examples/logreg_gd.hel --format ron -o gd.ron --json")]
+  hel compile examples/logreg_gd.hel --format ron -o gd.ron --json
+  hel compile examples/poly.hel --set n=16 --format text -o poly.txt")]
 pub struct CompileArgs {
     /// The .hel program.
     pub file: PathBuf,
@@ -37,7 +42,8 @@ pub struct CompileArgs {
     pub params: Option<PathBuf>,
     #[command(flatten)]
     pub max_log_n: MaxLogNArgs,
-    /// Output encoding.
+    /// Output encoding. `text` is for reading only: keygen, encrypt, run and decrypt cannot
+    /// load it (compile again with binary or ron for them).
     #[arg(long, value_enum, default_value = "binary")]
     pub format: FormatArg,
     /// Replace the output file if it exists.
@@ -70,15 +76,13 @@ pub fn run(args: CompileArgs) -> CmdResult {
     };
     let compiled = compile_logged(&src, &options, &mut |name, _| eprintln!("[pass] {name}"))
         .map_err(diagnostic)?;
-    let format = match args.format {
-        FormatArg::Binary => ScheduleFormat::Binary,
-        FormatArg::Ron => ScheduleFormat::Ron,
-    };
-    let bytes = compiled
-        .lowered
-        .schedule
-        .to_bytes(format)
-        .map_err(user_error)?;
+    let schedule = &compiled.lowered.schedule;
+    let bytes = match args.format {
+        FormatArg::Binary => schedule.to_bytes(ScheduleFormat::Binary),
+        FormatArg::Ron => schedule.to_bytes(ScheduleFormat::Ron),
+        FormatArg::Text => Ok(schedule.to_text().into_bytes()),
+    }
+    .map_err(user_error)?;
     crate::io::atomic::write_new(&args.out, &bytes, args.force, &[&args.file])
         .map_err(user_error)?;
     let report = compiled.report();

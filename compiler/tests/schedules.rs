@@ -1,0 +1,86 @@
+//! Golden tests of the lowering: the schedule of every `examples/*.hel` at small sizes, at -O0,
+//! -O1 and -O2, as `Schedule::to_text` prints it (every node with its level, scale, degree,
+//! error bound and origin). A change to the lowering shows up here as a reviewable diff; bless
+//! an intended one with `INSTA_UPDATE=always cargo test -p hel-compiler --test schedules` (or
+//! `cargo insta review`) and review the diff in git.
+
+mod common;
+
+use common::{example_path, small_sets};
+use hel_compiler::passes::pipeline::{self, OptLevel};
+use hel_compiler::{compile, Options, SourceFile};
+
+const LEVELS: [(OptLevel, &str); 3] = [
+    (OptLevel::O0, "O0"),
+    (OptLevel::O1, "O1"),
+    (OptLevel::O2, "O2"),
+];
+
+/// Every `.hel` file in `examples/` (a new example needs sizes in `common::small_sets`).
+fn examples() -> Vec<String> {
+    let dir = example_path("poly")
+        .parent()
+        .expect("examples dir")
+        .to_owned();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| {
+            let path = e.expect("directory entry").path();
+            (path.extension()? == "hel").then(|| path.file_stem()?.to_str().map(str::to_owned))?
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 3, "examples/ has {names:?}");
+    names
+}
+
+fn compile_example(name: &str, level: OptLevel) -> hel_schedule::Schedule {
+    let path = example_path(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let source = SourceFile::new(format!("{name}.hel"), text);
+    let options = Options {
+        sets: small_sets(name)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        passes: pipeline::Options {
+            level,
+            ..pipeline::Options::default()
+        },
+        ..Options::default()
+    };
+    compile(&source, &options)
+        .unwrap_or_else(|d| panic!("{name} at {level:?}: {}", d.render_plain()))
+        .lowered
+        .schedule
+}
+
+#[test]
+fn schedule_text_of_every_example_at_every_level() {
+    for name in examples() {
+        for (level, tag) in LEVELS {
+            let schedule = compile_example(&name, level);
+            // The hash is the blake3 of the whole schedule, down to the last bit of every float:
+            // it would change where the text (fixed precision) does not, so it is checked here
+            // and left out of the snapshot.
+            assert_eq!(schedule.program_hash, schedule.canonical_hash());
+            let text: String = schedule
+                .to_text()
+                .lines()
+                .filter(|l| !l.starts_with("program_hash "))
+                .flat_map(|l| [l, "\n"])
+                .collect();
+            insta::assert_snapshot!(format!("{name}__{tag}"), text);
+        }
+    }
+}
+
+#[test]
+fn compiling_twice_gives_the_same_schedule() {
+    for name in examples() {
+        let a = compile_example(&name, OptLevel::O2);
+        let b = compile_example(&name, OptLevel::O2);
+        assert_eq!(a.program_hash, b.program_hash, "{name}");
+        assert_eq!(a.to_text(), b.to_text(), "{name}");
+    }
+}
