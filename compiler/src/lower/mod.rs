@@ -2,7 +2,10 @@
 //!
 //! The steps, in order (each a file):
 //! 1. [`layout`]: choose the slot grid, orientations and forms, and rewrite tensor ops into
-//!    slot-level ops (Hadamard products, rotate-and-sum, masks) — [`ctir`] holds the result;
+//!    slot-level ops (Hadamard products, rotate-and-sum, masks) — [`ctir`] holds the result.
+//!    The `oracle` prices every (node, layout) in levels, the `plan` picks orientations from
+//!    those prices alone, then `layout` emits, through `elementwise`, `reduce` and `products`
+//!    on the primitives of `emit`;
 //! 2. [`manage`] (first run, abstract chain): levels, rescales, relinearizations, alignments,
 //!    which gives the ciphertext depth and the level each input is first needed at;
 //! 3. [`params`]: N, the prime chain, the scale and the key-switching digits for that depth
@@ -15,10 +18,15 @@ pub mod bounds;
 mod check;
 mod client;
 mod ctir;
+mod elementwise;
+mod emit;
 mod layout;
 mod manage;
+mod oracle;
 pub mod params;
 mod plan;
+mod products;
+mod reduce;
 pub mod report;
 pub mod verify;
 
@@ -30,6 +38,7 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{Program, Shape};
 use layout::{Form, Lowering, Orient, Want};
 use manage::{manage, Chain};
+use oracle::Oracle;
 pub use params::{ParamChoice, ParamRequest};
 use rayon::prelude::*;
 
@@ -215,7 +224,7 @@ fn best_on_unit<'p>(
 /// Lays `p` out on `unit`: plans the orientations (within the least depth plus `slack`) and
 /// lowers every output to slot-level ops.
 fn lay_out(p: &Program, unit: Unit, slack: u32) -> Result<Laid<'_>, Diagnostic> {
-    let mut low = Lowering::new(p, unit);
+    let mut oracle = Oracle::new(p, unit);
     let wanted: Vec<(crate::ir::NodeId, Want)> = p
         .outputs
         .iter()
@@ -223,14 +232,14 @@ fn lay_out(p: &Program, unit: Unit, slack: u32) -> Result<Laid<'_>, Diagnostic> 
         .map(|o| {
             let want = match p.graph.node(o.node).ty.shape {
                 Shape::Scalar => Want::Scalar,
-                Shape::Vector(_) => Want::Vec(low.best_orient(o.node)),
-                Shape::Matrix(..) => Want::Mat(low.best_form(o.node)),
+                Shape::Vector(_) => Want::Vec(oracle.best_orient(o.node)),
+                Shape::Matrix(..) => Want::Mat(oracle.best_form(o.node)),
             };
             (o.node, want)
         })
         .collect();
-    let layout_plan = plan::plan(&mut low, &wanted, slack);
-    low.set_plan(layout_plan);
+    let layout_plan = plan::plan(&mut oracle, &wanted, slack);
+    let mut low = Lowering::new(oracle, layout_plan);
     let mut out_cts = Vec::new();
     let mut out_specs = Vec::new();
     for o in &p.outputs {
@@ -254,7 +263,7 @@ fn lay_out(p: &Program, unit: Unit, slack: u32) -> Result<Laid<'_>, Diagnostic> 
                 tiles.push((ct, Layout::Scalar));
             }
             Shape::Vector(_) => {
-                let orient = low.best_orient(o.node);
+                let orient = low.oracle.best_orient(o.node);
                 let v = low.vector(o.node, orient)?;
                 for (t, ct) in v.tiles.iter().enumerate() {
                     let layout = match orient {
@@ -265,7 +274,7 @@ fn lay_out(p: &Program, unit: Unit, slack: u32) -> Result<Laid<'_>, Diagnostic> 
                 }
             }
             Shape::Matrix(r, c) => {
-                let form = low.best_form(o.node);
+                let form = low.oracle.best_form(o.node);
                 let m = low.matrix(o.node, form)?;
                 let yc = if form == Form::D { c } else { r };
                 let gc = yc.div_ceil(unit.w);

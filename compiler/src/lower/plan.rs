@@ -1,7 +1,7 @@
 //! Layout planning: which vectors the layout lowering computes directly in which orientation,
 //! and which it converts from the other orientation, under the program's depth.
 //!
-//! [`Lowering`]'s costs give every vector its least depth in each orientation. Taking, for each
+//! The [`Oracle`] gives every vector its least depth in each orientation. Taking, for each
 //! orientation a consumer asks for, whichever recipe reaches that depth computes a value asked
 //! for in both orientations twice, each time with its own products and rotate-and-sum, and
 //! uploads every matrix feeding it in both forms. For gradient descent that is every
@@ -23,7 +23,8 @@
 
 use rustc_hash::FxHashMap;
 
-use super::layout::{conversion_levels, Form, Lowering, Orient, Want, INF};
+use super::layout::{Form, Orient, Want};
+use super::oracle::{conversion_levels, Oracle, INF};
 use crate::ir::{NodeId, Op, Shape};
 
 /// How the lowering gets a vector in a planned orientation.
@@ -65,22 +66,22 @@ const PRODUCT: f64 = 0.05;
 /// is tried, and kept if the plan's total cost ([`Plan::cost`], which counts the work actually
 /// planned, not estimates) goes down. The greedy pass alone can commit a consumer to an
 /// orientation that, at a tight budget, makes a pre-activation computed twice.
-pub fn plan(low: &mut Lowering, outputs: &[(NodeId, Want)], slack: u32) -> Plan {
+pub fn plan(oracle: &mut Oracle, outputs: &[(NodeId, Want)], slack: u32) -> Plan {
     let budget = outputs
         .iter()
-        .map(|&(n, w)| low.want_cost(n, w))
+        .map(|&(n, w)| oracle.want_cost(n, w))
         .max()
         .unwrap_or(0)
         + slack;
     let mut expected: FxHashMap<NodeId, Want> = FxHashMap::default();
-    let mut best = plan_round(low, outputs, budget, expected.clone());
+    let mut best = plan_round(oracle, outputs, budget, expected.clone());
     // Local search: expect each shared vector in the other orientation in turn, keep what
     // lowers the cost.
     let mut shared: Vec<NodeId> = best
         .vec
         .keys()
         .map(|(id, _)| *id)
-        .filter(|id| low.is_shared(*id))
+        .filter(|id| oracle.is_shared(*id))
         .collect();
     shared.sort_unstable();
     shared.dedup();
@@ -96,7 +97,7 @@ pub fn plan(low: &mut Lowering, outputs: &[(NodeId, Want)], slack: u32) -> Plan 
             };
             let mut trial = expected.clone();
             trial.insert(x, Want::Vec(current.flip()));
-            let p = plan_round(low, outputs, budget, trial.clone());
+            let p = plan_round(oracle, outputs, budget, trial.clone());
             if p.cost < best.cost {
                 best = p;
                 expected = trial;
@@ -116,13 +117,13 @@ const PLAN_ROUNDS: usize = 4;
 /// One top-down planning pass, expecting shared values in the layouts `expected` (others in
 /// their [`Planner::preferred`] layout).
 fn plan_round(
-    low: &mut Lowering,
+    oracle: &mut Oracle,
     outputs: &[(NodeId, Want)],
     budget: u32,
     expected: FxHashMap<NodeId, Want>,
 ) -> Plan {
     let mut p = Planner {
-        low,
+        oracle,
         requests: FxHashMap::default(),
         induced: FxHashMap::default(),
         preferred: expected,
@@ -131,15 +132,15 @@ fn plan_round(
     for &(n, w) in outputs {
         p.request(n, w, budget);
     }
-    let ids: Vec<NodeId> = p.low.program().graph.ids().rev().collect();
+    let ids: Vec<NodeId> = p.oracle.program().graph.ids().rev().collect();
     for id in ids {
         let Some(reqs) = p.requests.remove(&id) else {
             continue;
         };
-        if !p.low.is_enc(id) {
+        if !p.oracle.is_enc(id) {
             continue;
         }
-        if matches!(p.low.shape(id), Shape::Vector(_)) {
+        if matches!(p.oracle.shape(id), Shape::Vector(_)) {
             p.plan_vector(id, &reqs);
         } else {
             for (w, b) in reqs {
@@ -155,7 +156,7 @@ fn plan_round(
 }
 
 struct Planner<'l, 'p> {
-    low: &'l mut Lowering<'p>,
+    oracle: &'l mut Oracle<'p>,
     /// The tightest budget each (node, layout) has been requested with.
     requests: FxHashMap<NodeId, Vec<(Want, u32)>>,
     /// Memo of [`Planner::direct_cost`].
@@ -176,7 +177,7 @@ impl Planner<'_, '_> {
 
     /// Requests the operands of the direct recipe for `id` in `want`, within `budget`.
     fn request_operands(&mut self, id: NodeId, want: Want, budget: u32) {
-        for n in self.low.needs(id, want).unwrap_or_default() {
+        for n in self.oracle.needs(id, want).unwrap_or_default() {
             self.request(n.node, n.want, budget.saturating_sub(n.levels));
         }
     }
@@ -252,7 +253,7 @@ impl Planner<'_, '_> {
             cost += self.conversion_cost(id, o);
         }
         for &(d, b) in &directs {
-            if self.low.vdirect(id, d) > b {
+            if self.oracle.vdirect(id, d) > b {
                 return None;
             }
             cost += self.direct_cost(id, Want::Vec(d), b);
@@ -265,7 +266,7 @@ impl Planner<'_, '_> {
     fn least_depth(&mut self, id: NodeId, requested: &[(Orient, u32)]) -> Vec<(Orient, u32)> {
         let mut directs: Vec<(Orient, u32)> = Vec::new();
         for &(o, b) in requested {
-            let (d, b) = if self.low.vdirect(id, o) <= self.low.vcost(id, o) {
+            let (d, b) = if self.oracle.vdirect(id, o) <= self.oracle.vcost(id, o) {
                 (o, b)
             } else {
                 (o.flip(), b.saturating_sub(conversion_levels(o)))
@@ -285,7 +286,7 @@ impl Planner<'_, '_> {
             return c;
         }
         let mut cost = self.own_cost(id, want);
-        for n in self.low.needs(id, want).unwrap_or_default() {
+        for n in self.oracle.needs(id, want).unwrap_or_default() {
             cost += self.operand_cost(n.node, n.want, budget.saturating_sub(n.levels));
         }
         self.induced.insert((id, want, budget), cost);
@@ -297,10 +298,10 @@ impl Planner<'_, '_> {
     /// other orientation, a conversion if that fits the budget, else computing it again; for a
     /// value used only here, the cheaper of computing and converting that fits.
     fn operand_cost(&mut self, x: NodeId, want: Want, budget: u32) -> f64 {
-        if !self.low.is_enc(x) || self.low.is_input_view(x) || want == Want::Scalar {
+        if !self.oracle.is_enc(x) || self.oracle.is_input_view(x) || want == Want::Scalar {
             return 0.0;
         }
-        let shared = self.low.is_shared(x);
+        let shared = self.oracle.is_shared(x);
         let preferred = if shared {
             Some(self.preferred(x))
         } else {
@@ -312,7 +313,7 @@ impl Planner<'_, '_> {
         let Want::Vec(o) = want else {
             return self.direct_cost(x, want, budget);
         };
-        let converted = self.low.vdirect(x, o.flip()) + conversion_levels(o) <= budget;
+        let converted = self.oracle.vdirect(x, o.flip()) + conversion_levels(o) <= budget;
         let there = if converted {
             let src = budget - conversion_levels(o);
             // A shared value is computed in its preferred orientation anyway.
@@ -325,7 +326,7 @@ impl Planner<'_, '_> {
         } else {
             f64::INFINITY
         };
-        let here = if self.low.vdirect(x, o) <= budget || !converted {
+        let here = if self.oracle.vdirect(x, o) <= budget || !converted {
             self.direct_cost(x, want, budget)
         } else {
             f64::INFINITY
@@ -339,15 +340,15 @@ impl Planner<'_, '_> {
         if let Some(&w) = self.preferred.get(&x) {
             return w;
         }
-        let wants = match self.low.shape(x) {
+        let wants = match self.oracle.shape(x) {
             Shape::Vector(_) => [Want::Vec(Orient::R), Want::Vec(Orient::C)],
             _ => [Want::Mat(Form::D), Want::Mat(Form::T)],
         };
         let mut best: Option<(u32, f64, Want)> = None;
         for w in wants {
             let depth = match w {
-                Want::Vec(o) => self.low.vdirect(x, o),
-                _ => self.low.want_cost(x, w),
+                Want::Vec(o) => self.oracle.vdirect(x, o),
+                _ => self.oracle.want_cost(x, w),
             };
             if depth >= INF {
                 continue;
@@ -368,31 +369,31 @@ impl Planner<'_, '_> {
 
     /// Key switches of the operation of `id` itself in `want`: the rotate-and-sum of a product
     /// or reduction (charged once to the sum it is folded into, see
-    /// [`Lowering::fused_sum`]), the relinearizations of products of ciphertexts.
+    /// `Lowering::fused_sum`), the relinearizations of products of ciphertexts.
     fn own_cost(&mut self, id: NodeId, want: Want) -> f64 {
-        let node = self.low.program().graph.node(id).clone();
-        let enc_args = node.args.iter().filter(|a| self.low.is_enc(**a)).count();
-        let tiles = self.low.tiles_of(id, want) as f64;
+        let node = self.oracle.program().graph.node(id).clone();
+        let enc_args = node.args.iter().filter(|a| self.oracle.is_enc(**a)).count();
+        let tiles = self.oracle.tiles_of(id, want) as f64;
         match (want, &node.op) {
             (Want::Vec(o), Op::MatVec | Op::SumRows | Op::SumCols) => {
-                // The matrix form each recipe reduces (see `Lowering::needs`).
+                // The matrix form each recipe reduces (see `Oracle::needs`).
                 let form = match (&node.op, o) {
                     (Op::MatVec | Op::SumCols, Orient::C) | (Op::SumRows, Orient::R) => Form::D,
                     _ => Form::T,
                 };
                 let products = if node.op == Op::MatVec && enc_args == 2 {
-                    PRODUCT * self.low.tiles_of(node.args[0], Want::Mat(form)) as f64
+                    PRODUCT * self.oracle.tiles_of(node.args[0], Want::Mat(form)) as f64
                 } else {
                     0.0
                 };
-                if self.low.folds_into_sum(id) {
+                if self.oracle.folds_into_sum(id) {
                     products
                 } else {
                     products + self.reduction_cost(id, o)
                 }
             }
             (Want::Vec(o), Op::Add | Op::Sub | Op::Neg)
-                if !self.low.folds_into_sum(id) && self.low.sum_has_products(id) =>
+                if !self.oracle.folds_into_sum(id) && self.oracle.sum_has_products(id) =>
             {
                 self.reduction_cost(id, o)
             }
@@ -409,8 +410,8 @@ impl Planner<'_, '_> {
     /// Key switches of a rotate-and-sum into vector `id` in orientation `o`, with the
     /// relinearization of each partial.
     fn reduction_cost(&mut self, id: NodeId, o: Orient) -> f64 {
-        let unit = self.low.unit;
-        let tiles = self.low.tiles_of(id, Want::Vec(o)) as f64;
+        let unit = self.oracle.unit();
+        let tiles = self.oracle.tiles_of(id, Want::Vec(o)) as f64;
         let steps = match o {
             Orient::R => log2(unit.h),
             Orient::C => 2.0 * log2(unit.w),
@@ -420,8 +421,8 @@ impl Planner<'_, '_> {
 
     /// Key switches of converting vector `x` into orientation `to`.
     fn conversion_cost(&mut self, x: NodeId, to: Orient) -> f64 {
-        let unit = self.low.unit;
-        let tiles = self.low.tiles_of(x, Want::Vec(to)) as f64;
+        let unit = self.oracle.unit();
+        let tiles = self.oracle.tiles_of(x, Want::Vec(to)) as f64;
         tiles
             * match to {
                 Orient::R => log2(unit.h),

@@ -1,0 +1,203 @@
+//! Candidate forms for the depth-search engine: the structural term of an input-graph node,
+//! and the equivalent forms of a term one rewrite deep under the enabled identities (hoist,
+//! distribute, fold, reassociate; see the module doc of [`super`]). Both phases enumerate
+//! candidates here: [`super::min_depth`] takes the shallowest, [`super::build`] the cheapest
+//! that fits the budget.
+
+use super::term::{P, T};
+use super::Engine;
+use crate::ir::{NodeId, Op, Shape};
+use std::rc::Rc;
+
+impl Engine<'_> {
+    /// [`Self::structural`], interned, computed once per node.
+    pub(super) fn structural_p(&self, id: NodeId) -> Option<P> {
+        if let Some(s) = &self.structs.borrow()[id.index()] {
+            return *s;
+        }
+        let s = self.structural(id).map(|t| self.mk(t));
+        self.structs.borrow_mut()[id.index()] = Some(s);
+        s
+    }
+
+    /// The structural term of an input-graph node (its op over `N` operands), where the engine
+    /// has a term for that op.
+    fn structural(&self, id: NodeId) -> Option<T> {
+        let n = self.node(id);
+        let a = |i: usize| n.args.get(i).map(|x| self.mk(T::N(*x)));
+        let arg = |i: usize| n.args.get(i).copied();
+        Some(match n.op {
+            Op::MatVec => T::MatVec(a(0)?, a(1)?),
+            Op::MatMul => T::MatMul(a(0)?, a(1)?),
+            Op::ScaleCols => T::ScaleCols(a(0)?, a(1)?),
+            Op::Add | Op::Sub | Op::Mul => {
+                let (x, y) = (arg(0)?, arg(1)?);
+                let (sx, sy) = (self.node(x).ty.shape, self.node(y).ty.shape);
+                let public_scalar =
+                    |id: NodeId| self.node(id).ty.shape == Shape::Scalar && self.is_plain(id);
+                // A public scalar times a tensor is a scaling; plus a vector, a broadcast.
+                if n.op == Op::Mul && sx != sy {
+                    match (public_scalar(x), public_scalar(y)) {
+                        (true, false) => return Some(T::Scale(Rc::from(vec![x]), a(1)?)),
+                        (false, true) => return Some(T::Scale(Rc::from(vec![y]), a(0)?)),
+                        _ => return None,
+                    }
+                }
+                let side = |id: NodeId, other: Shape| -> Option<P> {
+                    match (self.node(id).ty.shape, other) {
+                        (s, o) if s == o => Some(self.mk(T::N(id))),
+                        (Shape::Scalar, Shape::Vector(len)) if public_scalar(id) => {
+                            Some(self.mk(T::Broadcast(id, len)))
+                        }
+                        // An encrypted scalar broadcast, or a scalar over a matrix: no term.
+                        _ => None,
+                    }
+                };
+                let (tx, ty) = (side(x, sy)?, side(y, sx)?);
+                match n.op {
+                    Op::Add => T::Add(tx, ty),
+                    Op::Sub => T::Sub(tx, ty),
+                    _ => T::Mul(tx, ty),
+                }
+            }
+            Op::Neg => T::Neg(a(0)?),
+            Op::SumCols => T::SumCols(a(0)?),
+            _ => return None,
+        })
+    }
+
+    /// The node a term stands for when it is a single input-graph node.
+    fn as_node(t: &T) -> Option<NodeId> {
+        match t {
+            T::N(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// Unfolds `N(id)` into its structure when a rule working on a term of iteration `home` may
+    /// look into it: always with `cross_iteration`, else only within the same iteration.
+    fn open(&self, home: Option<u32>, t: &P) -> Option<T> {
+        let id = Self::as_node(&self.t(*t))?;
+        if !self.rules.cross_iteration && self.iter_of(id) != home {
+            return None;
+        }
+        self.structural_p(id).map(|p| self.t(p))
+    }
+
+    /// Equivalent forms of `t`, one rewrite deep, cheapest first. `t` itself is not included.
+    pub(super) fn alternatives(&self, t: &T) -> Vec<T> {
+        let r = self.rules;
+        let at = self.home(t);
+        let mut alts = Vec::new();
+        match t {
+            T::Scale(ss, x) if r.hoist => {
+                let inner = match self.t(*x) {
+                    T::N(_) => self.open(at, x),
+                    other => Some(other),
+                };
+                let sc = |y: &P| self.mk(T::Scale(ss.clone(), *y));
+                match inner {
+                    Some(T::MatVec(m, v)) => {
+                        alts.push(T::MatVec(sc(&m), v));
+                        alts.push(T::MatVec(m, sc(&v)));
+                    }
+                    Some(T::MatMul(m, v)) => {
+                        alts.push(T::MatMul(sc(&m), v));
+                        alts.push(T::MatMul(m, sc(&v)));
+                    }
+                    Some(T::ScaleCols(m, v)) => {
+                        alts.push(T::ScaleCols(sc(&m), v));
+                        alts.push(T::ScaleCols(m, sc(&v)));
+                    }
+                    Some(T::Mul(a, b)) => {
+                        alts.push(T::Mul(sc(&a), b));
+                        alts.push(T::Mul(a, sc(&b)));
+                    }
+                    Some(T::Add(a, b)) => alts.push(T::Add(sc(&a), sc(&b))),
+                    Some(T::Sub(a, b)) => alts.push(T::Sub(sc(&a), sc(&b))),
+                    Some(T::Neg(a)) => alts.push(T::Neg(sc(&a))),
+                    Some(T::SumCols(a)) => alts.push(T::SumCols(sc(&a))),
+                    Some(T::Scale(ss2, y)) => {
+                        let mut all: Vec<NodeId> = ss.iter().chain(ss2.iter()).copied().collect();
+                        all.sort_unstable();
+                        alts.push(T::Scale(Rc::from(all), y));
+                    }
+                    _ => {}
+                }
+            }
+            T::MatVec(m, v) => {
+                let inner = match self.t(*v) {
+                    T::N(_) => self.open(at, v),
+                    other => Some(other),
+                };
+                let mv = |a: &P, b: &P| self.mk(T::MatVec(*a, *b));
+                match inner {
+                    Some(T::Scale(ss, w)) if r.hoist => {
+                        alts.push(T::MatVec(self.mk(T::Scale(ss.clone(), *m)), w));
+                        alts.push(T::Scale(ss, mv(m, &w)));
+                    }
+                    Some(T::Mul(a, b)) if r.fold => {
+                        alts.push(T::MatVec(self.mk(T::ScaleCols(*m, a)), b));
+                        alts.push(T::MatVec(self.mk(T::ScaleCols(*m, b)), a));
+                    }
+                    Some(T::Add(a, b)) if r.distribute => alts.push(T::Add(mv(m, &a), mv(m, &b))),
+                    Some(T::Sub(a, b)) if r.distribute => alts.push(T::Sub(mv(m, &a), mv(m, &b))),
+                    Some(T::Neg(a)) if r.distribute => alts.push(T::Neg(mv(m, &a))),
+                    Some(T::Broadcast(s, _)) if r.distribute => {
+                        alts.push(T::Scale(Rc::from(vec![s]), self.mk(T::SumCols(*m))))
+                    }
+                    Some(T::MatVec(b, w)) if r.reassociate => {
+                        alts.push(T::MatVec(self.mk(T::MatMul(*m, b)), w))
+                    }
+                    Some(T::SumCols(b)) if r.reassociate => {
+                        alts.push(T::SumCols(self.mk(T::MatMul(*m, b))))
+                    }
+                    _ => {}
+                }
+            }
+            T::MatMul(a, b) if r.reassociate => {
+                let open = |x: &P| match self.t(*x) {
+                    T::N(_) => self.open(at, x),
+                    other => Some(other),
+                };
+                // A @ (X diag(v)) = (A @ X) diag(v): the data product stays a product of inputs.
+                match open(b) {
+                    Some(T::ScaleCols(x, v)) => {
+                        alts.push(T::ScaleCols(self.mk(T::MatMul(*a, x)), v))
+                    }
+                    Some(T::Scale(ss, x)) => alts.push(T::Scale(ss, self.mk(T::MatMul(*a, x)))),
+                    _ => {}
+                }
+                if let Some(T::Scale(ss, x)) = open(a) {
+                    alts.push(T::Scale(ss, self.mk(T::MatMul(x, *b))));
+                }
+            }
+            T::ScaleCols(m, v) if r.hoist => {
+                let inner = match self.t(*v) {
+                    T::N(_) => self.open(at, v),
+                    other => Some(other),
+                };
+                if let Some(T::Scale(ss, w)) = inner {
+                    alts.push(T::ScaleCols(self.mk(T::Scale(ss, *m)), w));
+                }
+            }
+            T::Mul(a, b) if r.distribute => {
+                for (x, y, flip) in [(a, b, false), (b, a, true)] {
+                    let inner = match self.t(*y) {
+                        T::N(_) => self.open(at, y),
+                        other => Some(other),
+                    };
+                    let mul =
+                        |p: &P, q: &P| self.mk(if flip { T::Mul(*q, *p) } else { T::Mul(*p, *q) });
+                    match inner {
+                        Some(T::Add(c, d)) => alts.push(T::Add(mul(x, &c), mul(x, &d))),
+                        Some(T::Sub(c, d)) => alts.push(T::Sub(mul(x, &c), mul(x, &d))),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        alts
+    }
+}

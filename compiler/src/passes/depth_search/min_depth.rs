@@ -1,0 +1,117 @@
+//! Phase 1 of the depth-search engine: the minimum depth (`md`) of every term, the least
+//! depth any combination of the enabled identities reaches, memoized per interned term. The
+//! outputs' minimum depth is the budget phase 2 ([`super::build`]) builds to.
+
+use super::degree::PRECOMPUTE_MAX_DEGREE;
+use super::term::{P, T};
+use super::Engine;
+use crate::analysis::depth::DepthModel;
+use crate::ir::{Graph, Node, Op};
+
+impl Engine<'_> {
+    pub(super) fn md(&mut self, t: &P) -> u32 {
+        if let Some(d) = self.entry(*t, |e| e.md.get()) {
+            return d;
+        }
+        let d = self.md_uncached(t);
+        self.entry(*t, |e| e.md.set(Some(d)));
+        d
+    }
+
+    fn md_uncached(&mut self, t: &P) -> u32 {
+        if self.plain_of(t) {
+            return 0;
+        }
+        let term = self.t(*t);
+        if self.rules.precompute && self.term_input_only(&term) && !matches!(term, T::N(_)) {
+            return 0;
+        }
+        match &term {
+            T::N(id) => {
+                let id = *id;
+                match self.structural_p(id) {
+                    Some(s) => self.md(&s),
+                    None => {
+                        let n = self.node(id);
+                        let precomputable = n.op == Op::MatMul
+                            && self.degree[id.index()].is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE);
+                        if self.rules.precompute
+                            && precomputable
+                            && !matches!(n.op, Op::Input { .. })
+                        {
+                            return 0;
+                        }
+                        let depths: Vec<u32> =
+                            n.args.iter().map(|a| self.md(&self.mk(T::N(*a)))).collect();
+                        node_depth_with(self.g, n, &depths)
+                    }
+                }
+            }
+            _ => {
+                let mut best = self.md_direct(&term);
+                // The alternatives are not interned: nothing is memoized on them, and most are
+                // never asked for again.
+                for alt in self.alternatives(&term) {
+                    best = best.min(self.md_form(&alt));
+                }
+                best
+            }
+        }
+    }
+
+    /// Depth of a form: 0 if the client will compute it, else its direct depth.
+    pub(super) fn md_form(&mut self, t: &T) -> u32 {
+        if self.rules.precompute && self.term_input_only(t) && !matches!(t, T::N(_)) {
+            return 0;
+        }
+        self.md_direct(t)
+    }
+
+    /// Depth of `t` built with its top operation as written (operands at their minimum).
+    fn md_direct(&mut self, t: &T) -> u32 {
+        if self.term_plain(t) {
+            return 0;
+        }
+        match t {
+            T::N(id) => self.md(&self.mk(T::N(*id))),
+            T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
+                let (da, db) = (self.md(a), self.md(b));
+                let (pa, pb) = (self.plain_of(a), self.plain_of(b));
+                match (pa, pb) {
+                    (false, false) => da.max(db) + 1,
+                    (false, true) => da + u32::from(!self.free_term(b)),
+                    (true, false) => db + u32::from(!self.free_term(a)),
+                    (true, true) => 0,
+                }
+            }
+            T::Scale(ss, x) => {
+                let free = self.free_scalars(ss);
+                self.md(x) + u32::from(!free)
+            }
+            T::Add(a, b) | T::Sub(a, b) => {
+                let (da, db) = (self.md(a), self.md(b));
+                da.max(db)
+            }
+            T::Neg(a) | T::SumCols(a) => self.md(a),
+            T::Broadcast(..) => 0,
+        }
+    }
+
+    pub(super) fn free_term(&self, t: &P) -> bool {
+        match &self.t(*t) {
+            T::N(id) => DepthModel::is_free_factor(self.node(*id)),
+            T::Broadcast(s, _) => DepthModel::is_free_factor(self.node(*s)),
+            _ => false,
+        }
+    }
+}
+
+/// Depth of an input-graph node whose operands have the given depths.
+fn node_depth_with(g: &Graph, n: &Node, depths: &[u32]) -> u32 {
+    // DepthModel::node reads operand depths by node index; give it a dense table.
+    let mut table = vec![0u32; g.len()];
+    for (a, d) in n.args.iter().zip(depths) {
+        table[a.index()] = *d;
+    }
+    DepthModel::node(g, n, &table)
+}

@@ -1,0 +1,225 @@
+//! The engine behind the depth-optimizing rewrites (`hoist-scalars`, `distribute`,
+//! `reassociate`, `pipeline`).
+//!
+//! Rewrites such as `A @ (b + C @ d) -> A @ b + (A @ C) @ d` only pay off in combination: the
+//! distribution alone does not lower depth, the re-association after it does, and only if `A @ C`
+//! is free (client-precomputed). Checking each rewrite on its own would never find them. So the
+//! engine works in two phases over symbolic terms:
+//!
+//! 1. **Minimum depth** (`md`): for every term, the least depth reachable by any combination of
+//!    the enabled algebraic identities, memoized.
+//! 2. **Budgeted rebuild** (ALAP): every output gets the program's minimum depth as its budget,
+//!    and each term is built in the cheapest form (least work done twice) whose minimum depth
+//!    fits its budget; operands get the budget minus what the operation costs. Off the critical
+//!    path the budget is loose, so the plain form is kept and no work is duplicated needlessly.
+//!    A term requested with several budgets is built once, at the tightest (rebuilding until
+//!    the budgets settle), so that a value on the critical path and its uses off it share one
+//!    form.
+//!
+//! The identities (each switched by [`Rules`]):
+//! - hoist: `s * (A @ v) = (s A) @ v = A @ (s v)`, `s (a + b) = s a + s b`, ... — a public scalar
+//!   moves onto the operand with the most slack;
+//! - distribute: `A @ (a + b) = A @ a + A @ b`, `A @ (s 1) = s sum_cols(A)`, `a * (b + c) = ab + ac`;
+//! - fold: `A @ (a * b) = (A diag(a)) @ b` — an element-wise product moves into the matrix, so
+//!   `A @ h(u)` for a cubic `h` costs two levels after `u`, not three or four;
+//! - reassociate: `A @ (B @ x) = (A @ B) @ x`; with client precomputation allowed, a product of
+//!   encrypted inputs costs nothing (the client computes it before encrypting).
+//!
+//! Rules that look into an operand produced by another loop iteration are used only when
+//! `cross_iteration` is set (`-O2`): that is software pipelining across the unrolled loop.
+//!
+//! The engine is split by phase, a file each: `term` (the interned terms and what is memoized
+//! about them), `forms` (the equivalent forms of a term, one rewrite deep), `min_depth`
+//! (phase 1), `build` (phase 2, the rebuilt graph) and `degree` (the degree analysis that the
+//! client-precompute pass shares).
+
+mod build;
+mod degree;
+mod forms;
+mod min_depth;
+mod term;
+
+use super::pipeline::Pass;
+use crate::diagnostics::{Code, Diagnostic};
+use crate::ir::{Builder, Graph, NodeId, Op, OutputDecl, Program};
+use crate::Span;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use term::{Entry, Mix, P, T};
+
+pub use build::result_type;
+pub use degree::{input_degrees, PRECOMPUTE_MAX_DEGREE};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rules {
+    pub hoist: bool,
+    pub distribute: bool,
+    pub fold: bool,
+    pub reassociate: bool,
+    /// May rules look into values computed by a different loop iteration?
+    pub cross_iteration: bool,
+    /// Do products of encrypted inputs cost nothing (client-side precomputation)?
+    pub precompute: bool,
+}
+
+/// A pass that runs the engine with a fixed set of rules (`hoist-scalars`, `distribute`,
+/// `reassociate`, `pipeline`: each file in this folder says which).
+pub struct EnginePass {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub rules: Rules,
+}
+
+impl Pass for EnginePass {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn description(&self) -> &'static str {
+        self.description
+    }
+
+    fn run(&self, p: Program) -> Result<Program, Diagnostic> {
+        optimize(p, self.rules)
+    }
+}
+
+/// Bound on the build rounds of [`optimize`] (the logistic-regression programs settle in at most
+/// five).
+const MAX_BUILD_ROUNDS: usize = 16;
+
+/// Runs the engine over a loop-free program.
+pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
+    if p.graph.nodes().any(|(_, n)| matches!(n.op, Op::Loop(_))) {
+        return Err(Diagnostic::new(
+            Code::Internal,
+            &p.source,
+            Span::default(),
+            "internal error: depth rewrites need an unrolled program",
+        ));
+    }
+    let degree = input_degrees(&p);
+    let mut e = Engine::new(&p.graph, rules, degree);
+    e.uses = e.effective_uses(&p.outputs);
+    let budget = p
+        .outputs
+        .iter()
+        .map(|o| {
+            let t = e.mk(T::N(o.node));
+            e.md(&t)
+        })
+        .max()
+        .unwrap_or(0);
+    // Every term is built once, at the tightest budget any request for it had (`Engine::tight`).
+    // Which terms are requested, and with which budgets, depends on the forms chosen, so build
+    // again until no budget moves (budgets only go down, so this ends; a few rounds in practice).
+    let mut outputs = Vec::new();
+    for _ in 0..MAX_BUILD_ROUNDS {
+        let before = e.tight.clone();
+        e.restart_build();
+        outputs = p
+            .outputs
+            .iter()
+            .map(|o| {
+                let t = e.mk(T::N(o.node));
+                OutputDecl {
+                    node: e.build(&t, budget),
+                    ..o.clone()
+                }
+            })
+            .collect();
+        if e.tight == before {
+            break;
+        }
+    }
+    let graph = e.out.finish();
+    super::dce::Dce.run(p.with_graph(graph, outputs))
+}
+
+struct Engine<'a> {
+    g: &'a Graph,
+    rules: Rules,
+    /// Per input-graph node: its degree as a polynomial in the inputs, if it is computed from
+    /// inputs and constants only.
+    degree: Vec<Option<u32>>,
+    /// Every term made by [`Engine::mk`], for hash-consing.
+    terms: RefCell<HashMap<T, P, Mix>>,
+    /// Every interned term, indexed by its [`P`].
+    arena: RefCell<Vec<Entry>>,
+    /// The interned `N(id)` term of each input-graph node, the most requested terms, by index.
+    leaves: RefCell<Vec<Option<P>>>,
+    /// The interned [`Engine::structural`] term of each input-graph node, once computed.
+    structs: RefCell<Vec<Option<Option<P>>>>,
+    out: Builder,
+    /// Depth of every node of the output graph.
+    depth: Vec<u32>,
+    built: HashMap<P, Vec<(u32, NodeId)>, Mix>,
+    /// Every (term, budget) built so far: a term whose build cannot meet its minimum depth yet
+    /// (a product left for client precomputation) is still built once per budget, not once per
+    /// request.
+    built_at: HashMap<(P, u32), NodeId, Mix>,
+    /// Output node of each public (plain) input-graph node, built once.
+    plain: HashMap<NodeId, NodeId>,
+    /// Per input-graph node: how many uses it has ([`Engine::effective_uses`]).
+    uses: Vec<u32>,
+    /// The least budget each term was requested with, kept across build rounds. Building a term
+    /// at the budget of whichever request comes first gives one form per budget: a value built
+    /// plainly for a consumer with slack and again, distributed, for a critical one is computed
+    /// twice (for GD at k = 6, every pre-activation was computed in up to five ways). Building
+    /// every request at the tightest budget gives one form that serves them all.
+    tight: HashMap<P, u32, Mix>,
+}
+
+impl<'a> Engine<'a> {
+    fn new(g: &'a Graph, rules: Rules, degree: Vec<Option<u32>>) -> Engine<'a> {
+        Engine {
+            g,
+            rules,
+            degree,
+            terms: RefCell::default(),
+            arena: RefCell::default(),
+            leaves: RefCell::new(vec![None; g.len()]),
+            structs: RefCell::new(vec![None; g.len()]),
+            out: Builder::hash_consing(),
+            depth: Vec::new(),
+            built: HashMap::default(),
+            built_at: HashMap::default(),
+            plain: HashMap::new(),
+            uses: Vec::new(),
+            tight: HashMap::default(),
+        }
+    }
+
+    /// Forgets the output graph of a previous build round (memoized depths and `tight` stay).
+    fn restart_build(&mut self) {
+        self.out = Builder::hash_consing();
+        self.depth.clear();
+        self.built.clear();
+        self.built_at.clear();
+        self.plain.clear();
+    }
+
+    /// Per input-graph node: how many nodes and outputs use it, a public scaling or negation
+    /// counting as its own uses (the search reaches through those for free). Reaching into a
+    /// node with one use does not compute it twice: the node simply goes away. (NAG at `-O1`
+    /// kept `(1 - eta) * (Zᵀ @ x)` rather than moving `1 - eta` onto `Zᵀ`, because that reached
+    /// into the product, and bought the level back by computing `Z @ v` a second time.)
+    fn effective_uses(&self, outputs: &[OutputDecl]) -> Vec<u32> {
+        let mut uses = vec![0u32; self.g.len()];
+        for o in outputs {
+            uses[o.node.index()] += 1;
+        }
+        // Users come after their operands, so walking backwards sees every user's count first.
+        for id in self.g.ids().rev() {
+            let through = matches!(
+                self.structural_p(id).map(|s| self.t(s)),
+                Some(T::Scale(..) | T::Neg(_))
+            );
+            let each = if through { uses[id.index()] } else { 1 };
+            for a in &self.node(id).args {
+                uses[a.index()] += each;
+            }
+        }
+        uses
+    }
+}

@@ -1,0 +1,213 @@
+//! The symbolic terms of the depth-search engine: the term language ([`T`]) over the nodes of
+//! the input graph, its hash-consed arena ([`P`], [`Entry`]) and the properties of a term that
+//! the search asks for at every step (iteration, degree in the inputs, public or not), memoized
+//! per interned term.
+
+use super::degree::PRECOMPUTE_MAX_DEGREE;
+use super::Engine;
+use crate::analysis::depth::DepthModel;
+use crate::ir::{Node, NodeId, Secrecy};
+use std::cell::Cell;
+use std::rc::Rc;
+
+/// A symbolic expression over the nodes of the input graph.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub(super) enum T {
+    /// A node of the input graph, to be optimized itself.
+    N(NodeId),
+    MatVec(P, P),
+    MatMul(P, P),
+    ScaleCols(P, P),
+    /// Element-wise product of two tensors of the same shape.
+    Mul(P, P),
+    /// A product of public scalars (input nodes) times a term.
+    Scale(Rc<[NodeId]>, P),
+    Add(P, P),
+    Sub(P, P),
+    Neg(P),
+    SumCols(P),
+    /// A public scalar broadcast to a vector of this length.
+    Broadcast(NodeId, usize),
+}
+
+/// An interned term: an index into the engine's term arena.
+///
+/// The engine keys its memos by whole terms (`md`, `built`, `built_at`) and explores
+/// hundreds of thousands of them; hashing and comparing a term by walking its tree made every
+/// lookup cost the term's size, and freeing millions of separately allocated tree nodes took a
+/// third of the run. [`Engine::mk`] hash-conses every term the engine memoizes into one arena,
+/// so equal terms share one index: hashing and equality are O(1) and the arena is freed at once.
+/// The maps are only looked up, never iterated, so neither the ids nor the interning can affect
+/// the output.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(super) struct P(usize);
+
+/// An arena slot: a term and what the engine has memoized about it.
+#[derive(Debug)]
+pub(super) struct Entry {
+    term: T,
+    /// Memoized minimum depth ([`Engine::md`]); a slot per interned term instead of a map.
+    pub(super) md: Cell<Option<u32>>,
+    /// Memoized [`Engine::term_plain`], [`Engine::home`] and [`Engine::term_degree`]: they
+    /// recurse over the whole term and are asked for at every step of the search.
+    plain: Cell<Option<bool>>,
+    home: Cell<Option<Option<u32>>>,
+    degree: Cell<Option<Option<u32>>>,
+}
+
+/// Hasher for small keys (term ids, budgets, node ids, terms over ids): SipHash would cost
+/// more than the rest of a lookup.
+pub(super) type Mix = rustc_hash::FxBuildHasher;
+
+impl<'a> Engine<'a> {
+    /// The interned term for `t`: the existing one if an equal term was made before.
+    pub(super) fn mk(&self, t: T) -> P {
+        if let T::N(id) = t {
+            if let Some(p) = &self.leaves.borrow()[id.index()] {
+                return *p;
+            }
+            let p = self.intern(t);
+            self.leaves.borrow_mut()[id.index()] = Some(p);
+            return p;
+        }
+        self.intern(t)
+    }
+
+    /// Hash-conses `t` in the term table.
+    fn intern(&self, t: T) -> P {
+        // Keyed by the unboxed term (O(1) to hash and compare: its children are interned), so a
+        // hit allocates nothing.
+        let mut terms = self.terms.borrow_mut();
+        if let Some(p) = terms.get(&t) {
+            return *p;
+        }
+        let mut arena = self.arena.borrow_mut();
+        let p = P(arena.len());
+        arena.push(Entry {
+            term: t.clone(),
+            md: Cell::new(None),
+            plain: Cell::new(None),
+            home: Cell::new(None),
+            degree: Cell::new(None),
+        });
+        terms.insert(t, p);
+        p
+    }
+
+    /// The term `p` stands for (a shallow copy: its children are ids).
+    pub(super) fn t(&self, p: P) -> T {
+        self.arena.borrow()[p.0].term.clone()
+    }
+
+    /// Reads what is memoized about `p`.
+    pub(super) fn entry<R>(&self, p: P, f: impl FnOnce(&Entry) -> R) -> R {
+        f(&self.arena.borrow()[p.0])
+    }
+
+    pub(super) fn node(&self, id: NodeId) -> &'a Node {
+        self.g.node(id)
+    }
+
+    pub(super) fn is_plain(&self, id: NodeId) -> bool {
+        self.node(id).ty.secrecy == Secrecy::Plain
+    }
+
+    /// Scalars whose product costs no level (small integers).
+    pub(super) fn free_scalars(&self, ss: &[NodeId]) -> bool {
+        ss.iter().all(|s| DepthModel::is_free_factor(self.node(*s)))
+    }
+
+    pub(super) fn iter_of(&self, id: NodeId) -> Option<u32> {
+        self.node(id).iter.first().copied()
+    }
+
+    /// The iteration a term belongs to: the latest one among the nodes it references.
+    pub(super) fn home(&self, t: &T) -> Option<u32> {
+        match t {
+            T::N(id) | T::Broadcast(id, _) => self.iter_of(*id),
+            T::Scale(ss, x) => ss
+                .iter()
+                .map(|s| self.iter_of(*s))
+                .max()
+                .flatten()
+                .max(self.home_of(x)),
+            T::Neg(x) | T::SumCols(x) => self.home_of(x),
+            T::MatVec(a, b)
+            | T::MatMul(a, b)
+            | T::ScaleCols(a, b)
+            | T::Mul(a, b)
+            | T::Add(a, b)
+            | T::Sub(a, b) => self.home_of(a).max(self.home_of(b)),
+        }
+    }
+
+    /// Degree of a term as a polynomial in the inputs, if it uses inputs and constants only.
+    fn term_degree(&self, t: &T) -> Option<u32> {
+        match t {
+            T::N(n) => self.degree[n.index()],
+            T::Broadcast(..) => Some(0),
+            T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.degree_of(x),
+            T::Add(a, b) | T::Sub(a, b) => Some(self.degree_of(a)?.max(self.degree_of(b)?)),
+            T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
+                Some(self.degree_of(a)?.saturating_add(self.degree_of(b)?))
+            }
+        }
+    }
+
+    /// Can the client compute this term before encrypting? Matrix products of inputs of low
+    /// degree (see [`PRECOMPUTE_MAX_DEGREE`]).
+    pub(super) fn term_input_only(&self, t: &T) -> bool {
+        match t {
+            T::MatMul(..) => self
+                .term_degree(t)
+                .is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE),
+            // The client can scale what it computes.
+            T::Scale(_, x) => self.term_input_only(&self.t(*x)),
+            _ => false,
+        }
+    }
+
+    pub(super) fn term_plain(&self, t: &T) -> bool {
+        match t {
+            T::N(n) => self.is_plain(*n),
+            T::Broadcast(..) => true,
+            T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.plain_of(x),
+            T::MatVec(a, b)
+            | T::MatMul(a, b)
+            | T::ScaleCols(a, b)
+            | T::Mul(a, b)
+            | T::Add(a, b)
+            | T::Sub(a, b) => self.plain_of(a) && self.plain_of(b),
+        }
+    }
+
+    /// [`Self::home`] of an interned term, computed once.
+    fn home_of(&self, p: &P) -> Option<u32> {
+        if let Some(h) = self.entry(*p, |e| e.home.get()) {
+            return h;
+        }
+        let h = self.home(&self.t(*p));
+        self.entry(*p, |e| e.home.set(Some(h)));
+        h
+    }
+
+    /// [`Self::term_degree`] of an interned term, computed once.
+    fn degree_of(&self, p: &P) -> Option<u32> {
+        if let Some(d) = self.entry(*p, |e| e.degree.get()) {
+            return d;
+        }
+        let d = self.term_degree(&self.t(*p));
+        self.entry(*p, |e| e.degree.set(Some(d)));
+        d
+    }
+
+    /// [`Self::term_plain`] of an interned term, computed once.
+    pub(super) fn plain_of(&self, p: &P) -> bool {
+        if let Some(b) = self.entry(*p, |e| e.plain.get()) {
+            return b;
+        }
+        let b = self.term_plain(&self.t(*p));
+        self.entry(*p, |e| e.plain.set(Some(b)));
+        b
+    }
+}
