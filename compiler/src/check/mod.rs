@@ -6,11 +6,11 @@
 //! iteration (`let beta = zeros(f)` becomes encrypted once data flows in), which is found by
 //! elaborating the body until the carried types stop changing (at most three times).
 //!
-//! One file per job: this one holds the elaborator's state and its entry point; [`items`]
-//! declarations, [`stmts`] statements and loops (the carried-type widening), [`scope`] name
-//! resolution across loop frames and function scopes, [`exprs`] operators, [`index`] sequence
-//! indexing, [`calls`] user functions and built-ins, whose table is [`builtins`]. [`consts`]
-//! evaluates constant expressions and [`shapes`] holds the operators' shape rules.
+//! One file per job: this one holds the elaborator's state and its entry point; `items`
+//! declarations, `stmts` statements and loops (the carried-type widening), `scope` name
+//! resolution across loop frames and function scopes, `exprs` operators, `index` sequence
+//! indexing, `calls` user functions and built-ins, whose table is `builtins`. `consts`
+//! evaluates constant expressions and `shapes` holds the operators' shape rules.
 
 pub mod builtins;
 mod calls;

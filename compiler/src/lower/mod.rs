@@ -1,18 +1,18 @@
 //! Lowering: the optimized tensor IR to a CKKS [`Schedule`].
 //!
 //! The steps, in order (each a file):
-//! 1. [`layout`]: choose the slot grid, orientations and forms, and rewrite tensor ops into
-//!    slot-level ops (Hadamard products, rotate-and-sum, masks) — [`ctir`] holds the result.
+//! 1. `layout`: choose the slot grid, orientations and forms, and rewrite tensor ops into
+//!    slot-level ops (Hadamard products, rotate-and-sum, masks) — `ctir` holds the result.
 //!    The `oracle` prices every (node, layout) in levels, the `plan` picks orientations from
 //!    those prices alone, then `layout` emits, through `elementwise`, `reduce` and `products`
 //!    on the primitives of `emit`;
-//! 2. [`manage`] (first run, abstract chain): levels, rescales, relinearizations, alignments,
+//! 2. `manage` (first run, abstract chain): levels, rescales, relinearizations, alignments,
 //!    which gives the ciphertext depth and the level each input is first needed at;
 //! 3. [`params`]: N, the prime chain, the scale and the key-switching digits for that depth
 //!    (128-bit security unless the user overrides loudly);
-//! 4. [`manage`] again on the real chain, giving exact scales;
-//! 5. [`client`]: derived inputs as client-side ops; [`bounds`]: predicted error per node;
-//!    [`check`]: level/scale/degree checker; rotation keys and hoisting groups.
+//! 4. `manage` again on the real chain, giving exact scales;
+//! 5. `client`: derived inputs as client-side ops; [`bounds`]: predicted error per node;
+//!    `check`: level/scale/degree checker; rotation keys and hoisting groups.
 
 pub mod bounds;
 mod check;

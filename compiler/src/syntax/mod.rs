@@ -1,5 +1,5 @@
 //! Text to AST and back: the pest grammar (`grammar.pest`), the parser that builds the [`ast`],
-//! the translation of pest's errors into located diagnostics, and [`print`], which writes an
+//! the translation of pest's errors into located diagnostics, and `print`, which writes an
 //! AST as `.hel` text.
 
 pub mod ast;
