@@ -99,6 +99,22 @@ pub fn pack_slots(unit: Unit, pack: &Pack, x: &Tensor) -> Vec<f64> {
             }
         }
         Layout::Scalar => out.fill(f * x.vec_at(0)),
+        Layout::MatrixRow {
+            transposed,
+            row,
+            col0,
+        } => {
+            for b in 0..w {
+                let v = f * if transposed {
+                    x.at(col0 + b, row)
+                } else {
+                    x.at(row, col0 + b)
+                };
+                for a in 0..h {
+                    out[a * w + b] = v;
+                }
+            }
+        }
     }
     out
 }
@@ -148,6 +164,8 @@ pub fn unpack_output(unit: Unit, tile: &OutputTile, slots: &[f64], out: &mut Ten
                 *e = get(0, 0);
             }
         }
+        // Only an operand layout (validation refuses it for outputs).
+        Layout::MatrixRow { .. } => {}
     }
 }
 
@@ -290,6 +308,32 @@ pub fn eval_derived<'a>(
                     data,
                 }
             }
+            ClientOp::SumRows(a) | ClientOp::SumCols(a) => {
+                let rows = matches!(op, ClientOp::SumRows(..));
+                let a = get(a)?;
+                let Shape::Matrix(r, c) = a.shape else {
+                    return None;
+                };
+                let n = if rows { c } else { r };
+                let mut data = vec![0.0; n];
+                for i in 0..r {
+                    for j in 0..c {
+                        data[if rows { j } else { i }] += a.data[i * c + j];
+                    }
+                }
+                Tensor {
+                    shape: Shape::Vector(n),
+                    data,
+                }
+            }
+            ClientOp::Dot(a, b) => {
+                let (a, b) = (get(a)?, get(b)?);
+                if a.data.len() != b.data.len() || !matches!(a.shape, Shape::Vector(_)) {
+                    return None;
+                }
+                Tensor::scalar(a.data.iter().zip(&b.data).map(|(x, y)| x * y).sum())
+            }
+            ClientOp::Pow(a, exp) => get(a)?.map(|x| x.powi((*exp).min(64) as i32)),
         };
         vals.push(t);
     }

@@ -255,6 +255,14 @@ fn layout(layout: &Layout) -> String {
         Layout::RowVector { offset } => format!("row_vector(offset {offset})"),
         Layout::ColVector { offset } => format!("col_vector(offset {offset})"),
         Layout::Scalar => "scalar".into(),
+        Layout::MatrixRow {
+            transposed,
+            row,
+            col0,
+        } => format!(
+            "{}(row {row}, col0 {col0})",
+            if transposed { "row_t" } else { "row" }
+        ),
     }
 }
 

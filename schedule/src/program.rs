@@ -106,6 +106,14 @@ pub enum Layout {
     ColVector { offset: usize },
     /// A scalar in every slot.
     Scalar,
+    /// One row of a matrix, replicated in every row: slot (a, b) = X[row, col0 + b] (or
+    /// `X^T[row, col0 + b]`, i.e. column `row` of X, when `transposed`). The operand of a
+    /// matrix-matrix product that multiplies by one column at a time.
+    MatrixRow {
+        transposed: bool,
+        row: usize,
+        col0: usize,
+    },
 }
 
 /// A tensor packed into one slot vector.
@@ -152,6 +160,14 @@ pub enum ClientOp {
     ScaleCols(u32, u32),
     /// `diag(v) X`.
     ScaleRows(u32, u32),
+    /// `sum_rows`: the rows added together (matrix r × c to vector c).
+    SumRows(u32),
+    /// `sum_cols`: the columns added together (matrix r × c to vector r).
+    SumCols(u32),
+    /// Inner product of two vectors (a scalar).
+    Dot(u32, u32),
+    /// Element-wise integer power.
+    Pow(u32, u32),
 }
 
 /// A tensor the client computes from the inputs before encrypting (client-side precomputation).

@@ -71,7 +71,11 @@ impl Schedule {
                         vec![]
                     }
                     crate::program::ClientOp::Fill { .. } => vec![],
-                    crate::program::ClientOp::Neg(a) | crate::program::ClientOp::Transpose(a) => {
+                    crate::program::ClientOp::Neg(a)
+                    | crate::program::ClientOp::Transpose(a)
+                    | crate::program::ClientOp::SumRows(a)
+                    | crate::program::ClientOp::SumCols(a)
+                    | crate::program::ClientOp::Pow(a, _) => {
                         vec![*a]
                     }
                     crate::program::ClientOp::Add(a, b)
@@ -80,7 +84,8 @@ impl Schedule {
                     | crate::program::ClientOp::MatMul(a, b)
                     | crate::program::ClientOp::MatVec(a, b)
                     | crate::program::ClientOp::ScaleCols(a, b)
-                    | crate::program::ClientOp::ScaleRows(a, b) => vec![*a, *b],
+                    | crate::program::ClientOp::ScaleRows(a, b)
+                    | crate::program::ClientOp::Dot(a, b) => vec![*a, *b],
                 };
                 if refs.iter().any(|r| *r as usize >= j) {
                     return bad(format!("derived `{}` op {j} reads a later op", d.name));
@@ -119,8 +124,9 @@ impl Schedule {
                 if tile.value as usize >= self.nodes.len() {
                     return bad(format!("output `{}` reads a missing value", o.name));
                 }
-                if matches!(tile.layout, Layout::MatrixTile { .. })
-                    != matches!(o.shape, crate::program::Shape::Matrix(..))
+                if matches!(tile.layout, Layout::MatrixRow { .. })
+                    || matches!(tile.layout, Layout::MatrixTile { .. })
+                        != matches!(o.shape, crate::program::Shape::Matrix(..))
                 {
                     return bad(format!(
                         "output `{}` tile layout does not fit its shape",

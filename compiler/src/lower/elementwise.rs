@@ -25,6 +25,22 @@ impl Lowering<'_> {
         e: Elem,
     ) -> Result<VecVal, Diagnostic> {
         let scalar_out = self.shape(id) == Shape::Scalar;
+        self.elementwise_tiles(id, o, len, a, b, e, scalar_out)
+    }
+
+    /// [`Lowering::elementwise_vec`] with the kind of result given: the product of a dot
+    /// product is a vector of `len` entries although the node itself is a scalar.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn elementwise_tiles(
+        &mut self,
+        id: NodeId,
+        o: Orient,
+        len: usize,
+        a: NodeId,
+        b: NodeId,
+        e: Elem,
+        scalar_out: bool,
+    ) -> Result<VecVal, Diagnostic> {
         let ntiles = if scalar_out {
             1
         } else {
@@ -34,10 +50,8 @@ impl Lowering<'_> {
             if !s.is_enc(x) {
                 return match s.oracle.plain_kind(x) {
                     Some(PlainKind::Uniform(v)) => Ok(Operand::Uniform(v)),
-                    Some(PlainKind::Public(src, f, _)) => Ok(Operand::Public(src, f)),
-                    None => {
-                        Err(s.unsupported(x, "this public value is not a constant or an input"))
-                    }
+                    Some(PlainKind::Public(src, f, t)) => Ok(Operand::Public(src, f, t)),
+                    None => Err(s.unsupported(x, "a public value that is not known here")),
                 };
             }
             if s.shape(x) == Shape::Scalar {
@@ -102,7 +116,8 @@ impl Lowering<'_> {
             if !s.is_enc(x) {
                 return match s.oracle.plain_kind(x) {
                     Some(PlainKind::Uniform(v)) => Ok(Operand::Uniform(v)),
-                    _ => Err(s.unsupported(x, "public matrices other than constants")),
+                    Some(PlainKind::Public(src, f, t)) => Ok(Operand::Public(src, f, t)),
+                    None => Err(s.unsupported(x, "a public value that is not known here")),
                 };
             }
             if s.shape(x) == Shape::Scalar {
@@ -134,7 +149,14 @@ impl Lowering<'_> {
         for k in 0..gr * gc {
             let rows = yr.saturating_sub((k / gc) * h);
             let cols = yc.saturating_sub((k % gc) * w);
-            tiles.push(self.combine(id, &a, &b, e, k, rows, cols, Layout::Scalar)?);
+            // A public matrix operand is packed tile by tile like the stored matrix (a view's
+            // own transposition on top, see `combine`).
+            let layout = Layout::MatrixTile {
+                transposed: f == Form::T,
+                row0: (k / gc) * h,
+                col0: (k % gc) * w,
+            };
+            tiles.push(self.combine(id, &a, &b, e, k, rows, cols, layout)?);
         }
         Ok(MatVal {
             tiles,
@@ -162,10 +184,21 @@ impl Lowering<'_> {
             Operand::Scalar(c) => Some(*c),
             _ => None,
         };
-        let public = |src: Source, f: f64| Plain::Public {
+        let public = |src: Source, f: f64, t: bool| Plain::Public {
             pack: Pack {
                 source: src,
-                layout,
+                layout: match layout {
+                    Layout::MatrixTile {
+                        transposed,
+                        row0,
+                        col0,
+                    } => Layout::MatrixTile {
+                        transposed: transposed ^ t,
+                        row0,
+                        col0,
+                    },
+                    other => other,
+                },
                 factor: f,
             },
         };
@@ -179,8 +212,8 @@ impl Lowering<'_> {
                 let other = if ct_first { y } else { x };
                 match (e, other) {
                     (Elem::Mul, Operand::Uniform(c)) => self.mul_const(a, *c, id),
-                    (Elem::Mul, Operand::Public(s, f)) => {
-                        self.push(COp::MulPlain(a, public(*s, *f)), id)
+                    (Elem::Mul, Operand::Public(s, f, t)) => {
+                        self.push(COp::MulPlain(a, public(*s, *f, *t)), id)
                     }
                     (Elem::Add | Elem::Sub, op) => {
                         // a ± p or p - a; constants cover only the valid region (padding stays 0).
@@ -198,7 +231,7 @@ impl Lowering<'_> {
                                 }
                                 self.rect_valid(rows, cols, c)
                             }
-                            Operand::Public(s, f) => public(*s, if neg_p { -f } else { *f }),
+                            Operand::Public(s, f, t) => public(*s, if neg_p { -f } else { *f }, *t),
                             _ => return Err(self.unsupported(id, "operand kinds")),
                         };
                         self.push(COp::AddPlain(base, plain), id)
@@ -254,5 +287,6 @@ enum Operand {
     Tiles(VecVal),
     Scalar(Ct),
     Uniform(f64),
-    Public(Source, f64),
+    /// A public tensor: its source, factor and whether it is transposed relative to it.
+    Public(Source, f64, bool),
 }

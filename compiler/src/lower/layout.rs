@@ -316,11 +316,9 @@ impl<'p> Lowering<'p> {
             return Ok(m.clone());
         }
         if self.oracle.mcost(id, f) >= INF {
-            return Err(self.unsupported(
-                id,
-                "no ciphertext layout implements this matrix operation (a product of two \
-                 encrypted matrices must be precomputed by the client: use -O2)",
-            ));
+            return Err(
+                self.unsupported(id, "no ciphertext layout implements this matrix operation")
+            );
         }
         let n = self.node(id).clone();
         let m = if let Some((source, factor, transposed)) = self.oracle.input_source(id) {
@@ -328,6 +326,12 @@ impl<'p> Lowering<'p> {
         } else {
             match n.op {
                 Op::Transpose => self.matrix(n.args[0], f.flip())?,
+                Op::MatMul => self.matmul(id, f)?,
+                Op::Pow { exp } => {
+                    let x = self.matrix(n.args[0], f)?;
+                    let tiles = x.tiles.iter().map(|t| self.power(*t, exp, id)).collect();
+                    MatVal { tiles, ..x }
+                }
                 Op::ScaleCols | Op::ScaleRows => self.scaled_matrix(id, f)?,
                 _ => self.elementwise_mat(id, f)?,
             }

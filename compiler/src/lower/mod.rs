@@ -22,6 +22,7 @@ mod elementwise;
 mod emit;
 mod layout;
 mod manage;
+mod matmul;
 mod oracle;
 pub mod params;
 mod plan;
@@ -431,7 +432,7 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
             range: i.range,
         })
         .collect();
-    let derived = client::derived_tensors(p)?;
+    let derived = client::derived_tensors(p, low.oracle.public_tensors())?;
     let mut schedule = Schedule {
         name: opts.name.clone(),
         program_hash: String::new(),

@@ -44,7 +44,10 @@ pub(super) struct Need {
 pub(super) enum PlainKind {
     /// Every entry equals this compile-time value.
     Uniform(f64),
-    /// A public program input (element).
+    /// A public tensor times a factor, transposed or not relative to its source: a `plain`
+    /// program input (element), or a value computed from `plain` inputs, which the server
+    /// computes in the clear (a derived tensor over public inputs only, see
+    /// [`Oracle::public_tensors`]).
     Public(Source, f64, bool),
 }
 
@@ -60,6 +63,12 @@ pub struct Oracle<'p> {
     /// plan's search).
     input_sources: Vec<Option<(Source, f64, bool)>>,
     input_ids: FxHashMap<String, u32>,
+    /// The values computed from `plain` inputs that meet ciphertexts, in node order: the
+    /// server computes each in f64 and encodes it where it is used. Derived tensor
+    /// `p.derived.len() + k` of the schedule is `public[k]`.
+    public: Vec<NodeId>,
+    /// Position of each of [`Oracle::public`] by node index.
+    public_index: FxHashMap<NodeId, u32>,
     costs: Costs,
     /// Memo of [`Oracle::needs`], a function of the program alone: the plan's local search
     /// asks for the same recipes in every one of its rounds (NAG at k = 32: most of the
@@ -97,15 +106,36 @@ impl<'p> Oracle<'p> {
             sole_user: sole_users(p),
             input_sources: Vec::new(),
             input_ids,
+            public: Vec::new(),
+            public_index: FxHashMap::default(),
             costs: Costs::default(),
             needs_memo: FxHashMap::default(),
         };
-        oracle.input_sources = p
-            .graph
-            .nodes()
-            .map(|(id, _)| oracle.find_input_source(id))
-            .collect();
+        // Node ids are in topological order, so every operand's entry exists when a node's
+        // is computed (`find_input_source` reads its operands' through `plain_kind`).
+        for (id, _) in p.graph.nodes() {
+            let s = oracle.find_input_source(id);
+            oracle.input_sources.push(s);
+        }
+        for (id, n) in p.graph.nodes() {
+            let meets_ciphertexts = p.graph.users(id).into_iter().any(|u| oracle.is_enc(u));
+            if n.ty.secrecy == Secrecy::Enc
+                || !meets_ciphertexts
+                || oracle.input_source(id).is_some()
+                || oracle.uniform(id).is_some()
+            {
+                continue;
+            }
+            oracle.public_index.insert(id, oracle.public.len() as u32);
+            oracle.public.push(id);
+        }
         oracle
+    }
+
+    /// The values computed from `plain` inputs that the server computes in the clear, in the
+    /// order of their derived tensors (after the program's own derived inputs).
+    pub(super) fn public_tensors(&self) -> &[NodeId] {
+        &self.public
     }
 
     fn node(&self, id: NodeId) -> &crate::ir::Node {
@@ -196,50 +226,48 @@ impl<'p> Oracle<'p> {
 
     // ----- operand classification -------------------------------------------------------
 
-    /// The compile-time value or public input behind a non-encrypted node.
+    /// The compile-time value, public input view or server-computed public value behind a
+    /// non-encrypted node.
     pub(super) fn plain_kind(&self, id: NodeId) -> Option<PlainKind> {
+        if self.is_enc(id) {
+            return None;
+        }
+        if let Some(v) = self.uniform(id) {
+            return Some(PlainKind::Uniform(v));
+        }
+        if let Some((s, f, t)) = self.input_source(id) {
+            return Some(PlainKind::Public(s, f, t));
+        }
+        let k = *self.public_index.get(&id)?;
+        let index = self.p.derived.len() as u32 + k;
+        Some(PlainKind::Public(Source::Derived { index }, 1.0, false))
+    }
+
+    /// The value of a node every entry of which is the same compile-time number.
+    pub(super) fn uniform(&self, id: NodeId) -> Option<f64> {
         let n = self.node(id);
         if n.ty.secrecy == Secrecy::Enc {
             return None;
         }
-        let uni = |k: Option<PlainKind>| match k {
-            Some(PlainKind::Uniform(v)) => Some(v),
-            _ => None,
-        };
-        let arg = |i: usize| n.args.get(i).and_then(|a| self.plain_kind(*a));
+        let arg = |i: usize| n.args.get(i).and_then(|a| self.uniform(*a));
         let v = match &n.op {
             Op::Const { value } => *value,
-            Op::Add => uni(arg(0))? + uni(arg(1))?,
-            Op::Sub => uni(arg(0))? - uni(arg(1))?,
-            Op::Mul => {
-                return match (arg(0)?, arg(1)?) {
-                    (PlainKind::Uniform(a), PlainKind::Uniform(b)) => {
-                        Some(PlainKind::Uniform(a * b))
-                    }
-                    (PlainKind::Uniform(a), PlainKind::Public(s, f, t))
-                    | (PlainKind::Public(s, f, t), PlainKind::Uniform(a)) => {
-                        Some(PlainKind::Public(s, f * a, t))
-                    }
-                    _ => None,
-                }
-            }
-            Op::Div => uni(arg(0))? / uni(arg(1))?,
-            Op::Neg => -uni(arg(0))?,
-            Op::Pow { exp } => uni(arg(0))?.powi(*exp as i32),
-            Op::Sqrt => uni(arg(0))?.sqrt(),
-            Op::Input { .. } | Op::Element { .. } | Op::Transpose => {
-                let (s, f, t) = self.input_source(id)?;
-                return Some(PlainKind::Public(s, f, t));
-            }
+            Op::Add => arg(0)? + arg(1)?,
+            Op::Sub => arg(0)? - arg(1)?,
+            Op::Mul => arg(0)? * arg(1)?,
+            Op::Div => arg(0)? / arg(1)?,
+            Op::Neg => -arg(0)?,
+            Op::Pow { exp } => arg(0)?.powi(*exp as i32),
+            Op::Sqrt => arg(0)?.sqrt(),
             _ => return None,
         };
-        Some(PlainKind::Uniform(v))
+        v.is_finite().then_some(v)
     }
 
     /// If `id` is (a scaled, negated or transposed view of) a program input: its source, the
     /// factor and whether it is transposed. Such values are packed by the client for free.
     pub(super) fn input_source(&self, id: NodeId) -> Option<(Source, f64, bool)> {
-        self.input_sources[id.index()]
+        self.input_sources.get(id.index()).copied().flatten()
     }
 
     /// [`Oracle::input_source`], computed.
@@ -280,13 +308,6 @@ impl<'p> Oracle<'p> {
                 let (s, f, t) = self.find_input_source(x)?;
                 Some((s, f * c, t))
             }
-            _ => None,
-        }
-    }
-
-    pub(super) fn uniform(&self, id: NodeId) -> Option<f64> {
-        match self.plain_kind(id) {
-            Some(PlainKind::Uniform(v)) => Some(v),
             _ => None,
         }
     }
@@ -388,7 +409,7 @@ impl<'p> Oracle<'p> {
                 }
                 _ => return None,
             },
-            (Op::Pow { exp }, Some(a), _, Want::Vec(_) | Want::Scalar) => ops(
+            (Op::Pow { exp }, Some(a), _, _) => ops(
                 self,
                 &[(a, elementwise, crate::analysis::depth::ceil_log2(*exp))],
             ),
@@ -422,6 +443,17 @@ impl<'p> Oracle<'p> {
                     _ => Orient::C,
                 };
                 ops(self, &[(x, Want::Mat(f), 1), (v, Want::Vec(o), 1)])
+            }
+            (Op::MatMul, Some(a), Some(b), Want::Mat(f)) => {
+                // Column by column (see `matmul`): C direct needs A direct (product, mask) and
+                // B transposed (and a row mask, unless the client packs B's columns); C
+                // transposed is Bᵀ Aᵀ, the roles swapped.
+                let (x, xw, z, zw) = match f {
+                    Form::D => (a, Want::Mat(Form::D), b, Want::Mat(Form::T)),
+                    Form::T => (b, Want::Mat(Form::T), a, Want::Mat(Form::D)),
+                };
+                let zl = if self.input_source(z).is_some() { 2 } else { 3 };
+                ops(self, &[(x, xw, 2), (z, zw, zl)])
             }
             (Op::Dot, Some(a), Some(b), Want::Scalar) => {
                 let o = self.dot_orient(a, b);

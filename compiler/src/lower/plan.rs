@@ -400,11 +400,39 @@ impl Planner<'_, '_> {
             (_, Op::Mul | Op::ScaleCols | Op::ScaleRows) if enc_args == 2 => {
                 tiles * (1.0 + PRODUCT)
             }
+            (Want::Mat(f), Op::MatMul) => self.matmul_cost(&node.args, f),
             (_, Op::Pow { exp }) => {
                 tiles * f64::from(crate::analysis::depth::ceil_log2(*exp)) * (1.0 + PRODUCT)
             }
             _ => 0.0,
         }
+    }
+
+    /// Key switches of a matrix product (see `matmul`): per output column and row block a
+    /// row sum and about half of log2(w) shifts, a relinearization per product; per column of
+    /// a computed right operand, its replication over the rows.
+    fn matmul_cost(&mut self, args: &[NodeId], f: Form) -> f64 {
+        let unit = self.oracle.unit();
+        let dims = |s: Shape| match s {
+            Shape::Matrix(r, c) => (r, c),
+            _ => (1, 1),
+        };
+        let (a, b) = (args[0], args[1]);
+        let ((r, k), (_, c)) = (dims(self.oracle.shape(a)), dims(self.oracle.shape(b)));
+        let (rows, cols, z) = match f {
+            Form::D => (r, c, b),
+            Form::T => (c, r, a),
+        };
+        let blocks = rows.div_ceil(unit.h.max(1)) as f64;
+        let kt = k.div_ceil(unit.w.max(1)) as f64;
+        let per_column = blocks * (log2(k.min(unit.w).next_power_of_two()) + log2(unit.w) / 2.0)
+            + blocks * kt * PRODUCT;
+        let replicate = if self.oracle.is_enc(z) && !self.oracle.is_input_view(z) {
+            kt * log2(unit.h)
+        } else {
+            0.0
+        };
+        cols as f64 * (per_column + replicate)
     }
 
     /// Key switches of a rotate-and-sum into vector `id` in orientation `o`, with the

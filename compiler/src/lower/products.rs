@@ -3,12 +3,14 @@
 //! `diag(v) X`, and the packing of input matrices, whose views with different constant factors
 //! share one set of ciphertexts (the factor "pinned" per input).
 //!
-//! A product of two encrypted matrices has no slot recipe: at `-O2` the client precomputes it.
+//! Products of two matrices are `matmul`'s; a public matrix operand (`matmul::MatOperand`)
+//! multiplies as plaintext tiles.
 
 use hel_schedule::{Layout, Pack, Plain, Source, Unit};
 
 use super::ctir::{COp, Ct};
 use super::layout::{ceil_div, stored_dims, Form, Lowering, MatVal, Orient, VecVal};
+use super::matmul::MatOperand;
 use super::oracle::PlainKind;
 use super::reduce::Partials;
 use crate::diagnostics::Diagnostic;
@@ -84,7 +86,7 @@ impl Lowering<'_> {
         let n = self.node(id).clone();
         let args = n.args.clone();
         let cols = matches!(n.op, Op::ScaleCols);
-        let x = self.matrix(args[0], f)?;
+        let x = self.mat_operand(args[0], f)?;
         // X diag(v): D needs R(v) (per column block), T needs C(v) (per row block).
         let (o, per_col) = match (cols, f) {
             (true, Form::D) => (Orient::R, true),
@@ -92,17 +94,52 @@ impl Lowering<'_> {
             (false, Form::D) => (Orient::C, false),
             (false, Form::T) => (Orient::R, true),
         };
-        let v = self.vector(args[1], o)?;
-        let tiles = (0..gr * gc)
-            .map(|k| {
-                let t = if per_col { k % gc } else { k / gc };
-                self.push(COp::Mul(x.tiles[k], v.tiles[t]), id)
-            })
-            .collect();
+        let tile_of = |k: usize| if per_col { k % gc } else { k / gc };
+        if self.is_enc(args[1]) {
+            let v = self.vector(args[1], o)?;
+            let tiles = (0..gr * gc)
+                .map(|k| self.tile_times(&x, k, v.tiles[tile_of(k)], id))
+                .collect();
+            return Ok(MatVal {
+                tiles,
+                grid_cols: gc,
+                clean: x.clean() || v.clean,
+            });
+        }
+        // A public vector, packed as a plaintext in the orientation the form needs.
+        let MatOperand::Enc(x) = x else {
+            return Err(self.unsupported(id, "a product of public values"));
+        };
+        let kind = self.oracle.plain_kind(args[1]);
+        let mut tiles = Vec::with_capacity(gr * gc);
+        for k in 0..gr * gc {
+            let t = tile_of(k);
+            let tile = match kind {
+                Some(PlainKind::Uniform(c)) => self.mul_const(x.tiles[k], c, id),
+                Some(PlainKind::Public(source, factor, _)) => {
+                    let layout = match o {
+                        Orient::R => Layout::RowVector { offset: t * w },
+                        Orient::C => Layout::ColVector { offset: t * h },
+                    };
+                    let plain = Plain::Public {
+                        pack: Pack {
+                            source,
+                            layout,
+                            factor,
+                        },
+                    };
+                    self.push(COp::MulPlain(x.tiles[k], plain), id)
+                }
+                None => {
+                    return Err(self.unsupported(args[1], "a public value that is not known here"))
+                }
+            };
+            tiles.push(tile);
+        }
         Ok(MatVal {
             tiles,
             grid_cols: gc,
-            clean: x.clean || v.clean,
+            clean: x.clean,
         })
     }
 
@@ -145,25 +182,27 @@ impl Lowering<'_> {
             }
         }
         let m = match repacked {
-            Some(m) => m,
-            None => self.matrix(a, form)?,
+            Some(m) => MatOperand::Enc(m),
+            None => self.mat_operand(a, form)?,
         };
         let (yr, yc) = stored_dims(self.shape(a), form);
-        if !m.clean && !x.clean {
+        if !m.clean() && !x.clean {
             x = self.ensure_clean_vec(x, vo, c, id);
         }
+        let gc = m.grid_cols(self.unit);
+        let ntiles = ceil_div(yr, self.unit.h) * gc;
         let prod = MatVal {
-            tiles: (0..m.tiles.len())
+            tiles: (0..ntiles)
                 .map(|k| {
                     // Y = A (D, R(v) tile per column block) or Aᵀ (T, C(v) per row block).
                     let t = match o {
-                        Orient::C => k % m.grid_cols,
-                        Orient::R => k / m.grid_cols,
+                        Orient::C => k % gc,
+                        Orient::R => k / gc,
                     };
-                    self.push(COp::Mul(m.tiles[k], x.tiles[t]), id)
+                    self.tile_times(&m, k, x.tiles[t], id)
                 })
                 .collect(),
-            grid_cols: m.grid_cols,
+            grid_cols: gc,
             clean: true,
         };
         self.stored_partials(id, prod, yr, yc, o)

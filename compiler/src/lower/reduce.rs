@@ -39,7 +39,8 @@ impl Lowering<'_> {
             Shape::Vector(n) => n,
             _ => return Err(self.unsupported(id, "dot of non-vectors")),
         };
-        let prod = self.elementwise_vec(id, o, len, a, b, Elem::Mul)?;
+        // The product is a vector of `len` entries (its tiles), although `id` is a scalar.
+        let prod = self.elementwise_tiles(id, o, len, a, b, Elem::Mul, false)?;
         let prod = self.ensure_clean_vec(prod, o, len, id);
         let s = self
             .sum(prod.tiles, id)
