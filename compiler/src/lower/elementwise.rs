@@ -35,9 +35,10 @@ impl Lowering<'_> {
                 return match s.oracle.plain_kind(x) {
                     Some(PlainKind::Uniform(v)) => Ok(Operand::Uniform(v)),
                     Some(PlainKind::Public(src, f, _)) => Ok(Operand::Public(src, f)),
-                    None => {
-                        Err(s.unsupported(x, "this public value is not a constant or an input"))
-                    }
+                    None => Err(s.unsupported(
+                        id,
+                        "a public operand that is neither a constant nor an input has no recipe",
+                    )),
                 };
             }
             if s.shape(x) == Shape::Scalar {
@@ -102,7 +103,10 @@ impl Lowering<'_> {
             if !s.is_enc(x) {
                 return match s.oracle.plain_kind(x) {
                     Some(PlainKind::Uniform(v)) => Ok(Operand::Uniform(v)),
-                    _ => Err(s.unsupported(x, "public matrices other than constants")),
+                    _ => {
+                        Err(s
+                            .unsupported(id, "public matrices other than constants have no recipe"))
+                    }
                 };
             }
             if s.shape(x) == Shape::Scalar {
@@ -199,11 +203,15 @@ impl Lowering<'_> {
                                 self.rect_valid(rows, cols, c)
                             }
                             Operand::Public(s, f) => public(*s, if neg_p { -f } else { *f }),
-                            _ => return Err(self.unsupported(id, "operand kinds")),
+                            _ => {
+                                return Err(
+                                    self.unsupported(id, "no recipe combines these operand kinds")
+                                )
+                            }
                         };
                         self.push(COp::AddPlain(base, plain), id)
                     }
-                    _ => return Err(self.unsupported(id, "operand kinds")),
+                    _ => return Err(self.unsupported(id, "no recipe combines these operand kinds")),
                 }
             }
             _ => return Err(self.unsupported(id, "an operation on public values only")),

@@ -29,6 +29,7 @@ mod products;
 mod reduce;
 pub mod report;
 pub mod verify;
+mod why;
 
 use hel_schedule::cost::CostTable;
 use hel_schedule::CkksParams;
