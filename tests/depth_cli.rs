@@ -137,3 +137,73 @@ fn diverging_programs_get_an_unbounded_error_and_a_warning() {
         assert_eq!(error.is_null(), diverges, "{k}: {error}");
     }
 }
+
+/// `hel depth` of a circuit no parameter set holds (issue 18, item 4): the ciphertext depth
+/// still, `params` null and why; and the text report of one that compiles names its keys,
+/// upload and server memory.
+#[test]
+fn depth_is_reported_when_no_parameter_set_holds_the_circuit() {
+    let dir = tempfile::Builder::new()
+        .prefix("hel-depth-deep-")
+        .tempdir()
+        .expect("temp dir");
+    let file = dir.path().join("deep.hel");
+    std::fs::write(
+        &file,
+        "const k = 6;\ninput x: enc vector[4] range [-1, 1];\nlet y = x;\n\
+         for i in 0..k { y = y * y; }\noutput y;\n",
+    )
+    .expect("write");
+    let file = file.to_str().expect("utf-8");
+    let hel = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hel"))
+            .arg("depth")
+            .arg(file)
+            .args(args)
+            .output()
+            .expect("run hel");
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        (String::from_utf8(out.stdout).expect("utf-8"), stderr)
+    };
+    // Six squarings: depth 6; N = 2^13 holds 3 levels at 128 bits.
+    let (json, _) = hel(&["--max-log-n", "13", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("one JSON object");
+    let depth = v["depth"].as_u64().expect("a ciphertext depth");
+    assert!(depth >= 6, "{v}");
+    assert!(v["params"].is_null(), "{v}");
+    assert_eq!(v["params_error"]["code"], "hel::params::too_deep", "{v}");
+    let message = v["params_error"]["message"].as_str().expect("message");
+    assert!(message.starts_with(&format!("depth {depth} ")), "{v}");
+    assert!(v["tensor_depth"].as_u64().is_some(), "{v}");
+    let (text, _) = hel(&["--max-log-n", "13"]);
+    assert!(
+        text.contains(&format!(
+            "ciphertext depth {depth} (levels consumed): no parameter set holds it"
+        )),
+        "{text}"
+    );
+
+    // With room for it: the full report, its resources in the JSON and in the text.
+    let (json, _) = hel(&["--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("one JSON object");
+    assert_eq!(v["depth"].as_u64(), Some(depth), "{v}");
+    assert!(
+        v["params"]["log_n"].is_u64() && v.get("params_error").is_none(),
+        "{v}"
+    );
+    let peak = v["resources"]["server_peak_bytes"].as_u64().expect("peak");
+    let keys = v["resources"]["eval_key_bytes"].as_u64().expect("keys");
+    let upload = v["resources"]["upload_bytes"].as_u64().expect("upload");
+    let (text, _) = hel(&[]);
+    for (what, n) in [
+        ("evaluation keys", keys),
+        ("upload", upload),
+        ("server peak memory at least", peak),
+    ] {
+        assert!(
+            text.contains(&format!("{what} {n} bytes")),
+            "{what}: {text}"
+        );
+    }
+}

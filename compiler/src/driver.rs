@@ -13,7 +13,7 @@ use crate::analysis::analyze;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::Program;
 use crate::lower::report::{ct_ops, CtReport};
-use crate::lower::{lower, verify, LowerOptions, Lowered, ParamRequest};
+use crate::lower::{lower_or_depth, verify, LowerError, LowerOptions, Lowered, ParamRequest};
 use crate::passes::pipeline::{self, Pipeline};
 use crate::source::{SourceFile, Span};
 use crate::syntax::ast;
@@ -163,11 +163,20 @@ pub fn optimize(source: &SourceFile, options: &Options) -> Result<Program, Diagn
 /// Lowers an optimized program and checks the schedule against it in plaintext; returns the
 /// lowering and the largest relative difference found.
 pub fn lower_checked(program: &Program, options: &Options) -> Result<(Lowered, f64), Diagnostic> {
+    lower_checked_or_depth(program, options).map_err(|e| e.diagnostic)
+}
+
+/// [`lower_checked`], keeping the ciphertext depth of a circuit no parameter set holds
+/// ([`LowerError::depth`]): `hel depth` reports it either way.
+pub fn lower_checked_or_depth(
+    program: &Program,
+    options: &Options,
+) -> Result<(Lowered, f64), LowerError> {
     let opts = LowerOptions {
         params: options.param_request(),
         name: program.source.short_name().to_string(),
     };
-    let lowered = crate::on_big_stack(|| lower(program, &opts))?;
+    let lowered = crate::on_big_stack(|| lower_or_depth(program, &opts))?;
     let internal = |message: String| {
         Diagnostic::new(Code::Internal, &program.source, Span::new(0, 0), message)
     };
@@ -176,7 +185,8 @@ pub fn lower_checked(program: &Program, options: &Options) -> Result<(Lowered, f
     if check.is_nan() || check > PLAINTEXT_CHECK_TOLERANCE {
         return Err(internal(format!(
             "internal: the lowered program differs from the source by {check:e} in plaintext"
-        )));
+        ))
+        .into());
     }
     Ok((lowered, check))
 }

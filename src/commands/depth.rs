@@ -5,7 +5,10 @@ use super::common::{diagnostic, frontend, read_source};
 use super::flags::{MaxLogNArgs, OptArgs, PrecisionArgs, SetArgs};
 use super::CmdResult;
 use clap::Args;
+use hel::memory::human_bytes;
 use hel_compiler::analysis::{analyze, Analysis};
+use hel_compiler::lower::report::CtReport;
+use hel_compiler::lower::LowerError;
 use hel_compiler::passes::pipeline::Pipeline;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -61,9 +64,47 @@ struct Report {
     analysis: Analysis,
     passes: Vec<PassRow>,
     extra_inputs: ExtraInputs,
-    /// Ciphertext-level facts (`null` if the program cannot be lowered, e.g. too deep).
+    /// Ciphertext-level facts: the full report, or the depth alone when no parameter set holds
+    /// the circuit.
     #[serde(flatten)]
-    ciphertext: Option<hel_compiler::lower::report::CtReport>,
+    ciphertext: Ciphertext,
+}
+
+/// The ciphertext level of the report, by how far the lowering got.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Ciphertext {
+    /// Lowered: depth, parameters, keys, upload, resources, operations.
+    Lowered(Box<CtReport>),
+    /// Laid out and managed, but no parameter set holds it (too deep for the 128-bit budget,
+    /// or for `--params`): the depth, `params: null` and why.
+    NoParams {
+        depth: u32,
+        params: Option<()>,
+        params_error: ErrorReport,
+    },
+    /// Not lowered (an operation the lowering does not implement): no depth.
+    NotLowered {
+        depth: Option<u32>,
+        params: Option<()>,
+        lower_error: ErrorReport,
+    },
+}
+
+/// A compile error in the report: its stable code and its message.
+#[derive(Serialize)]
+struct ErrorReport {
+    code: &'static str,
+    message: String,
+}
+
+impl ErrorReport {
+    fn new(d: &hel_compiler::Diagnostic) -> Self {
+        ErrorReport {
+            code: d.code.as_str(),
+            message: d.message.clone(),
+        }
+    }
 }
 
 pub fn run(args: DepthArgs) -> CmdResult {
@@ -92,7 +133,7 @@ pub fn run(args: DepthArgs) -> CmdResult {
         params: None,
         max_log_n: args.max_log_n.max_log_n,
     };
-    let ciphertext = match hel_compiler::driver::lower_checked(&program, &options) {
+    let ciphertext = match hel_compiler::driver::lower_checked_or_depth(&program, &options) {
         Ok((lowered, _)) => {
             let r = hel_compiler::lower::report::report(&lowered);
             if let Some(w) = r.divergence_warning() {
@@ -104,11 +145,35 @@ pub fn run(args: DepthArgs) -> CmdResult {
                 tensor_depth: analyze(&program).tensor_depth,
                 ops: r.ops.clone(),
             });
-            Some(r)
+            Ciphertext::Lowered(Box::new(r))
         }
-        Err(d) => {
-            eprintln!("note: no ciphertext-level report: {}", d.render_plain());
-            None
+        Err(LowerError {
+            diagnostic,
+            depth: Some(depth),
+        }) => {
+            eprintln!(
+                "note: ciphertext depth {depth}, but no parameter set holds it: {}",
+                diagnostic.render_plain()
+            );
+            Ciphertext::NoParams {
+                depth,
+                params: None,
+                params_error: ErrorReport::new(&diagnostic),
+            }
+        }
+        Err(LowerError {
+            diagnostic,
+            depth: None,
+        }) => {
+            eprintln!(
+                "note: no ciphertext-level report: {}",
+                diagnostic.render_plain()
+            );
+            Ciphertext::NotLowered {
+                depth: None,
+                params: None,
+                lower_error: ErrorReport::new(&diagnostic),
+            }
         }
     };
     let analysis = analyze(&program);
@@ -156,22 +221,51 @@ fn render(r: &Report) -> String {
     for (name, d) in &a.outputs {
         let _ = writeln!(s, "  output {name}: depth {d}");
     }
-    if let Some(c) = &r.ciphertext {
-        let _ = writeln!(
-            s,
-            "ciphertext depth {} (levels consumed): N = 2^{}, log2 PQ = {}, scale 2^{}, dnum {},\n  {} rotation key(s) ({:.1} MiB), {} input ciphertext(s) ({:.1} MiB upload), predicted error {:.1e}\n  {}",
-            c.depth,
-            c.params.log_n,
-            c.params.log_q,
-            c.params.log_scale,
-            c.params.dnum,
-            c.rotation_keys.count,
-            c.rotation_keys.bytes as f64 / (1 << 20) as f64,
-            c.input_ciphertexts,
-            c.input_bytes as f64 / (1 << 20) as f64,
-            c.predicted_error,
-            c.explanation
-        );
+    match &r.ciphertext {
+        Ciphertext::Lowered(c) => {
+            let _ = writeln!(
+                s,
+                "ciphertext depth {} (levels consumed): N = 2^{}, log2 PQ = {}, scale 2^{}, dnum {},\n  {} rotation key(s) ({:.1} MiB), {} input ciphertext(s) ({:.1} MiB upload), predicted error {:.1e}\n  {}",
+                c.depth,
+                c.params.log_n,
+                c.params.log_q,
+                c.params.log_scale,
+                c.params.dnum,
+                c.rotation_keys.count,
+                c.rotation_keys.bytes as f64 / (1 << 20) as f64,
+                c.input_ciphertexts,
+                c.input_bytes as f64 / (1 << 20) as f64,
+                c.predicted_error,
+                c.explanation
+            );
+            let res = &c.resources;
+            let _ = writeln!(
+                s,
+                "  evaluation keys {}, upload {}, server peak memory at least {}, key generation {}",
+                human_bytes(res.eval_key_bytes),
+                human_bytes(res.upload_bytes),
+                human_bytes(res.server_peak_bytes),
+                human_bytes(res.keygen_peak_bytes)
+            );
+        }
+        Ciphertext::NoParams {
+            depth,
+            params_error,
+            ..
+        } => {
+            let _ = writeln!(
+                s,
+                "ciphertext depth {depth} (levels consumed): no parameter set holds it ({}): {}",
+                params_error.code, params_error.message
+            );
+        }
+        Ciphertext::NotLowered { lower_error, .. } => {
+            let _ = writeln!(
+                s,
+                "ciphertext depth unknown: not lowered ({}): {}",
+                lower_error.code, lower_error.message
+            );
+        }
     }
     if !a.per_iteration.is_empty() {
         let its: Vec<String> = a.per_iteration.iter().map(u32::to_string).collect();

@@ -87,10 +87,13 @@ pub struct TrainArgs {
     /// 128-bit parameter budget allows).
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
     pub round_size: Option<u32>,
-    /// Soft limit on the server's live intermediate ciphertexts: above it the server runs the
-    /// operations that free memory first. A size: bytes, or a number with K, M, G or T
-    /// (1024-based; `B`/`iB` optional), e.g. `512M`, `8G`, `1.5GiB`. Default: an eighth of
-    /// the physical memory (the inputs and keys need the rest; see `hel::train::server`).
+    /// Memory the run may use. A size: bytes, or a number with K, M, G or T (1024-based;
+    /// `B`/`iB` optional), e.g. `512M`, `8G`, `1.5GiB`. A circuit whose keys or server working
+    /// set (`hel compile --json`: resources.keygen_peak_bytes, resources.server_peak_bytes)
+    /// need more is refused before anything is allocated (without the flag: more than the
+    /// memory available). Also the soft limit on the server's live intermediate ciphertexts:
+    /// above it the server runs the operations that free memory first (default: an eighth of
+    /// the physical memory; the inputs and keys need the rest, see `hel::train::server`).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub memory_limit: Option<usize>,
     /// Train on Z as built even when the plaintext run leaves the sigmoid polynomial's domain
@@ -181,6 +184,7 @@ pub fn run(args: TrainArgs) -> CmdResult {
         round_size: args.round_size.map(|r| r as usize),
         max_log_n: args.max_log_n.max_log_n,
         memory_limit: args.memory_limit.or_else(server::default_memory_limit),
+        memory_cap: args.memory_limit.map(|l| l as u64),
         fit_domain: !args.no_domain_scaling,
     };
     let bars = Bars::default();

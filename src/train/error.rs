@@ -30,6 +30,10 @@ pub enum TrainError {
     Server(#[from] ExecError),
     #[error(transparent)]
     Reference(#[from] ReferenceError),
+    /// A key generation or server run needs more memory than the machine has or
+    /// `--memory-limit` allows: refused before allocating, with the figure and what to change.
+    #[error(transparent)]
+    Memory(#[from] crate::memory::TooLarge),
     /// A bug in hel, not something the user did.
     #[error("internal error: {0}")]
     Internal(String),

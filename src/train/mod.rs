@@ -89,6 +89,10 @@ pub struct TrainOptions {
     pub round_size: Option<usize>,
     /// Soft limit on the server's live ciphertext bytes.
     pub memory_limit: Option<usize>,
+    /// Hard limit: a key generation or server run whose figures
+    /// ([`hel_runtime::schedule::Schedule::resources`]) exceed it is refused before anything is
+    /// allocated. `None`: the memory available on the machine at that moment.
+    pub memory_cap: Option<u64>,
     /// Largest ring degree (log2 N) a circuit may use; deeper K is split into rounds.
     pub max_log_n: u32,
     /// Consider scaling Z (by c = 2^(-j/4)) when the plaintext run leaves the sigmoid
@@ -107,6 +111,7 @@ impl TrainOptions {
             threads: 0,
             round_size: None,
             memory_limit: None,
+            memory_cap: None,
             max_log_n: 16,
             fit_domain: true,
         }

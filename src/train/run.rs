@@ -520,6 +520,11 @@ impl<'a> Run<'a> {
             if !self.order.contains(key) {
                 self.order.push(*key);
             }
+            // Neither keys nor an upload for a circuit the server cannot run.
+            if let Some(c) = self.circuits.get(key) {
+                let need = c.schedule.resources().server_peak_bytes;
+                fits(self.opts, "the server's run", &c.schedule, need)?;
+            }
             self.ensure_keys(key, &detail)?;
             let circuit = self
                 .circuits
@@ -676,6 +681,8 @@ impl<'a> Run<'a> {
             circuit.report.key_set = i;
             return Ok(());
         }
+        let need = circuit.schedule.resources().keygen_peak_bytes;
+        fits(self.opts, "key generation", &circuit.schedule, need)?;
         self.progress.start(Phase::Keygen, None, detail);
         let t0 = Instant::now();
         let upload = self.client.keygen(&circuit.schedule)?;
@@ -814,6 +821,25 @@ impl<'a> Run<'a> {
             circuits,
         })
     }
+}
+
+/// Refuses, before anything is allocated, a key generation or server run of `schedule` that
+/// needs `need` bytes, more than `--memory-limit` or (without it) the memory available.
+fn fits(opts: &TrainOptions, what: &str, schedule: &Schedule, need: u64) -> Result<(), TrainError> {
+    let hint = format!(
+        "train on smaller minibatches (--batch-size), fewer minibatches per circuit \
+         (--round-size) or with a smaller --max-log-n{}",
+        if opts.memory_cap.is_some() {
+            ", or give a larger --memory-limit"
+        } else {
+            ""
+        }
+    );
+    let what = format!(
+        "{what} of {} (N = 2^{})",
+        schedule.name, schedule.params.log_n
+    );
+    Ok(crate::memory::check(&what, need, opts.memory_cap, &hint)?)
 }
 
 fn too_deep_for_one(src: &SourceFile, m: usize, f: usize) -> TrainError {

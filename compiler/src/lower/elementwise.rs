@@ -51,7 +51,7 @@ impl Lowering<'_> {
                 return match s.oracle.plain_kind(x) {
                     Some(PlainKind::Uniform(v)) => Ok(Operand::Uniform(v)),
                     Some(PlainKind::Public(src, f, t)) => Ok(Operand::Public(src, f, t)),
-                    None => Err(s.unsupported(x, "a public value that is not known here")),
+                    None => Err(s.unsupported(id, "a public operand that is not known here has no recipe")),
                 };
             }
             if s.shape(x) == Shape::Scalar {
@@ -117,7 +117,7 @@ impl Lowering<'_> {
                 return match s.oracle.plain_kind(x) {
                     Some(PlainKind::Uniform(v)) => Ok(Operand::Uniform(v)),
                     Some(PlainKind::Public(src, f, t)) => Ok(Operand::Public(src, f, t)),
-                    None => Err(s.unsupported(x, "a public value that is not known here")),
+                    None => Err(s.unsupported(id, "a public operand that is not known here has no recipe")),
                 };
             }
             if s.shape(x) == Shape::Scalar {
@@ -232,11 +232,15 @@ impl Lowering<'_> {
                                 self.rect_valid(rows, cols, c)
                             }
                             Operand::Public(s, f, t) => public(*s, if neg_p { -f } else { *f }, *t),
-                            _ => return Err(self.unsupported(id, "operand kinds")),
+                            _ => {
+                                return Err(
+                                    self.unsupported(id, "no recipe combines these operand kinds")
+                                )
+                            }
                         };
                         self.push(COp::AddPlain(base, plain), id)
                     }
-                    _ => return Err(self.unsupported(id, "operand kinds")),
+                    _ => return Err(self.unsupported(id, "no recipe combines these operand kinds")),
                 }
             }
             _ => return Err(self.unsupported(id, "an operation on public values only")),

@@ -31,7 +31,7 @@ use super::ctir::{Ct, CtIr};
 use super::elementwise::elem_of;
 use super::oracle::{Oracle, INF};
 use super::plan::{Plan, Recipe};
-use crate::diagnostics::{Code, Diagnostic};
+use crate::diagnostics::Diagnostic;
 use crate::ir::{NodeId, Op, Program, Secrecy, Shape};
 
 /// Vector orientation.
@@ -169,16 +169,6 @@ impl<'p> Lowering<'p> {
         self.node(id).ty.secrecy == Secrecy::Enc
     }
 
-    pub(super) fn unsupported(&self, id: NodeId, what: &str) -> Diagnostic {
-        let n = self.node(id);
-        Diagnostic::new(
-            Code::Unsupported,
-            &self.p.source,
-            n.span,
-            format!("cannot lower `{}` to CKKS: {what}", n.op.name()),
-        )
-    }
-
     // ----- materialization --------------------------------------------------------------------
 
     /// Scalar operand: a replicated ciphertext.
@@ -228,9 +218,7 @@ impl<'p> Lowering<'p> {
             None => {
                 let best = self.oracle.vcost(id, o);
                 if best >= INF {
-                    return Err(
-                        self.unsupported(id, "no ciphertext layout implements this operation")
-                    );
+                    return Err(self.no_recipe(id, Want::Vec(o)));
                 }
                 if self.oracle.vdirect(id, o) <= best {
                     Recipe::Direct
@@ -316,9 +304,7 @@ impl<'p> Lowering<'p> {
             return Ok(m.clone());
         }
         if self.oracle.mcost(id, f) >= INF {
-            return Err(
-                self.unsupported(id, "no ciphertext layout implements this matrix operation")
-            );
+            return Err(self.no_recipe(id, Want::Mat(f)));
         }
         let n = self.node(id).clone();
         let m = if let Some((source, factor, transposed)) = self.oracle.input_source(id) {

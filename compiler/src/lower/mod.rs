@@ -30,6 +30,7 @@ mod products;
 mod reduce;
 pub mod report;
 pub mod verify;
+mod why;
 
 use hel_schedule::cost::CostTable;
 use hel_schedule::CkksParams;
@@ -64,6 +65,30 @@ const ABSTRACT_TOP: u32 = 1 << 14;
 
 /// Lowers an optimized, loop-free program to a schedule.
 pub fn lower(p: &Program, opts: &LowerOptions) -> Result<Lowered, Diagnostic> {
+    lower_or_depth(p, opts).map_err(|e| e.diagnostic)
+}
+
+/// A lowering that stopped, with the circuit's ciphertext depth when the layout and the level
+/// management got that far: when no parameter set holds the circuit (too deep for the 128-bit
+/// budget, or deeper than `--params`), the depth is known and `depth` is `Some`.
+#[derive(Clone, Debug)]
+pub struct LowerError {
+    pub diagnostic: Diagnostic,
+    /// Levels the circuit consumes (the depth the parameter selection was asked for).
+    pub depth: Option<u32>,
+}
+
+impl From<Diagnostic> for LowerError {
+    fn from(diagnostic: Diagnostic) -> Self {
+        LowerError {
+            diagnostic,
+            depth: None,
+        }
+    }
+}
+
+/// [`lower`], keeping the ciphertext depth of a circuit no parameter set fits.
+pub fn lower_or_depth(p: &Program, opts: &LowerOptions) -> Result<Lowered, LowerError> {
     // The slot count depends on N, which depends on the depth, which does not depend on N:
     // lower once at a guess, pick parameters, and lower again if N changed.
     let mut log_n = opts.params.forced.as_ref().map_or(15, |f| f.log_n);
@@ -76,6 +101,16 @@ pub fn lower(p: &Program, opts: &LowerOptions) -> Result<Lowered, Diagnostic> {
         log_n = attempt.schedule.params.log_n;
     }
     lower_at(p, opts, 1usize << (log_n - 1))
+}
+
+/// The ciphertext depth of `p`: the levels it consumes once laid out and managed, whether or
+/// not a parameter set holds it (`hel depth` reports it for circuits too deep to compile).
+pub fn ciphertext_depth(p: &Program, opts: &LowerOptions) -> Result<u32, Diagnostic> {
+    match lower_or_depth(p, opts) {
+        Ok(l) => Ok(l.schedule.depth()),
+        Err(LowerError { depth: Some(d), .. }) => Ok(d),
+        Err(e) => Err(e.diagnostic),
+    }
 }
 
 /// The slot grids worth lowering on: powers of two whose number of ciphertexts for the
@@ -341,7 +376,7 @@ fn deepest_output(p: &Program, m: &manage::Managed, depth: u32) -> (crate::Span,
     }
 }
 
-fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, Diagnostic> {
+fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, LowerError> {
     let Laid {
         low,
         out_cts,
@@ -368,7 +403,10 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, D
 
     let choice = params::select(depth, &opts.params, slots).map_err(|e| {
         let (span, label) = deepest_output(p, &first, depth);
-        Diagnostic::new(e.code, &p.source, span, e.message).with_label(label)
+        LowerError {
+            diagnostic: Diagnostic::new(e.code, &p.source, span, e.message).with_label(label),
+            depth: Some(depth),
+        }
     })?;
     let params: CkksParams = choice.params.clone();
     if params.slots() != slots {

@@ -267,7 +267,11 @@ impl<'p> Oracle<'p> {
     /// If `id` is (a scaled, negated or transposed view of) a program input: its source, the
     /// factor and whether it is transposed. Such values are packed by the client for free.
     pub(super) fn input_source(&self, id: NodeId) -> Option<(Source, f64, bool)> {
-        self.input_sources.get(id.index()).copied().flatten()
+        match self.input_sources.get(id.index()) {
+            Some(s) => *s,
+            // While `new` fills the table (a product with a public input asks for it).
+            None => self.find_input_source(id),
+        }
     }
 
     /// [`Oracle::input_source`], computed.

@@ -138,8 +138,28 @@ fn candidates(p: &Program, limit: u64, used: &mut u64, select: Select) -> Vec<No
     // A matrix product of inputs of low degree, possibly scaled, negated or transposed: what
     // the depth search planned for the client.
     let mut precomputable = vec![false; g.len()];
+    let mut computable = vec![false; g.len()];
     for (id, n) in g.nodes() {
-        let low = degree[id.index()].is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE);
+        // Only what the client's ops (`hel_schedule::ClientOp`) compute: a matrix-vector
+        // product of a row sum (`A[i] @ sum_rows(Z[i])`) is data too, but no client op sums.
+        computable[id.index()] = n.args.iter().all(|a| computable[a.index()])
+            && matches!(
+                n.op,
+                Op::Input { .. }
+                    | Op::Element { .. }
+                    | Op::Const { .. }
+                    | Op::Add
+                    | Op::Sub
+                    | Op::Mul
+                    | Op::Neg
+                    | Op::Transpose
+                    | Op::MatMul
+                    | Op::MatVec
+                    | Op::ScaleCols
+                    | Op::ScaleRows
+            );
+        let low = computable[id.index()]
+            && degree[id.index()].is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE);
         let arg = |i: usize| n.args.get(i).is_some_and(|a| precomputable[a.index()]);
         let public_scalar = |i: usize| {
             n.args.get(i).is_some_and(|a| {

@@ -76,7 +76,10 @@ impl Engine<'_> {
                         .map(|t| self.mk(t)),
                 );
                 let chosen = self.choose(&options, budget);
-                self.build_form(&chosen, budget, span, &iter)
+                let outer = self.site.replace(span);
+                let id = self.build_form(&chosen, budget, span, &iter);
+                self.site = outer;
+                id
             }
             _ => {
                 let mut options = vec![*t];
@@ -207,14 +210,27 @@ impl Engine<'_> {
         }
     }
 
-    /// A span and iteration for a new node: those of the first input-graph node inside `t`.
+    /// A span and iteration for a new node: the iteration of the input-graph node inside `t`
+    /// computed last; the span of an operation the user wrote inside `t`, else of the one being
+    /// rebuilt, never that of an `input` declaration or a constant.
     fn origin(&self, t: &P) -> (Span, Vec<u32>) {
+        let (span, iter, declared) = self.origin_of(t);
+        match self.site {
+            Some(site) if declared => (site, iter),
+            _ => (span, iter),
+        }
+    }
+
+    /// [`Engine::origin`] within `t`, and whether the span is that of a declaration or a
+    /// constant.
+    fn origin_of(&self, t: &P) -> (Span, Vec<u32>, bool) {
         match &self.t(*t) {
             T::N(id) | T::Broadcast(id, _) => {
                 let n = self.node(*id);
-                (n.span, n.iter.clone())
+                let declared = matches!(n.op, Op::Input { .. } | Op::Const { .. });
+                (n.span, n.iter.clone(), declared)
             }
-            T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.origin(x),
+            T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.origin_of(x),
             T::MatVec(a, b)
             | T::MatMul(a, b)
             | T::ScaleCols(a, b)
@@ -222,11 +238,12 @@ impl Engine<'_> {
             | T::Add(a, b)
             | T::Sub(a, b) => {
                 // The later of the two is where the combined value is needed.
-                let (x, y) = (self.origin(a), self.origin(b));
-                if y.1 > x.1 {
-                    y
+                let (x, y) = (self.origin_of(a), self.origin_of(b));
+                let (later, other) = if y.1 > x.1 { (y, x) } else { (x, y) };
+                if later.2 && !other.2 {
+                    (other.0, later.1, false)
                 } else {
-                    x
+                    later
                 }
             }
         }

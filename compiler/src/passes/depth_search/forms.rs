@@ -10,6 +10,11 @@ use crate::ir::{NodeId, Op, Shape};
 use std::rc::Rc;
 
 impl Engine<'_> {
+    /// Whether both factors of a would-be matrix product are public.
+    fn both_plain(&self, a: &P, b: &P) -> bool {
+        self.plain_of(a) && self.plain_of(b)
+    }
+
     /// [`Self::structural`], interned, computed once per node.
     pub(super) fn structural_p(&self, id: NodeId) -> Option<P> {
         if let Some(s) = &self.structs.borrow()[id.index()] {
@@ -146,10 +151,12 @@ impl Engine<'_> {
                     Some(T::Broadcast(s, _)) if r.distribute => {
                         alts.push(T::Scale(Rc::from(vec![s]), self.mk(T::SumCols(*m))))
                     }
-                    Some(T::MatVec(b, w)) if r.reassociate => {
+                    // Not into a product of two public matrices: nothing computes one (the
+                    // slot layouts multiply no matrices, the client only encrypted data).
+                    Some(T::MatVec(b, w)) if r.reassociate && !self.both_plain(m, &b) => {
                         alts.push(T::MatVec(self.mk(T::MatMul(*m, b)), w))
                     }
-                    Some(T::SumCols(b)) if r.reassociate => {
+                    Some(T::SumCols(b)) if r.reassociate && !self.both_plain(m, &b) => {
                         alts.push(T::SumCols(self.mk(T::MatMul(*m, b))))
                     }
                     _ => {}

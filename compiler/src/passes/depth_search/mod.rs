@@ -168,6 +168,10 @@ struct Engine<'a> {
     /// twice (for GD at k = 6, every pre-activation was computed in up to five ways). Building
     /// every request at the tightest budget gives one form that serves them all.
     tight: HashMap<P, u32, Mix>,
+    /// The span of the input-graph operation being rebuilt: where a new node made only of
+    /// inputs and constants (`A @ A` out of `A @ (A @ x)`) is reported, rather than at an
+    /// `input` declaration.
+    site: Option<Span>,
 }
 
 impl<'a> Engine<'a> {
@@ -187,6 +191,7 @@ impl<'a> Engine<'a> {
             plain: HashMap::new(),
             uses: Vec::new(),
             tight: HashMap::default(),
+            site: None,
         }
     }
 
