@@ -50,8 +50,12 @@ impl Lowering<'_> {
             if !s.is_enc(x) {
                 return match s.oracle.plain_kind(x) {
                     Some(PlainKind::Uniform(v)) => Ok(Operand::Uniform(v)),
-                    Some(PlainKind::Public(src, f, t)) => Ok(Operand::Public(src, f, t)),
-                    None => Err(s.unsupported(id, "a public operand that is not known here has no recipe")),
+                    Some(PlainKind::Public(src, f, t)) => {
+                        Ok(Operand::Public(src, f, t, s.shape(x) == Shape::Scalar))
+                    }
+                    None => Err(
+                        s.unsupported(id, "a public operand that is not known here has no recipe")
+                    ),
                 };
             }
             if s.shape(x) == Shape::Scalar {
@@ -116,8 +120,12 @@ impl Lowering<'_> {
             if !s.is_enc(x) {
                 return match s.oracle.plain_kind(x) {
                     Some(PlainKind::Uniform(v)) => Ok(Operand::Uniform(v)),
-                    Some(PlainKind::Public(src, f, t)) => Ok(Operand::Public(src, f, t)),
-                    None => Err(s.unsupported(id, "a public operand that is not known here has no recipe")),
+                    Some(PlainKind::Public(src, f, t)) => {
+                        Ok(Operand::Public(src, f, t, s.shape(x) == Shape::Scalar))
+                    }
+                    None => Err(
+                        s.unsupported(id, "a public operand that is not known here has no recipe")
+                    ),
                 };
             }
             if s.shape(x) == Shape::Scalar {
@@ -184,10 +192,11 @@ impl Lowering<'_> {
             Operand::Scalar(c) => Some(*c),
             _ => None,
         };
-        let public = |src: Source, f: f64, t: bool| Plain::Public {
+        let public = |src: Source, f: f64, t: bool, scalar: bool| Plain::Public {
             pack: Pack {
                 source: src,
                 layout: match layout {
+                    _ if scalar => Layout::Scalar,
                     Layout::MatrixTile {
                         transposed,
                         row0,
@@ -212,8 +221,8 @@ impl Lowering<'_> {
                 let other = if ct_first { y } else { x };
                 match (e, other) {
                     (Elem::Mul, Operand::Uniform(c)) => self.mul_const(a, *c, id),
-                    (Elem::Mul, Operand::Public(s, f, t)) => {
-                        self.push(COp::MulPlain(a, public(*s, *f, *t)), id)
+                    (Elem::Mul, Operand::Public(s, f, t, scalar)) => {
+                        self.push(COp::MulPlain(a, public(*s, *f, *t, *scalar)), id)
                     }
                     (Elem::Add | Elem::Sub, op) => {
                         // a ± p or p - a; constants cover only the valid region (padding stays 0).
@@ -231,7 +240,9 @@ impl Lowering<'_> {
                                 }
                                 self.rect_valid(rows, cols, c)
                             }
-                            Operand::Public(s, f, t) => public(*s, if neg_p { -f } else { *f }, *t),
+                            Operand::Public(s, f, t, scalar) => {
+                                public(*s, if neg_p { -f } else { *f }, *t, *scalar)
+                            }
                             _ => {
                                 return Err(
                                     self.unsupported(id, "no recipe combines these operand kinds")
@@ -291,6 +302,7 @@ enum Operand {
     Tiles(VecVal),
     Scalar(Ct),
     Uniform(f64),
-    /// A public tensor: its source, factor and whether it is transposed relative to it.
-    Public(Source, f64, bool),
+    /// A public tensor: its source, factor, whether it is transposed relative to it, and
+    /// whether it is a scalar (broadcast to every slot whatever the result's layout).
+    Public(Source, f64, bool, bool),
 }

@@ -15,7 +15,7 @@
 //! ```
 //!
 //! so `C` in direct form needs `A` direct (2 levels below) and `B` transposed (3 levels; 2 when
-//! the client packs its columns), and `C` in transposed form is `(Bᵀ Aᵀ)` in direct form,
+//! the client packs its columns, for an input of at most [`MAX_PACKED_COLUMNS`] columns), and `C` in transposed form is `(Bᵀ Aᵀ)` in direct form,
 //! the same kernel with the roles swapped. Rotations: per output column and row block, the row
 //! sum and at most log2(w) right shifts (steps -1, -2, -4, ..., shared with every replication);
 //! per column of a computed `B`, the row replication (steps w, 2w, ...).
@@ -30,6 +30,11 @@ use super::layout::{ceil_div, stored_dims, Form, Lowering, MatVal};
 use super::oracle::PlainKind;
 use crate::diagnostics::Diagnostic;
 use crate::ir::{NodeId, Shape};
+
+/// The most columns of an input right operand the client packs one by one (each replicated
+/// in every row, one ciphertext per column and tile of its length): that saves the row mask's
+/// level, and costs up to this many times the operand's own upload.
+pub(super) const MAX_PACKED_COLUMNS: usize = 8;
 
 /// A matrix operand in one form: its ciphertext tiles, or the plaintext tiles of a public
 /// matrix.
@@ -247,11 +252,23 @@ impl Lowering<'_> {
             };
             return Ok(Column::Plain(plains));
         }
+        let columns = match self.shape(node) {
+            Shape::Matrix(r, c) => {
+                if transposed {
+                    r
+                } else {
+                    c
+                }
+            }
+            _ => 1,
+        };
         if let Some((s, f, t)) = self.oracle.input_source(node) {
-            let cts = (0..gk)
-                .map(|kk| self.input_ct(packed(s, f, t, kk), id))
-                .collect();
-            return Ok(Column::Enc(cts));
+            if columns <= MAX_PACKED_COLUMNS {
+                let cts = (0..gk)
+                    .map(|kk| self.input_ct(packed(s, f, t, kk), id))
+                    .collect();
+                return Ok(Column::Enc(cts));
+            }
         }
         // A computed matrix: Zᵀ stored (c × k), row j of its tile row j / h masked and summed
         // over the rows (rotations by multiples of w are cyclic in the rows).

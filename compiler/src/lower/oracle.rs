@@ -456,7 +456,13 @@ impl<'p> Oracle<'p> {
                     Form::D => (a, Want::Mat(Form::D), b, Want::Mat(Form::T)),
                     Form::T => (b, Want::Mat(Form::T), a, Want::Mat(Form::D)),
                 };
-                let zl = if self.input_source(z).is_some() { 2 } else { 3 };
+                let columns = match (self.shape(z), f) {
+                    (Shape::Matrix(_, c), Form::D) | (Shape::Matrix(c, _), Form::T) => c,
+                    _ => 1,
+                };
+                let packed = self.input_source(z).is_some()
+                    && columns <= super::matmul::MAX_PACKED_COLUMNS;
+                let zl = if packed { 2 } else { 3 };
                 ops(self, &[(x, xw, 2), (z, zw, zl)])
             }
             (Op::Dot, Some(a), Some(b), Want::Scalar) => {
