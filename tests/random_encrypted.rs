@@ -1,0 +1,240 @@
+//! Random programs that compile, run encrypted: keygen, encrypt, execute, decrypt, and every
+//! decrypted entry within the compiler's predicted bound (`schedule.outputs[i].bound`) of the
+//! tensor interpreter on the source program.
+//!
+//! The programs come from the compiler's random generator (`compiler/tests/support/gen.rs`,
+//! shared with `compiler/tests/random_lowering.rs`, which checks the same programs against the
+//! slot-level simulation at every level). Here the generator runs with shallow expressions (depth
+//! 2), so most programs get small rings; programs that are refused, fail the compile (that test
+//! reports those), overflow, or need a ring beyond N = 2^14 are skipped, until [`PROGRAMS`] have
+//! run encrypted, cycling through -O0, -O1 and -O2. Every generated feature can appear: plain
+//! inputs, ranges up to ±1000, products, reductions, loops and sizes spanning several tiles.
+//!
+//! Failures put down to a known gap are counted and printed, not failed: TEMPORARY, see
+//! [`near_headroom`] (declared ranges do not reach the parameter selection yet). At the time of
+//! writing, 60 programs (N = 2^13 and 2^14) take about 5 s; 800 programs ran with no failure
+//! but 12 within that gap, and the largest error was a quarter of its predicted bound.
+//!
+//! This test lives in the `hel` package because the compiler's tests never link the CKKS engine.
+//! `HEL_RANDOM_PROGRAMS=n` runs n programs; the ignored test `one_program` runs one program
+//! (`HEL_PROGRAM=path`) at every level.
+
+#[path = "../compiler/tests/support/gen.rs"]
+mod gen;
+
+use hel_compiler::ir::interp::{eval, random_inputs, Value};
+use hel_compiler::lower::verify::schedule_inputs;
+use hel_compiler::passes::pipeline::{self, OptLevel};
+use hel_compiler::{compile, Options, SourceFile};
+use hel_runtime::ckks::Sampler;
+use hel_runtime::{client, exec};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Programs run encrypted.
+const PROGRAMS: usize = 60;
+
+/// The largest ring the test runs (log2 N).
+const MAX_LOG_N: u32 = 14;
+
+const LEVELS: [OptLevel; 3] = [OptLevel::O0, OptLevel::O1, OptLevel::O2];
+
+/// Tape length of the generator.
+const TAPE: usize = 400;
+
+fn finite(v: &Value) -> bool {
+    match v {
+        Value::Tensor(t) => t.data.iter().all(|x| x.is_finite()),
+        Value::Seq(ts) => ts.iter().all(|t| t.data.iter().all(|x| x.is_finite())),
+    }
+}
+
+enum Run {
+    /// Within the bounds: the ring (log2 N) and the largest error as a fraction of its bound.
+    Ok(u32, f64),
+    /// Refused, failed to compile, overflowed, or needs a larger ring.
+    Skipped,
+    /// A failure explained by a known gap (below).
+    Tolerated(String),
+}
+
+/// TEMPORARY, a known gap (range analysis is being added): the parameters are chosen without
+/// the declared ranges, so values beyond the plaintext headroom `2^(q0 bits - scale bits - 1)`
+/// (512 for the usual 50-bit q0 and 2^40 scale) cannot be encrypted ("cannot encode") or wrap
+/// around silently (`input s: enc scalar range [-450, -400]; let v = s + s; output v;` decrypts
+/// 1024 off, with a predicted bound of 6e-9). A failure is put down to it when an input or an
+/// output reaches half the headroom.
+fn near_headroom(schedule: &hel_runtime::schedule::Schedule, tensors: &[&[f64]]) -> bool {
+    let p = &schedule.params;
+    let headroom = 2f64.powi(p.q_bits[0] as i32 - p.log_scale as i32 - 1);
+    tensors
+        .iter()
+        .flat_map(|t| t.iter())
+        .any(|x| x.abs() >= headroom / 2.0)
+}
+
+/// Runs `text` encrypted at `level`; `Err` with what went wrong.
+fn run(text: &str, level: OptLevel, seed: u64) -> Result<Run, String> {
+    let src = SourceFile::new("random.hel", text.to_string());
+    let source = hel_compiler::frontend(&src, &[]).map_err(|d| d.render_plain())?;
+    let values = random_inputs(&source, seed);
+    let expected = eval(&source, &values).map_err(|e| e.to_string())?;
+    if !expected.iter().all(|(_, v)| finite(v)) {
+        return Ok(Run::Skipped);
+    }
+    let options = Options {
+        passes: pipeline::Options {
+            level,
+            ..pipeline::Options::default()
+        },
+        max_log_n: MAX_LOG_N,
+        ..Options::default()
+    };
+    // Refusals, compile failures and panics are `random_lowering.rs`'s business.
+    let Ok(Ok(compiled)) = catch_unwind(AssertUnwindSafe(|| compile(&src, &options))) else {
+        return Ok(Run::Skipped);
+    };
+    let schedule = compiled.schedule();
+    if schedule.params.log_n > MAX_LOG_N {
+        return Ok(Run::Skipped);
+    }
+    let inputs = schedule_inputs(&compiled.program, &values);
+    let mut tensors: Vec<&[f64]> = inputs.iter().flatten().map(|t| &t.data[..]).collect();
+    for (_, v) in &expected {
+        if let Value::Tensor(t) = v {
+            tensors.push(&t.data);
+        }
+    }
+    let gap = near_headroom(schedule, &tensors);
+    match encrypted(schedule, &inputs, &expected, seed) {
+        Ok(worst) => Ok(Run::Ok(schedule.params.log_n, worst)),
+        Err(e) if gap => Ok(Run::Tolerated(e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Keygen, encryption, execution and decryption of `schedule` on `inputs`; the largest error
+/// as a fraction of its bound, or what went wrong.
+fn encrypted(
+    schedule: &hel_runtime::schedule::Schedule,
+    inputs: &[Vec<hel_runtime::schedule::Tensor>],
+    expected: &[(String, Value)],
+    seed: u64,
+) -> Result<f64, String> {
+    let ctx = client::context(schedule).map_err(|e| format!("context: {e}"))?;
+    let mut rng = Sampler::seeded_for_testing_only(seed);
+    let (sk, keys) =
+        client::keygen(schedule, &ctx, &mut rng).map_err(|e| format!("keygen: {e}"))?;
+    let upload = client::encrypt_inputs(schedule, &ctx, &sk, inputs, &mut rng)
+        .map_err(|e| format!("encrypt: {e}"))?;
+    let key_id = upload.key_id;
+    let evaluator = exec::CkksEvaluator::new_seeded(
+        &ctx,
+        schedule,
+        &keys.relin,
+        &keys.galois,
+        upload.ciphertexts,
+        upload.public,
+    )
+    .map_err(|e| format!("evaluator: {e}"))?;
+    let result = exec::execute(schedule, &evaluator, &exec::RunOptions::default())
+        .map_err(|e| format!("execute: {e}"))?;
+    let download = client::EncryptedOutputs::new(schedule, key_id, result.outputs);
+    let got = client::decrypt_outputs(schedule, &ctx, &sk, &download)
+        .map_err(|e| format!("decrypt: {e}"))?;
+    let mut worst = 0.0f64;
+    for (((name, want), got), out) in expected.iter().zip(&got).zip(&schedule.outputs) {
+        let Value::Tensor(want) = want else {
+            return Err(format!("output `{name}` is a sequence"));
+        };
+        if want.data.len() != got.data.len() {
+            return Err(format!("output `{name}` has the wrong size"));
+        }
+        for (i, (a, b)) in want.data.iter().zip(&got.data).enumerate() {
+            let err = (a - b).abs();
+            if err.is_nan() || err > out.bound {
+                return Err(format!(
+                    "output `{name}`[{i}]: decrypted {b}, expected {a}: error {err:e} beyond the \
+                     predicted bound {:e} (N = 2^{})",
+                    out.bound, schedule.params.log_n
+                ));
+            }
+            worst = worst.max(err / out.bound);
+        }
+    }
+    Ok(worst)
+}
+
+#[test]
+fn random_programs_run_encrypted_within_their_bounds() {
+    let start = std::time::Instant::now();
+    let want: usize = std::env::var("HEL_RANDOM_PROGRAMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PROGRAMS);
+    let cfg = gen::Config {
+        depth: 2,
+        ..gen::Config::default()
+    };
+    let (mut ran, mut skipped, mut tolerated, mut worst) = (0usize, 0usize, 0usize, 0.0f64);
+    let mut rings = std::collections::BTreeMap::<u32, usize>::new();
+    // Compile panics are skipped here (`random_lowering.rs` reports them): keep them quiet.
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut failures = Vec::new();
+    let mut seed = 0u64;
+    while ran < want && seed < 50 * want as u64 {
+        let text = gen::generate(gen::tape(seed, TAPE), cfg);
+        let level = LEVELS[seed as usize % 3];
+        match run(&text, level, seed) {
+            Ok(Run::Ok(log_n, w)) => {
+                ran += 1;
+                *rings.entry(log_n).or_default() += 1;
+                worst = worst.max(w);
+            }
+            Ok(Run::Skipped) => skipped += 1,
+            Ok(Run::Tolerated(e)) => {
+                tolerated += 1;
+                eprintln!("tolerated (values beyond the headroom), seed {seed}: {e}");
+            }
+            Err(e) => {
+                ran += 1;
+                failures.push(format!("seed {seed}, {level:?}: {e}\n{text}"));
+            }
+        }
+        seed += 1;
+    }
+    let _ = std::panic::take_hook();
+    eprintln!("rings (log2 N: programs): {rings:?}");
+    eprintln!(
+        "{ran} programs ran encrypted ({skipped} skipped, {tolerated} failed within the known \
+         headroom gap) in {:.1?}; worst error {worst:.3} of its bound",
+        start.elapsed()
+    );
+    assert!(ran >= want, "only {ran} of {want} programs could run");
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// One program from a file (`HEL_PROGRAM=path`) run encrypted at every level:
+/// `HEL_PROGRAM=p.hel cargo test --test random_encrypted one_program -- --ignored --nocapture`.
+#[test]
+#[ignore = "a tool: needs HEL_PROGRAM"]
+fn one_program() {
+    let path = std::env::var("HEL_PROGRAM").expect("HEL_PROGRAM");
+    let text = std::fs::read_to_string(path).unwrap();
+    for level in LEVELS {
+        match run(&text, level, 1) {
+            Ok(Run::Ok(log_n, w)) => {
+                eprintln!("{level:?}: ok at N = 2^{log_n}, worst error {w:.3} of the bound")
+            }
+            Ok(Run::Skipped) => {
+                eprintln!("{level:?}: skipped (refused, overflow or N > 2^{MAX_LOG_N})")
+            }
+            Ok(Run::Tolerated(e)) => eprintln!("{level:?}: known headroom gap: {e}"),
+            Err(e) => eprintln!("{level:?}: {e}"),
+        }
+    }
+}
