@@ -18,27 +18,16 @@
 //! as 70 × 90 or 65 × 66, at most 16,000 entries). Every output is encrypted.
 //!
 //! Counts at the time of writing (500 programs per level, seeds 0..500; printed under
-//! `--nocapture`, with the refusals by message and the tolerated failures by gap):
+//! `--nocapture`): every program compiles at every level (O0: 208 of them over several tiles,
+//! O1: 197, O2: 176; rings 2^13..2^15). The earlier gaps this test was written against (panics
+//! on plain operands, `dot` over several tiles, scalar views packed as vectors, public values
+//! computed from inputs, encrypted matrix products, outputs the passes make public) are fixed.
 //!
-//! | level | compiled (several tiles) | refused `hel::lower::unsupported` | tolerated gaps 0 / 1 / 2 / 3 |
-//! |---|---|---|---|
-//! | -O0 | 175 (54) | 150 | 162 / 9 / 3 / 1 |
-//! | -O1 | 189 (60) | 153 | 141 / 13 / 3 / 1 |
-//! | -O2 | 199 (56) | 151 | 132 / 14 / 3 / 1 |
-//!
-//! Refusals over the three levels: 173 "this public value is not a constant or an input", 128
-//! "no ciphertext layout implements this matrix operation" (encrypted or constant matrix
-//! products), 62 "output is public" (an output that the passes fold to a constant, `x * 0` at
-//! -O1), 36 "the client cannot compute" (`div`, `pow`, `dot`, ... in a derived input), 35 "public
-//! matrices other than constants", 13 "cannot lower `pow`" (an encrypted scalar squared at -O0),
-//! 7 "a product with a computed public vector". No program was refused with another code; 5,000
-//! programs per level found no failure outside the known gaps.
-//!
-//! To tighten as the lowering grows: remove codes from [`REFUSABLE`] and entries from
-//! [`KNOWN_GAPS`] (each one is temporary and names its reproducer).
+//! A refusal is accepted only with a code in [`REFUSABLE`] (a program too deep for any 128-bit
+//! parameter set).
 //!
 //! Environment: `HEL_RANDOM_PROGRAMS=n` runs n programs per level; `HEL_RANDOM_SHOW=1` prints a
-//! shrunk program for every refusal and gap class; the ignored test `one_program` checks one
+//! shrunk program for every refusal class; the ignored test `one_program` checks one
 //! program (`HEL_PROGRAM=path` or `HEL_SEED=n`) at every level.
 
 #[path = "support/gen.rs"]
@@ -46,10 +35,9 @@ mod gen;
 
 use hel_compiler::ir::interp::{eval, random_inputs, Value};
 use hel_compiler::lower::verify::schedule_inputs;
-use hel_compiler::lower::{lower, LowerOptions};
 use hel_compiler::passes::pipeline::{self, OptLevel};
 use hel_compiler::{Code, Options, SourceFile};
-use hel_schedule::{Instr, Layout, Plain, Schedule, Shape, Source};
+use hel_schedule::Source;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
@@ -60,134 +48,7 @@ const PROGRAMS: u64 = 500;
 const LEVELS: [OptLevel; 3] = [OptLevel::O0, OptLevel::O1, OptLevel::O2];
 
 /// Codes a generated program may be refused with. Tighten as the lowering grows.
-const REFUSABLE: &[Code] = &[Code::Unsupported, Code::TooDeep];
-
-/// A failure tolerated for now: a known gap being fixed in the lowering. TEMPORARY: remove the
-/// entry when its fix lands (the test prints how often each one was hit).
-struct Gap {
-    kind: Kind,
-    /// Pieces of the failure message, all present.
-    message: &'static [&'static str],
-    /// What else identifies the gap.
-    trigger: Trigger,
-    why: &'static str,
-}
-
-enum Trigger {
-    /// One of these pieces of program text is present.
-    Text(&'static [&'static str]),
-    /// The schedule of the unchecked lowering (`lower` without the plaintext check) shows it.
-    Schedule(fn(&Lowering) -> bool),
-}
-
-/// A program lowered without the driver's plaintext check, to see why the check failed.
-struct Lowering {
-    schedule: Schedule,
-    /// The longest vector in the optimized program.
-    longest_vector: usize,
-    /// Whether the optimized program has a `dot`.
-    has_dot: bool,
-}
-
-const KNOWN_GAPS: &[Gap] = &[
-    Gap {
-        kind: Kind::Panic,
-        message: &["src/lower/oracle.rs", "index out of bounds"],
-        trigger: Trigger::Text(&["plain"]),
-        why: "index out of bounds in the lowering (oracle.rs) on any product with a plain \
-              input (`q * s`, `p * x`)",
-    },
-    Gap {
-        kind: Kind::Internal,
-        message: &["differs from the source"],
-        trigger: Trigger::Schedule(dot_over_tiles),
-        why: "`dot` over several tiles keeps only the first tile (even `dot(x, y)` of two \
-              vector[4], on the 4096 x 1 grid)",
-    },
-    Gap {
-        kind: Kind::Internal,
-        message: &["differs from the source"],
-        trigger: Trigger::Schedule(scalar_packed_as_tensor),
-        why: "an encrypted scalar input times a constant vector or matrix (`s * ones(3)`) is \
-              sent as a vector or matrix with the scalar in one slot only",
-    },
-    Gap {
-        kind: Kind::Internal,
-        message: &["differs from the source"],
-        trigger: Trigger::Schedule(public_tensor_packed_as_scalar),
-        why: "a plain vector in `dot` (`dot(p, B @ x)`) is packed as a scalar (`public(p \
-              scalar)`: p[0] in every slot)",
-    },
-];
-
-/// A `dot` whose vectors may span several tiles of the slot grid.
-fn dot_over_tiles(l: &Lowering) -> bool {
-    let tile = l.schedule.unit.h.min(l.schedule.unit.w);
-    l.has_dot && l.longest_vector > tile
-}
-
-/// A scalar input packed into a vector or matrix layout.
-fn scalar_packed_as_tensor(l: &Lowering) -> bool {
-    let s = &l.schedule;
-    s.ct_inputs.iter().any(|ct| match ct.pack.source {
-        Source::Input { input, .. } => {
-            s.inputs[input as usize].shape == Shape::Scalar && ct.pack.layout != Layout::Scalar
-        }
-        Source::Derived { .. } => false,
-    })
-}
-
-/// A plain vector or matrix input packed as a scalar.
-fn public_tensor_packed_as_scalar(l: &Lowering) -> bool {
-    let s = &l.schedule;
-    s.nodes.iter().any(|n| match &n.instr {
-        Instr::AddPlain {
-            plain: Plain::Public { pack },
-            ..
-        }
-        | Instr::MulPlain {
-            plain: Plain::Public { pack },
-            ..
-        } => match pack.source {
-            Source::Input { input, .. } => {
-                s.inputs[input as usize].shape != Shape::Scalar && pack.layout == Layout::Scalar
-            }
-            Source::Derived { .. } => false,
-        },
-        _ => false,
-    })
-}
-
-/// `text` at `level` through the front end, the passes and `lower`, without the plaintext check.
-fn lower_unchecked(text: &str, level: OptLevel) -> Option<Lowering> {
-    let src = SourceFile::new("random.hel", text.to_string());
-    let opts = options(level);
-    catch_unwind(AssertUnwindSafe(|| {
-        let p = hel_compiler::driver::optimize(&src, &opts).ok()?;
-        let longest_vector = p
-            .graph
-            .nodes()
-            .filter_map(|(_, n)| match n.ty.shape {
-                hel_compiler::ir::Shape::Vector(n) => Some(n),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0);
-        let has_dot = p.graph.nodes().any(|(_, n)| n.op.name() == "dot");
-        let lower_opts = LowerOptions {
-            params: opts.param_request(),
-            name: "random".into(),
-        };
-        let l = lower(&p, &lower_opts).ok()?;
-        Some(Lowering {
-            schedule: l.schedule,
-            longest_vector,
-            has_dot,
-        })
-    }))
-    .ok()
-    .flatten()
-}
+const REFUSABLE: &[Code] = &[Code::TooDeep];
 
 /// The relative tolerance of the simulation against the tensor interpreter.
 const TOLERANCE: f64 = 1e-9;
@@ -362,22 +223,6 @@ fn class_of_refusal(code: Code, msg: &str) -> String {
     format!("{code}: {}", c.trim_start_matches("Unexpected: "))
 }
 
-fn is_known(kind: Kind, msg: &str, text: &str, level: OptLevel) -> Option<usize> {
-    let mut lowered: Option<Option<Lowering>> = None;
-    KNOWN_GAPS.iter().position(|g| {
-        if g.kind != kind || !g.message.iter().all(|m| msg.contains(m)) {
-            return false;
-        }
-        match g.trigger {
-            Trigger::Text(pieces) => pieces.iter().any(|p| text.contains(p)),
-            Trigger::Schedule(f) => lowered
-                .get_or_insert_with(|| lower_unchecked(text, level))
-                .as_ref()
-                .is_some_and(f),
-        }
-    })
-}
-
 /// The class of an outcome: failures and refusals by kind and message, `None` if compiled.
 fn outcome_class(o: &Outcome) -> Option<String> {
     match o {
@@ -385,18 +230,6 @@ fn outcome_class(o: &Outcome) -> Option<String> {
         Outcome::Refused(code, msg) => Some(class_of_refusal(*code, msg)),
         Outcome::Failed(kind, msg) => Some(class(*kind, msg)),
     }
-}
-
-/// [`outcome_class`], with the known gap that tolerates a failure (`gap 1: ...`).
-fn full_class(o: &Outcome, text: &str, level: OptLevel) -> Option<String> {
-    let class = outcome_class(o)?;
-    Some(match o {
-        Outcome::Failed(kind, msg) => match is_known(*kind, msg, text, level) {
-            Some(j) => format!("gap {j}: {class}"),
-            None => class,
-        },
-        _ => class,
-    })
 }
 
 fn message(o: &Outcome) -> String {
@@ -413,7 +246,7 @@ fn shrink(tape: Vec<u32>, level: OptLevel, seed: u64, want: &str) -> (String, St
     let cfg = gen::Config::default();
     let same = |text: &str| -> Option<String> {
         let o = check(text, level, seed);
-        (full_class(&o, text, level).as_deref() == Some(want)).then(|| message(&o))
+        (outcome_class(&o).as_deref() == Some(want)).then(|| message(&o))
     };
     let fails = |t: &[u32]| -> Option<(String, String)> {
         let text = gen::generate(t.to_vec(), cfg);
@@ -495,12 +328,11 @@ fn random_programs_compile_or_are_refused() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(PROGRAMS);
-    // HEL_RANDOM_SHOW=1: also print a shrunk program for every refusal and tolerated class.
+    // HEL_RANDOM_SHOW=1: also print a shrunk program for every refusal class.
     let show = std::env::var_os("HEL_RANDOM_SHOW").is_some();
     let cfg = gen::Config::default();
     let mut counts: Vec<Counts> = LEVELS.iter().map(|_| Counts::default()).collect();
     let mut refusals: BTreeMap<String, Seen> = BTreeMap::new();
-    let mut tolerated: BTreeMap<String, Seen> = BTreeMap::new();
     let mut failures: BTreeMap<String, Seen> = BTreeMap::new();
     for seed in 0..count {
         let text = gen::generate(gen::tape(seed, TAPE), cfg);
@@ -524,14 +356,7 @@ fn random_programs_compile_or_are_refused() {
                 }
                 Outcome::Failed(..) => &mut failures,
             };
-            let class = full_class(&outcome, &text, level).unwrap_or_default();
-            let map = match gap_of_class(&class) {
-                Some(j) => {
-                    *c.gaps.entry(j).or_default() += 1;
-                    &mut tolerated
-                }
-                None => map,
-            };
+            let class = outcome_class(&outcome).unwrap_or_default();
             map.entry(class).or_insert(Seen { n: 0, level, seed }).n += 1;
         }
     }
@@ -539,8 +364,8 @@ fn random_programs_compile_or_are_refused() {
     for (level, c) in LEVELS.iter().zip(&counts) {
         eprintln!(
             "  {level:?}: compiled {} ({} over several tiles; rings {:?}), refused {:?}, \
-             tolerated gaps {:?}, overflowing (skipped) {}",
-            c.compiled, c.tiles, c.rings, c.refused, c.gaps, c.overflow
+             overflowing (skipped) {}",
+            c.compiled, c.tiles, c.rings, c.refused, c.overflow
         );
     }
     let shown = |class: &str, seen: &Seen| {
@@ -551,14 +376,6 @@ fn random_programs_compile_or_are_refused() {
     };
     eprintln!("  refusals, all levels:");
     for (class, seen) in &refusals {
-        eprintln!("    {:5} {class}", seen.n);
-        shown(class, seen);
-    }
-    eprintln!("  known gaps (temporary), all levels:");
-    for (j, g) in KNOWN_GAPS.iter().enumerate() {
-        eprintln!("    gap {j}, {:?}: {}", g.kind, g.why);
-    }
-    for (class, seen) in &tolerated {
         eprintln!("    {:5} {class}", seen.n);
         shown(class, seen);
     }
@@ -591,14 +408,7 @@ struct Counts {
     /// Compiled programs by ring (log2 N).
     rings: BTreeMap<u32, usize>,
     refused: BTreeMap<&'static str, usize>,
-    /// Tolerated failures by known gap.
-    gaps: BTreeMap<usize, usize>,
     overflow: usize,
-}
-
-/// The known gap of a class made by [`full_class`] (`gap 2: ...`).
-fn gap_of_class(class: &str) -> Option<usize> {
-    class.strip_prefix("gap ")?.split(':').next()?.parse().ok()
 }
 
 /// One program from a file (`HEL_PROGRAM=path`), or one generated program (`HEL_SEED=n`),

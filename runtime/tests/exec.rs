@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hel_runtime::ckks::sampling::SIGMA;
+use hel_runtime::schedule::rules::{self, CtState};
 use hel_runtime::ckks::{
     Ciphertext, CkksParams, Context, GaloisKeys, RelinKey, Sampler, SecretKey, Security,
 };
@@ -66,47 +67,23 @@ impl Builder {
 
     fn push(&mut self, instr: Instr) -> ValueId {
         let id = self.s.nodes.len() as ValueId;
-        let get = |v: &ValueId| &self.s.nodes[*v as usize];
-        let (level, degree, scale) = match &instr {
-            Instr::Input { index } => {
-                let c = &self.s.ct_inputs[*index as usize];
-                (c.level, 1, c.scale)
-            }
-            Instr::Add { a, b } | Instr::Sub { a, b } => {
-                let (a, b) = (get(a), get(b));
-                (a.level, a.degree.max(b.degree), a.scale)
-            }
-            Instr::Mul { a, b } => {
-                let (a, b) = (get(a), get(b));
-                (a.level, 2, a.scale * b.scale)
-            }
-            Instr::MulPlain { a, scale, .. } | Instr::MulConst { a, scale, .. } => {
-                let a = get(a);
-                (a.level, a.degree, a.scale * scale)
-            }
-            Instr::Relinearize { a } => (get(a).level, 1, get(a).scale),
-            Instr::Rescale { a } => {
-                let a = get(a);
-                (
-                    a.level - 1,
-                    a.degree,
-                    a.scale / self.q[a.level as usize] as f64,
-                )
-            }
-            Instr::ModDown { a, level } => (*level, get(a).degree, get(a).scale),
-            Instr::Rotate { a, step } => {
-                self.s.rotation_steps.push(*step);
-                (get(a).level, 1, get(a).scale)
-            }
-            Instr::Conjugate { a } => {
-                self.s.needs_conjugation = true;
-                (get(a).level, 1, get(a).scale)
-            }
-            Instr::Neg { a }
-            | Instr::AddPlain { a, .. }
-            | Instr::AddConst { a, .. }
-            | Instr::MulInt { a, .. } => (get(a).level, get(a).degree, get(a).scale),
-        };
+        // The contract's bookkeeping rules give the recorded level, scale and degree.
+        let args: Vec<CtState> = instr
+            .operands()
+            .iter()
+            .map(|v| CtState::recorded(&self.s.nodes[*v as usize]))
+            .collect();
+        let CtState {
+            level,
+            scale,
+            degree,
+        } = rules::result(&instr, &args, &self.s.ct_inputs, &self.q)
+            .expect("the test builds valid schedules");
+        match &instr {
+            Instr::Rotate { step, .. } => self.s.rotation_steps.push(*step),
+            Instr::Conjugate { .. } => self.s.needs_conjugation = true,
+            _ => {}
+        }
         let origin = Origin {
             tensor_node: 100 + id,
             tensor_op: instr.name().into(),
@@ -205,6 +182,7 @@ fn assign_bounds(s: &mut Schedule, inputs: &[Vec<Tensor>]) {
             | Instr::Rescale { .. }
             | Instr::Rotate { .. }
             | Instr::Conjugate { .. } => ea(0) + fresh,
+            Instr::Trivial { .. } => fresh,
         };
         e.push(err);
     }

@@ -228,6 +228,7 @@ impl Schedule {
             | Instr::Rescale { a }
             | Instr::Conjugate { a } => format!("{name} %{a}"),
             Instr::AddPlain { a, plain } => format!("{name} %{a}, {}", self.plain(plain)),
+            Instr::Trivial { plain, .. } => format!("{name} {}", self.plain(plain)),
             Instr::MulPlain { a, plain, scale: s } => {
                 format!("{name} %{a}, {}, scale {}", self.plain(plain), scale(*s))
             }

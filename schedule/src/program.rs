@@ -273,13 +273,21 @@ pub enum Instr {
     Conjugate {
         a: ValueId,
     },
+    /// The public plaintext `plain` as a noiseless ciphertext `(p, 0)` at `level` and `scale`:
+    /// an output that the optimizer made public (a constant, a value of `plain` inputs) still
+    /// leaves the server as a ciphertext, without a key.
+    Trivial {
+        plain: Plain,
+        level: u32,
+        scale: f64,
+    },
 }
 
 impl Instr {
     /// The operand values, in order.
     pub fn operands(&self) -> Vec<ValueId> {
         match *self {
-            Instr::Input { .. } => vec![],
+            Instr::Input { .. } | Instr::Trivial { .. } => vec![],
             Instr::Add { a, b } | Instr::Sub { a, b } | Instr::Mul { a, b } => vec![a, b],
             Instr::Neg { a }
             | Instr::AddPlain { a, .. }
@@ -313,6 +321,7 @@ impl Instr {
             Instr::ModDown { .. } => "mod_down",
             Instr::Rotate { .. } => "rotate",
             Instr::Conjugate { .. } => "conjugate",
+            Instr::Trivial { .. } => "trivial",
         }
     }
 }

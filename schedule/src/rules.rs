@@ -222,6 +222,11 @@ pub fn result(
             degree(a, 1)?;
             a
         }
+        Instr::Trivial { level, scale, .. } => CtState {
+            level: *level,
+            scale: *scale,
+            degree: 1,
+        },
     })
 }
 

@@ -80,6 +80,7 @@ pub fn apply_plain<'a>(
         | Instr::Rescale { .. }
         | Instr::ModDown { .. }
         | Instr::Conjugate { .. } => Some(args.first()?.to_vec()),
+        Instr::Trivial { plain, .. } => plain_slots(schedule.unit, plain, public),
         Instr::Rotate { step, .. } => {
             let a = args.first()?;
             let n = a.len() as i64;

@@ -110,6 +110,10 @@ impl Schedule {
                 | Instr::MulPlain {
                     plain: Plain::Public { pack },
                     ..
+                }
+                | Instr::Trivial {
+                    plain: Plain::Public { pack },
+                    ..
                 } if !source_ok(&pack.source) => {
                     return bad(format!("node {i} reads a missing public input"));
                 }

@@ -132,17 +132,28 @@ pub fn annotate_with(s: &mut Schedule, inputs: &[Vec<Tensor>]) {
         Some(st) => st.iter().map(|x| x.magnitude * MAGNITUDE_MARGIN).collect(),
         None => vec![1.0; s.nodes.len()],
     };
+    // Public values the server computes (derived tensors over `plain` inputs): their largest
+    // entry on these inputs.
+    let derived_max: Vec<f64> = hel_schedule::derived_tensors(s, inputs)
+        .map(|ts| {
+            ts.iter()
+                .map(|t| t.data.iter().fold(0.0f64, |a, x| a.max(x.abs())))
+                .collect()
+        })
+        .unwrap_or_default();
     let plain_mag = |p: &Plain| -> f64 {
         match p {
             Plain::Rect { value, .. } | Plain::Diagonal { value, .. } => value.abs(),
             Plain::Public { pack } => {
-                let r = match pack.source {
-                    Source::Input { input, .. } => {
-                        s.inputs.get(input as usize).and_then(|i| i.range)
-                    }
-                    Source::Derived { .. } => None,
+                let m = match pack.source {
+                    Source::Input { input, .. } => s
+                        .inputs
+                        .get(input as usize)
+                        .and_then(|i| i.range)
+                        .map(|(lo, hi)| lo.abs().max(hi.abs())),
+                    Source::Derived { index } => derived_max.get(index as usize).copied(),
                 };
-                r.map_or(1.0, |(lo, hi)| lo.abs().max(hi.abs())) * pack.factor.abs()
+                m.unwrap_or(1.0) * pack.factor.abs()
             }
         }
     };
@@ -172,6 +183,7 @@ pub fn annotate_with(s: &mut Schedule, inputs: &[Vec<Tensor>]) {
                 e(*a) + round(node.scale)
             }
             Instr::Rescale { a } => e(*a) + round(node.scale),
+            Instr::Trivial { plain, scale, .. } => plain_mag(plain) * encode(*scale),
         };
         // The simulated estimate, where it is tighter (see the module comment).
         let k = bounds.len();

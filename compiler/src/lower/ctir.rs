@@ -25,12 +25,14 @@ pub enum COp {
     MulInt(Ct, i64),
     Mul(Ct, Ct),
     Rotate(Ct, i64),
+    /// A public plaintext as a noiseless ciphertext (an output the optimizer made public).
+    Trivial(Plain),
 }
 
 impl COp {
     pub fn operands(&self) -> Vec<Ct> {
         match *self {
-            COp::Input(_) => vec![],
+            COp::Input(_) | COp::Trivial(_) => vec![],
             COp::Add(a, b) | COp::Sub(a, b) | COp::Mul(a, b) => vec![a, b],
             COp::Neg(a)
             | COp::AddPlain(a, _)

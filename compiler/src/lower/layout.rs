@@ -25,11 +25,11 @@
 
 use rustc_hash::FxHashMap;
 
-use hel_schedule::{CtInput, Layout, Pack, Source, Unit};
+use hel_schedule::{CtInput, Layout, Pack, Plain, Source, Unit};
 
-use super::ctir::{Ct, CtIr};
+use super::ctir::{COp, Ct, CtIr};
 use super::elementwise::elem_of;
-use super::oracle::{Oracle, INF};
+use super::oracle::{Oracle, PlainKind, INF};
 use super::plan::{Plan, Recipe};
 use crate::diagnostics::Diagnostic;
 use crate::ir::{NodeId, Op, Program, Secrecy, Shape};
@@ -190,6 +190,10 @@ impl<'p> Lowering<'p> {
             let args = n.args.clone();
             match n.op {
                 Op::Dot => self.dot(id, args[0], args[1])?,
+                Op::Pow { exp } => {
+                    let x = self.scalar(args[0])?;
+                    self.power(x, exp, id)
+                }
                 _ => {
                     let v = self.elementwise_vec(
                         id,
@@ -205,6 +209,62 @@ impl<'p> Lowering<'p> {
         };
         self.scalars.insert(id, ct);
         Ok(ct)
+    }
+
+    /// A public output as noiseless ciphertexts, in the layout an encrypted output of its
+    /// shape has (vectors row-replicated, matrices direct), each tile with its layout.
+    pub fn public_output(&mut self, id: NodeId) -> Result<Vec<(Ct, Layout)>, Diagnostic> {
+        let Unit { h, w } = self.unit;
+        let kind = self
+            .oracle
+            .plain_kind(id)
+            .ok_or_else(|| self.unsupported(id, "a public output that is not known here"))?;
+        // (the output tile's layout, the valid rows and columns of the tile)
+        let tiles: Vec<(Layout, usize, usize)> = match self.shape(id) {
+            Shape::Scalar => vec![(Layout::Scalar, h, w)],
+            Shape::Vector(n) => (0..ceil_div(n, w))
+                .map(|t| {
+                    let (r, c) = self.vec_tile_extent(Orient::R, n, t);
+                    (Layout::RowVector { offset: t * w }, r, c)
+                })
+                .collect(),
+            Shape::Matrix(r, c) => {
+                let gc = ceil_div(c, w);
+                (0..ceil_div(r, h) * gc)
+                    .map(|k| {
+                        let (i, j) = (k / gc, k % gc);
+                        let layout = Layout::MatrixTile {
+                            transposed: false,
+                            row0: i * h,
+                            col0: j * w,
+                        };
+                        (layout, r.saturating_sub(i * h), c.saturating_sub(j * w))
+                    })
+                    .collect()
+            }
+        };
+        let mut out = Vec::with_capacity(tiles.len());
+        for (layout, rows, cols) in tiles {
+            let plain = match kind {
+                PlainKind::Uniform(v) => self.rect_valid(rows, cols, v),
+                PlainKind::Public(source, factor, t) => Plain::Public {
+                    pack: Pack {
+                        source,
+                        layout: match layout {
+                            Layout::MatrixTile { row0, col0, .. } => Layout::MatrixTile {
+                                transposed: t,
+                                row0,
+                                col0,
+                            },
+                            other => other,
+                        },
+                        factor,
+                    },
+                },
+            };
+            out.push((self.push(COp::Trivial(plain), id), layout));
+        }
+        Ok(out)
     }
 
     /// Vector `id` in orientation `o`.

@@ -313,6 +313,21 @@ pub fn manage(
                 input_at[*i as usize] = (l, s);
                 m.emit(Instr::Input { index: *i }, l, s, 1, false)
             }
+            COp::Trivial(plain) => {
+                let l = (base + need[k]).min(top);
+                let s = chain.scales[l as usize];
+                m.emit(
+                    Instr::Trivial {
+                        plain: plain.clone(),
+                        level: l,
+                        scale: s,
+                    },
+                    l,
+                    s,
+                    1,
+                    false,
+                )
+            }
             COp::Add(..) | COp::Sub(..) => {
                 let (a, b) = m.match_pair(arg(0), arg(1))?;
                 let instr = if matches!(op, COp::Add(..)) {

@@ -281,19 +281,11 @@ fn lay_out(p: &Program, unit: Unit, slack: u32) -> Result<Laid<'_>, Diagnostic> 
     for o in &p.outputs {
         let shape = p.graph.node(o.node).ty.shape;
         let enc = p.graph.node(o.node).ty.secrecy == crate::ir::Secrecy::Enc;
-        if !enc {
-            return Err(Diagnostic::new(
-                Code::Unsupported,
-                &p.source,
-                o.span,
-                format!(
-                    "output `{}` is public: only encrypted outputs can be lowered",
-                    o.name
-                ),
-            ));
-        }
         let mut tiles = Vec::new();
         match shape {
+            // An output the optimizer made public (a constant, a value of `plain` inputs)
+            // leaves the server as noiseless ciphertexts of its value.
+            _ if !enc => tiles = low.public_output(o.node)?,
             Shape::Scalar => {
                 let ct = low.scalar(o.node)?;
                 tiles.push((ct, Layout::Scalar));

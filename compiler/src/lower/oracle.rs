@@ -118,7 +118,8 @@ impl<'p> Oracle<'p> {
             oracle.input_sources.push(s);
         }
         for (id, n) in p.graph.nodes() {
-            let meets_ciphertexts = p.graph.users(id).into_iter().any(|u| oracle.is_enc(u));
+            let meets_ciphertexts = p.graph.users(id).into_iter().any(|u| oracle.is_enc(u))
+                || p.outputs.iter().any(|o| o.node == id);
             if n.ty.secrecy == Secrecy::Enc
                 || !meets_ciphertexts
                 || oracle.input_source(id).is_some()
@@ -309,6 +310,10 @@ impl<'p> Oracle<'p> {
                     (None, Some(c)) if c != 0.0 => (a, 1.0 / c),
                     _ => return None,
                 };
+                // A scalar times a constant tensor broadcasts: not a view of the scalar.
+                if self.shape(x) != n.ty.shape {
+                    return None;
+                }
                 let (s, f, t) = self.find_input_source(x)?;
                 Some((s, f * c, t))
             }
@@ -460,8 +465,8 @@ impl<'p> Oracle<'p> {
                     (Shape::Matrix(_, c), Form::D) | (Shape::Matrix(c, _), Form::T) => c,
                     _ => 1,
                 };
-                let packed = self.input_source(z).is_some()
-                    && columns <= super::matmul::MAX_PACKED_COLUMNS;
+                let packed =
+                    self.input_source(z).is_some() && columns <= super::matmul::MAX_PACKED_COLUMNS;
                 let zl = if packed { 2 } else { 3 };
                 ops(self, &[(x, xw, 2), (z, zw, zl)])
             }

@@ -85,6 +85,19 @@ impl Context {
         })
     }
 
+    /// The noiseless ciphertext `(p, 0)` of a plaintext: it decrypts to `p` under any key and
+    /// hides nothing, for public values that must take part in a computation as ciphertexts.
+    pub fn trivial(&self, pt: &Plaintext) -> Result<Ciphertext> {
+        self.check_id(pt.ctx_id)?;
+        let limbs = pt.poly.num_limbs();
+        Ok(Ciphertext {
+            c: vec![pt.poly.clone(), RnsPoly::zero(self.n, limbs)],
+            level: pt.level,
+            scale: pt.scale,
+            ctx_id: self.id,
+        })
+    }
+
     /// Secret-key encryption, kept in seed-compressed form.
     pub fn encrypt_sk_seeded(
         &self,

@@ -59,6 +59,11 @@ pub(crate) fn plain_operand(schedule: &Schedule, node: &Node) -> Option<(Plain, 
     let (a, plain, scale) = match &node.instr {
         Instr::AddPlain { a, plain } => (a, plain, None),
         Instr::MulPlain { a, plain, scale } => (a, plain, Some(*scale)),
+        Instr::Trivial {
+            plain,
+            level,
+            scale,
+        } => return Some((plain.clone(), *level, *scale)),
         _ => return None,
     };
     let operand = schedule.nodes.get(*a as usize)?;
@@ -420,6 +425,7 @@ impl Evaluator for CkksEvaluator<'_> {
             Instr::ModDown { level, .. } => ck(ctx.drop_level(arg(0)?, *level as usize))?,
             Instr::Rotate { step, .. } => ck(ctx.rotate(arg(0)?, *step, self.galois))?,
             Instr::Conjugate { .. } => ck(ctx.conjugate(arg(0)?, self.galois))?,
+            Instr::Trivial { .. } => ck(ctx.trivial(&*self.plaintext(id, node)?))?,
         };
         self.check(id, node, &out)?;
         Ok(out)
