@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hel_runtime::ckks::sampling::SIGMA;
-use hel_runtime::schedule::rules::{self, CtState};
 use hel_runtime::ckks::{
     Ciphertext, CkksParams, Context, GaloisKeys, RelinKey, Sampler, SecretKey, Security,
 };
@@ -14,6 +13,7 @@ use hel_runtime::exec::{
     calibrate, critical_path_seconds, execute, CkksEvaluator, CostEvaluator, CostTable,
     DebugEvaluator, Evaluator, ExecError, PlainEvaluator, RunOptions, ENCODE,
 };
+use hel_runtime::schedule::rules::{self, CtState};
 use hel_runtime::schedule::{
     level_scales, plain_slots, simulate_values, CtInput, Instr, Layout, Node, Origin, OutputTile,
     Pack, Plain, Schedule, Shape, Source, Tensor, TensorInput, TensorOutput, Unit, ValueId,

@@ -66,11 +66,12 @@ impl Pass for ClientPrecomputePass {
     }
 }
 
-/// `client-products`, the last pass at every level: every remaining product of encrypted
-/// inputs (critical or not) becomes a derived input, because the slot layouts have no
-/// matrix-matrix product. Off the critical path this costs upload, not depth. Leaves the
-/// program unchanged when `mode` is `Off` (lowering then reports the product it cannot
-/// implement).
+/// `client-products`, the last pass at `-O2`: every remaining product of encrypted inputs
+/// (critical or not) becomes a derived input. The client holds the data, and uploading a
+/// product of two data tensors costs less than the server's encrypted matrix product (a Gram
+/// of two 1024 × 197 minibatches is 1024 columns of rotations); off the critical path this
+/// costs upload, not depth. Leaves the program unchanged when `mode` is `Off` (the server
+/// then multiplies).
 pub struct RemainingProductsPass {
     pub mode: ClientPrecompute,
 }
@@ -81,7 +82,7 @@ impl Pass for RemainingProductsPass {
     }
 
     fn description(&self) -> &'static str {
-        "products of encrypted inputs the slot layouts cannot multiply become inputs the client computes"
+        "the remaining products of encrypted inputs become inputs the client computes"
     }
 
     fn run(&self, p: Program) -> Result<Program, Diagnostic> {

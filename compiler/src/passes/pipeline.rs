@@ -60,8 +60,9 @@ impl Pipeline {
     /// - `-O2`: the same rules across iterations, software pipelining and client-side
     ///   precomputation.
     ///
-    /// Every level ends with `client-products`, which hands the products of encrypted inputs
-    /// that the slot layouts cannot implement to the client.
+    /// `-O2` ends with `client-products`, which hands every remaining product of two encrypted
+    /// inputs to the client (data the client holds; uploading the product costs less than the
+    /// server's matrix product). Below `-O2` the server computes them.
     pub fn with_options(options: Options) -> Pipeline {
         let level = options.level;
         if let Some(factor) = options.unroll_factor {
@@ -93,12 +94,10 @@ impl Pipeline {
             passes.push(Box::new(super::client_precompute::ClientPrecomputePass {
                 mode: options.client_precompute,
             }));
+            passes.push(Box::new(super::client_precompute::RemainingProductsPass {
+                mode: options.client_precompute,
+            }));
         }
-        // Whatever lowering needs of the tensor IR happens here, as a pass: the lowering
-        // never calls back into the middle end.
-        passes.push(Box::new(super::client_precompute::RemainingProductsPass {
-            mode: options.client_precompute,
-        }));
         Pipeline { passes }
     }
 
