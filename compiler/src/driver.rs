@@ -180,14 +180,29 @@ pub fn lower_checked_or_depth(
     let internal = |message: String| {
         Diagnostic::new(Code::Internal, &program.source, Span::new(0, 0), message)
     };
-    let check = verify::max_difference(program, &lowered.schedule, PLAINTEXT_CHECK_SEED)
+    let diffs = verify::differences(program, &lowered.schedule, PLAINTEXT_CHECK_SEED)
         .map_err(|e| internal(format!("plaintext check could not run: {e}")))?;
-    if check.is_nan() || check > PLAINTEXT_CHECK_TOLERANCE {
-        return Err(internal(format!(
-            "internal: the lowered program differs from the source by {check:e} in plaintext"
-        ))
+    let bad = |d: f64| d.is_nan() || d > PLAINTEXT_CHECK_TOLERANCE;
+    if let Some((k, d)) = diffs.iter().enumerate().find(|(_, d)| bad(**d)) {
+        // Located at the output that differs: a compiler bug, named where it shows.
+        let (span, name) = program
+            .outputs
+            .get(k)
+            .map_or((Span::new(0, 0), String::new()), |o| {
+                (o.span, o.name.clone())
+            });
+        return Err(Diagnostic::new(
+            Code::Internal,
+            &program.source,
+            span,
+            format!(
+                "internal: output `{name}` of the lowered program differs from the source by \
+                 {d:e} in plaintext (a compiler bug: please report it with this program)"
+            ),
+        )
         .into());
     }
+    let check = diffs.into_iter().fold(0.0, f64::max);
     Ok((lowered, check))
 }
 

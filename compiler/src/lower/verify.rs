@@ -26,10 +26,22 @@ pub fn schedule_inputs(
 /// Largest `|tensor - slots| / max(1, |tensor|)` over all outputs on random inputs (seeded);
 /// `Err` with a reason if either side cannot run.
 pub fn max_difference(p: &Program, s: &Schedule, seed: u64) -> Result<f64, String> {
+    Ok(differences(p, s, seed)?.into_iter().fold(0.0, |m, d| {
+        if d.is_nan() || m.is_nan() {
+            f64::NAN
+        } else {
+            m.max(d)
+        }
+    }))
+}
+
+/// [`max_difference`] per output (in `p.outputs` order), so a failed check can name the output
+/// that differs.
+pub fn differences(p: &Program, s: &Schedule, seed: u64) -> Result<Vec<f64>, String> {
     let values = random_inputs(p, seed);
     let expected = eval(p, &values).map_err(|e| e.to_string())?;
     let got = simulate(s, &schedule_inputs(p, &values)).map_err(|e| e.to_string())?;
-    let mut worst = 0.0f64;
+    let mut out = Vec::with_capacity(got.len());
     for ((name, v), g) in expected.iter().zip(&got) {
         let Value::Tensor(t) = v else {
             return Err(format!("output `{name}` is a sequence"));
@@ -37,9 +49,14 @@ pub fn max_difference(p: &Program, s: &Schedule, seed: u64) -> Result<f64, Strin
         if t.data.len() != g.data.len() {
             return Err(format!("output `{name}` has the wrong size"));
         }
-        for (a, b) in t.data.iter().zip(&g.data) {
-            worst = worst.max((a - b).abs() / a.abs().max(1.0));
-        }
+        let worst = t
+            .data
+            .iter()
+            .zip(&g.data)
+            .map(|(a, b)| (a - b).abs() / a.abs().max(1.0))
+            // NaN (an overflow on one side) must not read as agreement.
+            .fold(0.0f64, |m, d| if d.is_nan() { f64::NAN } else { m.max(d) });
+        out.push(worst);
     }
-    Ok(worst)
+    Ok(out)
 }
