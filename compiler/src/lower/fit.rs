@@ -10,19 +10,17 @@
 //!   128-bit secure chain can hold, or that the `--params` given cannot, is refused with its
 //!   node, span and magnitude.
 //! - **Precision** ([`precision`]): every output's predicted error bound, relative to its
-//!   range, should keep `--precision` bits. Where it does not, the scale is raised by the
-//!   shortfall (up to 10 bits) if the chosen ring holds that with the same primes and digits
-//!   (a wider scale in the same limbs costs nothing); else the explanation says what precision
-//!   to expect.
-//!   The prediction is on random data from the declared ranges, where a deep iteration such
-//!   as gradient descent can be far worse conditioned than on real data (GD's prediction is 6
-//!   bits there, while it matches the plaintext model to 3e-6 on MNIST), so falling short is
-//!   reported, never refused; a precision whose scale no chain holds is refused by the
+//!   range, should keep `--precision` bits; where it does not, the explanation says what
+//!   precision to expect. The prediction is on random data from the declared ranges, where a
+//!   deep iteration such as gradient descent can be far worse conditioned than on real data
+//!   (GD's prediction at k = 6 is 4 bits there, while it matches the plaintext model to 3e-6
+//!   on MNIST), so falling short is reported, not refused, and does not raise the scale (which
+//!   would give circuits that differ only in constants, such as training rounds, different
+//!   parameters and key sets). A precision whose scale no chain holds is refused by the
 //!   parameter selection.
 
 use hel_schedule::{level_scales, Schedule};
 
-use super::params::{self, ParamChoice};
 use super::LowerOptions;
 use crate::analysis::ranges::Ranges;
 use crate::diagnostics::{Code, Diagnostic};
@@ -32,16 +30,11 @@ use crate::ir::Program;
 /// sign bit, and one for the noise and the estimates' rounding.
 pub const RANGE_MARGIN_BITS: f64 = 2.0;
 
-/// The largest shortfall the scale is raised for.
-const MAX_RAISE_BITS: u32 = 10;
-
 /// What one lowering gave: a schedule (or the parameters for another ring), or the need for
-/// a wider base (a value does not fit its modulus) or a larger scale (an output misses the
-/// precision target and the ring has room for it).
+/// a wider base (a value does not fit its modulus).
 pub(super) enum Attempt {
     Done(Box<super::Lowered>),
     Wider { headroom: u32, node: Culprit },
-    Finer { extra: u32, output: Culprit },
 }
 
 /// Where a parameter was raised, and why: the location a refusal points at.
@@ -51,11 +44,10 @@ pub(super) struct Culprit {
     pub label: String,
 }
 
-/// Why the request's headroom and scale are above the defaults.
+/// Why the request's headroom is above the default: the location a refusal points at.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Raised {
     pub range: Option<Culprit>,
-    pub precision: Option<Culprit>,
 }
 
 impl Raised {
@@ -63,7 +55,6 @@ impl Raised {
     pub fn culprit(&self, code: Code) -> Option<Culprit> {
         match code {
             Code::Range => self.range.clone(),
-            Code::Params => self.precision.clone(),
             _ => None,
         }
     }
@@ -228,20 +219,15 @@ pub(super) fn fit_values(
     }))
 }
 
-/// The outputs' precision against the target (see the module documentation): a request for
-/// a larger scale where the ring holds one (`may_raise`), or else a sentence for the
-/// explanation when an output falls short.
+/// The outputs' precision against the target (see the module documentation): `None` if every
+/// output's predicted bound keeps `--precision` bits of its range, else a sentence for the
+/// explanation.
 pub(super) fn precision(
     p: &Program,
     s: &Schedule,
     ranges: &Ranges,
     opts: &LowerOptions,
-    choice: &ParamChoice,
-    may_raise: bool,
-) -> Result<Option<Attempt>, String> {
-    if opts.params.forced.is_some() {
-        return Ok(None);
-    }
+) -> Option<String> {
     let target = opts.params.precision_bits as f64;
     let mut worst: Option<(f64, usize)> = None;
     for (k, (o, decl)) in s.outputs.iter().zip(&p.outputs).enumerate() {
@@ -254,45 +240,13 @@ pub(super) fn precision(
             worst = Some((bits, k));
         }
     }
-    let Some((bits, k)) = worst else {
-        return Ok(None);
-    };
+    let (bits, k) = worst?;
     let decl = &p.outputs[k];
-    let label = format!(
-        "output `{}` (range {:.2e}) has a predicted error of {:.2e}: {:.1} bits",
+    Some(format!(
+        "; predicted precision {bits:.1} bits of the {target} targeted: output `{}` (range \
+         {:.2e}) has a predicted error of {:.2e} on random inputs from the declared ranges",
         decl.name,
         ranges.of(decl.node),
         s.outputs[k].bound,
-        bits
-    );
-    let short = (target - bits).ceil();
-    if may_raise && short <= MAX_RAISE_BITS as f64 {
-        // The raise that covers the shortfall, if it keeps the ring, the primes and the
-        // key-switching digits.
-        let extra = short.max(1.0) as u32;
-        let mut req = opts.params.clone();
-        req.extra_scale_bits += extra;
-        let fits = params::select(choice.depth, &req, s.slots())
-            .ok()
-            .is_some_and(|c| {
-                c.params.log_n == choice.params.log_n
-                    && c.group == choice.group
-                    && c.params.q_bits.len() == choice.params.q_bits.len()
-                    && c.params.p_bits.len() == choice.params.p_bits.len()
-                    && c.params.dnum == choice.params.dnum
-            });
-        if fits {
-            return Ok(Some(Attempt::Finer {
-                extra,
-                output: Culprit {
-                    span: decl.span,
-                    label,
-                },
-            }));
-        }
-    }
-    Err(format!(
-        "; predicted precision {bits:.1} bits of the {target} targeted ({label}, on random \
-         inputs from the declared ranges), and the ring has no room for a larger scale"
     ))
 }

@@ -89,14 +89,13 @@ pub fn lower(p: &Program, opts: &LowerOptions) -> Result<Lowered, Diagnostic> {
     // need a wider base, or the precision a larger scale, than the guess).
     let mut log_n = opts.params.forced.as_ref().map_or(15, |f| f.log_n);
     let mut ring_changes = 0;
-    for attempt in 0..MAX_ATTEMPTS {
+    for _ in 0..MAX_ATTEMPTS {
         let slots = 1usize << (log_n - 1);
         let o = LowerOptions {
             params: req.clone(),
             name: opts.name.clone(),
         };
-        let may_raise = attempt + 3 < MAX_ATTEMPTS;
-        match lower_at(p, &o, slots, &ranges, &why, may_raise)? {
+        match lower_at(p, &o, slots, &ranges, &why)? {
             Attempt::Done(l) if l.schedule.params.log_n == log_n => return Ok(*l),
             Attempt::Done(l) => {
                 ring_changes += 1;
@@ -108,10 +107,6 @@ pub fn lower(p: &Program, opts: &LowerOptions) -> Result<Lowered, Diagnostic> {
             Attempt::Wider { headroom, node } => {
                 req.headroom_bits = req.headroom_bits.max(headroom);
                 why.range = Some(node);
-            }
-            Attempt::Finer { extra, output } => {
-                req.extra_scale_bits += extra;
-                why.precision = Some(output);
             }
         }
     }
@@ -392,7 +387,6 @@ fn lower_at(
     slots: usize,
     ranges: &Ranges,
     why: &Raised,
-    may_raise: bool,
 ) -> Result<Attempt, Diagnostic> {
     let Laid {
         low,
@@ -511,10 +505,8 @@ fn lower_at(
         return Ok(a);
     }
     bounds::annotate(&mut schedule, p, &mags);
-    match fit::precision(p, &schedule, ranges, opts, &choice, may_raise) {
-        Ok(Some(a)) => return Ok(a),
-        Ok(None) => {}
-        Err(note) => choice.explanation.push_str(&note),
+    if let Some(note) = fit::precision(p, &schedule, ranges, opts) {
+        choice.explanation.push_str(&note);
     }
     check::check(&schedule).map_err(|e| e.into_diagnostic(p))?;
     schedule.program_hash = schedule.canonical_hash();

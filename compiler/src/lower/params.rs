@@ -2,8 +2,7 @@
 //! precision target at 128-bit security.
 //!
 //! Rule: the scale is `2^log_scale` with `log_scale = precision + 20` (at least 30, at most
-//! [`MAX_LOG_SCALE`]), plus any bits the lowering adds when the predicted precision falls short:
-//! CKKS loses roughly `log2(N) + 5` bits to encoding, encryption and rescaling noise, so 20 bits
+//! [`MAX_LOG_SCALE`]): CKKS loses roughly `log2(N) + 5` bits to encoding, encryption and rescaling noise, so 20 bits
 //! above the target leave the requested precision after a deep circuit at N ≤ 2^16. Each level
 //! is one prime of `log_scale` bits, or two primes of half that above 2^50 (primes stay below
 //! 2^50). The base of the chain, `q_0` (several primes when it is wider than 50 bits; never
@@ -33,9 +32,6 @@ pub struct ParamRequest {
     /// at the lowest level plus margin (set by the lowering from the range analysis). The
     /// selection gives at least [`MIN_HEADROOM_BITS`] where that needs no second base prime.
     pub headroom_bits: u32,
-    /// Bits added to the scale beyond `precision + 20` (set by the lowering when the predicted
-    /// precision of an output falls short of the target).
-    pub extra_scale_bits: u32,
 }
 
 /// The headroom of the chain's base above the scale where it fits one prime: values up to
@@ -60,7 +56,6 @@ impl Default for ParamRequest {
             min_log_n: 13,
             max_log_n: 16,
             headroom_bits: 0,
-            extra_scale_bits: 0,
         }
     }
 }
@@ -120,7 +115,7 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
             explanation,
         });
     }
-    let log_scale = (req.precision_bits + NOISE_MARGIN_BITS + req.extra_scale_bits).max(30);
+    let log_scale = (req.precision_bits + NOISE_MARGIN_BITS).max(30);
     if log_scale > MAX_LOG_SCALE {
         return Err(ParamError {
             code: Code::Params,
@@ -194,19 +189,17 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
             });
         }
     }
-    // Too large: for the depth, or for the values and the precision the request adds to it.
-    let plain_scale = (req.precision_bits + NOISE_MARGIN_BITS).max(30);
-    let plain_headroom = MIN_HEADROOM_BITS.min(MAX_LEVEL_PRIME_BITS.saturating_sub(plain_scale));
+    // Too large: for the values (if the chain fits with the default headroom), else for the
+    // depth at this precision.
+    let plain_headroom = MIN_HEADROOM_BITS.min(MAX_LEVEL_PRIME_BITS.saturating_sub(log_scale));
     let plain = CkksParams::for_chain(
         max_log_n,
         depth as usize,
-        plain_scale,
-        plain_scale + plain_headroom,
-        plain_scale.div_ceil(MAX_LEVEL_PRIME_BITS),
-    )
-    .is_ok()
-        && plain_scale <= MAX_LOG_SCALE;
-    if plain && headroom > plain_headroom {
+        log_scale,
+        log_scale + plain_headroom,
+        group,
+    );
+    if plain.is_ok() && headroom > plain_headroom {
         return Err(ParamError {
             code: Code::Range,
             message: format!(
@@ -214,18 +207,6 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
                  depth {depth} at scale 2^{log_scale}: more than the 128-bit security bound \
                  holds even at N = 2^{max_log_n} ({} bits)",
                 headroom - 1,
-                max_log_qp_128(max_log_n).unwrap_or(0)
-            ),
-        });
-    }
-    if plain {
-        return Err(ParamError {
-            code: Code::Params,
-            message: format!(
-                "the precision target of {} bits needs a scale of 2^{log_scale} at depth \
-                 {depth}: more than the 128-bit security bound holds even at N = 2^{max_log_n} \
-                 ({} bits); lower --precision",
-                req.precision_bits,
                 max_log_qp_128(max_log_n).unwrap_or(0)
             ),
         });
