@@ -215,8 +215,10 @@ fn values_no_chain_holds_are_refused_with_their_location() {
     assert!(shown.contains("overflow.hel:3:8"), "{shown}");
     assert!(shown.contains("too large for any CKKS modulus"), "{shown}");
     // 10^60 (2^200) over a 2^40 scale: a base of 242 bits, more than N = 2^13 holds at all.
-    let mut opts = Options::default();
-    opts.max_log_n = 13;
+    let opts = Options {
+        max_log_n: 13,
+        ..Options::default()
+    };
     let d = refused(
         "wide.hel",
         "input x: enc vector[4] range [0, 1e30];\nlet y = x * x;\noutput y;\n",
