@@ -227,11 +227,13 @@ pub(super) fn precision(
     s: &Schedule,
     ranges: &Ranges,
     opts: &LowerOptions,
+    factors: &[f64],
 ) -> Option<String> {
     let target = opts.params.precision_bits as f64;
     let mut worst: Option<(f64, usize)> = None;
-    for (k, (o, decl)) in s.outputs.iter().zip(&p.outputs).enumerate() {
-        let range = ranges.of(decl.node);
+    let range = |k: usize| ranges.of(p.outputs[k].node) / factors.get(k).copied().unwrap_or(1.0);
+    for (k, o) in s.outputs.iter().enumerate() {
+        let range = range(k);
         if !(range > 0.0 && range.is_finite()) || o.bound == 0.0 {
             continue;
         }
@@ -246,7 +248,7 @@ pub(super) fn precision(
         "; predicted precision {bits:.1} bits of the {target} targeted: output `{}` (range \
          {:.2e}) has a predicted error of {:.2e} on random inputs from the declared ranges",
         decl.name,
-        ranges.of(decl.node),
+        range(k),
         s.outputs[k].bound,
     ))
 }

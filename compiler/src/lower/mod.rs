@@ -28,6 +28,7 @@ mod fit;
 mod layout;
 mod manage;
 mod oracle;
+mod outscale;
 pub mod params;
 mod plan;
 mod products;
@@ -73,6 +74,35 @@ const MAX_ATTEMPTS: usize = 10;
 
 /// Lowers an optimized, loop-free program to a schedule.
 pub fn lower(p: &Program, opts: &LowerOptions) -> Result<Lowered, Diagnostic> {
+    // Outputs whose small constants can move into a power-of-two output factor are lowered
+    // both ways: the scaled plan is kept when it is as cheap (same depth, no larger ring), or
+    // when only it meets the precision target (see `outscale`).
+    let scaled = outscale::scale_outputs(p);
+    let ones = vec![1.0; p.outputs.len()];
+    if scaled.factors == ones || opts.params.forced.is_some() {
+        return lower_program(p, opts, &ones).map(|(l, _)| l);
+    }
+    let plain = lower_program(p, opts, &ones);
+    let Ok((s, s_meets)) = lower_program(&scaled.program, opts, &scaled.factors) else {
+        return plain.map(|(l, _)| l);
+    };
+    match plain {
+        Ok((l, meets)) => {
+            let cheap = s.params.depth <= l.params.depth
+                && s.schedule.params.log_n <= l.schedule.params.log_n;
+            Ok(if cheap || (s_meets && !meets) { s } else { l })
+        }
+        Err(_) => Ok(s),
+    }
+}
+
+/// Lowers `p` whose outputs are computed times `factors`: the parameter selection's loop.
+/// Also says whether every output meets the precision target.
+fn lower_program(
+    p: &Program,
+    opts: &LowerOptions,
+    factors: &[f64],
+) -> Result<(Lowered, bool), Diagnostic> {
     let ranges = ranges(p);
     let mut req = opts.params.clone();
     let mut why = Raised::default();
@@ -86,7 +116,7 @@ pub fn lower(p: &Program, opts: &LowerOptions) -> Result<Lowered, Diagnostic> {
     }
     // The slot count depends on N, which depends on the depth, which does not depend on N:
     // lower once at a guess, pick parameters, and lower again if N changed (or if the values
-    // need a wider base, or the precision a larger scale, than the guess).
+    // need a wider base than the guess).
     let mut log_n = opts.params.forced.as_ref().map_or(15, |f| f.log_n);
     let mut ring_changes = 0;
     for _ in 0..MAX_ATTEMPTS {
@@ -95,8 +125,11 @@ pub fn lower(p: &Program, opts: &LowerOptions) -> Result<Lowered, Diagnostic> {
             params: req.clone(),
             name: opts.name.clone(),
         };
-        match lower_at(p, &o, slots, &ranges, &why)? {
-            Attempt::Done(l) if l.schedule.params.log_n == log_n => return Ok(*l),
+        match lower_at(p, &o, slots, &ranges, &why, factors)? {
+            Attempt::Done(l) if l.schedule.params.log_n == log_n => {
+                let meets = fit::precision(p, &l.schedule, &ranges, opts, factors).is_none();
+                return Ok((*l, meets));
+            }
             Attempt::Done(l) => {
                 ring_changes += 1;
                 if ring_changes > 3 {
@@ -387,6 +420,7 @@ fn lower_at(
     slots: usize,
     ranges: &Ranges,
     why: &Raised,
+    factors: &[f64],
 ) -> Result<Attempt, Diagnostic> {
     let Laid {
         low,
@@ -451,7 +485,7 @@ fn lower_at(
     }
     let mut outputs = Vec::new();
     let mut k = 0;
-    for (name, shape, layouts) in out_specs {
+    for ((name, shape, layouts), &factor) in out_specs.into_iter().zip(factors) {
         let tiles = layouts
             .into_iter()
             .map(|layout| {
@@ -460,7 +494,7 @@ fn lower_at(
                 OutputTile {
                     value: v,
                     layout,
-                    factor: 1.0,
+                    factor,
                 }
             })
             .collect();
@@ -505,7 +539,7 @@ fn lower_at(
         return Ok(a);
     }
     bounds::annotate(&mut schedule, p, &mags);
-    if let Some(note) = fit::precision(p, &schedule, ranges, opts) {
+    if let Some(note) = fit::precision(p, &schedule, ranges, opts, factors) {
         choice.explanation.push_str(&note);
     }
     check::check(&schedule).map_err(|e| e.into_diagnostic(p))?;
