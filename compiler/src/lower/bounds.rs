@@ -26,7 +26,7 @@
 //! cancelling like independent signs). The bounds are therefore heuristic; the debug evaluator
 //! checks them against the real encrypted run.
 
-use hel_schedule::{simulate_noise, Instr, Plain, Schedule, Source, Tensor};
+use hel_schedule::{simulate_magnitudes, simulate_noise, Instr, Plain, Schedule, Source, Tensor};
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
@@ -56,8 +56,7 @@ pub fn magnitudes(s: &Schedule, p: &Program, ranges: &Ranges) -> Vec<f64> {
                 })
                 .collect();
             inputs
-                .and_then(|inputs| simulate_noise(s, &inputs, &|_| 0.0, 0).ok())
-                .map(|st| st.iter().map(|x| x.magnitude).collect())
+                .and_then(|inputs| simulate_magnitudes(s, &inputs).ok())
                 .unwrap_or_else(|| vec![f64::INFINITY; s.nodes.len()])
         })
         .collect();
