@@ -30,8 +30,11 @@ pub enum Code {
     Unsupported,
     /// The circuit is deeper than any 128-bit secure parameter set holds.
     TooDeep,
-    /// Parameters given by the user (`--params`) are invalid or too small for the program.
+    /// Parameters given by the user (`--params`) are invalid or too small for the program, or
+    /// the precision target cannot be met within 128-bit security.
     Params,
+    /// A value too large for any 128-bit secure chain to hold (or for the `--params` given).
+    Range,
     /// A training program that cannot be split into rounds (see [`crate::rounds`]).
     Rounds,
     /// A broken invariant inside the compiler: a bug, never the program's fault.
@@ -51,13 +54,14 @@ impl Code {
             Code::Unsupported => "hel::lower::unsupported",
             Code::TooDeep => "hel::params::too_deep",
             Code::Params => "hel::params::invalid",
+            Code::Range => "hel::range::too_large",
             Code::Rounds => "hel::train::rounds",
             Code::Internal => "hel::internal",
         }
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 11] = [
+    pub const ALL: [Code; 12] = [
         Code::Syntax,
         Code::Name,
         Code::Shape,
@@ -67,6 +71,7 @@ impl Code {
         Code::Unsupported,
         Code::TooDeep,
         Code::Params,
+        Code::Range,
         Code::Rounds,
         Code::Internal,
     ];

@@ -52,7 +52,7 @@ pub use params::{CkksParams, ParamsError, Security};
 pub use program::*;
 pub use resources::Resources;
 pub use simulate::{
-    apply_plain, check_inputs, derived_tensors, simulate, simulate_noise, simulate_values, source,
-    unpack_outputs, NoiseStats, SimulationError,
+    apply_plain, check_inputs, derived_tensors, simulate, simulate_magnitudes, simulate_noise,
+    simulate_values, source, unpack_outputs, NoiseStats, SimulationError,
 };
 pub use validate::ScheduleError;

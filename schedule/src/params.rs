@@ -97,6 +97,14 @@ pub struct Primes {
     pub p: Vec<u64>,
 }
 
+/// `total` bits in `parts` prime sizes as even as possible, the larger first.
+fn split_bits(total: u32, parts: u32) -> Vec<u32> {
+    let parts = parts.max(1);
+    (0..parts)
+        .map(|i| total / parts + u32::from(i < total % parts))
+        .collect()
+}
+
 impl CkksParams {
     /// The standard chain for a ring degree: q_0 of 50 bits, 40-bit scaling primes, Δ = 2^40,
     /// and the smallest `dnum` (largest digits) whose special modulus still fits the 128-bit
@@ -200,6 +208,39 @@ impl CkksParams {
         let q0 = (log_scale + 10).min(MAX_PRIME_BITS);
         let q_bits = std::iter::once(q0)
             .chain(std::iter::repeat_n(log_scale, depth))
+            .collect();
+        Self::with_largest_digits(log_n, q_bits, log_scale, Security::Classical128)
+    }
+
+    /// A secure chain for `depth` rescalings at scale 2^log_scale with `base_bits` of modulus
+    /// at the bottom: the base `q_0·…·q_{b-1}` (the fewest primes of at most
+    /// [`MAX_PRIME_BITS`] bits, as even as possible) is never rescaled away and holds the
+    /// values of the lowest level, and each of the `depth` levels above it is a group of
+    /// `group` primes whose product is about 2^log_scale (a rescale divides by all of them, one
+    /// prime after the other), so scales above 2^50 take two primes per level. With one base
+    /// prime of `log_scale + 10` bits and `group = 1` this is [`CkksParams::for_depth`].
+    pub fn for_chain(
+        log_n: u32,
+        depth: usize,
+        log_scale: u32,
+        base_bits: u32,
+        group: u32,
+    ) -> Result<Self> {
+        let group = group.max(1);
+        let each = split_bits(log_scale, group);
+        let base = split_bits(base_bits, base_bits.div_ceil(MAX_PRIME_BITS).max(1));
+        for &b in each.iter().chain(&base) {
+            if !(log_n + 3..=MAX_PRIME_BITS).contains(&b) {
+                return Err(ParamsError::Invalid(format!(
+                    "log_scale = {log_scale} in {group} prime(s) per level over a base of \
+                     {base_bits} bits needs primes outside [{}, {MAX_PRIME_BITS}] bits",
+                    log_n + 3
+                )));
+            }
+        }
+        let q_bits = base
+            .into_iter()
+            .chain((0..depth).flat_map(|_| each.iter().copied()))
             .collect();
         Self::with_largest_digits(log_n, q_bits, log_scale, Security::Classical128)
     }
@@ -313,5 +354,32 @@ impl CkksParams {
             Security::InsecureForTestingOnly => 0,
         }]);
         Ok(*h.finalize().as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn for_chain_with_one_base_prime_and_groups_of_one_is_for_depth() {
+        for (log_n, depth, log_scale) in [(13, 2, 40), (14, 5, 40), (15, 13, 40), (14, 3, 30)] {
+            assert_eq!(
+                CkksParams::for_chain(log_n, depth, log_scale, log_scale + 10, 1),
+                CkksParams::for_depth(log_n, depth, log_scale),
+            );
+        }
+    }
+
+    #[test]
+    fn wide_bases_and_wide_scales_take_several_primes() {
+        // q_0 of 40 + 60 bits: two base primes; each level of 2^60: two 30-bit primes.
+        let p = CkksParams::for_chain(14, 3, 60, 100, 2).unwrap();
+        assert_eq!(p.q_bits, vec![50, 50, 30, 30, 30, 30, 30, 30]);
+        let p = CkksParams::for_chain(14, 2, 51, 73, 2).unwrap();
+        assert_eq!(p.q_bits, vec![37, 36, 26, 25, 26, 25]);
+        assert!(p.primes().is_ok());
+        // Primes below log_n + 3 bits do not exist for the ring.
+        assert!(CkksParams::for_chain(16, 2, 36, 46, 2).is_err());
     }
 }

@@ -195,6 +195,26 @@ pub fn simulate_noise(
     Ok(stats)
 }
 
+/// Runs the schedule on plaintext slots (streaming, like [`simulate`]) and returns every
+/// node's largest |slot| (infinite where a slot overflows): the magnitudes the compiler sizes
+/// the modulus chain for.
+pub fn simulate_magnitudes(
+    schedule: &Schedule,
+    inputs: &[Vec<Tensor>],
+) -> Result<Vec<f64>, SimulationError> {
+    let mut mags = vec![0.0; schedule.nodes.len()];
+    stream(schedule, inputs, 0, None, &mut |i, exact, _| {
+        mags[i] = exact.iter().fold(0.0f64, |m, x| {
+            if x.is_finite() {
+                m.max(x.abs())
+            } else {
+                f64::INFINITY
+            }
+        });
+    })?;
+    Ok(mags)
+}
+
 /// Standard normal samples (ziggurat), for the noise model only.
 struct Gaussian(rand_chacha::ChaCha8Rng);
 

@@ -45,10 +45,10 @@ impl OptArgs {
 /// `--precision BITS` (depth, compile, train).
 #[derive(Args, Clone, Debug)]
 pub struct PrecisionArgs {
-    /// Target bits of precision of the outputs (8..30): chooses the scale, hence the CKKS
+    /// Target bits of precision of the outputs (10..40): chooses the scale, hence the CKKS
     /// parameters.
     #[arg(long, value_name = "BITS", default_value_t = 20,
-          value_parser = clap::value_parser!(u32).range(8..=30))]
+          value_parser = clap::value_parser!(u32).range(10..=40))]
     pub precision: u32,
 }
 

@@ -1,7 +1,9 @@
 //! Analyses of the tensor IR: multiplicative depth (the currency of CKKS), its attribution to
-//! loop iterations, the critical path, and operation counts.
+//! loop iterations, the critical path, and operation counts; the magnitude of every value
+//! ([`ranges`]).
 
 pub mod depth;
+pub mod ranges;
 pub mod report;
 
 pub use depth::{node_depths, DepthModel};

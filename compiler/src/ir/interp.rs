@@ -52,13 +52,23 @@ pub fn eval(
     p: &Program,
     inputs: &HashMap<String, Value>,
 ) -> Result<Vec<(String, Value)>, EvalError> {
+    eval_observed(p, inputs, &mut |_, _| {})
+}
+
+/// [`eval`], showing every value of the top-level graph to `observe` as it is computed (the
+/// range analysis records each node's largest magnitude this way).
+pub fn eval_observed(
+    p: &Program,
+    inputs: &HashMap<String, Value>,
+    observe: &mut dyn FnMut(NodeId, &Value),
+) -> Result<Vec<(String, Value)>, EvalError> {
     let owned;
     let mut inputs = inputs;
     if p.derived.iter().any(|d| !inputs.contains_key(&d.name)) {
         let mut all = inputs.clone();
         for d in &p.derived {
             if !all.contains_key(&d.name) {
-                let slots = eval_graph(&d.graph, &[], None, &all, &[d.node])?;
+                let slots = eval_graph(&d.graph, &[], None, &all, &[d.node], &mut |_, _| {})?;
                 match slots.get(&d.node) {
                     Some(Slot::Val(v)) => {
                         all.insert(d.name.clone(), v.clone());
@@ -95,7 +105,7 @@ pub fn eval(
         }
     }
     let keep: Vec<NodeId> = p.outputs.iter().map(|o| o.node).collect();
-    let slots = eval_graph(&p.graph, &[], None, inputs, &keep)?;
+    let slots = eval_graph(&p.graph, &[], None, inputs, &keep, observe)?;
     p.outputs
         .iter()
         .map(|o| match slots.get(&o.node) {
@@ -127,6 +137,7 @@ fn eval_graph(
     loop_index: Option<i64>,
     inputs: &HashMap<String, Value>,
     keep: &[NodeId],
+    observe: &mut dyn FnMut(NodeId, &Value),
 ) -> Result<HashMap<NodeId, Slot>, EvalError> {
     // Remaining uses per node; a value is dropped when it reaches zero (unless kept).
     let mut uses: Vec<usize> = vec![0; g.len()];
@@ -261,7 +272,14 @@ fn eval_graph(
                 }
                 let body = &l.body;
                 for i in l.start..l.end {
-                    let sub = eval_graph(&body.graph, &args, Some(i), inputs, &body.results)?;
+                    let sub = eval_graph(
+                        &body.graph,
+                        &args,
+                        Some(i),
+                        inputs,
+                        &body.results,
+                        &mut |_, _| {},
+                    )?;
                     for (k, r) in body.results.iter().enumerate() {
                         match sub.get(r) {
                             Some(Slot::Val(v)) => args[k] = v.clone(),
@@ -281,6 +299,9 @@ fn eval_graph(
                 _ => return Err(bad("result of a non-loop")),
             },
         };
+        if let Slot::Val(v) = &out {
+            observe(id, v);
+        }
         for a in &n.args {
             let u = &mut uses[a.index()];
             *u = u.saturating_sub(1);

@@ -11,10 +11,10 @@
 //! Two estimates, and the bound is the smaller:
 //! - **Worst case**: 6 standard deviations per source, propagated with
 //!   `|x·y - x'·y'| ≤ |x|·e_y + |y|·e_x + e_x·e_y` and additions summing errors. Its magnitudes
-//!   come from the slot-level simulation (times a margin of 4), because interval arithmetic
-//!   from the declared ranges grows by the vector length at every product. It is sound for
-//!   that data but very loose for deep circuits: it assumes every error adds up with the same
-//!   sign, through every reduction.
+//!   are the larger of the slot-level simulation's (times a margin of 4) and [`magnitudes`]
+//!   (the range analysis carried to the slots, the same numbers the parameter selection makes
+//!   room for). It is sound for that data but very loose for deep circuits: it assumes every
+//!   error adds up with the same sign, through every reduction.
 //! - **Simulated**: the schedule run on plaintext slots with Gaussian noise of the model's size
 //!   injected at every source ([`simulate_noise`]), which propagates errors exactly as the
 //!   circuit does (cancellation included); the bound is [`SIMULATION_MARGIN`] times the largest
@@ -26,10 +26,67 @@
 //! cancelling like independent signs). The bounds are therefore heuristic; the debug evaluator
 //! checks them against the real encrypted run.
 
-use hel_schedule::{simulate_noise, Instr, Plain, Schedule, Source, Tensor};
+use hel_schedule::{simulate_magnitudes, simulate_noise, Instr, Plain, Schedule, Source, Tensor};
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 
+use crate::analysis::ranges::{sample_inputs, Ranges, OBSERVED_MARGIN, TYPICAL};
+use crate::ir::interp::Value;
 use crate::ir::Program;
+
+/// The magnitude bound of every schedule node's slots: the largest |slot| the slot-level
+/// simulation reaches on the range analysis's sample inputs ([`sample_inputs`]), times how far
+/// the range analysis's bound of the node's tensor value lies above what the same samples give
+/// it ([`Ranges::inflation`]: 1 where interval arithmetic is exact, up to
+/// [`OBSERVED_MARGIN`]). Slots hold the tensor values times packing factors, partial sums of
+/// reductions and masked copies, so they are observed rather than derived from the tensor
+/// bound; the inflation carries the analysis's margin over. Infinite where a sample
+/// overflows.
+pub fn magnitudes(s: &Schedule, p: &Program, ranges: &Ranges) -> Vec<f64> {
+    let samples = sample_inputs(p);
+    let per_sample: Vec<Vec<f64>> = samples
+        .par_iter()
+        .map(|sample| {
+            let inputs: Option<Vec<Vec<Tensor>>> = s
+                .inputs
+                .iter()
+                .map(|i| match sample.get(&i.name)? {
+                    Value::Tensor(t) => Some(vec![t.clone()]),
+                    Value::Seq(ts) => Some(ts.clone()),
+                })
+                .collect();
+            inputs
+                .and_then(|inputs| simulate_magnitudes(s, &inputs).ok())
+                .unwrap_or_else(|| vec![f64::INFINITY; s.nodes.len()])
+        })
+        .collect();
+    s.nodes
+        .iter()
+        .enumerate()
+        .map(|(k, node)| {
+            let t = node.origin.tensor_node as usize;
+            let known = t < ranges.bound.len();
+            let counted = if known && ranges.extremes[t] {
+                per_sample.len()
+            } else {
+                TYPICAL.min(per_sample.len())
+            };
+            let observed = per_sample[..counted]
+                .iter()
+                .map(|m| m[k])
+                .fold(
+                    0.0,
+                    |a: f64, b| if b.is_nan() { f64::INFINITY } else { a.max(b) },
+                );
+            let inflation = if known {
+                ranges.inflation(t)
+            } else {
+                OBSERVED_MARGIN
+            };
+            observed * inflation
+        })
+        .collect()
+}
 
 use hel_schedule::rules::NOISE_SIGMA as SIGMA;
 /// Factor on every modelled standard deviation. The textbook formulas above underestimate this
@@ -41,6 +98,12 @@ const MAGNITUDE_MARGIN: f64 = 4.0;
 /// Factor between the largest simulated deviation and the bound: covers another noise draw,
 /// data whose products amplify errors more than the random inputs', and model error.
 pub const SIMULATION_MARGIN: f64 = 16.0;
+
+/// Standard deviation of the f64 encoding and decoding error of a value, relative to its
+/// magnitude: the FFTs and the products with the scale round at 2^-53 each; 2^-50 covers
+/// what a 2^60 scale measured on values of 10^6 (7e-10, 6 units of 2^-53) five times over
+/// at six deviations.
+const F64_REL_SD: f64 = 4.0 * f64::EPSILON;
 
 /// Random inputs within the declared ranges (`[-1, 1]` when none is declared): magnitudes
 /// uniform in the range, signs shared by each row where the range allows both (coherent sums).
@@ -83,10 +146,11 @@ pub fn random_inputs(s: &Schedule, seed: u64) -> Vec<Vec<Tensor>> {
         .collect()
 }
 
-/// Fills in `Node::bound` and `TensorOutput::bound` from random inputs in the declared ranges.
-pub fn annotate(s: &mut Schedule, _p: &Program) {
+/// Fills in `Node::bound` and `TensorOutput::bound` from random inputs in the declared ranges,
+/// with magnitudes at least `mags` (see [`magnitudes`]).
+pub fn annotate(s: &mut Schedule, _p: &Program, mags: &[f64]) {
     let inputs = random_inputs(s, 0x68_656c);
-    annotate_with(s, &inputs);
+    annotate_inner(s, &inputs, Some(mags));
 }
 
 /// The output bounds for the client's actual inputs (`inputs[i]`: the elements of user input
@@ -103,6 +167,10 @@ pub fn output_bounds_for(s: &Schedule, inputs: &[Vec<Tensor>]) -> Vec<f64> {
 
 /// Fills in the bounds, simulating on `inputs`.
 pub fn annotate_with(s: &mut Schedule, inputs: &[Vec<Tensor>]) {
+    annotate_inner(s, inputs, None);
+}
+
+fn annotate_inner(s: &mut Schedule, inputs: &[Vec<Tensor>], floor: Option<&[f64]>) {
     let n = s.params.n() as f64;
     // One standard deviation of each source, in slot units.
     let f = NOISE_MODEL_FACTOR;
@@ -112,26 +180,44 @@ pub fn annotate_with(s: &mut Schedule, inputs: &[Vec<Tensor>]) {
     let fresh = |scale: f64| 6.0 * fresh_sd(scale);
     let round = |scale: f64| 6.0 * round_sd(scale);
     let encode = |scale: f64| 6.0 * encode_sd(scale);
+    // Encoding in f64 (the client's and the server's FFTs and roundings) errs relative to the
+    // value's magnitude, whatever the scale: it bounds the precision of large values.
+    let f64_sd = |k: usize| -> f64 {
+        let m = floor.and_then(|f| f.get(k)).copied().unwrap_or(0.0);
+        match &s.nodes[k].instr {
+            Instr::Input { .. }
+            | Instr::MulPlain { .. }
+            | Instr::MulConst { .. }
+            | Instr::AddPlain { .. } => F64_REL_SD * m,
+            _ => 0.0,
+        }
+    };
     // The noise each node adds itself (plaintext encoding errors are relative to magnitudes
     // not known yet: counted as absolute, which is right for values of order one).
     let own_sd = |k: usize| -> f64 {
         let node = &s.nodes[k];
-        match &node.instr {
-            Instr::Input { .. } => fresh_sd(node.scale),
-            Instr::Relinearize { .. }
-            | Instr::Rotate { .. }
-            | Instr::Conjugate { .. }
-            | Instr::Rescale { .. } => round_sd(node.scale),
-            Instr::MulPlain { scale, .. } | Instr::MulConst { scale, .. } => encode_sd(*scale),
-            Instr::AddPlain { .. } => encode_sd(node.scale),
-            _ => 0.0,
-        }
+        f64_sd(k)
+            + match &node.instr {
+                Instr::Input { .. } => fresh_sd(node.scale),
+                Instr::Relinearize { .. }
+                | Instr::Rotate { .. }
+                | Instr::Conjugate { .. }
+                | Instr::Rescale { .. } => round_sd(node.scale),
+                Instr::MulPlain { scale, .. } | Instr::MulConst { scale, .. } => encode_sd(*scale),
+                Instr::AddPlain { .. } => encode_sd(node.scale),
+                _ => 0.0,
+            }
     };
     let stats = simulate_noise(s, inputs, &own_sd, 0x6e_6f69_7365).ok();
-    let mags: Vec<f64> = match &stats {
+    let mut mags: Vec<f64> = match &stats {
         Some(st) => st.iter().map(|x| x.magnitude * MAGNITUDE_MARGIN).collect(),
         None => vec![1.0; s.nodes.len()],
     };
+    if let Some(floor) = floor {
+        for (m, f) in mags.iter_mut().zip(floor) {
+            *m = m.max(*f);
+        }
+    }
     // Public values the server computes (derived tensors over `plain` inputs): their largest
     // entry on these inputs.
     let derived_max: Vec<f64> = hel_schedule::derived_tensors(s, inputs)
@@ -161,32 +247,33 @@ pub fn annotate_with(s: &mut Schedule, inputs: &[Vec<Tensor>]) {
     for node in &s.nodes {
         let e = |k: u32| bounds.get(k as usize).copied().unwrap_or(0.0);
         let m = |k: u32| mags.get(k as usize).copied().unwrap_or(1.0);
-        let b = match &node.instr {
-            Instr::Input { .. } => fresh(node.scale),
-            Instr::Add { a, b } | Instr::Sub { a, b } => e(*a) + e(*b),
-            Instr::Neg { a } | Instr::ModDown { a, .. } | Instr::MulInt { a, .. } => {
-                let k = match node.instr {
-                    Instr::MulInt { k, .. } => k.unsigned_abs() as f64,
-                    _ => 1.0,
-                };
-                e(*a) * k
-            }
-            Instr::AddPlain { a, plain } => e(*a) + plain_mag(plain) * encode(node.scale),
-            Instr::AddConst { a, .. } => e(*a) + 1.0 / node.scale,
-            Instr::MulPlain { a, plain, scale } => {
-                let pm = plain_mag(plain);
-                pm * e(*a) + m(*a) * pm * encode(*scale) + m(*a) * encode(*scale)
-            }
-            Instr::MulConst { a, value, scale } => value.abs() * e(*a) + m(*a) * 0.5 / scale,
-            Instr::Mul { a, b } => m(*a) * e(*b) + m(*b) * e(*a) + e(*a) * e(*b),
-            Instr::Relinearize { a } | Instr::Rotate { a, .. } | Instr::Conjugate { a } => {
-                e(*a) + round(node.scale)
-            }
-            Instr::Rescale { a } => e(*a) + round(node.scale),
-            Instr::Trivial { plain, scale, .. } => plain_mag(plain) * encode(*scale),
-        };
-        // The simulated estimate, where it is tighter (see the module comment).
         let k = bounds.len();
+        let b = 6.0 * f64_sd(k)
+            + match &node.instr {
+                Instr::Input { .. } => fresh(node.scale),
+                Instr::Add { a, b } | Instr::Sub { a, b } => e(*a) + e(*b),
+                Instr::Neg { a } | Instr::ModDown { a, .. } | Instr::MulInt { a, .. } => {
+                    let k = match node.instr {
+                        Instr::MulInt { k, .. } => k.unsigned_abs() as f64,
+                        _ => 1.0,
+                    };
+                    e(*a) * k
+                }
+                Instr::AddPlain { a, plain } => e(*a) + plain_mag(plain) * encode(node.scale),
+                Instr::AddConst { a, .. } => e(*a) + 1.0 / node.scale,
+                Instr::MulPlain { a, plain, scale } => {
+                    let pm = plain_mag(plain);
+                    pm * e(*a) + m(*a) * pm * encode(*scale) + m(*a) * encode(*scale)
+                }
+                Instr::MulConst { a, value, scale } => value.abs() * e(*a) + m(*a) * 0.5 / scale,
+                Instr::Mul { a, b } => m(*a) * e(*b) + m(*b) * e(*a) + e(*a) * e(*b),
+                Instr::Relinearize { a } | Instr::Rotate { a, .. } | Instr::Conjugate { a } => {
+                    e(*a) + round(node.scale)
+                }
+                Instr::Rescale { a } => e(*a) + round(node.scale),
+                Instr::Trivial { plain, scale, .. } => plain_mag(plain) * encode(*scale),
+            };
+        // The simulated estimate, where it is tighter (see the module comment).
         let b = match &stats {
             Some(st) => b.min(SIMULATION_MARGIN * st[k].deviation + 6.0 * own_sd(k)),
             None => b,
@@ -199,11 +286,22 @@ pub fn annotate_with(s: &mut Schedule, inputs: &[Vec<Tensor>]) {
     for (node, b) in s.nodes.iter_mut().zip(&bounds) {
         node.bound = *b;
     }
+    // Decoding in f64 errs relative to the magnitude too.
+    let decode = |v: u32| {
+        6.0 * F64_REL_SD
+            * floor
+                .and_then(|f| f.get(v as usize))
+                .copied()
+                .unwrap_or(0.0)
+    };
     for o in &mut s.outputs {
         o.bound = o
             .tiles
             .iter()
-            .map(|t| bounds.get(t.value as usize).copied().unwrap_or(0.0) / t.factor.abs())
+            .map(|t| {
+                (bounds.get(t.value as usize).copied().unwrap_or(0.0) + decode(t.value))
+                    / t.factor.abs()
+            })
             .fold(0.0, f64::max);
     }
 }

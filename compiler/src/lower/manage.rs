@@ -16,6 +16,9 @@
 //!   `la` to `lb < la` is mod-downed to `lb + 1` and then multiplied by the constant 1 encoded
 //!   at `S_lb·q_{lb+1}/S_la` and rescaled: it lands exactly on `S_lb` using a level the value
 //!   had to spare anyway (never a level of the critical path).
+//! - **Levels of several primes.** Above 2^50 a level is a group of primes (`Chain::group`):
+//!   a rescale divides by each of them in turn, mod-downs and inputs land on group boundaries,
+//!   and the canonical scales live on those boundaries only.
 //! - **Latest levels.** Every value is needed at some level at the latest: the levels still to
 //!   be spent below it on its deepest path to an output. Inputs are encrypted by the client
 //!   directly at that level (with its scale), and a value rotated while it has levels to spare is
@@ -33,8 +36,10 @@ use super::ctir::{COp, Ct, CtIr};
 pub struct Chain {
     /// Data primes q_0..q_top (as f64; only their ratios to the scales matter).
     pub q: Vec<f64>,
-    /// Canonical scale per level.
+    /// Canonical scale per level (read at group boundaries only).
     pub scales: Vec<f64>,
+    /// Primes per level: a rescale divides by this many.
+    pub group: u32,
 }
 
 impl Chain {
@@ -44,11 +49,18 @@ impl Chain {
         Chain {
             q: vec![s; top as usize + 1],
             scales: vec![s; top as usize + 1],
+            group: 1,
         }
     }
 
     fn top(&self) -> u32 {
         self.q.len() as u32 - 1
+    }
+
+    /// The product of the primes a rescale from `level` divides by.
+    fn divisor(&self, level: u32) -> f64 {
+        let l = level as usize;
+        self.q[l + 1 - self.group as usize..=l].iter().product()
     }
 }
 
@@ -136,20 +148,22 @@ impl Manager<'_> {
         if let Some(r) = self.rescaled.get(&v.id) {
             return Ok(*r);
         }
-        if v.level == 0 {
+        if v.level < self.chain.group {
             return Err(OutOfLevels {
                 origin: self.origin.clone(),
             });
         }
-        let v1 = self.relinearize(v);
-        let q = self.chain.q[v.level as usize];
-        let r = self.emit(
-            Instr::Rescale { a: v1.id },
-            v.level - 1,
-            v1.scale / q,
-            1,
-            false,
-        );
+        let mut r = self.relinearize(v);
+        for _ in 0..self.chain.group {
+            let q = self.chain.q[r.level as usize];
+            r = self.emit(
+                Instr::Rescale { a: r.id },
+                r.level - 1,
+                r.scale / q,
+                1,
+                false,
+            );
+        }
         self.rescaled.insert(v.id, r);
         Ok(r)
     }
@@ -169,38 +183,42 @@ impl Manager<'_> {
             return *r;
         }
         let mut x = v;
-        if x.level > level + 1 {
+        let above = level + self.chain.group;
+        if x.level > above {
             x = self.emit(
                 Instr::ModDown {
                     a: x.id,
-                    level: level + 1,
+                    level: above,
                 },
-                level + 1,
+                above,
                 x.scale,
                 x.degree,
                 false,
             );
         }
-        let q = self.chain.q[level as usize + 1];
+        let q = self.chain.divisor(above);
         let c = self.chain.scales[level as usize] * q / x.scale;
-        let m = self.emit(
+        let mut r = self.emit(
             Instr::MulConst {
                 a: x.id,
                 value: 1.0,
                 scale: c,
             },
-            level + 1,
+            above,
             x.scale * c,
             x.degree,
             true,
         );
-        let r = self.emit(
-            Instr::Rescale { a: m.id },
-            level,
-            m.scale / q,
-            m.degree,
-            false,
-        );
+        for _ in 0..self.chain.group {
+            let q = self.chain.q[r.level as usize];
+            r = self.emit(
+                Instr::Rescale { a: r.id },
+                r.level - 1,
+                r.scale / q,
+                r.degree,
+                false,
+            );
+        }
         self.aligned.insert((v.id, level), r);
         r
     }
@@ -278,7 +296,8 @@ pub fn manage(
     let depth = need.iter().copied().max().unwrap_or(0);
     // The level every value is needed at at the latest, counted from the chain's bottom (the
     // levels below the critical path's lowest point are never used).
-    let base = chain.top().saturating_sub(depth);
+    let g = chain.group;
+    let base = chain.top().saturating_sub(g * depth);
     let mut m = Manager {
         chain,
         nodes: Vec::new(),
@@ -308,7 +327,7 @@ pub fn manage(
             COp::Input(i) => {
                 // The client encrypts an input at the lowest level its consumers can use it
                 // at: its work runs on fewer limbs, and it is smaller.
-                let l = (base + need[k]).min(top);
+                let l = (base + g * need[k]).min(top);
                 let s = chain.scales[l as usize];
                 input_at[*i as usize] = (l, s);
                 m.emit(Instr::Input { index: *i }, l, s, 1, false)
@@ -402,7 +421,7 @@ pub fn manage(
                 // Key switching costs about the square of the limbs: a value with slack is
                 // brought down to the level it is needed at before it is rotated.
                 let a = arg(0);
-                let target = base + need[k];
+                let target = base + g * need[k];
                 let a = if a.level > target {
                     let a = m.normal(a)?;
                     m.align(a, target)

@@ -9,10 +9,14 @@
 //! 2. `manage` (first run, abstract chain): levels, rescales, relinearizations, alignments,
 //!    which gives the ciphertext depth and the level each input is first needed at;
 //! 3. [`params`]: N, the prime chain, the scale and the key-switching digits for that depth
-//!    (128-bit security unless the user overrides loudly);
+//!    (128-bit security unless the user overrides loudly), with a base wide enough for the
+//!    outputs' ranges ([`crate::analysis::ranges`]);
 //! 4. `manage` again on the real chain, giving exact scales;
-//! 5. `client`: derived inputs as client-side ops; [`bounds`]: predicted error per node;
-//!    `check`: level/scale/degree checker; rotation keys and hoisting groups.
+//! 5. `client`: derived inputs as client-side ops; [`bounds`]: the magnitude of every value
+//!    (which must fit its modulus, else the base is widened and the lowering redone) and the
+//!    predicted error per node (which must meet the precision target relative to each output's
+//!    range, else the scale is raised and the lowering redone); `check`: level/scale/degree
+//!    checker; rotation keys and hoisting groups.
 
 pub mod bounds;
 mod check;
@@ -20,10 +24,12 @@ mod client;
 mod ctir;
 mod elementwise;
 mod emit;
+mod fit;
 mod layout;
 mod manage;
 mod matmul;
 mod oracle;
+mod outscale;
 pub mod params;
 mod plan;
 mod products;
@@ -34,10 +40,12 @@ mod why;
 
 use hel_schedule::cost::CostTable;
 use hel_schedule::CkksParams;
-use hel_schedule::{level_scales, Layout, OutputTile, Schedule, TensorInput, TensorOutput, Unit};
+use hel_schedule::{Layout, OutputTile, Schedule, TensorInput, TensorOutput, Unit};
 
+use crate::analysis::ranges::{ranges, Ranges};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{Program, Shape};
+use fit::{Attempt, Raised};
 use layout::{Form, Lowering, Orient, Want};
 use manage::{manage, Chain};
 use oracle::Oracle;
@@ -62,6 +70,9 @@ pub struct Lowered {
 
 /// Abstract top level for the first management run.
 const ABSTRACT_TOP: u32 = 1 << 14;
+
+/// Lowerings tried before the parameter selection is given up as not converging.
+const MAX_ATTEMPTS: usize = 10;
 
 /// Lowers an optimized, loop-free program to a schedule.
 pub fn lower(p: &Program, opts: &LowerOptions) -> Result<Lowered, Diagnostic> {
@@ -89,18 +100,82 @@ impl From<Diagnostic> for LowerError {
 
 /// [`lower`], keeping the ciphertext depth of a circuit no parameter set fits.
 pub fn lower_or_depth(p: &Program, opts: &LowerOptions) -> Result<Lowered, LowerError> {
-    // The slot count depends on N, which depends on the depth, which does not depend on N:
-    // lower once at a guess, pick parameters, and lower again if N changed.
-    let mut log_n = opts.params.forced.as_ref().map_or(15, |f| f.log_n);
-    for _ in 0..3 {
-        let slots = 1usize << (log_n - 1);
-        let attempt = lower_at(p, opts, slots)?;
-        if attempt.schedule.params.log_n == log_n {
-            return Ok(attempt);
-        }
-        log_n = attempt.schedule.params.log_n;
+    // Outputs whose small constants can move into a power-of-two output factor are lowered
+    // both ways: the scaled plan is kept when it is as cheap (same depth, no larger ring), or
+    // when only it meets the precision target (see `outscale`).
+    let scaled = outscale::scale_outputs(p);
+    let ones = vec![1.0; p.outputs.len()];
+    if scaled.factors == ones || opts.params.forced.is_some() {
+        return lower_program(p, opts, &ones).map(|(l, _)| l);
     }
-    lower_at(p, opts, 1usize << (log_n - 1))
+    let plain = lower_program(p, opts, &ones);
+    let Ok((s, s_meets)) = lower_program(&scaled.program, opts, &scaled.factors) else {
+        return plain.map(|(l, _)| l);
+    };
+    match plain {
+        Ok((l, meets)) => {
+            let cheap = s.params.depth <= l.params.depth
+                && s.schedule.params.log_n <= l.schedule.params.log_n;
+            Ok(if cheap || (s_meets && !meets) { s } else { l })
+        }
+        Err(_) => Ok(s),
+    }
+}
+
+/// Lowers `p` whose outputs are computed times `factors`: the parameter selection's loop.
+/// Also says whether every output meets the precision target.
+fn lower_program(
+    p: &Program,
+    opts: &LowerOptions,
+    factors: &[f64],
+) -> Result<(Lowered, bool), LowerError> {
+    let ranges = ranges(p);
+    let mut req = opts.params.clone();
+    let mut why = Raised::default();
+    if req.forced.is_none() {
+        // The outputs live at the lowest level: the base holds their ranges from the start.
+        let (bits, node) = fit::output_headroom(p, &ranges)?;
+        if bits > req.headroom_bits {
+            req.headroom_bits = bits;
+            why.range = node;
+        }
+    }
+    // The slot count depends on N, which depends on the depth, which does not depend on N:
+    // lower once at a guess, pick parameters, and lower again if N changed (or if the values
+    // need a wider base than the guess).
+    let mut log_n = opts.params.forced.as_ref().map_or(15, |f| f.log_n);
+    let mut ring_changes = 0;
+    for _ in 0..MAX_ATTEMPTS {
+        let slots = 1usize << (log_n - 1);
+        let o = LowerOptions {
+            params: req.clone(),
+            name: opts.name.clone(),
+        };
+        match lower_at(p, &o, slots, &ranges, &why, factors)? {
+            Attempt::Done(l) if l.schedule.params.log_n == log_n => {
+                let meets = fit::precision(p, &l.schedule, &ranges, opts, factors).is_none();
+                return Ok((*l, meets));
+            }
+            Attempt::Done(l) => {
+                ring_changes += 1;
+                if ring_changes > 3 {
+                    break;
+                }
+                log_n = l.schedule.params.log_n;
+            }
+            Attempt::Wider { headroom, node } => {
+                req.headroom_bits = req.headroom_bits.max(headroom);
+                why.range = Some(node);
+            }
+        }
+    }
+    Err(Diagnostic::new(
+        Code::Internal,
+        &p.source,
+        crate::Span::new(0, 0),
+        "internal: the parameter selection did not converge".to_string(),
+    )
+    .into())
 }
 
 /// The ciphertext depth of `p`: the levels it consumes once laid out and managed, whether or
@@ -368,7 +443,14 @@ fn deepest_output(p: &Program, m: &manage::Managed, depth: u32) -> (crate::Span,
     }
 }
 
-fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, LowerError> {
+fn lower_at(
+    p: &Program,
+    opts: &LowerOptions,
+    slots: usize,
+    ranges: &Ranges,
+    why: &Raised,
+    factors: &[f64],
+) -> Result<Attempt, LowerError> {
     let Laid {
         low,
         out_cts,
@@ -393,8 +475,11 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, L
     let first = manage(&low.ir, &out_cts, n_inputs, &chain).map_err(out_of_levels)?;
     let depth = ABSTRACT_TOP - first.min_level;
 
-    let choice = params::select(depth, &opts.params, slots).map_err(|e| {
-        let (span, label) = deepest_output(p, &first, depth);
+    let mut choice = params::select(depth, &opts.params, slots).map_err(|e| {
+        let (span, label) = match why.culprit(e.code) {
+            Some(c) => (c.span, c.label),
+            None => deepest_output(p, &first, depth),
+        };
         LowerError {
             diagnostic: Diagnostic::new(e.code, &p.source, span, e.message).with_label(label),
             depth: Some(depth),
@@ -403,10 +488,10 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, L
     let params: CkksParams = choice.params.clone();
     if params.slots() != slots {
         // Caller retries at the chosen N.
-        return Ok(Lowered {
+        return Ok(Attempt::Done(Box::new(Lowered {
             schedule: placeholder(params.clone(), opts),
             params: choice,
-        });
+        })));
     }
     let primes = params.primes().map_err(|e| {
         Diagnostic::new(
@@ -416,10 +501,12 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, L
             e.to_string(),
         )
     })?;
-    let scales = level_scales(&primes.q, params.log_scale);
+    let floor = choice.base_primes - 1;
+    let scales = fit::chain_scales(&primes.q, params.log_scale, floor, choice.group);
     let real = Chain {
         q: primes.q.iter().map(|&q| q as f64).collect(),
         scales: scales.clone(),
+        group: choice.group as u32,
     };
     let managed = manage(&low.ir, &out_cts, n_inputs, &real).map_err(out_of_levels)?;
 
@@ -430,7 +517,7 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, L
     }
     let mut outputs = Vec::new();
     let mut k = 0;
-    for (name, shape, layouts) in out_specs {
+    for ((name, shape, layouts), &factor) in out_specs.into_iter().zip(factors) {
         let tiles = layouts
             .into_iter()
             .map(|layout| {
@@ -439,7 +526,7 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, L
                 OutputTile {
                     value: v,
                     layout,
-                    factor: 1.0,
+                    factor,
                 }
             })
             .collect();
@@ -479,13 +566,20 @@ fn lower_at(p: &Program, opts: &LowerOptions, slots: usize) -> Result<Lowered, L
         hoist_groups: Vec::new(),
     };
     finish(&mut schedule);
-    bounds::annotate(&mut schedule, p);
+    let mags = bounds::magnitudes(&schedule, p, ranges);
+    if let Some(a) = fit::fit_values(p, &schedule, &mags, floor, &primes.q, opts)? {
+        return Ok(a);
+    }
+    bounds::annotate(&mut schedule, p, &mags);
+    if let Some(note) = fit::precision(p, &schedule, ranges, opts, factors) {
+        choice.explanation.push_str(&note);
+    }
     check::check(&schedule).map_err(|e| e.into_diagnostic(p))?;
     schedule.program_hash = schedule.canonical_hash();
-    Ok(Lowered {
+    Ok(Attempt::Done(Box::new(Lowered {
         schedule,
         params: choice,
-    })
+    })))
 }
 
 /// A schedule shell used only to report the parameters of a lowering that must be redone.

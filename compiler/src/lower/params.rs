@@ -1,11 +1,15 @@
-//! Parameter selection: the smallest ring that holds the circuit's depth at 128-bit security.
+//! Parameter selection: the smallest ring that holds the circuit's depth, its values and its
+//! precision target at 128-bit security.
 //!
 //! Rule: the scale is `2^log_scale` with `log_scale = precision + 20` (at least 30, at most
-//! 49): CKKS loses roughly `log2(N) + 5` bits to encoding, encryption and rescaling noise, so
-//! 20 bits above the target leave the requested precision after a deep circuit at N ≤ 2^16.
-//! The chain is `q_0` (log_scale + 10 bits, headroom for outputs up to ±2^9), `depth` primes of
-//! `log_scale` bits and special primes as wide as the largest key-switching digit; N is the
-//! smallest power of two (2^13 .. 2^16) whose HE-standard bound on log2(PQ) admits that chain.
+//! [`MAX_LOG_SCALE`]): CKKS loses roughly `log2(N) + 5` bits to encoding, encryption and rescaling noise, so 20 bits
+//! above the target leave the requested precision after a deep circuit at N ≤ 2^16. Each level
+//! is one prime of `log_scale` bits, or two primes of half that above 2^50 (primes stay below
+//! 2^50). The base of the chain, `q_0` (several primes when it is wider than 50 bits; never
+//! rescaled away), has `log_scale + headroom` bits, where the headroom holds the largest value
+//! that lives at the bottom (the lowering sets it from the range analysis; at least
+//! [`MIN_HEADROOM_BITS`] where that needs no second base prime). Special primes are as wide as the largest key-switching digit; N is the
+//! smallest power of two (2^13 .. 2^16) whose HE-standard bound on log2(PQ) admits the chain.
 
 use hel_schedule::params::{max_log_qp_128, Security};
 use hel_schedule::CkksParams;
@@ -24,7 +28,25 @@ pub struct ParamRequest {
     /// Largest ring degree to consider (`--max-log-n`): a circuit that needs more is refused
     /// as too deep, e.g. so that `hel train` splits it into rounds of smaller, faster circuits.
     pub max_log_n: u32,
+    /// Bits the base of the chain must hold above the scale: `log2` of the largest magnitude
+    /// at the lowest level plus margin (set by the lowering from the range analysis). The
+    /// selection gives at least [`MIN_HEADROOM_BITS`] where that needs no second base prime.
+    pub headroom_bits: u32,
 }
+
+/// The headroom of the chain's base above the scale where it fits one prime: values up to
+/// ±2^9 at the lowest level (the flagship circuits' outputs need fewer bits).
+pub const MIN_HEADROOM_BITS: u32 = 10;
+
+/// Bits of the scale above the precision target (the noise of a deep circuit at N ≤ 2^16).
+pub const NOISE_MARGIN_BITS: u32 = 20;
+
+/// The largest scale: products of two values at 2^60 reach 2^120, the largest scale the
+/// runtime's encoder and ciphertext format accept.
+pub const MAX_LOG_SCALE: u32 = 60;
+
+/// Largest prime of a level: above this scale a level takes two primes.
+const MAX_LEVEL_PRIME_BITS: u32 = hel_schedule::primes::MAX_PRIME_BITS;
 
 impl Default for ParamRequest {
     fn default() -> Self {
@@ -33,6 +55,7 @@ impl Default for ParamRequest {
             forced: None,
             min_log_n: 13,
             max_log_n: 16,
+            headroom_bits: 0,
         }
     }
 }
@@ -42,6 +65,10 @@ impl Default for ParamRequest {
 pub struct ParamChoice {
     pub params: CkksParams,
     pub depth: u32,
+    /// Primes in the chain's base (levels below `base_primes - 1` are never reached).
+    pub base_primes: usize,
+    /// Primes per level: a rescale divides by this many primes.
+    pub group: usize,
     /// Human-readable explanation (why this N, the bit budget).
     pub explanation: String,
 }
@@ -83,26 +110,72 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
         return Ok(ParamChoice {
             params,
             depth,
+            base_primes: 1,
+            group: 1,
             explanation,
         });
     }
-    let log_scale = (req.precision_bits + 20).clamp(30, 49);
+    let log_scale = (req.precision_bits + NOISE_MARGIN_BITS).max(30);
+    if log_scale > MAX_LOG_SCALE {
+        return Err(ParamError {
+            code: Code::Params,
+            message: format!(
+                "a precision of {} bits needs a scale of 2^{log_scale}, above the largest \
+                 the runtime supports (2^{MAX_LOG_SCALE})",
+                req.precision_bits
+            ),
+        });
+    }
+    let group = log_scale.div_ceil(MAX_LEVEL_PRIME_BITS);
+    // The legacy 10 bits where they cost no second base prime; what the values need always.
+    let headroom = req
+        .headroom_bits
+        .max(MIN_HEADROOM_BITS.min(MAX_LEVEL_PRIME_BITS.saturating_sub(log_scale)));
+    let base_bits = log_scale + headroom;
+    let too_wide = base_bits > max_log_qp_128(req.max_log_n.clamp(13, 16)).unwrap_or(0);
     let max_log_n = req.max_log_n.clamp(13, 16);
-    for log_n in req.min_log_n.max(13)..=max_log_n {
-        if let Ok(params) = CkksParams::for_depth(log_n, depth as usize, log_scale) {
+    for log_n in (req.min_log_n.max(13)..=max_log_n).filter(|_| !too_wide) {
+        if let Ok(params) =
+            CkksParams::for_chain(log_n, depth as usize, log_scale, base_bits, group)
+        {
             let budget = max_log_qp_128(log_n).unwrap_or(0);
+            let base_primes = params.q_bits.len() - depth as usize * group as usize;
+            let base = &params.q_bits[..base_primes];
+            let levels = if group == 1 {
+                format!("{depth} x {log_scale}")
+            } else {
+                format!(
+                    "{depth} x {log_scale} (primes {:?} per level)",
+                    &params.q_bits[base_primes..base_primes + group as usize]
+                )
+            };
             let explanation = format!(
-                "depth {depth} at scale 2^{log_scale} (precision target {} bits + 20 bits of noise \
-                 margin) needs log2(PQ) = {} bits: q0 {} + {depth} x {log_scale} + special {:?} \
+                "depth {depth} at scale 2^{log_scale} (precision target {} bits + {} bits of \
+                 noise margin) needs log2(PQ) = {} bits: q0 {}{} + {levels} + special {:?} \
                  (dnum {}); N = 2^{log_n} is the smallest ring whose 128-bit bound ({budget} bits) \
                  admits it{}",
                 req.precision_bits,
+                log_scale - req.precision_bits,
                 params.log_qp(),
-                params.q_bits.first().copied().unwrap_or(0),
+                base.iter().sum::<u32>(),
+                if base.len() > 1 {
+                    format!(
+                        " (primes {base:?}, values up to 2^{} at the bottom)",
+                        headroom - 1
+                    )
+                } else if headroom > MIN_HEADROOM_BITS {
+                    format!(" (values up to 2^{} at the bottom)", headroom - 1)
+                } else {
+                    String::new()
+                },
                 params.p_bits,
                 params.dnum,
                 if log_n > req.min_log_n.max(13) {
-                    format!(" (2^{} allows {} bits)", log_n - 1, max_log_qp_128(log_n - 1).unwrap_or(0))
+                    format!(
+                        " (2^{} allows {} bits)",
+                        log_n - 1,
+                        max_log_qp_128(log_n - 1).unwrap_or(0)
+                    )
                 } else {
                     String::new()
                 }
@@ -110,9 +183,33 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
             return Ok(ParamChoice {
                 params,
                 depth,
+                base_primes,
+                group: group as usize,
                 explanation,
             });
         }
+    }
+    // Too large: for the values (if the chain fits with the default headroom), else for the
+    // depth at this precision.
+    let plain_headroom = MIN_HEADROOM_BITS.min(MAX_LEVEL_PRIME_BITS.saturating_sub(log_scale));
+    let plain = CkksParams::for_chain(
+        max_log_n,
+        depth as usize,
+        log_scale,
+        log_scale + plain_headroom,
+        group,
+    );
+    if plain.is_ok() && headroom > plain_headroom {
+        return Err(ParamError {
+            code: Code::Range,
+            message: format!(
+                "values up to 2^{} at the lowest level need a base of {base_bits} bits below \
+                 depth {depth} at scale 2^{log_scale}: more than the 128-bit security bound \
+                 holds even at N = 2^{max_log_n} ({} bits)",
+                headroom - 1,
+                max_log_qp_128(max_log_n).unwrap_or(0)
+            ),
+        });
     }
     Err(ParamError {
         code: Code::TooDeep,

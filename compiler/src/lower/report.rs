@@ -79,7 +79,7 @@ pub fn report(l: &Lowered) -> CtReport {
     let kb = resources.switch_key_bytes;
     let keys = s.rotation_steps.len() + usize::from(s.needs_conjugation);
     CtReport {
-        depth: s.depth(),
+        depth: l.params.depth,
         params: ParamsReport {
             log_n: p.log_n,
             log_q: p.log_qp(),

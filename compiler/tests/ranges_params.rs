@@ -1,0 +1,124 @@
+//! Parameters fitted to the values and the precision target (issue 18): every value fits the
+//! modulus at its level, scales above 2^50 take two primes per level (and the level management
+//! still matches the tensor semantics), the precision range 10..40 compiles, and the flagship
+//! circuits keep their parameters.
+
+use hel_compiler::driver::{compile, optimize, Options};
+use hel_compiler::ir::interp;
+use hel_compiler::lower::verify;
+use hel_compiler::passes::pipeline::OptLevel;
+use hel_compiler::SourceFile;
+use hel_schedule::{simulate_noise, Schedule, Tensor};
+
+fn example(file: &str) -> String {
+    std::fs::read_to_string(format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn options(level: OptLevel, precision: u32, sets: &[(&str, f64)]) -> Options {
+    let mut o = Options {
+        precision_bits: precision,
+        sets: sets.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        ..Options::default()
+    };
+    o.passes.level = level;
+    o
+}
+
+/// Every node's simulated magnitude (on the interpreter's random inputs) times its scale keeps
+/// a bit of room below the modulus at its level.
+fn assert_values_fit(s: &Schedule, inputs: &[Vec<Tensor>], what: &str) {
+    let q = s.params.primes().unwrap().q;
+    let stats = simulate_noise(s, inputs, &|_| 0.0, 0).unwrap();
+    for (i, (n, st)) in s.nodes.iter().zip(&stats).enumerate() {
+        if st.magnitude == 0.0 {
+            continue;
+        }
+        let log_q: f64 = q[..=n.level as usize]
+            .iter()
+            .map(|&x| (x as f64).log2())
+            .sum();
+        let need = st.magnitude.log2() + n.scale.log2() + 1.0;
+        assert!(
+            need < log_q,
+            "{what}: node {i} ({}) at level {} needs 2^{need:.1}, has 2^{log_q:.1}",
+            n.instr.name(),
+            n.level
+        );
+    }
+}
+
+fn schedule_inputs(p: &hel_compiler::ir::Program, s: &Schedule, seed: u64) -> Vec<Vec<Tensor>> {
+    let inputs = interp::random_inputs(p, seed);
+    s.inputs
+        .iter()
+        .map(|i| match &inputs[&i.name] {
+            interp::Value::Tensor(t) => vec![t.clone()],
+            interp::Value::Seq(ts) => ts.clone(),
+        })
+        .collect()
+}
+
+#[test]
+fn every_precision_from_10_to_40_compiles_and_values_fit() {
+    let logreg: &[(&str, f64)] = &[("k", 2.0), ("m", 8.0), ("f", 5.0)];
+    let programs = [
+        ("logreg_gd.hel", example("logreg_gd.hel"), logreg),
+        ("logreg_nag.hel", example("logreg_nag.hel"), logreg),
+        ("poly.hel", example("poly.hel"), &[("n", 16.0)][..]),
+        (
+            "stats.hel",
+            "input X: enc matrix[16, 8] range [0, 300];\nlet mean = sum_rows(X) / 16;\n\
+             let var = sum_rows(X * X) / 16 - mean * mean;\noutput mean;\noutput var;\n"
+                .to_string(),
+            &[][..],
+        ),
+    ];
+    for (name, text, sets) in &programs {
+        let src = SourceFile::new(*name, text.clone());
+        for precision in [10, 20, 30, 40] {
+            for level in [OptLevel::O0, OptLevel::O2] {
+                let opts = options(level, precision, sets);
+                let what = format!("{name} {level:?} --precision {precision}");
+                let c =
+                    compile(&src, &opts).unwrap_or_else(|d| panic!("{what}: {}", d.render_plain()));
+                let s = c.schedule();
+                let p = optimize(&src, &opts).unwrap();
+                let d = verify::max_difference(&p, s, 5).unwrap();
+                assert!(d < 1e-9, "{what}: {d}");
+                assert_values_fit(s, &schedule_inputs(&p, s, 5), &what);
+                let params = &s.params;
+                assert_eq!(params.log_scale, (precision + 20).max(30), "{what}");
+                // Every prime below 2^50; above that scale, two primes a level.
+                assert!(params.q_bits.iter().all(|&b| b <= 50), "{what}: {params:?}");
+                let depth = c.lowered.params.depth as usize;
+                let group = c.lowered.params.group;
+                assert_eq!(group, if precision > 30 { 2 } else { 1 }, "{what}");
+                assert_eq!(
+                    params.q_bits.len(),
+                    c.lowered.params.base_primes + group * depth,
+                    "{what}: {params:?}"
+                );
+                assert_eq!(c.report().depth as usize, depth, "{what}");
+            }
+        }
+    }
+}
+
+/// The flagship circuits (k = 6 on MNIST-sized data, -O2) keep their parameters: their outputs
+/// need fewer than the 10 bits of headroom the base always had.
+#[test]
+fn flagship_parameters_are_unchanged() {
+    for (file, depth, log_qp) in [("logreg_gd.hel", 13, 878), ("logreg_nag.hel", 14, 850)] {
+        let src = SourceFile::new(file, example(file));
+        let c = compile(&src, &options(OptLevel::O2, 20, &[])).unwrap();
+        let p = &c.schedule().params;
+        let mut want = vec![50];
+        want.extend(std::iter::repeat_n(40, depth));
+        assert_eq!(p.q_bits, want, "{file}");
+        assert_eq!(
+            (p.log_n, p.log_scale, p.log_qp()),
+            (15, 40, log_qp),
+            "{file}"
+        );
+    }
+}
