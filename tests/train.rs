@@ -370,6 +370,7 @@ fn too_deep_circuits_are_recognized() {
         precision_bits: 20,
         params: None,
         max_log_n: 16,
+        ..Default::default()
     };
     let err = compile(&example("logreg_gd.hel"), &req)
         .expect_err("24 minibatches do not fit one circuit");
@@ -386,6 +387,7 @@ fn far_too_deep_programs_are_not_lowered() {
         precision_bits: 20,
         params: None,
         max_log_n: 15,
+        ..Default::default()
     };
     let nag = example("logreg_nag.hel");
     // N <= 2^15 at scale 2^40 holds 19 levels (NAG k = 7 compiles to exactly 19).
@@ -415,6 +417,7 @@ fn ciphertext_depth_tracks_the_tensor_depth() {
                     precision_bits: 20,
                     params: None,
                     max_log_n: 16,
+                    ..Default::default()
                 };
                 let c = compile(&example(name), &req).unwrap();
                 let tensor = c.passes.last().unwrap().tensor_depth;

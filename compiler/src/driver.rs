@@ -38,6 +38,10 @@ pub struct Options {
     pub params: Option<CkksParams>,
     /// Largest ring degree the parameter selection may choose (log2 N, 13..=16).
     pub max_log_n: u32,
+    /// Whether the scale may be raised a few bits when the predicted precision falls short of
+    /// the target (on the same ring and depth). Programs that must share one parameter set,
+    /// like `hel train`'s rounds, turn it off.
+    pub raise_scale: bool,
 }
 
 impl Default for Options {
@@ -50,6 +54,7 @@ impl Default for Options {
             precision_bits: params.precision_bits,
             params: None,
             max_log_n: params.max_log_n,
+            raise_scale: params.raise_scale,
         }
     }
 }
@@ -61,6 +66,7 @@ impl Options {
             precision_bits: self.precision_bits,
             forced: self.params.clone(),
             max_log_n: self.max_log_n,
+            raise_scale: self.raise_scale,
             ..ParamRequest::default()
         }
     }

@@ -87,7 +87,14 @@ fn every_precision_from_10_to_40_compiles_and_values_fit() {
                 assert!(d < 1e-9, "{what}: {d}");
                 assert_values_fit(s, &schedule_inputs(&p, s, 5), &what);
                 let params = &s.params;
-                assert_eq!(params.log_scale, (precision + 20).max(30), "{what}");
+                // The scale is the target plus 20 bits, raised by at most a few bits (on the
+                // same ring and depth) where the predicted precision falls short.
+                let base = (precision + 20).max(30);
+                assert!(
+                    (base..=base + 5).contains(&params.log_scale),
+                    "{what}: scale 2^{} for a base of 2^{base}",
+                    params.log_scale
+                );
                 // Every prime below 2^50; above that scale, two primes a level.
                 assert!(params.q_bits.iter().all(|&b| b <= 50), "{what}: {params:?}");
                 let depth = c.lowered.params.depth as usize;

@@ -117,6 +117,7 @@ fn wide(params: CkksParams, branches: i64) -> Schedule {
             factor: 1.0,
         }],
         bound: f64::INFINITY,
+        range: 1.0,
     });
     s.compute_liveness();
     s.validate().unwrap();

@@ -111,6 +111,7 @@ impl Builder {
                 factor: 1.0,
             }],
             bound: f64::INFINITY,
+            range: 1.0,
         });
     }
 

@@ -10,7 +10,8 @@ use crate::validate::ScheduleError;
 
 /// First bytes of a binary schedule file.
 pub const SCHEDULE_MAGIC: &[u8; 4] = b"HELC";
-const VERSION: u16 = 1;
+/// 2: outputs carry their predicted range.
+const VERSION: u16 = 2;
 const HEADER: usize = 4 + 2 + 8;
 
 /// On-disk encodings of a schedule.

@@ -36,7 +36,7 @@ impl Schedule {
     /// hoist_groups
     ///   %12 %13 %14
     /// outputs
-    ///   beta: vector[5] <- %40 row_vector(offset 0)  ; bound 1.2e-7
+    ///   beta: vector[5] <- %40 row_vector(offset 0)  ; bound 1.2e-7 range 1.3e1
     /// ```
     pub fn to_text(&self) -> String {
         let mut out = String::new();
@@ -160,11 +160,12 @@ impl Schedule {
                 .collect();
             writeln!(
                 o,
-                "  {}: {} <- {}  ; bound {}",
+                "  {}: {} <- {}  ; bound {} range {}",
                 out.name,
                 out.shape,
                 tiles.join(", "),
-                bound(out.bound)
+                bound(out.bound),
+                bound(out.range)
             )?;
         }
         Ok(())

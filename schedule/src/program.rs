@@ -365,6 +365,9 @@ pub struct TensorOutput {
     pub tiles: Vec<OutputTile>,
     /// Predicted bound on the absolute error of every entry.
     pub bound: f64,
+    /// Predicted largest magnitude of any entry on inputs from the declared ranges (the
+    /// compiler's range analysis): the precision target is relative to it.
+    pub range: f64,
 }
 
 /// One ciphertext of an output.

@@ -203,6 +203,7 @@ mod tests {
                     factor: 1.0,
                 }],
                 bound: 0.0,
+                range: 1.0,
             }],
             rotation_steps: vec![],
             needs_conjugation: false,

@@ -189,6 +189,7 @@ fn schedule() -> Schedule {
             })
             .collect(),
         bound: 3.0e-6,
+        range: 2.0,
     };
     s.outputs = vec![
         out("y", Shape::Vector(4), vec![(17, row, 1.0)]),
@@ -326,9 +327,9 @@ fn hoisting_groups_and_outputs() {
             "hoist_groups",
             "  %2 %3",
             "outputs",
-            "  y: vector[4] <- %17 row_vector(offset 0)  ; bound 3.0e-6",
-            "  M: matrix[2, 128] <- %19 tile_t(row0 0, col0 0), %19 tile(row0 0, col0 64) factor 0.5  ; bound 3.0e-6",
-            "  c: scalar <- %18 col_vector(offset 2)  ; bound 3.0e-6",
+            "  y: vector[4] <- %17 row_vector(offset 0)  ; bound 3.0e-6 range 2.0e0",
+            "  M: matrix[2, 128] <- %19 tile_t(row0 0, col0 0), %19 tile(row0 0, col0 64) factor 0.5  ; bound 3.0e-6 range 2.0e0",
+            "  c: scalar <- %18 col_vector(offset 2)  ; bound 3.0e-6 range 2.0e0",
         ]
     );
     assert!(text.ends_with('\n'));

@@ -73,6 +73,7 @@ pub fn run(args: CompileArgs) -> CmdResult {
         precision_bits: args.precision.precision,
         params,
         max_log_n: args.max_log_n.max_log_n,
+        raise_scale: true,
     };
     let compiled = compile_logged(&src, &options, &mut |name, _| eprintln!("[pass] {name}"))
         .map_err(diagnostic)?;

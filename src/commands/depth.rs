@@ -132,6 +132,7 @@ pub fn run(args: DepthArgs) -> CmdResult {
         precision_bits: args.precision.precision,
         params: None,
         max_log_n: args.max_log_n.max_log_n,
+        raise_scale: true,
     };
     let ciphertext = match hel_compiler::driver::lower_checked_or_depth(&program, &options) {
         Ok((lowered, _)) => {

@@ -314,6 +314,8 @@ impl<'a> Run<'a> {
             precision_bits: self.opts.precision_bits,
             params: None,
             max_log_n: self.opts.max_log_n,
+            // Every round must run under the one key set of the first.
+            raise_scale: false,
         }
     }
 

@@ -219,6 +219,28 @@ pub(super) fn fit_values(
     }))
 }
 
+/// Bits the worst output's predicted precision falls short of the target (0 when every output
+/// meets it).
+pub(super) fn precision_deficit(
+    p: &Program,
+    s: &Schedule,
+    ranges: &Ranges,
+    opts: &LowerOptions,
+    factors: &[f64],
+) -> f64 {
+    let target = opts.params.precision_bits as f64;
+    let range = |k: usize| ranges.of(p.outputs[k].node) / factors.get(k).copied().unwrap_or(1.0);
+    s.outputs
+        .iter()
+        .enumerate()
+        .filter_map(|(k, o)| {
+            let range = range(k);
+            (range > 0.0 && range.is_finite() && o.bound > 0.0)
+                .then(|| target - (range / o.bound).log2())
+        })
+        .fold(0.0, f64::max)
+}
+
 /// The outputs' precision against the target (see the module documentation): `None` if every
 /// output's predicted bound keeps `--precision` bits of its range, else a sentence for the
 /// explanation.

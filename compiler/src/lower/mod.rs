@@ -98,37 +98,81 @@ impl From<Diagnostic> for LowerError {
     }
 }
 
+/// The largest predicted precision deficit (bits) the scale is raised for. Beyond it the
+/// prediction is dominated by inputs on which the program diverges (logistic regression on
+/// random data predicts a few bits where it keeps 20 on real data), and a larger scale would
+/// mostly cost a larger ring.
+const MAX_SCALE_RAISE_BITS: f64 = 4.0;
+
 /// [`lower`], keeping the ciphertext depth of a circuit no parameter set fits.
+///
+/// When the outputs' predicted precision falls a few bits short of the target
+/// ([`MAX_SCALE_RAISE_BITS`] at most), the program is lowered again with the scale raised by
+/// the deficit, and that plan is kept when it has the same depth, on the same ring, with as many
+/// primes a level, and meets the target (the larger primes cost nothing in levels or ring; the
+/// explanation says why).
 pub fn lower_or_depth(p: &Program, opts: &LowerOptions) -> Result<Lowered, LowerError> {
+    let (l, deficit) = lower_best(p, opts)?;
+    if deficit <= 0.0
+        || deficit > MAX_SCALE_RAISE_BITS
+        || opts.params.forced.is_some()
+        || !opts.params.raise_scale
+    {
+        return Ok(l);
+    }
+    let mut raised = opts.clone();
+    raised.params.extra_scale_bits = deficit.ceil() as u32 + 1;
+    raised.params.max_log_n = l.schedule.params.log_n;
+    match lower_best(p, &raised) {
+        Ok((r, d))
+            if d <= 0.0
+                && r.params.depth == l.params.depth
+                && r.params.group == l.params.group
+                && r.schedule.params.log_n == l.schedule.params.log_n =>
+        {
+            Ok(r)
+        }
+        _ => Ok(l),
+    }
+}
+
+/// The lowering of `p` (plain or with scaled outputs, see `outscale`) and its predicted
+/// precision deficit in bits.
+fn lower_best(p: &Program, opts: &LowerOptions) -> Result<(Lowered, f64), LowerError> {
     // Outputs whose small constants can move into a power-of-two output factor are lowered
     // both ways: the scaled plan is kept when it is as cheap (same depth, no larger ring), or
     // when only it meets the precision target (see `outscale`).
     let scaled = outscale::scale_outputs(p);
     let ones = vec![1.0; p.outputs.len()];
     if scaled.factors == ones || opts.params.forced.is_some() {
-        return lower_program(p, opts, &ones).map(|(l, _)| l);
+        return lower_program(p, opts, &ones);
     }
     let plain = lower_program(p, opts, &ones);
-    let Ok((s, s_meets)) = lower_program(&scaled.program, opts, &scaled.factors) else {
-        return plain.map(|(l, _)| l);
+    let Ok((s, s_deficit)) = lower_program(&scaled.program, opts, &scaled.factors) else {
+        return plain;
     };
     match plain {
-        Ok((l, meets)) => {
+        Ok((l, deficit)) => {
             let cheap = s.params.depth <= l.params.depth
                 && s.schedule.params.log_n <= l.schedule.params.log_n;
-            Ok(if cheap || (s_meets && !meets) { s } else { l })
+            let (meets, s_meets) = (deficit <= 0.0, s_deficit <= 0.0);
+            Ok(if cheap || (s_meets && !meets) {
+                (s, s_deficit)
+            } else {
+                (l, deficit)
+            })
         }
-        Err(_) => Ok(s),
+        Err(_) => Ok((s, s_deficit)),
     }
 }
 
 /// Lowers `p` whose outputs are computed times `factors`: the parameter selection's loop.
-/// Also says whether every output meets the precision target.
+/// Also gives the outputs' predicted precision deficit (0 when they meet the target).
 fn lower_program(
     p: &Program,
     opts: &LowerOptions,
     factors: &[f64],
-) -> Result<(Lowered, bool), LowerError> {
+) -> Result<(Lowered, f64), LowerError> {
     let ranges = ranges(p);
     let mut req = opts.params.clone();
     let mut why = Raised::default();
@@ -153,8 +197,8 @@ fn lower_program(
         };
         match lower_at(p, &o, slots, &ranges, &why, factors)? {
             Attempt::Done(l) if l.schedule.params.log_n == log_n => {
-                let meets = fit::precision(p, &l.schedule, &ranges, opts, factors).is_none();
-                return Ok((*l, meets));
+                let deficit = fit::precision_deficit(p, &l.schedule, &ranges, opts, factors);
+                return Ok((*l, deficit));
             }
             Attempt::Done(l) => {
                 ring_changes += 1;
@@ -517,7 +561,9 @@ fn lower_at(
     }
     let mut outputs = Vec::new();
     let mut k = 0;
-    for ((name, shape, layouts), &factor) in out_specs.into_iter().zip(factors) {
+    for (((name, shape, layouts), &factor), decl) in
+        out_specs.into_iter().zip(factors).zip(&p.outputs)
+    {
         let tiles = layouts
             .into_iter()
             .map(|layout| {
@@ -535,6 +581,7 @@ fn lower_at(
             shape,
             tiles,
             bound: 0.0,
+            range: ranges.of(decl.node) / factor,
         });
     }
     let inputs: Vec<TensorInput> = p

@@ -32,6 +32,13 @@ pub struct ParamRequest {
     /// at the lowest level plus margin (set by the lowering from the range analysis). The
     /// selection gives at least [`MIN_HEADROOM_BITS`] where that needs no second base prime.
     pub headroom_bits: u32,
+    /// Bits of scale above the rule's `precision + 20`: the lowering raises the scale by a
+    /// small predicted precision deficit when the ring stays the same.
+    pub extra_scale_bits: u32,
+    /// Whether the lowering may raise the scale for the precision target. `hel train` does
+    /// not: its rounds must keep one parameter set to share one key set, and the client
+    /// checks the precision on its own data.
+    pub raise_scale: bool,
 }
 
 /// The headroom of the chain's base above the scale where it fits one prime: values up to
@@ -56,6 +63,8 @@ impl Default for ParamRequest {
             min_log_n: 13,
             max_log_n: 16,
             headroom_bits: 0,
+            extra_scale_bits: 0,
+            raise_scale: true,
         }
     }
 }
@@ -115,7 +124,7 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
             explanation,
         });
     }
-    let log_scale = (req.precision_bits + NOISE_MARGIN_BITS).max(30);
+    let log_scale = (req.precision_bits + NOISE_MARGIN_BITS + req.extra_scale_bits).max(30);
     if log_scale > MAX_LOG_SCALE {
         return Err(ParamError {
             code: Code::Params,
@@ -151,11 +160,19 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
             };
             let explanation = format!(
                 "depth {depth} at scale 2^{log_scale} (precision target {} bits + {} bits of \
-                 noise margin) needs log2(PQ) = {} bits: q0 {}{} + {levels} + special {:?} \
+                 noise margin{}) needs log2(PQ) = {} bits: q0 {}{} + {levels} + special {:?} \
                  (dnum {}); N = 2^{log_n} is the smallest ring whose 128-bit bound ({budget} bits) \
                  admits it{}",
                 req.precision_bits,
-                log_scale - req.precision_bits,
+                log_scale - req.precision_bits - req.extra_scale_bits,
+                if req.extra_scale_bits > 0 {
+                    format!(
+                        " + {} bits because the outputs' predicted precision fell short",
+                        req.extra_scale_bits
+                    )
+                } else {
+                    String::new()
+                },
                 params.log_qp(),
                 base.iter().sum::<u32>(),
                 if base.len() > 1 {

@@ -110,6 +110,7 @@ pub fn identity_schedule(log_n: u32, hash: &str) -> Schedule {
             factor,
         }],
         bound: 1e-6,
+        range: 4.0,
     };
     let outputs = vec![
         out(
