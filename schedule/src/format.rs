@@ -11,7 +11,7 @@ use crate::validate::ScheduleError;
 /// First bytes of a binary schedule file.
 pub const SCHEDULE_MAGIC: &[u8; 4] = b"HELC";
 /// 2: outputs carry their predicted range.
-const VERSION: u16 = 2;
+pub(crate) const VERSION: u16 = 2;
 const HEADER: usize = 4 + 2 + 8;
 
 /// On-disk encodings of a schedule.

@@ -15,7 +15,11 @@ pub enum ScheduleError {
     Truncated,
     #[error("schedule file is corrupt (checksum mismatch)")]
     Checksum,
-    #[error("schedule format version {0} is not supported (this hel reads version 1)")]
+    #[error(
+        "schedule format version {0} is not supported (this hel reads version {supported}); \
+         recompile the program with this hel",
+        supported = crate::format::VERSION
+    )]
     Version(u16),
     #[error("schedule could not be decoded: {0}")]
     Decode(String),
