@@ -10,10 +10,12 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use crate::analysis::analyze;
+use crate::analysis::client_work::{encrypted_products, ClientWork};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::Program;
 use crate::lower::report::{ct_ops, CtReport};
 use crate::lower::{lower_or_depth, verify, LowerError, LowerOptions, Lowered, ParamRequest};
+use crate::passes::client_precompute::ClientPrecompute;
 use crate::passes::pipeline::{self, Pipeline};
 use crate::source::{SourceFile, Span};
 use crate::syntax::ast;
@@ -90,6 +92,10 @@ pub struct Compiled {
     pub passes: Vec<PassRow>,
     /// Max relative difference of the plaintext check.
     pub plaintext_check: f64,
+    /// What the client computes and uploads beyond its data.
+    pub client: ClientWork,
+    /// Decisions the driver took (see [`optimize_program`]).
+    pub notes: Vec<String>,
 }
 
 impl Compiled {
@@ -130,22 +136,89 @@ pub fn compile_ast(
     compile_checked(program, options, &mut |_, _| {})
 }
 
+/// The result of the pass pipeline.
+#[derive(Clone, Debug)]
+pub struct Optimized {
+    pub program: Program,
+    /// The tensor depth and operation counts after every pass.
+    pub passes: Vec<PassRow>,
+    /// Decisions the driver took about the pipeline, for the report.
+    pub notes: Vec<String>,
+}
+
+/// Runs the pass pipeline on a checked program, `log` seeing each pass's result.
+///
+/// The client only prepares data: when client-side precomputation would leave the server no
+/// multiplication on encrypted data while the source has some (the client would compute the
+/// result, see [`crate::analysis::client_work`]), the pipeline runs again without it and a
+/// note says why.
+pub fn optimize_program(
+    program: Program,
+    passes: pipeline::Options,
+    log: &mut dyn FnMut(&str, &Program),
+) -> Result<Optimized, Diagnostic> {
+    let run = |options: pipeline::Options, log: &mut dyn FnMut(&str, &Program)| {
+        let mut rows = Vec::new();
+        let mut source_products = None;
+        let p = Pipeline::with_options(options).run(program.clone(), None, &mut |name, p| {
+            let a = analyze(p);
+            source_products.get_or_insert_with(|| encrypted_products(p));
+            rows.push(PassRow {
+                name: name.to_string(),
+                tensor_depth: a.tensor_depth,
+                ops: a.ops,
+            });
+            log(name, p);
+        })?;
+        Ok::<_, Diagnostic>((p, rows, source_products.unwrap_or(0)))
+    };
+    let (p, rows, source) = run(passes, log)?;
+    if passes.client_precompute == ClientPrecompute::Off
+        || source == 0
+        || encrypted_products(&p) > 0
+    {
+        return Ok(Optimized {
+            program: p,
+            passes: rows,
+            notes: Vec::new(),
+        });
+    }
+    let off = pipeline::Options {
+        client_precompute: ClientPrecompute::Off,
+        ..passes
+    };
+    let (server, server_rows, _) = run(off, &mut |_, _| {})?;
+    if encrypted_products(&server) == 0 {
+        // The optimizer proved the products away (constant operands), not the client.
+        return Ok(Optimized {
+            program: p,
+            passes: rows,
+            notes: Vec::new(),
+        });
+    }
+    let (p, rows) = (server, server_rows);
+    Ok(Optimized {
+        program: p,
+        passes: rows,
+        notes: vec![format!(
+            "client-side precomputation is off for this program: it would have left the server \
+             none of the source's {source} multiplication(s) on encrypted data (the client would \
+             compute the result, not prepare data)"
+        )],
+    })
+}
+
 /// The pass pipeline, lowering and plaintext check of a checked program.
 fn compile_checked(
     program: Program,
     options: &Options,
     log: &mut dyn FnMut(&str, &Program),
 ) -> Result<Compiled, Diagnostic> {
-    let mut passes = Vec::new();
-    let program = Pipeline::with_options(options.passes).run(program, None, &mut |name, p| {
-        let a = analyze(p);
-        passes.push(PassRow {
-            name: name.to_string(),
-            tensor_depth: a.tensor_depth,
-            ops: a.ops,
-        });
-        log(name, p);
-    })?;
+    let Optimized {
+        program,
+        mut passes,
+        notes,
+    } = optimize_program(program, options.passes, log)?;
     let (lowered, check) = lower_checked(&program, options)?;
     passes.push(PassRow {
         name: "lower".into(),
@@ -153,9 +226,11 @@ fn compile_checked(
         ops: ct_ops(&lowered.schedule),
     });
     Ok(Compiled {
+        client: ClientWork::of(&program),
         program,
         lowered,
         passes,
+        notes,
         plaintext_check: check,
     })
 }
@@ -163,7 +238,7 @@ fn compile_checked(
 /// The front end and the pass pipeline: the optimized tensor IR, not lowered.
 pub fn optimize(source: &SourceFile, options: &Options) -> Result<Program, Diagnostic> {
     let program = crate::frontend(source, &options.sets)?;
-    Pipeline::with_options(options.passes).run(program, None, &mut |_, _| {})
+    Ok(optimize_program(program, options.passes, &mut |_, _| {})?.program)
 }
 
 /// Lowers an optimized program and checks the schedule against it in plaintext; returns the

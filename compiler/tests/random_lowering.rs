@@ -65,6 +65,10 @@ enum Kind {
     Unexpected,
     /// The compiled schedule's simulation differs from the source's tensor semantics.
     Miscompiled,
+    /// The client computes more than data products (a derived input of degree above 2 or of
+    /// more than two data tensors), or the server no multiplication on encrypted data that
+    /// the source has.
+    ClientComputes,
 }
 
 enum Outcome {
@@ -148,6 +152,9 @@ fn check(text: &str, level: OptLevel, seed: u64) -> Outcome {
             };
         }
     };
+    if let Some(why) = client_computes(&src, level, &compiled.program) {
+        return Outcome::Failed(Kind::ClientComputes, why);
+    }
     let schedule = compiled.schedule();
     let got = match catch_unwind(AssertUnwindSafe(|| {
         hel_schedule::simulate(schedule, &schedule_inputs(&compiled.program, &values))
@@ -190,6 +197,39 @@ fn check(text: &str, level: OptLevel, seed: u64) -> Outcome {
         tiles: per_tensor.values().any(|&n| n > 1)
             || schedule.outputs.iter().any(|o| o.tiles.len() > 1),
     }
+}
+
+/// Why `optimized` has the client compute the result rather than prepare data, if it does
+/// (issue 20's rule): every derived input is a product of at most two data tensors, and the
+/// server keeps a multiplication on encrypted data whenever the source has one.
+fn client_computes(
+    text: &SourceFile,
+    level: OptLevel,
+    optimized: &hel_compiler::ir::Program,
+) -> Option<String> {
+    use hel_compiler::analysis::client_work::encrypted_products;
+    use hel_compiler::passes::client_precompute::ClientPrecompute;
+    use hel_compiler::passes::depth_search::PRECOMPUTE_MAX_DEGREE;
+    if let Some(d) = optimized
+        .derived
+        .iter()
+        .find(|d| d.degree > PRECOMPUTE_MAX_DEGREE)
+    {
+        return Some(format!(
+            "derived input `{}` = {} has degree {}",
+            d.name, d.description, d.degree
+        ));
+    }
+    let mut server_only = options(level);
+    server_only.passes.client_precompute = ClientPrecompute::Off;
+    let before = encrypted_products(&hel_compiler::driver::optimize(text, &server_only).ok()?);
+    let after = encrypted_products(optimized);
+    (before > 0 && after == 0).then(|| {
+        format!(
+            "without client precomputation the server multiplies encrypted data {before} \
+             time(s), with it never"
+        )
+    })
 }
 
 /// The class of a failure for grouping and shrinking: its kind and message with numbers and

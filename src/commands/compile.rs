@@ -90,10 +90,33 @@ pub fn run(args: CompileArgs) -> CmdResult {
     if let Some(w) = report.divergence_warning() {
         eprintln!("{w}");
     }
+    for note in &compiled.notes {
+        eprintln!("note: {note}");
+    }
     if args.json {
-        println!("{}", serde_json::to_string(&report).map_err(user_error)?);
+        let mut json = serde_json::to_value(&report).map_err(user_error)?;
+        if let Some(o) = json.as_object_mut() {
+            o.insert(
+                "client".into(),
+                serde_json::to_value(compiled.client).map_err(user_error)?,
+            );
+            o.insert("notes".into(), serde_json::json!(compiled.notes));
+        }
+        println!("{json}");
     } else {
         eprintln!("{}", report.explanation);
+        let c = &compiled.client;
+        if c.derived_inputs > 0 {
+            eprintln!(
+                "the client computes {} derived input(s): {} flops, {} extra values to encrypt \
+                 ({:.2}x the encrypted data's {})",
+                c.derived_inputs,
+                c.flops,
+                c.extra_values,
+                c.extra_values as f64 / c.data_values.max(1) as f64,
+                c.data_values
+            );
+        }
         println!(
             "wrote {} ({} bytes): depth {}, N = 2^{}, log2 PQ = {}, {} input ciphertext(s), {} rotation key(s)",
             args.out.display(),

@@ -6,10 +6,10 @@ use super::flags::{MaxLogNArgs, OptArgs, PrecisionArgs, SetArgs};
 use super::CmdResult;
 use clap::Args;
 use hel::memory::human_bytes;
+use hel_compiler::analysis::client_work::ClientWork;
 use hel_compiler::analysis::{analyze, Analysis};
 use hel_compiler::lower::report::CtReport;
 use hel_compiler::lower::LowerError;
-use hel_compiler::passes::pipeline::Pipeline;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -64,6 +64,10 @@ struct Report {
     analysis: Analysis,
     passes: Vec<PassRow>,
     extra_inputs: ExtraInputs,
+    /// What the client computes and uploads beyond its data.
+    client: ClientWork,
+    /// Decisions the compiler took about the pipeline.
+    notes: Vec<String>,
     /// Ciphertext-level facts: the full report, or the depth alone when no parameter set holds
     /// the circuit.
     #[serde(flatten)]
@@ -110,22 +114,28 @@ impl ErrorReport {
 pub fn run(args: DepthArgs) -> CmdResult {
     let src = read_source(&args.file)?;
     let program = frontend(&src, &args.set.sets)?;
-    let pipeline = Pipeline::with_options(args.opt.options());
-    let mut rows = Vec::new();
-    let program = pipeline
-        .run(program, None, &mut |name, p| {
+    let optimized =
+        hel_compiler::driver::optimize_program(program, args.opt.options(), &mut |name, p| {
             let a = analyze(p);
             eprintln!(
                 "[pass] {name:<18} depth {:>3}  nodes {:>6}",
                 a.tensor_depth, a.nodes
             );
-            rows.push(PassRow {
-                name: name.to_string(),
-                tensor_depth: a.tensor_depth,
-                ops: a.ops,
-            });
         })
         .map_err(diagnostic)?;
+    for note in &optimized.notes {
+        eprintln!("note: {note}");
+    }
+    let program = optimized.program;
+    let mut rows: Vec<PassRow> = optimized
+        .passes
+        .into_iter()
+        .map(|r| PassRow {
+            name: r.name,
+            tensor_depth: r.tensor_depth,
+            ops: r.ops,
+        })
+        .collect();
     let options = hel_compiler::Options {
         sets: args.set.sets.clone(),
         passes: args.opt.options(),
@@ -197,6 +207,8 @@ pub fn run(args: DepthArgs) -> CmdResult {
             values: extra.iter().map(|e| e.values).sum(),
             inputs: extra,
         },
+        client: ClientWork::of(&program),
+        notes: optimized.notes,
         ciphertext,
     };
     if args.json {
@@ -333,6 +345,19 @@ fn render(r: &Report) -> String {
         for e in &r.extra_inputs.inputs {
             let _ = writeln!(s, "  {} = {}  ({} values)", e.name, e.computes, e.values);
         }
+        let c = &r.client;
+        let _ = writeln!(
+            s,
+            "client work: {} flops, {} extra values to encrypt ({:.2}x the {} values of the \
+             encrypted data)",
+            c.flops,
+            c.extra_values,
+            c.extra_values as f64 / c.data_values.max(1) as f64,
+            c.data_values
+        );
+    }
+    for note in &r.notes {
+        let _ = writeln!(s, "\nnote: {note}");
     }
     s
 }

@@ -1,7 +1,8 @@
 //! Analyses of the tensor IR: multiplicative depth (the currency of CKKS), its attribution to
 //! loop iterations, the critical path, and operation counts; the magnitude of every value
-//! ([`ranges`]).
+//! ([`ranges`]); the work the client does before encrypting ([`client_work`]).
 
+pub mod client_work;
 pub mod depth;
 pub mod ranges;
 pub mod report;

@@ -136,6 +136,7 @@ fn candidates(p: &Program, limit: u64, used: &mut u64, select: Select) -> Vec<No
     let outs: Vec<NodeId> = p.outputs.iter().map(|o| o.node).collect();
     let slack = slack(g, &outs, &depth);
     let degree = input_degrees(p);
+    let tensors = data_tensors(p);
     // A matrix product of inputs of low degree, possibly scaled, negated or transposed: what
     // the depth search planned for the client.
     let mut precomputable = vec![false; g.len()];
@@ -160,7 +161,8 @@ fn candidates(p: &Program, limit: u64, used: &mut u64, select: Select) -> Vec<No
                     | Op::ScaleRows
             );
         let low = computable[id.index()]
-            && degree[id.index()].is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE);
+            && degree[id.index()].is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE)
+            && tensors[id.index()].len() <= PRECOMPUTE_MAX_DEGREE as usize;
         let arg = |i: usize| n.args.get(i).is_some_and(|a| precomputable[a.index()]);
         let public_scalar = |i: usize| {
             n.args.get(i).is_some_and(|a| {
@@ -200,6 +202,52 @@ fn candidates(p: &Program, limit: u64, used: &mut u64, select: Select) -> Vec<No
         }
     }
     picked
+}
+
+/// The data tensors (a declared input, or one element of an input sequence) each node reads,
+/// up to one more than a derived input may combine: `(Z[0] + Z[1]) @ transpose(Z[2])` has
+/// degree 2 but three minibatches' worth of data, which is computation, not preparation. A
+/// derived input counts as the tensors it was made of.
+fn data_tensors(p: &Program) -> Vec<Vec<(String, Option<u32>)>> {
+    const CAP: usize = PRECOMPUTE_MAX_DEGREE as usize + 1;
+    let g = &p.graph;
+    let mut out: Vec<Vec<(String, Option<u32>)>> = Vec::with_capacity(g.len());
+    for (_, n) in g.nodes() {
+        let leaf =
+            |name: &str, element: Option<u32>| match p.derived.iter().find(|d| d.name == name) {
+                // Distinct placeholders: what it read is not recorded, only how much.
+                Some(d) => (0..d.degree.min(CAP as u32))
+                    .map(|k| (format!("{name}#{k}"), None))
+                    .collect(),
+                None => vec![(name.to_string(), element)],
+            };
+        let set = match &n.op {
+            Op::Input { name } if n.ty.seq.is_some() => {
+                (0..CAP).map(|k| (format!("{name}#{k}"), None)).collect()
+            }
+            Op::Input { name } => leaf(name, None),
+            Op::Element { index } => match n.args.first().map(|a| &g.node(*a).op) {
+                Some(Op::Input { name }) => leaf(name, Some(*index)),
+                _ => n
+                    .args
+                    .first()
+                    .map_or(Vec::new(), |a| out[a.index()].clone()),
+            },
+            _ => {
+                let mut set: Vec<(String, Option<u32>)> = Vec::new();
+                for a in &n.args {
+                    for t in &out[a.index()] {
+                        if set.len() < CAP && !set.contains(t) {
+                            set.push(t.clone());
+                        }
+                    }
+                }
+                set
+            }
+        };
+        out.push(set);
+    }
+    out
 }
 
 /// Replaces each picked node by a derived input: the product without its constant factors,

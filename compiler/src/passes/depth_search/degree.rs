@@ -2,7 +2,7 @@
 //! degree of every node as a polynomial in the program's inputs, and the degree up to which
 //! the client may precompute a product.
 
-use crate::ir::{Op, Program, Secrecy};
+use crate::ir::{Op, Program};
 
 /// Client-side precomputation is limited to matrix products of at most this degree in the
 /// inputs, such as `Z[i+1] @ transpose(Z[i])`: cross-products of data the client already holds,
@@ -11,8 +11,9 @@ use crate::ir::{Op, Program, Secrecy};
 /// input is the program's own work), which is the server's job.
 pub const PRECOMPUTE_MAX_DEGREE: u32 = 2;
 
-/// Degree of every node as a polynomial in the program's declared inputs (a derived input counts
-/// with the degree of what it stands for), `None` where it cannot be determined (loop regions).
+/// Degree of every node as a polynomial in the program's declared inputs, `plain` and `enc`
+/// alike (a derived input counts with the degree of what it stands for), `None` where it
+/// cannot be determined (loop regions).
 pub fn input_degrees(p: &Program) -> Vec<Option<u32>> {
     let g = &p.graph;
     let mut deg: Vec<Option<u32>> = vec![None; g.len()];
@@ -21,7 +22,10 @@ pub fn input_degrees(p: &Program) -> Vec<Option<u32>> {
         deg[id.index()] = match &n.op {
             Op::Input { name } => match p.derived.iter().find(|d| &d.name == name) {
                 Some(d) => Some(d.degree),
-                None => Some(u32::from(n.ty.secrecy == Secrecy::Enc)),
+                // Public inputs are data as much as encrypted ones: with public features
+                // and encrypted labels, a product of the features with a value of degree 2
+                // in the labels is the training itself, not data preparation.
+                None => Some(1),
             },
             Op::Const { .. } => Some(0),
             Op::Mul

@@ -1,0 +1,94 @@
+//! The client only prepares data (issue 20): a client-precomputed input is a product of at
+//! most two data tensors (`plain` and `enc` inputs alike), and the server keeps the source's
+//! multiplications on encrypted data.
+
+use hel_compiler::analysis::client_work::{encrypted_products, ClientWork};
+use hel_compiler::passes::depth_search::PRECOMPUTE_MAX_DEGREE;
+use hel_compiler::passes::pipeline::OptLevel;
+use hel_compiler::{compile, Options, SourceFile};
+
+fn options(level: OptLevel, sets: &[(&str, f64)]) -> Options {
+    let mut o = Options {
+        sets: sets.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        ..Options::default()
+    };
+    o.passes.level = level;
+    o
+}
+
+fn example(name: &str) -> SourceFile {
+    let path = format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    SourceFile::new(name, text)
+}
+
+/// Public features with encrypted labels: -O2 once turned the whole gradient-descent loop into
+/// client-computed inputs (plain inputs counted as degree 0) and left the server subtractions.
+/// Now the client computes at most `transpose(X) @ y` and the server runs the iterations.
+#[test]
+fn public_features_are_trained_by_the_server() {
+    let sets = [("k", 3.0), ("m", 16.0), ("f", 4.0), ("alpha", 0.5)];
+    let c = compile(
+        &example("public_features.hel"),
+        &options(OptLevel::O2, &sets),
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    for d in &c.program.derived {
+        assert!(
+            d.degree <= PRECOMPUTE_MAX_DEGREE,
+            "`{}` = {} has degree {}",
+            d.name,
+            d.description,
+            d.degree
+        );
+    }
+    // Each iteration multiplies the encrypted weights by the public features (twice).
+    assert!(
+        encrypted_products(&c.program) >= 2 * (3 - 1),
+        "{:?}",
+        c.passes.last()
+    );
+    assert!(c.report().depth >= 2, "depth {}", c.report().depth);
+    let work = ClientWork::of(&c.program);
+    assert!(work.extra_values <= 4, "{work:?}");
+}
+
+/// A program that is one data product: precomputing it would leave the server nothing, so the
+/// server computes it and the compiler says why.
+#[test]
+fn a_program_that_is_one_data_product_stays_on_the_server() {
+    let src = SourceFile::new(
+        "xty.hel",
+        "input X: plain matrix[8, 3] range [-1, 1];\ninput y: enc vector[8] range [-1, 1];\n\
+         let g = transpose(X) @ y;\noutput g;\n",
+    );
+    let c = compile(&src, &options(OptLevel::O2, &[]))
+        .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    assert!(c.program.derived.is_empty(), "{:?}", c.program.derived);
+    assert_eq!(encrypted_products(&c.program), 1);
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("client-side precomputation is off")),
+        "{:?}",
+        c.notes
+    );
+}
+
+/// The flagship keeps its cross-minibatch Grams (products of two minibatches, degree 2) and the
+/// report counts what the client pays for them.
+#[test]
+fn the_flagship_client_work_is_reported() {
+    let sets = [("k", 3.0), ("m", 8.0), ("f", 5.0)];
+    let c = compile(&example("logreg_gd.hel"), &options(OptLevel::O2, &sets))
+        .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    let w = c.client;
+    assert!(w.derived_inputs >= 1, "{w:?}");
+    assert!(c.notes.is_empty(), "{:?}", c.notes);
+    // Z[i+1] @ transpose(Z[i]) is 8 x 8 from two 8 x 5 minibatches: 2 * 8 * 5 flops a value.
+    assert!(w.flops >= 2 * 5 * w.extra_values / 2, "{w:?}");
+    assert_eq!(w.data_values, 3 * 8 * 5, "{w:?}");
+    for d in &c.program.derived {
+        assert!(d.degree <= PRECOMPUTE_MAX_DEGREE, "{}", d.description);
+    }
+}
