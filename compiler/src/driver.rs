@@ -16,7 +16,7 @@ use crate::ir::Program;
 use crate::lower::report::{ct_ops, CtReport};
 use crate::lower::{lower_or_depth, verify, LowerError, LowerOptions, Lowered, ParamRequest};
 use crate::passes::client_precompute::ClientPrecompute;
-use crate::passes::pipeline::{self, Pipeline};
+use crate::passes::pipeline::{self, OptLevel, Pipeline};
 use crate::source::{SourceFile, Span};
 use crate::syntax::ast;
 
@@ -44,6 +44,10 @@ pub struct Options {
     /// the target (on the same ring and depth). Programs that must share one parameter set,
     /// like `hel train`'s rounds, turn it off.
     pub raise_scale: bool,
+    /// Whether a lower `-O` level's schedule replaces the requested level's when it is
+    /// shallower, or as deep and estimated faster ([`compile`]). `hel train` turns it off:
+    /// its rounds must keep one plan.
+    pub keep_best: bool,
 }
 
 impl Default for Options {
@@ -57,6 +61,7 @@ impl Default for Options {
             params: None,
             max_log_n: params.max_log_n,
             raise_scale: params.raise_scale,
+            keep_best: true,
         }
     }
 }
@@ -94,8 +99,11 @@ pub struct Compiled {
     pub plaintext_check: f64,
     /// What the client computes and uploads beyond its data.
     pub client: ClientWork,
-    /// Decisions the driver took (see [`optimize_program`]).
+    /// Decisions the driver took (see [`optimize_program`] and [`compile`]).
     pub notes: Vec<String>,
+    /// The `-O` level whose schedule this is: the requested one, or a lower one that does
+    /// better (see [`Options::keep_best`]).
+    pub level: OptLevel,
 }
 
 impl Compiled {
@@ -208,17 +216,128 @@ pub fn optimize_program(
     })
 }
 
-/// The pass pipeline, lowering and plaintext check of a checked program.
+/// The pass pipeline, lowering and plaintext check of a checked program, at the requested
+/// level and, with [`Options::keep_best`], at the levels below it: a higher level never loses
+/// (see [`better_level`]).
 fn compile_checked(
     program: Program,
     options: &Options,
     log: &mut dyn FnMut(&str, &Program),
 ) -> Result<Compiled, Diagnostic> {
+    let requested = compile_level(program.clone(), options, log);
+    if !options.keep_best || options.passes.level == OptLevel::O0 {
+        return requested;
+    }
+    better_level(program, options, requested)
+}
+
+/// The best of `requested` and the lower levels' compilations of `program`: a lower level's
+/// schedule is kept when it is shallower in ciphertext levels, or as deep and estimated at
+/// least 1% faster (the default cost table), or when the requested level does not compile
+/// (too deep, or a refusal of the lowering) and it does. A note says what was kept and why.
+/// A lower level whose tensor depth is more than one level beyond the best ciphertext depth
+/// so far cannot win (the ciphertext depth is never more than one below the tensor depth) and
+/// is not lowered.
+fn better_level(
+    program: Program,
+    options: &Options,
+    requested: Result<Compiled, Diagnostic>,
+) -> Result<Compiled, Diagnostic> {
+    let table = hel_schedule::cost::CostTable::default();
+    let estimate = |c: &Compiled| table.schedule_work_seconds(c.schedule());
+    let fallback = |d: &Diagnostic| {
+        matches!(
+            d.code,
+            Code::TooDeep | Code::Unsupported | Code::Range | Code::Params
+        ) && options.params.is_none()
+    };
+    let mut best = match requested {
+        Ok(c) => c,
+        Err(d) if !fallback(&d) => return Err(d),
+        Err(d) => {
+            let lower = [OptLevel::O1, OptLevel::O0]
+                .into_iter()
+                .filter(|l| *l < options.passes.level)
+                .find_map(|level| {
+                    let mut o = options.clone();
+                    o.passes.level = level;
+                    compile_level(program.clone(), &o, &mut |_, _| {})
+                        .ok()
+                        .map(|c| (level, c))
+                });
+            let Some((level, mut c)) = lower else {
+                return Err(d);
+            };
+            c.notes.push(format!(
+                "compiled at {}: {} does not compile ({}: {})",
+                level_name(level),
+                level_name(options.passes.level),
+                d.code.as_str(),
+                d.message
+            ));
+            c.level = level;
+            return Ok(c);
+        }
+    };
+    for level in [OptLevel::O1, OptLevel::O0] {
+        if level >= options.passes.level {
+            continue;
+        }
+        let mut o = options.clone();
+        o.passes.level = level;
+        let Ok(optimized) = optimize_program(program.clone(), o.passes, &mut |_, _| {}) else {
+            continue;
+        };
+        let best_depth = best.report().depth;
+        if analyze(&optimized.program).tensor_depth > best_depth + 1 {
+            continue;
+        }
+        let Ok(candidate) = lower_optimized(optimized, &o) else {
+            continue;
+        };
+        let (d, t) = (candidate.report().depth, estimate(&candidate));
+        let (bd, bt) = (best_depth, estimate(&best));
+        if d < bd || (d == bd && t < 0.99 * bt) {
+            let mut c = candidate;
+            c.notes.push(format!(
+                "compiled at {}: its schedule (depth {d}, estimated {t:.2} s of server work) \
+                 beats {}'s (depth {bd}, estimated {bt:.2} s), whose rewrites are rolled back",
+                level_name(level),
+                level_name(best.level)
+            ));
+            c.level = level;
+            best = c;
+        }
+    }
+    Ok(best)
+}
+
+/// `-O0`, `-O1`, `-O2`.
+fn level_name(level: OptLevel) -> &'static str {
+    match level {
+        OptLevel::O0 => "-O0",
+        OptLevel::O1 => "-O1",
+        OptLevel::O2 => "-O2",
+    }
+}
+
+/// The pass pipeline, lowering and plaintext check at `options.passes.level` alone.
+fn compile_level(
+    program: Program,
+    options: &Options,
+    log: &mut dyn FnMut(&str, &Program),
+) -> Result<Compiled, Diagnostic> {
+    let optimized = optimize_program(program, options.passes, log)?;
+    lower_optimized(optimized, options)
+}
+
+/// Lowering and plaintext check of an optimized program.
+fn lower_optimized(optimized: Optimized, options: &Options) -> Result<Compiled, Diagnostic> {
     let Optimized {
         program,
         mut passes,
         notes,
-    } = optimize_program(program, options.passes, log)?;
+    } = optimized;
     let (lowered, check) = lower_checked(&program, options)?;
     passes.push(PassRow {
         name: "lower".into(),
@@ -226,6 +345,7 @@ fn compile_checked(
         ops: ct_ops(&lowered.schedule),
     });
     Ok(Compiled {
+        level: options.passes.level,
         client: ClientWork::of(&program),
         program,
         lowered,

@@ -84,3 +84,29 @@ fn compiling_twice_gives_the_same_schedule() {
         assert_eq!(a.to_text(), b.to_text(), "{name}");
     }
 }
+
+/// -O2 never loses to -O1, nor -O1 to -O0 (issue 20): in ciphertext depth, and at equal depth in
+/// estimated server work (the driver keeps a lower level's schedule when it does better, so
+/// this checks that mechanism on every example).
+#[test]
+fn a_higher_level_never_loses() {
+    let table = hel_schedule::cost::CostTable::default();
+    for name in examples() {
+        let rows: Vec<(u32, f64)> = LEVELS
+            .iter()
+            .map(|(level, _)| {
+                let s = compile_example(&name, *level);
+                (s.depth(), table.schedule_work_seconds(&s))
+            })
+            .collect();
+        for (w, pair) in rows.windows(2).enumerate() {
+            let ((d_lo, t_lo), (d_hi, t_hi)) = (pair[0], pair[1]);
+            assert!(
+                d_hi < d_lo || (d_hi == d_lo && t_hi <= t_lo / 0.99),
+                "{name}: -O{} (depth {d_hi}, {t_hi:.3} s) loses to -O{w} (depth {d_lo}, \
+                 {t_lo:.3} s)",
+                w + 1
+            );
+        }
+    }
+}

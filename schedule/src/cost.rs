@@ -85,6 +85,22 @@ impl CostTable {
         t * ratio
     }
 
+    /// Estimated single-thread seconds of running `schedule`: every node priced at the level
+    /// it executes at. Rotation groups are charged as separate rotations and plaintext
+    /// encodings are left out (the runtime's cost evaluator counts both); good enough to
+    /// compare two schedules of one program, which is what the compiler uses it for.
+    pub fn schedule_work_seconds(&self, schedule: &crate::Schedule) -> f64 {
+        let log_n = schedule.params.log_n;
+        schedule
+            .nodes
+            .iter()
+            .map(|n| {
+                let limbs = crate::rules::exec_level(&schedule.nodes, n) as usize + 1;
+                self.seconds(log_n, n.instr.name(), limbs)
+            })
+            .sum()
+    }
+
     /// Estimated seconds of `k` rotations of one ciphertext on `limbs` limbs, and whether
     /// hoisting them (one shared decomposition, [`ROTATE_HOISTED`] per extra rotation) is the
     /// faster way. It is not always: the engine's hoisted path permutes every decomposed digit,

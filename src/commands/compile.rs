@@ -74,6 +74,7 @@ pub fn run(args: CompileArgs) -> CmdResult {
         params,
         max_log_n: args.max_log_n.max_log_n,
         raise_scale: true,
+        keep_best: true,
     };
     let compiled = compile_logged(&src, &options, &mut |name, _| eprintln!("[pass] {name}"))
         .map_err(diagnostic)?;
@@ -101,6 +102,10 @@ pub fn run(args: CompileArgs) -> CmdResult {
                 serde_json::to_value(compiled.client).map_err(user_error)?,
             );
             o.insert("notes".into(), serde_json::json!(compiled.notes));
+            o.insert(
+                "compiled_at".into(),
+                serde_json::json!(format!("O{}", compiled.level as u8)),
+            );
         }
         println!("{json}");
     } else {

@@ -316,6 +316,8 @@ impl<'a> Run<'a> {
             max_log_n: self.opts.max_log_n,
             // Every round must run under the one key set of the first.
             raise_scale: false,
+            // The rounds keep the plan of the level asked for.
+            keep_best: false,
         }
     }
 
