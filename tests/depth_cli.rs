@@ -220,3 +220,40 @@ fn depth_is_reported_when_no_parameter_set_holds_the_circuit() {
         );
     }
 }
+
+/// `--compare` compiles each level as it is and reports what it buys: the -O2 row is the plain
+/// `hel depth -O2` report's depth and ring, and a level with client-precomputed inputs shows
+/// the client's work.
+#[test]
+fn compare_shows_each_level_side_by_side() {
+    let sets = [
+        "examples/logreg_gd.hel",
+        "--set",
+        "k=3",
+        "--set",
+        "m=8",
+        "--set",
+        "f=5",
+    ];
+    let mut args = sets.to_vec();
+    args.push("--compare");
+    let v = depth_json(&args);
+    let rows = v["compare"].as_array().expect("compare rows");
+    assert_eq!(rows.len(), 3);
+    for (n, r) in rows.iter().enumerate() {
+        assert_eq!(r["opt_level"], n as u64);
+        assert!(r["estimated_server_seconds"]
+            .as_f64()
+            .is_some_and(|t| t > 0.0));
+        assert!(r["eval_key_bytes"].as_u64().is_some_and(|b| b > 0));
+    }
+    let o2 = depth_json(&sets);
+    assert_eq!(rows[2]["depth"], o2["depth"]);
+    assert_eq!(rows[2]["log_n"], o2["params"]["log_n"]);
+    // -O2 precomputes the cross-minibatch products; -O0 leaves the client nothing to do.
+    assert!(rows[2]["client"]["extra_values"]
+        .as_u64()
+        .is_some_and(|x| x > 0));
+    assert_eq!(rows[0]["client"]["extra_values"], 0);
+    assert!(rows[0]["depth"].as_u64() > rows[2]["depth"].as_u64());
+}

@@ -18,7 +18,8 @@ use std::path::PathBuf;
 #[command(after_help = "Examples:
   hel depth examples/logreg_gd.hel
   hel depth examples/logreg_nag.hel -O1 --set k=32
-  hel depth examples/logreg_gd.hel --client-precompute off --json")]
+  hel depth examples/logreg_gd.hel --client-precompute off --json
+  hel depth examples/ridge.hel --compare")]
 pub struct DepthArgs {
     /// The .hel program.
     pub file: PathBuf,
@@ -33,6 +34,10 @@ pub struct DepthArgs {
     pub precision: PrecisionArgs,
     #[command(flatten)]
     pub max_log_n: MaxLogNArgs,
+    /// Compile at -O0, -O1 and -O2 and show what each level buys side by side (ciphertext
+    /// depth, ring, estimated server work, keys, upload, client work) instead of the report.
+    #[arg(long)]
+    pub compare: bool,
 }
 
 #[derive(Serialize)]
@@ -97,13 +102,13 @@ enum Ciphertext {
 
 /// A compile error in the report: its stable code and its message.
 #[derive(Serialize)]
-struct ErrorReport {
-    code: &'static str,
-    message: String,
+pub(super) struct ErrorReport {
+    pub(super) code: &'static str,
+    pub(super) message: String,
 }
 
 impl ErrorReport {
-    fn new(d: &hel_compiler::Diagnostic) -> Self {
+    pub(super) fn new(d: &hel_compiler::Diagnostic) -> Self {
         ErrorReport {
             code: d.code.as_str(),
             message: d.message.clone(),
@@ -112,6 +117,9 @@ impl ErrorReport {
 }
 
 pub fn run(args: DepthArgs) -> CmdResult {
+    if args.compare {
+        return super::depth_compare::run(&args);
+    }
     let src = read_source(&args.file)?;
     let program = frontend(&src, &args.set.sets)?;
     let optimized =

@@ -12,6 +12,7 @@ pub mod cost_table;
 pub mod data;
 pub mod decrypt;
 pub mod depth;
+pub mod depth_compare;
 pub mod encrypt;
 pub mod errors;
 pub mod flags;

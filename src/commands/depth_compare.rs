@@ -1,0 +1,149 @@
+//! `hel depth --compare`: the program compiled at -O0, -O1 and -O2 side by side, so a user
+//! sees what each level buys (ciphertext depth, ring, estimated server work, keys, upload) and
+//! what the client pays for it.
+
+use hel_compiler::analysis::client_work::ClientWork;
+use hel_compiler::passes::pipeline::OptLevel;
+use hel_runtime::exec::CostTable;
+use serde::Serialize;
+
+use super::common::read_source;
+use super::depth::{DepthArgs, ErrorReport};
+use super::CmdResult;
+
+/// One level's compilation, or why it did not compile.
+#[derive(Serialize)]
+struct Row {
+    opt_level: u8,
+    #[serde(flatten)]
+    outcome: Outcome,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Outcome {
+    Compiled {
+        depth: u32,
+        log_n: u32,
+        log_pq: u32,
+        /// Single-thread seconds by the default cost table (`hel calibrate` for this machine).
+        estimated_server_seconds: f64,
+        eval_key_bytes: u64,
+        upload_bytes: u64,
+        client: ClientWork,
+    },
+    Refused {
+        error: ErrorReport,
+    },
+}
+
+pub fn run(args: &DepthArgs) -> CmdResult {
+    let src = read_source(&args.file)?;
+    let table = CostTable::default();
+    let mut rows = Vec::new();
+    for (n, level) in [OptLevel::O0, OptLevel::O1, OptLevel::O2]
+        .into_iter()
+        .enumerate()
+    {
+        let mut passes = args.opt.options();
+        passes.level = level;
+        let options = hel_compiler::Options {
+            sets: args.set.sets.clone(),
+            passes,
+            precision_bits: args.precision.precision,
+            max_log_n: args.max_log_n.max_log_n,
+            // Each level as it is: what it buys, not the driver's fallback.
+            keep_best: false,
+            ..hel_compiler::Options::default()
+        };
+        eprintln!("[compare] compiling at -O{n}");
+        let outcome = match hel_compiler::compile(&src, &options) {
+            Ok(c) => {
+                let r = c.report();
+                Outcome::Compiled {
+                    depth: r.depth,
+                    log_n: r.params.log_n,
+                    log_pq: r.params.log_q,
+                    estimated_server_seconds: table.schedule_work_seconds(c.schedule()),
+                    eval_key_bytes: r.resources.eval_key_bytes,
+                    upload_bytes: r.resources.upload_bytes,
+                    client: c.client,
+                }
+            }
+            Err(d) => Outcome::Refused {
+                error: ErrorReport::new(&d),
+            },
+        };
+        rows.push(Row {
+            opt_level: n as u8,
+            outcome,
+        });
+    }
+    if args.json {
+        let json = serde_json::json!({
+            "file": src.short_name(),
+            "compare": rows,
+        });
+        println!("{json}");
+    } else {
+        print!("{}", render(src.short_name(), &rows));
+    }
+    Ok(())
+}
+
+fn render(file: &str, rows: &[Row]) -> String {
+    use std::fmt::Write;
+    let mut s = format!(
+        "{file}: what each level buys (server work: one thread, default cost table)\n\n{:<6} {:>6} {:>7} {:>12} {:>10} {:>10} {:>14} {:>12}\n",
+        "level", "depth", "N", "server work", "keys", "upload", "client flops", "client extra"
+    );
+    for r in rows {
+        let level = format!("-O{}", r.opt_level);
+        match &r.outcome {
+            Outcome::Compiled {
+                depth,
+                log_n,
+                estimated_server_seconds,
+                eval_key_bytes,
+                upload_bytes,
+                client,
+                ..
+            } => {
+                let _ = writeln!(
+                    s,
+                    "{level:<6} {depth:>6} {:>7} {:>10.2} s {:>10} {:>10} {:>14} {:>11.2}x",
+                    format!("2^{log_n}"),
+                    estimated_server_seconds,
+                    short_bytes(*eval_key_bytes),
+                    short_bytes(*upload_bytes),
+                    client.flops,
+                    client.extra_values as f64 / client.data_values.max(1) as f64,
+                );
+            }
+            Outcome::Refused { error } => {
+                let _ = writeln!(
+                    s,
+                    "{level:<6} not compiled: {} ({})",
+                    error.message, error.code
+                );
+            }
+        }
+    }
+    s
+}
+
+/// `136.5 MiB`: a table cell.
+fn short_bytes(b: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
