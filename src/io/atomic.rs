@@ -29,18 +29,6 @@ pub fn write_new(path: &Path, bytes: &[u8], force: bool, inputs: &[&Path]) -> Re
     stage(path, bytes, force, inputs, false)?.publish()
 }
 
-/// Like [`write_new`], for secrets: on Unix the file is created with mode 0600 (owner only)
-/// before any byte is written, so the secret is never readable by others, not even while the
-/// temporary file exists.
-pub fn write_private(
-    path: &Path,
-    bytes: &[u8],
-    force: bool,
-    inputs: &[&Path],
-) -> Result<(), String> {
-    stage(path, bytes, force, inputs, true)?.publish()
-}
-
 /// Whether `a` and `b` name the same existing file (through links and relative paths).
 pub fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
@@ -79,8 +67,11 @@ pub struct Staged {
     force: bool,
 }
 
-/// Writes `bytes` to a new temporary file next to `path` (owner-only if `private`), after the
-/// checks of [`check_writable`] and removing temporary files that killed runs left there.
+/// Writes `bytes` to a new temporary file next to `path`, after the checks of
+/// [`check_writable`] and removing temporary files that killed runs left there. With `private`
+/// (secrets) the file is created with mode 0600 (owner only) on Unix before any byte is
+/// written, so the secret is never readable by others, not even while the temporary file
+/// exists.
 pub fn stage(
     path: &Path,
     bytes: &[u8],
@@ -280,7 +271,10 @@ mod tests {
         let tmp = tempdir("private");
         let d = tmp.path();
         let p = d.join("secret");
-        write_private(&p, b"s", false, &[]).unwrap();
+        stage(&p, b"s", false, &[], true)
+            .unwrap()
+            .publish()
+            .unwrap();
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
