@@ -60,6 +60,30 @@ fn insecure_parameters_are_refused_unless_explicitly_allowed() {
     assert!(Context::new(&p).is_ok());
 }
 
+/// With the test-only feature on (as here, and in every binary `cargo test --workspace`
+/// builds), the level still cannot come from a file: deserialization refuses it.
+#[test]
+fn the_test_only_level_does_not_survive_serialization() {
+    let p = CkksParams {
+        log_n: 12,
+        q_bits: vec![50, 40, 40],
+        p_bits: vec![50],
+        dnum: 3,
+        log_scale: 40,
+        security: Security::InsecureForTestingOnly,
+    };
+    let err = ron::from_str::<CkksParams>(&ron::to_string(&p).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("128-bit security bound"), "{err}");
+    let bytes = postcard::to_stdvec(&p).unwrap();
+    assert!(postcard::from_bytes::<CkksParams>(&bytes).is_err());
+    let secure = CkksParams {
+        security: Security::Classical128,
+        ..p
+    };
+    let back: CkksParams = postcard::from_bytes(&postcard::to_stdvec(&secure).unwrap()).unwrap();
+    assert_eq!(back, secure);
+}
+
 #[test]
 fn malformed_parameters_are_errors() {
     let good = CkksParams::standard(13).unwrap();

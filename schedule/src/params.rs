@@ -41,12 +41,62 @@ pub const MIN_LOG_N: u32 = 12;
 pub const MAX_LOG_N: u32 = 16;
 
 /// Security level the parameters must meet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// Not a choice a file can make: whoever hands a data owner a `.helc` would otherwise choose
+/// their security. Deserialization yields only [`Security::Classical128`] (a file that names
+/// any other level is refused), and the test-only escape exists only with the `hel-schedule`
+/// feature `insecure-test-params`, which the workspace enables for its own tests through
+/// `[dev-dependencies]` (small deep rings keep the CKKS tests fast). Serialization keeps the
+/// enum's encoding, so existing files read unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Security {
     /// 128-bit classical security for uniform ternary secrets (HomomorphicEncryption.org table).
     Classical128,
-    /// No security check at all. Only for unit tests that need deep chains at small N.
+    /// No security check at all. Only for unit tests that need deep chains at small N; never
+    /// produced by deserialization.
+    #[cfg(feature = "insecure-test-params")]
     InsecureForTestingOnly,
+}
+
+impl Security {
+    /// Bits of classical security the parameters are held to (0 for the test-only escape).
+    pub fn bits(self) -> u32 {
+        match self {
+            Security::Classical128 => 128,
+            #[cfg(feature = "insecure-test-params")]
+            Security::InsecureForTestingOnly => 0,
+        }
+    }
+
+    /// The name the text form of a schedule prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Security::Classical128 => "classical-128",
+            #[cfg(feature = "insecure-test-params")]
+            Security::InsecureForTestingOnly => "insecure-testing-only",
+        }
+    }
+}
+
+/// What a file may say: both names, so that a file naming the test-only level is refused with
+/// a message rather than an opaque decoding error (the variant order matches [`Security`]'s, so
+/// the binary encoding is the same).
+#[derive(Deserialize)]
+enum SecurityInFile {
+    Classical128,
+    InsecureForTestingOnly,
+}
+
+impl<'de> Deserialize<'de> for Security {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match SecurityInFile::deserialize(d)? {
+            SecurityInFile::Classical128 => Ok(Security::Classical128),
+            SecurityInFile::InsecureForTestingOnly => Err(serde::de::Error::custom(
+                "parameters read from a file are always held to the 128-bit security bound; \
+                 `InsecureForTestingOnly` is refused",
+            )),
+        }
+    }
 }
 
 /// Largest total modulus log2(PQ) (special primes included) that gives 128-bit classical
@@ -150,6 +200,7 @@ impl CkksParams {
             Security::Classical128 => max_log_qp_128(log_n).ok_or_else(|| {
                 ParamsError::Invalid(format!("unsupported ring degree 2^{log_n}"))
             })?,
+            #[cfg(feature = "insecure-test-params")]
             Security::InsecureForTestingOnly => u32::MAX,
         };
         let data_bits: u32 = q_bits.iter().sum();
@@ -349,10 +400,7 @@ impl CkksParams {
         }
         h.update(&(self.dnum as u64).to_le_bytes());
         h.update(&self.log_scale.to_le_bytes());
-        h.update(&[match self.security {
-            Security::Classical128 => 1,
-            Security::InsecureForTestingOnly => 0,
-        }]);
+        h.update(&[u8::from(self.security == Security::Classical128)]);
         Ok(*h.finalize().as_bytes())
     }
 }
@@ -381,5 +429,42 @@ mod tests {
         assert!(p.primes().is_ok());
         // Primes below log_n + 3 bits do not exist for the ring.
         assert!(CkksParams::for_chain(16, 2, 36, 46, 2).is_err());
+    }
+
+    #[test]
+    fn no_file_selects_insecure_parameters() {
+        let secure = CkksParams::standard(13).unwrap();
+        // RON (a `--params` file): the test-only level is refused by name.
+        let ron_text = ron::to_string(&secure).unwrap();
+        let edited = ron_text.replace("Classical128", "InsecureForTestingOnly");
+        assert_ne!(edited, ron_text);
+        let err = ron::from_str::<CkksParams>(&edited)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("128-bit security bound"), "{err}");
+        assert_eq!(ron::from_str::<CkksParams>(&ron_text).unwrap(), secure);
+        // postcard (inside `.helc` schedules): the same level in the binary encoding (the last
+        // byte is the variant index).
+        let mut bytes = postcard::to_stdvec(&secure).unwrap();
+        assert_eq!(bytes.last(), Some(&0));
+        *bytes.last_mut().unwrap() = 1;
+        let err = postcard::from_bytes::<CkksParams>(&bytes).unwrap_err();
+        assert!(matches!(err, postcard::Error::SerdeDeCustom), "{err}");
+        // A file that says Classical128 is held to the bound and told the bound.
+        let deep = CkksParams {
+            log_n: 12,
+            q_bits: vec![50, 40, 40, 40, 40, 40, 30],
+            p_bits: vec![50],
+            dnum: 7,
+            log_scale: 40,
+            security: Security::Classical128,
+        };
+        let loaded: CkksParams = ron::from_str(&ron::to_string(&deep).unwrap()).unwrap();
+        let err = loaded.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("log2(PQ) = 330")
+                && err.contains("128-bit bound of 109 bits for N = 2^12"),
+            "{err}"
+        );
     }
 }

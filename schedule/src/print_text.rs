@@ -3,7 +3,6 @@
 
 use std::fmt::Write;
 
-use crate::params::Security;
 use crate::program::{Instr, Layout, Pack, Plain, Schedule, Source, TensorInput};
 
 impl Schedule {
@@ -49,10 +48,7 @@ impl Schedule {
         let p = &self.params;
         writeln!(o, "schedule {}", self.name)?;
         writeln!(o, "program_hash {}", self.program_hash)?;
-        let security = match p.security {
-            Security::Classical128 => "classical-128",
-            Security::InsecureForTestingOnly => "insecure-testing-only",
-        };
+        let security = p.security.name();
         writeln!(
             o,
             "params log_n {}, q_bits {}, p_bits {}, dnum {}, log_scale {}, security {security}",

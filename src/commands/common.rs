@@ -5,6 +5,8 @@ use hel_compiler::{Diagnostic, SourceFile};
 use miette::{miette, IntoDiagnostic, Result, WrapErr};
 use std::path::Path;
 
+use crate::io::terminal::escape_message;
+
 /// Reads a `.hel` file.
 pub fn read_source(path: &Path) -> Result<SourceFile> {
     let text = std::fs::read_to_string(path)
@@ -23,7 +25,8 @@ pub fn diagnostic(d: Diagnostic) -> miette::Report {
 }
 
 /// A user error (exit code 1) without a source location. For a bad flag or flag combination
-/// use [`super::errors::usage_error`] (exit code 2).
+/// use [`super::errors::usage_error`] (exit code 2). Messages often quote names from files
+/// (a schedule's, an input's, a CSV header): control characters are shown escaped.
 pub fn user_error(msg: impl std::fmt::Display) -> miette::Report {
-    miette!("{msg}")
+    miette!("{}", escape_message(&msg.to_string()))
 }

@@ -63,6 +63,10 @@ pub fn run(args: CompileArgs) -> CmdResult {
             let params: CkksParams = ron::from_str(&text).map_err(|e| {
                 user_error(format!("{}: not a CKKS parameter set: {e}", p.display()))
             })?;
+            // Held to the 128-bit bound here, naming the file (the compiler checks it again).
+            params
+                .validate()
+                .map_err(|e| user_error(format!("{}: {e}", p.display())))?;
             Some(params)
         }
         None => None,

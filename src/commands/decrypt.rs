@@ -13,6 +13,7 @@ use super::keyfiles::{context, file_error, load_schedule, load_secret_key, read_
 use super::CmdResult;
 use crate::io::atomic::{check_writable, write_new};
 use crate::io::tensor_csv::{tensor_json, write_tensor};
+use crate::io::terminal::escape_for_terminal;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum OutputFormat {
@@ -67,7 +68,7 @@ fn render(schedule: &Schedule, tensors: &[Tensor], format: OutputFormat) -> Stri
             let headers = tensors.len() != 1;
             for (o, t) in schedule.outputs.iter().zip(tensors) {
                 if headers {
-                    s.push_str(&format!("# {}\n", o.name));
+                    s.push_str(&format!("# {}\n", escape_for_terminal(&o.name)));
                 }
                 write_tensor(&mut s, t);
             }

@@ -10,7 +10,8 @@ use serde_json::json;
 use super::common::user_error;
 use super::keyfiles::{context, human_bytes, load_schedule, EVAL_KEYS_FILE, SECRET_KEY_FILE};
 use super::CmdResult;
-use crate::io::atomic::{check_writable, write_new, write_private};
+use crate::io::atomic::{check_writable, stage};
+use crate::io::terminal::escape_for_terminal;
 
 #[derive(Args)]
 #[command(
@@ -65,7 +66,7 @@ pub fn run(args: KeygenArgs) -> CmdResult {
     let ctx = context(&schedule, &args.program)?;
     eprintln!(
         "generating keys for {} (N = 2^{}, {} rotation key(s){})",
-        schedule.name,
+        escape_for_terminal(&schedule.name),
         schedule.params.log_n,
         schedule.rotation_steps.len(),
         if schedule.needs_conjugation {
@@ -78,14 +79,28 @@ pub fn run(args: KeygenArgs) -> CmdResult {
     let (sk, keys) = keygen(&schedule, &ctx, &mut rng).map_err(user_error)?;
     let sk_bytes = secret_key_to_bytes(&schedule, &ctx, &sk).map_err(user_error)?;
     let (ek_bytes, sizes) = keys.to_bytes_sized(&ctx).map_err(user_error)?;
-    // The secret key first: evaluation keys without their secret key would be useless.
-    write_private(&sk_path, &sk_bytes, args.force, &inputs).map_err(user_error)?;
-    write_new(&ek_path, &ek_bytes, args.force, &inputs).map_err(|e| {
-        user_error(format!(
-            "{e} ({} was written; rerun with --force to regenerate both)",
-            sk_path.display()
-        ))
-    })?;
+    // Both files complete on disk before either is published, so a failure (or a kill) while
+    // writing leaves neither. The evaluation keys are published first: alone they are useless
+    // (no input can be encrypted for them), while a secret key alone would encrypt inputs no
+    // server can run. A kill between the two publications (two system calls) leaves
+    // eval.keys alone, which the next keygen refuses to replace without --force.
+    let sk_file = stage(&sk_path, &sk_bytes, args.force, &inputs, true).map_err(user_error)?;
+    let ek_file = stage(&ek_path, &ek_bytes, args.force, &inputs, false).map_err(user_error)?;
+    ek_file.publish().map_err(user_error)?;
+    if let Err(e) = sk_file.publish() {
+        // Without --force eval.keys was created just now, by us: withdraw it. With --force the
+        // old eval.keys is gone; the new one alone is refused by `hel run` against inputs of
+        // any other key set.
+        let withdrawn = !args.force && std::fs::remove_file(&ek_path).is_ok();
+        return Err(user_error(if withdrawn {
+            format!("{e} (nothing was written)")
+        } else {
+            format!(
+                "{e} ({} was written; rerun with --force to regenerate both)",
+                ek_path.display()
+            )
+        }));
+    }
     if args.json {
         let v = json!({
             "program": schedule.name,

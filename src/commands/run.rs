@@ -28,6 +28,7 @@ use super::CmdResult;
 use crate::io::atomic::{check_writable, write_new};
 use crate::io::input_args::{assign, read_inputs, InputArg};
 use crate::io::tensor_csv::{tensor_json, write_tensor};
+use crate::io::terminal::escape_for_terminal;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EvaluatorKind {
@@ -232,7 +233,7 @@ fn run_with_progress<E: Evaluator>(
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    bar.set_message(format!("running {}", schedule.name));
+    bar.set_message(format!("running {}", escape_for_terminal(&schedule.name)));
     let progress = |done: usize, _total: usize| bar.set_position(done as u64);
     let options = RunOptions {
         threads: args.threads.threads,
@@ -342,7 +343,7 @@ fn run_plain(args: &RunArgs, schedule: &Schedule) -> CmdResult {
         let mut s = String::new();
         for (o, t) in schedule.outputs.iter().zip(&outputs) {
             if outputs.len() != 1 {
-                s.push_str(&format!("# {}\n", o.name));
+                s.push_str(&format!("# {}\n", escape_for_terminal(&o.name)));
             }
             write_tensor(&mut s, t);
         }
@@ -441,7 +442,7 @@ fn run_cost(args: &RunArgs, schedule: &Schedule) -> CmdResult {
 fn print_cost(schedule: &Schedule, r: &CostReport, source: &str, threads: usize, peak: usize) {
     println!(
         "{}: {} nodes, N = 2^{}, cost table: {source}",
-        schedule.name,
+        escape_for_terminal(&schedule.name),
         schedule.nodes.len(),
         r.log_n
     );

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use hel_runtime::schedule::{Schedule, Tensor, TensorInput};
 
 use super::tensor_csv::read_table;
+use super::terminal::escape_for_terminal;
 
 /// One `--input NAME=FILE` or `--input NAME[i]=FILE`.
 #[derive(Clone, Debug)]
@@ -49,7 +50,7 @@ pub fn parse_input(s: &str) -> Result<InputArg, String> {
 pub fn describe(d: &TensorInput) -> String {
     let seq = d.seq.map(|k| format!("[{k}]")).unwrap_or_default();
     let sec = if d.encrypted { "enc" } else { "plain" };
-    format!("{} ({sec} {}{seq})", d.name, d.shape)
+    format!("{} ({sec} {}{seq})", escape_for_terminal(&d.name), d.shape)
 }
 
 /// How one input was given.
@@ -126,17 +127,20 @@ pub fn assign(schedule: &Schedule, args: &[InputArg]) -> Result<Vec<Given>, Stri
     for (decl, g) in schedule.inputs.iter().zip(given) {
         // Every entry was checked for `None` above.
         let Some(g) = g else {
-            return Err(format!("missing input `{}`", decl.name));
+            return Err(format!(
+                "missing input `{}`",
+                escape_for_terminal(&decl.name)
+            ));
         };
         if let (Given::Elements(m), Some(k)) = (&g, decl.seq) {
             let absent: Vec<String> = (0..k)
                 .filter(|e| !m.contains_key(e))
-                .map(|e| format!("{}[{e}]", decl.name))
+                .map(|e| format!("{}[{e}]", escape_for_terminal(&decl.name)))
                 .collect();
             if !absent.is_empty() {
                 return Err(format!(
                     "input `{}` is missing element(s) {}",
-                    decl.name,
+                    escape_for_terminal(&decl.name),
                     absent.join(", ")
                 ));
             }

@@ -3,3 +3,4 @@
 pub mod atomic;
 pub mod input_args;
 pub mod tensor_csv;
+pub mod terminal;

@@ -9,7 +9,7 @@
 //! 2. `manage` (first run, abstract chain): levels, rescales, relinearizations, alignments,
 //!    which gives the ciphertext depth and the level each input is first needed at;
 //! 3. [`params`]: N, the prime chain, the scale and the key-switching digits for that depth
-//!    (128-bit security unless the user overrides loudly), with a base wide enough for the
+//!    (always 128-bit security), with a base wide enough for the
 //!    outputs' ranges ([`crate::analysis::ranges`]);
 //! 4. `manage` again on the real chain, giving exact scales;
 //! 5. `client`: derived inputs as client-side ops; [`bounds`]: the magnitude of every value
@@ -55,7 +55,7 @@ use rayon::prelude::*;
 /// Options of the lowering.
 #[derive(Clone, Debug)]
 pub struct LowerOptions {
-    /// Parameter request (precision target, forced parameters, insecure opt-in).
+    /// Parameter request (precision target, forced parameters).
     pub params: ParamRequest,
     /// Name of the program (the source file name).
     pub name: String,
@@ -107,7 +107,7 @@ const MAX_SCALE_RAISE_BITS: f64 = 4.0;
 /// [`lower`], keeping the ciphertext depth of a circuit no parameter set fits.
 ///
 /// When the outputs' predicted precision falls a few bits short of the target
-/// ([`MAX_SCALE_RAISE_BITS`] at most), the program is lowered again with the scale raised by
+/// (`MAX_SCALE_RAISE_BITS` at most), the program is lowered again with the scale raised by
 /// the deficit, and that plan is kept when it has the same depth, on the same ring, with as many
 /// primes a level, and meets the target (the larger primes cost nothing in levels or ring; the
 /// explanation says why).

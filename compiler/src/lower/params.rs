@@ -11,7 +11,7 @@
 //! [`MIN_HEADROOM_BITS`] where that needs no second base prime). Special primes are as wide as the largest key-switching digit; N is the
 //! smallest power of two (2^13 .. 2^16) whose HE-standard bound on log2(PQ) admits the chain.
 
-use hel_schedule::params::{max_log_qp_128, Security};
+use hel_schedule::params::max_log_qp_128;
 use hel_schedule::CkksParams;
 
 use crate::diagnostics::Code;
@@ -104,15 +104,12 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
                 "--params: the chain has {have} levels but the circuit needs {depth}"
             )));
         }
-        let mut explanation = format!(
+        let explanation = format!(
             "parameters given explicitly: N = 2^{}, log2(PQ) = {}, {} levels for depth {depth}",
             p.log_n,
             p.log_qp(),
             have
         );
-        if p.security == Security::InsecureForTestingOnly {
-            explanation.push_str(" — WARNING: security check disabled (insecure, testing only)");
-        }
         // Only as many levels as needed: extra primes would only slow every operation down.
         let mut params = p.clone();
         params.q_bits.truncate(depth as usize + 1);

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use hel_schedule::params::Security;
 use hel_schedule::{Instr, Resources, Schedule};
 use serde::Serialize;
 
@@ -87,11 +86,7 @@ pub fn report(l: &Lowered) -> CtReport {
             special_primes: p.p_bits.clone(),
             log_scale: p.log_scale,
             dnum: p.dnum,
-            security_bits: if p.security == Security::Classical128 {
-                128
-            } else {
-                0
-            },
+            security_bits: p.security.bits(),
         },
         rotation_keys: KeyReport {
             count: keys,

@@ -10,11 +10,10 @@ pub enum CkksError {
     /// The parameter description is malformed (bad sizes, too few primes, ...).
     #[error("invalid CKKS parameters: {0}")]
     InvalidParams(String),
-    /// The parameters are below 128-bit classical security and the caller did not opt out.
+    /// The parameters are below 128-bit classical security.
     #[error(
         "insecure CKKS parameters: log2(PQ) = {log_qp} bits exceeds the HomomorphicEncryption.org \
-         128-bit bound of {max_log_qp} bits for N = 2^{log_n} (use Security::InsecureForTestingOnly \
-         only in tests)"
+         128-bit bound of {max_log_qp} bits for N = 2^{log_n}"
     )]
     Insecure {
         /// log2 of the ring degree.
