@@ -19,6 +19,7 @@ use std::time::Duration;
 use hel_runtime::client::{secret_key_from_bytes, EncryptedInputs, EncryptedOutputs, EvalKeys};
 use hel_runtime::schedule::{Instr, Layout, Plain, Schedule, ScheduleFormat};
 use proptest::prelude::*;
+use proptest::test_runner::{TestCaseError, TestRunner};
 
 use hostile::{artifacts, exercise, reseal, reseal_schedule, shape, timed};
 
@@ -110,112 +111,208 @@ fn apply(bytes: &mut Vec<u8>, edits: &[Edit]) {
     }
 }
 
-/// Loads a schedule file and, if it loads, exercises it; the loaded schedule must validate.
-fn load_schedule(bytes: &[u8], ckks: bool) {
-    timed("loading and running a mutated schedule", LIMIT, || {
-        if let Ok(s) = Schedule::from_bytes(bytes) {
-            assert_eq!(s.validate(), Ok(()));
-            exercise(&s, ckks);
-        }
-    });
+/// What became of one mutated file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Refused,
+    Loaded,
+    /// Loaded, ran encrypted and decrypted.
+    Decrypted,
 }
 
-proptest! {
-    #![proptest_config(config())]
+/// Runs `case` on `HEL_FUZZ_CASES` values of `strategy`, prints how many files were refused,
+/// loaded and decrypted, and returns the counts.
+fn fuzz<S: Strategy>(
+    name: &str,
+    strategy: S,
+    case: impl Fn(S::Value) -> Result<Outcome, TestCaseError>,
+) -> [usize; 3] {
+    let counts = std::sync::Mutex::new([0usize; 3]);
+    let mut runner = TestRunner::new(config());
+    let result = runner.run(&strategy, |v| {
+        let o = timed(name, LIMIT, || case(v))?;
+        counts.lock().unwrap()[o as usize] += 1;
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{name}: {e}");
+    }
+    let c = *counts.lock().unwrap();
+    eprintln!(
+        "{name}: {} cases: {} refused, {} loaded, {} ran encrypted and decrypted",
+        c.iter().sum::<usize>(),
+        c[0],
+        c[1] + c[2],
+        c[2]
+    );
+    c
+}
 
-    /// Byte edits of the binary and RON schedule files, resealed or not.
-    #[test]
-    fn schedule_bytes(
-        ron in any::<bool>(),
-        seal in any::<bool>(),
-        edits in proptest::collection::vec(edit(), 1..6),
-        ckks in proptest::bool::weighted(0.05),
-    ) {
+/// Loads a schedule file and, if it loads, exercises it; the loaded schedule must validate.
+fn load_schedule(bytes: &[u8], ckks: bool) -> Outcome {
+    match Schedule::from_bytes(bytes) {
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            Outcome::Refused
+        }
+        Ok(s) => {
+            assert_eq!(s.validate(), Ok(()));
+            if exercise(&s, ckks) {
+                Outcome::Decrypted
+            } else {
+                Outcome::Loaded
+            }
+        }
+    }
+}
+
+/// Byte edits of the binary and RON schedule files, resealed or not.
+#[test]
+fn schedule_bytes() {
+    let strategy = (
+        any::<bool>(),
+        any::<bool>(),
+        proptest::collection::vec(edit(), 1..6),
+        proptest::bool::weighted(0.05),
+    );
+    let c = fuzz("schedule bytes", strategy, |(ron, seal, edits, ckks)| {
         let a = artifacts();
-        let mut bytes = if ron { a.schedule_ron.clone() } else { a.schedule_bin.clone() };
+        let mut bytes = if ron {
+            a.schedule_ron.clone()
+        } else {
+            a.schedule_bin.clone()
+        };
         apply(&mut bytes, &edits);
         if seal && !ron {
             reseal_schedule(&mut bytes);
         }
-        load_schedule(&bytes, ckks);
-    }
+        Ok(load_schedule(&bytes, ckks))
+    });
+    assert!(c[0] > 0, "some edits are refused");
+}
 
-    /// One field of the decoded schedule set to an edge value, re-encoded with a valid
-    /// checksum: what a hand-edited `.helc` reaches.
-    #[test]
-    fn schedule_fields(
-        field in 0u8..26,
-        index in any::<usize>(),
-        value in interesting_u64(),
-        second in interesting_u64(),
-        float in prop_oneof![
-            Just(0.0f64), Just(-1.0), Just(f64::NAN), Just(f64::INFINITY), Just(1e300),
-            Just(1e-300), Just(2.0), Just(0.5), any::<f64>()
-        ],
-        ckks in proptest::bool::weighted(0.1),
-    ) {
-        let a = artifacts();
-        let mut s = a.schedule.clone();
-        mutate(&mut s, field, index, value, second, float);
-        let bytes = s.to_bytes(ScheduleFormat::Binary).unwrap();
-        load_schedule(&bytes, ckks);
-    }
+fn float() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        Just(0.0f64),
+        Just(-1.0),
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        Just(1e300),
+        Just(1e-300),
+        Just(2.0),
+        Just(0.5),
+        Just(1.0),
+        any::<f64>()
+    ]
+}
 
-    /// Byte edits of each client file (secret key, evaluation keys, encrypted inputs and
-    /// outputs), with the envelope's checksum, the embedded CKKS objects' checksums, both or
-    /// neither recomputed, through its loader for the fixture's program.
-    #[test]
-    fn client_file_bytes(
-        kind in 0u8..4,
-        seal_outer in any::<bool>(),
-        seal_inner in any::<bool>(),
-        edits in proptest::collection::vec(edit(), 1..4),
-    ) {
-        let a = artifacts();
-        let mut bytes = match kind {
-            0 => a.secret_key.clone(),
-            1 => a.eval_keys_bin.clone(),
-            2 => a.enc_inputs.clone(),
-            _ => a.enc_outputs.clone(),
-        };
-        apply(&mut bytes, &edits);
-        if seal_inner {
-            for (at, len) in hostile::ckks_objects(&bytes) {
-                reseal(&mut bytes[at..at + len]);
+/// One field of the decoded schedule set to an edge value, re-encoded with a valid
+/// checksum: what a hand-edited `.helc` reaches.
+#[test]
+fn schedule_fields() {
+    let strategy = (
+        0u8..26,
+        any::<usize>(),
+        interesting_u64(),
+        interesting_u64(),
+        float(),
+        proptest::bool::weighted(0.1),
+    );
+    let c = fuzz(
+        "schedule fields",
+        strategy,
+        |(field, index, value, second, f, ckks)| {
+            let a = artifacts();
+            let mut s = a.schedule.clone();
+            mutate(&mut s, field, index, value, second, f);
+            let bytes = s.to_bytes(ScheduleFormat::Binary).unwrap();
+            Ok(load_schedule(&bytes, ckks))
+        },
+    );
+    let cases: usize = c.iter().sum();
+    assert!(c[0] > 0, "some edits are refused");
+    assert!(
+        cases < 32 || c[1] + c[2] > 0,
+        "some edits load and run (an edit the schedule does not depend on)"
+    );
+}
+
+/// Byte edits of each client file (secret key, evaluation keys, encrypted inputs and
+/// outputs), with the envelope's checksum, the embedded CKKS objects' checksums, both or
+/// neither recomputed, through its loader for the fixture's program.
+#[test]
+fn client_file_bytes() {
+    let strategy = (
+        0u8..4,
+        any::<bool>(),
+        any::<bool>(),
+        proptest::collection::vec(edit(), 1..4),
+    );
+    let c = fuzz(
+        "client file bytes",
+        strategy,
+        |(kind, seal_outer, seal_inner, edits)| {
+            let a = artifacts();
+            let mut bytes = match kind {
+                0 => a.secret_key.clone(),
+                1 => a.eval_keys_bin.clone(),
+                2 => a.enc_inputs.clone(),
+                _ => a.enc_outputs.clone(),
+            };
+            apply(&mut bytes, &edits);
+            if seal_inner {
+                for (at, len) in hostile::ckks_objects(&bytes) {
+                    reseal(&mut bytes[at..at + len]);
+                }
             }
-        }
-        if seal_outer {
-            reseal(&mut bytes);
-        }
-        timed("loading a mutated client file", LIMIT, || load_client(kind, &bytes));
-    }
+            if seal_outer {
+                reseal(&mut bytes);
+            }
+            Ok(load_client(kind, &bytes))
+        },
+    );
+    assert!(c[0] > 0, "some edits are refused");
+}
 
-    /// The level or scale of one output ciphertext edited in place (both checksums
-    /// recomputed): decrypt must refuse it, or, for an edit that changes nothing the
-    /// schedule records, decrypt to the original results.
-    #[test]
-    fn output_ciphertext_fields(
-        which in any::<usize>(),
-        level in any::<bool>(),
-        value in interesting_u64(),
-        float in prop_oneof![Just(2.0f64), Just(0.5), Just(1.0 + 1e-6), Just(f64::NAN), any::<f64>()],
-    ) {
-        let a = artifacts();
-        let mut bytes = a.enc_outputs.clone();
-        let objects = hostile::ckks_objects(&bytes);
-        let (at, len) = objects[which % objects.len()];
-        if level {
-            bytes[at + 49..at + 53].copy_from_slice(&(value as u32).to_le_bytes());
-        } else {
-            let mut old = [0u8; 8];
-            old.copy_from_slice(&bytes[at + 53..at + 61]);
-            let scale = f64::from_le_bytes(old) * float;
-            bytes[at + 53..at + 61].copy_from_slice(&scale.to_le_bytes());
-        }
-        reseal(&mut bytes[at..at + len]);
-        reseal(&mut bytes);
-        let loaded = EncryptedOutputs::from_bytes(&a.schedule, &a.ctx, &bytes);
-        if let Ok(outs) = loaded {
+/// The level or scale of one output ciphertext edited in place (both checksums recomputed):
+/// decrypt must refuse it, or, for an edit within the scale tolerance, decrypt to the
+/// original results.
+#[test]
+fn output_ciphertext_fields() {
+    let strategy = (
+        any::<usize>(),
+        any::<bool>(),
+        interesting_u64(),
+        prop_oneof![
+            Just(2.0f64),
+            Just(0.5),
+            Just(1.0 + 1e-6),
+            Just(1.0 + 1e-12),
+            Just(f64::NAN),
+            any::<f64>()
+        ],
+    );
+    let c = fuzz(
+        "output ciphertext fields",
+        strategy,
+        |(which, level, value, factor)| {
+            let a = artifacts();
+            let mut bytes = a.enc_outputs.clone();
+            let objects = hostile::ckks_objects(&bytes);
+            let (at, len) = objects[which % objects.len()];
+            if level {
+                bytes[at + 49..at + 53].copy_from_slice(&(value as u32).to_le_bytes());
+            } else {
+                let mut old = [0u8; 8];
+                old.copy_from_slice(&bytes[at + 53..at + 61]);
+                let scale = f64::from_le_bytes(old) * factor;
+                bytes[at + 53..at + 61].copy_from_slice(&scale.to_le_bytes());
+            }
+            reseal(&mut bytes[at..at + len]);
+            reseal(&mut bytes);
+            let Ok(outs) = EncryptedOutputs::from_bytes(&a.schedule, &a.ctx, &bytes) else {
+                return Ok(Outcome::Refused);
+            };
             let got = hel_runtime::client::decrypt_outputs(&a.schedule, &a.ctx, &a.sk, &outs)
                 .expect("outputs that load decrypt");
             // Only an edit within the scale tolerance (1e-9 relative) may load.
@@ -224,35 +321,42 @@ proptest! {
                     prop_assert!((x - y).abs() <= 1e-6 * (1.0 + y.abs()), "{x} vs {y}");
                 }
             }
-        }
-    }
+            Ok(Outcome::Decrypted)
+        },
+    );
+    assert!(c[0] > 0, "some edits are refused");
 }
 
 /// Loads client file `kind` for the fixture's program; what loads must pass its own checks,
 /// and outputs that load must decrypt without a panic.
-fn load_client(kind: u8, bytes: &[u8]) {
+fn load_client(kind: u8, bytes: &[u8]) -> Outcome {
     let a = artifacts();
     let (s, ctx) = (&a.schedule, &a.ctx);
-    match kind {
-        0 => {
-            let _ = secret_key_from_bytes(s, ctx, bytes);
-        }
-        1 => {
-            if let Ok(k) = EvalKeys::from_bytes(s, ctx, bytes) {
-                assert!(k.check(s, ctx).is_ok());
-            }
-        }
-        2 => {
-            if let Ok(i) = EncryptedInputs::from_bytes(s, ctx, bytes) {
-                assert!(i.check(s).is_ok());
-            }
-        }
-        _ => {
-            if let Ok(o) = EncryptedOutputs::from_bytes(s, ctx, bytes) {
+    let loaded = match kind {
+        0 => secret_key_from_bytes(s, ctx, bytes).is_ok(),
+        1 => EvalKeys::from_bytes(s, ctx, bytes)
+            .map(|k| assert!(k.check(s, ctx).is_ok()))
+            .is_ok(),
+        2 => EncryptedInputs::from_bytes(s, ctx, bytes)
+            .map(|i| assert!(i.check(s).is_ok()))
+            .is_ok(),
+        _ => match EncryptedOutputs::from_bytes(s, ctx, bytes) {
+            Ok(o) => {
                 assert!(o.check(s).is_ok());
-                let _ = hel_runtime::client::decrypt_outputs(s, ctx, &a.sk, &o);
+                let d = hel_runtime::client::decrypt_outputs(s, ctx, &a.sk, &o);
+                return if d.is_ok() {
+                    Outcome::Decrypted
+                } else {
+                    Outcome::Loaded
+                };
             }
-        }
+            Err(_) => false,
+        },
+    };
+    if loaded {
+        Outcome::Loaded
+    } else {
+        Outcome::Refused
     }
 }
 
