@@ -25,10 +25,19 @@ fn refused(s: &Schedule) -> String {
 #[test]
 fn the_fixture_runs_encrypted_and_each_artifact_loads() {
     let a = artifacts();
-    assert!(!a.schedule.derived.is_empty(), "the fixture has client precomputation");
+    assert!(
+        !a.schedule.derived.is_empty(),
+        "the fixture has client precomputation"
+    );
     assert!(!a.schedule.rotation_steps.is_empty(), "the fixture rotates");
-    assert_eq!(Schedule::from_bytes(&a.schedule_bin).as_ref(), Ok(&a.schedule));
-    assert!(exercise(&a.schedule, true), "the unedited schedule decrypts");
+    assert_eq!(
+        Schedule::from_bytes(&a.schedule_bin).as_ref(),
+        Ok(&a.schedule)
+    );
+    assert!(
+        exercise(&a.schedule, true),
+        "the unedited schedule decrypts"
+    );
     let outs = EncryptedOutputs::from_bytes(&a.schedule, &a.ctx, &a.enc_outputs).unwrap();
     assert_eq!(
         decrypt_outputs(&a.schedule, &a.ctx, &a.sk, &outs).unwrap(),
@@ -151,4 +160,49 @@ fn an_edited_output_scale_is_refused_not_decoded() {
     let e = EncryptedOutputs::from_bytes(&a.schedule, &a.ctx, &bytes).unwrap_err();
     assert!(matches!(e, ClientError::OutputLevel { .. }), "{e}");
     assert!(e.to_string().contains("the schedule records"), "{e}");
+}
+
+#[test]
+fn a_cost_table_for_an_impossible_ring_is_refused() {
+    use hel_runtime::exec::CostTable;
+    let mut t = CostTable::default();
+    // `seconds` subtracted the degrees in i32: 2^31 overflowed.
+    t.curves[0].log_n = 1 << 31;
+    let e = CostTable::from_ron(&t.to_ron().unwrap()).unwrap_err();
+    assert!(e.to_string().contains("hel uses N = 2^12 to 2^16"), "{e}");
+}
+
+/// Runs `hel` with `args`; returns the exit code and stderr.
+fn hel(args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hel"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[cfg(unix)]
+#[test]
+fn commands_refuse_devices_fifos_and_directories_by_name() {
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("program.helc");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let fifo = fifo.to_str().unwrap();
+    let dir = d.path().to_str().unwrap();
+    for (args, name, kind) in [
+        (vec!["check", "/dev/zero"], "/dev/zero", "a device"),
+        (vec!["depth", dir], dir, "a directory"),
+        (vec!["keygen", fifo, "--out", dir], fifo, "a FIFO"),
+    ] {
+        let (code, err) = hel(&args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(err.contains(name), "{args:?}: {err}");
+        assert!(err.contains(kind), "{args:?}: {err}");
+        assert!(err.contains("not a regular file"), "{args:?}: {err}");
+    }
 }
