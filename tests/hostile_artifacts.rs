@@ -478,7 +478,7 @@ fn mutate(s: &mut Schedule, field: u8, index: usize, v: u64, w: u64, f: f64) {
             let i = pick(s.ct_inputs.len());
             s.ct_inputs[i].pack.factor = f;
             s.ct_inputs[i].pack.layout = Layout::MatrixRow {
-                transposed: v % 2 == 0,
+                transposed: v.is_multiple_of(2),
                 row: vu,
                 col0: wu,
             };
@@ -505,7 +505,7 @@ fn mutate(s: &mut Schedule, field: u8, index: usize, v: u64, w: u64, f: f64) {
                     a: s.nodes[i].instr.operands()[0],
                     step: v as i64,
                 };
-                if w % 2 == 0 {
+                if w.is_multiple_of(2) {
                     s.rotation_steps.push(v as i64);
                     s.rotation_steps.sort_unstable();
                     s.rotation_steps.dedup();
@@ -526,7 +526,7 @@ fn mutate(s: &mut Schedule, field: u8, index: usize, v: u64, w: u64, f: f64) {
         15 => {
             let i = pick(s.nodes.len());
             let a = s.nodes[i].instr.operands().first().copied().unwrap_or(0);
-            let plain = if v % 2 == 0 {
+            let plain = if v.is_multiple_of(2) {
                 Plain::Diagonal {
                     value: f,
                     offset: w as i64,
@@ -568,7 +568,7 @@ fn mutate(s: &mut Schedule, field: u8, index: usize, v: u64, w: u64, f: f64) {
         21 => {
             let i = pick(s.nodes.len());
             let a = s.nodes[i].instr.operands().first().copied().unwrap_or(0);
-            s.nodes[i].instr = if v % 2 == 0 {
+            s.nodes[i].instr = if v.is_multiple_of(2) {
                 Instr::MulInt { a, k: w as i64 }
             } else {
                 Instr::MulConst {
@@ -585,7 +585,7 @@ fn mutate(s: &mut Schedule, field: u8, index: usize, v: u64, w: u64, f: f64) {
         23 => s.nodes.truncate(pick(s.nodes.len())),
         24 => {
             s.params.log_n = v as u32;
-            if w % 2 == 0 {
+            if w.is_multiple_of(2) {
                 s.params.q_bits.push(w as u32);
             }
         }

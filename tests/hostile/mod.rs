@@ -203,7 +203,7 @@ pub fn reseal(bytes: &mut [u8]) {
 }
 
 /// Rewrites a binary schedule's length field for its (edited) body and reseals it.
-pub fn reseal_schedule(bytes: &mut Vec<u8>) {
+pub fn reseal_schedule(bytes: &mut [u8]) {
     if bytes.len() < 14 + 32 {
         return;
     }
