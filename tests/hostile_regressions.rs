@@ -206,3 +206,45 @@ fn commands_refuse_devices_fifos_and_directories_by_name() {
         assert!(err.contains("not a regular file"), "{args:?}: {err}");
     }
 }
+
+/// `hel decrypt` of outputs whose first ciphertext's scale was multiplied by 1024 (both
+/// checksums recomputed): exit 1 naming the file and the recorded scale, where it used to
+/// print numbers 1024 times too small with exit 0. The unedited file decrypts.
+#[test]
+fn hel_decrypt_refuses_an_edited_output_scale() {
+    let a = artifacts();
+    let d = tempfile::tempdir().unwrap();
+    let mut edited = a.enc_outputs.clone();
+    let (at, len) = ckks_objects(&edited)[0];
+    let mut old = [0u8; 8];
+    old.copy_from_slice(&edited[at + 53..at + 61]);
+    let scale = f64::from_le_bytes(old) * 1024.0;
+    edited[at + 53..at + 61].copy_from_slice(&scale.to_le_bytes());
+    reseal(&mut edited[at..at + len]);
+    reseal(&mut edited);
+    let files = [
+        ("p.helc", &a.schedule_bin),
+        ("secret.key", &a.secret_key),
+        ("out.hct", &a.enc_outputs),
+        ("edited.hct", &edited),
+    ];
+    for (name, bytes) in files {
+        std::fs::write(d.path().join(name), bytes).unwrap();
+    }
+    let path = |n: &str| d.path().join(n).to_str().unwrap().to_string();
+    let decrypt = |outputs: &str| {
+        hel(&[
+            "decrypt",
+            &path("p.helc"),
+            "--secret-key",
+            &path("secret.key"),
+            &path(outputs),
+        ])
+    };
+    let (code, err) = decrypt("out.hct");
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = decrypt("edited.hct");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("edited.hct"), "{err}");
+    assert!(err.contains("the schedule records level"), "{err}");
+}
