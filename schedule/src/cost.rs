@@ -119,9 +119,18 @@ impl CostTable {
         }
     }
 
-    /// Checks that every curve has sorted, positive limb counts and finite non-negative times.
+    /// Checks that every curve is for a ring degree hel uses and has sorted, positive limb
+    /// counts and finite non-negative times (a table is a file: [`CostTable::seconds`]
+    /// subtracts ring degrees in `i32`, which a degree of 2^(2^31) would overflow).
     pub fn validate(&self) -> Result<(), CostTableError> {
+        use crate::params::{MAX_LOG_N, MIN_LOG_N};
         for c in &self.curves {
+            if !(MIN_LOG_N..=MAX_LOG_N).contains(&c.log_n) {
+                return Err(CostTableError(format!(
+                    "curve `{}` at N = 2^{}: hel uses N = 2^{MIN_LOG_N} to 2^{MAX_LOG_N}",
+                    c.op, c.log_n
+                )));
+            }
             let sorted = c.points.windows(2).all(|w| w[0].0 < w[1].0);
             let sane = c
                 .points

@@ -33,9 +33,11 @@
 //! Slots are viewed as a `unit.h × unit.w` grid, row-major: slot `a * w + b` is row `a`,
 //! column `b` of the unit (Crockett 2020, after Han et al.).
 
+mod bounds;
 pub mod cost;
 mod cost_default;
 mod format;
+pub mod limits;
 mod pack;
 pub mod params;
 pub mod primes;

@@ -55,8 +55,15 @@ pub struct Unit {
 }
 
 impl Unit {
+    /// `h * w`, `None` if it overflows `usize` (a unit read from a file).
+    pub fn checked_slots(&self) -> Option<usize> {
+        self.h.checked_mul(self.w)
+    }
+
+    /// `h * w` (saturating at `usize::MAX`; [`Schedule::validate`] refuses a unit that is not
+    /// exactly the parameters' slot count).
     pub fn slots(&self) -> usize {
-        self.h * self.w
+        self.checked_slots().unwrap_or(usize::MAX)
     }
 }
 

@@ -30,20 +30,15 @@ pub enum ScheduleError {
 }
 
 impl Schedule {
-    /// Checks internal consistency.
+    /// Checks internal consistency, and every size against the parameters and the
+    /// [`limits`](crate::limits): code that runs after a successful
+    /// `validate` may allocate and index by the schedule's sizes.
     pub fn validate(&self) -> Result<(), ScheduleError> {
         let bad = |m: String| Err(ScheduleError::Invalid(m));
         self.params
             .validate()
             .map_err(|e| ScheduleError::Invalid(format!("parameters: {e}")))?;
-        if self.unit.slots() != self.params.slots() || self.unit.h == 0 || self.unit.w == 0 {
-            return bad(format!(
-                "unit {}x{} does not cover the {} slots",
-                self.unit.h,
-                self.unit.w,
-                self.params.slots()
-            ));
-        }
+        crate::bounds::check(self).map_err(ScheduleError::Invalid)?;
         let max_level = self.params.q_bits.len().saturating_sub(1) as u32;
         if self.level_scales.len() != max_level as usize + 1 {
             return bad("one scale per level expected".into());

@@ -2,16 +2,17 @@
 //! `flags.rs`.)
 
 use hel_compiler::{Diagnostic, SourceFile};
-use miette::{miette, IntoDiagnostic, Result, WrapErr};
+use miette::{miette, Result};
 use std::path::Path;
 
 use crate::io::terminal::escape_message;
 
-/// Reads a `.hel` file.
+/// Reads a `.hel` file (a regular file of at most
+/// [`MAX_SOURCE_FILE`](hel_runtime::schedule::limits::MAX_SOURCE_FILE) bytes).
 pub fn read_source(path: &Path) -> Result<SourceFile> {
-    let text = std::fs::read_to_string(path)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot read {}", path.display()))?;
+    let text =
+        hel::bounded::read_text_limited(path, hel_runtime::schedule::limits::MAX_SOURCE_FILE)
+            .map_err(|e| user_error(format!("cannot read {}: {e}", path.display())))?;
     Ok(SourceFile::new(path.display().to_string(), text))
 }
 

@@ -6,7 +6,7 @@ use super::CmdResult;
 use clap::{Args, ValueEnum};
 use hel_compiler::driver::compile_logged;
 use hel_runtime::ckks::CkksParams;
-use hel_runtime::schedule::ScheduleFormat;
+use hel_runtime::schedule::{limits, ScheduleFormat};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -58,7 +58,7 @@ pub fn run(args: CompileArgs) -> CmdResult {
     let src = read_source(&args.file)?;
     let params = match &args.params {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
+            let text = hel::bounded::read_text_limited(p, limits::MAX_SMALL_FILE)
                 .map_err(|e| user_error(format!("cannot read {}: {e}", p.display())))?;
             let params: CkksParams = ron::from_str(&text).map_err(|e| {
                 user_error(format!("{}: not a CKKS parameter set: {e}", p.display()))

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use hel_runtime::exec::CostTable;
+use hel_runtime::schedule::limits;
 
 use super::common::user_error;
 use super::keyfiles::read_bytes;
@@ -45,7 +46,7 @@ pub fn load_cost_table(path: Option<&Path>) -> miette::Result<LoadedTable> {
             }
         },
     };
-    let bytes = read_bytes(&path, "cost table")?;
+    let bytes = read_bytes(&path, "cost table", limits::MAX_SMALL_FILE)?;
     let text = String::from_utf8(bytes).map_err(|_| {
         user_error(format!(
             "{}: the cost table is not UTF-8 text",

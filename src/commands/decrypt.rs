@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use hel_runtime::ckks::Sampler;
-use hel_runtime::client::{decrypt_outputs, decrypt_outputs_flooded, EncryptedOutputs};
+use hel_runtime::client::{decrypt_outputs, decrypt_outputs_flooded, EncryptedOutputs, FileKind};
 use hel_runtime::schedule::{Schedule, Tensor};
 use serde_json::json;
 
 use super::common::user_error;
-use super::keyfiles::{context, file_error, load_schedule, load_secret_key, read_bytes};
+use super::keyfiles::{context, file_error, load_schedule, load_secret_key, read_client_file};
 use super::CmdResult;
 use crate::io::atomic::{check_writable, write_new};
 use crate::io::tensor_csv::{tensor_json, write_tensor};
@@ -98,7 +98,7 @@ pub fn run(args: DecryptArgs) -> CmdResult {
     }
     let ctx = context(&schedule, &args.program)?;
     let sk = load_secret_key(&schedule, &ctx, &args.secret_key)?;
-    let bytes = read_bytes(&args.outputs, "encrypted outputs")?;
+    let bytes = read_client_file(&schedule, &args.outputs, FileKind::EncryptedOutputs)?;
     let outs = EncryptedOutputs::from_bytes(&schedule, &ctx, &bytes)
         .map_err(|e| file_error(&args.outputs, e))?;
     let tensors = match args.flood_bits {

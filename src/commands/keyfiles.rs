@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use hel_runtime::ckks::{Context, SecretKey};
-use hel_runtime::client::{self, ClientError};
-use hel_runtime::schedule::Schedule;
+use hel_runtime::client::{self, ClientError, FileKind};
+use hel_runtime::schedule::{limits, Schedule};
 use miette::Result;
 
 use super::common::user_error;
@@ -14,15 +14,22 @@ use super::common::user_error;
 pub const SECRET_KEY_FILE: &str = "secret.key";
 pub const EVAL_KEYS_FILE: &str = "eval.keys";
 
-/// Reads a whole file; the error says which role the file plays.
-pub fn read_bytes(path: &Path, what: &str) -> Result<Vec<u8>> {
-    std::fs::read(path)
+/// Reads a whole regular file of at most `max` bytes (see [`hel::bounded`]); the error says
+/// which role the file plays.
+pub fn read_bytes(path: &Path, what: &str, max: u64) -> Result<Vec<u8>> {
+    hel::bounded::read_limited(path, max)
         .map_err(|e| user_error(format!("cannot read {what} {}: {e}", path.display())))
+}
+
+/// Reads a client file (keys, ciphertexts) of `kind`, at most as large as such a file for
+/// `schedule`'s parameters can be.
+pub fn read_client_file(schedule: &Schedule, path: &Path, kind: FileKind) -> Result<Vec<u8>> {
+    read_bytes(path, kind.what(), client::max_file_bytes(schedule, kind))
 }
 
 /// Loads and validates a compiled program (`.helc`, binary or RON).
 pub fn load_schedule(path: &Path) -> Result<Schedule> {
-    let bytes = read_bytes(path, "compiled program")?;
+    let bytes = read_bytes(path, "compiled program", limits::MAX_SCHEDULE_FILE)?;
     Schedule::from_bytes(&bytes).map_err(|e| user_error(format!("{}: {e}", path.display())))
 }
 
@@ -38,7 +45,7 @@ pub fn context(schedule: &Schedule, path: &Path) -> Result<Context> {
 
 /// Loads a secret-key file made for `schedule`.
 pub fn load_secret_key(schedule: &Schedule, ctx: &Context, path: &Path) -> Result<SecretKey> {
-    let bytes = read_bytes(path, "secret key")?;
+    let bytes = read_client_file(schedule, path, FileKind::SecretKey)?;
     client::secret_key_from_bytes(schedule, ctx, &bytes).map_err(|e| file_error(path, e))
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use hel_runtime::ckks::SeededCiphertext;
-use hel_runtime::client::{EncryptedInputs, EncryptedOutputs, EvalKeys};
+use hel_runtime::client::{EncryptedInputs, EncryptedOutputs, EvalKeys, FileKind};
 use hel_runtime::exec::{
     execute, CkksEvaluator, CostEvaluator, CostReport, DebugEvaluator, Evaluator, PlainEvaluator,
     RunOptions, RunResult, RunStats,
@@ -22,7 +22,7 @@ use super::cost_table::load_cost_table;
 use super::errors::usage_error;
 use super::flags::{parse_size, ThreadsArgs};
 use super::keyfiles::{
-    context, file_error, human_bytes, load_schedule, load_secret_key, read_bytes,
+    context, file_error, human_bytes, load_schedule, load_secret_key, read_client_file,
 };
 use super::CmdResult;
 use crate::io::atomic::{check_writable, write_new};
@@ -255,11 +255,18 @@ fn load_server_files(
 ) -> miette::Result<(EvalKeys, Vec<SeededCiphertext>, Vec<Vec<Tensor>>)> {
     let keys_path = need(&args.eval_keys, "--eval-keys FILE", kind)?;
     let inputs_path = need(&args.inputs, "--inputs FILE", kind)?;
-    let keys = EvalKeys::from_bytes(schedule, ctx, &read_bytes(keys_path, "evaluation keys")?)
-        .map_err(|e| file_error(keys_path, e))?;
-    let enc =
-        EncryptedInputs::from_bytes(schedule, ctx, &read_bytes(inputs_path, "encrypted inputs")?)
-            .map_err(|e| file_error(inputs_path, e))?;
+    let keys = EvalKeys::from_bytes(
+        schedule,
+        ctx,
+        &read_client_file(schedule, keys_path, FileKind::EvalKeys)?,
+    )
+    .map_err(|e| file_error(keys_path, e))?;
+    let enc = EncryptedInputs::from_bytes(
+        schedule,
+        ctx,
+        &read_client_file(schedule, inputs_path, FileKind::EncryptedInputs)?,
+    )
+    .map_err(|e| file_error(inputs_path, e))?;
     enc.check_keys(&keys)
         .map_err(|e| file_error(inputs_path, e))?;
     Ok((keys, enc.ciphertexts, enc.public))

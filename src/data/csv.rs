@@ -15,8 +15,9 @@
 //!   −1/+1, so class 1 is the positive class. Any other value, or a file mixing 0 and −1, is an
 //!   error naming the line.
 
+use crate::bounded::{limit, open_limited};
+use hel_runtime::schedule::limits::MAX_DATA_FILE;
 use std::fmt;
-use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 use std::str::FromStr;
@@ -71,12 +72,13 @@ pub struct CsvOptions {
 
 /// Loads a CSV file (gzip-compressed if the name ends in `.gz`).
 pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Dataset, DataError> {
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let file = open_limited(path, MAX_DATA_FILE).map_err(|e| DataError::io(path, e.into()))?;
     let gz = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     if gz {
-        read_csv(MultiGzDecoder::new(BufReader::new(file)), path, opts)
+        let gunzip = MultiGzDecoder::new(BufReader::new(file));
+        read_csv(limit(gunzip, MAX_DATA_FILE), path, opts)
     } else {
         read_csv(BufReader::new(file), path, opts)
     }

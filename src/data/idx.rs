@@ -5,7 +5,8 @@
 //! against the decompressed size so that a truncated download fails here, with its name, rather
 //! than as a wrong accuracy much later.
 
-use std::fs::File;
+use crate::bounded::{limit, open_limited};
+use hel_runtime::schedule::limits::MAX_DATA_FILE;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
@@ -33,15 +34,16 @@ impl IdxImages {
     }
 }
 
-/// Reads a whole file, gunzipping it if its name ends in `.gz`.
+/// Reads a whole file, gunzipping it if its name ends in `.gz` (a regular file of at most
+/// [`MAX_DATA_FILE`] bytes, expanding to at most as many).
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let file = open_limited(path, MAX_DATA_FILE).map_err(|e| DataError::io(path, e.into()))?;
     let mut out = Vec::new();
     let gz = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     let res = if gz {
-        GzDecoder::new(BufReader::new(file)).read_to_end(&mut out)
+        limit(GzDecoder::new(BufReader::new(file)), MAX_DATA_FILE).read_to_end(&mut out)
     } else {
         BufReader::new(file).read_to_end(&mut out)
     };

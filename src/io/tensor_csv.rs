@@ -12,6 +12,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use hel_runtime::schedule::limits::MAX_DATA_FILE;
 use hel_runtime::schedule::{Shape, Tensor};
 
 /// The numeric rows of a CSV file, each with its 1-based line number.
@@ -58,7 +59,7 @@ pub fn parse_table(file: &str, text: &str) -> Result<Table, String> {
 
 /// Reads and parses a CSV file.
 pub fn read_table(path: &Path) -> Result<Table, String> {
-    let text = std::fs::read_to_string(path)
+    let text = hel::bounded::read_text_limited(path, MAX_DATA_FILE)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     parse_table(&path.display().to_string(), &text)
 }

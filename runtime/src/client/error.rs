@@ -143,6 +143,22 @@ pub enum ClientError {
         expected_level: u32,
         expected_log_scale: f64,
     },
+    /// An output ciphertext is not at the level, scale or degree the schedule records for its
+    /// value: decoding it would divide by the wrong scale and print wrong numbers.
+    #[error(
+        "output ciphertext for value {value} is at level {level} with scale 2^{log_scale:.4} \
+         and degree {degree}; the schedule records level {expected_level} with scale \
+         2^{expected_log_scale:.4} and degree {expected_degree}"
+    )]
+    OutputLevel {
+        value: ValueId,
+        level: usize,
+        log_scale: f64,
+        degree: usize,
+        expected_level: u32,
+        expected_log_scale: f64,
+        expected_degree: u8,
+    },
     /// Output ciphertexts missing for values the outputs read.
     #[error("no ciphertext for value {value}, which output `{output}` reads")]
     MissingOutput { value: ValueId, output: String },

@@ -21,6 +21,7 @@ mod error;
 mod inputs;
 mod keys;
 mod outputs;
+mod sizes;
 
 pub use container::FileKind;
 pub use error::{ClientError, Result};
@@ -30,6 +31,7 @@ pub use keys::{
     KeyId,
 };
 pub use outputs::{decrypt_outputs, decrypt_outputs_flooded, flood_sigma, EncryptedOutputs};
+pub use sizes::max_file_bytes;
 
 use crate::ckks::Context;
 use crate::schedule::Schedule;

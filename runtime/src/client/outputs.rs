@@ -16,6 +16,7 @@ use super::container::{program_label, FileKind, Reader, Writer};
 use super::error::{ClientError, Result};
 use super::keys::{check_key_set, KeyId};
 use crate::ckks::{sampling, Ciphertext, Context, Sampler, SecretKey};
+use crate::schedule::rules::scales_match;
 use crate::schedule::{unpack_outputs, Schedule, Tensor, ValueId};
 
 /// The output ciphertexts of one run: one per value the schedule's outputs read.
@@ -82,7 +83,9 @@ impl EncryptedOutputs {
         Ok(outs)
     }
 
-    /// Checks the program and that the values are exactly those the outputs read.
+    /// Checks the program, that the values are exactly those the outputs read, and that each
+    /// ciphertext is at the level, scale and degree the schedule records for its value (a
+    /// server, or anyone editing the file, cannot make the client decode with a wrong scale).
     pub fn check(&self, schedule: &Schedule) -> Result<()> {
         if self.program_hash != schedule.program_hash {
             return Err(ClientError::WrongProgram {
@@ -107,6 +110,28 @@ impl EncryptedOutputs {
                 });
             }
             seen.push(*v);
+        }
+        for (v, ct) in &self.values {
+            let Some(node) = schedule.nodes.get(*v as usize) else {
+                return Err(ClientError::ExtraOutput {
+                    value: *v,
+                    reason: "the schedule has no such value",
+                });
+            };
+            if ct.level() != node.level as usize
+                || !scales_match(ct.scale(), node.scale)
+                || ct.degree() != usize::from(node.degree)
+            {
+                return Err(ClientError::OutputLevel {
+                    value: *v,
+                    level: ct.level(),
+                    log_scale: ct.scale().log2(),
+                    degree: ct.degree(),
+                    expected_level: node.level,
+                    expected_log_scale: node.scale.log2(),
+                    expected_degree: node.degree,
+                });
+            }
         }
         for o in &schedule.outputs {
             if let Some(t) = o.tiles.iter().find(|t| !seen.contains(&t.value)) {

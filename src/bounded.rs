@@ -1,0 +1,223 @@
+//! Opening and reading files that came from someone else, with a stated maximum size: the one
+//! helper every loader uses.
+//!
+//! A path may name anything: a FIFO (opening it for reading blocks until a writer appears, so
+//! it is opened non-blocking), a device such as `/dev/zero` (endless), a directory, or a huge
+//! file. Only regular files are read, and no more than the limit for the kind of file (see
+//! `hel_runtime::schedule::limits` and docs/security.md, "Limits"): the size from `fstat` is
+//! checked before anything is allocated, and the reader fails rather than reading past the
+//! limit if the file grows while it is read.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::path::Path;
+
+/// Why a file could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    Io(io::Error),
+    /// Not a regular file (the description says what it is).
+    NotRegular(&'static str),
+    /// Larger than the limit for its kind.
+    TooLarge {
+        size: u64,
+        max: u64,
+    },
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::Io(e) => write!(f, "{e}"),
+            ReadError::NotRegular(kind) => write!(f, "{kind}, not a regular file"),
+            ReadError::TooLarge { size, max } => write!(
+                f,
+                "{size} bytes, more than the {max} bytes such a file can have"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+impl From<ReadError> for io::Error {
+    fn from(e: ReadError) -> io::Error {
+        match e {
+            ReadError::Io(e) => e,
+            other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
+        }
+    }
+}
+
+/// Opens `path` for reading if it is a regular file of at most `max` bytes. The reader
+/// fails (rather than stopping quietly) if the file has grown past `max` since.
+pub fn open_limited(path: &Path, max: u64) -> Result<Limited<File>, ReadError> {
+    let mut opts = OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // A FIFO opened for reading blocks until a writer opens it; non-blocking, the open
+        // returns and fstat below refuses it. Regular files ignore the flag.
+        opts.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = opts.open(path).map_err(ReadError::Io)?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        return Err(ReadError::NotRegular(describe(&ft)));
+    }
+    if meta.len() > max {
+        return Err(ReadError::TooLarge {
+            size: meta.len(),
+            max,
+        });
+    }
+    Ok(Limited {
+        inner: file,
+        left: max,
+        max,
+        expected: meta.len(),
+    })
+}
+
+/// Reads a whole regular file of at most `max` bytes.
+pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    let mut r = open_limited(path, max)?;
+    // The size was checked against `max`: the buffer is allocated for what fstat reported.
+    let mut out = Vec::with_capacity(usize::try_from(r.expected).unwrap_or(0));
+    r.read_to_end(&mut out).map_err(ReadError::Io)?;
+    Ok(out)
+}
+
+/// Reads a whole regular file of at most `max` bytes as UTF-8 text.
+pub fn read_text_limited(path: &Path, max: u64) -> Result<String, ReadError> {
+    String::from_utf8(read_limited(path, max)?).map_err(|_| {
+        ReadError::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
+    })
+}
+
+#[cfg(unix)]
+fn describe(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if ft.is_char_device() || ft.is_block_device() {
+        "a device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn describe(ft: &std::fs::FileType) -> &'static str {
+    if ft.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
+    }
+}
+
+/// `inner` limited to `max` bytes: for what a file expands to (a gzip stream), which its size
+/// on disk does not bound.
+pub fn limit<R: Read>(inner: R, max: u64) -> Limited<R> {
+    Limited {
+        inner,
+        left: max,
+        max,
+        expected: 0,
+    }
+}
+
+/// A reader that fails once more than `max` bytes have been read.
+pub struct Limited<R> {
+    inner: R,
+    left: u64,
+    max: u64,
+    /// The size the file had when it was opened.
+    expected: u64,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            // Probe one byte: at the limit exactly is fine, one past it is not.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(ReadError::TooLarge {
+                    size: self.max + 1,
+                    max: self.max,
+                }
+                .into()),
+            };
+        }
+        let n = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let got = self.inner.read(&mut buf[..n])?;
+        self.left -= got as u64;
+        Ok(got)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_regular_file_is_read_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        std::fs::write(&p, b"hello").unwrap();
+        assert_eq!(read_limited(&p, 5).unwrap(), b"hello");
+        let e = read_limited(&p, 4).unwrap_err();
+        assert!(matches!(e, ReadError::TooLarge { size: 5, max: 4 }), "{e}");
+    }
+
+    #[test]
+    fn directories_and_devices_are_refused_without_reading() {
+        let d = tempfile::tempdir().unwrap();
+        let e = read_limited(d.path(), 1 << 20).unwrap_err();
+        assert_eq!(e.to_string(), "a directory, not a regular file");
+        #[cfg(unix)]
+        {
+            let e = read_limited(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+            assert_eq!(e.to_string(), "a device, not a regular file");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_without_a_writer_is_refused_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("fifo");
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read_limited(&p, 1 << 20).unwrap_err();
+        assert_eq!(e.to_string(), "a FIFO (named pipe), not a regular file");
+    }
+
+    #[test]
+    fn a_reader_past_its_limit_fails_instead_of_truncating() {
+        let mut r = Limited {
+            inner: &b"abcdef"[..],
+            left: 4,
+            max: 4,
+            expected: 4,
+        };
+        let mut out = Vec::new();
+        let e = r.read_to_end(&mut out).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(out, b"abcd");
+    }
+}

@@ -1,0 +1,250 @@
+//! Hand-edited and corrupted artifacts that once made a command panic, hang, allocate without
+//! bound or print wrong numbers (issue 19), and the reproducers the artifact fuzzer
+//! (`tests/hostile_artifacts.rs`) found: each must now be refused with a message that says
+//! what is wrong.
+
+mod hostile;
+
+use hel_runtime::client::{decrypt_outputs, ClientError, EncryptedOutputs};
+use hel_runtime::schedule::{
+    limits, ClientOp, Instr, Layout, Plain, Schedule, ScheduleError, ScheduleFormat, Shape,
+};
+
+use hostile::{artifacts, ckks_objects, exercise, reseal};
+
+/// Re-encodes an edited schedule (valid checksum) and loads it; returns the refusal.
+fn refused(s: &Schedule) -> String {
+    let bytes = s.to_bytes(ScheduleFormat::Binary).unwrap();
+    match Schedule::from_bytes(&bytes) {
+        Err(ScheduleError::Invalid(m)) => m,
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(_) => panic!("the edited schedule was accepted"),
+    }
+}
+
+#[test]
+fn the_fixture_runs_encrypted_and_each_artifact_loads() {
+    let a = artifacts();
+    assert!(
+        !a.schedule.derived.is_empty(),
+        "the fixture has client precomputation"
+    );
+    assert!(!a.schedule.rotation_steps.is_empty(), "the fixture rotates");
+    assert_eq!(
+        Schedule::from_bytes(&a.schedule_bin).as_ref(),
+        Ok(&a.schedule)
+    );
+    assert!(
+        exercise(&a.schedule, true),
+        "the unedited schedule decrypts"
+    );
+    let outs = EncryptedOutputs::from_bytes(&a.schedule, &a.ctx, &a.enc_outputs).unwrap();
+    assert_eq!(
+        decrypt_outputs(&a.schedule, &a.ctx, &a.sk, &outs).unwrap(),
+        a.results
+    );
+}
+
+#[test]
+fn a_unit_whose_product_wraps_is_refused() {
+    let mut s = artifacts().schedule.clone();
+    // 2^63 * 2 wraps to 0 in usize; with h = 2^63 + slots/2 it wraps to the slot count.
+    s.unit.h = (1usize << 63) + s.params.slots() / 2;
+    s.unit.w = 2;
+    assert!(refused(&s).contains("does not cover"), "{}", refused(&s));
+}
+
+#[test]
+fn huge_shapes_are_refused_before_anything_is_allocated() {
+    let a = artifacts();
+    let mut s = a.schedule.clone();
+    s.outputs[0].shape = Shape::Matrix(1 << 32, 1 << 32);
+    assert!(refused(&s).contains("more than"), "{}", refused(&s));
+    let mut s = a.schedule.clone();
+    s.inputs[0].shape = Shape::Matrix(1 << 20, 1 << 20);
+    assert!(refused(&s).contains("more than"), "{}", refused(&s));
+    let mut s = a.schedule.clone();
+    s.inputs[1].seq = Some(1 << 40);
+    assert!(refused(&s).contains("elements"), "{}", refused(&s));
+    // An 80 GB fill in the client's precomputation.
+    let mut s = a.schedule.clone();
+    let shape = Shape::Matrix(100_000, 100_000);
+    s.derived[0].shape = shape;
+    s.derived[0].ops.push(ClientOp::Fill { shape, value: 1.0 });
+    assert!(refused(&s).contains("entries"), "{}", refused(&s));
+}
+
+#[test]
+fn the_client_precomputation_must_have_the_shapes_it_declares() {
+    let mut s = artifacts().schedule.clone();
+    s.derived[0].ops.push(ClientOp::Fill {
+        shape: Shape::Vector(3),
+        value: 1.0,
+    });
+    let n = s.derived[0].ops.len() as u32;
+    s.derived[0].ops.push(ClientOp::MatMul(n - 2, n - 1));
+    assert!(refused(&s).contains("wrong shapes"), "{}", refused(&s));
+    let mut s = artifacts().schedule.clone();
+    s.derived[0].shape = Shape::Scalar;
+    assert!(refused(&s).contains("declared shape"), "{}", refused(&s));
+}
+
+#[test]
+fn offsets_and_steps_that_would_overflow_are_refused() {
+    let a = artifacts();
+    let mut s = a.schedule.clone();
+    s.ct_inputs[0].pack.layout = Layout::MatrixTile {
+        transposed: false,
+        row0: usize::MAX,
+        col0: 0,
+    };
+    assert!(refused(&s).contains("offset"), "{}", refused(&s));
+    let mut s = a.schedule.clone();
+    s.outputs[0].tiles[0].layout = Layout::RowVector { offset: usize::MAX };
+    assert!(refused(&s).contains("offset"), "{}", refused(&s));
+    let mut s = a.schedule.clone();
+    let i = s.nodes.len() - 1;
+    s.nodes[i].instr = Instr::MulPlain {
+        a: 0,
+        plain: Plain::Diagonal {
+            value: 1.0,
+            offset: i64::MAX,
+            rows: (0, 4),
+        },
+        scale: 2f64.powi(20),
+    };
+    assert!(refused(&s).contains("diagonal offset"), "{}", refused(&s));
+    let mut s = a.schedule.clone();
+    s.rotation_steps.push(i64::MIN);
+    s.rotation_steps.sort_unstable();
+    assert!(refused(&s).contains("rotation step"), "{}", refused(&s));
+}
+
+#[test]
+fn counts_beyond_the_limits_are_refused() {
+    let mut s = artifacts().schedule.clone();
+    s.rotation_steps = (1..=limits::MAX_ROTATION_STEPS as i64 + 1).collect();
+    assert!(refused(&s).contains("rotation steps"), "{}", refused(&s));
+    let mut s = artifacts().schedule.clone();
+    s.name = "n".repeat(limits::MAX_NAME_BYTES + 1);
+    assert!(refused(&s).contains("program name"), "{}", refused(&s));
+}
+
+#[test]
+fn scales_and_factors_must_be_finite() {
+    let a = artifacts();
+    let mut s = a.schedule.clone();
+    s.ct_inputs[0].scale = f64::NAN;
+    assert!(refused(&s).contains("scale"), "{}", refused(&s));
+    let mut s = a.schedule.clone();
+    s.outputs[0].tiles[0].factor = 0.0;
+    assert!(refused(&s).contains("factor"), "{}", refused(&s));
+    let mut s = a.schedule.clone();
+    s.nodes[0].last_use = Some(0);
+    assert!(refused(&s).contains("last use"), "{}", refused(&s));
+}
+
+/// The issue's example: an output ciphertext's scale doubled (both checksums recomputed)
+/// decrypted to twice... or a million times the result, with exit 0.
+#[test]
+fn an_edited_output_scale_is_refused_not_decoded() {
+    let a = artifacts();
+    let mut bytes = a.enc_outputs.clone();
+    let (at, len) = ckks_objects(&bytes)[0];
+    let mut old = [0u8; 8];
+    old.copy_from_slice(&bytes[at + 53..at + 61]);
+    let scale = f64::from_le_bytes(old) * 1024.0;
+    bytes[at + 53..at + 61].copy_from_slice(&scale.to_le_bytes());
+    reseal(&mut bytes[at..at + len]);
+    reseal(&mut bytes);
+    let e = EncryptedOutputs::from_bytes(&a.schedule, &a.ctx, &bytes).unwrap_err();
+    assert!(matches!(e, ClientError::OutputLevel { .. }), "{e}");
+    assert!(e.to_string().contains("the schedule records"), "{e}");
+}
+
+#[test]
+fn a_cost_table_for_an_impossible_ring_is_refused() {
+    use hel_runtime::exec::CostTable;
+    let mut t = CostTable::default();
+    // `seconds` subtracted the degrees in i32: 2^31 overflowed.
+    t.curves[0].log_n = 1 << 31;
+    let e = CostTable::from_ron(&t.to_ron().unwrap()).unwrap_err();
+    assert!(e.to_string().contains("hel uses N = 2^12 to 2^16"), "{e}");
+}
+
+/// Runs `hel` with `args`; returns the exit code and stderr.
+fn hel(args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hel"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[cfg(unix)]
+#[test]
+fn commands_refuse_devices_fifos_and_directories_by_name() {
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("program.helc");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let fifo = fifo.to_str().unwrap();
+    let dir = d.path().to_str().unwrap();
+    for (args, name, kind) in [
+        (vec!["check", "/dev/zero"], "/dev/zero", "a device"),
+        (vec!["depth", dir], dir, "a directory"),
+        (vec!["keygen", fifo, "--out", dir], fifo, "a FIFO"),
+    ] {
+        let (code, err) = hel(&args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(err.contains(name), "{args:?}: {err}");
+        assert!(err.contains(kind), "{args:?}: {err}");
+        assert!(err.contains("not a regular file"), "{args:?}: {err}");
+    }
+}
+
+/// `hel decrypt` of outputs whose first ciphertext's scale was multiplied by 1024 (both
+/// checksums recomputed): exit 1 naming the file and the recorded scale, where it used to
+/// print numbers 1024 times too small with exit 0. The unedited file decrypts.
+#[test]
+fn hel_decrypt_refuses_an_edited_output_scale() {
+    let a = artifacts();
+    let d = tempfile::tempdir().unwrap();
+    let mut edited = a.enc_outputs.clone();
+    let (at, len) = ckks_objects(&edited)[0];
+    let mut old = [0u8; 8];
+    old.copy_from_slice(&edited[at + 53..at + 61]);
+    let scale = f64::from_le_bytes(old) * 1024.0;
+    edited[at + 53..at + 61].copy_from_slice(&scale.to_le_bytes());
+    reseal(&mut edited[at..at + len]);
+    reseal(&mut edited);
+    let files = [
+        ("p.helc", &a.schedule_bin),
+        ("secret.key", &a.secret_key),
+        ("out.hct", &a.enc_outputs),
+        ("edited.hct", &edited),
+    ];
+    for (name, bytes) in files {
+        std::fs::write(d.path().join(name), bytes).unwrap();
+    }
+    let path = |n: &str| d.path().join(n).to_str().unwrap().to_string();
+    let decrypt = |outputs: &str| {
+        hel(&[
+            "decrypt",
+            &path("p.helc"),
+            "--secret-key",
+            &path("secret.key"),
+            &path(outputs),
+        ])
+    };
+    let (code, err) = decrypt("out.hct");
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = decrypt("edited.hct");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("edited.hct"), "{err}");
+    assert!(err.contains("the schedule records level"), "{err}");
+}
