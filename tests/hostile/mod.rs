@@ -14,7 +14,9 @@ use hel_runtime::exec::{self, CkksEvaluator, CostEvaluator, CostTable, PlainEval
 use hel_runtime::schedule::{Schedule, ScheduleFormat, Shape, Tensor};
 
 /// A public matrix, two encrypted inputs, a client-side product, rotations (sums), several
-/// outputs of different shapes: every part of a schedule has something in it.
+/// outputs of different shapes: every part of a schedule has something in it. (`y * y` keeps
+/// a multiplication on encrypted data on the server: without one the compiler would not hand
+/// the client `transpose(Z) @ Z`, see `hel_compiler::driver::optimize_program`.)
 pub const PROGRAM: &str = "
 input X: plain matrix[8, 3] range [-1, 1];
 input y: enc vector[8] range [-2, 2];
@@ -22,7 +24,8 @@ input Z: enc matrix[4, 4] range [-1, 1];
 let g = transpose(X) @ y;
 let c = transpose(Z) @ Z;
 let s = sum_rows(Z);
-output g, c, s;
+let q = y * y;
+output g, c, s, q;
 ";
 
 /// Everything a run makes, as the files hold it.
