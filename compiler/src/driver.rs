@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use crate::analysis::analyze;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::Program;
+use crate::limits::Limits;
 use crate::lower::report::{ct_ops, CtReport};
 use crate::lower::{lower_or_depth, verify, LowerError, LowerOptions, Lowered, ParamRequest};
 use crate::passes::pipeline::{self, Pipeline};
@@ -42,6 +43,8 @@ pub struct Options {
     /// the target (on the same ring and depth). Programs that must share one parameter set,
     /// like `hel train`'s rounds, turn it off.
     pub raise_scale: bool,
+    /// The budgets the front end checks the program against ([`Limits::DEFAULT`] for the CLI).
+    pub limits: Limits,
 }
 
 impl Default for Options {
@@ -55,6 +58,7 @@ impl Default for Options {
             params: None,
             max_log_n: params.max_log_n,
             raise_scale: params.raise_scale,
+            limits: Limits::DEFAULT,
         }
     }
 }
@@ -115,7 +119,7 @@ pub fn compile_logged(
     options: &Options,
     log: &mut dyn FnMut(&str, &Program),
 ) -> Result<Compiled, Diagnostic> {
-    let program = crate::frontend(source, &options.sets)?;
+    let program = crate::frontend_limited(source, &options.sets, &options.limits)?;
     compile_checked(program, options, log)
 }
 
@@ -126,7 +130,7 @@ pub fn compile_ast(
     ast: &ast::Program,
     options: &Options,
 ) -> Result<Compiled, Diagnostic> {
-    let program = crate::frontend_ast(source, ast, &options.sets)?;
+    let program = crate::frontend_ast(source, ast, &options.sets, &options.limits)?;
     compile_checked(program, options, &mut |_, _| {})
 }
 
@@ -162,7 +166,7 @@ fn compile_checked(
 
 /// The front end and the pass pipeline: the optimized tensor IR, not lowered.
 pub fn optimize(source: &SourceFile, options: &Options) -> Result<Program, Diagnostic> {
-    let program = crate::frontend(source, &options.sets)?;
+    let program = crate::frontend_limited(source, &options.sets, &options.limits)?;
     Pipeline::with_options(options.passes).run(program, None, &mut |_, _| {})
 }
 

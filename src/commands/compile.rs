@@ -74,6 +74,7 @@ pub fn run(args: CompileArgs) -> CmdResult {
         params,
         max_log_n: args.max_log_n.max_log_n,
         raise_scale: true,
+        limits: hel_compiler::Limits::DEFAULT,
     };
     let compiled = compile_logged(&src, &options, &mut |name, _| eprintln!("[pass] {name}"))
         .map_err(diagnostic)?;

@@ -133,6 +133,7 @@ pub fn run(args: DepthArgs) -> CmdResult {
         params: None,
         max_log_n: args.max_log_n.max_log_n,
         raise_scale: true,
+        limits: hel_compiler::Limits::DEFAULT,
     };
     let ciphertext = match hel_compiler::driver::lower_checked_or_depth(&program, &options) {
         Ok((lowered, _)) => {

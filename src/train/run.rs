@@ -316,6 +316,7 @@ impl<'a> Run<'a> {
             max_log_n: self.opts.max_log_n,
             // Every round must run under the one key set of the first.
             raise_scale: false,
+            limits: hel_compiler::Limits::DEFAULT,
         }
     }
 
