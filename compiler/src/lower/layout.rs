@@ -135,6 +135,11 @@ pub struct Lowering<'p> {
     /// the same matrix with other factors (`gamma G`, `(gamma c3) G`) reuse its ciphertexts,
     /// the ratio folded into the vector they multiply or applied on the server.
     pub(super) pinned: FxHashMap<(Source, bool), f64>,
+    /// Sums (by node and orientation) walked inside a larger sum that had fewer than two
+    /// reductions to fuse: any sum inside has fewer still (see `fused_sum`), so it is not
+    /// walked again. Without it, a chain of n additions (`for i in 0..n { y = y + x; }`)
+    /// walks n(n-1)/2 nodes.
+    pub(super) unfused: rustc_hash::FxHashSet<(NodeId, Orient)>,
 }
 
 impl<'p> Lowering<'p> {
@@ -152,6 +157,7 @@ impl<'p> Lowering<'p> {
             scalars: FxHashMap::default(),
             plan,
             pinned: FxHashMap::default(),
+            unfused: Default::default(),
         };
         low.pin_factors();
         low
