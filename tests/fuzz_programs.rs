@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Cases of the bounded run (each is checked, and compiled at three levels if it checks).
-const CI_CASES: u32 = 48;
+const CI_CASES: u32 = 1000;
 /// Time allowed for checking one program, and for one compile.
 const CHECK_LIMIT: Duration = Duration::from_secs(10);
 const COMPILE_LIMIT: Duration = Duration::from_secs(60);
@@ -31,6 +31,7 @@ const FUZZ_LIMITS: Limits = Limits {
     max_nodes: 1 << 13,
     max_inlined: 1 << 10,
     max_work: 1 << 24,
+    max_ct_ops: 1 << 16,
 };
 
 /// Numbers a mutation puts in place of a number: edges of every range the checker has.
@@ -56,14 +57,52 @@ const NUMBERS: &[&str] = &[
 
 /// Tokens a mutation inserts.
 const TOKENS: &[&str] = &[
-    "(", ")", "[", "]", "{", "}", ";", ",", "+", "-", "*", "/", "@", "^", "=", "..", "for", "in",
-    "let", "const", "fn", "input", "output", "enc", "plain", "vector", "matrix", "scalar",
-    "range", "zeros", "ones", "transpose", "dot", "sqrt", "sum_rows", "x", "i", "0", "\u{1F600}",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ";",
+    ",",
+    "+",
+    "-",
+    "*",
+    "/",
+    "@",
+    "^",
+    "=",
+    "..",
+    "for",
+    "in",
+    "let",
+    "const",
+    "fn",
+    "input",
+    "output",
+    "enc",
+    "plain",
+    "vector",
+    "matrix",
+    "scalar",
+    "range",
+    "zeros",
+    "ones",
+    "transpose",
+    "dot",
+    "sqrt",
+    "sum_rows",
+    "x",
+    "i",
+    "0",
+    "\u{1F600}",
 ];
 
-fn corpus() -> Vec<(String, String)> {
+/// The corpus, examples first, and how many of its files are examples.
+fn corpus() -> (Vec<(String, String)>, usize) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
+    let mut examples = 0;
     for dir in ["examples", "tests/invalid", "tests/hostile_programs"] {
         let mut entries: Vec<_> = std::fs::read_dir(root.join(dir))
             .expect("corpus directory")
@@ -75,9 +114,15 @@ fn corpus() -> Vec<(String, String)> {
             let text = std::fs::read_to_string(&p).expect("readable corpus file");
             files.push((p.display().to_string(), text));
         }
+        if dir == "examples" {
+            examples = files.len();
+        }
     }
-    assert!(files.len() > 50, "the corpus is missing files");
-    files
+    assert!(
+        files.len() > 50 && examples >= 10,
+        "the corpus is missing files"
+    );
+    (files, examples)
 }
 
 /// Splits `text` into tokens: words, numbers, single punctuation, runs of whitespace.
@@ -117,7 +162,8 @@ fn mutate(text: &str, other: &str, kind: u8, a: usize, b: usize) -> String {
     }
     let i = a % t.len();
     let j = b % t.len();
-    match kind % 10 {
+    // Weighted towards changes that keep the program parsing, so that many reach the compiler.
+    match kind % 16 {
         0 => {
             t.remove(i);
         }
@@ -126,7 +172,7 @@ fn mutate(text: &str, other: &str, kind: u8, a: usize, b: usize) -> String {
             t.insert(i, tok);
         }
         2 => t.swap(i, j),
-        3 | 4 => {
+        3..=8 => {
             let numbers: Vec<usize> = (0..t.len())
                 .filter(|&k| t[k].starts_with(|c: char| c.is_ascii_digit()))
                 .collect();
@@ -134,8 +180,8 @@ fn mutate(text: &str, other: &str, kind: u8, a: usize, b: usize) -> String {
                 t[k] = NUMBERS[b % NUMBERS.len()].to_string();
             }
         }
-        5 => t.insert(i, format!(" {} ", TOKENS[b % TOKENS.len()])),
-        6 => {
+        9 => t.insert(i, format!(" {} ", TOKENS[b % TOKENS.len()])),
+        10 | 11 => {
             // Wrap a line in a loop (nesting loops when it is one already).
             let lines: Vec<&str> = text.lines().collect();
             let k = a % lines.len().max(1);
@@ -153,7 +199,7 @@ fn mutate(text: &str, other: &str, kind: u8, a: usize, b: usize) -> String {
                 .collect::<Vec<_>>()
                 .join("\n");
         }
-        7 => {
+        12 | 13 => {
             // Splice a line of another file.
             let theirs: Vec<&str> = other.lines().collect();
             let mut ours: Vec<&str> = text.lines().collect();
@@ -163,7 +209,7 @@ fn mutate(text: &str, other: &str, kind: u8, a: usize, b: usize) -> String {
             }
             return ours.join("\n");
         }
-        8 => {
+        14 => {
             // A byte-level change: set one byte, valid UTF-8 or not.
             let mut bytes = text.as_bytes().to_vec();
             if !bytes.is_empty() {
@@ -198,6 +244,8 @@ struct Tally {
     compiled_ok: AtomicUsize,
     slowest_check: Mutex<(Duration, String)>,
     slowest_compile: Mutex<(Duration, String)>,
+    /// Diagnostics seen, by code.
+    codes: Mutex<std::collections::BTreeMap<&'static str, usize>>,
 }
 
 fn note(slot: &Mutex<(Duration, String)>, d: Duration, text: &str) {
@@ -209,7 +257,10 @@ fn note(slot: &Mutex<(Duration, String)>, d: Duration, text: &str) {
 }
 
 /// A failure's description if `d` is not an acceptable diagnostic.
-fn bad_diagnostic(d: &Diagnostic, src: &SourceFile, stage: &str) -> Option<String> {
+fn bad_diagnostic(d: &Diagnostic, src: &SourceFile, stage: &str, tally: &Tally) -> Option<String> {
+    if let Ok(mut codes) = tally.codes.lock() {
+        *codes.entry(d.code.as_str()).or_default() += 1;
+    }
     let plaintext_check = d.code == Code::Internal && d.message.contains("in plaintext");
     if d.code == Code::Internal && !plaintext_check {
         return Some(format!("{stage}: internal error: {}", d.message));
@@ -229,18 +280,27 @@ fn bad_diagnostic(d: &Diagnostic, src: &SourceFile, stage: &str) -> Option<Strin
 fn exercise(text: &str, tally: &Tally) -> Result<(), String> {
     let src = SourceFile::new("fuzz.hel", text);
     tally.cases.fetch_add(1, Ordering::Relaxed);
+    // `hel check` itself, under the CLI's budgets.
     let start = Instant::now();
-    let checked = catch_unwind(AssertUnwindSafe(|| {
-        hel_compiler::frontend_limited(&src, &[], &FUZZ_LIMITS)
-    }))
-    .map_err(|_| "check panicked".to_string())?;
+    let checked = catch_unwind(AssertUnwindSafe(|| hel_compiler::frontend(&src, &[])))
+        .map_err(|_| "check panicked".to_string())?;
     let took = start.elapsed();
     note(&tally.slowest_check, took, text);
     if took > CHECK_LIMIT {
         return Err(format!("check took {took:?}"));
     }
+    if let Err(d) = &checked {
+        if let Some(bad) = bad_diagnostic(d, &src, "check", tally) {
+            return Err(bad);
+        }
+    }
+    // Under the small budgets, to decide whether to compile it.
+    let checked = catch_unwind(AssertUnwindSafe(|| {
+        hel_compiler::frontend_limited(&src, &[], &FUZZ_LIMITS)
+    }))
+    .map_err(|_| "check under small budgets panicked".to_string())?;
     if let Err(d) = checked {
-        return bad_diagnostic(&d, &src, "check").map_or(Ok(()), Err);
+        return bad_diagnostic(&d, &src, "check", tally).map_or(Ok(()), Err);
     }
     tally.checked_ok.fetch_add(1, Ordering::Relaxed);
     for level in [OptLevel::O0, OptLevel::O1, OptLevel::O2] {
@@ -261,7 +321,7 @@ fn exercise(text: &str, tally: &Tally) -> Result<(), String> {
         }))
         .map_err(|_| format!("depth at {level:?} panicked"))?;
         if let Err(d) = &depth {
-            if let Some(bad) = bad_diagnostic(d, &src, "depth") {
+            if let Some(bad) = bad_diagnostic(d, &src, "depth", tally) {
                 return Err(bad);
             }
             continue;
@@ -278,7 +338,7 @@ fn exercise(text: &str, tally: &Tally) -> Result<(), String> {
                 tally.compiled_ok.fetch_add(1, Ordering::Relaxed);
             }
             Err(d) => {
-                if let Some(bad) = bad_diagnostic(&d, &src, "compile") {
+                if let Some(bad) = bad_diagnostic(&d, &src, "compile", tally) {
                     return Err(format!("at {level:?}: {bad}"));
                 }
             }
@@ -303,7 +363,7 @@ fn mutated_programs_get_located_diagnostics_in_bounded_time() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(CI_CASES);
-    let files = corpus();
+    let (files, examples) = corpus();
     let n = files.len();
     let tally = Tally::default();
     let config = Config {
@@ -315,8 +375,9 @@ fn mutated_programs_get_located_diagnostics_in_bounded_time() {
     };
     let mut runner =
         TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed()));
+    // Half the cases start from an example (valid programs reach the compiler).
     let strategy = (
-        0..n,
+        prop_oneof![0..examples, 0..n],
         0..n,
         prop::collection::vec((any::<u8>(), any::<usize>(), any::<usize>()), 1..4),
     );
@@ -326,13 +387,19 @@ fn mutated_programs_get_located_diagnostics_in_bounded_time() {
         for (kind, a, b) in &muts {
             text = mutate(&text, &files[g].1, *kind, *a, *b);
         }
-        exercise(&text, &tally).map_err(|e| {
-            TestCaseError::fail(format!("{e}\n--- from {} ---\n{text}", files[f].0))
-        })
+        exercise(&text, &tally)
+            .map_err(|e| TestCaseError::fail(format!("{e}\n--- from {} ---\n{text}", files[f].0)))
     });
-    let (slow_check, slow_check_text) = tally.slowest_check.lock().map(|s| s.clone()).unwrap_or_default();
-    let (slow_compile, slow_compile_text) =
-        tally.slowest_compile.lock().map(|s| s.clone()).unwrap_or_default();
+    let (slow_check, slow_check_text) = tally
+        .slowest_check
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    let (slow_compile, slow_compile_text) = tally
+        .slowest_compile
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
     eprintln!(
         "fuzz: {} programs ({} checked, {} depth+compile runs, {} compiled) in {:?}; slowest \
          check {slow_check:?}, slowest depth+compile {slow_compile:?}",
@@ -341,6 +408,10 @@ fn mutated_programs_get_located_diagnostics_in_bounded_time() {
         tally.compiles.load(Ordering::Relaxed),
         tally.compiled_ok.load(Ordering::Relaxed),
         started.elapsed(),
+    );
+    eprintln!(
+        "fuzz: diagnostics by code: {:?}",
+        tally.codes.lock().map(|c| c.clone()).unwrap_or_default()
     );
     if std::env::var_os("HEL_FUZZ_SHOW_SLOWEST").is_some() {
         eprintln!("slowest check:\n{slow_check_text}\nslowest compile:\n{slow_compile_text}");
@@ -358,7 +429,7 @@ fn mutated_programs_get_located_diagnostics_in_bounded_time() {
 fn mutations_change_the_program() {
     let text = "input x: enc vector[4] range [-1, 1];\nlet y = x * 2;\noutput y;";
     assert_eq!(tokens(text).concat(), text, "tokens cover the text");
-    for kind in 0..10u8 {
+    for kind in 0..16u8 {
         let changed = (0..8).any(|a| mutate(text, "let z = 1;", kind, a, 3) != text);
         assert!(changed, "mutation {kind} never changes the program");
     }

@@ -185,6 +185,7 @@ pub fn lower_checked_or_depth(
     let opts = LowerOptions {
         params: options.param_request(),
         name: program.source.short_name().to_string(),
+        max_ct_ops: options.limits.max_ct_ops,
     };
     let lowered = crate::on_big_stack(|| lower_or_depth(program, &opts))?;
     let internal = |message: String| {

@@ -35,6 +35,10 @@ pub struct Limits {
     /// plaintext check runs it at every compile); a matrix product counts rows × inner ×
     /// columns.
     pub max_work: u64,
+    /// Most slot-level operations one candidate layout of the lowering may take: a layout
+    /// that packs badly (a tall matrix on a wide grid) can ask for millions; it is dropped,
+    /// and the program refused only if every layout is over.
+    pub max_ct_ops: u64,
 }
 
 impl Limits {
@@ -45,6 +49,7 @@ impl Limits {
         max_nodes: 1 << 20,
         max_inlined: 1 << 16,
         max_work: 1 << 32,
+        max_ct_ops: 1 << 21,
     };
 }
 
@@ -107,9 +112,9 @@ fn node_cost(g: &Graph, n: &Node) -> Cost {
     let arg = |k: usize| n.args.get(k).map(|a| g.node(*a).ty);
     let work = match (&n.op, arg(0), arg(1)) {
         (Op::MatMul, Some(a), Some(b)) => match (a.shape, b.shape) {
-            (Shape::Matrix(r, k), Shape::Matrix(_, c)) => (r as u64)
-                .saturating_mul(k as u64)
-                .saturating_mul(c as u64),
+            (Shape::Matrix(r, k), Shape::Matrix(_, c)) => {
+                (r as u64).saturating_mul(k as u64).saturating_mul(c as u64)
+            }
             _ => elements(n.ty),
         },
         // Reductions and products read more elements than they write.

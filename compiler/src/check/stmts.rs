@@ -125,7 +125,11 @@ impl<'a> Elab<'a> {
         // types there only widen, so the fixed point here is at least that one.
         if let Some(prev) = self.settled.get(&f.span) {
             if prev.len() == param_tys.len() {
-                param_tys = param_tys.iter().zip(prev).map(|(a, b)| widen(*a, *b)).collect();
+                param_tys = param_tys
+                    .iter()
+                    .zip(prev)
+                    .map(|(a, b)| widen(*a, *b))
+                    .collect();
             }
         }
         let mut loop_vars = self.frame().loop_vars.clone();
