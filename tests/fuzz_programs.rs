@@ -434,3 +434,28 @@ fn mutations_change_the_program() {
         assert!(changed, "mutation {kind} never changes the program");
     }
 }
+
+#[test]
+fn reproducer_a_tall_matrix_is_refused_by_the_lowering_budget_in_seconds() {
+    // ridge.hel at m = 1000 (found by this fuzzer): at -O1 the lowering tried packings of
+    // millions of slot-level operations for two minutes and gigabytes before the budget.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("examples/ridge.hel")).expect("example");
+    let text = text.replace("const m = 32;", "const m = 1000;");
+    assert!(text.contains("const m = 1000;"), "the example changed");
+    let src = SourceFile::new("ridge.hel", text);
+    let options = Options {
+        passes: pipeline::Options {
+            level: OptLevel::O1,
+            ..pipeline::Options::default()
+        },
+        max_log_n: 13,
+        limits: FUZZ_LIMITS,
+        ..Options::default()
+    };
+    let start = Instant::now();
+    let d = hel_compiler::compile(&src, &options).expect_err("over the budget");
+    assert_eq!(d.code, Code::Budget, "{}", d.message);
+    assert!(d.message.contains("slot-level operations"), "{}", d.message);
+    assert!(start.elapsed() < COMPILE_LIMIT / 4, "{:?}", start.elapsed());
+}
