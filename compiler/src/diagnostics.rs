@@ -92,7 +92,13 @@ pub struct Diagnostic {
     pub label: String,
     pub help: Option<String>,
     /// Boxed: diagnostics travel in `Result`s everywhere, and a small error keeps them cheap.
-    source: Box<NamedSource<String>>,
+    source: Box<Excerpt>,
+}
+
+/// The source a diagnostic shows.
+#[derive(Debug, Clone)]
+struct Excerpt {
+    named: NamedSource<String>,
     /// `file:line:col` when the lines around the span are too long to show: the renderer
     /// (miette) pads the underline to the span's column and panics past 65,535, so such a
     /// diagnostic renders without an excerpt, its location in the help instead.
@@ -147,8 +153,10 @@ impl Diagnostic {
             span,
             label: "here".into(),
             help: None,
-            source: Box::new(NamedSource::new(source.name(), source.text().to_string())),
-            unshown: too_long_to_show(source, span),
+            source: Box::new(Excerpt {
+                named: NamedSource::new(source.name(), source.text().to_string()),
+                unshown: too_long_to_show(source, span),
+            }),
         }
     }
 
@@ -189,14 +197,14 @@ impl miette::Diagnostic for Diagnostic {
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        match self.unshown {
+        match self.source.unshown {
             Some(_) => None,
-            None => Some(self.source.as_ref()),
+            None => Some(&self.source.named),
         }
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        if self.unshown.is_some() {
+        if self.source.unshown.is_some() {
             return None;
         }
         let len = self.span.len();
@@ -208,7 +216,7 @@ impl miette::Diagnostic for Diagnostic {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        if let Some(at) = &self.unshown {
+        if let Some(at) = &self.source.unshown {
             let mut h = format!("{at}: {} (the line is too long to show)", self.label);
             if let Some(more) = &self.help {
                 h.push_str("; ");

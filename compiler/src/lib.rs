@@ -92,10 +92,10 @@ const BIG_STACK: usize = 256 << 20;
 /// the lowering, which run on the pool of the thread that starts them, run here too.
 static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
 
-/// Runs `f` on a thread with a big stack (one of [`POOL`]'s, whose parallel loops stay in the
-/// pool) and returns its result. The stages recurse over the expression tree and over chains
-/// of IR nodes; the budgets of [`limits`] bound how deep, and this stack holds that depth.
-/// If no pool can be started, runs `f` on a thread of its own with the big stack.
+/// Runs `f` on a thread with a 256 MiB stack (one of a pool of such threads, whose parallel
+/// loops stay in the pool) and returns its result. The stages recurse over the expression tree
+/// and over chains of IR nodes; the budgets of [`limits`] bound how deep, and this stack holds
+/// that depth. If no pool can be started, runs `f` on a thread of its own with the big stack.
 pub fn on_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     let pool = POOL.get_or_init(|| {
         rayon::ThreadPoolBuilder::new()

@@ -109,7 +109,7 @@ const MAX_SCALE_RAISE_BITS: f64 = 4.0;
 /// [`lower`], keeping the ciphertext depth of a circuit no parameter set fits.
 ///
 /// When the outputs' predicted precision falls a few bits short of the target
-/// ([`MAX_SCALE_RAISE_BITS`] at most), the program is lowered again with the scale raised by
+/// (`MAX_SCALE_RAISE_BITS` at most), the program is lowered again with the scale raised by
 /// the deficit, and that plan is kept when it has the same depth, on the same ring, with as many
 /// primes a level, and meets the target (the larger primes cost nothing in levels or ring; the
 /// explanation says why).
