@@ -46,7 +46,7 @@ impl Limits {
     pub const DEFAULT: Limits = Limits {
         max_tensor_elements: 1 << 24,
         max_iterations: 1 << 16,
-        max_nodes: 1 << 20,
+        max_nodes: 1 << 17,
         max_inlined: 1 << 16,
         max_work: 1 << 32,
         max_ct_ops: 1 << 21,
