@@ -92,7 +92,52 @@ pub struct Diagnostic {
     pub label: String,
     pub help: Option<String>,
     /// Boxed: diagnostics travel in `Result`s everywhere, and a small error keeps them cheap.
-    source: Box<NamedSource<String>>,
+    source: Box<Excerpt>,
+}
+
+/// The source a diagnostic shows.
+#[derive(Debug, Clone)]
+struct Excerpt {
+    named: NamedSource<String>,
+    /// `file:line:col` when the lines around the span are too long to show: the renderer
+    /// (miette) pads the underline to the span's column and panics past 65,535, so such a
+    /// diagnostic renders without an excerpt, its location in the help instead.
+    unshown: Option<String>,
+}
+
+/// Longest line (in bytes) a diagnostic shows in its excerpt. miette expands a tab to four
+/// columns, and its padding must stay below 65,536 columns.
+const MAX_SHOWN_LINE: usize = 4096;
+
+/// `file:line:col` of `span` if a line of the excerpt miette would show for it (the span's
+/// lines and one either side) is longer than [`MAX_SHOWN_LINE`].
+fn too_long_to_show(source: &SourceFile, span: Span) -> Option<String> {
+    let text = source.text();
+    let clamp = |x: u32| (x as usize).min(text.len());
+    let (start, end) = (clamp(span.start), clamp(span.end));
+    let bytes = text.as_bytes();
+    // From the start of the line before the span's to the end of the line after it.
+    let mut from = start;
+    for _ in 0..2 {
+        from = bytes[..from.saturating_sub(1)]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        if from == 0 {
+            break;
+        }
+    }
+    let mut to = end;
+    for _ in 0..2 {
+        to = bytes[to.min(bytes.len())..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| to + i + 1);
+    }
+    let long = bytes[from..to.min(bytes.len())]
+        .split(|&b| b == b'\n')
+        .any(|line| line.len() > MAX_SHOWN_LINE);
+    long.then(|| source.location(span))
 }
 
 impl Diagnostic {
@@ -108,7 +153,10 @@ impl Diagnostic {
             span,
             label: "here".into(),
             help: None,
-            source: Box::new(NamedSource::new(source.name(), source.text().to_string())),
+            source: Box::new(Excerpt {
+                named: NamedSource::new(source.name(), source.text().to_string()),
+                unshown: too_long_to_show(source, span),
+            }),
         }
     }
 
@@ -149,10 +197,16 @@ impl miette::Diagnostic for Diagnostic {
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(self.source.as_ref())
+        match self.source.unshown {
+            Some(_) => None,
+            None => Some(&self.source.named),
+        }
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.source.unshown.is_some() {
+            return None;
+        }
         let len = self.span.len();
         Some(Box::new(std::iter::once(LabeledSpan::new(
             Some(self.label.clone()),
@@ -162,6 +216,14 @@ impl miette::Diagnostic for Diagnostic {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        if let Some(at) = &self.source.unshown {
+            let mut h = format!("{at}: {} (the line is too long to show)", self.label);
+            if let Some(more) = &self.help {
+                h.push_str("; ");
+                h.push_str(more);
+            }
+            return Some(Box::new(h));
+        }
         self.help
             .as_ref()
             .map(|h| Box::new(h) as Box<dyn fmt::Display>)

@@ -13,6 +13,7 @@ use crate::analysis::analyze;
 use crate::analysis::client_work::{encrypted_products, ClientWork};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::Program;
+use crate::limits::Limits;
 use crate::lower::report::{ct_ops, CtReport};
 use crate::lower::{lower_or_depth, verify, LowerError, LowerOptions, Lowered, ParamRequest};
 use crate::passes::client_precompute::ClientPrecompute;
@@ -48,6 +49,8 @@ pub struct Options {
     /// shallower, or as deep and estimated faster ([`compile`]). `hel train` turns it off:
     /// its rounds must keep one plan.
     pub keep_best: bool,
+    /// The budgets the front end checks the program against ([`Limits::DEFAULT`] for the CLI).
+    pub limits: Limits,
 }
 
 impl Default for Options {
@@ -62,6 +65,7 @@ impl Default for Options {
             max_log_n: params.max_log_n,
             raise_scale: params.raise_scale,
             keep_best: true,
+            limits: Limits::DEFAULT,
         }
     }
 }
@@ -129,7 +133,7 @@ pub fn compile_logged(
     options: &Options,
     log: &mut dyn FnMut(&str, &Program),
 ) -> Result<Compiled, Diagnostic> {
-    let program = crate::frontend(source, &options.sets)?;
+    let program = crate::frontend_limited(source, &options.sets, &options.limits)?;
     compile_checked(program, options, log)
 }
 
@@ -140,7 +144,7 @@ pub fn compile_ast(
     ast: &ast::Program,
     options: &Options,
 ) -> Result<Compiled, Diagnostic> {
-    let program = crate::frontend_ast(source, ast, &options.sets)?;
+    let program = crate::frontend_ast(source, ast, &options.sets, &options.limits)?;
     compile_checked(program, options, &mut |_, _| {})
 }
 
@@ -357,7 +361,7 @@ fn lower_optimized(optimized: Optimized, options: &Options) -> Result<Compiled, 
 
 /// The front end and the pass pipeline: the optimized tensor IR, not lowered.
 pub fn optimize(source: &SourceFile, options: &Options) -> Result<Program, Diagnostic> {
-    let program = crate::frontend(source, &options.sets)?;
+    let program = crate::frontend_limited(source, &options.sets, &options.limits)?;
     Ok(optimize_program(program, options.passes, &mut |_, _| {})?.program)
 }
 
@@ -376,6 +380,7 @@ pub fn lower_checked_or_depth(
     let opts = LowerOptions {
         params: options.param_request(),
         name: program.source.short_name().to_string(),
+        max_ct_ops: options.limits.max_ct_ops,
     };
     let lowered = crate::on_big_stack(|| lower_or_depth(program, &opts))?;
     let internal = |message: String| {

@@ -35,6 +35,7 @@ pub mod check;
 pub mod diagnostics;
 pub mod driver;
 pub mod ir;
+pub mod limits;
 pub mod lower;
 pub mod passes;
 pub mod rounds;
@@ -43,7 +44,9 @@ pub mod syntax;
 
 pub use diagnostics::{Code, Diagnostic};
 pub use driver::{compile, compile_ast, Compiled, Options};
+pub use limits::Limits;
 pub use source::{SourceFile, Span};
+use std::sync::OnceLock;
 
 /// Parses and checks `source`, returning the IR exactly as written (loops still loops).
 ///
@@ -55,9 +58,18 @@ pub fn frontend(
     source: &SourceFile,
     overrides: &[(String, f64)],
 ) -> Result<ir::Program, Diagnostic> {
+    frontend_limited(source, overrides, &Limits::DEFAULT)
+}
+
+/// [`frontend`] under the budgets `limits` (see [`limits`]).
+pub fn frontend_limited(
+    source: &SourceFile,
+    overrides: &[(String, f64)],
+    limits: &Limits,
+) -> Result<ir::Program, Diagnostic> {
     on_big_stack(|| {
         let ast = syntax::parse(source)?;
-        check::elaborate(source, &ast, overrides)
+        check::elaborate_limited(source, &ast, overrides, limits).map(|(p, _)| p)
     })
 }
 
@@ -68,18 +80,42 @@ pub fn frontend_ast(
     source: &SourceFile,
     ast: &syntax::ast::Program,
     overrides: &[(String, f64)],
+    limits: &Limits,
 ) -> Result<ir::Program, Diagnostic> {
-    on_big_stack(|| check::elaborate(source, ast, overrides))
+    on_big_stack(|| check::elaborate_limited(source, ast, overrides, limits).map(|(p, _)| p))
 }
 
-/// Runs `f` on a thread with a 256 MiB stack (reserved, not committed) and returns its result.
-/// If no thread can be started, runs `f` on the current thread.
+/// Stack of every thread that runs compiler code: 256 MiB, reserved, not committed.
+const BIG_STACK: usize = 256 << 20;
+
+/// The threads compiler code runs on: their stacks are [`BIG_STACK`], and the parallel loops of
+/// the lowering, which run on the pool of the thread that starts them, run here too.
+static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+
+/// Runs `f` on a thread with a 256 MiB stack (one of a pool of such threads, whose parallel
+/// loops stay in the pool) and returns its result. The stages recurse over the expression tree
+/// and over chains of IR nodes; the budgets of [`limits`] bound how deep, and this stack holds
+/// that depth. If no pool can be started, runs `f` on a thread of its own with the big stack.
 pub fn on_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    let pool = POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .stack_size(BIG_STACK)
+            .thread_name(|i| format!("hel-compiler-{i}"))
+            .build()
+            .ok()
+    });
+    match pool {
+        Some(pool) => pool.install(f),
+        None => on_own_big_stack(f),
+    }
+}
+
+fn on_own_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     let f = std::sync::Mutex::new(Some(f));
     let run = || f.lock().ok().and_then(|mut g| g.take()).map(|f| f());
     let result = std::thread::scope(|s| {
         std::thread::Builder::new()
-            .stack_size(256 << 20)
+            .stack_size(BIG_STACK)
             .spawn_scoped(s, run)
             .ok()
             .map(|h| {

@@ -133,6 +133,7 @@ fn the_depth_of_a_circuit_no_parameter_set_holds_is_reported() {
     let lower = LowerOptions {
         params: opts.param_request(),
         name: "too_deep.hel".into(),
+        max_ct_ops: hel_compiler::Limits::DEFAULT.max_ct_ops,
     };
     assert_eq!(ciphertext_depth(&program, &lower).ok(), Some(depth));
 
@@ -144,6 +145,7 @@ fn the_depth_of_a_circuit_no_parameter_set_holds_is_reported() {
     let lower = LowerOptions {
         params: wide.param_request(),
         name: "too_deep.hel".into(),
+        max_ct_ops: hel_compiler::Limits::DEFAULT.max_ct_ops,
     };
     let compiled = compile(&src, &wide).unwrap();
     assert_eq!(

@@ -42,6 +42,7 @@ fn try_compile_source(
         &LowerOptions {
             params: ParamRequest::default(),
             name: file.into(),
+            max_ct_ops: hel_compiler::Limits::DEFAULT.max_ct_ops,
         },
     )?;
     Ok((p, l))

@@ -79,6 +79,7 @@ pub fn run(args: CompileArgs) -> CmdResult {
         max_log_n: args.max_log_n.max_log_n,
         raise_scale: true,
         keep_best: true,
+        limits: hel_compiler::Limits::DEFAULT,
     };
     let compiled = compile_logged(&src, &options, &mut |name, _| eprintln!("[pass] {name}"))
         .map_err(diagnostic)?;

@@ -152,6 +152,7 @@ pub fn run(args: DepthArgs) -> CmdResult {
         max_log_n: args.max_log_n.max_log_n,
         raise_scale: true,
         keep_best: true,
+        limits: hel_compiler::Limits::DEFAULT,
     };
     let ciphertext = match hel_compiler::driver::lower_checked_or_depth(&program, &options) {
         Ok((lowered, _)) => {

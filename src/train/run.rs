@@ -318,6 +318,7 @@ impl<'a> Run<'a> {
             raise_scale: false,
             // The rounds keep the plan of the level asked for.
             keep_best: false,
+            limits: hel_compiler::Limits::DEFAULT,
         }
     }
 

@@ -61,6 +61,7 @@ impl<'a> Elab<'a> {
                 ),
             ));
         }
+        self.check_inline(def, e.span)?;
         let mut scope = HashMap::new();
         for (p, a) in def.params.iter().zip(args) {
             let v = self.value(a)?;

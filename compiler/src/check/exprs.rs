@@ -20,7 +20,16 @@ impl<'a> Elab<'a> {
         Ok(v)
     }
 
+    /// An expression's value, refused if it has more elements than the budget allows (a
+    /// `zeros(n, n)` or a product of a tall and a wide matrix): the checker only types it, but
+    /// every later stage would allocate it.
     pub(super) fn expr(&mut self, e: &Expr) -> Result<Val, Diagnostic> {
+        let v = self.expr_kind(e)?;
+        crate::limits::check_elements(self.src, v.ty, e.span, &self.limits)?;
+        Ok(v)
+    }
+
+    fn expr_kind(&mut self, e: &Expr) -> Result<Val, Diagnostic> {
         match &e.kind {
             ExprKind::Number(v) => Ok(self.constant(*v, Shape::Scalar, e.span)),
             ExprKind::Var(name) => self.lookup(name, e.span),

@@ -158,6 +158,7 @@ impl<'a> Elab<'a> {
             shape,
             seq,
         };
+        crate::limits::check_elements(self.src, ty, i.span, &self.limits)?;
         let id = self.frames[0].builder.add(node(
             Op::Input {
                 name: i.name.name.clone(),

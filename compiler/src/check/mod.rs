@@ -4,13 +4,16 @@
 //! Loops stay loops: a `for` becomes a `Loop` node whose body is a region. Variables assigned in
 //! the body are loop-carried; their type may widen from plain to encrypted after the first
 //! iteration (`let beta = zeros(f)` becomes encrypted once data flows in), which is found by
-//! elaborating the body until the carried types stop changing (at most three times).
+//! elaborating the body until the carried types stop changing. Each carried variable widens at
+//! most twice (to encrypted, to run-time), and a loop nested in another starts from where its
+//! previous elaboration settled, so the rounds grow with the nesting depth, not exponentially.
 //!
 //! One file per job: this one holds the elaborator's state and its entry point; `items`
 //! declarations, `stmts` statements and loops (the carried-type widening), `scope` name
 //! resolution across loop frames and function scopes, `exprs` operators, `index` sequence
-//! indexing, `calls` user functions and built-ins, whose table is `builtins`. `consts`
-//! evaluates constant expressions and `shapes` holds the operators' shape rules.
+//! indexing, `calls` user functions and built-ins, whose table is `builtins`, `inline` the
+//! inlining budget. `consts` evaluates constant expressions and `shapes` holds the operators'
+//! shape rules.
 
 pub mod builtins;
 mod calls;
@@ -18,6 +21,7 @@ pub mod compile_time;
 mod consts;
 mod exprs;
 mod index;
+mod inline;
 mod items;
 mod scope;
 mod shapes;
@@ -25,6 +29,7 @@ mod stmts;
 
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{self, Builder, InputDecl, Node, NodeId, Op, OutputDecl, Secrecy, Type};
+use crate::limits::Limits;
 use crate::source::{SourceFile, Span};
 use crate::syntax::ast::{self, FnDef, Item};
 pub use compile_time::CompileTime;
@@ -42,7 +47,7 @@ pub fn elaborate(
     ast: &ast::Program,
     overrides: &[(String, f64)],
 ) -> Result<ir::Program, Diagnostic> {
-    elaborate_with_facts(src, ast, overrides).map(|(p, _)| p)
+    elaborate_limited(src, ast, overrides, &Limits::DEFAULT).map(|(p, _)| p)
 }
 
 /// [`elaborate`], also returning which statements and loop-carried variables are compile-time
@@ -52,7 +57,19 @@ pub fn elaborate_with_facts(
     ast: &ast::Program,
     overrides: &[(String, f64)],
 ) -> Result<(ir::Program, CompileTime), Diagnostic> {
-    let mut e = Elab::new(src, overrides);
+    elaborate_limited(src, ast, overrides, &Limits::DEFAULT)
+}
+
+/// [`elaborate_with_facts`] under the budgets `limits`: besides the sizes checked while
+/// elaborating, the program's unrolled size and interpreter work are checked at the end
+/// ([`crate::limits::check_program`]), before any pass unrolls or runs it.
+pub fn elaborate_limited(
+    src: &SourceFile,
+    ast: &ast::Program,
+    overrides: &[(String, f64)],
+    limits: &Limits,
+) -> Result<(ir::Program, CompileTime), Diagnostic> {
+    let mut e = Elab::new(src, overrides, *limits);
     for item in &ast.items {
         if let Item::Fn(f) = item {
             e.declare_fn(f)?;
@@ -61,7 +78,9 @@ pub fn elaborate_with_facts(
     for item in &ast.items {
         e.item(item)?;
     }
-    e.finish()
+    let (program, facts) = e.finish()?;
+    crate::limits::check_program(&program, limits)?;
+    Ok((program, facts))
 }
 
 /// A value during elaboration: its node in the current frame's graph, its type, and whether it
@@ -129,6 +148,17 @@ struct Elab<'a> {
     inputs: Vec<InputDecl>,
     outputs: Vec<OutputDecl>,
     facts: CompileTime,
+    limits: Limits,
+    /// IR nodes made so far, over every inlined call and every elaboration of a loop body
+    /// (checked against [`Limits::max_nodes`] before each call is inlined).
+    made: u64,
+    /// Each function's size once inlined ([`Limits::max_inlined`]), computed once.
+    inlined_sizes: HashMap<String, u64>,
+    /// Each loop's carried types (by the loop's span) where its last elaboration settled:
+    /// the next elaboration of the same loop (in a later round of an enclosing loop, whose
+    /// types only widen) starts from there, so nested loops take a number of rounds that
+    /// grows with the nesting depth, not exponentially in it.
+    settled: HashMap<Span, Vec<(Type, bool)>>,
 }
 
 fn node(op: Op, args: Vec<NodeId>, ty: Type, span: Span) -> Node {
@@ -136,7 +166,7 @@ fn node(op: Op, args: Vec<NodeId>, ty: Type, span: Span) -> Node {
 }
 
 impl<'a> Elab<'a> {
-    fn new(src: &'a SourceFile, overrides: &'a [(String, f64)]) -> Elab<'a> {
+    fn new(src: &'a SourceFile, overrides: &'a [(String, f64)], limits: Limits) -> Elab<'a> {
         Elab {
             src,
             overrides: overrides.iter().map(|(k, v)| (k.as_str(), *v)).collect(),
@@ -147,6 +177,10 @@ impl<'a> Elab<'a> {
             inputs: Vec::new(),
             outputs: Vec::new(),
             facts: CompileTime::default(),
+            limits,
+            made: 0,
+            inlined_sizes: HashMap::new(),
+            settled: HashMap::new(),
         }
     }
 
@@ -161,6 +195,7 @@ impl<'a> Elab<'a> {
     }
 
     fn add(&mut self, n: Node) -> NodeId {
+        self.made = self.made.saturating_add(1);
         self.frame().builder.add(n)
     }
 

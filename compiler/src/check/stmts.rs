@@ -121,6 +121,17 @@ impl<'a> Elab<'a> {
             inits.push(self.lookup(&n.name, n.span)?);
         }
         let mut param_tys: Vec<(Type, bool)> = inits.iter().map(|v| (v.ty, v.ct)).collect();
+        // Start from where this loop settled in an earlier round of an enclosing loop: the
+        // types there only widen, so the fixed point here is at least that one.
+        if let Some(prev) = self.settled.get(&f.span) {
+            if prev.len() == param_tys.len() {
+                param_tys = param_tys
+                    .iter()
+                    .zip(prev)
+                    .map(|(a, b)| widen(*a, *b))
+                    .collect();
+            }
+        }
         let mut loop_vars = self.frame().loop_vars.clone();
         loop_vars.push((f.var.name.clone(), start, end));
 
@@ -166,6 +177,19 @@ impl<'a> Elab<'a> {
                     declared: f.var.span,
                 },
             );
+            if self.made > self.limits.max_nodes {
+                return Err(self
+                    .err(
+                        Code::Budget,
+                        f.span,
+                        format!(
+                            "the checker has made {} IR nodes by this loop, more than the limit \
+                             of {}",
+                            self.made, self.limits.max_nodes
+                        ),
+                    )
+                    .with_label("while checking this loop"));
+            }
             self.frames.push(frame);
             let result = f.body.iter().try_for_each(|s| self.stmt(s));
             let frame = self.frames.pop();
@@ -187,15 +211,7 @@ impl<'a> Elab<'a> {
             let widened: Vec<(Type, bool)> = param_tys
                 .iter()
                 .zip(&results)
-                .map(|((ty, ct), r)| {
-                    (
-                        Type {
-                            secrecy: ty.secrecy.join(r.ty.secrecy),
-                            ..*ty
-                        },
-                        *ct && r.ct,
-                    )
-                })
+                .map(|(p, r)| widen(*p, (r.ty, r.ct)))
                 .collect();
             if widened == param_tys {
                 break (frame, results);
@@ -203,6 +219,7 @@ impl<'a> Elab<'a> {
             param_tys = widened;
         };
         let (frame, results) = body;
+        self.settled.insert(f.span, param_tys.clone());
         self.facts.record_loop(
             f.span,
             carried_names
@@ -259,6 +276,17 @@ impl<'a> Elab<'a> {
         }
         Ok(())
     }
+}
+
+/// The join of two carried types: encrypted if either is, compile-time only if both are.
+fn widen((ty, ct): (Type, bool), (other, other_ct): (Type, bool)) -> (Type, bool) {
+    (
+        Type {
+            secrecy: ty.secrecy.join(other.secrecy),
+            ..ty
+        },
+        ct && other_ct,
+    )
 }
 
 /// Names assigned in `body` that are not declared in it (in order of first assignment).

@@ -31,7 +31,7 @@ use super::ctir::{COp, Ct, CtIr};
 use super::elementwise::elem_of;
 use super::oracle::{Oracle, PlainKind, INF};
 use super::plan::{Plan, Recipe};
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{NodeId, Op, Program, Secrecy, Shape};
 
 /// Vector orientation.
@@ -135,6 +135,14 @@ pub struct Lowering<'p> {
     /// the same matrix with other factors (`gamma G`, `(gamma c3) G`) reuse its ciphertexts,
     /// the ratio folded into the vector they multiply or applied on the server.
     pub(super) pinned: FxHashMap<(Source, bool), f64>,
+    /// Sums (by node and orientation) walked inside a larger sum that had fewer than two
+    /// reductions to fuse: any sum inside has fewer still (see `fused_sum`), so it is not
+    /// walked again. Without it, a chain of n additions (`for i in 0..n { y = y + x; }`)
+    /// walks n(n-1)/2 nodes.
+    pub(super) unfused: rustc_hash::FxHashSet<(NodeId, Orient)>,
+    /// Most slot-level ops this layout may take ([`crate::Limits::max_ct_ops`]), checked as
+    /// each value is lowered.
+    pub(super) max_ct_ops: u64,
 }
 
 impl<'p> Lowering<'p> {
@@ -152,6 +160,8 @@ impl<'p> Lowering<'p> {
             scalars: FxHashMap::default(),
             plan,
             pinned: FxHashMap::default(),
+            unfused: Default::default(),
+            max_ct_ops: crate::Limits::DEFAULT.max_ct_ops,
         };
         low.pin_factors();
         low
@@ -172,10 +182,31 @@ impl<'p> Lowering<'p> {
     // ----- materialization --------------------------------------------------------------------
 
     /// Scalar operand: a replicated ciphertext.
+    /// Refuses to lower `id` once this layout has taken more slot-level ops than allowed.
+    fn within_budget(&self, id: NodeId) -> Result<(), Diagnostic> {
+        let ops = self.ir.ops.len() as u64;
+        if ops <= self.max_ct_ops {
+            return Ok(());
+        }
+        Err(Diagnostic::new(
+            Code::Budget,
+            &self.p.source,
+            self.node(id).span,
+            format!(
+                "lowering this program takes more than {} slot-level operations (the limit) \
+                 on every packing tried",
+                self.max_ct_ops
+            ),
+        )
+        .with_label("lowering this value went over")
+        .with_help("use smaller matrices, or fewer iterations"))
+    }
+
     pub fn scalar(&mut self, id: NodeId) -> Result<Ct, Diagnostic> {
         if let Some(&c) = self.scalars.get(&id) {
             return Ok(c);
         }
+        self.within_budget(id)?;
         let n = self.node(id).clone();
         let ct = if let Some((source, factor, _)) = self.oracle.input_source(id) {
             self.input_ct(
@@ -272,6 +303,7 @@ impl<'p> Lowering<'p> {
         if let Some(v) = self.vecs.get(&(id, o)) {
             return Ok(v.clone());
         }
+        self.within_budget(id)?;
         let recipe = match self.plan.vec.get(&(id, o)) {
             Some(r) => *r,
             // Not planned: the least depth.
@@ -363,6 +395,7 @@ impl<'p> Lowering<'p> {
         if let Some(m) = self.mats.get(&(id, f)) {
             return Ok(m.clone());
         }
+        self.within_budget(id)?;
         if self.oracle.mcost(id, f) >= INF {
             return Err(self.no_recipe(id, Want::Mat(f)));
         }

@@ -59,6 +59,8 @@ pub struct LowerOptions {
     pub params: ParamRequest,
     /// Name of the program (the source file name).
     pub name: String,
+    /// Most slot-level operations of one candidate layout ([`crate::Limits::max_ct_ops`]).
+    pub max_ct_ops: u64,
 }
 
 /// A lowered program and what was decided on the way.
@@ -194,6 +196,7 @@ fn lower_program(
         let o = LowerOptions {
             params: req.clone(),
             name: opts.name.clone(),
+            max_ct_ops: opts.max_ct_ops,
         };
         match lower_at(p, &o, slots, &ranges, &why, factors)? {
             Attempt::Done(l) if l.schedule.params.log_n == log_n => {
@@ -307,15 +310,28 @@ fn choose_layout<'p>(
         .map(|unit| best_on_unit(p, opts, slots, unit))
         .collect();
     let mut best: Option<Scored> = None;
+    // A layout over the budget is dropped; if every one is, the program is refused.
+    let mut over_budget = None;
     for cand in per_unit {
-        let Some(cand) = cand? else { continue };
+        let cand = match cand {
+            Ok(Some(c)) => c,
+            Ok(None) => continue,
+            Err(d) if d.code == Code::Budget => {
+                over_budget.get_or_insert(d);
+                continue;
+            }
+            Err(d) => return Err(d),
+        };
         if beats(&cand, &best) {
             best = Some(cand);
         }
     }
     match best {
         Some((.., laid)) => Ok(laid),
-        None => lay_out(p, Unit { h: 1, w: slots }, 0),
+        None => match over_budget {
+            Some(d) => Err(d),
+            None => lay_out(p, Unit { h: 1, w: slots }, 0, opts.max_ct_ops),
+        },
     }
 }
 
@@ -343,7 +359,7 @@ fn best_on_unit<'p>(
     let mut best: Option<Scored> = None;
     let mut ring = None;
     for slack in 0..=MAX_SLACK {
-        let laid = lay_out(p, unit, slack)?;
+        let laid = lay_out(p, unit, slack, opts.max_ct_ops)?;
         let chain = Chain::abstract_chain(ABSTRACT_TOP);
         let n_inputs = laid.low.ct_inputs.len();
         let Ok(m) = manage(&laid.low.ir, &laid.out_cts, n_inputs, &chain) else {
@@ -378,7 +394,7 @@ fn best_on_unit<'p>(
 
 /// Lays `p` out on `unit`: plans the orientations (within the least depth plus `slack`) and
 /// lowers every output to slot-level ops.
-fn lay_out(p: &Program, unit: Unit, slack: u32) -> Result<Laid<'_>, Diagnostic> {
+fn lay_out(p: &Program, unit: Unit, slack: u32, max_ct_ops: u64) -> Result<Laid<'_>, Diagnostic> {
     let mut oracle = Oracle::new(p, unit);
     let wanted: Vec<(crate::ir::NodeId, Want)> = p
         .outputs
@@ -395,6 +411,7 @@ fn lay_out(p: &Program, unit: Unit, slack: u32) -> Result<Laid<'_>, Diagnostic> 
         .collect();
     let layout_plan = plan::plan(&mut oracle, &wanted, slack);
     let mut low = Lowering::new(oracle, layout_plan);
+    low.max_ct_ops = max_ct_ops;
     let mut out_cts = Vec::new();
     let mut out_specs = Vec::new();
     for o in &p.outputs {

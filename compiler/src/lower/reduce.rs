@@ -161,12 +161,19 @@ impl Lowering<'_> {
         id: NodeId,
         o: Orient,
     ) -> Result<Option<VecVal>, Diagnostic> {
+        if self.unfused.contains(&(id, o)) {
+            return Ok(None);
+        }
         let mut terms = Vec::new();
-        self.sum_terms(id, false, true, o, &mut terms);
+        let mut walked = Vec::new();
+        self.sum_terms(id, false, true, o, &mut terms, &mut walked);
         let (fused, rest): (Vec<_>, Vec<_>) = terms
             .into_iter()
             .partition(|&(x, _)| self.reduces_into(x, o));
         if fused.len() < 2 {
+            // A sum walked into here, lowered later, walks a part of these terms (fewer, once
+            // more of them are lowered): fewer than two reductions too.
+            self.unfused.extend(walked.into_iter().map(|x| (x, o)));
             return Ok(None);
         }
         let mut acc: Option<(Partials, bool)> = None;
@@ -213,6 +220,11 @@ impl Lowering<'_> {
     /// The terms of the sum rooted at `x` (each with whether it is subtracted): additions,
     /// subtractions and negations of encrypted vectors of one length are walked into when they
     /// are the root or used only here, and not already lowered in `o`.
+    ///
+    /// `walked` receives the sums walked into (the root too).
+    ///
+    /// Iterative, with an explicit stack: an unrolled `y = y + x` loop makes a sum as deep as
+    /// its iteration count, and a recursion that deep would overflow the thread's stack.
     fn sum_terms(
         &mut self,
         x: NodeId,
@@ -220,29 +232,35 @@ impl Lowering<'_> {
         root: bool,
         o: Orient,
         out: &mut Vec<(NodeId, bool)>,
+        walked: &mut Vec<NodeId>,
     ) {
-        let n = self.node(x).clone();
-        let same = |a: &NodeId| self.is_enc(*a) && self.shape(*a) == n.ty.shape;
-        let walk = n.args.iter().all(same)
-            && matches!(n.op, Op::Add | Op::Sub | Op::Neg)
-            && (root
-                || (self.oracle.single_use(x)
-                    && !self.vecs.contains_key(&(x, o))
-                    && self.direct(x, o)));
-        if !walk {
-            out.push((x, neg));
-            return;
-        }
-        match n.op {
-            Op::Add => {
-                self.sum_terms(n.args[0], neg, false, o, out);
-                self.sum_terms(n.args[1], neg, false, o, out);
+        // Pushed right operand first, so terms come out left to right as a recursion would.
+        let mut stack = vec![(x, neg, root)];
+        while let Some((x, neg, root)) = stack.pop() {
+            let n = self.node(x).clone();
+            let same = |a: &NodeId| self.is_enc(*a) && self.shape(*a) == n.ty.shape;
+            let walk = n.args.iter().all(same)
+                && matches!(n.op, Op::Add | Op::Sub | Op::Neg)
+                && (root
+                    || (self.oracle.single_use(x)
+                        && !self.vecs.contains_key(&(x, o))
+                        && self.direct(x, o)));
+            if !walk {
+                out.push((x, neg));
+                continue;
             }
-            Op::Sub => {
-                self.sum_terms(n.args[0], neg, false, o, out);
-                self.sum_terms(n.args[1], !neg, false, o, out);
+            walked.push(x);
+            match n.op {
+                Op::Add => {
+                    stack.push((n.args[1], neg, false));
+                    stack.push((n.args[0], neg, false));
+                }
+                Op::Sub => {
+                    stack.push((n.args[1], !neg, false));
+                    stack.push((n.args[0], neg, false));
+                }
+                _ => stack.push((n.args[0], !neg, false)),
             }
-            _ => self.sum_terms(n.args[0], !neg, false, o, out),
         }
     }
 

@@ -6,7 +6,7 @@ use crate::diagnostics::Diagnostic;
 use crate::ir::Program;
 
 /// One transformation of the tensor IR.
-pub trait Pass {
+pub trait Pass: Send + Sync {
     /// The name used by `hel ir --after NAME` and in logs.
     fn name(&self) -> &'static str;
     /// One line for `hel ir --list-passes`.
@@ -128,7 +128,8 @@ impl Pipeline {
             return Ok(program);
         }
         for pass in self.passes() {
-            program = pass.run(program)?;
+            // On the big stack: passes walk chains of nodes as long as the unrolled program.
+            program = crate::on_big_stack(|| pass.run(program))?;
             log(pass.name(), &program);
             if after == Some(pass.name()) {
                 break;
