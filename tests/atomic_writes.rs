@@ -2,16 +2,11 @@
 //! of killed runs (gone after the next write), `hel keygen`'s pair of files, and names from
 //! files on the terminal (control characters escaped).
 
+mod common;
+use common::hel;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-fn hel(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hel"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run hel")
-}
 
 fn example() -> String {
     format!("{}/examples/poly.hel", env!("CARGO_MANIFEST_DIR"))

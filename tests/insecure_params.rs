@@ -3,16 +3,10 @@
 //! file and the bound named), whether it names the test-only level or just carries a chain
 //! too long for its ring. (`hel train` compiles its own programs and reads no parameters.)
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+use common::hel;
 
-fn hel(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hel"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run hel")
-}
+use std::path::Path;
 
 fn ok(dir: &Path, args: &[&str]) {
     let o = hel(dir, args);

@@ -2,16 +2,10 @@
 //! commands that allocate refuse, before allocating, a program that does not fit the memory
 //! they may use, naming the figure.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+use common::hel;
 
-fn hel(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hel"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run hel")
-}
+use std::path::Path;
 
 fn poly() -> String {
     format!("{}/examples/poly.hel", env!("CARGO_MANIFEST_DIR"))

@@ -4,8 +4,10 @@
 //! for each output; every mismatch and corruption case must be a clear error (exit 1) that
 //! leaves no partial output behind.
 
+mod common;
+use common::hel;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use hel_runtime::schedule::Schedule;
 use rand::{Rng, SeedableRng};
@@ -18,14 +20,6 @@ fn scratch(name: &str) -> tempfile::TempDir {
         .prefix(&format!("hel-workflow-{name}-"))
         .tempdir()
         .expect("create scratch dir")
-}
-
-fn hel(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hel"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run hel")
 }
 
 /// Runs `hel` and requires success; returns stdout.

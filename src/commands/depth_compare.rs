@@ -2,6 +2,7 @@
 //! sees what each level buys (ciphertext depth, ring, estimated server work, keys, upload) and
 //! what the client pays for it.
 
+use hel::train::report::human_bytes;
 use hel_compiler::analysis::client_work::ClientWork;
 use hel_compiler::passes::pipeline::OptLevel;
 use hel_runtime::exec::CostTable;
@@ -114,8 +115,8 @@ fn render(file: &str, rows: &[Row]) -> String {
                     "{level:<6} {depth:>6} {:>7} {:>10.2} s {:>10} {:>10} {:>14} {:>11.2}x",
                     format!("2^{log_n}"),
                     estimated_server_seconds,
-                    short_bytes(*eval_key_bytes),
-                    short_bytes(*upload_bytes),
+                    human_bytes(*eval_key_bytes as usize),
+                    human_bytes(*upload_bytes as usize),
                     client.flops,
                     client.extra_values as f64 / client.data_values.max(1) as f64,
                 );
@@ -130,20 +131,4 @@ fn render(file: &str, rows: &[Row]) -> String {
         }
     }
     s
-}
-
-/// `136.5 MiB`: a table cell.
-fn short_bytes(b: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < units.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
 }
