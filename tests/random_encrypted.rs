@@ -22,12 +22,12 @@
 #[path = "../compiler/tests/support/gen.rs"]
 mod gen;
 
+mod common;
 use hel_compiler::ir::interp::{eval, random_inputs, Value};
 use hel_compiler::lower::verify::schedule_inputs;
 use hel_compiler::passes::pipeline::{self, OptLevel};
 use hel_compiler::{compile, Options, SourceFile};
 use hel_runtime::ckks::Sampler;
-use hel_runtime::{client, exec};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Programs run encrypted.
@@ -120,27 +120,11 @@ fn encrypted(
     expected: &[(String, Value)],
     seed: u64,
 ) -> Result<f64, String> {
-    let ctx = client::context(schedule).map_err(|e| format!("context: {e}"))?;
-    let mut rng = Sampler::seeded_for_testing_only(seed);
-    let (sk, keys) =
-        client::keygen(schedule, &ctx, &mut rng).map_err(|e| format!("keygen: {e}"))?;
-    let upload = client::encrypt_inputs(schedule, &ctx, &sk, inputs, &mut rng)
-        .map_err(|e| format!("encrypt: {e}"))?;
-    let key_id = upload.key_id;
-    let evaluator = exec::CkksEvaluator::new_seeded(
-        &ctx,
+    let got = common::round_trip(
         schedule,
-        &keys.relin,
-        &keys.galois,
-        upload.ciphertexts,
-        upload.public,
-    )
-    .map_err(|e| format!("evaluator: {e}"))?;
-    let result = exec::execute(schedule, &evaluator, &exec::RunOptions::default())
-        .map_err(|e| format!("execute: {e}"))?;
-    let download = client::EncryptedOutputs::new(schedule, key_id, result.outputs);
-    let got = client::decrypt_outputs(schedule, &ctx, &sk, &download)
-        .map_err(|e| format!("decrypt: {e}"))?;
+        inputs,
+        &mut Sampler::seeded_for_testing_only(seed),
+    )?;
     let mut worst = 0.0f64;
     for (((name, want), got), out) in expected.iter().zip(&got).zip(&schedule.outputs) {
         let Value::Tensor(want) = want else {

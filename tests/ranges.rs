@@ -2,6 +2,7 @@
 //! compiled with `hel_compiler::compile`, encrypted, executed and decrypted with the real CKKS
 //! engine, compared with the tensor interpreter. Small rings only (N = 2^13 and 2^14).
 
+mod common;
 use hel_compiler::analysis::ranges::ranges;
 use hel_compiler::diagnostics::Code;
 use hel_compiler::ir::interp::{self, Value};
@@ -9,7 +10,6 @@ use hel_compiler::passes::pipeline::OptLevel;
 use hel_compiler::{compile, driver, Options, SourceFile};
 use hel_runtime::ckks::Sampler;
 use hel_runtime::schedule::Tensor;
-use hel_runtime::{client, exec};
 
 /// One output of an encrypted run.
 #[derive(Debug)]
@@ -64,23 +64,8 @@ fn run(name: &str, text: &str, opts: &Options) -> Run {
             Value::Seq(ts) => ts.clone(),
         })
         .collect();
-    let ctx = client::context(s).unwrap();
-    let mut rng = Sampler::seeded_for_testing_only(7);
-    let (sk, keys) = client::keygen(s, &ctx, &mut rng).unwrap();
-    let up = client::encrypt_inputs(s, &ctx, &sk, &tensors, &mut rng).unwrap();
-    let key_id = up.key_id;
-    let ev = exec::CkksEvaluator::new_seeded(
-        &ctx,
-        s,
-        &keys.relin,
-        &keys.galois,
-        up.ciphertexts,
-        up.public,
-    )
-    .unwrap();
-    let out = exec::execute(s, &ev, &exec::RunOptions::default()).unwrap();
-    let down = client::EncryptedOutputs::new(s, key_id, out.outputs);
-    let got = client::decrypt_outputs(s, &ctx, &sk, &down).unwrap();
+    let got = common::round_trip(s, &tensors, &mut Sampler::seeded_for_testing_only(7))
+        .unwrap_or_else(|e| panic!("{e}"));
     let outputs = s
         .outputs
         .iter()

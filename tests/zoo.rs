@@ -12,13 +12,13 @@
 //! Sizes are small (set through the programs' constants) so the whole zoo runs in CI (about two
 //! minutes on 2 cores, most of it mlp_step and ovr_logreg at -O0/-O1 on N = 2^15).
 
+mod common;
 use std::collections::HashMap;
 
 use hel_compiler::passes::pipeline::{OptLevel, Options as Passes};
 use hel_compiler::{compile, Options, SourceFile};
 use hel_runtime::ckks::Sampler;
 use hel_runtime::schedule::{simulate, Schedule, Shape, Tensor};
-use hel_runtime::{client, exec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
@@ -397,23 +397,8 @@ fn check_level(case: &Case, level: OptLevel) -> u32 {
             o.name
         );
     }
-    let ctx = client::context(s).expect("context");
-    let mut rng = Sampler::from_os();
-    let (sk, keys) = client::keygen(s, &ctx, &mut rng).expect("keygen");
-    let up = client::encrypt_inputs(s, &ctx, &sk, &list, &mut rng).expect("encrypt");
-    let key_id = up.key_id;
-    let ev = exec::CkksEvaluator::new_seeded(
-        &ctx,
-        s,
-        &keys.relin,
-        &keys.galois,
-        up.ciphertexts,
-        up.public,
-    )
-    .expect("evaluator");
-    let run = exec::execute(s, &ev, &exec::RunOptions::default()).expect("run");
-    let down = client::EncryptedOutputs::new(s, key_id, run.outputs);
-    let got = client::decrypt_outputs(s, &ctx, &sk, &down).expect("decrypt");
+    let got = common::round_trip(s, &list, &mut Sampler::from_os())
+        .unwrap_or_else(|e| panic!("{} {level:?}: {e}", case.file));
     let precision = Options::default().precision_bits as i32;
     for ((o, got), w) in s.outputs.iter().zip(&got).zip(&want) {
         let diff = max_abs_diff(got, w);
