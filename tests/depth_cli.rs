@@ -22,6 +22,18 @@ fn depth_json(args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&text).expect("one JSON object")
 }
 
+/// `text` written to `name` in a fresh temporary directory (kept alive by the first value).
+fn program_file(name: &str, text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::Builder::new()
+        .prefix("hel-depth-")
+        .tempdir()
+        .expect("temp dir");
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).expect("write");
+    let path = file.to_str().expect("utf-8").to_string();
+    (dir, path)
+}
+
 #[test]
 fn json_report_has_the_documented_keys() {
     let v = depth_json(&[
@@ -113,20 +125,14 @@ fn levels_and_precompute_switch_change_the_result() {
 /// than an error bound that cannot hold. Three steps (values up to 3,306) fit a wider base.
 #[test]
 fn diverging_programs_are_out_of_range() {
-    let dir = tempfile::Builder::new()
-        .prefix("hel-depth-diverge-")
-        .tempdir()
-        .expect("temp dir");
-    let file = dir.path().join("diverge.hel");
-    std::fs::write(
-        &file,
+    let (_dir, file) = program_file(
+        "diverge.hel",
         "const k = 16;\ninput x: enc vector[4] range [-1, 1];\nlet y = x;\n\
          for i in 0..k {\n    y = (y + 1) * (y + 2);\n}\noutput y;\n",
-    )
-    .expect("write");
+    );
     for (k, diverges) in [("k=3", false), ("k=16", true)] {
         let out = Command::new(env!("CARGO_BIN_EXE_hel"))
-            .args(["depth", file.to_str().expect("utf-8"), "--set", k, "--json"])
+            .args(["depth", &file, "--set", k, "--json"])
             .output()
             .expect("run hel");
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -156,18 +162,12 @@ fn diverging_programs_are_out_of_range() {
 /// upload and server memory.
 #[test]
 fn depth_is_reported_when_no_parameter_set_holds_the_circuit() {
-    let dir = tempfile::Builder::new()
-        .prefix("hel-depth-deep-")
-        .tempdir()
-        .expect("temp dir");
-    let file = dir.path().join("deep.hel");
-    std::fs::write(
-        &file,
+    let (_dir, file) = program_file(
+        "deep.hel",
         "const k = 6;\ninput x: enc vector[4] range [-1, 1];\nlet y = x;\n\
          for i in 0..k { y = y * y; }\noutput y;\n",
-    )
-    .expect("write");
-    let file = file.to_str().expect("utf-8");
+    );
+    let file = file.as_str();
     let hel = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_hel"))
             .arg("depth")

@@ -28,6 +28,26 @@ impl Lowering<'_> {
         self.ir.push(op, &o)
     }
 
+    /// `ct` times the public tensor `source` packed with `layout` (scaled by `factor`): the
+    /// plaintext the server encodes from a public input or a value derived from public inputs.
+    pub(super) fn mul_public(
+        &mut self,
+        ct: Ct,
+        source: Source,
+        layout: Layout,
+        factor: f64,
+        at: NodeId,
+    ) -> Ct {
+        let plain = Plain::Public {
+            pack: Pack {
+                source,
+                layout,
+                factor,
+            },
+        };
+        self.push(COp::MulPlain(ct, plain), at)
+    }
+
     /// An encrypted input ciphertext for `pack` (shared when requested twice).
     pub(super) fn input_ct(&mut self, pack: Pack, at: NodeId) -> Ct {
         let key = (pack.source, pack.layout, pack.factor.to_bits());

@@ -153,19 +153,25 @@ impl Manager<'_> {
                 origin: self.origin.clone(),
             });
         }
-        let mut r = self.relinearize(v);
+        let r = self.relinearize(v);
+        let r = self.drop_level(r);
+        self.rescaled.insert(v.id, r);
+        Ok(r)
+    }
+
+    /// `r` rescaled by one level of the chain: one prime, or each prime of a two-prime level.
+    fn drop_level(&mut self, mut r: V) -> V {
         for _ in 0..self.chain.group {
             let q = self.chain.q[r.level as usize];
             r = self.emit(
                 Instr::Rescale { a: r.id },
                 r.level - 1,
                 r.scale / q,
-                1,
+                r.degree,
                 false,
             );
         }
-        self.rescaled.insert(v.id, r);
-        Ok(r)
+        r
     }
 
     /// A normal, degree-1 version of `v`.
@@ -209,16 +215,7 @@ impl Manager<'_> {
             x.degree,
             true,
         );
-        for _ in 0..self.chain.group {
-            let q = self.chain.q[r.level as usize];
-            r = self.emit(
-                Instr::Rescale { a: r.id },
-                r.level - 1,
-                r.scale / q,
-                r.degree,
-                false,
-            );
-        }
+        r = self.drop_level(r);
         self.aligned.insert((v.id, level), r);
         r
     }

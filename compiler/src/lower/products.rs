@@ -6,7 +6,7 @@
 //! Products of two matrices are `matmul`'s; a public matrix operand (`matmul::MatOperand`)
 //! multiplies as plaintext tiles.
 
-use hel_schedule::{Layout, Pack, Plain, Source, Unit};
+use hel_schedule::{Layout, Source, Unit};
 
 use super::ctir::{COp, Ct};
 use super::layout::{ceil_div, stored_dims, Form, Lowering, MatVal, Orient, VecVal};
@@ -121,14 +121,7 @@ impl Lowering<'_> {
                         Orient::R => Layout::RowVector { offset: t * w },
                         Orient::C => Layout::ColVector { offset: t * h },
                     };
-                    let plain = Plain::Public {
-                        pack: Pack {
-                            source,
-                            layout,
-                            factor,
-                        },
-                    };
-                    self.push(COp::MulPlain(x.tiles[k], plain), id)
+                    self.mul_public(x.tiles[k], source, layout, factor, id)
                 }
                 None => {
                     return Err(self.unsupported(args[1], "a public value that is not known here"))
@@ -258,14 +251,7 @@ impl Lowering<'_> {
                             Form::D => Layout::RowVector { offset: j * w },
                             Form::T => Layout::ColVector { offset: i * h },
                         };
-                        let plain = Plain::Public {
-                            pack: Pack {
-                                source,
-                                layout,
-                                factor,
-                            },
-                        };
-                        self.push(COp::MulPlain(*t, plain), id)
+                        self.mul_public(*t, source, layout, factor, id)
                     })
                     .collect();
                 let prod = MatVal {
