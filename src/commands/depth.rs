@@ -317,6 +317,9 @@ fn render(r: &Report) -> String {
             step.span
         );
     }
+    if let Ciphertext::Lowered(c) = &r.ciphertext {
+        render_level_path(&mut s, c);
+    }
     let _ = writeln!(s, "\noperations:");
     for (op, n) in &a.ops {
         let _ = writeln!(s, "  {op:<12} {n}");
@@ -370,4 +373,28 @@ fn render(r: &Report) -> String {
         let _ = writeln!(s, "\nnote: {note}");
     }
     s
+}
+
+/// The ciphertext critical path: one line per level consumed, with the operation that
+/// consumed it, so levels the layouts add (masks) are told apart from the program's products.
+fn render_level_path(s: &mut String, c: &CtReport) {
+    use std::fmt::Write;
+    if c.level_path.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nciphertext critical path ({} levels on the deepest output):",
+        c.level_path.len()
+    );
+    for step in &c.level_path {
+        let _ = writeln!(
+            s,
+            "  {:>3}  {:<21} {:<11} {}",
+            step.level,
+            step.kind,
+            step.tensor_op,
+            step.span.as_deref().unwrap_or("")
+        );
+    }
 }

@@ -25,7 +25,9 @@ mod ctir;
 mod elementwise;
 mod emit;
 mod fit;
+mod fold_consts;
 mod layout;
+pub mod level_path;
 mod manage;
 mod matmul;
 mod oracle;
@@ -356,40 +358,89 @@ fn best_on_unit<'p>(
     unit: Unit,
 ) -> Result<Option<Scored<'p>>, Diagnostic> {
     let table = CostTable::default();
-    let mut best: Option<Scored> = None;
-    let mut ring = None;
+    // Every layout (least depth, then with slack), priced as laid out and with its constants
+    // folded into masks ([`fold_consts`]): a fold saves levels but may rebuild rotations.
+    let mut laid_out = Vec::new();
     for slack in 0..=MAX_SLACK {
         let laid = lay_out(p, unit, slack, opts.max_ct_ops)?;
-        let chain = Chain::abstract_chain(ABSTRACT_TOP);
+        let folded = fold_consts::fold_constants(&laid.low.ir, &laid.out_cts);
         let n_inputs = laid.low.ct_inputs.len();
-        let Ok(m) = manage(&laid.low.ir, &laid.out_cts, n_inputs, &chain) else {
+        let prices = [
+            price(&laid.low.ir, &laid.out_cts, n_inputs, opts, slots, &table),
+            price(&folded.0, &folded.1, n_inputs, opts, slots, &table),
+        ];
+        if prices.iter().all(Option::is_none) {
             break;
-        };
-        let depth = ABSTRACT_TOP - m.min_level;
-        let log_n = params::select(depth, &opts.params, slots)
-            .ok()
-            .map(|c| c.params.log_n);
-        if slack == 0 {
-            ring = log_n;
         }
-        let Some(log_n) = log_n.filter(|n| Some(*n) == ring) else {
-            break;
-        };
-        let seconds: f64 = m
-            .nodes
-            .iter()
-            .map(|n| {
-                let limbs = (n.level - m.min_level) as usize + 1;
-                table.seconds(log_n, n.instr.name(), limbs)
-            })
-            .sum();
-        // Each level of slack must pay for itself.
-        let cand = (seconds / SLACK_GAIN.powi(slack as i32), n_inputs, laid);
-        if beats(&cand, &best) {
-            best = Some(cand);
+        laid_out.push((laid, folded, prices));
+    }
+    // The ring of the least depth; a layout that needs a larger one is out. Each level above
+    // the least must pay for itself.
+    let all = || laid_out.iter().flat_map(|l| l.2.iter().flatten());
+    let Some(least) = all().map(|c| c.depth).min() else {
+        return Ok(None);
+    };
+    let ring = all().filter(|c| c.depth == least).map(|c| c.log_n).min();
+    // (score, inputs, layout index, folded?)
+    let mut best: Option<(f64, usize, usize, bool)> = None;
+    for (k, (laid, _, prices)) in laid_out.iter().enumerate() {
+        for (folded, price) in prices.iter().enumerate() {
+            let Some(c) = price.as_ref().filter(|c| Some(c.log_n) == ring) else {
+                continue;
+            };
+            let score = c.seconds / SLACK_GAIN.powi((c.depth - least) as i32);
+            let n_inputs = laid.low.ct_inputs.len();
+            let wins = best.is_none_or(|(s, i, ..)| score < s || (score == s && n_inputs < i));
+            if wins {
+                best = Some((score, n_inputs, k, folded == 1));
+            }
         }
     }
-    Ok(best)
+    let Some((score, n_inputs, k, folded)) = best else {
+        return Ok(None);
+    };
+    let (mut laid, (ir, out_cts), _) = laid_out.swap_remove(k);
+    if folded {
+        laid.low.ir = ir;
+        laid.out_cts = out_cts;
+    }
+    Ok(Some((score, n_inputs, laid)))
+}
+
+/// What a slot-level program costs on the ciphertexts: its depth (on a first management run),
+/// the ring that depth needs, and the estimated server time there.
+struct Price {
+    depth: u32,
+    log_n: u32,
+    seconds: f64,
+}
+
+/// [`Price`] of `ir`; `None` if no ring holds it.
+fn price(
+    ir: &ctir::CtIr,
+    outs: &[ctir::Ct],
+    n_inputs: usize,
+    opts: &LowerOptions,
+    slots: usize,
+    table: &CostTable,
+) -> Option<Price> {
+    let chain = Chain::abstract_chain(ABSTRACT_TOP);
+    let m = manage(ir, outs, n_inputs, &chain).ok()?;
+    let depth = ABSTRACT_TOP - m.min_level;
+    let log_n = params::select(depth, &opts.params, slots).ok()?.params.log_n;
+    let seconds = m
+        .nodes
+        .iter()
+        .map(|n| {
+            let limbs = (n.level - m.min_level) as usize + 1;
+            table.seconds(log_n, n.instr.name(), limbs)
+        })
+        .sum();
+    Some(Price {
+        depth,
+        log_n,
+        seconds,
+    })
 }
 
 /// Lays `p` out on `unit`: plans the orientations (within the least depth plus `slack`) and

@@ -23,6 +23,8 @@ pub struct CtReport {
     pub unit: (usize, usize),
     pub explanation: String,
     pub predicted_error: f64,
+    /// Which operation consumed each level of the deepest output ([`super::level_path`]).
+    pub level_path: Vec<super::level_path::LevelStep>,
 }
 
 /// The chosen parameters, by bit sizes.
@@ -100,5 +102,6 @@ pub fn report(l: &Lowered) -> CtReport {
         unit: (s.unit.h, s.unit.w),
         explanation: l.params.explanation.clone(),
         predicted_error: s.outputs.iter().map(|o| o.bound).fold(0.0, f64::max),
+        level_path: super::level_path::level_path(s),
     }
 }
