@@ -427,7 +427,10 @@ fn price(
     let chain = Chain::abstract_chain(ABSTRACT_TOP);
     let m = manage(ir, outs, n_inputs, &chain).ok()?;
     let depth = ABSTRACT_TOP - m.min_level;
-    let log_n = params::select(depth, &opts.params, slots).ok()?.params.log_n;
+    let log_n = params::select(depth, &opts.params, slots)
+        .ok()?
+        .params
+        .log_n;
     let seconds = m
         .nodes
         .iter()
