@@ -150,7 +150,10 @@ fn the_red_path_climbs_the_reported_depth() {
 
         // Depth never falls along the path, and the levels it adds are the program's depth.
         let depths: Vec<u32> = chain.iter().map(|n| pic.depth[*n]).collect();
-        assert!(depths.windows(2).all(|w| w[0] <= w[1]), "{file}: {depths:?}");
+        assert!(
+            depths.windows(2).all(|w| w[0] <= w[1]),
+            "{file}: {depths:?}"
+        );
         let climbs: u32 = depths.windows(2).map(|w| w[1] - w[0]).sum();
         assert_eq!(depths[0], 0, "{file}");
         assert_eq!(climbs, want, "{file}: the red path adds {climbs} levels");
