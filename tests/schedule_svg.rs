@@ -221,3 +221,54 @@ fn the_cli_writes_an_escaped_picture_and_keeps_existing_files() {
     let o = run(&["--force"]);
     assert_eq!(o.status.code(), Some(0));
 }
+
+/// `hel depth --svg` draws the schedule `hel compile` makes, byte for byte (which also pins
+/// the picture as deterministic), and refuses a program with no schedule to draw.
+#[test]
+fn depth_and_compile_draw_the_same_picture() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/logreg_gd.hel");
+    let hel = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_hel"))
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("run hel");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = hel(&[
+        "compile", example, "--set", "k=2", "-o", "p.helc", "--svg", "c.svg",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = hel(&["depth", example, "--set", "k=2", "--svg", "d.svg"]);
+    assert_eq!(code, Some(0), "{err}");
+    let c = std::fs::read(d.join("c.svg")).expect("c.svg");
+    assert_eq!(c, std::fs::read(d.join("d.svg")).expect("d.svg"));
+    // --svg next to --compare is a usage error; the same name for -o and --svg is refused.
+    let (code, _) = hel(&["depth", example, "--compare", "--svg", "x.svg"]);
+    assert_eq!(code, Some(2));
+    let (code, _) = hel(&["compile", example, "-o", "s.svg", "--svg", "s.svg"]);
+    assert_eq!(code, Some(2));
+    // Too deep for any 128-bit parameter set at N = 2^13: the report, but no picture.
+    std::fs::write(
+        d.join("deep.hel"),
+        "input x: enc vector[4] range [-1, 1];\nlet a = x^64;\nlet b = a^64;\n\
+         let c = b^64;\nlet y = c^64;\noutput y;\n",
+    )
+    .expect("write");
+    let (code, err) = hel(&[
+        "depth",
+        "deep.hel",
+        "--max-log-n",
+        "13",
+        "--svg",
+        "deep.svg",
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("deep.svg not written"), "{err}");
+    assert!(!d.join("deep.svg").exists());
+}
