@@ -220,3 +220,33 @@ fn training_data_is_a_2d_array_with_a_label_column() {
     let via_csv = hel::data::csv::load_csv(&p, &CsvOptions::default()).expect("loads");
     assert_eq!(via_csv.labels, d.labels);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Any edit of a valid file (bytes overwritten, the file cut short) is read or refused,
+    /// never a panic; what reads back has as many values as its shape says.
+    #[test]
+    fn edited_files_never_panic(
+        edits in proptest::collection::vec((0usize..200, proptest::prelude::any::<u8>()), 0..6),
+        cut in 0usize..200,
+    ) {
+        let mut bytes = write_npy(&[3, 4], &[1.5; 12]);
+        for (at, b) in edits {
+            if let Some(x) = bytes.get_mut(at) {
+                *x = b;
+            }
+        }
+        bytes.truncate(bytes.len().saturating_sub(cut % 8 * 8));
+        if let Ok(a) = parse_npy(&bytes) {
+            let n: usize = a.shape.iter().product();
+            proptest::prop_assert_eq!(n, a.data.len());
+        }
+    }
+
+    /// Arbitrary header text is refused or read, never a panic.
+    #[test]
+    fn arbitrary_headers_never_panic(text in "[{}()'\":, a-z_<>|0-9LTrueFals]{0,80}") {
+        let _ = parse_npy(&npy(&text, &[0; 16]));
+    }
+}
