@@ -10,7 +10,7 @@ use hel::data::npy::{load_dataset, parse_npy, read_npy, write_npy, NpyArray};
 /// A `.npy` file with this header dict and raw data, version 1.0 (as np.save writes it).
 fn npy(header: &str, data: &[u8]) -> Vec<u8> {
     let mut h = header.to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');

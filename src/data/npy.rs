@@ -389,7 +389,8 @@ pub fn write_npy(shape: &[usize], data: &[f64]) -> Vec<u8> {
     let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape_text}, }}");
     // Version 1.0 has a 2-byte header length; a header longer than that (thousands of
     // dimensions) needs version 2.0's 4 bytes.
-    let v1 = MAGIC.len() + 4 + header.len() + 1 <= usize::from(u16::MAX);
+    // (Padding and the newline add at most 64 bytes.)
+    let v1 = header.len() + 64 <= usize::from(u16::MAX);
     let prefix = MAGIC.len() + if v1 { 4 } else { 6 };
     // The data starts on a 64-byte boundary; the header ends in a newline.
     let unpadded = prefix + header.len() + 1;
