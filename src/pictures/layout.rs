@@ -5,9 +5,10 @@
 use hel_runtime::schedule::{Instr, Schedule};
 use std::collections::BTreeMap;
 
-/// Above this many steps, or this many on one level, steps are drawn aggregated by level and
-/// kind: a picture of thousands of boxes is neither readable nor small.
+/// Above this many steps, steps are drawn aggregated by level and kind: a picture of
+/// thousands of boxes is neither readable nor small.
 pub const MAX_BOXES: usize = 160;
+/// Above this many steps on one level, too: a row stays within a screen's width or so.
 pub const MAX_BOXES_PER_LEVEL: usize = 40;
 
 /// What a step does, for colour and aggregation: the distinctions that cost differently.

@@ -34,7 +34,7 @@ fn fill(k: Kind) -> &'static str {
 }
 
 /// Text safe inside SVG (XML) text and attribute values.
-pub fn escape(s: &str) -> String {
+fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
