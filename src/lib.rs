@@ -56,5 +56,6 @@ pub mod data;
 pub mod examples;
 pub mod memory;
 pub mod metrics;
+pub mod pictures;
 pub mod reference;
 pub mod train;

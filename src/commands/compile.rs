@@ -24,7 +24,8 @@ pub enum FormatArg {
   hel compile examples/poly.hel -o poly.helc
   hel compile examples/logreg_nag.hel -O2 --set k=6 -o nag.helc
   hel compile examples/logreg_gd.hel --format ron -o gd.ron --json
-  hel compile examples/poly.hel --set n=16 --format text -o poly.txt")]
+  hel compile examples/poly.hel --set n=16 --format text -o poly.txt
+  hel compile examples/logreg_gd.hel --set k=2 -o gd.helc --svg gd.svg")]
 pub struct CompileArgs {
     /// The .hel program.
     pub file: PathBuf,
@@ -46,7 +47,11 @@ pub struct CompileArgs {
     /// load it (compile again with binary or ron for them).
     #[arg(long, value_enum, default_value = "binary")]
     pub format: FormatArg,
-    /// Replace the output file if it exists.
+    /// Also draw the ciphertext schedule by level as SVG: one row per level, a box per step
+    /// (aggregated by level and kind for large programs), the depth path in red.
+    #[arg(long, value_name = "FILE.svg")]
+    pub svg: Option<PathBuf>,
+    /// Replace the output file (and the --svg file) if it exists.
     #[arg(long)]
     pub force: bool,
     /// Print one JSON object with the ciphertext-level report.
@@ -56,6 +61,15 @@ pub struct CompileArgs {
 
 pub fn run(args: CompileArgs) -> CmdResult {
     let src = read_source(&args.file)?;
+    if let Some(svg) = &args.svg {
+        if svg == &args.out {
+            return Err(super::errors::usage_error(
+                "--svg and -o name the same file; give the picture its own name",
+            ));
+        }
+        // Refused before compiling, not after.
+        crate::io::atomic::check_writable(svg, args.force, &[&args.file]).map_err(user_error)?;
+    }
     let params = match &args.params {
         Some(p) => {
             let text = hel::bounded::read_text_limited(p, limits::MAX_SMALL_FILE)
@@ -92,6 +106,12 @@ pub fn run(args: CompileArgs) -> CmdResult {
     .map_err(user_error)?;
     crate::io::atomic::write_new(&args.out, &bytes, args.force, &[&args.file])
         .map_err(user_error)?;
+    if let Some(svg) = &args.svg {
+        let picture = hel::pictures::schedule_svg(schedule);
+        crate::io::atomic::write_new(svg, picture.as_bytes(), args.force, &[&args.file])
+            .map_err(user_error)?;
+        eprintln!("wrote {} ({} bytes)", svg.display(), picture.len());
+    }
     let report = compiled.report();
     if let Some(w) = report.divergence_warning() {
         eprintln!("{w}");

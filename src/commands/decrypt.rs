@@ -1,6 +1,6 @@
-//! `hel decrypt`: the server's encrypted outputs back to tensors (CSV or JSON).
+//! `hel decrypt`: the server's encrypted outputs back to tensors (CSV, JSON or NumPy `.npy`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use hel_runtime::ckks::Sampler;
@@ -9,16 +9,21 @@ use hel_runtime::schedule::{Schedule, Tensor};
 use serde_json::json;
 
 use super::common::user_error;
+use super::errors::usage_error;
 use super::keyfiles::{context, file_error, load_schedule, load_secret_key, read_client_file};
 use super::CmdResult;
 use crate::io::atomic::{check_writable, write_new};
 use crate::io::tensor_csv::{tensor_json, write_tensor};
+use crate::io::tensor_npy::tensor_npy;
 use crate::io::terminal::escape_for_terminal;
+use hel::data::npy::is_npy;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum OutputFormat {
     Csv,
     Json,
+    /// NumPy `.npy`, one file per output (needs -o).
+    Npy,
 }
 
 #[derive(Args)]
@@ -26,7 +31,9 @@ pub enum OutputFormat {
     after_help = "CSV: a single output is printed as its values (a vector one value per \
 line, a matrix one row per line), so it can be read back by `hel encrypt`; several outputs \
 each get a `# name` line first. JSON: one object {\"outputs\": {name: value}} with numbers, \
-arrays, or arrays of rows.
+arrays, or arrays of rows. NPY (needs -o): with -o FILE.npy and a program of one output, that \
+file; otherwise -o names a directory (created if missing) that gets NAME.npy per output. Scalars \
+are saved with shape (), vectors (n,), matrices (r, c); read them with np.load.
 
 Decryption is exact by default: right when the results stay with you. If you will share them \
 with whoever ran the computation, pass --flood-bits (e.g. 30..40): the ciphertext noise would \
@@ -36,6 +43,7 @@ flood-bits + log2(N)/2 bits of precision beyond the program's predicted error.
 Examples:
   hel decrypt prog.helc --secret-key keys/secret.key outputs.hct
   hel decrypt prog.helc --secret-key keys/secret.key outputs.hct --format json -o result.json
+  hel decrypt prog.helc --secret-key keys/secret.key outputs.hct --format npy -o results/
   hel decrypt prog.helc --secret-key keys/secret.key outputs.hct --flood-bits 30"
 )]
 pub struct DecryptArgs {
@@ -49,7 +57,7 @@ pub struct DecryptArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "csv")]
     pub format: OutputFormat,
-    /// Write to this file instead of standard output.
+    /// Write to this file instead of standard output (for npy: the file or directory).
     #[arg(short, long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Replace the output file if it exists.
@@ -74,6 +82,8 @@ fn render(schedule: &Schedule, tensors: &[Tensor], format: OutputFormat) -> Stri
             }
             s
         }
+        // Written per output by `write_npy_outputs`, never rendered as text.
+        OutputFormat::Npy => String::new(),
         OutputFormat::Json => {
             let outputs: serde_json::Map<String, serde_json::Value> = schedule
                 .outputs
@@ -86,15 +96,58 @@ fn render(schedule: &Schedule, tensors: &[Tensor], format: OutputFormat) -> Stri
     }
 }
 
+/// Where `--format npy -o OUT` writes each output: OUT itself for one output named `*.npy`,
+/// else OUT/NAME.npy (output names are identifiers; a schedule from elsewhere is checked).
+fn npy_targets(schedule: &Schedule, out: &Path) -> Result<Vec<PathBuf>, String> {
+    if schedule.outputs.len() == 1 && is_npy(out) {
+        return Ok(vec![out.to_path_buf()]);
+    }
+    if out.exists() && !out.is_dir() {
+        return Err(format!(
+            "{}: not a directory; with {} outputs, -o names a directory for NAME.npy files",
+            out.display(),
+            schedule.outputs.len()
+        ));
+    }
+    schedule
+        .outputs
+        .iter()
+        .map(|o| {
+            let plain = !o.name.is_empty()
+                && o.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if plain {
+                Ok(out.join(format!("{}.npy", o.name)))
+            } else {
+                Err(format!(
+                    "output `{}` is not a plain name; cannot make a file name of it",
+                    escape_for_terminal(&o.name)
+                ))
+            }
+        })
+        .collect()
+}
+
 pub fn run(args: DecryptArgs) -> CmdResult {
     let schedule = load_schedule(&args.program)?;
-    if let Some(out) = &args.out {
-        let inputs = [
-            args.program.as_path(),
-            args.secret_key.as_path(),
-            args.outputs.as_path(),
-        ];
-        check_writable(out, args.force, &inputs).map_err(user_error)?;
+    let inputs = [
+        args.program.as_path(),
+        args.secret_key.as_path(),
+        args.outputs.as_path(),
+    ];
+    let targets: Vec<PathBuf> = match (&args.out, args.format) {
+        (None, OutputFormat::Npy) => {
+            return Err(usage_error(
+                "--format npy writes files: give -o FILE.npy (one output) or -o DIR",
+            ))
+        }
+        (Some(out), OutputFormat::Npy) => npy_targets(&schedule, out).map_err(user_error)?,
+        (Some(out), _) => vec![out.clone()],
+        (None, _) => vec![],
+    };
+    for t in &targets {
+        check_writable(t, args.force, &inputs).map_err(user_error)?;
     }
     let ctx = context(&schedule, &args.program)?;
     let sk = load_secret_key(&schedule, &ctx, &args.secret_key)?;
@@ -109,14 +162,24 @@ pub fn run(args: DecryptArgs) -> CmdResult {
         }
     }
     .map_err(|e| file_error(&args.outputs, e))?;
+    if let (OutputFormat::Npy, Some(out)) = (args.format, &args.out) {
+        if targets.len() != 1 || !is_npy(out) {
+            std::fs::create_dir_all(out)
+                .map_err(|e| user_error(format!("cannot create {}: {e}", out.display())))?;
+        }
+        for (t, tensor) in targets.iter().zip(&tensors) {
+            write_new(t, &tensor_npy(tensor), args.force, &inputs).map_err(user_error)?;
+        }
+        eprintln!(
+            "wrote {} output(s) as .npy to {}",
+            tensors.len(),
+            out.display()
+        );
+        return Ok(());
+    }
     let text = render(&schedule, &tensors, args.format);
     match &args.out {
         Some(out) => {
-            let inputs = [
-                args.program.as_path(),
-                args.secret_key.as_path(),
-                args.outputs.as_path(),
-            ];
             write_new(out, text.as_bytes(), args.force, &inputs).map_err(user_error)?;
             eprintln!("wrote {} ({} output(s))", out.display(), tensors.len());
         }

@@ -19,7 +19,8 @@ use std::path::PathBuf;
   hel depth examples/logreg_gd.hel
   hel depth examples/logreg_nag.hel -O1 --set k=32
   hel depth examples/logreg_gd.hel --client-precompute off --json
-  hel depth examples/ridge.hel --compare")]
+  hel depth examples/ridge.hel --compare
+  hel depth examples/logreg_nag.hel --set k=4 --svg nag.svg")]
 pub struct DepthArgs {
     /// The .hel program.
     pub file: PathBuf,
@@ -38,6 +39,14 @@ pub struct DepthArgs {
     /// depth, ring, estimated server work, keys, upload, client work) instead of the report.
     #[arg(long)]
     pub compare: bool,
+    /// Also draw the ciphertext schedule by level as SVG (as `hel compile --svg`): one row
+    /// per level, a box per step (aggregated by level and kind for large programs), the depth
+    /// path in red.
+    #[arg(long, value_name = "FILE.svg", conflicts_with = "compare")]
+    pub svg: Option<PathBuf>,
+    /// Replace the --svg file if it exists.
+    #[arg(long, requires = "svg")]
+    pub force: bool,
 }
 
 #[derive(Serialize)]
@@ -120,6 +129,10 @@ pub fn run(args: DepthArgs) -> CmdResult {
     if args.compare {
         return super::depth_compare::run(&args);
     }
+    if let Some(svg) = &args.svg {
+        crate::io::atomic::check_writable(svg, args.force, &[&args.file])
+            .map_err(super::common::user_error)?;
+    }
     let src = read_source(&args.file)?;
     let program = frontend(&src, &args.set.sets)?;
     let optimized =
@@ -157,6 +170,12 @@ pub fn run(args: DepthArgs) -> CmdResult {
     let ciphertext = match hel_compiler::driver::lower_checked_or_depth(&program, &options) {
         Ok((lowered, _)) => {
             let r = hel_compiler::lower::report::report(&lowered);
+            if let Some(svg) = &args.svg {
+                let picture = hel::pictures::schedule_svg(&lowered.schedule);
+                crate::io::atomic::write_new(svg, picture.as_bytes(), args.force, &[&args.file])
+                    .map_err(super::common::user_error)?;
+                eprintln!("wrote {} ({} bytes)", svg.display(), picture.len());
+            }
             if let Some(w) = r.divergence_warning() {
                 eprintln!("{w}");
             }
@@ -229,7 +248,15 @@ pub fn run(args: DepthArgs) -> CmdResult {
     } else {
         print!("{}", render(&report));
     }
-    Ok(())
+    match (&args.svg, &report.ciphertext) {
+        (Some(svg), Ciphertext::NoParams { .. } | Ciphertext::NotLowered { .. }) => {
+            Err(super::common::user_error(format!(
+                "{} not written: the program has no ciphertext schedule to draw (see above)",
+                svg.display()
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn render(r: &Report) -> String {

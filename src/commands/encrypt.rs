@@ -1,4 +1,5 @@
-//! `hel encrypt`: a program's inputs from CSV files to one encrypted-inputs file for the server.
+//! `hel encrypt`: a program's inputs from CSV or `.npy` files to one encrypted-inputs file for
+//! the server.
 
 use std::path::PathBuf;
 
@@ -19,11 +20,14 @@ use crate::io::input_args::{assign, files, read_inputs, InputArg};
 blank lines ignored): a scalar is one value; a vector one row of values or one value per line; \
 a matrix one row per line. A sequence input `T: matrix[r, c][k]` is given either as one file \
 with its k blocks stacked (k*r rows; for vectors, one vector per row) or one file per block \
-with NAME[i]=FILE. Every input of the program must be given exactly once; `plain` inputs are \
+with NAME[i]=FILE. A file named *.npy is read as a NumPy array (float, integer or bool, C \
+order): a scalar of shape () or (1,), a vector (n,), (1, n) or (n, 1), a matrix (r, c), and a \
+sequence stacked on the first axis, (k, ...). Every input of the program must be given exactly once; `plain` inputs are \
 sent unencrypted.
 
 Examples:
   hel encrypt prog.helc --keys keys/ --input X=x.csv --input y=y.csv -o inputs.hct
+  hel encrypt prog.helc --keys keys/ --input X=x.npy --input y=y.npy -o inputs.hct
   hel encrypt prog.helc --keys keys/ --input 'Z[0]=z0.csv' --input 'Z[1]=z1.csv' -o inputs.hct
   hel encrypt prog.helc --keys keys/ --input Z=z_stacked.csv -o inputs.hct --json"
 )]

@@ -31,7 +31,8 @@ pub struct IrArgs {
     /// Stop after this pass (`parse` = as written). Default: the whole pipeline.
     #[arg(long, value_name = "PASS")]
     pub after: Option<String>,
-    /// Output format.
+    /// Output format. `dot` colours nodes by multiplicative depth (with a legend) and draws
+    /// the critical path in bold red.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     #[command(flatten)]

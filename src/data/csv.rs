@@ -70,8 +70,12 @@ pub struct CsvOptions {
     pub label_column: LabelColumn,
 }
 
-/// Loads a CSV file (gzip-compressed if the name ends in `.gz`).
+/// Loads a CSV file (gzip-compressed if the name ends in `.gz`), or a NumPy array if the
+/// name ends in `.npy` ([`super::npy::load_dataset`]).
 pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Dataset, DataError> {
+    if super::npy::is_npy(path) {
+        return super::npy::load_dataset(path, opts);
+    }
     let file = open_limited(path, MAX_DATA_FILE).map_err(|e| DataError::io(path, e.into()))?;
     let gz = path
         .extension()

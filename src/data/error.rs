@@ -63,6 +63,9 @@ pub enum DataError {
         message: String,
     },
 
+    #[error("{}: {message}", path.display())]
+    Npy { path: PathBuf, message: String },
+
     #[error("{}: no data rows", path.display())]
     Empty { path: PathBuf },
 

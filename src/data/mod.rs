@@ -11,6 +11,7 @@ mod error;
 pub mod idx;
 mod matrix;
 pub mod mnist;
+pub mod npy;
 pub mod prepare;
 mod scaling;
 pub mod split;

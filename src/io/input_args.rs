@@ -1,5 +1,6 @@
 //! `--input NAME=FILE` arguments (`hel encrypt`, `hel run --evaluator plain|debug`): matching
-//! them to a program's declared inputs and reading the CSV files into tensors.
+//! them to a program's declared inputs and reading the files (CSV, or NumPy `.npy` by the
+//! extension) into tensors.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,7 +8,9 @@ use std::path::{Path, PathBuf};
 use hel_runtime::schedule::{Schedule, Tensor, TensorInput};
 
 use super::tensor_csv::read_table;
+use super::tensor_npy;
 use super::terminal::escape_for_terminal;
+use hel::data::npy::is_npy;
 
 /// One `--input NAME=FILE` or `--input NAME[i]=FILE`.
 #[derive(Clone, Debug)]
@@ -157,14 +160,21 @@ pub fn read_inputs(schedule: &Schedule, given: &[Given]) -> Result<Vec<Vec<Tenso
         .iter()
         .zip(given)
         .map(|(decl, g)| match (g, decl.seq) {
-            (Given::Whole(p), None) => Ok(vec![read_table(p)?.tensor(decl.shape)?]),
+            (Given::Whole(p), None) => Ok(vec![read_tensor(p, decl.shape)?]),
+            (Given::Whole(p), Some(k)) if is_npy(p) => tensor_npy::read_sequence(p, decl.shape, k),
             (Given::Whole(p), Some(k)) => read_table(p)?.sequence(decl.shape, k),
-            (Given::Elements(m), _) => m
-                .values()
-                .map(|p| read_table(p)?.tensor(decl.shape))
-                .collect(),
+            (Given::Elements(m), _) => m.values().map(|p| read_tensor(p, decl.shape)).collect(),
         })
         .collect()
+}
+
+/// One tensor from a `.npy` file (by its extension) or a CSV file.
+fn read_tensor(path: &Path, shape: hel_runtime::schedule::Shape) -> Result<Tensor, String> {
+    if is_npy(path) {
+        tensor_npy::read_tensor(path, shape)
+    } else {
+        read_table(path)?.tensor(shape)
+    }
 }
 
 pub fn files(given: &[Given]) -> Vec<&Path> {

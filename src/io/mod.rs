@@ -3,4 +3,5 @@
 pub mod atomic;
 pub mod input_args;
 pub mod tensor_csv;
+pub mod tensor_npy;
 pub mod terminal;
