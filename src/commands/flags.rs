@@ -22,8 +22,10 @@ pub struct OptArgs {
     #[arg(short = 'O', long = "opt-level", value_name = "0|1|2", default_value_t = 2,
           value_parser = clap::value_parser!(u8).range(0..=2))]
     pub level: u8,
-    /// Client-side precomputation: off, auto, or a budget in bytes of extra input values.
-    #[arg(long, value_name = "off|auto|BYTES", default_value = "auto")]
+    /// Client-side precomputation: off, auto (unbounded), a multiple of the encrypted data's
+    /// own size (`2x`: extra inputs of at most twice the data's values), or a budget in bytes of
+    /// extra input values.
+    #[arg(long, value_name = "off|auto|Nx|BYTES", default_value = "2x")]
     pub client_precompute: ClientPrecompute,
 }
 

@@ -23,13 +23,25 @@ use crate::ir::{
 use crate::source::SourceFile;
 
 /// How much client-side precomputation is allowed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientPrecompute {
     Off,
-    #[default]
+    /// Unbounded.
     Auto,
     /// At most this many bytes (8 per value) of extra inputs.
     MaxBytes(u64),
+    /// Extra inputs of at most this many percent of the encrypted data's own values
+    /// (`--client-precompute 2x` is 200): a budget that scales with the data, where a byte
+    /// count fits one data set only.
+    DataPercent(u32),
+}
+
+impl Default for ClientPrecompute {
+    /// Extra upload of at most twice the encrypted data's own size (`2x`): the client
+    /// prepares data, it does not upload an unbounded multiple of it for depth.
+    fn default() -> Self {
+        ClientPrecompute::DataPercent(200)
+    }
 }
 
 impl std::str::FromStr for ClientPrecompute {
@@ -38,10 +50,24 @@ impl std::str::FromStr for ClientPrecompute {
         match s {
             "off" => Ok(ClientPrecompute::Off),
             "auto" => Ok(ClientPrecompute::Auto),
-            n => n
-                .parse()
-                .map(ClientPrecompute::MaxBytes)
-                .map_err(|_| format!("`{s}` is not off, auto or a number of bytes")),
+            n => {
+                let refuse = || {
+                    format!("`{s}` is not off, auto, a multiple of the data (`2x`) or a number of bytes")
+                };
+                match n.strip_suffix('x') {
+                    Some(times) => {
+                        let t: f64 = times.parse().map_err(|_| refuse())?;
+                        if !(0.0..=1_000.0).contains(&t) {
+                            return Err(refuse());
+                        }
+                        Ok(ClientPrecompute::DataPercent((t * 100.0).round() as u32))
+                    }
+                    None => n
+                        .parse()
+                        .map(ClientPrecompute::MaxBytes)
+                        .map_err(|_| refuse()),
+                }
+            }
         }
     }
 }
@@ -101,6 +127,10 @@ fn precompute(
         ClientPrecompute::Off => return Ok(p),
         ClientPrecompute::Auto => u64::MAX,
         ClientPrecompute::MaxBytes(b) => b,
+        ClientPrecompute::DataPercent(pc) => {
+            let data = crate::analysis::client_work::ClientWork::of(&p).data_values;
+            data.saturating_mul(8).saturating_mul(u64::from(pc)) / 100
+        }
     };
     let mut used: u64 = p
         .derived
