@@ -344,6 +344,7 @@ fn round_programs_compose_to_the_reference_in_plaintext() {
     let iface = |output: &str| Interface {
         data_input: "Z".into(),
         output: output.into(),
+        tunable: false,
     };
     for (file, method, output) in [
         ("logreg_gd.hel", Method::Gd, "beta"),
@@ -353,7 +354,7 @@ fn round_programs_compose_to_the_reference_in_plaintext() {
         let want = reference::train(&batches, &Config::new(method, 7)).unwrap();
         for per_round in [1, 2, 3, 7] {
             let plan = RoundPlan::split(7, per_round, String::new());
-            let got = rounds::plaintext_rounds(&t, &plan, &iface(output), &batches).unwrap();
+            let got = rounds::plaintext_rounds(&t, &plan, &iface(output), &batches, None).unwrap();
             let d = program::max_abs_diff(&got, &want.beta);
             assert!(d < 1e-12, "{file}, rounds of {per_round}: differs by {d:e}");
         }
