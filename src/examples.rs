@@ -38,6 +38,13 @@ pub fn bundled_fallback(path: &Path) -> Option<SourceFile> {
     if path.exists() {
         return None;
     }
+    bundled(path)
+}
+
+/// The bundled copy of a documented example path (`examples/logreg_tabular.hel`, ...), whatever
+/// the current directory holds: what a library caller without a checkout trains with
+/// (`hel::train::DataSource::default_program`).
+pub fn bundled(path: &Path) -> Option<SourceFile> {
     BUNDLED
         .iter()
         .find(|(name, _)| Path::new(name) == path)

@@ -17,7 +17,6 @@ use hel::train::history::History;
 use hel::train::plot::{self, ENCRYPTED_LABEL, PLAINTEXT_LABEL};
 use hel::train::{train, DataSource, Quiet, TrainOptions, TrainReport};
 use hel_compiler::passes::pipeline::{OptLevel, Options};
-use hel_compiler::SourceFile;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
