@@ -46,8 +46,10 @@ fn train_default(set: &str, round_size: usize) -> TrainReport {
         options: Default::default(),
         seed: 0,
     };
-    let path = root().join(source.default_program());
-    let src = SourceFile::new("logreg_tabular.hel", std::fs::read_to_string(path).unwrap());
+    // What a library caller without a checkout gets (the bundled copy of the file).
+    let src = hel::examples::bundled(Path::new(source.default_program())).unwrap();
+    let on_disk = std::fs::read_to_string(root().join(source.default_program())).unwrap();
+    assert_eq!(src.text(), on_disk);
     let opts = TrainOptions {
         threads: 2,
         round_size: Some(round_size),
