@@ -1,13 +1,14 @@
 //! The example training programs, compiled into the binary (like the MNIST data in
 //! [`crate::data::mnist`]) so that the documented `hel train` commands, which name
-//! `examples/logreg_gd.hel` and `examples/logreg_nag.hel`, also work outside a checkout.
+//! `examples/logreg_gd.hel`, `examples/logreg_nag.hel` and `examples/logreg_tabular.hel` (the
+//! default for CSV data), also work outside a checkout.
 
 use std::path::Path;
 
 use hel_compiler::SourceFile;
 
 /// (path as documented, text).
-const BUNDLED: [(&str, &str); 2] = [
+const BUNDLED: [(&str, &str); 3] = [
     (
         "examples/logreg_gd.hel",
         include_str!(concat!(
@@ -22,6 +23,13 @@ const BUNDLED: [(&str, &str); 2] = [
             "/examples/logreg_nag.hel"
         )),
     ),
+    (
+        "examples/logreg_tabular.hel",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/logreg_tabular.hel"
+        )),
+    ),
 ];
 
 /// The bundled copy of `path` when `path` is one of the documented example paths and no such
@@ -30,6 +38,13 @@ pub fn bundled_fallback(path: &Path) -> Option<SourceFile> {
     if path.exists() {
         return None;
     }
+    bundled(path)
+}
+
+/// The bundled copy of a documented example path (`examples/logreg_tabular.hel`, ...), whatever
+/// the current directory holds: what a library caller without a checkout trains with
+/// (`hel::train::DataSource::default_program`).
+pub fn bundled(path: &Path) -> Option<SourceFile> {
     BUNDLED
         .iter()
         .find(|(name, _)| Path::new(name) == path)

@@ -1,8 +1,9 @@
 //! The plaintext (f64) reference trainer: the oracle every encrypted run is compared against.
 //!
 //! It implements exactly the algorithms of the notes (§5.2), with the Kim/Han conventions:
-//! rows of Z are z_j = y_j·(1, x_j), h(t) = 0.5 − 0.0843t + 0.0002t³ ≈ σ(−t) on [−16, 16],
-//! γ = α/m, β_0 = 0, and iteration i uses minibatch B_{i mod nb}.
+//! rows of Z are z_j = y_j·(1, x_j), h(t) = 0.5 − 0.0843t + 0.0002t³ ≈ σ(−t) on [−16, 16]
+//! (or another odd cubic, [`Sigmoid`], when `hel train` fits one to the data), γ = α/m,
+//! β_0 = 0, and iteration i uses minibatch B_{i mod nb}.
 //!
 //! - GD:  β_{i+1} = β_i + γ·Z_iᵀ h(Z_i β_i)
 //! - NAG: g_i = γ·Z_iᵀ h(Z_i v_i); w_{i+1} = v_i + g_i; v_{i+1} = (1−η_i)w_{i+1} + η_i w_i,
@@ -23,9 +24,58 @@ pub const H_DOMAIN: f64 = 16.0;
 /// The first NAG momentum coefficient of the HEAAN codes.
 pub const NAG_A0: f64 = 0.01;
 
-/// The sigmoid polynomial h(t) ≈ σ(−t).
+/// The sigmoid polynomial h(t) ≈ σ(−t) of Han et al.
 pub fn h(t: f64) -> f64 {
-    H_C0 + H_C1 * t + H_C3 * t * t * t
+    Sigmoid::HAN.eval(t)
+}
+
+/// h(t) = 0.5 + c1·t + c3·t³ ≈ σ(−t) on [−interval, interval]: the cubics the training
+/// programs evaluate. Odd around 1/2 because σ(−t) − 1/2 is odd.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Sigmoid {
+    pub c1: f64,
+    pub c3: f64,
+    /// Where it follows σ(−t) (the bound `max |Z_i β_i|` is checked against).
+    pub interval: f64,
+}
+
+impl Sigmoid {
+    /// Han et al.'s MNIST cubic on [−16, 16].
+    pub const HAN: Sigmoid = Sigmoid {
+        c1: H_C1,
+        c3: H_C3,
+        interval: H_DOMAIN,
+    };
+
+    /// The least-squares odd cubic through 1/2 for σ(−t) on [−r, r] (uniform weight; 2001
+    /// equally spaced points, which agree with the continuous fit to 1e-6). A smaller r
+    /// follows the sigmoid closely but only there; a larger r tolerates larger |z·β| with a
+    /// flatter, coarser curve, so the interval is chosen from the range training reaches.
+    pub fn fit(r: f64) -> Sigmoid {
+        const POINTS: usize = 2001;
+        // Normal equations of min Σ (c1 t + c3 t³ − (σ(−t) − 1/2))².
+        let (mut s2, mut s4, mut s6, mut b1, mut b3) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for i in 0..POINTS {
+            let t = r * (2.0 * i as f64 / (POINTS - 1) as f64 - 1.0);
+            let y = 1.0 / (1.0 + t.exp()) - 0.5;
+            let t2 = t * t;
+            s2 += t2;
+            s4 += t2 * t2;
+            s6 += t2 * t2 * t2;
+            b1 += t * y;
+            b3 += t2 * t * y;
+        }
+        let det = s2 * s6 - s4 * s4;
+        Sigmoid {
+            c1: (b1 * s6 - b3 * s4) / det,
+            c3: (s2 * b3 - s4 * b1) / det,
+            interval: r,
+        }
+    }
+
+    pub fn eval(&self, t: f64) -> f64 {
+        H_C0 + self.c1 * t + self.c3 * t * t * t
+    }
 }
 
 /// Plain minibatch gradient ascent or Nesterov's accelerated variant.
@@ -35,21 +85,23 @@ pub enum Method {
     Nag,
 }
 
-/// k iterations with learning rate α (γ = α/m).
+/// k iterations with learning rate α (γ = α/m) and the sigmoid polynomial h.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Config {
     pub method: Method,
     pub iterations: usize,
     pub alpha: f64,
+    pub sigmoid: Sigmoid,
 }
 
 impl Config {
-    /// α = 1, Han's MNIST setting.
+    /// α = 1 and Han's cubic, the MNIST setting.
     pub fn new(method: Method, iterations: usize) -> Self {
         Config {
             method,
             iterations,
             alpha: 1.0,
+            sigmoid: Sigmoid::HAN,
         }
     }
 }
@@ -63,6 +115,9 @@ pub struct Trained {
     /// longer approximates the sigmoid (callers should warn; training itself goes on, as the
     /// encrypted circuit would).
     pub max_abs_inner: f64,
+    /// The weights after each iteration (the last is `beta`): what the training curves of
+    /// `hel train --plot` are drawn from.
+    pub history: Vec<Vec<f64>>,
 }
 
 /// Problems with the minibatches handed to the trainer.
@@ -129,17 +184,20 @@ pub fn train(batches: &[Matrix], cfg: &Config) -> Result<Trained, ReferenceError
     let mut v = vec![0.0; f];
     let mut w = vec![0.0; f];
     let mut max_abs_inner = 0.0f64;
+    let mut history = Vec::with_capacity(eta.len());
     for (i, &eta_i) in eta.iter().enumerate() {
         let z = &batches[batch_index(i, batches.len())];
         let u = z.mul_vec(&v);
         max_abs_inner = max_abs_inner.max(max_abs(&u));
-        let hu: Vec<f64> = u.iter().map(|&t| gamma * h(t)).collect();
+        let hu: Vec<f64> = u.iter().map(|&t| gamma * cfg.sigmoid.eval(t)).collect();
         let g = z.tr_mul_vec(&hu);
         (v, w) = nesterov_step(&v, &w, &g, eta_i);
+        history.push(v.clone());
     }
     Ok(Trained {
         beta: v,
         max_abs_inner,
+        history,
     })
 }
 
@@ -170,11 +228,12 @@ pub fn train_pipelined(batches: &[Matrix], cfg: &Config) -> Result<Trained, Refe
     let mut w = vec![0.0; f];
     let mut u = batches[0].mul_vec(&v);
     let mut max_abs_inner = 0.0f64;
+    let mut history = Vec::with_capacity(eta.len());
     for (i, &eta_i) in eta.iter().enumerate() {
         let z = &batches[batch_index(i, nb)];
         let zn = &batches[batch_index(i + 1, nb)];
         max_abs_inner = max_abs_inner.max(max_abs(&u));
-        let s: Vec<f64> = u.iter().map(|&t| gamma * h(t)).collect();
+        let s: Vec<f64> = u.iter().map(|&t| gamma * cfg.sigmoid.eval(t)).collect();
         let ms = zn.mul_transposed(z).mul_vec(&s);
         let znv = zn.mul_vec(&v);
         let znw = zn.mul_vec(&w);
@@ -183,11 +242,13 @@ pub fn train_pipelined(batches: &[Matrix], cfg: &Config) -> Result<Trained, Refe
             .collect();
         let g = z.tr_mul_vec(&s);
         (v, w) = nesterov_step(&v, &w, &g, eta_i);
+        history.push(v.clone());
         u = u_next;
     }
     Ok(Trained {
         beta: v,
         max_abs_inner,
+        history,
     })
 }
 
@@ -208,6 +269,25 @@ mod tests {
     fn h_is_the_han_cubic() {
         assert_eq!(h(0.0), 0.5);
         assert!((h(2.0) - (0.5 - 0.1686 + 0.0016)).abs() < 1e-15);
+    }
+
+    /// The fit on [−16, 16] is about the unrounded Han cubic (notes §1.4: c1 = −0.0842675,
+    /// c3 = 0.0002474), and a narrower interval follows σ(−t) more closely there.
+    #[test]
+    fn sigmoid_fit_is_the_least_squares_cubic() {
+        let s = Sigmoid::fit(16.0);
+        assert!((s.c1 + 0.0842675).abs() < 1e-4, "{s:?}");
+        assert!((s.c3 - 0.0002474).abs() < 1e-6, "{s:?}");
+        let worst = |s: Sigmoid, r: f64| {
+            (0..=400)
+                .map(|i| r * (i as f64 / 200.0 - 1.0))
+                .map(|t| (s.eval(t) - 1.0 / (1.0 + t.exp())).abs())
+                .fold(0.0, f64::max)
+        };
+        assert!(worst(Sigmoid::fit(4.0), 4.0) < worst(s, 4.0), "{s:?}");
+        // 0.038 on [−4, 4], against 0.22 for the fit on [−16, 16] over its own interval.
+        assert!(worst(Sigmoid::fit(4.0), 4.0) < 0.04);
+        assert!(worst(s, 16.0) > 0.2);
     }
 
     #[test]

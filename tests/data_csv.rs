@@ -4,7 +4,7 @@ use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 
 use hel::data::csv::{load_csv, read_csv, CsvOptions, LabelColumn};
-use hel::data::prepare::{prepare_csv, TestSource};
+use hel::data::prepare::{prepare_csv, TestSource, STANDARD_SPREAD};
 use hel::data::split::{shuffled_indices, train_test_split};
 use hel::data::{design_matrix, minibatches, DataError, Dataset, Interval, Scaling};
 
@@ -237,25 +237,37 @@ fn split_is_deterministic_and_a_partition() {
 
 #[test]
 fn scaling_design_matrix_and_minibatches() {
-    let d = parse("f1,f2,y\n0,10,1\n5,10,0\n10,10,1\n20,10,0\n", "y").unwrap();
-    let s = Scaling::fit_min_max(&d);
-    assert_eq!(s.lower, vec![0.0, 9.5]);
-    assert_eq!(s.range, vec![20.0, 1.0]);
+    let d = parse("f1,f2,y\n0,10,1\n5,10,0\n10,10,1\n25,10,0\n", "y").unwrap();
+    // f1: mean 10, population std sqrt((100 + 25 + 0 + 225) / 4) = sqrt(87.5); mean ± 2 std
+    // onto [-1, 1].
+    let s = Scaling::fit_standard(&d, 2.0);
+    let sd = 87.5f64.sqrt();
+    assert!((s.lower[0] - (10.0 - 2.0 * sd)).abs() < 1e-12, "{s:?}");
+    assert!((s.range[0] - 4.0 * sd).abs() < 1e-12, "{s:?}");
+    assert_eq!((s.lower[1], s.range[1]), (9.5, 1.0));
     assert_eq!(s.target, Interval::Symmetric);
     let z = design_matrix(&d, &s).unwrap();
     assert_eq!(z.cols(), 3);
-    // Bias first, label folded in, features onto [-1, 1], constant feature → 0.
-    assert_eq!(z.row(0), &[1.0, -1.0, 0.0]);
-    assert_eq!(z.row(1), &[-1.0, 0.5, -0.0]);
-    assert_eq!(z.row(2), &[1.0, 0.0, 0.0]);
-    assert_eq!(z.row(3), &[-1.0, -1.0, -0.0]);
-    // Fitted on rows 0..3 (f1 ≤ 10): row 3's f1 = 20 would be 3.0, clamped to 1.
-    let s = Scaling::fit_min_max(&d.select(&[0, 1, 2]));
-    assert_eq!(design_matrix(&d, &s).unwrap().row(3), &[-1.0, -1.0, -0.0]);
+    // Bias first, label folded in, features (x - mean) / (2 std), constant feature → 0.
+    let want = |x: f64| (x - 10.0) / (2.0 * sd);
+    for (r, (x, y)) in [(0.0, 1.0), (5.0, -1.0), (10.0, 1.0), (25.0, -1.0)]
+        .into_iter()
+        .enumerate()
+    {
+        let row = z.row(r);
+        assert_eq!(row[0], y);
+        assert!((row[1] - y * want(x)).abs() < 1e-12, "row {r}: {row:?}");
+        assert_eq!(row[2].abs(), 0.0);
+    }
+    // Fitted on rows 0..3 (mean 5, std sqrt(50/3)): row 3's f1 = 25 is 2.45 std away, clamped
+    // to 1.
+    let s = Scaling::fit_standard(&d.select(&[0, 1, 2]), 2.0);
+    assert_eq!(design_matrix(&d, &s).unwrap().row(3)[1], -1.0);
     // MNIST's fixed scaling stays on [0, 1] (x/255, the published setting).
     let m = Scaling::fixed(2, 0.0, 20.0);
     assert_eq!(m.target, Interval::Unit);
     assert_eq!(design_matrix(&d, &m).unwrap().row(1), &[-1.0, -0.25, -0.5]);
+    let z = design_matrix(&d, &Scaling::fit_standard(&d, 2.0)).unwrap();
 
     let b = minibatches(&z, 3).unwrap();
     assert_eq!(b.len(), 1);
@@ -281,7 +293,7 @@ fn prepare_csv_with_fraction_or_test_file() {
     assert_eq!((p.train.len(), p.test.len()), (48, 12));
     let z = p.z_train().unwrap();
     assert!(z.as_slice().iter().all(|v| v.abs() <= 1.0));
-    assert_eq!(p.scaling, Scaling::fit_min_max(&p.train));
+    assert_eq!(p.scaling, Scaling::fit_standard(&p.train, STANDARD_SPREAD));
     assert_eq!(
         p,
         prepare_csv(&path, &TestSource::default(), &CsvOptions::default(), 42).unwrap()

@@ -75,7 +75,7 @@ fn reproduces_appendix_a_numbers() {
     }
 }
 
-/// User CSV data goes through the same path: min/max scaling keeps |Z v| inside the cubic's
+/// User CSV data goes through the same path: standardisation keeps |Z v| inside the cubic's
 /// domain here and the model separates the classes (breast-cancer fixture, 60 rows, m = 16).
 /// Note: this is "in practice", not a guarantee. On the full breast-cancer file (m = 128) NAG
 /// reaches max |Z v| ≈ 16.8 at k = 32, which is why `Trained::max_abs_inner` is reported.

@@ -80,10 +80,11 @@ fn uniform(seed: u64) -> impl FnMut() -> f64 {
     }
 }
 
-/// `features` columns, `rows` rows: the label is whether x0 > 0.3 x1 (about 85% ones), and
-/// every other column is one common factor per row (skewed towards 0) plus a little noise. The
-/// common direction gives Z^T Z / m a large eigenvalue and the label imbalance pushes along it,
-/// so gradient descent at alpha = 1 overshoots and leaves the cubic's domain.
+/// `features` columns, `rows` rows: every column but the first two is one common factor per row
+/// (skewed towards 0) plus a little noise, and the label is whether that factor plus a little
+/// of x0 is large. The common direction gives the standardised Z^T Z / m a large eigenvalue and
+/// the label is correlated with it, so gradient descent at alpha = 1 overshoots along it and
+/// leaves the cubic's domain.
 fn correlated_csv(features: usize, rows: usize) -> tempfile::TempPath {
     let mut rand = uniform(0xc0de);
     let header: Vec<String> = (0..features).map(|j| format!("x{j}")).collect();
@@ -92,7 +93,8 @@ fn correlated_csv(features: usize, rows: usize) -> tempfile::TempPath {
         let (common, a, b) = (rand().powi(4), rand(), rand());
         let mut x = vec![format!("{a:.3}"), format!("{b:.3}")];
         x.extend((2..features).map(|_| format!("{:.3}", common + 0.1 * rand())));
-        text.push_str(&format!("{},{}\n", x.join(","), u8::from(a > 0.3 * b)));
+        let label = u8::from(common + 0.05 * a > 0.1);
+        text.push_str(&format!("{},{}\n", x.join(","), label));
     }
     scratch_file("correlated.csv", &text)
 }
@@ -163,7 +165,7 @@ fn gd_in_one_circuit_matches_the_plaintext_reference() {
 /// same scaled Z. With `--no-domain-scaling` Z stays as built.
 #[test]
 fn training_outside_the_domain_is_scaled_back() {
-    let file = correlated_csv(100, 80);
+    let file = correlated_csv(200, 80);
     let out = train(&csv(&file), &example("logreg_gd.hel"), &opts(3, 32), &Quiet).unwrap();
     let r = &out.report;
     assert!(
@@ -209,6 +211,8 @@ fn training_outside_the_domain_is_scaled_back() {
         "train",
         "--data",
         data,
+        "--program",
+        "examples/logreg_gd.hel",
         "--minibatches",
         "3",
         "--batch-size",
@@ -344,6 +348,7 @@ fn round_programs_compose_to_the_reference_in_plaintext() {
     let iface = |output: &str| Interface {
         data_input: "Z".into(),
         output: output.into(),
+        tunable: false,
     };
     for (file, method, output) in [
         ("logreg_gd.hel", Method::Gd, "beta"),
@@ -353,7 +358,7 @@ fn round_programs_compose_to_the_reference_in_plaintext() {
         let want = reference::train(&batches, &Config::new(method, 7)).unwrap();
         for per_round in [1, 2, 3, 7] {
             let plan = RoundPlan::split(7, per_round, String::new());
-            let got = rounds::plaintext_rounds(&t, &plan, &iface(output), &batches).unwrap();
+            let got = rounds::plaintext_rounds(&t, &plan, &iface(output), &batches, None).unwrap();
             let d = program::max_abs_diff(&got, &want.beta);
             assert!(d < 1e-12, "{file}, rounds of {per_round}: differs by {d:e}");
         }

@@ -32,29 +32,32 @@ algorithm on the same minibatches (src/reference.rs) is the yardstick. When the 
 not fit one circuit within the 128-bit parameter budget, training runs in rounds and the \
 client re-encrypts the weights between them.
 
+On CSV data the default program is examples/logreg_tabular.hel: Nesterov's method whose \
+learning rate (4 / largest eigenvalue of Z^T Z / m), sigmoid polynomial (fitted to the range \
+|Z beta| reaches) and number of iterations (least training loss, at most 20) the client \
+chooses from its standardised training rows; the report says what it chose (docs/train.md).
+
 Examples:
   hel train                                          # GD, 6 x 1024 MNIST 3-vs-8 rows, -O2
   hel train --program examples/logreg_nag.hel --batch-size 128 --minibatches 2
-  hel train --data patients.csv --label-column outcome --batch-size 64 --json
+  hel train --data patients.csv --label-column outcome --json --plot curves.svg
   hel train --minibatches 12 --round-size 6         # two rounds of 6"
 )]
 pub struct TrainArgs {
     /// Training data: `mnist-3v8` (bundled) or a CSV file (labels 0/1 or -1/+1).
     #[arg(long, value_name = "mnist-3v8|FILE.csv", default_value = MNIST)]
     pub data: String,
-    /// The training program (.hel); it must compute GD or NAG like the examples. GD is the
-    /// default because its circuit at m = 1024, k = 6 runs within 24 GiB today; NAG's needs
-    /// twice the input ciphertexts (see docs/train.md).
-    #[arg(
-        long,
-        value_name = "FILE.hel",
-        default_value = "examples/logreg_gd.hel"
-    )]
-    pub program: PathBuf,
-    /// K: minibatches to train on (iterations).
-    #[arg(long, value_name = "K", default_value_t = 6,
+    /// The training program (.hel); it must compute GD or NAG like the examples. Default:
+    /// examples/logreg_gd.hel for mnist-3v8 (its circuit at m = 1024, k = 6 runs within 24 GiB;
+    /// NAG's needs twice the input ciphertexts), examples/logreg_tabular.hel for CSV data.
+    #[arg(long, value_name = "FILE.hel")]
+    pub program: Option<PathBuf>,
+    /// K: minibatches to train on (iterations). Default: 6 for a program with fixed constants;
+    /// chosen from the training rows (at most 20) for one whose learning rate and sigmoid the
+    /// trainer sets (examples/logreg_tabular.hel).
+    #[arg(long, value_name = "K",
           value_parser = clap::value_parser!(u32).range(1..=65536))]
-    pub minibatches: u32,
+    pub minibatches: Option<u32>,
     /// m: rows per minibatch (consecutive rows in data order; the rest is dropped). Default:
     /// 1024, or every training row if there are fewer.
     #[arg(long, value_name = "M",
@@ -102,12 +105,20 @@ pub struct TrainArgs {
     /// docs/train.md).
     #[arg(long)]
     pub no_domain_scaling: bool,
+    /// Keep the program's own learning rate and sigmoid polynomial (alpha, h1, h3) instead of
+    /// choosing them from the training rows.
+    #[arg(long)]
+    pub no_plan: bool,
+    /// Draw test accuracy and training loss per iteration (plaintext) and per round
+    /// (encrypted) as an SVG picture. Checked before training starts.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
     /// Write the trained model (weights, the client's feature scaling and c; see
     /// docs/train.md) as JSON. Checked before training starts.
     #[arg(long, value_name = "FILE.json")]
     pub save_model: Option<PathBuf>,
-    /// Replace the --save-model file if it exists.
-    #[arg(long, requires = "save_model")]
+    /// Replace the --save-model and --plot files if they exist.
+    #[arg(long)]
     pub force: bool,
 }
 
@@ -119,9 +130,9 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
     }
 }
 
-/// The files `--save-model` must never replace.
-fn model_inputs(args: &TrainArgs) -> Vec<&std::path::Path> {
-    let mut files = vec![args.program.as_path()];
+/// The files `--save-model` and `--plot` must never replace.
+fn model_inputs<'a>(args: &'a TrainArgs, program: &'a std::path::Path) -> Vec<&'a std::path::Path> {
+    let mut files = vec![program];
     if args.data != MNIST {
         files.push(std::path::Path::new(&args.data));
     }
@@ -160,23 +171,29 @@ fn data_source(args: &TrainArgs) -> Result<DataSource, miette::Report> {
 
 pub fn run(args: TrainArgs) -> CmdResult {
     let data = data_source(&args)?;
-    // Refuse an existing model file (or an input) before minutes of training, not after.
-    let inputs = model_inputs(&args);
-    if let Some(path) = &args.save_model {
+    let program = args
+        .program
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(data.default_program()));
+    // Refuse an existing output file (or an input) before minutes of training, not after.
+    let inputs = model_inputs(&args, &program);
+    for path in [&args.save_model, &args.plot].into_iter().flatten() {
         check_writable(path, args.force, &inputs).map_err(user_error)?;
     }
-    let src = match hel::examples::bundled_fallback(&args.program) {
+    let src = match hel::examples::bundled_fallback(&program) {
         Some(src) => {
             eprintln!(
                 "note: no {} in this directory; using the copy bundled with hel",
-                args.program.display()
+                program.display()
             );
             src
         }
-        None => read_source(&args.program)?,
+        None => read_source(&program)?,
     };
     let opts = TrainOptions {
-        minibatches: args.minibatches as usize,
+        minibatches: args.minibatches.map(|k| k as usize),
+        max_minibatches: hel::train::plan::DEFAULT_MAX_ITERATIONS,
+        tune: !args.no_plan,
         batch_size: args.batch_size.map(|m| m as usize),
         compile: args.opt.options(),
         precision_bits: args.precision.precision,
@@ -197,6 +214,12 @@ pub fn run(args: TrainArgs) -> CmdResult {
         text.push('\n');
         write_new(path, text.as_bytes(), args.force, &inputs).map_err(user_error)?;
         eprintln!("wrote the model to {}", path.display());
+    }
+    if let Some(path) = &args.plot {
+        let title = format!("hel train: {} on {}", report.program, report.data);
+        let svg = hel::train::plot::svg(&report.history, &title).map_err(user_error)?;
+        write_new(path, svg.as_bytes(), args.force, &inputs).map_err(user_error)?;
+        eprintln!("wrote the training curves to {}", path.display());
     }
     if args.json {
         println!("{}", serde_json::to_string(&report).map_err(user_error)?);

@@ -7,6 +7,9 @@ use super::csv::{load_csv, CsvOptions};
 use super::split::{shuffle, train_test_split};
 use super::{design_matrix, mnist, DataError, Dataset, Matrix, Scaling};
 
+/// Standard deviations from the mean that CSV features map to ±1 (see `data::scaling`).
+pub const STANDARD_SPREAD: f64 = 2.0;
+
 /// Where the test set comes from (`--test FILE.csv` or `--test-fraction F`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum TestSource {
@@ -52,7 +55,8 @@ pub fn prepare_mnist_3v8() -> Result<Prepared, DataError> {
 
 /// User CSV data. The training rows are shuffled with `seed` (a file sorted by label would
 /// otherwise give single-class minibatches); with `TestSource::Fraction` the shuffled rows are
-/// split. Min/max scaling is fitted on the training rows only.
+/// split. The standardisation ([`STANDARD_SPREAD`] standard deviations onto [−1, 1]) is fitted
+/// on the training rows only.
 pub fn prepare_csv(
     train_path: &Path,
     test: &TestSource,
@@ -60,10 +64,28 @@ pub fn prepare_csv(
     seed: u64,
 ) -> Result<Prepared, DataError> {
     let all = load_csv(train_path, opts)?;
+    let test = match test {
+        TestSource::Fraction(f) => TestSplit::Fraction(*f),
+        TestSource::File(p) => TestSplit::Given(load_csv(p, opts)?),
+    };
+    prepare_datasets(all, test, seed)
+}
+
+/// The test rows of [`prepare_datasets`]: given, or a fraction of the data held out.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TestSplit {
+    Given(Dataset),
+    Fraction(f64),
+}
+
+/// Data sets already in memory (CSV files once loaded, arrays from the library's callers): the
+/// training rows shuffled with `seed` (a file sorted by label would otherwise give single-class
+/// minibatches) or, with `TestSplit::Fraction`, shuffled and split; then the standardisation
+/// fitted on the training rows.
+pub fn prepare_datasets(all: Dataset, test: TestSplit, seed: u64) -> Result<Prepared, DataError> {
     let (train, test) = match test {
-        TestSource::Fraction(f) => train_test_split(&all, *f, seed)?,
-        TestSource::File(p) => {
-            let test = load_csv(p, opts)?;
+        TestSplit::Fraction(f) => train_test_split(&all, f, seed)?,
+        TestSplit::Given(test) => {
             if test.n_features() != all.n_features() {
                 return Err(DataError::FeatureCountMismatch {
                     train: all.n_features(),
@@ -73,7 +95,7 @@ pub fn prepare_csv(
             (shuffle(&all, seed), test)
         }
     };
-    let scaling = Scaling::fit_min_max(&train);
+    let scaling = Scaling::fit_standard(&train, STANDARD_SPREAD);
     Ok(Prepared {
         train,
         test,

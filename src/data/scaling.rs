@@ -1,5 +1,5 @@
-//! Feature scaling into [0, 1] (MNIST) or [−1, 1] (CSV data), fitted on the training set and
-//! kept by the client.
+//! Feature scaling into [0, 1] (MNIST) or standardised into [−1, 1] (CSV data), fitted on the
+//! training set and kept by the client.
 //!
 //! Why: the sigmoid polynomial h(t) = 0.5 − 0.0843t + 0.0002t³ only tracks σ(−t) on
 //! [−16, 16]. With bounded features (plus the bias 1) and the small steps γ = α/m of the
@@ -8,12 +8,17 @@
 //! reference trainer reports the largest |Z_i β_i| it saw (`Trained::max_abs_inner`) and
 //! `hel train` scales Z further when it is exceeded (`train::domain`).
 //!
-//! MNIST keeps Kim/Han's x/255 in [0, 1]: the published numbers depend on it. CSV features go
-//! to [−1, 1], centred: features that all sit in [0, 1] share a positive offset that only the
-//! bias can cancel, and the first steps (h(0) = 1/2 times the mean row) push every weight the
-//! same way. On the breast-cancer set GD at k = 6 went from accuracy 0.693 to 0.754 (AUC 0.986
-//! to 0.995); on a synthetic 300-feature set from 0.48 (every test row one class, after the
-//! weights diverged) to 0.80.
+//! MNIST keeps Kim/Han's x/255 in [0, 1]: the published numbers depend on it. CSV features are
+//! standardised, as a practitioner would: centred (features that all sit in [0, 1] share a
+//! positive offset that only the bias can cancel, and the first steps, h(0) = 1/2 times the
+//! mean row, push every weight the same way) and divided by their standard deviation, so that
+//! no feature's units decide its step size. The encrypted inputs are declared in [−1, 1], so
+//! mean ± 2 std maps onto [−1, 1] and the few values beyond are clamped (winsorised). Two
+//! standard deviations, not three or four: on 30 seeded 80/20 splits of breast cancer the
+//! trainer's default plan (`train::plan`) scored 3.9 points above scikit-learn's default
+//! `LogisticRegression` on average and never below it at 2, 2.8 above and 0.9 below at worst
+//! at 3 (the outliers' large |z·β| is where the cubic sigmoid goes wrong). Min/max scaling onto
+//! [−1, 1], the previous rule, let one outlier squeeze a feature's other values together.
 //!
 //! The same `Scaling` must be applied to every sample the model ever scores, so it is part of
 //! the model the client keeps (hence `Serialize`).
@@ -56,35 +61,41 @@ impl Scaling {
         }
     }
 
-    /// Per-feature min/max of the training set onto [−1, 1]. Test values outside the training
-    /// range are clamped by [`Scaling::apply_row`], keeping the polynomial in its domain.
-    pub fn fit_min_max(train: &Dataset) -> Self {
+    /// Standardisation fitted on the training set: per feature, x ↦ (x − mean)/(`spread`·std)
+    /// clamped to [−1, 1] (the encrypted inputs' declared range), i.e. mean ± spread·std onto
+    /// [−1, 1]. Mean and (population) standard deviation come from the training rows only; test
+    /// values beyond the training spread are clamped like training values by
+    /// [`Scaling::apply_row`]. A constant feature maps to 0.
+    pub fn fit_standard(train: &Dataset, spread: f64) -> Self {
         let d = train.n_features();
-        let mut lo = vec![f64::INFINITY; d];
-        let mut hi = vec![f64::NEG_INFINITY; d];
+        let n = train.len().max(1) as f64;
+        let mut mean = vec![0.0; d];
         for row in train.features.iter_rows() {
-            for (c, &x) in row.iter().enumerate() {
-                lo[c] = lo[c].min(x);
-                hi[c] = hi[c].max(x);
+            for (m, &x) in mean.iter_mut().zip(row) {
+                *m += x / n;
             }
         }
-        let mut range = Vec::with_capacity(d);
-        for c in 0..d {
-            if !lo[c].is_finite() {
-                // No rows at all: identity-ish map.
-                lo[c] = 0.0;
-                hi[c] = 1.0;
+        let mut var = vec![0.0; d];
+        for row in train.features.iter_rows() {
+            for ((v, &x), &m) in var.iter_mut().zip(row).zip(&mean) {
+                *v += (x - m) * (x - m) / n;
             }
-            if hi[c] > lo[c] {
-                range.push(hi[c] - lo[c]);
+        }
+        let mut lower = Vec::with_capacity(d);
+        let mut range = Vec::with_capacity(d);
+        for (&m, &v) in mean.iter().zip(&var) {
+            let half = spread * v.sqrt();
+            if half > 0.0 && half.is_finite() {
+                lower.push(m - half);
+                range.push(2.0 * half);
             } else {
                 // Constant: the training value lands in the middle.
-                lo[c] -= 0.5;
+                lower.push(m - 0.5);
                 range.push(1.0);
             }
         }
         Scaling {
-            lower: lo,
+            lower,
             range,
             target: Interval::Symmetric,
         }

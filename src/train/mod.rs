@@ -12,16 +12,23 @@
 //!         test accuracy / AUC of both models, max weight difference
 //! ```
 //!
-//! One file per job: [`program`] checks the program and identifies its algorithm, [`domain`]
-//! keeps the plaintext run inside the sigmoid polynomial's domain, [`rounds`]
-//! splits K minibatches into circuits, [`client`] and [`server`] are the two parties,
-//! `run` drives them, [`report`] is the result.
+//! One file per job: [`program`] checks the program and identifies its algorithm, [`plan`]
+//! chooses the learning rate, sigmoid polynomial and K for a tunable program, [`domain`]
+//! keeps other programs' plaintext run inside the sigmoid polynomial's domain, `plaintext`
+//! settles all that before any key exists, [`rounds`] splits K minibatches into circuits,
+//! [`client`] and [`server`] are the two parties, `run` drives them, [`report`] (with
+//! [`history`], drawn by [`plot`]) is the result. [`arrays`] takes data from memory.
 
+pub mod arrays;
 pub mod client;
 pub mod cost;
 pub mod domain;
 mod error;
+pub mod history;
 pub mod model;
+mod plaintext;
+pub mod plan;
+pub mod plot;
 pub mod program;
 pub mod progress;
 pub mod report;
@@ -34,6 +41,7 @@ use std::path::PathBuf;
 use hel_compiler::passes::pipeline::Options;
 use hel_compiler::SourceFile;
 
+pub use arrays::Arrays;
 pub use error::TrainError;
 pub use model::Model;
 pub use progress::{Phase, Progress, Quiet};
@@ -41,7 +49,10 @@ pub use report::TrainReport;
 pub use run::train_on;
 
 use crate::data::csv::CsvOptions;
-use crate::data::prepare::{prepare_csv, prepare_mnist_3v8, Prepared, TestSource};
+use crate::data::prepare::{
+    prepare_csv, prepare_datasets, prepare_mnist_3v8, Prepared, TestSource, TestSplit,
+    STANDARD_SPREAD,
+};
 use crate::data::{minibatches, Matrix, Scaling};
 
 /// Where the training and test data come from.
@@ -57,6 +68,14 @@ pub enum DataSource {
         options: CsvOptions,
         seed: u64,
     },
+    /// Arrays from memory (the Python package): `test` rows, or `test_fraction` of the rows
+    /// held out after a shuffle with `seed`.
+    Arrays {
+        train: Arrays,
+        test: Option<Arrays>,
+        test_fraction: f64,
+        seed: u64,
+    },
 }
 
 impl DataSource {
@@ -65,6 +84,18 @@ impl DataSource {
         match self {
             DataSource::Mnist3v8 => "MNIST 3-vs-8".into(),
             DataSource::Csv { path, .. } => path.display().to_string(),
+            DataSource::Arrays { .. } => "arrays".into(),
+        }
+    }
+
+    /// The program `hel train` runs when none is given: GD for the bundled MNIST set (the
+    /// published setting and the README's figures), and for tabular data NAG with the
+    /// learning rate and sigmoid chosen from the data (`examples/logreg_tabular.hel`,
+    /// [`plan`]).
+    pub fn default_program(&self) -> &'static str {
+        match self {
+            DataSource::Mnist3v8 => "examples/logreg_gd.hel",
+            _ => "examples/logreg_tabular.hel",
         }
     }
 }
@@ -73,8 +104,14 @@ impl DataSource {
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
     /// K: minibatches, i.e. iterations (iteration i uses minibatch i mod the number of
-    /// minibatches in the data).
-    pub minibatches: usize,
+    /// minibatches in the data). `None`: chosen by the [`plan`] within `max_minibatches` for a
+    /// tunable program, [`DEFAULT_MINIBATCHES`] for others.
+    pub minibatches: Option<usize>,
+    /// The most iterations the plan may choose when `minibatches` is `None`.
+    pub max_minibatches: usize,
+    /// Choose the learning rate and sigmoid polynomial from the data when the program lets
+    /// the trainer set them ([`plan`]); off: the program's own constants.
+    pub tune: bool,
     /// m: rows per minibatch; `None`: [`DEFAULT_BATCH_SIZE`], or every training row if there
     /// are fewer (a small CSV data set trains full-batch instead of being refused).
     pub batch_size: Option<usize>,
@@ -104,8 +141,21 @@ impl TrainOptions {
     /// K minibatches of m rows at -O2, default precision, all cores.
     pub fn new(minibatches: usize, batch_size: usize) -> Self {
         TrainOptions {
-            minibatches,
+            minibatches: Some(minibatches),
             batch_size: Some(batch_size),
+            ..TrainOptions::default()
+        }
+    }
+}
+
+impl Default for TrainOptions {
+    /// K and m chosen from the data, -O2, default precision, all cores.
+    fn default() -> Self {
+        TrainOptions {
+            minibatches: None,
+            max_minibatches: plan::DEFAULT_MAX_ITERATIONS,
+            tune: true,
+            batch_size: None,
             compile: Options::default(),
             precision_bits: 20,
             threads: 0,
@@ -121,6 +171,10 @@ impl TrainOptions {
 /// Rows per minibatch when `--batch-size` is not given (the MNIST setting of Han et al.).
 pub const DEFAULT_BATCH_SIZE: usize = 1024;
 
+/// K for a program whose constants the trainer does not choose, when `--minibatches` is not
+/// given (the flagship MNIST run).
+pub const DEFAULT_MINIBATCHES: usize = 6;
+
 /// Training minibatches and the test design matrix.
 pub struct Batches {
     pub batches: Vec<Matrix>,
@@ -132,6 +186,8 @@ pub struct Batches {
     pub scaling: Scaling,
     /// Raw feature names, when the data has them.
     pub feature_names: Option<Vec<String>>,
+    /// How the features were scaled, for the report (`None`: MNIST's fixed x/255).
+    pub scaling_note: Option<String>,
 }
 
 /// What a run produces: the measurements and the model the client keeps.
@@ -152,6 +208,18 @@ pub fn load(data: &DataSource, batch_size: Option<usize>) -> Result<Batches, Tra
             options,
             seed,
         } => prepare_csv(path, test, options, *seed)?,
+        DataSource::Arrays {
+            train,
+            test,
+            test_fraction,
+            seed,
+        } => {
+            let test = match test {
+                Some(t) => TestSplit::Given(t.dataset("the test data")?),
+                None => TestSplit::Fraction(*test_fraction),
+            };
+            prepare_datasets(train.dataset("the training data")?, test, *seed)?
+        }
     };
     let z_train = prepared.z_train()?;
     let z_test = prepared.z_test()?;
@@ -163,6 +231,12 @@ pub fn load(data: &DataSource, batch_size: Option<usize>) -> Result<Batches, Tra
         train_rows: z_train.rows(),
         feature_names: prepared.train.feature_names,
         scaling: prepared.scaling,
+        scaling_note: (!matches!(data, DataSource::Mnist3v8)).then(|| {
+            format!(
+                "standardised on the training rows: (x - mean) / ({STANDARD_SPREAD} std), \
+                 clamped to [-1, 1]"
+            )
+        }),
     })
 }
 
@@ -190,6 +264,7 @@ pub fn train(
     let mut report = train_on(&b.batches, &b.z_test, program, opts, progress)?;
     report.data = data.label();
     report.train_rows = b.train_rows;
+    report.feature_scaling = b.scaling_note;
     let model = Model::new(&report, b.scaling, b.feature_names);
     Ok(TrainOutput { report, model })
 }

@@ -15,9 +15,10 @@ use hel_compiler::ir::{Program, Secrecy, Shape as IShape};
 use hel_compiler::syntax::{self, ast};
 use hel_compiler::SourceFile;
 
+use super::plan::Tuning;
 use super::TrainError;
 use crate::data::{batch_index, Matrix};
-use crate::reference::{self, Config, Method, Trained};
+use crate::reference::{self, Method, Trained};
 
 /// The constants the trainer overrides, with what they mean (for error messages).
 pub const SET_CONSTANTS: [(&str, &str); 3] = [
@@ -31,6 +32,10 @@ pub const SET_CONSTANTS: [(&str, &str); 3] = [
 /// only in summation order).
 const SAME_ALGORITHM_TOLERANCE: f64 = 1e-9;
 
+/// The constants of a program that lets `hel train` choose the learning rate and the sigmoid
+/// polynomial h(t) = 0.5 + h1·t + h3·t³ (`examples/logreg_tabular.hel`; see `train::plan`).
+pub const TUNING_CONSTANTS: [&str; 3] = ["alpha", "h1", "h3"];
+
 /// `--set k=.. --set m=.. --set f=..`.
 pub fn sets(k: usize, m: usize, f: usize) -> Vec<(String, f64)> {
     [k, m, f]
@@ -40,6 +45,21 @@ pub fn sets(k: usize, m: usize, f: usize) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// [`sets`] plus, for a tunable program, its learning rate and sigmoid coefficients.
+pub fn sets_tuned(k: usize, m: usize, f: usize, tuning: Option<&Tuning>) -> Vec<(String, f64)> {
+    let mut out = sets(k, m, f);
+    if let Some(t) = tuning {
+        let values = [t.alpha, t.sigmoid.c1, t.sigmoid.c3];
+        out.extend(
+            TUNING_CONSTANTS
+                .iter()
+                .zip(values)
+                .map(|(name, v)| (name.to_string(), v)),
+        );
+    }
+    out
+}
+
 /// The parts of a program the trainer talks to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Interface {
@@ -47,15 +67,19 @@ pub struct Interface {
     pub data_input: String,
     /// The trained weights (`beta` or `v`).
     pub output: String,
+    /// Whether the program defines every one of [`TUNING_CONSTANTS`], so that the trainer
+    /// can set them.
+    pub tunable: bool,
 }
 
-/// Parses and checks `src` with the trainer's constants, and checks that it has the shape the
-/// trainer drives.
+/// Parses and checks `src` with the trainer's constants (and `tuning`'s, if given and the
+/// program is tunable), and checks that it has the shape the trainer drives.
 pub fn check(
     src: &SourceFile,
     k: usize,
     m: usize,
     f: usize,
+    tuning: Option<&Tuning>,
 ) -> Result<(Program, Interface), TrainError> {
     let ast = hel_compiler::on_big_stack(|| syntax::parse(src))?;
     for (name, meaning) in SET_CONSTANTS {
@@ -72,8 +96,15 @@ pub fn check(
             )));
         }
     }
-    let program = hel_compiler::frontend(src, &sets(k, m, f))?;
-    let interface = interface(src.name(), &program, k, m, f)?;
+    let defines = |name: &str| {
+        ast.items
+            .iter()
+            .any(|i| matches!(i, ast::Item::Const(c) if c.name.name == name))
+    };
+    let tunable = TUNING_CONSTANTS.iter().all(|n| defines(n));
+    let program = hel_compiler::frontend(src, &sets_tuned(k, m, f, tuning.filter(|_| tunable)))?;
+    let mut interface = interface(src.name(), &program, k, m, f)?;
+    interface.tunable = tunable;
     Ok((program, interface))
 }
 
@@ -119,6 +150,7 @@ fn interface(
     Ok(Interface {
         data_input: input.name.clone(),
         output: output.name.clone(),
+        tunable: false,
     })
 }
 
@@ -175,18 +207,20 @@ pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Which reference algorithm the program computes, and the plaintext model of that algorithm
-/// (trained by `src/reference.rs`, not by the interpreter: that is the oracle).
+/// Which reference algorithm the program computes with the learning rate and sigmoid of
+/// `tuning`, and the plaintext model of that algorithm (trained by `src/reference.rs`, not by
+/// the interpreter: that is the oracle).
 pub fn identify(
     file: &str,
     program_weights: &[f64],
     batches: &[Matrix],
     iterations: usize,
+    tuning: &Tuning,
 ) -> Result<(Method, Trained), TrainError> {
     let scale = program_weights.iter().fold(1.0f64, |a, x| a.max(x.abs()));
     let mut diffs = Vec::new();
     for method in [Method::Gd, Method::Nag] {
-        let trained = reference::train(batches, &Config::new(method, iterations))?;
+        let trained = reference::train(batches, &tuning.config(method, iterations))?;
         let d = max_abs_diff(&trained.beta, program_weights);
         if d <= SAME_ALGORITHM_TOLERANCE * scale {
             return Ok((method, trained));
@@ -196,10 +230,10 @@ pub fn identify(
     Err(TrainError::Program(format!(
         "{file} does not compute the plaintext trainer's algorithm: on these minibatches its \
          weights differ from gradient descent's by {:.3e} and from Nesterov's by {:.3e}. hel \
-         train compares the encrypted model with src/reference.rs (h(t) = 0.5 - 0.0843t + \
-         0.0002t^3, alpha = 1, zero initial weights), so the program must implement GD or NAG \
-         exactly as examples/logreg_gd.hel and examples/logreg_nag.hel do",
-        diffs[0], diffs[1]
+         train compares the encrypted model with src/reference.rs (h(t) = 0.5 {:+}t {:+}t^3, \
+         alpha = {}, zero initial weights), so the program must implement GD or NAG exactly as \
+         examples/logreg_gd.hel, examples/logreg_nag.hel and examples/logreg_tabular.hel do",
+        diffs[0], diffs[1], tuning.sigmoid.c1, tuning.sigmoid.c3, tuning.alpha
     )))
 }
 

@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::cost::CostEstimate;
+use super::history::History;
+use super::plan::Plan;
 use crate::reference::H_DOMAIN;
 
 /// One compiled circuit (a single-circuit run has one; rounds may share one or need several).
@@ -51,6 +53,9 @@ pub struct RoundReport {
     pub download_bytes: usize,
     pub server_seconds: f64,
     pub peak_memory_bytes: usize,
+    /// The weights the client decrypted after the round (for the training curves).
+    #[serde(skip)]
+    pub weights: Vec<f64>,
 }
 
 /// Everything `hel train` measured.
@@ -125,6 +130,14 @@ pub struct TrainReport {
     /// max |Z_i β_i| of the plaintext run on Z as built (= `max_abs_inner` when c = 1).
     pub unscaled_max_abs_inner: f64,
 
+    /// How the CSV features were scaled (null for MNIST's fixed x/255).
+    pub feature_scaling: Option<String>,
+    /// The learning rate, sigmoid polynomial and K chosen from the training rows, for a
+    /// program that lets the trainer set them (null: the program's own constants).
+    pub plan: Option<Plan>,
+    /// Training loss and test accuracy per iteration (plaintext) and per round (encrypted).
+    pub history: History,
+
     /// The encrypted-trained weights (bias first).
     #[serde(skip)]
     pub weights: Vec<f64>,
@@ -177,6 +190,12 @@ impl TrainReport {
             "           {} training rows, {} test rows",
             self.train_rows, self.test_rows
         );
+        if let Some(scaling) = &self.feature_scaling {
+            let _ = writeln!(s, "           features: {scaling}");
+        }
+        if let Some(plan) = &self.plan {
+            let _ = writeln!(s, "           plan: {}", plan.summary());
+        }
         let _ = writeln!(s);
         let row = |s: &mut String, k: &str, a: String, b: String| {
             let _ = writeln!(s, "  {k:<22} {a:<32} {b}");
@@ -200,12 +219,16 @@ impl TrainReport {
             "max |Z_i beta_i|",
             format!("{:.2}", self.max_abs_inner),
             if self.design_scale == 1.0 {
-                let inside = if self.max_abs_inner <= H_DOMAIN {
+                let r = self
+                    .plan
+                    .as_ref()
+                    .map_or(H_DOMAIN, |p| p.tuning.sigmoid.interval);
+                let inside = if self.max_abs_inner <= r {
                     "inside"
                 } else {
                     "outside"
                 };
-                format!("({inside} the sigmoid polynomial's domain [-{H_DOMAIN}, {H_DOMAIN}])")
+                format!("({inside} the sigmoid polynomial's interval [-{r:.1}, {r:.1}])")
             } else {
                 format!(
                     "(Z scaled by 2^{}; domain [-{H_DOMAIN}, {H_DOMAIN}]; {:.1} unscaled)",

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 pub use hel_compiler::rounds::{RoundTemplate, StateVar};
 use serde::Serialize;
 
+use super::plan::Tuning;
 use super::program::{self, Interface};
 use super::TrainError;
 use crate::data::Matrix;
@@ -101,13 +102,15 @@ pub fn largest_fitting(
 }
 
 /// The round programs run one after the other in plaintext (reference interpreter) from zero
-/// weights; returns the final value of the program's output. The trainer compares it with the
-/// original program run for all iterations before encrypting anything.
+/// weights, with the learning rate and sigmoid of `tuning` for a tunable program; returns the
+/// final value of the program's output. The trainer compares it with the original program run
+/// for all iterations before encrypting anything.
 pub fn plaintext_rounds(
     template: &RoundTemplate,
     plan: &RoundPlan,
     interface: &Interface,
     batches: &[Matrix],
+    tuning: Option<&Tuning>,
 ) -> Result<Vec<f64>, TrainError> {
     let (m, f) = (batches[0].rows(), batches[0].cols());
     let mut state: HashMap<String, Vec<f64>> = template
@@ -116,7 +119,7 @@ pub fn plaintext_rounds(
         .map(|s| (s.name.clone(), vec![0.0; f]))
         .collect();
     for (start, len) in plan.rounds() {
-        let p = template.frontend(start, &program::sets(len, m, f))?;
+        let p = template.frontend(start, &program::sets_tuned(len, m, f, tuning))?;
         let mut inputs = HashMap::new();
         inputs.insert(
             interface.data_input.clone(),

@@ -2,7 +2,6 @@
 //! per distinct circuit), keygen (once per circuit), encrypt, serve, decrypt; finally evaluate
 //! both models on the test set.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -13,7 +12,10 @@ use hel_runtime::schedule::{Schedule, Shape, Tensor};
 
 use super::client::Client;
 use super::cost;
-use super::domain::{self, DomainScale};
+use super::domain::DomainScale;
+use super::history::History;
+use super::plaintext::in_plaintext;
+use super::plan::Tuning;
 use super::program::{self, Interface};
 use super::progress::{Phase, Progress};
 use super::report::{human_bytes, CircuitReport, KeySetReport, RoundReport, TrainReport};
@@ -22,7 +24,7 @@ use super::server::{Server, ServerOptions};
 use super::{TrainError, TrainOptions};
 use crate::data::{batch_index, Matrix};
 use crate::metrics::evaluate;
-use crate::reference::{Method, Trained, H_DOMAIN};
+use crate::reference::Trained;
 use hel_compiler::driver::far_too_deep;
 use hel_compiler::lower::bounds::output_bounds_for;
 use hel_compiler::{compile, Code};
@@ -42,8 +44,7 @@ pub fn train_on(
     opts: &TrainOptions,
     progress: &dyn Progress,
 ) -> Result<TrainReport, TrainError> {
-    let k_total = opts.minibatches;
-    if k_total == 0 {
+    if opts.minibatches == Some(0) || opts.max_minibatches == 0 {
         return Err(TrainError::Config(
             "--minibatches must be at least 1".into(),
         ));
@@ -62,10 +63,10 @@ pub fn train_on(
     let pt = in_plaintext(src, batches, z_test, opts, progress)?;
     let (batches, z_test) = (pt.batches.as_ref(), pt.z_test.as_ref());
 
-    let mut run = Run::new(src, opts, m, f, progress);
+    let mut run = Run::new(src, opts, (m, f), pt.k, pt.tuning(), progress);
     let (plan, template) = run.plan()?;
     if let Some(t) = &template {
-        let composed = rounds::plaintext_rounds(t, &plan, &pt.iface, batches)?;
+        let composed = rounds::plaintext_rounds(t, &plan, &pt.iface, batches, run.tuning.as_ref())?;
         let diff = program::max_abs_diff(&composed, &pt.program_weights);
         let scale = pt
             .program_weights
@@ -79,116 +80,10 @@ pub fn train_on(
         }
     }
     let weights = run.rounds(&plan, template.as_ref(), &pt.iface, batches)?;
-    run.report(&plan, pt.method, weights, &pt.plain, pt.domain, z_test)
-}
-
-/// The plaintext side of a run, settled before any key exists.
-struct Plaintext<'a> {
-    iface: Interface,
-    /// The reference algorithm the program computes.
-    method: Method,
-    /// The program's own result (reference interpreter), which the round programs must match.
-    program_weights: Vec<f64>,
-    /// The reference model.
-    plain: Trained,
-    domain: DomainScale,
-    /// The minibatches and test rows as trained on: scaled by `domain.factor`.
-    batches: Cow<'a, [Matrix]>,
-    z_test: Cow<'a, Matrix>,
-}
-
-/// Checks the program's interface, identifies its algorithm by running it on the minibatches,
-/// trains the reference model, and scales Z into the polynomial's domain if needed (the
-/// program and the reference then run again on the scaled Z).
-fn in_plaintext<'a>(
-    src: &SourceFile,
-    batches: &'a [Matrix],
-    z_test: &'a Matrix,
-    opts: &TrainOptions,
-    progress: &dyn Progress,
-) -> Result<Plaintext<'a>, TrainError> {
-    let k = opts.minibatches;
-    let (m, f) = (batches[0].rows(), batches[0].cols());
-    progress.start(Phase::Prepare, None, "checking the program in plaintext");
-    let (ir, iface) = program::check(src, k, m, f)?;
-    let program_weights = interpret_on(&ir, &iface, batches, k)?;
-    let (method, plain) = program::identify(src.name(), &program_weights, batches, k)?;
-    let domain = if opts.fit_domain {
-        domain::fit(batches, method, k, &plain)?
-    } else {
-        DomainScale::unscaled(plain.max_abs_inner)
-    };
-    let mut pt = Plaintext {
-        iface,
-        method,
-        program_weights,
-        plain,
-        domain,
-        batches: Cow::Borrowed(batches),
-        z_test: Cow::Borrowed(z_test),
-    };
-    let mut scaled_note = String::new();
-    if domain.factor != 1.0 {
-        let b: Vec<Matrix> = batches.iter().map(|b| b.scaled(domain.factor)).collect();
-        pt.program_weights = interpret_on(&ir, &pt.iface, &b, k)?;
-        pt.plain = program::identify(src.name(), &pt.program_weights, &b, k)?.1;
-        pt.batches = Cow::Owned(b);
-        pt.z_test = Cow::Owned(z_test.scaled(domain.factor));
-        scaled_note = format!(
-            " after scaling Z by 2^{} ({:.1} unscaled)",
-            domain::log2_label(domain.factor),
-            domain.unscaled_max_abs_inner
-        );
-    }
-    progress.finish(&format!(
-        "{} computes {} (plaintext reference agrees); max |Z_i beta_i| = {:.2}{scaled_note}",
-        src.short_name(),
-        program::method_name(method).to_uppercase(),
-        pt.plain.max_abs_inner
-    ));
-    if pt.plain.max_abs_inner > H_DOMAIN {
-        let why = match (opts.fit_domain, domain.inside) {
-            (false, _) => "--no-domain-scaling keeps Z as built".to_string(),
-            (true, None) => format!(
-                "no scaling of Z down to 2^{} brings it inside: the model may be poor",
-                domain::MIN_LOG2_FACTOR
-            ),
-            (true, Some(inside)) => format!(
-                "scaling Z by 2^{} keeps it inside but fits the training rows worse (mean \
-                 logistic loss {:.4}), so Z is {}",
-                domain::log2_label(inside.factor),
-                inside.loss,
-                if domain.factor == 1.0 {
-                    "kept as built".to_string()
-                } else {
-                    format!("scaled by 2^{}", domain::log2_label(domain.factor))
-                }
-            ),
-        };
-        progress.warn(&format!(
-            "the plaintext run reaches |Z_i beta_i| = {:.1}, outside [-{H_DOMAIN}, {H_DOMAIN}] \
-             where the sigmoid polynomial follows the sigmoid; {why}",
-            pt.plain.max_abs_inner
-        ));
-    }
-    Ok(pt)
-}
-
-/// The program's output (the weights) on `batches`, by the reference interpreter.
-fn interpret_on(
-    ir: &hel_compiler::ir::Program,
-    iface: &Interface,
-    batches: &[Matrix],
-    k: usize,
-) -> Result<Vec<f64>, TrainError> {
-    let mut inputs = HashMap::new();
-    inputs.insert(
-        iface.data_input.clone(),
-        program::batch_value(batches, 0, k),
-    );
-    program::interpret(ir, inputs)?
-        .remove(&iface.output)
-        .ok_or_else(|| TrainError::Internal("the interpreter lost the output".into()))
+    let mut report = run.report(&plan, pt.method, weights, &pt.plain, pt.domain, z_test)?;
+    report.history = History::new(batches, z_test, &pt.plain, &report.round_details);
+    report.plan = pt.plan;
+    Ok(report)
 }
 
 /// The round size [`Run::fastest_round_size`] picked, with the estimated server seconds per
@@ -256,6 +151,10 @@ struct Run<'a> {
     opts: &'a TrainOptions,
     m: usize,
     f: usize,
+    /// K: minibatches to train on.
+    k_total: usize,
+    /// A tunable program's learning rate and sigmoid.
+    tuning: Option<Tuning>,
     progress: &'a dyn Progress,
     /// Compiled circuits by program and minibatches.
     circuits: HashMap<CircuitKey, Circuit>,
@@ -280,8 +179,9 @@ impl<'a> Run<'a> {
     fn new(
         src: &'a SourceFile,
         opts: &'a TrainOptions,
-        m: usize,
-        f: usize,
+        (m, f): (usize, usize),
+        k_total: usize,
+        tuning: Option<Tuning>,
         progress: &'a dyn Progress,
     ) -> Self {
         Run {
@@ -289,6 +189,8 @@ impl<'a> Run<'a> {
             opts,
             m,
             f,
+            k_total,
+            tuning,
             progress,
             circuits: HashMap::new(),
             done: Vec::new(),
@@ -309,7 +211,7 @@ impl<'a> Run<'a> {
     /// The request that compiles a program for `k` minibatches.
     fn request(&self, k: usize) -> hel_compiler::Options {
         hel_compiler::Options {
-            sets: program::sets(k, self.m, self.f),
+            sets: program::sets_tuned(k, self.m, self.f, self.tuning.as_ref()),
             passes: self.opts.compile,
             precision_bits: self.opts.precision_bits,
             params: None,
@@ -413,7 +315,7 @@ impl<'a> Run<'a> {
     /// One circuit if K minibatches fit, else rounds of the largest k that does (or of
     /// `--round-size`).
     fn plan(&mut self) -> Result<(RoundPlan, Option<RoundTemplate>), TrainError> {
-        let k_total = self.opts.minibatches;
+        let k_total = self.k_total;
         let forced = self.opts.round_size.filter(|&r| r < k_total);
         if forced.is_none() {
             if !self.far_too_deep(self.src, k_total)? && self.try_compile(Prog::Whole, k_total)? {
@@ -423,7 +325,8 @@ impl<'a> Run<'a> {
                 return Err(too_deep_for_one(self.src, self.m, self.f));
             }
         }
-        let template = RoundTemplate::with_sets(self.src, &program::sets(k_total, self.m, self.f))?;
+        let sets = program::sets_tuned(k_total, self.m, self.f, self.tuning.as_ref());
+        let template = RoundTemplate::with_sets(self.src, &sets)?;
         let first_round = Prog::Round(&template, 0);
         let (per_round, reason) = match forced {
             Some(r) => {
@@ -612,6 +515,7 @@ impl<'a> Run<'a> {
                 download_bytes: served.outputs.len(),
                 server_seconds: served.stats.seconds,
                 peak_memory_bytes: served.stats.peak_bytes,
+                weights: state.get(&iface.output).cloned().unwrap_or_default(),
             });
             // A circuit no later round uses is dropped now, with its keys.
             if !keys[r + 1..].contains(key) {
@@ -779,7 +683,7 @@ impl<'a> Run<'a> {
                 OptLevel::O2 => "O2",
             }
             .to_string(),
-            minibatches: self.opts.minibatches,
+            minibatches: self.k_total,
             batch_size: self.m,
             features: self.f,
             train_rows: 0,
@@ -821,6 +725,9 @@ impl<'a> Run<'a> {
             max_abs_inner: plain.max_abs_inner,
             design_scale: domain.factor,
             unscaled_max_abs_inner: domain.unscaled_max_abs_inner,
+            feature_scaling: None,
+            plan: None,
+            history: History::default(),
             weights,
             plaintext_weights: plain.beta.clone(),
             circuits,
