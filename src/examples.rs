@@ -24,14 +24,20 @@ const BUNDLED: [(&str, &str); 2] = [
     ),
 ];
 
+/// The bundled copy of `path` if it is one of the documented example paths, whatever files
+/// exist here (the Python package's `method="gd"`/`"nag"` names the algorithm, not a file).
+pub fn bundled(path: &Path) -> Option<SourceFile> {
+    BUNDLED
+        .iter()
+        .find(|(name, _)| Path::new(name) == path)
+        .map(|(name, text)| SourceFile::new((*name).to_string(), (*text).to_string()))
+}
+
 /// The bundled copy of `path` when `path` is one of the documented example paths and no such
 /// file exists here (a file that exists is always the one read: it may have been edited).
 pub fn bundled_fallback(path: &Path) -> Option<SourceFile> {
     if path.exists() {
         return None;
     }
-    BUNDLED
-        .iter()
-        .find(|(name, _)| Path::new(name) == path)
-        .map(|(name, text)| SourceFile::new((*name).to_string(), (*text).to_string()))
+    bundled(path)
 }

@@ -52,7 +52,7 @@ pub struct TrainArgs {
     )]
     pub program: PathBuf,
     /// K: minibatches to train on (iterations).
-    #[arg(long, value_name = "K", default_value_t = 6,
+    #[arg(long, value_name = "K", default_value_t = hel::train::DEFAULT_MINIBATCHES as u32,
           value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub minibatches: u32,
     /// m: rows per minibatch (consecutive rows in data order; the rest is dropped). Default:

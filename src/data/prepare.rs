@@ -73,10 +73,16 @@ pub fn prepare_csv(
             (shuffle(&all, seed), test)
         }
     };
+    Ok(prepare_datasets(train, test))
+}
+
+/// Training and test sets already in memory (the Python package's arrays): the scaling is
+/// fitted on the training rows, as for a CSV file, so both front ends train the same model.
+pub fn prepare_datasets(train: Dataset, test: Dataset) -> Prepared {
     let scaling = Scaling::fit_min_max(&train);
-    Ok(Prepared {
+    Prepared {
         train,
         test,
         scaling,
-    })
+    }
 }

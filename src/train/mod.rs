@@ -41,8 +41,11 @@ pub use report::TrainReport;
 pub use run::train_on;
 
 use crate::data::csv::CsvOptions;
-use crate::data::prepare::{prepare_csv, prepare_mnist_3v8, Prepared, TestSource};
-use crate::data::{minibatches, Matrix, Scaling};
+use crate::data::prepare::{
+    prepare_csv, prepare_datasets, prepare_mnist_3v8, Prepared, TestSource,
+};
+use crate::data::split::shuffle;
+use crate::data::{minibatches, Dataset, Matrix, Scaling};
 
 /// Where the training and test data come from.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,6 +60,13 @@ pub enum DataSource {
         options: CsvOptions,
         seed: u64,
     },
+    /// Data already in memory (the Python package's arrays): the training rows are shuffled
+    /// with `seed` before batching, like a CSV file's; `test` is scored as given.
+    Arrays {
+        train: Dataset,
+        test: Dataset,
+        seed: u64,
+    },
 }
 
 impl DataSource {
@@ -65,6 +75,7 @@ impl DataSource {
         match self {
             DataSource::Mnist3v8 => "MNIST 3-vs-8".into(),
             DataSource::Csv { path, .. } => path.display().to_string(),
+            DataSource::Arrays { .. } => "arrays".into(),
         }
     }
 }
@@ -118,6 +129,9 @@ impl TrainOptions {
     }
 }
 
+/// K, minibatches (iterations), when none is given (`hel train`, the Python package).
+pub const DEFAULT_MINIBATCHES: usize = 6;
+
 /// Rows per minibatch when `--batch-size` is not given (the MNIST setting of Han et al.).
 pub const DEFAULT_BATCH_SIZE: usize = 1024;
 
@@ -152,6 +166,9 @@ pub fn load(data: &DataSource, batch_size: Option<usize>) -> Result<Batches, Tra
             options,
             seed,
         } => prepare_csv(path, test, options, *seed)?,
+        DataSource::Arrays { train, test, seed } => {
+            prepare_datasets(shuffle(train, *seed), test.clone())
+        }
     };
     let z_train = prepared.z_train()?;
     let z_test = prepared.z_test()?;
