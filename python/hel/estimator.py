@@ -100,7 +100,7 @@ def _check_x(X: Any, what: str = "X") -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
-class EncryptedLogisticRegression(_Base, _Mixin):  # type: ignore[misc,valid-type]
+class EncryptedLogisticRegression(_Mixin, _Base):  # type: ignore[misc,valid-type]
     """Binary logistic regression trained on encrypted data.
 
     ``fit`` runs ``hel train``'s pipeline on the arrays: the client scales the features (the
@@ -171,8 +171,9 @@ class EncryptedLogisticRegression(_Base, _Mixin):  # type: ignore[misc,valid-typ
         classes = np.unique(yv)
         if len(classes) != 2:
             raise ValueError(
-                f"EncryptedLogisticRegression is a binary classifier: y needs exactly 2 "
-                f"classes, it has {len(classes)}: {classes[:5].tolist()}"
+                "EncryptedLogisticRegression is a binary classifier: y needs exactly 2 "
+                f"classes, it has {len(classes)} class{'' if len(classes) == 1 else 'es'}: "
+                f"{classes[:5].tolist()}"
             )
         if self.method not in ("nag", "gd"):
             raise InputError(f'method must be "nag" or "gd", not {self.method!r}')
