@@ -32,7 +32,11 @@ pub fn write(path: &Path, bytes: &[u8], force: bool, private: bool) -> Result<()
         if !dir.is_dir() {
             return fail(
                 Kind::File,
-                format!("cannot write {}: no directory {}", path.display(), dir.display()),
+                format!(
+                    "cannot write {}: no directory {}",
+                    path.display(),
+                    dir.display()
+                ),
             );
         }
     }

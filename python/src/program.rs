@@ -139,9 +139,8 @@ fn source(text: Option<String>, path: Option<PathBuf>) -> Result<SourceFile, Err
             if let Some(src) = hel::examples::bundled_fallback(&p) {
                 return Ok(src);
             }
-            let t = hel::bounded::read_text_limited(&p, limits::MAX_SOURCE_FILE).map_err(|e| {
-                Error::new(Kind::File, format!("cannot read {}: {e}", p.display()))
-            })?;
+            let t = hel::bounded::read_text_limited(&p, limits::MAX_SOURCE_FILE)
+                .map_err(|e| Error::new(Kind::File, format!("cannot read {}: {e}", p.display())))?;
             Ok(SourceFile::new(p.display().to_string(), t))
         }
         _ => fail(Kind::Input, "give either the source text or a path"),
@@ -419,7 +418,12 @@ impl Program {
             "peak_bytes": stats.peak_bytes,
             "ops": stats.ops,
         });
-        Ok(EncryptedOutputs::new(self.schedule.clone(), ctx, outputs, Some(stats)))
+        Ok(EncryptedOutputs::new(
+            self.schedule.clone(),
+            ctx,
+            outputs,
+            Some(stats),
+        ))
     }
 
     /// Client: decrypts the server's outputs into a dict from output name to array. Exact by

@@ -49,7 +49,10 @@ fn elements(d: &TensorInput, array: &PyReadonlyArrayDyn<'_, f64>) -> Result<Vec<
     if let Some(bad) = data.iter().find(|v| !v.is_finite()) {
         return fail(
             Kind::Input,
-            format!("input {}: holds {bad}; every value must be finite", describe(d)),
+            format!(
+                "input {}: holds {bad}; every value must be finite",
+                describe(d)
+            ),
         );
     }
     let per = one.iter().product::<usize>().max(1);
@@ -102,7 +105,11 @@ pub fn tensors_from_dict(
                 .ok_or_else(|| {
                     Error::new(
                         Kind::Input,
-                        format!("missing input {}; the program's inputs: {}", describe(d), expected()),
+                        format!(
+                            "missing input {}; the program's inputs: {}",
+                            describe(d),
+                            expected()
+                        ),
                     )
                 })?;
             // Lists, integers and scalars become float64 arrays as NumPy converts them.
@@ -110,9 +117,8 @@ pub fn tensors_from_dict(
                 .py()
                 .import("numpy")
                 .and_then(|np| np.call_method1("asarray", (value, "float64")));
-            let array: PyReadonlyArrayDyn<'_, f64> = converted
-                .and_then(|a| Ok(a.extract()?))
-                .map_err(|e| {
+            let array: PyReadonlyArrayDyn<'_, f64> =
+                converted.and_then(|a| a.extract()).map_err(|e| {
                     Error::new(
                         Kind::Input,
                         format!("input {}: not an array of numbers: {e}", describe(d)),

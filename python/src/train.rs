@@ -74,8 +74,7 @@ impl Model {
 
     /// The model file's JSON (`hel train --save-model`).
     fn to_json(&self) -> PyResult<String> {
-        serde_json::to_string_pretty(&self.model)
-            .map_err(|e| Error::new(Kind::Format, e).into())
+        serde_json::to_string_pretty(&self.model).map_err(|e| Error::new(Kind::Format, e).into())
     }
 
     /// A model from `hel train --save-model`'s JSON.
@@ -139,7 +138,10 @@ fn program(method: Option<&str>, path: Option<PathBuf>) -> Result<SourceFile, Er
         (Some("gd"), None) => PathBuf::from("examples/logreg_gd.hel"),
         (Some("nag"), None) => PathBuf::from("examples/logreg_nag.hel"),
         (Some(m), None) => {
-            return fail(Kind::Input, format!("method must be \"gd\" or \"nag\", not {m:?}"))
+            return fail(
+                Kind::Input,
+                format!("method must be \"gd\" or \"nag\", not {m:?}"),
+            )
         }
         (None, Some(p)) => p,
         // `hel train`'s default program.
@@ -148,8 +150,9 @@ fn program(method: Option<&str>, path: Option<PathBuf>) -> Result<SourceFile, Er
     if let Some(src) = hel::examples::bundled(&path) {
         return Ok(src);
     }
-    let text = hel::bounded::read_text_limited(&path, hel_runtime::schedule::limits::MAX_SOURCE_FILE)
-        .map_err(|e| Error::new(Kind::File, format!("cannot read {}: {e}", path.display())))?;
+    let text =
+        hel::bounded::read_text_limited(&path, hel_runtime::schedule::limits::MAX_SOURCE_FILE)
+            .map_err(|e| Error::new(Kind::File, format!("cannot read {}: {e}", path.display())))?;
     Ok(SourceFile::new(path.display().to_string(), text))
 }
 
@@ -163,7 +166,11 @@ fn dataset(
     if x.nrows() != y.len() {
         return fail(
             Kind::Input,
-            format!("{what}: X has {} rows but y has {} labels", x.nrows(), y.len()),
+            format!(
+                "{what}: X has {} rows but y has {} labels",
+                x.nrows(),
+                y.len()
+            ),
         );
     }
     if x.nrows() == 0 || x.ncols() == 0 {
@@ -175,7 +182,10 @@ fn dataset(
     }
     let labels: Vec<f64> = y.iter().copied().collect();
     if let Some(bad) = labels.iter().find(|&&l| l != 1.0 && l != -1.0) {
-        return fail(Kind::Input, format!("{what}: labels must be -1 or +1, found {bad}"));
+        return fail(
+            Kind::Input,
+            format!("{what}: labels must be -1 or +1, found {bad}"),
+        );
     }
     Ok(Dataset::new(
         Matrix::from_vec(x.nrows(), x.ncols(), data),
@@ -199,7 +209,10 @@ fn data_source(
     match (data, x, y) {
         (Some(d), None, None) if d == "mnist-3v8" => {
             if label_column.is_some() || test_fraction.is_some() {
-                return fail(Kind::Input, "label_column and test_fraction apply to CSV data");
+                return fail(
+                    Kind::Input,
+                    "label_column and test_fraction apply to CSV data",
+                );
             }
             Ok(DataSource::Mnist3v8)
         }
@@ -212,7 +225,10 @@ fn data_source(
             };
             let f = test_fraction.unwrap_or(DEFAULT_TEST_FRACTION);
             if !(f > 0.0 && f < 1.0) {
-                return fail(Kind::Input, format!("test_fraction must be in (0, 1), not {f}"));
+                return fail(
+                    Kind::Input,
+                    format!("test_fraction must be in (0, 1), not {f}"),
+                );
             }
             Ok(DataSource::Csv {
                 path: PathBuf::from(path),
@@ -240,7 +256,10 @@ fn data_source(
             }
             Ok(DataSource::Arrays { train, test, seed })
         }
-        _ => fail(Kind::Input, "give either data (\"mnist-3v8\" or a CSV path) or x and y"),
+        _ => fail(
+            Kind::Input,
+            "give either data (\"mnist-3v8\" or a CSV path) or x and y",
+        ),
     }
 }
 
@@ -276,12 +295,25 @@ pub fn train(
     test_fraction: Option<f64>,
     verbose: bool,
 ) -> PyResult<(Model, String, Vec<String>)> {
-    let source = data_source(data, x, y, x_test, y_test, label_column, test_fraction, seed)?;
+    let source = data_source(
+        data,
+        x,
+        y,
+        x_test,
+        y_test,
+        label_column,
+        test_fraction,
+        seed,
+    )?;
     let src = self::program(method.as_deref(), program)?;
     let compile = compile_options(opt, precision, max_log_n, Vec::new())?;
     let minibatches = minibatches.unwrap_or(lib::DEFAULT_MINIBATCHES);
     if minibatches == 0 || round_size == Some(0) || batch_size == Some(0) {
-        return Err(Error::new(Kind::Input, "minibatches, batch_size and round_size must be at least 1").into());
+        return Err(Error::new(
+            Kind::Input,
+            "minibatches, batch_size and round_size must be at least 1",
+        )
+        .into());
     }
     let opts = TrainOptions {
         minibatches,
@@ -338,4 +370,3 @@ pub fn mnist_3v8(
     let (xte, yte) = load(hel::data::mnist::bundled_test())?;
     Ok((xtr, ytr, xte, yte))
 }
-
