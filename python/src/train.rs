@@ -131,12 +131,18 @@ impl Progress for Log {
     }
 }
 
-/// The training program: the bundled example for `method` (`gd` or `nag`), or a `.hel` file.
+/// The training program: the bundled example for `method` (`gd` or `nag`: the algorithm, so
+/// always hel's own copy), or a `.hel` file (read if it exists; the documented example paths
+/// fall back to the bundled copies, as for `hel train --program`).
 fn program(method: Option<&str>, path: Option<PathBuf>) -> Result<SourceFile, Error> {
+    let bundled = |name: &str| {
+        hel::examples::bundled(std::path::Path::new(name))
+            .ok_or_else(|| Error::new(Kind::Train, format!("{name} is not bundled")))
+    };
     let path = match (method, path) {
         (Some(_), Some(_)) => return fail(Kind::Input, "give either method or program, not both"),
-        (Some("gd"), None) => PathBuf::from("examples/logreg_gd.hel"),
-        (Some("nag"), None) => PathBuf::from("examples/logreg_nag.hel"),
+        (Some("gd"), None) => return bundled("examples/logreg_gd.hel"),
+        (Some("nag"), None) => return bundled("examples/logreg_nag.hel"),
         (Some(m), None) => {
             return fail(
                 Kind::Input,
@@ -147,7 +153,7 @@ fn program(method: Option<&str>, path: Option<PathBuf>) -> Result<SourceFile, Er
         // `hel train`'s default program.
         (None, None) => PathBuf::from("examples/logreg_gd.hel"),
     };
-    if let Some(src) = hel::examples::bundled(&path) {
+    if let Some(src) = hel::examples::bundled_fallback(&path) {
         return Ok(src);
     }
     let text =
@@ -336,6 +342,7 @@ pub fn train(
         .map_err(|e| match e {
             TrainError::Compile(d) => Error::diagnostic(*d),
             TrainError::Config(m) | TrainError::Program(m) => Error::new(Kind::Input, m),
+            TrainError::Data(e @ hel::data::DataError::Io { .. }) => Error::new(Kind::File, e),
             TrainError::Data(e) => Error::new(Kind::Input, e),
             TrainError::Memory(e) => Error::new(Kind::Resource, e),
             e => Error::new(Kind::Train, e),
