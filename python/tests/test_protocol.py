@@ -108,6 +108,8 @@ def test_bad_inputs_name_the_input_and_its_shape():
         hel.encrypt(prog, sk, {})
     with pytest.raises(hel.InputError, match="no input `w`"):
         hel.encrypt(prog, sk, {"x": np.zeros(8), "w": np.zeros(8)})
+    with pytest.raises(hel.InputError, match="outside the declared range"):
+        hel.encrypt(prog, sk, {"x": np.full(8, 2.0)})
     with pytest.raises(hel.InputError, match="finite"):
         hel.encrypt(prog, sk, {"x": np.full(8, np.nan)})
     with pytest.raises(hel.InputError, match="not an array of numbers"):
