@@ -31,6 +31,7 @@
 
 pub mod bench;
 mod bitpack;
+pub mod bootstrap;
 mod context;
 pub mod encoding;
 pub mod encrypt;
