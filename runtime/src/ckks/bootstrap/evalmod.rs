@@ -51,18 +51,37 @@ pub(crate) fn chebyshev_eval(c: &[f64], t: f64) -> f64 {
 #[derive(Clone, Debug)]
 pub(crate) struct EvalMod {
     /// Chebyshev coefficients of the scaled cosine on [-1, 1].
-    coeffs: Vec<f64>,
+    pub(crate) coeffs: Vec<f64>,
     double_angle: u32,
+    /// Primes per level: each product is divided by this many primes.
+    step: usize,
+}
+
+/// Divides by the next `step` primes.
+fn rescale_by(ctx: &Context, ct: &Ciphertext, step: usize) -> Result<Ciphertext> {
+    let mut out = ct.clone();
+    for _ in 0..step {
+        ctx.rescale_assign(&mut out)?;
+    }
+    Ok(out)
+}
+
+/// Product of the `step` primes a rescale from `level` divides by.
+fn divisor(ctx: &Context, level: usize, step: usize) -> f64 {
+    (0..step)
+        .map(|i| ctx.q_primes()[level - i] as f64)
+        .product()
 }
 
 impl EvalMod {
-    /// For inputs t = x/`k_norm` with |x| ≤ `k_norm`.
-    pub fn new(k_norm: f64, degree: usize, double_angle: u32) -> Self {
+    /// For inputs t = x/`k_norm` with |x| ≤ `k_norm`, with levels of `step` primes.
+    pub fn new(k_norm: f64, degree: usize, double_angle: u32, step: usize) -> Self {
         let div = (1u64 << double_angle) as f64;
         let f = |t: f64| (std::f64::consts::TAU * (k_norm * t - 0.25) / div).cos();
         EvalMod {
             coeffs: chebyshev_interpolant(f, degree),
             double_angle,
+            step,
         }
     }
 
@@ -80,13 +99,13 @@ impl EvalMod {
 
     /// `sin(2πx)` for slots holding t = x/K (see the module docs).
     pub fn apply(&self, ctx: &Context, ct: &Ciphertext, rlk: &RelinKey) -> Result<Ciphertext> {
-        let mut c = PolyEval::new(ctx, rlk, ct.clone(), self.coeffs.len() - 1)?
+        let mut c = PolyEval::new(ctx, rlk, ct.clone(), self.coeffs.len() - 1, self.step)?
             .evaluate(&self.coeffs, ct.scale())?;
         for _ in 0..self.double_angle {
             let mut sq = ctx.relinearize(&ctx.square(&c)?, rlk)?;
             ctx.multiply_int_assign(&mut sq, 2)?;
             ctx.add_scalar_assign(&mut sq, -1.0)?;
-            c = ctx.rescale(&sq)?;
+            c = rescale_by(ctx, &sq, self.step)?;
         }
         Ok(c)
     }
@@ -100,6 +119,8 @@ struct PolyEval<'a> {
     t: BTreeMap<usize, Ciphertext>,
     /// Baby-step size B (a power of two).
     baby: usize,
+    /// Primes per level.
+    step: usize,
 }
 
 /// The largest power of two strictly below `i` (i ≥ 2).
@@ -108,7 +129,13 @@ fn half_power(i: usize) -> usize {
 }
 
 impl<'a> PolyEval<'a> {
-    fn new(ctx: &'a Context, rlk: &'a RelinKey, x: Ciphertext, degree: usize) -> Result<Self> {
+    fn new(
+        ctx: &'a Context,
+        rlk: &'a RelinKey,
+        x: Ciphertext,
+        degree: usize,
+        step: usize,
+    ) -> Result<Self> {
         let bits = (usize::BITS - degree.leading_zeros()) as usize;
         let baby = 1usize << bits.div_ceil(2);
         let mut e = PolyEval {
@@ -116,6 +143,7 @@ impl<'a> PolyEval<'a> {
             rlk,
             t: BTreeMap::from([(1, x)]),
             baby,
+            step,
         };
         for i in 2..baby.min(degree + 1) {
             e.power(i)?;
@@ -152,7 +180,7 @@ impl<'a> PolyEval<'a> {
                 let low = ctx.multiply_scalar(&low, 1.0, prod.scale() / low.scale())?;
                 ctx.sub_assign(&mut prod, &low)?;
             }
-            let out = ctx.rescale(&prod)?;
+            let out = rescale_by(ctx, &prod, self.step)?;
             self.t.insert(i, out);
         }
         self.t
@@ -191,17 +219,18 @@ impl<'a> PolyEval<'a> {
     /// The highest level the evaluation of `c` can end at.
     fn natural_level(&self, c: &[f64]) -> usize {
         let d = c.len() - 1;
+        let s = self.step;
         if d < self.baby {
             (1..=d.max(1))
                 .map(|i| self.level_of(i))
                 .min()
                 .unwrap_or(0)
-                .saturating_sub(1)
+                .saturating_sub(s)
         } else {
             let g = self.giant(d);
             let (q, r) = Self::split(c, g);
-            (self.natural_level(&q).saturating_sub(1))
-                .min(self.level_of(g).saturating_sub(1))
+            (self.natural_level(&q).saturating_sub(s))
+                .min(self.level_of(g).saturating_sub(s))
                 .min(self.natural_level(&r))
         }
     }
@@ -215,11 +244,12 @@ impl<'a> PolyEval<'a> {
     fn eval_at(&mut self, c: &[f64], scale: f64, level: usize) -> Result<Ciphertext> {
         let ctx = self.ctx;
         let d = c.len() - 1;
-        let q_up = ctx.q_primes()[level + 1] as f64;
+        let up = level + self.step;
+        let q_up = divisor(ctx, up, self.step);
         if d < self.baby {
             let mut acc: Option<Ciphertext> = None;
             for (i, &ci) in c.iter().enumerate().skip(1) {
-                let t = ctx.drop_level(self.power(i)?, level + 1)?;
+                let t = ctx.drop_level(self.power(i)?, up)?;
                 let term = ctx.multiply_scalar(&t, ci, scale * q_up / t.scale())?;
                 match acc.as_mut() {
                     Some(a) => ctx.add_assign(a, &term)?,
@@ -229,20 +259,20 @@ impl<'a> PolyEval<'a> {
             let acc = match acc {
                 Some(a) => a,
                 None => {
-                    let t = ctx.drop_level(self.power(1)?, level + 1)?;
+                    let t = ctx.drop_level(self.power(1)?, up)?;
                     ctx.multiply_scalar(&t, 0.0, scale * q_up / t.scale())?
                 }
             };
-            let mut out = ctx.rescale(&acc)?;
+            let mut out = rescale_by(ctx, &acc, self.step)?;
             ctx.add_scalar_assign(&mut out, c[0])?;
             return Ok(out);
         }
         let g = self.giant(d);
         let (q, r) = Self::split(c, g);
-        let tg = ctx.drop_level(self.power(g)?, level + 1)?;
-        let qct = self.eval_at(&q, scale * q_up / tg.scale(), level + 1)?;
+        let tg = ctx.drop_level(self.power(g)?, up)?;
+        let qct = self.eval_at(&q, scale * q_up / tg.scale(), up)?;
         let prod = ctx.multiply_relin(&qct, &tg, self.rlk)?;
-        let mut out = ctx.rescale(&prod)?;
+        let mut out = rescale_by(ctx, &prod, self.step)?;
         let rct = self.eval_at(&r, out.scale(), level)?;
         ctx.add_assign(&mut out, &rct)?;
         Ok(out)
@@ -269,7 +299,7 @@ mod tests {
     fn the_standard_interpolant_is_accurate() {
         let b = super::super::params::BootstrapParams::standard_n16();
         let k_norm = b.k as f64 + 0.5;
-        let e = EvalMod::new(k_norm, b.cheb_degree, b.double_angle);
+        let e = EvalMod::new(k_norm, b.cheb_degree, b.double_angle, b.evalmod_primes);
         assert!(e.interpolation_error(k_norm) < 2f64.powi(-40));
     }
 }

@@ -233,8 +233,9 @@ impl BsgsLevel {
             .filter(|&s| s != 0)
     }
 
-    /// Applies `factor` times the map to `ct` and rescales once. The diagonals are encoded at
-    /// `target_scale · q_l / ct.scale` so that the result's scale is exactly `target_scale`.
+    /// Applies `factor` times the map to `ct` and rescales by the next `primes` primes. The
+    /// diagonals are encoded at `target_scale · (those primes) / ct.scale` so that the result's
+    /// scale is exactly `target_scale`.
     pub fn apply(
         &self,
         ctx: &Context,
@@ -242,10 +243,13 @@ impl BsgsLevel {
         gk: &GaloisKeys,
         target_scale: f64,
         factor: f64,
+        primes: usize,
     ) -> Result<Ciphertext> {
         let level = ct.level();
-        let q_l = ctx.q_primes()[level] as f64;
-        let pt_scale = target_scale * q_l / ct.scale();
+        let divisor: f64 = (0..primes)
+            .map(|i| ctx.q_primes()[level - i] as f64)
+            .product();
+        let pt_scale = target_scale * divisor / ct.scale();
         let rotated = ctx.rotate_hoisted(ct, &self.babies, gk)?;
         let mut acc: Option<Ciphertext> = None;
         for (g, terms) in &self.giants {
@@ -266,10 +270,13 @@ impl BsgsLevel {
                 None => acc = Some(moved),
             }
         }
-        let acc = acc.ok_or_else(|| {
+        let mut acc = acc.ok_or_else(|| {
             crate::ckks::CkksError::InvalidParams("empty linear transform".into())
         })?;
-        ctx.rescale(&acc)
+        for _ in 0..primes {
+            ctx.rescale_assign(&mut acc)?;
+        }
+        Ok(acc)
     }
 }
 

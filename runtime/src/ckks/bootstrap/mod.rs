@@ -12,6 +12,7 @@
 //!
 //! The parameter rule is in [`params`]; docs/bootstrapping.md explains the choices.
 
+pub mod bench;
 pub mod evalmod;
 pub mod keys;
 pub mod linear;
@@ -70,7 +71,12 @@ impl Bootstrapper {
         let k_norm = params.k as f64 + 0.5;
         Ok(Bootstrapper {
             params: params.clone(),
-            evalmod: EvalMod::new(k_norm, params.cheb_degree, params.double_angle),
+            evalmod: EvalMod::new(
+                k_norm,
+                params.cheb_degree,
+                params.double_angle,
+                params.evalmod_primes,
+            ),
             ctx,
             enc,
             cts,
@@ -91,7 +97,7 @@ impl Bootstrapper {
 
     /// Level a bootstrapped ciphertext comes out at (the levels left to the program).
     pub fn output_level(&self) -> usize {
-        self.ctx.max_level() - self.params.levels_consumed()
+        self.ctx.max_level() - self.params.primes_consumed()
     }
 
     /// Largest error of the EvalMod interpolant on its interval, before the double angles.
@@ -165,7 +171,8 @@ impl Bootstrapper {
         let mut w = raised;
         for (i, level) in self.cts.iter().enumerate() {
             let factor = if i == 0 { 0.5 / self.k_norm } else { 1.0 };
-            w = level.apply(ctx, &w, &keys.galois, w.scale(), factor)?;
+            let primes = if i + 1 == self.cts.len() { 2 } else { 1 };
+            w = level.apply(ctx, &w, &keys.galois, self.cts_target(i, &w), factor, primes)?;
         }
         let conj = ctx.conjugate(&w, &keys.galois)?;
         let re = ctx.add(&w, &conj)?;
@@ -178,19 +185,42 @@ impl Bootstrapper {
         let (re, im) = (re?, im?);
         let mut z = ctx.multiply_plain(&im, &self.monomial_i(im.level(), 1.0))?;
         ctx.add_assign(&mut z, &re)?;
-        // SlotToCoeff, with q_0/(2π·Δ) folded in: sin(2πx) = 2π·m·Δ/q_0 back to m.
+        // SlotToCoeff, with q_0/(2π·Δ) folded in: sin(2πx) = 2π·m·Δ/q_0 back to m. The scale
+        // steps down geometrically from EvalMod's to the input's, so that every level's
+        // diagonals are encoded at a scale of at least ~2^40.
         let q0 = ctx.moduli[0] as f64;
-        let last = self.stc.len() - 1;
+        let from = z.scale().log2();
+        let to = input_scale.log2();
+        let last = self.stc.len();
         for (i, level) in self.stc.iter().enumerate() {
             let factor = if i == 0 {
                 q0 / (std::f64::consts::TAU * input_scale)
             } else {
                 1.0
             };
-            let target = if i == last { input_scale } else { z.scale() };
-            z = level.apply(ctx, &z, &keys.galois, target, factor)?;
+            let target = if i + 1 == last {
+                input_scale
+            } else {
+                (from + (to - from) * (i + 1) as f64 / last as f64).exp2()
+            };
+            z = level.apply(ctx, &z, &keys.galois, target, factor, 1)?;
         }
         Ok(z)
+    }
+
+    /// Scale after CoeffToSlot level `i`: the working scale 2^cts_log_scale (the rescale noise
+    /// is then negligible next to the coefficients), except after the last level, which divides
+    /// by two primes to land on the scale of EvalMod's levels (the product of the primes its
+    /// first product divides by), so that EvalMod's squarings keep the scale where it is.
+    fn cts_target(&self, i: usize, w: &Ciphertext) -> f64 {
+        if i + 1 == self.cts.len() {
+            let below = w.level() - 2;
+            (0..self.params.evalmod_primes)
+                .map(|j| self.ctx.moduli[below - j] as f64)
+                .product()
+        } else {
+            (self.params.cts_log_scale as f64).exp2()
+        }
     }
 
     /// `±X^{N/2}` as a plaintext at scale 1: it multiplies every slot by ±i exactly (each
@@ -247,4 +277,84 @@ pub fn precision_bits(got: &[Complex64], want: &[Complex64]) -> (f64, f64) {
     let mean = errs.iter().sum::<f64>() / errs.len().max(1) as f64;
     let max = errs.iter().copied().fold(0.0, f64::max);
     (-mean.max(1e-300).log2(), -max.max(1e-300).log2())
+}
+
+#[cfg(test)]
+mod diag_tests {
+    use super::*;
+    use crate::ckks::params::Security;
+
+    #[test]
+    fn diagnose_phases() {
+        let env: Vec<usize> = std::env::var("HEL_DIAG").unwrap_or("12,45,11,119,0".into()).split(',').map(|x| x.parse().unwrap()).collect();
+        let p = BootstrapParams {
+            log_n: env[0] as u32,
+            log_slots: env[0] as u32 - 1,
+            log_q0: env[1] as u32,
+            k: env[2] as u32,
+            cheb_degree: env[3],
+            double_angle: env[4] as u32,
+            program_levels: 2,
+            cts_levels: 3,
+            stc_levels: 2,
+            security: Security::InsecureForTestingOnly,
+            ..BootstrapParams::standard_n16()
+        };
+        let boot = Bootstrapper::new(&p).unwrap();
+        let ctx = &boot.ctx;
+        let mut s = Sampler::seeded_for_testing_only(1);
+        let sk = ctx.gen_secret_key(&mut s);
+        let keys = boot.gen_keys(&sk, &mut s).unwrap();
+        let n = ctx.n;
+        let v: Vec<Complex64> = (0..n / 2).map(|i| Complex64::new(((i * 37) % 100) as f64 / 50.0 - 1.0, ((i * 91) % 100) as f64 / 50.0 - 1.0)).collect();
+        let pt = ctx.encode_complex(&v, 0, ctx.default_scale()).unwrap();
+        let ptc = ctx.centered_coeffs(&pt.poly, 0);
+        let ct = ctx.encrypt_sk(&pt, &sk, &mut s).unwrap();
+        let raised = boot.mod_raise(&ct, &keys).unwrap();
+        let dec = ctx.centered_coeffs(&ctx.decrypt(&raised, &sk).unwrap().poly, raised.level);
+        let q0 = ctx.moduli[0] as f64;
+        let mut worst: f64 = 0.0;
+        let mut xs = vec![0.0; n];
+        let mut imax: f64 = 0.0;
+        for j in 0..n {
+            let i = ((dec[j] - ptc[j]) / q0).round();
+            imax = imax.max(i.abs());
+            worst = worst.max((dec[j] - ptc[j] - i * q0).abs());
+            xs[j] = dec[j] / q0;
+        }
+        eprintln!("modraise: noise {worst:.1} (2^{:.1}), max |I| {imax}", worst.log2());
+        let mut w = raised;
+        for (i, level) in boot.cts.iter().enumerate() {
+            let factor = if i == 0 { 0.5 / boot.k_norm } else { 1.0 };
+            let primes = if i + 1 == boot.cts.len() { 2 } else { 1 };
+            w = level.apply(ctx, &w, &keys.galois, boot.cts_target(i, &w), factor, primes).unwrap();
+        }
+        let conj = ctx.conjugate(&w, &keys.galois).unwrap();
+        let re = ctx.add(&w, &conj).unwrap();
+        let got = ctx.decode(&ctx.decrypt(&re, &sk).unwrap()).unwrap();
+        let bits = n.trailing_zeros() - 1;
+        let mut e: f64 = 0.0;
+        for k in 0..n / 2 {
+            let src = k.reverse_bits() >> (usize::BITS - bits);
+            e = e.max((got[k].re - xs[src] / boot.k_norm).abs());
+        }
+        eprintln!("cts: max err in x/K {e:.3e} (2^{:.1}), scale 2^{:.2}, level {}", e.log2(), re.scale().log2(), re.level());
+        let y = boot.evalmod.apply(ctx, &re, &keys.relin).unwrap();
+        let goty = ctx.decode(&ctx.decrypt(&y, &sk).unwrap()).unwrap();
+        let mut e2: f64 = 0.0;
+        for k in 0..n / 2 {
+            let src = k.reverse_bits() >> (usize::BITS - bits);
+            e2 = e2.max((goty[k].re - (std::f64::consts::TAU * xs[src]).sin()).abs());
+        }
+        eprintln!("evalmod: max err {e2:.3e} (2^{:.1}), scale 2^{:.2}, level {}", e2.log2(), y.scale().log2(), y.level());
+        let mut e3: f64 = 0.0;
+        for k in 0..n / 2 {
+            let t = got[k].re;
+            let c = crate::ckks::bootstrap::evalmod::chebyshev_eval(&boot.evalmod.coeffs, t);
+            let mut c2 = c;
+            for _ in 0..boot.params.double_angle { c2 = 2.0 * c2 * c2 - 1.0; }
+            e3 = e3.max((goty[k].re - c2).abs());
+        }
+        eprintln!("evalmod vs its own plaintext circuit on the decrypted input: 2^{:.1}; interp 2^{:.1}", e3.log2(), boot.evalmod_interpolation_error().log2());
+    }
 }

@@ -6,6 +6,14 @@
 //! `q_0 | program levels (2^log_scale) | SlotToCoeff | EvalMod | CoeffToSlot`.
 //! A ciphertext is bootstrapped from level 0, raised to the top, and comes out at the top
 //! program level: `program_levels` levels are left for the program.
+//!
+//! Precision is set by the scales the phases run at: a rescale adds noise of about
+//! `sqrt(N/18)` integer units whatever the scale (the dense secret's rounding term), which the
+//! slot map amplifies by `sqrt(N)`, and the output error is that of the coefficients `x`
+//! times `sqrt(N)·q_0/Δ`. So CoeffToSlot runs at a working scale of 2^`cts_log_scale` (its
+//! last level divides by two primes to come down to EvalMod's scale), and each EvalMod level
+//! divides by `evalmod_primes` primes so that its scale, the product of those primes, can be
+//! larger than one 50-bit prime.
 
 use crate::ckks::params::{CkksParams, ParamsError, Security};
 
@@ -25,6 +33,10 @@ pub struct BootstrapParams {
     pub program_levels: usize,
     /// Prime sizes of the CoeffToSlot, EvalMod and SlotToCoeff levels.
     pub cts_bits: u32,
+    /// log2 of the working scale of CoeffToSlot.
+    pub cts_log_scale: u32,
+    /// Primes per EvalMod level (its scale is their product).
+    pub evalmod_primes: usize,
     /// See [`BootstrapParams::cts_bits`].
     pub evalmod_bits: u32,
     /// See [`BootstrapParams::cts_bits`].
@@ -53,18 +65,20 @@ impl BootstrapParams {
         BootstrapParams {
             log_n: 16,
             log_slots: 15,
-            log_q0: 50,
+            log_q0: 45,
             log_scale: 40,
             program_levels: 9,
             cts_bits: 50,
-            evalmod_bits: 50,
-            stc_bits: 45,
+            cts_log_scale: 80,
+            evalmod_primes: 2,
+            evalmod_bits: 30,
+            stc_bits: 50,
             cts_levels: 4,
             stc_levels: 3,
             hamming_weight: 32,
-            k: 12,
-            cheb_degree: 47,
-            double_angle: 3,
+            k: 11,
+            cheb_degree: 119,
+            double_angle: 0,
             enc_p_bits: 50,
             security: Security::Classical128,
         }
@@ -86,9 +100,16 @@ impl BootstrapParams {
         self.cheb_depth() + self.double_angle as usize
     }
 
-    /// Levels one bootstrap consumes.
+    /// Levels one bootstrap consumes (an EvalMod level and the last CoeffToSlot level count
+    /// once though they divide by several primes).
     pub fn levels_consumed(&self) -> usize {
         self.cts_levels + self.evalmod_levels() + self.stc_levels
+    }
+
+    /// Primes one bootstrap consumes: the ciphertext comes out at prime index
+    /// `max_level - primes_consumed`.
+    pub fn primes_consumed(&self) -> usize {
+        self.cts_levels + 1 + self.evalmod_levels() * self.evalmod_primes + self.stc_levels
     }
 
     /// Data prime sizes, q_0 first.
@@ -96,8 +117,11 @@ impl BootstrapParams {
         std::iter::once(self.log_q0)
             .chain(std::iter::repeat_n(self.log_scale, self.program_levels))
             .chain(std::iter::repeat_n(self.stc_bits, self.stc_levels))
-            .chain(std::iter::repeat_n(self.evalmod_bits, self.evalmod_levels()))
-            .chain(std::iter::repeat_n(self.cts_bits, self.cts_levels))
+            .chain(std::iter::repeat_n(
+                self.evalmod_bits,
+                self.evalmod_levels() * self.evalmod_primes,
+            ))
+            .chain(std::iter::repeat_n(self.cts_bits, self.cts_levels + 1))
             .collect()
     }
 
@@ -140,6 +164,9 @@ impl BootstrapParams {
         }
         if self.hamming_weight == 0 || self.hamming_weight > self.n() {
             return bad(format!("hamming_weight = {}", self.hamming_weight));
+        }
+        if self.evalmod_primes == 0 || self.evalmod_primes > 3 {
+            return bad(format!("evalmod_primes = {} outside 1..=3", self.evalmod_primes));
         }
         if self.k == 0 || self.cheb_degree < 2 || self.cheb_degree > 255 {
             return bad(format!(
@@ -215,7 +242,7 @@ mod tests {
         let b = BootstrapParams::standard_n16();
         let p = b.ckks_params().expect("the documented chain fits the 128-bit bound");
         assert_eq!(p.security, Security::Classical128);
-        assert_eq!(p.max_level(), b.program_levels + b.levels_consumed());
+        assert_eq!(p.max_level(), b.program_levels + b.primes_consumed());
         assert!(b.program_levels >= 9);
         assert!(b.failure_log2() <= -15.0, "{}", b.failure_log2());
         b.encapsulation_params().expect("encapsulation context");
@@ -227,6 +254,7 @@ mod tests {
         assert_eq!(cheb_depth(63), 7);
         assert_eq!(cheb_depth(31), 6);
         assert_eq!(cheb_depth(30), 5);
+        assert_eq!(cheb_depth(119), 7);
     }
 
     #[test]
