@@ -22,25 +22,46 @@ fn insecure_small_for_testing_only(log_n: u32) -> BootstrapParams {
 
 #[test]
 fn bootstrapping_refreshes_full_slots() {
-    let t = std::time::Instant::now();
     let boot = Bootstrapper::new(&insecure_small_for_testing_only(12)).unwrap();
     let ctx = boot.context();
     let mut s = sampler(1);
     let sk = ctx.gen_secret_key(&mut s);
     let keys = boot.gen_keys(&sk, &mut s).unwrap();
-    eprintln!("setup {:?}, {} rotations", t.elapsed(), boot.rotations().len());
     let v = values(ctx.slots(), 2);
     let ct = ctx
-        .encrypt_sk(&ctx.encode_complex(&v, 0, ctx.default_scale()).unwrap(), &sk, &mut s)
+        .encrypt_sk(
+            &ctx.encode_complex(&v, 0, ctx.default_scale()).unwrap(),
+            &sk,
+            &mut s,
+        )
         .unwrap();
-    let t = std::time::Instant::now();
     let out = boot.bootstrap(&ct, &keys).unwrap();
-    eprintln!("bootstrap {:?}", t.elapsed());
     assert_eq!(out.level(), boot.output_level());
     assert_eq!(out.level(), 2);
     assert_eq!(out.scale(), ct.scale());
     let got = ctx.decode(&ctx.decrypt(&out, &sk).unwrap()).unwrap();
     let (mean, min) = precision_bits(&got, &v);
     eprintln!("precision mean {mean:.2} min {min:.2}");
-    assert!(mean >= 17.0 && min >= 15.0, "mean {mean}, min {min}");
+    // The figures of docs/bootstrapping.md for this set (18.3 / 16.9 measured): at N = 2^12
+    // the sine's cubic term (the message coefficients are ~sqrt(2/N), so Δ·m/q_0 is largest
+    // at small N) limits the precision; at N = 2^16 it is 22.4 / 20.6.
+    assert!(mean >= 18.0 && min >= 16.0, "mean {mean}, min {min}");
+
+    // The refreshed ciphertext computes like a fresh one: square it with the key set's
+    // relinearization key, bootstrap the product from level 0 again, and compare with v².
+    let rlk = keys.relin_key();
+    let sq = ctx
+        .rescale(&ctx.relinearize(&ctx.square(&out).unwrap(), rlk).unwrap())
+        .unwrap();
+    let again = boot
+        .bootstrap(&ctx.drop_level(&sq, 0).unwrap(), &keys)
+        .unwrap();
+    assert_eq!(again.level(), 2);
+    let want: Vec<_> = v.iter().map(|x| x * x).collect();
+    let got = ctx.decode(&ctx.decrypt(&again, &sk).unwrap()).unwrap();
+    let (mean2, min2) = precision_bits(&got, &want);
+    eprintln!("after a product and a second bootstrap: mean {mean2:.2} min {min2:.2}");
+    // |v²| ≤ 2 doubles the sine's distortion (~1 bit) and the first bootstrap's error is
+    // doubled by the square: one bit below the single bootstrap.
+    assert!(mean2 >= 16.5 && min2 >= 14.5, "mean {mean2}, min {min2}");
 }

@@ -94,8 +94,8 @@ fn run_bootstrap(args: BootstrapBenchArgs) -> CmdResult {
     if !slots.is_power_of_two() {
         return Err(miette!("--slots {slots} is not a power of two"));
     }
-    let params = bench::secure_params(args.log_n, slots.trailing_zeros())
-        .map_err(|e| miette!("{e}"))?;
+    let params =
+        bench::secure_params(args.log_n, slots.trailing_zeros()).map_err(|e| miette!("{e}"))?;
     let report = bench::run(&params, args.threads.threads, &mut |phase| {
         eprintln!("bench bootstrap 2^{}: {phase}", args.log_n)
     })

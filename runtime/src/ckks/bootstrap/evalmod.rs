@@ -28,7 +28,8 @@ pub(crate) fn chebyshev_interpolant(f: impl Fn(f64) -> f64, degree: usize) -> Ve
         .map(|j| {
             let s: f64 = (0..m)
                 .map(|k| {
-                    values[k] * (std::f64::consts::PI * j as f64 * (k as f64 + 0.5) / m as f64).cos()
+                    values[k]
+                        * (std::f64::consts::PI * j as f64 * (k as f64 + 0.5) / m as f64).cos()
                 })
                 .sum();
             s * if j == 0 { 1.0 } else { 2.0 } / m as f64

@@ -287,7 +287,9 @@ mod tests {
     fn random_slots(n: usize, seed: u64) -> Vec<Complex64> {
         let mut x = seed;
         let mut next = || {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (x >> 11) as f64 / (1u64 << 53) as f64 - 0.5
         };
         (0..n).map(|_| Complex64::new(next(), next())).collect()

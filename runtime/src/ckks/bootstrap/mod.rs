@@ -172,7 +172,14 @@ impl Bootstrapper {
         for (i, level) in self.cts.iter().enumerate() {
             let factor = if i == 0 { 0.5 / self.k_norm } else { 1.0 };
             let primes = if i + 1 == self.cts.len() { 2 } else { 1 };
-            w = level.apply(ctx, &w, &keys.galois, self.cts_target(i, &w), factor, primes)?;
+            w = level.apply(
+                ctx,
+                &w,
+                &keys.galois,
+                self.cts_target(i, &w),
+                factor,
+                primes,
+            )?;
         }
         let conj = ctx.conjugate(&w, &keys.galois)?;
         let re = ctx.add(&w, &conj)?;
@@ -280,81 +287,4 @@ pub fn precision_bits(got: &[Complex64], want: &[Complex64]) -> (f64, f64) {
 }
 
 #[cfg(test)]
-mod diag_tests {
-    use super::*;
-    use crate::ckks::params::Security;
-
-    #[test]
-    fn diagnose_phases() {
-        let env: Vec<usize> = std::env::var("HEL_DIAG").unwrap_or("12,45,11,119,0".into()).split(',').map(|x| x.parse().unwrap()).collect();
-        let p = BootstrapParams {
-            log_n: env[0] as u32,
-            log_slots: env[0] as u32 - 1,
-            log_q0: env[1] as u32,
-            k: env[2] as u32,
-            cheb_degree: env[3],
-            double_angle: env[4] as u32,
-            program_levels: 2,
-            cts_levels: 3,
-            stc_levels: 2,
-            security: Security::InsecureForTestingOnly,
-            ..BootstrapParams::standard_n16()
-        };
-        let boot = Bootstrapper::new(&p).unwrap();
-        let ctx = &boot.ctx;
-        let mut s = Sampler::seeded_for_testing_only(1);
-        let sk = ctx.gen_secret_key(&mut s);
-        let keys = boot.gen_keys(&sk, &mut s).unwrap();
-        let n = ctx.n;
-        let v: Vec<Complex64> = (0..n / 2).map(|i| Complex64::new(((i * 37) % 100) as f64 / 50.0 - 1.0, ((i * 91) % 100) as f64 / 50.0 - 1.0)).collect();
-        let pt = ctx.encode_complex(&v, 0, ctx.default_scale()).unwrap();
-        let ptc = ctx.centered_coeffs(&pt.poly, 0);
-        let ct = ctx.encrypt_sk(&pt, &sk, &mut s).unwrap();
-        let raised = boot.mod_raise(&ct, &keys).unwrap();
-        let dec = ctx.centered_coeffs(&ctx.decrypt(&raised, &sk).unwrap().poly, raised.level);
-        let q0 = ctx.moduli[0] as f64;
-        let mut worst: f64 = 0.0;
-        let mut xs = vec![0.0; n];
-        let mut imax: f64 = 0.0;
-        for j in 0..n {
-            let i = ((dec[j] - ptc[j]) / q0).round();
-            imax = imax.max(i.abs());
-            worst = worst.max((dec[j] - ptc[j] - i * q0).abs());
-            xs[j] = dec[j] / q0;
-        }
-        eprintln!("modraise: noise {worst:.1} (2^{:.1}), max |I| {imax}", worst.log2());
-        let mut w = raised;
-        for (i, level) in boot.cts.iter().enumerate() {
-            let factor = if i == 0 { 0.5 / boot.k_norm } else { 1.0 };
-            let primes = if i + 1 == boot.cts.len() { 2 } else { 1 };
-            w = level.apply(ctx, &w, &keys.galois, boot.cts_target(i, &w), factor, primes).unwrap();
-        }
-        let conj = ctx.conjugate(&w, &keys.galois).unwrap();
-        let re = ctx.add(&w, &conj).unwrap();
-        let got = ctx.decode(&ctx.decrypt(&re, &sk).unwrap()).unwrap();
-        let bits = n.trailing_zeros() - 1;
-        let mut e: f64 = 0.0;
-        for k in 0..n / 2 {
-            let src = k.reverse_bits() >> (usize::BITS - bits);
-            e = e.max((got[k].re - xs[src] / boot.k_norm).abs());
-        }
-        eprintln!("cts: max err in x/K {e:.3e} (2^{:.1}), scale 2^{:.2}, level {}", e.log2(), re.scale().log2(), re.level());
-        let y = boot.evalmod.apply(ctx, &re, &keys.relin).unwrap();
-        let goty = ctx.decode(&ctx.decrypt(&y, &sk).unwrap()).unwrap();
-        let mut e2: f64 = 0.0;
-        for k in 0..n / 2 {
-            let src = k.reverse_bits() >> (usize::BITS - bits);
-            e2 = e2.max((goty[k].re - (std::f64::consts::TAU * xs[src]).sin()).abs());
-        }
-        eprintln!("evalmod: max err {e2:.3e} (2^{:.1}), scale 2^{:.2}, level {}", e2.log2(), y.scale().log2(), y.level());
-        let mut e3: f64 = 0.0;
-        for k in 0..n / 2 {
-            let t = got[k].re;
-            let c = crate::ckks::bootstrap::evalmod::chebyshev_eval(&boot.evalmod.coeffs, t);
-            let mut c2 = c;
-            for _ in 0..boot.params.double_angle { c2 = 2.0 * c2 * c2 - 1.0; }
-            e3 = e3.max((goty[k].re - c2).abs());
-        }
-        eprintln!("evalmod vs its own plaintext circuit on the decrypted input: 2^{:.1}; interp 2^{:.1}", e3.log2(), boot.evalmod_interpolation_error().log2());
-    }
-}
+mod tests;
