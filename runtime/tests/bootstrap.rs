@@ -65,3 +65,24 @@ fn bootstrapping_refreshes_full_slots() {
     // doubled by the square: one bit below the single bootstrap.
     assert!(mean2 >= 16.5 && min2 >= 14.5, "mean {mean2}, min {min2}");
 }
+
+/// The size the bench reports is the bit-packed size of the key files: checked against the
+/// serialized relinearization and Galois keys, which are most of the set.
+#[test]
+fn key_size_matches_the_serialized_keys() {
+    let boot = Bootstrapper::new(&insecure_small_for_testing_only(12)).unwrap();
+    let ctx = boot.context();
+    let mut s = sampler(3);
+    let sk = ctx.gen_secret_key(&mut s);
+    let keys = boot.gen_keys(&sk, &mut s).unwrap();
+    let files = keys.relin_key().to_bytes(ctx).unwrap().len()
+        + keys.galois_keys().to_bytes(ctx).unwrap().len();
+    let total = boot.key_bytes(&keys);
+    // The two encapsulation keys add one full-chain key and one two-prime key on top.
+    let per_key = files as f64 / (keys.galois_keys().elements().len() + 1) as f64;
+    let extra = total as f64 - files as f64;
+    assert!(
+        extra > 0.9 * per_key && extra < 1.2 * per_key,
+        "{total} vs {files} in files ({per_key} per key)"
+    );
+}

@@ -4,6 +4,7 @@
 use clap::{Args, Subcommand};
 use miette::{miette, IntoDiagnostic};
 
+use super::errors::usage_error;
 use super::flags::ThreadsArgs;
 use super::CmdResult;
 
@@ -92,10 +93,13 @@ fn run_bootstrap(args: BootstrapBenchArgs) -> CmdResult {
     use hel_runtime::ckks::bootstrap::bench;
     let slots = args.slots.unwrap_or(1 << (args.log_n - 1));
     if !slots.is_power_of_two() {
-        return Err(miette!("--slots {slots} is not a power of two"));
+        return Err(usage_error(format!(
+            "--slots {slots} is not a power of two"
+        )));
     }
-    let params =
-        bench::secure_params(args.log_n, slots.trailing_zeros()).map_err(|e| miette!("{e}"))?;
+    // Flags the implementation cannot honour are usage errors, refused before any work.
+    let params = bench::secure_params(args.log_n, slots.trailing_zeros())
+        .map_err(|e| usage_error(format!("{e}")))?;
     let report = bench::run(&params, args.threads.threads, &mut |phase| {
         eprintln!("bench bootstrap 2^{}: {phase}", args.log_n)
     })

@@ -84,7 +84,7 @@ pub fn run(
         let t = Instant::now();
         let keys = boot.gen_keys(&sk, &mut rng)?;
         let keygen_seconds = t.elapsed().as_secs_f64();
-        let key_bytes = boot.key_bytes(&keys)?;
+        let key_bytes = boot.key_bytes(&keys);
         let values = random_slots(ctx.slots(), &mut rng);
         let pt = ctx.encode_complex(&values, 0, ctx.default_scale())?;
         let ct = ctx.encrypt_sk(&pt, &sk, &mut rng)?;

@@ -130,8 +130,8 @@ impl Bootstrapper {
         )
     }
 
-    /// Serialized size of a key set.
-    pub fn key_bytes(&self, keys: &BootstrapKeys) -> Result<usize> {
+    /// Bit-packed size of a key set (see [`BootstrapKeys::size_bytes`]).
+    pub fn key_bytes(&self, keys: &BootstrapKeys) -> usize {
         keys.size_bytes(&self.ctx, &self.enc)
     }
 
