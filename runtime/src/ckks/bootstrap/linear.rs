@@ -163,13 +163,16 @@ pub(crate) fn slot_to_coeff_maps(n: usize, levels: usize) -> Vec<DiagMap> {
     merge(n, stages, levels)
 }
 
+/// The terms of one giant step: (index of the baby rotation, pre-rotated diagonal).
+type GiantTerms = Vec<(usize, Vec<Complex64>)>;
+
 /// One merged level ready for baby-step giant-step evaluation.
 #[derive(Clone, Debug)]
 pub(crate) struct BsgsLevel {
     /// Baby rotations (hoisted), signed.
     babies: Vec<i64>,
     /// Per giant rotation: the (baby index, pre-rotated diagonal) terms.
-    giants: Vec<(i64, Vec<(usize, Vec<Complex64>)>)>,
+    giants: Vec<(i64, GiantTerms)>,
 }
 
 impl BsgsLevel {
