@@ -212,6 +212,16 @@ impl Bootstrapper {
             };
             z = level.apply(ctx, &z, &keys.galois, target, factor, 1)?;
         }
+        // The last level was encoded to land on the input's scale; what is left is f64
+        // rounding (~1e-16 relative), far inside the scale tolerance. Returning the input's
+        // scale bit for bit lets the caller's bookkeeping treat the bootstrap as the identity.
+        if !crate::ckks::ops::scales_match(z.scale, input_scale) {
+            return Err(CkksError::ScaleMismatch {
+                lhs: z.scale,
+                rhs: input_scale,
+            });
+        }
+        z.scale = input_scale;
         Ok(z)
     }
 

@@ -77,8 +77,8 @@ impl BootstrapParams {
             stc_levels: 3,
             hamming_weight: 32,
             k: 11,
-            cheb_degree: 119,
-            double_angle: 0,
+            cheb_degree: 47,
+            double_angle: 2,
             enc_p_bits: 50,
             security: Security::Classical128,
         }
