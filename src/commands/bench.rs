@@ -112,7 +112,13 @@ fn run_bootstrap(args: BootstrapBenchArgs) -> CmdResult {
         "CKKS bootstrap N = 2^{}, {} slots, log2(PQ) = {} bits, dnum = {}, {} thread(s)",
         report.log_n, report.slots, report.log_qp, report.dnum, report.threads
     );
-    println!("time               {:.2} s", report.seconds);
+    match report.cpu_seconds {
+        Some(cpu) => println!(
+            "time               {:.2} s ({cpu:.2} s of CPU)",
+            report.seconds
+        ),
+        None => println!("time               {:.2} s", report.seconds),
+    }
     println!(
         "levels             {} consumed, {} left at 2^{}",
         report.levels_consumed, report.levels_left, report.log_scale
