@@ -72,7 +72,7 @@ impl BootstrapParams {
             cts_log_scale: 80,
             evalmod_primes: 2,
             evalmod_bits: 30,
-            stc_bits: 50,
+            stc_bits: 45,
             cts_levels: 4,
             stc_levels: 3,
             hamming_weight: 32,
@@ -256,6 +256,9 @@ mod tests {
         assert_eq!(p.max_level(), b.program_levels + b.primes_consumed());
         assert!(b.program_levels >= 9);
         assert!(b.failure_log2() <= -15.0, "{}", b.failure_log2());
+        // Three key-switching digits: a fourth costs a ModUp more per key switch and a third
+        // more key material.
+        assert_eq!(p.dnum, 3);
         b.encapsulation_params().expect("encapsulation context");
     }
 
