@@ -52,7 +52,7 @@ pub(crate) fn chebyshev_eval(c: &[f64], t: f64) -> f64 {
 #[derive(Clone, Debug)]
 pub(crate) struct EvalMod {
     /// Chebyshev coefficients of the scaled cosine on [-1, 1].
-    pub(crate) coeffs: Vec<f64>,
+    coeffs: Vec<f64>,
     double_angle: u32,
     /// Primes per level: each product is divided by this many primes.
     step: usize,

@@ -305,7 +305,7 @@ mod tests {
     /// CoeffToSlot then SlotToCoeff is the identity, whatever the merging (that they match the
     /// encoder is what the bootstrapping tests check end to end).
     #[test]
-    fn merged_transforms_invert_each_other_and_match_the_encoder() {
+    fn merged_transforms_invert_each_other() {
         let n = 64;
         let z = random_slots(n, 3);
         for (cl, sl) in [(1, 1), (2, 3), (3, 2), (6, 6)] {

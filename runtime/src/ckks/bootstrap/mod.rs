@@ -153,8 +153,9 @@ impl Bootstrapper {
         Ok(())
     }
 
-    /// Refreshes `ct` (degree 1, any level, |slots| ≲ 1 at its scale Δ with q_0/Δ ≥ 2^8) to
-    /// the same message at the same scale, at [`Bootstrapper::output_level`].
+    /// Refreshes `ct` (degree 1, any level, |slots| ≲ 1 at a scale Δ well below q_0: the
+    /// standard rule has q_0/Δ = 2^5) to the same message at the same scale, at
+    /// [`Bootstrapper::output_level`].
     pub fn bootstrap(&self, ct: &Ciphertext, keys: &BootstrapKeys) -> Result<Ciphertext> {
         self.check_keys(keys)?;
         let ctx = &self.ctx;
