@@ -66,23 +66,37 @@ fn bootstrapping_refreshes_full_slots() {
     assert!(mean2 >= 16.5 && min2 >= 14.5, "mean {mean2}, min {min2}");
 }
 
-/// The size the bench reports is the bit-packed size of the key files: checked against the
-/// serialized relinearization and Galois keys, which are most of the set.
+/// Bootstrapping keys travel as one versioned file: it loads back equal, its size is the one
+/// the bench reports (plus the envelope), and a file for other parameters, a corrupted one or
+/// a key file of another kind is refused.
 #[test]
-fn key_size_matches_the_serialized_keys() {
-    let boot = Bootstrapper::new(&insecure_small_for_testing_only(12)).unwrap();
+fn key_files_round_trip_and_refuse_foreign_or_damaged_input() {
+    let params = insecure_small_for_testing_only(12);
+    let boot = Bootstrapper::new(&params).unwrap();
     let ctx = boot.context();
     let mut s = sampler(3);
     let sk = ctx.gen_secret_key(&mut s);
     let keys = boot.gen_keys(&sk, &mut s).unwrap();
-    let files = keys.relin_key().to_bytes(ctx).unwrap().len()
-        + keys.galois_keys().to_bytes(ctx).unwrap().len();
-    let total = boot.key_bytes(&keys);
-    // The two encapsulation keys add one full-chain key and one two-prime key on top.
-    let per_key = files as f64 / (keys.galois_keys().elements().len() + 1) as f64;
-    let extra = total as f64 - files as f64;
+    let bytes = boot.keys_to_bytes(&keys).unwrap();
+    assert_eq!(boot.keys_from_bytes(&bytes).unwrap(), keys);
+    let payload = boot.key_bytes(&keys);
+    // Envelope, counts and Galois elements: well under a kilobyte next to megabytes of keys.
     assert!(
-        extra > 0.9 * per_key && extra < 1.2 * per_key,
-        "{total} vs {files} in files ({per_key} per key)"
+        bytes.len() >= payload && bytes.len() - payload < 1024,
+        "{} bytes in the file, {payload} computed",
+        bytes.len()
     );
+    let other = Bootstrapper::new(&BootstrapParams {
+        log_q0: 46,
+        ..params
+    })
+    .unwrap();
+    assert!(other.keys_from_bytes(&bytes).is_err());
+    let mut damaged = bytes.clone();
+    let mid = damaged.len() / 2;
+    damaged[mid] ^= 1;
+    assert!(boot.keys_from_bytes(&damaged).is_err());
+    assert!(boot.keys_from_bytes(&bytes[..bytes.len() - 40]).is_err());
+    let relin_file = keys.relin_key().to_bytes(ctx).unwrap();
+    assert!(boot.keys_from_bytes(&relin_file).is_err());
 }

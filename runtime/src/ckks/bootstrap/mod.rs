@@ -135,6 +135,18 @@ impl Bootstrapper {
         keys.size_bytes(&self.ctx, &self.enc)
     }
 
+    /// Serializes a key set as one versioned file (the format of `serialize.rs`, kind
+    /// "bootstrapping key set"), bound to this chain and its encapsulation context.
+    pub fn keys_to_bytes(&self, keys: &BootstrapKeys) -> Result<Vec<u8>> {
+        crate::ckks::serialize::bootstrap_keys_to_bytes(&self.ctx, &self.enc, keys)
+    }
+
+    /// Loads a key set written by [`Bootstrapper::keys_to_bytes`]; a file for other
+    /// parameters, of another kind, truncated or corrupted is refused.
+    pub fn keys_from_bytes(&self, bytes: &[u8]) -> Result<BootstrapKeys> {
+        crate::ckks::serialize::bootstrap_keys_from_bytes(&self.ctx, &self.enc, bytes)
+    }
+
     fn check_keys(&self, keys: &BootstrapKeys) -> Result<()> {
         self.ctx.check_id(keys.ctx_id)?;
         self.enc.check_id(keys.enc_id)?;
