@@ -301,6 +301,10 @@ fn json_errors_are_one_object_on_stdout() {
         vec!["train", "--label-column", "3", "--json"],
         vec!["bench", "ckks", "--threads", "many", "--json"],
         vec!["compile", "--json"],
+        // Bootstrapping at 128-bit security needs N = 2^16, and only full slots exist.
+        vec!["bench", "bootstrap", "--log-n", "14", "--json"],
+        vec!["bench", "bootstrap", "--slots", "1024", "--json"],
+        vec!["bench", "bootstrap", "--slots", "1000", "--json"],
     ] {
         let v = json_error(d, &args, 2);
         assert_eq!(v["error"]["code"], "hel::usage", "{args:?}: {v}");
@@ -361,6 +365,7 @@ fn shared_flags_are_the_same_everywhere() {
                 &["run"],
                 &["train"],
                 &["bench", "ckks"],
+                &["bench", "bootstrap"],
                 &["bench", "logreg"],
             ],
         ),
@@ -427,6 +432,7 @@ fn shared_flags_are_the_same_everywhere() {
         vec!["run", "x.helc"],
         vec!["train"],
         vec!["bench", "ckks"],
+        vec!["bench", "bootstrap"],
         vec!["bench", "logreg"],
     ] {
         let mut args = cmd.clone();

@@ -4,6 +4,7 @@
 use clap::{Args, Subcommand};
 use miette::{miette, IntoDiagnostic};
 
+use super::errors::usage_error;
 use super::flags::ThreadsArgs;
 use super::CmdResult;
 
@@ -19,6 +20,8 @@ pub struct BenchArgs {
 pub enum BenchTarget {
     /// The RNS-CKKS engine at the standard chain for N = 2^log_n (ciphertexts at the top level).
     Ckks(CkksBenchArgs),
+    /// One CKKS bootstrap at 128-bit security: time, levels, precision, key size.
+    Bootstrap(BootstrapBenchArgs),
     /// Encrypted logistic-regression training on MNIST: -O1 vs -O2 and 1 vs N threads.
     Logreg(super::bench_logreg::LogregBenchArgs),
 }
@@ -36,9 +39,26 @@ pub struct CkksBenchArgs {
     pub json: bool,
 }
 
+/// Options of `hel bench bootstrap`.
+#[derive(Args)]
+pub struct BootstrapBenchArgs {
+    /// log2 of the ring degree (the 128-bit bootstrapping chain needs 16).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(12..=16))]
+    pub log_n: u32,
+    /// Number of slots (a power of two; only full slots, N/2, are implemented).
+    #[arg(long)]
+    pub slots: Option<u64>,
+    #[command(flatten)]
+    pub threads: ThreadsArgs,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
 pub fn run(args: BenchArgs) -> CmdResult {
     match args.target {
         BenchTarget::Ckks(a) => run_ckks(a),
+        BenchTarget::Bootstrap(a) => run_bootstrap(a),
         BenchTarget::Logreg(a) => super::bench_logreg::run(a),
     }
 }
@@ -66,5 +86,53 @@ fn run_ckks(args: CkksBenchArgs) -> CmdResult {
         };
         println!("{op:<16} {shown:>14}");
     }
+    Ok(())
+}
+
+fn run_bootstrap(args: BootstrapBenchArgs) -> CmdResult {
+    use hel_runtime::ckks::bootstrap::bench;
+    let slots = args.slots.unwrap_or(1 << (args.log_n - 1));
+    if !slots.is_power_of_two() {
+        return Err(usage_error(format!(
+            "--slots {slots} is not a power of two"
+        )));
+    }
+    // Flags the implementation cannot honour are usage errors, refused before any work.
+    let params = bench::secure_params(args.log_n, slots.trailing_zeros())
+        .map_err(|e| usage_error(format!("{e}")))?;
+    let report = bench::run(&params, args.threads.threads, &mut |phase| {
+        eprintln!("bench bootstrap 2^{}: {phase}", args.log_n)
+    })
+    .map_err(|e| miette!("{e}"))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report).into_diagnostic()?);
+        return Ok(());
+    }
+    println!(
+        "CKKS bootstrap N = 2^{}, {} slots, log2(PQ) = {} bits, dnum = {}, {} thread(s)",
+        report.log_n, report.slots, report.log_qp, report.dnum, report.threads
+    );
+    match report.cpu_seconds {
+        Some(cpu) => println!(
+            "time               {:.2} s ({cpu:.2} s of CPU)",
+            report.seconds
+        ),
+        None => println!("time               {:.2} s", report.seconds),
+    }
+    println!(
+        "levels             {} consumed, {} left at 2^{}",
+        report.levels_consumed, report.levels_left, report.log_scale
+    );
+    println!(
+        "precision          {:.2} bits mean, {:.2} bits min",
+        report.precision_bits_mean, report.precision_bits_min
+    );
+    println!("failure bound      2^{:.1}", report.failure_log2);
+    println!(
+        "keys               {:.2} GiB ({} rotations), generated in {:.1} s",
+        report.key_bytes as f64 / (1u64 << 30) as f64,
+        report.rotation_keys,
+        report.keygen_seconds
+    );
     Ok(())
 }

@@ -67,6 +67,7 @@ pub enum Command {
     ///   hel bench ckks                       # N = 2^14, all cores, table
     ///   hel bench ckks --log-n 15 --threads 1
     ///   hel bench ckks --log-n 13 --json     # one JSON object on stdout
+    ///   hel bench bootstrap --threads 1      # one bootstrap at N = 2^16, 128-bit secure
     #[command(verbatim_doc_comment)]
     Bench(bench::BenchArgs),
     /// Train logistic regression on encrypted data end to end (client and server in one
@@ -87,6 +88,7 @@ impl Cli {
             Command::Train(a) => a.json,
             Command::Bench(b) => match &b.target {
                 bench::BenchTarget::Ckks(a) => a.json,
+                bench::BenchTarget::Bootstrap(a) => a.json,
                 bench::BenchTarget::Logreg(a) => a.json,
             },
             Command::Check(_) | Command::Ir(_) | Command::Decrypt(_) | Command::Data(_) => false,

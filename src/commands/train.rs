@@ -44,8 +44,9 @@ Examples:
   hel train --minibatches 12 --round-size 6         # two rounds of 6"
 )]
 pub struct TrainArgs {
-    /// Training data: `mnist-3v8` (bundled) or a CSV file (labels 0/1 or -1/+1).
-    #[arg(long, value_name = "mnist-3v8|FILE.csv", default_value = MNIST)]
+    /// Training data: `mnist-3v8` (bundled), a CSV file (labels 0/1 or -1/+1) or a NumPy
+    /// `.npy` file (a 2-D array, the label in the last column or `--label-column INDEX`).
+    #[arg(long, value_name = "mnist-3v8|FILE.csv|FILE.npy", default_value = MNIST)]
     pub data: String,
     /// The training program (.hel); it must compute GD or NAG like the examples. Default:
     /// examples/logreg_gd.hel for mnist-3v8 (its circuit at m = 1024, k = 6 runs within 24 GiB;

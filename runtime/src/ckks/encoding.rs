@@ -130,10 +130,13 @@ fn bit_reverse<T>(vals: &mut [T]) {
     }
 }
 
+/// Below this magnitude an integral f64 converts to i64 exactly.
+const F64_SMALL: f64 = 9.2e18;
+
 /// Reduces an integral f64 of any magnitude modulo `p` exactly (f64 integers above 2^53 are
 /// m·2^e with |m| < 2^53).
 fn f64_mod(v: f64, p: u64) -> u64 {
-    if v.abs() < 9.2e18 {
+    if v.abs() < F64_SMALL {
         return from_signed(v as i64, p);
     }
     let bits = v.abs().to_bits();
@@ -147,7 +150,46 @@ fn f64_mod(v: f64, p: u64) -> u64 {
     }
 }
 
+/// [`f64_mod`] with the powers of two looked up in `pow2` (`pow2[e] = 2^e mod p`).
+fn f64_mod_table(v: f64, p: u64, pow2: &[u64]) -> u64 {
+    if v.abs() < F64_SMALL {
+        return from_signed(v as i64, p);
+    }
+    let bits = v.abs().to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as usize - 1075;
+    let mant = (bits & ((1 << 52) - 1)) | (1 << 52);
+    let r = mul_mod(mant % p, pow2[exp], p);
+    if v < 0.0 && r != 0 {
+        p - r
+    } else {
+        r
+    }
+}
+
 impl Context {
+    /// [`Context::poly_from_coeffs`] for coefficients beyond 2^63 (plaintexts at scales like
+    /// bootstrapping's 2^80): the powers of two are tabulated once per prime instead of one
+    /// modular exponentiation per coefficient and prime.
+    fn poly_from_large_coeffs(&self, coeffs: &[f64], basis: &[usize]) -> RnsPoly {
+        let mut poly = RnsPoly::scratch(self.n, basis.len());
+        poly.par_limbs_mut()
+            .zip(basis.par_iter())
+            .for_each(|(limb, &j)| {
+                let p = self.moduli[j];
+                let mut pow2 = Vec::with_capacity(1024);
+                let mut acc = 1 % p;
+                for _ in 0..1024 {
+                    pow2.push(acc);
+                    acc = mul_mod(acc, 2, p);
+                }
+                for (k, x) in limb.iter_mut().enumerate() {
+                    *x = coeffs.get(k).map_or(0, |&c| f64_mod_table(c, p, &pow2));
+                }
+                self.plans[j].fwd(limb);
+            });
+        poly
+    }
+
     /// Encodes up to N/2 real values (the rest of the slots are zero) at `level` and `scale`.
     pub fn encode(&self, values: &[f64], level: usize, scale: f64) -> Result<Plaintext> {
         let c: Vec<Complex64> = values.iter().map(|&v| Complex64::new(v, 0.0)).collect();
@@ -202,7 +244,12 @@ impl Context {
         level: usize,
         scale: f64,
     ) -> Plaintext {
-        let poly = self.poly_from_coeffs(coeffs, &self.basis_q(level), f64_mod);
+        let basis = self.basis_q(level);
+        let poly = if coeffs.iter().any(|c| c.abs() >= F64_SMALL) {
+            self.poly_from_large_coeffs(coeffs, &basis)
+        } else {
+            self.poly_from_coeffs(coeffs, &basis, f64_mod)
+        };
         Plaintext {
             poly,
             level,

@@ -27,10 +27,12 @@
 //! chain, re-exported from the `hel-schedule` contract crate), `context`
 //! (precomputation), `ring` (aligned RNS polynomials, NTT), `modarith` (SIMD modular kernels),
 //! `sampling`, `encoding` (special FFT, exact CRT decode), `keys`, `encrypt`, `keyswitch`
-//! (hybrid key switching), `ops`, `serialize`, `bench`, `error`.
+//! (hybrid key switching), `ops`, `serialize`, `bench`, `error`, and `bootstrap` (a layer on
+//! top: refreshing a ciphertext's levels on the server, docs/bootstrapping.md).
 
 pub mod bench;
 mod bitpack;
+pub mod bootstrap;
 mod context;
 pub mod encoding;
 pub mod encrypt;

@@ -83,6 +83,22 @@ impl Sampler {
         out
     }
 
+    /// `n` ternary coefficients with exactly `h` nonzero entries (uniform positions, uniform
+    /// signs): the sparse secret of bootstrapping's encapsulation (see `bootstrap::keys`).
+    pub fn sparse_ternary(&mut self, n: usize, h: usize) -> Vec<i64> {
+        let h = h.min(n);
+        let mut out = vec![0i64; n];
+        let mut placed = 0;
+        while placed < h {
+            let i = self.rng.random_range(0..n);
+            if out[i] == 0 {
+                out[i] = if self.rng.random::<bool>() { 1 } else { -1 };
+                placed += 1;
+            }
+        }
+        out
+    }
+
     /// `n` rounded Gaussian coefficients with σ = [`SIGMA`], |e| ≤ 6σ.
     pub fn gaussian(&mut self, n: usize) -> Vec<i64> {
         (0..n)

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use super::bitpack::{self, PackedPoly};
+use super::bootstrap::BootstrapKeys;
 use super::context::Context;
 use super::encoding::{check_scale, Plaintext};
 use super::encrypt::{Ciphertext, SeededCiphertext};
@@ -34,6 +35,7 @@ enum Kind {
     Ciphertext = 5,
     SeededCiphertext = 6,
     Plaintext = 7,
+    BootstrapKeys = 8,
 }
 
 impl Kind {
@@ -46,6 +48,7 @@ impl Kind {
             5 => Kind::Ciphertext,
             6 => Kind::SeededCiphertext,
             7 => Kind::Plaintext,
+            8 => Kind::BootstrapKeys,
             _ => return None,
         })
     }
@@ -59,6 +62,7 @@ impl Kind {
             Kind::Ciphertext => "ciphertext",
             Kind::SeededCiphertext => "seed-compressed ciphertext",
             Kind::Plaintext => "plaintext",
+            Kind::BootstrapKeys => "bootstrapping key set",
         }
     }
 }
@@ -477,19 +481,82 @@ impl GaloisKeys {
     /// Loads a Galois key set.
     pub fn from_bytes(ctx: &Context, bytes: &[u8]) -> Result<Self> {
         let mut r = Reader::open(ctx, bytes, Kind::GaloisKeys)?;
-        let count = r.u32()? as usize;
-        let mut keys = BTreeMap::new();
-        for _ in 0..count {
-            let g = r.u64()?;
-            if g % 2 == 0 || g <= 1 || g >= 2 * ctx.n as u64 || keys.contains_key(&(g as usize)) {
-                return Err(malformed(format!("invalid Galois element {g}")));
-            }
-            keys.insert(g as usize, r.switch_key(ctx)?);
-        }
+        let keys = read_galois(&mut r, ctx)?;
         r.finish()?;
         Ok(GaloisKeys {
             keys,
             ctx_id: ctx.id,
         })
     }
+}
+
+/// The Galois keys of a set: count, then (element, key) pairs, each element validated.
+fn read_galois(r: &mut Reader<'_>, ctx: &Context) -> Result<BTreeMap<usize, SwitchKey>> {
+    let count = r.u32()? as usize;
+    let mut keys = BTreeMap::new();
+    for _ in 0..count {
+        let g = r.u64()?;
+        if g % 2 == 0 || g <= 1 || g >= 2 * ctx.n as u64 || keys.contains_key(&(g as usize)) {
+            return Err(malformed(format!("invalid Galois element {g}")));
+        }
+        keys.insert(g as usize, r.switch_key(ctx)?);
+    }
+    Ok(keys)
+}
+
+/// A bootstrapping key set as one file under the chain's fingerprint; the body also carries the
+/// encapsulation context's fingerprint, so a set made for other parameters is refused.
+pub(crate) fn bootstrap_keys_to_bytes(
+    ctx: &Context,
+    enc: &Context,
+    keys: &BootstrapKeys,
+) -> Result<Vec<u8>> {
+    ctx.check_id(keys.ctx_id)?;
+    enc.check_id(keys.enc_id)?;
+    let mut w = Writer::new(ctx, Kind::BootstrapKeys);
+    w.bytes(&enc.fingerprint);
+    write_switch_key(&mut w, ctx, &keys.relin.key);
+    w.u32(keys.galois.keys.len() as u32);
+    for (&g, key) in &keys.galois.keys {
+        w.u64(g as u64);
+        write_switch_key(&mut w, ctx, key);
+    }
+    write_switch_key(&mut w, ctx, &keys.from_sparse);
+    write_switch_key(&mut w, enc, &keys.to_sparse);
+    Ok(w.finish())
+}
+
+/// Loads what [`bootstrap_keys_to_bytes`] wrote.
+pub(crate) fn bootstrap_keys_from_bytes(
+    ctx: &Context,
+    enc: &Context,
+    bytes: &[u8],
+) -> Result<BootstrapKeys> {
+    let mut r = Reader::open(ctx, bytes, Kind::BootstrapKeys)?;
+    let mut fp = [0u8; 32];
+    for b in fp.iter_mut() {
+        *b = r.u8()?;
+    }
+    if fp != enc.fingerprint {
+        return Err(CkksError::ContextMismatch);
+    }
+    let relin = r.switch_key(ctx)?;
+    let galois = read_galois(&mut r, ctx)?;
+    let from_sparse = r.switch_key(ctx)?;
+    let to_sparse = r.switch_key(enc)?;
+    r.finish()?;
+    Ok(BootstrapKeys {
+        relin: RelinKey {
+            key: relin,
+            ctx_id: ctx.id,
+        },
+        galois: GaloisKeys {
+            keys: galois,
+            ctx_id: ctx.id,
+        },
+        to_sparse,
+        from_sparse,
+        ctx_id: ctx.id,
+        enc_id: enc.id,
+    })
 }

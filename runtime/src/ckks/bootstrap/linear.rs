@@ -1,0 +1,338 @@
+//! CoeffToSlot and SlotToCoeff as homomorphic DFTs.
+//!
+//! Decoding is the special FFT `z = S_n ⋯ S_2 · BR · u` (see `encoding.rs`): a bit reversal
+//! followed by log2(n) butterfly stages, each a slot-wise linear map with three diagonals
+//! (shifts 0 and ±len/2). Leaving out the bit reversal (EvalMod is slot-wise, so the order of
+//! the coefficients in the slots does not matter as long as SlotToCoeff undoes it),
+//! CoeffToSlot is `S_2^{-1} ⋯ S_n^{-1}` and SlotToCoeff is `S_n ⋯ S_2`. Consecutive stages are
+//! merged into one level ("merged levels"): the product of r stages has at most 2^{r+1} - 1
+//! diagonals. Each merged map is evaluated with baby-step giant-step: the baby rotations share
+//! one decomposition (hoisted), the diagonals of each giant step are pre-rotated, and every
+//! product is taken before the single rescale of the level.
+
+use std::collections::BTreeMap;
+
+use num_complex::Complex64;
+
+use crate::ckks::{Ciphertext, Context, GaloisKeys, Result};
+
+/// A slot-linear map `z -> Σ_k d_k ⊙ rot(z, k)`, by left-rotation amount k in `0..n`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct DiagMap {
+    n: usize,
+    diags: BTreeMap<usize, Vec<Complex64>>,
+}
+
+impl DiagMap {
+    fn new(n: usize) -> Self {
+        DiagMap {
+            n,
+            diags: BTreeMap::new(),
+        }
+    }
+
+    fn diag_mut(&mut self, shift: i64) -> &mut Vec<Complex64> {
+        let n = self.n;
+        self.diags
+            .entry(shift.rem_euclid(n as i64) as usize)
+            .or_insert_with(|| vec![Complex64::new(0.0, 0.0); n])
+    }
+
+    /// Applies the map to plain slot values (tests and key planning).
+    #[cfg(test)]
+    pub fn apply_plain(&self, z: &[Complex64]) -> Vec<Complex64> {
+        let n = self.n;
+        let mut out = vec![Complex64::new(0.0, 0.0); n];
+        for (&k, d) in &self.diags {
+            for (p, o) in out.iter_mut().enumerate() {
+                *o += d[p] * z[(p + k) % n];
+            }
+        }
+        out
+    }
+
+    /// `next ∘ self`: `Σ_a A_a ⊙ rot(Σ_b B_b ⊙ rot(z, b), a) = Σ_{a,b} (A_a ⊙ rot(B_b, a)) ⊙
+    /// rot(z, a + b)`.
+    fn then(&self, next: &DiagMap) -> DiagMap {
+        let n = self.n;
+        let mut out = DiagMap::new(n);
+        for (&a, da) in &next.diags {
+            for (&b, db) in &self.diags {
+                let d = out.diag_mut((a + b) as i64);
+                for (p, x) in d.iter_mut().enumerate() {
+                    *x += da[p] * db[(p + a) % n];
+                }
+            }
+        }
+        // Diagonals that cancelled exactly cost rotations for nothing.
+        out.diags.retain(|_, d| d.iter().any(|v| v.norm() > 1e-300));
+        out
+    }
+
+    /// Shifts as signed amounts in (-n/2, n/2].
+    fn signed_shifts(&self) -> Vec<i64> {
+        let n = self.n as i64;
+        self.diags
+            .keys()
+            .map(|&k| {
+                let k = k as i64;
+                if k > n / 2 {
+                    k - n
+                } else {
+                    k
+                }
+            })
+            .collect()
+    }
+}
+
+/// exp(2πi·(5^j mod 4·len)/(4·len)), the twiddle of butterfly j in a stage of length `len`.
+fn twiddle(j: usize, len: usize) -> Complex64 {
+    let lenq = 4 * len as u64;
+    let mut g = 1u64;
+    for _ in 0..j {
+        g = g * 5 % lenq;
+    }
+    Complex64::from_polar(1.0, std::f64::consts::TAU * g as f64 / lenq as f64)
+}
+
+/// Butterfly stage of the special FFT (decoding direction) on `n` slots.
+fn decode_stage(n: usize, len: usize) -> DiagMap {
+    let lenh = len / 2;
+    let mut m = DiagMap::new(n);
+    let zetas: Vec<Complex64> = (0..lenh).map(|j| twiddle(j, len)).collect();
+    for c in (0..n).step_by(len) {
+        for (j, &z) in zetas.iter().enumerate() {
+            m.diag_mut(0)[c + j] += 1.0;
+            m.diag_mut(0)[c + j + lenh] -= z;
+            m.diag_mut(lenh as i64)[c + j] += z;
+            m.diag_mut(-(lenh as i64))[c + j + lenh] += 1.0;
+        }
+    }
+    m
+}
+
+/// Inverse of [`decode_stage`] (each inverse butterfly carries its factor 1/2).
+fn encode_stage(n: usize, len: usize) -> DiagMap {
+    let lenh = len / 2;
+    let mut m = DiagMap::new(n);
+    let zetas: Vec<Complex64> = (0..lenh).map(|j| twiddle(j, len).conj() * 0.5).collect();
+    for c in (0..n).step_by(len) {
+        for (j, &z) in zetas.iter().enumerate() {
+            m.diag_mut(0)[c + j] += 0.5;
+            m.diag_mut(lenh as i64)[c + j] += 0.5;
+            m.diag_mut(-(lenh as i64))[c + j + lenh] += z;
+            m.diag_mut(0)[c + j + lenh] -= z;
+        }
+    }
+    m
+}
+
+/// Merges `stages` (in order of application) into `groups` maps of consecutive stages, as
+/// even as possible with the larger groups first.
+fn merge(n: usize, stages: Vec<DiagMap>, groups: usize) -> Vec<DiagMap> {
+    let total = stages.len();
+    let mut it = stages.into_iter();
+    (0..groups)
+        .map(|g| {
+            let size = total / groups + usize::from(g < total % groups);
+            let mut acc = DiagMap::new(n);
+            acc.diag_mut(0).fill(Complex64::new(1.0, 0.0));
+            for s in it.by_ref().take(size) {
+                acc = acc.then(&s);
+            }
+            acc
+        })
+        .collect()
+}
+
+/// CoeffToSlot on `n` slots in `levels` merged levels: slots z -> BR(fft_special_inv(z)).
+pub(crate) fn coeff_to_slot_maps(n: usize, levels: usize) -> Vec<DiagMap> {
+    let stages = (1..=n.trailing_zeros())
+        .rev()
+        .map(|k| encode_stage(n, 1 << k))
+        .collect();
+    merge(n, stages, levels)
+}
+
+/// SlotToCoeff on `n` slots in `levels` merged levels: BR(u) -> fft_special(u).
+pub(crate) fn slot_to_coeff_maps(n: usize, levels: usize) -> Vec<DiagMap> {
+    let stages = (1..=n.trailing_zeros())
+        .map(|k| decode_stage(n, 1 << k))
+        .collect();
+    merge(n, stages, levels)
+}
+
+/// The terms of one giant step: (index of the baby rotation, pre-rotated diagonal).
+type GiantTerms = Vec<(usize, Vec<Complex64>)>;
+
+/// One merged level ready for baby-step giant-step evaluation.
+#[derive(Clone, Debug)]
+pub(crate) struct BsgsLevel {
+    /// Baby rotations (hoisted), signed.
+    babies: Vec<i64>,
+    /// Per giant rotation: the (baby index, pre-rotated diagonal) terms.
+    giants: Vec<(i64, GiantTerms)>,
+}
+
+impl BsgsLevel {
+    /// Splits every shift k into a baby part `k mod m` and a giant part `k - (k mod m)`, with
+    /// the power of two m that minimises the key switches (hoisted babies count 0.6: they share
+    /// one decomposition).
+    pub fn new(map: &DiagMap) -> Self {
+        let shifts = map.signed_shifts();
+        let split = |m: i64| {
+            let mut babies: Vec<i64> = shifts.iter().map(|k| k.rem_euclid(m)).collect();
+            let mut giants: Vec<i64> = shifts.iter().map(|k| k - k.rem_euclid(m)).collect();
+            babies.sort_unstable();
+            babies.dedup();
+            giants.sort_unstable();
+            giants.dedup();
+            (babies, giants)
+        };
+        let cost = |m: i64| {
+            let (b, g) = split(m);
+            6 * b.len() + 10 * g.len()
+        };
+        let mut m = 1i64;
+        let mut best = (cost(1), 1i64);
+        while m < map.n as i64 {
+            m *= 2;
+            best = best.min((cost(m), m));
+        }
+        let m = best.1;
+        let (babies, giant_list) = split(m);
+        let n = map.n;
+        let giants = giant_list
+            .iter()
+            .map(|&g| {
+                let terms = shifts
+                    .iter()
+                    .filter(|&&k| k - k.rem_euclid(m) == g)
+                    .map(|&k| {
+                        let bi = babies
+                            .iter()
+                            .position(|&b| b == k.rem_euclid(m))
+                            .unwrap_or(0);
+                        let d = &map.diags[&(k.rem_euclid(n as i64) as usize)];
+                        // a_i[q] = d_{g+i}[q - g]: rotating the sum by g lines it up again.
+                        let gi = g.rem_euclid(n as i64) as usize;
+                        let rotated = (0..n).map(|q| d[(q + n - gi) % n]).collect();
+                        (bi, rotated)
+                    })
+                    .collect();
+                (g, terms)
+            })
+            .collect();
+        BsgsLevel { babies, giants }
+    }
+
+    /// The rotation steps this level needs keys for.
+    pub fn rotations(&self) -> impl Iterator<Item = i64> + '_ {
+        self.babies
+            .iter()
+            .chain(self.giants.iter().map(|(g, _)| g))
+            .copied()
+            .filter(|&s| s != 0)
+    }
+
+    /// Applies `factor` times the map to `ct` and rescales by the next `primes` primes. The
+    /// diagonals are encoded at `target_scale · (those primes) / ct.scale` so that the result's
+    /// scale is exactly `target_scale`.
+    pub fn apply(
+        &self,
+        ctx: &Context,
+        ct: &Ciphertext,
+        gk: &GaloisKeys,
+        target_scale: f64,
+        factor: f64,
+        primes: usize,
+    ) -> Result<Ciphertext> {
+        let level = ct.level();
+        let divisor: f64 = (0..primes)
+            .map(|i| ctx.q_primes()[level - i] as f64)
+            .product();
+        let pt_scale = target_scale * divisor / ct.scale();
+        let rotated = ctx.rotate_hoisted(ct, &self.babies, gk)?;
+        let mut acc: Option<Ciphertext> = None;
+        for (g, terms) in &self.giants {
+            let mut inner: Option<Ciphertext> = None;
+            for (bi, diag) in terms {
+                let values: Vec<Complex64> = diag.iter().map(|v| v * factor).collect();
+                let pt = ctx.encode_complex(&values, level, pt_scale)?;
+                let prod = ctx.multiply_plain(&rotated[*bi], &pt)?;
+                match inner.as_mut() {
+                    Some(x) => ctx.add_assign(x, &prod)?,
+                    None => inner = Some(prod),
+                }
+            }
+            let Some(inner) = inner else { continue };
+            let moved = ctx.rotate(&inner, *g, gk)?;
+            match acc.as_mut() {
+                Some(x) => ctx.add_assign(x, &moved)?,
+                None => acc = Some(moved),
+            }
+        }
+        let mut acc = acc.ok_or_else(|| {
+            crate::ckks::CkksError::InvalidParams("empty linear transform".into())
+        })?;
+        for _ in 0..primes {
+            ctx.rescale_assign(&mut acc)?;
+        }
+        Ok(acc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random_slots(n: usize, seed: u64) -> Vec<Complex64> {
+        let mut x = seed;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        (0..n).map(|_| Complex64::new(next(), next())).collect()
+    }
+
+    fn apply_all(maps: &[DiagMap], z: &[Complex64]) -> Vec<Complex64> {
+        maps.iter().fold(z.to_vec(), |v, m| m.apply_plain(&v))
+    }
+
+    /// CoeffToSlot then SlotToCoeff is the identity, whatever the merging (that they match the
+    /// encoder is what the bootstrapping tests check end to end).
+    #[test]
+    fn merged_transforms_invert_each_other() {
+        let n = 64;
+        let z = random_slots(n, 3);
+        for (cl, sl) in [(1, 1), (2, 3), (3, 2), (6, 6)] {
+            let cts = coeff_to_slot_maps(n, cl);
+            let stc = slot_to_coeff_maps(n, sl);
+            let back = apply_all(&stc, &apply_all(&cts, &z));
+            let err = back
+                .iter()
+                .zip(&z)
+                .map(|(a, b)| (a - b).norm())
+                .fold(0.0, f64::max);
+            assert!(err < 1e-12, "levels {cl}/{sl}: {err}");
+        }
+        // A merged level of r stages has at most 2^{r+1} - 1 diagonals.
+        for m in coeff_to_slot_maps(n, 2) {
+            assert!(m.diags.len() <= 15, "{}", m.diags.len());
+        }
+    }
+
+    #[test]
+    fn bsgs_split_covers_every_diagonal_once() {
+        let n = 256;
+        for m in coeff_to_slot_maps(n, 3) {
+            let b = BsgsLevel::new(&m);
+            let terms: usize = b.giants.iter().map(|(_, t)| t.len()).sum();
+            assert_eq!(terms, m.diags.len());
+            assert!(b.babies.len() + b.giants.len() <= m.diags.len().max(4));
+        }
+    }
+}

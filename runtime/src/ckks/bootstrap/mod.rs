@@ -1,0 +1,313 @@
+//! CKKS bootstrapping: refreshes a ciphertext at level 0 to a ciphertext of the same message
+//! and scale with `program_levels` levels to spend, without the secret key.
+//!
+//! 1. **Encapsulation + ModRaise**: the level-0 ciphertext is switched to a sparse secret s'
+//!    modulo q_0 (see [`keys`]), its coefficients are lifted to the whole chain (it now
+//!    decrypts to `m + q_0·I` with a small integer polynomial I), and it is switched back to s.
+//! 2. **CoeffToSlot** ([`linear`]): the homomorphic inverse DFT puts the coefficients
+//!    `(m + q_0·I)/q_0` into the slots (real and imaginary halves separated by a conjugation).
+//! 3. **EvalMod** ([`evalmod`]): `sin(2πx)/(2π) ≈ x mod 1` on both halves.
+//! 4. **SlotToCoeff** ([`linear`]): the homomorphic DFT puts them back into the coefficients,
+//!    scaled by `q_0/Δ` so the output carries the input's scale exactly.
+//!
+//! The parameter rule is in [`params`]; docs/bootstrapping.md explains the choices.
+
+pub mod bench;
+pub mod evalmod;
+pub mod keys;
+pub mod linear;
+pub mod params;
+
+use num_complex::Complex64;
+
+use crate::ckks::{Ciphertext, CkksError, Context, Plaintext, Result, Sampler, SecretKey};
+
+pub use keys::BootstrapKeys;
+pub use params::BootstrapParams;
+
+use evalmod::EvalMod;
+use linear::BsgsLevel;
+
+/// A bootstrapping circuit with its contexts; build once, share (`&Bootstrapper` is `Sync`).
+pub struct Bootstrapper {
+    params: BootstrapParams,
+    ctx: Context,
+    /// Two-prime context (q_0, p) of the encapsulation key.
+    enc: Context,
+    cts: Vec<BsgsLevel>,
+    stc: Vec<BsgsLevel>,
+    evalmod: EvalMod,
+    /// EvalMod's interval half-width K + 1/2.
+    k_norm: f64,
+}
+
+impl std::fmt::Debug for Bootstrapper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bootstrapper")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bootstrapper {
+    /// Builds the contexts and plans the linear transforms and the EvalMod polynomial.
+    pub fn new(params: &BootstrapParams) -> Result<Self> {
+        let ctx = Context::new(&params.ckks_params()?)?;
+        let enc = Context::new(&params.encapsulation_params()?)?;
+        if enc.moduli[0] != ctx.moduli[0] {
+            return Err(CkksError::InvalidParams(
+                "encapsulation context does not share q_0 with the chain".into(),
+            ));
+        }
+        let slots = ctx.slots();
+        let cts = linear::coeff_to_slot_maps(slots, params.cts_levels)
+            .iter()
+            .map(BsgsLevel::new)
+            .collect();
+        let stc = linear::slot_to_coeff_maps(slots, params.stc_levels)
+            .iter()
+            .map(BsgsLevel::new)
+            .collect();
+        let k_norm = params.k as f64 + 0.5;
+        Ok(Bootstrapper {
+            params: params.clone(),
+            evalmod: EvalMod::new(
+                k_norm,
+                params.cheb_degree,
+                params.double_angle,
+                params.evalmod_primes,
+            ),
+            ctx,
+            enc,
+            cts,
+            stc,
+            k_norm,
+        })
+    }
+
+    /// The parameter rule this bootstrapper was built from.
+    pub fn params(&self) -> &BootstrapParams {
+        &self.params
+    }
+
+    /// The context of the whole chain: encrypt and evaluate with it.
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// Level a bootstrapped ciphertext comes out at (the levels left to the program).
+    pub fn output_level(&self) -> usize {
+        self.ctx.max_level() - self.params.primes_consumed()
+    }
+
+    /// Largest error of the EvalMod interpolant on its interval, before the double angles.
+    pub fn evalmod_interpolation_error(&self) -> f64 {
+        self.evalmod.interpolation_error(self.k_norm)
+    }
+
+    /// Rotation steps the DFTs need keys for.
+    pub fn rotations(&self) -> Vec<i64> {
+        let mut r: Vec<i64> = self
+            .cts
+            .iter()
+            .chain(&self.stc)
+            .flat_map(|l| l.rotations())
+            .collect();
+        r.sort_unstable();
+        r.dedup();
+        r
+    }
+
+    /// Generates the bootstrapping keys on the client (see [`keys`]).
+    pub fn gen_keys(&self, sk: &SecretKey, sampler: &mut Sampler) -> Result<BootstrapKeys> {
+        keys::generate(
+            &self.ctx,
+            &self.enc,
+            sk,
+            &self.rotations(),
+            self.params.hamming_weight,
+            sampler,
+        )
+    }
+
+    /// Bit-packed size of a key set (see [`BootstrapKeys::size_bytes`]).
+    pub fn key_bytes(&self, keys: &BootstrapKeys) -> usize {
+        keys.size_bytes(&self.ctx, &self.enc)
+    }
+
+    /// Serializes a key set as one versioned file (the format of `serialize.rs`, kind
+    /// "bootstrapping key set"), bound to this chain and its encapsulation context.
+    pub fn keys_to_bytes(&self, keys: &BootstrapKeys) -> Result<Vec<u8>> {
+        crate::ckks::serialize::bootstrap_keys_to_bytes(&self.ctx, &self.enc, keys)
+    }
+
+    /// Loads a key set written by [`Bootstrapper::keys_to_bytes`]; a file for other
+    /// parameters, of another kind, truncated or corrupted is refused.
+    pub fn keys_from_bytes(&self, bytes: &[u8]) -> Result<BootstrapKeys> {
+        crate::ckks::serialize::bootstrap_keys_from_bytes(&self.ctx, &self.enc, bytes)
+    }
+
+    fn check_keys(&self, keys: &BootstrapKeys) -> Result<()> {
+        self.ctx.check_id(keys.ctx_id)?;
+        self.enc.check_id(keys.enc_id)?;
+        self.ctx.check_id(keys.relin.ctx_id)?;
+        self.ctx.check_id(keys.galois.ctx_id)?;
+        for s in self.rotations() {
+            keys.galois.get(self.ctx.galois_element(s))?;
+        }
+        keys.galois.get(self.ctx.conjugation_element())?;
+        let digits = self.ctx.ks.num_digits(self.ctx.num_q);
+        if keys.from_sparse.digits.len() != digits || keys.to_sparse.digits.len() != 1 {
+            return Err(CkksError::InvalidParams(
+                "bootstrapping keys do not match the parameters".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refreshes `ct` (degree 1, any level, |slots| ≲ 1 at a scale Δ well below q_0: the
+    /// standard rule has q_0/Δ = 2^5) to the same message at the same scale, at
+    /// [`Bootstrapper::output_level`].
+    pub fn bootstrap(&self, ct: &Ciphertext, keys: &BootstrapKeys) -> Result<Ciphertext> {
+        self.check_keys(keys)?;
+        let ctx = &self.ctx;
+        if ct.degree() != 1 {
+            return Err(CkksError::DegreeMismatch {
+                expected: 1,
+                found: ct.degree(),
+            });
+        }
+        let input_scale = ct.scale();
+        let raised = self.mod_raise(&ctx.drop_level(ct, 0)?, keys)?;
+        // CoeffToSlot, with 1/(2K) folded in: w' = BR(u)/(2K); then Re = w' + conj(w') and
+        // Im = -i·(w' - conj(w')), each holding x/K.
+        let mut w = raised;
+        for (i, level) in self.cts.iter().enumerate() {
+            let factor = if i == 0 { 0.5 / self.k_norm } else { 1.0 };
+            let primes = if i + 1 == self.cts.len() { 2 } else { 1 };
+            w = level.apply(
+                ctx,
+                &w,
+                &keys.galois,
+                self.cts_target(i, &w),
+                factor,
+                primes,
+            )?;
+        }
+        let conj = ctx.conjugate(&w, &keys.galois)?;
+        let re = ctx.add(&w, &conj)?;
+        let diff = ctx.sub(&w, &conj)?;
+        let im = ctx.multiply_plain(&diff, &self.monomial_i(diff.level(), -1.0))?;
+        let (re, im) = rayon::join(
+            || self.evalmod.apply(ctx, &re, &keys.relin),
+            || self.evalmod.apply(ctx, &im, &keys.relin),
+        );
+        let (re, im) = (re?, im?);
+        let mut z = ctx.multiply_plain(&im, &self.monomial_i(im.level(), 1.0))?;
+        ctx.add_assign(&mut z, &re)?;
+        // SlotToCoeff, with q_0/(2π·Δ) folded in: sin(2πx) = 2π·m·Δ/q_0 back to m. The scale
+        // steps down geometrically from EvalMod's to the input's, so that every level's
+        // diagonals are encoded at a scale of at least ~2^40.
+        let q0 = ctx.moduli[0] as f64;
+        let from = z.scale().log2();
+        let to = input_scale.log2();
+        let last = self.stc.len();
+        for (i, level) in self.stc.iter().enumerate() {
+            let factor = if i == 0 {
+                q0 / (std::f64::consts::TAU * input_scale)
+            } else {
+                1.0
+            };
+            let target = if i + 1 == last {
+                input_scale
+            } else {
+                (from + (to - from) * (i + 1) as f64 / last as f64).exp2()
+            };
+            z = level.apply(ctx, &z, &keys.galois, target, factor, 1)?;
+        }
+        // The last level was encoded to land on the input's scale; what is left is f64
+        // rounding (~1e-16 relative), far inside the scale tolerance. Returning the input's
+        // scale bit for bit lets the caller's bookkeeping treat the bootstrap as the identity.
+        if !crate::ckks::ops::scales_match(z.scale, input_scale) {
+            return Err(CkksError::ScaleMismatch {
+                lhs: z.scale,
+                rhs: input_scale,
+            });
+        }
+        z.scale = input_scale;
+        Ok(z)
+    }
+
+    /// Scale after CoeffToSlot level `i`: the working scale 2^cts_log_scale (the rescale noise
+    /// is then negligible next to the coefficients), except after the last level, which divides
+    /// by two primes to land on the scale of EvalMod's levels (the product of the primes its
+    /// first product divides by), so that EvalMod's squarings keep the scale where it is.
+    fn cts_target(&self, i: usize, w: &Ciphertext) -> f64 {
+        if i + 1 == self.cts.len() {
+            let below = w.level() - 2;
+            (0..self.params.evalmod_primes)
+                .map(|j| self.ctx.moduli[below - j] as f64)
+                .product()
+        } else {
+            (self.params.cts_log_scale as f64).exp2()
+        }
+    }
+
+    /// `±X^{N/2}` as a plaintext at scale 1: it multiplies every slot by ±i exactly (each
+    /// evaluation point ζ^{5^j} raised to N/2 is i, since 5^j ≡ 1 mod 4).
+    fn monomial_i(&self, level: usize, sign: f64) -> Plaintext {
+        let mut coeffs = vec![0.0; self.ctx.n];
+        coeffs[self.ctx.n / 2] = sign;
+        self.ctx.plaintext_from_coeffs(&coeffs, level, 1.0)
+    }
+
+    /// Encapsulation under the sparse secret modulo q_0, the lift of the coefficients to the
+    /// top of the chain, and the switch back to s. The result decrypts to `m + q_0·I` and is
+    /// given the scale q_0, so that its slots read `(m + q_0·I)/q_0`.
+    pub(crate) fn mod_raise(&self, ct: &Ciphertext, keys: &BootstrapKeys) -> Result<Ciphertext> {
+        let (ctx, enc) = (&self.ctx, &self.enc);
+        let c0 = ct.c[0].prefix(1);
+        let c1 = ct.c[1].prefix(1);
+        let (mut s0, s1) = enc.key_switch(&c1, &keys.to_sparse, 0);
+        enc.poly_add_assign(&mut s0, &c0, &[0]);
+        let top = ctx.max_level();
+        let basis = ctx.basis_q(top);
+        let q0 = ctx.moduli[0];
+        let lift = |mut p: crate::ckks::ring::RnsPoly| {
+            enc.intt(&mut p, &[0]);
+            let centered: Vec<i64> = p
+                .limb(0)
+                .iter()
+                .map(|&c| {
+                    if c > q0 / 2 {
+                        c as i64 - q0 as i64
+                    } else {
+                        c as i64
+                    }
+                })
+                .collect();
+            ctx.poly_from_signed(&centered, &basis)
+        };
+        let (mut r0, r1) = (lift(s0), lift(s1));
+        let (u0, u1) = ctx.key_switch(&r1, &keys.from_sparse, top);
+        ctx.poly_add_assign(&mut r0, &u0, &basis);
+        Ok(Ciphertext {
+            c: vec![r0, u1],
+            level: top,
+            scale: q0 as f64,
+            ctx_id: ctx.id,
+        })
+    }
+}
+
+/// Precision of `got` against `want` in bits: `-log2` of the mean absolute error over the
+/// slots, and `-log2` of the largest one (the convention of Lattigo's precision statistics).
+pub fn precision_bits(got: &[Complex64], want: &[Complex64]) -> (f64, f64) {
+    let errs: Vec<f64> = got.iter().zip(want).map(|(g, w)| (g - w).norm()).collect();
+    let mean = errs.iter().sum::<f64>() / errs.len().max(1) as f64;
+    let max = errs.iter().copied().fold(0.0, f64::max);
+    (-mean.max(1e-300).log2(), -max.max(1e-300).log2())
+}
+
+#[cfg(test)]
+mod tests;

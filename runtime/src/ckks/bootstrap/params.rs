@@ -1,0 +1,287 @@
+//! The bootstrapping parameter rule: which primes the chain needs for the program and for each
+//! bootstrapping phase, how wide the EvalMod interval is, and the failure probability of the
+//! modular reduction that follows from the sparse secret's Hamming weight.
+//!
+//! Chain layout, bottom to top (a rescale removes the last prime):
+//! `q_0 | program levels (2^log_scale) | SlotToCoeff | EvalMod | CoeffToSlot`.
+//! A ciphertext is bootstrapped from level 0, raised to the top, and comes out at the top
+//! program level: `program_levels` levels are left for the program.
+//!
+//! Precision is set by the scales the phases run at: a rescale adds noise of about
+//! `sqrt(N/18)` integer units whatever the scale (the dense secret's rounding term), which the
+//! slot map amplifies by `sqrt(N)`, and the output error is that of the coefficients `x`
+//! times `sqrt(N)·q_0/Δ`. So CoeffToSlot runs at a working scale of 2^`cts_log_scale` (its
+//! last level divides by two primes to come down to EvalMod's scale), and each EvalMod level
+//! divides by `evalmod_primes` primes so that its scale, the product of those primes, can be
+//! larger than one 50-bit prime.
+
+use crate::ckks::params::{CkksParams, ParamsError, Security};
+
+/// Everything that fixes a bootstrapping circuit and its modulus chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BootstrapParams {
+    /// log2 of the ring degree N.
+    pub log_n: u32,
+    /// log2 of the number of slots bootstrapped; only `log_n - 1` (full slots) is supported.
+    pub log_slots: u32,
+    /// Bits of q_0, the modulus a ciphertext is bootstrapped from. `q_0 / Δ` trades the
+    /// sine's distortion (small ratio) against the amplification of the EvalMod error (large).
+    pub log_q0: u32,
+    /// log2 of the program's scale Δ (the output scale is the input's exactly).
+    pub log_scale: u32,
+    /// Levels at scale 2^log_scale left to the program after a bootstrap.
+    pub program_levels: usize,
+    /// Prime sizes of the CoeffToSlot, EvalMod and SlotToCoeff levels.
+    pub cts_bits: u32,
+    /// log2 of the working scale of CoeffToSlot.
+    pub cts_log_scale: u32,
+    /// Primes per EvalMod level (its scale is their product).
+    pub evalmod_primes: usize,
+    /// See [`BootstrapParams::cts_bits`].
+    pub evalmod_bits: u32,
+    /// See [`BootstrapParams::cts_bits`].
+    pub stc_bits: u32,
+    /// Levels (merged FFT stages) of CoeffToSlot and SlotToCoeff.
+    pub cts_levels: usize,
+    /// See [`BootstrapParams::cts_levels`].
+    pub stc_levels: usize,
+    /// Hamming weight h of the sparse secret the ciphertext is encapsulated under for ModRaise.
+    pub hamming_weight: usize,
+    /// EvalMod is accurate for integer parts |I| ≤ k.
+    pub k: u32,
+    /// Degree of the Chebyshev interpolant of the scaled cosine.
+    pub cheb_degree: usize,
+    /// Number of double-angle steps after the cosine.
+    pub double_angle: u32,
+    /// Bits of the special prime of the encapsulation key (the only key under the sparse secret).
+    pub enc_p_bits: u32,
+    /// Security level of the whole chain.
+    pub security: Security,
+}
+
+impl BootstrapParams {
+    /// The documented 128-bit rule at N = 2^16, full slots (see docs/bootstrapping.md).
+    pub fn standard_n16() -> Self {
+        BootstrapParams {
+            log_n: 16,
+            log_slots: 15,
+            log_q0: 45,
+            log_scale: 40,
+            program_levels: 9,
+            cts_bits: 50,
+            cts_log_scale: 80,
+            evalmod_primes: 2,
+            evalmod_bits: 30,
+            stc_bits: 45,
+            cts_levels: 4,
+            stc_levels: 3,
+            hamming_weight: 32,
+            k: 11,
+            cheb_degree: 47,
+            double_angle: 2,
+            enc_p_bits: 50,
+            security: Security::Classical128,
+        }
+    }
+
+    /// Ring degree N.
+    pub fn n(&self) -> usize {
+        1 << self.log_n
+    }
+
+    /// Depth of the Chebyshev evaluation (baby-step giant-step with scale-exact combination,
+    /// see `evalmod`): `ceil(log2(degree + 1))`, plus one when the degree fills its power of two.
+    pub fn cheb_depth(&self) -> usize {
+        cheb_depth(self.cheb_degree)
+    }
+
+    /// Levels EvalMod consumes: the polynomial and the double-angle steps.
+    pub fn evalmod_levels(&self) -> usize {
+        self.cheb_depth() + self.double_angle as usize
+    }
+
+    /// Levels one bootstrap consumes (an EvalMod level and the last CoeffToSlot level count
+    /// once though they divide by several primes).
+    pub fn levels_consumed(&self) -> usize {
+        self.cts_levels + self.evalmod_levels() + self.stc_levels
+    }
+
+    /// Primes one bootstrap consumes: the ciphertext comes out at prime index
+    /// `max_level - primes_consumed`.
+    pub fn primes_consumed(&self) -> usize {
+        self.cts_levels + 1 + self.evalmod_levels() * self.evalmod_primes + self.stc_levels
+    }
+
+    /// Data prime sizes, q_0 first.
+    pub fn q_bits(&self) -> Vec<u32> {
+        std::iter::once(self.log_q0)
+            .chain(std::iter::repeat_n(self.log_scale, self.program_levels))
+            .chain(std::iter::repeat_n(self.stc_bits, self.stc_levels))
+            .chain(std::iter::repeat_n(
+                self.evalmod_bits,
+                self.evalmod_levels() * self.evalmod_primes,
+            ))
+            .chain(std::iter::repeat_n(self.cts_bits, self.cts_levels + 1))
+            .collect()
+    }
+
+    /// The CKKS parameters of the whole chain (program and bootstrapping levels), with the
+    /// smallest number of key-switching digits whose special modulus fits the security bound.
+    pub fn ckks_params(&self) -> Result<CkksParams, ParamsError> {
+        self.check()?;
+        CkksParams::with_largest_digits(self.log_n, self.q_bits(), self.log_scale, self.security)
+    }
+
+    /// The parameters of the encapsulation context: q_0 and one special prime, nothing else,
+    /// so that the key under the sparse secret lives only modulo `q_0·p` (about 100 bits).
+    pub fn encapsulation_params(&self) -> Result<CkksParams, ParamsError> {
+        let p = CkksParams {
+            log_n: self.log_n,
+            q_bits: vec![self.log_q0],
+            p_bits: vec![self.enc_p_bits],
+            dnum: 1,
+            log_scale: self.log_scale,
+            security: self.security,
+        };
+        p.validate()?;
+        Ok(p)
+    }
+
+    fn check(&self) -> Result<(), ParamsError> {
+        let bad = |m: String| Err(ParamsError::Invalid(m));
+        if self.log_slots + 1 != self.log_n {
+            return bad(format!(
+                "bootstrapping supports full slots only (log_slots = {} for N = 2^{})",
+                self.log_slots, self.log_n
+            ));
+        }
+        let stages = self.log_slots as usize;
+        if self.cts_levels == 0 || self.cts_levels > stages {
+            return bad(format!(
+                "cts_levels = {} outside 1..={stages}",
+                self.cts_levels
+            ));
+        }
+        if self.stc_levels == 0 || self.stc_levels > stages {
+            return bad(format!(
+                "stc_levels = {} outside 1..={stages}",
+                self.stc_levels
+            ));
+        }
+        if self.hamming_weight == 0 || self.hamming_weight > self.n() {
+            return bad(format!("hamming_weight = {}", self.hamming_weight));
+        }
+        if self.evalmod_primes == 0 || self.evalmod_primes > 3 {
+            return bad(format!(
+                "evalmod_primes = {} outside 1..=3",
+                self.evalmod_primes
+            ));
+        }
+        if self.k == 0 || self.cheb_degree < 2 || self.cheb_degree > 255 {
+            return bad(format!(
+                "EvalMod needs k ≥ 1 and a degree in 2..=255 (k = {}, degree = {})",
+                self.k, self.cheb_degree
+            ));
+        }
+        if self.log_q0 <= self.log_scale {
+            return bad(format!(
+                "q_0 (2^{}) must exceed the scale (2^{})",
+                self.log_q0, self.log_scale
+            ));
+        }
+        Ok(())
+    }
+
+    /// log2 of an upper bound on the probability that some coefficient's integer part after
+    /// ModRaise exceeds `k`, for one bootstrap.
+    ///
+    /// After encapsulation the ciphertext `(c_0, c_1)` modulo q_0 is uniform, so each
+    /// coefficient of `(c_0 + c_1·s')/q_0` is a sum of `h + 1` independent uniforms on
+    /// [-1/2, 1/2] (c_0 and the h nonzero terms of the sparse secret), plus the message's tiny
+    /// share; its integer part I exceeds k only if that sum exceeds k + 1/2. The Chernoff bound
+    /// for the sum, `P(S ≥ a) ≤ min_λ e^{-λa}·(sinh(λ/2)/(λ/2))^{h+1}`, doubled for both tails and
+    /// multiplied by N coefficients (union bound), is returned as a log2.
+    pub fn failure_log2(&self) -> f64 {
+        failure_log2(self.hamming_weight, self.k, self.n())
+    }
+}
+
+/// Depth of `PolyEval` for degree `d`, mirroring its recursion: T_i costs ceil(log2 i);
+/// a baby polynomial adds one level for its constants; `q·T_G + r` adds one to q and T_G.
+pub(crate) fn cheb_depth(degree: usize) -> usize {
+    let bits = |x: usize| (usize::BITS - x.leading_zeros()) as usize;
+    let baby = 1usize << bits(degree).div_ceil(2);
+    let t_depth = |i: usize| bits(i.saturating_sub(1));
+    fn eval(d: usize, baby: usize, t_depth: &dyn Fn(usize) -> usize) -> usize {
+        if d < baby {
+            return t_depth(d.max(1)) + 1;
+        }
+        let mut g = baby;
+        while 2 * g <= d {
+            g *= 2;
+        }
+        (eval(d - g, baby, t_depth) + 1)
+            .max(t_depth(g) + 1)
+            .max(eval(g - 1, baby, t_depth))
+    }
+    eval(degree, baby, &t_depth)
+}
+
+/// See [`BootstrapParams::failure_log2`].
+pub fn failure_log2(h: usize, k: u32, n: usize) -> f64 {
+    let terms = (h + 1) as f64;
+    let a = k as f64 + 0.5;
+    let log_mgf = |lambda: f64| {
+        let x = lambda / 2.0;
+        (x.sinh() / x).ln()
+    };
+    let best = (1..4000)
+        .map(|i| i as f64 * 0.005)
+        .map(|lambda| -lambda * a + terms * log_mgf(lambda))
+        .fold(0.0f64, f64::min);
+    (best + (2.0 * n as f64).ln()) / std::f64::consts::LN_2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_standard_rule_is_secure_and_leaves_nine_levels() {
+        let b = BootstrapParams::standard_n16();
+        let p = b
+            .ckks_params()
+            .expect("the documented chain fits the 128-bit bound");
+        assert_eq!(p.security, Security::Classical128);
+        assert_eq!(p.max_level(), b.program_levels + b.primes_consumed());
+        assert!(b.program_levels >= 9);
+        assert!(b.failure_log2() <= -15.0, "{}", b.failure_log2());
+        // Three key-switching digits: a fourth costs a ModUp more per key switch and a third
+        // more key material.
+        assert_eq!(p.dnum, 3);
+        b.encapsulation_params().expect("encapsulation context");
+    }
+
+    #[test]
+    fn chebyshev_depth_is_log_degree_plus_at_most_one() {
+        assert_eq!(cheb_depth(47), 6);
+        assert_eq!(cheb_depth(63), 7);
+        assert_eq!(cheb_depth(119), 7);
+    }
+
+    #[test]
+    fn failure_bound_tracks_a_gaussian_tail() {
+        // The sum has variance (h + 1)/12 and lighter tails than a Gaussian: its Chernoff bound
+        // is at most the Gaussian one, and within a few bits of it for 33 terms.
+        let (h, k, n) = (32usize, 8u32, 1usize << 12);
+        let sigma = ((h + 1) as f64 / 12.0).sqrt();
+        let z = (k as f64 + 0.5) / sigma;
+        let gauss = (2.0 * n as f64 * (-z * z / 2.0).exp()).log2();
+        let bound = failure_log2(h, k, n);
+        assert!(
+            bound <= gauss + 0.01 && bound >= gauss - 4.0,
+            "{bound} vs {gauss}"
+        );
+        assert!(failure_log2(h, k + 2, n) < bound - 3.0);
+    }
+}
