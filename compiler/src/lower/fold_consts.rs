@@ -72,8 +72,12 @@ fn remap(op: &COp, map: &[Ct]) -> COp {
 /// Can `c · x` be had without a level of its own? `x` is a linear combination (additions,
 /// negations, rotations, integer factors) of terms; each term must absorb `c` at no cost
 /// (a plaintext or constant product takes it into its factor), or have a level to spare for a
-/// product by `c` of its own (it comes earlier than `x`), or be a product of two ciphertexts
-/// one of which has a level to spare. Within [`MAX_CONE`] operations.
+/// product by `c` of its own (it comes earlier than `x`). Within [`MAX_CONE`] operations.
+///
+/// A product of two ciphertexts on the critical path is not passed through: `c` would move to
+/// the start of a chain of products (`0.001 · x^7` as `x^6 · (0.001 x)`), where a small factor
+/// shrinks every later value against the same absolute noise (a degree-7 polynomial at -O0
+/// lost 6 bits that way).
 fn foldable(ir: &CtIr, before: &[u32], x: Ct) -> bool {
     let target = before[x as usize];
     let mut seen = FxHashMap::default();
@@ -88,10 +92,6 @@ fn foldable(ir: &CtIr, before: &[u32], x: Ct) -> bool {
         match *ir.op(v) {
             COp::MulPlain(..) | COp::MulConst(..) => {}
             _ if before[v as usize] < target => {}
-            COp::Mul(a, b) if before[a as usize] != before[b as usize] => {}
-            // Both operands on the critical path: `c` folds into one of them, if either can
-            // take it without a level.
-            COp::Mul(a, b) if foldable(ir, before, a) || foldable(ir, before, b) => {}
             COp::Add(a, b) | COp::Sub(a, b) => stack.extend([a, b]),
             COp::Neg(a) | COp::Rotate(a, _) | COp::MulInt(a, _) | COp::AddPlain(a, _) => {
                 stack.push(a)
@@ -126,45 +126,15 @@ impl Fold<'_> {
             COp::MulPlain(a, p) => COp::MulPlain(m(a), scale_plain(p, c)),
             COp::MulConst(a, c2) => COp::MulConst(m(a), c * c2),
             _ if self.before[x as usize] < self.target => COp::MulConst(m(x), c),
-            COp::Mul(a, b) => {
-                // `c` goes onto the operand that comes earlier: it has a level to spare.
-                let (early, late) = if self.before[a as usize] < self.before[b as usize] {
-                    (a, b)
-                } else {
-                    (b, a)
-                };
-                let scaled = if self.before[early as usize] < self.before[late as usize] {
-                    self.out.push(COp::MulConst(m(early), c), &origin)
-                } else {
-                    // Equal depths: fold into whichever operand [`foldable`] accepted.
-                    let (into, other) = if foldable(self.ir, self.before, early) {
-                        (early, late)
-                    } else {
-                        (late, early)
-                    };
-                    let folded = Fold {
-                        ir: self.ir,
-                        before: self.before,
-                        target: self.before[into as usize],
-                        out: self.out,
-                        map: self.map,
-                        memo: FxHashMap::default(),
-                    }
-                    .scaled(into, c);
-                    return self.finish(x, COp::Mul(m(other), folded), &origin);
-                };
-                COp::Mul(m(late), scaled)
-            }
             COp::Add(a, b) => COp::Add(self.scaled(a, c), self.scaled(b, c)),
             COp::Sub(a, b) => COp::Sub(self.scaled(a, c), self.scaled(b, c)),
             COp::Neg(a) => COp::Neg(self.scaled(a, c)),
             COp::Rotate(a, s) => COp::Rotate(self.scaled(a, c), s),
             COp::MulInt(a, k) => COp::MulInt(self.scaled(a, c), k),
             COp::AddPlain(a, p) => COp::AddPlain(self.scaled(a, c), scale_plain(p, c)),
-            // `foldable` admits none of these at the folded value's depth.
-            op @ (COp::Input(_) | COp::Trivial(_)) => {
-                COp::MulConst(self.out.push(remap(&op, self.map), &origin), c)
-            }
+            // `foldable` admits none of these at the folded value's depth; were one there, it
+            // would keep its own product by `c`.
+            COp::Input(_) | COp::Trivial(_) | COp::Mul(..) => COp::MulConst(m(x), c),
         };
         self.finish(x, op, &origin)
     }
