@@ -25,7 +25,7 @@ pub struct OptArgs {
     /// Client-side precomputation: off, auto (unbounded), a multiple of the encrypted data's
     /// own size (`2x`: extra inputs of at most twice the data's values), or a budget in bytes of
     /// extra input values.
-    #[arg(long, value_name = "off|auto|Nx|BYTES", default_value = "2x")]
+    #[arg(long, value_name = "off|auto|Nx|BYTES", default_value = "auto")]
     pub client_precompute: ClientPrecompute,
 }
 
