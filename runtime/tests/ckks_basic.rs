@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use hel_runtime::ckks::Complex64;
+use hel_runtime::ckks::{CkksParams, Complex64, Context, Security};
 
 #[test]
 fn encode_decode_round_trip_is_exact_to_rounding() {
@@ -128,4 +128,35 @@ fn flooded_decryption_hides_noise_but_keeps_values() {
     // The flooding noise dominates the encryption noise and is fresh on every call.
     assert!(max_err(&a, &b) > slot_bound(&ctx, sk_sigma()) / delta);
     assert!(ctx.decrypt_flooded(&ct, &sk, f64::NAN, &mut s).is_err());
+}
+
+/// A chain beyond 2^1023 (N = 2^16 holds 1772 bits; a depth-24 program at scale 2^44 needs
+/// 1106): the centered CRT's mixed-radix weights overflow f64 above the limbs a value needs,
+/// and a small value must still decrypt at the top level (it read NaN).
+#[test]
+fn decrypts_at_the_top_of_a_chain_beyond_f64_range() {
+    let params = CkksParams {
+        log_n: 12,
+        q_bits: std::iter::once(50)
+            .chain(std::iter::repeat_n(44, 24))
+            .collect(),
+        p_bits: vec![50; 5],
+        dnum: 5,
+        log_scale: 44,
+        security: Security::InsecureForTestingOnly,
+    };
+    let ctx = Context::new(&params).unwrap();
+    assert!(ctx.log_q(ctx.max_level()) > 1024.0);
+    let mut s = sampler(5);
+    let sk = ctx.gen_secret_key(&mut s);
+    let v = values(ctx.slots(), 6);
+    let delta = ctx.default_scale();
+    let pt = ctx.encode_complex(&v, ctx.max_level(), delta).unwrap();
+    let ct = ctx.encrypt_sk(&pt, &sk, &mut s).unwrap();
+    let back = ctx.decode(&ctx.decrypt(&ct, &sk).unwrap()).unwrap();
+    let err = max_err(&back, &v);
+    assert!(
+        err < slot_bound(&ctx, sk_sigma()) / delta,
+        "error {err} at the top level"
+    );
 }

@@ -305,8 +305,12 @@ impl Context {
                         t as i64
                     };
                 }
+                // Centered digits of a value far below Q are zero above the limbs it needs;
+                // skipping them keeps `0 · radix` from reading NaN where the radix has
+                // overflowed f64 (chains beyond 2^1023: N = 2^16 at depth 24 and more).
                 *o = (0..=level)
                     .rev()
+                    .filter(|&i| v[i] != 0)
                     .fold(0.0, |acc, i| acc + v[i] as f64 * g.radix[i]);
             }
         });
