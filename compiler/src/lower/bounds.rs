@@ -216,6 +216,10 @@ fn annotate_inner(s: &mut Schedule, inputs: &[Vec<Tensor>], floor: Option<&[f64]
                     encode_sd(*scale) * times_operand(*a)
                 }
                 Instr::AddPlain { .. } => encode_sd(node.scale),
+                // A public value made a ciphertext: its encoding's rounding, as for AddPlain.
+                Instr::Trivial { scale, .. } => encode_sd(*scale),
+                // The constant is rounded to a whole multiple of 1/scale.
+                Instr::AddConst { .. } => f * (1.0f64 / 12.0).sqrt() / node.scale,
                 _ => 0.0,
             }
     };

@@ -118,6 +118,20 @@ pub enum ClientError {
         lo: f64,
         hi: f64,
     },
+    /// The data drives a value beyond what the parameters hold at its level: encrypted, it
+    /// would wrap around modulo the ciphertext modulus and decrypt to garbage.
+    #[error(
+        "these inputs drive {what} to |value| = {value:.4e}, beyond the {limit:.4e} the compiled \
+         parameters hold there (the compiler sized them from the declared input ranges and \
+         sample data; extreme data of a high-degree expression reaches further): encrypted, \
+         the result would be wrong. Recompile with the inputs' declared ranges narrowed to the \
+         data, or rescale the data"
+    )]
+    Headroom {
+        what: String,
+        value: f64,
+        limit: f64,
+    },
     /// A client-side precomputed tensor could not be evaluated.
     #[error("derived input `{0}` could not be computed from the inputs (shape mismatch)")]
     Derived(String),

@@ -121,6 +121,49 @@ pub fn check_inputs(schedule: &Schedule, inputs: &[Vec<Tensor>]) -> Result<()> {
     Ok(())
 }
 
+/// Refuses inputs that drive some value of the schedule beyond what its level's modulus holds.
+///
+/// The compiler sizes the chain from the declared ranges and from sample inputs (interval
+/// arithmetic where it is tight, else a margin over what the samples reach: see the range
+/// analysis), so data at the extremes of a high-degree expression can exceed it; a value whose
+/// `|value| · scale` passes `Q_level / 2` wraps around and decrypts to garbage. The client has
+/// the data, so it runs the schedule on it in plaintext (the slot-level simulation) and checks
+/// every node against its limit (less 7% for the noise and the primes' distance to 2^bits),
+/// naming the first one beyond it.
+pub fn check_headroom(schedule: &Schedule, inputs: &[Vec<Tensor>]) -> Result<()> {
+    let Ok(mags) = crate::schedule::simulate_magnitudes(schedule, inputs) else {
+        // Inputs the simulation refuses were refused by `check_inputs` already.
+        return Ok(());
+    };
+    let q_bits = &schedule.params.q_bits;
+    for (k, (node, &mag)) in schedule.nodes.iter().zip(&mags).enumerate() {
+        let log_q: f64 = q_bits
+            .iter()
+            .take(node.level as usize + 1)
+            .map(|&b| f64::from(b) - 0.01)
+            .sum();
+        // |value| · scale < Q / 2, with 7% for the noise and the primes' distance to 2^bits.
+        let limit = (log_q - 1.1 - node.scale.log2()).exp2();
+        if mag.is_nan() || mag > limit {
+            let at = node
+                .origin
+                .span
+                .as_deref()
+                .map_or(String::new(), |s| format!(" at {s}"));
+            return Err(ClientError::Headroom {
+                what: format!(
+                    "node {k} ({} of tensor %{}{at})",
+                    node.instr.name(),
+                    node.origin.tensor_node
+                ),
+                value: mag,
+                limit,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Encrypts a program's inputs under the secret key.
 ///
 /// Secret-key encryption (rather than public-key) because the data owner holds the key: its
@@ -136,6 +179,7 @@ pub fn encrypt_inputs(
 ) -> Result<EncryptedInputs> {
     check_context(schedule, ctx)?;
     check_inputs(schedule, inputs)?;
+    check_headroom(schedule, inputs)?;
     let derived = schedule
         .derived
         .iter()

@@ -25,7 +25,7 @@ mod sizes;
 
 pub use container::FileKind;
 pub use error::{ClientError, Result};
-pub use inputs::{check_inputs, encrypt_inputs, expanded_bytes, EncryptedInputs};
+pub use inputs::{check_headroom, check_inputs, encrypt_inputs, expanded_bytes, EncryptedInputs};
 pub use keys::{
     keygen, needed_galois_elements, secret_key_from_bytes, secret_key_to_bytes, EvalKeys, KeyBytes,
     KeyId,
