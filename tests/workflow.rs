@@ -177,6 +177,55 @@ fn poly_through_compile_keygen_encrypt_run_decrypt() {
     assert!(max_error(&p, &expected) < 1e-12);
 }
 
+/// `hel encrypt --json` predicts each output's error on the inputs it encrypts, next to the
+/// bound the program was compiled with, and the decrypted result keeps to it.
+#[test]
+fn encrypt_reports_the_error_bound_on_its_inputs() {
+    let scratch = scratch("bound-on-data");
+    let dir = scratch.path();
+    let x = poly_setup(dir);
+    let report = ok(
+        dir,
+        &[
+            "encrypt",
+            "poly.helc",
+            "--keys",
+            "keys",
+            "--input",
+            "x=x.csv",
+            "-o",
+            "in2.hct",
+            "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&report).expect("one JSON object");
+    let on_data = v["output_error_bounds"]["y"]["on_these_inputs"]
+        .as_f64()
+        .expect("a bound on the data");
+    let compiled = v["output_error_bounds"]["y"]["compiled"].as_f64().unwrap();
+    assert_eq!(compiled, schedule(&dir.join("poly.helc")).outputs[0].bound);
+    assert!(on_data > 0.0 && on_data < 1e-4, "{on_data:e}");
+    ok(dir, &server_run("poly.helc", &[]));
+    let out = ok(
+        dir,
+        &[
+            "decrypt",
+            "poly.helc",
+            "--secret-key",
+            "keys/secret.key",
+            "out.hct",
+            "--format",
+            "json",
+        ],
+    );
+    let expected: Vec<f64> = x.iter().map(|v| v.powi(4) + 2.0).collect();
+    let err = max_error(&decrypted(&out, "y"), &expected);
+    assert!(
+        err <= on_data,
+        "error {err:e} beyond the bound on the data {on_data:e}"
+    );
+}
+
 #[test]
 fn debug_evaluator_names_the_node_with_an_injected_error() {
     let scratch = scratch("debug");

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use hel_compiler::lower::bounds::output_bounds_for;
 use hel_runtime::ckks::Sampler;
 use hel_runtime::client::{encrypt_inputs, expanded_bytes};
 use serde_json::json;
@@ -69,7 +70,36 @@ pub fn run(args: EncryptArgs) -> CmdResult {
     write_new(&args.out, &bytes, args.force, &read_from).map_err(user_error)?;
     let public = schedule.inputs.iter().filter(|d| !d.encrypted).count();
     let expanded = expanded_bytes(&schedule, &ctx);
+    // The error to expect on these inputs (the schedule's bounds were predicted on sample data
+    // from the declared ranges; the data owner can do better, and the bound stays here).
+    let on_data = output_bounds_for(&schedule, &tensors);
+    let beyond: Vec<&str> = schedule
+        .outputs
+        .iter()
+        .zip(&on_data)
+        .filter(|(o, b)| **b > o.bound)
+        .map(|(o, _)| o.name.as_str())
+        .collect();
+    if !beyond.is_empty() {
+        eprintln!(
+            "note: on these inputs the predicted error of {} exceeds the bound the program was \
+             compiled with (predicted on sample data from the declared ranges); `hel encrypt \
+             --json` gives both",
+            beyond.join(", ")
+        );
+    }
     if args.json {
+        let bounds: serde_json::Map<String, serde_json::Value> = schedule
+            .outputs
+            .iter()
+            .zip(&on_data)
+            .map(|(o, b)| {
+                (
+                    o.name.clone(),
+                    json!({"on_these_inputs": b, "compiled": o.bound}),
+                )
+            })
+            .collect();
         let v = json!({
             "program": schedule.name,
             "program_hash": schedule.program_hash,
@@ -78,6 +108,7 @@ pub fn run(args: EncryptArgs) -> CmdResult {
             "ciphertexts": enc.ciphertexts.len(),
             "public_inputs": public,
             "expanded_ciphertext_bytes": expanded,
+            "output_error_bounds": bounds,
         });
         println!("{v}");
     } else {
