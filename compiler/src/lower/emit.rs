@@ -289,8 +289,8 @@ impl Lowering<'_> {
     }
 }
 
-/// A plaintext times `c`.
-fn scale_plain(p: Plain, c: f64) -> Plain {
+/// A plaintext times `c` (also for the constants folded into masks, `fold_consts`).
+pub(super) fn scale_plain(p: Plain, c: f64) -> Plain {
     match p {
         Plain::Rect { value, rows, cols } => Plain::Rect {
             value: value * c,

@@ -15,9 +15,10 @@
 
 use rustc_hash::FxHashMap;
 
-use hel_schedule::{Origin, Plain};
+use hel_schedule::Origin;
 
 use super::ctir::{COp, Ct, CtIr};
+use super::emit::scale_plain;
 
 /// Most operations a fold may rebuild for one constant (its linear cone down to the products).
 const MAX_CONE: usize = 256;
@@ -144,30 +145,6 @@ impl Fold<'_> {
         let v = self.out.push(op, origin);
         self.memo.insert(x, v);
         v
-    }
-}
-
-/// The plaintext `p` times `c`.
-fn scale_plain(p: Plain, c: f64) -> Plain {
-    match p {
-        Plain::Rect { value, rows, cols } => Plain::Rect {
-            value: value * c,
-            rows,
-            cols,
-        },
-        Plain::Diagonal {
-            value,
-            offset,
-            rows,
-        } => Plain::Diagonal {
-            value: value * c,
-            offset,
-            rows,
-        },
-        Plain::Public { mut pack } => {
-            pack.factor *= c;
-            Plain::Public { pack }
-        }
     }
 }
 
