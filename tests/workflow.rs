@@ -112,6 +112,22 @@ fn poly_setup(dir: &Path) -> Vec<f64> {
     x
 }
 
+/// `hel decrypt` of out.hct for poly.helc with keys/secret.key, as JSON.
+fn decrypt_poly(dir: &Path) -> String {
+    ok(
+        dir,
+        &[
+            "decrypt",
+            "poly.helc",
+            "--secret-key",
+            "keys/secret.key",
+            "out.hct",
+            "--format",
+            "json",
+        ],
+    )
+}
+
 /// The server's `hel run` of `program` on keys/eval.keys and in.hct (as [`poly_setup`] makes
 /// them), writing out.hct.
 fn server_run<'a>(program: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -138,18 +154,7 @@ fn poly_through_compile_keygen_encrypt_run_decrypt() {
     let stats: serde_json::Value = serde_json::from_str(&run).expect("run --json is one object");
     assert_eq!(stats["stats"]["ops"]["ct_mul"], 2);
     assert!(stats["stats"]["peak_bytes"].as_u64().unwrap_or(0) > 0);
-    let out = ok(
-        dir,
-        &[
-            "decrypt",
-            "poly.helc",
-            "--secret-key",
-            "keys/secret.key",
-            "out.hct",
-            "--format",
-            "json",
-        ],
-    );
+    let out = decrypt_poly(dir);
     let y = decrypted(&out, "y");
     let expected: Vec<f64> = x.iter().map(|v| v.powi(4) + 2.0).collect();
     let bound = schedule(&dir.join("poly.helc")).outputs[0].bound;
@@ -206,18 +211,7 @@ fn encrypt_reports_the_error_bound_on_its_inputs() {
     assert_eq!(compiled, schedule(&dir.join("poly.helc")).outputs[0].bound);
     assert!(on_data > 0.0 && on_data < 1e-4, "{on_data:e}");
     ok(dir, &server_run("poly.helc", &[]));
-    let out = ok(
-        dir,
-        &[
-            "decrypt",
-            "poly.helc",
-            "--secret-key",
-            "keys/secret.key",
-            "out.hct",
-            "--format",
-            "json",
-        ],
-    );
+    let out = decrypt_poly(dir);
     let expected: Vec<f64> = x.iter().map(|v| v.powi(4) + 2.0).collect();
     let err = max_error(&decrypted(&out, "y"), &expected);
     assert!(

@@ -260,22 +260,19 @@ fn annotate_inner(
         .par_iter()
         .map(|inputs| simulate_noise(s, inputs, &own_sd, 0x6e_6f69_7365).ok())
         .collect();
-    let stats = per_sample[0].clone();
+    let stats = per_sample[0].as_deref();
     // Per node, the largest deviation over the samples that count (see [`annotate`]).
-    let deviation: Option<Vec<f64>> = stats.as_ref().map(|first| {
+    let deviation: Option<Vec<f64>> = stats.map(|first| {
         (0..first.len())
             .map(|k| {
-                let counted = |range: &[Option<Vec<hel_schedule::NoiseStats>>]| {
-                    range
-                        .iter()
-                        .flatten()
-                        .map(|st| st[k])
-                        .filter(|x| x.magnitude.is_finite() && x.deviation.is_finite())
-                        .fold((0.0f64, 0.0f64), |(m, d), x| {
-                            (m.max(x.magnitude), d.max(x.deviation))
-                        })
-                };
-                let (typical_mag, typical_dev) = counted(&per_sample[..structured_from]);
+                let (typical_mag, typical_dev) = per_sample[..structured_from]
+                    .iter()
+                    .flatten()
+                    .map(|st| st[k])
+                    .filter(|x| x.magnitude.is_finite() && x.deviation.is_finite())
+                    .fold((0.0f64, 0.0f64), |(m, d), x| {
+                        (m.max(x.magnitude), d.max(x.deviation))
+                    });
                 per_sample[structured_from..]
                     .iter()
                     .flatten()
@@ -293,7 +290,7 @@ fn annotate_inner(
             })
             .collect()
     });
-    let mut mags: Vec<f64> = match &stats {
+    let mut mags: Vec<f64> = match stats {
         Some(st) => st.iter().map(|x| x.magnitude * MAGNITUDE_MARGIN).collect(),
         None => vec![1.0; s.nodes.len()],
     };
