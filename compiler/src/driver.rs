@@ -17,7 +17,7 @@ use crate::limits::Limits;
 use crate::lower::report::{ct_ops, CtReport};
 use crate::lower::{lower_or_depth, verify, LowerError, LowerOptions, Lowered, ParamRequest};
 use crate::passes::client_precompute::ClientPrecompute;
-use crate::passes::pipeline::{self, OptLevel, Pipeline};
+use crate::passes::pipeline::{self, OptLevel, Pipeline, ProductPricing};
 use crate::source::{SourceFile, Span};
 use crate::syntax::ast;
 
@@ -283,15 +283,34 @@ fn better_level(
             return Ok(c);
         }
     };
-    for level in [OptLevel::O1, OptLevel::O0] {
-        if level >= options.passes.level {
+    // The candidates, each level's search priced by the lowering's rules and, where that
+    // gives a different program, by the tensor model's (see `ProductPricing::Tensor`).
+    let requested = options.passes.level;
+    let mut lowering_priced: Option<Program> = Some(best.program.clone());
+    let candidates = [
+        (requested, ProductPricing::Tensor),
+        (OptLevel::O1, ProductPricing::Lowering),
+        (OptLevel::O1, ProductPricing::Tensor),
+        (OptLevel::O0, ProductPricing::Lowering),
+    ];
+    for (level, products) in candidates {
+        if level > requested
+            || (level == requested && products == ProductPricing::Lowering)
+            || (level == OptLevel::O0 && requested == OptLevel::O0)
+        {
             continue;
         }
         let mut o = options.clone();
         o.passes.level = level;
+        o.passes.products = products;
         let Ok(optimized) = optimize_program(program.clone(), o.passes, &mut |_, _| {}) else {
             continue;
         };
+        if products == ProductPricing::Lowering {
+            lowering_priced = Some(optimized.program.clone());
+        } else if lowering_priced.as_ref() == Some(&optimized.program) {
+            continue;
+        }
         let best_depth = best.report().depth;
         if analyze(&optimized.program).tensor_depth > best_depth + 1 {
             continue;
@@ -303,9 +322,16 @@ fn better_level(
         let (bd, bt) = (best_depth, estimate(&best));
         if d < bd || (d == bd && t < 0.99 * bt) {
             let mut c = candidate;
+            let how = match products {
+                ProductPricing::Lowering => "",
+                ProductPricing::Tensor => {
+                    " with products of encrypted matrices priced as one level by the depth search"
+                }
+            };
             c.notes.push(format!(
-                "compiled at {}: its schedule (depth {d}, estimated {t:.2} s of server work) \
-                 beats {}'s (depth {bd}, estimated {bt:.2} s), whose rewrites are rolled back",
+                "compiled at {}{how}: its schedule (depth {d}, estimated {t:.2} s of server \
+                 work) beats {}'s (depth {bd}, estimated {bt:.2} s), whose rewrites are rolled \
+                 back",
                 level_name(level),
                 level_name(best.level)
             ));

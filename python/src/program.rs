@@ -119,7 +119,7 @@ pub fn compile_options(
         passes: PassOptions {
             level: opt_level(opt)?,
             client_precompute: ClientPrecompute::Auto,
-            unroll_factor: None,
+            ..PassOptions::default()
         },
         precision_bits: precision,
         params: None,

@@ -40,6 +40,7 @@ impl OptArgs {
             level,
             client_precompute: self.client_precompute,
             unroll_factor: None,
+            ..Options::default()
         }
     }
 }

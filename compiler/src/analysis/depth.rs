@@ -37,12 +37,24 @@ impl DepthModel {
         }
     }
 
-    /// Whether `c * x` is an input `x` scaled by a compile-time constant `c`.
-    fn packed(c: Option<&Node>, x: Option<&Node>) -> bool {
-        matches!(
-            (c.map(|c| &c.op), x.map(|x| &x.op)),
-            (Some(Op::Const { .. }), Some(Op::Input { .. }))
-        )
+    /// Whether `c * x` is an input `x`, or a view of one (an element, a transpose, a
+    /// negation, a constant multiple), scaled by a compile-time constant `c`: the client packs the factor, as the
+    /// lowering's oracle does with the inputs' views.
+    fn packed(g: &Graph, c: Option<&Node>, x: Option<&Node>) -> bool {
+        matches!(c.map(|c| &c.op), Some(Op::Const { .. })) && x.is_some_and(|x| Self::view(g, x))
+    }
+
+    /// An input or a view of one (scaled by constants, too).
+    fn view(g: &Graph, x: &Node) -> bool {
+        let arg = |i: usize| x.args.get(i).map(|a| g.node(*a));
+        match x.op {
+            Op::Input { .. } => true,
+            Op::Mul => Self::packed(g, arg(0), arg(1)) || Self::packed(g, arg(1), arg(0)),
+            Op::Element { .. } | Op::Transpose | Op::Neg => {
+                x.args.first().is_some_and(|a| Self::view(g, g.node(*a)))
+            }
+            _ => false,
+        }
     }
 
     pub fn node(g: &Graph, n: &Node, depth: &[u32]) -> u32 {
@@ -54,7 +66,7 @@ impl DepthModel {
         match &n.op {
             // A constant times an input is packed by the client with the factor (the inputs
             // `client-precompute` adds carry their constant factors this way).
-            Op::Mul if Self::packed(arg(0), arg(1)) || Self::packed(arg(1), arg(0)) => 0,
+            Op::Mul if Self::packed(g, arg(0), arg(1)) || Self::packed(g, arg(1), arg(0)) => 0,
             Op::Mul | Op::MatVec | Op::MatMul | Op::Dot | Op::ScaleCols | Op::ScaleRows => {
                 match (arg(0), arg(1)) {
                     (Some(a), Some(b)) => Self::product(a, d(0), b, d(1)),

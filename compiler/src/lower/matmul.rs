@@ -15,7 +15,9 @@
 //! ```
 //!
 //! so `C` in direct form needs `A` direct (2 levels below) and `B` transposed (3 levels; 2 when
-//! the client packs its columns, for an input of at most [`MAX_PACKED_COLUMNS`] columns), and `C` in transposed form is `(Bᵀ Aᵀ)` in direct form,
+//! the client packs its columns, for an input of at most [`price::MAX_PACKED_COLUMNS`] columns: the
+//! rules are [`super::price`]'s, which the depth search prices forms by), and `C` in
+//! transposed form is `(Bᵀ Aᵀ)` in direct form,
 //! the same kernel with the roles swapped. Rotations: per output column and row block, the row
 //! sum and at most log2(w) right shifts (steps -1, -2, -4, ..., shared with every replication);
 //! per column of a computed `B`, the row replication (steps w, 2w, ...).
@@ -28,13 +30,9 @@ use hel_schedule::{Layout, Pack, Plain, Source, Unit};
 use super::ctir::{COp, Ct};
 use super::layout::{ceil_div, stored_dims, Form, Lowering, MatVal};
 use super::oracle::PlainKind;
+use super::price;
 use crate::diagnostics::Diagnostic;
 use crate::ir::{NodeId, Shape};
-
-/// The most columns of an input right operand the client packs one by one (each replicated
-/// in every row, one ciphertext per column and tile of its length): that saves the row mask's
-/// level, and costs up to this many times the operand's own upload.
-pub(super) const MAX_PACKED_COLUMNS: usize = 8;
 
 /// A matrix operand in one form: its ciphertext tiles, or the plaintext tiles of a public
 /// matrix.
@@ -263,7 +261,7 @@ impl Lowering<'_> {
             _ => 1,
         };
         if let Some((s, f, t)) = self.oracle.input_source(node) {
-            if columns <= MAX_PACKED_COLUMNS {
+            if price::packs_columns(true, columns) {
                 let cts = (0..gk)
                     .map(|kk| self.input_ct(packed(s, f, t, kk), id))
                     .collect();

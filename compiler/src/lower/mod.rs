@@ -34,6 +34,7 @@ mod oracle;
 mod outscale;
 pub mod params;
 mod plan;
+pub mod price;
 mod products;
 mod reduce;
 pub mod report;

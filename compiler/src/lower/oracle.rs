@@ -13,6 +13,7 @@ use rustc_hash::FxHashMap;
 use hel_schedule::{Source, Unit};
 
 use super::layout::{ceil_div, stored_dims, vec_tiles, Form, Orient, Want};
+use super::price;
 use crate::ir::{NodeId, Op, Program, Secrecy, Shape};
 
 /// Depth of what no recipe implements.
@@ -434,7 +435,10 @@ impl<'p> Oracle<'p> {
                 ),
                 Orient::R => ops(
                     self,
-                    &[(m, Want::Mat(Form::T), 1), (v, Want::Vec(Orient::C), 1)],
+                    &[
+                        (m, Want::Mat(Form::T), price::MATVEC_LEVELS),
+                        (v, Want::Vec(Orient::C), price::MATVEC_LEVELS),
+                    ],
                 ),
             },
             (Op::SumRows, Some(m), _, Want::Vec(o)) => match o {
@@ -465,10 +469,9 @@ impl<'p> Oracle<'p> {
                     (Shape::Matrix(_, c), Form::D) | (Shape::Matrix(c, _), Form::T) => c,
                     _ => 1,
                 };
-                let packed =
-                    self.input_source(z).is_some() && columns <= super::matmul::MAX_PACKED_COLUMNS;
-                let zl = if packed { 2 } else { 3 };
-                ops(self, &[(x, xw, 2), (z, zw, zl)])
+                let packed = price::packs_columns(self.input_source(z).is_some(), columns);
+                let (xl, zl) = price::matmul_levels(packed);
+                ops(self, &[(x, xw, xl), (z, zw, zl)])
             }
             (Op::Dot, Some(a), Some(b), Want::Scalar) => {
                 let o = self.dot_orient(a, b);

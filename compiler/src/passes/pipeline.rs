@@ -37,6 +37,23 @@ pub struct Options {
     /// Unroll loops by this factor instead of fully. The passes after `unroll` need a loop-free
     /// program, so with a factor the pipeline stops after `unroll` (for inspecting the IR).
     pub unroll_factor: Option<u32>,
+    /// How the depth search prices a product of two encrypted matrices.
+    pub products: ProductPricing,
+}
+
+/// How the depth search ([`super::depth_search`]) prices a product of two encrypted matrices
+/// that the server computes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ProductPricing {
+    /// By the lowering's rules ([`crate::lower::price`]): the levels the slot layouts spend on
+    /// it beyond a matrix-vector product, and its rotations between forms equally deep.
+    #[default]
+    Lowering,
+    /// One level, as any product in the tensor model. The search's level model is coarser
+    /// than the lowering's (a matrix-vector product costs one or two levels there, plus
+    /// conversions), so where a cheaper-looking form loses after lowering, this one can win:
+    /// the driver lowers both and keeps the better ([`crate::driver`]).
+    Tensor,
 }
 
 pub struct Pipeline {
@@ -86,11 +103,20 @@ impl Pipeline {
             passes.push(Box::new(super::rebalance::Rebalance));
             passes.push(Box::new(super::hoist_scalars::pass(level)));
             passes.push(Box::new(super::distribute::pass(level)));
-            passes.push(Box::new(super::reassociate::pass(level)));
+            let precompute_later =
+                level >= OptLevel::O2 && options.client_precompute != ClientPrecompute::Off;
+            passes.push(Box::new(super::reassociate::pass(
+                level,
+                precompute_later,
+                options.products,
+            )));
         }
         if level >= OptLevel::O2 {
             let precompute = options.client_precompute != ClientPrecompute::Off;
-            passes.push(Box::new(super::software_pipeline::pass(precompute)));
+            passes.push(Box::new(super::software_pipeline::pass(
+                precompute,
+                options.products,
+            )));
             passes.push(Box::new(super::client_precompute::ClientPrecomputePass {
                 mode: options.client_precompute,
             }));

@@ -13,9 +13,11 @@
 //! are still off the critical path when the data arrive fresh.
 
 use super::depth_search::{EnginePass, Rules};
+use super::pipeline::ProductPricing;
 
 /// `precompute`: whether products of encrypted inputs may be left for `client-precompute`.
-pub fn pass(precompute: bool) -> EnginePass {
+/// `products`: how products of encrypted matrices on the server are priced.
+pub fn pass(precompute: bool, products: ProductPricing) -> EnginePass {
     EnginePass {
         name: "pipeline",
         description: "software pipelining: rewrite the unrolled loop-carried recurrence through its shortest path, across iterations",
@@ -26,6 +28,8 @@ pub fn pass(precompute: bool) -> EnginePass {
             reassociate: true,
             cross_iteration: true,
             precompute,
+            precompute_later: false,
+            products,
         },
     }
 }

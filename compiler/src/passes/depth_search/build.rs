@@ -103,7 +103,8 @@ impl Engine<'_> {
     /// a scaling on an input is free (the client packs it), one on a computed value costs a
     /// level — which the search then buys back by distributing the scalar into a copy of the
     /// value (GD computed `0.0002 * u_i` as a second pipelined `u_i` that way). Then the order
-    /// of the options (the term as written first).
+    /// of the options (the term as written first). Between those, the least new work for
+    /// products of encrypted matrices ([`Engine::new_products`]).
     fn choose(&mut self, options: &[P], budget: u32) -> P {
         let depths: Vec<u32> = options.iter().map(|o| self.md_form(&self.t(*o))).collect();
         if let Some(i) = (0..options.len())
@@ -111,6 +112,7 @@ impl Engine<'_> {
             .min_by_key(|&i| {
                 (
                     self.opened_work(&options[0], &options[i]),
+                    self.new_products(&options[i]),
                     self.scaled_computed(&options[i]),
                     i,
                 )
@@ -142,6 +144,32 @@ impl Engine<'_> {
                     )
             })
             .count() as u32
+    }
+
+    /// The server's work for the products of encrypted matrices that `form` builds anew (not
+    /// nodes of the input graph, not products the client computes), priced by the lowering's
+    /// rules ([`crate::lower::price`]): of two forms equally deep, the one whose new product is
+    /// smaller (`Xᵀ X`, features by features, rather than `X Xᵀ`, samples by samples).
+    fn new_products(&self, form: &P) -> u64 {
+        match self.t(*form) {
+            T::N(_) | T::Broadcast(..) => 0,
+            t @ T::MatMul(a, b) => {
+                let client = self.rules.precompute || self.rules.precompute_later;
+                let here = if self.plain_of(&a)
+                    || self.plain_of(&b)
+                    || (client && self.term_input_only(&t))
+                {
+                    0
+                } else {
+                    self.matmul_work(&a, &b)
+                };
+                here + self.new_products(&a) + self.new_products(&b)
+            }
+            T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.new_products(&x),
+            T::MatVec(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) | T::Add(a, b) | T::Sub(a, b) => {
+                self.new_products(&a) + self.new_products(&b)
+            }
+        }
     }
 
     /// The input-graph nodes a term refers to directly (through its own structure, not into
@@ -191,7 +219,7 @@ impl Engine<'_> {
 
     /// An input, a view of one (element, transpose, negation, public scaling) or a product the
     /// client computes: scaling it costs nothing on the server (the client packs the factor).
-    fn input_view(&self, p: &P) -> bool {
+    pub(super) fn input_view(&self, p: &P) -> bool {
         match self.t(*p) {
             T::N(id) => {
                 let n = self.node(id);
@@ -263,7 +291,9 @@ impl Engine<'_> {
             T::N(id) => self.build(&self.mk(T::N(*id)), budget),
             T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
                 let (pa, pb) = (self.plain_of(a), self.plain_of(b));
+                let matmul = matches!(self.t(*form), T::MatMul(..));
                 let (ca, cb) = match (pa, pb) {
+                    (false, false) if matmul => self.matmul_costs(a, b),
                     (false, false) => (1, 1),
                     (false, true) => (u32::from(!self.free_term(b)), 0),
                     (true, false) => (0, u32::from(!self.free_term(a))),
@@ -281,7 +311,7 @@ impl Engine<'_> {
                 self.emit(op, vec![x, y], ty, span, iter)
             }
             T::Scale(ss, x) => {
-                let cost = u32::from(!self.free_scalars(ss));
+                let cost = self.scale_cost(ss, x);
                 let v = sub(self, x, cost);
                 let s = self.scalar_product(ss, span, iter);
                 let ty = result_type(&Op::Mul, self.out_ty(s), self.out_ty(v));

@@ -6,7 +6,9 @@ use super::degree::PRECOMPUTE_MAX_DEGREE;
 use super::term::{P, T};
 use super::Engine;
 use crate::analysis::depth::DepthModel;
-use crate::ir::{Graph, Node, Op};
+use crate::ir::{Graph, Node, Op, Shape};
+use crate::lower::price;
+use crate::passes::pipeline::ProductPricing;
 
 impl Engine<'_> {
     pub(super) fn md(&mut self, t: &P) -> u32 {
@@ -74,6 +76,10 @@ impl Engine<'_> {
         }
         match t {
             T::N(id) => self.md(&self.mk(T::N(*id))),
+            T::MatMul(a, b) if !self.plain_of(a) && !self.plain_of(b) => {
+                let (ca, cb) = self.matmul_costs(a, b);
+                (self.md(a) + ca).max(self.md(b) + cb)
+            }
             T::MatVec(a, b) | T::MatMul(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) => {
                 let (da, db) = (self.md(a), self.md(b));
                 let (pa, pb) = (self.plain_of(a), self.plain_of(b));
@@ -84,10 +90,7 @@ impl Engine<'_> {
                     (true, true) => 0,
                 }
             }
-            T::Scale(ss, x) => {
-                let free = self.free_scalars(ss);
-                self.md(x) + u32::from(!free)
-            }
+            T::Scale(ss, x) => self.md(x) + self.scale_cost(ss, x),
             T::Add(a, b) | T::Sub(a, b) => {
                 let (da, db) = (self.md(a), self.md(b));
                 da.max(db)
@@ -95,6 +98,52 @@ impl Engine<'_> {
             T::Neg(a) | T::SumCols(a) => self.md(a),
             T::Broadcast(..) => 0,
         }
+    }
+
+    /// Levels a product of two encrypted matrices `a @ b` adds above `a` and above `b`: in the
+    /// engine's model, where a product costs one level, plus what the lowering charges it
+    /// beyond its cheapest matrix-vector product ([`price::matmul_extra_levels`]), in direct
+    /// form or transposed (`bᵀ aᵀ`), whichever leaves the result shallower (direct on ties).
+    /// A right operand the client packs column by column (an input of few columns) costs a
+    /// level less than a computed or wide one.
+    pub(super) fn matmul_costs(&mut self, a: &P, b: &P) -> (u32, u32) {
+        let later = self.rules.precompute || self.rules.precompute_later;
+        if self.rules.products == ProductPricing::Tensor
+            || (later && self.term_input_only(&T::MatMul(*a, *b)))
+        {
+            return (1, 1);
+        }
+        let (da, db) = (self.md(a), self.md(b));
+        let (Shape::Matrix(rows_a, _), Shape::Matrix(_, cols_b)) =
+            (self.shape_of(a), self.shape_of(b))
+        else {
+            return (1, 1);
+        };
+        let levels = |packed: bool| {
+            let (x, z) = price::matmul_extra_levels(packed);
+            (1 + x, 1 + z)
+        };
+        let direct = levels(price::packs_columns(self.input_view(b), cols_b));
+        let (zt, xt) = levels(price::packs_columns(self.input_view(a), rows_a));
+        let transposed = (xt, zt);
+        let depth = |(ca, cb): (u32, u32)| (da + ca).max(db + cb);
+        if depth(transposed) < depth(direct) {
+            transposed
+        } else {
+            direct
+        }
+    }
+
+    /// Rotations of a product of two encrypted matrices built anew (see
+    /// [`price::matmul_rotations`]), in the cheaper of its two forms.
+    pub(super) fn matmul_work(&self, a: &P, b: &P) -> u64 {
+        let (Shape::Matrix(r, k), Shape::Matrix(_, c)) = (self.shape_of(a), self.shape_of(b))
+        else {
+            return 0;
+        };
+        let direct = price::matmul_rotations(k, c, price::packs_columns(self.input_view(b), c));
+        let transposed = price::matmul_rotations(k, r, price::packs_columns(self.input_view(a), r));
+        direct.min(transposed)
     }
 
     pub(super) fn free_term(&self, t: &P) -> bool {

@@ -39,7 +39,7 @@ mod forms;
 mod min_depth;
 mod term;
 
-use super::pipeline::Pass;
+use super::pipeline::{Pass, ProductPricing};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{Builder, Graph, NodeId, Op, OutputDecl, Program};
 use crate::Span;
@@ -60,6 +60,12 @@ pub struct Rules {
     pub cross_iteration: bool,
     /// Do products of encrypted inputs cost nothing (client-side precomputation)?
     pub precompute: bool,
+    /// Will a later pass let the client compute products of encrypted inputs? Then such a
+    /// product is not priced as the server's encrypted matrix product (see
+    /// [`crate::lower::price`]) but as one level, the form the later pass starts from.
+    pub precompute_later: bool,
+    /// How a product of encrypted matrices on the server is priced.
+    pub products: ProductPricing,
 }
 
 /// A pass that runs the engine with a fixed set of rules (`hoist-scalars`, `distribute`,

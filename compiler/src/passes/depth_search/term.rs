@@ -6,7 +6,7 @@
 use super::degree::PRECOMPUTE_MAX_DEGREE;
 use super::Engine;
 use crate::analysis::depth::DepthModel;
-use crate::ir::{Node, NodeId, Secrecy};
+use crate::ir::{Node, NodeId, Op, Secrecy, Shape};
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -117,6 +117,17 @@ impl<'a> Engine<'a> {
         ss.iter().all(|s| DepthModel::is_free_factor(self.node(*s)))
     }
 
+    /// Levels the server spends scaling `x` by the public scalars `ss`: none for small
+    /// integers, none for compile-time constants on an input or a view of one (the client packs
+    /// the factor, as the lowering's oracle does), else one.
+    pub(super) fn scale_cost(&self, ss: &[NodeId], x: &P) -> u32 {
+        let constants = ss
+            .iter()
+            .all(|s| matches!(self.node(*s).op, Op::Const { .. }));
+        let free = self.free_scalars(ss) || (constants && self.input_view(x));
+        u32::from(!free)
+    }
+
     pub(super) fn iter_of(&self, id: NodeId) -> Option<u32> {
         self.node(id).iter.first().copied()
     }
@@ -142,7 +153,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Degree of a term as a polynomial in the inputs, if it uses inputs and constants only.
-    fn term_degree(&self, t: &T) -> Option<u32> {
+    pub(super) fn term_degree(&self, t: &T) -> Option<u32> {
         match t {
             T::N(n) => self.degree[n.index()],
             T::Broadcast(..) => Some(0),
@@ -199,6 +210,28 @@ impl<'a> Engine<'a> {
         let d = self.term_degree(&self.t(*p));
         self.entry(*p, |e| e.degree.set(Some(d)));
         d
+    }
+
+    /// The shape of a term's value.
+    pub(super) fn shape_of(&self, p: &P) -> Shape {
+        match self.t(*p) {
+            T::N(id) => self.node(id).ty.shape,
+            T::Broadcast(_, len) => Shape::Vector(len),
+            T::Scale(_, x)
+            | T::Neg(x)
+            | T::ScaleCols(x, _)
+            | T::Mul(x, _)
+            | T::Add(x, _)
+            | T::Sub(x, _) => self.shape_of(&x),
+            T::SumCols(a) | T::MatVec(a, _) => match self.shape_of(&a) {
+                Shape::Matrix(r, _) => Shape::Vector(r),
+                s => s,
+            },
+            T::MatMul(a, b) => match (self.shape_of(&a), self.shape_of(&b)) {
+                (Shape::Matrix(r, _), Shape::Matrix(_, c)) => Shape::Matrix(r, c),
+                (s, _) => s,
+            },
+        }
     }
 
     /// [`Self::term_plain`] of an interned term, computed once.
