@@ -5,8 +5,8 @@
 //! The module exists so that the middle end can price a candidate form by what it will cost
 //! encrypted (architecture: the lowering's cost oracle is its own module). The depth search
 //! ([`crate::passes::depth_search`]) asks it for every product of encrypted matrices it would
-//! build; the lowering's own oracle ([`super::oracle`]) and the matrix-product kernel
-//! ([`super::matmul`]) read the same rules, so a form the search prices at two levels is one
+//! build; the lowering's own oracle (`lower::oracle`) and the matrix-product kernel
+//! (`lower::matmul`) read the same rules, so a form the search prices at two levels is one
 //! the lowering builds at two.
 
 use crate::analysis::depth::ceil_log2;
@@ -17,7 +17,7 @@ use crate::analysis::depth::ceil_log2;
 pub const MAX_PACKED_COLUMNS: usize = 8;
 
 /// Levels `X @ Z` adds above its operands when computed column by column in direct form (see
-/// [`super::matmul`]): `X` is needed two levels below the result (product, column mask), `Z`
+/// `lower::matmul`): `X` is needed two levels below the result (product, column mask), `Z`
 /// three (its column replicated: row mask, product, column mask), or two when the client packs
 /// `Z`'s columns (`packed`: an input, or a view of one, of at most [`MAX_PACKED_COLUMNS`]
 /// columns).
@@ -26,7 +26,7 @@ pub fn matmul_levels(packed: bool) -> (u32, u32) {
 }
 
 /// Levels the cheapest product of an encrypted matrix and an encrypted vector adds above its
-/// operands (the row-vector recipe of [`super::oracle`]: the transposed matrix times the
+/// operands (the row-vector recipe of `lower::oracle`: the transposed matrix times the
 /// column vector, summed over the columns).
 pub const MATVEC_LEVELS: u32 = 1;
 
