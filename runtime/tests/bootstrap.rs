@@ -66,6 +66,44 @@ fn bootstrapping_refreshes_full_slots() {
     assert!(mean2 >= 16.5 && min2 >= 14.5, "mean {mean2}, min {min2}");
 }
 
+/// Sparse slots: n values repeated over the ring's N/2 slots come back repeated (the trace
+/// after ModRaise and the n-slot DFTs, see `bootstrap/mod.rs`), for several n down to the
+/// rule's least (one stage per merged level), with q_0 grown by the rule
+/// (`BootstrapParams::with_slots`). Measured 17.8 / 17.3 bits (mean / min) at 2^3 slots,
+/// 18.4 / 17.1 at 2^7, 19.2 / 17.9 at 2^10, against 18.3 / 16.9 for full slots: the mean within
+/// a bit of the full-slot circuit's, the minimum no worse. Without the larger q_0, 2^3 slots
+/// gave 9.8 bits.
+#[test]
+fn bootstrapping_refreshes_sparse_slots() {
+    for log_slots in [3, 7, 10] {
+        let params = insecure_small_for_testing_only(12).with_slots(log_slots);
+        let boot = Bootstrapper::new(&params).unwrap();
+        let ctx = boot.context();
+        let mut s = sampler(10 + u64::from(log_slots));
+        let sk = ctx.gen_secret_key(&mut s);
+        let keys = boot.gen_keys(&sk, &mut s).unwrap();
+        assert_eq!(boot.slots(), 1 << log_slots);
+        let v = boot.repeat(&values(boot.slots(), 4));
+        let ct = ctx
+            .encrypt_sk(
+                &ctx.encode_complex(&v, 0, ctx.default_scale()).unwrap(),
+                &sk,
+                &mut s,
+            )
+            .unwrap();
+        let out = boot.bootstrap(&ct, &keys).unwrap();
+        assert_eq!(out.level(), boot.output_level());
+        assert_eq!(out.scale(), ct.scale());
+        let got = ctx.decode(&ctx.decrypt(&out, &sk).unwrap()).unwrap();
+        let (mean, min) = precision_bits(&got, &v);
+        eprintln!("2^{log_slots} slots: precision mean {mean:.2} min {min:.2}");
+        assert!(
+            mean >= 17.5 && min >= 16.0,
+            "2^{log_slots} slots: mean {mean}, min {min}"
+        );
+    }
+}
+
 /// Bootstrapping keys travel as one versioned file: it loads back equal, its size is the one
 /// the bench reports (plus the envelope), and a file for other parameters, a corrupted one or
 /// a key file of another kind is refused.

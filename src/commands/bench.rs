@@ -45,7 +45,8 @@ pub struct BootstrapBenchArgs {
     /// log2 of the ring degree (the 128-bit bootstrapping chain needs 16).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(12..=16))]
     pub log_n: u32,
-    /// Number of slots (a power of two; only full slots, N/2, are implemented).
+    /// Number of slots: a power of two from 16 to N/2 (the default); below N/2 the values are
+    /// packed sparsely (each repeated) and the circuit is the sparse-slot one
     #[arg(long)]
     pub slots: Option<u64>,
     #[command(flatten)]

@@ -1,4 +1,4 @@
-//! `hel bench bootstrap`: one bootstrap of random full-slot values, timed, with its
+//! `hel bench bootstrap`: one bootstrap of random values (full or sparse slots), timed, with its
 //! precision against the plaintext, the levels it consumes and leaves, and the key size.
 
 use std::time::Instant;
@@ -48,8 +48,9 @@ pub struct BootstrapBenchReport {
     pub dnum: usize,
 }
 
-/// The secure parameter rule for a ring degree and slot count (only N = 2^16, full slots: the
-/// bootstrapping chain does not fit the 128-bit bound of smaller rings).
+/// The secure parameter rule for a ring degree and slot count (only N = 2^16: the
+/// bootstrapping chain does not fit the 128-bit bound of smaller rings; full or sparse slots,
+/// the same chain).
 pub fn secure_params(log_n: u32, log_slots: u32) -> Result<BootstrapParams> {
     if log_n != 16 {
         return Err(CkksError::InvalidParams(format!(
@@ -58,13 +59,16 @@ pub fn secure_params(log_n: u32, log_slots: u32) -> Result<BootstrapParams> {
             crate::ckks::max_log_qp_128(log_n).unwrap_or(0)
         )));
     }
-    if log_slots + 1 != log_n {
+    let standard = BootstrapParams::standard_n16();
+    let least = standard.cts_levels.max(standard.stc_levels) as u32;
+    if log_slots + 1 > log_n || log_slots < least {
         return Err(CkksError::InvalidParams(format!(
-            "only full-slot bootstrapping is implemented (2^{} slots at N = 2^{log_n})",
+            "2^{log_slots} slots: the rule's DFTs take 2^{least} to 2^{} slots at N = 2^{log_n} \
+             (one butterfly stage per slot doubling, {least} merged levels)",
             log_n - 1
         )));
     }
-    Ok(BootstrapParams::standard_n16())
+    Ok(standard.with_slots(log_slots))
 }
 
 /// Runs one bootstrap with `params` on a pool of `threads` threads (0 = rayon's default).
@@ -89,7 +93,7 @@ pub fn run(
         let keys = boot.gen_keys(&sk, &mut rng)?;
         let keygen_seconds = t.elapsed().as_secs_f64();
         let key_bytes = boot.key_bytes(&keys);
-        let values = random_slots(ctx.slots(), &mut rng);
+        let values = boot.repeat(&random_slots(boot.slots(), &mut rng));
         let pt = ctx.encode_complex(&values, 0, ctx.default_scale())?;
         let ct = ctx.encrypt_sk(&pt, &sk, &mut rng)?;
         progress("bootstrap");
@@ -104,7 +108,7 @@ pub fn run(
         let (mean, min) = precision_bits(&got, &values);
         Ok(BootstrapBenchReport {
             log_n: params.log_n,
-            slots: ctx.slots(),
+            slots: boot.slots(),
             threads,
             seconds,
             cpu_seconds,

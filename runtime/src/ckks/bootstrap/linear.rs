@@ -258,7 +258,11 @@ impl BsgsLevel {
         for (g, terms) in &self.giants {
             let mut inner: Option<Ciphertext> = None;
             for (bi, diag) in terms {
-                let values: Vec<Complex64> = diag.iter().map(|v| v * factor).collect();
+                // A map over n < N/2 slots (sparse packing) acts on every period of the
+                // slots alike: its diagonals repeat with period n.
+                let n = diag.len();
+                let values: Vec<Complex64> =
+                    (0..ctx.slots()).map(|q| diag[q % n] * factor).collect();
                 let pt = ctx.encode_complex(&values, level, pt_scale)?;
                 let prod = ctx.multiply_plain(&rotated[*bi], &pt)?;
                 match inner.as_mut() {

@@ -10,6 +10,12 @@
 //! 4. **SlotToCoeff** ([`linear`]): the homomorphic DFT puts them back into the coefficients,
 //!    scaled by `q_0/Δ` so the output carries the input's scale exactly.
 //!
+//! **Sparse slots** (n = 2^log_slots < N/2 values, each repeated N/(2n) times, i.e. a message
+//! polynomial in Y = X^{N/(2n)}): after ModRaise, a trace (the sum of the ciphertext's
+//! rotations by n, 2n, 4n, ..., log2(N/(2n)) of them) keeps the coefficients at multiples of
+//! N/(2n) times N/(2n) and cancels the rest of `q_0·I`; the DFTs are those of n slots, their
+//! diagonals repeated with period n, fewer stages and rotations than the full-slot ones.
+//!
 //! The parameter rule is in [`params`]; docs/bootstrapping.md explains the choices.
 
 pub mod bench;
@@ -59,7 +65,7 @@ impl Bootstrapper {
                 "encapsulation context does not share q_0 with the chain".into(),
             ));
         }
-        let slots = ctx.slots();
+        let slots = 1usize << params.log_slots;
         let cts = linear::coeff_to_slot_maps(slots, params.cts_levels)
             .iter()
             .map(BsgsLevel::new)
@@ -113,9 +119,37 @@ impl Bootstrapper {
             .chain(&self.stc)
             .flat_map(|l| l.rotations())
             .collect();
+        r.extend(self.trace_steps());
         r.sort_unstable();
         r.dedup();
         r
+    }
+
+    /// Number of message slots n.
+    pub fn slots(&self) -> usize {
+        1 << self.params.log_slots
+    }
+
+    /// `values` (n of them) laid out as sparse packing holds them: repeated over the N/2
+    /// slots of the ring (what a sparse-slot ciphertext decodes to).
+    pub fn repeat(&self, values: &[Complex64]) -> Vec<Complex64> {
+        (0..self.ctx.slots())
+            .map(|q| values[q % values.len().max(1)])
+            .collect()
+    }
+
+    /// How often each of the n slots repeats in the N/2 slots of the ring: N/(2n).
+    fn repeats(&self) -> usize {
+        self.ctx.slots() / self.slots()
+    }
+
+    /// Rotation steps of the trace that sparse packing needs after ModRaise: n, 2n, 4n, ...
+    /// below N/2 (none for full slots).
+    fn trace_steps(&self) -> Vec<i64> {
+        let n = self.slots();
+        (0..self.repeats().trailing_zeros())
+            .map(|i| (n << i) as i64)
+            .collect()
     }
 
     /// Generates the bootstrapping keys on the client (see [`keys`]).
@@ -178,12 +212,18 @@ impl Bootstrapper {
             });
         }
         let input_scale = ct.scale();
-        let raised = self.mod_raise(&ctx.drop_level(ct, 0)?, keys)?;
-        // CoeffToSlot, with 1/(2K) folded in: w' = BR(u)/(2K); then Re = w' + conj(w') and
-        // Im = -i·(w' - conj(w')), each holding x/K.
+        let mut raised = self.mod_raise(&ctx.drop_level(ct, 0)?, keys)?;
+        // Sparse slots: the trace keeps the coefficients at multiples of N/(2n), times N/(2n).
+        for step in self.trace_steps() {
+            let moved = ctx.rotate(&raised, step, &keys.galois)?;
+            ctx.add_assign(&mut raised, &moved)?;
+        }
+        // CoeffToSlot, with 1/(2K) (and the trace's 2n/N) folded in: w' = BR(u)/(2K); then
+        // Re = w' + conj(w') and Im = -i·(w' - conj(w')), each holding x/K.
         let mut w = raised;
+        let first = 0.5 / self.k_norm / self.repeats() as f64;
         for (i, level) in self.cts.iter().enumerate() {
-            let factor = if i == 0 { 0.5 / self.k_norm } else { 1.0 };
+            let factor = if i == 0 { first } else { 1.0 };
             let primes = if i + 1 == self.cts.len() { 2 } else { 1 };
             w = level.apply(
                 ctx,
