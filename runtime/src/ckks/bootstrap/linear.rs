@@ -163,6 +163,55 @@ pub(crate) fn slot_to_coeff_maps(n: usize, levels: usize) -> Vec<DiagMap> {
     merge(n, stages, levels)
 }
 
+/// The masks of the two halves of a period of 2n slots: `M1` is 1 on the first n of every 2n,
+/// `M2` on the second n.
+fn halves(n: usize) -> (Vec<f64>, Vec<f64>) {
+    let m1: Vec<f64> = (0..2 * n).map(|q| f64::from(u8::from(q < n))).collect();
+    let m2 = m1.iter().map(|v| 1.0 - v).collect();
+    (m1, m2)
+}
+
+/// CoeffToSlot's last level for sparse slots that leaves room for one EvalMod: `map` (on n
+/// slots) followed by `(M1 - i·M2) ⊙`, a map on 2n slots. Its result `A` makes
+/// `A + conj(A)` hold twice the real parts of `map`'s result in the first half of every 2n
+/// slots and twice the imaginary parts in the second: both halves in one real ciphertext, at
+/// no extra level (the mask rides on the diagonals).
+pub(crate) fn split_halves(map: &DiagMap) -> DiagMap {
+    let n = map.n;
+    let (m1, m2) = halves(n);
+    let mut out = DiagMap::new(2 * n);
+    for (&k, d) in &map.diags {
+        let diag = out.diag_mut(k as i64);
+        for (q, x) in diag.iter_mut().enumerate() {
+            *x += d[q % n] * Complex64::new(m1[q], -m2[q]);
+        }
+    }
+    out
+}
+
+/// SlotToCoeff's first level after one EvalMod of both halves: on a real `y` (2n slots, the
+/// real parts first, the imaginary parts second), `map` applied to the n-periodic
+/// `z = (M1 + i·M2) ⊙ y + (i·M1 + M2) ⊙ rot(y, n)` (`z_q = y_q + i·y_{q+n}` in the first half,
+/// its repetition in the second), as one map on 2n slots: `Σ_k E_k ⊙ rot(z, k) =
+/// Σ_k (E_k ⊙ rot(P, k)) ⊙ rot(y, k) + (E_k ⊙ rot(Q, k)) ⊙ rot(y, k + n)`.
+pub(crate) fn join_halves(map: &DiagMap) -> DiagMap {
+    let n = map.n;
+    let (m1, m2) = halves(n);
+    let p: Vec<Complex64> = (0..2 * n).map(|q| Complex64::new(m1[q], m2[q])).collect();
+    let qm: Vec<Complex64> = (0..2 * n).map(|q| Complex64::new(m2[q], m1[q])).collect();
+    let mut out = DiagMap::new(2 * n);
+    for (&k, d) in &map.diags {
+        for (mask, shift) in [(&p, k), (&qm, k + n)] {
+            let diag = out.diag_mut(shift as i64);
+            for (q, x) in diag.iter_mut().enumerate() {
+                *x += d[q % n] * mask[(q + k) % (2 * n)];
+            }
+        }
+    }
+    out.diags.retain(|_, d| d.iter().any(|v| v.norm() > 1e-300));
+    out
+}
+
 /// The terms of one giant step: (index of the baby rotation, pre-rotated diagonal).
 type GiantTerms = Vec<(usize, Vec<Complex64>)>;
 
@@ -326,6 +375,39 @@ mod tests {
         // A merged level of r stages has at most 2^{r+1} - 1 diagonals.
         for m in coeff_to_slot_maps(n, 2) {
             assert!(m.diags.len() <= 15, "{}", m.diags.len());
+        }
+    }
+
+    /// The halves trick on plain slots: `split_halves` then `A + conj(A)` puts the real parts
+    /// of the map's result in the first half of each 2n slots and the imaginary parts in the
+    /// second; `join_halves` on that real vector gives the map of the complex one.
+    #[test]
+    fn halves_pack_real_and_imaginary_parts_into_one_real_vector() {
+        let n = 16;
+        let x = random_slots(n, 5);
+        let x2: Vec<Complex64> = (0..2 * n).map(|q| x[q % n]).collect();
+        let map = &coeff_to_slot_maps(n, 2)[1];
+        let w = map.apply_plain(&x);
+        let a = split_halves(map).apply_plain(&x2);
+        for q in 0..2 * n {
+            let t = a[q] + a[q].conj();
+            let want = if q < n {
+                2.0 * w[q].re
+            } else {
+                2.0 * w[q - n].im
+            };
+            assert!((t.re - want).abs() < 1e-12 && t.im.abs() < 1e-12, "{q}");
+        }
+        // y: real, the real parts of some z first, the imaginary parts second.
+        let z = random_slots(n, 6);
+        let y: Vec<Complex64> = (0..2 * n)
+            .map(|q| Complex64::new(if q < n { z[q].re } else { z[q - n].im }, 0.0))
+            .collect();
+        let stc = &slot_to_coeff_maps(n, 2)[0];
+        let want = stc.apply_plain(&z);
+        let got = join_halves(stc).apply_plain(&y);
+        for q in 0..2 * n {
+            assert!((got[q] - want[q % n]).norm() < 1e-12, "{q}");
         }
     }
 

@@ -42,6 +42,10 @@ pub struct Bootstrapper {
     enc: Context,
     cts: Vec<BsgsLevel>,
     stc: Vec<BsgsLevel>,
+    /// Sparse slots (2n ≤ N/2): CoeffToSlot's last level leaves the real parts in the first
+    /// half of every 2n slots and the imaginary parts in the second, SlotToCoeff's first level
+    /// reads them so (`linear::split_halves`, `linear::join_halves`): one EvalMod.
+    halves: bool,
     evalmod: EvalMod,
     /// EvalMod's interval half-width K + 1/2.
     k_norm: f64,
@@ -66,14 +70,20 @@ impl Bootstrapper {
             ));
         }
         let slots = 1usize << params.log_slots;
-        let cts = linear::coeff_to_slot_maps(slots, params.cts_levels)
-            .iter()
-            .map(BsgsLevel::new)
-            .collect();
-        let stc = linear::slot_to_coeff_maps(slots, params.stc_levels)
-            .iter()
-            .map(BsgsLevel::new)
-            .collect();
+        let mut cts_maps = linear::coeff_to_slot_maps(slots, params.cts_levels);
+        let mut stc_maps = linear::slot_to_coeff_maps(slots, params.stc_levels);
+        // Sparse slots leave room for both halves in one ciphertext: one EvalMod, not two.
+        let halves = 2 * slots <= ctx.slots();
+        if halves {
+            if let Some(last) = cts_maps.last_mut() {
+                *last = linear::split_halves(last);
+            }
+            if let Some(first) = stc_maps.first_mut() {
+                *first = linear::join_halves(first);
+            }
+        }
+        let cts = cts_maps.iter().map(BsgsLevel::new).collect();
+        let stc = stc_maps.iter().map(BsgsLevel::new).collect();
         let k_norm = params.k as f64 + 0.5;
         Ok(Bootstrapper {
             params: params.clone(),
@@ -87,6 +97,7 @@ impl Bootstrapper {
             enc,
             cts,
             stc,
+            halves,
             k_norm,
         })
     }
@@ -235,16 +246,23 @@ impl Bootstrapper {
             )?;
         }
         let conj = ctx.conjugate(&w, &keys.galois)?;
-        let re = ctx.add(&w, &conj)?;
-        let diff = ctx.sub(&w, &conj)?;
-        let im = ctx.multiply_plain(&diff, &self.monomial_i(diff.level(), -1.0))?;
-        let (re, im) = rayon::join(
-            || self.evalmod.apply(ctx, &re, &keys.relin),
-            || self.evalmod.apply(ctx, &im, &keys.relin),
-        );
-        let (re, im) = (re?, im?);
-        let mut z = ctx.multiply_plain(&im, &self.monomial_i(im.level(), 1.0))?;
-        ctx.add_assign(&mut z, &re)?;
+        let mut z = if self.halves {
+            // Both halves in one real ciphertext (x/K each), one EvalMod; SlotToCoeff's first
+            // level puts them back together.
+            self.evalmod.apply(ctx, &ctx.add(&w, &conj)?, &keys.relin)?
+        } else {
+            let re = ctx.add(&w, &conj)?;
+            let diff = ctx.sub(&w, &conj)?;
+            let im = ctx.multiply_plain(&diff, &self.monomial_i(diff.level(), -1.0))?;
+            let (re, im) = rayon::join(
+                || self.evalmod.apply(ctx, &re, &keys.relin),
+                || self.evalmod.apply(ctx, &im, &keys.relin),
+            );
+            let (re, im) = (re?, im?);
+            let mut z = ctx.multiply_plain(&im, &self.monomial_i(im.level(), 1.0))?;
+            ctx.add_assign(&mut z, &re)?;
+            z
+        };
         // SlotToCoeff, with q_0/(2π·Δ) folded in: sin(2πx) = 2π·m·Δ/q_0 back to m. The scale
         // steps down geometrically from EvalMod's to the input's, so that every level's
         // diagonals are encoded at a scale of at least ~2^40.
