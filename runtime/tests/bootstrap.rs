@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use hel_runtime::ckks::bootstrap::{precision_bits, BootstrapParams, Bootstrapper};
-use hel_runtime::ckks::Security;
+use hel_runtime::ckks::bootstrap::{precision_bits, BootstrapKeys, BootstrapParams, Bootstrapper};
+use hel_runtime::ckks::{Ciphertext, Complex64, Sampler, SecretKey, Security};
 
 /// The documented circuit shape at N = 2^`log_n`, with the security check switched off.
 fn insecure_small_for_testing_only(log_n: u32) -> BootstrapParams {
@@ -20,6 +20,27 @@ fn insecure_small_for_testing_only(log_n: u32) -> BootstrapParams {
     }
 }
 
+/// Encrypts `v` at level 0, bootstraps it and checks that the result comes out at the
+/// bootstrapper's output level with the input's scale; returns it with its precision against
+/// `v` (mean and min bits).
+fn encrypt_and_bootstrap(
+    boot: &Bootstrapper,
+    sk: &SecretKey,
+    keys: &BootstrapKeys,
+    v: &[Complex64],
+    s: &mut Sampler,
+) -> (Ciphertext, f64, f64) {
+    let ctx = boot.context();
+    let pt = ctx.encode_complex(v, 0, ctx.default_scale()).unwrap();
+    let ct = ctx.encrypt_sk(&pt, sk, s).unwrap();
+    let out = boot.bootstrap(&ct, keys).unwrap();
+    assert_eq!(out.level(), boot.output_level());
+    assert_eq!(out.scale(), ct.scale());
+    let got = ctx.decode(&ctx.decrypt(&out, sk).unwrap()).unwrap();
+    let (mean, min) = precision_bits(&got, v);
+    (out, mean, min)
+}
+
 #[test]
 fn bootstrapping_refreshes_full_slots() {
     let boot = Bootstrapper::new(&insecure_small_for_testing_only(12)).unwrap();
@@ -28,19 +49,8 @@ fn bootstrapping_refreshes_full_slots() {
     let sk = ctx.gen_secret_key(&mut s);
     let keys = boot.gen_keys(&sk, &mut s).unwrap();
     let v = values(ctx.slots(), 2);
-    let ct = ctx
-        .encrypt_sk(
-            &ctx.encode_complex(&v, 0, ctx.default_scale()).unwrap(),
-            &sk,
-            &mut s,
-        )
-        .unwrap();
-    let out = boot.bootstrap(&ct, &keys).unwrap();
-    assert_eq!(out.level(), boot.output_level());
+    let (out, mean, min) = encrypt_and_bootstrap(&boot, &sk, &keys, &v, &mut s);
     assert_eq!(out.level(), 2);
-    assert_eq!(out.scale(), ct.scale());
-    let got = ctx.decode(&ctx.decrypt(&out, &sk).unwrap()).unwrap();
-    let (mean, min) = precision_bits(&got, &v);
     eprintln!("precision mean {mean:.2} min {min:.2}");
     // The figures of docs/bootstrapping.md for this set (18.3 / 16.9 measured): at N = 2^12
     // the sine's cubic term (the message coefficients are ~sqrt(2/N), so Δ·m/q_0 is largest
@@ -84,18 +94,7 @@ fn bootstrapping_refreshes_sparse_slots() {
         let keys = boot.gen_keys(&sk, &mut s).unwrap();
         assert_eq!(boot.slots(), 1 << log_slots);
         let v = boot.repeat(&values(boot.slots(), 4));
-        let ct = ctx
-            .encrypt_sk(
-                &ctx.encode_complex(&v, 0, ctx.default_scale()).unwrap(),
-                &sk,
-                &mut s,
-            )
-            .unwrap();
-        let out = boot.bootstrap(&ct, &keys).unwrap();
-        assert_eq!(out.level(), boot.output_level());
-        assert_eq!(out.scale(), ct.scale());
-        let got = ctx.decode(&ctx.decrypt(&out, &sk).unwrap()).unwrap();
-        let (mean, min) = precision_bits(&got, &v);
+        let (_, mean, min) = encrypt_and_bootstrap(&boot, &sk, &keys, &v, &mut s);
         eprintln!("2^{log_slots} slots: precision mean {mean:.2} min {min:.2}");
         assert!(
             mean >= 17.5 && min >= 16.0,
