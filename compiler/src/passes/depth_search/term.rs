@@ -153,7 +153,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Degree of a term as a polynomial in the inputs, if it uses inputs and constants only.
-    pub(super) fn term_degree(&self, t: &T) -> Option<u32> {
+    fn term_degree(&self, t: &T) -> Option<u32> {
         match t {
             T::N(n) => self.degree[n.index()],
             T::Broadcast(..) => Some(0),
