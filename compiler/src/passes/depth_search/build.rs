@@ -146,28 +146,29 @@ impl Engine<'_> {
             .count() as u32
     }
 
-    /// The server's work for the products of encrypted matrices that `form` builds anew (not
-    /// nodes of the input graph, not products the client computes), priced by the lowering's
-    /// rules ([`crate::lower::price`]): of two forms equally deep, the one whose new product is
-    /// smaller (`Xᵀ X`, features by features, rather than `X Xᵀ`, samples by samples).
-    fn new_products(&self, form: &P) -> u64 {
+    /// The work for the products of encrypted matrices that `form` builds anew (not nodes of
+    /// the input graph): the server's rotations, priced by the lowering's rules
+    /// ([`crate::lower::price`]), then the values the client uploads for the products it
+    /// computes. Of two forms equally deep, the one whose new product is smaller (`Xᵀ X`,
+    /// features by features, rather than `X Xᵀ`, samples by samples), on either side.
+    fn new_products(&self, form: &P) -> (u64, u64) {
+        let add = |(a, b): (u64, u64), (c, d): (u64, u64)| (a + c, b + d);
         match self.t(*form) {
-            T::N(_) | T::Broadcast(..) => 0,
+            T::N(_) | T::Broadcast(..) => (0, 0),
             t @ T::MatMul(a, b) => {
                 let client = self.rules.precompute || self.rules.precompute_later;
-                let here = if self.plain_of(&a)
-                    || self.plain_of(&b)
-                    || (client && self.term_input_only(&t))
-                {
-                    0
+                let here = if self.plain_of(&a) || self.plain_of(&b) {
+                    (0, 0)
+                } else if client && self.term_input_only(&t) {
+                    (0, self.shape_of(form).len() as u64)
                 } else {
-                    self.matmul_work(&a, &b)
+                    (self.matmul_work(&a, &b), 0)
                 };
-                here + self.new_products(&a) + self.new_products(&b)
+                add(here, add(self.new_products(&a), self.new_products(&b)))
             }
             T::Scale(_, x) | T::Neg(x) | T::SumCols(x) => self.new_products(&x),
             T::MatVec(a, b) | T::ScaleCols(a, b) | T::Mul(a, b) | T::Add(a, b) | T::Sub(a, b) => {
-                self.new_products(&a) + self.new_products(&b)
+                add(self.new_products(&a), self.new_products(&b))
             }
         }
     }
