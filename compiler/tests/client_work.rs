@@ -92,3 +92,23 @@ fn the_flagship_client_work_is_reported() {
         assert!(d.degree <= PRECOMPUTE_MAX_DEGREE, "{}", d.description);
     }
 }
+
+/// The depth search knows the client's budget: under `--client-precompute 2x`, PCA by power
+/// iteration (X 32 x 6) keeps -O2's depth with the features-by-features `Xᵀ X` on the client
+/// (36 values) instead of planning the samples-by-samples `X Xᵀ` (1,024 values, more than
+/// twice the 192 of the data), which the budget then refused, leaving -O1's depth 7.
+#[test]
+fn the_depth_search_plans_within_the_client_budget() {
+    let mut o = options(OptLevel::O2, &[]);
+    o.passes.client_precompute = "2x".parse().expect("a budget");
+    let c =
+        compile(&example("pca_power.hel"), &o).unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    let work = ClientWork::of(&c.program);
+    assert!(
+        work.extra_values <= 2 * work.data_values,
+        "{work:?} over the budget"
+    );
+    assert!(work.derived_inputs > 0, "{work:?}: nothing precomputed");
+    assert!(c.report().depth <= 5, "depth {}", c.report().depth);
+    assert_eq!(c.level, OptLevel::O2, "{:?}", c.notes);
+}

@@ -116,6 +116,20 @@ impl Pass for RemainingProductsPass {
     }
 }
 
+/// The bytes of extra inputs `mode` allows the client for program `p` (8 per value; none
+/// when off, `u64::MAX` when unbounded).
+pub fn budget_bytes(mode: ClientPrecompute, p: &Program) -> u64 {
+    match mode {
+        ClientPrecompute::Off => 0,
+        ClientPrecompute::Auto => u64::MAX,
+        ClientPrecompute::MaxBytes(b) => b,
+        ClientPrecompute::DataPercent(pc) => {
+            let data = crate::analysis::client_work::ClientWork::of(p).data_values;
+            data.saturating_mul(8).saturating_mul(u64::from(pc)) / 100
+        }
+    }
+}
+
 /// Replaces what `select` takes by derived inputs, one round at a time (re-analysing in
 /// between), within the budget of `mode`.
 fn precompute(
@@ -123,15 +137,10 @@ fn precompute(
     mode: ClientPrecompute,
     select: Select,
 ) -> Result<Program, Diagnostic> {
-    let limit = match mode {
-        ClientPrecompute::Off => return Ok(p),
-        ClientPrecompute::Auto => u64::MAX,
-        ClientPrecompute::MaxBytes(b) => b,
-        ClientPrecompute::DataPercent(pc) => {
-            let data = crate::analysis::client_work::ClientWork::of(&p).data_values;
-            data.saturating_mul(8).saturating_mul(u64::from(pc)) / 100
-        }
-    };
+    if mode == ClientPrecompute::Off {
+        return Ok(p);
+    }
+    let limit = budget_bytes(mode, &p);
     let mut used: u64 = p
         .derived
         .iter()

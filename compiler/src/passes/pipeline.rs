@@ -103,20 +103,10 @@ impl Pipeline {
             passes.push(Box::new(super::rebalance::Rebalance));
             passes.push(Box::new(super::hoist_scalars::pass(level)));
             passes.push(Box::new(super::distribute::pass(level)));
-            let precompute_later =
-                level >= OptLevel::O2 && options.client_precompute != ClientPrecompute::Off;
-            passes.push(Box::new(super::reassociate::pass(
-                level,
-                precompute_later,
-                options.products,
-            )));
+            passes.push(Box::new(super::reassociate::pass(&options)));
         }
         if level >= OptLevel::O2 {
-            let precompute = options.client_precompute != ClientPrecompute::Off;
-            passes.push(Box::new(super::software_pipeline::pass(
-                precompute,
-                options.products,
-            )));
+            passes.push(Box::new(super::software_pipeline::pass(&options)));
             passes.push(Box::new(super::client_precompute::ClientPrecomputePass {
                 mode: options.client_precompute,
             }));

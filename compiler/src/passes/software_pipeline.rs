@@ -12,12 +12,13 @@
 //! Without client precomputation (`--client-precompute off`) the cross products cost a level but
 //! are still off the critical path when the data arrive fresh.
 
+use super::client_precompute::ClientPrecompute;
 use super::depth_search::{EnginePass, Rules};
-use super::pipeline::ProductPricing;
+use super::pipeline::Options;
 
-/// `precompute`: whether products of encrypted inputs may be left for `client-precompute`.
-/// `products`: how products of encrypted matrices on the server are priced.
-pub fn pass(precompute: bool, products: ProductPricing) -> EnginePass {
+/// Products of encrypted inputs may be left for `client-precompute` unless it is off.
+pub fn pass(options: &Options) -> EnginePass {
+    let precompute = options.client_precompute != ClientPrecompute::Off;
     EnginePass {
         name: "pipeline",
         description: "software pipelining: rewrite the unrolled loop-carried recurrence through its shortest path, across iterations",
@@ -29,7 +30,8 @@ pub fn pass(precompute: bool, products: ProductPricing) -> EnginePass {
             cross_iteration: true,
             precompute,
             precompute_later: false,
-            products,
+            products: options.products,
+            client_budget: options.client_precompute,
         },
     }
 }

@@ -36,7 +36,8 @@ impl Engine<'_> {
                     None => {
                         let n = self.node(id);
                         let precomputable = n.op == Op::MatMul
-                            && self.degree[id.index()].is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE);
+                            && self.degree[id.index()].is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE)
+                            && self.within_client_budget(n.ty.shape);
                         if self.rules.precompute
                             && precomputable
                             && !matches!(n.op, Op::Input { .. })

@@ -39,6 +39,7 @@ mod forms;
 mod min_depth;
 mod term;
 
+use super::client_precompute::{self, ClientPrecompute};
 use super::pipeline::{Pass, ProductPricing};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{Builder, Graph, NodeId, Op, OutputDecl, Program};
@@ -66,6 +67,9 @@ pub struct Rules {
     pub precompute_later: bool,
     /// How a product of encrypted matrices on the server is priced.
     pub products: ProductPricing,
+    /// The client's budget for products it computes: one larger than the whole budget is
+    /// priced as the server's, since the client will not take it.
+    pub client_budget: ClientPrecompute,
 }
 
 /// A pass that runs the engine with a fixed set of rules (`hoist-scalars`, `distribute`,
@@ -105,7 +109,8 @@ pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
         ));
     }
     let degree = input_degrees(&p);
-    let mut e = Engine::new(&p.graph, rules, degree);
+    let client_values = client_precompute::budget_bytes(rules.client_budget, &p) / 8;
+    let mut e = Engine::new(&p.graph, rules, degree, client_values);
     e.uses = e.effective_uses(&p.outputs);
     let budget = p
         .outputs
@@ -148,6 +153,8 @@ struct Engine<'a> {
     /// Per input-graph node: its degree as a polynomial in the inputs, if it is computed from
     /// inputs and constants only.
     degree: Vec<Option<u32>>,
+    /// The most values the client uploads for the products it computes ([`Rules::client_budget`]).
+    client_values: u64,
     /// Every term made by [`Engine::mk`], for hash-consing.
     terms: RefCell<HashMap<T, P, Mix>>,
     /// Every interned term, indexed by its [`P`].
@@ -181,11 +188,12 @@ struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    fn new(g: &'a Graph, rules: Rules, degree: Vec<Option<u32>>) -> Engine<'a> {
+    fn new(g: &'a Graph, rules: Rules, degree: Vec<Option<u32>>, client_values: u64) -> Engine<'a> {
         Engine {
             g,
             rules,
             degree,
+            client_values,
             terms: RefCell::default(),
             arena: RefCell::default(),
             leaves: RefCell::new(vec![None; g.len()]),

@@ -169,13 +169,21 @@ impl<'a> Engine<'a> {
     /// degree (see [`PRECOMPUTE_MAX_DEGREE`]).
     pub(super) fn term_input_only(&self, t: &T) -> bool {
         match t {
-            T::MatMul(..) => self
-                .term_degree(t)
-                .is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE),
+            T::MatMul(..) => {
+                self.term_degree(t)
+                    .is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE)
+                    && self.within_client_budget(self.term_shape(t))
+            }
             // The client can scale what it computes.
             T::Scale(_, x) => self.term_input_only(&self.t(*x)),
             _ => false,
         }
+    }
+
+    /// Whether a value of this shape fits the client's budget for the products it computes
+    /// by itself ([`super::Rules::client_budget`]): a larger one stays the server's.
+    pub(super) fn within_client_budget(&self, shape: Shape) -> bool {
+        shape.len() as u64 <= self.client_values
     }
 
     pub(super) fn term_plain(&self, t: &T) -> bool {
@@ -214,7 +222,12 @@ impl<'a> Engine<'a> {
 
     /// The shape of a term's value.
     pub(super) fn shape_of(&self, p: &P) -> Shape {
-        match self.t(*p) {
+        self.term_shape(&self.t(*p))
+    }
+
+    /// [`Self::shape_of`] of a term not interned.
+    fn term_shape(&self, t: &T) -> Shape {
+        match t.clone() {
             T::N(id) => self.node(id).ty.shape,
             T::Broadcast(_, len) => Shape::Vector(len),
             T::Scale(_, x)
