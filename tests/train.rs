@@ -399,8 +399,8 @@ fn far_too_deep_programs_are_not_lowered() {
     assert_eq!(deepest_admissible(&req(32)), 19);
     let (depth, max) = far_too_deep(&nag, &req(32))
         .unwrap()
-        .expect("k = 32: depth 63");
-    assert_eq!((depth, max), (63, 19));
+        .expect("k = 32: depth 62");
+    assert_eq!((depth, max), (62, 19));
     // k = 8 is just too deep (depth 20 after lowering): close enough to be tried.
     assert_eq!(far_too_deep(&nag, &req(8)).unwrap(), None);
     assert_eq!(far_too_deep(&nag, &req(4)).unwrap(), None);

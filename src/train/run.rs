@@ -225,7 +225,7 @@ impl<'a> Run<'a> {
     }
 
     /// Whether `src` at `k` minibatches is too deep to be worth lowering at all
-    /// ([`far_too_deep`]): NAG at k = 32 under `--max-log-n 15` (tensor depth 63, at most 19
+    /// ([`far_too_deep`]): NAG at k = 32 under `--max-log-n 15` (tensor depth 62, at most 19
     /// levels) took 11 s of lowering to be refused.
     fn far_too_deep(&mut self, src: &SourceFile, k: usize) -> Result<bool, TrainError> {
         let Some((depth, max)) = far_too_deep(src, &self.request(k))? else {
