@@ -286,20 +286,19 @@ fn better_level(
     // The candidates, each level's search priced by the lowering's rules and, where that
     // gives a different program, by the tensor model's (see `ProductPricing::Tensor`).
     let requested = options.passes.level;
-    let mut lowering_priced: Option<Program> = Some(best.program.clone());
-    let candidates = [
-        (requested, ProductPricing::Tensor),
-        (OptLevel::O1, ProductPricing::Lowering),
-        (OptLevel::O1, ProductPricing::Tensor),
-        (OptLevel::O0, ProductPricing::Lowering),
-    ];
-    for (level, products) in candidates {
-        if level > requested
-            || (level == requested && products == ProductPricing::Lowering)
-            || (level == OptLevel::O0 && requested == OptLevel::O0)
-        {
-            continue;
+    let mut candidates = vec![(requested, ProductPricing::Tensor)];
+    for level in [OptLevel::O1, OptLevel::O0] {
+        if level < requested {
+            candidates.push((level, ProductPricing::Lowering));
+            if level > OptLevel::O0 {
+                candidates.push((level, ProductPricing::Tensor));
+            }
         }
+    }
+    // The same level's program priced by the lowering's rules: a variant equal to it is
+    // not lowered again.
+    let mut lowering_priced = best.program.clone();
+    for (level, products) in candidates {
         let mut o = options.clone();
         o.passes.level = level;
         o.passes.products = products;
@@ -307,8 +306,8 @@ fn better_level(
             continue;
         };
         if products == ProductPricing::Lowering {
-            lowering_priced = Some(optimized.program.clone());
-        } else if lowering_priced.as_ref() == Some(&optimized.program) {
+            lowering_priced = optimized.program.clone();
+        } else if lowering_priced == optimized.program {
             continue;
         }
         let best_depth = best.report().depth;
