@@ -8,7 +8,7 @@
 //! encrypted product 1.2-1.3x beyond its bound on every data set tried.
 
 mod common;
-use common::hel;
+use common::{debug_run_args, encrypt_args, hel};
 use rand::{Rng, SeedableRng};
 
 const PROGRAM: &str = "\
@@ -53,24 +53,9 @@ fn every_node_within_its_bound_on_sums_of_many_products() {
     };
     ok(&["compile", "p.hel", "-O0", "-o", "p.helc"]);
     ok(&["keygen", "p.helc", "--out", "keys"]);
-    let inputs = ["--input", "X=x.csv", "--input", "y=y.csv"];
-    let mut args = vec!["encrypt", "p.helc", "--keys", "keys", "-o", "in.hct"];
-    args.extend(inputs);
-    ok(&args);
-    let mut args = vec![
-        "run",
-        "p.helc",
-        "--evaluator",
-        "debug",
-        "--eval-keys",
-        "keys/eval.keys",
-        "--inputs",
-        "in.hct",
-        "--secret-key",
-        "keys/secret.key",
-    ];
-    args.extend(inputs);
-    let report = ok(&args);
+    let inputs = ["X=x.csv", "y=y.csv"];
+    ok(&encrypt_args("p.helc", &inputs, "in.hct"));
+    let report = ok(&debug_run_args("p.helc", &inputs));
     assert!(
         report.contains("within the compiler's error bounds"),
         "{report}"

@@ -4,7 +4,7 @@
 //! too long for its ring. (`hel train` compiles its own programs and reads no parameters.)
 
 mod common;
-use common::hel;
+use common::{encrypt_args, hel};
 
 use std::path::Path;
 
@@ -42,19 +42,7 @@ fn setup(dir: &Path) -> String {
         .map(|i| format!("{}\n", (i % 7) as f64 / 7.0))
         .collect();
     std::fs::write(dir.join("x.csv"), x).unwrap();
-    ok(
-        dir,
-        &[
-            "encrypt",
-            "poly.helc",
-            "--keys",
-            "keys",
-            "--input",
-            "x=x.csv",
-            "-o",
-            "in.hct",
-        ],
-    );
+    ok(dir, &encrypt_args("poly.helc", &["x=x.csv"], "in.hct"));
     ok(
         dir,
         &[

@@ -5,7 +5,7 @@
 //! leaves no partial output behind.
 
 mod common;
-use common::hel;
+use common::{debug_run_args, encrypt_args, hel};
 
 use std::path::Path;
 
@@ -96,19 +96,7 @@ fn poly_setup(dir: &Path) -> Vec<f64> {
     ok(dir, &["compile", &example("poly.hel"), "-o", "poly.helc"]);
     ok(dir, &["keygen", "poly.helc", "--out", "keys"]);
     let x = random_vector_csv(&dir.join("x.csv"), 4096, 7);
-    ok(
-        dir,
-        &[
-            "encrypt",
-            "poly.helc",
-            "--keys",
-            "keys",
-            "--input",
-            "x=x.csv",
-            "-o",
-            "in.hct",
-        ],
-    );
+    ok(dir, &encrypt_args("poly.helc", &["x=x.csv"], "in.hct"));
     x
 }
 
@@ -189,20 +177,9 @@ fn encrypt_reports_the_error_bound_on_its_inputs() {
     let scratch = scratch("bound-on-data");
     let dir = scratch.path();
     let x = poly_setup(dir);
-    let report = ok(
-        dir,
-        &[
-            "encrypt",
-            "poly.helc",
-            "--keys",
-            "keys",
-            "--input",
-            "x=x.csv",
-            "-o",
-            "in2.hct",
-            "--json",
-        ],
-    );
+    let mut args = encrypt_args("poly.helc", &["x=x.csv"], "in2.hct");
+    args.push("--json");
+    let report = ok(dir, &args);
     let v: serde_json::Value = serde_json::from_str(&report).expect("one JSON object");
     let on_data = v["output_error_bounds"]["y"]["on_these_inputs"]
         .as_f64()
@@ -225,20 +202,7 @@ fn debug_evaluator_names_the_node_with_an_injected_error() {
     let scratch = scratch("debug");
     let dir = scratch.path();
     poly_setup(dir);
-    let base = [
-        "run",
-        "poly.helc",
-        "--evaluator",
-        "debug",
-        "--eval-keys",
-        "keys/eval.keys",
-        "--inputs",
-        "in.hct",
-        "--secret-key",
-        "keys/secret.key",
-        "--input",
-        "x=x.csv",
-    ];
+    let base = debug_run_args("poly.helc", &["x=x.csv"]);
     ok(dir, &base);
     let s = schedule(&dir.join("poly.helc"));
     let (node, _) = s
@@ -413,19 +377,7 @@ fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
     // One key set serves both programs (same parameters, rotations covered): the other
     // program runs on poly.helc's keys and decrypts correctly.
     let x2 = random_vector_csv(&dir.join("x2.csv"), 2048, 8);
-    ok(
-        dir,
-        &[
-            "encrypt",
-            "other.helc",
-            "--keys",
-            "keys",
-            "--input",
-            "x=x2.csv",
-            "-o",
-            "in2.hct",
-        ],
-    );
+    ok(dir, &encrypt_args("other.helc", &["x=x2.csv"], "in2.hct"));
     let mut args = run("in2.hct", "keys/eval.keys", "out2.hct");
     args[1] = "other.helc".into();
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -518,19 +470,7 @@ fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
     assert!(e.contains("--force"), "{e}");
     // A CSV of the wrong shape names the file.
     write_csv(&dir.join("short.csv"), &[vec![1.0], vec![2.0]]);
-    let e = fails(
-        dir,
-        &[
-            "encrypt",
-            "poly.helc",
-            "--keys",
-            "keys",
-            "--input",
-            "x=short.csv",
-            "-o",
-            "i2.hct",
-        ],
-    );
+    let e = fails(dir, &encrypt_args("poly.helc", &["x=short.csv"], "i2.hct"));
     assert!(e.contains("short.csv"), "{e}");
     // Usage errors are exit code 2: the server never takes the secret key (a flag the
     // evaluator refuses), and an evaluator that does not exist.

@@ -41,3 +41,34 @@ pub fn round_trip(
     let download = client::EncryptedOutputs::new(schedule, key_id, result.outputs);
     client::decrypt_outputs(schedule, &ctx, &sk, &download).map_err(|e| format!("decrypt: {e}"))
 }
+
+/// `hel encrypt PROGRAM --keys keys --input NAME=FILE ... -o OUT` (keys in `keys/`).
+pub fn encrypt_args<'a>(program: &'a str, inputs: &[&'a str], out: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["encrypt", program, "--keys", "keys"];
+    for i in inputs {
+        args.extend(["--input", i]);
+    }
+    args.extend(["-o", out]);
+    args
+}
+
+/// `hel run PROGRAM --evaluator debug` on `in.hct` with the keys in `keys/` and the plaintext
+/// inputs `NAME=FILE`.
+pub fn debug_run_args<'a>(program: &'a str, inputs: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "run",
+        program,
+        "--evaluator",
+        "debug",
+        "--eval-keys",
+        "keys/eval.keys",
+        "--inputs",
+        "in.hct",
+        "--secret-key",
+        "keys/secret.key",
+    ];
+    for i in inputs {
+        args.extend(["--input", i]);
+    }
+    args
+}
