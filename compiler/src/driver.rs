@@ -51,6 +51,13 @@ pub struct Options {
     pub keep_best: bool,
     /// The budgets the front end checks the program against ([`Limits::DEFAULT`] for the CLI).
     pub limits: Limits,
+    /// State the server refreshes by bootstrapping (`(input, output)` pairs, see
+    /// [`Program::refresh`]): both are pinned to one packing, and no client-side product
+    /// involves the input.
+    pub refresh: Vec<(String, String)>,
+    /// The slot grid to lay out on instead of choosing one (rounds with refreshed state share
+    /// one grid).
+    pub unit: Option<hel_schedule::Unit>,
 }
 
 impl Default for Options {
@@ -66,6 +73,8 @@ impl Default for Options {
             raise_scale: params.raise_scale,
             keep_best: true,
             limits: Limits::DEFAULT,
+            refresh: Vec::new(),
+            unit: None,
         }
     }
 }
@@ -134,7 +143,24 @@ pub fn compile_logged(
     log: &mut dyn FnMut(&str, &Program),
 ) -> Result<Compiled, Diagnostic> {
     let program = crate::frontend_limited(source, &options.sets, &options.limits)?;
-    compile_checked(program, options, log)
+    compile_checked(refreshed(program, options)?, options, log)
+}
+
+/// `program` with the state of [`Options::refresh`] marked; a pair that is not a vector
+/// input and an output of its shape is refused, located at the input.
+fn refreshed(mut program: Program, options: &Options) -> Result<Program, Diagnostic> {
+    if options.refresh.is_empty() {
+        return Ok(program);
+    }
+    program.refresh(&options.refresh).map_err(|message| {
+        let span = options
+            .refresh
+            .iter()
+            .find_map(|(i, _)| program.input(i).map(|d| d.span))
+            .unwrap_or(Span::new(0, 0));
+        Diagnostic::new(Code::Rounds, &program.source, span, message)
+    })?;
+    Ok(program)
 }
 
 /// [`compile`] for a program already parsed (or built) as an AST of `source`, such as a round
@@ -145,7 +171,7 @@ pub fn compile_ast(
     options: &Options,
 ) -> Result<Compiled, Diagnostic> {
     let program = crate::frontend_ast(source, ast, &options.sets, &options.limits)?;
-    compile_checked(program, options, &mut |_, _| {})
+    compile_checked(refreshed(program, options)?, options, &mut |_, _| {})
 }
 
 /// The result of the pass pipeline.
@@ -406,6 +432,7 @@ pub fn lower_checked_or_depth(
         params: options.param_request(),
         name: program.source.short_name().to_string(),
         max_ct_ops: options.limits.max_ct_ops,
+        unit: options.unit,
     };
     let lowered = crate::on_big_stack(|| lower_or_depth(program, &opts))?;
     let internal = |message: String| {

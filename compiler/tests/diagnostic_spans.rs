@@ -134,6 +134,7 @@ fn the_depth_of_a_circuit_no_parameter_set_holds_is_reported() {
         params: opts.param_request(),
         name: "too_deep.hel".into(),
         max_ct_ops: hel_compiler::Limits::DEFAULT.max_ct_ops,
+        unit: None,
     };
     assert_eq!(ciphertext_depth(&program, &lower).ok(), Some(depth));
 
@@ -146,6 +147,7 @@ fn the_depth_of_a_circuit_no_parameter_set_holds_is_reported() {
         params: wide.param_request(),
         name: "too_deep.hel".into(),
         max_ct_ops: hel_compiler::Limits::DEFAULT.max_ct_ops,
+        unit: None,
     };
     let compiled = compile(&src, &wide).unwrap();
     assert_eq!(

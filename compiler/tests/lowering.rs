@@ -43,6 +43,7 @@ fn try_compile_source(
             params: ParamRequest::default(),
             name: file.into(),
             max_ct_ops: hel_compiler::Limits::DEFAULT.max_ct_ops,
+            unit: None,
         },
     )?;
     Ok((p, l))

@@ -127,6 +127,7 @@ pub fn compile_options(
         raise_scale: true,
         keep_best: true,
         limits: Limits::DEFAULT,
+        ..Options::default()
     })
 }
 

@@ -43,6 +43,7 @@ fn wide(params: CkksParams, branches: i64) -> Schedule {
             seq: None,
             encrypted: true,
             range: Some((-1.0, 1.0)),
+            refreshed_from: None,
         }],
         derived: vec![],
         ct_inputs: vec![CtInput {

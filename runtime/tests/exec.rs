@@ -38,6 +38,7 @@ impl Builder {
             seq: None,
             encrypted,
             range: Some((-1.0, 1.0)),
+            refreshed_from: None,
         };
         let s = Schedule {
             name: "test.hel".into(),

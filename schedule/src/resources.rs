@@ -174,6 +174,7 @@ mod tests {
                 seq: None,
                 encrypted: true,
                 range: None,
+                refreshed_from: None,
             }],
             derived: vec![],
             ct_inputs: vec![CtInput {

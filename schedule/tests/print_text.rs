@@ -17,6 +17,7 @@ fn schedule() -> Schedule {
         seq,
         encrypted,
         range,
+        refreshed_from: None,
     };
     let row = Layout::RowVector { offset: 0 };
     let tile = Layout::MatrixTile {

@@ -94,6 +94,7 @@ pub fn run(args: CompileArgs) -> CmdResult {
         raise_scale: true,
         keep_best: true,
         limits: hel_compiler::Limits::DEFAULT,
+        ..hel_compiler::Options::default()
     };
     let compiled = compile_logged(&src, &options, &mut |name, _| eprintln!("[pass] {name}"))
         .map_err(diagnostic)?;

@@ -166,6 +166,7 @@ pub fn run(args: DepthArgs) -> CmdResult {
         raise_scale: true,
         keep_best: true,
         limits: hel_compiler::Limits::DEFAULT,
+        ..hel_compiler::Options::default()
     };
     let ciphertext = match hel_compiler::driver::lower_checked_or_depth(&program, &options) {
         Ok((lowered, _)) => {

@@ -221,6 +221,8 @@ impl<'a> Run<'a> {
             // The rounds keep the plan of the level asked for.
             keep_best: false,
             limits: hel_compiler::Limits::DEFAULT,
+            refresh: Vec::new(),
+            unit: None,
         }
     }
 

@@ -176,6 +176,7 @@ impl<'a> Elab<'a> {
             ty,
             range,
             span: i.span,
+            refreshed_from: None,
         });
         Ok(())
     }
@@ -195,6 +196,7 @@ impl<'a> Elab<'a> {
                 name: name.name.clone(),
                 node: v.node,
                 span: name.span,
+                refreshed: false,
             });
         }
         Ok(())

@@ -7,7 +7,7 @@
 //! numbering, which keeps the text form (and its snapshots) stable.
 
 use super::op::Op;
-use super::types::Type;
+use super::types::{Secrecy, Shape, Type};
 use crate::source::{SourceFile, Span};
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
@@ -143,6 +143,12 @@ pub struct InputDecl {
     pub ty: Type,
     pub range: Option<(f64, f64)>,
     pub span: Span,
+    /// Set when the server supplies it: a round's state input that arrives as the bootstrapped
+    /// ciphertext of the previous round's output of this name ([`Program::refresh`]), not
+    /// packed by the client. It comes in one packing (see `lower::layout`), so no view of it
+    /// is free and no client-side product may involve it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refreshed_from: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -150,6 +156,14 @@ pub struct OutputDecl {
     pub name: String,
     pub node: NodeId,
     pub span: Span,
+    /// Whether the server refreshes it into a [`InputDecl::refreshed`] input of the next
+    /// round: it leaves in that input's packing.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub refreshed: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// An input the client computes from the other inputs before encrypting (client-side
@@ -187,6 +201,48 @@ impl Program {
 
     pub fn input(&self, name: &str) -> Option<&InputDecl> {
         self.inputs.iter().find(|i| i.name == name)
+    }
+
+    /// Whether input `name` is supplied by the server's refresh ([`InputDecl::refreshed`]).
+    pub fn is_refreshed(&self, name: &str) -> bool {
+        self.input(name).is_some_and(|i| i.refreshed_from.is_some())
+    }
+
+    /// Marks state the server refreshes by bootstrapping between rounds: each `(input,
+    /// output)` pair names an encrypted vector input that will hold the bootstrapped value of
+    /// the output of the same shape. Both are then pinned to one packing by the lowering.
+    /// Refuses names that are not such a pair (the error says which and why).
+    pub fn refresh(&mut self, pairs: &[(String, String)]) -> Result<(), String> {
+        for (input, output) in pairs {
+            let decl = self
+                .inputs
+                .iter()
+                .position(|i| &i.name == input)
+                .ok_or_else(|| format!("no input `{input}` to refresh"))?;
+            let out = self
+                .outputs
+                .iter()
+                .position(|o| &o.name == output)
+                .ok_or_else(|| format!("no output `{output}` to refresh `{input}` from"))?;
+            let ty = self.inputs[decl].ty;
+            let out_ty = self.graph.node(self.outputs[out].node).ty;
+            let vector = matches!(ty.shape, Shape::Vector(_)) && ty.seq.is_none();
+            if !vector || ty.secrecy != Secrecy::Enc {
+                return Err(format!(
+                    "input `{input}` cannot be refreshed on the server: only encrypted vectors \
+                     can (it is {ty})"
+                ));
+            }
+            if out_ty.shape != ty.shape || out_ty.seq.is_some() {
+                return Err(format!(
+                    "output `{output}` ({out_ty}) cannot refresh input `{input}` ({ty}): \
+                     the shapes differ"
+                ));
+            }
+            self.inputs[decl].refreshed_from = Some(output.clone());
+            self.outputs[out].refreshed = true;
+        }
+        Ok(())
     }
 
     /// The same program around a new top-level graph (output nodes remapped by the caller).

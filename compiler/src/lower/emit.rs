@@ -63,6 +63,20 @@ impl Lowering<'_> {
         self.push(COp::Input(idx), at)
     }
 
+    /// Whether input ciphertext `i` holds a refreshed input
+    /// ([`crate::ir::InputDecl::refreshed_from`]), which the server supplies in one packing.
+    fn refreshed_ct(&self, i: u32) -> bool {
+        let Source::Input { input, .. } = self.ct_inputs[i as usize].pack.source else {
+            return false;
+        };
+        self.p
+            .inputs
+            .iter()
+            .filter(|d| !self.p.is_derived(&d.name))
+            .nth(input as usize)
+            .is_some_and(|d| d.refreshed_from.is_some())
+    }
+
     /// The input ciphertexts of a matrix input view (`transposed` relative to the source) in
     /// form `f`, packed with `factor`.
     pub(super) fn input_matrix(
@@ -107,7 +121,8 @@ impl Lowering<'_> {
             return x;
         }
         match self.ir.op(x).clone() {
-            COp::Input(i) => {
+            // A refreshed input comes with factor 1 only: the server multiplies it.
+            COp::Input(i) if !self.refreshed_ct(i) => {
                 let mut pack = self.ct_inputs[i as usize].pack;
                 pack.factor *= c;
                 self.input_ct(pack, at)

@@ -340,6 +340,9 @@ impl<'p> Lowering<'p> {
         let n = self.node(id).clone();
         let len = self.oracle.vector_len(id);
         if let Some((source, factor, _)) = self.oracle.input_source(id) {
+            if self.oracle.is_refreshed(id) && o != Orient::R {
+                return Err(self.no_recipe(id, Want::Vec(o)));
+            }
             let tiles = (0..self.oracle.vec_tiles(o, len))
                 .map(|t| {
                     let layout = match o {

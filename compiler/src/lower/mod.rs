@@ -64,6 +64,10 @@ pub struct LowerOptions {
     pub name: String,
     /// Most slot-level operations of one candidate layout ([`crate::Limits::max_ct_ops`]).
     pub max_ct_ops: u64,
+    /// The slot grid to lay out on, instead of choosing one: rounds whose state the server
+    /// refreshes must share the grid their state is packed on. Ignored if its slot count is
+    /// not the ring's.
+    pub unit: Option<Unit>,
 }
 
 /// A lowered program and what was decided on the way.
@@ -200,6 +204,7 @@ fn lower_program(
             params: req.clone(),
             name: opts.name.clone(),
             max_ct_ops: opts.max_ct_ops,
+            unit: opts.unit,
         };
         match lower_at(p, &o, slots, &ranges, &why, factors)? {
             Attempt::Done(l) if l.schedule.params.log_n == log_n => {
@@ -308,7 +313,11 @@ fn choose_layout<'p>(
 ) -> Result<Laid<'p>, Diagnostic> {
     // The grids are independent: lay them out in parallel, then pick as a sequential scan in
     // candidate order would (the output does not depend on the thread count).
-    let per_unit: Vec<Result<Option<Scored>, Diagnostic>> = unit_candidates(p, slots)
+    let units = match opts.unit {
+        Some(u) if u.h * u.w == slots => vec![u],
+        _ => unit_candidates(p, slots),
+    };
+    let per_unit: Vec<Result<Option<Scored>, Diagnostic>> = units
         .into_par_iter()
         .map(|unit| best_on_unit(p, opts, slots, unit))
         .collect();
@@ -458,7 +467,7 @@ fn lay_out(p: &Program, unit: Unit, slack: u32, max_ct_ops: u64) -> Result<Laid<
         .map(|o| {
             let want = match p.graph.node(o.node).ty.shape {
                 Shape::Scalar => Want::Scalar,
-                Shape::Vector(_) => Want::Vec(oracle.best_orient(o.node)),
+                Shape::Vector(_) => Want::Vec(output_orient(&mut oracle, o)),
                 Shape::Matrix(..) => Want::Mat(oracle.best_form(o.node)),
             };
             (o.node, want)
@@ -481,9 +490,13 @@ fn lay_out(p: &Program, unit: Unit, slack: u32, max_ct_ops: u64) -> Result<Laid<
                 let ct = low.scalar(o.node)?;
                 tiles.push((ct, Layout::Scalar));
             }
-            Shape::Vector(_) => {
-                let orient = low.oracle.best_orient(o.node);
-                let v = low.vector(o.node, orient)?;
+            Shape::Vector(n) => {
+                let orient = output_orient(&mut low.oracle, o);
+                let mut v = low.vector(o.node, orient)?;
+                if o.refreshed {
+                    // It comes back as an input that the lowering takes to be clean.
+                    v = low.ensure_clean_vec(v, orient, n, o.node);
+                }
                 for (t, ct) in v.tiles.iter().enumerate() {
                     let layout = match orient {
                         Orient::R => Layout::RowVector { offset: t * unit.w },
@@ -523,6 +536,16 @@ fn lay_out(p: &Program, unit: Unit, slack: u32, max_ct_ops: u64) -> Result<Laid<
         out_cts,
         out_specs,
     })
+}
+
+/// The orientation vector output `o` leaves in: the cheaper one, or `R` for an output the
+/// server refreshes into the next round's input (which comes in that one layout).
+fn output_orient(oracle: &mut Oracle, o: &crate::ir::OutputDecl) -> Orient {
+    if o.refreshed {
+        Orient::R
+    } else {
+        oracle.best_orient(o.node)
+    }
 }
 
 /// Where a program that is too deep gets that deep: the source of its deepest output value,
@@ -666,6 +689,7 @@ fn lower_at(
             seq: i.ty.seq,
             encrypted: i.ty.secrecy == crate::ir::Secrecy::Enc,
             range: i.range,
+            refreshed_from: i.refreshed_from.clone(),
         })
         .collect();
     let derived = client::derived_tensors(p, low.oracle.public_tensors())?;

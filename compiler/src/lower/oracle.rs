@@ -161,9 +161,26 @@ impl<'p> Oracle<'p> {
         self.unit
     }
 
-    /// An input or a scaled, negated or transposed view of one (packed by the client).
+    /// An input or a scaled, negated or transposed view of one, packed by the client in any
+    /// layout for free (not a [`Oracle::is_refreshed`] input, which comes in one layout).
     pub(super) fn is_input_view(&self, id: NodeId) -> bool {
-        self.input_source(id).is_some()
+        self.input_source(id).is_some() && !self.is_refreshed(id)
+    }
+
+    /// Whether `id` is an input the server supplies by refreshing the previous round's output
+    /// ([`crate::ir::InputDecl::refreshed`]): it exists only as row-replicated tiles (`R`)
+    /// with factor 1, as that output leaves, and every view of it is computed on the server.
+    pub(super) fn is_refreshed(&self, id: NodeId) -> bool {
+        matches!(&self.node(id).op, Op::Input { name } if self.p.is_refreshed(name))
+    }
+
+    /// [`Oracle::find_input_source`] of the operand of a view: none for a refreshed input,
+    /// whose views the client cannot pack.
+    fn view_source(&self, x: NodeId) -> Option<(Source, f64, bool)> {
+        if self.is_refreshed(x) {
+            return None;
+        }
+        self.find_input_source(x)
     }
 
     /// Used by more than one node, or an output.
@@ -296,11 +313,11 @@ impl<'p> Oracle<'p> {
                 Some((source_of(k, *index), 1.0, false))
             }
             Op::Transpose => {
-                let (s, f, t) = self.find_input_source(*n.args.first()?)?;
+                let (s, f, t) = self.view_source(*n.args.first()?)?;
                 Some((s, f, !t))
             }
             Op::Neg => {
-                let (s, f, t) = self.find_input_source(*n.args.first()?)?;
+                let (s, f, t) = self.view_source(*n.args.first()?)?;
                 Some((s, -f, t))
             }
             Op::Mul | Op::Div => {
@@ -315,7 +332,7 @@ impl<'p> Oracle<'p> {
                 if self.shape(x) != n.ty.shape {
                     return None;
                 }
-                let (s, f, t) = self.find_input_source(x)?;
+                let (s, f, t) = self.view_source(x)?;
                 Some((s, f * c, t))
             }
             _ => None,
@@ -347,7 +364,7 @@ impl<'p> Oracle<'p> {
     }
 
     fn const_mul_cost(&self, x: NodeId, c: f64) -> u32 {
-        if small_int(c).is_some() || self.input_source(x).is_some() {
+        if small_int(c).is_some() || self.is_input_view(x) {
             0
         } else {
             1
@@ -390,6 +407,10 @@ impl<'p> Oracle<'p> {
 
     fn needs_uncached(&mut self, id: NodeId, want: Want) -> Option<Vec<Need>> {
         if self.input_source(id).is_some() {
+            // A refreshed input exists in one layout; the others are conversions of it.
+            if self.is_refreshed(id) && want != Want::Vec(Orient::R) {
+                return None;
+            }
             return Some(Vec::new());
         }
         let n = self.node(id).clone();
@@ -469,7 +490,7 @@ impl<'p> Oracle<'p> {
                     (Shape::Matrix(_, c), Form::D) | (Shape::Matrix(c, _), Form::T) => c,
                     _ => 1,
                 };
-                let packed = price::packs_columns(self.input_source(z).is_some(), columns);
+                let packed = price::packs_columns(self.is_input_view(z), columns);
                 let (xl, zl) = price::matmul_levels(packed);
                 ops(self, &[(x, xw, xl), (z, zw, zl)])
             }

@@ -46,7 +46,11 @@ pub(super) fn scale_outputs(p: &Program) -> Scaled {
         .outputs
         .iter()
         .map(|o| {
-            if g.node(o.node).ty.secrecy != Secrecy::Enc || users[o.node.index()] > 1 {
+            // A refreshed output comes back as an input of factor 1.
+            if g.node(o.node).ty.secrecy != Secrecy::Enc
+                || users[o.node.index()] > 1
+                || o.refreshed
+            {
                 return 1.0;
             }
             match w.least_factor(o.node, true) {

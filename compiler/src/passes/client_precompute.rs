@@ -183,7 +183,10 @@ fn candidates(p: &Program, limit: u64, used: &mut u64, select: Select) -> Vec<No
     for (id, n) in g.nodes() {
         // Only what the client's ops (`hel_schedule::ClientOp`) compute: a matrix-vector
         // product of a row sum (`A[i] @ sum_rows(Z[i])`) is data too, but no client op sums.
+        // A refreshed input is the server's: the client does not have it.
+        let server_input = matches!(&n.op, Op::Input { name } if p.is_refreshed(name));
         computable[id.index()] = n.args.iter().all(|a| computable[a.index()])
+            && !server_input
             && matches!(
                 n.op,
                 Op::Input { .. }
@@ -315,6 +318,7 @@ fn replace(mut p: Program, picked: &[NodeId]) -> Result<Program, Diagnostic> {
                         ty: n.ty,
                         range: bound.map(|b| (-b, b)),
                         span: n.span,
+                        refreshed_from: None,
                     });
                     let degree = degrees[id.index()].unwrap_or(PRECOMPUTE_MAX_DEGREE);
                     p.derived.push(DerivedInput {

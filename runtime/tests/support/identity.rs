@@ -45,6 +45,7 @@ pub fn identity_schedule(log_n: u32, hash: &str) -> Schedule {
         seq,
         encrypted,
         range,
+        refreshed_from: None,
     };
     let inputs = vec![
         input("x", Shape::Vector(5), None, true, Some((-4.0, 4.0))),

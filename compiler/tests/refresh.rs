@@ -1,0 +1,99 @@
+//! State refreshed on the server (bootstrapping between rounds, issue 21): a round program's
+//! state input arrives as the bootstrapped ciphertexts of the previous round's output, so the
+//! two are pinned to one packing: row-replicated tiles of factor 1, the output masked clean,
+//! no client-side product involving the input, and every view of it computed on the server.
+
+use hel_compiler::passes::pipeline::OptLevel;
+use hel_compiler::rounds::RoundTemplate;
+use hel_compiler::{Options, SourceFile};
+use hel_schedule::{Layout, Source};
+
+fn example(name: &str) -> SourceFile {
+    let path = format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    SourceFile::new(name, text)
+}
+
+fn round_options(template: &RoundTemplate, level: OptLevel) -> Options {
+    let mut o = Options {
+        sets: [("k", 2.0), ("m", 64.0), ("f", 8.0)]
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
+        refresh: template
+            .state()
+            .iter()
+            .map(|s| (s.input.clone(), s.name.clone()))
+            .collect(),
+        keep_best: false,
+        ..Options::default()
+    };
+    o.passes.level = level;
+    o
+}
+
+#[test]
+fn refreshed_state_keeps_one_packing_at_every_level() {
+    for file in ["logreg_nag.hel", "logreg_gd.hel"] {
+        let template = RoundTemplate::new(&example(file)).unwrap();
+        for level in [OptLevel::O0, OptLevel::O1, OptLevel::O2] {
+            let opts = round_options(&template, level);
+            let c = template
+                .compile(2, &opts)
+                .unwrap_or_else(|d| panic!("{file} {level:?}: {}", d.render_plain()));
+            let s = c.schedule();
+            let mut plain = opts.clone();
+            plain.refresh.clear();
+            let p = template.compile(2, &plain).unwrap();
+            eprintln!("{file} {level:?}: depth {} (client-refreshed {})", s.depth(), p.schedule().depth());
+            let w = s.unit.w;
+            for st in template.state() {
+                let (index, decl) = s
+                    .inputs
+                    .iter()
+                    .enumerate()
+                    .find(|(_, i)| i.name == st.input)
+                    .unwrap();
+                assert_eq!(decl.refreshed_from.as_deref(), Some(st.name.as_str()));
+                let packs: Vec<_> = s
+                    .ct_inputs
+                    .iter()
+                    .filter(|c| c.pack.source == Source::Input { input: index as u32, element: 0 })
+                    .collect();
+                assert!(!packs.is_empty(), "{file} {level:?}: `{}` unused", st.input);
+                for (t, c) in packs.iter().enumerate() {
+                    assert_eq!(c.pack.layout, Layout::RowVector { offset: t * w }, "{file} {level:?}");
+                    assert_eq!(c.pack.factor, 1.0, "{file} {level:?}");
+                }
+                let out = s.outputs.iter().find(|o| o.name == st.name).unwrap();
+                for (t, tile) in out.tiles.iter().enumerate() {
+                    assert_eq!(tile.layout, Layout::RowVector { offset: t * w });
+                    assert_eq!(tile.factor, 1.0);
+                }
+                assert_eq!(out.tiles.len(), packs.len());
+            }
+            // The client never computes with the state.
+            for d in &c.program.derived {
+                for st in template.state() {
+                    assert!(!d.description.contains(&st.input), "{file} {level:?}: {}", d.description);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn only_vector_state_can_be_refreshed() {
+    let src = SourceFile::new(
+        "bad.hel",
+        "input X: enc matrix[4, 4];\nlet Y = X * 2;\noutput Y;\n".to_string(),
+    );
+    let opts = Options {
+        refresh: vec![("X".into(), "Y".into())],
+        ..Options::default()
+    };
+    let d = hel_compiler::compile(&src, &opts).unwrap_err();
+    let text = d.render_plain();
+    assert!(text.contains("only encrypted vectors"), "{text}");
+    assert!(text.contains("bad.hel:1"), "{text}");
+}
