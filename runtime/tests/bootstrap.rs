@@ -137,3 +137,42 @@ fn key_files_round_trip_and_refuse_foreign_or_damaged_input() {
     let relin_file = keys.relin_key().to_bytes(ctx).unwrap();
     assert!(boot.keys_from_bytes(&relin_file).is_err());
 }
+
+/// A program between bootstraps runs under its own context, the bottom of the chain
+/// (`BootstrapParams::program_params`): a ciphertext of it moves into the bootstrapping
+/// context, is refreshed onto the scale the program wants, and moves back, exactly (the same
+/// residues); the secret key serves both. A context of other primes is refused.
+#[test]
+fn program_contexts_share_the_chain_bottom() {
+    let params = insecure_small_for_testing_only(12).with_slots(7);
+    let boot = Bootstrapper::new(&params).unwrap();
+    let big = boot.context();
+    let prog = hel_runtime::ckks::Context::new(&params.program_params().unwrap()).unwrap();
+    assert_eq!(prog.q_primes(), &big.q_primes()[..=params.program_levels]);
+    let mut s = sampler(21);
+    let sk = big.gen_secret_key(&mut s);
+    let prog_sk = prog.adopt_secret_key(&sk).unwrap();
+    let keys = boot.gen_keys(&sk, &mut s).unwrap();
+    let v = boot.repeat(&values(boot.slots(), 5));
+    // Encrypted under the program's context at its bottom, as a round's output would be.
+    let pt = prog.encode_complex(&v, 0, prog.default_scale()).unwrap();
+    let ct = prog.encrypt_sk(&pt, &prog_sk, &mut s).unwrap();
+    let lifted = big.adopt(&ct, &prog).unwrap();
+    let want_scale = prog.default_scale() * 1.001;
+    let fresh = boot.bootstrap_to(&lifted, &keys, want_scale).unwrap();
+    assert_eq!(fresh.scale(), want_scale);
+    let back = prog.adopt(&fresh, big).unwrap();
+    assert_eq!(back.level(), params.program_levels);
+    let got = prog.decode(&prog.decrypt(&back, &prog_sk).unwrap()).unwrap();
+    let (mean, min) = precision_bits(&got, &v);
+    eprintln!("through the program context: mean {mean:.2} min {min:.2}");
+    assert!(mean >= 17.0 && min >= 15.5, "mean {mean}, min {min}");
+    // A chain with another q_0 shares nothing.
+    let other = BootstrapParams {
+        log_q0: params.log_q0 + 1,
+        ..params.clone()
+    };
+    let foreign = hel_runtime::ckks::Context::new(&other.program_params().unwrap()).unwrap();
+    assert!(foreign.adopt(&ct, &prog).is_err());
+    assert!(boot.bootstrap_to(&lifted, &keys, want_scale * 4096.0).is_err());
+}

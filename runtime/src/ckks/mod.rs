@@ -30,6 +30,7 @@
 //! (hybrid key switching), `ops`, `serialize`, `bench`, `error`, and `bootstrap` (a layer on
 //! top: refreshing a ciphertext's levels on the server, docs/bootstrapping.md).
 
+mod adopt;
 pub mod bench;
 mod bitpack;
 pub mod bootstrap;

@@ -214,7 +214,27 @@ impl Bootstrapper {
     /// standard rule has q_0/Δ = 2^5) to the same message at the same scale, at
     /// [`Bootstrapper::output_level`].
     pub fn bootstrap(&self, ct: &Ciphertext, keys: &BootstrapKeys) -> Result<Ciphertext> {
+        self.bootstrap_to(ct, keys, ct.scale())
+    }
+
+    /// [`Bootstrapper::bootstrap`], landing on scale `out_scale` instead of the input's (the
+    /// scale a program expects its input at: SlotToCoeff's last level is encoded for it, at
+    /// no cost). `out_scale` must be within a factor 2^10 of the input's scale, where
+    /// SlotToCoeff's diagonals keep their precision.
+    pub fn bootstrap_to(
+        &self,
+        ct: &Ciphertext,
+        keys: &BootstrapKeys,
+        out_scale: f64,
+    ) -> Result<Ciphertext> {
         self.check_keys(keys)?;
+        if !(out_scale.is_finite() && (out_scale / ct.scale()).log2().abs() <= 10.0) {
+            return Err(CkksError::InvalidParams(format!(
+                "a bootstrap from scale 2^{:.2} cannot land on scale 2^{:.2}",
+                ct.scale().log2(),
+                out_scale.log2()
+            )));
+        }
         let ctx = &self.ctx;
         if ct.degree() != 1 {
             return Err(CkksError::DegreeMismatch {
@@ -268,7 +288,7 @@ impl Bootstrapper {
         // diagonals are encoded at a scale of at least ~2^40.
         let q0 = ctx.moduli[0] as f64;
         let from = z.scale().log2();
-        let to = input_scale.log2();
+        let to = out_scale.log2();
         let last = self.stc.len();
         for (i, level) in self.stc.iter().enumerate() {
             let factor = if i == 0 {
@@ -277,22 +297,22 @@ impl Bootstrapper {
                 1.0
             };
             let target = if i + 1 == last {
-                input_scale
+                out_scale
             } else {
                 (from + (to - from) * (i + 1) as f64 / last as f64).exp2()
             };
             z = level.apply(ctx, &z, &keys.galois, target, factor, 1)?;
         }
-        // The last level was encoded to land on the input's scale; what is left is f64
-        // rounding (~1e-16 relative), far inside the scale tolerance. Returning the input's
-        // scale bit for bit lets the caller's bookkeeping treat the bootstrap as the identity.
-        if !crate::ckks::ops::scales_match(z.scale, input_scale) {
+        // The last level was encoded to land on `out_scale`; what is left is f64 rounding
+        // (~1e-16 relative), far inside the scale tolerance. Returning it bit for bit lets the
+        // caller's bookkeeping treat the bootstrap as the identity.
+        if !crate::ckks::ops::scales_match(z.scale, out_scale) {
             return Err(CkksError::ScaleMismatch {
                 lhs: z.scale,
-                rhs: input_scale,
+                rhs: out_scale,
             });
         }
-        z.scale = input_scale;
+        z.scale = out_scale;
         Ok(z)
     }
 

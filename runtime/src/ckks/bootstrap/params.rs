@@ -150,6 +150,17 @@ impl BootstrapParams {
         CkksParams::with_largest_digits(self.log_n, self.q_bits(), self.log_scale, self.security)
     }
 
+    /// The parameters of a program that runs between bootstraps: `q_0` and the
+    /// `program_levels` levels, the bottom of [`BootstrapParams::ckks_params`]'s chain (the
+    /// same primes), with special primes of their own. Its ciphertexts move to and from the
+    /// bootstrapping context by [`crate::ckks::Context::adopt`], and its evaluation keys span
+    /// only these primes (a fraction of the size of keys over the whole chain).
+    pub fn program_params(&self) -> Result<CkksParams, ParamsError> {
+        self.check()?;
+        let q_bits = self.q_bits()[..=self.program_levels].to_vec();
+        CkksParams::with_largest_digits(self.log_n, q_bits, self.log_scale, self.security)
+    }
+
     /// The parameters of the encapsulation context: q_0 and one special prime, nothing else,
     /// so that the key under the sparse secret lives only modulo `q_0·p` (about 100 bits).
     pub fn encapsulation_params(&self) -> Result<CkksParams, ParamsError> {
