@@ -45,7 +45,11 @@ fn refreshed_state_keeps_one_packing_at_every_level() {
             let mut plain = opts.clone();
             plain.refresh.clear();
             let p = template.compile(2, &plain).unwrap();
-            eprintln!("{file} {level:?}: depth {} (client-refreshed {})", s.depth(), p.schedule().depth());
+            eprintln!(
+                "{file} {level:?}: depth {} (client-refreshed {})",
+                s.depth(),
+                p.schedule().depth()
+            );
             let w = s.unit.w;
             for st in template.state() {
                 let (index, decl) = s
@@ -58,11 +62,21 @@ fn refreshed_state_keeps_one_packing_at_every_level() {
                 let packs: Vec<_> = s
                     .ct_inputs
                     .iter()
-                    .filter(|c| c.pack.source == Source::Input { input: index as u32, element: 0 })
+                    .filter(|c| {
+                        c.pack.source
+                            == Source::Input {
+                                input: index as u32,
+                                element: 0,
+                            }
+                    })
                     .collect();
                 assert!(!packs.is_empty(), "{file} {level:?}: `{}` unused", st.input);
                 for (t, c) in packs.iter().enumerate() {
-                    assert_eq!(c.pack.layout, Layout::RowVector { offset: t * w }, "{file} {level:?}");
+                    assert_eq!(
+                        c.pack.layout,
+                        Layout::RowVector { offset: t * w },
+                        "{file} {level:?}"
+                    );
                     assert_eq!(c.pack.factor, 1.0, "{file} {level:?}");
                 }
                 let out = s.outputs.iter().find(|o| o.name == st.name).unwrap();
@@ -75,7 +89,11 @@ fn refreshed_state_keeps_one_packing_at_every_level() {
             // The client never computes with the state.
             for d in &c.program.derived {
                 for st in template.state() {
-                    assert!(!d.description.contains(&st.input), "{file} {level:?}: {}", d.description);
+                    assert!(
+                        !d.description.contains(&st.input),
+                        "{file} {level:?}: {}",
+                        d.description
+                    );
                 }
             }
         }

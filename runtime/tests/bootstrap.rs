@@ -163,7 +163,9 @@ fn program_contexts_share_the_chain_bottom() {
     assert_eq!(fresh.scale(), want_scale);
     let back = prog.adopt(&fresh, big).unwrap();
     assert_eq!(back.level(), params.program_levels);
-    let got = prog.decode(&prog.decrypt(&back, &prog_sk).unwrap()).unwrap();
+    let got = prog
+        .decode(&prog.decrypt(&back, &prog_sk).unwrap())
+        .unwrap();
     let (mean, min) = precision_bits(&got, &v);
     eprintln!("through the program context: mean {mean:.2} min {min:.2}");
     assert!(mean >= 17.0 && min >= 15.5, "mean {mean}, min {min}");
@@ -174,5 +176,7 @@ fn program_contexts_share_the_chain_bottom() {
     };
     let foreign = hel_runtime::ckks::Context::new(&other.program_params().unwrap()).unwrap();
     assert!(foreign.adopt(&ct, &prog).is_err());
-    assert!(boot.bootstrap_to(&lifted, &keys, want_scale * 4096.0).is_err());
+    assert!(boot
+        .bootstrap_to(&lifted, &keys, want_scale * 4096.0)
+        .is_err());
 }

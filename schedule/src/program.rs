@@ -424,6 +424,34 @@ impl Schedule {
         self.unit.slots()
     }
 
+    /// Whether input ciphertext `i` holds a state input the server refreshes
+    /// ([`TensorInput::refreshed_from`]): the server supplies it, the client never encrypts it.
+    pub fn is_refreshed_ct(&self, i: usize) -> bool {
+        let Some(CtInput {
+            pack:
+                Pack {
+                    source: Source::Input { input, .. },
+                    ..
+                },
+            ..
+        }) = self.ct_inputs.get(i)
+        else {
+            return false;
+        };
+        self.inputs
+            .get(*input as usize)
+            .is_some_and(|d| d.refreshed_from.is_some())
+    }
+
+    /// The input ciphertexts the client encrypts (every one but the refreshed state), in
+    /// order, with their indices in [`Schedule::ct_inputs`].
+    pub fn client_ct_inputs(&self) -> impl Iterator<Item = (usize, &CtInput)> {
+        self.ct_inputs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.is_refreshed_ct(*i))
+    }
+
     /// Fills in [`Node::last_use`] from the operands.
     pub fn compute_liveness(&mut self) {
         let mut last: Vec<Option<ValueId>> = vec![None; self.nodes.len()];

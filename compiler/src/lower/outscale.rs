@@ -47,9 +47,7 @@ pub(super) fn scale_outputs(p: &Program) -> Scaled {
         .iter()
         .map(|o| {
             // A refreshed output comes back as an input of factor 1.
-            if g.node(o.node).ty.secrecy != Secrecy::Enc
-                || users[o.node.index()] > 1
-                || o.refreshed
+            if g.node(o.node).ty.secrecy != Secrecy::Enc || users[o.node.index()] > 1 || o.refreshed
             {
                 return 1.0;
             }

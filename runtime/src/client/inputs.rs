@@ -13,6 +13,8 @@ use crate::schedule::{
 };
 
 /// What the client uploads: one seed-compressed ciphertext per [`Schedule::ct_inputs`] entry
+/// it encrypts ([`Schedule::client_ct_inputs`]: all but a refreshed state's, which the server
+/// supplies)
 /// and the `plain` (public) inputs as they are. Encrypted inputs never appear in clear here;
 /// derived tensors are not sent either (they exist only inside the ciphertexts).
 #[derive(Clone, Debug, PartialEq)]
@@ -22,7 +24,8 @@ pub struct EncryptedInputs {
     pub program_hash: String,
     /// The key set whose secret key encrypted them.
     pub key_id: KeyId,
-    /// `ciphertexts[i]` holds `schedule.ct_inputs[i]`.
+    /// `ciphertexts[i]` holds the i-th of [`Schedule::client_ct_inputs`] (`ct_inputs[i]`
+    /// when the schedule refreshes no state).
     pub ciphertexts: Vec<SeededCiphertext>,
     /// `public[i]`: the elements of user input `i` if it is a `plain` input; empty for
     /// encrypted inputs. This is the shape the executor takes.
@@ -170,6 +173,10 @@ pub fn check_headroom(schedule: &Schedule, inputs: &[Vec<Tensor>]) -> Result<()>
 /// noise is smaller (one error term instead of three), and its uniform half can be replaced by
 /// a 32-byte seed, halving the upload. Each ciphertext gets its own sampler forked from
 /// `sampler`, so encryption runs in parallel and stays reproducible under a seeded sampler.
+///
+/// A state input the server refreshes ([`crate::schedule::TensorInput::refreshed_from`]) is
+/// not encrypted; its tensors (the client's plaintext estimate of the state) only serve the
+/// headroom check.
 pub fn encrypt_inputs(
     schedule: &Schedule,
     ctx: &Context,
@@ -188,13 +195,12 @@ pub fn encrypt_inputs(
                 .ok_or_else(|| ClientError::Derived(d.name.clone()))
         })
         .collect::<Result<Vec<Tensor>>>()?;
-    let forks: Vec<Sampler> = schedule.ct_inputs.iter().map(|_| sampler.fork()).collect();
-    let ciphertexts = schedule
-        .ct_inputs
+    let cts: Vec<(usize, &crate::schedule::CtInput)> = schedule.client_ct_inputs().collect();
+    let forks: Vec<Sampler> = cts.iter().map(|_| sampler.fork()).collect();
+    let ciphertexts = cts
         .par_iter()
         .zip(forks)
-        .enumerate()
-        .map(|(index, (ct, mut rng))| {
+        .map(|(&(index, ct), mut rng)| {
             let fail = |error| ClientError::Encrypt {
                 index,
                 source_name: source_name(schedule, &ct.pack),
@@ -336,9 +342,10 @@ impl EncryptedInputs {
                     .collect::<Result<Vec<_>>>()?,
             );
         }
-        r.count(schedule.ct_inputs.len(), "input ciphertexts")?;
-        let mut ciphertexts = Vec::with_capacity(schedule.ct_inputs.len());
-        for _ in 0..schedule.ct_inputs.len() {
+        let count = schedule.client_ct_inputs().count();
+        r.count(count, "input ciphertexts")?;
+        let mut ciphertexts = Vec::with_capacity(count);
+        for _ in 0..count {
             ciphertexts.push(SeededCiphertext::from_bytes(ctx, r.section()?)?);
         }
         r.finish()?;
@@ -363,17 +370,17 @@ impl EncryptedInputs {
                 found: super::container::program_label(&self.program_name, &self.program_hash),
             });
         }
-        if self.ciphertexts.len() != schedule.ct_inputs.len() {
+        let count = schedule.client_ct_inputs().count();
+        if self.ciphertexts.len() != count {
             return Err(ClientError::Malformed {
                 what: "encrypted inputs",
                 detail: format!(
-                    "{} ciphertexts, the schedule has {}",
+                    "{} ciphertexts, the schedule has {count}",
                     self.ciphertexts.len(),
-                    schedule.ct_inputs.len()
                 ),
             });
         }
-        for (index, (ct, want)) in self.ciphertexts.iter().zip(&schedule.ct_inputs).enumerate() {
+        for (ct, (index, want)) in self.ciphertexts.iter().zip(schedule.client_ct_inputs()) {
             if ct.level != want.level as usize || !scales_match(ct.scale, want.scale) {
                 return Err(ClientError::InputLevel {
                     index,
@@ -437,9 +444,8 @@ impl EncryptedInputs {
 pub fn expanded_bytes(schedule: &Schedule, ctx: &Context) -> usize {
     let n = ctx.n();
     schedule
-        .ct_inputs
-        .iter()
-        .map(|ct| {
+        .client_ct_inputs()
+        .map(|(_, ct)| {
             let limbs = &ctx.q_primes()[..=(ct.level as usize).min(ctx.max_level())];
             let poly: usize = limbs
                 .iter()

@@ -93,26 +93,37 @@ pub fn keygen(
 ) -> Result<(SecretKey, EvalKeys)> {
     check_context(schedule, ctx)?;
     let sk = ctx.gen_secret_key(sampler);
-    let key_id = KeyId::of(ctx, &sk)?;
-    let public = ctx.gen_public_key(&sk, sampler)?;
-    let relin = ctx.gen_relin_key(&sk, sampler)?;
+    let keys = eval_keys_for(schedule, ctx, &sk, sampler)?;
+    Ok((sk, keys))
+}
+
+/// The evaluation keys the schedule needs for an existing secret key: the round programs of a
+/// training refreshed by bootstrapping run under contexts of their own, all sharing the
+/// secret key of the bootstrapping keys ([`crate::ckks::Context::adopt_secret_key`]).
+pub fn eval_keys_for(
+    schedule: &Schedule,
+    ctx: &Context,
+    sk: &SecretKey,
+    sampler: &mut Sampler,
+) -> Result<EvalKeys> {
+    check_context(schedule, ctx)?;
+    let key_id = KeyId::of(ctx, sk)?;
+    let public = ctx.gen_public_key(sk, sampler)?;
+    let relin = ctx.gen_relin_key(sk, sampler)?;
     let galois = ctx.gen_galois_keys(
-        &sk,
+        sk,
         &schedule.rotation_steps,
         schedule.needs_conjugation,
         sampler,
     )?;
-    Ok((
-        sk,
-        EvalKeys {
-            program_name: schedule.name.clone(),
-            program_hash: schedule.program_hash.clone(),
-            key_id,
-            public,
-            relin,
-            galois,
-        },
-    ))
+    Ok(EvalKeys {
+        program_name: schedule.name.clone(),
+        program_hash: schedule.program_hash.clone(),
+        key_id,
+        public,
+        relin,
+        galois,
+    })
 }
 
 /// The Galois elements a schedule's keys must cover (rotation by 0 needs no key), sorted.

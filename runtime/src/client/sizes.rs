@@ -43,7 +43,7 @@ pub fn max_file_bytes(schedule: &Schedule, kind: FileKind) -> u64 {
                 })
                 .fold(0, u64::saturating_add);
             ciphertext
-                .saturating_mul(schedule.ct_inputs.len() as u64)
+                .saturating_mul(schedule.client_ct_inputs().count() as u64)
                 .saturating_add(public)
         }
         FileKind::EncryptedOutputs => {

@@ -113,7 +113,49 @@ impl<'a> CkksEvaluator<'a> {
         inputs: Vec<SeededCiphertext>,
         public: Vec<Vec<Tensor>>,
     ) -> Result<Self, ExecError> {
-        let inputs = inputs.into_iter().map(InputCt::Seeded).collect();
+        Self::new_seeded_with_state(ctx, schedule, relin, galois, inputs, Vec::new(), public)
+    }
+
+    /// [`CkksEvaluator::new_seeded`] for a schedule whose state the server refreshes:
+    /// `client` holds the ciphertexts the client encrypted ([`Schedule::client_ct_inputs`]),
+    /// `state` those of the refreshed state inputs, in the order of their `ct_inputs` entries
+    /// (see [`super::refresh`]).
+    pub fn new_seeded_with_state(
+        ctx: &'a Context,
+        schedule: &'a Schedule,
+        relin: &'a RelinKey,
+        galois: &'a GaloisKeys,
+        client: Vec<SeededCiphertext>,
+        state: Vec<Ciphertext>,
+        public: Vec<Vec<Tensor>>,
+    ) -> Result<Self, ExecError> {
+        let refreshed = (0..schedule.ct_inputs.len())
+            .filter(|&i| schedule.is_refreshed_ct(i))
+            .count();
+        if state.len() != refreshed {
+            return Err(ExecError::Input(format!(
+                "the schedule's refreshed state takes {refreshed} ciphertext(s) from the \
+                 server, got {}",
+                state.len()
+            )));
+        }
+        let expected = schedule.ct_inputs.len() - refreshed;
+        if client.len() != expected {
+            return Err(ExecError::Input(format!(
+                "the schedule takes {expected} input ciphertexts from the client, got {}",
+                client.len()
+            )));
+        }
+        let (mut client, mut state) = (client.into_iter(), state.into_iter());
+        let inputs = (0..schedule.ct_inputs.len())
+            .filter_map(|i| {
+                if schedule.is_refreshed_ct(i) {
+                    state.next().map(InputCt::Full)
+                } else {
+                    client.next().map(InputCt::Seeded)
+                }
+            })
+            .collect();
         Self::build(ctx, schedule, relin, galois, inputs, public)
     }
 

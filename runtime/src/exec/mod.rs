@@ -14,6 +14,8 @@
 //! tasks, dependency counts and priorities from the schedule before anything runs (its longest
 //! path is also the cost model's [`critical_path_seconds`]), and `executor.rs` runs the plan on
 //! a thread pool. `calibrate.rs` measures a [`CostTable`] on this machine ([`calibrate`]).
+//! `refresh.rs` ([`Refresher`]) turns one round's state outputs into the next round's inputs
+//! by bootstrapping, on the server.
 //!
 //! Nothing here predicts run times on other machines: hel parallelises inside each operation
 //! (limbs, digits, tiles), so a replay with one operation per worker (the SEAL/HIT model) is
@@ -26,6 +28,7 @@ mod debug;
 mod executor;
 mod plain;
 mod plan;
+mod refresh;
 
 use std::collections::BTreeMap;
 
@@ -46,6 +49,7 @@ pub use hel_schedule::cost::{CostCurve, CostTable, CostTableError, ENCODE, ROTAT
 pub use hel_schedule::rules::exec_level;
 pub use plain::PlainEvaluator;
 pub use plan::critical_path_seconds;
+pub use refresh::Refresher;
 
 /// Gives schedule nodes a meaning. Implementations are shared by the scheduler's threads.
 pub trait Evaluator: Sync {
@@ -230,6 +234,9 @@ pub enum ExecError {
     Invalid(String),
     #[error("cannot create a thread pool: {0}")]
     ThreadPool(String),
+    /// A round's state could not be refreshed into the next round's inputs ([`Refresher`]).
+    #[error("refreshing the state between rounds: {0}")]
+    Refresh(String),
     #[error(transparent)]
     CostTable(#[from] hel_schedule::cost::CostTableError),
 }

@@ -1,0 +1,291 @@
+//! Training whose state is refreshed on the server by bootstrapping (issue 21): NAG in two
+//! rounds, the weights and the momentum bootstrapped between them, the client offline from
+//! the upload to the download. At a small, **insecure** ring (N = 2^12, the security check
+//! off: test-only parameters, which no file can carry); the 128-bit rule is N = 2^16.
+//!
+//! The chain of checks: the refreshed state decrypts to round 1's output within round 1's
+//! predicted bound plus the bootstrap's measured precision; round 2 run on that state matches
+//! the plaintext round 2 on it within round 2's predicted bound; and the model equals the
+//! plaintext model of all four iterations to the bootstrap's precision.
+
+use std::collections::HashMap;
+
+use hel_compiler::ir::interp::{self, Tensor as ITensor, Value};
+use hel_compiler::ir::Shape as IShape;
+use hel_compiler::passes::pipeline::OptLevel;
+use hel_compiler::rounds::RoundTemplate;
+use hel_compiler::{Options, SourceFile};
+use hel_runtime::ckks::bootstrap::{BootstrapParams, Bootstrapper};
+use hel_runtime::ckks::{Context, Sampler, Security};
+use hel_runtime::client;
+use hel_runtime::exec::{self, CkksEvaluator, Refresher};
+use hel_runtime::schedule::{Schedule, Shape, Tensor};
+
+const M: usize = 16;
+const F: usize = 8;
+const ROUND: usize = 2;
+
+/// The documented circuit at N = 2^12 with nine program levels, insecure.
+fn insecure_chain_for_testing_only() -> BootstrapParams {
+    BootstrapParams {
+        log_n: 12,
+        log_slots: 11,
+        program_levels: 9,
+        cts_levels: 3,
+        stc_levels: 2,
+        security: Security::InsecureForTestingOnly,
+        ..BootstrapParams::standard_n16()
+    }
+}
+
+/// Minibatch `i`: entries in [-1, 1], deterministic.
+fn batch(i: usize) -> Vec<f64> {
+    (0..M * F)
+        .map(|j| (((j * 37 + i * 101 + 11) % 97) as f64 / 48.0 - 1.0).clamp(-1.0, 1.0))
+        .collect()
+}
+
+fn template() -> RoundTemplate {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/logreg_nag.hel");
+    let text = std::fs::read_to_string(path).unwrap();
+    RoundTemplate::new(&SourceFile::new("logreg_nag.hel", text)).unwrap()
+}
+
+fn sets(k: usize) -> Vec<(String, f64)> {
+    vec![
+        ("k".into(), k as f64),
+        ("m".into(), M as f64),
+        ("f".into(), F as f64),
+    ]
+}
+
+/// Round programs compiled for the bottom of `chain`, state pinned for the refresh.
+fn compile(
+    t: &RoundTemplate,
+    start: usize,
+    chain: &BootstrapParams,
+    unit: Option<hel_runtime::schedule::Unit>,
+) -> Schedule {
+    let mut o = Options {
+        sets: sets(ROUND),
+        params: Some(chain.program_params().unwrap()),
+        refresh: t
+            .state()
+            .iter()
+            .map(|s| (s.input.clone(), s.name.clone()))
+            .collect(),
+        unit,
+        keep_best: false,
+        raise_scale: false,
+        ..Options::default()
+    };
+    o.passes.level = OptLevel::O1;
+    t.compile(start, &o)
+        .unwrap_or_else(|d| panic!("{}", d.render_plain()))
+        .lowered
+        .schedule
+}
+
+/// The plaintext round starting at `start` on `state` (by input name); its outputs by name.
+fn plain_round(
+    t: &RoundTemplate,
+    start: usize,
+    state: &HashMap<String, Vec<f64>>,
+) -> HashMap<String, Vec<f64>> {
+    let p = t.frontend(start, &sets(ROUND)).unwrap();
+    let mut inputs: HashMap<String, Value> = state
+        .iter()
+        .map(|(k, v)| {
+            let t = ITensor {
+                shape: IShape::Vector(v.len()),
+                data: v.clone(),
+            };
+            (k.clone(), Value::Tensor(t))
+        })
+        .collect();
+    let z = (start..start + ROUND)
+        .map(|i| ITensor {
+            shape: IShape::Matrix(M, F),
+            data: batch(i),
+        })
+        .collect();
+    inputs.insert("Z".into(), Value::Seq(z));
+    interp::eval(&p, &inputs)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| match v {
+            Value::Tensor(t) => (k, t.data),
+            Value::Seq(_) => panic!("sequence output"),
+        })
+        .collect()
+}
+
+/// The client's upload for the round at `start`: its minibatches (the state tensors only
+/// feed the headroom check: the client's plaintext estimate).
+fn upload(
+    s: &Schedule,
+    ctx: &Context,
+    sk: &hel_runtime::ckks::SecretKey,
+    start: usize,
+    estimate: &HashMap<String, Vec<f64>>,
+    rng: &mut Sampler,
+) -> client::EncryptedInputs {
+    let inputs: Vec<Vec<Tensor>> = s
+        .inputs
+        .iter()
+        .map(|d| match estimate.get(&d.name) {
+            Some(v) => vec![Tensor {
+                shape: Shape::Vector(v.len()),
+                data: v.clone(),
+            }],
+            None => (start..start + ROUND)
+                .map(|i| Tensor {
+                    shape: Shape::Matrix(M, F),
+                    data: batch(i),
+                })
+                .collect(),
+        })
+        .collect();
+    client::encrypt_inputs(s, ctx, sk, &inputs, rng).unwrap()
+}
+
+fn max_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn nag_trains_with_the_state_bootstrapped_between_rounds() {
+    let t = template();
+    let inputs: Vec<String> = t.state().iter().map(|s| s.input.clone()).collect();
+    // The grid first (the chain's q_0 follows the slots the state repeats over), then both
+    // rounds on that grid, for the sparse-slot chain of its width.
+    let full = insecure_chain_for_testing_only();
+    let unit = compile(&t, 0, &full, None).unit;
+    let chain = full.with_slots(unit.w.trailing_zeros());
+    let rounds = [0, ROUND].map(|start| compile(&t, start, &chain, Some(unit)));
+    let boot = Bootstrapper::new(&chain).unwrap();
+    assert_eq!(boot.slots(), unit.w);
+
+    // Client: one secret key, the bootstrapping keys and each round's evaluation keys.
+    let mut rng = Sampler::seeded_for_testing_only(7);
+    let sk = boot.context().gen_secret_key(&mut rng);
+    let bkeys = boot.gen_keys(&sk, &mut rng).unwrap();
+    let ctxs: Vec<Context> = rounds.iter().map(|s| client::context(s).unwrap()).collect();
+    let sks: Vec<_> = ctxs
+        .iter()
+        .map(|c| c.adopt_secret_key(&sk).unwrap())
+        .collect();
+    let keys: Vec<_> = (0..2)
+        .map(|r| client::eval_keys_for(&rounds[r], &ctxs[r], &sks[r], &mut rng).unwrap())
+        .collect();
+    // The plaintext reference, round by round from zeros.
+    let zeros: HashMap<String, Vec<f64>> =
+        inputs.iter().map(|n| (n.clone(), vec![0.0; F])).collect();
+    let plain1 = plain_round(&t, 0, &zeros);
+    let estimate2: HashMap<String, Vec<f64>> = t
+        .state()
+        .iter()
+        .map(|s| (s.input.clone(), plain1[&s.name].clone()))
+        .collect();
+    let uploads = [
+        upload(&rounds[0], &ctxs[0], &sks[0], 0, &zeros, &mut rng),
+        upload(&rounds[1], &ctxs[1], &sks[1], ROUND, &estimate2, &mut rng),
+    ];
+    // Refreshed inputs are never uploaded.
+    let refreshed = (0..rounds[1].ct_inputs.len())
+        .filter(|&i| rounds[1].is_refreshed_ct(i))
+        .count();
+    assert!(refreshed >= 2, "NAG carries two vectors");
+    assert_eq!(
+        uploads[1].ciphertexts.len() + refreshed,
+        rounds[1].ct_inputs.len()
+    );
+
+    // Server: round 1 from zeros, the refresh, round 2.
+    let refresher = Refresher::new(&boot, &bkeys);
+    let run = |r: usize, state: Vec<hel_runtime::ckks::Ciphertext>| {
+        let ev = CkksEvaluator::new_seeded_with_state(
+            &ctxs[r],
+            &rounds[r],
+            &keys[r].relin,
+            &keys[r].galois,
+            uploads[r].ciphertexts.clone(),
+            state,
+            uploads[r].public.clone(),
+        )
+        .unwrap();
+        exec::execute(&rounds[r], &ev, &exec::RunOptions::default())
+            .unwrap()
+            .outputs
+    };
+    let out1 = run(0, Refresher::initial_state(&ctxs[0], &rounds[0]).unwrap());
+    let state2 = refresher
+        .refresh(&ctxs[0], &rounds[0], &out1, &ctxs[1], &rounds[1])
+        .unwrap();
+    assert_eq!(state2.len(), refreshed);
+    let out2 = run(1, state2.clone());
+
+    // The refreshed state is round 1's output: within round 1's bound and the bootstrap's
+    // precision (17 bits measured at this ring, relative to the values' scale of 1).
+    let mut refreshed_state = HashMap::new();
+    let mut k = 0;
+    for (i, ct) in rounds[1].ct_inputs.iter().enumerate() {
+        if !rounds[1].is_refreshed_ct(i) {
+            continue;
+        }
+        let hel_runtime::schedule::Source::Input { input, .. } = ct.pack.source else {
+            unreachable!()
+        };
+        let decl = &rounds[1].inputs[input as usize];
+        let slots = ctxs[1]
+            .decode_real(&ctxs[1].decrypt(&state2[k], &sks[1]).unwrap())
+            .unwrap();
+        k += 1;
+        let from = decl.refreshed_from.clone().unwrap();
+        let want = &plain1[&from];
+        let got: Vec<f64> = slots[..F].to_vec();
+        let out = rounds[0].outputs.iter().find(|o| o.name == from).unwrap();
+        let tol = out.bound + 2f64.powi(-14) * (1.0 + out.range);
+        let err = max_diff(&got, want);
+        eprintln!(
+            "refreshed `{}`: error {err:.3e} (round 1 bound {:.3e}, tolerance {tol:.3e})",
+            decl.name, out.bound
+        );
+        assert!(err <= tol, "`{}`: {err} > {tol}", decl.name);
+        // The row-replicated layout repeats over every row, and the padding is clean.
+        for (q, x) in slots.iter().enumerate() {
+            let b = q % unit.w;
+            let expect = if b < F { got[b] } else { 0.0 };
+            assert!((x - expect).abs() <= 2.0 * tol, "slot {q}: {x} vs {expect}");
+        }
+        refreshed_state.insert(decl.name.clone(), got);
+    }
+
+    // Round 2 on that state equals the plaintext round 2 on it within its predicted bound.
+    let enc2 = client::EncryptedOutputs::new(&rounds[1], uploads[1].key_id, out2);
+    let got2 = client::decrypt_outputs(&rounds[1], &ctxs[1], &sks[1], &enc2).unwrap();
+    let plain2 = plain_round(&t, ROUND, &refreshed_state);
+    for (o, tensor) in rounds[1].outputs.iter().zip(&got2) {
+        let err = max_diff(&tensor.data, &plain2[&o.name]);
+        eprintln!(
+            "round 2 `{}`: error {err:.3e} (bound {:.3e})",
+            o.name, o.bound
+        );
+        assert!(err <= o.bound, "`{}`: {err} > {}", o.name, o.bound);
+    }
+    // And the model is the plaintext model of all four iterations.
+    let model = &got2[rounds[1]
+        .outputs
+        .iter()
+        .position(|o| o.name == "v")
+        .unwrap()]
+    .data;
+    let reference = plain_round(&t, ROUND, &estimate2)["v"].clone();
+    let err = max_diff(model, &reference);
+    eprintln!("model against four plaintext iterations: {err:.3e}");
+    assert!(err <= 1e-3, "{err}");
+}
