@@ -289,3 +289,66 @@ fn nag_trains_with_the_state_bootstrapped_between_rounds() {
     eprintln!("model against four plaintext iterations: {err:.3e}");
     assert!(err <= 1e-3, "{err}");
 }
+
+/// `hel train --refresh bootstrap` through the library, on the same small ring: NAG for
+/// K = 6 minibatches in rounds that fit the nine program levels, the server bootstrapping the
+/// state between them; one upload, one download, and the model the plaintext reference's.
+#[test]
+fn train_refreshes_on_the_server_and_matches_the_plaintext_model() {
+    use hel::data::Matrix;
+    use hel::train::{train_on, Quiet, Refresh, TrainOptions};
+    // Separable data with labels folded in: z = y·[1 | x], y = sign(x_0 + x_1).
+    let rows = |seed: usize, n: usize| {
+        let mut data = Vec::with_capacity(n * F);
+        for r in 0..n {
+            let x: Vec<f64> = (1..F)
+                .map(|j| (((r + seed) * 31 + j * 17) % 41) as f64 / 20.0 - 1.0)
+                .collect();
+            let y = if x[0] + x[1] >= 0.0 { 1.0 } else { -1.0 };
+            data.push(y);
+            data.extend(x.iter().map(|v| y * v));
+        }
+        Matrix::from_vec(n, F, data)
+    };
+    let batches: Vec<Matrix> = (0..3).map(|i| rows(i * M, M)).collect();
+    let z_test = rows(1000, 64);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/logreg_nag.hel");
+    let src = SourceFile::new("logreg_nag.hel", std::fs::read_to_string(path).unwrap());
+    let mut opts = TrainOptions {
+        refresh: Refresh::Bootstrap(insecure_chain_for_testing_only()),
+        threads: 2,
+        ..TrainOptions::new(6, M)
+    };
+    opts.compile.level = OptLevel::O1;
+    let r = train_on(&batches, &z_test, &src, &opts, &Quiet).unwrap();
+    eprintln!(
+        "rounds {:?}, {} bootstraps in {:.2} s, weight error {:.2e}, accuracy {} vs {}",
+        r.round_sizes,
+        r.bootstraps,
+        r.bootstrap_seconds,
+        r.max_weight_error,
+        r.accuracy,
+        r.plaintext_accuracy
+    );
+    assert_eq!(r.refresh, "bootstrap");
+    assert!(
+        r.rounds >= 2,
+        "K = 6 needs more than nine levels: {:?}",
+        r.round_sizes
+    );
+    // NAG carries two vectors; each is one tile here.
+    assert_eq!(r.bootstraps, 2 * (r.rounds - 1));
+    // One download: only the last round sends anything back.
+    let (last, earlier) = r.round_details.split_last().unwrap();
+    assert!(last.download_bytes > 0 && earlier.iter().all(|d| d.download_bytes == 0));
+    assert_eq!(r.download_bytes, last.download_bytes);
+    // The model is the plaintext model's: the compiler's bounds of every round plus the
+    // bootstraps' precision (2^-14 of the weights' scale, one per round boundary).
+    let scale = r
+        .plaintext_weights
+        .iter()
+        .fold(1.0f64, |a, w| a.max(w.abs()));
+    let tol = r.predicted_error_bound + (r.rounds - 1) as f64 * 2f64.powi(-14) * scale;
+    assert!(r.max_weight_error <= tol, "{} > {tol}", r.max_weight_error);
+    assert_eq!(r.accuracy, r.plaintext_accuracy);
+}

@@ -10,8 +10,9 @@ use hel::data::csv::{CsvOptions, LabelColumn};
 use hel::data::prepare::TestSource;
 use hel::data::split::DEFAULT_TEST_FRACTION;
 use hel::train::{
-    server, train, DataSource, Phase, Progress, TrainError, TrainOptions, TrainOutput,
+    server, train, DataSource, Phase, Progress, Refresh, TrainError, TrainOptions, TrainOutput,
 };
+use hel_runtime::ckks::bootstrap::BootstrapParams;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::common::{read_source, user_error};
@@ -41,7 +42,8 @@ Examples:
   hel train                                          # GD, 6 x 1024 MNIST 3-vs-8 rows, -O2
   hel train --program examples/logreg_nag.hel --batch-size 128 --minibatches 2
   hel train --data patients.csv --label-column outcome --json --plot curves.svg
-  hel train --minibatches 12 --round-size 6         # two rounds of 6"
+  hel train --minibatches 12 --round-size 6         # two rounds of 6
+  hel train --program examples/logreg_nag.hel --minibatches 32 --refresh bootstrap"
 )]
 pub struct TrainArgs {
     /// Training data: `mnist-3v8` (bundled), a CSV file (labels 0/1 or -1/+1) or a NumPy
@@ -121,6 +123,19 @@ pub struct TrainArgs {
     /// Replace the --save-model and --plot files if they exist.
     #[arg(long)]
     pub force: bool,
+    /// How the weights cross from one round to the next when training runs in rounds:
+    /// `client` decrypts and re-encrypts them (one round trip per round); `bootstrap` has the
+    /// server refresh them by bootstrapping (N = 2^16, 128-bit), so the client uploads once
+    /// and downloads once, whatever the number of rounds (docs/train.md).
+    #[arg(long, value_enum, default_value_t = RefreshArg::Client)]
+    pub refresh: RefreshArg,
+}
+
+/// `--refresh`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RefreshArg {
+    Client,
+    Bootstrap,
 }
 
 /// `--test-fraction`: a number strictly between 0 and 1.
@@ -204,6 +219,10 @@ pub fn run(args: TrainArgs) -> CmdResult {
         memory_limit: args.memory_limit.or_else(server::default_memory_limit),
         memory_cap: args.memory_limit.map(|l| l as u64),
         fit_domain: !args.no_domain_scaling,
+        refresh: match args.refresh {
+            RefreshArg::Client => Refresh::Client,
+            RefreshArg::Bootstrap => Refresh::Bootstrap(BootstrapParams::standard_n16()),
+        },
     };
     let bars = Bars::default();
     let TrainOutput { report, model } = train(&data, &src, &opts, &bars).map_err(|e| match e {

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use hel_runtime::ckks::bootstrap::Bootstrapper;
 use hel_runtime::ckks::{Context, Sampler, SecretKey};
 use hel_runtime::client::{
     self, decrypt_outputs, encrypt_inputs, needed_galois_elements, secret_key_to_bytes,
@@ -43,6 +44,9 @@ pub struct Client {
     sets: Vec<Option<KeySet>>,
     /// Key set of each program, by program hash.
     by_program: HashMap<String, usize>,
+    /// With the state refreshed on the server: the one secret key of the bootstrapping chain,
+    /// which every key set then shares (its programs run under the chain's bottom).
+    master: Option<SecretKey>,
 }
 
 impl Default for Client {
@@ -58,13 +62,33 @@ impl Client {
             sampler: Sampler::from_os(),
             sets: Vec::new(),
             by_program: HashMap::new(),
+            master: None,
         }
+    }
+
+    /// Draws the secret key of the bootstrapping chain `boot` and makes the bootstrapping
+    /// keys; returns the file sent to the server. Every key set generated afterwards shares
+    /// this secret key, so that ciphertexts move between the programs' contexts and the
+    /// bootstrapping context.
+    pub fn bootstrap_keygen(&mut self, boot: &Bootstrapper) -> Result<Vec<u8>, TrainError> {
+        let sk = boot.context().gen_secret_key(&mut self.sampler);
+        let keys = boot.gen_keys(&sk, &mut self.sampler)?;
+        let bytes = boot.keys_to_bytes(&keys)?;
+        self.master = Some(sk);
+        Ok(bytes)
     }
 
     /// Generates a key set for `schedule` and returns the evaluation keys to send.
     pub fn keygen(&mut self, schedule: &Schedule) -> Result<KeyUpload, TrainError> {
         let ctx = client::context(schedule)?;
-        let (sk, eval) = client::keygen(schedule, &ctx, &mut self.sampler)?;
+        let (sk, eval) = match &self.master {
+            Some(master) => {
+                let sk = ctx.adopt_secret_key(master)?;
+                let eval = client::eval_keys_for(schedule, &ctx, &sk, &mut self.sampler)?;
+                (sk, eval)
+            }
+            None => client::keygen(schedule, &ctx, &mut self.sampler)?,
+        };
         let secret_key_bytes = secret_key_to_bytes(schedule, &ctx, &sk)?.len();
         let (eval_keys, sizes) = eval.to_bytes_sized(&ctx)?;
         let galois = needed_galois_elements(schedule, &ctx);

@@ -28,6 +28,9 @@ pub enum TrainError {
     Client(#[from] ClientError),
     #[error("server: {0}")]
     Server(#[from] ExecError),
+    /// The bootstrapping circuit or its keys (`--refresh bootstrap`).
+    #[error("bootstrapping: {0}")]
+    Bootstrap(#[from] hel_runtime::ckks::CkksError),
     #[error(transparent)]
     Reference(#[from] ReferenceError),
     /// A key generation or server run needs more memory than the machine has or

@@ -1,6 +1,7 @@
 //! The training curves: training loss and test accuracy as training went, for the plaintext
 //! reference after every iteration and for the encrypted model after every round (the weights
-//! the client decrypts; a round's intermediate iterates stay encrypted on the server). Drawn by
+//! the client decrypts; a round's intermediate iterates stay encrypted on the server, and with
+//! `--refresh bootstrap` every round's but the last). Drawn by
 //! `hel train --plot` ([`super::plot`]) and part of the JSON report.
 
 use serde::Serialize;
@@ -53,9 +54,11 @@ impl History {
                 .map(|(i, w)| point(i + 1, w)),
         );
         let mut encrypted = vec![start];
+        // Rounds whose weights stayed on the server (refreshed there) have no point.
         encrypted.extend(
             rounds
                 .iter()
+                .filter(|r| !r.weights.is_empty())
                 .map(|r| point(r.first_minibatch + r.minibatches, &r.weights)),
         );
         History {

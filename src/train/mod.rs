@@ -40,6 +40,7 @@ use std::path::PathBuf;
 
 use hel_compiler::passes::pipeline::Options;
 use hel_compiler::SourceFile;
+use hel_runtime::ckks::bootstrap::BootstrapParams;
 
 pub use arrays::Arrays;
 pub use error::TrainError;
@@ -135,6 +136,33 @@ pub struct TrainOptions {
     /// Consider scaling Z (by c = 2^(-j/4)) when the plaintext run leaves the sigmoid
     /// polynomial's domain ([`domain`]); off: train on Z as built, and only warn.
     pub fit_domain: bool,
+    /// How the state crosses from one round to the next (`--refresh`).
+    pub refresh: Refresh,
+}
+
+/// How the weights (and NAG's momentum) cross from one round to the next.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Refresh {
+    /// The client decrypts them and encrypts them again: it stays online for the whole
+    /// training, one round trip per round.
+    #[default]
+    Client,
+    /// The server bootstraps them: the client uploads every minibatch once and downloads the
+    /// model once. Every round program is compiled for the bottom of this bootstrapping chain
+    /// (`q_0` and its program levels), with its state pinned to the packing the bootstrap
+    /// refreshes ([`hel_compiler::Options::refresh`]). The CLI's is
+    /// [`BootstrapParams::standard_n16`] (128-bit).
+    Bootstrap(BootstrapParams),
+}
+
+impl Refresh {
+    /// How the report names it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Refresh::Client => "client",
+            Refresh::Bootstrap(_) => "bootstrap",
+        }
+    }
 }
 
 impl TrainOptions {
@@ -164,6 +192,7 @@ impl Default for TrainOptions {
             memory_cap: None,
             max_log_n: 16,
             fit_domain: true,
+            refresh: Refresh::Client,
         }
     }
 }

@@ -77,6 +77,16 @@ pub struct TrainReport {
     pub rounds: usize,
     pub round_sizes: Vec<usize>,
     pub rounds_reason: String,
+    /// How the state crossed between rounds: `client` (decrypted and re-encrypted by the
+    /// client, one round trip per round) or `bootstrap` (on the server; one upload, one
+    /// download).
+    pub refresh: String,
+    /// State ciphertexts the server bootstrapped (0 with client refreshes).
+    pub bootstraps: usize,
+    /// Server time spent bootstrapping (included in `server_seconds`).
+    pub bootstrap_seconds: f64,
+    /// The bootstrapping key file sent to the server (0 with client refreshes).
+    pub bootstrap_key_bytes: usize,
 
     /// Of the deepest circuit (the first round's).
     pub depth: u32,
@@ -271,6 +281,20 @@ impl TrainReport {
             ),
             self.rounds_reason.clone(),
         );
+        if self.refresh == "bootstrap" {
+            row(
+                &mut s,
+                "refresh",
+                format!(
+                    "bootstrap: {} ciphertext(s), {:.2} s",
+                    self.bootstraps, self.bootstrap_seconds
+                ),
+                format!(
+                    "(on the server: one upload, one download; bootstrapping keys {})",
+                    human_bytes(self.bootstrap_key_bytes)
+                ),
+            );
+        }
         let galois: usize = self.key_sets.iter().map(|k| k.galois_keys).sum();
         row(
             &mut s,

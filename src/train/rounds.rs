@@ -112,13 +112,33 @@ pub fn plaintext_rounds(
     batches: &[Matrix],
     tuning: Option<&Tuning>,
 ) -> Result<Vec<f64>, TrainError> {
+    let mut states = plaintext_states(template, plan, interface, batches, tuning)?;
+    states
+        .pop()
+        .and_then(|mut last| last.remove(&interface.output))
+        .ok_or_else(|| TrainError::Internal("the round program lost the output".into()))
+}
+
+/// The state (by program variable) at the start of every round and, last, after the last
+/// one, from the round programs run one after the other in plaintext from zero weights: the
+/// client's estimate of what the server holds, e.g. for the headroom check of inputs it
+/// cannot see (the state refreshed on the server).
+pub fn plaintext_states(
+    template: &RoundTemplate,
+    plan: &RoundPlan,
+    interface: &Interface,
+    batches: &[Matrix],
+    tuning: Option<&Tuning>,
+) -> Result<Vec<HashMap<String, Vec<f64>>>, TrainError> {
     let (m, f) = (batches[0].rows(), batches[0].cols());
     let mut state: HashMap<String, Vec<f64>> = template
         .state()
         .iter()
         .map(|s| (s.name.clone(), vec![0.0; f]))
         .collect();
+    let mut states = Vec::with_capacity(plan.sizes.len() + 1);
     for (start, len) in plan.rounds() {
+        states.push(state.clone());
         let p = template.frontend(start, &program::sets_tuned(len, m, f, tuning))?;
         let mut inputs = HashMap::new();
         inputs.insert(
@@ -131,9 +151,8 @@ pub fn plaintext_rounds(
         }
         state = program::interpret(&p, inputs)?;
     }
-    state
-        .remove(&interface.output)
-        .ok_or_else(|| TrainError::Internal("the round program lost the output".into()))
+    states.push(state);
+    Ok(states)
 }
 
 #[cfg(test)]

@@ -21,13 +21,15 @@ use super::progress::{Phase, Progress};
 use super::report::{human_bytes, CircuitReport, KeySetReport, RoundReport, TrainReport};
 use super::rounds::{self, RoundPlan, RoundTemplate};
 use super::server::{Server, ServerOptions};
-use super::{TrainError, TrainOptions};
+use super::{Refresh, TrainError, TrainOptions};
 use crate::data::{batch_index, Matrix};
 use crate::metrics::evaluate;
 use crate::reference::Trained;
 use hel_compiler::driver::far_too_deep;
 use hel_compiler::lower::bounds::output_bounds_for;
 use hel_compiler::{compile, Code};
+
+mod bootstrapped;
 
 /// Relative difference allowed between the round programs run one after the other and the
 /// original program run once, in plaintext (only the order of floating-point operations could
@@ -173,6 +175,45 @@ struct Run<'a> {
     decrypt_seconds: f64,
     server_total_seconds: f64,
     threads: usize,
+    /// With the state refreshed on the server: the bootstrapping chain, its program
+    /// parameters, the grid and the pairs the rounds are compiled with.
+    boot: Option<BootRun>,
+}
+
+/// What `--refresh bootstrap` adds to a run.
+struct BootRun {
+    /// The chain: full slots until the grid is known, then sparse slots of its width.
+    chain: hel_runtime::ckks::bootstrap::BootstrapParams,
+    /// Its bottom, every round's parameters.
+    program_params: hel_runtime::schedule::CkksParams,
+    /// The slot grid every round lays its state out on (fixed by the first compilation).
+    unit: Option<hel_runtime::schedule::Unit>,
+    /// `(input, output)` of every state variable.
+    pairs: Vec<(String, String)>,
+    bootstraps: usize,
+    bootstrap_seconds: f64,
+    key_bytes: usize,
+}
+
+impl BootRun {
+    fn new(
+        chain: hel_runtime::ckks::bootstrap::BootstrapParams,
+        unit: Option<hel_runtime::schedule::Unit>,
+        pairs: Vec<(String, String)>,
+    ) -> Result<Self, TrainError> {
+        let program_params = chain
+            .program_params()
+            .map_err(|e| TrainError::Config(format!("the bootstrapping chain: {e}")))?;
+        Ok(BootRun {
+            chain,
+            program_params,
+            unit,
+            pairs,
+            bootstraps: 0,
+            bootstrap_seconds: 0.0,
+            key_bytes: 0,
+        })
+    }
 }
 
 impl<'a> Run<'a> {
@@ -205,6 +246,7 @@ impl<'a> Run<'a> {
             decrypt_seconds: 0.0,
             server_total_seconds: 0.0,
             threads: 0,
+            boot: None,
         }
     }
 
@@ -214,15 +256,17 @@ impl<'a> Run<'a> {
             sets: program::sets_tuned(k, self.m, self.f, self.tuning.as_ref()),
             passes: self.opts.compile,
             precision_bits: self.opts.precision_bits,
-            params: None,
             max_log_n: self.opts.max_log_n,
             // Every round must run under the one key set of the first.
             raise_scale: false,
             // The rounds keep the plan of the level asked for.
             keep_best: false,
             limits: hel_compiler::Limits::DEFAULT,
-            refresh: Vec::new(),
-            unit: None,
+            // With the state refreshed on the server, the rounds run under the bootstrapping
+            // chain's bottom, their state pinned to the packing the bootstrap refreshes.
+            refresh: self.boot.as_ref().map_or(Vec::new(), |b| b.pairs.clone()),
+            unit: self.boot.as_ref().and_then(|b| b.unit),
+            params: self.boot.as_ref().map(|b| b.program_params.clone()),
         }
     }
 
@@ -261,9 +305,12 @@ impl<'a> Run<'a> {
             Prog::Whole => compile(self.src, &self.request(k)),
             Prog::Round(t, start) => t.compile(start, &self.request(k)),
         };
+        // Under the bootstrapping chain's bottom, a round deeper than its levels is refused
+        // as parameters too small: for the rounds, that is too deep.
+        let too_deep = |c: Code| c == Code::TooDeep || (self.boot.is_some() && c == Code::Params);
         let compiled = match compiled {
             Ok(c) => c,
-            Err(d) if d.code == Code::TooDeep => {
+            Err(d) if too_deep(d.code) => {
                 self.compile_seconds += t0.elapsed().as_secs_f64();
                 self.progress.finish(&format!(
                     "k = {k}: too deep for one circuit ({})",
@@ -319,6 +366,9 @@ impl<'a> Run<'a> {
     fn plan(&mut self) -> Result<(RoundPlan, Option<RoundTemplate>), TrainError> {
         let k_total = self.k_total;
         let forced = self.opts.round_size.filter(|&r| r < k_total);
+        if let Refresh::Bootstrap(chain) = &self.opts.refresh {
+            return self.plan_bootstrapped(chain.clone(), forced);
+        }
         if forced.is_none() {
             if !self.far_too_deep(self.src, k_total)? && self.try_compile(Prog::Whole, k_total)? {
                 return Ok((RoundPlan::single(k_total), None));
@@ -383,6 +433,85 @@ impl<'a> Run<'a> {
         Ok((plan, Some(template)))
     }
 
+    /// [`Run::plan`] with the state refreshed on the server: always round programs (their
+    /// state is what the server refreshes), rounds as large as the chain's program levels
+    /// hold (or `forced`). The first round is compiled once on the full-slot chain to fix the
+    /// grid; every round then runs on that grid under the chain of sparse slots of its width
+    /// (the state's tiles repeat every `w` slots: one EvalMod instead of two).
+    fn plan_bootstrapped(
+        &mut self,
+        chain: hel_runtime::ckks::bootstrap::BootstrapParams,
+        forced: Option<usize>,
+    ) -> Result<(RoundPlan, Option<RoundTemplate>), TrainError> {
+        let k_total = self.k_total;
+        let sets = program::sets_tuned(k_total, self.m, self.f, self.tuning.as_ref());
+        let template = RoundTemplate::with_sets(self.src, &sets)?;
+        let pairs: Vec<(String, String)> = template
+            .state()
+            .iter()
+            .map(|s| (s.input.clone(), s.name.clone()))
+            .collect();
+        self.boot = Some(BootRun::new(chain.clone(), None, pairs.clone())?);
+        let first_round = Prog::Round(&template, 0);
+        if !self.try_compile(first_round, 1)? {
+            return Err(TrainError::Config(format!(
+                "{}: one minibatch of {} x {} is deeper than the {} levels a bootstrap leaves",
+                self.src.short_name(),
+                self.m,
+                self.f,
+                chain.program_levels
+            )));
+        }
+        let unit = self
+            .circuits
+            .get(&first_round.key(1))
+            .map(|c| c.schedule.unit)
+            .ok_or_else(|| TrainError::Internal("circuit vanished".into()))?;
+        // The probe ran on the full-slot chain: compile again on the sparse one.
+        self.circuits.clear();
+        let sparse = chain.with_slots(unit.w.trailing_zeros());
+        self.boot = Some(BootRun::new(sparse, Some(unit), pairs)?);
+        let levels = chain.program_levels;
+        let (per_round, reason) = match forced {
+            Some(r) => {
+                let r = r.max(1);
+                if !self.try_compile(first_round, r)? {
+                    return Err(TrainError::Config(format!(
+                        "--round-size {r}: a round of {r} minibatches is deeper than the \
+                         {levels} levels a bootstrap leaves; use a smaller --round-size"
+                    )));
+                }
+                (r, format!("--round-size {r}"))
+            }
+            None => {
+                let largest =
+                    rounds::largest_fitting(k_total, |k| self.try_compile(first_round, k))?
+                        .ok_or_else(|| too_deep_for_one(self.src, self.m, self.f))?;
+                (
+                    largest,
+                    format!(
+                        "a round holds at most {largest} minibatch(es) within the {levels} \
+                         levels a bootstrap leaves"
+                    ),
+                )
+            }
+        };
+        let plan = RoundPlan::split(k_total, per_round, reason);
+        if plan.sizes.len() > 1 {
+            self.progress.warn(&format!(
+                "training in {} rounds ({}): {}; the server bootstraps the state between rounds",
+                plan.sizes.len(),
+                plan.sizes
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" + "),
+                plan.reason
+            ));
+        }
+        Ok((plan, Some(template)))
+    }
+
     /// Runs every round through the client and the server; returns the decrypted weights.
     fn rounds(
         &mut self,
@@ -391,6 +520,9 @@ impl<'a> Run<'a> {
         iface: &Interface,
         batches: &[Matrix],
     ) -> Result<Vec<f64>, TrainError> {
+        if let (Some(_), Some(t)) = (&self.boot, template) {
+            return self.rounds_on_server(plan, t, iface, batches);
+        }
         let rounds = plan.rounds();
         // Weights and momentum between rounds, by program variable.
         let mut state: HashMap<String, Vec<f64>> = template
@@ -693,6 +825,10 @@ impl<'a> Run<'a> {
             rounds: plan.sizes.len(),
             round_sizes: plan.sizes.clone(),
             rounds_reason: plan.reason.clone(),
+            refresh: self.opts.refresh.name().to_string(),
+            bootstraps: self.boot.as_ref().map_or(0, |b| b.bootstraps),
+            bootstrap_seconds: self.boot.as_ref().map_or(0.0, |b| b.bootstrap_seconds),
+            bootstrap_key_bytes: self.boot.as_ref().map_or(0, |b| b.key_bytes),
             depth: deepest.depth,
             log_n: deepest.log_n,
             log_pq: deepest.log_pq,

@@ -5,10 +5,11 @@
 
 use std::time::Instant;
 
-use hel_runtime::ckks::Context;
+use hel_runtime::ckks::bootstrap::{BootstrapKeys, BootstrapParams, Bootstrapper};
+use hel_runtime::ckks::{Ciphertext, Context};
 use hel_runtime::client::{self, EncryptedInputs, EncryptedOutputs, EvalKeys};
-use hel_runtime::exec::{execute, CkksEvaluator, RunOptions, RunStats};
-use hel_runtime::schedule::Schedule;
+use hel_runtime::exec::{execute, CkksEvaluator, Refresher, RunOptions, RunStats};
+use hel_runtime::schedule::{Schedule, ValueId};
 
 use super::TrainError;
 
@@ -39,6 +40,17 @@ pub struct ServerRun {
 pub struct Server {
     /// Indexed by key set; `None` once forgotten.
     held: Vec<Option<HeldKeys>>,
+    /// The bootstrapping circuit and the client's bootstrapping keys, when the state is
+    /// refreshed on the server (`--refresh bootstrap`).
+    boot: Option<(Bootstrapper, BootstrapKeys)>,
+}
+
+/// A round run whose outputs stay on the server (the state is refreshed there).
+pub struct HeldRun {
+    /// The output ciphertexts, by schedule value.
+    pub outputs: Vec<(ValueId, Ciphertext)>,
+    pub stats: RunStats,
+    pub total_seconds: f64,
 }
 
 /// A key set as the server holds it: the keys and the CKKS context they were parsed for.
@@ -64,6 +76,108 @@ impl Server {
         }
         self.held[key_set] = Some(HeldKeys { ctx, keys });
         Ok(t0.elapsed().as_secs_f64())
+    }
+
+    /// Receives the bootstrapping keys (the file the client made for `params`) and builds the
+    /// bootstrapping circuit. Returns the seconds that took.
+    pub fn receive_bootstrap_keys(
+        &mut self,
+        params: &BootstrapParams,
+        bytes: &[u8],
+    ) -> Result<f64, TrainError> {
+        let t0 = Instant::now();
+        let boot = Bootstrapper::new(params)?;
+        let keys = boot.keys_from_bytes(bytes)?;
+        self.boot = Some((boot, keys));
+        Ok(t0.elapsed().as_secs_f64())
+    }
+
+    /// Runs `schedule` under key set `key_set` on the client's upload and the refreshed `state`
+    /// (see [`CkksEvaluator::new_seeded_with_state`]), keeping the outputs on the server.
+    pub fn run_held(
+        &self,
+        key_set: usize,
+        schedule: &Schedule,
+        inputs: &[u8],
+        state: Vec<Ciphertext>,
+        opts: ServerOptions,
+        progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+    ) -> Result<HeldRun, TrainError> {
+        let t0 = Instant::now();
+        let HeldKeys { ctx, keys } = self.held(key_set)?;
+        keys.check(schedule, ctx)?;
+        let enc = EncryptedInputs::from_bytes(schedule, ctx, inputs)?;
+        enc.check_keys(keys)?;
+        let evaluator = CkksEvaluator::new_seeded_with_state(
+            ctx,
+            schedule,
+            &keys.relin,
+            &keys.galois,
+            enc.ciphertexts,
+            state,
+            enc.public,
+        )?;
+        let result = execute(
+            schedule,
+            &evaluator,
+            &RunOptions {
+                threads: opts.threads,
+                progress,
+                memory_limit: opts.memory_limit,
+            },
+        )?;
+        Ok(HeldRun {
+            outputs: result.outputs,
+            stats: result.stats,
+            total_seconds: t0.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The first round's state: zeros, made by the server.
+    pub fn initial_state(
+        &self,
+        key_set: usize,
+        schedule: &Schedule,
+    ) -> Result<Vec<Ciphertext>, TrainError> {
+        Ok(Refresher::initial_state(
+            &self.held(key_set)?.ctx,
+            schedule,
+        )?)
+    }
+
+    /// Bootstraps the state outputs of a round (`prev`, run under key set `prev_set`) into the
+    /// state inputs of the next (`next`, under `next_set`).
+    pub fn refresh(
+        &self,
+        (prev_set, prev, outputs): (usize, &Schedule, &[(ValueId, Ciphertext)]),
+        (next_set, next): (usize, &Schedule),
+    ) -> Result<Vec<Ciphertext>, TrainError> {
+        let (boot, keys) = self
+            .boot
+            .as_ref()
+            .ok_or_else(|| TrainError::Internal("the server has no bootstrapping keys".into()))?;
+        let refresher = Refresher::new(boot, keys);
+        let prev_ctx = &self.held(prev_set)?.ctx;
+        let next_ctx = &self.held(next_set)?.ctx;
+        Ok(refresher.refresh(prev_ctx, prev, outputs, next_ctx, next)?)
+    }
+
+    /// The encrypted-outputs file of a held run (the download).
+    pub fn outputs_file(
+        &self,
+        key_set: usize,
+        schedule: &Schedule,
+        outputs: Vec<(ValueId, Ciphertext)>,
+    ) -> Result<Vec<u8>, TrainError> {
+        let HeldKeys { ctx, keys } = self.held(key_set)?;
+        Ok(EncryptedOutputs::new(schedule, keys.key_id, outputs).to_bytes(ctx)?)
+    }
+
+    fn held(&self, key_set: usize) -> Result<&HeldKeys, TrainError> {
+        self.held
+            .get(key_set)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| TrainError::Internal(format!("the server has no key set {key_set}")))
     }
 
     /// Whether the server still holds key set `key_set`.

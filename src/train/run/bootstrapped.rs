@@ -1,0 +1,243 @@
+//! The rounds with the state refreshed on the server (`--refresh bootstrap`): the client
+//! makes its keys and uploads every round's minibatches once, the server runs the rounds one
+//! after the other and bootstraps the weights (and NAG's momentum) between them, and the
+//! client downloads and decrypts the model once.
+
+use std::time::Instant;
+
+use hel_compiler::lower::bounds::output_bounds_for;
+use hel_runtime::ckks::bootstrap::Bootstrapper;
+
+use super::super::program::Interface;
+use super::super::progress::Phase;
+use super::super::report::{human_bytes, RoundReport};
+use super::super::rounds::{self, RoundPlan, RoundTemplate};
+use super::super::server::ServerOptions;
+use super::super::TrainError;
+use super::{fits, input_tensors, CircuitKey, Prog, Run};
+use crate::data::Matrix;
+
+impl Run<'_> {
+    /// [`Run::rounds`] with the state refreshed on the server; returns the decrypted weights.
+    pub(super) fn rounds_on_server(
+        &mut self,
+        plan: &RoundPlan,
+        template: &RoundTemplate,
+        iface: &Interface,
+        batches: &[Matrix],
+    ) -> Result<Vec<f64>, TrainError> {
+        let rounds = plan.rounds();
+        let n = rounds.len();
+        let keys: Vec<CircuitKey> = rounds
+            .iter()
+            .map(|&(start, len)| Prog::Round(template, start).key(len))
+            .collect();
+        // The client's plaintext estimate of the state at each round's start: the headroom
+        // check of inputs it never sees encrypted.
+        let estimates =
+            rounds::plaintext_states(template, plan, iface, batches, self.tuning.as_ref())?;
+
+        // Keys: the bootstrapping keys first (their secret key is every key set's).
+        self.bootstrap_keys()?;
+        for (r, &(start, len)) in rounds.iter().enumerate() {
+            if !self.try_compile(Prog::Round(template, start), len)? {
+                return Err(TrainError::Internal(format!(
+                    "round {} ({len} minibatches) no longer fits the bootstrapping chain",
+                    r + 1
+                )));
+            }
+            if !self.order.contains(&keys[r]) {
+                self.order.push(keys[r]);
+            }
+            let c = self.circuit(&keys[r])?;
+            let need = c.schedule.resources().server_peak_bytes;
+            fits(self.opts, "the server's run", &c.schedule, need)?;
+            self.ensure_keys(&keys[r], &format!("round {} of {n}", r + 1))?;
+        }
+
+        // The upload: every round's minibatches, encrypted at once.
+        self.progress
+            .start(Phase::Encrypt, None, &format!("{n} round(s)"));
+        let t0 = Instant::now();
+        let mut uploads = Vec::with_capacity(n);
+        for (r, &(start, len)) in rounds.iter().enumerate() {
+            let circuit = self
+                .circuits
+                .get_mut(&keys[r])
+                .ok_or_else(|| TrainError::Internal("circuit vanished".into()))?;
+            circuit.report.rounds.push(r);
+            let tensors = input_tensors(
+                &circuit.schedule,
+                iface,
+                Some(template),
+                &estimates[r],
+                batches,
+                start,
+                len,
+            )?;
+            let bound = output_bounds_for(&circuit.schedule, &tensors)
+                .into_iter()
+                .fold(0.0, f64::max);
+            let bound = circuit.data_bound.map_or(bound, |b| b.max(bound));
+            circuit.data_bound = Some(bound);
+            circuit.report.predicted_error = bound;
+            uploads.push(self.client.encrypt(&circuit.schedule, &tensors)?);
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        self.encrypt_seconds += secs;
+        let upload_total: usize = uploads.iter().map(Vec::len).sum();
+        self.progress.finish(&format!(
+            "encrypted {} minibatch(es): one upload of {} ({secs:.1} s)",
+            plan.sizes.iter().sum::<usize>(),
+            human_bytes(upload_total)
+        ));
+
+        // The server: the rounds, bootstrapping the state between them.
+        let opts = ServerOptions {
+            threads: self.opts.threads,
+            memory_limit: self.opts.memory_limit,
+        };
+        let key_set = |run: &Self, key: &CircuitKey| {
+            run.circuit(key)?
+                .key_set
+                .ok_or_else(|| TrainError::Internal("keys vanished".into()))
+        };
+        let first = self.circuit(&keys[0])?;
+        let mut state = self
+            .server
+            .initial_state(key_set(self, &keys[0])?, &first.schedule)?;
+        let mut last = None;
+        // Accumulated here, added to the run after the loop (which borrows the circuits).
+        let (mut served_total, mut threads) = (0.0, self.threads);
+        let (mut bootstraps, mut bootstrap_seconds) = (0, 0.0);
+        let mut reports = Vec::with_capacity(n);
+        let progress = self.progress;
+        for (r, upload) in uploads.into_iter().enumerate() {
+            let detail = format!("round {} of {n}", r + 1);
+            let set = key_set(self, &keys[r])?;
+            let schedule = &self.circuit(&keys[r])?.schedule;
+            progress.start(Phase::Server, Some(schedule.nodes.len() as u64), &detail);
+            let tick = move |done: usize, _total: usize| progress.advance(done as u64);
+            let held = self.server.run_held(
+                set,
+                schedule,
+                &upload,
+                std::mem::take(&mut state),
+                opts,
+                Some(&tick),
+            )?;
+            served_total += held.total_seconds;
+            threads = held.stats.threads;
+            let mut seconds = held.stats.seconds;
+            let mut refreshed = String::new();
+            if r + 1 < n {
+                let t0 = Instant::now();
+                let next = self.circuit(&keys[r + 1])?;
+                state = self.server.refresh(
+                    (set, schedule, &held.outputs),
+                    (key_set(self, &keys[r + 1])?, &next.schedule),
+                )?;
+                let boot_secs = t0.elapsed().as_secs_f64();
+                seconds += boot_secs;
+                served_total += boot_secs;
+                bootstraps += state.len();
+                bootstrap_seconds += boot_secs;
+                refreshed = format!(
+                    "; {} state ciphertext(s) bootstrapped in {boot_secs:.2} s",
+                    state.len()
+                );
+            }
+            progress.finish(&format!(
+                "server: {:.2} s on {} thread(s), peak {} of live ciphertexts{refreshed}",
+                held.stats.seconds,
+                held.stats.threads,
+                human_bytes(held.stats.peak_bytes),
+            ));
+            let (start, len) = rounds[r];
+            reports.push(RoundReport {
+                first_minibatch: start,
+                minibatches: len,
+                upload_bytes: upload.len(),
+                download_bytes: 0,
+                server_seconds: seconds,
+                peak_memory_bytes: held.stats.peak_bytes,
+                weights: Vec::new(),
+            });
+            if r + 1 == n {
+                last = Some(held.outputs);
+            }
+        }
+
+        self.server_total_seconds += served_total;
+        self.threads = threads;
+        self.rounds.extend(reports);
+        if let Some(b) = self.boot.as_mut() {
+            b.bootstraps += bootstraps;
+            b.bootstrap_seconds += bootstrap_seconds;
+        }
+
+        // The download: the last round's outputs, once.
+        let outputs = last.ok_or_else(|| TrainError::Internal("no round ran".into()))?;
+        let last_key = keys[n - 1];
+        let set = key_set(self, &last_key)?;
+        let schedule = &self.circuit(&last_key)?.schedule;
+        let download = self.server.outputs_file(set, schedule, outputs)?;
+        self.progress.start(Phase::Decrypt, None, "");
+        let t0 = Instant::now();
+        let tensors = self.client.decrypt(schedule, &download)?;
+        let decrypt_seconds = t0.elapsed().as_secs_f64();
+        let weights = schedule
+            .outputs
+            .iter()
+            .zip(tensors)
+            .find(|(o, _)| o.name == iface.output)
+            .map(|(_, t)| t.data)
+            .ok_or_else(|| TrainError::Internal("the weights were not among the outputs".into()))?;
+        self.decrypt_seconds += decrypt_seconds;
+        self.progress.finish("decrypted the weights");
+        if let Some(r) = self.rounds.last_mut() {
+            r.download_bytes = download.len();
+            r.weights = weights.clone();
+        }
+        for key in keys {
+            if let Some(c) = self.circuits.remove(&key) {
+                self.done.push(c.report);
+            }
+        }
+        Ok(weights)
+    }
+
+    /// The client makes the bootstrapping keys for the run's chain and sends them; the server
+    /// builds its bootstrapping circuit with them.
+    fn bootstrap_keys(&mut self) -> Result<(), TrainError> {
+        let chain = self
+            .boot
+            .as_ref()
+            .map(|b| b.chain.clone())
+            .ok_or_else(|| TrainError::Internal("no bootstrapping chain".into()))?;
+        self.progress
+            .start(Phase::Keygen, None, "bootstrapping keys");
+        let t0 = Instant::now();
+        let boot = Bootstrapper::new(&chain)?;
+        let bytes = self.client.bootstrap_keygen(&boot)?;
+        drop(boot);
+        let secs = t0.elapsed().as_secs_f64();
+        self.keygen_seconds += secs;
+        self.progress.finish(&format!(
+            "bootstrapping keys: {} for 2^{} slots ({secs:.1} s)",
+            human_bytes(bytes.len()),
+            chain.log_slots
+        ));
+        self.server_total_seconds += self.server.receive_bootstrap_keys(&chain, &bytes)?;
+        if let Some(b) = self.boot.as_mut() {
+            b.key_bytes = bytes.len();
+        }
+        Ok(())
+    }
+
+    fn circuit(&self, key: &CircuitKey) -> Result<&super::Circuit, TrainError> {
+        self.circuits
+            .get(key)
+            .ok_or_else(|| TrainError::Internal("circuit vanished".into()))
+    }
+}
