@@ -451,7 +451,9 @@ impl<'a> Run<'a> {
             .iter()
             .map(|s| (s.input.clone(), s.name.clone()))
             .collect();
-        self.boot = Some(BootRun::new(chain.clone(), None, pairs.clone())?);
+        // The probe: the chain of the fewest slots it supports, whose q_0 is the widest, so
+        // that the values at the bottom fit whatever grid comes out.
+        self.boot = Some(BootRun::new(sparse_chain(&chain, 1)?, None, pairs.clone())?);
         let first_round = Prog::Round(&template, 0);
         if !self.try_compile(first_round, 1)? {
             return Err(TrainError::Config(format!(
@@ -467,9 +469,9 @@ impl<'a> Run<'a> {
             .get(&first_round.key(1))
             .map(|c| c.schedule.unit)
             .ok_or_else(|| TrainError::Internal("circuit vanished".into()))?;
-        // The probe ran on the full-slot chain: compile again on the sparse one.
+        // The probe's chain was for another slot count: compile again on the grid's.
         self.circuits.clear();
-        let sparse = chain.with_slots(unit.w.trailing_zeros());
+        let sparse = sparse_chain(&chain, unit.w.trailing_zeros())?;
         self.boot = Some(BootRun::new(sparse, Some(unit), pairs)?);
         let levels = chain.program_levels;
         let (per_round, reason) = match forced {
@@ -890,6 +892,26 @@ fn fits(opts: &TrainOptions, what: &str, schedule: &Schedule, need: u64) -> Resu
         schedule.name, schedule.params.log_n
     );
     Ok(crate::memory::check(&what, need, opts.memory_cap, &hint)?)
+}
+
+/// The chain of `chain`'s rule for the fewest slots, at least 2^`min_log_slots`, that it
+/// supports: q_0 grows half a bit per halving of the slots and is one prime of at most 50
+/// bits, and each DFT level needs a butterfly stage. A state vector repeating every `w` slots
+/// is refreshed by any bootstrap of `n >= w` slots (n a multiple of w).
+fn sparse_chain(
+    chain: &hel_runtime::ckks::bootstrap::BootstrapParams,
+    min_log_slots: u32,
+) -> Result<hel_runtime::ckks::bootstrap::BootstrapParams, TrainError> {
+    (min_log_slots..chain.log_n)
+        .map(|ls| chain.with_slots(ls))
+        .find(|c| c.program_params().is_ok() && c.ckks_params().is_ok())
+        .ok_or_else(|| {
+            TrainError::Config(format!(
+                "no bootstrapping chain of the rule at N = 2^{} refreshes 2^{min_log_slots} \
+                 slots",
+                chain.log_n
+            ))
+        })
 }
 
 fn too_deep_for_one(src: &SourceFile, m: usize, f: usize) -> TrainError {
