@@ -352,3 +352,67 @@ fn train_refreshes_on_the_server_and_matches_the_plaintext_model() {
     assert!(r.max_weight_error <= tol, "{} > {tol}", r.max_weight_error);
     assert_eq!(r.accuracy, r.plaintext_accuracy);
 }
+
+/// The server refuses to refresh without bootstrapping keys, or with bootstrapping keys of
+/// another secret key than the rounds' evaluation keys (they would bootstrap the state into
+/// noise); a damaged key file is refused on arrival.
+#[test]
+fn the_server_refuses_missing_or_foreign_bootstrapping_keys() {
+    use hel::train::server::{Server, ServerOptions};
+    use hel_runtime::client::KeyId;
+    let t = template();
+    let full = insecure_chain_for_testing_only();
+    let unit = compile(&t, 0, &full, None).unit;
+    let chain = full.with_slots(unit.w.trailing_zeros());
+    let rounds = [0, ROUND].map(|start| compile(&t, start, &chain, Some(unit)));
+    let boot = Bootstrapper::new(&chain).unwrap();
+    let mut rng = Sampler::seeded_for_testing_only(9);
+    let sk = boot.context().gen_secret_key(&mut rng);
+    let other = boot.context().gen_secret_key(&mut rng);
+    let foreign = boot
+        .keys_to_bytes(&boot.gen_keys(&other, &mut rng).unwrap())
+        .unwrap();
+    let mut server = Server::default();
+    for (r, s) in rounds.iter().enumerate() {
+        let ctx = client::context(s).unwrap();
+        let own = ctx.adopt_secret_key(&sk).unwrap();
+        let keys = client::eval_keys_for(s, &ctx, &own, &mut rng).unwrap();
+        server
+            .receive_keys(r, s, &keys.to_bytes(&ctx).unwrap())
+            .unwrap();
+    }
+    let ctx0 = client::context(&rounds[0]).unwrap();
+    let sk0 = ctx0.adopt_secret_key(&sk).unwrap();
+    let zeros: HashMap<String, Vec<f64>> = t
+        .state()
+        .iter()
+        .map(|s| (s.input.clone(), vec![0.0; F]))
+        .collect();
+    let up = upload(&rounds[0], &ctx0, &sk0, 0, &zeros, &mut rng);
+    let state = server.initial_state(0, &rounds[0]).unwrap();
+    let bytes = up.to_bytes(&ctx0).unwrap();
+    let held = server
+        .run_held(0, &rounds[0], &bytes, state, ServerOptions::default(), None)
+        .unwrap();
+    let refresh = |server: &Server| {
+        server
+            .refresh((0, &rounds[0], &held.outputs), (1, &rounds[1]))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    let e = refresh(&server);
+    assert!(e.contains("no bootstrapping keys"), "{e}");
+    let other_id = KeyId::of(boot.context(), &other).unwrap();
+    server
+        .receive_bootstrap_keys(&chain, &foreign, other_id)
+        .unwrap();
+    let e = refresh(&server);
+    assert!(e.contains("key set"), "{e}");
+    let mut damaged = foreign.clone();
+    let mid = damaged.len() / 2;
+    damaged[mid] ^= 1;
+    assert!(server
+        .receive_bootstrap_keys(&chain, &damaged, other_id)
+        .is_err());
+}

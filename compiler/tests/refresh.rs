@@ -42,14 +42,6 @@ fn refreshed_state_keeps_one_packing_at_every_level() {
                 .compile(2, &opts)
                 .unwrap_or_else(|d| panic!("{file} {level:?}: {}", d.render_plain()));
             let s = c.schedule();
-            let mut plain = opts.clone();
-            plain.refresh.clear();
-            let p = template.compile(2, &plain).unwrap();
-            eprintln!(
-                "{file} {level:?}: depth {} (client-refreshed {})",
-                s.depth(),
-                p.schedule().depth()
-            );
             let w = s.unit.w;
             for st in template.state() {
                 let (index, decl) = s

@@ -225,6 +225,7 @@ def train(
     seed: int = 0,
     label_column: Optional[str] = None,
     test_fraction: Optional[float] = None,
+    refresh: str = "client",
     verbose: bool = False,
 ) -> TrainResult:
     """``hel train`` from Python: encrypted logistic-regression training with the real
@@ -234,7 +235,8 @@ def train(
     or 0/1 (then ``test=(X_test, y_test)`` scores another set; without it the report scores
     the training rows). ``program`` is a ``.hel`` training program (default: ``hel train``'s,
     ``examples/logreg_gd.hel``) or ``method="gd"``/``"nag"`` picks a bundled one. The other
-    options are ``hel train``'s flags.
+    options are ``hel train``'s flags (``refresh="bootstrap"``: the server bootstraps the
+    weights between rounds, ``hel train --refresh bootstrap``).
     """
     kwargs: Dict[str, Any] = dict(
         program=None if program is None else os.fspath(program),
@@ -251,6 +253,7 @@ def train(
         seed=seed,
         label_column=label_column,
         test_fraction=test_fraction,
+        refresh=refresh,
         verbose=verbose,
     )
     if isinstance(data, tuple):

@@ -165,6 +165,7 @@ def train(
     seed: int = 0,
     label_column: Optional[str] = None,
     test_fraction: Optional[float] = None,
+    refresh: str = "client",
     verbose: bool = False,
 ) -> Tuple[Model, str, List[str]]: ...
 def mnist_3v8() -> Tuple[

@@ -291,7 +291,7 @@ fn data_source(
 #[pyo3(signature = (data=None, x=None, y=None, *, x_test=None, y_test=None, program=None,
     method=None, minibatches=None, batch_size=None, opt=2, precision=20, threads=0,
     max_log_n=16, round_size=None, memory_limit=None, fit_domain=true, seed=0,
-    label_column=None, test_fraction=None, verbose=false))]
+    label_column=None, test_fraction=None, refresh="client", verbose=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     py: Python<'_>,
@@ -314,8 +314,22 @@ pub fn train(
     seed: u64,
     label_column: Option<String>,
     test_fraction: Option<f64>,
+    refresh: &str,
     verbose: bool,
 ) -> PyResult<(Model, String, Vec<String>)> {
+    let refresh = match refresh {
+        "client" => lib::Refresh::Client,
+        "bootstrap" => {
+            lib::Refresh::Bootstrap(hel_runtime::ckks::bootstrap::BootstrapParams::standard_n16())
+        }
+        other => {
+            return Err(Error::new(
+                Kind::Input,
+                format!("refresh must be \"client\" or \"bootstrap\", not {other:?}"),
+            )
+            .into())
+        }
+    };
     let source = data_source(
         data,
         x,
@@ -346,6 +360,7 @@ pub fn train(
         memory_cap: memory_limit.map(|l| l as u64),
         max_log_n,
         fit_domain,
+        refresh,
         ..TrainOptions::default()
     };
     let log = Log {

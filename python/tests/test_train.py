@@ -51,6 +51,8 @@ def test_errors():
         hel.train("nope.csv", minibatches=1)
     with pytest.raises(hel.InputError, match="test data has 2 features, the training data 3"):
         hel.train((X, y), test=(X[:, :2], y), minibatches=1)
+    with pytest.raises(hel.InputError, match="refresh must be"):
+        hel.train((X, y), minibatches=1, refresh="sometimes")
     with pytest.raises(hel.FormatError, match="not a hel model"):
         hel.Model.from_json('{"format": "other"}')
 

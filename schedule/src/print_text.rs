@@ -88,6 +88,9 @@ impl Schedule {
             if let Some((lo, hi)) = i.range {
                 write!(o, " range [{}, {}]", num(lo), num(hi))?;
             }
+            if let Some(from) = &i.refreshed_from {
+                write!(o, "  ; bootstrapped from output `{from}` by the server")?;
+            }
             writeln!(o)?;
         }
         writeln!(o, "derived")?;

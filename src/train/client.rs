@@ -10,7 +10,7 @@ use hel_runtime::ckks::bootstrap::Bootstrapper;
 use hel_runtime::ckks::{Context, Sampler, SecretKey};
 use hel_runtime::client::{
     self, decrypt_outputs, encrypt_inputs, needed_galois_elements, secret_key_to_bytes,
-    EncryptedOutputs, KeyBytes,
+    EncryptedOutputs, KeyBytes, KeyId,
 };
 use hel_runtime::schedule::{Schedule, Tensor};
 
@@ -70,12 +70,16 @@ impl Client {
     /// keys; returns the file sent to the server. Every key set generated afterwards shares
     /// this secret key, so that ciphertexts move between the programs' contexts and the
     /// bootstrapping context.
-    pub fn bootstrap_keygen(&mut self, boot: &Bootstrapper) -> Result<Vec<u8>, TrainError> {
+    pub fn bootstrap_keygen(
+        &mut self,
+        boot: &Bootstrapper,
+    ) -> Result<(Vec<u8>, KeyId), TrainError> {
         let sk = boot.context().gen_secret_key(&mut self.sampler);
         let keys = boot.gen_keys(&sk, &mut self.sampler)?;
         let bytes = boot.keys_to_bytes(&keys)?;
+        let key_id = KeyId::of(boot.context(), &sk)?;
         self.master = Some(sk);
-        Ok(bytes)
+        Ok((bytes, key_id))
     }
 
     /// Generates a key set for `schedule` and returns the evaluation keys to send.

@@ -306,8 +306,12 @@ impl<'a> Run<'a> {
             Prog::Round(t, start) => t.compile(start, &self.request(k)),
         };
         // Under the bootstrapping chain's bottom, a round deeper than its levels is refused
-        // as parameters too small: for the rounds, that is too deep.
-        let too_deep = |c: Code| c == Code::TooDeep || (self.boot.is_some() && c == Code::Params);
+        // as parameters too small: for the rounds, that is too deep. A circuit over the
+        // lowering's operation budget (NAG at k = 32, m = 1024) is too large for one circuit
+        // in the same sense: smaller rounds hold it.
+        let too_deep = |c: Code| {
+            c == Code::TooDeep || c == Code::Budget || (self.boot.is_some() && c == Code::Params)
+        };
         let compiled = match compiled {
             Ok(c) => c,
             Err(d) if too_deep(d.code) => {
@@ -472,8 +476,8 @@ impl<'a> Run<'a> {
         // The probe's chain was for another slot count: compile again on the grid's.
         self.circuits.clear();
         let sparse = sparse_chain(&chain, unit.w.trailing_zeros())?;
+        let levels = sparse.program_levels;
         self.boot = Some(BootRun::new(sparse, Some(unit), pairs)?);
-        let levels = chain.program_levels;
         let (per_round, reason) = match forced {
             Some(r) => {
                 let r = r.max(1);
@@ -903,7 +907,7 @@ fn sparse_chain(
     min_log_slots: u32,
 ) -> Result<hel_runtime::ckks::bootstrap::BootstrapParams, TrainError> {
     (min_log_slots..chain.log_n)
-        .map(|ls| chain.with_slots(ls))
+        .map(|ls| chain.for_program(ls))
         .find(|c| c.program_params().is_ok() && c.ckks_params().is_ok())
         .ok_or_else(|| {
             TrainError::Config(format!(

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use hel_runtime::ckks::bootstrap::{BootstrapKeys, BootstrapParams, Bootstrapper};
 use hel_runtime::ckks::{Ciphertext, Context};
-use hel_runtime::client::{self, EncryptedInputs, EncryptedOutputs, EvalKeys};
+use hel_runtime::client::{self, EncryptedInputs, EncryptedOutputs, EvalKeys, KeyId};
 use hel_runtime::exec::{execute, CkksEvaluator, Refresher, RunOptions, RunStats};
 use hel_runtime::schedule::{Schedule, ValueId};
 
@@ -40,9 +40,9 @@ pub struct ServerRun {
 pub struct Server {
     /// Indexed by key set; `None` once forgotten.
     held: Vec<Option<HeldKeys>>,
-    /// The bootstrapping circuit and the client's bootstrapping keys, when the state is
-    /// refreshed on the server (`--refresh bootstrap`).
-    boot: Option<(Bootstrapper, BootstrapKeys)>,
+    /// The bootstrapping circuit, the client's bootstrapping keys and the key set they
+    /// belong to, when the state is refreshed on the server (`--refresh bootstrap`).
+    boot: Option<(Bootstrapper, BootstrapKeys, KeyId)>,
 }
 
 /// A round run whose outputs stay on the server (the state is refreshed there).
@@ -78,17 +78,18 @@ impl Server {
         Ok(t0.elapsed().as_secs_f64())
     }
 
-    /// Receives the bootstrapping keys (the file the client made for `params`) and builds the
-    /// bootstrapping circuit. Returns the seconds that took.
+    /// Receives the bootstrapping keys of key set `key_id` (the file the client made for
+    /// `params`) and builds the bootstrapping circuit. Returns the seconds that took.
     pub fn receive_bootstrap_keys(
         &mut self,
         params: &BootstrapParams,
         bytes: &[u8],
+        key_id: KeyId,
     ) -> Result<f64, TrainError> {
         let t0 = Instant::now();
         let boot = Bootstrapper::new(params)?;
         let keys = boot.keys_from_bytes(bytes)?;
-        self.boot = Some((boot, keys));
+        self.boot = Some((boot, keys, key_id));
         Ok(t0.elapsed().as_secs_f64())
     }
 
@@ -152,14 +153,22 @@ impl Server {
         (prev_set, prev, outputs): (usize, &Schedule, &[(ValueId, Ciphertext)]),
         (next_set, next): (usize, &Schedule),
     ) -> Result<Vec<Ciphertext>, TrainError> {
-        let (boot, keys) = self
+        let (boot, keys, key_id) = self
             .boot
             .as_ref()
             .ok_or_else(|| TrainError::Internal("the server has no bootstrapping keys".into()))?;
+        let (from, to) = (self.held(prev_set)?, self.held(next_set)?);
+        // Keys of another secret key would bootstrap the state into noise.
+        for held in [from, to] {
+            client::check_key_set(
+                "bootstrapping keys",
+                *key_id,
+                "evaluation keys",
+                held.keys.key_id,
+            )?;
+        }
         let refresher = Refresher::new(boot, keys);
-        let prev_ctx = &self.held(prev_set)?.ctx;
-        let next_ctx = &self.held(next_set)?.ctx;
-        Ok(refresher.refresh(prev_ctx, prev, outputs, next_ctx, next)?)
+        Ok(refresher.refresh(&from.ctx, prev, outputs, &to.ctx, next)?)
     }
 
     /// The encrypted-outputs file of a held run (the download).

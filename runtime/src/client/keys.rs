@@ -21,9 +21,15 @@ use crate::schedule::Schedule;
 pub struct KeyId(pub [u8; 16]);
 
 impl KeyId {
-    /// The id of the key set whose secret key is `sk`.
+    /// The id of the key set whose secret key is `sk` (a key of `ctx`). It depends on the
+    /// secret polynomial only, not on the context: the programs of a training refreshed by
+    /// bootstrapping run under contexts of their own that share one secret key
+    /// ([`crate::ckks::Context::adopt_secret_key`]), and their files and the bootstrapping
+    /// keys belong to one key set.
     pub fn of(ctx: &Context, sk: &SecretKey) -> Result<KeyId> {
-        let hash = blake3::derive_key("hel 2026-11-24 key-set id", &sk.to_bytes(ctx)?);
+        ctx.check_id(sk.ctx_id)?;
+        let coeffs: Vec<u8> = sk.coeffs.iter().map(|&c| c as i8 as u8).collect();
+        let hash = blake3::derive_key("hel 2026-12-06 key-set id", &coeffs);
         let mut id = [0u8; 16];
         id.copy_from_slice(&hash[..16]);
         Ok(KeyId(id))
@@ -37,8 +43,9 @@ impl std::fmt::Display for KeyId {
     }
 }
 
-/// Checks that a file of key set `found` (`what`) may meet one of key set `expected` (`with`).
-pub(crate) fn check_key_set(
+/// Checks that a file of key set `found` (`what`) may meet one of key set `expected` (`with`):
+/// refused with both ids named otherwise.
+pub fn check_key_set(
     what: &'static str,
     found: KeyId,
     with: &'static str,

@@ -27,8 +27,8 @@ pub use container::FileKind;
 pub use error::{ClientError, Result};
 pub use inputs::{check_headroom, check_inputs, encrypt_inputs, expanded_bytes, EncryptedInputs};
 pub use keys::{
-    eval_keys_for, keygen, needed_galois_elements, secret_key_from_bytes, secret_key_to_bytes,
-    EvalKeys, KeyBytes, KeyId,
+    check_key_set, eval_keys_for, keygen, needed_galois_elements, secret_key_from_bytes,
+    secret_key_to_bytes, EvalKeys, KeyBytes, KeyId,
 };
 pub use outputs::{decrypt_outputs, decrypt_outputs_flooded, flood_sigma, EncryptedOutputs};
 pub use sizes::max_file_bytes;

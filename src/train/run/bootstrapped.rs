@@ -37,8 +37,11 @@ impl Run<'_> {
         let estimates =
             rounds::plaintext_states(template, plan, iface, batches, self.tuning.as_ref())?;
 
-        // Keys: the bootstrapping keys first (their secret key is every key set's).
-        self.bootstrap_keys()?;
+        // Keys: the bootstrapping keys first (their secret key is every key set's); none
+        // when one round holds all the minibatches.
+        if n > 1 {
+            self.bootstrap_keys()?;
+        }
         for (r, &(start, len)) in rounds.iter().enumerate() {
             if !self.try_compile(Prog::Round(template, start), len)? {
                 return Err(TrainError::Internal(format!(
@@ -219,7 +222,7 @@ impl Run<'_> {
             .start(Phase::Keygen, None, "bootstrapping keys");
         let t0 = Instant::now();
         let boot = Bootstrapper::new(&chain)?;
-        let bytes = self.client.bootstrap_keygen(&boot)?;
+        let (bytes, key_id) = self.client.bootstrap_keygen(&boot)?;
         drop(boot);
         let secs = t0.elapsed().as_secs_f64();
         self.keygen_seconds += secs;
@@ -228,7 +231,7 @@ impl Run<'_> {
             human_bytes(bytes.len()),
             chain.log_slots
         ));
-        self.server_total_seconds += self.server.receive_bootstrap_keys(&chain, &bytes)?;
+        self.server_total_seconds += self.server.receive_bootstrap_keys(&chain, &bytes, key_id)?;
         if let Some(b) = self.boot.as_mut() {
             b.key_bytes = bytes.len();
         }

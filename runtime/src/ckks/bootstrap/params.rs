@@ -59,6 +59,9 @@ pub struct BootstrapParams {
     pub security: Security,
 }
 
+/// The most program levels [`BootstrapParams::for_program`] adds to the rule's.
+const MAX_EXTRA_PROGRAM_LEVELS: usize = 16;
+
 impl BootstrapParams {
     /// The documented 128-bit rule at N = 2^16, full slots (see docs/bootstrapping.md).
     pub fn standard_n16() -> Self {
@@ -100,6 +103,42 @@ impl BootstrapParams {
             log_q0: self.log_q0 + extra,
             ..self.clone()
         }
+    }
+
+    /// The chain that refreshes a program's state of 2^`log_slots` slots between rounds:
+    /// [`BootstrapParams::with_slots`], with the DFTs in as few levels as their stages need
+    /// (an n-slot DFT has log2 n butterfly stages; the full-slot rule merges about four per
+    /// CoeffToSlot level and five per SlotToCoeff level, and so does this one), and the bits
+    /// that frees given to the program: as many more program levels as the 128-bit bound
+    /// admits with no more key-switching digits than the rule's chain. A chain without a
+    /// security bound (test parameters) keeps its program levels.
+    pub fn for_program(&self, log_slots: u32) -> Self {
+        let stages = log_slots as usize;
+        let mut p = BootstrapParams {
+            cts_levels: stages.div_ceil(4).clamp(1, self.cts_levels),
+            stc_levels: stages.div_ceil(5).clamp(1, self.stc_levels),
+            ..self.with_slots(log_slots)
+        };
+        if p.security != Security::Classical128 {
+            return p;
+        }
+        // More levels, but not more key-switching digits than the rule's chain has: each
+        // digit is another ModUp and inner product in every key switch of the bootstrap.
+        let Ok(digits) = self.with_slots(log_slots).ckks_params().map(|c| c.dnum) else {
+            return p;
+        };
+        for _ in 0..MAX_EXTRA_PROGRAM_LEVELS {
+            let more = BootstrapParams {
+                program_levels: p.program_levels + 1,
+                ..p.clone()
+            };
+            let fits = more.ckks_params().is_ok_and(|c| c.dnum <= digits);
+            if !fits || more.program_params().is_err() {
+                break;
+            }
+            p = more;
+        }
+        p
     }
 
     /// Ring degree N.
