@@ -223,10 +223,13 @@ fn nag_trains_with_the_state_bootstrapped_between_rounds() {
             .outputs
     };
     let out1 = run(0, Refresher::initial_state(&ctxs[0], &rounds[0]).unwrap());
-    let state2 = refresher
+    let fresh = refresher
         .refresh(&ctxs[0], &rounds[0], &out1, &ctxs[1], &rounds[1])
         .unwrap();
-    assert_eq!(state2.len(), refreshed);
+    assert_eq!(fresh.state.len(), refreshed);
+    // The weights and the momentum share one bootstrap (real and imaginary parts).
+    assert_eq!(fresh.bootstraps, refreshed / 2);
+    let state2 = fresh.state;
     let out2 = run(1, state2.clone());
 
     // The refreshed state is round 1's output: within round 1's bound and the bootstrap's
@@ -336,8 +339,8 @@ fn train_refreshes_on_the_server_and_matches_the_plaintext_model() {
         "K = 6 needs more than nine levels: {:?}",
         r.round_sizes
     );
-    // NAG carries two vectors; each is one tile here.
-    assert_eq!(r.bootstraps, 2 * (r.rounds - 1));
+    // NAG carries two vectors, one tile each here, refreshed by one bootstrap together.
+    assert_eq!(r.bootstraps, r.rounds - 1);
     // One download: only the last round sends anything back.
     let (last, earlier) = r.round_details.split_last().unwrap();
     assert!(last.download_bytes > 0 && earlier.iter().all(|d| d.download_bytes == 0));

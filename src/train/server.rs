@@ -8,7 +8,7 @@ use std::time::Instant;
 use hel_runtime::ckks::bootstrap::{BootstrapKeys, BootstrapParams, Bootstrapper};
 use hel_runtime::ckks::{Ciphertext, Context};
 use hel_runtime::client::{self, EncryptedInputs, EncryptedOutputs, EvalKeys, KeyId};
-use hel_runtime::exec::{execute, CkksEvaluator, Refresher, RunOptions, RunStats};
+use hel_runtime::exec::{execute, CkksEvaluator, Refreshed, Refresher, RunOptions, RunStats};
 use hel_runtime::schedule::{Schedule, ValueId};
 
 use super::TrainError;
@@ -152,7 +152,7 @@ impl Server {
         &self,
         (prev_set, prev, outputs): (usize, &Schedule, &[(ValueId, Ciphertext)]),
         (next_set, next): (usize, &Schedule),
-    ) -> Result<Vec<Ciphertext>, TrainError> {
+    ) -> Result<Refreshed, TrainError> {
         let (boot, keys, key_id) = self
             .boot
             .as_ref()

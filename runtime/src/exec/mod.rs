@@ -49,7 +49,7 @@ pub use hel_schedule::cost::{CostCurve, CostTable, CostTableError, ENCODE, ROTAT
 pub use hel_schedule::rules::exec_level;
 pub use plain::PlainEvaluator;
 pub use plan::critical_path_seconds;
-pub use refresh::Refresher;
+pub use refresh::{Refreshed, Refresher};
 
 /// Gives schedule nodes a meaning. Implementations are shared by the scheduler's threads.
 pub trait Evaluator: Sync {

@@ -7,7 +7,8 @@
 //! tiles of factor 1, clean, and the next round's input takes exactly those tiles. Here each
 //! tile is bootstrapped (its slots repeat with period `w`, the grid's width, so a sparse-slot
 //! bootstrap of `w` slots refreshes it, with one EvalMod), landing on the scale and dropped
-//! to the level the next round's input ciphertext is expected at.
+//! to the level the next round's input ciphertext is expected at. Tiles are real, so two of
+//! them share a bootstrap as the real and imaginary parts of one message.
 //!
 //! The round programs run under the bottom of the bootstrapping chain
 //! ([`crate::ckks::bootstrap::BootstrapParams::program_params`]), so their ciphertexts move
@@ -18,6 +19,14 @@ use crate::ckks::{Ciphertext, Context};
 use crate::schedule::{Layout, Schedule, ValueId};
 
 use super::ExecError;
+
+/// A round's state, refreshed for the next round.
+pub struct Refreshed {
+    /// The next round's refreshed input ciphertexts, in `ct_inputs` order.
+    pub state: Vec<Ciphertext>,
+    /// Bootstraps that took (two tiles share one where their scales agree).
+    pub bootstraps: usize,
+}
 
 /// Bootstraps round outputs into the next round's state inputs.
 pub struct Refresher<'a> {
@@ -96,7 +105,7 @@ impl<'a> Refresher<'a> {
         outputs: &[(ValueId, Ciphertext)],
         next_ctx: &Context,
         next: &Schedule,
-    ) -> Result<Vec<Ciphertext>, ExecError> {
+    ) -> Result<Refreshed, ExecError> {
         self.check(prev_ctx, prev)?;
         self.check(next_ctx, next)?;
         if prev.unit != next.unit {
@@ -105,8 +114,8 @@ impl<'a> Refresher<'a> {
                 prev.unit.h, prev.unit.w, next.unit.h, next.unit.w
             )));
         }
-        let big = self.boot.context();
-        refreshed_inputs(next)
+        // Each refreshed input with the output tile it is the refresh of.
+        let jobs = refreshed_inputs(next)
             .into_iter()
             .map(|(i, from, layout)| {
                 let want = &next.ct_inputs[i];
@@ -128,14 +137,111 @@ impl<'a> Refresher<'a> {
                     .map(|(_, c)| c)
                     .ok_or_else(|| fail(format!("output `{from}` was not computed")))?;
                 let bottom = prev_ctx.drop_level(ct, 0).map_err(fail)?;
-                let lifted = big.adopt(&bottom, prev_ctx).map_err(fail)?;
-                let fresh = self
-                    .boot
-                    .bootstrap_to(&lifted, self.keys, want.scale)
-                    .map_err(fail)?;
-                let placed = big.drop_level(&fresh, want.level as usize).map_err(fail)?;
+                Ok((bottom, want.level as usize, want.scale))
+            })
+            .collect::<Result<Vec<_>, ExecError>>()?;
+        // Two real tiles share one bootstrap as the real and imaginary parts of one message
+        // (NAG's weights and momentum: one bootstrap per refresh), where they leave at one
+        // scale and the second either wants the first's scale or a level below the
+        // bootstrap's output, where one product lands it on its own.
+        let top = self.boot.output_level();
+        let mut fresh = Vec::with_capacity(jobs.len());
+        let mut bootstraps = 0;
+        let mut k = 0;
+        while k < jobs.len() {
+            let pair = jobs.get(k + 1).filter(|b| {
+                scales_equal(b.0.scale(), jobs[k].0.scale())
+                    && (scales_equal(b.2, jobs[k].2) || b.1 < top)
+            });
+            match pair {
+                Some(b) => {
+                    let (x, y) = self.refresh_pair(prev_ctx, &jobs[k].0, &b.0, (jobs[k].2, b.2))?;
+                    fresh.push((x, jobs[k].1));
+                    fresh.push((y, b.1));
+                    bootstraps += 1;
+                    k += 2;
+                }
+                None => {
+                    let big = self.boot.context();
+                    let lifted = big.adopt(&jobs[k].0, prev_ctx).map_err(fail)?;
+                    let x = self
+                        .boot
+                        .bootstrap_to(&lifted, self.keys, jobs[k].2)
+                        .map_err(fail)?;
+                    fresh.push((x, jobs[k].1));
+                    bootstraps += 1;
+                    k += 1;
+                }
+            }
+        }
+        let big = self.boot.context();
+        let state = fresh
+            .into_iter()
+            .map(|(ct, level)| {
+                let placed = big.drop_level(&ct, level).map_err(fail)?;
                 next_ctx.adopt(&placed, big).map_err(fail)
             })
-            .collect()
+            .collect::<Result<Vec<_>, ExecError>>()?;
+        Ok(Refreshed { state, bootstraps })
     }
+
+    /// Bootstraps the real tiles `a` and `b` (level 0, one scale) as the one message
+    /// `a + i·b` and separates them again: `2a = z + conj(z)`, `2b = -i·(z - conj(z))`
+    /// (multiplying by ±i is multiplying by the monomial ±X^{N/2}, exact and free). The
+    /// bootstrap lands on half of `a`'s target scale, so relabelling `2a` with that scale is
+    /// exact; `2b` gets the same unless its target differs, when a product by 1/2 encoded at
+    /// the scale that makes the rescale land on it does (a level below the output).
+    fn refresh_pair(
+        &self,
+        ctx: &Context,
+        a: &Ciphertext,
+        b: &Ciphertext,
+        (scale_a, scale_b): (f64, f64),
+    ) -> Result<(Ciphertext, Ciphertext), ExecError> {
+        let big = self.boot.context();
+        let ib = ctx
+            .multiply_plain(b, &monomial_i(ctx, 0, 1.0))
+            .map_err(fail)?;
+        let z = ctx.add(a, &ib).map_err(fail)?;
+        let lifted = big.adopt(&z, ctx).map_err(fail)?;
+        let half = scale_a / 2.0;
+        let z = self
+            .boot
+            .bootstrap_to(&lifted, self.keys, half)
+            .map_err(fail)?;
+        let conj = big.conjugate(&z, self.keys.galois_keys()).map_err(fail)?;
+        let mut re = big.add(&z, &conj).map_err(fail)?;
+        let diff = big.sub(&z, &conj).map_err(fail)?;
+        let mut im = big
+            .multiply_plain(&diff, &monomial_i(big, diff.level(), -1.0))
+            .map_err(fail)?;
+        re.scale = scale_a;
+        if scales_equal(scale_a, scale_b) {
+            im.scale = scale_a;
+        } else {
+            let q = big.q_primes()[im.level()] as f64;
+            let product = big
+                .multiply_scalar(&im, 0.5, scale_b * q / half)
+                .map_err(fail)?;
+            im = big.rescale(&product).map_err(fail)?;
+            if !scales_equal(im.scale, scale_b) {
+                return Err(fail("a refreshed tile missed its scale"));
+            }
+            im.scale = scale_b;
+        }
+        Ok((re, im))
+    }
+}
+
+/// `sign·X^{N/2}` as a plaintext of scale 1 at `level`: a product by it multiplies the slots
+/// by `sign·i` and leaves the scale alone.
+fn monomial_i(ctx: &Context, level: usize, sign: f64) -> crate::ckks::Plaintext {
+    let mut coeffs = vec![0.0; ctx.n()];
+    coeffs[ctx.n() / 2] = sign;
+    ctx.plaintext_from_coeffs(&coeffs, level, 1.0)
+}
+
+/// Scales equal up to the last bits of rounding (the executor's tolerance).
+fn scales_equal(a: f64, b: f64) -> bool {
+    super::scales_match(a, b)
 }

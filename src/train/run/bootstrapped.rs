@@ -136,19 +136,21 @@ impl Run<'_> {
             if r + 1 < n {
                 let t0 = Instant::now();
                 let next = self.circuit(&keys[r + 1])?;
-                state = self.server.refresh(
+                let fresh = self.server.refresh(
                     (set, schedule, &held.outputs),
                     (key_set(self, &keys[r + 1])?, &next.schedule),
                 )?;
                 let boot_secs = t0.elapsed().as_secs_f64();
                 seconds += boot_secs;
                 served_total += boot_secs;
-                bootstraps += state.len();
+                bootstraps += fresh.bootstraps;
                 bootstrap_seconds += boot_secs;
                 refreshed = format!(
-                    "; {} state ciphertext(s) bootstrapped in {boot_secs:.2} s",
-                    state.len()
+                    "; {} state ciphertext(s) refreshed by {} bootstrap(s) in {boot_secs:.2} s",
+                    fresh.state.len(),
+                    fresh.bootstraps
                 );
+                state = fresh.state;
             }
             progress.finish(&format!(
                 "server: {:.2} s on {} thread(s), peak {} of live ciphertexts{refreshed}",
