@@ -156,7 +156,7 @@ pub struct OutputDecl {
     pub name: String,
     pub node: NodeId,
     pub span: Span,
-    /// Whether the server refreshes it into a [`InputDecl::refreshed`] input of the next
+    /// Whether the server refreshes it into a [`InputDecl::refreshed_from`] input of the next
     /// round: it leaves in that input's packing.
     #[serde(default, skip_serializing_if = "is_false")]
     pub refreshed: bool,
@@ -203,7 +203,7 @@ impl Program {
         self.inputs.iter().find(|i| i.name == name)
     }
 
-    /// Whether input `name` is supplied by the server's refresh ([`InputDecl::refreshed`]).
+    /// Whether input `name` is supplied by the server's refresh ([`InputDecl::refreshed_from`]).
     pub fn is_refreshed(&self, name: &str) -> bool {
         self.input(name).is_some_and(|i| i.refreshed_from.is_some())
     }

@@ -168,7 +168,7 @@ impl<'p> Oracle<'p> {
     }
 
     /// Whether `id` is an input the server supplies by refreshing the previous round's output
-    /// ([`crate::ir::InputDecl::refreshed`]): it exists only as row-replicated tiles (`R`)
+    /// ([`crate::ir::InputDecl::refreshed_from`]): it exists only as row-replicated tiles (`R`)
     /// with factor 1, as that output leaves, and every view of it is computed on the server.
     pub(super) fn is_refreshed(&self, id: NodeId) -> bool {
         matches!(&self.node(id).op, Op::Input { name } if self.p.is_refreshed(name))

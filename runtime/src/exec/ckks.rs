@@ -119,7 +119,7 @@ impl<'a> CkksEvaluator<'a> {
     /// [`CkksEvaluator::new_seeded`] for a schedule whose state the server refreshes:
     /// `client` holds the ciphertexts the client encrypted ([`Schedule::client_ct_inputs`]),
     /// `state` those of the refreshed state inputs, in the order of their `ct_inputs` entries
-    /// (see [`super::refresh`]).
+    /// (see [`super::Refresher`]).
     pub fn new_seeded_with_state(
         ctx: &'a Context,
         schedule: &'a Schedule,
