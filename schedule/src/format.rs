@@ -11,7 +11,8 @@ use crate::validate::ScheduleError;
 /// First bytes of a binary schedule file.
 pub const SCHEDULE_MAGIC: &[u8; 4] = b"HELC";
 /// 2: outputs carry their predicted range.
-pub(crate) const VERSION: u16 = 2;
+/// 3: inputs name the output they are refreshed from (`TensorInput::refreshed_from`).
+pub(crate) const VERSION: u16 = 3;
 const HEADER: usize = 4 + 2 + 8;
 
 /// On-disk encodings of a schedule.

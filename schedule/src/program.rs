@@ -80,10 +80,9 @@ pub struct TensorInput {
     /// The declared value range `[lo, hi]`, if any (the compiler's precision analysis assumes it).
     pub range: Option<(f64, f64)>,
     /// Set for a round's state input that the server refreshes: the output (of the previous
-    /// round's program) whose bootstrapped ciphertexts it is. The client encrypts it only for
-    /// the first round; it comes as row-replicated tiles of factor 1, the layout that output
-    /// leaves in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// round's program) whose bootstrapped ciphertexts it is. The client never encrypts it;
+    /// it comes as row-replicated tiles of factor 1, the layout that output leaves in.
+    /// (Always serialized: the binary format is not self-describing.)
     pub refreshed_from: Option<String>,
 }
 
