@@ -395,7 +395,7 @@ fn the_server_refuses_missing_or_foreign_bootstrapping_keys() {
     let state = server.initial_state(0, &rounds[0]).unwrap();
     let bytes = up.to_bytes(&ctx0).unwrap();
     let held = server
-        .run_held(0, &rounds[0], &bytes, state, ServerOptions::default(), None)
+        .run_held(0, &rounds[0], bytes, state, ServerOptions::default(), None)
         .unwrap();
     let refresh = |server: &Server| {
         server

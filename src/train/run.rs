@@ -107,6 +107,32 @@ struct Circuit {
     data_bound: Option<f64>,
 }
 
+impl Circuit {
+    /// The inputs of round `r` (global iterations `start..start + len`) on this circuit, with
+    /// `state` the carried state by program variable; records the round and the precision to
+    /// expect on this data (client side; see `output_bounds_for`), the worst over the rounds
+    /// that share the circuit.
+    fn round_inputs(
+        &mut self,
+        r: usize,
+        iface: &Interface,
+        template: Option<&RoundTemplate>,
+        state: &HashMap<String, Vec<f64>>,
+        batches: &[Matrix],
+        (start, len): (usize, usize),
+    ) -> Result<Vec<Vec<Tensor>>, TrainError> {
+        self.report.rounds.push(r);
+        let tensors = input_tensors(&self.schedule, iface, template, state, batches, start, len)?;
+        let bound = output_bounds_for(&self.schedule, &tensors)
+            .into_iter()
+            .fold(0.0, f64::max);
+        let bound = self.data_bound.map_or(bound, |b| b.max(bound));
+        self.data_bound = Some(bound);
+        self.report.predicted_error = bound;
+        Ok(tensors)
+    }
+}
+
 /// What a circuit compiles: the user's program, or the round program of
 /// [`RoundTemplate::program_key`] (rounds whose programs have the same key are the same program).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -423,16 +449,9 @@ impl<'a> Run<'a> {
             }
         };
         let plan = RoundPlan::split(k_total, per_round, reason);
-        self.progress.warn(&format!(
-            "training in {} rounds ({}): {}; the client decrypts and re-encrypts the weights \
-             between rounds",
-            plan.sizes.len(),
-            plan.sizes
-                .iter()
-                .map(|k| k.to_string())
-                .collect::<Vec<_>>()
-                .join(" + "),
-            plan.reason
+        self.progress.warn(&rounds_warning(
+            &plan,
+            "the client decrypts and re-encrypts the weights between rounds",
         ));
         Ok((plan, Some(template)))
     }
@@ -504,15 +523,9 @@ impl<'a> Run<'a> {
         };
         let plan = RoundPlan::split(k_total, per_round, reason);
         if plan.sizes.len() > 1 {
-            self.progress.warn(&format!(
-                "training in {} rounds ({}): {}; the server bootstraps the state between rounds",
-                plan.sizes.len(),
-                plan.sizes
-                    .iter()
-                    .map(|k| k.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" + "),
-                plan.reason
+            self.progress.warn(&rounds_warning(
+                &plan,
+                "the server bootstraps the state between rounds",
             ));
         }
         Ok((plan, Some(template)))
@@ -578,24 +591,8 @@ impl<'a> Run<'a> {
                 .circuits
                 .get_mut(key)
                 .ok_or_else(|| TrainError::Internal("circuit vanished".into()))?;
-            circuit.report.rounds.push(r);
-            let tensors = input_tensors(
-                &circuit.schedule,
-                iface,
-                template,
-                &state,
-                batches,
-                start,
-                len,
-            )?;
-            // The precision to expect on this data (client side; see `output_bounds_for`),
-            // the worst over the rounds that share the circuit.
-            let bound = output_bounds_for(&circuit.schedule, &tensors)
-                .into_iter()
-                .fold(0.0, f64::max);
-            let bound = circuit.data_bound.map_or(bound, |b| b.max(bound));
-            circuit.data_bound = Some(bound);
-            circuit.report.predicted_error = bound;
+            let tensors =
+                circuit.round_inputs(r, iface, template, &state, batches, (start, len))?;
             let schedule = &circuit.schedule;
 
             self.progress.start(Phase::Encrypt, None, &detail);
@@ -896,6 +893,21 @@ fn fits(opts: &TrainOptions, what: &str, schedule: &Schedule, need: u64) -> Resu
         schedule.name, schedule.params.log_n
     );
     Ok(crate::memory::check(&what, need, opts.memory_cap, &hint)?)
+}
+
+/// The warning that training runs in rounds: how many, their sizes, why, and `how` the state
+/// crosses between them.
+fn rounds_warning(plan: &RoundPlan, how: &str) -> String {
+    format!(
+        "training in {} rounds ({}): {}; {how}",
+        plan.sizes.len(),
+        plan.sizes
+            .iter()
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>()
+            .join(" + "),
+        plan.reason
+    )
 }
 
 /// The chain of `chain`'s rule for the fewest slots, at least 2^`min_log_slots`, that it

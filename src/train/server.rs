@@ -94,12 +94,14 @@ impl Server {
     }
 
     /// Runs `schedule` under key set `key_set` on the client's upload and the refreshed `state`
-    /// (see [`CkksEvaluator::new_seeded_with_state`]), keeping the outputs on the server.
+    /// (see [`CkksEvaluator::new_seeded_with_state`]; none for a schedule without refreshed
+    /// inputs), keeping the outputs on the server. Takes the upload by value, like
+    /// [`Server::run`].
     pub fn run_held(
         &self,
         key_set: usize,
         schedule: &Schedule,
-        inputs: &[u8],
+        inputs: Vec<u8>,
         state: Vec<Ciphertext>,
         opts: ServerOptions,
         progress: Option<&(dyn Fn(usize, usize) + Sync)>,
@@ -107,8 +109,9 @@ impl Server {
         let t0 = Instant::now();
         let HeldKeys { ctx, keys } = self.held(key_set)?;
         keys.check(schedule, ctx)?;
-        let enc = EncryptedInputs::from_bytes(schedule, ctx, inputs)?;
+        let enc = EncryptedInputs::from_bytes(schedule, ctx, &inputs)?;
         enc.check_keys(keys)?;
+        drop(inputs);
         let evaluator = CkksEvaluator::new_seeded_with_state(
             ctx,
             schedule,
@@ -216,38 +219,11 @@ impl Server {
         progress: Option<&(dyn Fn(usize, usize) + Sync)>,
     ) -> Result<ServerRun, TrainError> {
         let t0 = Instant::now();
-        let HeldKeys { ctx, keys } = self
-            .held
-            .get(key_set)
-            .and_then(Option::as_ref)
-            .ok_or_else(|| TrainError::Internal(format!("the server has no key set {key_set}")))?;
-        keys.check(schedule, ctx)?;
-        let enc = EncryptedInputs::from_bytes(schedule, ctx, &inputs)?;
-        enc.check_keys(keys)?;
-        let key_id = enc.key_id;
-        drop(inputs);
-        let evaluator = CkksEvaluator::new_seeded(
-            ctx,
-            schedule,
-            &keys.relin,
-            &keys.galois,
-            enc.ciphertexts,
-            enc.public,
-        )?;
-        let result = execute(
-            schedule,
-            &evaluator,
-            &RunOptions {
-                threads: opts.threads,
-                progress,
-                memory_limit: opts.memory_limit,
-            },
-        )?;
-        drop(evaluator);
-        let outputs = EncryptedOutputs::new(schedule, key_id, result.outputs).to_bytes(ctx)?;
+        let held = self.run_held(key_set, schedule, inputs, Vec::new(), opts, progress)?;
+        let outputs = self.outputs_file(key_set, schedule, held.outputs)?;
         Ok(ServerRun {
             outputs,
-            stats: result.stats,
+            stats: held.stats,
             total_seconds: t0.elapsed().as_secs_f64(),
         })
     }

@@ -5,7 +5,6 @@
 
 use std::time::Instant;
 
-use hel_compiler::lower::bounds::output_bounds_for;
 use hel_runtime::ckks::bootstrap::Bootstrapper;
 
 use super::super::program::Interface;
@@ -14,7 +13,7 @@ use super::super::report::{human_bytes, RoundReport};
 use super::super::rounds::{self, RoundPlan, RoundTemplate};
 use super::super::server::ServerOptions;
 use super::super::TrainError;
-use super::{fits, input_tensors, CircuitKey, Prog, Run};
+use super::{fits, CircuitKey, Prog, Run};
 use crate::data::Matrix;
 
 impl Run<'_> {
@@ -68,22 +67,14 @@ impl Run<'_> {
                 .circuits
                 .get_mut(&keys[r])
                 .ok_or_else(|| TrainError::Internal("circuit vanished".into()))?;
-            circuit.report.rounds.push(r);
-            let tensors = input_tensors(
-                &circuit.schedule,
+            let tensors = circuit.round_inputs(
+                r,
                 iface,
                 Some(template),
                 &estimates[r],
                 batches,
-                start,
-                len,
+                (start, len),
             )?;
-            let bound = output_bounds_for(&circuit.schedule, &tensors)
-                .into_iter()
-                .fold(0.0, f64::max);
-            let bound = circuit.data_bound.map_or(bound, |b| b.max(bound));
-            circuit.data_bound = Some(bound);
-            circuit.report.predicted_error = bound;
             uploads.push(self.client.encrypt(&circuit.schedule, &tensors)?);
         }
         let secs = t0.elapsed().as_secs_f64();
@@ -121,10 +112,11 @@ impl Run<'_> {
             let schedule = &self.circuit(&keys[r])?.schedule;
             progress.start(Phase::Server, Some(schedule.nodes.len() as u64), &detail);
             let tick = move |done: usize, _total: usize| progress.advance(done as u64);
+            let upload_bytes = upload.len();
             let held = self.server.run_held(
                 set,
                 schedule,
-                &upload,
+                upload,
                 std::mem::take(&mut state),
                 opts,
                 Some(&tick),
@@ -162,7 +154,7 @@ impl Run<'_> {
             reports.push(RoundReport {
                 first_minibatch: start,
                 minibatches: len,
-                upload_bytes: upload.len(),
+                upload_bytes,
                 download_bytes: 0,
                 server_seconds: seconds,
                 peak_memory_bytes: held.stats.peak_bytes,
