@@ -81,7 +81,7 @@ pub struct TrainReport {
     /// client, one round trip per round) or `bootstrap` (on the server; one upload, one
     /// download).
     pub refresh: String,
-    /// State ciphertexts the server bootstrapped (0 with client refreshes).
+    /// Bootstraps the server ran (0 with client refreshes; one refreshes two state tiles).
     pub bootstraps: usize,
     /// Server time spent bootstrapping (included in `server_seconds`).
     pub bootstrap_seconds: f64,
@@ -286,7 +286,7 @@ impl TrainReport {
                 &mut s,
                 "refresh",
                 format!(
-                    "bootstrap: {} ciphertext(s), {:.2} s",
+                    "bootstrap: {} bootstrap(s), {:.2} s",
                     self.bootstraps, self.bootstrap_seconds
                 ),
                 format!(

@@ -335,8 +335,12 @@ impl<'a> Run<'a> {
         // as parameters too small: for the rounds, that is too deep. A circuit over the
         // lowering's operation budget (NAG at k = 32, m = 1024) is too large for one circuit
         // in the same sense: smaller rounds hold it.
+        // A value beyond the chain's base (the state's range estimate grows with the
+        // iterations of a round) is the same: a smaller round may hold it.
         let too_deep = |c: Code| {
-            c == Code::TooDeep || c == Code::Budget || (self.boot.is_some() && c == Code::Params)
+            c == Code::TooDeep
+                || c == Code::Budget
+                || (self.boot.is_some() && matches!(c, Code::Params | Code::Range))
         };
         let compiled = match compiled {
             Ok(c) => c,
@@ -521,6 +525,37 @@ impl<'a> Run<'a> {
                 )
             }
         };
+        // Every round must compile on the chain, not only the first: their constants differ
+        // (NAG's momentum), and with them the ranges the compiler estimates. The size shrinks
+        // until all do; everything compiled here is kept for the run.
+        let mut per_round = per_round;
+        let mut reason = reason;
+        loop {
+            let plan = RoundPlan::split(k_total, per_round, String::new());
+            let mut all = true;
+            for (start, len) in plan.rounds() {
+                if !self.try_compile(Prog::Round(&template, start), len)? {
+                    all = false;
+                    break;
+                }
+            }
+            if all {
+                break;
+            }
+            if per_round == 1 || forced.is_some() {
+                return Err(TrainError::Config(format!(
+                    "{}: with --refresh bootstrap, a round of {per_round} minibatch(es) does not \
+                     fit the bootstrapping chain (its {levels} levels, or its base for the \
+                     weights' estimated range); train with --refresh client",
+                    self.src.short_name()
+                )));
+            }
+            per_round -= 1;
+            reason = format!(
+                "every round holds {per_round} minibatch(es) within the {levels} levels a \
+                 bootstrap leaves and its base"
+            );
+        }
         let plan = RoundPlan::split(k_total, per_round, reason);
         if plan.sizes.len() > 1 {
             self.progress.warn(&rounds_warning(
