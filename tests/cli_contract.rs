@@ -133,6 +133,7 @@ fn usage_errors_exit_with_2_in_every_subcommand() {
             vec!["train", "--data", "x.csv", "--test-fraction", "1.5"],
             "between 0 and 1",
         ),
+        (vec!["train", "--refresh", "sometimes"], "--refresh"),
         // bench logreg compares N threads with one.
         (vec!["bench", "logreg", "--threads", "1"], "at least 2"),
         (
