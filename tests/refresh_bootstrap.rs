@@ -293,8 +293,8 @@ fn nag_trains_with_the_state_bootstrapped_between_rounds() {
     assert!(err <= 1e-3, "{err}");
 }
 
-/// `hel train --refresh bootstrap` through the library, on the same small ring: NAG for
-/// K = 6 minibatches in rounds that fit the nine program levels, the server bootstrapping the
+/// `hel train --refresh bootstrap` through the library, on the same small ring: NAG (K = 6)
+/// and GD (K = 8) in rounds that fit the nine program levels, the server bootstrapping the
 /// state between them; one upload, one download, and the model the plaintext reference's.
 #[test]
 fn train_refreshes_on_the_server_and_matches_the_plaintext_model() {
@@ -315,45 +315,52 @@ fn train_refreshes_on_the_server_and_matches_the_plaintext_model() {
     };
     let batches: Vec<Matrix> = (0..3).map(|i| rows(i * M, M)).collect();
     let z_test = rows(1000, 64);
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/logreg_nag.hel");
-    let src = SourceFile::new("logreg_nag.hel", std::fs::read_to_string(path).unwrap());
-    let mut opts = TrainOptions {
-        refresh: Refresh::Bootstrap(insecure_chain_for_testing_only()),
-        threads: 2,
-        ..TrainOptions::new(6, M)
-    };
-    opts.compile.level = OptLevel::O1;
-    let r = train_on(&batches, &z_test, &src, &opts, &Quiet).unwrap();
-    eprintln!(
-        "rounds {:?}, {} bootstraps in {:.2} s, weight error {:.2e}, accuracy {} vs {}",
-        r.round_sizes,
-        r.bootstraps,
-        r.bootstrap_seconds,
-        r.max_weight_error,
-        r.accuracy,
-        r.plaintext_accuracy
-    );
-    assert_eq!(r.refresh, "bootstrap");
-    assert!(
-        r.rounds >= 2,
-        "K = 6 needs more than nine levels: {:?}",
-        r.round_sizes
-    );
-    // NAG carries two vectors, one tile each here, refreshed by one bootstrap together.
-    assert_eq!(r.bootstraps, r.rounds - 1);
-    // One download: only the last round sends anything back.
-    let (last, earlier) = r.round_details.split_last().unwrap();
-    assert!(last.download_bytes > 0 && earlier.iter().all(|d| d.download_bytes == 0));
-    assert_eq!(r.download_bytes, last.download_bytes);
-    // The model is the plaintext model's: the compiler's bounds of every round plus the
-    // bootstraps' precision (2^-14 of the weights' scale, one per round boundary).
-    let scale = r
-        .plaintext_weights
-        .iter()
-        .fold(1.0f64, |a, w| a.max(w.abs()));
-    let tol = r.predicted_error_bound + (r.rounds - 1) as f64 * 2f64.powi(-14) * scale;
-    assert!(r.max_weight_error <= tol, "{} > {tol}", r.max_weight_error);
-    assert_eq!(r.accuracy, r.plaintext_accuracy);
+    // NAG carries two vectors (one tile each here), which share a bootstrap; GD one, alone.
+    for (file, k) in [("logreg_nag.hel", 6), ("logreg_gd.hel", 8)] {
+        let path = format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR"));
+        let src = SourceFile::new(file, std::fs::read_to_string(path).unwrap());
+        let mut opts = TrainOptions {
+            refresh: Refresh::Bootstrap(insecure_chain_for_testing_only()),
+            threads: 2,
+            ..TrainOptions::new(k, M)
+        };
+        opts.compile.level = OptLevel::O1;
+        let r = train_on(&batches, &z_test, &src, &opts, &Quiet).unwrap();
+        eprintln!(
+            "{file}: rounds {:?}, {} bootstraps in {:.2} s, weight error {:.2e}, accuracy {} \
+             vs {}",
+            r.round_sizes,
+            r.bootstraps,
+            r.bootstrap_seconds,
+            r.max_weight_error,
+            r.accuracy,
+            r.plaintext_accuracy
+        );
+        assert_eq!(r.refresh, "bootstrap");
+        assert!(
+            r.rounds >= 2,
+            "{file}: K = {k} needs more than nine levels: {:?}",
+            r.round_sizes
+        );
+        assert_eq!(r.bootstraps, r.rounds - 1, "{file}");
+        // One download: only the last round sends anything back.
+        let (last, earlier) = r.round_details.split_last().unwrap();
+        assert!(last.download_bytes > 0 && earlier.iter().all(|d| d.download_bytes == 0));
+        assert_eq!(r.download_bytes, last.download_bytes);
+        // The model is the plaintext model's: the compiler's bounds of every round plus the
+        // bootstraps' precision (2^-14 of the weights' scale, one per round boundary).
+        let scale = r
+            .plaintext_weights
+            .iter()
+            .fold(1.0f64, |a, w| a.max(w.abs()));
+        let tol = r.predicted_error_bound + (r.rounds - 1) as f64 * 2f64.powi(-14) * scale;
+        assert!(
+            r.max_weight_error <= tol,
+            "{file}: {} > {tol}",
+            r.max_weight_error
+        );
+        assert_eq!(r.accuracy, r.plaintext_accuracy, "{file}");
+    }
 }
 
 /// The server refuses to refresh without bootstrapping keys, or with bootstrapping keys of
