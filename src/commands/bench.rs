@@ -49,6 +49,11 @@ pub struct BootstrapBenchArgs {
     /// packed sparsely (each repeated) and the circuit is the sparse-slot one
     #[arg(long)]
     pub slots: Option<u64>,
+    /// The chain `hel train --refresh bootstrap` uses for a state of `--slots` slots: its DFTs
+    /// in as few levels as their stages need and the freed bits as program levels
+    /// (`BootstrapParams::for_program`).
+    #[arg(long)]
+    pub for_training: bool,
     #[command(flatten)]
     pub threads: ThreadsArgs,
     /// Print one JSON object instead of a table.
@@ -101,6 +106,11 @@ fn run_bootstrap(args: BootstrapBenchArgs) -> CmdResult {
     // Flags the implementation cannot honour are usage errors, refused before any work.
     let params = bench::secure_params(args.log_n, slots.trailing_zeros())
         .map_err(|e| usage_error(format!("{e}")))?;
+    let params = if args.for_training {
+        params.for_program(params.log_slots)
+    } else {
+        params
+    };
     let report = bench::run(&params, args.threads.threads, &mut |phase| {
         eprintln!("bench bootstrap 2^{}: {phase}", args.log_n)
     })

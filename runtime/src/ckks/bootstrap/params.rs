@@ -96,11 +96,13 @@ impl BootstrapParams {
     /// far below. At N = 2^16 the chain has 7 bits of the 128-bit bound to spare: down to
     /// 2^2 slots.
     pub fn with_slots(&self, log_slots: u32) -> Self {
+        // Relative to this chain's own slot count, so that chains compose:
+        // `with_slots(a).with_slots(b)` is `with_slots(b)`.
         let full = self.log_n.saturating_sub(1);
-        let extra = full.saturating_sub(log_slots).div_ceil(2);
+        let extra = |ls: u32| full.saturating_sub(ls).div_ceil(2);
         BootstrapParams {
             log_slots,
-            log_q0: self.log_q0 + extra,
+            log_q0: (self.log_q0 + extra(log_slots)).saturating_sub(extra(self.log_slots)),
             ..self.clone()
         }
     }
@@ -330,6 +332,33 @@ mod tests {
         // more key material.
         assert_eq!(p.dnum, 3);
         b.encapsulation_params().expect("encapsulation context");
+    }
+
+    /// The chain for a training's state (`for_program`): secure, the same key-switching
+    /// digits as the sparse rule, more program levels (14 at 2^8 slots), DFT levels as the
+    /// stages need; slot counts compose.
+    #[test]
+    fn the_training_chain_trades_dft_levels_for_program_levels() {
+        let b = BootstrapParams::standard_n16();
+        assert_eq!(b.with_slots(8).with_slots(8), b.with_slots(8));
+        assert_eq!(b.with_slots(8).with_slots(15), b);
+        let t = b.for_program(8);
+        let (sparse, p) = (
+            b.with_slots(8).ckks_params().unwrap(),
+            t.ckks_params().unwrap(),
+        );
+        assert_eq!(p.security, Security::Classical128);
+        assert_eq!(p.dnum, sparse.dnum);
+        assert_eq!((t.cts_levels, t.stc_levels), (2, 2));
+        assert_eq!(t.program_levels, 14);
+        assert_eq!(t.log_q0, b.with_slots(8).log_q0);
+        t.program_params().expect("the round programs' parameters");
+        // Full slots keep the full-slot DFT levels.
+        let full = b.for_program(15);
+        assert_eq!(
+            (full.cts_levels, full.stc_levels),
+            (b.cts_levels, b.stc_levels)
+        );
     }
 
     #[test]
