@@ -281,7 +281,14 @@ impl TrainReport {
             ),
             self.rounds_reason.clone(),
         );
-        if self.refresh == "bootstrap" {
+        if self.refresh == "bootstrap" && self.rounds == 1 {
+            row(
+                &mut s,
+                "refresh",
+                "bootstrap: none needed".into(),
+                "(one round holds every minibatch)".into(),
+            );
+        } else if self.refresh == "bootstrap" {
             row(
                 &mut s,
                 "refresh",

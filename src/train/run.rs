@@ -516,13 +516,18 @@ impl<'a> Run<'a> {
                 let largest =
                     rounds::largest_fitting(k_total, |k| self.try_compile(first_round, k))?
                         .ok_or_else(|| too_deep_for_one(self.src, self.m, self.f))?;
-                (
-                    largest,
+                let reason = if largest == k_total {
+                    format!(
+                        "all {k_total} minibatches fit one round within the {levels} levels a \
+                         bootstrap leaves"
+                    )
+                } else {
                     format!(
                         "a round holds at most {largest} minibatch(es) within the {levels} \
                          levels a bootstrap leaves"
-                    ),
-                )
+                    )
+                };
+                (largest, reason)
             }
         };
         // Every round must compile on the chain, not only the first: their constants differ
