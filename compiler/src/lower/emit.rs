@@ -66,15 +66,8 @@ impl Lowering<'_> {
     /// Whether input ciphertext `i` holds a refreshed input
     /// ([`crate::ir::InputDecl::refreshed_from`]), which the server supplies in one packing.
     fn refreshed_ct(&self, i: u32) -> bool {
-        let Source::Input { input, .. } = self.ct_inputs[i as usize].pack.source else {
-            return false;
-        };
-        self.p
-            .inputs
-            .iter()
-            .filter(|d| !self.p.is_derived(&d.name))
-            .nth(input as usize)
-            .is_some_and(|d| d.refreshed_from.is_some())
+        self.oracle
+            .is_refreshed_source(self.ct_inputs[i as usize].pack.source)
     }
 
     /// The input ciphertexts of a matrix input view (`transposed` relative to the source) in

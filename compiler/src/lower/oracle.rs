@@ -64,6 +64,9 @@ pub struct Oracle<'p> {
     /// plan's search).
     input_sources: Vec<Option<(Source, f64, bool)>>,
     input_ids: FxHashMap<String, u32>,
+    /// The indices (in `input_ids`) of the inputs the server refreshes
+    /// ([`crate::ir::InputDecl::refreshed_from`]).
+    refreshed: rustc_hash::FxHashSet<u32>,
     /// The values computed from `plain` inputs that meet ciphertexts, in node order: the
     /// server computes each in f64 and encodes it where it is used. Derived tensor
     /// `p.derived.len() + k` of the schedule is `public[k]`.
@@ -88,7 +91,7 @@ struct Costs {
 
 impl<'p> Oracle<'p> {
     pub fn new(p: &'p Program, unit: Unit) -> Oracle<'p> {
-        let input_ids = p
+        let input_ids: FxHashMap<String, u32> = p
             .inputs
             .iter()
             .filter(|i| !p.is_derived(&i.name))
@@ -101,9 +104,16 @@ impl<'p> Oracle<'p> {
                     .map(|(k, d)| (d.name.clone(), k as u32 | DERIVED_BIT)),
             )
             .collect();
+        let refreshed = p
+            .inputs
+            .iter()
+            .filter(|i| i.refreshed_from.is_some())
+            .filter_map(|i| input_ids.get(&i.name).copied())
+            .collect();
         let mut oracle = Oracle {
             p,
             unit,
+            refreshed,
             sole_user: sole_users(p),
             input_sources: Vec::new(),
             input_ids,
@@ -171,7 +181,18 @@ impl<'p> Oracle<'p> {
     /// ([`crate::ir::InputDecl::refreshed_from`]): it exists only as row-replicated tiles (`R`)
     /// with factor 1, as that output leaves, and every view of it is computed on the server.
     pub(super) fn is_refreshed(&self, id: NodeId) -> bool {
-        matches!(&self.node(id).op, Op::Input { name } if self.p.is_refreshed(name))
+        match &self.node(id).op {
+            Op::Input { name } => self
+                .input_ids
+                .get(name)
+                .is_some_and(|k| self.refreshed.contains(k)),
+            _ => false,
+        }
+    }
+
+    /// Whether `source` is (an element of) a refreshed input.
+    pub(super) fn is_refreshed_source(&self, source: Source) -> bool {
+        matches!(source, Source::Input { input, .. } if self.refreshed.contains(&input))
     }
 
     /// [`Oracle::find_input_source`] of the operand of a view: none for a refreshed input,
