@@ -291,9 +291,15 @@ fn better_level(
                 .find_map(|level| {
                     let mut o = options.clone();
                     o.passes.level = level;
-                    compile_level(program.clone(), &o, &mut |_, _| {})
-                        .ok()
-                        .map(|c| (level, c))
+                    let optimized = optimize_program(program.clone(), o.passes, &mut |_, _| {});
+                    let optimized = optimized.ok()?;
+                    // A level far beyond the parameter budget cannot compile: not lowered
+                    // (seconds for long programs, only to be refused).
+                    let depth = analyze(&optimized.program).tensor_depth;
+                    if beyond_budget(depth, deepest_admissible(&o)) {
+                        return None;
+                    }
+                    lower_optimized(optimized, &o).ok().map(|c| (level, c))
                 });
             let Some((level, mut c)) = lower else {
                 return Err(d);

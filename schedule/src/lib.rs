@@ -38,6 +38,7 @@ pub mod cost;
 mod cost_default;
 mod format;
 pub mod limits;
+pub mod matmul;
 mod pack;
 pub mod params;
 pub mod primes;
@@ -54,7 +55,8 @@ pub use params::{CkksParams, ParamsError, Security};
 pub use program::*;
 pub use resources::Resources;
 pub use simulate::{
-    apply_plain, check_inputs, derived_tensors, simulate, simulate_magnitudes, simulate_noise,
-    simulate_values, source, unpack_outputs, NoiseStats, SimulationError,
+    apply_plain, check_inputs, derived_tensors, max_abs, simulate, simulate_magnitudes,
+    simulate_magnitudes_prepared, simulate_noise, simulate_noise_prepared, simulate_values, source,
+    unpack_outputs, NoiseStats, Prepared, SimulationError,
 };
 pub use validate::ScheduleError;

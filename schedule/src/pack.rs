@@ -2,7 +2,6 @@
 //! derived inputs. Pure f64: used by the client before encryption, by the plaintext simulation
 //! and by decryption.
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::program::{ClientOp, DerivedTensor, Layout, OutputTile, Pack, Plain, Shape, Unit};
@@ -251,22 +250,7 @@ pub fn eval_derived<'a>(
                 if k != k2 {
                     return None;
                 }
-                // Rows in parallel (each row's sums keep their order, so the result does not
-                // depend on the thread count): the Gram inputs are 1024 x 197 x 1024 products,
-                // computed by every simulation of the schedule and by the client.
-                let mut data = vec![0.0; r * c];
-                data.par_chunks_mut(c.max(1))
-                    .enumerate()
-                    .for_each(|(i, row)| {
-                        for l in 0..k {
-                            let x = a.data[i * k + l];
-                            if x != 0.0 {
-                                for (o, y) in row.iter_mut().zip(&b.data[l * c..(l + 1) * c]) {
-                                    *o += x * y;
-                                }
-                            }
-                        }
-                    });
+                let data = crate::matmul::matmul(&a.data, &b.data, r, k, c);
                 Tensor {
                     shape: Shape::Matrix(r, c),
                     data,

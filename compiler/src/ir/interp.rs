@@ -65,24 +65,7 @@ pub fn eval_observed(
     let owned;
     let mut inputs = inputs;
     if p.derived.iter().any(|d| !inputs.contains_key(&d.name)) {
-        let mut all = inputs.clone();
-        for d in &p.derived {
-            if !all.contains_key(&d.name) {
-                let slots = eval_graph(&d.graph, &[], None, &all, &[d.node], &mut |_, _| {})?;
-                match slots.get(&d.node) {
-                    Some(Slot::Val(v)) => {
-                        all.insert(d.name.clone(), v.clone());
-                    }
-                    _ => {
-                        return Err(EvalError::Malformed {
-                            node: d.node.index(),
-                            why: "derived input".into(),
-                        })
-                    }
-                }
-            }
-        }
-        owned = all;
+        owned = with_derived(p, inputs)?;
         inputs = &owned;
     }
     for decl in &p.inputs {
@@ -116,6 +99,33 @@ pub fn eval_observed(
             }),
         })
         .collect()
+}
+
+/// `inputs` with the derived (client-precomputed) inputs of `p` they lack computed from the
+/// others, as the client computes them. Callers that evaluate `p` on the same inputs more
+/// than once compute them once this way ([`crate::analysis::ranges::Samples`]).
+pub fn with_derived(
+    p: &Program,
+    inputs: &HashMap<String, Value>,
+) -> Result<HashMap<String, Value>, EvalError> {
+    let mut all = inputs.clone();
+    for d in &p.derived {
+        if !all.contains_key(&d.name) {
+            let slots = eval_graph(&d.graph, &[], None, &all, &[d.node], &mut |_, _| {})?;
+            match slots.get(&d.node) {
+                Some(Slot::Val(v)) => {
+                    all.insert(d.name.clone(), v.clone());
+                }
+                _ => {
+                    return Err(EvalError::Malformed {
+                        node: d.node.index(),
+                        why: "derived input".into(),
+                    })
+                }
+            }
+        }
+    }
+    Ok(all)
 }
 
 fn describe(v: &Value) -> String {
@@ -341,20 +351,7 @@ fn matmul(a: &Tensor, b: &Tensor) -> Option<Tensor> {
     if k != k2 {
         return None;
     }
-    let mut data = vec![0.0; r * c];
-    for i in 0..r {
-        let row = &mut data[i * c..(i + 1) * c];
-        for l in 0..k {
-            let x = a.data[i * k + l];
-            if x == 0.0 {
-                continue;
-            }
-            let brow = &b.data[l * c..(l + 1) * c];
-            for (o, &y) in row.iter_mut().zip(brow) {
-                *o += x * y;
-            }
-        }
-    }
+    let data = hel_schedule::matmul::matmul(&a.data, &b.data, r, k, c);
     Some(Tensor {
         shape: Shape::Matrix(r, c),
         data,

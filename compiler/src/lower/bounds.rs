@@ -26,13 +26,15 @@
 //! cancelling like independent signs). The bounds are therefore heuristic; the debug evaluator
 //! checks them against the real encrypted run.
 
-use hel_schedule::{simulate_magnitudes, simulate_noise, Instr, Plain, Schedule, Source, Tensor};
+use hel_schedule::{
+    simulate_magnitudes_prepared, simulate_noise_prepared, Instr, Plain, Prepared, Schedule,
+    Source, Tensor,
+};
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
-use crate::analysis::ranges::{sample_inputs, Ranges, OBSERVED_MARGIN, TIGHT, TYPICAL};
+use crate::analysis::ranges::{Ranges, Samples, OBSERVED_MARGIN, TIGHT, TYPICAL};
 use crate::ir::interp::Value;
-use crate::ir::Program;
 
 /// The magnitude bound of every schedule node's slots: the largest |slot| the slot-level
 /// simulation reaches on the range analysis's sample inputs ([`sample_inputs`]), times how far
@@ -42,13 +44,13 @@ use crate::ir::Program;
 /// reductions and masked copies, so they are observed rather than derived from the tensor
 /// bound; the inflation carries the analysis's margin over. Infinite where a sample
 /// overflows.
-pub fn magnitudes(s: &Schedule, p: &Program, ranges: &Ranges) -> Vec<f64> {
-    let per_sample: Vec<Vec<f64>> = schedule_samples(s, p)
+pub fn magnitudes(s: &Schedule, ranges: &Ranges, samples: &Samples) -> Vec<f64> {
+    let per_sample: Vec<Vec<f64>> = schedule_samples(s, samples)
         .par_iter()
         .map(|inputs| {
             inputs
                 .as_ref()
-                .and_then(|inputs| simulate_magnitudes(s, inputs).ok())
+                .and_then(|inputs| simulate_magnitudes_prepared(s, inputs).ok())
                 .unwrap_or_else(|| vec![f64::INFINITY; s.nodes.len()])
         })
         .collect();
@@ -80,19 +82,27 @@ pub fn magnitudes(s: &Schedule, p: &Program, ranges: &Ranges) -> Vec<f64> {
         .collect()
 }
 
-/// The range analysis's sample inputs ([`sample_inputs`]: typical ones first, then structured
-/// ones) as the schedule's inputs; `None` for a sample that lacks one of them.
-fn schedule_samples(s: &Schedule, p: &Program) -> Vec<Option<Vec<Vec<Tensor>>>> {
-    sample_inputs(p)
-        .iter()
+/// The range analysis's samples (typical ones first, then structured ones) as the schedule's
+/// inputs, with the derived tensors the samples already hold; `None` for a sample that lacks
+/// one of the inputs.
+fn schedule_samples(s: &Schedule, samples: &Samples) -> Vec<Option<Prepared>> {
+    samples
+        .inputs()
+        .par_iter()
         .map(|sample| {
-            s.inputs
+            let user = s
+                .inputs
                 .iter()
                 .map(|i| match sample.get(&i.name)? {
                     Value::Tensor(t) => Some(vec![t.clone()]),
                     Value::Seq(ts) => Some(ts.clone()),
                 })
-                .collect()
+                .collect::<Option<Vec<_>>>()?;
+            let known = |name: &str| match sample.get(name) {
+                Some(Value::Tensor(t)) => Some(t.clone()),
+                _ => None,
+            };
+            Prepared::with_known(s, user, known).ok()
         })
         .collect()
 }
@@ -166,12 +176,15 @@ pub fn random_inputs(s: &Schedule, seed: u64) -> Vec<Vec<Tensor>> {
 /// it, the corner is an iteration diverging on degenerate data, which the range analysis left
 /// out: see [`crate::analysis::ranges`]). The other structured samples are left out for
 /// compile time (all eight cost the flagship 65% more).
-pub fn annotate(s: &mut Schedule, p: &Program, mags: &[f64]) {
-    let mut samples = vec![random_inputs(s, 0x68_656c)];
-    let all = schedule_samples(s, p);
+pub fn annotate(s: &mut Schedule, mags: &[f64], samples: &Samples) {
+    let Ok(random) = Prepared::new(s, &random_inputs(s, 0x68_656c)) else {
+        return annotate_inner(s, &[], 1, Some(mags));
+    };
+    let mut chosen = vec![random];
+    let all = schedule_samples(s, samples);
     let corners = all.len().saturating_sub(CORNERS);
-    samples.extend(all.into_iter().skip(corners).flatten());
-    annotate_inner(s, &samples, 1, Some(mags));
+    chosen.extend(all.into_iter().skip(corners).flatten());
+    annotate_inner(s, &chosen, 1, Some(mags));
 }
 
 /// The last samples of [`sample_inputs`]: all inputs at the low end, all at the high end.
@@ -191,7 +204,8 @@ pub fn output_bounds_for(s: &Schedule, inputs: &[Vec<Tensor>]) -> Vec<f64> {
 
 /// Fills in the bounds, simulating on `inputs`.
 pub fn annotate_with(s: &mut Schedule, inputs: &[Vec<Tensor>]) {
-    annotate_inner(s, &[inputs.to_vec()], 1, None);
+    let prepared: Vec<Prepared> = Prepared::new(s, inputs).into_iter().collect();
+    annotate_inner(s, &prepared, 1, None);
 }
 
 /// The bounds from the noise simulated on every one of `samples` (`samples[0]` gives the
@@ -199,11 +213,11 @@ pub fn annotate_with(s: &mut Schedule, inputs: &[Vec<Tensor>]) {
 /// where their magnitude stays within `floor`, or within [`TIGHT`] of the others' without one).
 fn annotate_inner(
     s: &mut Schedule,
-    samples: &[Vec<Vec<Tensor>>],
+    samples: &[Prepared],
     structured_from: usize,
     floor: Option<&[f64]>,
 ) {
-    let inputs = &samples[0];
+    let inputs = samples.first();
     let n = s.params.n() as f64;
     // One standard deviation of each source, in slot units.
     let f = NOISE_MODEL_FACTOR;
@@ -229,7 +243,9 @@ fn annotate_inner(
     // the floor where the caller has one, else observed on these inputs.
     let operand_mag: Vec<f64> = match floor {
         Some(f) => f.to_vec(),
-        None => simulate_magnitudes(s, inputs).unwrap_or_else(|_| vec![1.0; s.nodes.len()]),
+        None => inputs
+            .and_then(|i| simulate_magnitudes_prepared(s, i).ok())
+            .unwrap_or_else(|| vec![1.0; s.nodes.len()]),
     };
     // The noise each node adds itself. A plaintext or constant is rounded to its scale, an
     // absolute error in the multiplier: the product errs by that times the operand's
@@ -258,9 +274,9 @@ fn annotate_inner(
     };
     let per_sample: Vec<Option<Vec<hel_schedule::NoiseStats>>> = samples
         .par_iter()
-        .map(|inputs| simulate_noise(s, inputs, &own_sd, 0x6e_6f69_7365).ok())
+        .map(|inputs| simulate_noise_prepared(s, inputs, &own_sd, 0x6e_6f69_7365).ok())
         .collect();
-    let stats = per_sample[0].as_deref();
+    let stats = per_sample.first().and_then(|st| st.as_deref());
     // Per node, the largest deviation over the samples that count (see [`annotate`]).
     let deviation: Option<Vec<f64>> = stats.map(|first| {
         (0..first.len())
@@ -301,9 +317,10 @@ fn annotate_inner(
     }
     // Public values the server computes (derived tensors over `plain` inputs): their largest
     // entry on these inputs.
-    let derived_max: Vec<f64> = hel_schedule::derived_tensors(s, inputs)
-        .map(|ts| {
-            ts.iter()
+    let derived_max: Vec<f64> = inputs
+        .map(|i| {
+            i.derived
+                .iter()
                 .map(|t| t.data.iter().fold(0.0f64, |a, x| a.max(x.abs())))
                 .collect()
         })

@@ -45,7 +45,7 @@ use hel_schedule::cost::CostTable;
 use hel_schedule::CkksParams;
 use hel_schedule::{Layout, OutputTile, Schedule, TensorInput, TensorOutput, Unit};
 
-use crate::analysis::ranges::{ranges, Ranges};
+use crate::analysis::ranges::{ranges_on, Ranges, Samples};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{Program, Shape};
 use fit::{Attempt, Raised};
@@ -182,7 +182,8 @@ fn lower_program(
     opts: &LowerOptions,
     factors: &[f64],
 ) -> Result<(Lowered, f64), LowerError> {
-    let ranges = ranges(p);
+    let samples = Samples::of(p);
+    let ranges = ranges_on(p, &samples);
     let mut req = opts.params.clone();
     let mut why = Raised::default();
     if req.forced.is_none() {
@@ -206,7 +207,7 @@ fn lower_program(
             max_ct_ops: opts.max_ct_ops,
             unit: opts.unit,
         };
-        match lower_at(p, &o, slots, &ranges, &why, factors)? {
+        match lower_at(p, &o, slots, (&ranges, &samples), &why, factors)? {
             Attempt::Done(l) if l.schedule.params.log_n == log_n => {
                 let deficit = fit::precision_deficit(p, &l.schedule, &ranges, opts, factors);
                 return Ok((*l, deficit));
@@ -603,7 +604,7 @@ fn lower_at(
     p: &Program,
     opts: &LowerOptions,
     slots: usize,
-    ranges: &Ranges,
+    (ranges, samples): (&Ranges, &Samples),
     why: &Raised,
     factors: &[f64],
 ) -> Result<Attempt, LowerError> {
@@ -726,11 +727,11 @@ fn lower_at(
         hoist_groups: Vec::new(),
     };
     finish(&mut schedule);
-    let mags = bounds::magnitudes(&schedule, p, ranges);
+    let mags = bounds::magnitudes(&schedule, ranges, samples);
     if let Some(a) = fit::fit_values(p, &schedule, &mags, floor, &primes.q, opts)? {
         return Ok(a);
     }
-    bounds::annotate(&mut schedule, p, &mags);
+    bounds::annotate(&mut schedule, &mags, samples);
     if let Some(note) = fit::precision(p, &schedule, ranges, opts, factors) {
         choice.explanation.push_str(&note);
     }
