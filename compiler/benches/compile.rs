@@ -43,6 +43,8 @@ fn bench_zoo(c: &mut Criterion) {
         "mlp_step",
         "kmeans_step",
         "newton_schulz",
+        "logreg_gd",
+        "logreg_nag",
     ] {
         let path = format!("{dir}/{name}.hel");
         let text = std::fs::read_to_string(&path).expect("example");

@@ -232,14 +232,22 @@ fn candidates(p: &Program, limit: u64, used: &mut u64, select: Select) -> Vec<No
             }
             && n.ty.seq.is_none()
     };
+    // Products equal up to constant factors are one derived input, uploaded once (see
+    // [`replace`]): counted once against the budget.
+    let mut uploaded: Vec<String> = p.derived.iter().map(|d| d.description.clone()).collect();
     let mut picked = Vec::new();
     for id in g.ids() {
         if wanted(id) && !g.users(id).into_iter().any(wanted) {
-            let bytes = 8 * g.node(id).ty.shape.len() as u64;
-            if used.saturating_add(bytes) > limit {
-                continue;
+            let (_, sub, node) = canonical(p, id);
+            let description = describe(&sub, node, &p.source);
+            if !uploaded.contains(&description) {
+                let bytes = 8 * g.node(id).ty.shape.len() as u64;
+                if used.saturating_add(bytes) > limit {
+                    continue;
+                }
+                *used += bytes;
+                uploaded.push(description);
             }
-            *used += bytes;
             picked.push(id);
         }
     }

@@ -280,6 +280,17 @@ impl Engine<'_> {
 
     /// Builds the top operation of `form` with operands built under the remaining budget.
     fn build_form(&mut self, form: &P, budget: u32, span: Span, iter: &[u32]) -> NodeId {
+        if let T::MatMul(a, b) = self.t(*form) {
+            let client = self.rules.precompute || self.rules.precompute_later;
+            if client && self.term_input_only(&T::MatMul(a, b)) {
+                if let Some(key) = self.product_key(a, b) {
+                    if !self.client_built.iter().any(|(k, _)| *k == key) {
+                        let values = self.shape_of(form).len() as u64;
+                        self.client_built.push((key, values));
+                    }
+                }
+            }
+        }
         if self.rules.precompute && self.term_input_only(&self.t(*form)) && budget == 0 {
             // Will be computed by the client: build it plainly, the precompute pass takes it.
             return self.build_plainly(form, span, iter);

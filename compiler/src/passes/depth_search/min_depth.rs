@@ -37,7 +37,14 @@ impl Engine<'_> {
                         let n = self.node(id);
                         let precomputable = n.op == Op::MatMul
                             && self.degree[id.index()].is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE)
-                            && self.within_client_budget(n.ty.shape);
+                            && match n.args[..] {
+                                [a, b] => self.client_takes(
+                                    self.mk(T::N(a)),
+                                    self.mk(T::N(b)),
+                                    n.ty.shape,
+                                ),
+                                _ => false,
+                            };
                         if self.rules.precompute
                             && precomputable
                             && !matches!(n.op, Op::Input { .. })

@@ -45,7 +45,7 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{Builder, Graph, NodeId, Op, OutputDecl, Program};
 use crate::Span;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use term::{Entry, Mix, P, T};
 
 pub use build::result_type;
@@ -98,7 +98,23 @@ impl Pass for EnginePass {
 /// five).
 const MAX_BUILD_ROUNDS: usize = 16;
 
+/// Which products of data the client takes (the products the search may price at depth 0,
+/// or at one level for a later pass to hand to the client).
+#[derive(Clone, Debug)]
+enum Grants {
+    /// Any product of at most this many values.
+    Each(u64),
+    /// Exactly these products (by [`Engine::product_key`]).
+    Only(BTreeSet<(NodeId, NodeId)>),
+}
+
 /// Runs the engine over a loop-free program.
+///
+/// The client's budget bounds the values of all the products it computes together. The search
+/// cannot sum it as it goes (it asks about far more products than it builds: GD at k = 6
+/// explored `Z[2] @ Z[0]ᵀ` before `Z[2] @ Z[1]ᵀ` and spent a `2x` budget on it), so it runs
+/// with every product that fits the budget alone, and if the products it built for the client
+/// exceed the budget together, again with only those that fit, taken in program order.
 pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
     if p.graph.nodes().any(|(_, n)| matches!(n.op, Op::Loop(_))) {
         return Err(Diagnostic::new(
@@ -108,9 +124,47 @@ pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
             "internal error: depth rewrites need an unrolled program",
         ));
     }
-    let degree = input_degrees(&p);
-    let client_values = client_precompute::budget_bytes(rules.client_budget, &p) / 8;
-    let mut e = Engine::new(&p.graph, rules, degree, client_values);
+    let limit = client_precompute::budget_bytes(rules.client_budget, &p) / 8;
+    let (program, mut built, existing) = run(&p, rules, Grants::Each(limit));
+    if built.iter().map(|(_, v)| *v).sum::<u64>() <= limit {
+        return super::dce::Dce.run(program);
+    }
+    // Products the program computes already first (an earlier pass planned them for the
+    // client, and they stay unless this pass rewrites them), then program order: a product
+    // of later data comes later (`Z[i + 1] @ Z[i]ᵀ` by i).
+    built.sort_by_key(|((a, b), _)| (!existing.contains(&(*a, *b)), *a.max(b), *a.min(b), *a));
+    let mut used = 0u64;
+    let mut allowed = BTreeSet::new();
+    for (key, values) in built {
+        if used.saturating_add(values) <= limit {
+            used += values;
+            allowed.insert(key);
+        }
+    }
+    super::dce::Dce.run(run(&p, rules, Grants::Only(allowed)).0)
+}
+
+/// A product of data by [`Engine::product_key`].
+type ProductKey = (NodeId, NodeId);
+
+/// One run of the engine: the rebuilt program (before dead-code elimination), the products of
+/// data it built for the client (with their values) and the products of data `p` computes.
+fn run(
+    p: &Program,
+    rules: Rules,
+    grants: Grants,
+) -> (Program, Vec<(ProductKey, u64)>, BTreeSet<ProductKey>) {
+    let degree = input_degrees(p);
+    let mut e = Engine::new(&p.graph, rules, degree, grants);
+    let existing = p
+        .graph
+        .nodes()
+        .filter(|(_, n)| n.op == Op::MatMul)
+        .filter_map(|(_, n)| match n.args[..] {
+            [a, b] => e.product_key(e.mk(T::N(a)), e.mk(T::N(b))),
+            _ => None,
+        })
+        .collect();
     e.uses = e.effective_uses(&p.outputs);
     let budget = p
         .outputs
@@ -143,8 +197,9 @@ pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
             break;
         }
     }
+    let built = std::mem::take(&mut e.client_built);
     let graph = e.out.finish();
-    super::dce::Dce.run(p.with_graph(graph, outputs))
+    (p.with_graph(graph, outputs), built, existing)
 }
 
 struct Engine<'a> {
@@ -153,8 +208,10 @@ struct Engine<'a> {
     /// Per input-graph node: its degree as a polynomial in the inputs, if it is computed from
     /// inputs and constants only.
     degree: Vec<Option<u32>>,
-    /// The most values the client uploads for the products it computes ([`Rules::client_budget`]).
-    client_values: u64,
+    /// Which products of data the client takes ([`Rules::client_budget`]).
+    grants: Grants,
+    /// The products of data built for the client, with their values, in build order.
+    client_built: Vec<((NodeId, NodeId), u64)>,
     /// Every term made by [`Engine::mk`], for hash-consing.
     terms: RefCell<HashMap<T, P, Mix>>,
     /// Every interned term, indexed by its [`P`].
@@ -188,12 +245,13 @@ struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    fn new(g: &'a Graph, rules: Rules, degree: Vec<Option<u32>>, client_values: u64) -> Engine<'a> {
+    fn new(g: &'a Graph, rules: Rules, degree: Vec<Option<u32>>, grants: Grants) -> Engine<'a> {
         Engine {
             g,
             rules,
             degree,
-            client_values,
+            grants,
+            client_built: Vec::new(),
             terms: RefCell::default(),
             arena: RefCell::default(),
             leaves: RefCell::new(vec![None; g.len()]),
@@ -216,6 +274,7 @@ impl<'a> Engine<'a> {
         self.built.clear();
         self.built_at.clear();
         self.plain.clear();
+        self.client_built.clear();
     }
 
     /// Per input-graph node: how many nodes and outputs use it, a public scaling or negation

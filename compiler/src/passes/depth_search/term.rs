@@ -4,7 +4,7 @@
 //! per interned term.
 
 use super::degree::PRECOMPUTE_MAX_DEGREE;
-use super::Engine;
+use super::{Engine, Grants};
 use crate::analysis::depth::DepthModel;
 use crate::ir::{Node, NodeId, Op, Secrecy, Shape};
 use std::cell::Cell;
@@ -169,10 +169,10 @@ impl<'a> Engine<'a> {
     /// degree (see [`PRECOMPUTE_MAX_DEGREE`]).
     pub(super) fn term_input_only(&self, t: &T) -> bool {
         match t {
-            T::MatMul(..) => {
+            T::MatMul(a, b) => {
                 self.term_degree(t)
                     .is_some_and(|d| d <= PRECOMPUTE_MAX_DEGREE)
-                    && self.within_client_budget(self.term_shape(t))
+                    && self.client_takes(*a, *b, self.term_shape(t))
             }
             // The client can scale what it computes.
             T::Scale(_, x) => self.term_input_only(&self.t(*x)),
@@ -180,10 +180,41 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Whether a value of this shape fits the client's budget for the products it computes
-    /// by itself ([`super::Rules::client_budget`]): a larger one stays the server's.
-    pub(super) fn within_client_budget(&self, shape: Shape) -> bool {
-        shape.len() as u64 <= self.client_values
+    /// Whether the client takes the product `a @ b` (of this shape): see [`super::Grants`].
+    /// Products equal up to public factors and signs (`(c Z[1]) @ Z[0]ᵀ`, `Z[1] @ (d Z[0]ᵀ)`,
+    /// the forms the hoisting rule explores) are one product, uploaded once. A product the
+    /// client does not take is the server's.
+    pub(super) fn client_takes(&self, a: P, b: P, shape: Shape) -> bool {
+        match &self.grants {
+            Grants::Each(limit) => shape.len() as u64 <= *limit,
+            Grants::Only(allowed) => self
+                .product_key(a, b)
+                .is_some_and(|key| allowed.contains(&key)),
+        }
+    }
+
+    /// The input-graph nodes of the two factors of `a @ b` without their public factors and
+    /// signs, if both are nodes: what identifies a product of data across runs of the engine.
+    pub(super) fn product_key(&self, a: P, b: P) -> Option<(NodeId, NodeId)> {
+        match (self.t(self.unscaled(a)), self.t(self.unscaled(b))) {
+            (T::N(x), T::N(y)) => Some((x, y)),
+            _ => None,
+        }
+    }
+
+    /// `p` without its public scalings and negations (looking through input-graph nodes that
+    /// are one).
+    fn unscaled(&self, mut p: P) -> P {
+        loop {
+            p = match self.t(p) {
+                T::Scale(_, x) | T::Neg(x) => x,
+                T::N(id) => match self.structural_p(id) {
+                    Some(s) if matches!(self.t(s), T::Scale(..) | T::Neg(_)) => s,
+                    _ => return p,
+                },
+                _ => return p,
+            };
+        }
     }
 
     pub(super) fn term_plain(&self, t: &T) -> bool {
@@ -226,7 +257,7 @@ impl<'a> Engine<'a> {
     }
 
     /// [`Self::shape_of`] of a term not interned.
-    fn term_shape(&self, t: &T) -> Shape {
+    pub(super) fn term_shape(&self, t: &T) -> Shape {
         match t.clone() {
             T::N(id) => self.node(id).ty.shape,
             T::Broadcast(_, len) => Shape::Vector(len),
