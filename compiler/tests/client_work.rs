@@ -3,6 +3,7 @@
 //! multiplications on encrypted data.
 
 use hel_compiler::analysis::client_work::{encrypted_products, ClientWork};
+use hel_compiler::ir::{Op, Secrecy};
 use hel_compiler::passes::depth_search::PRECOMPUTE_MAX_DEGREE;
 use hel_compiler::passes::pipeline::OptLevel;
 use hel_compiler::{compile, Options, SourceFile};
@@ -111,4 +112,51 @@ fn the_depth_search_plans_within_the_client_budget() {
     assert!(work.derived_inputs > 0, "{work:?}: nothing precomputed");
     assert!(c.report().depth <= 5, "depth {}", c.report().depth);
     assert_eq!(c.level, OptLevel::O2, "{:?}", c.notes);
+}
+
+/// The client's budget holds for all its products together, and no expanding product of data
+/// (samples by samples out of two minibatches) is left to the server. GD with minibatches of
+/// 64 x 8 under `2x`: each cross-minibatch Gram (64 x 64) is 0.7 of the data, so two fit of the
+/// four the unbounded plan uses; the search once planned all four (each fits alone) and left
+/// the two the budget refused to the server as encrypted matrix products.
+#[test]
+fn the_client_budget_holds_for_all_products_together() {
+    let sets = [("k", 6.0), ("m", 64.0), ("f", 8.0)];
+    let mut o = options(OptLevel::O2, &sets);
+    o.passes.client_precompute = "2x".parse().expect("a budget");
+    let c =
+        compile(&example("logreg_gd.hel"), &o).unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    let work = ClientWork::of(&c.program);
+    assert!(
+        work.extra_values <= 2 * work.data_values,
+        "{work:?} over the budget"
+    );
+    let g = &c.program.graph;
+    for (id, n) in g.nodes() {
+        let encrypted = |k: usize| g.node(n.args[k]).ty.secrecy == Secrecy::Enc;
+        if n.op == Op::MatMul && encrypted(0) && encrypted(1) {
+            let larger = n
+                .args
+                .iter()
+                .map(|a| g.node(*a).ty.shape.len())
+                .max()
+                .unwrap_or(0);
+            assert!(
+                n.ty.shape.len() <= larger,
+                "{id:?}: the server multiplies two encrypted matrices into a larger one ({})",
+                n.ty.shape
+            );
+        }
+    }
+    // The budget still buys depth: shallower than -O1, which precomputes nothing.
+    let o1 = compile(&example("logreg_gd.hel"), &options(OptLevel::O1, &sets))
+        .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    assert_eq!(c.level, OptLevel::O2, "{:?}", c.notes);
+    assert!(work.derived_inputs > 0, "{work:?}: nothing precomputed");
+    assert!(
+        c.report().depth < o1.report().depth,
+        "-O2 under 2x: depth {}, -O1: {}",
+        c.report().depth,
+        o1.report().depth
+    );
 }
