@@ -221,9 +221,10 @@ fn depth_is_reported_when_no_parameter_set_holds_the_circuit() {
     }
 }
 
-/// `--compare` compiles each level as it is and reports what it buys: the -O2 row is the plain
-/// `hel depth -O2` report's depth and ring, and a level with client-precomputed inputs shows
-/// the client's work.
+/// `--compare` compiles each level as `hel compile` does and reports what it buys: the -O2 row
+/// is the plain `hel depth -O2` report's depth and ring (this program gets one plan at -O2),
+/// each row names the level whose schedule it is, and a level with client-precomputed inputs
+/// shows the client's work.
 #[test]
 fn compare_shows_each_level_side_by_side() {
     let sets = [
@@ -242,6 +243,7 @@ fn compare_shows_each_level_side_by_side() {
     assert_eq!(rows.len(), 3);
     for (n, r) in rows.iter().enumerate() {
         assert_eq!(r["opt_level"], n as u64);
+        assert!(r["schedule_level"].as_u64().is_some_and(|l| l <= n as u64));
         assert!(r["estimated_server_seconds"]
             .as_f64()
             .is_some_and(|t| t > 0.0));

@@ -1,6 +1,8 @@
 //! `hel depth --compare`: the program compiled at -O0, -O1 and -O2 side by side, so a user
 //! sees what each level buys (ciphertext depth, ring, estimated server work, keys, upload) and
-//! what the client pays for it.
+//! what the client pays for it. Each level is compiled as `hel compile -O<n>` compiles it: a
+//! level never loses to the ones below it (the driver keeps a lower level's schedule where it is
+//! shallower, or as deep and faster), and the row says when it did.
 
 use hel::train::report::human_bytes;
 use hel_compiler::analysis::client_work::ClientWork;
@@ -24,6 +26,9 @@ struct Row {
 #[serde(untagged)]
 enum Outcome {
     Compiled {
+        /// The level whose schedule `hel compile` keeps at this level: this one, or a lower
+        /// one that is shallower or as deep and faster.
+        schedule_level: u8,
         depth: u32,
         log_n: u32,
         log_pq: u32,
@@ -53,8 +58,6 @@ pub fn run(args: &DepthArgs) -> CmdResult {
             passes,
             precision_bits: args.precision.precision,
             max_log_n: args.max_log_n.max_log_n,
-            // Each level as it is: what it buys, not the driver's fallback.
-            keep_best: false,
             ..hel_compiler::Options::default()
         };
         eprintln!("[compare] compiling at -O{n}");
@@ -62,6 +65,7 @@ pub fn run(args: &DepthArgs) -> CmdResult {
             Ok(c) => {
                 let r = c.report();
                 Outcome::Compiled {
+                    schedule_level: level_number(c.level),
                     depth: r.depth,
                     log_n: r.params.log_n,
                     log_pq: r.params.log_q,
@@ -92,6 +96,14 @@ pub fn run(args: &DepthArgs) -> CmdResult {
     Ok(())
 }
 
+fn level_number(level: OptLevel) -> u8 {
+    match level {
+        OptLevel::O0 => 0,
+        OptLevel::O1 => 1,
+        OptLevel::O2 => 2,
+    }
+}
+
 fn render(file: &str, rows: &[Row]) -> String {
     use std::fmt::Write;
     let mut s = format!(
@@ -102,6 +114,7 @@ fn render(file: &str, rows: &[Row]) -> String {
         let level = format!("-O{}", r.opt_level);
         match &r.outcome {
             Outcome::Compiled {
+                schedule_level,
                 depth,
                 log_n,
                 estimated_server_seconds,
@@ -120,6 +133,10 @@ fn render(file: &str, rows: &[Row]) -> String {
                     client.flops,
                     client.extra_values as f64 / client.data_values.max(1) as f64,
                 );
+                if *schedule_level != r.opt_level {
+                    s.pop();
+                    let _ = writeln!(s, "  (-O{schedule_level}'s schedule: it does better)");
+                }
             }
             Outcome::Refused { error } => {
                 let _ = writeln!(

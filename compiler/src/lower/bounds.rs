@@ -16,9 +16,9 @@
 //!   room for). It is sound for that data but very loose for deep circuits: it assumes every
 //!   error adds up with the same sign, through every reduction.
 //! - **Simulated**: the schedule run on plaintext slots with Gaussian noise of the model's size
-//!   injected at every source ([`simulate_noise`]), which propagates errors exactly as the
-//!   circuit does (cancellation included); the bound is [`SIMULATION_MARGIN`] times the largest
-//!   deviation seen plus the node's own 6σ. This is the "simulation with encoding noise
+//!   injected at every source ([`hel_schedule::simulate_noise`]), which propagates errors
+//!   exactly as the circuit does (cancellation included); the bound is [`SIMULATION_MARGIN`]
+//!   times the largest deviation seen plus the node's own 6σ. This is the "simulation with encoding noise
 //!   modelled" the precision target refers to.
 //!
 //! The inputs of both are random, drawn from the declared ranges with a random sign per row
@@ -37,9 +37,10 @@ use crate::analysis::ranges::{Ranges, Samples, OBSERVED_MARGIN, TIGHT, TYPICAL};
 use crate::ir::interp::Value;
 
 /// The magnitude bound of every schedule node's slots: the largest |slot| the slot-level
-/// simulation reaches on the range analysis's sample inputs ([`sample_inputs`]), times how far
-/// the range analysis's bound of the node's tensor value lies above what the same samples give
-/// it ([`Ranges::inflation`]: 1 where interval arithmetic is exact, up to
+/// simulation reaches on the range analysis's sample inputs
+/// ([`crate::analysis::ranges::sample_inputs`]), times how far the range analysis's bound of
+/// the node's tensor value lies above what the same samples give it ([`Ranges::inflation`]: 1
+/// where interval arithmetic is exact, up to
 /// [`OBSERVED_MARGIN`]). Slots hold the tensor values times packing factors, partial sums of
 /// reductions and masked copies, so they are observed rather than derived from the tensor
 /// bound; the inflation carries the analysis's margin over. Infinite where a sample
