@@ -471,3 +471,25 @@ pub fn unpack_outputs<'a>(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::max_abs;
+
+    /// The lane-wise maximum is the largest magnitude, over whole lanes and the remainder, and
+    /// infinite as soon as one value is infinite or NaN (wherever it lies).
+    #[test]
+    fn max_abs_is_the_largest_magnitude_or_infinite() {
+        assert_eq!(max_abs(&[]), 0.0);
+        let xs: Vec<f64> = (0..19).map(|k| (k as f64 - 9.5) * 0.25).collect();
+        assert_eq!(max_abs(&xs), 2.375);
+        for at in [0, 7, 8, 18] {
+            for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                let mut ys = xs.clone();
+                ys[at] = bad;
+                assert_eq!(max_abs(&ys), f64::INFINITY, "{bad} at {at}");
+            }
+        }
+        assert_eq!(max_abs(&[-0.0, -3.0, 2.0]), 3.0);
+    }
+}
