@@ -22,6 +22,7 @@ pub fn matmul(a: &[f64], b: &[f64], r: usize, k: usize, c: usize) -> Vec<f64> {
     if c == 0 {
         return out;
     }
+    let m = Operands { a, b, k, c };
     out.par_chunks_mut(RB * c)
         .enumerate()
         .for_each(|(blk, rows)| {
@@ -31,7 +32,7 @@ pub fn matmul(a: &[f64], b: &[f64], r: usize, k: usize, c: usize) -> Vec<f64> {
             while j0 < c {
                 let nc = CB.min(c - j0);
                 if nr == RB && nc == CB {
-                    let acc = block(a, b, k, c, i0, j0);
+                    let acc = block(&m, i0, j0);
                     for (ii, sums) in acc.iter().enumerate() {
                         rows[ii * c + j0..ii * c + j0 + CB].copy_from_slice(sums);
                     }
@@ -52,55 +53,53 @@ pub fn matmul(a: &[f64], b: &[f64], r: usize, k: usize, c: usize) -> Vec<f64> {
     out
 }
 
+/// The factors of a product: `a` has `k` columns, `b` is `k` x `c`.
+struct Operands<'a> {
+    a: &'a [f64],
+    b: &'a [f64],
+    k: usize,
+    c: usize,
+}
+
+/// Sums of one register block.
+type Block = [[f64; CB]; RB];
+
 /// The sums of rows `i0..i0 + RB` by columns `j0..j0 + CB`, in the widest vector unit the CPU
 /// has.
-fn block(a: &[f64], b: &[f64], k: usize, c: usize, i0: usize, j0: usize) -> [[f64; CB]; RB] {
+fn block(m: &Operands, i0: usize, j0: usize) -> Block {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2")]
-        unsafe fn v4(
-            a: &[f64],
-            b: &[f64],
-            k: usize,
-            c: usize,
-            i0: usize,
-            j0: usize,
-        ) -> [[f64; CB]; RB] {
-            block_body(a, b, k, c, i0, j0)
+        unsafe fn v4(m: &Operands, i0: usize, j0: usize) -> Block {
+            block_body(m, i0, j0)
         }
         #[target_feature(enable = "avx2")]
-        unsafe fn v3(
-            a: &[f64],
-            b: &[f64],
-            k: usize,
-            c: usize,
-            i0: usize,
-            j0: usize,
-        ) -> [[f64; CB]; RB] {
-            block_body(a, b, k, c, i0, j0)
+        unsafe fn v3(m: &Operands, i0: usize, j0: usize) -> Block {
+            block_body(m, i0, j0)
         }
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512vl")
             && std::arch::is_x86_feature_detected!("avx512dq")
         {
             // SAFETY: the required CPU features were detected just above.
-            return unsafe { v4(a, b, k, c, i0, j0) };
+            return unsafe { v4(m, i0, j0) };
         }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the required CPU feature was detected just above.
-            return unsafe { v3(a, b, k, c, i0, j0) };
+            return unsafe { v3(m, i0, j0) };
         }
     }
-    block_body(a, b, k, c, i0, j0)
+    block_body(m, i0, j0)
 }
 
 #[inline(always)]
-fn block_body(a: &[f64], b: &[f64], k: usize, c: usize, i0: usize, j0: usize) -> [[f64; CB]; RB] {
+fn block_body(m: &Operands, i0: usize, j0: usize) -> Block {
+    let (k, c) = (m.k, m.c);
     let mut acc = [[0.0f64; CB]; RB];
     for l in 0..k {
-        let row = &b[l * c + j0..l * c + j0 + CB];
+        let row = &m.b[l * c + j0..l * c + j0 + CB];
         for (ii, sums) in acc.iter_mut().enumerate() {
-            let x = a[(i0 + ii) * k + l];
+            let x = m.a[(i0 + ii) * k + l];
             for (s, y) in sums.iter_mut().zip(row) {
                 *s += x * y;
             }
