@@ -104,9 +104,13 @@ const MAX_BUILD_ROUNDS: usize = 16;
 enum Grants {
     /// Any product of at most this many values.
     Each(u64),
-    /// Exactly these products (by [`Engine::product_key`]).
-    Only(BTreeSet<(NodeId, NodeId)>),
+    /// Exactly these products.
+    Only(BTreeSet<ProductKey>),
 }
+
+/// A product of data: the input-graph nodes of its factors without their public factors and
+/// signs ([`Engine::product_key`]), which identify it across runs of the engine.
+type ProductKey = (NodeId, NodeId);
 
 /// Runs the engine over a loop-free program.
 ///
@@ -143,9 +147,6 @@ pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
     }
     super::dce::Dce.run(run(&p, rules, Grants::Only(allowed)).0)
 }
-
-/// A product of data by [`Engine::product_key`].
-type ProductKey = (NodeId, NodeId);
 
 /// One run of the engine: the rebuilt program (before dead-code elimination), the products of
 /// data it built for the client (with their values) and the products of data `p` computes.
@@ -211,7 +212,7 @@ struct Engine<'a> {
     /// Which products of data the client takes ([`Rules::client_budget`]).
     grants: Grants,
     /// The products of data built for the client, with their values, in build order.
-    client_built: Vec<((NodeId, NodeId), u64)>,
+    client_built: Vec<(ProductKey, u64)>,
     /// Every term made by [`Engine::mk`], for hash-consing.
     terms: RefCell<HashMap<T, P, Mix>>,
     /// Every interned term, indexed by its [`P`].

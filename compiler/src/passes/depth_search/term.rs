@@ -4,7 +4,7 @@
 //! per interned term.
 
 use super::degree::PRECOMPUTE_MAX_DEGREE;
-use super::{Engine, Grants};
+use super::{Engine, Grants, ProductKey};
 use crate::analysis::depth::DepthModel;
 use crate::ir::{Node, NodeId, Op, Secrecy, Shape};
 use std::cell::Cell;
@@ -195,7 +195,7 @@ impl<'a> Engine<'a> {
 
     /// The input-graph nodes of the two factors of `a @ b` without their public factors and
     /// signs, if both are nodes: what identifies a product of data across runs of the engine.
-    pub(super) fn product_key(&self, a: P, b: P) -> Option<(NodeId, NodeId)> {
+    pub(super) fn product_key(&self, a: P, b: P) -> Option<ProductKey> {
         match (self.t(self.unscaled(a)), self.t(self.unscaled(b))) {
             (T::N(x), T::N(y)) => Some((x, y)),
             _ => None,
