@@ -19,6 +19,7 @@ use hel_runtime::ckks::bootstrap::{BootstrapParams, Bootstrapper};
 use hel_runtime::ckks::{Context, Sampler, Security};
 use hel_runtime::client;
 use hel_runtime::exec::{self, CkksEvaluator, Refresher};
+use hel_runtime::schedule::cost::BootstrapCost;
 use hel_runtime::schedule::{Schedule, Shape, Tensor};
 
 const M: usize = 16;
@@ -229,6 +230,12 @@ fn nag_trains_with_the_state_bootstrapped_between_rounds() {
     assert_eq!(fresh.state.len(), refreshed);
     // The weights and the momentum share one bootstrap (real and imaginary parts).
     assert_eq!(fresh.bootstraps, refreshed / 2);
+    // The planner's count, from the schedules alone, is the refresh's.
+    let top = boot.output_level();
+    assert_eq!(
+        exec::bootstraps_between(&rounds[0], &rounds[1], top),
+        fresh.bootstraps
+    );
     let state2 = fresh.state;
     let out2 = run(1, state2.clone());
 
@@ -296,6 +303,9 @@ fn nag_trains_with_the_state_bootstrapped_between_rounds() {
 /// `hel train --refresh bootstrap` through the library, on the same small ring: NAG (K = 6)
 /// and GD (K = 8) in rounds that fit the nine program levels, the server bootstrapping the
 /// state between them; one upload, one download, and the model the plaintext reference's.
+/// The cost table has no bootstrap at this ring, so the rounds are as large as fit; NAG runs
+/// again with a table whose bootstraps cost nothing, where smaller rounds (the same
+/// operations on fewer limbs) are the cheaper plan.
 #[test]
 fn train_refreshes_on_the_server_and_matches_the_plaintext_model() {
     use hel::data::Matrix;
@@ -316,7 +326,12 @@ fn train_refreshes_on_the_server_and_matches_the_plaintext_model() {
     let batches: Vec<Matrix> = (0..3).map(|i| rows(i * M, M)).collect();
     let z_test = rows(1000, 64);
     // NAG carries two vectors (one tile each here), which share a bootstrap; GD one, alone.
-    for (file, k) in [("logreg_nag.hel", 6), ("logreg_gd.hel", 8)] {
+    let mut largest = None;
+    for (file, k, free) in [
+        ("logreg_nag.hel", 6, false),
+        ("logreg_gd.hel", 8, false),
+        ("logreg_nag.hel", 6, true),
+    ] {
         let path = format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR"));
         let src = SourceFile::new(file, std::fs::read_to_string(path).unwrap());
         let mut opts = TrainOptions {
@@ -325,6 +340,13 @@ fn train_refreshes_on_the_server_and_matches_the_plaintext_model() {
             ..TrainOptions::new(k, M)
         };
         opts.compile.level = OptLevel::O1;
+        if free {
+            opts.cost_table.bootstraps = vec![BootstrapCost {
+                log_n: insecure_chain_for_testing_only().log_n,
+                log_slots: 1,
+                seconds: 1e-9,
+            }];
+        }
         let r = train_on(&batches, &z_test, &src, &opts, &Quiet).unwrap();
         eprintln!(
             "{file}: rounds {:?}, {} bootstraps in {:.2} s, weight error {:.2e}, accuracy {} \
@@ -360,6 +382,16 @@ fn train_refreshes_on_the_server_and_matches_the_plaintext_model() {
             r.max_weight_error
         );
         assert_eq!(r.accuracy, r.plaintext_accuracy, "{file}");
+        match (free, largest) {
+            (false, None) => largest = Some(r.round_sizes[0]),
+            (true, Some(size)) => assert!(
+                r.round_sizes[0] < size && r.rounds_reason.contains("fastest by the cost model"),
+                "free bootstraps, rounds {:?} ({}) against {size}",
+                r.round_sizes,
+                r.rounds_reason
+            ),
+            _ => {}
+        }
     }
 }
 

@@ -781,6 +781,45 @@ fn cost_table_interpolates_extrapolates_and_round_trips() {
 }
 
 #[test]
+fn bootstrap_figures_interpolate_in_the_slots_and_fall_back_to_the_default() {
+    use hel_runtime::schedule::cost::BootstrapCost;
+    let at = |log_slots, seconds| BootstrapCost {
+        log_n: 16,
+        log_slots,
+        seconds,
+    };
+    let mut t = CostTable {
+        bootstraps: vec![at(12, 20.0), at(6, 8.0)],
+        ..CostTable::default()
+    };
+    t.validate().unwrap();
+    // Linear in log2 of the slots between measurements, the nearest one outside them.
+    assert_eq!(t.bootstrap_seconds(16, 8), Some(12.0));
+    assert_eq!(t.bootstrap_seconds(16, 6), Some(8.0));
+    assert_eq!(t.bootstrap_seconds(16, 4), Some(8.0));
+    assert_eq!(t.bootstrap_seconds(16, 15), Some(20.0));
+    // No figure for another ring, in this table or the default.
+    assert_eq!(t.bootstrap_seconds(15, 8), None);
+    // A table without bootstraps (an older file) borrows the default's.
+    let default = CostTable::default();
+    assert!(default.bootstrap_seconds(16, 8).is_some_and(|s| s > 1.0));
+    t.bootstraps.clear();
+    assert_eq!(t.bootstrap_seconds(16, 8), default.bootstrap_seconds(16, 8));
+    let old = "(threads: 1, curves: [(log_n: 13, op: \"add\", points: [(1, 1.0)])])";
+    assert!(CostTable::from_ron(old).unwrap().bootstraps.is_empty());
+    // Hostile figures are refused.
+    for bad in [at(16, 1.0), at(8, f64::NAN), at(8, 0.0)] {
+        t.bootstraps = vec![bad];
+        assert!(t.validate().is_err());
+    }
+    t.bootstraps = vec![BootstrapCost {
+        log_n: 40,
+        ..at(8, 1.0)
+    }];
+    assert!(t.validate().is_err());
+}
+
+#[test]
 fn calibration_measures_every_operation() {
     let mut phases = Vec::new();
     let t = calibrate(&[12], 1, &mut |p: &str| phases.push(p.to_string())).unwrap();

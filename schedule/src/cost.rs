@@ -46,6 +46,21 @@ pub struct CostTable {
     /// (CPU-seconds), which parallel execution divides among threads.
     pub threads: usize,
     pub curves: Vec<CostCurve>,
+    /// Measured bootstraps (`hel calibrate --bootstrap`); a table without them (older files,
+    /// a calibration that skipped them) borrows the default table's.
+    #[serde(default)]
+    pub bootstraps: Vec<BootstrapCost>,
+}
+
+/// Measured seconds of one bootstrap, on one thread, of the chain `hel train --refresh
+/// bootstrap` refreshes a state of 2^`log_slots` slots with (the runtime's
+/// `BootstrapParams::for_program`). A bootstrap is one indivisible circuit of a few thousand
+/// key switches on a chain of its own, so it is priced whole rather than by its operations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BootstrapCost {
+    pub log_n: u32,
+    pub log_slots: u32,
+    pub seconds: f64,
 }
 
 impl Default for CostTable {
@@ -60,6 +75,14 @@ impl Default for CostTable {
                     log_n: *log_n,
                     op: op.to_string(),
                     points: points.to_vec(),
+                })
+                .collect(),
+            bootstraps: crate::cost_default::BOOTSTRAPS
+                .iter()
+                .map(|&(log_n, log_slots, seconds)| BootstrapCost {
+                    log_n,
+                    log_slots,
+                    seconds,
                 })
                 .collect(),
         }
@@ -119,6 +142,41 @@ impl CostTable {
         }
     }
 
+    /// Estimated single-thread seconds of one bootstrap of 2^`log_slots` slots at ring degree
+    /// 2^`log_n` ([`BootstrapCost`]): interpolated linearly in `log_slots` between the measured
+    /// slot counts, the nearest one's outside them, from the default table where this one has
+    /// no figure for that ring. `None` where neither has (hel bootstraps only at N = 2^16).
+    pub fn bootstrap_seconds(&self, log_n: u32, log_slots: u32) -> Option<f64> {
+        let measured = |table: &CostTable| -> Vec<(u32, f64)> {
+            let mut points: Vec<(u32, f64)> = table
+                .bootstraps
+                .iter()
+                .filter(|b| b.log_n == log_n)
+                .map(|b| (b.log_slots, b.seconds))
+                .collect();
+            points.sort_by_key(|p| p.0);
+            points.dedup_by_key(|p| p.0);
+            points
+        };
+        let mut points = measured(self);
+        if points.is_empty() {
+            points = measured(&CostTable::default());
+        }
+        let (first, last) = (*points.first()?, *points.last()?);
+        if log_slots <= first.0 {
+            return Some(first.1);
+        }
+        if log_slots >= last.0 {
+            return Some(last.1);
+        }
+        points.windows(2).find_map(|w| {
+            let ((a, ta), (b, tb)) = (w[0], w[1]);
+            (a..=b)
+                .contains(&log_slots)
+                .then(|| ta + (tb - ta) * (log_slots - a) as f64 / (b - a) as f64)
+        })
+    }
+
     /// Checks that every curve is for a ring degree hel uses and has sorted, positive limb
     /// counts and finite non-negative times (a table is a file: [`CostTable::seconds`]
     /// subtracts ring degrees in `i32`, which a degree of 2^(2^31) would overflow).
@@ -141,6 +199,18 @@ impl CostTable {
                     "curve `{}` at N = 2^{} needs increasing limb counts and finite, \
                      non-negative times",
                     c.op, c.log_n
+                )));
+            }
+        }
+        for b in &self.bootstraps {
+            if !(MIN_LOG_N..=MAX_LOG_N).contains(&b.log_n)
+                || b.log_slots >= b.log_n
+                || !(b.seconds.is_finite() && b.seconds > 0.0)
+            {
+                return Err(CostTableError(format!(
+                    "bootstrap of 2^{} slots at N = 2^{}: needs a ring hel uses, at most N/2 slots \
+                     and a finite, positive time",
+                    b.log_slots, b.log_n
                 )));
             }
         }

@@ -74,3 +74,16 @@ pub(super) const MEASURED: &[Curve] = &[
     (15, "rotate_hoisted", &[(1, 1.298e-3), (10, 2.712e-2), (20, 2.977e-1)]),
     (15, "sub", &[(1, 2.352e-5), (10, 2.953e-4), (20, 1.042e-3)]),
 ];
+
+/// (log_n, log2 slots, seconds) of one bootstrap on one thread, with the chain `hel train
+/// --refresh bootstrap` uses for that many slots (`hel bench bootstrap --for-training --slots S
+/// --threads 1`, CPU seconds, 2026-12-06): the median of two or three runs on the shared 2-core
+/// development VM, whose runs of one setting differed by up to 40%. The time follows the chain
+/// (program levels, digits) more than the slots: 2^12 slots leave 10 program levels, 2^8 leave 14.
+pub(super) const BOOTSTRAPS: &[(u32, u32, f64)] = &[
+    (16, 6, 8.0),
+    (16, 8, 11.7),
+    (16, 10, 12.0),
+    (16, 12, 10.0),
+    (16, 15, 13.9),
+];

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use hel_runtime::exec::calibrate;
+use hel_runtime::exec::{calibrate, calibrate_bootstraps};
 use serde_json::json;
 
 use super::common::user_error;
@@ -19,6 +19,10 @@ degree (median of --repeats samples) and writes a small RON file. Run it on an o
 (`cargo run --release -- calibrate`) on an otherwise idle machine; 2^13..2^15 take about ten \
 seconds, 2^16 about a minute more.
 
+`--bootstrap` also times one bootstrap per slot count (N = 2^16, the chains `hel train \
+--refresh bootstrap` uses, 3-4 GB of keys each, about 20 s each); `hel train` chooses its round \
+size by them. Without it, the bootstraps measured on hel's development machine are used.
+
 The default file is $HEL_COST_TABLE, else $XDG_CONFIG_HOME/hel/cost-table.ron, else \
 ~/.config/hel/cost-table.ron; `hel run` reads it from there. Without it, hel uses the table \
 measured on its development machine.
@@ -26,6 +30,7 @@ measured on its development machine.
 Examples:
   hel calibrate
   hel calibrate --log-n 13,14,15,16 --repeats 5 --force
+  hel calibrate --bootstrap 6,8,10,12,15
   hel calibrate -o cost.ron --json"
 )]
 pub struct CalibrateArgs {
@@ -33,6 +38,10 @@ pub struct CalibrateArgs {
     #[arg(long, value_delimiter = ',', default_values_t = [13u32, 14, 15],
           value_parser = clap::value_parser!(u32).range(12..=16))]
     pub log_n: Vec<u32>,
+    /// Also time one bootstrap of each of these slot counts (log2, comma-separated, 4..=15).
+    #[arg(long, value_name = "LOG_SLOTS", value_delimiter = ',', num_args = 1..,
+          value_parser = clap::value_parser!(u32).range(4..=15))]
+    pub bootstrap: Vec<u32>,
     /// Samples per measurement (the median is kept).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeats: u32,
@@ -54,8 +63,10 @@ pub fn run(args: CalibrateArgs) -> CmdResult {
     };
     check_writable(&out, args.force, &[]).map_err(user_error)?;
     let mut progress = |line: &str| eprintln!("calibrate: {line}");
-    let table = calibrate(&args.log_n, args.repeats as usize, &mut progress)
+    let mut table = calibrate(&args.log_n, args.repeats as usize, &mut progress)
         .map_err(|e| user_error(format!("calibration failed: {e}")))?;
+    table.bootstraps = calibrate_bootstraps(&args.bootstrap, &mut progress)
+        .map_err(|e| user_error(format!("bootstrap calibration failed: {e}")))?;
     let text = table.to_ron().map_err(user_error)?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
@@ -65,7 +76,12 @@ pub fn run(args: CalibrateArgs) -> CmdResult {
     if args.json {
         println!(
             "{}",
-            json!({"path": out, "curves": table.curves.len(), "log_n": args.log_n})
+            json!({
+                "path": out,
+                "curves": table.curves.len(),
+                "log_n": args.log_n,
+                "bootstraps": table.bootstraps,
+            })
         );
     } else {
         println!(

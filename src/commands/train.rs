@@ -16,6 +16,7 @@ use hel_runtime::ckks::bootstrap::BootstrapParams;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::common::{read_source, user_error};
+use super::cost_table::load_cost_table;
 use super::errors::usage_error;
 use super::flags::{parse_size, MaxLogNArgs, OptArgs, PrecisionArgs, ThreadsArgs};
 use super::CmdResult;
@@ -223,6 +224,7 @@ pub fn run(args: TrainArgs) -> CmdResult {
             RefreshArg::Client => Refresh::Client,
             RefreshArg::Bootstrap => Refresh::Bootstrap(BootstrapParams::standard_n16()),
         },
+        cost_table: load_cost_table(None)?.table,
     };
     let bars = Bars::default();
     let TrainOutput { report, model } = train(&data, &src, &opts, &bars).map_err(|e| match e {

@@ -1,5 +1,6 @@
-//! The cost model's view of a compiled circuit: a dry run of its schedule priced with hel's
-//! built-in cost table (the one the lowering chooses layouts by), before anything is encrypted.
+//! The cost model's view of a compiled circuit: a dry run of its schedule priced with the run's
+//! cost table (hel's built-in one, the lowering chooses layouts by, unless `hel calibrate`
+//! measured this machine), before anything is encrypted.
 //! The round-size search compares circuits by it, and the report carries it next to the
 //! measured server time.
 
@@ -26,10 +27,10 @@ impl CostEstimate {
     }
 }
 
-/// Dry-runs `schedule` with the built-in cost table.
-pub fn estimate(schedule: &Schedule) -> Result<CostEstimate, TrainError> {
+/// Dry-runs `schedule` with `table`.
+pub fn estimate(schedule: &Schedule, table: &CostTable) -> Result<CostEstimate, TrainError> {
     let internal = |e: hel_runtime::exec::ExecError| TrainError::Internal(e.to_string());
-    let evaluator = CostEvaluator::new(schedule, CostTable::default()).map_err(internal)?;
+    let evaluator = CostEvaluator::new(schedule, table.clone()).map_err(internal)?;
     let options = RunOptions {
         threads: 1,
         ..RunOptions::default()

@@ -41,6 +41,7 @@ use std::path::PathBuf;
 use hel_compiler::passes::pipeline::Options;
 use hel_compiler::SourceFile;
 use hel_runtime::ckks::bootstrap::BootstrapParams;
+use hel_runtime::exec::CostTable;
 
 pub use arrays::Arrays;
 pub use error::TrainError;
@@ -138,6 +139,9 @@ pub struct TrainOptions {
     pub fit_domain: bool,
     /// How the state crosses from one round to the next (`--refresh`).
     pub refresh: Refresh,
+    /// What the planner prices circuits and bootstraps with (the CLI's: the table `hel
+    /// calibrate` measured on this machine if there is one).
+    pub cost_table: CostTable,
 }
 
 /// How the weights (and NAG's momentum) cross from one round to the next.
@@ -193,6 +197,7 @@ impl Default for TrainOptions {
             max_log_n: 16,
             fit_domain: true,
             refresh: Refresh::Client,
+            cost_table: CostTable::default(),
         }
     }
 }

@@ -381,7 +381,7 @@ impl<'a> Run<'a> {
             key_set: 0,
             predicted_error: r.predicted_error,
             compile_seconds: seconds,
-            cost_model: cost::estimate(s)?,
+            cost_model: cost::estimate(s, &self.opts.cost_table)?,
         };
         self.circuits.insert(
             key,
@@ -527,7 +527,13 @@ impl<'a> Run<'a> {
                          levels a bootstrap leaves"
                     )
                 };
-                (largest, reason)
+                match self.fastest_bootstrapped_size(&template, largest)? {
+                    Some(fastest) if fastest.size != largest => {
+                        let reason = format!("{reason}; {}", fastest.why(largest));
+                        (fastest.size, reason)
+                    }
+                    _ => (largest, reason),
+                }
             }
         };
         // Every round must compile on the chain, not only the first: their constants differ

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use crate::ckks::bootstrap::bench;
 use crate::ckks::{CkksError, CkksParams, Context, Sampler};
-use hel_schedule::cost::{CostCurve, CostTable, ENCODE, ROTATE_HOISTED};
+use hel_schedule::cost::{BootstrapCost, CostCurve, CostTable, ENCODE, ROTATE_HOISTED};
 
 /// Measures a [`CostTable`] for the standard chain of each ring degree in `log_ns`, on one
 /// thread, at up to three limb counts (1, half, all), taking the median of `reps` timings per
@@ -30,7 +31,34 @@ pub fn calibrate(
             .into_iter()
             .map(|((log_n, op), points)| CostCurve { log_n, op, points })
             .collect(),
+        bootstraps: Vec::new(),
     })
+}
+
+/// Measures one bootstrap on one thread for each slot count 2^`log_slots`, with the chain
+/// `hel train --refresh bootstrap` uses for a state of that many slots (N = 2^16, 128-bit;
+/// [`crate::ckks::bootstrap::BootstrapParams::for_program`]). Each takes its keys (3-4 GB,
+/// several seconds) and one bootstrap; the figure is the process's CPU time where Linux
+/// reports it (closer to the work on a shared machine), else the wall clock.
+pub fn calibrate_bootstraps(
+    log_slots: &[u32],
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<Vec<BootstrapCost>, CkksError> {
+    const LOG_N: u32 = 16;
+    log_slots
+        .iter()
+        .map(|&ls| {
+            let params = bench::secure_params(LOG_N, ls)?.for_program(ls);
+            let report = bench::run(&params, 1, &mut |phase| {
+                progress(&format!("bootstrap of 2^{ls} slots: {phase}"))
+            })?;
+            Ok(BootstrapCost {
+                log_n: LOG_N,
+                log_slots: ls,
+                seconds: report.cpu_seconds.unwrap_or(report.seconds),
+            })
+        })
+        .collect()
 }
 
 /// Median seconds of `f` over up to `reps` samples, batched so that one sample takes about a

@@ -54,6 +54,46 @@ fn refreshed_inputs(next: &Schedule) -> Vec<(usize, String, Layout)> {
         .collect()
 }
 
+/// Whether the refreshed tile `b` (its scale leaving the previous round, the level and scale
+/// the next round wants) shares the bootstrap of the tile `a` before it (scale leaving, scale
+/// wanted). Two real tiles go as the real and imaginary parts of one message (NAG's weights
+/// and momentum: one bootstrap per refresh) where they leave at one scale and the second
+/// either wants the first's scale or a level below the bootstrap's output `top`, where one
+/// product lands it on its own.
+fn shares_bootstrap(a: (f64, f64), b: (f64, usize, f64), top: usize) -> bool {
+    scales_equal(b.0, a.0) && (scales_equal(b.2, a.1) || b.1 < top)
+}
+
+/// Bootstraps the refresh of `prev`'s state into `next`'s inputs takes, before running
+/// anything: the count [`Refresher::refresh`] reports, from the scales the schedules record
+/// and the level `top` a bootstrap leaves its output at. For a planner weighing rounds
+/// against refreshes.
+pub fn bootstraps_between(prev: &Schedule, next: &Schedule, top: usize) -> usize {
+    let jobs: Vec<(f64, usize, f64)> = refreshed_inputs(next)
+        .into_iter()
+        .map(|(i, from, layout)| {
+            let want = &next.ct_inputs[i];
+            let leaves = prev
+                .outputs
+                .iter()
+                .find(|o| o.name == from)
+                .and_then(|o| o.tiles.iter().find(|t| t.layout == layout))
+                .and_then(|t| prev.nodes.get(t.value as usize))
+                .map_or(f64::NAN, |n| n.scale);
+            (leaves, want.level as usize, want.scale)
+        })
+        .collect();
+    let mut bootstraps = 0;
+    let mut k = 0;
+    while k < jobs.len() {
+        let (a, b) = (jobs[k], jobs.get(k + 1));
+        let paired = b.is_some_and(|&b| shares_bootstrap((a.0, a.2), b, top));
+        k += if paired { 2 } else { 1 };
+        bootstraps += 1;
+    }
+    bootstraps
+}
+
 impl<'a> Refresher<'a> {
     /// A refresher with the bootstrapping circuit and the client's bootstrapping keys.
     pub fn new(boot: &'a Bootstrapper, keys: &'a BootstrapKeys) -> Self {
@@ -140,18 +180,13 @@ impl<'a> Refresher<'a> {
                 Ok((bottom, want.level as usize, want.scale))
             })
             .collect::<Result<Vec<_>, ExecError>>()?;
-        // Two real tiles share one bootstrap as the real and imaginary parts of one message
-        // (NAG's weights and momentum: one bootstrap per refresh), where they leave at one
-        // scale and the second either wants the first's scale or a level below the
-        // bootstrap's output, where one product lands it on its own.
         let top = self.boot.output_level();
         let mut fresh = Vec::with_capacity(jobs.len());
         let mut bootstraps = 0;
         let mut k = 0;
         while k < jobs.len() {
             let pair = jobs.get(k + 1).filter(|b| {
-                scales_equal(b.0.scale(), jobs[k].0.scale())
-                    && (scales_equal(b.2, jobs[k].2) || b.1 < top)
+                shares_bootstrap((jobs[k].0.scale(), jobs[k].2), (b.0.scale(), b.1, b.2), top)
             });
             match pair {
                 Some(b) => {
