@@ -15,18 +15,22 @@ impl Engine<'_> {
         self.plain_of(a) && self.plain_of(b)
     }
 
-    /// Whether re-association may build the new product `a @ b`: not of two public matrices
-    /// (nothing computes one: the slot layouts multiply no matrices, the client only encrypted
-    /// data), and either the client computes it (now or in a later pass) or it has no more
-    /// values than its larger factor. An expanding product on the server (`Z[1] @ Z[0]ᵀ`,
-    /// samples by samples out of two 1024 x 197 minibatches) costs hundreds of times the two
-    /// matrix-vector products it replaces, to save one level: GD at k = 6 under a `2x` client
-    /// budget planned two of them, 4,443 s of estimated server work against -O1's 38 s.
+    /// Whether re-association may build the new product `a @ b`: either the client computes
+    /// it (now or in a later pass) or it has no more values than its larger factor. An
+    /// expanding product on the server (`Z[1] @ Z[0]ᵀ`, samples by samples out of two
+    /// 1024 x 197 minibatches) costs hundreds of times the two matrix-vector products it
+    /// replaces, to save one level: GD at k = 6 under a `2x` client budget planned two of
+    /// them, 4,443 s of estimated server work against -O1's 38 s. A product of two public
+    /// matrices is public: the server computes it in the clear and encodes it where it meets
+    /// ciphertexts (the lowering's public values), at no level; the same size rule keeps the
+    /// plaintext operands it adds no larger (`Xᵀ @ X` out of `Xᵀ @ (X @ w)` with public
+    /// features: features by features, one level per iteration instead of two).
     fn may_reassociate(&self, a: &P, b: &P) -> bool {
-        if self.both_plain(a, b) {
-            return false;
-        }
         let product = T::MatMul(*a, *b);
+        let larger = self.shape_of(a).len().max(self.shape_of(b).len());
+        if self.both_plain(a, b) {
+            return self.term_shape(&product).len() <= larger;
+        }
         let client = self.rules.precompute || self.rules.precompute_later;
         // Scaled columns of a factor come out of the product (the `MatMul` rule below:
         // `A @ (X diag(v)) = (A @ X) diag(v)`), leaving the client's product of data.
@@ -34,7 +38,6 @@ impl Engine<'_> {
         if client && (self.term_input_only(&product) || self.term_input_only(&data)) {
             return true;
         }
-        let larger = self.shape_of(a).len().max(self.shape_of(b).len());
         self.term_shape(&product).len() <= larger
     }
 
