@@ -382,6 +382,23 @@ fn train_refreshes_on_the_server_and_matches_the_plaintext_model() {
             r.max_weight_error
         );
         assert_eq!(r.accuracy, r.plaintext_accuracy, "{file}");
+        // The report prices the plan that ran and client rounds next to it.
+        let choice = r.refresh_choice.as_ref().expect("the plans' figures");
+        assert_eq!(choice.requested, "bootstrap");
+        assert_eq!(choice.chosen.refresh, "bootstrap");
+        assert_eq!(choice.chosen.round_sizes, r.round_sizes);
+        assert_eq!(
+            choice.chosen.bootstraps, r.bootstraps,
+            "the planner's count"
+        );
+        assert_eq!(choice.chosen.client_exchanges, 2);
+        let alt = choice
+            .alternative
+            .as_ref()
+            .expect("client rounds can be planned");
+        assert_eq!(alt.refresh, "client");
+        assert_eq!(alt.client_exchanges, alt.round_sizes.len());
+        assert!(alt.upload_bytes > 0 && alt.download_bytes > 0 && alt.server_seconds > 0.0);
         match (free, largest) {
             (false, None) => largest = Some(r.round_sizes[0]),
             (true, Some(size)) => assert!(
@@ -392,6 +409,76 @@ fn train_refreshes_on_the_server_and_matches_the_plaintext_model() {
             ),
             _ => {}
         }
+    }
+}
+
+/// `--refresh auto` plans client rounds and bootstrapped rounds and runs the one the cost
+/// model prices lower: with bootstraps that cost a day, the client rounds (no bootstrap); with
+/// bootstraps that cost nothing, whichever the rounds alone make cheaper. Client rounds are
+/// held to N = 2^14 so that they need several rounds too. Either way the model is the
+/// plaintext one.
+#[test]
+fn auto_refresh_runs_the_cheaper_plan() {
+    use hel::data::Matrix;
+    use hel::train::{train_on, Quiet, Refresh, TrainOptions};
+    let rows = |seed: usize, n: usize| {
+        let data: Vec<f64> = (0..n * F)
+            .map(|i| (((i + seed) * 37) % 23) as f64 / 11.0 - 1.0)
+            .collect();
+        Matrix::from_vec(n, F, data)
+    };
+    let batches: Vec<Matrix> = (0..3).map(|i| rows(i * M, M)).collect();
+    let z_test = rows(500, 32);
+    let src = SourceFile::new(
+        "logreg_nag.hel",
+        std::fs::read_to_string(format!(
+            "{}/examples/logreg_nag.hel",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    );
+    for seconds in [1e6, 1e-9] {
+        let mut opts = TrainOptions {
+            refresh: Refresh::Auto(insecure_chain_for_testing_only()),
+            threads: 2,
+            max_log_n: 14,
+            ..TrainOptions::new(6, M)
+        };
+        opts.compile.level = OptLevel::O1;
+        opts.cost_table.bootstraps = vec![BootstrapCost {
+            log_n: insecure_chain_for_testing_only().log_n,
+            log_slots: 1,
+            seconds,
+        }];
+        let r = train_on(&batches, &z_test, &src, &opts, &Quiet).unwrap();
+        let choice = r.refresh_choice.as_ref().expect("both plans priced");
+        let alt = choice
+            .alternative
+            .as_ref()
+            .unwrap_or_else(|| panic!("both ways can be planned: {}", choice.reason));
+        eprintln!(
+            "bootstrap {seconds:e} s: {} ({:.3} s) against {} ({:.3} s): {}",
+            choice.chosen.refresh,
+            choice.chosen.server_seconds,
+            alt.refresh,
+            alt.server_seconds,
+            choice.reason
+        );
+        assert_eq!(choice.requested, "auto");
+        assert_eq!(r.refresh, choice.chosen.refresh);
+        assert_ne!(alt.refresh, choice.chosen.refresh);
+        assert!(choice.chosen.server_seconds <= alt.server_seconds);
+        if seconds > 1.0 {
+            assert_eq!(r.refresh, "client");
+        }
+        let expected = if r.refresh == "bootstrap" {
+            r.rounds - 1
+        } else {
+            0
+        };
+        assert_eq!(r.bootstraps, expected);
+        assert!(r.rounds >= 2, "{:?}", r.round_sizes);
+        assert_eq!(r.accuracy, r.plaintext_accuracy);
     }
 }
 

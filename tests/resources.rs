@@ -51,6 +51,43 @@ fn compile_reports_keys_upload_and_peak_memory() {
         (real - predicted).abs() < 0.01 * real + 4096.0,
         "{real} vs {predicted}"
     );
+    // So do the upload and the server's outputs (the download).
+    let x: String = (0..4096)
+        .map(|i| format!("{}\n", (i % 17) as f64 / 17.0))
+        .collect();
+    std::fs::write(dir.path().join("x.csv"), x).unwrap();
+    let steps: [&[&str]; 2] = [
+        &[
+            "encrypt", "p.helc", "--keys", "keys", "--input", "x=x.csv", "-o", "in.hct",
+        ],
+        &[
+            "run",
+            "p.helc",
+            "--eval-keys",
+            "keys/eval.keys",
+            "--inputs",
+            "in.hct",
+            "-o",
+            "out.hct",
+        ],
+    ];
+    for args in steps {
+        let o = hel(dir.path(), args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    for (file, key) in [("in.hct", "upload_bytes"), ("out.hct", "download_bytes")] {
+        let real = std::fs::metadata(dir.path().join(file)).unwrap().len() as f64;
+        let predicted = get(key) as f64;
+        assert!(
+            (real - predicted).abs() < 0.01 * real + 4096.0,
+            "{file}: {real} vs {key} {predicted}"
+        );
+    }
 }
 
 #[test]

@@ -75,7 +75,9 @@ fn public_features_train_at_less_than_a_level_per_iteration() {
     let gram = c.program.graph.nodes().any(|(_, n)| {
         n.op == Op::MatMul
             && n.ty.secrecy == Secrecy::Plain
-            && n.args.iter().all(|a| c.program.graph.node(*a).ty.secrecy == Secrecy::Plain)
+            && n.args
+                .iter()
+                .all(|a| c.program.graph.node(*a).ty.secrecy == Secrecy::Plain)
     });
     assert!(gram, "no public product in {:?}", c.passes.last());
     let work = ClientWork::of(&c.program);

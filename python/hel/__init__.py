@@ -236,7 +236,8 @@ def train(
     the training rows). ``program`` is a ``.hel`` training program (default: ``hel train``'s,
     ``examples/logreg_gd.hel``) or ``method="gd"``/``"nag"`` picks a bundled one. The other
     options are ``hel train``'s flags (``refresh="bootstrap"``: the server bootstraps the
-    weights between rounds, ``hel train --refresh bootstrap``).
+    weights between rounds, ``hel train --refresh bootstrap``; ``refresh="auto"``: whichever
+    the cost model estimates faster).
     """
     kwargs: Dict[str, Any] = dict(
         program=None if program is None else os.fspath(program),

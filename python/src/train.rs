@@ -322,10 +322,11 @@ pub fn train(
         "bootstrap" => {
             lib::Refresh::Bootstrap(hel_runtime::ckks::bootstrap::BootstrapParams::standard_n16())
         }
+        "auto" => lib::Refresh::Auto(hel_runtime::ckks::bootstrap::BootstrapParams::standard_n16()),
         other => {
             return Err(Error::new(
                 Kind::Input,
-                format!("refresh must be \"client\" or \"bootstrap\", not {other:?}"),
+                format!("refresh must be \"client\", \"bootstrap\" or \"auto\", not {other:?}"),
             )
             .into())
         }

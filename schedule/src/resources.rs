@@ -24,6 +24,9 @@ pub struct Resources {
     pub eval_key_memory: u64,
     /// The upload: seed-compressed input ciphertexts and the `plain` inputs (8 bytes a value).
     pub upload_bytes: u64,
+    /// The download: every output tile's ciphertext (two polynomials over the primes of its
+    /// level, bit-packed).
+    pub download_bytes: u64,
     /// The server's run at the least: the keys and the upload in memory, plus the most
     /// ciphertexts alive at once when the nodes run one after the other in schedule order.
     /// Parallel execution keeps a few more alive.
@@ -90,11 +93,25 @@ impl Schedule {
             })
             .fold(0, u64::saturating_add);
         let upload_bytes = ct_upload.saturating_add(public_upload);
+        let download_bytes = self
+            .outputs
+            .iter()
+            .flat_map(|o| &o.tiles)
+            .map(|t| {
+                let level = self.nodes.get(t.value as usize).map_or(top, |n| n.level);
+                (2u64
+                    .saturating_mul(data_bits(self, level))
+                    .saturating_mul(n)
+                    / 8)
+                .saturating_add(32)
+            })
+            .fold(0, u64::saturating_add);
         Resources {
             switch_key_bytes: key_bytes,
             eval_key_bytes,
             eval_key_memory,
             upload_bytes,
+            download_bytes,
             server_peak_bytes: eval_key_memory
                 .saturating_add(upload_bytes)
                 .saturating_add(self.peak_live_bytes()),

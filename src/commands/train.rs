@@ -127,7 +127,9 @@ pub struct TrainArgs {
     /// How the weights cross from one round to the next when training runs in rounds:
     /// `client` decrypts and re-encrypts them (one round trip per round); `bootstrap` has the
     /// server refresh them by bootstrapping (N = 2^16, 128-bit), so the client uploads once
-    /// and downloads once, whatever the number of rounds (docs/train.md).
+    /// and downloads once, whatever the number of rounds; `auto` plans both and takes the one
+    /// of less estimated server time. With `bootstrap` and `auto` the report shows what the
+    /// other would cost (docs/train.md).
     #[arg(long, value_enum, default_value_t = RefreshArg::Client)]
     pub refresh: RefreshArg,
 }
@@ -137,6 +139,7 @@ pub struct TrainArgs {
 pub enum RefreshArg {
     Client,
     Bootstrap,
+    Auto,
 }
 
 /// `--test-fraction`: a number strictly between 0 and 1.
@@ -223,6 +226,7 @@ pub fn run(args: TrainArgs) -> CmdResult {
         refresh: match args.refresh {
             RefreshArg::Client => Refresh::Client,
             RefreshArg::Bootstrap => Refresh::Bootstrap(BootstrapParams::standard_n16()),
+            RefreshArg::Auto => Refresh::Auto(BootstrapParams::standard_n16()),
         },
         cost_table: load_cost_table(None)?.table,
     };

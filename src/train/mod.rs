@@ -157,6 +157,10 @@ pub enum Refresh {
     /// refreshes ([`hel_compiler::Options::refresh`]). The CLI's is
     /// [`BootstrapParams::standard_n16`] (128-bit).
     Bootstrap(BootstrapParams),
+    /// Whichever of the two the cost model estimates the faster server run for (ties go to
+    /// the bootstrap, which lets the client go offline); one circuit for all the minibatches
+    /// needs neither. The report says what each would cost.
+    Auto(BootstrapParams),
 }
 
 impl Refresh {
@@ -165,6 +169,7 @@ impl Refresh {
         match self {
             Refresh::Client => "client",
             Refresh::Bootstrap(_) => "bootstrap",
+            Refresh::Auto(_) => "auto",
         }
     }
 }

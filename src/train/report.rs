@@ -58,6 +58,39 @@ pub struct RoundReport {
     pub weights: Vec<f64>,
 }
 
+/// The cost model's figures for one way of running the rounds, before anything is encrypted.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanEstimate {
+    /// `client` or `bootstrap`.
+    pub refresh: String,
+    /// Minibatches per round.
+    pub round_sizes: Vec<usize>,
+    /// Estimated server seconds on the run's threads: the rounds (the cost model, each size
+    /// priced by the first round's program) and, with bootstraps, those between the rounds
+    /// (the cost table's measured bootstrap).
+    pub server_seconds: f64,
+    /// The bootstraps between the rounds (0 with client refreshes).
+    pub bootstraps: usize,
+    /// What the client sends (every round's encrypted inputs) and receives (every round's
+    /// outputs with client refreshes, the last round's with bootstraps).
+    pub upload_bytes: u64,
+    pub download_bytes: u64,
+    /// Times the client must be online to send or receive: one per round with client
+    /// refreshes, two (one upload, one download) with bootstraps.
+    pub client_exchanges: usize,
+}
+
+/// How the state crosses between rounds, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct RefreshChoice {
+    /// What was asked for: `bootstrap` or `auto`.
+    pub requested: String,
+    pub chosen: PlanEstimate,
+    /// The other way, when it could be planned.
+    pub alternative: Option<PlanEstimate>,
+    pub reason: String,
+}
+
 /// Everything `hel train` measured.
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainReport {
@@ -87,6 +120,9 @@ pub struct TrainReport {
     pub bootstrap_seconds: f64,
     /// The bootstrapping key file sent to the server (0 with client refreshes).
     pub bootstrap_key_bytes: usize,
+    /// With `--refresh bootstrap` or `auto` and more than one round: the cost model's
+    /// figures for the plan that ran and for the other way to refresh.
+    pub refresh_choice: Option<RefreshChoice>,
 
     /// Of the deepest circuit (the first round's).
     pub depth: u32,
@@ -301,6 +337,34 @@ impl TrainReport {
                     human_bytes(self.bootstrap_key_bytes)
                 ),
             );
+        }
+        if let Some(choice) = &self.refresh_choice {
+            let line = |e: &PlanEstimate| {
+                format!(
+                    "{}: {} round(s), est. {:.1} s of server time{}, upload {}, download {}, \
+                     client online {} time(s)",
+                    e.refresh,
+                    e.round_sizes.len(),
+                    e.server_seconds,
+                    if e.bootstraps > 0 {
+                        format!(" with {} bootstrap(s)", e.bootstraps)
+                    } else {
+                        String::new()
+                    },
+                    human_bytes(e.upload_bytes as usize),
+                    human_bytes(e.download_bytes as usize),
+                    e.client_exchanges
+                )
+            };
+            row(
+                &mut s,
+                &format!("--refresh {}", choice.requested),
+                line(&choice.chosen),
+                format!("({})", choice.reason),
+            );
+            if let Some(alt) = &choice.alternative {
+                row(&mut s, "  the other way", line(alt), String::new());
+            }
         }
         let galois: usize = self.key_sets.iter().map(|k| k.galois_keys).sum();
         row(

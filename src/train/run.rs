@@ -30,6 +30,7 @@ use hel_compiler::lower::bounds::output_bounds_for;
 use hel_compiler::{compile, Code};
 
 mod bootstrapped;
+mod choose;
 
 /// Relative difference allowed between the round programs run one after the other and the
 /// original program run once, in plaintext (only the order of floating-point operations could
@@ -65,8 +66,12 @@ pub fn train_on(
     let pt = in_plaintext(src, batches, z_test, opts, progress)?;
     let (batches, z_test) = (pt.batches.as_ref(), pt.z_test.as_ref());
 
-    let mut run = Run::new(src, opts, (m, f), pt.k, pt.tuning(), progress);
-    let (plan, template) = run.plan()?;
+    let ways = choose::Ways::of(opts);
+    let choose::Planned {
+        mut run,
+        plan,
+        template,
+    } = Run::new(src, opts, (m, f), pt.k, pt.tuning(), progress).planned(&ways)?;
     if let Some(t) = &template {
         let composed = rounds::plaintext_rounds(t, &plan, &pt.iface, batches, run.tuning.as_ref())?;
         let diff = program::max_abs_diff(&composed, &pt.program_weights);
@@ -204,6 +209,8 @@ struct Run<'a> {
     /// With the state refreshed on the server: the bootstrapping chain, its program
     /// parameters, the grid and the pairs the rounds are compiled with.
     boot: Option<BootRun>,
+    /// With `--refresh bootstrap` or `auto`: what each way to refresh would cost.
+    choice: Option<super::report::RefreshChoice>,
 }
 
 /// What `--refresh bootstrap` adds to a run.
@@ -273,6 +280,7 @@ impl<'a> Run<'a> {
             server_total_seconds: 0.0,
             threads: 0,
             boot: None,
+            choice: None,
         }
     }
 
@@ -452,12 +460,20 @@ impl<'a> Run<'a> {
                 )
             }
         };
-        let plan = RoundPlan::split(k_total, per_round, reason);
-        self.progress.warn(&rounds_warning(
-            &plan,
-            "the client decrypts and re-encrypts the weights between rounds",
-        ));
-        Ok((plan, Some(template)))
+        Ok((RoundPlan::split(k_total, per_round, reason), Some(template)))
+    }
+
+    /// Warns that the training runs in rounds, and how the state crosses between them.
+    fn announce(&self, plan: &RoundPlan) {
+        if plan.sizes.len() < 2 {
+            return;
+        }
+        let how = if self.boot.is_some() {
+            "the server bootstraps the state between rounds"
+        } else {
+            "the client decrypts and re-encrypts the weights between rounds"
+        };
+        self.progress.warn(&rounds_warning(plan, how));
     }
 
     /// [`Run::plan`] with the state refreshed on the server: always round programs (their
@@ -567,14 +583,7 @@ impl<'a> Run<'a> {
                  bootstrap leaves and its base"
             );
         }
-        let plan = RoundPlan::split(k_total, per_round, reason);
-        if plan.sizes.len() > 1 {
-            self.progress.warn(&rounds_warning(
-                &plan,
-                "the server bootstraps the state between rounds",
-            ));
-        }
-        Ok((plan, Some(template)))
+        Ok((RoundPlan::split(k_total, per_round, reason), Some(template)))
     }
 
     /// Runs every round through the client and the server; returns the decrypted weights.
@@ -878,6 +887,7 @@ impl<'a> Run<'a> {
             bootstraps: self.boot.as_ref().map_or(0, |b| b.bootstraps),
             bootstrap_seconds: self.boot.as_ref().map_or(0.0, |b| b.bootstrap_seconds),
             bootstrap_key_bytes: self.boot.as_ref().map_or(0, |b| b.key_bytes),
+            refresh_choice: self.choice.take(),
             depth: deepest.depth,
             log_n: deepest.log_n,
             log_pq: deepest.log_pq,

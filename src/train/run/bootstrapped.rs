@@ -42,6 +42,14 @@ impl FastestBootstrapped {
 }
 
 impl Run<'_> {
+    /// The cost table's estimate of one bootstrap of the run's chain; `None` without one.
+    pub(super) fn one_bootstrap_seconds(&self) -> Option<f64> {
+        let chain = &self.boot.as_ref()?.chain;
+        self.opts
+            .cost_table
+            .bootstrap_seconds(chain.log_n, chain.log_slots)
+    }
+
     /// Among the round sizes from a quarter of the largest that fits up to it, the one with
     /// the least estimated server work for all K minibatches: the rounds, each priced by the
     /// cost model, plus the bootstraps between them ([`bootstraps_between`]), priced by the
@@ -55,14 +63,10 @@ impl Run<'_> {
         template: &RoundTemplate,
         largest: usize,
     ) -> Result<Option<FastestBootstrapped>, TrainError> {
-        let Some(chain) = self.boot.as_ref().map(|b| b.chain.clone()) else {
-            return Ok(None);
-        };
-        let Some(one) = self
-            .opts
-            .cost_table
-            .bootstrap_seconds(chain.log_n, chain.log_slots)
-        else {
+        let (Some(chain), Some(one)) = (
+            self.boot.as_ref().map(|b| b.chain.clone()),
+            self.one_bootstrap_seconds(),
+        ) else {
             return Ok(None);
         };
         // A bootstrap leaves its output at the chain's program levels.
@@ -325,7 +329,7 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn circuit(&self, key: &CircuitKey) -> Result<&super::Circuit, TrainError> {
+    pub(super) fn circuit(&self, key: &CircuitKey) -> Result<&super::Circuit, TrainError> {
         self.circuits
             .get(key)
             .ok_or_else(|| TrainError::Internal("circuit vanished".into()))
