@@ -4,7 +4,7 @@
 //! too long for its ring. (`hel train` compiles its own programs and reads no parameters.)
 
 mod common;
-use common::{encrypt_args, hel};
+use common::{encrypt_args, hel, server_run_args};
 
 use std::path::Path;
 
@@ -43,19 +43,7 @@ fn setup(dir: &Path) -> String {
         .collect();
     std::fs::write(dir.join("x.csv"), x).unwrap();
     ok(dir, &encrypt_args("poly.helc", &["x=x.csv"], "in.hct"));
-    ok(
-        dir,
-        &[
-            "run",
-            "poly.helc",
-            "--eval-keys",
-            "keys/eval.keys",
-            "--inputs",
-            "in.hct",
-            "-o",
-            "out.hct",
-        ],
-    );
+    ok(dir, &server_run_args("poly.helc"));
     std::fs::read_to_string(dir.join("poly.helc")).unwrap()
 }
 

@@ -5,7 +5,7 @@
 //! them.
 
 mod common;
-use common::hel;
+use common::{hel, server_run_args};
 
 use hel::data::npy::{parse_npy, write_npy};
 use hel_runtime::schedule::Schedule;
@@ -55,19 +55,7 @@ fn encrypt_from_npy_and_decrypt_to_npy() {
     let mut enc = vec!["encrypt", "p.helc", "--keys", "keys", "-o", "in.hct"];
     enc.extend(inputs);
     ok(dir, &enc);
-    ok(
-        dir,
-        &[
-            "run",
-            "p.helc",
-            "--eval-keys",
-            "keys/eval.keys",
-            "--inputs",
-            "in.hct",
-            "-o",
-            "out.hct",
-        ],
-    );
+    ok(dir, &server_run_args("p.helc"));
     let decrypt = [
         "decrypt",
         "p.helc",

@@ -3,7 +3,7 @@
 //! they may use, naming the figure.
 
 mod common;
-use common::hel;
+use common::{encrypt_args, hel, server_run_args};
 
 use std::path::Path;
 
@@ -56,23 +56,12 @@ fn compile_reports_keys_upload_and_peak_memory() {
         .map(|i| format!("{}\n", (i % 17) as f64 / 17.0))
         .collect();
     std::fs::write(dir.path().join("x.csv"), x).unwrap();
-    let steps: [&[&str]; 2] = [
-        &[
-            "encrypt", "p.helc", "--keys", "keys", "--input", "x=x.csv", "-o", "in.hct",
-        ],
-        &[
-            "run",
-            "p.helc",
-            "--eval-keys",
-            "keys/eval.keys",
-            "--inputs",
-            "in.hct",
-            "-o",
-            "out.hct",
-        ],
+    let steps = [
+        encrypt_args("p.helc", &["x=x.csv"], "in.hct"),
+        server_run_args("p.helc"),
     ];
     for args in steps {
-        let o = hel(dir.path(), args);
+        let o = hel(dir.path(), &args);
         assert_eq!(
             o.status.code(),
             Some(0),

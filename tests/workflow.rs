@@ -5,7 +5,7 @@
 //! leaves no partial output behind.
 
 mod common;
-use common::{debug_run_args, encrypt_args, hel};
+use common::{debug_run_args, encrypt_args, hel, server_run_args};
 
 use std::path::Path;
 
@@ -119,16 +119,7 @@ fn decrypt_poly(dir: &Path) -> String {
 /// The server's `hel run` of `program` on keys/eval.keys and in.hct (as [`poly_setup`] makes
 /// them), writing out.hct.
 fn server_run<'a>(program: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "run",
-        program,
-        "--eval-keys",
-        "keys/eval.keys",
-        "--inputs",
-        "in.hct",
-        "-o",
-        "out.hct",
-    ];
+    let mut args = server_run_args(program);
     args.extend_from_slice(extra);
     args
 }

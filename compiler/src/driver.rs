@@ -55,6 +55,9 @@ pub struct Options {
     /// [`Program::refresh`]): both are pinned to one packing, and no client-side product
     /// involves the input.
     pub refresh: Vec<(String, String)>,
+    /// Inputs that hold the model's state (a round program's weights, see
+    /// [`Program::mark_state`]): no client-side product involves them.
+    pub state: Vec<String>,
     /// The slot grid to lay out on instead of choosing one (rounds with refreshed state share
     /// one grid).
     pub unit: Option<hel_schedule::Unit>,
@@ -74,6 +77,7 @@ impl Default for Options {
             keep_best: true,
             limits: Limits::DEFAULT,
             refresh: Vec::new(),
+            state: Vec::new(),
             unit: None,
         }
     }
@@ -146,9 +150,13 @@ pub fn compile_logged(
     compile_checked(refreshed(program, options)?, options, log)
 }
 
-/// `program` with the state of [`Options::refresh`] marked; a pair that is not a vector
-/// input and an output of its shape is refused, located at the input.
+/// `program` with the state of [`Options::state`] and [`Options::refresh`] marked; a name that
+/// is not an input, or a pair that is not a vector input and an output of its shape, is
+/// refused, located at the input.
 fn refreshed(mut program: Program, options: &Options) -> Result<Program, Diagnostic> {
+    program
+        .mark_state(&options.state)
+        .map_err(|message| Diagnostic::new(Code::Rounds, &program.source, Span::new(0, 0), message))?;
     if options.refresh.is_empty() {
         return Ok(program);
     }

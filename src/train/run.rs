@@ -299,6 +299,8 @@ impl<'a> Run<'a> {
             // With the state refreshed on the server, the rounds run under the bootstrapping
             // chain's bottom, their state pinned to the packing the bootstrap refreshes.
             refresh: self.boot.as_ref().map_or(Vec::new(), |b| b.pairs.clone()),
+            // A round program's template marks its own state inputs.
+            state: Vec::new(),
             unit: self.boot.as_ref().and_then(|b| b.unit),
             params: self.boot.as_ref().map(|b| b.program_params.clone()),
         }
@@ -721,11 +723,15 @@ impl<'a> Run<'a> {
             .ok_or_else(|| TrainError::Internal("the weights were not among the outputs".into()))
     }
 
-    /// Among the round sizes from half the largest that fits up to it, the one with the least
-    /// estimated server time per minibatch (the built-in cost table the lowering also chooses
-    /// layouts by, on this run's thread count); ties go to the larger size (fewer refreshes).
-    /// The largest round is not always the fastest: NAG rounds of 7 need depth 19 at N = 2^15,
-    /// where the special modulus is one 70-bit prime and key switching goes digit by digit.
+    /// Among the round sizes up to the largest that fits, the one with the least estimated
+    /// server time per minibatch (the run's cost table, on this run's thread count); ties go
+    /// to the larger size (fewer refreshes). The largest round is seldom the fastest: a
+    /// deeper circuit needs a larger ring and more limbs. NAG on MNIST at K = 32 holds 16
+    /// minibatches per circuit at N = 2^16, but rounds of four fit N = 2^15 (depth 10) and
+    /// ran 34 s against 152 s for rounds of eight at N = 2^16 (when only sizes from half the
+    /// largest up were compared); rounds of 7 need depth 19 at N = 2^15, where the special
+    /// modulus is one 70-bit prime and key switching goes digit by digit. The sizes the search
+    /// for the largest compiled are cached; the others cost a compilation each.
     fn fastest_round_size(
         &mut self,
         prog: Prog,
@@ -741,7 +747,7 @@ impl<'a> Run<'a> {
             seconds: f64::INFINITY,
             largest_seconds: f64::INFINITY,
         };
-        for k in (largest.div_ceil(2)..=largest).rev() {
+        for k in (1..=largest).rev() {
             if !self.try_compile(prog, k)? {
                 continue;
             }

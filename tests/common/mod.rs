@@ -52,6 +52,20 @@ pub fn encrypt_args<'a>(program: &'a str, inputs: &[&'a str], out: &'a str) -> V
     args
 }
 
+/// `hel run PROGRAM` on `in.hct` with the evaluation keys in `keys/`, writing `out.hct`.
+pub fn server_run_args(program: &str) -> Vec<&str> {
+    vec![
+        "run",
+        program,
+        "--eval-keys",
+        "keys/eval.keys",
+        "--inputs",
+        "in.hct",
+        "-o",
+        "out.hct",
+    ]
+}
+
 /// `hel run PROGRAM --evaluator debug` on `in.hct` with the keys in `keys/` and the plaintext
 /// inputs `NAME=FILE`.
 pub fn debug_run_args<'a>(program: &'a str, inputs: &[&'a str]) -> Vec<&'a str> {

@@ -177,6 +177,7 @@ impl<'a> Elab<'a> {
             range,
             span: i.span,
             refreshed_from: None,
+            model_state: false,
         });
         Ok(())
     }

@@ -149,6 +149,11 @@ pub struct InputDecl {
     /// is free and no client-side product may involve it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refreshed_from: Option<String>,
+    /// Set on the model's state (a round program's weights, NAG's momentum: see
+    /// [`Program::mark_state`]): not data. The client only prepares data (issue 20), so no
+    /// value it precomputes depends on the state, though with client rounds it holds it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub model_state: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -206,6 +211,27 @@ impl Program {
     /// Whether input `name` is supplied by the server's refresh ([`InputDecl::refreshed_from`]).
     pub fn is_refreshed(&self, name: &str) -> bool {
         self.input(name).is_some_and(|i| i.refreshed_from.is_some())
+    }
+
+    /// Whether input `name` is the model's state ([`InputDecl::model_state`], or refreshed on
+    /// the server).
+    pub fn is_model_state(&self, name: &str) -> bool {
+        self.input(name)
+            .is_some_and(|i| i.model_state || i.refreshed_from.is_some())
+    }
+
+    /// Marks the inputs `names` as the model's state ([`InputDecl::model_state`]); refuses a
+    /// name that is not an input.
+    pub fn mark_state(&mut self, names: &[String]) -> Result<(), String> {
+        for name in names {
+            let decl = self
+                .inputs
+                .iter_mut()
+                .find(|i| &i.name == name)
+                .ok_or_else(|| format!("no input `{name}` holds the model's state"))?;
+            decl.model_state = true;
+        }
+        Ok(())
     }
 
     /// Marks state the server refreshes by bootstrapping between rounds: each `(input,

@@ -328,6 +328,7 @@ fn replace(mut p: Program, picked: &[NodeId]) -> Result<Program, Diagnostic> {
                         range: bound.map(|b| (-b, b)),
                         span: n.span,
                         refreshed_from: None,
+                        model_state: false,
                     });
                     let degree = degrees[id.index()].unwrap_or(PRECOMPUTE_MAX_DEGREE);
                     p.derived.push(DerivedInput {

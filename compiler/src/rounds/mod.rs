@@ -359,9 +359,16 @@ impl RoundTemplate {
     }
 
     /// The round program for `start`, compiled (see [`driver::compile`]).
+    /// Compiles the round starting at global iteration `start`, its state inputs marked as
+    /// the model's state ([`Options::state`]): with client rounds the client holds the
+    /// weights, but it only prepares data (no product of a minibatch with the weights).
     pub fn compile(&self, start: usize, options: &Options) -> Result<Compiled, Diagnostic> {
         let program = crate::on_big_stack(|| self.program(start));
-        driver::compile_ast(&self.source, &program, options)
+        let options = Options {
+            state: self.state.iter().map(|s| s.input.clone()).collect(),
+            ..options.clone()
+        };
+        driver::compile_ast(&self.source, &program, &options)
     }
 
     /// The loop over global iterations `start..start + k`, minibatch indices shifted back.

@@ -50,7 +50,7 @@ impl Run<'_> {
             .bootstrap_seconds(chain.log_n, chain.log_slots)
     }
 
-    /// Among the round sizes from a quarter of the largest that fits up to it, the one with
+    /// Among the round sizes up to the largest that fits, the one with
     /// the least estimated server work for all K minibatches: the rounds, each priced by the
     /// cost model, plus the bootstraps between them ([`bootstraps_between`]), priced by the
     /// cost table's measured bootstrap of the chain. Fewer, deeper rounds save bootstraps but
@@ -74,7 +74,7 @@ impl Run<'_> {
         let first = Prog::Round(template, 0);
         let mut best: Option<FastestBootstrapped> = None;
         let mut at_largest = f64::INFINITY;
-        for k in (largest.div_ceil(4)..=largest).rev() {
+        for k in (1..=largest).rev() {
             let plan = RoundPlan::split(self.k_total, k, String::new());
             let mut work = 0.0;
             let mut fits = true;

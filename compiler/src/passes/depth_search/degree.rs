@@ -13,13 +13,16 @@ pub const PRECOMPUTE_MAX_DEGREE: u32 = 2;
 
 /// Degree of every node as a polynomial in the program's declared inputs, `plain` and `enc`
 /// alike (a derived input counts with the degree of what it stands for), `None` where it
-/// cannot be determined (loop regions).
+/// cannot be determined (loop regions) or depends on the model's state
+/// ([`Program::is_model_state`]).
 pub fn input_degrees(p: &Program) -> Vec<Option<u32>> {
     let g = &p.graph;
     let mut deg: Vec<Option<u32>> = vec![None; g.len()];
     for (id, n) in g.nodes() {
         let a = |i: usize| n.args.get(i).and_then(|x| deg[x.index()]);
         deg[id.index()] = match &n.op {
+            // The model's state is not data: nothing that depends on it is the client's.
+            Op::Input { name } if p.is_model_state(name) => None,
             Op::Input { name } => match p.derived.iter().find(|d| &d.name == name) {
                 Some(d) => Some(d.degree),
                 // Public inputs are data as much as encrypted ones: with public features
