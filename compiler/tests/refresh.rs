@@ -92,6 +92,48 @@ fn refreshed_state_keeps_one_packing_at_every_level() {
     }
 }
 
+/// With client rounds the client decrypts the weights between rounds, but it still only
+/// prepares data (issue 20, item 3): no client-precomputed input of a round program involves
+/// the state, at any level, for any round size. (Before the template marked its state inputs,
+/// a NAG round of one minibatch had the client compute `Z[0] @ w_start`: depth 2 and a server
+/// that never multiplied the weights.)
+#[test]
+fn client_rounds_leave_the_state_to_the_server() {
+    for file in ["logreg_nag.hel", "logreg_gd.hel"] {
+        let template = RoundTemplate::new(&example(file)).unwrap();
+        for (k, level) in [(1.0, OptLevel::O2), (2.0, OptLevel::O2), (2.0, OptLevel::O1)] {
+            let mut opts = Options {
+                sets: [("k", k), ("m", 64.0), ("f", 8.0)]
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), *v))
+                    .collect(),
+                ..Options::default()
+            };
+            opts.passes.level = level;
+            let c = template
+                .compile(0, &opts)
+                .unwrap_or_else(|d| panic!("{file} k = {k}: {}", d.render_plain()));
+            for st in template.state() {
+                let decl = c.program.input(&st.input).unwrap();
+                assert!(decl.model_state && decl.refreshed_from.is_none());
+                for d in &c.program.derived {
+                    assert!(
+                        !d.description.contains(&st.input),
+                        "{file} k = {k} {level:?}: {} = {}",
+                        d.name,
+                        d.description
+                    );
+                }
+            }
+            // The server multiplies the encrypted weights by the data.
+            assert!(
+                hel_compiler::analysis::client_work::encrypted_products(&c.program) >= 1,
+                "{file} k = {k} {level:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn only_vector_state_can_be_refreshed() {
     let src = SourceFile::new(
