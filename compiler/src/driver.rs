@@ -154,9 +154,9 @@ pub fn compile_logged(
 /// is not an input, or a pair that is not a vector input and an output of its shape, is
 /// refused, located at the input.
 fn refreshed(mut program: Program, options: &Options) -> Result<Program, Diagnostic> {
-    program
-        .mark_state(&options.state)
-        .map_err(|message| Diagnostic::new(Code::Rounds, &program.source, Span::new(0, 0), message))?;
+    program.mark_state(&options.state).map_err(|message| {
+        Diagnostic::new(Code::Rounds, &program.source, Span::new(0, 0), message)
+    })?;
     if options.refresh.is_empty() {
         return Ok(program);
     }

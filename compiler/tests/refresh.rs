@@ -101,7 +101,11 @@ fn refreshed_state_keeps_one_packing_at_every_level() {
 fn client_rounds_leave_the_state_to_the_server() {
     for file in ["logreg_nag.hel", "logreg_gd.hel"] {
         let template = RoundTemplate::new(&example(file)).unwrap();
-        for (k, level) in [(1.0, OptLevel::O2), (2.0, OptLevel::O2), (2.0, OptLevel::O1)] {
+        for (k, level) in [
+            (1.0, OptLevel::O2),
+            (2.0, OptLevel::O2),
+            (2.0, OptLevel::O1),
+        ] {
             let mut opts = Options {
                 sets: [("k", k), ("m", 64.0), ("f", 8.0)]
                     .iter()
