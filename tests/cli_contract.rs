@@ -141,6 +141,7 @@ fn usage_errors_exit_with_2_in_every_subcommand() {
             "--minibatches",
         ),
         (vec!["bench", "ckks", "--log-n", "17"], "--log-n"),
+        (vec!["bench", "zoo", "--levels", "3"], "--levels"),
         (vec!["check"], "FILE"),
         (vec!["keygen", "poly.helc"], "--out"),
         (

@@ -24,6 +24,9 @@ pub enum BenchTarget {
     Bootstrap(BootstrapBenchArgs),
     /// Encrypted logistic-regression training on MNIST: -O1 vs -O2 and 1 vs N threads.
     Logreg(super::bench_logreg::LogregBenchArgs),
+    /// Every example program at -O0, -O1 and -O2, run encrypted: measured server time and
+    /// the ratios between the levels.
+    Zoo(super::bench_zoo::ZooBenchArgs),
 }
 
 /// Options of `hel bench ckks`.
@@ -66,6 +69,7 @@ pub fn run(args: BenchArgs) -> CmdResult {
         BenchTarget::Ckks(a) => run_ckks(a),
         BenchTarget::Bootstrap(a) => run_bootstrap(a),
         BenchTarget::Logreg(a) => super::bench_logreg::run(a),
+        BenchTarget::Zoo(a) => super::bench_zoo::run(a),
     }
 }
 

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 pub mod bench;
 pub mod bench_logreg;
+pub mod bench_zoo;
 pub mod calibrate;
 pub mod check;
 pub mod common;
@@ -90,6 +91,7 @@ impl Cli {
                 bench::BenchTarget::Ckks(a) => a.json,
                 bench::BenchTarget::Bootstrap(a) => a.json,
                 bench::BenchTarget::Logreg(a) => a.json,
+                bench::BenchTarget::Zoo(a) => a.json,
             },
             Command::Check(_) | Command::Ir(_) | Command::Decrypt(_) | Command::Data(_) => false,
         }
