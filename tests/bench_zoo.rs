@@ -15,7 +15,7 @@ fn bench_zoo_runs_each_level_encrypted_and_reports_ratios() {
     let deep = dir.path().join("deep.hel");
     std::fs::write(
         &deep,
-        "input a: enc vector[4] range [-1, 1];\nlet x = a;\nfor i in 0..40 { x = x * x; }\noutput x;\n",
+        "input a: enc vector[4] range [-1, 1];\nlet x = a;\nfor i in 0..60 { x = x * x; }\noutput x;\n",
     )
     .unwrap();
     let o = hel(
