@@ -43,7 +43,7 @@ fn setup(dir: &Path) -> String {
         .collect();
     std::fs::write(dir.join("x.csv"), x).unwrap();
     ok(dir, &encrypt_args("poly.helc", &["x=x.csv"], "in.hct"));
-    ok(dir, &server_run_args("poly.helc"));
+    ok(dir, &server_run_args("poly.helc", "out.hct"));
     std::fs::read_to_string(dir.join("poly.helc")).unwrap()
 }
 
@@ -54,16 +54,7 @@ fn every_command_refuses(dir: &Path, program: &str, expect: &[&str]) {
         vec![
             "encrypt", program, "--keys", "keys", "--input", "x=x.csv", "-o", "new.hct",
         ],
-        vec![
-            "run",
-            program,
-            "--eval-keys",
-            "keys/eval.keys",
-            "--inputs",
-            "in.hct",
-            "-o",
-            "new.hct",
-        ],
+        server_run_args(program, "new.hct"),
         vec!["run", program, "--evaluator", "plain", "--input", "x=x.csv"],
         vec![
             "decrypt",

@@ -55,7 +55,7 @@ fn encrypt_from_npy_and_decrypt_to_npy() {
     let mut enc = vec!["encrypt", "p.helc", "--keys", "keys", "-o", "in.hct"];
     enc.extend(inputs);
     ok(dir, &enc);
-    ok(dir, &server_run_args("p.helc"));
+    ok(dir, &server_run_args("p.helc", "out.hct"));
     let decrypt = [
         "decrypt",
         "p.helc",

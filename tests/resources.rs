@@ -58,7 +58,7 @@ fn compile_reports_keys_upload_and_peak_memory() {
     std::fs::write(dir.path().join("x.csv"), x).unwrap();
     let steps = [
         encrypt_args("p.helc", &["x=x.csv"], "in.hct"),
-        server_run_args("p.helc"),
+        server_run_args("p.helc", "out.hct"),
     ];
     for args in steps {
         let o = hel(dir.path(), &args);

@@ -119,7 +119,7 @@ fn decrypt_poly(dir: &Path) -> String {
 /// The server's `hel run` of `program` on keys/eval.keys and in.hct (as [`poly_setup`] makes
 /// them), writing out.hct.
 fn server_run<'a>(program: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = server_run_args(program);
+    let mut args = server_run_args(program, "out.hct");
     args.extend_from_slice(extra);
     args
 }

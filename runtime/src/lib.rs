@@ -40,10 +40,13 @@
 //! server:  execute(schedule, CkksEvaluator, options) -> EncryptedOutputs -> client
 //! client:  decrypt_outputs(outputs)  -> tensors
 //! ```
+//!
+//! [`local::Local`] runs both sides in one process, for benchmarks and tests.
 
 pub mod ckks;
 pub mod client;
 pub mod exec;
+pub mod local;
 /// The schedule and everything else the compiler and runtime agree on (the `hel-schedule`
 /// contract crate), re-exported so that `hel_runtime::schedule::…` paths keep working.
 pub use hel_schedule as schedule;

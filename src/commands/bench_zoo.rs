@@ -5,15 +5,14 @@
 //! plaintext simulation of its schedule, within the compiler's predicted bound.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use clap::Args;
 use hel_compiler::ir::interp::random_inputs;
 use hel_compiler::lower::verify::schedule_inputs;
 use hel_compiler::passes::pipeline::OptLevel;
 use hel_runtime::ckks::Sampler;
-use hel_runtime::client;
-use hel_runtime::exec::{execute, CkksEvaluator, RunOptions};
+use hel_runtime::exec::RunOptions;
+use hel_runtime::local::Local;
 use hel_runtime::schedule::{simulate, Schedule, Tensor};
 use serde::Serialize;
 
@@ -193,50 +192,23 @@ fn bench_program(
     })
 }
 
-/// Keygen and encryption once, then `repeat` server runs (the inputs encrypted afresh for each,
-/// since the evaluator takes them); the median server seconds and the largest decrypted error
-/// against the plaintext simulation.
+/// Keys once, then `repeat` runs (encryption, the server's run, decryption); the median
+/// server seconds and the largest decrypted error against the plaintext simulation.
 fn time_runs(
     schedule: &Schedule,
     inputs: &[Vec<Tensor>],
     repeat: u32,
     threads: &RunOptions,
 ) -> Result<(f64, f64), String> {
-    fn e<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, String> {
-        r.map_err(|err| format!("{what}: {err}"))
-    }
     let mut rng = Sampler::from_os();
-    let ctx = e("context", client::context(schedule))?;
-    let (sk, keys) = e("keygen", client::keygen(schedule, &ctx, &mut rng))?;
-    let want = e("simulation", simulate(schedule, inputs))?;
+    let local = Local::new(schedule, &mut rng)?;
+    let want = simulate(schedule, inputs).map_err(|e| format!("simulation: {e}"))?;
     let mut times = Vec::new();
     let mut max_error = 0.0f64;
     for _ in 0..repeat {
-        let upload = e(
-            "encrypt",
-            client::encrypt_inputs(schedule, &ctx, &sk, inputs, &mut rng),
-        )?;
-        let key_id = upload.key_id;
-        let evaluator = e(
-            "evaluator",
-            CkksEvaluator::new_seeded(
-                &ctx,
-                schedule,
-                &keys.relin,
-                &keys.galois,
-                upload.ciphertexts,
-                upload.public,
-            ),
-        )?;
-        let t0 = Instant::now();
-        let result = e("server", execute(schedule, &evaluator, threads))?;
-        times.push(t0.elapsed().as_secs_f64());
-        let download = client::EncryptedOutputs::new(schedule, key_id, result.outputs);
-        let got = e(
-            "decrypt",
-            client::decrypt_outputs(schedule, &ctx, &sk, &download),
-        )?;
-        for (g, w) in got.iter().zip(&want) {
+        let run = local.run(inputs, threads, &mut rng)?;
+        times.push(run.server_seconds);
+        for (g, w) in run.outputs.iter().zip(&want) {
             for (a, b) in g.data.iter().zip(&w.data) {
                 max_error = max_error.max((a - b).abs());
             }

@@ -21,25 +21,9 @@ pub fn round_trip(
     inputs: &[Vec<hel_runtime::schedule::Tensor>],
     rng: &mut hel_runtime::ckks::Sampler,
 ) -> Result<Vec<hel_runtime::schedule::Tensor>, String> {
-    use hel_runtime::{client, exec};
-    let ctx = client::context(schedule).map_err(|e| format!("context: {e}"))?;
-    let (sk, keys) = client::keygen(schedule, &ctx, rng).map_err(|e| format!("keygen: {e}"))?;
-    let upload = client::encrypt_inputs(schedule, &ctx, &sk, inputs, rng)
-        .map_err(|e| format!("encrypt: {e}"))?;
-    let key_id = upload.key_id;
-    let evaluator = exec::CkksEvaluator::new_seeded(
-        &ctx,
-        schedule,
-        &keys.relin,
-        &keys.galois,
-        upload.ciphertexts,
-        upload.public,
-    )
-    .map_err(|e| format!("evaluator: {e}"))?;
-    let result = exec::execute(schedule, &evaluator, &exec::RunOptions::default())
-        .map_err(|e| format!("execute: {e}"))?;
-    let download = client::EncryptedOutputs::new(schedule, key_id, result.outputs);
-    client::decrypt_outputs(schedule, &ctx, &sk, &download).map_err(|e| format!("decrypt: {e}"))
+    let local = hel_runtime::local::Local::new(schedule, rng)?;
+    let run = local.run(inputs, &hel_runtime::exec::RunOptions::default(), rng)?;
+    Ok(run.outputs)
 }
 
 /// `hel encrypt PROGRAM --keys keys --input NAME=FILE ... -o OUT` (keys in `keys/`).
@@ -52,8 +36,8 @@ pub fn encrypt_args<'a>(program: &'a str, inputs: &[&'a str], out: &'a str) -> V
     args
 }
 
-/// `hel run PROGRAM` on `in.hct` with the evaluation keys in `keys/`, writing `out.hct`.
-pub fn server_run_args(program: &str) -> Vec<&str> {
+/// `hel run PROGRAM` on `in.hct` with the evaluation keys in `keys/`, writing `out`.
+pub fn server_run_args<'a>(program: &'a str, out: &'a str) -> Vec<&'a str> {
     vec![
         "run",
         program,
@@ -62,7 +46,7 @@ pub fn server_run_args(program: &str) -> Vec<&str> {
         "--inputs",
         "in.hct",
         "-o",
-        "out.hct",
+        out,
     ]
 }
 
