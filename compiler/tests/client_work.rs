@@ -103,7 +103,11 @@ fn public_matrix_chains_are_reassociated_on_both_sides() {
             .report()
             .depth
     };
-    let (o0, o1, o2) = (depth(OptLevel::O0), depth(OptLevel::O1), depth(OptLevel::O2));
+    let (o0, o1, o2) = (
+        depth(OptLevel::O0),
+        depth(OptLevel::O1),
+        depth(OptLevel::O2),
+    );
     assert!(o1 <= 20 && o2 <= 14, "-O0 {o0}, -O1 {o1}, -O2 {o2}");
     assert!(o2 < o1 && o1 < o0, "-O0 {o0}, -O1 {o1}, -O2 {o2}");
 }
