@@ -16,7 +16,7 @@
 
 use crate::ckks::bootstrap::{BootstrapKeys, Bootstrapper};
 use crate::ckks::{Ciphertext, Context};
-use crate::schedule::{Layout, Schedule, ValueId};
+use crate::schedule::{Layout, OutputTile, Schedule, ValueId};
 
 use super::ExecError;
 
@@ -54,6 +54,15 @@ fn refreshed_inputs(next: &Schedule) -> Vec<(usize, String, Layout)> {
         .collect()
 }
 
+/// The tile of `prev`'s output `from` in `layout`: what a refreshed input of that packing is
+/// the refresh of.
+fn leaving_tile<'s>(prev: &'s Schedule, from: &str, layout: Layout) -> Option<&'s OutputTile> {
+    prev.outputs
+        .iter()
+        .find(|o| o.name == from)
+        .and_then(|o| o.tiles.iter().find(|t| t.layout == layout))
+}
+
 /// Whether the refreshed tile `b` (its scale leaving the previous round, the level and scale
 /// the next round wants) shares the bootstrap of the tile `a` before it (scale leaving, scale
 /// wanted). Two real tiles go as the real and imaginary parts of one message (NAG's weights
@@ -73,11 +82,7 @@ pub fn bootstraps_between(prev: &Schedule, next: &Schedule, top: usize) -> usize
         .into_iter()
         .map(|(i, from, layout)| {
             let want = &next.ct_inputs[i];
-            let leaves = prev
-                .outputs
-                .iter()
-                .find(|o| o.name == from)
-                .and_then(|o| o.tiles.iter().find(|t| t.layout == layout))
+            let leaves = leaving_tile(prev, &from, layout)
                 .and_then(|t| prev.nodes.get(t.value as usize))
                 .map_or(f64::NAN, |n| n.scale);
             (leaves, want.level as usize, want.scale)
@@ -159,11 +164,7 @@ impl<'a> Refresher<'a> {
             .into_iter()
             .map(|(i, from, layout)| {
                 let want = &next.ct_inputs[i];
-                let tile = prev
-                    .outputs
-                    .iter()
-                    .find(|o| o.name == from)
-                    .and_then(|o| o.tiles.iter().find(|t| t.layout == layout))
+                let tile = leaving_tile(prev, &from, layout)
                     .filter(|t| t.factor == 1.0 && want.pack.factor == 1.0)
                     .ok_or_else(|| {
                         fail(format!(
