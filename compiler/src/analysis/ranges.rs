@@ -171,11 +171,8 @@ pub fn observe(p: &Program, samples: &[HashMap<String, Value>]) -> Vec<Vec<f64>>
         .par_iter()
         .map(|inputs| {
             let mut seen = vec![f64::NAN; n];
-            let mut record = |id: NodeId, v: &Value| {
-                let m = match v {
-                    Value::Tensor(t) => max_abs(t),
-                    Value::Seq(ts) => ts.iter().map(max_abs).fold(0.0, f64::max),
-                };
+            let mut record = |id: NodeId, ts: &[Tensor]| {
+                let m = ts.iter().map(max_abs).fold(0.0, f64::max);
                 if let Some(s) = seen.get_mut(id.index()) {
                     *s = m;
                 }

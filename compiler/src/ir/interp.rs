@@ -37,12 +37,49 @@ pub enum EvalError {
     Malformed { node: usize, why: String },
 }
 
-/// What evaluating one node produced.
-#[derive(Clone)]
-enum Slot {
+/// What evaluating one node produced. Inputs and their elements are read in place: the
+/// flagship's minibatches are 10 MB per sample, and copying them for every derived input and
+/// every element read was a tenth of its compile time (the copies and their page faults).
+enum Slot<'a> {
     Val(Value),
+    /// An input's value, borrowed from the inputs.
+    Input(&'a Value),
+    /// One element of an input sequence, borrowed from the inputs.
+    Element(&'a Tensor),
     /// A loop's final carried values.
     Results(Vec<Value>),
+}
+
+impl Slot<'_> {
+    fn tensor(&self) -> Option<&Tensor> {
+        match self {
+            Slot::Val(Value::Tensor(t)) | Slot::Input(Value::Tensor(t)) => Some(t),
+            Slot::Element(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The value's tensors: one for a tensor, the elements for a sequence.
+    fn tensors(&self) -> Option<&[Tensor]> {
+        match self {
+            Slot::Val(Value::Tensor(t)) | Slot::Input(Value::Tensor(t)) => {
+                Some(std::slice::from_ref(t))
+            }
+            Slot::Element(t) => Some(std::slice::from_ref(*t)),
+            Slot::Val(Value::Seq(ts)) | Slot::Input(Value::Seq(ts)) => Some(ts),
+            Slot::Results(_) => None,
+        }
+    }
+
+    /// An owned copy of the value (`None` for a loop's results).
+    fn to_value(&self) -> Option<Value> {
+        match self {
+            Slot::Val(v) => Some(v.clone()),
+            Slot::Input(v) => Some((*v).clone()),
+            Slot::Element(t) => Some(Value::Tensor((*t).clone())),
+            Slot::Results(_) => None,
+        }
+    }
 }
 
 /// Evaluates `p` on `inputs`, returning the outputs in declaration order.
@@ -55,12 +92,13 @@ pub fn eval(
     eval_observed(p, inputs, &mut |_, _| {})
 }
 
-/// [`eval`], showing every value of the top-level graph to `observe` as it is computed (the
-/// range analysis records each node's largest magnitude this way).
+/// [`eval`], showing every value of the top-level graph to `observe` as it is computed, as its
+/// tensors (one for a tensor, the elements of a sequence): the range analysis records each
+/// node's largest magnitude this way.
 pub fn eval_observed(
     p: &Program,
     inputs: &HashMap<String, Value>,
-    observe: &mut dyn FnMut(NodeId, &Value),
+    observe: &mut dyn FnMut(NodeId, &[Tensor]),
 ) -> Result<Vec<(String, Value)>, EvalError> {
     let owned;
     let mut inputs = inputs;
@@ -91,9 +129,9 @@ pub fn eval_observed(
     let slots = eval_graph(&p.graph, &[], None, inputs, &keep, observe)?;
     p.outputs
         .iter()
-        .map(|o| match slots.get(&o.node) {
-            Some(Slot::Val(v)) => Ok((o.name.clone(), v.clone())),
-            _ => Err(EvalError::Malformed {
+        .map(|o| match slots.get(&o.node).and_then(Slot::to_value) {
+            Some(v) => Ok((o.name.clone(), v)),
+            None => Err(EvalError::Malformed {
                 node: o.node.index(),
                 why: "output is not a value".into(),
             }),
@@ -112,11 +150,12 @@ pub fn with_derived(
     for d in &p.derived {
         if !all.contains_key(&d.name) {
             let slots = eval_graph(&d.graph, &[], None, &all, &[d.node], &mut |_, _| {})?;
-            match slots.get(&d.node) {
-                Some(Slot::Val(v)) => {
-                    all.insert(d.name.clone(), v.clone());
+            match slots.get(&d.node).and_then(Slot::to_value) {
+                Some(v) => {
+                    drop(slots);
+                    all.insert(d.name.clone(), v);
                 }
-                _ => {
+                None => {
                     return Err(EvalError::Malformed {
                         node: d.node.index(),
                         why: "derived input".into(),
@@ -141,14 +180,14 @@ fn describe(v: &Value) -> String {
 
 /// Evaluates one graph. `params` and `loop_index` are the loop arguments and iteration number
 /// when `g` is a loop body.
-fn eval_graph(
+fn eval_graph<'a>(
     g: &Graph,
     params: &[Value],
     loop_index: Option<i64>,
-    inputs: &HashMap<String, Value>,
+    inputs: &'a HashMap<String, Value>,
     keep: &[NodeId],
-    observe: &mut dyn FnMut(NodeId, &Value),
-) -> Result<HashMap<NodeId, Slot>, EvalError> {
+    observe: &mut dyn FnMut(NodeId, &[Tensor]),
+) -> Result<HashMap<NodeId, Slot<'a>>, EvalError> {
     // Remaining uses per node; a value is dropped when it reaches zero (unless kept).
     let mut uses: Vec<usize> = vec![0; g.len()];
     for (_, n) in g.nodes() {
@@ -168,16 +207,16 @@ fn eval_graph(
             why: why.to_string(),
         };
         let t = |k: usize| -> Result<&Tensor, EvalError> {
-            match n.args.get(k).and_then(|a| slots.get(a)) {
-                Some(Slot::Val(Value::Tensor(t))) => Ok(t),
-                _ => Err(bad("operand is not a tensor")),
-            }
+            n.args
+                .get(k)
+                .and_then(|a| slots.get(a))
+                .and_then(Slot::tensor)
+                .ok_or_else(|| bad("operand is not a tensor"))
         };
         let out = match &n.op {
-            Op::Input { name } => Slot::Val(
+            Op::Input { name } => Slot::Input(
                 inputs
                     .get(name)
-                    .cloned()
                     .ok_or_else(|| EvalError::MissingInput(name.clone()))?,
             ),
             Op::Const { value } => Slot::Val(Value::Tensor(Tensor::filled(n.ty.shape, *value))),
@@ -256,28 +295,31 @@ fn eval_graph(
                 ))
             }
             Op::Index | Op::Element { .. } => {
-                let seq = match n.args.first().and_then(|a| slots.get(a)) {
-                    Some(Slot::Val(Value::Seq(s))) => s,
-                    _ => return Err(bad("indexing a non-sequence")),
-                };
                 let index = match &n.op {
                     Op::Element { index } => *index as f64,
                     _ => t(1)?.data[0],
                 };
-                if index < 0.0 || index.fract() != 0.0 || index as usize >= seq.len() {
-                    return Err(EvalError::IndexOutOfRange {
-                        index,
-                        len: seq.len(),
-                    });
+                let pick = |seq: &[Tensor]| {
+                    if index < 0.0 || index.fract() != 0.0 || index as usize >= seq.len() {
+                        return Err(EvalError::IndexOutOfRange {
+                            index,
+                            len: seq.len(),
+                        });
+                    }
+                    Ok(index as usize)
+                };
+                match n.args.first().and_then(|a| slots.get(a)) {
+                    Some(&Slot::Input(Value::Seq(seq))) => Slot::Element(&seq[pick(seq)?]),
+                    Some(Slot::Val(Value::Seq(seq))) => tensor(seq[pick(seq)?].clone()),
+                    _ => return Err(bad("indexing a non-sequence")),
                 }
-                Slot::Val(Value::Tensor(seq[index as usize].clone()))
             }
             Op::Loop(l) => {
                 let mut args: Vec<Value> = Vec::with_capacity(n.args.len());
                 for a in &n.args {
-                    match slots.get(a) {
-                        Some(Slot::Val(v)) => args.push(v.clone()),
-                        _ => return Err(bad("loop argument is not a value")),
+                    match slots.get(a).and_then(Slot::to_value) {
+                        Some(v) => args.push(v),
+                        None => return Err(bad("loop argument is not a value")),
                     }
                 }
                 let body = &l.body;
@@ -291,9 +333,9 @@ fn eval_graph(
                         &mut |_, _| {},
                     )?;
                     for (k, r) in body.results.iter().enumerate() {
-                        match sub.get(r) {
-                            Some(Slot::Val(v)) => args[k] = v.clone(),
-                            _ => return Err(bad("loop body result is not a value")),
+                        match sub.get(r).and_then(Slot::to_value) {
+                            Some(v) => args[k] = v,
+                            None => return Err(bad("loop body result is not a value")),
                         }
                     }
                 }
@@ -309,8 +351,8 @@ fn eval_graph(
                 _ => return Err(bad("result of a non-loop")),
             },
         };
-        if let Slot::Val(v) = &out {
-            observe(id, v);
+        if let Some(ts) = out.tensors() {
+            observe(id, ts);
         }
         for a in &n.args {
             let u = &mut uses[a.index()];
@@ -324,7 +366,7 @@ fn eval_graph(
     Ok(slots)
 }
 
-fn tensor(t: Tensor) -> Slot {
+fn tensor(t: Tensor) -> Slot<'static> {
     Slot::Val(Value::Tensor(t))
 }
 

@@ -45,8 +45,9 @@ use crate::ir::interp::Value;
 /// reductions and masked copies, so they are observed rather than derived from the tensor
 /// bound; the inflation carries the analysis's margin over. Infinite where a sample
 /// overflows.
-pub fn magnitudes(s: &Schedule, ranges: &Ranges, samples: &Samples) -> Vec<f64> {
-    let per_sample: Vec<Vec<f64>> = schedule_samples(s, samples)
+pub fn magnitudes(s: &Schedule, ranges: &Ranges, samples: &ScheduleSamples) -> Vec<f64> {
+    let per_sample: Vec<Vec<f64>> = samples
+        .0
         .par_iter()
         .map(|inputs| {
             inputs
@@ -83,9 +84,17 @@ pub fn magnitudes(s: &Schedule, ranges: &Ranges, samples: &Samples) -> Vec<f64> 
         .collect()
 }
 
-/// The range analysis's samples (typical ones first, then structured ones) as the schedule's
+/// The range analysis's samples (typical ones first, then structured ones) as a schedule's
 /// inputs, with the derived tensors the samples already hold; `None` for a sample that lacks
-/// one of the inputs.
+/// one of the inputs. Made once per schedule for [`magnitudes`] and [`annotate`].
+pub struct ScheduleSamples(Vec<Option<Prepared>>);
+
+impl ScheduleSamples {
+    pub fn new(s: &Schedule, samples: &Samples) -> Self {
+        ScheduleSamples(schedule_samples(s, samples))
+    }
+}
+
 fn schedule_samples(s: &Schedule, samples: &Samples) -> Vec<Option<Prepared>> {
     samples
         .inputs()
@@ -177,14 +186,14 @@ pub fn random_inputs(s: &Schedule, seed: u64) -> Vec<Vec<Tensor>> {
 /// it, the corner is an iteration diverging on degenerate data, which the range analysis left
 /// out: see [`crate::analysis::ranges`]). The other structured samples are left out for
 /// compile time (all eight cost the flagship 65% more).
-pub fn annotate(s: &mut Schedule, mags: &[f64], samples: &Samples) {
+pub fn annotate(s: &mut Schedule, mags: &[f64], samples: &ScheduleSamples) {
     let Ok(random) = Prepared::new(s, &random_inputs(s, 0x68_656c)) else {
         return annotate_inner(s, &[], 1, Some(mags));
     };
-    let mut chosen = vec![random];
-    let all = schedule_samples(s, samples);
+    let mut chosen = vec![&random];
+    let all = &samples.0;
     let corners = all.len().saturating_sub(CORNERS);
-    chosen.extend(all.into_iter().skip(corners).flatten());
+    chosen.extend(all[corners..].iter().flatten());
     annotate_inner(s, &chosen, 1, Some(mags));
 }
 
@@ -205,8 +214,9 @@ pub fn output_bounds_for(s: &Schedule, inputs: &[Vec<Tensor>]) -> Vec<f64> {
 
 /// Fills in the bounds, simulating on `inputs`.
 pub fn annotate_with(s: &mut Schedule, inputs: &[Vec<Tensor>]) {
-    let prepared: Vec<Prepared> = Prepared::new(s, inputs).into_iter().collect();
-    annotate_inner(s, &prepared, 1, None);
+    let prepared: Option<Prepared> = Prepared::new(s, inputs).ok();
+    let chosen: Vec<&Prepared> = prepared.iter().collect();
+    annotate_inner(s, &chosen, 1, None);
 }
 
 /// The bounds from the noise simulated on every one of `samples` (`samples[0]` gives the
@@ -214,7 +224,7 @@ pub fn annotate_with(s: &mut Schedule, inputs: &[Vec<Tensor>]) {
 /// where their magnitude stays within `floor`, or within [`TIGHT`] of the others' without one).
 fn annotate_inner(
     s: &mut Schedule,
-    samples: &[Prepared],
+    samples: &[&Prepared],
     structured_from: usize,
     floor: Option<&[f64]>,
 ) {

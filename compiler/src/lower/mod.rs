@@ -727,11 +727,12 @@ fn lower_at(
         hoist_groups: Vec::new(),
     };
     finish(&mut schedule);
-    let mags = bounds::magnitudes(&schedule, ranges, samples);
+    let on_schedule = bounds::ScheduleSamples::new(&schedule, samples);
+    let mags = bounds::magnitudes(&schedule, ranges, &on_schedule);
     if let Some(a) = fit::fit_values(p, &schedule, &mags, floor, &primes.q, opts)? {
         return Ok(a);
     }
-    bounds::annotate(&mut schedule, &mags, samples);
+    bounds::annotate(&mut schedule, &mags, &on_schedule);
     if let Some(note) = fit::precision(p, &schedule, ranges, opts, factors) {
         choice.explanation.push_str(&note);
     }

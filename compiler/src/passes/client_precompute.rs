@@ -394,14 +394,16 @@ fn drop_unused_derived(mut p: Program) -> Program {
 }
 
 /// `id` as a constant factor times a product without constant factors (negations and
-/// products with constant scalars taken out), the latter as a standalone graph.
+/// products with constant scalars taken out), the latter as a standalone graph with its
+/// products in their cheapest order ([`super::matrix_chain`]).
 /// Derived inputs it reads are expanded into their own formulas (over the user's inputs), so
 /// the client computes every derived input from the user's data alone.
 fn canonical(p: &Program, id: NodeId) -> (f64, Graph, NodeId) {
     let mut b = Builder::hash_consing();
     let mut map: Vec<Option<NodeId>> = vec![None; p.graph.len()];
     let (factor, node) = strip(p, &p.graph, id, &mut b, &mut map);
-    (factor, b.finish(), node)
+    let (graph, node) = super::matrix_chain::cheapest_order(&b.finish(), node);
+    (factor, graph, node)
 }
 
 /// Copies `id` into `b` without its constant factors, returning the factor taken out.

@@ -10,6 +10,7 @@ pub mod depth_search;
 pub mod differential;
 pub mod distribute;
 pub mod hoist_scalars;
+mod matrix_chain;
 pub mod pipeline;
 pub mod poly_eval;
 pub mod reassociate;
