@@ -262,6 +262,28 @@ fn json_errors_are_one_object_on_stdout() {
         1,
     );
     assert_eq!(v["error"]["code"], "hel::params::too_deep", "{v}");
+    // A training loop: the help names the way out, `hel train` in rounds.
+    let help = v["error"]["help"].as_str().unwrap_or_default();
+    assert!(
+        help.contains("hel train --program") && help.contains("--refresh bootstrap"),
+        "{v}"
+    );
+    // A deep program that is no training loop (no minibatch input) gets no such help.
+    std::fs::write(
+        d.join("deep.hel"),
+        "input x: enc vector[4] range [-1, 1];\nlet y = x;\nfor i in 0..60 { y = y * y; }\n\
+         output y;\n",
+    )
+    .unwrap();
+    let v = json_error(d, &["compile", "deep.hel", "-o", "z.helc", "--json"], 1);
+    assert_eq!(v["error"]["code"], "hel::params::too_deep", "{v}");
+    assert!(
+        !v["error"]["help"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("hel train"),
+        "{v}"
+    );
 
     let v = json_error(
         d,

@@ -108,6 +108,24 @@ pub fn check(
     Ok((program, interface))
 }
 
+/// Whether `hel train` could run `src` (constants overridden by `sets`) in rounds: it has
+/// the trainer's shape at its own sizes (one `enc matrix[m, f][k]` input, the weights as its
+/// one `vector[f]` output) and a loop the round template splits. `hel compile` names the way
+/// out with it when such a program is too deep for one circuit.
+pub fn trains_in_rounds(src: &SourceFile, sets: &[(String, f64)]) -> bool {
+    let Ok(p) = hel_compiler::frontend(src, sets) else {
+        return false;
+    };
+    let [input] = p.inputs.as_slice() else {
+        return false;
+    };
+    let (Some(k), IShape::Matrix(m, f)) = (input.ty.seq, input.ty.shape) else {
+        return false;
+    };
+    check(src, k, m, f, None).is_ok()
+        && hel_compiler::rounds::RoundTemplate::with_sets(src, sets).is_ok()
+}
+
 fn interface(
     file: &str,
     p: &Program,
