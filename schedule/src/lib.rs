@@ -55,8 +55,8 @@ pub use params::{CkksParams, ParamsError, Security};
 pub use program::*;
 pub use resources::Resources;
 pub use simulate::{
-    apply_plain, check_inputs, derived_tensors, max_abs, simulate, simulate_magnitudes,
-    simulate_magnitudes_prepared, simulate_noise, simulate_noise_prepared, simulate_values, source,
-    unpack_outputs, NoiseStats, Prepared, SimulationError,
+    apply_plain, apply_plain_into, check_inputs, derived_tensors, max_abs, simulate,
+    simulate_magnitudes, simulate_magnitudes_prepared, simulate_noise, simulate_noise_prepared,
+    simulate_values, source, unpack_outputs, NoiseStats, Prepared, SimulationError,
 };
 pub use validate::ScheduleError;
