@@ -416,11 +416,12 @@ fn train_refreshes_on_the_server_and_matches_the_plaintext_model() {
 /// model prices lower: with bootstraps that cost a day, the client rounds (no bootstrap); with
 /// bootstraps that cost nothing, whichever the rounds alone make cheaper. Client rounds are
 /// held to N = 2^14 so that they need several rounds too. Either way the model is the
-/// plaintext one.
+/// plaintext one, and `--plan-only` (`plan_on`) reports the plan the run then ran: the same
+/// rounds, refresh, estimates and circuits, with nothing encrypted.
 #[test]
 fn auto_refresh_runs_the_cheaper_plan() {
     use hel::data::Matrix;
-    use hel::train::{train_on, Quiet, Refresh, TrainOptions};
+    use hel::train::{plan_on, train_on, Quiet, Refresh, TrainOptions};
     let rows = |seed: usize, n: usize| {
         let data: Vec<f64> = (0..n * F)
             .map(|i| (((i + seed) * 37) % 23) as f64 / 11.0 - 1.0)
@@ -479,6 +480,42 @@ fn auto_refresh_runs_the_cheaper_plan() {
         assert_eq!(r.bootstraps, expected);
         assert!(r.rounds >= 2, "{:?}", r.round_sizes);
         assert_eq!(r.accuracy, r.plaintext_accuracy);
+
+        let p = plan_on(&batches, &z_test, &src, &opts, &Quiet).unwrap();
+        assert_eq!(p.round_sizes, r.round_sizes);
+        assert_eq!(p.refresh.requested, "auto");
+        assert_eq!(p.refresh.chosen.refresh, r.refresh);
+        assert_eq!(p.refresh.chosen.bootstraps, r.bootstraps);
+        assert_eq!(
+            p.refresh.chosen.server_seconds,
+            choice.chosen.server_seconds
+        );
+        assert_eq!(
+            p.refresh.alternative.as_ref().map(|a| a.server_seconds),
+            Some(alt.server_seconds)
+        );
+        assert_eq!(p.plaintext_accuracy, r.plaintext_accuracy);
+        assert_eq!(p.bootstrap_log_slots.is_some(), r.refresh == "bootstrap");
+        // One circuit per round size, as deep as the run's circuit of that size.
+        let mut sizes = r.round_sizes.clone();
+        sizes.sort_unstable();
+        sizes.dedup();
+        assert_eq!(p.circuits.len(), sizes.len());
+        for c in &p.circuits {
+            let ran = r
+                .circuits
+                .iter()
+                .find(|x| x.minibatches == c.minibatches)
+                .expect("the run has a circuit of each planned size");
+            assert_eq!((c.depth, c.log_n), (ran.depth, ran.log_n));
+            assert_eq!(
+                c.rounds.len(),
+                r.round_sizes
+                    .iter()
+                    .filter(|&&k| k == c.minibatches)
+                    .count()
+            );
+        }
     }
 }
 

@@ -547,6 +547,60 @@ fn save_model_writes_the_model_and_keeps_existing_files() {
     assert!(stderr.contains("refusing to overwrite input"), "{stderr}");
 }
 
+/// `--plan-only` prints the plan as one JSON object (rounds, the estimate, each circuit, the
+/// plaintext model) from the run's own planning, stops before any key, upload or server run,
+/// and refuses the flags that need a trained model.
+#[test]
+fn plan_only_plans_without_running() {
+    let data = synthetic_csv();
+    // Three minibatches: with one, the client's first gradient is the whole (depth-0) run.
+    let gd = |extra: &[&'static str]| {
+        let mut args = vec!["train", "--data", data.to_str().unwrap()];
+        args.extend_from_slice(&["--program", "examples/logreg_gd.hel", "--minibatches", "3"]);
+        args.extend_from_slice(&["--batch-size", "32"]);
+        args.extend_from_slice(extra);
+        args
+    };
+    let o = hel(&gd(&["--plan-only", "--json"]));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    for phase in ["[keygen]", "[encrypt]", "[server]", "[decrypt]"] {
+        assert!(!stderr.contains(phase), "{phase} ran: {stderr}");
+    }
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(stdout.trim_end().lines().count(), 1, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["round_sizes"], serde_json::json!([3]), "{v}");
+    assert_eq!(v["refresh"]["chosen"]["refresh"], "client", "{v}");
+    assert!(v["refresh"]["chosen"]["server_seconds"].as_f64().unwrap() > 0.0);
+    assert!(v["refresh"]["chosen"]["upload_bytes"].as_u64().unwrap() > 0);
+    let circuit = &v["circuits"][0];
+    assert_eq!(circuit["minibatches"], 3, "{v}");
+    assert!(circuit["depth"].as_u64().unwrap() >= 2, "{v}");
+    assert!(circuit["cost_model"]["work_seconds"].as_f64().unwrap() > 0.0);
+    let accuracy = v["plaintext_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&accuracy), "{v}");
+
+    // The same run trained: the circuit it compiles is the planned one.
+    let o = hel(&gd(&["--json"]));
+    assert_eq!(o.status.code(), Some(0));
+    let t: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(t["depth"], circuit["depth"]);
+    assert_eq!(t["log_n"], circuit["log_n"]);
+    assert_eq!(t["plaintext_accuracy"], v["plaintext_accuracy"]);
+
+    let o = hel(&small_gd_train(
+        &data,
+        &["--plan-only", "--save-model", "m.json"],
+    ));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 #[test]
 fn json_is_exactly_one_object() {
     let data = synthetic_csv();

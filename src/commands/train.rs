@@ -10,7 +10,8 @@ use hel::data::csv::{CsvOptions, LabelColumn};
 use hel::data::prepare::TestSource;
 use hel::data::split::DEFAULT_TEST_FRACTION;
 use hel::train::{
-    server, train, DataSource, Phase, Progress, Refresh, TrainError, TrainOptions, TrainOutput,
+    plan, server, train, DataSource, Phase, Progress, Refresh, TrainError, TrainOptions,
+    TrainOutput,
 };
 use hel_runtime::ckks::bootstrap::BootstrapParams;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -44,7 +45,8 @@ Examples:
   hel train --program examples/logreg_nag.hel --batch-size 128 --minibatches 2
   hel train --data patients.csv --label-column outcome --json --plot curves.svg
   hel train --minibatches 12 --round-size 6         # two rounds of 6
-  hel train --program examples/logreg_nag.hel --minibatches 32 --refresh bootstrap"
+  hel train --program examples/logreg_nag.hel --minibatches 32 --refresh bootstrap
+  hel train --program examples/logreg_nag.hel --minibatches 32 --refresh auto --plan-only"
 )]
 pub struct TrainArgs {
     /// Training data: `mnist-3v8` (bundled), a CSV file (labels 0/1 or -1/+1) or a NumPy
@@ -132,6 +134,11 @@ pub struct TrainArgs {
     /// other would cost (docs/train.md).
     #[arg(long, value_enum, default_value_t = RefreshArg::Client)]
     pub refresh: RefreshArg,
+    /// Stop after planning: the plaintext model, the rounds, every circuit (depth, ring) and
+    /// the cost model's estimate of the run (and with `--refresh bootstrap|auto` of both ways
+    /// to refresh), without making keys, encrypting or running the server.
+    #[arg(long, conflicts_with_all = ["plot", "save_model"])]
+    pub plan_only: bool,
 }
 
 /// `--refresh`.
@@ -231,10 +238,20 @@ pub fn run(args: TrainArgs) -> CmdResult {
         cost_table: load_cost_table(None)?.table,
     };
     let bars = Bars::default();
-    let TrainOutput { report, model } = train(&data, &src, &opts, &bars).map_err(|e| match e {
+    let failure = |e: TrainError| match e {
         TrainError::Compile(d) => miette::Report::new(*d),
         e => user_error(e),
-    })?;
+    };
+    if args.plan_only {
+        let report = plan(&data, &src, &opts, &bars).map_err(failure)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&report).map_err(user_error)?);
+        } else {
+            print!("{}", report.table());
+        }
+        return Ok(());
+    }
+    let TrainOutput { report, model } = train(&data, &src, &opts, &bars).map_err(failure)?;
     if let Some(path) = &args.save_model {
         let mut text = serde_json::to_string_pretty(&model).map_err(user_error)?;
         text.push('\n');

@@ -47,8 +47,8 @@ pub use arrays::Arrays;
 pub use error::TrainError;
 pub use model::Model;
 pub use progress::{Phase, Progress, Quiet};
-pub use report::TrainReport;
-pub use run::train_on;
+pub use report::{PlanReport, TrainReport};
+pub use run::{plan_on, train_on};
 
 use crate::data::csv::CsvOptions;
 use crate::data::prepare::{
@@ -279,13 +279,25 @@ pub fn load(data: &DataSource, batch_size: Option<usize>) -> Result<Batches, Tra
     })
 }
 
-/// The whole run: load the data, then [`train_on`].
-pub fn train(
+/// The plan of a run without running it: load the data, then [`plan_on`].
+pub fn plan(
     data: &DataSource,
     program: &SourceFile,
     opts: &TrainOptions,
     progress: &dyn Progress,
-) -> Result<TrainOutput, TrainError> {
+) -> Result<PlanReport, TrainError> {
+    let b = loaded(data, opts, progress)?;
+    let mut report = plan_on(&b.batches, &b.z_test, program, opts, progress)?;
+    report.data = data.label();
+    Ok(report)
+}
+
+/// The data, loaded and cut into minibatches, with a progress line.
+fn loaded(
+    data: &DataSource,
+    opts: &TrainOptions,
+    progress: &dyn Progress,
+) -> Result<Batches, TrainError> {
     if opts.batch_size == Some(0) {
         return Err(TrainError::Config("--batch-size must be at least 1".into()));
     }
@@ -300,6 +312,17 @@ pub fn train(
         b.z_test.rows(),
         b.z_test.cols()
     ));
+    Ok(b)
+}
+
+/// The whole run: load the data, then [`train_on`].
+pub fn train(
+    data: &DataSource,
+    program: &SourceFile,
+    opts: &TrainOptions,
+    progress: &dyn Progress,
+) -> Result<TrainOutput, TrainError> {
+    let b = loaded(data, opts, progress)?;
     let mut report = train_on(&b.batches, &b.z_test, program, opts, progress)?;
     report.data = data.label();
     report.train_rows = b.train_rows;

@@ -80,6 +80,27 @@ pub struct PlanEstimate {
     pub client_exchanges: usize,
 }
 
+impl PlanEstimate {
+    /// One line for the tables: rounds, estimated server time, bootstraps, traffic.
+    pub fn line(&self) -> String {
+        format!(
+            "{}: {} round(s), est. {:.1} s of server time{}, upload {}, download {}, client \
+             online {} time(s)",
+            self.refresh,
+            self.round_sizes.len(),
+            self.server_seconds,
+            if self.bootstraps > 0 {
+                format!(" with {} bootstrap(s)", self.bootstraps)
+            } else {
+                String::new()
+            },
+            human_bytes(self.upload_bytes as usize),
+            human_bytes(self.download_bytes as usize),
+            self.client_exchanges
+        )
+    }
+}
+
 /// How the state crosses between rounds, and why.
 #[derive(Clone, Debug, Serialize)]
 pub struct RefreshChoice {
@@ -339,23 +360,7 @@ impl TrainReport {
             );
         }
         if let Some(choice) = &self.refresh_choice {
-            let line = |e: &PlanEstimate| {
-                format!(
-                    "{}: {} round(s), est. {:.1} s of server time{}, upload {}, download {}, \
-                     client online {} time(s)",
-                    e.refresh,
-                    e.round_sizes.len(),
-                    e.server_seconds,
-                    if e.bootstraps > 0 {
-                        format!(" with {} bootstrap(s)", e.bootstraps)
-                    } else {
-                        String::new()
-                    },
-                    human_bytes(e.upload_bytes as usize),
-                    human_bytes(e.download_bytes as usize),
-                    e.client_exchanges
-                )
-            };
+            let line = PlanEstimate::line;
             row(
                 &mut s,
                 &format!("--refresh {}", choice.requested),
@@ -434,5 +439,155 @@ impl TrainReport {
             ),
         );
         s
+    }
+}
+
+/// What `hel train --plan-only` reports: the rounds `hel train` would run, their circuits and
+/// what the run would cost by the cost model. The circuits are compiled and the plaintext
+/// model is trained; nothing is encrypted, no key is made, the server does not run.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanReport {
+    /// `mnist-3v8` or the data file.
+    pub data: String,
+    pub program: String,
+    /// The reference algorithm the program computes: `gd` or `nag`.
+    pub method: String,
+    pub opt_level: String,
+    pub minibatches: usize,
+    pub batch_size: usize,
+    /// Columns of the design matrix (features + bias).
+    pub features: usize,
+    /// Minibatches per round, and why the rounds are that size.
+    pub round_sizes: Vec<usize>,
+    pub rounds_reason: String,
+    /// The plan that would run (`chosen`) and, with `--refresh bootstrap` or `auto`, the other
+    /// way's estimate.
+    pub refresh: RefreshChoice,
+    /// One circuit per round size (each priced by the first round's program).
+    pub circuits: Vec<CircuitReport>,
+    /// With bootstraps: log2 of the slots the chain refreshes, its program levels and the
+    /// cost table's seconds for one bootstrap.
+    pub bootstrap_log_slots: Option<u32>,
+    pub bootstrap_program_levels: Option<usize>,
+    pub one_bootstrap_seconds: Option<f64>,
+    /// The plaintext model of the same algorithm on the same minibatches, on the test rows.
+    pub plaintext_accuracy: f64,
+    pub plaintext_auc: Option<f64>,
+    pub compile_seconds: f64,
+}
+
+impl PlanReport {
+    /// The human-readable table (stdout of `hel train --plan-only`).
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "hel train --plan-only: {} [{}], {}: {} minibatches x {} rows, {} features incl. \
+             bias, -{}",
+            self.program,
+            self.method,
+            self.data,
+            self.minibatches,
+            self.batch_size,
+            self.features,
+            self.opt_level
+        );
+        let _ = writeln!(s);
+        let row = |s: &mut String, k: &str, a: String| {
+            let _ = writeln!(s, "  {k:<22} {a}");
+        };
+        row(
+            &mut s,
+            "plaintext model",
+            format!(
+                "test accuracy {:.4}, AUC {}",
+                self.plaintext_accuracy,
+                opt4(self.plaintext_auc)
+            ),
+        );
+        row(
+            &mut s,
+            "rounds",
+            format!("{} ({})", runs(&self.round_sizes), self.rounds_reason),
+        );
+        row(
+            &mut s,
+            &format!("--refresh {}", self.refresh.requested),
+            format!("{} ({})", self.refresh.chosen.line(), self.refresh.reason),
+        );
+        if let Some(alt) = &self.refresh.alternative {
+            row(&mut s, "  the other way", alt.line());
+        }
+        for c in &self.circuits {
+            row(
+                &mut s,
+                &format!("circuit of {}", c.minibatches),
+                format!(
+                    "depth {}, N = 2^{}, log2 PQ = {}, {} ciphertext nodes, {} input \
+                     ciphertexts, est. {:.2} s of work",
+                    c.depth,
+                    c.log_n,
+                    c.log_pq,
+                    c.nodes,
+                    c.input_ciphertexts,
+                    c.cost_model.work_seconds
+                ),
+            );
+        }
+        if let (Some(slots), Some(levels)) =
+            (self.bootstrap_log_slots, self.bootstrap_program_levels)
+        {
+            row(
+                &mut s,
+                "bootstrapping chain",
+                format!(
+                    "2^{slots} slots, {levels} program levels after each bootstrap{}",
+                    self.one_bootstrap_seconds
+                        .map_or(String::new(), |b| format!(", est. {b:.1} s per bootstrap"))
+                ),
+            );
+        }
+        row(
+            &mut s,
+            "client time",
+            format!("compile {:.1} s", self.compile_seconds),
+        );
+        let _ = writeln!(
+            s,
+            "\n  a plan only: nothing was encrypted, no keys were made, the server did not run"
+        );
+        s
+    }
+}
+
+/// Round sizes as runs of equal sizes: `[2, 2, 2, 1]` is `3 x 2 + 1`.
+fn runs(sizes: &[usize]) -> String {
+    let mut parts: Vec<(usize, usize)> = Vec::new();
+    for &k in sizes {
+        match parts.last_mut() {
+            Some((n, size)) if *size == k => *n += 1,
+            _ => parts.push((1, k)),
+        }
+    }
+    parts
+        .iter()
+        .map(|&(n, k)| {
+            if n == 1 {
+                k.to_string()
+            } else {
+                format!("{n} x {k}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn round_sizes_read_as_runs() {
+        assert_eq!(super::runs(&[2, 2, 2, 1]), "3 x 2 + 1");
+        assert_eq!(super::runs(&[6]), "6");
+        assert_eq!(super::runs(&[1, 2, 2]), "1 + 2 x 2");
     }
 }

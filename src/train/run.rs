@@ -31,6 +31,9 @@ use hel_compiler::{compile, Code};
 
 mod bootstrapped;
 mod choose;
+mod plan_only;
+
+pub use plan_only::plan_on;
 
 /// Relative difference allowed between the round programs run one after the other and the
 /// original program run once, in plaintext (only the order of floating-point operations could
@@ -47,22 +50,7 @@ pub fn train_on(
     opts: &TrainOptions,
     progress: &dyn Progress,
 ) -> Result<TrainReport, TrainError> {
-    if opts.minibatches == Some(0) || opts.max_minibatches == 0 {
-        return Err(TrainError::Config(
-            "--minibatches must be at least 1".into(),
-        ));
-    }
-    let first = batches
-        .first()
-        .ok_or_else(|| TrainError::Config("there are no minibatches to train on".into()))?;
-    let (m, f) = (first.rows(), first.cols());
-    if z_test.cols() != f {
-        return Err(TrainError::Config(format!(
-            "the test data has {} columns, the minibatches {f}",
-            z_test.cols()
-        )));
-    }
-
+    let (m, f) = shapes(batches, z_test, opts)?;
     let pt = in_plaintext(src, batches, z_test, opts, progress)?;
     let (batches, z_test) = (pt.batches.as_ref(), pt.z_test.as_ref());
 
@@ -91,6 +79,30 @@ pub fn train_on(
     report.history = History::new(batches, z_test, &pt.plain, &report.round_details);
     report.plan = pt.plan;
     Ok(report)
+}
+
+/// m and f of the minibatches, after checking the options and the data agree.
+fn shapes(
+    batches: &[Matrix],
+    z_test: &Matrix,
+    opts: &TrainOptions,
+) -> Result<(usize, usize), TrainError> {
+    if opts.minibatches == Some(0) || opts.max_minibatches == 0 {
+        return Err(TrainError::Config(
+            "--minibatches must be at least 1".into(),
+        ));
+    }
+    let first = batches
+        .first()
+        .ok_or_else(|| TrainError::Config("there are no minibatches to train on".into()))?;
+    let (m, f) = (first.rows(), first.cols());
+    if z_test.cols() != f {
+        return Err(TrainError::Config(format!(
+            "the test data has {} columns, the minibatches {f}",
+            z_test.cols()
+        )));
+    }
+    Ok((m, f))
 }
 
 /// The round size [`Run::fastest_round_size`] picked, with the estimated server seconds per

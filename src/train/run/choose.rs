@@ -166,7 +166,7 @@ impl<'a> Run<'a> {
     /// The cost model's figures for running `plan` ([`PlanEstimate`]). Every round size is
     /// priced by the first round's program (the rounds differ only in constants), compiled
     /// here if the plan did not need it.
-    fn estimate(
+    pub(super) fn estimate(
         &mut self,
         plan: &RoundPlan,
         template: Option<&RoundTemplate>,
