@@ -10,7 +10,7 @@ use hel::data::csv::{CsvOptions, LabelColumn};
 use hel::data::prepare::TestSource;
 use hel::data::split::DEFAULT_TEST_FRACTION;
 use hel::train::{
-    plan, server, train, DataSource, Phase, Progress, Refresh, TrainError, TrainOptions,
+    plan_run, server, train, DataSource, Phase, Progress, Refresh, TrainError, TrainOptions,
     TrainOutput,
 };
 use hel_runtime::ckks::bootstrap::BootstrapParams;
@@ -243,7 +243,7 @@ pub fn run(args: TrainArgs) -> CmdResult {
         e => user_error(e),
     };
     if args.plan_only {
-        let report = plan(&data, &src, &opts, &bars).map_err(failure)?;
+        let report = plan_run(&data, &src, &opts, &bars).map_err(failure)?;
         if args.json {
             println!("{}", serde_json::to_string(&report).map_err(user_error)?);
         } else {

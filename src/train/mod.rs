@@ -280,7 +280,7 @@ pub fn load(data: &DataSource, batch_size: Option<usize>) -> Result<Batches, Tra
 }
 
 /// The plan of a run without running it: load the data, then [`plan_on`].
-pub fn plan(
+pub fn plan_run(
     data: &DataSource,
     program: &SourceFile,
     opts: &TrainOptions,
