@@ -135,6 +135,10 @@ fn run_bootstrap(args: BootstrapBenchArgs) -> CmdResult {
         None => println!("time               {:.2} s", report.seconds),
     }
     println!(
+        "first bootstrap    {:.2} s (encodes the DFT diagonals, kept for the next ones)",
+        report.first_seconds
+    );
+    println!(
         "levels             {} consumed, {} left at 2^{}",
         report.levels_consumed, report.levels_left, report.log_scale
     );

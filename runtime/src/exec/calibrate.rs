@@ -38,8 +38,10 @@ pub fn calibrate(
 /// Measures one bootstrap on one thread for each slot count 2^`log_slots`, with the chain
 /// `hel train --refresh bootstrap` uses for a state of that many slots (N = 2^16, 128-bit;
 /// [`crate::ckks::bootstrap::BootstrapParams::for_program`]). Each takes its keys (3-4 GB,
-/// several seconds) and one bootstrap; the figure is the process's CPU time where Linux
-/// reports it (closer to the work on a shared machine), else the wall clock.
+/// several seconds) and two bootstraps; the figure is the second's (the first also encodes
+/// the DFT diagonals the bootstrapper keeps for the next ones, as a training's bootstraps
+/// after its first find them), the process's CPU time where Linux reports it (closer to the
+/// work on a shared machine), else the wall clock.
 pub fn calibrate_bootstraps(
     log_slots: &[u32],
     progress: &mut (dyn FnMut(&str) + Send),

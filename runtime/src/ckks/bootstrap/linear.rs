@@ -11,10 +11,13 @@
 //! product is taken before the single rescale of the level.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use num_complex::Complex64;
 
-use crate::ckks::{Ciphertext, Context, GaloisKeys, Result};
+use rayon::prelude::*;
+
+use crate::ckks::{Ciphertext, Context, GaloisKeys, Plaintext, Result};
 
 /// A slot-linear map `z -> Σ_k d_k ⊙ rot(z, k)`, by left-rotation amount k in `0..n`.
 #[derive(Clone, Debug, PartialEq)]
@@ -216,12 +219,26 @@ pub(crate) fn join_halves(map: &DiagMap) -> DiagMap {
 type GiantTerms = Vec<(usize, Vec<Complex64>)>;
 
 /// One merged level ready for baby-step giant-step evaluation.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct BsgsLevel {
     /// Baby rotations (hoisted), signed.
     babies: Vec<i64>,
     /// Per giant rotation: the (baby index, pre-rotated diagonal) terms.
     giants: Vec<(i64, GiantTerms)>,
+    /// The diagonals as last encoded, reused while a bootstrap asks for the same encoding.
+    encoded: Mutex<Option<Encoded>>,
+}
+
+/// A level's diagonals encoded for one (level, scale, factor), in the order of the terms.
+/// Every bootstrap of a chain encodes the same CoeffToSlot diagonals, and the same
+/// SlotToCoeff ones while it lands on the same scale; at the top of the N = 2^16 chain each is
+/// 45 limbs (23 MB), and encoding them was a fifth of a bootstrap. Only the last encoding of a
+/// level is kept, so the memory is one set of diagonals per level (about 2.8 GB for the
+/// full-slot chain at N = 2^16, less for sparse slots).
+#[derive(Debug)]
+struct Encoded {
+    key: (usize, u64, u64),
+    plaintexts: Arc<Vec<Plaintext>>,
 }
 
 impl BsgsLevel {
@@ -273,7 +290,51 @@ impl BsgsLevel {
                 (g, terms)
             })
             .collect();
-        BsgsLevel { babies, giants }
+        BsgsLevel {
+            babies,
+            giants,
+            encoded: Mutex::new(None),
+        }
+    }
+
+    /// The diagonals times `factor` encoded at `level` and `scale`, in term order: the cached
+    /// set when it was made for these, else a new one (encoded in parallel), which replaces it.
+    fn encoded(
+        &self,
+        ctx: &Context,
+        level: usize,
+        scale: f64,
+        factor: f64,
+    ) -> Result<Arc<Vec<Plaintext>>> {
+        let key = (level, scale.to_bits(), factor.to_bits());
+        let mut cached = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = cached.as_ref().filter(|e| e.key == key) {
+            return Ok(Arc::clone(&e.plaintexts));
+        }
+        // The old set goes before the new one is made: both at once would double the peak.
+        *cached = None;
+        let terms: Vec<&Vec<Complex64>> = self
+            .giants
+            .iter()
+            .flat_map(|(_, terms)| terms.iter().map(|(_, d)| d))
+            .collect();
+        let plaintexts = terms
+            .par_iter()
+            .map(|diag| {
+                // A map over n < N/2 slots (sparse packing) acts on every period of the
+                // slots alike: its diagonals repeat with period n.
+                let n = diag.len();
+                let values: Vec<Complex64> =
+                    (0..ctx.slots()).map(|q| diag[q % n] * factor).collect();
+                ctx.encode_complex(&values, level, scale)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let plaintexts = Arc::new(plaintexts);
+        *cached = Some(Encoded {
+            key,
+            plaintexts: Arc::clone(&plaintexts),
+        });
+        Ok(plaintexts)
     }
 
     /// The rotation steps this level needs keys for.
@@ -303,17 +364,16 @@ impl BsgsLevel {
             .product();
         let pt_scale = target_scale * divisor / ct.scale();
         let rotated = ctx.rotate_hoisted(ct, &self.babies, gk)?;
+        let encoded = self.encoded(ctx, level, pt_scale, factor)?;
+        let mut pts = encoded.iter();
         let mut acc: Option<Ciphertext> = None;
         for (g, terms) in &self.giants {
             let mut inner: Option<Ciphertext> = None;
-            for (bi, diag) in terms {
-                // A map over n < N/2 slots (sparse packing) acts on every period of the
-                // slots alike: its diagonals repeat with period n.
-                let n = diag.len();
-                let values: Vec<Complex64> =
-                    (0..ctx.slots()).map(|q| diag[q % n] * factor).collect();
-                let pt = ctx.encode_complex(&values, level, pt_scale)?;
-                let prod = ctx.multiply_plain(&rotated[*bi], &pt)?;
+            for (bi, _) in terms {
+                let pt = pts.next().ok_or_else(|| {
+                    crate::ckks::CkksError::InvalidParams("a diagonal was not encoded".into())
+                })?;
+                let prod = ctx.multiply_plain(&rotated[*bi], pt)?;
                 match inner.as_mut() {
                     Some(x) => ctx.add_assign(x, &prod)?,
                     None => inner = Some(prod),
