@@ -14,7 +14,7 @@ use super::client::Client;
 use super::cost;
 use super::domain::DomainScale;
 use super::history::History;
-use super::plaintext::in_plaintext;
+use super::plaintext::{self, in_plaintext};
 use super::plan::Tuning;
 use super::program::{self, Interface};
 use super::progress::{Phase, Progress};
@@ -50,16 +50,14 @@ pub fn train_on(
     opts: &TrainOptions,
     progress: &dyn Progress,
 ) -> Result<TrainReport, TrainError> {
-    let (m, f) = shapes(batches, z_test, opts)?;
-    let pt = in_plaintext(src, batches, z_test, opts, progress)?;
-    let (batches, z_test) = (pt.batches.as_ref(), pt.z_test.as_ref());
-
     let ways = choose::Ways::of(opts);
+    let (pt, planned) = prepare(batches, z_test, src, opts, progress, &ways)?;
+    let (batches, z_test) = (pt.batches.as_ref(), pt.z_test.as_ref());
     let choose::Planned {
         mut run,
         plan,
         template,
-    } = Run::new(src, opts, (m, f), pt.k, pt.tuning(), progress).planned(&ways)?;
+    } = planned;
     if let Some(t) = &template {
         let composed = rounds::plaintext_rounds(t, &plan, &pt.iface, batches, run.tuning.as_ref())?;
         let diff = program::max_abs_diff(&composed, &pt.program_weights);
@@ -79,6 +77,22 @@ pub fn train_on(
     report.history = History::new(batches, z_test, &pt.plain, &report.round_details);
     report.plan = pt.plan;
     Ok(report)
+}
+
+/// What training and planning alike start with: the plaintext run (the algorithm, the plan's
+/// constants, the reference model) and the rounds planned the way `opts.refresh` asks.
+fn prepare<'a>(
+    batches: &'a [Matrix],
+    z_test: &'a Matrix,
+    src: &'a SourceFile,
+    opts: &'a TrainOptions,
+    progress: &'a dyn Progress,
+    ways: &'a choose::Ways,
+) -> Result<(plaintext::Plaintext<'a>, choose::Planned<'a>), TrainError> {
+    let (m, f) = shapes(batches, z_test, opts)?;
+    let pt = in_plaintext(src, batches, z_test, opts, progress)?;
+    let planned = Run::new(src, opts, (m, f), pt.k, pt.tuning(), progress).planned(ways)?;
+    Ok((pt, planned))
 }
 
 /// m and f of the minibatches, after checking the options and the data agree.

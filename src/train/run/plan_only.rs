@@ -7,7 +7,7 @@
 use super::super::progress::Progress;
 use super::super::report::{PlanReport, RefreshChoice};
 use super::super::{TrainError, TrainOptions};
-use super::{choose, evaluate, in_plaintext, program, shapes, Prog, Run};
+use super::{choose, evaluate, prepare, program, Prog};
 use crate::data::Matrix;
 use hel_compiler::passes::pipeline::OptLevel;
 use hel_compiler::SourceFile;
@@ -22,14 +22,13 @@ pub fn plan_on(
     opts: &TrainOptions,
     progress: &dyn Progress,
 ) -> Result<PlanReport, TrainError> {
-    let (m, f) = shapes(batches, z_test, opts)?;
-    let pt = in_plaintext(src, batches, z_test, opts, progress)?;
     let ways = choose::Ways::of(opts);
+    let (pt, planned) = prepare(batches, z_test, src, opts, progress, &ways)?;
     let choose::Planned {
         mut run,
         plan,
         template,
-    } = Run::new(src, opts, (m, f), pt.k, pt.tuning(), progress).planned(&ways)?;
+    } = planned;
     let refresh = match run.choice.take() {
         Some(choice) => choice,
         None => RefreshChoice {
@@ -71,8 +70,8 @@ pub fn plan_on(
         }
         .to_string(),
         minibatches: pt.k,
-        batch_size: m,
-        features: f,
+        batch_size: run.m,
+        features: run.f,
         round_sizes: plan.sizes.clone(),
         rounds_reason: plan.reason.clone(),
         refresh,
