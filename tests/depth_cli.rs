@@ -189,13 +189,15 @@ fn depth_is_reported_when_no_parameter_set_holds_the_circuit() {
     let message = v["params_error"]["message"].as_str().expect("message");
     assert!(message.starts_with(&format!("depth {depth} ")), "{v}");
     assert!(v["tensor_depth"].as_u64().is_some(), "{v}");
-    let (text, _) = hel(&["--max-log-n", "13"]);
+    let (text, stderr) = hel(&["--max-log-n", "13"]);
     assert!(
         text.contains(&format!(
             "ciphertext depth {depth} (levels consumed): no parameter set holds it"
         )),
         "{text}"
     );
+    // No training loop: no word of `hel train`.
+    assert!(!stderr.contains("hel train"), "{stderr}");
 
     // With room for it: the full report, its resources in the JSON and in the text.
     let (json, _) = hel(&["--json"]);
@@ -219,6 +221,31 @@ fn depth_is_reported_when_no_parameter_set_holds_the_circuit() {
             "{what}: {text}"
         );
     }
+}
+
+/// A training loop too deep for one circuit: the note names `hel train`'s rounds.
+#[test]
+fn a_training_loop_too_deep_for_one_circuit_points_at_rounds() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hel"))
+        .args([
+            "depth",
+            "examples/logreg_gd.hel",
+            "--set",
+            "k=24",
+            "--set",
+            "m=8",
+        ])
+        .args(["--set", "f=3"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run hel");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("no parameter set holds it"), "{stderr}");
+    assert!(
+        stderr.contains("hel train --program examples/logreg_gd.hel"),
+        "{stderr}"
+    );
 }
 
 /// `--compare` compiles each level as `hel compile` does and reports what it buys: the -O2 row

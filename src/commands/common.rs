@@ -1,7 +1,7 @@
 //! Helpers shared by the subcommands: reading sources, rendering errors. (Shared flags are in
 //! `flags.rs`.)
 
-use hel_compiler::{Diagnostic, SourceFile};
+use hel_compiler::{Code, Diagnostic, SourceFile};
 use miette::{miette, Result};
 use std::path::Path;
 
@@ -30,4 +30,19 @@ pub fn diagnostic(d: Diagnostic) -> miette::Report {
 /// (a schedule's, an input's, a CSV header): control characters are shown escaped.
 pub fn user_error(msg: impl std::fmt::Display) -> miette::Report {
     miette!("{}", escape_message(&msg.to_string()))
+}
+
+/// A training loop too deep for one circuit is what `hel train` runs in rounds: say so, since
+/// `hel compile` and `hel depth` place no bootstraps themselves.
+pub fn with_rounds_help(d: Diagnostic, src: &SourceFile, sets: &[(String, f64)]) -> Diagnostic {
+    if d.code != Code::TooDeep || !hel::train::program::trains_in_rounds(src, sets) {
+        return d;
+    }
+    d.with_help(format!(
+        "`hel train --program {}` runs this training loop in rounds of fewer iterations and \
+         refreshes the weights between them, by the client (`--refresh client`) or by \
+         bootstrapping on the server (`--refresh bootstrap`; `--plan-only` shows the plan); \
+         one circuit places no bootstraps",
+        src.name()
+    ))
 }

@@ -1,11 +1,10 @@
 //! `hel compile`: a `.hel` program to a schedule file (`.helc`) the client and server share.
 
-use super::common::{diagnostic, read_source, user_error};
+use super::common::{diagnostic, read_source, user_error, with_rounds_help};
 use super::flags::{MaxLogNArgs, OptArgs, PrecisionArgs, SetArgs};
 use super::CmdResult;
 use clap::{Args, ValueEnum};
 use hel_compiler::driver::compile_logged;
-use hel_compiler::{Code, Diagnostic, SourceFile};
 use hel_runtime::ckks::CkksParams;
 use hel_runtime::schedule::{limits, ScheduleFormat};
 use std::path::PathBuf;
@@ -161,19 +160,4 @@ pub fn run(args: CompileArgs) -> CmdResult {
         );
     }
     Ok(())
-}
-
-/// A training loop too deep for one circuit is what `hel train` runs in rounds: say so, since
-/// `hel compile` places no bootstraps itself.
-fn with_rounds_help(d: Diagnostic, src: &SourceFile, sets: &[(String, f64)]) -> Diagnostic {
-    if d.code != Code::TooDeep || !hel::train::program::trains_in_rounds(src, sets) {
-        return d;
-    }
-    d.with_help(format!(
-        "`hel train --program {}` runs this training loop in rounds of fewer iterations and \
-         refreshes the weights between them, by the client (`--refresh client`) or by \
-         bootstrapping on the server (`--refresh bootstrap`); `hel compile` makes one circuit \
-         and places no bootstraps",
-        src.name()
-    ))
 }

@@ -1,7 +1,7 @@
 //! `hel depth`: the depth report — total and per-output depth, depth per loop iteration, the
 //! critical path with source locations, operation counts, and a table after each pass.
 
-use super::common::{diagnostic, frontend, read_source};
+use super::common::{diagnostic, frontend, read_source, with_rounds_help};
 use super::flags::{MaxLogNArgs, OptArgs, PrecisionArgs, SetArgs};
 use super::CmdResult;
 use clap::Args;
@@ -192,6 +192,7 @@ pub fn run(args: DepthArgs) -> CmdResult {
             diagnostic,
             depth: Some(depth),
         }) => {
+            let diagnostic = with_rounds_help(diagnostic, &src, &args.set.sets);
             eprintln!(
                 "note: ciphertext depth {depth}, but no parameter set holds it: {}",
                 diagnostic.render_plain()
