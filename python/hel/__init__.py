@@ -50,6 +50,7 @@ __all__ = [
     "run",
     "decrypt",
     "train",
+    "plan",
     "TrainResult",
     "Program",
     "SecretKey",
@@ -239,8 +240,11 @@ def train(
     weights between rounds, ``hel train --refresh bootstrap``; ``refresh="auto"``: whichever
     the cost model estimates faster).
     """
-    kwargs: Dict[str, Any] = dict(
-        program=None if program is None else os.fspath(program),
+    model, report = _train(
+        data,
+        test,
+        plan_only=False,
+        program=program,
         method=method,
         minibatches=minibatches,
         batch_size=batch_size,
@@ -257,6 +261,39 @@ def train(
         refresh=refresh,
         verbose=verbose,
     )
+    if model is None:
+        raise TrainError("the training returned no model")
+    return TrainResult(model, report)
+
+
+def plan(
+    data: Union[str, "os.PathLike[str]", Tuple[Any, Any]] = "mnist-3v8",
+    **options: Any,
+) -> Dict[str, Any]:
+    """``hel train --plan-only`` from Python: what :func:`train` with the same arguments
+    would run, without running it. The plaintext model is trained and every circuit of the
+    plan compiled; no key is made, nothing is encrypted, the server does not run. Returns the
+    plan's dict (``hel train --plan-only --json``'s object): the rounds and why, ``refresh``
+    (the chosen way's estimate of server time, upload, download and client exchanges, and with
+    ``refresh="bootstrap"`` or ``"auto"`` the other way's), each circuit's depth and ring,
+    the bootstrapping chain when the plan bootstraps, and the plaintext model's accuracy.
+    Takes :func:`train`'s keyword options."""
+    test = options.pop("test", None)
+    return _train(data, test, plan_only=True, **options)[1]
+
+
+def _train(
+    data: Union[str, "os.PathLike[str]", Tuple[Any, Any]],
+    test: Optional[Tuple[Any, Any]],
+    *,
+    plan_only: bool,
+    **options: Any,
+) -> Tuple[Optional[Model], Dict[str, Any]]:
+    """:func:`train` and :func:`plan`: the native call on a data name, a path or arrays,
+    with the warnings raised as :class:`HelWarning`."""
+    kwargs: Dict[str, Any] = dict(options, plan_only=plan_only)
+    if kwargs.get("program") is not None:
+        kwargs["program"] = os.fspath(kwargs["program"])
     if isinstance(data, tuple):
         if len(data) != 2:
             raise InputError("data must be (X, y)")
@@ -269,8 +306,8 @@ def train(
             raise InputError("test=(X, y) applies to array data")
         model, report, notes = _native.train(os.fspath(data), **kwargs)
     for note in notes:
-        _warnings.warn(note, HelWarning, stacklevel=2)
-    return TrainResult(model, json.loads(report))
+        _warnings.warn(note, HelWarning, stacklevel=3)
+    return model, json.loads(report)
 
 
 def _xy(x: Any, y: Any) -> Tuple[np.ndarray, np.ndarray]:

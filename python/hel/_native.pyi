@@ -167,7 +167,8 @@ def train(
     test_fraction: Optional[float] = None,
     refresh: str = "client",
     verbose: bool = False,
-) -> Tuple[Model, str, List[str]]: ...
+    plan_only: bool = False,
+) -> Tuple[Optional[Model], str, List[str]]: ...
 def mnist_3v8() -> Tuple[
     npt.NDArray[np.float64],
     npt.NDArray[np.float64],

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from . import _native
-from .errors import InputError, NotFittedError
+from .errors import InputError, NotFittedError, TrainError
 
 __all__ = ["EncryptedLogisticRegression", "HelWarning"]
 
@@ -193,6 +193,8 @@ class EncryptedLogisticRegression(_Mixin, _Base):  # type: ignore[misc,valid-typ
             seed=int(self.random_state or 0),
             verbose=self.verbose,
         )
+        if model is None:
+            raise TrainError("the training returned no model")
         for note in notes:
             warnings.warn(note, HelWarning, stacklevel=2)
         self.classes_ = classes

@@ -286,12 +286,12 @@ fn data_source(
 
 /// Trains like `hel train` and returns the model, the report (JSON, `hel train --json`'s
 /// object) and the warnings. With arrays and no test arrays, the report scores the training
-/// rows.
+/// rows. With `plan_only`, plans like `hel train --plan-only`: no model, the plan's report.
 #[pyfunction]
 #[pyo3(signature = (data=None, x=None, y=None, *, x_test=None, y_test=None, program=None,
     method=None, minibatches=None, batch_size=None, opt=2, precision=20, threads=0,
     max_log_n=16, round_size=None, memory_limit=None, fit_domain=true, seed=0,
-    label_column=None, test_fraction=None, refresh="client", verbose=false))]
+    label_column=None, test_fraction=None, refresh="client", verbose=false, plan_only=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     py: Python<'_>,
@@ -316,7 +316,8 @@ pub fn train(
     test_fraction: Option<f64>,
     refresh: &str,
     verbose: bool,
-) -> PyResult<(Model, String, Vec<String>)> {
+    plan_only: bool,
+) -> PyResult<(Option<Model>, String, Vec<String>)> {
     let refresh = match refresh {
         "client" => lib::Refresh::Client,
         "bootstrap" => {
@@ -368,19 +369,29 @@ pub fn train(
         verbose,
         warnings: Mutex::new(Vec::new()),
     };
-    let out = py
-        .detach(|| lib::train(&source, &src, &opts, &log))
-        .map_err(|e| match e {
-            TrainError::Compile(d) => Error::diagnostic(*d),
-            TrainError::Config(m) | TrainError::Program(m) => Error::new(Kind::Input, m),
-            TrainError::Data(e @ hel::data::DataError::Io { .. }) => Error::new(Kind::File, e),
-            TrainError::Data(e) => Error::new(Kind::Input, e),
-            TrainError::Memory(e) => Error::new(Kind::Resource, e),
-            e => Error::new(Kind::Train, e),
-        })?;
-    let report = serde_json::to_string(&out.report).map_err(|e| Error::new(Kind::Train, e))?;
+    let failure = |e| match e {
+        TrainError::Compile(d) => Error::diagnostic(*d),
+        TrainError::Config(m) | TrainError::Program(m) => Error::new(Kind::Input, m),
+        TrainError::Data(e @ hel::data::DataError::Io { .. }) => Error::new(Kind::File, e),
+        TrainError::Data(e) => Error::new(Kind::Input, e),
+        TrainError::Memory(e) => Error::new(Kind::Resource, e),
+        e => Error::new(Kind::Train, e),
+    };
+    let json = |r: Result<String, serde_json::Error>| r.map_err(|e| Error::new(Kind::Train, e));
+    let (model, report) = if plan_only {
+        let plan = py
+            .detach(|| lib::plan_run(&source, &src, &opts, &log))
+            .map_err(failure)?;
+        (None, json(serde_json::to_string(&plan))?)
+    } else {
+        let out = py
+            .detach(|| lib::train(&source, &src, &opts, &log))
+            .map_err(failure)?;
+        let report = json(serde_json::to_string(&out.report))?;
+        (Some(Model { model: out.model }), report)
+    };
     let warnings = log.warnings.into_inner().unwrap_or_default();
-    Ok((Model { model: out.model }, report, warnings))
+    Ok((model, report, warnings))
 }
 
 /// The bundled MNIST 3-vs-8 set in file order, as `hel train` reads it: raw pixels (0..255)

@@ -32,6 +32,21 @@ def test_arrays_with_a_test_set_score_the_model_it_returns():
     np.testing.assert_allclose(m.decision_function(Xt), r.model.decision_function(Xt), rtol=1e-12)
 
 
+def test_plan_reports_the_run_train_then_runs():
+    X, y = data(100)
+    Xt, yt = data(40, seed=1)
+    p = hel.plan((X, y), test=(Xt, yt), method="gd", minibatches=2)
+    assert p["round_sizes"] == [2] and p["method"] == "gd"
+    assert p["refresh"]["chosen"]["refresh"] == "client"
+    assert p["refresh"]["chosen"]["server_seconds"] > 0
+    (circuit,) = p["circuits"]
+    r = hel.train((X, y), test=(Xt, yt), method="gd", minibatches=2)
+    assert (circuit["depth"], circuit["log_n"]) == (r.report["depth"], r.report["log_n"])
+    assert p["plaintext_accuracy"] == r.plaintext_accuracy
+    with pytest.raises(TypeError):
+        hel.plan((X, y), method="gd", no_such_option=1)
+
+
 def test_a_csv_file_trains_like_hel_train(tmp_path):
     X, y = data(120)
     path = tmp_path / "d.csv"
