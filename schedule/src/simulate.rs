@@ -57,8 +57,9 @@ pub fn apply_plain<'a>(
 }
 
 /// [`apply_plain`] writing into `out` (its contents replaced, its capacity reused): the
-/// compiler's simulations run every node on every slot several times per compilation, and a
-/// fresh vector per node was a tenth of their time in allocation and page faults.
+/// compiler's simulations run every node on every slot several times per compilation, and
+/// reusing the vectors of freed values instead of a fresh one per node saved 2% of the
+/// flagship's compile time (allocation and page faults).
 pub fn apply_plain_into<'a>(
     schedule: &Schedule,
     instr: &Instr,
