@@ -582,3 +582,104 @@ fn the_server_refuses_missing_or_foreign_bootstrapping_keys() {
         .receive_bootstrap_keys(&chain, &damaged, other_id)
         .is_err());
 }
+
+/// The compiler places the bootstraps (`hel compile --refresh bootstrap`): NAG over four
+/// minibatches compiled as one schedule whose rounds are joined by `bootstrap` nodes, run
+/// encrypted by the executor like any schedule (the bootstraps by the evaluator's
+/// refresher), and the decrypted model is the plaintext model of the whole program within
+/// the schedule's predicted bound, bootstraps included. Without the bootstrapping keys the
+/// run stops at the first bootstrap, and keys of another chain are refused up front.
+#[test]
+fn compiled_bootstraps_run_encrypted_within_the_bound() {
+    use hel_compiler::rounds::compile_bootstrapped;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/logreg_nag.hel");
+    let src = SourceFile::new("logreg_nag.hel", std::fs::read_to_string(path).unwrap());
+    const K: usize = 4;
+    let mut o = Options {
+        sets: sets(K),
+        ..Options::default()
+    };
+    o.passes.level = OptLevel::O1;
+    let b = compile_bootstrapped(&src, &o, &insecure_chain_for_testing_only(), None)
+        .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    let s = &b.schedule;
+    assert!(b.rounds.len() >= 2, "{:?}", b.rounds);
+    let bootstraps = s.bootstraps().count();
+    assert!(bootstraps >= 2, "NAG refreshes two vectors");
+    let chain = s.bootstrap.clone().unwrap();
+
+    // Client: one secret key for the chain and the program's keys.
+    let boot = Bootstrapper::new(&chain).unwrap();
+    let mut rng = Sampler::seeded_for_testing_only(11);
+    let sk = boot.context().gen_secret_key(&mut rng);
+    let bkeys = boot.gen_keys(&sk, &mut rng).unwrap();
+    let ctx = client::context(s).unwrap();
+    let psk = ctx.adopt_secret_key(&sk).unwrap();
+    let keys = client::eval_keys_for(s, &ctx, &psk, &mut rng).unwrap();
+    let z: Vec<Tensor> = (0..K)
+        .map(|i| Tensor {
+            shape: Shape::Matrix(M, F),
+            data: batch(i),
+        })
+        .collect();
+    let up = client::encrypt_inputs(s, &ctx, &psk, std::slice::from_ref(&z), &mut rng).unwrap();
+    let evaluator = || {
+        CkksEvaluator::new_seeded(
+            &ctx,
+            s,
+            &keys.relin,
+            &keys.galois,
+            up.ciphertexts.clone(),
+            up.public.clone(),
+        )
+        .unwrap()
+    };
+
+    // Server: the whole schedule, bootstraps included.
+    let ev = evaluator()
+        .with_refresher(Refresher::new(&boot, &bkeys))
+        .unwrap();
+    let out = exec::execute(s, &ev, &exec::RunOptions::default())
+        .unwrap()
+        .outputs;
+    let enc = client::EncryptedOutputs::new(s, up.key_id, out);
+    let got = client::decrypt_outputs(s, &ctx, &psk, &enc).unwrap();
+
+    // The plaintext model of the whole program (all K iterations, no rounds).
+    let whole = hel_compiler::frontend(&src, &sets(K)).unwrap();
+    let zi = z
+        .iter()
+        .map(|t| ITensor {
+            shape: IShape::Matrix(M, F),
+            data: t.data.clone(),
+        })
+        .collect();
+    let inputs: HashMap<String, Value> = [("Z".to_string(), Value::Seq(zi))].into();
+    let reference = interp::eval(&whole, &inputs).unwrap();
+    for ((o, tensor), (name, want)) in s.outputs.iter().zip(&got).zip(&reference) {
+        let Value::Tensor(want) = want else {
+            panic!("sequence output")
+        };
+        assert_eq!(&o.name, name);
+        let err = max_diff(&tensor.data, &want.data);
+        eprintln!(
+            "`{}` after {} rounds and {bootstraps} bootstraps: error {err:.3e} (bound {:.3e})",
+            o.name,
+            b.rounds.len(),
+            o.bound
+        );
+        assert!(err <= o.bound, "`{}`: {err} > {}", o.name, o.bound);
+    }
+
+    // No bootstrapping keys: the first bootstrap fails, named.
+    let err = exec::execute(s, &evaluator(), &exec::RunOptions::default())
+        .err()
+        .expect("a bootstrap without keys must fail");
+    assert!(err.to_string().contains("bootstrapping keys"), "{err}");
+    // Keys of another chain: refused before anything runs.
+    let other = Bootstrapper::new(&chain.with_slots(chain.log_slots + 1)).unwrap();
+    let okeys = other.gen_keys(&sk, &mut rng).unwrap();
+    assert!(evaluator()
+        .with_refresher(Refresher::new(&other, &okeys))
+        .is_err());
+}

@@ -63,6 +63,7 @@ fn wide(params: CkksParams, branches: i64) -> Schedule {
         rotation_steps: (1..=branches).collect(),
         needs_conjugation: false,
         hoist_groups: vec![],
+        bootstrap: None,
         params,
     };
     let push = |s: &mut Schedule, instr: Instr| -> ValueId {

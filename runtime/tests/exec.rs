@@ -57,6 +57,7 @@ impl Builder {
             rotation_steps: vec![],
             needs_conjugation: false,
             hoist_groups: vec![],
+            bootstrap: None,
             params,
         };
         Builder { s, q }
@@ -185,6 +186,9 @@ fn assign_bounds(s: &mut Schedule, inputs: &[Vec<Tensor>]) {
             | Instr::Rotate { .. }
             | Instr::Conjugate { .. } => ea(0) + fresh,
             Instr::Trivial { .. } => fresh,
+            Instr::Bootstrap { .. } => {
+                ea(0) + 6.0 * s.bootstrap.as_ref().map_or(0.0, |b| b.error_sd())
+            }
         };
         e.push(err);
     }

@@ -35,6 +35,7 @@ pub(crate) fn check(s: &Schedule) -> Check {
     for (l, x) in s.level_scales.iter().enumerate() {
         positive(&format!("level {l} scale"), *x)?;
     }
+    chain(s)?;
     let mut client = 0usize;
     for i in &s.inputs {
         text("input name", &i.name, MAX_NAME_BYTES)?;
@@ -225,8 +226,50 @@ fn node_sizes(s: &Schedule, i: usize, node: &crate::program::Node) -> Check {
             positive(&what, *scale)?;
             plain(s, &what, p)
         }
+        Instr::Bootstrap { level, scale, .. } => {
+            if s.bootstrap.is_none() {
+                return Err(format!("{what} bootstraps, but the schedule has no chain"));
+            }
+            if *level > max_level {
+                return Err(format!("{what} is at level {level}, beyond the chain"));
+            }
+            positive(&what, *scale)
+        }
         _ => Ok(()),
     }
+}
+
+/// Checks a bootstrapping chain against the schedule's parameters: the chain is one the rule
+/// admits (128-bit, sizes within its own checks), the parameters are its bottom (the same
+/// ring, scale and primes, no more levels than it leaves the program) and the grid's rows
+/// repeat with a period its slot count is a multiple of.
+pub(crate) fn chain(s: &Schedule) -> Check {
+    let Some(b) = &s.bootstrap else {
+        return Ok(());
+    };
+    let bad = |m: String| Err(format!("the bootstrapping chain: {m}"));
+    let full = match b.ckks_params() {
+        Ok(p) => p,
+        Err(e) => return bad(e.to_string()),
+    };
+    if let Err(e) = b.program_params() {
+        return bad(e.to_string());
+    }
+    let p = &s.params;
+    if p.log_n != b.log_n || p.log_scale != b.log_scale || p.security != b.security {
+        return bad("the schedule's ring or scale is not the chain's".into());
+    }
+    if p.q_bits.len() > b.program_levels + 1 || !full.q_bits.starts_with(&p.q_bits) {
+        return bad("the schedule's primes are not the bottom of the chain".into());
+    }
+    let slots = 1usize << b.log_slots;
+    if !slots.is_multiple_of(s.unit.w) {
+        return bad(format!(
+            "it refreshes 2^{} slots, the grid's rows repeat every {}",
+            b.log_slots, s.unit.w
+        ));
+    }
+    Ok(())
 }
 
 /// Infers the shape of every op of a derived tensor exactly as [`crate::eval_derived`]

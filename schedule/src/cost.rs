@@ -113,15 +113,22 @@ impl CostTable {
     /// encodings are left out (the runtime's cost evaluator counts both); good enough to
     /// compare two schedules of one program, which is what the compiler uses it for.
     pub fn schedule_work_seconds(&self, schedule: &crate::Schedule) -> f64 {
-        let log_n = schedule.params.log_n;
         schedule
             .nodes
             .iter()
-            .map(|n| {
-                let limbs = crate::rules::exec_level(&schedule.nodes, n) as usize + 1;
-                self.seconds(log_n, n.instr.name(), limbs)
-            })
+            .map(|n| self.node_seconds(schedule, n))
             .sum()
+    }
+
+    /// Estimated single-thread seconds of `node` of `schedule`, at the level it executes at;
+    /// a bootstrap is priced whole by [`CostTable::bootstrap_seconds`] for the schedule's
+    /// chain (0 where no table has a figure for its ring: only test rings).
+    pub fn node_seconds(&self, schedule: &crate::Schedule, node: &crate::Node) -> f64 {
+        if let (crate::Instr::Bootstrap { .. }, Some(b)) = (&node.instr, &schedule.bootstrap) {
+            return self.bootstrap_seconds(b.log_n, b.log_slots).unwrap_or(0.0);
+        }
+        let limbs = crate::rules::exec_level(&schedule.nodes, node) as usize + 1;
+        self.seconds(schedule.params.log_n, node.instr.name(), limbs)
     }
 
     /// Estimated seconds of `k` rotations of one ciphertext on `limbs` limbs, and whether

@@ -12,7 +12,7 @@ use crate::validate::ScheduleError;
 pub const SCHEDULE_MAGIC: &[u8; 4] = b"HELC";
 /// 2: outputs carry their predicted range.
 /// 3: inputs name the output they are refreshed from (`TensorInput::refreshed_from`).
-pub(crate) const VERSION: u16 = 3;
+pub(crate) const VERSION: u16 = 4;
 const HEADER: usize = 4 + 2 + 8;
 
 /// On-disk encodings of a schedule.

@@ -33,6 +33,7 @@
 //! Slots are viewed as a `unit.h × unit.w` grid, row-major: slot `a * w + b` is row `a`,
 //! column `b` of the unit (Crockett 2020, after Han et al.).
 
+pub mod bootstrap;
 mod bounds;
 pub mod cost;
 mod cost_default;
@@ -49,6 +50,7 @@ pub mod rules;
 mod simulate;
 mod validate;
 
+pub use bootstrap::BootstrapParams;
 pub use format::{canonical_bytes, ScheduleFormat, SCHEDULE_MAGIC};
 pub use pack::{eval_derived, pack_slots, plain_slots, unpack_output, Tensor};
 pub use params::{CkksParams, ParamsError, Security};

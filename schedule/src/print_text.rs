@@ -58,6 +58,19 @@ impl Schedule {
             p.dnum,
             p.log_scale,
         )?;
+        if let Some(b) = &self.bootstrap {
+            writeln!(
+                o,
+                "bootstrap log_n {}, 2^{} slots, log_q0 {}, {} program levels, {} levels \
+                 consumed, {} bootstraps",
+                b.log_n,
+                b.log_slots,
+                b.log_q0,
+                b.program_levels,
+                b.levels_consumed(),
+                self.bootstraps().count()
+            )?;
+        }
         writeln!(
             o,
             "level_scales {}",
@@ -238,6 +251,9 @@ impl Schedule {
             }
             Instr::MulInt { a, k } => format!("{name} %{a}, {k}"),
             Instr::ModDown { a, level } => format!("{name} %{a}, level {level}"),
+            Instr::Bootstrap { a, level, scale: s } => {
+                format!("{name} %{a}, level {level}, scale {}", scale(*s))
+            }
             Instr::Rotate { a, step } => format!("{name} %{a}, {step}"),
         }
     }

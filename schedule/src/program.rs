@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bootstrap::BootstrapParams;
 use crate::params::CkksParams;
 
 /// Index of a node (its value) in [`Schedule::nodes`].
@@ -293,6 +294,16 @@ pub enum Instr {
         level: u32,
         scale: f64,
     },
+    /// `a` refreshed by bootstrapping ([`Schedule::bootstrap`] is the chain): the same slot
+    /// values, within the bootstrap's error, at `level` and exactly `scale`. `a` is a
+    /// row-replicated tile (its slots repeat with period `unit.w`, which divides the chain's
+    /// slot count) with slots of magnitude at most about 1, at any level: the executor drops
+    /// it to level 0 first.
+    Bootstrap {
+        a: ValueId,
+        level: u32,
+        scale: f64,
+    },
 }
 
 impl Instr {
@@ -311,7 +322,8 @@ impl Instr {
             | Instr::Rescale { a }
             | Instr::ModDown { a, .. }
             | Instr::Rotate { a, .. }
-            | Instr::Conjugate { a } => vec![a],
+            | Instr::Conjugate { a }
+            | Instr::Bootstrap { a, .. } => vec![a],
         }
     }
 
@@ -334,6 +346,7 @@ impl Instr {
             Instr::Rotate { .. } => "rotate",
             Instr::Conjugate { .. } => "conjugate",
             Instr::Trivial { .. } => "trivial",
+            Instr::Bootstrap { .. } => "bootstrap",
         }
     }
 }
@@ -415,6 +428,10 @@ pub struct Schedule {
     pub needs_conjugation: bool,
     /// Groups of `Rotate` nodes with the same operand, to be evaluated with hoisting.
     pub hoist_groups: Vec<Vec<ValueId>>,
+    /// The bootstrapping chain of a schedule with [`Instr::Bootstrap`] nodes (`params` is
+    /// its bottom: [`BootstrapParams::program_params`], or fewer of its levels); `None`
+    /// for a schedule that never bootstraps.
+    pub bootstrap: Option<BootstrapParams>,
 }
 
 impl Schedule {
@@ -476,11 +493,55 @@ impl Schedule {
         v
     }
 
+    /// The bootstrap nodes, in order.
+    pub fn bootstraps(&self) -> impl Iterator<Item = (ValueId, &Node)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.instr, Instr::Bootstrap { .. }))
+            .map(|(i, n)| (i as ValueId, n))
+    }
+
     /// Multiplicative depth: levels consumed between the highest input and the lowest node.
+    /// With bootstraps, the most levels any stretch between refreshes consumes (a bootstrap's
+    /// output is a fresh start at its level).
     pub fn depth(&self) -> u32 {
+        if self.bootstrap.is_some() {
+            return self.segment_depths().into_iter().max().unwrap_or(0);
+        }
         let top = self.params.q_bits.len().saturating_sub(1) as u32;
         let low = self.nodes.iter().map(|n| n.level).min().unwrap_or(top);
         top.saturating_sub(low)
+    }
+}
+
+impl Schedule {
+    /// The levels each stretch between refreshes consumes, in order: the first from the
+    /// inputs, then one per generation of bootstraps. A bootstrap's generation is one more
+    /// than the latest among its operand's, any other node's the latest among its operands'
+    /// (the inputs' is 0), so the bootstraps of one refresh (NAG's weights and momentum)
+    /// start one stretch together; a stretch's depth is the chain's top minus the lowest
+    /// level a node of it reaches.
+    pub fn segment_depths(&self) -> Vec<u32> {
+        let top = self.params.q_bits.len().saturating_sub(1) as u32;
+        let mut generation = vec![0usize; self.nodes.len()];
+        let mut low = vec![top];
+        for (i, node) in self.nodes.iter().enumerate() {
+            let latest = node
+                .instr
+                .operands()
+                .iter()
+                .filter_map(|&a| generation.get(a as usize).copied())
+                .max()
+                .unwrap_or(0);
+            let g = latest + usize::from(matches!(node.instr, Instr::Bootstrap { .. }));
+            if low.len() <= g {
+                low.resize(g + 1, top);
+            }
+            generation[i] = g;
+            low[g] = low[g].min(node.level);
+        }
+        low.into_iter().map(|l| top.saturating_sub(l)).collect()
     }
 }
 

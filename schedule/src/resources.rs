@@ -226,6 +226,7 @@ mod tests {
             rotation_steps: vec![],
             needs_conjugation: false,
             hoist_groups: vec![],
+            bootstrap: None,
         };
         s.compute_liveness();
         s

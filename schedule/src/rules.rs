@@ -227,6 +227,14 @@ pub fn result(
             scale: *scale,
             degree: 1,
         },
+        Instr::Bootstrap { level, scale, .. } => {
+            degree(arg(0)?, 1)?;
+            CtState {
+                level: *level,
+                scale: *scale,
+                degree: 1,
+            }
+        }
     })
 }
 

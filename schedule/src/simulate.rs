@@ -104,7 +104,8 @@ pub fn apply_plain_into<'a>(
         Instr::Relinearize { .. }
         | Instr::Rescale { .. }
         | Instr::ModDown { .. }
-        | Instr::Conjugate { .. } => unary(args, out, |x| x)?,
+        | Instr::Conjugate { .. }
+        | Instr::Bootstrap { .. } => unary(args, out, |x| x)?,
         Instr::Trivial { plain, .. } => *out = plain_slots(schedule.unit, plain, public)?,
         Instr::Rotate { step, .. } => {
             let a = args.first()?;

@@ -88,6 +88,7 @@ fn schedule() -> Schedule {
         rotation_steps: vec![-1, 3],
         needs_conjugation: true,
         hoist_groups: vec![],
+        bootstrap: None,
     };
     let s2 = scales[2];
     let mask = Plain::Rect {

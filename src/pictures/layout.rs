@@ -32,7 +32,8 @@ pub enum Kind {
 impl Kind {
     pub fn of(i: &Instr) -> Kind {
         match i {
-            Instr::Input { .. } | Instr::Trivial { .. } => Kind::Input,
+            // A bootstrap starts a value afresh, like an input.
+            Instr::Input { .. } | Instr::Trivial { .. } | Instr::Bootstrap { .. } => Kind::Input,
             Instr::Mul { .. } | Instr::Relinearize { .. } => Kind::Mul,
             Instr::MulPlain { .. } | Instr::MulConst { .. } | Instr::MulInt { .. } => {
                 Kind::MulPlain

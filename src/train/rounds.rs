@@ -45,11 +45,10 @@ impl RoundPlan {
 
     /// Rounds of `per_round` minibatches (the last one takes the remainder).
     pub fn split(total: usize, per_round: usize, reason: String) -> Self {
-        let per_round = per_round.clamp(1, total.max(1));
-        let mut sizes = vec![per_round; total / per_round];
-        if !total.is_multiple_of(per_round) {
-            sizes.push(total % per_round);
-        }
+        let sizes = hel_compiler::rounds::split(total, per_round)
+            .into_iter()
+            .map(|(_, len)| len)
+            .collect();
         RoundPlan { sizes, reason }
     }
 
@@ -67,39 +66,7 @@ impl RoundPlan {
     }
 }
 
-/// The largest k in `1..=max` for which `fits(k)` (which must be monotone: true up to some k,
-/// false above), by galloping up from 1 (1, 2, 4, ...) and then bisecting. A circuit that is
-/// too deep is only found out after its lowering, and compile time grows with k (NAG: about
-/// 3 s at k = 6, a minute at k = 32), so probing from below never compiles anything larger than
-/// twice the answer. Every successful `fits` call is kept by the caller.
-pub fn largest_fitting(
-    max: usize,
-    mut fits: impl FnMut(usize) -> Result<bool, TrainError>,
-) -> Result<Option<usize>, TrainError> {
-    // lo: the largest k known to fit (0: none); hi: the smallest known not to (max + 1: none).
-    let (mut lo, mut hi) = (0, max + 1);
-    let mut k = 1;
-    while k < hi {
-        if fits(k)? {
-            lo = k;
-            if k == max {
-                break;
-            }
-            k = (2 * k).min(max);
-        } else {
-            hi = k;
-        }
-    }
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if fits(mid)? {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    Ok((lo > 0).then_some(lo))
-}
+pub use hel_compiler::rounds::largest_fitting;
 
 /// The round programs run one after the other in plaintext (reference interpreter) from zero
 /// weights, with the learning rate and sigmoid of `tuning` for a tunable program; returns the

@@ -998,24 +998,18 @@ fn rounds_warning(plan: &RoundPlan, how: &str) -> String {
     )
 }
 
-/// The chain of `chain`'s rule for the fewest slots, at least 2^`min_log_slots`, that it
-/// supports: q_0 grows half a bit per halving of the slots and is one prime of at most 50
-/// bits, and each DFT level needs a butterfly stage. A state vector repeating every `w` slots
-/// is refreshed by any bootstrap of `n >= w` slots (n a multiple of w).
+/// [`BootstrapParams::fewest_slots`](hel_runtime::ckks::bootstrap::BootstrapParams::fewest_slots),
+/// or why there is none.
 fn sparse_chain(
     chain: &hel_runtime::ckks::bootstrap::BootstrapParams,
     min_log_slots: u32,
 ) -> Result<hel_runtime::ckks::bootstrap::BootstrapParams, TrainError> {
-    (min_log_slots..chain.log_n)
-        .map(|ls| chain.for_program(ls))
-        .find(|c| c.program_params().is_ok() && c.ckks_params().is_ok())
-        .ok_or_else(|| {
-            TrainError::Config(format!(
-                "no bootstrapping chain of the rule at N = 2^{} refreshes 2^{min_log_slots} \
-                 slots",
-                chain.log_n
-            ))
-        })
+    chain.fewest_slots(min_log_slots).ok_or_else(|| {
+        TrainError::Config(format!(
+            "no bootstrapping chain of the rule at N = 2^{} refreshes 2^{min_log_slots} slots",
+            chain.log_n
+        ))
+    })
 }
 
 fn too_deep_for_one(src: &SourceFile, m: usize, f: usize) -> TrainError {

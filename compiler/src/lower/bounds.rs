@@ -238,6 +238,7 @@ fn annotate_inner(
     let fresh = |scale: f64| 6.0 * fresh_sd(scale);
     let round = |scale: f64| 6.0 * round_sd(scale);
     let encode = |scale: f64| 6.0 * encode_sd(scale);
+    let boot_sd = s.bootstrap.as_ref().map_or(0.0, |b| b.error_sd());
     // Encoding in f64 (the client's and the server's FFTs and roundings) errs relative to the
     // value's magnitude, whatever the scale: it bounds the precision of large values.
     let f64_sd = |k: usize| -> f64 {
@@ -280,6 +281,7 @@ fn annotate_inner(
                 Instr::Trivial { scale, .. } => encode_sd(*scale),
                 // The constant is rounded to a whole multiple of 1/scale.
                 Instr::AddConst { .. } => f * (1.0f64 / 12.0).sqrt() / node.scale,
+                Instr::Bootstrap { .. } => boot_sd,
                 _ => 0.0,
             }
     };
@@ -381,6 +383,8 @@ fn annotate_inner(
                 }
                 Instr::Rescale { a } => e(*a) + round(node.scale),
                 Instr::Trivial { plain, scale, .. } => plain_mag(plain) * encode(*scale),
+                // The value's own error carries through; the bootstrap adds its own.
+                Instr::Bootstrap { a, .. } => e(*a) + 6.0 * boot_sd,
             };
         // The simulated estimate, where it is tighter (see the module comment).
         let b = match &deviation {

@@ -725,6 +725,7 @@ fn lower_at(
         rotation_steps: Vec::new(),
         needs_conjugation: false,
         hoist_groups: Vec::new(),
+        bootstrap: None,
     };
     finish(&mut schedule);
     let on_schedule = bounds::ScheduleSamples::new(&schedule, samples);
@@ -763,6 +764,7 @@ fn placeholder(params: CkksParams, opts: &LowerOptions) -> Schedule {
         rotation_steps: Vec::new(),
         needs_conjugation: false,
         hoist_groups: Vec::new(),
+        bootstrap: None,
     }
 }
 

@@ -46,8 +46,11 @@ use crate::syntax::ast::{
     Stmt, TypeExpr, TypeKind,
 };
 
+mod chain;
 #[cfg(test)]
 mod tests;
+
+pub use chain::{compile_bootstrapped, join, largest_fitting, split, Bootstrapped};
 
 /// An encrypted vector carried from one round to the next.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -39,6 +39,8 @@ pub struct CkksEvaluator<'a> {
     misses: AtomicU64,
     /// Decides whether hoisting a group of rotations pays off.
     costs: CostTable,
+    /// The bootstrapping circuit and keys, for a schedule with bootstraps.
+    refresher: Option<super::Refresher<'a>>,
 }
 
 struct CachedPlain {
@@ -258,7 +260,17 @@ impl<'a> CkksEvaluator<'a> {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             costs: CostTable::default(),
+            refresher: None,
         })
+    }
+
+    /// Runs the schedule's bootstraps with `refresher` (the chain's circuit and the client's
+    /// bootstrapping keys); checks that the chain is the schedule's and that this context is
+    /// its bottom. A schedule with bootstraps fails at its first one without.
+    pub fn with_refresher(mut self, refresher: super::Refresher<'a>) -> Result<Self, ExecError> {
+        refresher.check_schedule(self.ctx, self.schedule)?;
+        self.refresher = Some(refresher);
+        Ok(self)
     }
 
     /// Uses `table` (e.g. calibrated on this machine) instead of [`CostTable::default`] to
@@ -468,6 +480,11 @@ impl Evaluator for CkksEvaluator<'_> {
             Instr::Rotate { step, .. } => ck(ctx.rotate(arg(0)?, *step, self.galois))?,
             Instr::Conjugate { .. } => ck(ctx.conjugate(arg(0)?, self.galois))?,
             Instr::Trivial { .. } => ck(ctx.trivial(&*self.plaintext(id, node)?))?,
+            Instr::Bootstrap { level, scale, .. } => self
+                .refresher
+                .as_ref()
+                .ok_or_else(|| ExecError::missing(id, node, "bootstrapping keys"))?
+                .refresh_one(ctx, arg(0)?, *level as usize, *scale)?,
         };
         self.check(id, node, &out)?;
         Ok(out)

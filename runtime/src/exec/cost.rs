@@ -148,10 +148,7 @@ impl Evaluator for CostEvaluator<'_> {
         args: &[&ValueShape],
     ) -> Result<ValueShape, ExecError> {
         let v = self.predict(id, node, args)?;
-        let limbs = exec_level(&self.schedule.nodes, node) as usize + 1;
-        let t = self
-            .table
-            .seconds(self.schedule.params.log_n, node.instr.name(), limbs);
+        let t = self.table.node_seconds(self.schedule, node);
         self.count(node, t);
         Ok(v)
     }

@@ -198,12 +198,7 @@ impl<'a> Refresher<'a> {
                     k += 2;
                 }
                 None => {
-                    let big = self.boot.context();
-                    let lifted = big.adopt(&jobs[k].0, prev_ctx).map_err(fail)?;
-                    let x = self
-                        .boot
-                        .bootstrap_to(&lifted, self.keys, jobs[k].2)
-                        .map_err(fail)?;
+                    let x = self.lift_and_bootstrap(prev_ctx, &jobs[k].0, jobs[k].2)?;
                     fresh.push((x, jobs[k].1));
                     bootstraps += 1;
                     k += 1;
@@ -219,6 +214,48 @@ impl<'a> Refresher<'a> {
             })
             .collect::<Result<Vec<_>, ExecError>>()?;
         Ok(Refreshed { state, bootstraps })
+    }
+
+    /// `ct` (of the program context `ctx`, at level 0) bootstrapped in the chain's context,
+    /// landing on exactly `scale` at the bootstrap's output level.
+    fn lift_and_bootstrap(
+        &self,
+        ctx: &Context,
+        ct: &Ciphertext,
+        scale: f64,
+    ) -> Result<Ciphertext, ExecError> {
+        let lifted = self.boot.context().adopt(ct, ctx).map_err(fail)?;
+        self.boot
+            .bootstrap_to(&lifted, self.keys, scale)
+            .map_err(fail)
+    }
+
+    /// One ciphertext of the program context `ctx` (at any level) refreshed: dropped to
+    /// level 0, bootstrapped onto exactly `scale`, dropped to `level` and moved back into
+    /// `ctx`. A schedule's [`crate::schedule::Instr::Bootstrap`].
+    pub fn refresh_one(
+        &self,
+        ctx: &Context,
+        ct: &Ciphertext,
+        level: usize,
+        scale: f64,
+    ) -> Result<Ciphertext, ExecError> {
+        let bottom = ctx.drop_level(ct, 0).map_err(fail)?;
+        let fresh = self.lift_and_bootstrap(ctx, &bottom, scale)?;
+        let big = self.boot.context();
+        let placed = big.drop_level(&fresh, level).map_err(fail)?;
+        ctx.adopt(&placed, big).map_err(fail)
+    }
+
+    /// Checks that the schedule's bootstrapping chain is this refresher's and that the
+    /// context `ctx` it runs under is the chain's bottom.
+    pub fn check_schedule(&self, ctx: &Context, schedule: &Schedule) -> Result<(), ExecError> {
+        if schedule.bootstrap.as_ref() != Some(self.boot.params()) {
+            return Err(fail(
+                "the schedule bootstraps with another chain than the bootstrapping keys'",
+            ));
+        }
+        self.check(ctx, schedule)
     }
 
     /// Bootstraps the real tiles `a` and `b` (level 0, one scale) as the one message

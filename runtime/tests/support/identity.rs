@@ -141,6 +141,7 @@ pub fn identity_schedule(log_n: u32, hash: &str) -> Schedule {
         rotation_steps: vec![-1, 1, 4],
         needs_conjugation: true,
         hoist_groups: vec![],
+        bootstrap: None,
     };
     schedule.validate().unwrap();
     schedule

@@ -22,7 +22,9 @@ pub mod bench;
 pub mod evalmod;
 pub mod keys;
 pub mod linear;
-pub mod params;
+/// The parameter rule lives in the schedule crate: a schedule that bootstraps records its
+/// chain, and the compiler compiles for the chain's bottom without the CKKS engine.
+pub use hel_schedule::bootstrap as params;
 
 use num_complex::Complex64;
 

@@ -15,10 +15,12 @@
 //! divides by `evalmod_primes` primes so that its scale, the product of those primes, can be
 //! larger than one 50-bit prime.
 
-use crate::ckks::params::{CkksParams, ParamsError, Security};
+use serde::{Deserialize, Serialize};
+
+use crate::params::{CkksParams, ParamsError, Security};
 
 /// Everything that fixes a bootstrapping circuit and its modulus chain.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BootstrapParams {
     /// log2 of the ring degree N.
     pub log_n: u32,
@@ -143,6 +145,30 @@ impl BootstrapParams {
         p
     }
 
+    /// The chain of [`BootstrapParams::for_program`] for the fewest slots, at least
+    /// 2^`min_log_slots`, that the rule supports: q_0 grows half a bit per halving of the
+    /// slots and is one prime of at most 50 bits, and each DFT level needs a butterfly stage.
+    /// A state vector repeating every `w` slots is refreshed by any bootstrap of `n >= w`
+    /// slots (n a multiple of w). `None` where no slot count from there on is supported.
+    pub fn fewest_slots(&self, min_log_slots: u32) -> Option<Self> {
+        (min_log_slots.max(1)..self.log_n)
+            .map(|ls| self.for_program(ls))
+            .find(|c| c.program_params().is_ok() && c.ckks_params().is_ok())
+    }
+
+    /// One standard deviation of a bootstrap's error on a slot of magnitude at most 1, in
+    /// slot units: what the compiler's error bounds charge a bootstrap (6 of them). Measured
+    /// (docs/bootstrapping.md): at N = 2^16 22.3-24.9 bits mean and 20.5-22.9 bits minimum
+    /// precision over all slots, so 2^-21 puts the bound (2^-18.4) 4x above the worst slot
+    /// seen; the insecure test rings (N ≤ 2^14) measured 16.9-18.3 bits, and get 2^-19.
+    pub fn error_sd(&self) -> f64 {
+        if self.log_n >= 15 {
+            2f64.powi(-21)
+        } else {
+            2f64.powi(-19)
+        }
+    }
+
     /// Ring degree N.
     pub fn n(&self) -> usize {
         1 << self.log_n
@@ -194,7 +220,7 @@ impl BootstrapParams {
     /// The parameters of a program that runs between bootstraps: `q_0` and the
     /// `program_levels` levels, the bottom of [`BootstrapParams::ckks_params`]'s chain (the
     /// same primes), with special primes of their own. Its ciphertexts move to and from the
-    /// bootstrapping context by [`crate::ckks::Context::adopt`], and its evaluation keys span
+    /// bootstrapping context by `Context::adopt` (the runtime's), and its evaluation keys span
     /// only these primes (a fraction of the size of keys over the whole chain).
     pub fn program_params(&self) -> Result<CkksParams, ParamsError> {
         self.check()?;

@@ -1,0 +1,680 @@
+//! Bootstraps placed by the compiler (`--refresh bootstrap`): a training loop deeper than one
+//! parameter set holds, compiled into one schedule in which the server refreshes the model's
+//! state itself.
+//!
+//! The loop is cut into rounds (the [`RoundTemplate`]'s round programs, each state vector an
+//! input pinned to the packing the bootstrap refreshes), every round is compiled for the
+//! bottom of a bootstrapping chain ([`BootstrapParams::program_params`]), and the round
+//! schedules are joined into one: round r + 1's state input ciphertexts become
+//! [`Instr::Bootstrap`] nodes of round r's state output tiles, landing on the level and scale
+//! the next round expects; round 1's state (`zeros(n)`) is a noiseless [`Instr::Trivial`];
+//! the minibatch inputs of every round are elements of the whole program's sequence inputs.
+//! So the bootstraps sit on the fewest and cheapest values there are (the weights, one tile
+//! per state vector, not the data), the client uploads once and downloads once, and the
+//! schedule is checked against the whole program in plaintext like any other (EVA's rule),
+//! its error bounds recomputed over the joined schedule, bootstraps included.
+//!
+//! The round size is the largest that fits the chain's program levels (fewest bootstraps), or
+//! the one asked for. `hel train --refresh bootstrap` chooses it by the cost model instead and
+//! runs the rounds itself (docs/bootstrapping.md).
+
+use std::collections::HashMap;
+
+use hel_schedule::{
+    BootstrapParams, ClientOp, CtInput, DerivedTensor, Instr, Node, Pack, Plain, Schedule, Source,
+    TensorInput, ValueId,
+};
+
+use super::RoundTemplate;
+use crate::diagnostics::{Code, Diagnostic};
+use crate::driver::{Compiled, Options, PLAINTEXT_CHECK_TOLERANCE};
+use crate::source::{SourceFile, Span};
+
+/// The constant the round programs set to their number of minibatches.
+const ROUND_LENGTH: &str = "k";
+
+/// Seed of the plaintext check and the bounds' random inputs (fixed: compiling is
+/// deterministic).
+const SEED: u64 = 0x68656c;
+
+/// A training loop compiled with bootstraps between its rounds.
+#[derive(Clone, Debug)]
+pub struct Bootstrapped {
+    /// The joined schedule: every round, the bootstraps between them.
+    pub schedule: Schedule,
+    /// `(first minibatch, minibatches)` of every round.
+    pub rounds: Vec<(usize, usize)>,
+    /// Why rounds of this size, for the report.
+    pub reason: String,
+    /// The first round's compilation (its passes, client work and notes stand for every
+    /// round's: the rounds differ only in constants and minibatch indices).
+    pub first: Compiled,
+    /// Largest relative difference between the joined schedule's slot simulation and the
+    /// whole program's tensor interpreter.
+    pub plaintext_check: f64,
+}
+
+impl Bootstrapped {
+    /// The chain the schedule bootstraps with.
+    pub fn chain(&self) -> Option<&BootstrapParams> {
+        self.schedule.bootstrap.as_ref()
+    }
+}
+
+/// Compiles `source`'s training loop in rounds joined by bootstraps of `rule`'s chain (the
+/// full-slot rule; the chain actually used is its sparse-slot variant for the state's grid,
+/// [`BootstrapParams::fewest_slots`]). `round_size` forces the minibatches per round.
+/// Programs the rounds cannot be cut from are refused with a [`Code::Rounds`] diagnostic at
+/// what stops them; a round of one minibatch deeper than the chain's program levels with
+/// [`Code::TooDeep`].
+pub fn compile_bootstrapped(
+    source: &SourceFile,
+    options: &Options,
+    rule: &BootstrapParams,
+    round_size: Option<usize>,
+) -> Result<Bootstrapped, Diagnostic> {
+    let whole = crate::frontend_limited(source, &options.sets, &options.limits)?;
+    let at = |span: Span, code: Code, m: String| Diagnostic::new(code, source, span, m);
+    let total = whole.inputs.iter().find_map(|i| i.ty.seq).ok_or_else(|| {
+        at(
+            Span::default(),
+            Code::Rounds,
+            "cannot bootstrap between rounds: the program has no sequence input (the \
+                 minibatches the rounds split)"
+                .into(),
+        )
+    })?;
+    let template = RoundTemplate::with_sets(source, &options.sets)?;
+    let pairs: Vec<(String, String)> = template
+        .state()
+        .iter()
+        .map(|s| (s.input.clone(), s.name.clone()))
+        .collect();
+    let no_chain = |why: String| {
+        at(
+            Span::default(),
+            Code::Params,
+            format!(
+                "no bootstrapping chain of the rule at N = 2^{}: {why}",
+                rule.log_n
+            ),
+        )
+    };
+    let mut rounds = Rounds {
+        template: &template,
+        options,
+        pairs,
+        chain: rule
+            .fewest_slots(1)
+            .ok_or_else(|| no_chain("it refreshes no slot count".into()))?,
+        unit: None,
+        compiled: HashMap::new(),
+    };
+    // The probe fixes the grid: the chain of the fewest slots has the widest q_0, so the
+    // values at the bottom fit whatever grid comes out. Then the chain of the grid's width.
+    let probe_levels = rounds.chain.program_levels;
+    let unit = rounds
+        .try_compile(0, 1)?
+        .map(|c| c.lowered.schedule.unit)
+        .ok_or_else(|| one_too_deep(source, probe_levels))?;
+    rounds.chain = rule
+        .fewest_slots(unit.w.trailing_zeros())
+        .ok_or_else(|| no_chain(format!("none refreshes rows of {} slots", unit.w)))?;
+    rounds.unit = Some(unit);
+    rounds.compiled.clear();
+    let levels = rounds.chain.program_levels;
+    let (mut per_round, mut reason) = match round_size {
+        Some(r) => (r.clamp(1, total), format!("--round-size {r}")),
+        None => {
+            let largest = largest_fitting(total, |k| Ok(rounds.try_compile(0, k)?.is_some()))?
+                .ok_or_else(|| one_too_deep(source, levels))?;
+            let why = if largest == total {
+                format!("all {total} minibatches fit one round within the {levels} levels a bootstrap leaves")
+            } else {
+                format!(
+                    "a round holds at most {largest} minibatch(es) within the {levels} levels a \
+                     bootstrap leaves"
+                )
+            };
+            (largest, why)
+        }
+    };
+    // Every round must compile, not only the first: their constants differ (NAG's momentum),
+    // and with them the ranges the compiler estimates. The size shrinks until all do.
+    let plan = loop {
+        let plan = split(total, per_round);
+        let mut all = true;
+        for &(start, len) in &plan {
+            if rounds.try_compile(start, len)?.is_none() {
+                all = false;
+                break;
+            }
+        }
+        if all {
+            break plan;
+        }
+        if per_round == 1 || round_size.is_some() {
+            return Err(at(
+                Span::default(),
+                Code::TooDeep,
+                format!(
+                    "a round of {per_round} minibatch(es) is deeper than the {levels} levels a \
+                     bootstrap leaves{}",
+                    if round_size.is_some() {
+                        "; use a smaller --round-size"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        per_round -= 1;
+        reason = format!(
+            "{reason}; {per_round} per round so that every round fits (their constants differ)"
+        );
+    };
+    let schedules: Vec<(usize, &Schedule)> = plan
+        .iter()
+        .map(|&(start, len)| {
+            let key = (template.program_key(start), len);
+            (start, &rounds.compiled[&key].lowered.schedule)
+        })
+        .collect();
+    let mut schedule = join(&schedules, total, &rounds.chain).map_err(|m| {
+        at(
+            Span::default(),
+            Code::Internal,
+            format!("joining the rounds: {m}"),
+        )
+    })?;
+    schedule.name = source.short_name().to_string();
+    let samples = crate::lower::bounds::random_inputs(&schedule, SEED);
+    crate::lower::bounds::annotate_with(&mut schedule, &samples);
+    // Its identity: the canonical serialization, as for any schedule (the rounds' own
+    // identities, of the source and the options, are in their nodes' origins and constants).
+    schedule.program_hash = schedule.canonical_hash();
+    schedule.validate().map_err(|e| {
+        at(
+            Span::default(),
+            Code::Internal,
+            format!("the joined schedule: {e}"),
+        )
+    })?;
+    let differences = crate::lower::verify::differences(&whole, &schedule, SEED).map_err(|m| {
+        at(
+            Span::default(),
+            Code::Internal,
+            format!("plaintext check: {m}"),
+        )
+    })?;
+    let plaintext_check = differences.iter().fold(0.0f64, |m, d| m.max(*d));
+    if !(plaintext_check <= PLAINTEXT_CHECK_TOLERANCE) {
+        return Err(at(
+            Span::default(),
+            Code::Internal,
+            format!(
+                "the rounds joined by bootstraps differ from the program in plaintext by \
+                 {plaintext_check:.3e} (relative)"
+            ),
+        ));
+    }
+    let first_key = (template.program_key(0), plan[0].1);
+    let first = rounds.compiled.remove(&first_key).ok_or_else(|| {
+        at(
+            Span::default(),
+            Code::Internal,
+            "the first round vanished".into(),
+        )
+    })?;
+    Ok(Bootstrapped {
+        schedule,
+        rounds: plan,
+        reason,
+        first,
+        plaintext_check,
+    })
+}
+
+fn one_too_deep(source: &SourceFile, levels: usize) -> Diagnostic {
+    Diagnostic::new(
+        Code::TooDeep,
+        source,
+        Span::default(),
+        format!(
+            "even a round of one minibatch is deeper than the {levels} levels a bootstrap leaves"
+        ),
+    )
+}
+
+/// The round programs compiled so far, by (program key, length).
+struct Rounds<'a> {
+    template: &'a RoundTemplate,
+    options: &'a Options,
+    pairs: Vec<(String, String)>,
+    chain: BootstrapParams,
+    unit: Option<hel_schedule::Unit>,
+    compiled: HashMap<(usize, usize), Compiled>,
+}
+
+impl Rounds<'_> {
+    /// The round of `len` minibatches from `start`, compiled for the chain's bottom; `None`
+    /// when it is too deep for it. Other compile errors are the program's.
+    fn try_compile(&mut self, start: usize, len: usize) -> Result<Option<&Compiled>, Diagnostic> {
+        let key = (self.template.program_key(start), len);
+        if !self.compiled.contains_key(&key) {
+            let params = self.chain.program_params().map_err(|e| {
+                Diagnostic::new(
+                    Code::Params,
+                    self.template.source(),
+                    Span::default(),
+                    format!("the bootstrapping chain: {e}"),
+                )
+            })?;
+            let mut sets = self.options.sets.clone();
+            sets.retain(|(n, _)| n != ROUND_LENGTH);
+            sets.push((ROUND_LENGTH.to_string(), len as f64));
+            let options = Options {
+                sets,
+                params: Some(params),
+                raise_scale: false,
+                keep_best: false,
+                refresh: self.pairs.clone(),
+                unit: self.unit,
+                ..self.options.clone()
+            };
+            match self.template.compile(start, &options) {
+                Ok(c) => {
+                    self.compiled.insert(key, c);
+                }
+                // Under the chain's bottom, a round too deep for its levels is refused as
+                // parameters too small, or as beyond the operation budget or the base's range.
+                Err(d)
+                    if matches!(
+                        d.code,
+                        Code::TooDeep | Code::Budget | Code::Params | Code::Range
+                    ) =>
+                {
+                    return Ok(None)
+                }
+                Err(d) => return Err(d),
+            }
+        }
+        Ok(self.compiled.get(&key))
+    }
+}
+
+/// `(first iteration, length)` of rounds of `per_round` minibatches over `total` (the last
+/// takes the remainder).
+pub fn split(total: usize, per_round: usize) -> Vec<(usize, usize)> {
+    let per_round = per_round.clamp(1, total.max(1));
+    (0..total)
+        .step_by(per_round)
+        .map(|start| (start, per_round.min(total - start)))
+        .collect()
+}
+
+/// The largest k in `1..=max` for which `fits(k)` (which must be monotone: true up to some k,
+/// false above), by galloping up from 1 (1, 2, 4, ...) and then bisecting. A circuit that is
+/// too deep is only found out after its lowering, and compile time grows with k (NAG: about
+/// 3 s at k = 6, a minute at k = 32), so probing from below never compiles anything larger than
+/// twice the answer.
+pub fn largest_fitting<E>(
+    max: usize,
+    mut fits: impl FnMut(usize) -> Result<bool, E>,
+) -> Result<Option<usize>, E> {
+    // lo: the largest k known to fit (0: none); hi: the smallest known not to (max + 1: none).
+    let (mut lo, mut hi) = (0, max + 1);
+    let mut k = 1;
+    while k < hi {
+        if fits(k)? {
+            lo = k;
+            if k == max {
+                break;
+            }
+            k = (2 * k).min(max);
+        } else {
+            hi = k;
+        }
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid)? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok((lo > 0).then_some(lo))
+}
+
+/// Joins the round schedules (`(first iteration, schedule)` in order) into one schedule over
+/// `total` minibatches that bootstraps with `chain` between them (see the module comment).
+pub fn join(
+    rounds: &[(usize, &Schedule)],
+    total: usize,
+    chain: &BootstrapParams,
+) -> Result<Schedule, String> {
+    let (_, first) = rounds.first().ok_or("no round")?;
+    // The parameters: the round with the most levels (the others' primes are its bottom).
+    let (_, deepest) = rounds
+        .iter()
+        .max_by_key(|(_, s)| s.params.q_bits.len())
+        .ok_or("no round")?;
+    for (_, s) in rounds {
+        let p = &s.params;
+        if s.unit != first.unit
+            || p.log_n != deepest.params.log_n
+            || p.log_scale != deepest.params.log_scale
+            || !deepest.params.q_bits.starts_with(&p.q_bits)
+            || !deepest.level_scales.starts_with(&s.level_scales)
+        {
+            return Err("the rounds do not share one grid and one chain".into());
+        }
+    }
+    // The whole program's inputs: the rounds' own, without the state, sequences at full length.
+    let inputs: Vec<TensorInput> = first
+        .inputs
+        .iter()
+        .filter(|i| i.refreshed_from.is_none())
+        .map(|i| TensorInput {
+            seq: i.seq.map(|_| total),
+            ..i.clone()
+        })
+        .collect();
+    let mut out = Schedule {
+        name: String::new(),
+        program_hash: String::new(),
+        params: deepest.params.clone(),
+        level_scales: deepest.level_scales.clone(),
+        unit: first.unit,
+        inputs,
+        derived: Vec::new(),
+        ct_inputs: Vec::new(),
+        nodes: Vec::new(),
+        outputs: Vec::new(),
+        rotation_steps: Vec::new(),
+        needs_conjugation: false,
+        hoist_groups: Vec::new(),
+        bootstrap: Some(chain.clone()),
+    };
+    // Each round's state output tiles, by (output name, layout): the merged value.
+    let mut leaving: Vec<(String, hel_schedule::Layout, ValueId, f64)> = Vec::new();
+    for (r, &(start, s)) in rounds.iter().enumerate() {
+        let mut joiner = Joiner::new(&mut out, s, start, r);
+        let mut map: Vec<ValueId> = Vec::with_capacity(s.nodes.len());
+        // Refreshed input ciphertext -> its merged value (one node however often it is read).
+        let mut state: HashMap<u32, ValueId> = HashMap::new();
+        for node in &s.nodes {
+            let m = |a: ValueId| map.get(a as usize).copied().ok_or("a dangling operand");
+            let instr = match &node.instr {
+                Instr::Input { index } if s.is_refreshed_ct(*index as usize) => {
+                    if let Some(&v) = state.get(index) {
+                        map.push(v);
+                        continue;
+                    }
+                    let ct = &s.ct_inputs[*index as usize];
+                    let from = match ct.pack.source {
+                        Source::Input { input, .. } => s.inputs[input as usize]
+                            .refreshed_from
+                            .clone()
+                            .ok_or("a refreshed input without its output")?,
+                        Source::Derived { .. } => return Err("a derived state input".into()),
+                    };
+                    if r == 0 {
+                        // The state starts as zeros(n): a noiseless ciphertext of zeros.
+                        Instr::Trivial {
+                            plain: Plain::Rect {
+                                value: 0.0,
+                                rows: (0, s.unit.h as u32),
+                                cols: (0, s.unit.w as u32),
+                            },
+                            level: ct.level,
+                            scale: ct.scale,
+                        }
+                    } else {
+                        let (.., value, factor) = leaving
+                            .iter()
+                            .find(|(n, l, ..)| *n == from && *l == ct.pack.layout)
+                            .ok_or_else(|| {
+                                format!(
+                                    "round {r} leaves no tile of `{from}` in the packing round \
+                                     {} takes",
+                                    r + 1
+                                )
+                            })?;
+                        if *factor != 1.0 || ct.pack.factor != 1.0 {
+                            return Err(format!("`{from}` crosses the rounds with a factor"));
+                        }
+                        Instr::Bootstrap {
+                            a: *value,
+                            level: ct.level,
+                            scale: ct.scale,
+                        }
+                    }
+                }
+                Instr::Input { index } => Instr::Input {
+                    index: joiner.ct_input(*index)?,
+                },
+                other => {
+                    let mut instr = other.clone();
+                    remap_operands(&mut instr, &m)?;
+                    if let Instr::AddPlain { plain, .. }
+                    | Instr::MulPlain { plain, .. }
+                    | Instr::Trivial { plain, .. } = &mut instr
+                    {
+                        if let Plain::Public { pack } = plain {
+                            pack.source = joiner.source(pack.source)?;
+                        }
+                    }
+                    instr
+                }
+            };
+            let id = joiner.out.nodes.len() as ValueId;
+            if let Instr::Input { index } = &node.instr {
+                if s.is_refreshed_ct(*index as usize) {
+                    state.insert(*index, id);
+                }
+            }
+            joiner.out.nodes.push(Node {
+                instr,
+                last_use: None,
+                ..node.clone()
+            });
+            map.push(id);
+        }
+        let m = |a: ValueId| map.get(a as usize).copied().ok_or("a dangling output");
+        out.hoist_groups.extend(
+            s.hoist_groups
+                .iter()
+                .map(|g| g.iter().map(|&v| m(v)).collect::<Result<Vec<_>, _>>())
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        out.rotation_steps.extend(&s.rotation_steps);
+        out.needs_conjugation |= s.needs_conjugation;
+        leaving.clear();
+        for o in &s.outputs {
+            for t in &o.tiles {
+                leaving.push((o.name.clone(), t.layout, m(t.value)?, t.factor));
+            }
+        }
+        if r + 1 == rounds.len() {
+            out.outputs = s
+                .outputs
+                .iter()
+                .map(|o| {
+                    let mut o = o.clone();
+                    for t in &mut o.tiles {
+                        t.value = m(t.value)?;
+                    }
+                    Ok(o)
+                })
+                .collect::<Result<Vec<_>, &str>>()?;
+        }
+    }
+    out.rotation_steps.sort_unstable();
+    out.rotation_steps.dedup();
+    out.compute_liveness();
+    Ok(out)
+}
+
+/// Maps every operand of `instr` through `m`.
+fn remap_operands(
+    instr: &mut Instr,
+    m: &impl Fn(ValueId) -> Result<ValueId, &'static str>,
+) -> Result<(), &'static str> {
+    match instr {
+        Instr::Input { .. } | Instr::Trivial { .. } => {}
+        Instr::Add { a, b } | Instr::Sub { a, b } | Instr::Mul { a, b } => {
+            *a = m(*a)?;
+            *b = m(*b)?;
+        }
+        Instr::Neg { a }
+        | Instr::AddPlain { a, .. }
+        | Instr::MulPlain { a, .. }
+        | Instr::AddConst { a, .. }
+        | Instr::MulConst { a, .. }
+        | Instr::MulInt { a, .. }
+        | Instr::Relinearize { a }
+        | Instr::Rescale { a }
+        | Instr::ModDown { a, .. }
+        | Instr::Rotate { a, .. }
+        | Instr::Conjugate { a }
+        | Instr::Bootstrap { a, .. } => *a = m(*a)?,
+    }
+    Ok(())
+}
+
+/// Moves one round's client side (derived tensors, input ciphertexts) into the joined
+/// schedule: its user inputs are the whole program's, its minibatch indices shifted by the
+/// round's start; equal derived tensors and ciphertexts are shared.
+struct Joiner<'o, 's> {
+    out: &'o mut Schedule,
+    round: &'s Schedule,
+    start: usize,
+    r: usize,
+    /// The round's derived tensor index -> the joined one.
+    derived: HashMap<u32, u32>,
+}
+
+impl<'o, 's> Joiner<'o, 's> {
+    fn new(out: &'o mut Schedule, round: &'s Schedule, start: usize, r: usize) -> Self {
+        Joiner {
+            out,
+            round,
+            start,
+            r,
+            derived: HashMap::new(),
+        }
+    }
+
+    /// The joined user input and element of the round's input `input`, element `element`.
+    fn input(&self, input: u32, element: u32) -> Result<(u32, u32), String> {
+        let decl = self
+            .round
+            .inputs
+            .get(input as usize)
+            .ok_or("a missing input")?;
+        let j = self
+            .out
+            .inputs
+            .iter()
+            .position(|i| i.name == decl.name)
+            .ok_or_else(|| format!("input `{}` is not the program's", decl.name))?;
+        let element = if decl.seq.is_some() {
+            element as usize + self.start
+        } else {
+            element as usize
+        };
+        Ok((j as u32, element as u32))
+    }
+
+    fn source(&mut self, s: Source) -> Result<Source, String> {
+        Ok(match s {
+            Source::Input { input, element } => {
+                let (input, element) = self.input(input, element)?;
+                Source::Input { input, element }
+            }
+            Source::Derived { index } => Source::Derived {
+                index: self.derived(index)?,
+            },
+        })
+    }
+
+    fn derived(&mut self, index: u32) -> Result<u32, String> {
+        if let Some(&j) = self.derived.get(&index) {
+            return Ok(j);
+        }
+        let d = self
+            .round
+            .derived
+            .get(index as usize)
+            .ok_or("a missing derived tensor")?;
+        let ops = d
+            .ops
+            .iter()
+            .map(|op| match op {
+                ClientOp::Input { input, element } => {
+                    let (input, element) = self.input(*input, *element)?;
+                    Ok(ClientOp::Input { input, element })
+                }
+                other => Ok(other.clone()),
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let j = match self
+            .out
+            .derived
+            .iter()
+            .position(|e| e.ops == ops && e.shape == d.shape)
+        {
+            Some(j) => j,
+            None => {
+                let (name, description) = if self.r == 0 {
+                    (d.name.clone(), d.description.clone())
+                } else {
+                    (
+                        format!("{}@{}", d.name, self.start),
+                        format!(
+                            "{} (round {}: minibatch indices from {})",
+                            d.description,
+                            self.r + 1,
+                            self.start
+                        ),
+                    )
+                };
+                self.out.derived.push(DerivedTensor {
+                    name,
+                    description,
+                    shape: d.shape,
+                    ops,
+                });
+                self.out.derived.len() - 1
+            }
+        } as u32;
+        self.derived.insert(index, j);
+        Ok(j)
+    }
+
+    /// The joined input ciphertext of the round's `index` (shared with an equal one).
+    fn ct_input(&mut self, index: u32) -> Result<u32, String> {
+        let ct = self
+            .round
+            .ct_inputs
+            .get(index as usize)
+            .ok_or("a missing input ciphertext")?;
+        let moved = CtInput {
+            pack: Pack {
+                source: self.source(ct.pack.source)?,
+                ..ct.pack
+            },
+            ..ct.clone()
+        };
+        let j = match self.out.ct_inputs.iter().position(|c| *c == moved) {
+            Some(j) => j,
+            None => {
+                self.out.ct_inputs.push(moved);
+                self.out.ct_inputs.len() - 1
+            }
+        };
+        Ok(j as u32)
+    }
+}
