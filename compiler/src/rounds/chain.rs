@@ -207,8 +207,15 @@ pub fn compile_bootstrapped(
             format!("plaintext check: {m}"),
         )
     })?;
-    let plaintext_check = differences.iter().fold(0.0f64, |m, d| m.max(*d));
-    if !(plaintext_check <= PLAINTEXT_CHECK_TOLERANCE) {
+    // NaN (an overflow on one side) must not read as agreement.
+    let plaintext_check = differences.iter().fold(0.0f64, |m, d| {
+        if d.is_nan() || m.is_nan() {
+            f64::NAN
+        } else {
+            m.max(*d)
+        }
+    });
+    if plaintext_check.is_nan() || plaintext_check > PLAINTEXT_CHECK_TOLERANCE {
         return Err(at(
             Span::default(),
             Code::Internal,
