@@ -672,9 +672,9 @@ fn compiled_bootstraps_run_encrypted_within_the_bound() {
     }
 
     // No bootstrapping keys: the first bootstrap fails, named.
-    let err = exec::execute(s, &evaluator(), &exec::RunOptions::default())
-        .err()
-        .expect("a bootstrap without keys must fail");
+    let Err(err) = exec::execute(s, &evaluator(), &exec::RunOptions::default()) else {
+        panic!("a bootstrap without keys must fail");
+    };
     assert!(err.to_string().contains("bootstrapping keys"), "{err}");
     // Keys of another chain: refused before anything runs.
     let other = Bootstrapper::new(&chain.with_slots(chain.log_slots + 1)).unwrap();
