@@ -42,35 +42,81 @@ fn options(level: OptLevel, k: usize) -> Options {
 #[test]
 fn nag_rounds_join_into_one_schedule_with_bootstraps() {
     let src = example("logreg_nag.hel");
+    let rule = insecure_chain_for_testing_only();
     for level in [OptLevel::O0, OptLevel::O1, OptLevel::O2] {
-        let b = compile_bootstrapped(
-            &src,
-            &options(level, 8),
-            &insecure_chain_for_testing_only(),
-            None,
-        )
-        .unwrap_or_else(|d| panic!("{level:?}: {}", d.render_plain()));
+        let b = compile_bootstrapped(&src, &options(level, 8), &rule, None)
+            .unwrap_or_else(|d| panic!("{level:?}: {}", d.render_plain()));
         let s = &b.schedule;
+        let chain = b.chain().unwrap();
         eprintln!(
-            "{level:?}: rounds {:?}, bootstraps {}, segment depths {:?}, output bound {:e}, check {:e}",
+            "{level:?}: rounds {:?}, {} bootstraps, depths {:?}, bound {:.2e}, check {:.1e}",
             b.rounds,
             s.bootstraps().count(),
             s.segment_depths(),
             s.outputs[0].bound,
             b.plaintext_check
         );
+        s.validate().unwrap();
+        // The rounds cover the K minibatches; a round that fits would have been one round.
         assert!(
             b.rounds.len() > 1,
             "{level:?}: one round needs no bootstrap"
         );
         assert_eq!(b.rounds.iter().map(|r| r.1).sum::<usize>(), 8);
-        s.validate().unwrap();
-        assert!(s.bootstraps().count() >= b.rounds.len() - 1);
-        assert!(s
-            .nodes
-            .iter()
-            .all(|n| !matches!(n.instr, Instr::Input { .. }) || true));
+        // The whole program's interface: one input of all K minibatches, the model out.
         assert_eq!(s.inputs.len(), 1);
         assert_eq!(s.inputs[0].seq, Some(8));
+        assert!(s.inputs.iter().all(|i| i.refreshed_from.is_none()));
+        // Only the state is bootstrapped: as many tiles per refresh as the first round's
+        // state starts with (its zeros, made on the server), nothing else.
+        let zeros = s
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.instr, Instr::Trivial { .. }))
+            .count();
+        assert!(zeros >= 2, "NAG carries two vectors");
+        assert_eq!(s.bootstraps().count(), zeros * (b.rounds.len() - 1));
+        // Each stretch between refreshes fits the levels a bootstrap leaves.
+        let depths = s.segment_depths();
+        assert_eq!(depths.len(), b.rounds.len());
+        assert!(depths.iter().all(|&d| d as usize <= chain.program_levels));
+        assert_eq!(s.depth(), *depths.iter().max().unwrap());
+        // Checked against the whole program, and bounded including the bootstraps' error.
+        assert!(b.plaintext_check <= 1e-9);
+        assert!(s.outputs[0].bound >= 6.0 * chain.error_sd());
+        // Deterministic, byte for byte.
+        let again = compile_bootstrapped(&src, &options(level, 8), &rule, None).unwrap();
+        assert_eq!(
+            hel_schedule::canonical_bytes(s),
+            hel_schedule::canonical_bytes(&again.schedule)
+        );
     }
+}
+
+#[test]
+fn forced_round_sizes_and_programs_without_rounds() {
+    let rule = insecure_chain_for_testing_only();
+    let src = example("logreg_gd.hel");
+    let b = compile_bootstrapped(&src, &options(OptLevel::O2, 6), &rule, Some(1)).unwrap();
+    assert_eq!(b.rounds, (0..6).map(|i| (i, 1)).collect::<Vec<_>>());
+    // GD carries one vector: one bootstrap per refresh (per tile).
+    assert_eq!(b.schedule.bootstraps().count() % 5, 0);
+    // A round deeper than the chain leaves is refused as too deep, naming --round-size.
+    let d = compile_bootstrapped(&src, &options(OptLevel::O2, 6), &rule, Some(6)).unwrap_err();
+    assert_eq!(
+        d.code,
+        hel_compiler::diagnostics::Code::TooDeep,
+        "{}",
+        d.message
+    );
+    assert!(d.message.contains("--round-size"), "{}", d.message);
+    // A program with no loop-carried zeros(n) has no state to refresh: located refusal.
+    let d = compile_bootstrapped(&example("covariance.hel"), &Options::default(), &rule, None)
+        .unwrap_err();
+    assert!(
+        matches!(d.code, hel_compiler::diagnostics::Code::Rounds),
+        "{:?}: {}",
+        d.code,
+        d.message
+    );
 }
