@@ -174,7 +174,7 @@ mod tests {
             let mut tried = Vec::new();
             let k = largest_fitting(max, |k| {
                 tried.push(k);
-                Ok(k <= answer)
+                Ok::<bool, TrainError>(k <= answer)
             })
             .unwrap();
             (k, tried)
