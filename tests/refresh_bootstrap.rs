@@ -600,8 +600,14 @@ fn compiled_bootstraps_run_encrypted_within_the_bound() {
         ..Options::default()
     };
     o.passes.level = OptLevel::O1;
-    let b = compile_bootstrapped(&src, &o, &insecure_chain_for_testing_only(), None)
-        .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    let b = compile_bootstrapped(
+        &src,
+        &o,
+        &insecure_chain_for_testing_only(),
+        None,
+        &Default::default(),
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render_plain()));
     let s = &b.schedule;
     assert!(b.rounds.len() >= 2, "{:?}", b.rounds);
     let bootstraps = s.bootstraps().count();

@@ -44,10 +44,10 @@ fn nag_rounds_join_into_one_schedule_with_bootstraps() {
     let src = example("logreg_nag.hel");
     let rule = insecure_chain_for_testing_only();
     for level in [OptLevel::O0, OptLevel::O1, OptLevel::O2] {
-        let b = compile_bootstrapped(&src, &options(level, 8), &rule, None)
+        let b = compile_bootstrapped(&src, &options(level, 8), &rule, None, &Default::default())
             .unwrap_or_else(|d| panic!("{level:?}: {}", d.render_plain()));
         let s = &b.schedule;
-        let chain = b.chain().unwrap();
+        let chain = &b.chain;
         eprintln!(
             "{level:?}: rounds {:?}, {} bootstraps, depths {:?}, bound {:.2e}, check {:.1e}",
             b.rounds,
@@ -85,7 +85,9 @@ fn nag_rounds_join_into_one_schedule_with_bootstraps() {
         assert!(b.plaintext_check <= 1e-9);
         assert!(s.outputs[0].bound >= 6.0 * chain.error_sd());
         // Deterministic, byte for byte.
-        let again = compile_bootstrapped(&src, &options(level, 8), &rule, None).unwrap();
+        let again =
+            compile_bootstrapped(&src, &options(level, 8), &rule, None, &Default::default())
+                .unwrap();
         assert_eq!(
             hel_schedule::canonical_bytes(s),
             hel_schedule::canonical_bytes(&again.schedule)
@@ -97,12 +99,26 @@ fn nag_rounds_join_into_one_schedule_with_bootstraps() {
 fn forced_round_sizes_and_programs_without_rounds() {
     let rule = insecure_chain_for_testing_only();
     let src = example("logreg_gd.hel");
-    let b = compile_bootstrapped(&src, &options(OptLevel::O2, 6), &rule, Some(1)).unwrap();
+    let b = compile_bootstrapped(
+        &src,
+        &options(OptLevel::O2, 6),
+        &rule,
+        Some(1),
+        &Default::default(),
+    )
+    .unwrap();
     assert_eq!(b.rounds, (0..6).map(|i| (i, 1)).collect::<Vec<_>>());
     // GD carries one vector: one bootstrap per refresh (per tile).
     assert_eq!(b.schedule.bootstraps().count() % 5, 0);
     // A round deeper than the chain leaves is refused as too deep, naming --round-size.
-    let d = compile_bootstrapped(&src, &options(OptLevel::O2, 6), &rule, Some(6)).unwrap_err();
+    let d = compile_bootstrapped(
+        &src,
+        &options(OptLevel::O2, 6),
+        &rule,
+        Some(6),
+        &Default::default(),
+    )
+    .unwrap_err();
     assert_eq!(
         d.code,
         hel_compiler::diagnostics::Code::TooDeep,
@@ -111,8 +127,14 @@ fn forced_round_sizes_and_programs_without_rounds() {
     );
     assert!(d.message.contains("--round-size"), "{}", d.message);
     // A program with no loop-carried zeros(n) has no state to refresh: located refusal.
-    let d = compile_bootstrapped(&example("covariance.hel"), &Options::default(), &rule, None)
-        .unwrap_err();
+    let d = compile_bootstrapped(
+        &example("covariance.hel"),
+        &Options::default(),
+        &rule,
+        None,
+        &Default::default(),
+    )
+    .unwrap_err();
     assert!(
         matches!(d.code, hel_compiler::diagnostics::Code::Rounds),
         "{:?}: {}",

@@ -1,12 +1,13 @@
 //! `hel compile`: a `.hel` program to a schedule file (`.helc`) the client and server share.
 
+use super::bootstrapped::RefreshArgs;
 use super::common::{diagnostic, read_source, user_error, with_rounds_help};
 use super::flags::{MaxLogNArgs, OptArgs, PrecisionArgs, SetArgs};
 use super::CmdResult;
 use clap::{Args, ValueEnum};
 use hel_compiler::driver::compile_logged;
 use hel_runtime::ckks::CkksParams;
-use hel_runtime::schedule::{limits, ScheduleFormat};
+use hel_runtime::schedule::{limits, Schedule, ScheduleFormat};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -25,7 +26,8 @@ pub enum FormatArg {
   hel compile examples/logreg_nag.hel -O2 --set k=6 -o nag.helc
   hel compile examples/logreg_gd.hel --format ron -o gd.ron --json
   hel compile examples/poly.hel --set n=16 --format text -o poly.txt
-  hel compile examples/logreg_gd.hel --set k=2 -o gd.helc --svg gd.svg")]
+  hel compile examples/logreg_gd.hel --set k=2 -o gd.helc --svg gd.svg
+  hel compile examples/logreg_nag.hel --set k=32 --refresh bootstrap -o nag32.helc")]
 pub struct CompileArgs {
     /// The .hel program.
     pub file: PathBuf,
@@ -43,6 +45,8 @@ pub struct CompileArgs {
     pub params: Option<PathBuf>,
     #[command(flatten)]
     pub max_log_n: MaxLogNArgs,
+    #[command(flatten)]
+    pub refresh: RefreshArgs,
     /// Output encoding. `text` is for reading only: keygen, encrypt, run and decrypt cannot
     /// load it (compile again with binary or ron for them).
     #[arg(long, value_enum, default_value = "binary")]
@@ -70,6 +74,13 @@ pub fn run(args: CompileArgs) -> CmdResult {
         // Refused before compiling, not after.
         crate::io::atomic::check_writable(svg, args.force, &[&args.file]).map_err(user_error)?;
     }
+    let bootstrap = args.refresh.bootstrap()?;
+    if bootstrap && args.params.is_some() {
+        return Err(super::errors::usage_error(
+            "--refresh bootstrap runs on the bottom of the bootstrapping chain: it takes no \
+             --params",
+        ));
+    }
     let params = match &args.params {
         Some(p) => {
             let text = hel::bounded::read_text_limited(p, limits::MAX_SMALL_FILE)
@@ -96,23 +107,13 @@ pub fn run(args: CompileArgs) -> CmdResult {
         limits: hel_compiler::Limits::DEFAULT,
         ..hel_compiler::Options::default()
     };
+    if bootstrap {
+        return run_bootstrapped(&args, &src, &options);
+    }
     let compiled = compile_logged(&src, &options, &mut |name, _| eprintln!("[pass] {name}"))
         .map_err(|d| diagnostic(with_rounds_help(d, &src, &args.set.sets)))?;
     let schedule = &compiled.lowered.schedule;
-    let bytes = match args.format {
-        FormatArg::Binary => schedule.to_bytes(ScheduleFormat::Binary),
-        FormatArg::Ron => schedule.to_bytes(ScheduleFormat::Ron),
-        FormatArg::Text => Ok(schedule.to_text().into_bytes()),
-    }
-    .map_err(user_error)?;
-    crate::io::atomic::write_new(&args.out, &bytes, args.force, &[&args.file])
-        .map_err(user_error)?;
-    if let Some(svg) = &args.svg {
-        let picture = hel::pictures::schedule_svg(schedule);
-        crate::io::atomic::write_new(svg, picture.as_bytes(), args.force, &[&args.file])
-            .map_err(user_error)?;
-        eprintln!("wrote {} ({} bytes)", svg.display(), picture.len());
-    }
+    let bytes = write_outputs(&args, schedule)?;
     let report = compiled.report();
     if let Some(w) = report.divergence_warning() {
         eprintln!("{w}");
@@ -149,7 +150,8 @@ pub fn run(args: CompileArgs) -> CmdResult {
             );
         }
         println!(
-            "wrote {} ({} bytes): depth {}, N = 2^{}, log2 PQ = {}, {} input ciphertext(s), {} rotation key(s)",
+            "wrote {} ({} bytes): depth {}, N = 2^{}, log2 PQ = {}, {} input ciphertext(s), {} \
+             rotation key(s)",
             args.out.display(),
             bytes.len(),
             report.depth,
@@ -157,6 +159,59 @@ pub fn run(args: CompileArgs) -> CmdResult {
             report.params.log_q,
             report.input_ciphertexts,
             report.rotation_keys.count
+        );
+    }
+    Ok(())
+}
+
+/// Writes the schedule in the asked format (and the --svg picture); returns the bytes written.
+fn write_outputs(args: &CompileArgs, schedule: &Schedule) -> miette::Result<Vec<u8>> {
+    let bytes = match args.format {
+        FormatArg::Binary => schedule.to_bytes(ScheduleFormat::Binary),
+        FormatArg::Ron => schedule.to_bytes(ScheduleFormat::Ron),
+        FormatArg::Text => Ok(schedule.to_text().into_bytes()),
+    }
+    .map_err(user_error)?;
+    crate::io::atomic::write_new(&args.out, &bytes, args.force, &[&args.file])
+        .map_err(user_error)?;
+    if let Some(svg) = &args.svg {
+        let picture = hel::pictures::schedule_svg(schedule);
+        crate::io::atomic::write_new(svg, picture.as_bytes(), args.force, &[&args.file])
+            .map_err(user_error)?;
+        eprintln!("wrote {} ({} bytes)", svg.display(), picture.len());
+    }
+    Ok(bytes)
+}
+
+/// `--refresh bootstrap`: the rounds joined by bootstraps, one schedule.
+fn run_bootstrapped(
+    args: &CompileArgs,
+    src: &hel_compiler::SourceFile,
+    options: &hel_compiler::Options,
+) -> CmdResult {
+    let (b, report) = super::bootstrapped::compile(src, options, &args.refresh)?;
+    let bytes = write_outputs(args, &b.schedule)?;
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
+    if args.json {
+        let mut json = serde_json::to_value(&report).map_err(user_error)?;
+        if let Some(o) = json.as_object_mut() {
+            o.insert("bytes".into(), serde_json::json!(bytes.len()));
+        }
+        println!("{json}");
+    } else {
+        for line in report.lines() {
+            eprintln!("{line}");
+        }
+        println!(
+            "wrote {} ({} bytes): {} round(s), {} bootstrap(s), depth {} per stretch, N = 2^{}",
+            args.out.display(),
+            bytes.len(),
+            report.round_sizes.len(),
+            report.bootstraps,
+            report.depth,
+            report.params.log_n
         );
     }
     Ok(())

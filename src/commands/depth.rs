@@ -20,7 +20,8 @@ use std::path::PathBuf;
   hel depth examples/logreg_nag.hel -O1 --set k=32
   hel depth examples/logreg_gd.hel --client-precompute off --json
   hel depth examples/ridge.hel --compare
-  hel depth examples/logreg_nag.hel --set k=4 --svg nag.svg")]
+  hel depth examples/logreg_nag.hel --set k=4 --svg nag.svg
+  hel depth examples/logreg_nag.hel --set k=32 --refresh bootstrap")]
 pub struct DepthArgs {
     /// The .hel program.
     pub file: PathBuf,
@@ -35,6 +36,8 @@ pub struct DepthArgs {
     pub precision: PrecisionArgs,
     #[command(flatten)]
     pub max_log_n: MaxLogNArgs,
+    #[command(flatten)]
+    pub refresh: super::bootstrapped::RefreshArgs,
     /// Compile at -O0, -O1 and -O2 and show what each level buys side by side (ciphertext
     /// depth, ring, estimated server work, keys, upload, client work) instead of the report.
     #[arg(long)]
@@ -126,12 +129,21 @@ impl ErrorReport {
 }
 
 pub fn run(args: DepthArgs) -> CmdResult {
+    let bootstrap = args.refresh.bootstrap()?;
     if args.compare {
+        if bootstrap {
+            return Err(super::errors::usage_error(
+                "--compare compares single circuits: it takes no --refresh bootstrap",
+            ));
+        }
         return super::depth_compare::run(&args);
     }
     if let Some(svg) = &args.svg {
         crate::io::atomic::check_writable(svg, args.force, &[&args.file])
             .map_err(super::common::user_error)?;
+    }
+    if bootstrap {
+        return run_bootstrapped(&args);
     }
     let src = read_source(&args.file)?;
     let program = frontend(&src, &args.set.sets)?;
@@ -426,4 +438,41 @@ fn render_level_path(s: &mut String, c: &CtReport) {
             step.span.as_deref().unwrap_or("")
         );
     }
+}
+
+/// `--refresh bootstrap`: where the compiler places the bootstraps and what the rounds cost.
+fn run_bootstrapped(args: &DepthArgs) -> CmdResult {
+    let src = read_source(&args.file)?;
+    let options = hel_compiler::Options {
+        sets: args.set.sets.clone(),
+        passes: args.opt.options(),
+        precision_bits: args.precision.precision,
+        max_log_n: args.max_log_n.max_log_n,
+        ..hel_compiler::Options::default()
+    };
+    let (b, report) = super::bootstrapped::compile(&src, &options, &args.refresh)?;
+    if let Some(svg) = &args.svg {
+        let picture = hel::pictures::schedule_svg(&b.schedule);
+        crate::io::atomic::write_new(svg, picture.as_bytes(), args.force, &[&args.file])
+            .map_err(super::common::user_error)?;
+        eprintln!("wrote {} ({} bytes)", svg.display(), picture.len());
+    }
+    if args.json {
+        let mut json = serde_json::to_value(&report).map_err(super::common::user_error)?;
+        if let Some(o) = json.as_object_mut() {
+            o.insert("file".into(), serde_json::json!(src.name()));
+            o.insert("opt_level".into(), serde_json::json!(args.opt.level));
+        }
+        println!("{json}");
+    } else {
+        println!(
+            "{}: compiled with bootstraps (-O{})",
+            src.name(),
+            args.opt.level
+        );
+        for line in report.lines() {
+            println!("{line}");
+        }
+    }
+    Ok(())
 }

@@ -13,6 +13,8 @@ use super::common::user_error;
 /// Default file names inside a key directory.
 pub const SECRET_KEY_FILE: &str = "secret.key";
 pub const EVAL_KEYS_FILE: &str = "eval.keys";
+/// The bootstrapping keys of a program that bootstraps (`hel compile --refresh bootstrap`).
+pub const BOOTSTRAP_KEYS_FILE: &str = "boot.keys";
 
 /// Reads a whole regular file of at most `max` bytes (see [`hel::bounded`]); the error says
 /// which role the file plays.
@@ -47,6 +49,14 @@ pub fn context(schedule: &Schedule, path: &Path) -> Result<Context> {
 pub fn load_secret_key(schedule: &Schedule, ctx: &Context, path: &Path) -> Result<SecretKey> {
     let bytes = read_client_file(schedule, path, FileKind::SecretKey)?;
     client::secret_key_from_bytes(schedule, ctx, &bytes).map_err(|e| file_error(path, e))
+}
+
+/// The bootstrapping circuit of a schedule that bootstraps; `None` for one that does not.
+pub fn bootstrapper(
+    schedule: &Schedule,
+    path: &Path,
+) -> Result<Option<hel_runtime::ckks::bootstrap::Bootstrapper>> {
+    client::bootstrapper(schedule).map_err(|e| file_error(path, e))
 }
 
 /// `123456789 bytes (117.7 MiB)` (see [`hel::memory::human_bytes`]).

@@ -4,11 +4,16 @@ use std::path::PathBuf;
 
 use clap::Args;
 use hel_runtime::ckks::Sampler;
-use hel_runtime::client::{keygen, secret_key_to_bytes};
+use hel_runtime::client::{
+    bootstrap_keys_to_bytes, keygen, keygen_bootstrapped, secret_key_to_bytes,
+};
 use serde_json::json;
 
 use super::common::user_error;
-use super::keyfiles::{context, human_bytes, load_schedule, EVAL_KEYS_FILE, SECRET_KEY_FILE};
+use super::keyfiles::{
+    bootstrapper, context, human_bytes, load_schedule, BOOTSTRAP_KEYS_FILE, EVAL_KEYS_FILE,
+    SECRET_KEY_FILE,
+};
 use super::CmdResult;
 use crate::io::atomic::{check_writable, stage};
 use crate::io::terminal::escape_for_terminal;
@@ -20,7 +25,9 @@ everything encrypted for this program) and DIR/eval.keys (public, relinearizatio
 keys for exactly the program's rotations: send it to the server). Both files are bound to the \
 program's CKKS parameters and to this key set: they serve any program compiled to the same \
 parameters whose rotations they cover (the server checks), and inputs encrypted with the \
-secret key of another keygen run are refused.
+secret key of another keygen run are refused. A program that bootstraps (`hel compile \
+--refresh bootstrap`) also gets DIR/boot.keys, the bootstrapping keys of its chain (gigabytes \
+at N = 2^16; send it to the server with eval.keys: `hel run --bootstrap-keys`).
 
 Examples:
   hel keygen prog.helc --out keys/
@@ -50,14 +57,24 @@ pub fn run(args: KeygenArgs) -> CmdResult {
     let schedule = load_schedule(&args.program)?;
     let sk_path = args.out.join(SECRET_KEY_FILE);
     let ek_path = args.out.join(EVAL_KEYS_FILE);
+    let bk_path = args.out.join(BOOTSTRAP_KEYS_FILE);
     let inputs = [args.program.as_path()];
+    let boot = bootstrapper(&schedule, &args.program)?;
     // Refuse before the (possibly long) key generation.
-    for p in [&sk_path, &ek_path] {
+    let mut paths = vec![&sk_path, &ek_path];
+    if boot.is_some() {
+        paths.push(&bk_path);
+    }
+    for p in paths {
         check_writable(p, args.force, &inputs).map_err(user_error)?;
     }
+    let boot_memory = boot.as_ref().map_or(0, |b| b.key_memory_bytes() as u64);
     hel::memory::check(
         &format!("key generation for {}", schedule.name),
-        schedule.resources().keygen_peak_bytes,
+        schedule
+            .resources()
+            .keygen_peak_bytes
+            .saturating_add(boot_memory.saturating_mul(2)),
         args.memory_limit.map(|l| l as u64),
         hel::memory::SMALLER_PROGRAM,
     )
@@ -65,7 +82,7 @@ pub fn run(args: KeygenArgs) -> CmdResult {
     create_key_dir(&args.out)?;
     let ctx = context(&schedule, &args.program)?;
     eprintln!(
-        "generating keys for {} (N = 2^{}, {} rotation key(s){})",
+        "generating keys for {} (N = 2^{}, {} rotation key(s){}{})",
         escape_for_terminal(&schedule.name),
         schedule.params.log_n,
         schedule.rotation_steps.len(),
@@ -73,10 +90,32 @@ pub fn run(args: KeygenArgs) -> CmdResult {
             " + conjugation"
         } else {
             ""
+        },
+        match &boot {
+            Some(b) => format!(
+                ", and bootstrapping keys for 2^{} slots: {} rotation keys over {} primes",
+                b.params().log_slots,
+                b.rotations().len(),
+                b.chain_primes()
+            ),
+            None => String::new(),
         }
     );
     let mut rng = Sampler::from_os();
-    let (sk, keys) = keygen(&schedule, &ctx, &mut rng).map_err(user_error)?;
+    let (sk, keys, boot_bytes) = match &boot {
+        Some(b) => {
+            let (sk, keys, bkeys) =
+                keygen_bootstrapped(&schedule, &ctx, b, &mut rng).map_err(user_error)?;
+            let bytes = bootstrap_keys_to_bytes(&schedule, &ctx, b, &bkeys, keys.key_id)
+                .map_err(user_error)?;
+            (sk, keys, Some(bytes))
+        }
+        None => {
+            let (sk, keys) = keygen(&schedule, &ctx, &mut rng).map_err(user_error)?;
+            (sk, keys, None)
+        }
+    };
+    drop(boot);
     let sk_bytes = secret_key_to_bytes(&schedule, &ctx, &sk).map_err(user_error)?;
     let (ek_bytes, sizes) = keys.to_bytes_sized(&ctx).map_err(user_error)?;
     // Both files complete on disk before either is published, so a failure (or a kill) while
@@ -86,6 +125,14 @@ pub fn run(args: KeygenArgs) -> CmdResult {
     // eval.keys alone, which the next keygen refuses to replace without --force.
     let sk_file = stage(&sk_path, &sk_bytes, args.force, &inputs, true).map_err(user_error)?;
     let ek_file = stage(&ek_path, &ek_bytes, args.force, &inputs, false).map_err(user_error)?;
+    let bk_file = match &boot_bytes {
+        Some(b) => Some(stage(&bk_path, b, args.force, &inputs, false).map_err(user_error)?),
+        None => None,
+    };
+    // The bootstrapping keys are as useless alone as the evaluation keys: published with them.
+    if let Some(f) = bk_file {
+        f.publish().map_err(user_error)?;
+    }
     ek_file.publish().map_err(user_error)?;
     if let Err(e) = sk_file.publish() {
         // Without --force eval.keys was created just now, by us: withdraw it. With --force the
@@ -117,6 +164,10 @@ pub fn run(args: KeygenArgs) -> CmdResult {
                 "rotation_steps": schedule.rotation_steps,
                 "conjugation": schedule.needs_conjugation,
             },
+            "bootstrap_keys": boot_bytes.as_ref().map(|b| json!({
+                "path": bk_path,
+                "bytes": b.len(),
+            })),
         });
         println!("{v}");
     } else {
@@ -135,6 +186,13 @@ pub fn run(args: KeygenArgs) -> CmdResult {
             sizes.galois_count,
             human_bytes(sizes.galois_keys)
         );
+        if let Some(b) = &boot_bytes {
+            println!(
+                "wrote {}: {} (bootstrapping keys: send with eval.keys)",
+                bk_path.display(),
+                human_bytes(b.len())
+            );
+        }
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 pub mod bench;
 pub mod bench_logreg;
 pub mod bench_zoo;
+pub mod bootstrapped;
 pub mod calibrate;
 pub mod check;
 pub mod common;

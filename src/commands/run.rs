@@ -7,11 +7,14 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
+use hel_runtime::ckks::bootstrap::{BootstrapKeys, Bootstrapper};
 use hel_runtime::ckks::SeededCiphertext;
-use hel_runtime::client::{EncryptedInputs, EncryptedOutputs, EvalKeys, FileKind};
+use hel_runtime::client::{
+    bootstrap_keys_from_bytes, check_key_set, EncryptedInputs, EncryptedOutputs, EvalKeys, FileKind,
+};
 use hel_runtime::exec::{
     execute, CkksEvaluator, CostEvaluator, CostReport, DebugEvaluator, Evaluator, PlainEvaluator,
-    RunOptions, RunResult, RunStats,
+    Refresher, RunOptions, RunResult, RunStats,
 };
 use hel_runtime::schedule::{unpack_outputs, Schedule, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -22,7 +25,8 @@ use super::cost_table::load_cost_table;
 use super::errors::usage_error;
 use super::flags::{parse_size, ThreadsArgs};
 use super::keyfiles::{
-    context, file_error, human_bytes, load_schedule, load_secret_key, read_client_file,
+    bootstrapper, context, file_error, human_bytes, load_schedule, load_secret_key,
+    read_client_file, BOOTSTRAP_KEYS_FILE,
 };
 use super::CmdResult;
 use crate::io::atomic::{check_writable, write_new};
@@ -54,8 +58,13 @@ evaluator needs only the program.
 
 A progress bar with ETA is drawn on stderr when it is a terminal; the timing summary follows.
 
+A program compiled with `--refresh bootstrap` also needs --bootstrap-keys (keys/boot.keys): the \
+server refreshes the model's state itself, the client uploads once and downloads once.
+
 Examples:
   hel run prog.helc --eval-keys keys/eval.keys --inputs inputs.hct -o outputs.hct
+  hel run nag.helc --eval-keys keys/eval.keys --bootstrap-keys keys/boot.keys \\
+      --inputs inputs.hct -o outputs.hct
   hel run prog.helc --eval-keys keys/eval.keys --inputs inputs.hct -o outputs.hct --threads 2 --json
   hel run prog.helc --evaluator plain --input Z=z.csv
   hel run prog.helc --evaluator debug --eval-keys keys/eval.keys --inputs inputs.hct \\
@@ -74,6 +83,10 @@ pub struct RunArgs {
     /// The encrypted inputs (from `hel encrypt`; ckks and debug).
     #[arg(long, value_name = "FILE")]
     pub inputs: Option<PathBuf>,
+    /// The bootstrapping keys (DIR/boot.keys from `hel keygen`), for a program that
+    /// bootstraps (`hel compile --refresh bootstrap`; ckks and debug).
+    #[arg(long, value_name = "FILE")]
+    pub bootstrap_keys: Option<PathBuf>,
     /// Where to write the encrypted outputs (ckks and debug), or the plain evaluator's outputs
     /// as CSV (standard output if absent).
     #[arg(short, long, value_name = "FILE")]
@@ -151,6 +164,7 @@ fn check_flags(args: &RunArgs) -> CmdResult {
                 (args.secret_key.is_some(), "--secret-key"),
                 (args.eval_keys.is_some(), "--eval-keys"),
                 (args.inputs.is_some(), "--inputs"),
+                (args.bootstrap_keys.is_some(), "--bootstrap-keys"),
             ],
         ),
         EvaluatorKind::Debug => ("debug", &[]),
@@ -160,6 +174,7 @@ fn check_flags(args: &RunArgs) -> CmdResult {
                 (args.secret_key.is_some(), "--secret-key"),
                 (args.out.is_some(), "--out"),
                 (!args.plain_inputs.is_empty(), "--input"),
+                (args.bootstrap_keys.is_some(), "--bootstrap-keys"),
             ],
         ),
     };
@@ -214,6 +229,7 @@ pub fn run(args: RunArgs) -> CmdResult {
 fn read_paths(args: &RunArgs) -> Vec<&Path> {
     let mut v = vec![args.program.as_path()];
     v.extend(args.eval_keys.as_deref());
+    v.extend(args.bootstrap_keys.as_deref());
     v.extend(args.inputs.as_deref());
     v.extend(args.secret_key.as_deref());
     v.extend(args.plain_inputs.iter().map(|i| i.file.as_path()));
@@ -272,10 +288,66 @@ fn load_server_files(
     Ok((keys, enc.ciphertexts, enc.public))
 }
 
+/// The bootstrapping circuit and keys of a program that bootstraps (`None` for one that does
+/// not, which refuses the flag), checked against the evaluation keys' key set: keys of
+/// another secret key would bootstrap into noise.
+fn load_bootstrap(
+    args: &RunArgs,
+    schedule: &Schedule,
+    ctx: &hel_runtime::ckks::Context,
+    keys: &EvalKeys,
+) -> miette::Result<Option<(Bootstrapper, BootstrapKeys)>> {
+    let Some(boot) = bootstrapper(schedule, &args.program)? else {
+        if args.bootstrap_keys.is_some() {
+            return Err(usage_error(
+                "this program does not bootstrap: it takes no --bootstrap-keys",
+            ));
+        }
+        return Ok(None);
+    };
+    let path = args.bootstrap_keys.as_deref().ok_or_else(|| {
+        usage_error(format!(
+            "this program bootstraps ({} bootstrap(s)): give --bootstrap-keys FILE (hel keygen \
+             wrote DIR/{BOOTSTRAP_KEYS_FILE})",
+            schedule.bootstraps().count()
+        ))
+    })?;
+    let bytes = read_client_file(schedule, path, FileKind::BootstrapKeys)?;
+    let (bkeys, key_id) =
+        bootstrap_keys_from_bytes(schedule, ctx, &boot, &bytes).map_err(|e| file_error(path, e))?;
+    check_key_set("bootstrapping keys", key_id, "evaluation keys", keys.key_id)
+        .map_err(|e| file_error(path, e))?;
+    Ok(Some((boot, bkeys)))
+}
+
+/// `evaluator` with the refresher of `boot`, for a program that bootstraps.
+fn with_bootstrap<'a>(
+    args: &RunArgs,
+    evaluator: CkksEvaluator<'a>,
+    boot: &'a Option<(Bootstrapper, BootstrapKeys)>,
+) -> miette::Result<CkksEvaluator<'a>> {
+    match boot {
+        Some((b, k)) => evaluator
+            .with_refresher(Refresher::new(b, k))
+            .map_err(|e| input_error(args, e)),
+        None => Ok(evaluator),
+    }
+}
+
 /// Refuses a run whose keys, inputs and least working set exceed `--memory-limit` or the
-/// memory available, before any of it is loaded.
+/// memory available, before any of it is loaded. A program that bootstraps adds its
+/// bootstrapping keys (the file's size, twice: 64-bit words in memory against bit-packed
+/// residues on disk).
 fn check_memory(args: &RunArgs, schedule: &Schedule) -> CmdResult {
-    let need = schedule.resources().server_peak_bytes;
+    let boot_keys = args
+        .bootstrap_keys
+        .as_deref()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map_or(0, |m| m.len().saturating_mul(2));
+    let need = schedule
+        .resources()
+        .server_peak_bytes
+        .saturating_add(boot_keys);
     hel::memory::check(
         &format!("running {}", schedule.name),
         need,
@@ -291,11 +363,13 @@ fn run_ckks(args: &RunArgs, schedule: &Schedule) -> CmdResult {
     check_memory(args, schedule)?;
     let ctx = context(schedule, &args.program)?;
     let (keys, cts, public) = load_server_files(args, schedule, &ctx, "ckks")?;
+    let boot = load_bootstrap(args, schedule, &ctx, &keys)?;
     let table = load_cost_table(args.cost_table.as_deref())?;
     let evaluator =
         CkksEvaluator::new_seeded(&ctx, schedule, &keys.relin, &keys.galois, cts, public)
             .map_err(|e| input_error(args, e))?
             .with_cost_table(table.table);
+    let evaluator = with_bootstrap(args, evaluator, &boot)?;
     let result = run_with_progress(schedule, &evaluator, args)?;
     let outputs = EncryptedOutputs::new(schedule, keys.key_id, result.outputs);
     let bytes = outputs.to_bytes(&ctx).map_err(user_error)?;
@@ -381,8 +455,10 @@ fn run_debug(args: &RunArgs, schedule: &Schedule) -> CmdResult {
     let (keys, cts, public) = load_server_files(args, schedule, &ctx, "debug")?;
     keys.check_secret_key(&ctx, &sk)
         .map_err(|e| file_error(sk_path, e))?;
+    let boot = load_bootstrap(args, schedule, &ctx, &keys)?;
     let ckks = CkksEvaluator::new_seeded(&ctx, schedule, &keys.relin, &keys.galois, cts, public)
         .map_err(|e| input_error(args, e))?;
+    let ckks = with_bootstrap(args, ckks, &boot)?;
     let plain = PlainEvaluator::new(schedule, &tensors).map_err(user_error)?;
     let mut evaluator = DebugEvaluator::new(ckks, plain, &sk);
     if let Some((node, delta)) = args.inject_error {

@@ -39,6 +39,21 @@ pub struct ParamsReport {
     pub security_bits: u32,
 }
 
+impl ParamsReport {
+    /// The bit sizes of `p`.
+    pub fn of(p: &hel_schedule::CkksParams) -> Self {
+        ParamsReport {
+            log_n: p.log_n,
+            log_q: p.log_qp(),
+            primes: p.q_bits.clone(),
+            special_primes: p.p_bits.clone(),
+            log_scale: p.log_scale,
+            dnum: p.dnum,
+            security_bits: p.security.bits(),
+        }
+    }
+}
+
 /// The evaluation keys the server needs: rotation (and conjugation) keys, and the
 /// relinearization key.
 #[derive(Clone, Debug, Serialize)]
@@ -81,15 +96,7 @@ pub fn report(l: &Lowered) -> CtReport {
     let keys = s.rotation_steps.len() + usize::from(s.needs_conjugation);
     CtReport {
         depth: l.params.depth,
-        params: ParamsReport {
-            log_n: p.log_n,
-            log_q: p.log_qp(),
-            primes: p.q_bits.clone(),
-            special_primes: p.p_bits.clone(),
-            log_scale: p.log_scale,
-            dnum: p.dnum,
-            security_bits: p.security.bits(),
-        },
+        params: ParamsReport::of(p),
         rotation_keys: KeyReport {
             count: keys,
             bytes: kb * keys as u64,

@@ -20,6 +20,7 @@
 
 use std::collections::HashMap;
 
+use hel_schedule::cost::CostTable;
 use hel_schedule::{
     BootstrapParams, ClientOp, CtInput, DerivedTensor, Instr, Node, Pack, Plain, Schedule, Source,
     TensorInput, ValueId,
@@ -52,13 +53,8 @@ pub struct Bootstrapped {
     /// Largest relative difference between the joined schedule's slot simulation and the
     /// whole program's tensor interpreter.
     pub plaintext_check: f64,
-}
-
-impl Bootstrapped {
-    /// The chain the schedule bootstraps with.
-    pub fn chain(&self) -> Option<&BootstrapParams> {
-        self.schedule.bootstrap.as_ref()
-    }
+    /// The chain the schedule bootstraps with (also [`Schedule::bootstrap`]).
+    pub chain: BootstrapParams,
 }
 
 /// Compiles `source`'s training loop in rounds joined by bootstraps of `rule`'s chain (the
@@ -72,6 +68,7 @@ pub fn compile_bootstrapped(
     options: &Options,
     rule: &BootstrapParams,
     round_size: Option<usize>,
+    costs: &CostTable,
 ) -> Result<Bootstrapped, Diagnostic> {
     let whole = crate::frontend_limited(source, &options.sets, &options.limits)?;
     let at = |span: Span, code: Code, m: String| Diagnostic::new(code, source, span, m);
@@ -136,7 +133,10 @@ pub fn compile_bootstrapped(
                      bootstrap leaves"
                 )
             };
-            (largest, why)
+            match rounds.fastest(total, largest, costs)? {
+                Some((k, why_k)) if k != largest => (k, format!("{why}; {why_k}")),
+                _ => (largest, why),
+            }
         }
     };
     // Every round must compile, not only the first: their constants differ (NAG's momentum),
@@ -188,8 +188,12 @@ pub fn compile_bootstrapped(
         )
     })?;
     schedule.name = source.short_name().to_string();
-    let samples = crate::lower::bounds::random_inputs(&schedule, SEED);
-    crate::lower::bounds::annotate_with(&mut schedule, &samples);
+    // The bounds over the whole joined schedule, bootstraps included, on the range
+    // analysis's samples of the whole program (as a single circuit's are on its own).
+    let samples = crate::analysis::ranges::Samples::of(&whole);
+    let on_schedule = crate::lower::bounds::ScheduleSamples::new(&schedule, &samples);
+    let mags = crate::lower::bounds::observed_magnitudes(&schedule, &on_schedule);
+    crate::lower::bounds::annotate(&mut schedule, &mags, &on_schedule);
     // Its identity: the canonical serialization, as for any schedule (the rounds' own
     // identities, of the source and the options, are in their nodes' origins and constants).
     schedule.program_hash = schedule.canonical_hash();
@@ -239,6 +243,7 @@ pub fn compile_bootstrapped(
         reason,
         first,
         plaintext_check,
+        chain: rounds.chain,
     })
 }
 
@@ -264,6 +269,65 @@ struct Rounds<'a> {
 }
 
 impl Rounds<'_> {
+    /// Among the round sizes up to `largest`, the one of least estimated single-thread work
+    /// for all `total` minibatches by `costs`: the rounds' operations and the bootstraps
+    /// between them (one per state tile per refresh, priced whole for the chain). Fewer,
+    /// deeper rounds save bootstraps but run every operation on more limbs. Each size is
+    /// priced by its first round and the remainder's (the rounds differ only in constants).
+    /// `None` without a bootstrap figure for the chain's ring. Ties go to the larger size.
+    fn fastest(
+        &mut self,
+        total: usize,
+        largest: usize,
+        costs: &CostTable,
+    ) -> Result<Option<(usize, String)>, Diagnostic> {
+        let Some(one) = costs.bootstrap_seconds(self.chain.log_n, self.chain.log_slots) else {
+            return Ok(None);
+        };
+        let mut best: Option<(usize, f64, usize)> = None;
+        let mut at_largest = f64::INFINITY;
+        for k in (1..=largest).rev() {
+            let plan = split(total, k);
+            let mut work = 0.0;
+            let mut tiles = 0;
+            let mut fits = true;
+            for len in [k, total % k].into_iter().filter(|&l| l > 0) {
+                let Some(c) = self.try_compile(0, len)? else {
+                    fits = false;
+                    break;
+                };
+                let s = &c.lowered.schedule;
+                let count = plan.iter().filter(|r| r.1 == len).count();
+                work += costs.schedule_work_seconds(s) * count as f64;
+                tiles = (0..s.ct_inputs.len())
+                    .filter(|&i| s.is_refreshed_ct(i))
+                    .count();
+            }
+            if !fits {
+                continue;
+            }
+            let bootstraps = tiles * (plan.len() - 1);
+            let seconds = work + bootstraps as f64 * one;
+            if k == largest {
+                at_largest = seconds;
+            }
+            if best.is_none_or(|b| seconds < b.1) {
+                best = Some((k, seconds, bootstraps));
+            }
+        }
+        Ok(best.map(|(k, seconds, bootstraps)| {
+            (
+                k,
+                format!(
+                    "{k} per round is the fastest by the cost model ({seconds:.0} s of estimated \
+                     work with {bootstraps} bootstraps of {one:.1} s each, against \
+                     {at_largest:.0} s at {largest}: a deeper round runs every operation on more \
+                     limbs)"
+                ),
+            )
+        }))
+    }
+
     /// The round of `len` minibatches from `start`, compiled for the chain's bottom; `None`
     /// when it is too deep for it. Other compile errors are the program's.
     fn try_compile(&mut self, start: usize, len: usize) -> Result<Option<&Compiled>, Diagnostic> {

@@ -39,6 +39,7 @@ pub enum FileKind {
     EvalKeys = 2,
     EncryptedInputs = 3,
     EncryptedOutputs = 4,
+    BootstrapKeys = 5,
 }
 
 impl FileKind {
@@ -48,6 +49,7 @@ impl FileKind {
             2 => FileKind::EvalKeys,
             3 => FileKind::EncryptedInputs,
             4 => FileKind::EncryptedOutputs,
+            5 => FileKind::BootstrapKeys,
             _ => return None,
         })
     }
@@ -59,6 +61,7 @@ impl FileKind {
             FileKind::EvalKeys => "evaluation keys",
             FileKind::EncryptedInputs => "encrypted inputs",
             FileKind::EncryptedOutputs => "encrypted outputs",
+            FileKind::BootstrapKeys => "bootstrapping keys",
         }
     }
 
@@ -75,6 +78,7 @@ impl FileKind {
             FileKind::EvalKeys => "evaluation keys",
             FileKind::EncryptedInputs => "encrypted inputs",
             FileKind::EncryptedOutputs => "encrypted outputs",
+            FileKind::BootstrapKeys => "bootstrapping keys",
         }
     }
 }

@@ -16,6 +16,7 @@
 //! objects inside keep their own checked serialization. The secret key is only ever written by
 //! [`secret_key_to_bytes`], into a file of its own kind.
 
+mod bootstrap;
 pub mod container;
 mod error;
 mod inputs;
@@ -23,6 +24,9 @@ mod keys;
 mod outputs;
 mod sizes;
 
+pub use bootstrap::{
+    bootstrap_keys_from_bytes, bootstrap_keys_to_bytes, bootstrapper, keygen_bootstrapped,
+};
 pub use container::FileKind;
 pub use error::{ClientError, Result};
 pub use inputs::{check_headroom, check_inputs, encrypt_inputs, expanded_bytes, EncryptedInputs};

@@ -49,6 +49,21 @@ pub fn max_file_bytes(schedule: &Schedule, kind: FileKind) -> u64 {
         FileKind::EncryptedOutputs => {
             ciphertext.saturating_mul(schedule.output_values().len() as u64)
         }
+        // Key-switching keys over the whole chain: the rotations, conjugation,
+        // relinearization and the two encapsulation keys, at most one per step a schedule may
+        // name and a few more.
+        FileKind::BootstrapKeys => match schedule.bootstrap.as_ref().map(|b| b.ckks_params()) {
+            Some(Ok(c)) => {
+                let all = (c.q_bits.len() + c.p_bits.len()) as u64;
+                (c.dnum as u64)
+                    .saturating_mul(2)
+                    .saturating_mul(1u64 << c.log_n.min(32))
+                    .saturating_mul(all)
+                    .saturating_mul(8)
+                    .saturating_mul(MAX_ROTATION_STEPS as u64 + 4)
+            }
+            _ => 0,
+        },
     };
     body.saturating_add(SLACK)
 }

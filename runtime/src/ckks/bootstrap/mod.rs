@@ -177,6 +177,21 @@ impl Bootstrapper {
         )
     }
 
+    /// The key set's size in memory, before it exists (to refuse a key generation or a run
+    /// the machine cannot hold): the rotation, conjugation, relinearization and
+    /// encapsulation keys, each `dnum` digits of two polynomials over every prime of the
+    /// chain in 64-bit words.
+    pub fn key_memory_bytes(&self) -> usize {
+        let p = self.ctx.params();
+        let key = p.dnum * 2 * self.ctx.n() * (p.q_bits.len() + p.p_bits.len()) * 8;
+        (self.rotations().len() + 3) * key
+    }
+
+    /// The number of data primes of the chain.
+    pub fn chain_primes(&self) -> usize {
+        self.ctx.params().q_bits.len()
+    }
+
     /// Bit-packed size of a key set (see [`BootstrapKeys::size_bytes`]).
     pub fn key_bytes(&self, keys: &BootstrapKeys) -> usize {
         keys.size_bytes(&self.ctx, &self.enc)
