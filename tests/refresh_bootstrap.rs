@@ -611,7 +611,12 @@ fn compiled_bootstraps_run_encrypted_within_the_bound() {
     let s = &b.schedule;
     assert!(b.rounds.len() >= 2, "{:?}", b.rounds);
     let bootstraps = s.bootstraps().count();
-    assert!(bootstraps >= 2, "NAG refreshes two vectors");
+    // NAG's weights and momentum share one bootstrap per refresh.
+    assert_eq!(bootstraps, b.rounds.len() - 1);
+    assert!(s.nodes.iter().any(|n| matches!(
+        n.instr,
+        hel_runtime::schedule::Instr::BootstrapPaired { .. }
+    )));
     let chain = s.bootstrap.clone().unwrap();
 
     // Client: one secret key for the chain and the program's keys.

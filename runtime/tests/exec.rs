@@ -186,7 +186,7 @@ fn assign_bounds(s: &mut Schedule, inputs: &[Vec<Tensor>]) {
             | Instr::Rotate { .. }
             | Instr::Conjugate { .. } => ea(0) + fresh,
             Instr::Trivial { .. } => fresh,
-            Instr::Bootstrap { .. } => {
+            Instr::Bootstrap { .. } | Instr::BootstrapPaired { .. } => {
                 ea(0) + 6.0 * s.bootstrap.as_ref().map_or(0.0, |b| b.error_sd())
             }
         };

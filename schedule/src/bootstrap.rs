@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::params::{CkksParams, ParamsError, Security};
+use crate::program::{Layout, OutputTile, Schedule};
 
 /// Everything that fixes a bootstrapping circuit and its modulus chain.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,6 +60,68 @@ pub struct BootstrapParams {
     pub enc_p_bits: u32,
     /// Security level of the whole chain.
     pub security: Security,
+}
+
+/// Whether the refreshed tile `b` (the scale it leaves its round at, the level and scale the
+/// next round wants it at) shares the bootstrap of the tile `a` before it (scale leaving,
+/// scale wanted), as the imaginary part of one message: where they leave at one scale and
+/// the second either wants the first's scale or a level below the bootstrap's output `top`,
+/// where one product by 1/2 lands it on its own. The compiler pairs a schedule's bootstraps
+/// by it and the runtime's refresh between `hel train`'s rounds alike.
+pub fn shares_bootstrap(a: (f64, f64), b: (f64, usize, f64), top: usize) -> bool {
+    use crate::rules::scales_match;
+    scales_match(b.0, a.0) && (scales_match(b.2, a.1) || b.1 < top)
+}
+
+/// The refreshed input ciphertexts of `next`, in order: their `ct_inputs` index, the name of
+/// the output they come from and the tile's layout.
+pub fn refreshed_inputs(next: &Schedule) -> Vec<(usize, String, Layout)> {
+    (0..next.ct_inputs.len())
+        .filter(|&i| next.is_refreshed_ct(i))
+        .filter_map(|i| {
+            let ct = &next.ct_inputs[i];
+            let crate::Source::Input { input, .. } = ct.pack.source else {
+                return None;
+            };
+            let from = next.inputs.get(input as usize)?.refreshed_from.clone()?;
+            Some((i, from, ct.pack.layout))
+        })
+        .collect()
+}
+
+/// The tile of `prev`'s output `from` in `layout`: what a refreshed input of that packing is
+/// the refresh of.
+pub fn leaving_tile<'s>(prev: &'s Schedule, from: &str, layout: Layout) -> Option<&'s OutputTile> {
+    prev.outputs
+        .iter()
+        .find(|o| o.name == from)
+        .and_then(|o| o.tiles.iter().find(|t| t.layout == layout))
+}
+
+/// Bootstraps the refresh of `prev`'s state into `next`'s inputs takes, before running
+/// anything: the count the runtime's refresh reports, from the scales the schedules record
+/// and the level `top` a bootstrap leaves its output at. For a planner weighing rounds
+/// against refreshes.
+pub fn bootstraps_between(prev: &Schedule, next: &Schedule, top: usize) -> usize {
+    let jobs: Vec<(f64, usize, f64)> = refreshed_inputs(next)
+        .into_iter()
+        .map(|(i, from, layout)| {
+            let want = &next.ct_inputs[i];
+            let leaves = leaving_tile(prev, &from, layout)
+                .and_then(|t| prev.nodes.get(t.value as usize))
+                .map_or(f64::NAN, |n| n.scale);
+            (leaves, want.level as usize, want.scale)
+        })
+        .collect();
+    let mut bootstraps = 0;
+    let mut k = 0;
+    while k < jobs.len() {
+        let (a, b) = (jobs[k], jobs.get(k + 1));
+        let paired = b.is_some_and(|&b| shares_bootstrap((a.0, a.2), b, top));
+        k += if paired { 2 } else { 1 };
+        bootstraps += 1;
+    }
+    bootstraps
 }
 
 /// The most program levels [`BootstrapParams::for_program`] adds to the rule's.

@@ -226,7 +226,7 @@ fn node_sizes(s: &Schedule, i: usize, node: &crate::program::Node) -> Check {
             positive(&what, *scale)?;
             plain(s, &what, p)
         }
-        Instr::Bootstrap { level, scale, .. } => {
+        Instr::Bootstrap { level, scale, .. } | Instr::BootstrapPaired { level, scale, .. } => {
             if s.bootstrap.is_none() {
                 return Err(format!("{what} bootstraps, but the schedule has no chain"));
             }

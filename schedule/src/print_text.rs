@@ -251,9 +251,21 @@ impl Schedule {
             }
             Instr::MulInt { a, k } => format!("{name} %{a}, {k}"),
             Instr::ModDown { a, level } => format!("{name} %{a}, level {level}"),
-            Instr::Bootstrap { a, level, scale: s } => {
-                format!("{name} %{a}, level {level}, scale {}", scale(*s))
+            Instr::Bootstrap {
+                a,
+                level,
+                scale: s,
+                with,
+            } => {
+                let with = with.map_or(String::new(), |b| format!(" with %{b}"));
+                format!("{name} %{a}{with}, level {level}, scale {}", scale(*s))
             }
+            Instr::BootstrapPaired {
+                x,
+                b,
+                level,
+                scale: s,
+            } => format!("{name} %{b} from %{x}, level {level}, scale {}", scale(*s)),
             Instr::Rotate { a, step } => format!("{name} %{a}, {step}"),
         }
     }

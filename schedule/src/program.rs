@@ -299,8 +299,22 @@ pub enum Instr {
     /// row-replicated tile (its slots repeat with period `unit.w`, which divides the chain's
     /// slot count) with slots of magnitude at most about 1, at any level: the executor drops
     /// it to level 0 first.
+    ///
+    /// With `with: Some(b)`, `b` (another such tile at `a`'s scale) rides in the same
+    /// bootstrap as the imaginary part of the message `a + i·b` (slots are complex; the
+    /// schedule's values are real), so one bootstrap refreshes two tiles; the refresh of `b`
+    /// is the value of the one [`Instr::BootstrapPaired`] node that names this node.
     Bootstrap {
         a: ValueId,
+        level: u32,
+        scale: f64,
+        with: Option<ValueId>,
+    },
+    /// The refresh of `b`, the `with` operand of the bootstrap `x` (a [`Instr::Bootstrap`]
+    /// node with `with: Some(b)`), at `level` and exactly `scale`: no work of its own.
+    BootstrapPaired {
+        x: ValueId,
+        b: ValueId,
         level: u32,
         scale: f64,
     },
@@ -323,7 +337,11 @@ impl Instr {
             | Instr::ModDown { a, .. }
             | Instr::Rotate { a, .. }
             | Instr::Conjugate { a }
-            | Instr::Bootstrap { a, .. } => vec![a],
+            | Instr::Bootstrap { a, with: None, .. } => vec![a],
+            Instr::Bootstrap {
+                a, with: Some(b), ..
+            } => vec![a, b],
+            Instr::BootstrapPaired { x, b, .. } => vec![x, b],
         }
     }
 
@@ -347,6 +365,7 @@ impl Instr {
             Instr::Conjugate { .. } => "conjugate",
             Instr::Trivial { .. } => "trivial",
             Instr::Bootstrap { .. } => "bootstrap",
+            Instr::BootstrapPaired { .. } => "bootstrap_paired",
         }
     }
 }
@@ -534,6 +553,7 @@ impl Schedule {
                 .filter_map(|&a| generation.get(a as usize).copied())
                 .max()
                 .unwrap_or(0);
+            // A paired refresh belongs to its bootstrap's generation (an operand).
             let g = latest + usize::from(matches!(node.instr, Instr::Bootstrap { .. }));
             if low.len() <= g {
                 low.resize(g + 1, top);

@@ -227,8 +227,27 @@ pub fn result(
             scale: *scale,
             degree: 1,
         },
-        Instr::Bootstrap { level, scale, .. } => {
-            degree(arg(0)?, 1)?;
+        Instr::Bootstrap {
+            level, scale, with, ..
+        } => {
+            let a = arg(0)?;
+            degree(a, 1)?;
+            if with.is_some() {
+                // `a + i·b` is one message: one scale.
+                let b = arg(1)?;
+                degree(b, 1)?;
+                if !scales_match(a.scale, b.scale) {
+                    return Err(RuleError::ScaleMismatch(a.scale, b.scale));
+                }
+            }
+            CtState {
+                level: *level,
+                scale: *scale,
+                degree: 1,
+            }
+        }
+        Instr::BootstrapPaired { level, scale, .. } => {
+            degree(arg(1)?, 1)?;
             CtState {
                 level: *level,
                 scale: *scale,

@@ -106,6 +106,8 @@ pub fn apply_plain_into<'a>(
         | Instr::ModDown { .. }
         | Instr::Conjugate { .. }
         | Instr::Bootstrap { .. } => unary(args, out, |x| x)?,
+        // The refresh of its second operand (the first is the bootstrap it rode in).
+        Instr::BootstrapPaired { .. } => unary(args.get(1..)?, out, |x| x)?,
         Instr::Trivial { plain, .. } => *out = plain_slots(schedule.unit, plain, public)?,
         Instr::Rotate { step, .. } => {
             let a = args.first()?;

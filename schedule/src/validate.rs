@@ -4,7 +4,7 @@
 
 use thiserror::Error;
 
-use crate::program::{Instr, Layout, Plain, Schedule, Source};
+use crate::program::{Instr, Layout, Plain, Schedule, Source, ValueId};
 
 /// Why a schedule file was refused.
 #[derive(Debug, Error, PartialEq)]
@@ -91,6 +91,8 @@ impl Schedule {
                 }
             }
         }
+        // Bootstraps whose second tile some node takes (each exactly once).
+        let mut paired = std::collections::HashSet::new();
         for (i, node) in self.nodes.iter().enumerate() {
             if node.instr.operands().iter().any(|a| *a as usize >= i) {
                 return bad(format!("node {i} reads a value defined after it"));
@@ -119,8 +121,28 @@ impl Schedule {
                 Instr::Rotate { step, .. } if !self.rotation_steps.contains(step) => {
                     return bad(format!("node {i} rotates by {step}, which has no key"));
                 }
+                Instr::BootstrapPaired { x, b, .. } => {
+                    let rode = matches!(
+                        self.nodes[*x as usize].instr,
+                        Instr::Bootstrap { with: Some(w), .. } if w == *b
+                    );
+                    if !rode || !paired.insert(*x) {
+                        return bad(format!(
+                            "node {i} takes a refresh that bootstrap %{x} does not make for it"
+                        ));
+                    }
+                }
                 _ => {}
             }
+        }
+        let unclaimed = self.nodes.iter().enumerate().find(|(i, n)| {
+            matches!(n.instr, Instr::Bootstrap { with: Some(_), .. })
+                && !paired.contains(&(*i as ValueId))
+        });
+        if let Some((i, _)) = unclaimed {
+            return bad(format!(
+                "bootstrap %{i} refreshes a second tile that no node takes"
+            ));
         }
         for o in &self.outputs {
             for tile in &o.tiles {

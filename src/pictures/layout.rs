@@ -33,7 +33,10 @@ impl Kind {
     pub fn of(i: &Instr) -> Kind {
         match i {
             // A bootstrap starts a value afresh, like an input.
-            Instr::Input { .. } | Instr::Trivial { .. } | Instr::Bootstrap { .. } => Kind::Input,
+            Instr::Input { .. }
+            | Instr::Trivial { .. }
+            | Instr::Bootstrap { .. }
+            | Instr::BootstrapPaired { .. } => Kind::Input,
             Instr::Mul { .. } | Instr::Relinearize { .. } => Kind::Mul,
             Instr::MulPlain { .. } | Instr::MulConst { .. } | Instr::MulInt { .. } => {
                 Kind::MulPlain

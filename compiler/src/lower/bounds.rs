@@ -256,6 +256,33 @@ fn annotate_inner(
     // (measured at N = 2^12, 2^8 slots: 2^-19.1, 2^-13.1, 2^-7.1 at magnitudes 1, 4, 16).
     let boot_sd = s.bootstrap.as_ref().map_or(0.0, |b| b.error_sd());
     let cubed = |m: f64| m.max(1.0).powi(3);
+    // The magnitude of the message a bootstrap node refreshes, by `mag` per node: its tile,
+    // or `a + i·b` for two tiles in one bootstrap (a paired refresh reads its bootstrap's).
+    // The cube is taken of the magnitude the first sample reaches, without the margins the
+    // other terms carry (cubing a margin of 8 would charge 512 times the measured error).
+    let raw: Vec<f64> = if s.bootstrap.is_some() {
+        inputs
+            .and_then(|i| simulate_magnitudes_prepared(s, i).ok())
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let raw_mag = |a: u32| raw.get(a as usize).copied().unwrap_or(1.0);
+    let message = |k: usize, mag: &dyn Fn(u32) -> f64| -> f64 {
+        let of = |instr: &Instr| match *instr {
+            Instr::Bootstrap { a, with: None, .. } => mag(a),
+            Instr::Bootstrap {
+                a, with: Some(b), ..
+            } => mag(a).hypot(mag(b)),
+            _ => 0.0,
+        };
+        match s.nodes[k].instr {
+            Instr::BootstrapPaired { x, .. } => {
+                s.nodes.get(x as usize).map_or(0.0, |n| of(&n.instr))
+            }
+            ref other => of(other),
+        }
+    };
     // Encoding in f64 (the client's and the server's FFTs and roundings) errs relative to the
     // value's magnitude, whatever the scale: it bounds the precision of large values.
     let f64_sd = |k: usize| -> f64 {
@@ -298,7 +325,9 @@ fn annotate_inner(
                 Instr::Trivial { scale, .. } => encode_sd(*scale),
                 // The constant is rounded to a whole multiple of 1/scale.
                 Instr::AddConst { .. } => f * (1.0f64 / 12.0).sqrt() / node.scale,
-                Instr::Bootstrap { a, .. } => boot_sd * cubed(times_operand(*a)),
+                Instr::Bootstrap { .. } | Instr::BootstrapPaired { .. } => {
+                    boot_sd * cubed(message(k, &raw_mag))
+                }
                 _ => 0.0,
             }
     };
@@ -408,7 +437,9 @@ fn annotate_inner(
                 Instr::Rescale { a } => e(*a) + round(node.scale),
                 Instr::Trivial { plain, scale, .. } => plain_mag(plain) * encode(*scale),
                 // The value's own error carries through; the bootstrap adds its own.
-                Instr::Bootstrap { a, .. } => e(*a) + 6.0 * boot_sd * cubed(m(*a).max(1.0)),
+                Instr::Bootstrap { a, .. } | Instr::BootstrapPaired { b: a, .. } => {
+                    e(*a) + 6.0 * boot_sd * cubed(message(k, &raw_mag))
+                }
             };
         // The simulated estimate, where it is tighter (see the module comment).
         let b = match &deviation {

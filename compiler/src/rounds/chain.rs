@@ -20,6 +20,7 @@
 
 use std::collections::HashMap;
 
+use hel_schedule::bootstrap::{bootstraps_between, shares_bootstrap};
 use hel_schedule::cost::CostTable;
 use hel_schedule::{
     BootstrapParams, ClientOp, CtInput, DerivedTensor, Instr, Node, Pack, Plain, Schedule, Source,
@@ -284,12 +285,13 @@ impl Rounds<'_> {
         let Some(one) = costs.bootstrap_seconds(self.chain.log_n, self.chain.log_slots) else {
             return Ok(None);
         };
+        let top = self.chain.program_levels;
         let mut best: Option<(usize, f64, usize)> = None;
         let mut at_largest = f64::INFINITY;
         for k in (1..=largest).rev() {
             let plan = split(total, k);
             let mut work = 0.0;
-            let mut tiles = 0;
+            let mut per_refresh = 0;
             let mut fits = true;
             for len in [k, total % k].into_iter().filter(|&l| l > 0) {
                 let Some(c) = self.try_compile(0, len)? else {
@@ -299,14 +301,12 @@ impl Rounds<'_> {
                 let s = &c.lowered.schedule;
                 let count = plan.iter().filter(|r| r.1 == len).count();
                 work += costs.schedule_work_seconds(s) * count as f64;
-                tiles = (0..s.ct_inputs.len())
-                    .filter(|&i| s.is_refreshed_ct(i))
-                    .count();
+                per_refresh = bootstraps_between(s, s, top);
             }
             if !fits {
                 continue;
             }
-            let bootstraps = tiles * (plan.len() - 1);
+            let bootstraps = per_refresh * (plan.len() - 1);
             let seconds = work + bootstraps as f64 * one;
             if k == largest {
                 at_largest = seconds;
@@ -471,57 +471,21 @@ pub fn join(
     // Each round's state output tiles, by (output name, layout): the merged value.
     let mut leaving: Vec<(String, hel_schedule::Layout, ValueId, f64)> = Vec::new();
     for (r, &(start, s)) in rounds.iter().enumerate() {
+        // The round's state, made first: zeros for the first round, else the bootstraps of
+        // the previous round's state tiles (two to a bootstrap where they can share one).
+        let state = state_nodes(&mut out, s, r, &leaving, chain.program_levels)?;
         let mut joiner = Joiner::new(&mut out, s, start, r);
         let mut map: Vec<ValueId> = Vec::with_capacity(s.nodes.len());
-        // Refreshed input ciphertext -> its merged value (one node however often it is read).
-        let mut state: HashMap<u32, ValueId> = HashMap::new();
         for node in &s.nodes {
             let m = |a: ValueId| map.get(a as usize).copied().ok_or("a dangling operand");
             let instr = match &node.instr {
                 Instr::Input { index } if s.is_refreshed_ct(*index as usize) => {
-                    if let Some(&v) = state.get(index) {
-                        map.push(v);
-                        continue;
-                    }
-                    let ct = &s.ct_inputs[*index as usize];
-                    let from = match ct.pack.source {
-                        Source::Input { input, .. } => s.inputs[input as usize]
-                            .refreshed_from
-                            .clone()
-                            .ok_or("a refreshed input without its output")?,
-                        Source::Derived { .. } => return Err("a derived state input".into()),
-                    };
-                    if r == 0 {
-                        // The state starts as zeros(n): a noiseless ciphertext of zeros.
-                        Instr::Trivial {
-                            plain: Plain::Rect {
-                                value: 0.0,
-                                rows: (0, s.unit.h as u32),
-                                cols: (0, s.unit.w as u32),
-                            },
-                            level: ct.level,
-                            scale: ct.scale,
-                        }
-                    } else {
-                        let (.., value, factor) = leaving
-                            .iter()
-                            .find(|(n, l, ..)| *n == from && *l == ct.pack.layout)
-                            .ok_or_else(|| {
-                                format!(
-                                    "round {r} leaves no tile of `{from}` in the packing round \
-                                     {} takes",
-                                    r + 1
-                                )
-                            })?;
-                        if *factor != 1.0 || ct.pack.factor != 1.0 {
-                            return Err(format!("`{from}` crosses the rounds with a factor"));
-                        }
-                        Instr::Bootstrap {
-                            a: *value,
-                            level: ct.level,
-                            scale: ct.scale,
-                        }
-                    }
+                    let v = state
+                        .get(index)
+                        .copied()
+                        .ok_or("a state input without its node")?;
+                    map.push(v);
+                    continue;
                 }
                 Instr::Input { index } => Instr::Input {
                     index: joiner.ct_input(*index)?,
@@ -541,11 +505,6 @@ pub fn join(
                 }
             };
             let id = joiner.out.nodes.len() as ValueId;
-            if let Instr::Input { index } = &node.instr {
-                if s.is_refreshed_ct(*index as usize) {
-                    state.insert(*index, id);
-                }
-            }
             joiner.out.nodes.push(Node {
                 instr,
                 last_use: None,
@@ -588,6 +547,137 @@ pub fn join(
     Ok(out)
 }
 
+/// The nodes that start round `r`'s state (schedule `s`), appended to `out`: by input
+/// ciphertext, its value. The first round's state is `zeros(n)`, a noiseless ciphertext of
+/// zeros; a later round's is the bootstrap of the previous round's output tile of the same
+/// packing (`leaving`), landing on the level and scale the round's input expects. Two tiles
+/// in a row share one bootstrap where [`shares_bootstrap`] allows (NAG's weights and
+/// momentum: one bootstrap per refresh), `top` being the level a bootstrap leaves.
+fn state_nodes(
+    out: &mut Schedule,
+    s: &Schedule,
+    r: usize,
+    leaving: &[(String, hel_schedule::Layout, ValueId, f64)],
+    top: usize,
+) -> Result<HashMap<u32, ValueId>, String> {
+    struct Job {
+        index: u32,
+        /// The previous round's tile and the scale it leaves at.
+        value: ValueId,
+        leaves: f64,
+        level: u32,
+        scale: f64,
+        origin: hel_schedule::Origin,
+    }
+    let mut jobs = Vec::new();
+    for (i, ct) in s.ct_inputs.iter().enumerate() {
+        if !s.is_refreshed_ct(i) {
+            continue;
+        }
+        let from = match ct.pack.source {
+            Source::Input { input, .. } => s.inputs[input as usize]
+                .refreshed_from
+                .clone()
+                .ok_or("a refreshed input without its output")?,
+            Source::Derived { .. } => return Err("a derived state input".into()),
+        };
+        let origin = s
+            .nodes
+            .iter()
+            .find(|n| matches!(n.instr, Instr::Input { index } if index as usize == i))
+            .map(|n| n.origin.clone())
+            .unwrap_or_default();
+        let (value, leaves) = if r == 0 {
+            (0, 0.0)
+        } else {
+            let (.., value, factor) = leaving
+                .iter()
+                .find(|(n, l, ..)| *n == from && *l == ct.pack.layout)
+                .ok_or_else(|| {
+                    format!(
+                        "round {r} leaves no tile of `{from}` in the packing round {} takes",
+                        r + 1
+                    )
+                })?;
+            if *factor != 1.0 || ct.pack.factor != 1.0 {
+                return Err(format!("`{from}` crosses the rounds with a factor"));
+            }
+            (*value, out.nodes[*value as usize].scale)
+        };
+        jobs.push(Job {
+            index: i as u32,
+            value,
+            leaves,
+            level: ct.level,
+            scale: ct.scale,
+            origin,
+        });
+    }
+    let mut state = HashMap::new();
+    let mut push = |out: &mut Schedule, instr: Instr, job: &Job| {
+        let id = out.nodes.len() as ValueId;
+        out.nodes.push(Node {
+            instr,
+            level: job.level,
+            scale: job.scale,
+            degree: 1,
+            bound: 0.0,
+            origin: job.origin.clone(),
+            last_use: None,
+        });
+        state.insert(job.index, id);
+        id
+    };
+    let mut k = 0;
+    while k < jobs.len() {
+        let a = &jobs[k];
+        if r == 0 {
+            let zeros = Instr::Trivial {
+                plain: Plain::Rect {
+                    value: 0.0,
+                    rows: (0, s.unit.h as u32),
+                    cols: (0, s.unit.w as u32),
+                },
+                level: a.level,
+                scale: a.scale,
+            };
+            push(out, zeros, a);
+            k += 1;
+            continue;
+        }
+        let pair = jobs.get(k + 1).filter(|b| {
+            shares_bootstrap(
+                (a.leaves, a.scale),
+                (b.leaves, b.level as usize, b.scale),
+                top,
+            )
+        });
+        let x = push(
+            out,
+            Instr::Bootstrap {
+                a: a.value,
+                level: a.level,
+                scale: a.scale,
+                with: pair.map(|b| b.value),
+            },
+            a,
+        );
+        if let Some(b) = pair {
+            let paired = Instr::BootstrapPaired {
+                x,
+                b: b.value,
+                level: b.level,
+                scale: b.scale,
+            };
+            push(out, paired, b);
+            k += 2;
+        } else {
+            k += 1;
+        }
+    }
+    Ok(state)
+}
+
 /// Maps every operand of `instr` through `m`.
 fn remap_operands(
     instr: &mut Instr,
@@ -610,7 +700,14 @@ fn remap_operands(
         | Instr::ModDown { a, .. }
         | Instr::Rotate { a, .. }
         | Instr::Conjugate { a }
-        | Instr::Bootstrap { a, .. } => *a = m(*a)?,
+        | Instr::Bootstrap { a, with: None, .. } => *a = m(*a)?,
+        Instr::Bootstrap {
+            a, with: Some(b), ..
+        }
+        | Instr::BootstrapPaired { x: a, b, .. } => {
+            *a = m(*a)?;
+            *b = m(*b)?;
+        }
     }
     Ok(())
 }

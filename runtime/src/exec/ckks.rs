@@ -41,6 +41,10 @@ pub struct CkksEvaluator<'a> {
     costs: CostTable,
     /// The bootstrapping circuit and keys, for a schedule with bootstraps.
     refresher: Option<super::Refresher<'a>>,
+    /// Per bootstrap with a second tile, the node that takes that tile's refresh.
+    paired_by: HashMap<ValueId, ValueId>,
+    /// The second tiles' refreshes, from their bootstrap until their node takes them.
+    paired: Mutex<HashMap<ValueId, Ciphertext>>,
 }
 
 struct CachedPlain {
@@ -261,6 +265,16 @@ impl<'a> CkksEvaluator<'a> {
             misses: AtomicU64::new(0),
             costs: CostTable::default(),
             refresher: None,
+            paired_by: schedule
+                .nodes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| match n.instr {
+                    Instr::BootstrapPaired { x, .. } => Some((x, i as ValueId)),
+                    _ => None,
+                })
+                .collect(),
+            paired: Mutex::new(HashMap::new()),
         })
     }
 
@@ -480,11 +494,41 @@ impl Evaluator for CkksEvaluator<'_> {
             Instr::Rotate { step, .. } => ck(ctx.rotate(arg(0)?, *step, self.galois))?,
             Instr::Conjugate { .. } => ck(ctx.conjugate(arg(0)?, self.galois))?,
             Instr::Trivial { .. } => ck(ctx.trivial(&*self.plaintext(id, node)?))?,
-            Instr::Bootstrap { level, scale, .. } => self
-                .refresher
-                .as_ref()
-                .ok_or_else(|| ExecError::missing(id, node, "bootstrapping keys"))?
-                .refresh_one(ctx, arg(0)?, *level as usize, *scale)?,
+            Instr::Bootstrap {
+                level, scale, with, ..
+            } => {
+                let refresher = self
+                    .refresher
+                    .as_ref()
+                    .ok_or_else(|| ExecError::missing(id, node, "bootstrapping keys"))?;
+                match with {
+                    None => refresher.refresh_one(ctx, arg(0)?, *level as usize, *scale)?,
+                    Some(_) => {
+                        let taker = self
+                            .paired_by
+                            .get(&id)
+                            .and_then(|&t| self.schedule.nodes.get(t as usize))
+                            .ok_or_else(|| ExecError::missing(id, node, "the paired refresh"))?;
+                        let (x, y) = refresher.refresh_two(
+                            ctx,
+                            (arg(0)?, *level as usize, *scale),
+                            (arg(1)?, taker.level as usize, taker.scale),
+                        )?;
+                        self.paired
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(id, y);
+                        x
+                    }
+                }
+            }
+            // Its bootstrap (an operand) has run: the refresh is waiting.
+            Instr::BootstrapPaired { x, .. } => self
+                .paired
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(x)
+                .ok_or_else(|| ExecError::missing(id, node, format!("the refresh of %{x}")))?,
         };
         self.check(id, node, &out)?;
         Ok(out)

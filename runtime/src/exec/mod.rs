@@ -39,6 +39,7 @@ use crate::ckks::CkksError;
 use crate::schedule::{Node, ValueId};
 
 pub use self::ckks::CkksEvaluator;
+pub use crate::schedule::bootstrap::bootstraps_between;
 pub use calibrate::{calibrate, calibrate_bootstraps};
 pub use cost::{CostEvaluator, CostReport, ValueShape};
 pub use debug::{DebugEvaluator, DebugValue};
@@ -49,7 +50,7 @@ pub use hel_schedule::cost::{CostCurve, CostTable, CostTableError, ENCODE, ROTAT
 pub use hel_schedule::rules::exec_level;
 pub use plain::PlainEvaluator;
 pub use plan::critical_path_seconds;
-pub use refresh::{bootstraps_between, Refreshed, Refresher};
+pub use refresh::{Refreshed, Refresher};
 
 /// Gives schedule nodes a meaning. Implementations are shared by the scheduler's threads.
 pub trait Evaluator: Sync {

@@ -16,7 +16,7 @@
 
 use crate::ckks::bootstrap::{BootstrapKeys, Bootstrapper};
 use crate::ckks::{Ciphertext, Context};
-use crate::schedule::{Layout, OutputTile, Schedule, ValueId};
+use crate::schedule::{Schedule, ValueId};
 
 use super::ExecError;
 
@@ -38,66 +38,7 @@ fn fail(e: impl std::fmt::Display) -> ExecError {
     ExecError::Refresh(e.to_string())
 }
 
-/// The refreshed input ciphertexts of `next`, in order: their `ct_inputs` index, the name of
-/// the output they come from and the tile's layout.
-fn refreshed_inputs(next: &Schedule) -> Vec<(usize, String, Layout)> {
-    (0..next.ct_inputs.len())
-        .filter(|&i| next.is_refreshed_ct(i))
-        .filter_map(|i| {
-            let ct = &next.ct_inputs[i];
-            let crate::schedule::Source::Input { input, .. } = ct.pack.source else {
-                return None;
-            };
-            let from = next.inputs.get(input as usize)?.refreshed_from.clone()?;
-            Some((i, from, ct.pack.layout))
-        })
-        .collect()
-}
-
-/// The tile of `prev`'s output `from` in `layout`: what a refreshed input of that packing is
-/// the refresh of.
-fn leaving_tile<'s>(prev: &'s Schedule, from: &str, layout: Layout) -> Option<&'s OutputTile> {
-    prev.outputs
-        .iter()
-        .find(|o| o.name == from)
-        .and_then(|o| o.tiles.iter().find(|t| t.layout == layout))
-}
-
-/// Whether the refreshed tile `b` (its scale leaving the previous round, the level and scale
-/// the next round wants) shares the bootstrap of the tile `a` before it (scale leaving, scale
-/// wanted). Two real tiles go as the real and imaginary parts of one message (NAG's weights
-/// and momentum: one bootstrap per refresh) where they leave at one scale and the second
-/// either wants the first's scale or a level below the bootstrap's output `top`, where one
-/// product lands it on its own.
-fn shares_bootstrap(a: (f64, f64), b: (f64, usize, f64), top: usize) -> bool {
-    scales_equal(b.0, a.0) && (scales_equal(b.2, a.1) || b.1 < top)
-}
-
-/// Bootstraps the refresh of `prev`'s state into `next`'s inputs takes, before running
-/// anything: the count [`Refresher::refresh`] reports, from the scales the schedules record
-/// and the level `top` a bootstrap leaves its output at. For a planner weighing rounds
-/// against refreshes.
-pub fn bootstraps_between(prev: &Schedule, next: &Schedule, top: usize) -> usize {
-    let jobs: Vec<(f64, usize, f64)> = refreshed_inputs(next)
-        .into_iter()
-        .map(|(i, from, layout)| {
-            let want = &next.ct_inputs[i];
-            let leaves = leaving_tile(prev, &from, layout)
-                .and_then(|t| prev.nodes.get(t.value as usize))
-                .map_or(f64::NAN, |n| n.scale);
-            (leaves, want.level as usize, want.scale)
-        })
-        .collect();
-    let mut bootstraps = 0;
-    let mut k = 0;
-    while k < jobs.len() {
-        let (a, b) = (jobs[k], jobs.get(k + 1));
-        let paired = b.is_some_and(|&b| shares_bootstrap((a.0, a.2), b, top));
-        k += if paired { 2 } else { 1 };
-        bootstraps += 1;
-    }
-    bootstraps
-}
+use crate::schedule::bootstrap::{leaving_tile, refreshed_inputs, shares_bootstrap};
 
 impl<'a> Refresher<'a> {
     /// A refresher with the bootstrapping circuit and the client's bootstrapping keys.
@@ -245,6 +186,32 @@ impl<'a> Refresher<'a> {
         let big = self.boot.context();
         let placed = big.drop_level(&fresh, level).map_err(fail)?;
         ctx.adopt(&placed, big).map_err(fail)
+    }
+
+    /// Two ciphertexts of the program context `ctx` (at any levels, one scale) refreshed by
+    /// one bootstrap as the real and imaginary parts of one message, each landing on its own
+    /// `(level, scale)` and moved back into `ctx`. A schedule's
+    /// [`crate::schedule::Instr::Bootstrap`] with a second tile.
+    pub fn refresh_two(
+        &self,
+        ctx: &Context,
+        (a, level_a, scale_a): (&Ciphertext, usize, f64),
+        (b, level_b, scale_b): (&Ciphertext, usize, f64),
+    ) -> Result<(Ciphertext, Ciphertext), ExecError> {
+        let a0 = ctx.drop_level(a, 0).map_err(fail)?;
+        let b0 = ctx.drop_level(b, 0).map_err(fail)?;
+        let (x, y) = self.refresh_pair(ctx, &a0, &b0, (scale_a, scale_b))?;
+        let big = self.boot.context();
+        let place = |ct: &Ciphertext, level: usize| -> Result<Ciphertext, ExecError> {
+            let placed = big.drop_level(ct, level).map_err(fail)?;
+            ctx.adopt(&placed, big).map_err(fail)
+        };
+        Ok((place(&x, level_a)?, place(&y, level_b)?))
+    }
+
+    /// The level a bootstrap leaves its output at (the chain's program levels).
+    pub fn output_level(&self) -> usize {
+        self.boot.output_level()
     }
 
     /// Checks that the schedule's bootstrapping chain is this refresher's and that the
