@@ -217,6 +217,7 @@ fn check_flags(args: &RunArgs) -> CmdResult {
 pub fn run(args: RunArgs) -> CmdResult {
     check_flags(&args)?;
     let schedule = load_schedule(&args.program)?;
+    check_bootstrap_flag(&args, &schedule)?;
     match args.evaluator {
         EvaluatorKind::Ckks => run_ckks(&args, &schedule),
         EvaluatorKind::Plain => run_plain(&args, &schedule),
@@ -288,6 +289,23 @@ fn load_server_files(
     Ok((keys, enc.ciphertexts, enc.public))
 }
 
+/// `--bootstrap-keys` is given exactly when the ckks or debug evaluator runs a program that
+/// bootstraps: a usage error otherwise, before any key is read.
+fn check_bootstrap_flag(args: &RunArgs, schedule: &Schedule) -> CmdResult {
+    let runs_keys = matches!(args.evaluator, EvaluatorKind::Ckks | EvaluatorKind::Debug);
+    match (schedule.bootstrap.is_some(), args.bootstrap_keys.is_some()) {
+        (true, false) if runs_keys => Err(usage_error(format!(
+            "this program bootstraps ({} bootstrap(s)): give --bootstrap-keys FILE (hel keygen \
+             wrote DIR/{BOOTSTRAP_KEYS_FILE})",
+            schedule.bootstraps().count()
+        ))),
+        (false, true) => Err(usage_error(
+            "this program does not bootstrap: it takes no --bootstrap-keys",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The bootstrapping circuit and keys of a program that bootstraps (`None` for one that does
 /// not, which refuses the flag), checked against the evaluation keys' key set: keys of
 /// another secret key would bootstrap into noise.
@@ -298,20 +316,10 @@ fn load_bootstrap(
     keys: &EvalKeys,
 ) -> miette::Result<Option<(Bootstrapper, BootstrapKeys)>> {
     let Some(boot) = bootstrapper(schedule, &args.program)? else {
-        if args.bootstrap_keys.is_some() {
-            return Err(usage_error(
-                "this program does not bootstrap: it takes no --bootstrap-keys",
-            ));
-        }
         return Ok(None);
     };
-    let path = args.bootstrap_keys.as_deref().ok_or_else(|| {
-        usage_error(format!(
-            "this program bootstraps ({} bootstrap(s)): give --bootstrap-keys FILE (hel keygen \
-             wrote DIR/{BOOTSTRAP_KEYS_FILE})",
-            schedule.bootstraps().count()
-        ))
-    })?;
+    // Checked with the flags (`check_bootstrap_flag`).
+    let path = need(&args.bootstrap_keys, "--bootstrap-keys FILE", "ckks")?;
     let bytes = read_client_file(schedule, path, FileKind::BootstrapKeys)?;
     let (bkeys, key_id) =
         bootstrap_keys_from_bytes(schedule, ctx, &boot, &bytes).map_err(|e| file_error(path, e))?;

@@ -181,7 +181,8 @@ pub fn compile_bootstrapped(
             (start, &rounds.compiled[&key].lowered.schedule)
         })
         .collect();
-    let mut schedule = join(&schedules, total, &rounds.chain).map_err(|m| {
+    let outputs: Vec<&str> = whole.outputs.iter().map(|o| o.name.as_str()).collect();
+    let mut schedule = join(&schedules, total, &rounds.chain, &outputs).map_err(|m| {
         at(
             Span::default(),
             Code::Internal,
@@ -419,11 +420,14 @@ pub fn largest_fitting<E>(
 }
 
 /// Joins the round schedules (`(first iteration, schedule)` in order) into one schedule over
-/// `total` minibatches that bootstraps with `chain` between them (see the module comment).
+/// `total` minibatches that bootstraps with `chain` between them (see the module comment),
+/// whose outputs are the program's `outputs` (a round also outputs the rest of its state:
+/// NAG's momentum, which the user's program does not).
 pub fn join(
     rounds: &[(usize, &Schedule)],
     total: usize,
     chain: &BootstrapParams,
+    outputs: &[&str],
 ) -> Result<Schedule, String> {
     let (_, first) = rounds.first().ok_or("no round")?;
     // The parameters: the round with the most levels (the others' primes are its bottom).
@@ -528,9 +532,16 @@ pub fn join(
             }
         }
         if r + 1 == rounds.len() {
-            out.outputs = s
-                .outputs
+            out.outputs = outputs
                 .iter()
+                .map(|name| {
+                    s.outputs
+                        .iter()
+                        .find(|o| o.name == *name)
+                        .ok_or_else(|| format!("the last round has no output `{name}`"))
+                })
+                .collect::<Result<Vec<_>, String>>()?
+                .into_iter()
                 .map(|o| {
                     let mut o = o.clone();
                     for t in &mut o.tiles {

@@ -1,0 +1,226 @@
+//! `hel compile --refresh bootstrap` / `hel depth --refresh bootstrap` (issue 21: the compiler
+//! places the bootstraps): the report's keys, a schedule the other commands take (the plain
+//! evaluator runs it and agrees with the single circuit of the same program, the cost
+//! evaluator prices its bootstraps), and the refusals, all before any key exists (keys at
+//! the 128-bit N = 2^16 are gigabytes; `tests/refresh_bootstrap.rs` runs the bootstraps
+//! encrypted at a small insecure ring).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn hel(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hel"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run hel")
+}
+
+fn ok_json(out: &Output) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout.clone()).expect("utf-8");
+    assert_eq!(text.trim_end().lines().count(), 1, "--json prints one line");
+    serde_json::from_str(&text).expect("one JSON object")
+}
+
+fn example(name: &str) -> String {
+    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// NAG over 6 minibatches of 16 x 8: small data, the 128-bit chain.
+const SETS: [&str; 6] = ["--set", "k=6", "--set", "m=16", "--set", "f=8"];
+
+#[test]
+fn compile_places_bootstraps_and_the_schedule_runs_in_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let nag = example("logreg_nag.hel");
+    let mut args = vec!["compile", nag.as_str(), "-o", "nag.helc", "--json"];
+    args.extend(SETS);
+    args.extend(["--refresh", "bootstrap", "--round-size", "2"]);
+    let v = ok_json(&hel(&args, d));
+    // The report: three rounds, two refreshes of NAG's two vectors, one bootstrap each.
+    assert_eq!(v["refresh"], "bootstrap");
+    assert_eq!(v["round_sizes"], serde_json::json!([2, 2, 2]));
+    assert_eq!(v["bootstraps"], 2);
+    let depths = v["segment_depths"].as_array().unwrap();
+    assert_eq!(depths.len(), 3);
+    let levels = v["chain"]["program_levels"].as_u64().unwrap();
+    assert!(depths.iter().all(|d| d.as_u64().unwrap() <= levels));
+    assert_eq!(v["chain"]["log_n"], 16);
+    assert_eq!(v["chain"]["security_bits"], 128);
+    assert!(v["chain"]["failure_log2"].as_f64().unwrap() <= -15.0);
+    assert_eq!(v["params"]["log_n"], 16);
+    let est = v["estimated_server_seconds"].as_f64().unwrap();
+    let boot = v["estimated_bootstrap_seconds"].as_f64().unwrap();
+    assert!(boot > 0.0 && est > boot, "{est} {boot}");
+    assert!(v["plaintext_check"].as_f64().unwrap() <= 1e-9);
+
+    // The text listing shows the chain and each bootstrap.
+    let mut text = vec!["compile", nag.as_str(), "-o", "nag.txt", "--format", "text"];
+    text.extend(SETS);
+    text.extend(["--refresh", "bootstrap", "--round-size", "2"]);
+    assert!(hel(&text, d).status.success());
+    let listing = std::fs::read_to_string(d.join("nag.txt")).unwrap();
+    assert!(listing.contains("bootstrap log_n 16"), "chain line");
+    assert_eq!(listing.matches("= bootstrap %").count(), 2);
+    assert_eq!(listing.matches("= bootstrap_paired %").count(), 2);
+
+    // The plain evaluator runs it (a bootstrap is the identity there) and agrees with the
+    // same program compiled as one circuit, which fits at these sizes.
+    let z: String = (0..6 * 16)
+        .map(|r| {
+            (0..8)
+                .map(|c| format!("{:.4}", (((r * 7 + c * 13) % 19) as f64 / 9.5 - 1.0) / 2.0))
+                .collect::<Vec<_>>()
+                .join(",")
+                + "\n"
+        })
+        .collect();
+    std::fs::write(d.join("z.csv"), z).unwrap();
+    let mut one = vec!["compile", nag.as_str(), "-o", "one.helc"];
+    one.extend(SETS);
+    assert!(hel(&one, d).status.success());
+    let plain = |prog: &str| {
+        let v = ok_json(&hel(
+            &[
+                "run",
+                prog,
+                "--evaluator",
+                "plain",
+                "--input",
+                "Z=z.csv",
+                "--json",
+            ],
+            d,
+        ));
+        let data = |name: &str| -> Vec<f64> {
+            v["outputs"][name]
+                .as_array()
+                .unwrap_or_else(|| panic!("{v}"))
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        };
+        // The program's one output: the momentum the rounds carry stays on the server.
+        let names: Vec<&String> = v["outputs"].as_object().unwrap().keys().collect();
+        assert_eq!(names, ["v"]);
+        data("v")
+    };
+    let (joined, single) = (plain("nag.helc"), plain("one.helc"));
+    assert_eq!(joined.len(), 8);
+    let diff = joined
+        .iter()
+        .zip(&single)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
+    assert!(diff <= 1e-9, "{diff}");
+
+    // The cost evaluator prices the bootstraps.
+    let cost = ok_json(&hel(
+        &["run", "nag.helc", "--evaluator", "cost", "--json"],
+        d,
+    ));
+    assert!(cost.to_string().contains("bootstrap"), "{cost}");
+
+    // The server needs the bootstrapping keys: a usage error before any key is read.
+    let out = hel(
+        &[
+            "run",
+            "nag.helc",
+            "--eval-keys",
+            "none.keys",
+            "--inputs",
+            "none.hct",
+            "-o",
+            "o.hct",
+        ],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bootstrap-keys"));
+    // And a program without bootstraps takes none.
+    let out = hel(
+        &[
+            "run",
+            "one.helc",
+            "--eval-keys",
+            "none.keys",
+            "--bootstrap-keys",
+            "none.keys",
+            "--inputs",
+            "none.hct",
+            "-o",
+            "o.hct",
+        ],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    // Key generation for it is refused, before anything is generated, under a memory limit
+    // below its bootstrapping keys (gigabytes at N = 2^16).
+    let out = hel(
+        &[
+            "keygen",
+            "nag.helc",
+            "--out",
+            "keys",
+            "--memory-limit",
+            "1G",
+        ],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!d.join("keys").join("boot.keys").exists());
+}
+
+#[test]
+fn depth_reports_bootstraps_and_refusals_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let gd = example("logreg_gd.hel");
+    let mut args = vec!["depth", gd.as_str(), "--json", "--refresh", "bootstrap"];
+    args.extend(SETS);
+    let v = ok_json(&hel(&args, d));
+    assert_eq!(v["refresh"], "bootstrap");
+    assert_eq!(
+        v["round_sizes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .sum::<u64>(),
+        6
+    );
+    assert!(v["depth"].as_u64().unwrap() >= 1);
+
+    // --round-size without --refresh bootstrap, and --compare with it: usage errors.
+    let mut bad = vec!["depth", gd.as_str(), "--round-size", "2"];
+    bad.extend(SETS);
+    assert_eq!(hel(&bad, d).status.code(), Some(2));
+    let mut bad = vec!["depth", gd.as_str(), "--compare", "--refresh", "bootstrap"];
+    bad.extend(SETS);
+    assert_eq!(hel(&bad, d).status.code(), Some(2));
+    // A program with no loop-carried zeros(n) has no state to refresh: a located error.
+    let cov = example("covariance.hel");
+    let out = hel(
+        &[
+            "compile",
+            cov.as_str(),
+            "-o",
+            "c.helc",
+            "--refresh",
+            "bootstrap",
+            "--json",
+        ],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).expect("an error object");
+    assert!(e["error"].is_object(), "{e}");
+    assert!(!d.join("c.helc").exists());
+}
