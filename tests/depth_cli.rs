@@ -223,7 +223,8 @@ fn depth_is_reported_when_no_parameter_set_holds_the_circuit() {
     }
 }
 
-/// A training loop too deep for one circuit: the note names `hel train`'s rounds.
+/// A training loop too deep for one circuit: the note names the rounds, with bootstraps placed
+/// by the compiler (`--refresh bootstrap`) or run by `hel train`.
 #[test]
 fn a_training_loop_too_deep_for_one_circuit_points_at_rounds() {
     let out = Command::new(env!("CARGO_BIN_EXE_hel"))
@@ -242,8 +243,14 @@ fn a_training_loop_too_deep_for_one_circuit_points_at_rounds() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("no parameter set holds it"), "{stderr}");
+    // The help is wrapped to the terminal: compare with the whitespace collapsed.
+    let flat = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        stderr.contains("hel train --program examples/logreg_gd.hel"),
+        flat.contains("`--refresh bootstrap` places a bootstrap"),
+        "{stderr}"
+    );
+    assert!(
+        flat.contains("hel train --program examples/logreg_gd.hel"),
         "{stderr}"
     );
 }

@@ -145,3 +145,65 @@ fn forced_round_sizes_and_programs_without_rounds() {
         d.message
     );
 }
+
+/// A schedule file that bootstraps is checked like any other before anything runs: the chain
+/// must be one the rule admits with the parameters its bottom, and every paired refresh must
+/// name the bootstrap that carries its tile.
+#[test]
+fn tampered_bootstrapping_schedules_are_refused() {
+    let rule = insecure_chain_for_testing_only();
+    let b = compile_bootstrapped(
+        &example("logreg_nag.hel"),
+        &options(OptLevel::O1, 4),
+        &rule,
+        None,
+        &Default::default(),
+    )
+    .unwrap();
+    let s = &b.schedule;
+    s.validate().unwrap();
+    let refused = |edit: &dyn Fn(&mut hel_schedule::Schedule), why: &str| {
+        let mut t = s.clone();
+        edit(&mut t);
+        let e = t.validate().expect_err(why);
+        eprintln!("{why}: {e}");
+    };
+    refused(&|t| t.bootstrap = None, "bootstraps without a chain");
+    refused(
+        &|t| {
+            if let Some(c) = t.bootstrap.as_mut() {
+                c.program_levels = 1;
+            }
+        },
+        "parameters deeper than the chain's bottom",
+    );
+    refused(
+        &|t| {
+            if let Some(c) = t.bootstrap.as_mut() {
+                c.log_slots = c.log_n;
+            }
+        },
+        "a chain outside the rule",
+    );
+    let paired = s
+        .nodes
+        .iter()
+        .position(|n| matches!(n.instr, Instr::BootstrapPaired { .. }))
+        .expect("NAG pairs its two vectors");
+    refused(
+        &|t| {
+            if let Instr::BootstrapPaired { x, .. } = &mut t.nodes[paired].instr {
+                *x = 0;
+            }
+        },
+        "a paired refresh of a node that is no bootstrap",
+    );
+    refused(
+        &|t| {
+            t.nodes[paired].instr = Instr::Neg {
+                a: t.nodes[paired].instr.operands()[1],
+            };
+        },
+        "a second tile nobody takes",
+    );
+}

@@ -32,17 +32,27 @@ pub fn user_error(msg: impl std::fmt::Display) -> miette::Report {
     miette!("{}", escape_message(&msg.to_string()))
 }
 
-/// A training loop too deep for one circuit is what `hel train` runs in rounds: say so, since
-/// `hel compile` and `hel depth` place no bootstraps themselves.
+/// A training loop too deep for one circuit can run in rounds whose state is refreshed: say
+/// how. `hel compile --refresh bootstrap` (and `hel depth`) place bootstraps between rounds
+/// of any loop the round template splits; `hel train` runs the loops of its shape in rounds
+/// refreshed by the client or by bootstrapping.
 pub fn with_rounds_help(d: Diagnostic, src: &SourceFile, sets: &[(String, f64)]) -> Diagnostic {
-    if d.code != Code::TooDeep || !hel::train::program::trains_in_rounds(src, sets) {
+    if d.code != Code::TooDeep || hel_compiler::rounds::RoundTemplate::with_sets(src, sets).is_err()
+    {
         return d;
     }
+    let train = if hel::train::program::trains_in_rounds(src, sets) {
+        format!(
+            "; `hel train --program {}` runs it in rounds refreshed by the client (`--refresh \
+             client`) or by bootstrapping (`--refresh bootstrap`; `--plan-only` shows the plan)",
+            src.name()
+        )
+    } else {
+        String::new()
+    };
     d.with_help(format!(
-        "`hel train --program {}` runs this training loop in rounds of fewer iterations and \
-         refreshes the weights between them, by the client (`--refresh client`) or by \
-         bootstrapping on the server (`--refresh bootstrap`; `--plan-only` shows the plan); \
-         one circuit places no bootstraps",
-        src.name()
+        "this training loop can run in rounds whose state the server refreshes: `--refresh \
+         bootstrap` places a bootstrap of the weights between rounds of fewer iterations, in \
+         one schedule (N = 2^16, the client uploads once and downloads once){train}"
     ))
 }
