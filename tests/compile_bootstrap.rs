@@ -198,6 +198,36 @@ fn depth_reports_bootstraps_and_refusals_are_located() {
     );
     assert!(v["depth"].as_u64().unwrap() >= 1);
 
+    // --refresh auto: one circuit where the program fits one, bootstraps where it is too deep.
+    let auto = |k: &str, out: &str| {
+        ok_json(&hel(
+            &[
+                "compile",
+                gd.as_str(),
+                "-o",
+                out,
+                "--json",
+                "--refresh",
+                "auto",
+                "--set",
+                k,
+                "--set",
+                "m=8",
+                "--set",
+                "f=3",
+            ],
+            d,
+        ))
+    };
+    let fits = auto("k=3", "fits.helc");
+    assert!(
+        fits.get("refresh").is_none() && fits["depth"].as_u64().is_some(),
+        "{fits}"
+    );
+    let deep = auto("k=24", "deep.helc");
+    assert_eq!(deep["refresh"], "bootstrap", "{deep}");
+    assert!(deep["bootstraps"].as_u64().unwrap() >= 1);
+
     // --round-size without --refresh bootstrap, and --compare with it: usage errors.
     let mut bad = vec!["depth", gd.as_str(), "--round-size", "2"];
     bad.extend(SETS);

@@ -22,16 +22,20 @@ pub enum RefreshArg {
     None,
     /// Rounds joined by bootstraps of the model's state, in one schedule (N = 2^16, 128-bit).
     Bootstrap,
+    /// One circuit where the program fits one, else bootstraps (a training loop too deep for
+    /// one circuit that the rounds can split).
+    Auto,
 }
 
 /// `--refresh` and `--round-size` (compile, depth).
 #[derive(Args, Clone, Debug)]
 pub struct RefreshArgs {
     /// How a training loop deeper than one parameter set is refreshed: `none` (one circuit),
-    /// or `bootstrap`: the compiler cuts the loop over the minibatches (`for i in 0..k`, the
+    /// `bootstrap`: the compiler cuts the loop over the minibatches (`for i in 0..k`, the
     /// weights starting as zeros(n)) into rounds and places a bootstrap of each state vector
-    /// between them, in one schedule; the client uploads once and downloads once. The
-    /// parameters are the bottom of the 128-bit bootstrapping chain (N = 2^16).
+    /// between them, in one schedule; the client uploads once and downloads once (the
+    /// parameters are the bottom of the 128-bit bootstrapping chain, N = 2^16); `auto`: one
+    /// circuit where it fits, else bootstraps.
     #[arg(long, value_enum, default_value = "none")]
     pub refresh: RefreshArg,
     /// With `--refresh bootstrap`: minibatches per round (default: the most that fit the
@@ -41,12 +45,28 @@ pub struct RefreshArgs {
 }
 
 impl RefreshArgs {
-    /// Whether the bootstrapped path is asked for; `--round-size` alone is a usage error.
+    /// Whether the bootstrapped path is asked for outright; `--round-size` without
+    /// `bootstrap` or `auto` is a usage error.
     pub fn bootstrap(&self) -> miette::Result<bool> {
-        if self.round_size.is_some() && self.refresh != RefreshArg::Bootstrap {
-            return Err(usage_error("--round-size needs --refresh bootstrap"));
+        if self.round_size.is_some() && self.refresh == RefreshArg::None {
+            return Err(usage_error(
+                "--round-size needs --refresh bootstrap or auto",
+            ));
         }
         Ok(self.refresh == RefreshArg::Bootstrap)
+    }
+
+    /// With `auto`, whether a compile error `d` of the single circuit means bootstraps: the
+    /// program is too deep for one parameter set and is a loop the rounds split.
+    pub fn falls_back(
+        &self,
+        d: &hel_compiler::Diagnostic,
+        src: &SourceFile,
+        sets: &[(String, f64)],
+    ) -> bool {
+        self.refresh == RefreshArg::Auto
+            && d.code == hel_compiler::diagnostics::Code::TooDeep
+            && hel_compiler::rounds::RoundTemplate::with_sets(src, sets).is_ok()
     }
 }
 

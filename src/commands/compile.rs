@@ -75,9 +75,9 @@ pub fn run(args: CompileArgs) -> CmdResult {
         crate::io::atomic::check_writable(svg, args.force, &[&args.file]).map_err(user_error)?;
     }
     let bootstrap = args.refresh.bootstrap()?;
-    if bootstrap && args.params.is_some() {
+    if args.refresh.refresh != super::bootstrapped::RefreshArg::None && args.params.is_some() {
         return Err(super::errors::usage_error(
-            "--refresh bootstrap runs on the bottom of the bootstrapping chain: it takes no \
+            "--refresh bootstrap|auto runs on the bottom of the bootstrapping chain: it takes no \
              --params",
         ));
     }
@@ -110,8 +110,14 @@ pub fn run(args: CompileArgs) -> CmdResult {
     if bootstrap {
         return run_bootstrapped(&args, &src, &options);
     }
-    let compiled = compile_logged(&src, &options, &mut |name, _| eprintln!("[pass] {name}"))
-        .map_err(|d| diagnostic(with_rounds_help(d, &src, &args.set.sets)))?;
+    let compiled = match compile_logged(&src, &options, &mut |name, _| eprintln!("[pass] {name}")) {
+        Ok(c) => c,
+        Err(d) if args.refresh.falls_back(&d, &src, &args.set.sets) => {
+            eprintln!("note: {}; --refresh auto places bootstraps", d.message);
+            return run_bootstrapped(&args, &src, &options);
+        }
+        Err(d) => return Err(diagnostic(with_rounds_help(d, &src, &args.set.sets))),
+    };
     let schedule = &compiled.lowered.schedule;
     let bytes = write_outputs(&args, schedule)?;
     let report = compiled.report();

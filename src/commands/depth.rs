@@ -202,6 +202,16 @@ pub fn run(args: DepthArgs) -> CmdResult {
         }
         Err(LowerError {
             diagnostic,
+            depth: Some(_),
+        }) if args.refresh.falls_back(&diagnostic, &src, &args.set.sets) => {
+            eprintln!(
+                "note: {}; --refresh auto places bootstraps",
+                diagnostic.message
+            );
+            return run_bootstrapped(&args);
+        }
+        Err(LowerError {
+            diagnostic,
             depth: Some(depth),
         }) => {
             let diagnostic = with_rounds_help(diagnostic, &src, &args.set.sets);
