@@ -121,7 +121,7 @@ pub fn compile_bootstrapped(
     rounds.unit = Some(unit);
     rounds.compiled.clear();
     let levels = rounds.chain.program_levels;
-    let (mut per_round, mut reason) = match round_size {
+    let (per_round, mut reason) = match round_size {
         Some(r) => (r.clamp(1, total), format!("--round-size {r}")),
         None => {
             let largest = largest_fitting(total, |k| Ok(rounds.try_compile(0, k)?.is_some()))?
@@ -141,39 +141,44 @@ pub fn compile_bootstrapped(
         }
     };
     // Every round must compile, not only the first: their constants differ (NAG's momentum),
-    // and with them the ranges the compiler estimates. The size shrinks until all do.
-    let plan = loop {
-        let plan = split(total, per_round);
-        let mut all = true;
-        for &(start, len) in &plan {
-            if rounds.try_compile(start, len)?.is_none() {
-                all = false;
-                break;
+    // and with them the ranges the compiler estimates. A round that does not fit is made
+    // shorter where it starts (the others keep their size: every round shorter would cost
+    // more bootstraps); a forced size is not changed.
+    let mut plan = Vec::new();
+    let mut shortened = Vec::new();
+    let mut start = 0;
+    while start < total {
+        let mut len = per_round.min(total - start);
+        while rounds.try_compile(start, len)?.is_none() {
+            if len == 1 || round_size.is_some() {
+                return Err(at(
+                    Span::default(),
+                    Code::TooDeep,
+                    format!(
+                        "the round of {len} minibatch(es) from minibatch {start} is deeper than \
+                         the {levels} levels a bootstrap leaves{}",
+                        if round_size.is_some() {
+                            "; use a smaller --round-size"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
             }
+            len -= 1;
         }
-        if all {
-            break plan;
+        if len < per_round.min(total - start) {
+            shortened.push(start);
         }
-        if per_round == 1 || round_size.is_some() {
-            return Err(at(
-                Span::default(),
-                Code::TooDeep,
-                format!(
-                    "a round of {per_round} minibatch(es) is deeper than the {levels} levels a \
-                     bootstrap leaves{}",
-                    if round_size.is_some() {
-                        "; use a smaller --round-size"
-                    } else {
-                        ""
-                    }
-                ),
-            ));
-        }
-        per_round -= 1;
+        plan.push((start, len));
+        start += len;
+    }
+    if !shortened.is_empty() {
         reason = format!(
-            "{reason}; {per_round} per round so that every round fits (their constants differ)"
+            "{reason}; shorter rounds from minibatch(es) {shortened:?}, where a round of \
+             {per_round} does not fit (the rounds' constants differ)"
         );
-    };
+    }
     let schedules: Vec<(usize, &Schedule)> = plan
         .iter()
         .map(|&(start, len)| {
