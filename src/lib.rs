@@ -52,6 +52,7 @@
 //! ```
 
 pub mod atomic;
+pub mod bootstrapped;
 pub mod bounded;
 pub mod data;
 pub mod examples;

@@ -85,6 +85,8 @@ def compile(
     opt: int = 2,
     precision: int = 20,
     max_log_n: int = 16,
+    refresh: str = "none",
+    round_size: Optional[int] = None,
     **consts: float,
 ) -> Program:
     """Compiles a ``.hel`` program, like ``hel compile``.
@@ -92,8 +94,12 @@ def compile(
     ``source_or_path`` is the source text (anything with a ``;`` or a newline) or a path to a
     ``.hel`` file. ``opt`` is the optimisation level (0, 1, 2), ``precision`` the target bits of
     precision of the outputs (10..40), ``max_log_n`` the largest ring (13..16), and keyword
-    arguments override ``const`` definitions (``hel compile --set n=16`` is ``n=16``). Raises
-    :class:`CompileError` with the located diagnostic.
+    arguments override ``const`` definitions (``hel compile --set n=16`` is ``n=16``).
+    ``refresh="bootstrap"`` compiles a training loop too deep for one circuit in rounds joined
+    by bootstraps of its state, in one program (``hel compile --refresh bootstrap``; N = 2^16,
+    :attr:`Program.bootstraps`; its :meth:`Program.keygen` also makes the bootstrapping
+    keys); ``refresh="auto"`` does so only where one circuit is too deep; ``round_size`` fixes
+    the minibatches per round. Raises :class:`CompileError` with the located diagnostic.
     """
     sets = []
     for name, value in consts.items():
@@ -107,6 +113,8 @@ def compile(
             precision=precision,
             max_log_n=max_log_n,
             consts=sets,
+            refresh=refresh,
+            round_size=round_size,
         )
     if not isinstance(source_or_path, str):
         raise TypeError(
@@ -119,6 +127,8 @@ def compile(
             precision=precision,
             max_log_n=max_log_n,
             consts=sets,
+            refresh=refresh,
+            round_size=round_size,
         )
     return _native.compile(
         path=source_or_path,
@@ -126,6 +136,8 @@ def compile(
         precision=precision,
         max_log_n=max_log_n,
         consts=sets,
+        refresh=refresh,
+        round_size=round_size,
     )
 
 

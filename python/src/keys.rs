@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use hel_runtime::ckks::bootstrap::{BootstrapKeys, Bootstrapper};
 use hel_runtime::ckks::{Context, SecretKey as RtSecretKey};
 use hel_runtime::client::{
     self, EncryptedInputs as RtInputs, EncryptedOutputs as RtOutputs, EvalKeys as RtEvalKeys,
@@ -100,6 +101,8 @@ pub struct EvalKeys {
     schedule: Arc<Schedule>,
     ctx: Arc<Context>,
     pub keys: RtEvalKeys,
+    /// The bootstrapping circuit and keys of a program that bootstraps.
+    boot: Option<Arc<(Bootstrapper, BootstrapKeys)>>,
 }
 
 impl EvalKeys {
@@ -108,32 +111,111 @@ impl EvalKeys {
             schedule,
             ctx,
             keys,
+            boot: None,
         }
+    }
+
+    /// With the bootstrapping circuit and keys (of the same key set).
+    pub fn with_bootstrap(self, boot: Option<Arc<(Bootstrapper, BootstrapKeys)>>) -> Self {
+        EvalKeys { boot, ..self }
+    }
+
+    /// The bootstrapping circuit and keys, for a program that bootstraps.
+    pub fn bootstrap(&self) -> Option<Arc<(Bootstrapper, BootstrapKeys)>> {
+        self.boot.clone()
     }
 }
 
 #[pymethods]
 impl EvalKeys {
-    /// Loads `hel keygen`'s `eval.keys` for `program`.
+    /// Loads `hel keygen`'s `eval.keys` for `program`, and for a program that bootstraps its
+    /// `boot.keys` (`bootstrap_keys`, required then and refused otherwise; of the same key set).
     #[staticmethod]
-    fn load(program: &Program, path: PathBuf) -> PyResult<EvalKeys> {
+    #[pyo3(signature = (program, path, *, bootstrap_keys=None))]
+    fn load(
+        program: &Program,
+        path: PathBuf,
+        bootstrap_keys: Option<PathBuf>,
+    ) -> PyResult<EvalKeys> {
         let schedule = program.schedule.clone();
         let ctx = program.context()?;
         let bytes = files::read_client(&schedule, &path, FileKind::EvalKeys)?;
         let keys = RtEvalKeys::from_bytes(&schedule, &ctx, &bytes)
             .map_err(|e| files::format_error(&path, e))?;
-        Ok(EvalKeys::new(schedule, ctx, keys))
+        let boot = client::bootstrapper(&schedule).map_err(|e| files::format_error(&path, e))?;
+        let boot = match (boot, bootstrap_keys) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(Error::new(
+                    Kind::Input,
+                    "this program does not bootstrap: it takes no bootstrap_keys",
+                )
+                .into())
+            }
+            (Some(_), None) => {
+                return Err(Error::new(
+                    Kind::Input,
+                    "this program bootstraps: give bootstrap_keys=PATH (hel keygen's boot.keys)",
+                )
+                .into())
+            }
+            (Some(b), Some(p)) => {
+                let bytes = files::read_client(&schedule, &p, FileKind::BootstrapKeys)?;
+                let (bkeys, key_id) =
+                    client::bootstrap_keys_from_bytes(&schedule, &ctx, &b, &bytes)
+                        .map_err(|e| files::format_error(&p, e))?;
+                client::check_key_set("bootstrapping keys", key_id, "evaluation keys", keys.key_id)
+                    .map_err(|e| files::format_error(&p, e))?;
+                Some(Arc::new((b, bkeys)))
+            }
+        };
+        Ok(EvalKeys::new(schedule, ctx, keys).with_bootstrap(boot))
     }
 
     /// Writes the keys as `hel keygen` does; an existing file is replaced only with `force`.
-    #[pyo3(signature = (path, *, force=false))]
-    fn save(&self, path: PathBuf, force: bool) -> PyResult<()> {
+    /// A program that bootstraps also writes its bootstrapping keys to `bootstrap_keys`
+    /// (required then, refused otherwise).
+    #[pyo3(signature = (path, *, force=false, bootstrap_keys=None))]
+    fn save(&self, path: PathBuf, force: bool, bootstrap_keys: Option<PathBuf>) -> PyResult<()> {
+        let boot_bytes = match (&self.boot, &bootstrap_keys) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(Error::new(Kind::Input, "these keys hold no bootstrapping keys").into())
+            }
+            (Some(_), None) => {
+                return Err(Error::new(
+                    Kind::Input,
+                    "this program bootstraps: give bootstrap_keys=PATH for its bootstrapping keys",
+                )
+                .into())
+            }
+            (Some(b), Some(_)) => Some(
+                client::bootstrap_keys_to_bytes(
+                    &self.schedule,
+                    &self.ctx,
+                    &b.0,
+                    &b.1,
+                    self.keys.key_id,
+                )
+                .map_err(|e| Error::new(Kind::Format, e))?,
+            ),
+        };
         let bytes = self
             .keys
             .to_bytes(&self.ctx)
             .map_err(|e| Error::new(Kind::Format, e))?;
+        if let (Some(p), Some(b)) = (&bootstrap_keys, &boot_bytes) {
+            files::write(p, b, force, false)?;
+        }
         files::write(&path, &bytes, force, false)?;
         Ok(())
+    }
+
+    /// Size of the bootstrapping keys in bytes (serialized), or `None` for a program that
+    /// does not bootstrap.
+    #[getter]
+    fn bootstrap_nbytes(&self) -> Option<usize> {
+        self.boot.as_ref().map(|b| b.0.key_bytes(&b.1))
     }
 
     #[getter]

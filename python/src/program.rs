@@ -9,7 +9,7 @@ use hel_compiler::passes::pipeline::{OptLevel, Options as PassOptions};
 use hel_compiler::{Limits, Options, SourceFile};
 use hel_runtime::ckks::{Context, Sampler};
 use hel_runtime::client::{self, EncryptedOutputs as RtOutputs};
-use hel_runtime::exec::{self, CkksEvaluator, RunOptions};
+use hel_runtime::exec::{self, CkksEvaluator, Refresher, RunOptions};
 use hel_runtime::schedule::{limits, Schedule, ScheduleFormat};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -149,9 +149,11 @@ fn source(text: Option<String>, path: Option<PathBuf>) -> Result<SourceFile, Err
 }
 
 /// Compiles `.hel` source (`source`) or a file (`path`) with `hel compile`'s options; `consts`
-/// overrides `const` definitions (`--set NAME=VALUE`).
+/// overrides `const` definitions (`--set NAME=VALUE`); `refresh` and `round_size` are
+/// `--refresh none|bootstrap|auto` and `--round-size`.
 #[pyfunction]
-#[pyo3(signature = (source=None, path=None, *, opt=2, precision=20, max_log_n=16, consts=Vec::new()))]
+#[pyo3(signature = (source=None, path=None, *, opt=2, precision=20, max_log_n=16, consts=Vec::new(), refresh="none", round_size=None))]
+#[allow(clippy::too_many_arguments)] // the keyword arguments of `hel compile`'s flags
 pub fn compile(
     py: Python<'_>,
     source: Option<String>,
@@ -160,11 +162,58 @@ pub fn compile(
     precision: u32,
     max_log_n: u32,
     consts: Vec<(String, f64)>,
+    refresh: &str,
+    round_size: Option<usize>,
 ) -> PyResult<Program> {
     let src = self::source(source, path)?;
     let options = compile_options(opt, precision, max_log_n, consts)?;
+    let (bootstrap, auto) = match refresh {
+        "none" => (false, false),
+        "bootstrap" => (true, false),
+        "auto" => (false, true),
+        other => {
+            let msg = format!("refresh must be \"none\", \"bootstrap\" or \"auto\", not {other:?}");
+            return Err(Error::new(Kind::Input, msg).into());
+        }
+    };
+    if round_size.is_some() && !(bootstrap || auto) {
+        return fail(
+            Kind::Input,
+            "round_size needs refresh=\"bootstrap\" or \"auto\"",
+        )?;
+    }
+    if round_size == Some(0) {
+        return fail(Kind::Input, "round_size must be at least 1")?;
+    }
+    if (bootstrap || auto) && max_log_n < hel::bootstrapped::rule().log_n {
+        return fail(
+            Kind::Input,
+            "refresh=\"bootstrap\" runs at N = 2^16 (the 128-bit bootstrapping chain): \
+             max_log_n must be 16",
+        )?;
+    }
     let result = py.detach(|| -> Result<(Schedule, Value), Error> {
-        let compiled = hel_compiler::compile(&src, &options).map_err(Error::diagnostic)?;
+        let bootstrapped = |src: &SourceFile| -> Result<(Schedule, Value), Error> {
+            let (b, report) =
+                hel::bootstrapped::compile(src, &options, round_size).map_err(Error::diagnostic)?;
+            let report = serde_json::to_value(report).map_err(|e| Error::new(Kind::Input, e))?;
+            Ok((b.schedule, report))
+        };
+        if bootstrap {
+            return bootstrapped(&src);
+        }
+        let compiled = match hel_compiler::compile(&src, &options) {
+            Ok(c) => c,
+            Err(d)
+                if auto
+                    && d.code == hel_compiler::diagnostics::Code::TooDeep
+                    && hel_compiler::rounds::RoundTemplate::with_sets(&src, &options.sets)
+                        .is_ok() =>
+            {
+                return bootstrapped(&src);
+            }
+            Err(d) => return Err(Error::diagnostic(d)),
+        };
         let mut report =
             serde_json::to_value(compiled.report()).map_err(|e| Error::new(Kind::Input, e))?;
         if let Some(o) = report.as_object_mut() {
@@ -207,10 +256,17 @@ impl Program {
         &self.schedule.program_hash
     }
 
-    /// Multiplicative depth of the ciphertext schedule.
+    /// Multiplicative depth of the ciphertext schedule (with bootstraps: of the deepest
+    /// stretch between them).
     #[getter]
     fn depth(&self) -> u32 {
         self.schedule.depth()
+    }
+
+    /// Bootstraps the server runs (`compile(refresh="bootstrap")`); 0 for most programs.
+    #[getter]
+    fn bootstraps(&self) -> usize {
+        self.schedule.bootstraps().count()
     }
 
     /// log2 of the ring degree N.
@@ -316,24 +372,44 @@ impl Program {
     /// Client: a fresh secret key and the evaluation keys this program needs (from the OS's
     /// random generator). Refused before anything is generated when the keys would need more
     /// than `memory_limit` bytes (default: the memory available).
+    /// For a program that bootstraps, the evaluation keys also hold the bootstrapping keys
+    /// (gigabytes at N = 2^16), made with the same secret key.
     #[pyo3(signature = (*, memory_limit=None))]
     fn keygen(&self, py: Python<'_>, memory_limit: Option<u64>) -> PyResult<(SecretKey, EvalKeys)> {
+        let boot = client::bootstrapper(&self.schedule)
+            .map_err(|e| Error::new(Kind::Format, format!("{}: {e}", self.schedule.name)))?;
+        let boot_memory = boot.as_ref().map_or(0, |b| b.key_memory_bytes() as u64);
         hel::memory::check(
             &format!("key generation for {}", self.schedule.name),
-            self.schedule.resources().keygen_peak_bytes,
+            self.schedule
+                .resources()
+                .keygen_peak_bytes
+                .saturating_add(boot_memory.saturating_mul(2)),
             memory_limit,
             hel::memory::SMALLER_PROGRAM,
         )
         .map_err(|e| Error::new(Kind::Resource, e))?;
         let ctx = self.context()?;
         let schedule = self.schedule.clone();
-        let (sk, keys) = py.detach(|| {
+        let (sk, keys, boot) = py.detach(|| -> Result<_, Error> {
             let mut rng = Sampler::from_os();
-            client::keygen(&schedule, &ctx, &mut rng).map_err(|e| Error::new(Kind::Input, e))
+            let input = |e| Error::new(Kind::Input, e);
+            match boot {
+                Some(b) => {
+                    let (sk, keys, bkeys) =
+                        client::keygen_bootstrapped(&schedule, &ctx, &b, &mut rng)
+                            .map_err(input)?;
+                    Ok((sk, keys, Some(Arc::new((b, bkeys)))))
+                }
+                None => {
+                    let (sk, keys) = client::keygen(&schedule, &ctx, &mut rng).map_err(input)?;
+                    Ok((sk, keys, None))
+                }
+            }
         })?;
         Ok((
             SecretKey::new(self.schedule.clone(), ctx.clone(), sk, keys.key_id),
-            EvalKeys::new(self.schedule.clone(), ctx, keys),
+            EvalKeys::new(self.schedule.clone(), ctx, keys).with_bootstrap(boot),
         ))
     }
 
@@ -391,6 +467,14 @@ impl Program {
         let schedule = self.schedule.clone();
         let keys = &eval_keys.keys;
         let enc = &inputs.enc;
+        let boot = eval_keys.bootstrap();
+        if schedule.bootstrap.is_some() && boot.is_none() {
+            return fail(
+                Kind::Input,
+                "this program bootstraps: its evaluation keys need the bootstrapping keys \
+                 (Program.keygen makes both; EvalKeys.load takes bootstrap_keys=PATH)",
+            )?;
+        }
         let (outputs, stats) = py.detach(|| -> Result<_, Error> {
             let evaluator = CkksEvaluator::new_seeded(
                 &ctx,
@@ -401,6 +485,12 @@ impl Program {
                 enc.public.clone(),
             )
             .map_err(|e| Error::new(Kind::Format, format!("encrypted inputs: {e}")))?;
+            let evaluator = match &boot {
+                Some(b) => evaluator
+                    .with_refresher(Refresher::new(&b.0, &b.1))
+                    .map_err(|e| Error::new(Kind::Format, format!("bootstrapping keys: {e}")))?,
+                None => evaluator,
+            };
             let options = RunOptions {
                 threads,
                 progress: None,

@@ -184,3 +184,29 @@ def test_a_corrupt_file_is_a_format_error_naming_it(tmp_path):
     (tmp_path / "junk.helc").write_bytes(b"\x00" * 64)
     with pytest.raises(hel.FormatError, match="junk.helc"):
         hel.load_program(tmp_path / "junk.helc")
+
+
+def test_bootstrapping_programs_compile_and_guard_their_keys(tmp_path):
+    """``compile(refresh="bootstrap")``: a training loop in rounds joined by bootstraps, one
+    program (N = 2^16); its keys are gigabytes, so only their guards run here (the encrypted
+    run of such a schedule is tested at a small ring in Rust: tests/refresh_bootstrap.rs)."""
+    nag = EXAMPLES / "logreg_nag.hel"
+    prog = hel.compile(nag, refresh="bootstrap", round_size=2, k=6, m=16, f=8)
+    r = prog.report
+    assert r["refresh"] == "bootstrap" and r["round_sizes"] == [2, 2, 2]
+    # NAG's weights and momentum share one bootstrap per refresh.
+    assert prog.bootstraps == r["bootstraps"] == 2
+    assert prog.log_n == 16 and prog.depth <= r["chain"]["program_levels"]
+    assert [o["name"] for o in r["outputs"]] == ["v"]
+    # Saved and loaded like any program, the bootstraps with it.
+    prog.save(tmp_path / "nag.helc")
+    assert hel.load_program(tmp_path / "nag.helc").bootstraps == 2
+    # auto: one circuit where the program fits one.
+    assert hel.compile(nag, refresh="auto", k=3, m=16, f=8).bootstraps == 0
+    with pytest.raises(hel.InputError, match="refresh"):
+        hel.compile(nag, refresh="sometimes", k=3, m=16, f=8)
+    with pytest.raises(hel.InputError, match="round_size"):
+        hel.compile(nag, round_size=2, k=3, m=16, f=8)
+    # Key generation counts the bootstrapping keys: refused before anything is generated.
+    with pytest.raises(hel.ResourceError, match="key generation"):
+        prog.keygen(memory_limit=1 << 30)
