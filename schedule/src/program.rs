@@ -323,7 +323,13 @@ pub enum Instr {
 impl Instr {
     /// The operand values, in order.
     pub fn operands(&self) -> Vec<ValueId> {
-        match *self {
+        let mut copy = self.clone();
+        copy.operands_mut().into_iter().map(|a| *a).collect()
+    }
+
+    /// The operand values, in order, to rewrite (a pass that renumbers nodes).
+    pub fn operands_mut(&mut self) -> Vec<&mut ValueId> {
+        match self {
             Instr::Input { .. } | Instr::Trivial { .. } => vec![],
             Instr::Add { a, b } | Instr::Sub { a, b } | Instr::Mul { a, b } => vec![a, b],
             Instr::Neg { a }

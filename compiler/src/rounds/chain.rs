@@ -699,31 +699,8 @@ fn remap_operands(
     instr: &mut Instr,
     m: &impl Fn(ValueId) -> Result<ValueId, &'static str>,
 ) -> Result<(), &'static str> {
-    match instr {
-        Instr::Input { .. } | Instr::Trivial { .. } => {}
-        Instr::Add { a, b } | Instr::Sub { a, b } | Instr::Mul { a, b } => {
-            *a = m(*a)?;
-            *b = m(*b)?;
-        }
-        Instr::Neg { a }
-        | Instr::AddPlain { a, .. }
-        | Instr::MulPlain { a, .. }
-        | Instr::AddConst { a, .. }
-        | Instr::MulConst { a, .. }
-        | Instr::MulInt { a, .. }
-        | Instr::Relinearize { a }
-        | Instr::Rescale { a }
-        | Instr::ModDown { a, .. }
-        | Instr::Rotate { a, .. }
-        | Instr::Conjugate { a }
-        | Instr::Bootstrap { a, with: None, .. } => *a = m(*a)?,
-        Instr::Bootstrap {
-            a, with: Some(b), ..
-        }
-        | Instr::BootstrapPaired { x: a, b, .. } => {
-            *a = m(*a)?;
-            *b = m(*b)?;
-        }
+    for a in instr.operands_mut() {
+        *a = m(*a)?;
     }
     Ok(())
 }
