@@ -682,6 +682,22 @@ fn compiled_bootstraps_run_encrypted_within_the_bound() {
         assert!(err <= o.bound, "`{}`: {err} > {}", o.name, o.bound);
     }
 
+    // The client's headroom check follows a bootstrap's operand down to level 0, where q_0
+    // alone must hold it: a tile at a scale that leaves it no room there is refused, named by
+    // the bootstrap (or by the tile itself where it already sits at level 0).
+    client::check_headroom(s, std::slice::from_ref(&z)).unwrap();
+    let (k, node) = s.bootstraps().next().unwrap();
+    let hel_runtime::schedule::Instr::Bootstrap { a, .. } = node.instr else {
+        unreachable!()
+    };
+    let mut tight = s.clone();
+    tight.nodes[a as usize].scale = 2f64.powi(chain.log_q0 as i32 + 8);
+    let err = client::check_headroom(&tight, std::slice::from_ref(&z))
+        .unwrap_err()
+        .to_string();
+    let named = if s.nodes[a as usize].level == 0 { a } else { k };
+    assert!(err.contains(&format!("node {named} ")), "{err}");
+
     // No bootstrapping keys: the first bootstrap fails, named.
     let Err(err) = exec::execute(s, &evaluator(), &exec::RunOptions::default()) else {
         panic!("a bootstrap without keys must fail");

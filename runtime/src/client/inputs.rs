@@ -139,29 +139,48 @@ pub fn check_headroom(schedule: &Schedule, inputs: &[Vec<Tensor>]) -> Result<()>
         return Ok(());
     };
     let q_bits = &schedule.params.q_bits;
-    for (k, (node, &mag)) in schedule.nodes.iter().zip(&mags).enumerate() {
+    // |value| · scale < Q / 2, with 7% for the noise and the primes' distance to 2^bits.
+    let limit = |level: u32, scale: f64| {
         let log_q: f64 = q_bits
             .iter()
-            .take(node.level as usize + 1)
+            .take(level as usize + 1)
             .map(|&b| f64::from(b) - 0.01)
             .sum();
-        // |value| · scale < Q / 2, with 7% for the noise and the primes' distance to 2^bits.
-        let limit = (log_q - 1.1 - node.scale.log2()).exp2();
-        if mag.is_nan() || mag > limit {
-            let at = node
-                .origin
-                .span
-                .as_deref()
-                .map_or(String::new(), |s| format!(" at {s}"));
-            return Err(ClientError::Headroom {
-                what: format!(
-                    "node {k} ({} of tensor %{}{at})",
-                    node.instr.name(),
-                    node.origin.tensor_node
-                ),
-                value: mag,
-                limit,
-            });
+        (log_q - 1.1 - scale.log2()).exp2()
+    };
+    let refuse = |k: usize, node: &crate::schedule::Node, what: &str, value: f64, limit: f64| {
+        let at = node
+            .origin
+            .span
+            .as_deref()
+            .map_or(String::new(), |s| format!(" at {s}"));
+        Err(ClientError::Headroom {
+            what: format!(
+                "node {k} ({}{what} of tensor %{}{at})",
+                node.instr.name(),
+                node.origin.tensor_node
+            ),
+            value,
+            limit,
+        })
+    };
+    for (k, (node, &mag)) in schedule.nodes.iter().zip(&mags).enumerate() {
+        let l = limit(node.level, node.scale);
+        if mag.is_nan() || mag > l {
+            return refuse(k, node, "", mag, l);
+        }
+        // A bootstrap takes its operands down to level 0 first, where q_0 alone holds them.
+        if let crate::schedule::Instr::Bootstrap { .. } = node.instr {
+            for a in node.instr.operands() {
+                let (Some(op), Some(&m)) = (schedule.nodes.get(a as usize), mags.get(a as usize))
+                else {
+                    continue;
+                };
+                let l = limit(0, op.scale);
+                if m.is_nan() || m > l {
+                    return refuse(k, node, "'s input at level 0", m, l);
+                }
+            }
         }
     }
     Ok(())
