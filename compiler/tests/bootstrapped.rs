@@ -129,6 +129,39 @@ fn forced_round_sizes_and_programs_without_rounds() {
         d.message
     );
     assert!(d.message.contains("--round-size"), "{}", d.message);
+    // Full-batch training (no sequence input: every round reads the same data set) splits
+    // the loop's iterations, the data uploaded once for all rounds.
+    let ridge = compile_bootstrapped(
+        &example("ridge.hel"),
+        &Options::default(),
+        &rule,
+        Some(2),
+        &Default::default(),
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    assert!(ridge.rounds.len() >= 2 && ridge.rounds.iter().all(|r| r.1 <= 2));
+    assert_eq!(ridge.schedule.bootstraps().count(), ridge.rounds.len() - 1);
+    assert!(ridge.plaintext_check <= 1e-9);
+    let single = hel_compiler::compile(&example("ridge.hel"), &Options::default()).unwrap();
+    assert!(ridge.schedule.ct_inputs.len() <= single.schedule().ct_inputs.len() * 2);
+    // A loop that does not run over `k` cannot be cut by setting it: located refusal.
+    let src = SourceFile::new(
+        "iters.hel",
+        "const k = 4;\nconst n = 6;\ninput Z: enc matrix[4, 3][k] range [-1, 1];\n\
+         let w = zeros(3);\nfor i in 0..n { w = w + transpose(Z[0]) @ (Z[0] @ w) * 0.1 + \
+         0.01; }\noutput w;\n"
+            .to_string(),
+    );
+    let d = compile_bootstrapped(&src, &Options::default(), &rule, None, &Default::default())
+        .unwrap_err();
+    assert_eq!(
+        d.code,
+        hel_compiler::diagnostics::Code::Rounds,
+        "{}",
+        d.message
+    );
+    assert!(d.message.contains("`k`"), "{}", d.message);
+    assert_eq!(d.span.start as usize, src.text().find("for i").unwrap());
     // A program with no loop-carried zeros(n) has no state to refresh: located refusal.
     let d = compile_bootstrapped(
         &example("covariance.hel"),

@@ -73,16 +73,34 @@ pub fn compile_bootstrapped(
 ) -> Result<Bootstrapped, Diagnostic> {
     let whole = crate::frontend_limited(source, &options.sets, &options.limits)?;
     let at = |span: Span, code: Code, m: String| Diagnostic::new(code, source, span, m);
-    let total = whole.inputs.iter().find_map(|i| i.ty.seq).ok_or_else(|| {
-        at(
-            Span::default(),
-            Code::Rounds,
-            "cannot bootstrap between rounds: the program has no sequence input (the \
-                 minibatches the rounds split)"
-                .into(),
-        )
-    })?;
     let template = RoundTemplate::with_sets(source, &options.sets)?;
+    // The rounds split the loop's iterations (the minibatches, or the passes over one data
+    // set): each round program runs `k` of them, `k` set to its length.
+    let not_k = || {
+        at(
+            template.loop_span(),
+            Code::Rounds,
+            format!(
+                "cannot bootstrap between rounds: the loop must run over the constant \
+                 `{ROUND_LENGTH}` (`for i in 0..{ROUND_LENGTH}`), which each round sets to its \
+                 number of iterations"
+            ),
+        )
+        .with_label("this loop")
+    };
+    let total = trip_count(&whole).ok_or_else(not_k)? as usize;
+    let mut one = options.sets.clone();
+    one.retain(|(n, _)| n != ROUND_LENGTH);
+    one.push((ROUND_LENGTH.to_string(), 1.0));
+    if template
+        .frontend(0, &one)
+        .ok()
+        .as_ref()
+        .and_then(trip_count)
+        != Some(1)
+    {
+        return Err(not_k());
+    }
     let pairs: Vec<(String, String)> = template
         .state()
         .iter()
@@ -252,6 +270,18 @@ pub fn compile_bootstrapped(
         plaintext_check,
         chain: rounds.chain,
     })
+}
+
+/// The iterations of `p`'s one top-level loop.
+fn trip_count(p: &crate::ir::Program) -> Option<u64> {
+    let mut loops = p.graph.nodes().filter_map(|(_, n)| match &n.op {
+        crate::ir::Op::Loop(l) => Some(l.trip_count()),
+        _ => None,
+    });
+    match (loops.next(), loops.next()) {
+        (Some(t), None) => Some(t),
+        _ => None,
+    }
 }
 
 fn one_too_deep(source: &SourceFile, levels: usize) -> Diagnostic {

@@ -287,6 +287,14 @@ impl RoundTemplate {
         &self.source
     }
 
+    /// Where the loop over the minibatches is, for messages.
+    pub fn loop_span(&self) -> Span {
+        match self.ast.items.get(self.loop_item) {
+            Some(Item::Stmt(Stmt::For(f))) => f.span,
+            _ => Span::default(),
+        }
+    }
+
     /// The encrypted vectors carried between rounds, in the order they are declared.
     pub fn state(&self) -> &[StateVar] {
         &self.state
