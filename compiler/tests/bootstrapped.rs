@@ -240,3 +240,71 @@ fn tampered_bootstrapping_schedules_are_refused() {
         "a second tile nobody takes",
     );
 }
+
+/// Training loops of other shapes than the examples': public features with encrypted
+/// minibatch labels, two state vectors of different lengths with a compile-time recurrence,
+/// a state vector updated from a product of two encrypted matrices. Each is joined at every
+/// level and checked against the whole program in plaintext (inside `compile_bootstrapped`),
+/// with one bootstrap per refresh and tile pair.
+#[test]
+fn other_training_loops_join_at_every_level() {
+    let programs = [
+        (
+            "public_features_minibatches.hel",
+            "const k = 6;\nconst m = 8;\nconst f = 4;\n\
+             input X: plain matrix[m, f][k] range [-1, 1];\n\
+             input y: enc vector[m][k] range [-1, 1];\n\
+             let b = zeros(f);\n\
+             for i in 0..k { b = b - 0.1 * (transpose(X[i]) @ (X[i] @ b - y[i])); }\n\
+             output b;\n",
+        ),
+        (
+            "two_states.hel",
+            "const k = 6;\n\
+             input Z: enc matrix[5, 3][k] range [-1, 1];\n\
+             input u: enc vector[5] range [-1, 1];\n\
+             let w = zeros(3);\nlet s = zeros(5);\nlet a = 1;\n\
+             for i in 0..k {\n\
+                 a = a / 2 + 0.25;\n\
+                 s = 0.5 * s + a * (Z[i] @ w - u);\n\
+                 w = w - 0.1 * (transpose(Z[i]) @ s);\n\
+             }\noutput w, s;\n",
+        ),
+        (
+            "gram.hel",
+            "const k = 5;\n\
+             input A: enc matrix[4, 4][k] range [-1, 1];\n\
+             input c: enc vector[4] range [-1, 1];\n\
+             let x = zeros(4);\n\
+             for i in 0..k { x = 0.5 * x + 0.2 * ((A[i] @ transpose(A[i])) @ (x + c)); }\n\
+             output x;\n",
+        ),
+    ];
+    let rule = insecure_chain_for_testing_only();
+    for (name, text) in programs {
+        let src = SourceFile::new(name, text.to_string());
+        for level in [OptLevel::O0, OptLevel::O1, OptLevel::O2] {
+            let mut o = Options::default();
+            o.passes.level = level;
+            let b = compile_bootstrapped(&src, &o, &rule, Some(2), &Default::default())
+                .unwrap_or_else(|d| panic!("{name} {level:?}: {}", d.render_plain()));
+            let s = &b.schedule;
+            s.validate().unwrap();
+            assert!(b.rounds.len() >= 2, "{name} {level:?}");
+            assert!(b.plaintext_check <= 1e-9, "{name} {level:?}");
+            let outputs: Vec<&str> = s.outputs.iter().map(|o| o.name.as_str()).collect();
+            let declared = text.lines().last().unwrap();
+            for o in &outputs {
+                assert!(declared.contains(o), "{name}: output {o}");
+            }
+            let refreshes = b.rounds.len() - 1;
+            assert!(s.bootstraps().count() >= refreshes, "{name} {level:?}");
+            eprintln!(
+                "{name} {level:?}: rounds {:?}, {} bootstraps, depths {:?}",
+                b.rounds,
+                s.bootstraps().count(),
+                s.segment_depths()
+            );
+        }
+    }
+}
