@@ -682,6 +682,19 @@ fn compiled_bootstraps_run_encrypted_within_the_bound() {
         assert!(err <= o.bound, "`{}`: {err} > {}", o.name, o.bound);
     }
 
+    // The debug evaluator runs the encrypted and the plaintext schedule in lockstep: every
+    // node, the bootstraps and their paired refreshes included, within its predicted bound.
+    let inputs = [z.clone()];
+    let debug = exec::DebugEvaluator::new(
+        evaluator()
+            .with_refresher(Refresher::new(&boot, &bkeys))
+            .unwrap(),
+        exec::PlainEvaluator::new(s, &inputs).unwrap(),
+        &psk,
+    );
+    exec::execute(s, &debug, &exec::RunOptions::default())
+        .unwrap_or_else(|e| panic!("a node left its bound: {e}"));
+
     // The client's headroom check follows a bootstrap's operand down to level 0, where q_0
     // alone must hold it: a tile at a scale that leaves it no room there is refused, named by
     // the bootstrap (or by the tile itself where it already sits at level 0).
