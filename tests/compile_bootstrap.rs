@@ -126,7 +126,16 @@ fn compile_places_bootstraps_and_the_schedule_runs_in_plaintext() {
         &["run", "nag.helc", "--evaluator", "cost", "--json"],
         d,
     ));
-    assert!(cost.to_string().contains("bootstrap"), "{cost}");
+    assert_eq!(cost["bootstraps"], 2, "{cost}");
+    assert!(
+        cost["seconds_by_op"]["bootstrap"].as_f64().unwrap() > 1.0,
+        "{cost}"
+    );
+    // and counts the bootstrapping keys the server holds (gigabytes at N = 2^16).
+    assert!(
+        cost["bootstrap_key_memory_bytes"].as_u64().unwrap() > 1 << 30,
+        "{cost}"
+    );
 
     // The server needs the bootstrapping keys: a usage error before any key is read.
     let out = hel(

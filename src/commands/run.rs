@@ -503,6 +503,8 @@ fn run_cost(args: &RunArgs, schedule: &Schedule) -> CmdResult {
     let result = run_with_progress(schedule, &evaluator, args)?;
     let report = evaluator.report().map_err(user_error)?;
     let threads = args.threads.count();
+    // A program that bootstraps also holds its bootstrapping keys in memory on the server.
+    let boot_key_bytes = bootstrapper(schedule, &args.program)?.map(|b| b.key_memory_bytes());
     if args.json {
         let v = json!({
             "evaluator": "cost",
@@ -516,9 +518,18 @@ fn run_cost(args: &RunArgs, schedule: &Schedule) -> CmdResult {
             "critical_path_seconds": report.critical_path_seconds,
             "estimated_seconds": report.estimated_seconds(threads),
             "peak_bytes": result.stats.peak_bytes,
+            "bootstraps": schedule.bootstraps().count(),
+            "bootstrap_key_memory_bytes": boot_key_bytes,
         });
         println!("{v}");
         return Ok(());
+    }
+    if let Some(b) = boot_key_bytes {
+        println!(
+            "{} bootstrap(s), priced whole; the bootstrapping keys take {} in memory",
+            schedule.bootstraps().count(),
+            human_bytes(b)
+        );
     }
     print_cost(
         schedule,
