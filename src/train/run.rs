@@ -581,37 +581,43 @@ impl<'a> Run<'a> {
             }
         };
         // Every round must compile on the chain, not only the first: their constants differ
-        // (NAG's momentum), and with them the ranges the compiler estimates. The size shrinks
-        // until all do; everything compiled here is kept for the run.
-        let mut per_round = per_round;
-        let mut reason = reason;
-        loop {
-            let plan = RoundPlan::split(k_total, per_round, String::new());
-            let mut all = true;
-            for (start, len) in plan.rounds() {
-                if !self.try_compile(Prog::Round(&template, start), len)? {
-                    all = false;
-                    break;
+        // (NAG's momentum), and with them the ranges the compiler estimates. A round that
+        // does not fit is made shorter where it starts (the others keep their size: shorter
+        // rounds everywhere would cost more bootstraps); everything compiled here is kept for
+        // the run.
+        let mut sizes = Vec::new();
+        let mut shortened = Vec::new();
+        let mut start = 0;
+        while start < k_total {
+            let full = per_round.min(k_total - start);
+            let mut len = full;
+            while !self.try_compile(Prog::Round(&template, start), len)? {
+                if len == 1 || forced.is_some() {
+                    return Err(TrainError::Config(format!(
+                        "{}: with --refresh bootstrap, the round of {len} minibatch(es) from \
+                         minibatch {start} does not fit the bootstrapping chain (its {levels} \
+                         levels, or its base for the weights' estimated range); train with \
+                         --refresh client",
+                        self.src.short_name()
+                    )));
                 }
+                len -= 1;
             }
-            if all {
-                break;
+            if len < full {
+                shortened.push(start);
             }
-            if per_round == 1 || forced.is_some() {
-                return Err(TrainError::Config(format!(
-                    "{}: with --refresh bootstrap, a round of {per_round} minibatch(es) does not \
-                     fit the bootstrapping chain (its {levels} levels, or its base for the \
-                     weights' estimated range); train with --refresh client",
-                    self.src.short_name()
-                )));
-            }
-            per_round -= 1;
-            reason = format!(
-                "every round holds {per_round} minibatch(es) within the {levels} levels a \
-                 bootstrap leaves and its base"
-            );
+            sizes.push(len);
+            start += len;
         }
-        Ok((RoundPlan::split(k_total, per_round, reason), Some(template)))
+        let reason = if shortened.is_empty() {
+            reason
+        } else {
+            format!(
+                "{reason}; shorter rounds from minibatch(es) {shortened:?}, where a round of \
+                 {per_round} does not fit the {levels} levels a bootstrap leaves and its base"
+            )
+        };
+        Ok((RoundPlan { sizes, reason }, Some(template)))
     }
 
     /// Runs every round through the client and the server; returns the decrypted weights.
