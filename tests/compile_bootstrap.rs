@@ -60,6 +60,12 @@ fn compile_places_bootstraps_and_the_schedule_runs_in_plaintext() {
     let boot = v["estimated_bootstrap_seconds"].as_f64().unwrap();
     assert!(boot > 0.0 && est > boot, "{est} {boot}");
     assert!(v["plaintext_check"].as_f64().unwrap() <= 1e-9);
+    // The server's memory counts the bootstrapping keys (gigabytes at N = 2^16).
+    let keys = v["bootstrap_key_memory_bytes"].as_u64().unwrap();
+    assert!(
+        keys > 1 << 30 && v["server_memory_bytes"].as_u64().unwrap() > keys,
+        "{v}"
+    );
 
     // The text listing shows the chain and each bootstrap.
     let mut text = vec!["compile", nag.as_str(), "-o", "nag.txt", "--format", "text"];
