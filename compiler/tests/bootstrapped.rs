@@ -218,6 +218,33 @@ fn tampered_bootstrapping_schedules_are_refused() {
         },
         "a chain outside the rule",
     );
+    // Hostile sizes are refused before anything is derived from them (no shift past the
+    // word, no list of billions of primes).
+    refused(
+        &|t| {
+            if let Some(c) = t.bootstrap.as_mut() {
+                c.program_levels = usize::MAX;
+            }
+        },
+        "a chain of usize::MAX program levels",
+    );
+    refused(
+        &|t| {
+            if let Some(c) = t.bootstrap.as_mut() {
+                c.double_angle = u32::MAX;
+            }
+        },
+        "a chain of u32::MAX double angles",
+    );
+    refused(
+        &|t| {
+            if let Some(c) = t.bootstrap.as_mut() {
+                c.log_n = 200;
+                c.log_slots = u32::MAX;
+            }
+        },
+        "a ring of 2^200",
+    );
     let paired = s
         .nodes
         .iter()

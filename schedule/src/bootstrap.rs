@@ -124,6 +124,12 @@ pub fn bootstraps_between(prev: &Schedule, next: &Schedule, top: usize) -> usize
     bootstraps
 }
 
+/// The smallest ring a chain may have (test rings are N = 2^12; 128-bit chains need 2^16).
+const MIN_CHAIN_LOG_N: u32 = 10;
+/// The most program levels or double-angle steps a chain may have: far beyond any chain
+/// within the 128-bit bound (1772 bits), a guard for chains read from files.
+const MAX_CHAIN_LEVELS: usize = 128;
+
 /// The most program levels [`BootstrapParams::for_program`] adds to the rule's.
 const MAX_EXTRA_PROGRAM_LEVELS: usize = 16;
 
@@ -308,7 +314,36 @@ impl BootstrapParams {
 
     fn check(&self) -> Result<(), ParamsError> {
         let bad = |m: String| Err(ParamsError::Invalid(m));
-        if self.log_slots == 0 || self.log_slots + 1 > self.log_n {
+        // Sizes first, before anything is derived from them: a chain read from a file must
+        // not shift past the word or build a list of billions of primes.
+        if !(MIN_CHAIN_LOG_N..=crate::params::MAX_LOG_N).contains(&self.log_n) {
+            return bad(format!(
+                "log_n = {} outside {MIN_CHAIN_LOG_N}..={}",
+                self.log_n,
+                crate::params::MAX_LOG_N
+            ));
+        }
+        if self.program_levels > MAX_CHAIN_LEVELS || self.double_angle as usize > MAX_CHAIN_LEVELS {
+            return bad(format!(
+                "{} program levels and {} double-angle steps: at most {MAX_CHAIN_LEVELS} each",
+                self.program_levels, self.double_angle
+            ));
+        }
+        let bits = [
+            self.log_q0,
+            self.log_scale,
+            self.cts_bits,
+            self.cts_log_scale,
+            self.evalmod_bits,
+            self.stc_bits,
+            self.enc_p_bits,
+        ];
+        if bits.iter().any(|&b| b == 0 || b > 120) {
+            return bad(format!(
+                "prime or scale sizes {bits:?} outside 1..=120 bits"
+            ));
+        }
+        if self.log_slots == 0 || self.log_slots >= self.log_n {
             return bad(format!(
                 "log_slots = {} outside 1..={} for N = 2^{}",
                 self.log_slots,
