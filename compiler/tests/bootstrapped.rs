@@ -129,6 +129,13 @@ fn forced_round_sizes_and_programs_without_rounds() {
         d.message
     );
     assert!(d.message.contains("--round-size"), "{}", d.message);
+    // Located at the loop the rounds split.
+    let text = std::fs::read_to_string(format!(
+        "{}/../examples/logreg_gd.hel",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    assert_eq!(d.span.start as usize, text.find("for i").unwrap());
     // Full-batch training (no sequence input: every round reads the same data set) splits
     // the loop's iterations, the data uploaded once for all rounds.
     let ridge = compile_bootstrapped(

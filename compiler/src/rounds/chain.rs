@@ -108,7 +108,7 @@ pub fn compile_bootstrapped(
         .collect();
     let no_chain = |why: String| {
         at(
-            Span::default(),
+            template.loop_span(),
             Code::Params,
             format!(
                 "no bootstrapping chain of the rule at N = 2^{}: {why}",
@@ -132,7 +132,7 @@ pub fn compile_bootstrapped(
     let unit = rounds
         .try_compile(0, 1)?
         .map(|c| c.lowered.schedule.unit)
-        .ok_or_else(|| one_too_deep(source, probe_levels))?;
+        .ok_or_else(|| one_too_deep(source, template.loop_span(), probe_levels))?;
     rounds.chain = rule
         .fewest_slots(unit.w.trailing_zeros())
         .ok_or_else(|| no_chain(format!("none refreshes rows of {} slots", unit.w)))?;
@@ -143,7 +143,7 @@ pub fn compile_bootstrapped(
         Some(r) => (r.clamp(1, total), format!("--round-size {r}")),
         None => {
             let largest = largest_fitting(total, |k| Ok(rounds.try_compile(0, k)?.is_some()))?
-                .ok_or_else(|| one_too_deep(source, levels))?;
+                .ok_or_else(|| one_too_deep(source, template.loop_span(), levels))?;
             let why = if largest == total {
                 format!("all {total} minibatches fit one round within the {levels} levels a bootstrap leaves")
             } else {
@@ -170,7 +170,7 @@ pub fn compile_bootstrapped(
         while rounds.try_compile(start, len)?.is_none() {
             if len == 1 || round_size.is_some() {
                 return Err(at(
-                    Span::default(),
+                    template.loop_span(),
                     Code::TooDeep,
                     format!(
                         "the round of {len} minibatch(es) from minibatch {start} is deeper than \
@@ -284,11 +284,11 @@ fn trip_count(p: &crate::ir::Program) -> Option<u64> {
     }
 }
 
-fn one_too_deep(source: &SourceFile, levels: usize) -> Diagnostic {
+fn one_too_deep(source: &SourceFile, span: Span, levels: usize) -> Diagnostic {
     Diagnostic::new(
         Code::TooDeep,
         source,
-        Span::default(),
+        span,
         format!(
             "even a round of one minibatch is deeper than the {levels} levels a bootstrap leaves"
         ),
@@ -373,7 +373,7 @@ impl Rounds<'_> {
                 Diagnostic::new(
                     Code::Params,
                     self.template.source(),
-                    Span::default(),
+                    self.template.loop_span(),
                     format!("the bootstrapping chain: {e}"),
                 )
             })?;
