@@ -16,7 +16,7 @@ use hel_compiler::passes::pipeline::OptLevel;
 use hel_compiler::rounds::RoundTemplate;
 use hel_compiler::{Options, SourceFile};
 use hel_runtime::ckks::bootstrap::{BootstrapParams, Bootstrapper};
-use hel_runtime::ckks::{Context, Sampler, Security};
+use hel_runtime::ckks::{Context, Sampler};
 use hel_runtime::client;
 use hel_runtime::exec::{self, CkksEvaluator, Refresher};
 use hel_runtime::schedule::cost::BootstrapCost;
@@ -28,15 +28,7 @@ const ROUND: usize = 2;
 
 /// The documented circuit at N = 2^12 with nine program levels, insecure.
 fn insecure_chain_for_testing_only() -> BootstrapParams {
-    BootstrapParams {
-        log_n: 12,
-        log_slots: 11,
-        program_levels: 9,
-        cts_levels: 3,
-        stc_levels: 2,
-        security: Security::InsecureForTestingOnly,
-        ..BootstrapParams::standard_n16()
-    }
+    BootstrapParams::insecure_for_testing_only(12, 9)
 }
 
 /// Minibatch `i`: entries in [-1, 1], deterministic.

@@ -6,19 +6,11 @@
 use hel_compiler::passes::pipeline::OptLevel;
 use hel_compiler::rounds::compile_bootstrapped;
 use hel_compiler::{Options, SourceFile};
-use hel_schedule::{BootstrapParams, Instr, Security};
+use hel_schedule::{BootstrapParams, Instr};
 
 /// The documented circuit at N = 2^12 with nine program levels, insecure.
 fn insecure_chain_for_testing_only() -> BootstrapParams {
-    BootstrapParams {
-        log_n: 12,
-        log_slots: 11,
-        program_levels: 9,
-        cts_levels: 3,
-        stc_levels: 2,
-        security: Security::InsecureForTestingOnly,
-        ..BootstrapParams::standard_n16()
-    }
+    BootstrapParams::insecure_for_testing_only(12, 9)
 }
 
 fn example(name: &str) -> SourceFile {

@@ -5,19 +5,11 @@ mod common;
 
 use common::*;
 use hel_runtime::ckks::bootstrap::{precision_bits, BootstrapKeys, BootstrapParams, Bootstrapper};
-use hel_runtime::ckks::{Ciphertext, Complex64, Sampler, SecretKey, Security};
+use hel_runtime::ckks::{Ciphertext, Complex64, Sampler, SecretKey};
 
 /// The documented circuit shape at N = 2^`log_n`, with the security check switched off.
 fn insecure_small_for_testing_only(log_n: u32) -> BootstrapParams {
-    BootstrapParams {
-        log_n,
-        log_slots: log_n - 1,
-        program_levels: 2,
-        cts_levels: 3,
-        stc_levels: 2,
-        security: Security::InsecureForTestingOnly,
-        ..BootstrapParams::standard_n16()
-    }
+    BootstrapParams::insecure_for_testing_only(log_n, 2)
 }
 
 /// Encrypts `v` at level 0, bootstraps it and checks that the result comes out at the

@@ -158,6 +158,23 @@ impl BootstrapParams {
         }
     }
 
+    /// The documented circuit shape at N = 2^`log_n`, full slots, `program_levels` levels for
+    /// the program, with the security check switched off: **insecure**, for the workspace's
+    /// tests only (small rings keep bootstrapping fast; no file can carry it, see
+    /// [`Security`]).
+    #[cfg(feature = "insecure-test-params")]
+    pub fn insecure_for_testing_only(log_n: u32, program_levels: usize) -> Self {
+        BootstrapParams {
+            log_n,
+            log_slots: log_n - 1,
+            program_levels,
+            cts_levels: 3,
+            stc_levels: 2,
+            security: Security::InsecureForTestingOnly,
+            ..BootstrapParams::standard_n16()
+        }
+    }
+
     /// The same circuit for 2^`log_slots` slots (sparse packing below N/2): q_0 grows by
     /// half a bit per halving of the slots. A message of n slots repeated over the ring is a
     /// polynomial with N/(2n) times fewer, sqrt(N/(2n)) times larger coefficients; EvalMod's
