@@ -715,3 +715,133 @@ fn compiled_bootstraps_run_encrypted_within_the_bound() {
         .with_refresher(Refresher::new(&other, &okeys))
         .is_err());
 }
+
+/// A state that does not start at zeros (`let w = w0;` from a public input, beside a momentum
+/// that does): the first round computes its start, the later rounds take it bootstrapped,
+/// and the decrypted model is the whole program's plaintext model within the schedule's
+/// predicted bound, bootstraps included.
+#[test]
+fn state_started_by_the_first_round_runs_encrypted_within_the_bound() {
+    use hel_compiler::rounds::compile_bootstrapped;
+    const K: usize = 4;
+    let src = SourceFile::new(
+        "momentum_from_w0.hel",
+        "const k = 4;\n\
+         input Z: enc matrix[8, 4][k] range [-1, 1];\n\
+         input y: enc vector[8][k] range [-1, 1];\n\
+         input w0: plain vector[4] range [-1, 1];\n\
+         let u = zeros(4);\n\
+         let w = w0;\n\
+         for i in 0..k {\n\
+             u = 0.5 * u + 0.05 * (transpose(Z[i]) @ (Z[i] @ w - y[i]));\n\
+             w = w - u;\n\
+         }\n\
+         output w;\n"
+            .to_string(),
+    );
+    let mut o = Options::default();
+    o.passes.level = OptLevel::O1;
+    let b = compile_bootstrapped(
+        &src,
+        &o,
+        &insecure_chain_for_testing_only(),
+        Some(2),
+        &Default::default(),
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    let s = &b.schedule;
+    assert_eq!(b.rounds, vec![(0, 2), (2, 2)]);
+    assert!(s.bootstraps().count() >= 1);
+    let chain = s.bootstrap.clone().unwrap();
+
+    // The client's inputs, in the schedule's order (the program's own: no state input).
+    let tensor = |shape: Shape, seed: usize| Tensor {
+        data: (0..shape.len())
+            .map(|j| (((j * 37 + seed * 101 + 11) % 97) as f64 / 48.0 - 1.0).clamp(-1.0, 1.0))
+            .collect(),
+        shape,
+    };
+    let data: HashMap<&str, Vec<Tensor>> = [
+        (
+            "Z",
+            (0..K).map(|i| tensor(Shape::Matrix(8, 4), i)).collect(),
+        ),
+        (
+            "y",
+            (0..K).map(|i| tensor(Shape::Vector(8), 50 + i)).collect(),
+        ),
+        ("w0", vec![tensor(Shape::Vector(4), 99)]),
+    ]
+    .into();
+    let names: Vec<&str> = s.inputs.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    let inputs: Vec<Vec<Tensor>> = names.iter().map(|n| data[n].clone()).collect();
+
+    let boot = Bootstrapper::new(&chain).unwrap();
+    let mut rng = Sampler::seeded_for_testing_only(5);
+    let sk = boot.context().gen_secret_key(&mut rng);
+    let bkeys = boot.gen_keys(&sk, &mut rng).unwrap();
+    let ctx = client::context(s).unwrap();
+    let psk = ctx.adopt_secret_key(&sk).unwrap();
+    let keys = client::eval_keys_for(s, &ctx, &psk, &mut rng).unwrap();
+    client::check_headroom(s, &inputs).unwrap();
+    let up = client::encrypt_inputs(s, &ctx, &psk, &inputs, &mut rng).unwrap();
+    let ev = CkksEvaluator::new_seeded(
+        &ctx,
+        s,
+        &keys.relin,
+        &keys.galois,
+        up.ciphertexts.clone(),
+        up.public.clone(),
+    )
+    .unwrap()
+    .with_refresher(Refresher::new(&boot, &bkeys))
+    .unwrap();
+    let out = exec::execute(s, &ev, &exec::RunOptions::default())
+        .unwrap()
+        .outputs;
+    let got = client::decrypt_outputs(
+        s,
+        &ctx,
+        &psk,
+        &client::EncryptedOutputs::new(s, up.key_id, out),
+    )
+    .unwrap();
+
+    let whole = hel_compiler::frontend(&src, &[]).unwrap();
+    let value = |ts: &[Tensor], seq: bool| {
+        let it: Vec<ITensor> = ts
+            .iter()
+            .map(|t| ITensor {
+                shape: match t.shape {
+                    Shape::Matrix(r, c) => IShape::Matrix(r, c),
+                    Shape::Vector(n) => IShape::Vector(n),
+                    Shape::Scalar => IShape::Scalar,
+                },
+                data: t.data.clone(),
+            })
+            .collect();
+        if seq {
+            Value::Seq(it)
+        } else {
+            Value::Tensor(it[0].clone())
+        }
+    };
+    let reference: HashMap<String, Value> = data
+        .iter()
+        .map(|(n, ts)| (n.to_string(), value(ts, *n != "w0")))
+        .collect();
+    let want = interp::eval(&whole, &reference).unwrap();
+    let Value::Tensor(want) = &want[0].1 else {
+        panic!("sequence output")
+    };
+    let err = max_diff(&got[0].data, &want.data);
+    eprintln!(
+        "`w` from w0 after {} rounds: error {err:.3e} (bound {:.3e})",
+        b.rounds.len(),
+        s.outputs[0].bound
+    );
+    assert!(err <= s.outputs[0].bound, "{err} > {}", s.outputs[0].bound);
+    // A model that moved: the refresh carried the computed start, not zeros.
+    assert!(max_diff(&want.data, &data["w0"][0].data) > 10.0 * s.outputs[0].bound);
+}

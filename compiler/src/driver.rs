@@ -55,6 +55,10 @@ pub struct Options {
     /// [`Program::refresh`]): both are pinned to one packing, and no client-side product
     /// involves the input.
     pub refresh: Vec<(String, String)>,
+    /// Outputs the server refreshes into another program's input, in a program that has no
+    /// such input (the first round of a state that does not start at zeros computes its
+    /// start): pinned to the packing of [`Options::refresh`]'s outputs.
+    pub refresh_outputs: Vec<String>,
     /// Inputs that hold the model's state (a round program's weights, see
     /// [`Program::mark_state`]): no client-side product involves them.
     pub state: Vec<String>,
@@ -77,6 +81,7 @@ impl Default for Options {
             keep_best: true,
             limits: Limits::DEFAULT,
             refresh: Vec::new(),
+            refresh_outputs: Vec::new(),
             state: Vec::new(),
             unit: None,
         }
@@ -157,6 +162,11 @@ fn refreshed(mut program: Program, options: &Options) -> Result<Program, Diagnos
     program.mark_state(&options.state).map_err(|message| {
         Diagnostic::new(Code::Rounds, &program.source, Span::new(0, 0), message)
     })?;
+    program
+        .refresh_outputs(&options.refresh_outputs)
+        .map_err(|message| {
+            Diagnostic::new(Code::Rounds, &program.source, Span::new(0, 0), message)
+        })?;
     if options.refresh.is_empty() {
         return Ok(program);
     }

@@ -305,6 +305,27 @@ fn other_training_loops_join_at_every_level() {
              for i in 0..k { x = 0.5 * x + 0.2 * ((A[i] @ transpose(A[i])) @ (x + c)); }\n\
              output x;\n",
         ),
+        // State that does not start at zeros: the first round computes its start.
+        (
+            "start_from_input.hel",
+            "const k = 6;\n\
+             input Z: enc matrix[6, 4][k] range [-1, 1];\n\
+             input y: enc vector[6][k] range [-1, 1];\n\
+             input w0: plain vector[4] range [-1, 1];\n\
+             let w = w0;\n\
+             for i in 0..k { w = w - 0.05 * (transpose(Z[i]) @ (Z[i] @ w - y[i])); }\n\
+             output w;\n",
+        ),
+        (
+            "start_from_data.hel",
+            "const k = 5;\n\
+             input A: enc matrix[4, 4][k] range [-1, 1];\n\
+             input c: enc vector[4] range [-1, 1];\n\
+             let u = zeros(4);\n\
+             let x = 0.25 * (transpose(A[0]) @ c);\n\
+             for i in 0..k { u = 0.5 * u + 0.1 * (A[i] @ x); x = 0.9 * x - 0.1 * u; }\n\
+             output x;\n",
+        ),
     ];
     let rule = insecure_chain_for_testing_only();
     for (name, text) in programs {
@@ -325,6 +346,20 @@ fn other_training_loops_join_at_every_level() {
             }
             let refreshes = b.rounds.len() - 1;
             assert!(s.bootstraps().count() >= refreshes, "{name} {level:?}");
+            // Only the state that starts as zeros(n) starts as the server's zeros: the rest
+            // is computed by the first round (from the inputs, which are the program's).
+            let zeros = s
+                .nodes
+                .iter()
+                .filter(|n| matches!(n.instr, Instr::Trivial { .. }))
+                .count();
+            let zeros_states = text.matches("= zeros(").count();
+            assert!(
+                zeros >= zeros_states && (zeros_states > 0 || zeros == 0),
+                "{name} {level:?}: {zeros} zeros for {zeros_states} states"
+            );
+            let declared_inputs = text.matches("input ").count();
+            assert_eq!(s.inputs.len(), declared_inputs, "{name} {level:?}");
             eprintln!(
                 "{name} {level:?}: rounds {:?}, {} bootstraps, depths {:?}",
                 b.rounds,

@@ -112,7 +112,7 @@ pub fn plaintext_states(
             interface.data_input.clone(),
             program::batch_value(batches, start, len),
         );
-        for s in template.state() {
+        for s in template.state().iter().filter(|s| s.is_input(start)) {
             let v = state.get(&s.name).map(Vec::as_slice).unwrap_or(&[]);
             inputs.insert(s.input.clone(), program::vector_value(v));
         }

@@ -8,6 +8,7 @@
 //! passes fold them into the circuit). Tools that rewrite programs (the rounds transform of
 //! [`crate::rounds`]) read these facts instead of re-deriving them from the syntax.
 
+use crate::ir::Shape;
 use crate::source::Span;
 use std::collections::HashMap;
 
@@ -16,6 +17,7 @@ use std::collections::HashMap;
 pub struct CompileTime {
     stmts: HashMap<Span, bool>,
     carried: HashMap<Span, Vec<(String, bool)>>,
+    lets: HashMap<Span, Shape>,
 }
 
 impl CompileTime {
@@ -37,6 +39,18 @@ impl CompileTime {
             .iter()
             .find(|(n, _)| n == name)
             .map(|&(_, ct)| ct)
+    }
+
+    /// The shape of the value the `let` statement at `span` declares (a round program
+    /// declares an input of that shape for a carried variable). `None` if no such `let` was
+    /// checked.
+    pub fn let_shape(&self, span: Span) -> Option<Shape> {
+        self.lets.get(&span).copied()
+    }
+
+    pub(super) fn record_let(&mut self, span: Span, compile_time: bool, shape: Shape) {
+        self.record_stmt(span, compile_time);
+        self.lets.insert(span, shape);
     }
 
     /// Records a statement; a loop body is checked until its types are stable, and the last

@@ -20,7 +20,7 @@ impl<'a> Elab<'a> {
                     return Err(d);
                 }
                 let v = self.value(&l.value)?;
-                self.facts.record_stmt(l.span, v.ct);
+                self.facts.record_let(l.span, v.ct, v.ty.shape);
                 self.frame().vars.insert(
                     l.name.name.clone(),
                     Var {

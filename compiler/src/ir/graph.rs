@@ -234,6 +234,31 @@ impl Program {
         Ok(())
     }
 
+    /// Marks outputs the server refreshes by bootstrapping into another program's input (of
+    /// the same name in [`Program::refresh`]'s pairs): pinned to the packing that input comes
+    /// in. Refuses a name that is not an encrypted vector output.
+    pub fn refresh_outputs(&mut self, names: &[String]) -> Result<(), String> {
+        for name in names {
+            let out = self
+                .outputs
+                .iter()
+                .position(|o| &o.name == name)
+                .ok_or_else(|| format!("no output `{name}` to refresh"))?;
+            let ty = self.graph.node(self.outputs[out].node).ty;
+            if !matches!(ty.shape, Shape::Vector(_))
+                || ty.seq.is_some()
+                || ty.secrecy != Secrecy::Enc
+            {
+                return Err(format!(
+                    "output `{name}` cannot be refreshed on the server: only encrypted vectors \
+                     can (it is {ty})"
+                ));
+            }
+            self.outputs[out].refreshed = true;
+        }
+        Ok(())
+    }
+
     /// Marks state the server refreshes by bootstrapping between rounds: each `(input,
     /// output)` pair names an encrypted vector input that will hold the bootstrapped value of
     /// the output of the same shape. Both are then pinned to one packing by the lowering.

@@ -7,7 +7,8 @@
 //! bottom of a bootstrapping chain ([`BootstrapParams::program_params`]), and the round
 //! schedules are joined into one: round r + 1's state input ciphertexts become
 //! [`Instr::Bootstrap`] nodes of round r's state output tiles, landing on the level and scale
-//! the next round expects; round 1's state (`zeros(n)`) is a noiseless [`Instr::Trivial`];
+//! the next round expects; round 1's state is a noiseless [`Instr::Trivial`] where it starts
+//! as `zeros(n)`, else computed by round 1's own program (`let v = v0;`);
 //! the minibatch inputs of every round are elements of the whole program's sequence inputs.
 //! So the bootstraps sit on the fewest and cheapest values there are (the weights, one tile
 //! per state vector, not the data), the client uploads once and downloads once, and the
@@ -125,6 +126,7 @@ pub fn compile_bootstrapped(
             .ok_or_else(|| no_chain("it refreshes no slot count".into()))?,
         unit: None,
         compiled: HashMap::new(),
+        refusals: HashMap::new(),
     };
     // The probe fixes the grid: the chain of the fewest slots has the widest q_0, so the
     // values at the bottom fit whatever grid comes out. Then the chain of the grid's width.
@@ -132,7 +134,14 @@ pub fn compile_bootstrapped(
     let unit = rounds
         .try_compile(0, 1)?
         .map(|c| c.lowered.schedule.unit)
-        .ok_or_else(|| one_too_deep(source, template.loop_span(), probe_levels))?;
+        .ok_or_else(|| {
+            one_too_deep(
+                source,
+                template.loop_span(),
+                probe_levels,
+                &rounds.why_not(0, 1),
+            )
+        })?;
     rounds.chain = rule
         .fewest_slots(unit.w.trailing_zeros())
         .ok_or_else(|| no_chain(format!("none refreshes rows of {} slots", unit.w)))?;
@@ -142,8 +151,25 @@ pub fn compile_bootstrapped(
     let (per_round, mut reason) = match round_size {
         Some(r) => (r.clamp(1, total), format!("--round-size {r}")),
         None => {
-            let largest = largest_fitting(total, |k| Ok(rounds.try_compile(0, k)?.is_some()))?
-                .ok_or_else(|| one_too_deep(source, template.loop_span(), levels))?;
+            // Sized by a round that is not the first where the first differs (it computes
+            // the state's start): the first is shortened below if it does not fit.
+            let sized = |k: usize| {
+                if k < total {
+                    template.later_start(k)
+                } else {
+                    0
+                }
+            };
+            let largest =
+                largest_fitting(total, |k| Ok(rounds.try_compile(sized(k), k)?.is_some()))?
+                    .ok_or_else(|| {
+                        one_too_deep(
+                            source,
+                            template.loop_span(),
+                            levels,
+                            &rounds.why_not(sized(1), 1),
+                        )
+                    })?;
             let why = if largest == total {
                 format!("all {total} minibatches fit one round within the {levels} levels a bootstrap leaves")
             } else {
@@ -173,8 +199,9 @@ pub fn compile_bootstrapped(
                     template.loop_span(),
                     Code::TooDeep,
                     format!(
-                        "the round of {len} minibatch(es) from minibatch {start} is deeper than \
-                         the {levels} levels a bootstrap leaves{}",
+                        "the round of {len} minibatch(es) from minibatch {start} does not fit \
+                         the {levels} levels a bootstrap leaves{}{}",
+                        rounds.why_not(start, len),
                         if round_size.is_some() {
                             "; use a smaller --round-size"
                         } else {
@@ -284,13 +311,14 @@ fn trip_count(p: &crate::ir::Program) -> Option<u64> {
     }
 }
 
-fn one_too_deep(source: &SourceFile, span: Span, levels: usize) -> Diagnostic {
+fn one_too_deep(source: &SourceFile, span: Span, levels: usize, why: &str) -> Diagnostic {
     Diagnostic::new(
         Code::TooDeep,
         source,
         span,
         format!(
-            "even a round of one minibatch is deeper than the {levels} levels a bootstrap leaves"
+            "even a round of one minibatch does not fit the {levels} levels a bootstrap \
+             leaves{why}"
         ),
     )
 }
@@ -303,6 +331,18 @@ struct Rounds<'a> {
     chain: BootstrapParams,
     unit: Option<hel_schedule::Unit>,
     compiled: HashMap<(usize, usize), Compiled>,
+    /// Why the rounds that do not fit were refused, by the same key: a refusal names it.
+    refusals: HashMap<(usize, usize), String>,
+}
+
+impl Rounds<'_> {
+    /// `" (the compiler: WHY)"` for the round of `len` from `start` that did not fit, for
+    /// refusals to name the real cause (levels, the base's range, the operation budget).
+    fn why_not(&self, start: usize, len: usize) -> String {
+        self.refusals
+            .get(&(self.template.program_key(start), len))
+            .map_or(String::new(), |m| format!(" (the compiler: {m})"))
+    }
 }
 
 impl Rounds<'_> {
@@ -330,7 +370,12 @@ impl Rounds<'_> {
             let mut per_refresh = 0;
             let mut fits = true;
             for len in [k, total % k].into_iter().filter(|&l| l > 0) {
-                let Some(c) = self.try_compile(0, len)? else {
+                let start = if plan.len() > 1 {
+                    self.template.later_start(len)
+                } else {
+                    0
+                };
+                let Some(c) = self.try_compile(start, len)? else {
                     fits = false;
                     break;
                 };
@@ -401,7 +446,8 @@ impl Rounds<'_> {
                         Code::TooDeep | Code::Budget | Code::Params | Code::Range
                     ) =>
                 {
-                    return Ok(None)
+                    self.refusals.insert(key, d.message);
+                    return Ok(None);
                 }
                 Err(d) => return Err(d),
             }

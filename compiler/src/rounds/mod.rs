@@ -10,9 +10,13 @@
 //! into a round program. New nodes reuse the spans of the nodes they derive from, so a
 //! diagnostic about a round program points into the user's file.
 //!
-//! - every loop-carried vector that starts as `zeros(n)` becomes an encrypted input
+//! - every loop-carried vector that is a run-time value becomes an encrypted input
 //!   (`let v = zeros(f);` → `input v_start: enc vector[f]; let v = v_start;`) and an output, so
-//!   NAG's momentum `w` crosses the round boundary along with `v`. No value range is declared
+//!   NAG's momentum `w` crosses the round boundary along with `v`. One that starts as
+//!   `zeros(n)` is an input of every round (the first round's is zeros); one that starts
+//!   anywhere else (`let v = v0;`, `let w = ones(f) * 0.1;`, a value computed from the data)
+//!   keeps its `let` in the first round's program, whose only difference from the others is
+//!   that it computes that start itself: the rest of the rounds take it as an input. No value range is declared
 //!   for these inputs: a range fitted to the decrypted weights would tighten the compiler's
 //!   error bound, but the server sees the program, and the range would tell it how large the
 //!   weights are. The compiler then assumes [-1, 1];
@@ -39,7 +43,7 @@ use std::collections::HashSet;
 use crate::check::{self, CompileTime};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::driver::{self, Compiled, Options};
-use crate::ir;
+use crate::ir::{self, Shape};
 use crate::source::{SourceFile, Span};
 use crate::syntax::ast::{
     self, BinOp, Expr, ExprKind, ForStmt, Ident, InputDef, Item, LetStmt, OutputStmt, SecrecyKw,
@@ -59,8 +63,21 @@ pub struct StateVar {
     pub name: String,
     /// The round program's input that holds its value at the start of the round.
     pub input: String,
-    /// The index of its `let NAME = zeros(n);` among the program's items.
+    /// Its length.
+    pub len: usize,
+    /// Whether it starts as `zeros(n)` (then the first round takes it as an input too);
+    /// otherwise the first round's program computes its start (its `let` is kept).
+    pub starts_at_zeros: bool,
+    /// The index of its `let` among the program's items.
     item: usize,
+}
+
+impl StateVar {
+    /// Whether the round program from `start` takes it as an input (every round but the
+    /// first for a state that does not start at zeros).
+    pub fn is_input(&self, start: usize) -> bool {
+        self.starts_at_zeros || start > 0
+    }
 }
 
 /// A program, analysed for generating its round programs.
@@ -166,15 +183,25 @@ impl RoundTemplate {
             .collect();
         let mut taken = all_names(&ast);
         let mut state = Vec::new();
+        let mut new_state = |item: usize, l: &LetStmt, len: usize, starts_at_zeros: bool| {
+            let name = l.name.name.clone();
+            let mut input = format!("{name}_start");
+            while taken.contains(&input) {
+                input.push('_');
+            }
+            taken.insert(input.clone());
+            StateVar {
+                name,
+                input,
+                len,
+                starts_at_zeros,
+                item,
+            }
+        };
         for &(item, l) in &carried {
             if is_zeros_vector(&l.value) {
-                let name = l.name.name.clone();
-                let mut input = format!("{name}_start");
-                while taken.contains(&input) {
-                    input.push('_');
-                }
-                taken.insert(input.clone());
-                state.push(StateVar { name, input, item });
+                // Its length is the checker's, filled in below.
+                state.push(new_state(item, l, 0, true));
             }
         }
 
@@ -194,10 +221,16 @@ impl RoundTemplate {
         let facts = crate::on_big_stack(|| {
             check::elaborate_with_facts(source, &template.program(0), sets).map(|(_, f)| f)
         })?;
-        let text = |s: Span| &source.text()[s.start as usize..s.end as usize];
 
+        for s in &mut template.state {
+            if let Some(Shape::Vector(len)) = facts.let_shape(ast_let_span(&ast, s.item)) {
+                s.len = len;
+            }
+        }
+        // The other carried variables: compile-time values (folded into each round), or
+        // run-time vectors that start elsewhere (the first round computes their start).
         let mut ct_carried = HashSet::new();
-        for &(_, l) in &carried {
+        for &(item, l) in &carried {
             let name = &l.name.name;
             if template.state.iter().any(|s| s.name == *name) {
                 continue;
@@ -206,35 +239,28 @@ impl RoundTemplate {
                 ct_carried.insert(name.clone());
                 continue;
             }
-            let starts_compile_time = facts.stmt(l.span) == Some(true);
-            let at = first_runtime_assignment(&lp.body, name, &facts);
-            return Err(match at {
-                Some(at) if starts_compile_time => refuse(
-                    at,
-                    format!(
-                        "`{name}` starts as the compile-time value `{}`, but this assignment \
-                         makes it a run-time value; rounds carry vectors that start as zeros(n) \
-                         (they become encrypted inputs) and compile-time values",
-                        text(l.value.span)
-                    ),
-                )
-                .with_label("not a compile-time value"),
-                _ => refuse(
-                    l.span,
-                    format!(
-                        "`{name}` is carried from one iteration to the next but starts as `{}`; \
-                         rounds carry vectors that start as zeros(n) (they become encrypted \
-                         inputs) and compile-time values",
-                        text(l.value.span)
-                    ),
-                )
-                .with_label("neither zeros(n) nor a compile-time value"),
-            });
+            match facts.let_shape(l.span) {
+                Some(Shape::Vector(len)) => template.state.push(new_state(item, l, len, false)),
+                shape => {
+                    let what = shape.map_or("not a vector".to_string(), |s| format!("a {s}"));
+                    let at = first_runtime_assignment(&lp.body, name, &facts).unwrap_or(l.span);
+                    return Err(refuse(
+                        at,
+                        format!(
+                            "`{name}` is carried from one iteration to the next as a run-time \
+                             value, and it is {what}; rounds carry run-time vectors (they \
+                             become encrypted inputs) and compile-time values"
+                        ),
+                    )
+                    .with_label(format!("`{name}` is {what}")));
+                }
+            }
         }
         if template.state.is_empty() {
             return Err(refuse(
                 lp.span,
-                "no loop-carried vector starts as zeros(n), so there are no weights to carry"
+                "no run-time vector is carried from one iteration to the next, so there are no \
+                 weights to carry"
                     .into(),
             ));
         }
@@ -243,12 +269,14 @@ impl RoundTemplate {
                 return Err(refuse(
                     o.span,
                     format!(
-                        "output `{}` is not a loop-carried vector that starts as zeros(n)",
+                        "output `{}` is not a vector the loop carries from one iteration to the \
+                         next",
                         o.name
                     ),
                 ));
             }
         }
+        template.state.sort_by_key(|s| s.item);
 
         // The loop body: compile-time statements (for the warm-up loop), and whether the loop
         // variable is used other than as a minibatch index.
@@ -310,6 +338,24 @@ impl RoundTemplate {
     pub fn program_key(&self, start: usize) -> usize {
         if self.shifts {
             start
+        } else if self.first_differs() {
+            start.min(1)
+        } else {
+            0
+        }
+    }
+
+    /// Whether the first round's program differs from the others' by computing the start of
+    /// a state that does not start at zeros.
+    pub fn first_differs(&self) -> bool {
+        self.state.iter().any(|s| !s.starts_at_zeros)
+    }
+
+    /// A start of a round that is not the first, for sizing rounds: `len`, the second
+    /// round's start for rounds of `len`, where the first differs; else the first (0).
+    pub fn later_start(&self, len: usize) -> usize {
+        if self.first_differs() {
+            len
         } else {
             0
         }
@@ -318,11 +364,17 @@ impl RoundTemplate {
     /// The round program for the round whose first global iteration is `start` (its length is
     /// the constant `k`, set at compile time like for the original program).
     pub fn program(&self, start: usize) -> ast::Program {
-        let start = self.program_key(start);
+        let first = start == 0;
+        let start = if self.shifts { start } else { 0 };
         let mut items = Vec::with_capacity(self.ast.items.len() + self.state.len() + 1);
         for (j, item) in self.ast.items.iter().enumerate() {
             match item {
-                Item::Stmt(Stmt::Let(l)) if self.state.iter().any(|s| s.item == j) => {
+                Item::Stmt(Stmt::Let(l))
+                    if self
+                        .state
+                        .iter()
+                        .any(|s| s.item == j && s.is_input(!first as usize)) =>
+                {
                     if let Some(s) = self.state.iter().find(|s| s.item == j) {
                         items.extend(state_input(s, l));
                     }
@@ -375,8 +427,26 @@ impl RoundTemplate {
     /// weights, but it only prepares data (no product of a minibatch with the weights).
     pub fn compile(&self, start: usize, options: &Options) -> Result<Compiled, Diagnostic> {
         let program = crate::on_big_stack(|| self.program(start));
+        let computed_here = |input: &str| {
+            self.state
+                .iter()
+                .any(|s| s.input == input && !s.is_input(start))
+        };
+        // The first round refreshes the state whose start it computes from its output alone.
+        let (refresh_outputs, refresh) = options
+            .refresh
+            .iter()
+            .cloned()
+            .partition::<Vec<_>, _>(|(input, _)| computed_here(input));
         let options = Options {
-            state: self.state.iter().map(|s| s.input.clone()).collect(),
+            state: self
+                .state
+                .iter()
+                .filter(|s| s.is_input(start))
+                .map(|s| s.input.clone())
+                .collect(),
+            refresh,
+            refresh_outputs: refresh_outputs.into_iter().map(|(_, o)| o).collect(),
             ..options.clone()
         };
         driver::compile_ast(&self.source, &program, &options)
@@ -428,11 +498,20 @@ impl RoundTemplate {
     }
 }
 
-/// `input NAME_start: enc vector[n]; let NAME = NAME_start;` for `let NAME = zeros(n);`.
+/// The span of the `let` at `item`.
+fn ast_let_span(ast: &ast::Program, item: usize) -> Span {
+    match ast.items.get(item) {
+        Some(Item::Stmt(Stmt::Let(l))) => l.span,
+        _ => Span::default(),
+    }
+}
+
+/// `input NAME_start: enc vector[n]; let NAME = NAME_start;` for `let NAME = ...;` (`n` as
+/// written in `zeros(n)`, else the checker's length).
 fn state_input(s: &StateVar, l: &LetStmt) -> [Item; 2] {
     let len = match &l.value.kind {
-        ExprKind::Call(_, args) => args[0].clone(),
-        _ => number(0, l.value.span),
+        ExprKind::Call(_, args) if s.starts_at_zeros && !args.is_empty() => args[0].clone(),
+        _ => number(s.len, l.value.span),
     };
     let input = Item::Input(InputDef {
         name: Ident {

@@ -95,7 +95,7 @@ fn composed(t: &RoundTemplate, sizes: &[usize], z: &[Tensor], m: usize, f: usize
         assert_eq!(p.source.name(), t.source().name());
         let mut inputs = HashMap::new();
         inputs.insert("Z".to_string(), Value::Seq(z[start..start + len].to_vec()));
-        for s in t.state() {
+        for s in t.state().iter().filter(|s| s.is_input(start)) {
             let data = state[&s.name].clone();
             let v = Value::Tensor(Tensor {
                 shape: Shape::Vector(f),
@@ -142,6 +142,82 @@ fn round_programs_compose_to_the_original_program() {
     }
 }
 
+/// A state that does not start at zeros (a run-time input, a compile-time vector the loop
+/// makes a run-time value, a value computed from the data) keeps its `let` in the first
+/// round only; the later rounds take it as an input, and the rounds compose to the program.
+#[test]
+fn state_that_starts_elsewhere_is_computed_by_the_first_round() {
+    let (m, f) = (4, 3);
+    let head = "const k = 5; const m = 4; const f = 3; input Z: enc matrix[m, f][k]; \
+                input c: enc vector[f]; ";
+    for start in ["c", "ones(f) * 0.1", "0.1 * (transpose(Z[0]) @ (Z[0] @ c))"] {
+        let src = SourceFile::new(
+            "x.hel",
+            format!(
+                "{head}let u = zeros(f); let b = {start}; for i in 0..k {{ \
+                 u = 0.5 * u + transpose(Z[i]) @ (Z[i] @ b); b = b - 0.1 * u; }} output b;"
+            ),
+        );
+        let t = RoundTemplate::new(&src).unwrap_or_else(|d| panic!("{start}: {}", d.message));
+        let state: Vec<(&str, bool)> = t
+            .state()
+            .iter()
+            .map(|s| (s.name.as_str(), s.starts_at_zeros))
+            .collect();
+        assert_eq!(state, [("u", true), ("b", false)], "{start}");
+        assert!(t.first_differs());
+        // The first round computes `b`'s start; the later ones (one program) take it.
+        let (r0, r2) = (printed(&t, 0), printed(&t, 2));
+        assert!(r0.contains(&format!("let b = {start};")), "{r0}");
+        assert!(!r0.contains("b_start"), "{r0}");
+        assert!(
+            r2.contains("input b_start: enc vector[3];\nlet b = b_start;"),
+            "{r2}"
+        );
+        assert!(r0.ends_with("output b, u;\n") && r2.ends_with("output b, u;\n"));
+        assert_eq!((t.program_key(0), t.program_key(2)), (0, 1));
+        assert_eq!(printed(&t, 2), printed(&t, 4));
+        let whole = crate::frontend(&src, &[]).unwrap();
+        let inputs = interp::random_inputs(&whole, 11);
+        let want = interp::eval(&whole, &inputs).unwrap();
+        let Value::Tensor(want) = &want[0].1 else {
+            panic!("a sequence output")
+        };
+        let Some(Value::Seq(z)) = inputs.get("Z").cloned() else {
+            panic!("no minibatches")
+        };
+        for sizes in [vec![5], vec![2, 2, 1], vec![1; 5]] {
+            let mut state: HashMap<String, Vec<f64>> = HashMap::new();
+            state.insert("u".into(), vec![0.0; f]);
+            let mut at = 0;
+            for &len in &sizes {
+                let p = t.frontend(at, &sets(len, m, f)).unwrap();
+                let mut round_inputs = HashMap::new();
+                round_inputs.insert("Z".to_string(), Value::Seq(z[at..at + len].to_vec()));
+                round_inputs.insert("c".to_string(), inputs["c"].clone());
+                for s in t.state().iter().filter(|s| s.is_input(at)) {
+                    let data = state[&s.name].clone();
+                    let shape = Shape::Vector(s.len);
+                    round_inputs.insert(s.input.clone(), Value::Tensor(Tensor { shape, data }));
+                }
+                for (name, v) in interp::eval(&p, &round_inputs).unwrap() {
+                    let Value::Tensor(v) = v else {
+                        panic!("a sequence output")
+                    };
+                    state.insert(name, v.data);
+                }
+                at += len;
+            }
+            let d = state["b"]
+                .iter()
+                .zip(&want.data)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(d < 1e-12, "{start}, rounds {sizes:?}: differs by {d:e}");
+        }
+    }
+}
+
 #[test]
 fn rounds_that_do_not_depend_on_the_start_compile_to_one_circuit() {
     let options = Options {
@@ -165,17 +241,14 @@ fn rounds_that_do_not_depend_on_the_start_compile_to_one_circuit() {
 fn refuses_what_it_cannot_carry_at_the_statement_that_stops_it() {
     let head = "const k = 2; input Z: enc vector[3][k]; ";
     let cases = [
-        // A compile-time start that the loop makes a run-time value: at the assignment.
+        // A carried run-time matrix (a bootstrap refreshes vectors): at the assignment that
+        // makes it a run-time value.
         (
-            "let b = ones(3); for i in 0..k { b = b + Z[i]; } output b;",
-            "b = b + Z[i];",
-            "`b` starts as the compile-time value `ones(3)`",
-        ),
-        // A run-time start other than zeros(n): at the `let`.
-        (
-            "input c: enc vector[3]; let b = c; for i in 0..k { b = b + Z[i]; } output b;",
-            "let b = c;",
-            "`b` is carried from one iteration to the next but starts as `c`",
+            "input M: enc matrix[3, 3][k]; let B = zeros(3, 3); for i in 0..k { B = B + M[i]; } \
+             output B;",
+            "B = B + M[i];",
+            "`B` is carried from one iteration to the next as a run-time value, and it is a \
+             matrix",
         ),
         (
             "let b = zeros(3); for i in 0..k { for j in 0..2 { b = b + Z[i]; } } output b;",
@@ -185,12 +258,12 @@ fn refuses_what_it_cannot_carry_at_the_statement_that_stops_it() {
         (
             "let b = zeros(3); let c = b + 1; for i in 0..k { b = b + Z[i]; } output c;",
             "c;",
-            "output `c` is not a loop-carried vector",
+            "output `c` is not a vector the loop carries",
         ),
         (
             "let c = ones(3); for i in 0..k { let b = c + Z[i]; } output c;",
             "for i in 0..k",
-            "no loop-carried vector starts as zeros(n)",
+            "no run-time vector is carried",
         ),
         (
             "let b = zeros(3); for i in 0..k { b = b + Z[i]; } for i in 0..k { b = b + Z[i]; } \
