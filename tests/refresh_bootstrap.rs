@@ -716,66 +716,40 @@ fn compiled_bootstraps_run_encrypted_within_the_bound() {
         .is_err());
 }
 
-/// A state that does not start at zeros (`let w = w0;` from a public input, beside a momentum
-/// that does): the first round computes its start, the later rounds take it bootstrapped,
-/// and the decrypted model is the whole program's plaintext model within the schedule's
-/// predicted bound, bootstraps included.
-#[test]
-fn state_started_by_the_first_round_runs_encrypted_within_the_bound() {
+/// Compiles `text` with bootstraps (rounds of `round`), runs it encrypted on `data` (by input
+/// name; sequences for the inputs in `seqs`) and returns its decrypted outputs, the whole
+/// program's plaintext outputs, and the compilation.
+fn run_joined(
+    name: &str,
+    text: &str,
+    round: usize,
+    data: &HashMap<&str, Vec<Tensor>>,
+) -> (
+    Vec<Tensor>,
+    Vec<(String, Value)>,
+    hel_compiler::rounds::Bootstrapped,
+) {
     use hel_compiler::rounds::compile_bootstrapped;
-    const K: usize = 4;
-    let src = SourceFile::new(
-        "momentum_from_w0.hel",
-        "const k = 4;\n\
-         input Z: enc matrix[8, 4][k] range [-1, 1];\n\
-         input y: enc vector[8][k] range [-1, 1];\n\
-         input w0: plain vector[4] range [-1, 1];\n\
-         let u = zeros(4);\n\
-         let w = w0;\n\
-         for i in 0..k {\n\
-             u = 0.5 * u + 0.05 * (transpose(Z[i]) @ (Z[i] @ w - y[i]));\n\
-             w = w - u;\n\
-         }\n\
-         output w;\n"
-            .to_string(),
-    );
+    let src = SourceFile::new(name, text.to_string());
     let mut o = Options::default();
     o.passes.level = OptLevel::O1;
     let b = compile_bootstrapped(
         &src,
         &o,
         &insecure_chain_for_testing_only(),
-        Some(2),
+        Some(round),
         &Default::default(),
     )
     .unwrap_or_else(|d| panic!("{}", d.render_plain()));
     let s = &b.schedule;
-    assert_eq!(b.rounds, vec![(0, 2), (2, 2)]);
-    assert!(s.bootstraps().count() >= 1);
     let chain = s.bootstrap.clone().unwrap();
-
-    // The client's inputs, in the schedule's order (the program's own: no state input).
-    let tensor = |shape: Shape, seed: usize| Tensor {
-        data: (0..shape.len())
-            .map(|j| (((j * 37 + seed * 101 + 11) % 97) as f64 / 48.0 - 1.0).clamp(-1.0, 1.0))
-            .collect(),
-        shape,
-    };
-    let data: HashMap<&str, Vec<Tensor>> = [
-        (
-            "Z",
-            (0..K).map(|i| tensor(Shape::Matrix(8, 4), i)).collect(),
-        ),
-        (
-            "y",
-            (0..K).map(|i| tensor(Shape::Vector(8), 50 + i)).collect(),
-        ),
-        ("w0", vec![tensor(Shape::Vector(4), 99)]),
-    ]
-    .into();
-    let names: Vec<&str> = s.inputs.iter().map(|i| i.name.as_str()).collect();
-    assert_eq!(names.len(), 3, "{names:?}");
-    let inputs: Vec<Vec<Tensor>> = names.iter().map(|n| data[n].clone()).collect();
+    let whole = hel_compiler::frontend(&src, &[]).unwrap();
+    let inputs: Vec<Vec<Tensor>> = s
+        .inputs
+        .iter()
+        .map(|i| data[i.name.as_str()].clone())
+        .collect();
+    assert_eq!(s.inputs.len(), whole.inputs.len());
 
     let boot = Bootstrapper::new(&chain).unwrap();
     let mut rng = Sampler::seeded_for_testing_only(5);
@@ -800,48 +774,140 @@ fn state_started_by_the_first_round_runs_encrypted_within_the_bound() {
     let out = exec::execute(s, &ev, &exec::RunOptions::default())
         .unwrap()
         .outputs;
-    let got = client::decrypt_outputs(
-        s,
-        &ctx,
-        &psk,
-        &client::EncryptedOutputs::new(s, up.key_id, out),
-    )
-    .unwrap();
+    let enc = client::EncryptedOutputs::new(s, up.key_id, out);
+    let got = client::decrypt_outputs(s, &ctx, &psk, &enc).unwrap();
 
-    let whole = hel_compiler::frontend(&src, &[]).unwrap();
-    let value = |ts: &[Tensor], seq: bool| {
-        let it: Vec<ITensor> = ts
-            .iter()
-            .map(|t| ITensor {
-                shape: match t.shape {
-                    Shape::Matrix(r, c) => IShape::Matrix(r, c),
-                    Shape::Vector(n) => IShape::Vector(n),
-                    Shape::Scalar => IShape::Scalar,
-                },
-                data: t.data.clone(),
-            })
-            .collect();
-        if seq {
-            Value::Seq(it)
-        } else {
-            Value::Tensor(it[0].clone())
-        }
-    };
-    let reference: HashMap<String, Value> = data
+    let reference: HashMap<String, Value> = whole
+        .inputs
         .iter()
-        .map(|(n, ts)| (n.to_string(), value(ts, *n != "w0")))
+        .map(|decl| {
+            let it: Vec<ITensor> = data[decl.name.as_str()]
+                .iter()
+                .map(|t| ITensor {
+                    shape: match t.shape {
+                        Shape::Matrix(r, c) => IShape::Matrix(r, c),
+                        Shape::Vector(n) => IShape::Vector(n),
+                        Shape::Scalar => IShape::Scalar,
+                    },
+                    data: t.data.clone(),
+                })
+                .collect();
+            let v = if decl.ty.seq.is_some() {
+                Value::Seq(it)
+            } else {
+                Value::Tensor(it[0].clone())
+            };
+            (decl.name.clone(), v)
+        })
         .collect();
     let want = interp::eval(&whole, &reference).unwrap();
+    (got, want, b)
+}
+
+/// Deterministic entries in [-1, 1] (`seed` varies them), in [0, 1] if `unit`.
+fn tensor(shape: Shape, seed: usize, unit: bool) -> Tensor {
+    Tensor {
+        data: (0..shape.len())
+            .map(|j| {
+                let x = ((j * 37 + seed * 101 + 11) % 97) as f64 / 48.0 - 1.0;
+                if unit {
+                    (x + 1.0) / 2.0
+                } else {
+                    x.clamp(-1.0, 1.0)
+                }
+            })
+            .collect(),
+        shape,
+    }
+}
+
+/// A state that does not start at zeros (`let w = w0;` from a public input, beside a momentum
+/// that does): the first round computes its start, the later rounds take it bootstrapped,
+/// and the decrypted model is the whole program's plaintext model within the schedule's
+/// predicted bound, bootstraps included.
+#[test]
+fn state_started_by_the_first_round_runs_encrypted_within_the_bound() {
+    const K: usize = 4;
+    let text = "const k = 4;\n\
+         input Z: enc matrix[8, 4][k] range [-1, 1];\n\
+         input y: enc vector[8][k] range [-1, 1];\n\
+         input w0: plain vector[4] range [-1, 1];\n\
+         let u = zeros(4);\n\
+         let w = w0;\n\
+         for i in 0..k {\n\
+             u = 0.5 * u + 0.05 * (transpose(Z[i]) @ (Z[i] @ w - y[i]));\n\
+             w = w - u;\n\
+         }\n\
+         output w;\n";
+    let data: HashMap<&str, Vec<Tensor>> = [
+        (
+            "Z",
+            (0..K)
+                .map(|i| tensor(Shape::Matrix(8, 4), i, false))
+                .collect(),
+        ),
+        (
+            "y",
+            (0..K)
+                .map(|i| tensor(Shape::Vector(8), 50 + i, false))
+                .collect(),
+        ),
+        ("w0", vec![tensor(Shape::Vector(4), 99, false)]),
+    ]
+    .into();
+    let (got, want, b) = run_joined("momentum_from_w0.hel", text, 2, &data);
+    assert_eq!(b.rounds, vec![(0, 2), (2, 2)]);
+    assert!(b.schedule.bootstraps().count() >= 1);
     let Value::Tensor(want) = &want[0].1 else {
         panic!("sequence output")
     };
+    let bound = b.schedule.outputs[0].bound;
     let err = max_diff(&got[0].data, &want.data);
     eprintln!(
-        "`w` from w0 after {} rounds: error {err:.3e} (bound {:.3e})",
-        b.rounds.len(),
-        s.outputs[0].bound
+        "`w` from w0 after {} rounds: error {err:.3e} (bound {bound:.3e})",
+        b.rounds.len()
     );
-    assert!(err <= s.outputs[0].bound, "{err} > {}", s.outputs[0].bound);
+    assert!(err <= bound, "{err} > {bound}");
     // A model that moved: the refresh carried the computed start, not zeros.
-    assert!(max_diff(&want.data, &data["w0"][0].data) > 10.0 * s.outputs[0].bound);
+    assert!(max_diff(&want.data, &data["w0"][0].data) > 10.0 * bound);
+}
+
+/// A matrix carried from one iteration to the next (one-vs-rest logistic regression's weights,
+/// one column per class): its tiles take every slot, so the chain refreshes all of them (no
+/// sparse-slot shortcut); the model equals the plaintext model within the bound.
+#[test]
+fn matrix_state_runs_encrypted_within_the_bound() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/ovr_logreg.hel");
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("const k = 3;", "const k = 2;");
+    let data: HashMap<&str, Vec<Tensor>> = [
+        ("X", vec![tensor(Shape::Matrix(32, 6), 1, false)]),
+        ("Y", vec![tensor(Shape::Matrix(32, 3), 2, true)]),
+    ]
+    .into();
+    let (got, want, b) = run_joined("ovr_logreg.hel", &text, 1, &data);
+    let s = &b.schedule;
+    assert_eq!(b.rounds, vec![(0, 1), (1, 1)]);
+    let chain = s.bootstrap.as_ref().unwrap();
+    assert_eq!(
+        1usize << chain.log_slots,
+        s.unit.h * s.unit.w,
+        "a matrix takes every slot"
+    );
+    assert_eq!(s.bootstraps().count(), 1);
+    let Value::Tensor(want) = &want[0].1 else {
+        panic!("sequence output")
+    };
+    let bound = s.outputs[0].bound;
+    let err = max_diff(&got[0].data, &want.data);
+    eprintln!(
+        "`W` after {} rounds: error {err:.3e} (bound {bound:.3e})",
+        b.rounds.len()
+    );
+    assert!(err <= bound, "{err} > {bound}");
+    assert!(
+        want.data.iter().any(|x| x.abs() > 10.0 * bound),
+        "a model that moved"
+    );
 }

@@ -326,6 +326,23 @@ fn other_training_loops_join_at_every_level() {
              for i in 0..k { u = 0.5 * u + 0.1 * (A[i] @ x); x = 0.9 * x - 0.1 * u; }\n\
              output x;\n",
         ),
+        // A matrix carried (one model per column), started from a plain input, next to a
+        // vector: the matrix's tiles take every slot.
+        (
+            "matrix_state.hel",
+            "const k = 4;\n\
+             input X: enc matrix[8, 4][k] range [-1, 1];\n\
+             input Y: enc matrix[8, 2][k] range [0, 1];\n\
+             input W0: plain matrix[4, 2] range [-0.1, 0.1];\n\
+             let W = W0;\n\
+             let b = zeros(2);\n\
+             for i in 0..k {\n\
+                 let E = X[i] @ W - Y[i];\n\
+                 W = W - 0.01 * (transpose(X[i]) @ E);\n\
+                 b = 0.5 * b + 0.05 * sum_rows(E);\n\
+             }\n\
+             output W, b;\n",
+        ),
     ];
     let rule = insecure_chain_for_testing_only();
     for (name, text) in programs {
@@ -358,6 +375,10 @@ fn other_training_loops_join_at_every_level() {
                 zeros >= zeros_states && (zeros_states > 0 || zeros == 0),
                 "{name} {level:?}: {zeros} zeros for {zeros_states} states"
             );
+            if text.contains("matrix_state") || name == "matrix_state.hel" {
+                let chain = s.bootstrap.as_ref().unwrap();
+                assert_eq!(1usize << chain.log_slots, s.unit.h * s.unit.w, "{level:?}");
+            }
             let declared_inputs = text.matches("input ").count();
             assert_eq!(s.inputs.len(), declared_inputs, "{name} {level:?}");
             eprintln!(

@@ -139,10 +139,11 @@ fn client_rounds_leave_the_state_to_the_server() {
 }
 
 #[test]
-fn only_vector_state_can_be_refreshed() {
+fn only_vector_and_matrix_state_can_be_refreshed() {
+    // A sequence cannot be refreshed (its elements are the data): refused at the input.
     let src = SourceFile::new(
         "bad.hel",
-        "input X: enc matrix[4, 4];\nlet Y = X * 2;\noutput Y;\n".to_string(),
+        "input X: enc vector[4][2];\nlet Y = X[0] * 2;\noutput Y;\n".to_string(),
     );
     let opts = Options {
         refresh: vec![("X".into(), "Y".into())],
@@ -150,6 +151,48 @@ fn only_vector_state_can_be_refreshed() {
     };
     let d = hel_compiler::compile(&src, &opts).unwrap_err();
     let text = d.render_plain();
-    assert!(text.contains("only encrypted vectors"), "{text}");
+    assert!(
+        text.contains("only encrypted vectors and matrices"),
+        "{text}"
+    );
     assert!(text.contains("bad.hel:1"), "{text}");
+    // A matrix comes in and leaves in one form, with factor 1, its output masked clean:
+    // transposed where a product `X @ W` needs its columns, else as asked.
+    let src = SourceFile::new(
+        "w.hel",
+        "input X: enc matrix[8, 4] range [-1, 1];\ninput W: enc matrix[4, 2];\n\
+         let V = W - 0.1 * (transpose(X) @ (X @ W));\noutput V;\n"
+            .to_string(),
+    );
+    for (forced, want) in [(None, true), (Some(true), true), (Some(false), false)] {
+        let opts = Options {
+            refresh: vec![("W".into(), "V".into())],
+            refresh_transposed: forced,
+            ..Options::default()
+        };
+        let c = hel_compiler::compile(&src, &opts);
+        let s = match (c, forced) {
+            (Ok(c), _) => c.schedule().clone(),
+            // Direct, `X @ W` has no recipe without W's columns: refused, never wrong.
+            (Err(d), Some(false)) => {
+                assert!(d.message.contains("cannot lower"), "{}", d.message);
+                continue;
+            }
+            (Err(d), _) => panic!("{}", d.render_plain()),
+        };
+        let layouts: Vec<Layout> = s.outputs[0].tiles.iter().map(|t| t.layout).collect();
+        assert!(
+            layouts
+                .iter()
+                .all(|l| matches!(l, Layout::MatrixTile { transposed, .. } if *transposed == want)),
+            "{forced:?}: {layouts:?}"
+        );
+        let w = s.inputs.iter().position(|i| i.name == "W").unwrap() as u32;
+        for ct in &s.ct_inputs {
+            if matches!(ct.pack.source, Source::Input { input, .. } if input == w) {
+                assert!(layouts.contains(&ct.pack.layout), "{:?}", ct.pack.layout);
+                assert_eq!(ct.pack.factor, 1.0);
+            }
+        }
+    }
 }

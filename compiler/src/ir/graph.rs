@@ -196,6 +196,10 @@ pub struct Program {
     /// How the client computes the derived inputs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub derived: Vec<DerivedInput>,
+    /// The form the refreshed matrices come in and leave in (transposed or direct) where
+    /// rounds that must agree fix it; `None`: the lowering chooses the shallower.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refreshed_transposed: Option<bool>,
 }
 
 impl Program {
@@ -236,7 +240,7 @@ impl Program {
 
     /// Marks outputs the server refreshes by bootstrapping into another program's input (of
     /// the same name in [`Program::refresh`]'s pairs): pinned to the packing that input comes
-    /// in. Refuses a name that is not an encrypted vector output.
+    /// in. Refuses a name that is not an encrypted vector or matrix output.
     pub fn refresh_outputs(&mut self, names: &[String]) -> Result<(), String> {
         for name in names {
             let out = self
@@ -245,13 +249,10 @@ impl Program {
                 .position(|o| &o.name == name)
                 .ok_or_else(|| format!("no output `{name}` to refresh"))?;
             let ty = self.graph.node(self.outputs[out].node).ty;
-            if !matches!(ty.shape, Shape::Vector(_))
-                || ty.seq.is_some()
-                || ty.secrecy != Secrecy::Enc
-            {
+            if !refreshable(ty) {
                 return Err(format!(
                     "output `{name}` cannot be refreshed on the server: only encrypted vectors \
-                     can (it is {ty})"
+                     and matrices can (it is {ty})"
                 ));
             }
             self.outputs[out].refreshed = true;
@@ -260,7 +261,7 @@ impl Program {
     }
 
     /// Marks state the server refreshes by bootstrapping between rounds: each `(input,
-    /// output)` pair names an encrypted vector input that will hold the bootstrapped value of
+    /// output)` pair names an encrypted vector or matrix input that will hold the bootstrapped value of
     /// the output of the same shape. Both are then pinned to one packing by the lowering.
     /// Refuses names that are not such a pair (the error says which and why).
     pub fn refresh(&mut self, pairs: &[(String, String)]) -> Result<(), String> {
@@ -277,11 +278,10 @@ impl Program {
                 .ok_or_else(|| format!("no output `{output}` to refresh `{input}` from"))?;
             let ty = self.inputs[decl].ty;
             let out_ty = self.graph.node(self.outputs[out].node).ty;
-            let vector = matches!(ty.shape, Shape::Vector(_)) && ty.seq.is_none();
-            if !vector || ty.secrecy != Secrecy::Enc {
+            if !refreshable(ty) {
                 return Err(format!(
                     "input `{input}` cannot be refreshed on the server: only encrypted vectors \
-                     can (it is {ty})"
+                     and matrices can (it is {ty})"
                 ));
             }
             if out_ty.shape != ty.shape || out_ty.seq.is_some() {
@@ -304,6 +304,7 @@ impl Program {
             graph,
             outputs,
             derived: self.derived.clone(),
+            refreshed_transposed: self.refreshed_transposed,
         }
     }
 }
@@ -417,4 +418,12 @@ impl Builder {
         table.insert(key, id);
         id
     }
+}
+
+/// Whether a value of type `ty` can be refreshed by a bootstrap between rounds: an encrypted
+/// vector or matrix (not a sequence; a scalar has no packing of its own to pin).
+fn refreshable(ty: Type) -> bool {
+    matches!(ty.shape, Shape::Vector(_) | Shape::Matrix(..))
+        && ty.seq.is_none()
+        && ty.secrecy == Secrecy::Enc
 }

@@ -260,7 +260,9 @@ fn unit_candidates(p: &Program, slots: usize) -> Vec<Unit> {
         .filter(|o| o.refreshed)
         .map(|o| match p.graph.node(o.node).ty.shape {
             Shape::Vector(n) => n,
-            _ => 1,
+            // A matrix in its direct form: one tile wide where the rows allow.
+            Shape::Matrix(_, c) => c,
+            Shape::Scalar => 1,
         })
         .max()
         .map_or(1, |n| n.next_power_of_two());
@@ -486,7 +488,7 @@ fn lay_out(p: &Program, unit: Unit, slack: u32, max_ct_ops: u64) -> Result<Laid<
             let want = match p.graph.node(o.node).ty.shape {
                 Shape::Scalar => Want::Scalar,
                 Shape::Vector(_) => Want::Vec(output_orient(&mut oracle, o)),
-                Shape::Matrix(..) => Want::Mat(oracle.best_form(o.node)),
+                Shape::Matrix(..) => Want::Mat(output_form(&mut oracle, o)),
             };
             (o.node, want)
         })
@@ -524,8 +526,14 @@ fn lay_out(p: &Program, unit: Unit, slack: u32, max_ct_ops: u64) -> Result<Laid<
                 }
             }
             Shape::Matrix(r, c) => {
-                let form = low.oracle.best_form(o.node);
-                let m = low.matrix(o.node, form)?;
+                let form = output_form(&mut low.oracle, o);
+                let mut m = low.matrix(o.node, form)?;
+                if o.refreshed {
+                    // It comes back as an input that the lowering takes to be clean.
+                    // A transposed form stores the matrix's transpose.
+                    let (sr, sc) = if form == Form::T { (c, r) } else { (r, c) };
+                    m = low.ensure_clean_mat(m, sr, sc, o.node);
+                }
                 let yc = if form == Form::D { c } else { r };
                 let gc = yc.div_ceil(unit.w);
                 for (k, ct) in m.tiles.iter().enumerate() {
@@ -563,6 +571,16 @@ fn output_orient(oracle: &mut Oracle, o: &crate::ir::OutputDecl) -> Orient {
         Orient::R
     } else {
         oracle.best_orient(o.node)
+    }
+}
+
+/// The form matrix output `o` leaves in: the cheaper one, or [`Oracle::refreshed_form`] for
+/// an output the server refreshes into the next round's input (which comes in that one form).
+fn output_form(oracle: &mut Oracle, o: &crate::ir::OutputDecl) -> Form {
+    if o.refreshed {
+        oracle.refreshed_form()
+    } else {
+        oracle.best_form(o.node)
     }
 }
 

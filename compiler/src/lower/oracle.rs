@@ -67,6 +67,8 @@ pub struct Oracle<'p> {
     /// The indices (in `input_ids`) of the inputs the server refreshes
     /// ([`crate::ir::InputDecl::refreshed_from`]).
     refreshed: rustc_hash::FxHashSet<u32>,
+    /// The one form refreshed matrices come in and leave in ([`Oracle::refreshed_form`]).
+    refreshed_form: Form,
     /// The values computed from `plain` inputs that meet ciphertexts, in node order: the
     /// server computes each in f64 and encodes it where it is used. Derived tensor
     /// `p.derived.len() + k` of the schedule is `public[k]`.
@@ -90,7 +92,58 @@ struct Costs {
 }
 
 impl<'p> Oracle<'p> {
+    /// The oracle of `p` on `unit`. A program whose refreshed state includes a matrix gets
+    /// the form for it (one for the input and the output: the output is the next round's
+    /// input) whose outputs are the shallowest, direct on ties (a product `X @ W` needs `W`
+    /// transposed: its columns), unless the program fixes it
+    /// ([`Program::refreshed_transposed`]).
     pub fn new(p: &'p Program, unit: Unit) -> Oracle<'p> {
+        let matrices: Vec<NodeId> = p
+            .outputs
+            .iter()
+            .filter(|o| o.refreshed && matches!(p.graph.node(o.node).ty.shape, Shape::Matrix(..)))
+            .map(|o| o.node)
+            .collect();
+        match p.refreshed_transposed {
+            _ if matrices.is_empty() => return Self::with_refreshed_form(p, unit, Form::D),
+            Some(true) => return Self::with_refreshed_form(p, unit, Form::T),
+            Some(false) => return Self::with_refreshed_form(p, unit, Form::D),
+            None => {}
+        }
+        let depth = |form: Form| {
+            let mut o = Self::with_refreshed_form(p, unit, form);
+            p.outputs
+                .iter()
+                .map(|x| match p.graph.node(x.node).ty.shape {
+                    _ if matrices.contains(&x.node) => o.mcost(x.node, form),
+                    Shape::Matrix(..) => {
+                        let f = o.best_form(x.node);
+                        o.mcost(x.node, f)
+                    }
+                    Shape::Vector(_) => o.vcost(x.node, Orient::R).min(if x.refreshed {
+                        INF
+                    } else {
+                        o.vcost(x.node, Orient::C)
+                    }),
+                    Shape::Scalar => o.scost(x.node),
+                })
+                .max()
+                .unwrap_or(0)
+        };
+        let form = if depth(Form::T) < depth(Form::D) {
+            Form::T
+        } else {
+            Form::D
+        };
+        Self::with_refreshed_form(p, unit, form)
+    }
+
+    /// The form refreshed matrices come in and leave in.
+    pub(super) fn refreshed_form(&self) -> Form {
+        self.refreshed_form
+    }
+
+    fn with_refreshed_form(p: &'p Program, unit: Unit, refreshed_form: Form) -> Oracle<'p> {
         let input_ids: FxHashMap<String, u32> = p
             .inputs
             .iter()
@@ -114,6 +167,7 @@ impl<'p> Oracle<'p> {
             p,
             unit,
             refreshed,
+            refreshed_form,
             sole_user: sole_users(p),
             input_sources: Vec::new(),
             input_ids,
@@ -179,7 +233,8 @@ impl<'p> Oracle<'p> {
 
     /// Whether `id` is an input the server supplies by refreshing the previous round's output
     /// ([`crate::ir::InputDecl::refreshed_from`]): it exists only as row-replicated tiles (`R`)
-    /// with factor 1, as that output leaves, and every view of it is computed on the server.
+    /// or, a matrix, in [`Oracle::refreshed_form`], with factor 1, as that output leaves, and every
+    /// view of it is computed on the server.
     pub(super) fn is_refreshed(&self, id: NodeId) -> bool {
         match &self.node(id).op {
             Op::Input { name } => self
@@ -429,7 +484,10 @@ impl<'p> Oracle<'p> {
     fn needs_uncached(&mut self, id: NodeId, want: Want) -> Option<Vec<Need>> {
         if self.input_source(id).is_some() {
             // A refreshed input exists in one layout; the others are conversions of it.
-            if self.is_refreshed(id) && want != Want::Vec(Orient::R) {
+            if self.is_refreshed(id)
+                && want != Want::Vec(Orient::R)
+                && want != Want::Mat(self.refreshed_form)
+            {
                 return None;
             }
             return Some(Vec::new());

@@ -125,27 +125,59 @@ pub fn compile_bootstrapped(
             .fewest_slots(1)
             .ok_or_else(|| no_chain("it refreshes no slot count".into()))?,
         unit: None,
+        transposed: None,
         compiled: HashMap::new(),
         refusals: HashMap::new(),
     };
     // The probe fixes the grid: the chain of the fewest slots has the widest q_0, so the
     // values at the bottom fit whatever grid comes out. Then the chain of the grid's width.
+    // The probe is a round that repeats (not a first round that computes the state's start),
+    // and fixes the form of the refreshed matrices too: every round's must be the same.
     let probe_levels = rounds.chain.program_levels;
-    let unit = rounds
-        .try_compile(0, 1)?
-        .map(|c| c.lowered.schedule.unit)
+    let probe = if total > 1 {
+        template.later_start(1)
+    } else {
+        0
+    };
+    let (unit, transposed) = rounds
+        .try_compile(probe, 1)?
+        .map(|c| {
+            let s = &c.lowered.schedule;
+            let transposed = s
+                .outputs
+                .iter()
+                .filter(|o| template.state().iter().any(|v| v.name == o.name))
+                .flat_map(|o| &o.tiles)
+                .find_map(|t| match t.layout {
+                    hel_schedule::Layout::MatrixTile { transposed, .. } => Some(transposed),
+                    _ => None,
+                });
+            (s.unit, transposed)
+        })
         .ok_or_else(|| {
             one_too_deep(
                 source,
                 template.loop_span(),
                 probe_levels,
-                &rounds.why_not(0, 1),
+                &rounds.why_not(probe, 1),
             )
         })?;
+    // A vector's tiles repeat every row (`w` slots): a sparse bootstrap of `w` slots
+    // refreshes them. A matrix tile's rows differ: it takes all the slots of the grid.
+    let state_slots = if template
+        .state()
+        .iter()
+        .any(|s| matches!(s.shape, crate::ir::Shape::Matrix(..)))
+    {
+        unit.h * unit.w
+    } else {
+        unit.w
+    };
     rounds.chain = rule
-        .fewest_slots(unit.w.trailing_zeros())
-        .ok_or_else(|| no_chain(format!("none refreshes rows of {} slots", unit.w)))?;
+        .fewest_slots(state_slots.trailing_zeros())
+        .ok_or_else(|| no_chain(format!("none refreshes {state_slots} slots")))?;
     rounds.unit = Some(unit);
+    rounds.transposed = transposed;
     rounds.compiled.clear();
     let levels = rounds.chain.program_levels;
     let (per_round, mut reason) = match round_size {
@@ -330,6 +362,8 @@ struct Rounds<'a> {
     pairs: Vec<(String, String)>,
     chain: BootstrapParams,
     unit: Option<hel_schedule::Unit>,
+    /// The form of the refreshed matrices (every round's must be the same).
+    transposed: Option<bool>,
     compiled: HashMap<(usize, usize), Compiled>,
     /// Why the rounds that do not fit were refused, by the same key: a refusal names it.
     refusals: HashMap<(usize, usize), String>,
@@ -432,6 +466,7 @@ impl Rounds<'_> {
                 keep_best: false,
                 refresh: self.pairs.clone(),
                 unit: self.unit,
+                refresh_transposed: self.transposed,
                 ..self.options.clone()
             };
             match self.template.compile(start, &options) {

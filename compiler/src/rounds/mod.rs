@@ -63,9 +63,9 @@ pub struct StateVar {
     pub name: String,
     /// The round program's input that holds its value at the start of the round.
     pub input: String,
-    /// Its length.
-    pub len: usize,
-    /// Whether it starts as `zeros(n)` (then the first round takes it as an input too);
+    /// Its shape: a vector or a matrix.
+    pub shape: Shape,
+    /// Whether it starts as `zeros(...)` (then the first round takes it as an input too);
     /// otherwise the first round's program computes its start (its `let` is kept).
     pub starts_at_zeros: bool,
     /// The index of its `let` among the program's items.
@@ -183,7 +183,7 @@ impl RoundTemplate {
             .collect();
         let mut taken = all_names(&ast);
         let mut state = Vec::new();
-        let mut new_state = |item: usize, l: &LetStmt, len: usize, starts_at_zeros: bool| {
+        let mut new_state = |item: usize, l: &LetStmt, shape: Shape, starts_at_zeros: bool| {
             let name = l.name.name.clone();
             let mut input = format!("{name}_start");
             while taken.contains(&input) {
@@ -193,15 +193,15 @@ impl RoundTemplate {
             StateVar {
                 name,
                 input,
-                len,
+                shape,
                 starts_at_zeros,
                 item,
             }
         };
         for &(item, l) in &carried {
-            if is_zeros_vector(&l.value) {
-                // Its length is the checker's, filled in below.
-                state.push(new_state(item, l, 0, true));
+            if is_zeros(&l.value) {
+                // Its shape is the checker's, filled in below.
+                state.push(new_state(item, l, Shape::Scalar, true));
             }
         }
 
@@ -223,8 +223,8 @@ impl RoundTemplate {
         })?;
 
         for s in &mut template.state {
-            if let Some(Shape::Vector(len)) = facts.let_shape(ast_let_span(&ast, s.item)) {
-                s.len = len;
+            if let Some(shape) = facts.let_shape(ast_let_span(&ast, s.item)) {
+                s.shape = shape;
             }
         }
         // The other carried variables: compile-time values (folded into each round), or
@@ -240,16 +240,18 @@ impl RoundTemplate {
                 continue;
             }
             match facts.let_shape(l.span) {
-                Some(Shape::Vector(len)) => template.state.push(new_state(item, l, len, false)),
+                Some(shape @ (Shape::Vector(_) | Shape::Matrix(..))) => {
+                    template.state.push(new_state(item, l, shape, false))
+                }
                 shape => {
-                    let what = shape.map_or("not a vector".to_string(), |s| format!("a {s}"));
+                    let what = shape.map_or("not a tensor".to_string(), |s| format!("a {s}"));
                     let at = first_runtime_assignment(&lp.body, name, &facts).unwrap_or(l.span);
                     return Err(refuse(
                         at,
                         format!(
                             "`{name}` is carried from one iteration to the next as a run-time \
-                             value, and it is {what}; rounds carry run-time vectors (they \
-                             become encrypted inputs) and compile-time values"
+                             value, and it is {what}; rounds carry run-time vectors and \
+                             matrices (they become encrypted inputs) and compile-time values"
                         ),
                     )
                     .with_label(format!("`{name}` is {what}")));
@@ -259,8 +261,8 @@ impl RoundTemplate {
         if template.state.is_empty() {
             return Err(refuse(
                 lp.span,
-                "no run-time vector is carried from one iteration to the next, so there are no \
-                 weights to carry"
+                "no run-time vector or matrix is carried from one iteration to the next, so \
+                 there are no weights to carry"
                     .into(),
             ));
         }
@@ -269,8 +271,8 @@ impl RoundTemplate {
                 return Err(refuse(
                     o.span,
                     format!(
-                        "output `{}` is not a vector the loop carries from one iteration to the \
-                         next",
+                        "output `{}` is not a vector or matrix the loop carries from one \
+                         iteration to the next",
                         o.name
                     ),
                 ));
@@ -506,12 +508,19 @@ fn ast_let_span(ast: &ast::Program, item: usize) -> Span {
     }
 }
 
-/// `input NAME_start: enc vector[n]; let NAME = NAME_start;` for `let NAME = ...;` (`n` as
-/// written in `zeros(n)`, else the checker's length).
+/// `input NAME_start: enc vector[n]; let NAME = NAME_start;` for `let NAME = ...;` (or
+/// `matrix[r, c]`; the sizes as written in `zeros(...)`, else the checker's).
 fn state_input(s: &StateVar, l: &LetStmt) -> [Item; 2] {
-    let len = match &l.value.kind {
-        ExprKind::Call(_, args) if s.starts_at_zeros && !args.is_empty() => args[0].clone(),
-        _ => number(s.len, l.value.span),
+    let at = l.value.span;
+    let kind = match (&l.value.kind, s.shape) {
+        (ExprKind::Call(_, args), _) if s.starts_at_zeros && args.len() == 1 => {
+            TypeKind::Vector(args[0].clone())
+        }
+        (ExprKind::Call(_, args), _) if s.starts_at_zeros && args.len() == 2 => {
+            TypeKind::Matrix(args[0].clone(), args[1].clone())
+        }
+        (_, Shape::Matrix(r, c)) => TypeKind::Matrix(number(r, at), number(c, at)),
+        (_, shape) => TypeKind::Vector(number(shape.len(), at)),
     };
     let input = Item::Input(InputDef {
         name: Ident {
@@ -520,7 +529,7 @@ fn state_input(s: &StateVar, l: &LetStmt) -> [Item; 2] {
         },
         secrecy: SecrecyKw::Enc,
         ty: TypeExpr {
-            kind: TypeKind::Vector(len),
+            kind,
             seq_len: None,
             span: l.value.span,
         },
@@ -553,9 +562,9 @@ fn binary(op: BinOp, a: Expr, b: Expr) -> Expr {
     }
 }
 
-/// Whether `e` is `zeros(n)` (one argument: a vector).
-fn is_zeros_vector(e: &Expr) -> bool {
-    matches!(&e.kind, ExprKind::Call(f, args) if f.name == "zeros" && args.len() == 1)
+/// Whether `e` is `zeros(n)` or `zeros(r, c)` (a vector or a matrix).
+fn is_zeros(e: &Expr) -> bool {
+    matches!(&e.kind, ExprKind::Call(f, args) if f.name == "zeros" && matches!(args.len(), 1 | 2))
 }
 
 /// The items `pick` selects, with their indices.

@@ -197,7 +197,7 @@ fn state_that_starts_elsewhere_is_computed_by_the_first_round() {
                 round_inputs.insert("c".to_string(), inputs["c"].clone());
                 for s in t.state().iter().filter(|s| s.is_input(at)) {
                     let data = state[&s.name].clone();
-                    let shape = Shape::Vector(s.len);
+                    let shape = s.shape;
                     round_inputs.insert(s.input.clone(), Value::Tensor(Tensor { shape, data }));
                 }
                 for (name, v) in interp::eval(&p, &round_inputs).unwrap() {
@@ -241,14 +241,14 @@ fn rounds_that_do_not_depend_on_the_start_compile_to_one_circuit() {
 fn refuses_what_it_cannot_carry_at_the_statement_that_stops_it() {
     let head = "const k = 2; input Z: enc vector[3][k]; ";
     let cases = [
-        // A carried run-time matrix (a bootstrap refreshes vectors): at the assignment that
-        // makes it a run-time value.
+        // A carried run-time scalar (a round's state is encrypted vectors and matrices): at
+        // the assignment that makes it a run-time value.
         (
-            "input M: enc matrix[3, 3][k]; let B = zeros(3, 3); for i in 0..k { B = B + M[i]; } \
-             output B;",
-            "B = B + M[i];",
-            "`B` is carried from one iteration to the next as a run-time value, and it is a \
-             matrix",
+            "let b = zeros(3); let t = 0; for i in 0..k { t = t + dot(Z[i], b); b = b + Z[i]; } \
+             output b;",
+            "t = t + dot",
+            "`t` is carried from one iteration to the next as a run-time value, and it is a \
+             scalar",
         ),
         (
             "let b = zeros(3); for i in 0..k { for j in 0..2 { b = b + Z[i]; } } output b;",
@@ -258,12 +258,12 @@ fn refuses_what_it_cannot_carry_at_the_statement_that_stops_it() {
         (
             "let b = zeros(3); let c = b + 1; for i in 0..k { b = b + Z[i]; } output c;",
             "c;",
-            "output `c` is not a vector the loop carries",
+            "output `c` is not a vector or matrix the loop carries",
         ),
         (
             "let c = ones(3); for i in 0..k { let b = c + Z[i]; } output c;",
             "for i in 0..k",
-            "no run-time vector is carried",
+            "no run-time vector or matrix is carried",
         ),
         (
             "let b = zeros(3); for i in 0..k { b = b + Z[i]; } for i in 0..k { b = b + Z[i]; } \
