@@ -122,8 +122,7 @@ pub fn trains_in_rounds(src: &SourceFile, sets: &[(String, f64)]) -> bool {
     let (Some(k), IShape::Matrix(m, f)) = (input.ty.seq, input.ty.shape) else {
         return false;
     };
-    check(src, k, m, f, None).is_ok()
-        && hel_compiler::rounds::RoundTemplate::with_sets(src, sets).is_ok()
+    check(src, k, m, f, None).is_ok() && super::rounds::template(src, sets).is_ok()
 }
 
 fn interface(

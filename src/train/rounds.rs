@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 
 pub use hel_compiler::rounds::{RoundTemplate, StateVar};
+use hel_compiler::SourceFile;
 use serde::Serialize;
 
 use super::plan::Tuning;
@@ -86,6 +87,23 @@ pub fn plaintext_rounds(
         .ok_or_else(|| TrainError::Internal("the round program lost the output".into()))
 }
 
+/// The round template of `src` (constants `sets`) as `hel train` runs it: the client decrypts
+/// (or the server bootstraps) the loop's state between rounds, and the weights it trains are
+/// that state, so a program that computes its output after the loop is refused (`hel compile
+/// --refresh bootstrap` runs such a program: its last round does that work).
+pub fn template(src: &SourceFile, sets: &[(String, f64)]) -> Result<RoundTemplate, TrainError> {
+    let template = RoundTemplate::with_sets(src, sets)?;
+    if template.has_tail() {
+        return Err(TrainError::Program(format!(
+            "{}: hel train runs the loop in rounds and trains the weights the loop carries, but \
+             this program computes its output after the loop; output the weights themselves \
+             (`hel compile --refresh bootstrap` compiles it as written)",
+            src.name()
+        )));
+    }
+    Ok(template)
+}
+
 /// The state (by program variable) at the start of every round and, last, after the last
 /// one, from the round programs run one after the other in plaintext from zero weights: the
 /// client's estimate of what the server holds, e.g. for the headroom check of inputs it
@@ -125,6 +143,27 @@ pub fn plaintext_states(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `hel train` trains the state the loop carries: work after the loop is refused, named.
+    #[test]
+    fn a_program_that_computes_after_the_loop_is_refused() {
+        let text = "const k = 2; const m = 4; const f = 3; input Z: enc matrix[m, f][k]; \
+                    let w = zeros(f); for i in 0..k { w = w - 0.1 * (transpose(Z[i]) @ (Z[i] @ w)); } \
+                    let v = w * 2; output v;";
+        let src = SourceFile::new("tail.hel", text.to_string());
+        let Err(TrainError::Program(m)) = template(&src, &[]) else {
+            panic!("a tail must be refused")
+        };
+        assert!(
+            m.contains("after the loop") && m.contains("tail.hel"),
+            "{m}"
+        );
+        let ok = SourceFile::new(
+            "ok.hel",
+            text.replace("let v = w * 2; output v;", "output w;"),
+        );
+        assert!(template(&ok, &[]).is_ok());
+    }
 
     #[test]
     fn plans_take_the_largest_rounds_first() {

@@ -450,7 +450,7 @@ impl<'a> Run<'a> {
             }
         }
         let sets = program::sets_tuned(k_total, self.m, self.f, self.tuning.as_ref());
-        let template = RoundTemplate::with_sets(self.src, &sets)?;
+        let template = super::rounds::template(self.src, &sets)?;
         let first_round = Prog::Round(&template, 0);
         let (per_round, reason) = match forced {
             Some(r) => {
@@ -518,7 +518,7 @@ impl<'a> Run<'a> {
     ) -> Result<(RoundPlan, Option<RoundTemplate>), TrainError> {
         let k_total = self.k_total;
         let sets = program::sets_tuned(k_total, self.m, self.f, self.tuning.as_ref());
-        let template = RoundTemplate::with_sets(self.src, &sets)?;
+        let template = super::rounds::template(self.src, &sets)?;
         let pairs: Vec<(String, String)> = template
             .state()
             .iter()

@@ -19,7 +19,7 @@
 //! the one asked for. `hel train --refresh bootstrap` chooses it by the cost model instead and
 //! runs the rounds itself (docs/bootstrapping.md).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use hel_schedule::bootstrap::{bootstraps_between, shares_bootstrap};
 use hel_schedule::cost::CostTable;
@@ -32,9 +32,6 @@ use super::RoundTemplate;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::driver::{Compiled, Options, PLAINTEXT_CHECK_TOLERANCE};
 use crate::source::{SourceFile, Span};
-
-/// The constant the round programs set to their number of minibatches.
-const ROUND_LENGTH: &str = "k";
 
 /// Seed of the plaintext check and the bounds' random inputs (fixed: compiling is
 /// deterministic).
@@ -76,23 +73,23 @@ pub fn compile_bootstrapped(
     let at = |span: Span, code: Code, m: String| Diagnostic::new(code, source, span, m);
     let template = RoundTemplate::with_sets(source, &options.sets)?;
     // The rounds split the loop's iterations (the minibatches, or the passes over one data
-    // set): each round program runs `k` of them, `k` set to its length.
+    // set): each round program runs `k` of them, the constant `k` set to its length.
     let not_k = || {
         at(
             template.loop_span(),
             Code::Rounds,
-            format!(
-                "cannot bootstrap between rounds: the loop must run over the constant \
-                 `{ROUND_LENGTH}` (`for i in 0..{ROUND_LENGTH}`), which each round sets to its \
-                 number of iterations"
-            ),
+            "cannot bootstrap between rounds: the loop must run from 0 to a constant \
+             (`for i in 0..k`), which each round sets to its number of iterations, and \
+             nothing else may depend on that constant"
+                .to_string(),
         )
         .with_label("this loop")
     };
+    let length = template.length_const().ok_or_else(not_k)?.to_string();
     let total = trip_count(&whole).ok_or_else(not_k)? as usize;
     let mut one = options.sets.clone();
-    one.retain(|(n, _)| n != ROUND_LENGTH);
-    one.push((ROUND_LENGTH.to_string(), 1.0));
+    one.retain(|(n, _)| *n != length);
+    one.push((length.clone(), 1.0));
     if template
         .frontend(0, &one)
         .ok()
@@ -119,6 +116,8 @@ pub fn compile_bootstrapped(
     };
     let mut rounds = Rounds {
         template: &template,
+        length,
+        total,
         options,
         pairs,
         chain: rule
@@ -259,18 +258,22 @@ pub fn compile_bootstrapped(
     let schedules: Vec<(usize, &Schedule)> = plan
         .iter()
         .map(|&(start, len)| {
-            let key = (template.program_key(start), len);
-            (start, &rounds.compiled[&key].lowered.schedule)
+            (
+                start,
+                &rounds.compiled[&rounds.key(start, len)].lowered.schedule,
+            )
         })
         .collect();
     let outputs: Vec<&str> = whole.outputs.iter().map(|o| o.name.as_str()).collect();
-    let mut schedule = join(&schedules, total, &rounds.chain, &outputs).map_err(|m| {
-        at(
-            Span::default(),
-            Code::Internal,
-            format!("joining the rounds: {m}"),
-        )
-    })?;
+    let per_iteration = template.per_iteration_inputs();
+    let mut schedule =
+        join(&schedules, total, &rounds.chain, &outputs, per_iteration).map_err(|m| {
+            at(
+                Span::default(),
+                Code::Internal,
+                format!("joining the rounds: {m}"),
+            )
+        })?;
     schedule.name = source.short_name().to_string();
     // The bounds over the whole joined schedule, bootstraps included, on the range
     // analysis's samples of the whole program (as a single circuit's are on its own).
@@ -313,7 +316,7 @@ pub fn compile_bootstrapped(
             ),
         ));
     }
-    let first_key = (template.program_key(0), plan[0].1);
+    let first_key = rounds.key(0, plan[0].1);
     let first = rounds.compiled.remove(&first_key).ok_or_else(|| {
         at(
             Span::default(),
@@ -355,26 +358,33 @@ fn one_too_deep(source: &SourceFile, span: Span, levels: usize, why: &str) -> Di
     )
 }
 
-/// The round programs compiled so far, by (program key, length).
+/// The round programs compiled so far, by (program key, length, whether the last round's).
 struct Rounds<'a> {
     template: &'a RoundTemplate,
+    /// The constant a round sets to its length, and the iterations of the whole loop.
+    length: String,
+    total: usize,
     options: &'a Options,
     pairs: Vec<(String, String)>,
     chain: BootstrapParams,
     unit: Option<hel_schedule::Unit>,
     /// The form of the refreshed matrices (every round's must be the same).
     transposed: Option<bool>,
-    compiled: HashMap<(usize, usize), Compiled>,
+    compiled: HashMap<RoundKey, Compiled>,
     /// Why the rounds that do not fit were refused, by the same key: a refusal names it.
-    refusals: HashMap<(usize, usize), String>,
+    refusals: HashMap<RoundKey, String>,
 }
+
+/// Which round program: its [`RoundTemplate::program_key`], its length, and whether it is
+/// the last round's (which does what the program does after the loop).
+type RoundKey = (usize, usize, bool);
 
 impl Rounds<'_> {
     /// `" (the compiler: WHY)"` for the round of `len` from `start` that did not fit, for
     /// refusals to name the real cause (levels, the base's range, the operation budget).
     fn why_not(&self, start: usize, len: usize) -> String {
         self.refusals
-            .get(&(self.template.program_key(start), len))
+            .get(&self.key(start, len))
             .map_or(String::new(), |m| format!(" (the compiler: {m})"))
     }
 }
@@ -445,8 +455,14 @@ impl Rounds<'_> {
 
     /// The round of `len` minibatches from `start`, compiled for the chain's bottom; `None`
     /// when it is too deep for it. Other compile errors are the program's.
+    /// The key of the round of `len` from `start`.
+    fn key(&self, start: usize, len: usize) -> RoundKey {
+        let last = self.template.has_tail() && start + len >= self.total;
+        (self.template.program_key(start), len, last)
+    }
+
     fn try_compile(&mut self, start: usize, len: usize) -> Result<Option<&Compiled>, Diagnostic> {
-        let key = (self.template.program_key(start), len);
+        let key = self.key(start, len);
         if !self.compiled.contains_key(&key) {
             let params = self.chain.program_params().map_err(|e| {
                 Diagnostic::new(
@@ -457,8 +473,8 @@ impl Rounds<'_> {
                 )
             })?;
             let mut sets = self.options.sets.clone();
-            sets.retain(|(n, _)| n != ROUND_LENGTH);
-            sets.push((ROUND_LENGTH.to_string(), len as f64));
+            sets.retain(|(n, _)| *n != self.length);
+            sets.push((self.length.clone(), len as f64));
             let options = Options {
                 sets,
                 params: Some(params),
@@ -469,7 +485,7 @@ impl Rounds<'_> {
                 refresh_transposed: self.transposed,
                 ..self.options.clone()
             };
-            match self.template.compile(start, &options) {
+            match self.template.compile_for(start, key.2, &options) {
                 Ok(c) => {
                     self.compiled.insert(key, c);
                 }
@@ -538,12 +554,15 @@ pub fn largest_fitting<E>(
 /// Joins the round schedules (`(first iteration, schedule)` in order) into one schedule over
 /// `total` minibatches that bootstraps with `chain` between them (see the module comment),
 /// whose outputs are the program's `outputs` (a round also outputs the rest of its state:
-/// NAG's momentum, which the user's program does not).
+/// NAG's momentum, which the user's program does not). The sequence inputs named in
+/// `per_iteration` have one element per iteration (a round's element j is the program's
+/// start + j); the other inputs are the same in every round.
 pub fn join(
     rounds: &[(usize, &Schedule)],
     total: usize,
     chain: &BootstrapParams,
     outputs: &[&str],
+    per_iteration: &HashSet<String>,
 ) -> Result<Schedule, String> {
     let (_, first) = rounds.first().ok_or("no round")?;
     // The parameters: the round with the most levels (the others' primes are its bottom).
@@ -568,7 +587,13 @@ pub fn join(
         .iter()
         .filter(|i| i.refreshed_from.is_none())
         .map(|i| TensorInput {
-            seq: i.seq.map(|_| total),
+            seq: i.seq.map(|n| {
+                if per_iteration.contains(&i.name) {
+                    total
+                } else {
+                    n
+                }
+            }),
             ..i.clone()
         })
         .collect();
@@ -594,7 +619,7 @@ pub fn join(
         // The round's state, made first: zeros for the first round, else the bootstraps of
         // the previous round's state tiles (two to a bootstrap where they can share one).
         let state = state_nodes(&mut out, s, r, &leaving, chain.program_levels)?;
-        let mut joiner = Joiner::new(&mut out, s, start, r);
+        let mut joiner = Joiner::new(&mut out, s, start, r, per_iteration);
         let mut map: Vec<ValueId> = Vec::with_capacity(s.nodes.len());
         for node in &s.nodes {
             let m = |a: ValueId| map.get(a as usize).copied().ok_or("a dangling operand");
@@ -826,16 +851,24 @@ struct Joiner<'o, 's> {
     r: usize,
     /// The round's derived tensor index -> the joined one.
     derived: HashMap<u32, u32>,
+    per_iteration: &'s HashSet<String>,
 }
 
 impl<'o, 's> Joiner<'o, 's> {
-    fn new(out: &'o mut Schedule, round: &'s Schedule, start: usize, r: usize) -> Self {
+    fn new(
+        out: &'o mut Schedule,
+        round: &'s Schedule,
+        start: usize,
+        r: usize,
+        per_iteration: &'s HashSet<String>,
+    ) -> Self {
         Joiner {
             out,
             round,
             start,
             r,
             derived: HashMap::new(),
+            per_iteration,
         }
     }
 
@@ -852,7 +885,7 @@ impl<'o, 's> Joiner<'o, 's> {
             .iter()
             .position(|i| i.name == decl.name)
             .ok_or_else(|| format!("input `{}` is not the program's", decl.name))?;
-        let element = if decl.seq.is_some() {
+        let element = if decl.seq.is_some() && self.per_iteration.contains(&decl.name) {
             element as usize + self.start
         } else {
             element as usize

@@ -89,7 +89,8 @@ pub struct RoundTemplate {
     /// The indices of the loop over the minibatches and of the `output` among the items.
     loop_item: usize,
     output_item: usize,
-    /// The sequence inputs (the minibatches), whose indices in the loop body are shifted.
+    /// The sequence inputs as long as the loop (the minibatches), whose indices in the loop
+    /// body are shifted; other sequences are read whole by every round.
     seq_inputs: HashSet<String>,
     /// Whether the loop carries compile-time values (then a warm-up loop is needed).
     compile_time_state: bool,
@@ -97,6 +98,9 @@ pub struct RoundTemplate {
     warmup: Vec<Stmt>,
     /// Whether the round program depends on the round's first iteration.
     shifts: bool,
+    /// Whether the program does more after the loop than output its state (statements after
+    /// the loop, outputs that are not the state): then only the last round does it.
+    tail: bool,
 }
 
 impl RoundTemplate {
@@ -160,11 +164,23 @@ impl RoundTemplate {
             ));
         };
         let (loop_item, output_item) = (*loop_item, *output_item);
+        // The per-iteration data: sequences as long as the loop (`Z: ...[k]` for
+        // `for i in 0..k`), whose elements a round indexes from its own start.
+        let length = match &lp.end.kind {
+            ExprKind::Var(n) => Some(n.as_str()),
+            _ => None,
+        };
         let seq_inputs: HashSet<String> = ast
             .items
             .iter()
             .filter_map(|i| match i {
-                Item::Input(d) if d.ty.seq_len.is_some() => Some(d.name.name.clone()),
+                Item::Input(d) => match &d.ty.seq_len {
+                    Some(Expr {
+                        kind: ExprKind::Var(n),
+                        ..
+                    }) if Some(n.as_str()) == length => Some(d.name.name.clone()),
+                    _ => None,
+                },
                 _ => None,
             })
             .collect();
@@ -215,6 +231,7 @@ impl RoundTemplate {
             compile_time_state: false,
             warmup: Vec::new(),
             shifts: false,
+            tail: false,
         };
         // The checker's view of the round program: with the carried vectors as encrypted
         // inputs, what is left compile-time must be folded into the circuit.
@@ -266,18 +283,15 @@ impl RoundTemplate {
                     .into(),
             ));
         }
-        for o in &out.names {
-            if !template.state.iter().any(|s| s.name == o.name) {
-                return Err(refuse(
-                    o.span,
-                    format!(
-                        "output `{}` is not a vector or matrix the loop carries from one \
-                         iteration to the next",
-                        o.name
-                    ),
-                ));
-            }
-        }
+        // What the program does after the loop (a prediction, `beta = Y @ b`) only the last
+        // round does; the others output the state.
+        template.tail = out
+            .names
+            .iter()
+            .any(|o| !template.state.iter().any(|s| s.name == o.name))
+            || ast.items[loop_item + 1..]
+                .iter()
+                .any(|i| matches!(i, Item::Stmt(_)));
         template.state.sort_by_key(|s| s.item);
 
         // The loop body: compile-time statements (for the warm-up loop), and whether the loop
@@ -315,6 +329,28 @@ impl RoundTemplate {
     /// The user's program the rounds are generated from.
     pub fn source(&self) -> &SourceFile {
         &self.source
+    }
+
+    /// The constant the loop runs to, `k` in `for i in 0..k`: a round sets it to its own
+    /// number of iterations. `None` when the loop does not run from 0 to a constant.
+    pub fn length_const(&self) -> Option<&str> {
+        let Some(Item::Stmt(Stmt::For(lp))) = self.ast.items.get(self.loop_item) else {
+            return None;
+        };
+        let from_zero = matches!(lp.start.kind, ExprKind::Number(x) if x == 0.0);
+        match &lp.end.kind {
+            ExprKind::Var(name)
+                if from_zero
+                    && self
+                        .ast
+                        .items
+                        .iter()
+                        .any(|i| matches!(i, Item::Const(c) if c.name.name == *name)) =>
+            {
+                Some(name)
+            }
+            _ => None,
+        }
     }
 
     /// Where the loop over the minibatches is, for messages.
@@ -364,8 +400,27 @@ impl RoundTemplate {
     }
 
     /// The round program for the round whose first global iteration is `start` (its length is
-    /// the constant `k`, set at compile time like for the original program).
+    /// the constant `k`, set at compile time like for the original program), not the last.
     pub fn program(&self, start: usize) -> ast::Program {
+        self.program_for(start, false)
+    }
+
+    /// The sequence inputs with one element per iteration (the minibatches): a round reads
+    /// the elements of its own iterations.
+    pub fn per_iteration_inputs(&self) -> &HashSet<String> {
+        &self.seq_inputs
+    }
+
+    /// Whether the program does more after the loop than output its state: then the last
+    /// round's program ([`RoundTemplate::program_for`]) differs from the others'.
+    pub fn has_tail(&self) -> bool {
+        self.tail
+    }
+
+    /// The round program from `start`; `last` for the last round, which also does what the
+    /// program does after the loop and outputs the program's outputs (besides the state).
+    pub fn program_for(&self, start: usize, last: bool) -> ast::Program {
+        let last = last || !self.tail;
         let first = start == 0;
         let start = if self.shifts { start } else { 0 };
         let mut items = Vec::with_capacity(self.ast.items.len() + self.state.len() + 1);
@@ -381,8 +436,9 @@ impl RoundTemplate {
                         items.extend(state_input(s, l));
                     }
                 }
+                Item::Stmt(_) if j > self.loop_item && !last => {}
                 Item::Output(o) if j == self.output_item => {
-                    let mut names = o.names.clone();
+                    let mut names = if last { o.names.clone() } else { Vec::new() };
                     for s in &self.state {
                         if !names.iter().any(|n| n.name == s.name) {
                             names.push(Ident {
@@ -420,7 +476,17 @@ impl RoundTemplate {
         start: usize,
         sets: &[(String, f64)],
     ) -> Result<ir::Program, Diagnostic> {
-        crate::on_big_stack(|| check::elaborate(&self.source, &self.program(start), sets))
+        self.frontend_for(start, false, sets)
+    }
+
+    /// [`RoundTemplate::frontend`] of [`RoundTemplate::program_for`].
+    pub fn frontend_for(
+        &self,
+        start: usize,
+        last: bool,
+        sets: &[(String, f64)],
+    ) -> Result<ir::Program, Diagnostic> {
+        crate::on_big_stack(|| check::elaborate(&self.source, &self.program_for(start, last), sets))
     }
 
     /// The round program for `start`, compiled (see [`driver::compile`]).
@@ -428,7 +494,17 @@ impl RoundTemplate {
     /// the model's state ([`Options::state`]): with client rounds the client holds the
     /// weights, but it only prepares data (no product of a minibatch with the weights).
     pub fn compile(&self, start: usize, options: &Options) -> Result<Compiled, Diagnostic> {
-        let program = crate::on_big_stack(|| self.program(start));
+        self.compile_for(start, false, options)
+    }
+
+    /// [`RoundTemplate::compile`] of [`RoundTemplate::program_for`].
+    pub fn compile_for(
+        &self,
+        start: usize,
+        last: bool,
+        options: &Options,
+    ) -> Result<Compiled, Diagnostic> {
+        let program = crate::on_big_stack(|| self.program_for(start, last));
         let computed_here = |input: &str| {
             self.state
                 .iter()

@@ -256,11 +256,6 @@ fn refuses_what_it_cannot_carry_at_the_statement_that_stops_it() {
             "contains another loop",
         ),
         (
-            "let b = zeros(3); let c = b + 1; for i in 0..k { b = b + Z[i]; } output c;",
-            "c;",
-            "output `c` is not a vector or matrix the loop carries",
-        ),
-        (
             "let c = ones(3); for i in 0..k { let b = c + Z[i]; } output c;",
             "for i in 0..k",
             "no run-time vector or matrix is carried",
@@ -292,4 +287,42 @@ fn compile_errors_of_the_program_are_its_own() {
     let e = RoundTemplate::new(&src).unwrap_err();
     assert_eq!(e.code, Code::Const, "{}", e.message);
     assert!(src.text()[e.span.start as usize..].starts_with("i + 1"));
+}
+
+/// Work after the loop (a prediction from the trained weights) is the last round's only; a
+/// loop may run to any constant, and only the sequences as long as the loop are indexed per
+/// round (`Z[i]`), the others read as written (`E[0]`).
+#[test]
+fn the_last_round_does_what_follows_the_loop() {
+    let src = SourceFile::new(
+        "x.hel",
+        "const n = 4; const k = 3; input Z: enc vector[3][n]; input E: enc vector[3][k]; \
+         input T: enc matrix[2, 3]; let w = zeros(3); \
+         for i in 0..n { w = 0.5 * w + Z[i] * E[0]; } let p = T @ w; output p;",
+    );
+    let t = RoundTemplate::new(&src).unwrap();
+    assert!(t.has_tail());
+    assert_eq!(t.length_const(), Some("n"));
+    let names: Vec<&String> = t.per_iteration_inputs().iter().collect();
+    assert_eq!(names, ["Z"]);
+    let (mid, last) = (
+        crate::syntax::print(&t.program_for(2, false)),
+        crate::syntax::print(&t.program_for(2, true)),
+    );
+    assert!(
+        !mid.contains("let p") && mid.ends_with("output w;\n"),
+        "{mid}"
+    );
+    assert!(
+        last.contains("let p = T @ w;") && last.ends_with("output p, w;\n"),
+        "{last}"
+    );
+    assert!(mid.contains("Z[i]") && mid.contains("E[0]"), "{mid}");
+    // Without a tail every round is the same program.
+    let plain = RoundTemplate::new(&example("logreg_gd.hel")).unwrap();
+    assert!(!plain.has_tail());
+    assert_eq!(
+        printed(&plain, 0),
+        crate::syntax::print(&plain.program_for(0, true))
+    );
 }
