@@ -911,3 +911,49 @@ fn matrix_state_runs_encrypted_within_the_bound() {
         "a model that moved"
     );
 }
+
+/// A matrix multiplied from both sides (`Y @ (A @ Y)`) is carried in both forms, which share
+/// one bootstrap per refresh (as the real and imaginary parts of one message): the model
+/// equals the plaintext model within the bound.
+#[test]
+fn matrix_in_both_forms_runs_encrypted_within_the_bound() {
+    let text = "const k = 3;\n\
+                input A: enc matrix[3, 3] range [-0.3, 0.3];\n\
+                input Y0: plain matrix[3, 3] range [-0.5, 0.5];\n\
+                let Y = Y0;\n\
+                for i in 0..k { Y = 0.5 * Y + Y @ (A @ Y); }\n\
+                output Y;\n";
+    let scaled = |t: Tensor, c: f64| Tensor {
+        data: t.data.iter().map(|x| x * c).collect(),
+        ..t
+    };
+    let data: HashMap<&str, Vec<Tensor>> = [
+        (
+            "A",
+            vec![scaled(tensor(Shape::Matrix(3, 3), 3, false), 0.3)],
+        ),
+        (
+            "Y0",
+            vec![scaled(tensor(Shape::Matrix(3, 3), 4, false), 0.5)],
+        ),
+    ]
+    .into();
+    let (got, want, b) = run_joined("both_forms.hel", text, 1, &data);
+    let s = &b.schedule;
+    assert_eq!(b.rounds.len(), 3);
+    assert_eq!(
+        s.bootstraps().count(),
+        2,
+        "one bootstrap per refresh for both forms"
+    );
+    let Value::Tensor(want) = &want[0].1 else {
+        panic!("sequence output")
+    };
+    let bound = s.outputs[0].bound;
+    let err = max_diff(&got[0].data, &want.data);
+    eprintln!(
+        "`Y` in both forms after {} rounds: error {err:.3e} (bound {bound:.3e})",
+        b.rounds.len()
+    );
+    assert!(err <= bound, "{err} > {bound}");
+}

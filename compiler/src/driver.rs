@@ -59,9 +59,9 @@ pub struct Options {
     /// such input (the first round of a state that does not start at zeros computes its
     /// start): pinned to the packing of [`Options::refresh`]'s outputs.
     pub refresh_outputs: Vec<String>,
-    /// The form refreshed matrices come in and leave in, `Some(true)` transposed (see
-    /// [`Program::refreshed_transposed`]): rounds joined by bootstraps must agree on it.
-    pub refresh_transposed: Option<bool>,
+    /// The forms refreshed matrices come in and leave in (see [`Program::refreshed_forms`]):
+    /// rounds joined by bootstraps must agree on them.
+    pub refresh_forms: Option<crate::ir::MatrixForms>,
     /// Inputs that hold the model's state (a round program's weights, see
     /// [`Program::mark_state`]): no client-side product involves them.
     pub state: Vec<String>,
@@ -85,7 +85,7 @@ impl Default for Options {
             limits: Limits::DEFAULT,
             refresh: Vec::new(),
             refresh_outputs: Vec::new(),
-            refresh_transposed: None,
+            refresh_forms: None,
             state: Vec::new(),
             unit: None,
         }
@@ -166,7 +166,7 @@ fn refreshed(mut program: Program, options: &Options) -> Result<Program, Diagnos
     program.mark_state(&options.state).map_err(|message| {
         Diagnostic::new(Code::Rounds, &program.source, Span::new(0, 0), message)
     })?;
-    program.refreshed_transposed = options.refresh_transposed;
+    program.refreshed_forms = options.refresh_forms;
     program
         .refresh_outputs(&options.refresh_outputs)
         .map_err(|message| {

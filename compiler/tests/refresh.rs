@@ -164,17 +164,23 @@ fn only_vector_and_matrix_state_can_be_refreshed() {
          let V = W - 0.1 * (transpose(X) @ (X @ W));\noutput V;\n"
             .to_string(),
     );
-    for (forced, want) in [(None, true), (Some(true), true), (Some(false), false)] {
+    use hel_compiler::ir::MatrixForms;
+    let forms = [
+        (None, true),
+        (Some(MatrixForms::Transposed), true),
+        (Some(MatrixForms::Direct), false),
+    ];
+    for (forced, want) in forms {
         let opts = Options {
             refresh: vec![("W".into(), "V".into())],
-            refresh_transposed: forced,
+            refresh_forms: forced,
             ..Options::default()
         };
         let c = hel_compiler::compile(&src, &opts);
         let s = match (c, forced) {
             (Ok(c), _) => c.schedule().clone(),
             // Direct, `X @ W` has no recipe without W's columns: refused, never wrong.
-            (Err(d), Some(false)) => {
+            (Err(d), Some(MatrixForms::Direct)) => {
                 assert!(d.message.contains("cannot lower"), "{}", d.message);
                 continue;
             }

@@ -326,7 +326,7 @@ impl<'a> Run<'a> {
             // chain's bottom, their state pinned to the packing the bootstrap refreshes.
             refresh: self.boot.as_ref().map_or(Vec::new(), |b| b.pairs.clone()),
             refresh_outputs: Vec::new(),
-            refresh_transposed: None,
+            refresh_forms: None,
             // A round program's template marks its own state inputs.
             state: Vec::new(),
             unit: self.boot.as_ref().and_then(|b| b.unit),

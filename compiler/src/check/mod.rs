@@ -226,7 +226,7 @@ impl<'a> Elab<'a> {
             graph: top,
             outputs: self.outputs,
             derived: Vec::new(),
-            refreshed_transposed: None,
+            refreshed_forms: None,
         };
         Ok((program, self.facts))
     }

@@ -196,10 +196,46 @@ pub struct Program {
     /// How the client computes the derived inputs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub derived: Vec<DerivedInput>,
-    /// The form the refreshed matrices come in and leave in (transposed or direct) where
-    /// rounds that must agree fix it; `None`: the lowering chooses the shallower.
+    /// The forms the refreshed matrices come in and leave in, where rounds that must agree
+    /// fix them; `None`: the lowering chooses the shallowest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refreshed_transposed: Option<bool>,
+    pub refreshed_forms: Option<MatrixForms>,
+}
+
+/// The forms a refreshed matrix is carried in between rounds: its tiles as stored (direct),
+/// as its transpose's, or both (where the round multiplies it from both sides, as
+/// `Y @ (2I - H @ Y)` does: no encrypted transposition, the round computes both forms of its
+/// output and the two share a bootstrap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MatrixForms {
+    Direct,
+    Transposed,
+    Both,
+}
+
+impl MatrixForms {
+    /// The forms, by whether each is transposed (direct first).
+    pub fn transposed(self) -> &'static [bool] {
+        match self {
+            MatrixForms::Direct => &[false],
+            MatrixForms::Transposed => &[true],
+            MatrixForms::Both => &[false, true],
+        }
+    }
+
+    /// The set of the forms `transposed` flags name; `None` for none.
+    pub fn of(mut transposed: impl Iterator<Item = bool>) -> Option<MatrixForms> {
+        let (mut direct, mut tr) = (false, false);
+        transposed
+            .by_ref()
+            .for_each(|t| if t { tr = true } else { direct = true });
+        match (direct, tr) {
+            (true, true) => Some(MatrixForms::Both),
+            (true, false) => Some(MatrixForms::Direct),
+            (false, true) => Some(MatrixForms::Transposed),
+            (false, false) => None,
+        }
+    }
 }
 
 impl Program {
@@ -304,7 +340,7 @@ impl Program {
             graph,
             outputs,
             derived: self.derived.clone(),
-            refreshed_transposed: self.refreshed_transposed,
+            refreshed_forms: self.refreshed_forms,
         }
     }
 }

@@ -14,7 +14,7 @@ mod print_text;
 mod types;
 
 pub use graph::{
-    Builder, DerivedInput, Graph, InputDecl, Node, NodeId, OutputDecl, Program, Region,
+    Builder, DerivedInput, Graph, InputDecl, MatrixForms, Node, NodeId, OutputDecl, Program, Region,
 };
 pub use op::{LoopOp, Op};
 pub use print_dot::print_dot;

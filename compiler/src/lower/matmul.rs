@@ -260,8 +260,9 @@ impl Lowering<'_> {
             }
             _ => 1,
         };
+        // (Not a refreshed input: the server has it only in its refreshed forms.)
         if let Some((s, f, t)) = self.oracle.input_source(node) {
-            if price::packs_columns(true, columns) {
+            if self.oracle.is_input_view(node) && price::packs_columns(true, columns) {
                 let cts = (0..gk)
                     .map(|kk| self.input_ct(packed(s, f, t, kk), id))
                     .collect();

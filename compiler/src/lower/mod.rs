@@ -484,13 +484,16 @@ fn lay_out(p: &Program, unit: Unit, slack: u32, max_ct_ops: u64) -> Result<Laid<
         .outputs
         .iter()
         .filter(|o| p.graph.node(o.node).ty.secrecy == crate::ir::Secrecy::Enc)
-        .map(|o| {
-            let want = match p.graph.node(o.node).ty.shape {
-                Shape::Scalar => Want::Scalar,
-                Shape::Vector(_) => Want::Vec(output_orient(&mut oracle, o)),
-                Shape::Matrix(..) => Want::Mat(output_form(&mut oracle, o)),
+        .flat_map(|o| {
+            let wants = match p.graph.node(o.node).ty.shape {
+                Shape::Scalar => vec![Want::Scalar],
+                Shape::Vector(_) => vec![Want::Vec(output_orient(&mut oracle, o))],
+                Shape::Matrix(..) => output_forms(&mut oracle, o)
+                    .into_iter()
+                    .map(Want::Mat)
+                    .collect(),
             };
-            (o.node, want)
+            wants.into_iter().map(move |w| (o.node, w))
         })
         .collect();
     let layout_plan = plan::plan(&mut oracle, &wanted, slack);
@@ -526,25 +529,26 @@ fn lay_out(p: &Program, unit: Unit, slack: u32, max_ct_ops: u64) -> Result<Laid<
                 }
             }
             Shape::Matrix(r, c) => {
-                let form = output_form(&mut low.oracle, o);
-                let mut m = low.matrix(o.node, form)?;
-                if o.refreshed {
-                    // It comes back as an input that the lowering takes to be clean.
-                    // A transposed form stores the matrix's transpose.
-                    let (sr, sc) = if form == Form::T { (c, r) } else { (r, c) };
-                    m = low.ensure_clean_mat(m, sr, sc, o.node);
-                }
-                let yc = if form == Form::D { c } else { r };
-                let gc = yc.div_ceil(unit.w);
-                for (k, ct) in m.tiles.iter().enumerate() {
-                    tiles.push((
-                        *ct,
-                        Layout::MatrixTile {
-                            transposed: form == Form::T,
-                            row0: (k / gc) * unit.h,
-                            col0: (k % gc) * unit.w,
-                        },
-                    ));
+                for form in output_forms(&mut low.oracle, o) {
+                    let mut m = low.matrix(o.node, form)?;
+                    if o.refreshed {
+                        // It comes back as an input that the lowering takes to be clean.
+                        // A transposed form stores the matrix's transpose.
+                        let (sr, sc) = if form == Form::T { (c, r) } else { (r, c) };
+                        m = low.ensure_clean_mat(m, sr, sc, o.node);
+                    }
+                    let yc = if form == Form::D { c } else { r };
+                    let gc = yc.div_ceil(unit.w);
+                    for (k, ct) in m.tiles.iter().enumerate() {
+                        tiles.push((
+                            *ct,
+                            Layout::MatrixTile {
+                                transposed: form == Form::T,
+                                row0: (k / gc) * unit.h,
+                                col0: (k % gc) * unit.w,
+                            },
+                        ));
+                    }
                 }
             }
         }
@@ -574,13 +578,13 @@ fn output_orient(oracle: &mut Oracle, o: &crate::ir::OutputDecl) -> Orient {
     }
 }
 
-/// The form matrix output `o` leaves in: the cheaper one, or [`Oracle::refreshed_form`] for
-/// an output the server refreshes into the next round's input (which comes in that one form).
-fn output_form(oracle: &mut Oracle, o: &crate::ir::OutputDecl) -> Form {
+/// The forms matrix output `o` leaves in: the cheaper one, or [`Oracle::refreshed_forms`] for
+/// an output the server refreshes into the next round's input (which comes in those forms).
+fn output_forms(oracle: &mut Oracle, o: &crate::ir::OutputDecl) -> Vec<Form> {
     if o.refreshed {
-        oracle.refreshed_form()
+        oracle.refreshed_forms()
     } else {
-        oracle.best_form(o.node)
+        vec![oracle.best_form(o.node)]
     }
 }
 

@@ -14,7 +14,7 @@ use hel_schedule::{Source, Unit};
 
 use super::layout::{ceil_div, stored_dims, vec_tiles, Form, Orient, Want};
 use super::price;
-use crate::ir::{NodeId, Op, Program, Secrecy, Shape};
+use crate::ir::{MatrixForms, NodeId, Op, Program, Secrecy, Shape};
 
 /// Depth of what no recipe implements.
 pub(super) const INF: u32 = u32::MAX / 4;
@@ -67,8 +67,8 @@ pub struct Oracle<'p> {
     /// The indices (in `input_ids`) of the inputs the server refreshes
     /// ([`crate::ir::InputDecl::refreshed_from`]).
     refreshed: rustc_hash::FxHashSet<u32>,
-    /// The one form refreshed matrices come in and leave in ([`Oracle::refreshed_form`]).
-    refreshed_form: Form,
+    /// The forms refreshed matrices come in and leave in ([`Oracle::new`]).
+    refreshed_forms: MatrixForms,
     /// The values computed from `plain` inputs that meet ciphertexts, in node order: the
     /// server computes each in f64 and encodes it where it is used. Derived tensor
     /// `p.derived.len() + k` of the schedule is `public[k]`.
@@ -93,10 +93,10 @@ struct Costs {
 
 impl<'p> Oracle<'p> {
     /// The oracle of `p` on `unit`. A program whose refreshed state includes a matrix gets
-    /// the form for it (one for the input and the output: the output is the next round's
-    /// input) whose outputs are the shallowest, direct on ties (a product `X @ W` needs `W`
-    /// transposed: its columns), unless the program fixes it
-    /// ([`Program::refreshed_transposed`]).
+    /// the forms for it (the same for the input and the output: the output is the next
+    /// round's input) whose outputs are the shallowest, fewer forms on ties, direct before
+    /// transposed (a product `X @ W` needs `W` transposed: its columns; `W @ v` direct; both
+    /// sides, both), unless the program fixes them ([`Program::refreshed_forms`]).
     pub fn new(p: &'p Program, unit: Unit) -> Oracle<'p> {
         let matrices: Vec<NodeId> = p
             .outputs
@@ -104,18 +104,24 @@ impl<'p> Oracle<'p> {
             .filter(|o| o.refreshed && matches!(p.graph.node(o.node).ty.shape, Shape::Matrix(..)))
             .map(|o| o.node)
             .collect();
-        match p.refreshed_transposed {
-            _ if matrices.is_empty() => return Self::with_refreshed_form(p, unit, Form::D),
-            Some(true) => return Self::with_refreshed_form(p, unit, Form::T),
-            Some(false) => return Self::with_refreshed_form(p, unit, Form::D),
+        match p.refreshed_forms {
+            _ if matrices.is_empty() => {
+                return Self::with_refreshed_forms(p, unit, MatrixForms::Direct)
+            }
+            Some(forms) => return Self::with_refreshed_forms(p, unit, forms),
             None => {}
         }
-        let depth = |form: Form| {
-            let mut o = Self::with_refreshed_form(p, unit, form);
+        let depth = |forms: MatrixForms| {
+            let mut o = Self::with_refreshed_forms(p, unit, forms);
             p.outputs
                 .iter()
                 .map(|x| match p.graph.node(x.node).ty.shape {
-                    _ if matrices.contains(&x.node) => o.mcost(x.node, form),
+                    _ if matrices.contains(&x.node) => o
+                        .refreshed_forms()
+                        .into_iter()
+                        .map(|f| o.mcost(x.node, f))
+                        .max()
+                        .unwrap_or(0),
                     Shape::Matrix(..) => {
                         let f = o.best_form(x.node);
                         o.mcost(x.node, f)
@@ -130,20 +136,30 @@ impl<'p> Oracle<'p> {
                 .max()
                 .unwrap_or(0)
         };
-        let form = if depth(Form::T) < depth(Form::D) {
-            Form::T
-        } else {
-            Form::D
-        };
-        Self::with_refreshed_form(p, unit, form)
+        let mut best = (MatrixForms::Direct, depth(MatrixForms::Direct));
+        for forms in [MatrixForms::Transposed, MatrixForms::Both] {
+            let d = depth(forms);
+            if d < best.1 {
+                best = (forms, d);
+            }
+        }
+        Self::with_refreshed_forms(p, unit, best.0)
     }
 
-    /// The form refreshed matrices come in and leave in.
-    pub(super) fn refreshed_form(&self) -> Form {
-        self.refreshed_form
+    /// The forms refreshed matrices come in and leave in.
+    pub(super) fn refreshed_forms(&self) -> Vec<Form> {
+        self.refreshed_forms
+            .transposed()
+            .iter()
+            .map(|&t| if t { Form::T } else { Form::D })
+            .collect()
     }
 
-    fn with_refreshed_form(p: &'p Program, unit: Unit, refreshed_form: Form) -> Oracle<'p> {
+    fn with_refreshed_forms(
+        p: &'p Program,
+        unit: Unit,
+        refreshed_forms: MatrixForms,
+    ) -> Oracle<'p> {
         let input_ids: FxHashMap<String, u32> = p
             .inputs
             .iter()
@@ -167,7 +183,7 @@ impl<'p> Oracle<'p> {
             p,
             unit,
             refreshed,
-            refreshed_form,
+            refreshed_forms,
             sole_user: sole_users(p),
             input_sources: Vec::new(),
             input_ids,
@@ -233,7 +249,7 @@ impl<'p> Oracle<'p> {
 
     /// Whether `id` is an input the server supplies by refreshing the previous round's output
     /// ([`crate::ir::InputDecl::refreshed_from`]): it exists only as row-replicated tiles (`R`)
-    /// or, a matrix, in [`Oracle::refreshed_form`], with factor 1, as that output leaves, and every
+    /// or, a matrix, in [`Oracle::refreshed_forms`], with factor 1, as that output leaves, and every
     /// view of it is computed on the server.
     pub(super) fn is_refreshed(&self, id: NodeId) -> bool {
         match &self.node(id).op {
@@ -486,7 +502,7 @@ impl<'p> Oracle<'p> {
             // A refreshed input exists in one layout; the others are conversions of it.
             if self.is_refreshed(id)
                 && want != Want::Vec(Orient::R)
-                && want != Want::Mat(self.refreshed_form)
+                && !matches!(want, Want::Mat(f) if self.refreshed_forms.transposed().contains(&(f == Form::T)))
             {
                 return None;
             }

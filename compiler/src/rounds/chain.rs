@@ -24,8 +24,8 @@ use std::collections::{HashMap, HashSet};
 use hel_schedule::bootstrap::{bootstraps_between, shares_bootstrap};
 use hel_schedule::cost::CostTable;
 use hel_schedule::{
-    BootstrapParams, ClientOp, CtInput, DerivedTensor, Instr, Node, Pack, Plain, Schedule, Source,
-    TensorInput, ValueId,
+    BootstrapParams, ClientOp, CtInput, DerivedTensor, Instr, Layout, Node, Pack, Plain, Schedule,
+    Source, TensorInput, ValueId,
 };
 
 use super::RoundTemplate;
@@ -124,7 +124,7 @@ pub fn compile_bootstrapped(
             .fewest_slots(1)
             .ok_or_else(|| no_chain("it refreshes no slot count".into()))?,
         unit: None,
-        transposed: None,
+        forms: None,
         compiled: HashMap::new(),
         refusals: HashMap::new(),
     };
@@ -138,20 +138,21 @@ pub fn compile_bootstrapped(
     } else {
         0
     };
-    let (unit, transposed) = rounds
+    let (unit, forms) = rounds
         .try_compile(probe, 1)?
         .map(|c| {
             let s = &c.lowered.schedule;
-            let transposed = s
-                .outputs
-                .iter()
-                .filter(|o| template.state().iter().any(|v| v.name == o.name))
-                .flat_map(|o| &o.tiles)
-                .find_map(|t| match t.layout {
-                    hel_schedule::Layout::MatrixTile { transposed, .. } => Some(transposed),
-                    _ => None,
-                });
-            (s.unit, transposed)
+            let forms = crate::ir::MatrixForms::of(
+                s.outputs
+                    .iter()
+                    .filter(|o| template.state().iter().any(|v| v.name == o.name))
+                    .flat_map(|o| &o.tiles)
+                    .filter_map(|t| match t.layout {
+                        hel_schedule::Layout::MatrixTile { transposed, .. } => Some(transposed),
+                        _ => None,
+                    }),
+            );
+            (s.unit, forms)
         })
         .ok_or_else(|| {
             one_too_deep(
@@ -176,7 +177,7 @@ pub fn compile_bootstrapped(
         .fewest_slots(state_slots.trailing_zeros())
         .ok_or_else(|| no_chain(format!("none refreshes {state_slots} slots")))?;
     rounds.unit = Some(unit);
-    rounds.transposed = transposed;
+    rounds.forms = forms;
     rounds.compiled.clear();
     let levels = rounds.chain.program_levels;
     let (per_round, mut reason) = match round_size {
@@ -368,8 +369,8 @@ struct Rounds<'a> {
     pairs: Vec<(String, String)>,
     chain: BootstrapParams,
     unit: Option<hel_schedule::Unit>,
-    /// The form of the refreshed matrices (every round's must be the same).
-    transposed: Option<bool>,
+    /// The forms of the refreshed matrices (every round's must be the same).
+    forms: Option<crate::ir::MatrixForms>,
     compiled: HashMap<RoundKey, Compiled>,
     /// Why the rounds that do not fit were refused, by the same key: a refusal names it.
     refusals: HashMap<RoundKey, String>,
@@ -482,7 +483,7 @@ impl Rounds<'_> {
                 keep_best: false,
                 refresh: self.pairs.clone(),
                 unit: self.unit,
-                refresh_transposed: self.transposed,
+                refresh_forms: self.forms,
                 ..self.options.clone()
             };
             match self.template.compile_for(start, key.2, &options) {
@@ -685,6 +686,13 @@ pub fn join(
                 .into_iter()
                 .map(|o| {
                     let mut o = o.clone();
+                    // A matrix the rounds carry in both forms leaves the server in one.
+                    let first = o.tiles.first().map(|t| t.layout);
+                    if let Some(Layout::MatrixTile { transposed, .. }) = first {
+                        o.tiles.retain(|t| {
+                            matches!(t.layout, Layout::MatrixTile { transposed: x, .. } if x == transposed)
+                        });
+                    }
                     for t in &mut o.tiles {
                         t.value = m(t.value)?;
                     }
