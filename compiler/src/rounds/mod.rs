@@ -51,10 +51,12 @@ use crate::syntax::ast::{
 };
 
 mod chain;
+mod join;
 #[cfg(test)]
 mod tests;
 
-pub use chain::{compile_bootstrapped, join, largest_fitting, split, Bootstrapped};
+pub use chain::{compile_bootstrapped, largest_fitting, split, Bootstrapped};
+pub use join::join;
 
 /// An encrypted vector carried from one round to the next.
 #[derive(Clone, Debug, PartialEq, Eq)]
