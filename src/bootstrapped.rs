@@ -160,7 +160,7 @@ impl BootstrapReport {
         let sizes: Vec<String> = self.round_sizes.iter().map(|k| k.to_string()).collect();
         let mut out = vec![
             format!(
-                "{} round(s) of {} minibatch(es) ({}): {} bootstrap(s) between them",
+                "{} round(s) of {} iteration(s) ({}): {} bootstrap(s) between them",
                 self.round_sizes.len(),
                 sizes.join(" + "),
                 self.reason,

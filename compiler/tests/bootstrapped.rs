@@ -350,6 +350,19 @@ fn other_training_loops_join_at_every_level() {
              let p = T @ w;\n\
              output p;\n",
         ),
+        // Epochs over the minibatches: the rounds cut the epochs, each runs its epochs' inner
+        // loops whole, the minibatches read by every round (uploaded once).
+        (
+            "epochs.hel",
+            "const E = 4;\nconst k = 2;\n\
+             input Z: enc matrix[6, 4][k] range [-1, 1];\n\
+             input y: enc vector[6][k] range [-1, 1];\n\
+             let w = zeros(4);\n\
+             for e in 0..E {\n\
+                 for i in 0..k { w = w - 0.05 * (transpose(Z[i]) @ (Z[i] @ w - y[i])); }\n\
+             }\n\
+             output w;\n",
+        ),
         // A matrix carried (one model per column), started from a plain input, next to a
         // vector: the matrix's tiles take every slot.
         (
@@ -388,7 +401,10 @@ fn other_training_loops_join_at_every_level() {
             // Rounds of two, except where the last round has work after the loop (chosen by
             // the compiler, which shortens the last round to make room for it) or one
             // iteration is deep.
-            let size = !matches!(name, "tail_prediction.hel" | "both_forms.hel");
+            let size = !matches!(
+                name,
+                "tail_prediction.hel" | "both_forms.hel" | "epochs.hel"
+            );
             let size = size.then_some(2);
             let b = compile_bootstrapped(&src, &o, &rule, size, &Default::default())
                 .unwrap_or_else(|d| panic!("{name} {level:?}: {}", d.render_plain()));

@@ -201,10 +201,10 @@ pub fn compile_bootstrapped(
                         )
                     })?;
             let why = if largest == total {
-                format!("all {total} minibatches fit one round within the {levels} levels a bootstrap leaves")
+                format!("all {total} iterations fit one round within the {levels} levels a bootstrap leaves")
             } else {
                 format!(
-                    "a round holds at most {largest} minibatch(es) within the {levels} levels a \
+                    "a round holds at most {largest} iteration(s) within the {levels} levels a \
                      bootstrap leaves"
                 )
             };
@@ -229,7 +229,7 @@ pub fn compile_bootstrapped(
                     template.loop_span(),
                     Code::TooDeep,
                     format!(
-                        "the round of {len} minibatch(es) from minibatch {start} does not fit \
+                        "the round of {len} iteration(s) from iteration {start} does not fit \
                          the {levels} levels a bootstrap leaves{}{}",
                         rounds.why_not(start, len),
                         if round_size.is_some() {
@@ -250,7 +250,7 @@ pub fn compile_bootstrapped(
     }
     if !shortened.is_empty() {
         reason = format!(
-            "{reason}; shorter rounds from minibatch(es) {shortened:?}, where a round of \
+            "{reason}; shorter rounds from iteration(s) {shortened:?}, where a round of \
              {per_round} does not fit (the rounds' constants differ)"
         );
     }
@@ -351,7 +351,7 @@ fn one_too_deep(source: &SourceFile, span: Span, levels: usize, why: &str) -> Di
         source,
         span,
         format!(
-            "even a round of one minibatch does not fit the {levels} levels a bootstrap \
+            "even a round of one iteration does not fit the {levels} levels a bootstrap \
              leaves{why}"
         ),
     )

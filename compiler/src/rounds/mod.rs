@@ -307,10 +307,31 @@ impl RoundTemplate {
                 Stmt::Let(l) => (&l.name.name, &l.value, l.span, true),
                 Stmt::Assign { name, value, span } => (&name.name, value, *span, false),
                 Stmt::For(inner) => {
-                    return Err(refuse(
-                        inner.span,
-                        "the loop over the minibatches contains another loop".into(),
-                    ))
+                    // An inner loop (the minibatches of one epoch, a few steps per minibatch)
+                    // runs whole in every round. The warm-up loop replays the compile-time
+                    // statements of the outer loop only, so the inner loop must not change
+                    // them.
+                    let mut changed = HashSet::new();
+                    assigned(&inner.body, &mut changed);
+                    let mut changed: Vec<&String> =
+                        changed.iter().filter(|n| ct.contains(*n)).collect();
+                    changed.sort();
+                    if let Some(name) = changed.first() {
+                        return Err(refuse(
+                            inner.span,
+                            format!(
+                                "this inner loop changes `{name}`, a compile-time value the \
+                                 outer loop carries; a round replays such values by the outer \
+                                 loop's own statements only"
+                            ),
+                        )
+                        .with_label(format!("changes `{name}`")));
+                    }
+                    var_elsewhere |= [&inner.start, &inner.end]
+                        .into_iter()
+                        .any(|e| uses_outside_index(e, loop_var, &template.seq_inputs))
+                        || stmts_use_outside_index(&inner.body, loop_var, &template.seq_inputs);
+                    continue;
                 }
             };
             var_elsewhere |= uses_outside_index(value, loop_var, &template.seq_inputs);
@@ -705,6 +726,20 @@ fn uses_outside_index(e: &Expr, var: &str, seq_inputs: &HashSet<String>) -> bool
         }
         ExprKind::Call(_, args) => args.iter().any(uses),
     }
+}
+
+/// [`uses_outside_index`] of any expression in `body` (inner loops included).
+fn stmts_use_outside_index(body: &[Stmt], var: &str, seq_inputs: &HashSet<String>) -> bool {
+    body.iter().any(|s| match s {
+        Stmt::Let(l) => uses_outside_index(&l.value, var, seq_inputs),
+        Stmt::Assign { value, .. } => uses_outside_index(value, var, seq_inputs),
+        Stmt::For(f) => {
+            [&f.start, &f.end]
+                .into_iter()
+                .any(|e| uses_outside_index(e, var, seq_inputs))
+                || stmts_use_outside_index(&f.body, var, seq_inputs)
+        }
+    })
 }
 
 /// Calls `visit` on `e` and every subexpression.

@@ -250,10 +250,13 @@ fn refuses_what_it_cannot_carry_at_the_statement_that_stops_it() {
             "`t` is carried from one iteration to the next as a run-time value, and it is a \
              scalar",
         ),
+        // An inner loop that changes a compile-time value of the outer loop's (the warm-up
+        // loop replays the outer loop's statements only): at the inner loop.
         (
-            "let b = zeros(3); for i in 0..k { for j in 0..2 { b = b + Z[i]; } } output b;",
+            "let a = 1; let b = zeros(3); for i in 0..k { a = a * 2; \
+             for j in 0..2 { a = a + 1; b = b + a * Z[i]; } } output b;",
             "for j in 0..2",
-            "contains another loop",
+            "this inner loop changes `a`",
         ),
         (
             "let c = ones(3); for i in 0..k { let b = c + Z[i]; } output c;",
@@ -325,4 +328,48 @@ fn the_last_round_does_what_follows_the_loop() {
         printed(&plain, 0),
         crate::syntax::print(&plain.program_for(0, true))
     );
+}
+
+/// Loops inside the loop the rounds cut (epochs over the minibatches; steps per minibatch)
+/// run whole in every round, and the rounds compose to the program.
+#[test]
+fn inner_loops_run_whole_in_every_round() {
+    let src = SourceFile::new(
+        "epochs.hel",
+        "const E = 4; const k = 3; input Z: enc vector[3][k]; let a = 1; let w = zeros(3); \
+         for e in 0..E { a = a / 2; for i in 0..k { w = 0.5 * w + a * Z[i]; } } output w;",
+    );
+    let t = RoundTemplate::new(&src).unwrap();
+    assert_eq!(t.length_const(), Some("E"));
+    assert!(
+        t.per_iteration_inputs().is_empty(),
+        "Z is as long as the inner loop"
+    );
+    let whole = crate::frontend(&src, &[]).unwrap();
+    let inputs = interp::random_inputs(&whole, 3);
+    let want = interp::eval(&whole, &inputs).unwrap();
+    let Value::Tensor(want) = &want[0].1 else {
+        panic!("a sequence output")
+    };
+    let mut w = vec![0.0; 3];
+    let mut at = 0;
+    for len in [1, 2, 1] {
+        let sets = vec![("E".to_string(), len as f64)];
+        let p = t.frontend(at, &sets).unwrap();
+        let mut round_inputs = inputs.clone();
+        let shape = Shape::Vector(3);
+        round_inputs.insert("w_start".into(), Value::Tensor(Tensor { shape, data: w }));
+        let out = interp::eval(&p, &round_inputs).unwrap();
+        let Value::Tensor(v) = &out[0].1 else {
+            panic!("a sequence output")
+        };
+        w = v.data.clone();
+        at += len;
+    }
+    let d = w
+        .iter()
+        .zip(&want.data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(d < 1e-12, "differs by {d:e}");
 }
