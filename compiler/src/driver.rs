@@ -467,6 +467,11 @@ pub fn lower_checked_or_depth(
     let internal = |message: String| {
         Diagnostic::new(Code::Internal, &program.source, Span::new(0, 0), message)
     };
+    // What the compiler writes, every interpreter must accept (they validate what they read).
+    lowered
+        .schedule
+        .validate()
+        .map_err(|e| internal(format!("the compiled schedule is invalid: {e}")))?;
     let diffs = verify::differences(program, &lowered.schedule, PLAINTEXT_CHECK_SEED)
         .map_err(|e| internal(format!("plaintext check could not run: {e}")))?;
     let bad = |d: f64| d.is_nan() || d > PLAINTEXT_CHECK_TOLERANCE;

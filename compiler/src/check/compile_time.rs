@@ -18,6 +18,10 @@ pub struct CompileTime {
     stmts: HashMap<Span, bool>,
     carried: HashMap<Span, Vec<(String, bool)>>,
     lets: HashMap<Span, Shape>,
+    /// The statements that store a public value (compile-time, or computed from `plain`
+    /// inputs only), and the loops' carried variables that stay public.
+    public_stmts: HashMap<Span, bool>,
+    public_carried: HashMap<Span, Vec<String>>,
 }
 
 impl CompileTime {
@@ -48,19 +52,44 @@ impl CompileTime {
         self.lets.get(&span).copied()
     }
 
-    pub(super) fn record_let(&mut self, span: Span, compile_time: bool, shape: Shape) {
-        self.record_stmt(span, compile_time);
+    pub(super) fn record_let(&mut self, span: Span, value: (bool, bool), shape: Shape) {
+        self.record_stmt(span, value);
         self.lets.insert(span, shape);
+    }
+
+    /// Whether the `let` or assignment at `span` stores a public value: compile-time, or
+    /// computed from `plain` inputs only (the server computes it in the clear).
+    pub fn stmt_public(&self, span: Span) -> Option<bool> {
+        self.public_stmts.get(&span).copied()
+    }
+
+    /// Whether the loop at `loop_span` carries `name` as a public value through every
+    /// iteration (`None`: not a variable it carries).
+    pub fn carried_public(&self, loop_span: Span, name: &str) -> Option<bool> {
+        self.carried_compile_time(loop_span, name)?;
+        Some(
+            self.public_carried
+                .get(&loop_span)
+                .is_some_and(|v| v.iter().any(|n| n == name)),
+        )
     }
 
     /// Records a statement; a loop body is checked until its types are stable, and the last
     /// record (the stable one) wins.
-    pub(super) fn record_stmt(&mut self, span: Span, compile_time: bool) {
+    /// `value`: whether it is compile-time, and whether it is public.
+    pub(super) fn record_stmt(&mut self, span: Span, (compile_time, public): (bool, bool)) {
         self.stmts.insert(span, compile_time);
+        self.public_stmts.insert(span, public);
     }
 
-    pub(super) fn record_loop(&mut self, span: Span, carried: Vec<(String, bool)>) {
+    pub(super) fn record_loop(
+        &mut self,
+        span: Span,
+        carried: Vec<(String, bool)>,
+        public: Vec<String>,
+    ) {
         self.carried.insert(span, carried);
+        self.public_carried.insert(span, public);
     }
 }
 

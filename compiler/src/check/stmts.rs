@@ -7,7 +7,7 @@
 use super::consts;
 use super::{node, Elab, Frame, Global, Val, Var, VarKind, MAX_DIM};
 use crate::diagnostics::{Code, Diagnostic};
-use crate::ir::{LoopOp, NodeId, Op, Region, Type};
+use crate::ir::{LoopOp, NodeId, Op, Region, Secrecy, Type};
 use crate::source::Span;
 use crate::syntax::ast::{self, Expr, Ident, Stmt};
 use std::collections::HashSet;
@@ -20,7 +20,8 @@ impl<'a> Elab<'a> {
                     return Err(d);
                 }
                 let v = self.value(&l.value)?;
-                self.facts.record_let(l.span, v.ct, v.ty.shape);
+                self.facts
+                    .record_let(l.span, (v.ct, v.ty.secrecy == Secrecy::Plain), v.ty.shape);
                 self.frame().vars.insert(
                     l.name.name.clone(),
                     Var {
@@ -88,7 +89,8 @@ impl<'a> Elab<'a> {
                 .with_label(format!("this is a {}", v.ty.shape))
                 .with_help("a variable keeps the shape it was declared with"));
         }
-        self.facts.record_stmt(span, v.ct);
+        self.facts
+            .record_stmt(span, (v.ct, v.ty.secrecy == Secrecy::Plain));
         self.frame()
             .vars
             .insert(name.name.clone(), Var { val: v, ..existing });
@@ -226,6 +228,12 @@ impl<'a> Elab<'a> {
                 .iter()
                 .zip(&param_tys)
                 .map(|(n, (_, ct))| (n.name.clone(), *ct))
+                .collect(),
+            carried_names
+                .iter()
+                .zip(&param_tys)
+                .filter(|(_, (ty, _))| ty.secrecy == Secrecy::Plain)
+                .map(|(n, _)| n.name.clone())
                 .collect(),
         );
         let mut args: Vec<NodeId> = inits.iter().map(|v| v.node).collect();

@@ -114,8 +114,14 @@ impl Lowering<'_> {
             return x;
         }
         match self.ir.op(x).clone() {
-            // A refreshed input comes with factor 1 only: the server multiplies it.
-            COp::Input(i) if !self.refreshed_ct(i) => {
+            // A refreshed input comes with factor 1 only: the server multiplies it. A factor
+            // of zero (or beyond f64) is no packing: the server multiplies then too.
+            COp::Input(i)
+                if !self.refreshed_ct(i) && {
+                    let f = self.ct_inputs[i as usize].pack.factor * c;
+                    f != 0.0 && f.is_finite()
+                } =>
+            {
                 let mut pack = self.ct_inputs[i as usize].pack;
                 pack.factor *= c;
                 self.input_ct(pack, at)

@@ -425,7 +425,10 @@ impl<'p> Oracle<'p> {
                     return None;
                 }
                 let (s, f, t) = self.view_source(x)?;
-                Some((s, f * c, t))
+                // A zero factor is no packing of the input (a schedule refuses one): the
+                // product is lowered as one (with a constant of zero).
+                let f = f * c;
+                (f != 0.0 && f.is_finite()).then_some((s, f, t))
             }
             _ => None,
         }

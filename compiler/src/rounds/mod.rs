@@ -246,15 +246,19 @@ impl RoundTemplate {
                 s.shape = shape;
             }
         }
-        // The other carried variables: compile-time values (folded into each round), or
-        // run-time vectors that start elsewhere (the first round computes their start).
+        // The other carried variables: public values (compile-time ones, folded into each
+        // round, or computed from `plain` inputs only, computed by the server in the clear),
+        // which every round replays from the start; or encrypted vectors and matrices that
+        // start elsewhere (the first round computes their start).
         let mut ct_carried = HashSet::new();
         for &(item, l) in &carried {
             let name = &l.name.name;
             if template.state.iter().any(|s| s.name == *name) {
                 continue;
             }
-            if facts.carried_compile_time(lp.span, name) == Some(true) {
+            if facts.carried_compile_time(lp.span, name) == Some(true)
+                || facts.carried_public(lp.span, name) == Some(true)
+            {
                 ct_carried.insert(name.clone());
                 continue;
             }
@@ -280,8 +284,8 @@ impl RoundTemplate {
         if template.state.is_empty() {
             return Err(refuse(
                 lp.span,
-                "no run-time vector or matrix is carried from one iteration to the next, so \
-                 there are no weights to carry"
+                "no encrypted vector or matrix is carried from one iteration to the next, so \
+                 there are no weights to carry (public values are replayed by every round)"
                     .into(),
             ));
         }
@@ -296,12 +300,15 @@ impl RoundTemplate {
                 .any(|i| matches!(i, Item::Stmt(_)));
         template.state.sort_by_key(|s| s.item);
 
-        // The loop body: compile-time statements (for the warm-up loop), and whether the loop
-        // variable is used other than as a minibatch index.
+        // The loop body: the public statements a round replays (the warm-up loop), and
+        // whether the loop variable is used other than as a minibatch index. A statement is
+        // replayed when its value is public and reads neither the per-iteration data (a round
+        // has its own iterations' only) nor a name the warm-up loop does not define.
         let loop_var = &lp.var.name;
         let mut ct = ct_carried.clone();
         let mut warmup = Vec::new();
         let mut var_elsewhere = false;
+        let mut not_replayed: HashSet<String> = template.seq_inputs.clone();
         for s in &lp.body {
             let (target, value, span, is_let) = match s {
                 Stmt::Let(l) => (&l.name.name, &l.value, l.span, true),
@@ -313,20 +320,21 @@ impl RoundTemplate {
                     // them.
                     let mut changed = HashSet::new();
                     assigned(&inner.body, &mut changed);
-                    let mut changed: Vec<&String> =
+                    let mut replayed: Vec<&String> =
                         changed.iter().filter(|n| ct.contains(*n)).collect();
-                    changed.sort();
-                    if let Some(name) = changed.first() {
+                    replayed.sort();
+                    if let Some(name) = replayed.first() {
                         return Err(refuse(
                             inner.span,
                             format!(
-                                "this inner loop changes `{name}`, a compile-time value the \
-                                 outer loop carries; a round replays such values by the outer \
-                                 loop's own statements only"
+                                "this inner loop changes `{name}`, a public value the outer \
+                                 loop carries; a round replays such values by the outer loop's \
+                                 own statements only"
                             ),
                         )
                         .with_label(format!("changes `{name}`")));
                     }
+                    not_replayed.extend(changed);
                     var_elsewhere |= [&inner.start, &inner.end]
                         .into_iter()
                         .any(|e| uses_outside_index(e, loop_var, &template.seq_inputs))
@@ -335,12 +343,24 @@ impl RoundTemplate {
                 }
             };
             var_elsewhere |= uses_outside_index(value, loop_var, &template.seq_inputs);
-            let compile_time = facts.stmt(span) == Some(true);
-            if compile_time && (is_let || ct.contains(target)) {
+            let replayable = facts.stmt_public(span) == Some(true) && !reads(value, &not_replayed);
+            if replayable && (is_let || ct.contains(target)) {
                 ct.insert(target.clone());
                 warmup.push(s.clone());
+            } else if ct_carried.contains(target) {
+                return Err(refuse(
+                    span,
+                    format!(
+                        "`{target}` is a public value the loop carries, but this assignment \
+                         computes it from the per-iteration data (or from values of this \
+                         iteration computed from it), which a round cannot replay for the \
+                         iterations before its own"
+                    ),
+                )
+                .with_label("not replayable"));
             } else {
                 ct.remove(target);
+                not_replayed.insert(target.clone());
             }
         }
         template.compile_time_state = !ct_carried.is_empty();
@@ -740,6 +760,17 @@ fn stmts_use_outside_index(body: &[Stmt], var: &str, seq_inputs: &HashSet<String
                 || stmts_use_outside_index(&f.body, var, seq_inputs)
         }
     })
+}
+
+/// Whether `e` reads any of `names`.
+fn reads(e: &Expr, names: &HashSet<String>) -> bool {
+    let mut found = false;
+    walk(e, &mut |x| {
+        if let ExprKind::Var(n) = &x.kind {
+            found |= names.contains(n);
+        }
+    });
+    found
 }
 
 /// Calls `visit` on `e` and every subexpression.

@@ -261,7 +261,7 @@ fn refuses_what_it_cannot_carry_at_the_statement_that_stops_it() {
         (
             "let c = ones(3); for i in 0..k { let b = c + Z[i]; } output c;",
             "for i in 0..k",
-            "no run-time vector or matrix is carried",
+            "no encrypted vector or matrix is carried",
         ),
         (
             "let b = zeros(3); for i in 0..k { b = b + Z[i]; } for i in 0..k { b = b + Z[i]; } \
@@ -372,4 +372,65 @@ fn inner_loops_run_whole_in_every_round() {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f64::max);
     assert!(d < 1e-12, "differs by {d:e}");
+}
+
+/// A public value the loop carries (a learning rate decayed by a `plain` input) is replayed by
+/// every round's warm-up loop, computed by the server in the clear; one computed from the
+/// per-iteration data cannot be (a round has its own iterations' only): refused there.
+#[test]
+fn public_values_are_replayed_by_every_round() {
+    let head = "const k = 4; input Z: enc vector[3][k]; input d: plain scalar range [0.5, 1]; \
+                input P: plain vector[3][k]; ";
+    let src = SourceFile::new(
+        "decay.hel",
+        format!(
+            "{head}let lr = d; let w = zeros(3); \
+             for i in 0..k {{ lr = lr * d; w = w + lr * Z[i]; }} output w;"
+        ),
+    );
+    let t = RoundTemplate::new(&src).unwrap();
+    let names: Vec<&str> = t.state().iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["w"], "the rate is replayed, not carried");
+    let r2 = printed(&t, 2);
+    assert!(r2.contains("for i in 0..2 {\n    lr = lr * d;\n}"), "{r2}");
+    let whole = crate::frontend(&src, &[]).unwrap();
+    let inputs = interp::random_inputs(&whole, 5);
+    let want = interp::eval(&whole, &inputs).unwrap();
+    let Value::Tensor(want) = &want[0].1 else {
+        panic!("a sequence output")
+    };
+    let Some(Value::Seq(z)) = inputs.get("Z").cloned() else {
+        panic!("no minibatches")
+    };
+    let mut w = vec![0.0; 3];
+    for (at, len) in [(0, 2), (2, 2)] {
+        let p = t.frontend(at, &[("k".to_string(), len as f64)]).unwrap();
+        let mut round_inputs = inputs.clone();
+        round_inputs.insert("Z".into(), Value::Seq(z[at..at + len].to_vec()));
+        if let Some(Value::Seq(pp)) = inputs.get("P") {
+            round_inputs.insert("P".into(), Value::Seq(pp[at..at + len].to_vec()));
+        }
+        let shape = Shape::Vector(3);
+        round_inputs.insert("w_start".into(), Value::Tensor(Tensor { shape, data: w }));
+        let out = interp::eval(&p, &round_inputs).unwrap();
+        let Value::Tensor(v) = &out[0].1 else {
+            panic!("a sequence output")
+        };
+        w = v.data.clone();
+    }
+    let diff = w
+        .iter()
+        .zip(&want.data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(diff < 1e-12, "differs by {diff:e}");
+    // From the per-iteration data: at the assignment.
+    let text = format!(
+        "{head}let r = d; let w = zeros(3); \
+         for i in 0..k {{ r = r * d + dot(P[i], P[i]); w = w + r * Z[i]; }} output w;"
+    );
+    let src = SourceFile::new("data.hel", text);
+    let e = RoundTemplate::new(&src).unwrap_err();
+    assert!(e.message.contains("per-iteration data"), "{}", e.message);
+    assert!(src.text()[e.span.start as usize..].starts_with("r = r * d"));
 }
