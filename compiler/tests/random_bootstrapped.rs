@@ -11,7 +11,11 @@
 //! `Code::Internal` diagnostic or an unlocated refusal fails, the program printed.
 //!
 //! At a small, **insecure** ring (N = 2^12, test-only parameters no file can carry).
-//! `HEL_RANDOM_PROGRAMS=n` runs n programs per level.
+//! `HEL_RANDOM_PROGRAMS=n` runs n programs per level. At the time of writing (120 programs
+//! with a loop, seeds 0..249): 59, 60 and 60 compile at -O0, -O1 and -O2; the rest are refused
+//! as rounds too deep or too wide for the test chain, or with nothing encrypted to carry (a
+//! loop over public values only). The first run found a factor-0 input packing (`x * 0` at
+//! -O0), a refreshed output that stays public, and the join shifting every sequence.
 
 #[path = "support/gen.rs"]
 mod gen;
@@ -35,22 +39,6 @@ const LEVELS: [OptLevel; 3] = [OptLevel::O0, OptLevel::O1, OptLevel::O2];
 /// The codes a generated loop may be refused with.
 const REFUSABLE: &[Code] = &[Code::Rounds, Code::TooDeep, Code::Params, Code::Range];
 
-/// `text` with its loop running to a constant `T` (the generator writes a literal), or `None`
-/// without a loop of at least two iterations.
-fn to_constant_loop(text: &str) -> Option<String> {
-    let at = text.find("for i in 0..")?;
-    let rest = &text[at + "for i in 0..".len()..];
-    let end = rest.find(' ')?;
-    let trips: usize = rest[..end].parse().ok()?;
-    (trips >= 2).then(|| {
-        format!(
-            "const T = {trips};\n{}for i in 0..T{}",
-            &text[..at],
-            &rest[end..]
-        )
-    })
-}
-
 #[test]
 fn random_loops_compile_with_bootstraps_or_are_refused() {
     let count: u64 = std::env::var("HEL_RANDOM_PROGRAMS")
@@ -69,7 +57,7 @@ fn random_loops_compile_with_bootstraps_or_are_refused() {
     while programs < count {
         let text = gen::generate(gen::tape(seed, TAPE), cfg);
         seed += 1;
-        let Some(text) = to_constant_loop(&text) else {
+        let Some(text) = gen::with_constant_loop(&text) else {
             continue;
         };
         programs += 1;

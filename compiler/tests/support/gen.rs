@@ -642,6 +642,23 @@ pub fn generate(tape: Vec<u32>, cfg: Config) -> String {
     Gen::new(tape, cfg).program()
 }
 
+/// `text` with its loop running to a constant `T` (the generator writes a literal trip count),
+/// for the rounds of `--refresh bootstrap`, which set it; `None` without a loop of at least
+/// two iterations.
+pub fn with_constant_loop(text: &str) -> Option<String> {
+    let at = text.find("for i in 0..")?;
+    let rest = &text[at + "for i in 0..".len()..];
+    let end = rest.find(' ')?;
+    let trips: usize = rest[..end].parse().ok()?;
+    (trips >= 2).then(|| {
+        format!(
+            "const T = {trips};\n{}for i in 0..T{}",
+            &text[..at],
+            &rest[end..]
+        )
+    })
+}
+
 /// A pseudo-random tape of `len` choices from `seed` (xorshift64, no dependencies).
 pub fn tape(seed: u64, len: usize) -> Vec<u32> {
     let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
