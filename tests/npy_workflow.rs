@@ -110,6 +110,21 @@ fn encrypt_from_npy_and_decrypt_to_npy() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("not a directory"), "{err}");
 
+    // Without --format, -o's extension chooses: JSON for `.json`, NumPy for `.npy` (two
+    // outputs into one .npy file: refused as above, not written as CSV text).
+    let mut json = decrypt[..5].to_vec();
+    json.extend(["-o", "r.json"]);
+    ok(dir, &json);
+    let text = std::fs::read_to_string(dir.join("r.json")).expect("json");
+    assert!(text.trim_start().starts_with('{') && text.contains("\"outputs\""), "{text}");
+    let mut npy = decrypt[..5].to_vec();
+    npy.extend(["-o", "A.npy"]);
+    let before = std::fs::read(dir.join("A.npy")).expect("the input A.npy");
+    let (code, err) = run(dir, &npy);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not a directory"), "{err}");
+    assert_eq!(std::fs::read(dir.join("A.npy")).expect("A.npy"), before);
+
     // A wrong shape or a broken file is a user error naming the file.
     std::fs::write(dir.join("bad.npy"), write_npy(&[4, 3], &a)).expect("write");
     let mut bad = vec!["encrypt", "p.helc", "--keys", "keys", "-o", "in2.hct"];

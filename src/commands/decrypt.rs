@@ -31,8 +31,8 @@ pub enum OutputFormat {
     after_help = "CSV: a single output is printed as its values (a vector one value per \
 line, a matrix one row per line), so it can be read back by `hel encrypt`; several outputs \
 each get a `# name` line first. JSON: one object {\"outputs\": {name: value}} with numbers, \
-arrays, or arrays of rows. NPY (needs -o): with -o FILE.npy and a program of one output, that \
-file; otherwise -o names a directory (created if missing) that gets NAME.npy per output. Scalars \
+arrays, or arrays of rows. Without --format, -o FILE.npy writes NPY and -o FILE.json JSON. NPY \
+(needs -o): with -o FILE.npy and a program of one output, that file; otherwise -o names a directory (created if missing) that gets NAME.npy per output. Scalars \
 are saved with shape (), vectors (n,), matrices (r, c); read them with np.load.
 
 Decryption is exact by default: right when the results stay with you. If you will share them \
@@ -54,9 +54,9 @@ pub struct DecryptArgs {
     pub secret_key: PathBuf,
     /// The encrypted outputs (from `hel run`).
     pub outputs: PathBuf,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "csv")]
-    pub format: OutputFormat,
+    /// Output format (default: by the -o file's extension, `.npy` or `.json`; else CSV).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
     /// Write to this file instead of standard output (for npy: the file or directory).
     #[arg(short, long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -129,14 +129,32 @@ fn npy_targets(schedule: &Schedule, out: &Path) -> Result<Vec<PathBuf>, String> 
         .collect()
 }
 
+/// The format asked for, else the one `-o`'s extension names (`-o W.npy` writes NumPy, as
+/// `hel encrypt` reads a `.npy` file as NumPy), else CSV.
+fn format(args: &DecryptArgs) -> OutputFormat {
+    let ext = args
+        .out
+        .as_deref()
+        .and_then(|p| p.extension())
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match (args.format, ext.as_deref()) {
+        (Some(f), _) => f,
+        (None, Some("npy")) => OutputFormat::Npy,
+        (None, Some("json")) => OutputFormat::Json,
+        (None, _) => OutputFormat::Csv,
+    }
+}
+
 pub fn run(args: DecryptArgs) -> CmdResult {
     let schedule = load_schedule(&args.program)?;
+    let chosen = format(&args);
     let inputs = [
         args.program.as_path(),
         args.secret_key.as_path(),
         args.outputs.as_path(),
     ];
-    let targets: Vec<PathBuf> = match (&args.out, args.format) {
+    let targets: Vec<PathBuf> = match (&args.out, chosen) {
         (None, OutputFormat::Npy) => {
             return Err(usage_error(
                 "--format npy writes files: give -o FILE.npy (one output) or -o DIR",
@@ -162,7 +180,7 @@ pub fn run(args: DecryptArgs) -> CmdResult {
         }
     }
     .map_err(|e| file_error(&args.outputs, e))?;
-    if let (OutputFormat::Npy, Some(out)) = (args.format, &args.out) {
+    if let (OutputFormat::Npy, Some(out)) = (chosen, &args.out) {
         if targets.len() != 1 || !is_npy(out) {
             std::fs::create_dir_all(out)
                 .map_err(|e| user_error(format!("cannot create {}: {e}", out.display())))?;
@@ -177,7 +195,7 @@ pub fn run(args: DecryptArgs) -> CmdResult {
         );
         return Ok(());
     }
-    let text = render(&schedule, &tensors, args.format);
+    let text = render(&schedule, &tensors, chosen);
     match &args.out {
         Some(out) => {
             write_new(out, text.as_bytes(), args.force, &inputs).map_err(user_error)?;
