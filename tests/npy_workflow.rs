@@ -116,7 +116,10 @@ fn encrypt_from_npy_and_decrypt_to_npy() {
     json.extend(["-o", "r.json"]);
     ok(dir, &json);
     let text = std::fs::read_to_string(dir.join("r.json")).expect("json");
-    assert!(text.trim_start().starts_with('{') && text.contains("\"outputs\""), "{text}");
+    assert!(
+        text.trim_start().starts_with('{') && text.contains("\"outputs\""),
+        "{text}"
+    );
     let mut npy = decrypt[..5].to_vec();
     npy.extend(["-o", "A.npy"]);
     let before = std::fs::read(dir.join("A.npy")).expect("the input A.npy");

@@ -958,6 +958,59 @@ fn matrix_in_both_forms_runs_encrypted_within_the_bound() {
     assert!(err <= bound, "{err} > {bound}");
 }
 
+/// An encrypted scalar the loop carries (a bias next to the weights): replicated in every
+/// slot, refreshed with them, within the bound of the plaintext model.
+#[test]
+fn scalar_state_runs_encrypted_within_the_bound() {
+    const K: usize = 4;
+    let text = "const k = 4;\n\
+                input X: enc matrix[8, 4][k] range [-1, 1];\n\
+                input y: enc vector[8][k] range [-1, 1];\n\
+                let w = zeros(4);\n\
+                let b = 0;\n\
+                for i in 0..k {\n\
+                    let e = y[i] - (X[i] @ w + b);\n\
+                    w = w + 0.05 * (transpose(X[i]) @ e);\n\
+                    b = b + 0.05 * dot(e, ones(8));\n\
+                }\n\
+                output w, b;\n";
+    let data: HashMap<&str, Vec<Tensor>> = [
+        (
+            "X",
+            (0..K)
+                .map(|i| tensor(Shape::Matrix(8, 4), i, false))
+                .collect(),
+        ),
+        (
+            "y",
+            (0..K)
+                .map(|i| tensor(Shape::Vector(8), 20 + i, false))
+                .collect(),
+        ),
+    ]
+    .into();
+    let (got, want, b) = run_joined("scalar_bias.hel", text, 2, &data);
+    let s = &b.schedule;
+    assert_eq!(b.rounds, vec![(0, 2), (2, 2)]);
+    assert_eq!(
+        s.bootstraps().count(),
+        1,
+        "the bias shares the weights' bootstrap"
+    );
+    for ((o, g), (name, want)) in s.outputs.iter().zip(&got).zip(&want) {
+        let Value::Tensor(want) = want else {
+            panic!("sequence output")
+        };
+        let err = max_diff(&g.data, &want.data);
+        eprintln!("`{name}`: error {err:.3e} (bound {:.3e})", o.bound);
+        assert!(err <= o.bound, "`{name}`: {err} > {}", o.bound);
+        assert!(
+            want.data.iter().any(|x| x.abs() > 10.0 * o.bound),
+            "a model that moved"
+        );
+    }
+}
+
 #[path = "../compiler/tests/support/gen.rs"]
 mod gen;
 

@@ -363,6 +363,22 @@ fn other_training_loops_join_at_every_level() {
              }\n\
              output w;\n",
         ),
+        // An encrypted scalar carried (a bias), next to the weights: replicated in every
+        // slot, it shares their bootstrap.
+        (
+            "scalar_bias.hel",
+            "const k = 4;\n\
+             input X: enc matrix[8, 4][k] range [-1, 1];\n\
+             input y: enc vector[8][k] range [-1, 1];\n\
+             let w = zeros(4);\n\
+             let b = 0;\n\
+             for i in 0..k {\n\
+                 let e = y[i] - (X[i] @ w + b);\n\
+                 w = w + 0.05 * (transpose(X[i]) @ e);\n\
+                 b = b + 0.05 * dot(e, ones(8));\n\
+             }\n\
+             output w, b;\n",
+        ),
         // A matrix carried (one model per column), started from a plain input, next to a
         // vector: the matrix's tiles take every slot.
         (

@@ -139,7 +139,7 @@ fn client_rounds_leave_the_state_to_the_server() {
 }
 
 #[test]
-fn only_vector_and_matrix_state_can_be_refreshed() {
+fn sequences_cannot_be_refreshed_and_matrices_keep_their_forms() {
     // A sequence cannot be refreshed (its elements are the data): refused at the input.
     let src = SourceFile::new(
         "bad.hel",
@@ -151,10 +151,7 @@ fn only_vector_and_matrix_state_can_be_refreshed() {
     };
     let d = hel_compiler::compile(&src, &opts).unwrap_err();
     let text = d.render_plain();
-    assert!(
-        text.contains("only encrypted vectors and matrices"),
-        "{text}"
-    );
+    assert!(text.contains("only encrypted values"), "{text}");
     assert!(text.contains("bad.hel:1"), "{text}");
     // A matrix comes in and leaves in one form, with factor 1, its output masked clean:
     // transposed where a product `X @ W` needs its columns, else as asked.

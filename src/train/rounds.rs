@@ -101,6 +101,19 @@ pub fn template(src: &SourceFile, sets: &[(String, f64)]) -> Result<RoundTemplat
             src.name()
         )));
     }
+    if let Some(s) = template
+        .state()
+        .iter()
+        .find(|s| !matches!(s.shape, hel_compiler::ir::Shape::Vector(_)))
+    {
+        return Err(TrainError::Program(format!(
+            "{}: hel train carries weight vectors between rounds, but the loop carries `{}`, a \
+             {} (`hel compile --refresh bootstrap` compiles it as written)",
+            src.name(),
+            s.name,
+            s.shape
+        )));
+    }
     Ok(template)
 }
 

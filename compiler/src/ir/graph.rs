@@ -7,7 +7,7 @@
 //! numbering, which keeps the text form (and its snapshots) stable.
 
 use super::op::Op;
-use super::types::{Secrecy, Shape, Type};
+use super::types::{Secrecy, Type};
 use crate::source::{SourceFile, Span};
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
@@ -287,8 +287,8 @@ impl Program {
             let ty = self.graph.node(self.outputs[out].node).ty;
             if !refreshable(ty) {
                 return Err(format!(
-                    "output `{name}` cannot be refreshed on the server: only encrypted vectors \
-                     and matrices can (it is {ty})"
+                    "output `{name}` cannot be refreshed on the server: only encrypted values \
+                     can, not sequences (it is {ty})"
                 ));
             }
             self.outputs[out].refreshed = true;
@@ -316,8 +316,8 @@ impl Program {
             let out_ty = self.graph.node(self.outputs[out].node).ty;
             if !refreshable(ty) {
                 return Err(format!(
-                    "input `{input}` cannot be refreshed on the server: only encrypted vectors \
-                     and matrices can (it is {ty})"
+                    "input `{input}` cannot be refreshed on the server: only encrypted values \
+                     can, not sequences (it is {ty})"
                 ));
             }
             if out_ty.shape != ty.shape || out_ty.seq.is_some() {
@@ -457,9 +457,7 @@ impl Builder {
 }
 
 /// Whether a value of type `ty` can be refreshed by a bootstrap between rounds: an encrypted
-/// vector or matrix (not a sequence; a scalar has no packing of its own to pin).
+/// scalar, vector or matrix (not a sequence: its elements are the data).
 fn refreshable(ty: Type) -> bool {
-    matches!(ty.shape, Shape::Vector(_) | Shape::Matrix(..))
-        && ty.seq.is_none()
-        && ty.secrecy == Secrecy::Enc
+    ty.seq.is_none() && ty.secrecy == Secrecy::Enc
 }

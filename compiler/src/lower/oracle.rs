@@ -505,6 +505,7 @@ impl<'p> Oracle<'p> {
             // A refreshed input exists in one layout; the others are conversions of it.
             if self.is_refreshed(id)
                 && want != Want::Vec(Orient::R)
+                && want != Want::Scalar
                 && !matches!(want, Want::Mat(f) if self.refreshed_forms.transposed().contains(&(f == Form::T)))
             {
                 return None;

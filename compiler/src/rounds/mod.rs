@@ -40,7 +40,7 @@
 
 use std::collections::HashSet;
 
-use crate::check::{self, CompileTime};
+use crate::check;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::driver::{self, Compiled, Options};
 use crate::ir::{self, Shape};
@@ -263,29 +263,23 @@ impl RoundTemplate {
                 continue;
             }
             match facts.let_shape(l.span) {
-                Some(shape @ (Shape::Vector(_) | Shape::Matrix(..))) => {
-                    template.state.push(new_state(item, l, shape, false))
-                }
-                shape => {
-                    let what = shape.map_or("not a tensor".to_string(), |s| format!("a {s}"));
-                    let at = first_runtime_assignment(&lp.body, name, &facts).unwrap_or(l.span);
+                Some(shape) => template.state.push(new_state(item, l, shape, false)),
+                None => {
                     return Err(refuse(
-                        at,
+                        l.span,
                         format!(
-                            "`{name}` is carried from one iteration to the next as a run-time \
-                             value, and it is {what}; rounds carry run-time vectors and \
-                             matrices (they become encrypted inputs) and compile-time values"
+                            "`{name}` is carried from one iteration to the next, but its type \
+                             is not known"
                         ),
-                    )
-                    .with_label(format!("`{name}` is {what}")));
+                    ))
                 }
             }
         }
         if template.state.is_empty() {
             return Err(refuse(
                 lp.span,
-                "no encrypted vector or matrix is carried from one iteration to the next, so \
-                 there are no weights to carry (public values are replayed by every round)"
+                "no encrypted value is carried from one iteration to the next, so there are no \
+                 weights to carry (public values are replayed by every round)"
                     .into(),
             ));
         }
@@ -639,6 +633,7 @@ fn state_input(s: &StateVar, l: &LetStmt) -> [Item; 2] {
             TypeKind::Matrix(args[0].clone(), args[1].clone())
         }
         (_, Shape::Matrix(r, c)) => TypeKind::Matrix(number(r, at), number(c, at)),
+        (_, Shape::Scalar) => TypeKind::Scalar,
         (_, shape) => TypeKind::Vector(number(shape.len(), at)),
     };
     let input = Item::Input(InputDef {
@@ -715,19 +710,6 @@ fn map_stmt_exprs(s: &Stmt, f: &impl Fn(&Expr) -> Expr) -> Stmt {
             ..lp.clone()
         }),
     }
-}
-
-/// The first assignment to `name` in `body` that the checker found stores a run-time value.
-fn first_runtime_assignment(body: &[Stmt], name: &str, facts: &CompileTime) -> Option<Span> {
-    body.iter().find_map(|s| match s {
-        Stmt::Assign { name: n, span, .. }
-            if n.name == name && facts.stmt(*span) == Some(false) =>
-        {
-            Some(*span)
-        }
-        Stmt::For(lp) => first_runtime_assignment(&lp.body, name, facts),
-        _ => None,
-    })
 }
 
 /// Whether `e` uses the loop variable `var` other than as the whole index of a sequence input
