@@ -716,50 +716,21 @@ fn compiled_bootstraps_run_encrypted_within_the_bound() {
         .is_err());
 }
 
-/// Compiles `text` with bootstraps (rounds of `round`), runs it encrypted on `data` (by input
-/// name; sequences for the inputs in `seqs`) and returns its decrypted outputs, the whole
-/// program's plaintext outputs, and the compilation.
-fn run_joined(
-    name: &str,
-    text: &str,
-    round: usize,
-    data: &HashMap<&str, Vec<Tensor>>,
-) -> (
-    Vec<Tensor>,
-    Vec<(String, Value)>,
-    hel_compiler::rounds::Bootstrapped,
-) {
-    use hel_compiler::rounds::compile_bootstrapped;
-    let src = SourceFile::new(name, text.to_string());
-    let mut o = Options::default();
-    o.passes.level = OptLevel::O1;
-    let b = compile_bootstrapped(
-        &src,
-        &o,
-        &insecure_chain_for_testing_only(),
-        Some(round),
-        &Default::default(),
-    )
-    .unwrap_or_else(|d| panic!("{}", d.render_plain()));
-    let s = &b.schedule;
-    let chain = s.bootstrap.clone().unwrap();
-    let whole = hel_compiler::frontend(&src, &[]).unwrap();
-    let inputs: Vec<Vec<Tensor>> = s
-        .inputs
-        .iter()
-        .map(|i| data[i.name.as_str()].clone())
-        .collect();
-    assert_eq!(s.inputs.len(), whole.inputs.len());
-
+/// The whole encrypted round trip of a schedule that bootstraps: one secret key for the chain
+/// and the program, their keys, the client's headroom check and encryption of `inputs`, the
+/// server's run with the refresher, and decryption. `Err` when the client refuses the inputs
+/// (beyond what the parameters hold: a located error, not a wrong result).
+fn run_encrypted(s: &Schedule, inputs: &[Vec<Tensor>], seed: u64) -> Result<Vec<Tensor>, String> {
+    let chain = s.bootstrap.clone().ok_or("a schedule without bootstraps")?;
     let boot = Bootstrapper::new(&chain).unwrap();
-    let mut rng = Sampler::seeded_for_testing_only(5);
+    let mut rng = Sampler::seeded_for_testing_only(seed);
     let sk = boot.context().gen_secret_key(&mut rng);
     let bkeys = boot.gen_keys(&sk, &mut rng).unwrap();
     let ctx = client::context(s).unwrap();
     let psk = ctx.adopt_secret_key(&sk).unwrap();
     let keys = client::eval_keys_for(s, &ctx, &psk, &mut rng).unwrap();
-    client::check_headroom(s, &inputs).unwrap();
-    let up = client::encrypt_inputs(s, &ctx, &psk, &inputs, &mut rng).unwrap();
+    client::check_headroom(s, inputs).map_err(|e| e.to_string())?;
+    let up = client::encrypt_inputs(s, &ctx, &psk, inputs, &mut rng).unwrap();
     let ev = CkksEvaluator::new_seeded(
         &ctx,
         s,
@@ -775,7 +746,41 @@ fn run_joined(
         .unwrap()
         .outputs;
     let enc = client::EncryptedOutputs::new(s, up.key_id, out);
-    let got = client::decrypt_outputs(s, &ctx, &psk, &enc).unwrap();
+    Ok(client::decrypt_outputs(s, &ctx, &psk, &enc).unwrap())
+}
+
+/// Compiles `text` with bootstraps (rounds of `round`), runs it encrypted on `data` (by input
+/// name) and checks every decrypted output within its predicted bound of the whole program's
+/// plaintext output, which must have moved from zero (more than 10 bounds somewhere). Returns
+/// the plaintext outputs and the compilation.
+fn run_joined(
+    name: &str,
+    text: &str,
+    round: usize,
+    data: &HashMap<&str, Vec<Tensor>>,
+) -> (Vec<Vec<f64>>, hel_compiler::rounds::Bootstrapped) {
+    use hel_compiler::rounds::compile_bootstrapped;
+    let src = SourceFile::new(name, text.to_string());
+    let mut o = Options::default();
+    o.passes.level = OptLevel::O1;
+    let b = compile_bootstrapped(
+        &src,
+        &o,
+        &insecure_chain_for_testing_only(),
+        Some(round),
+        &Default::default(),
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    let s = &b.schedule;
+    let whole = hel_compiler::frontend(&src, &[]).unwrap();
+    let inputs: Vec<Vec<Tensor>> = s
+        .inputs
+        .iter()
+        .map(|i| data[i.name.as_str()].clone())
+        .collect();
+    assert_eq!(s.inputs.len(), whole.inputs.len());
+
+    let got = run_encrypted(s, &inputs, 5).unwrap_or_else(|e| panic!("{e}"));
 
     let reference: HashMap<String, Value> = whole
         .inputs
@@ -801,7 +806,27 @@ fn run_joined(
         })
         .collect();
     let want = interp::eval(&whole, &reference).unwrap();
-    (got, want, b)
+    let mut wants = Vec::new();
+    for ((o, g), (name, want)) in s.outputs.iter().zip(&got).zip(&want) {
+        let Value::Tensor(want) = want else {
+            panic!("sequence output")
+        };
+        assert_eq!(&o.name, name);
+        let err = max_diff(&g.data, &want.data);
+        eprintln!(
+            "`{name}` after {} rounds: error {err:.3e} (bound {:.3e})",
+            b.rounds.len(),
+            o.bound
+        );
+        assert!(err <= o.bound, "`{}`: {err} > {}", o.name, o.bound);
+        assert!(
+            want.data.iter().any(|x| x.abs() > 10.0 * o.bound),
+            "`{}`: a model that moved",
+            o.name
+        );
+        wants.push(want.data.clone());
+    }
+    (wants, b)
 }
 
 /// Deterministic entries in [-1, 1] (`seed` varies them), in [0, 1] if `unit`.
@@ -819,6 +844,11 @@ fn tensor(shape: Shape, seed: usize, unit: bool) -> Tensor {
             .collect(),
         shape,
     }
+}
+
+/// `k` minibatches of `shape`, deterministic (`seed` onwards), entries in [-1, 1].
+fn seq(k: usize, shape: Shape, seed: usize) -> Vec<Tensor> {
+    (0..k).map(|i| tensor(shape, seed + i, false)).collect()
 }
 
 /// A state that does not start at zeros (`let w = w0;` from a public input, beside a momentum
@@ -840,36 +870,17 @@ fn state_started_by_the_first_round_runs_encrypted_within_the_bound() {
          }\n\
          output w;\n";
     let data: HashMap<&str, Vec<Tensor>> = [
-        (
-            "Z",
-            (0..K)
-                .map(|i| tensor(Shape::Matrix(8, 4), i, false))
-                .collect(),
-        ),
-        (
-            "y",
-            (0..K)
-                .map(|i| tensor(Shape::Vector(8), 50 + i, false))
-                .collect(),
-        ),
+        ("Z", seq(K, Shape::Matrix(8, 4), 0)),
+        ("y", seq(K, Shape::Vector(8), 50)),
         ("w0", vec![tensor(Shape::Vector(4), 99, false)]),
     ]
     .into();
-    let (got, want, b) = run_joined("momentum_from_w0.hel", text, 2, &data);
+    let (want, b) = run_joined("momentum_from_w0.hel", text, 2, &data);
     assert_eq!(b.rounds, vec![(0, 2), (2, 2)]);
     assert!(b.schedule.bootstraps().count() >= 1);
-    let Value::Tensor(want) = &want[0].1 else {
-        panic!("sequence output")
-    };
-    let bound = b.schedule.outputs[0].bound;
-    let err = max_diff(&got[0].data, &want.data);
-    eprintln!(
-        "`w` from w0 after {} rounds: error {err:.3e} (bound {bound:.3e})",
-        b.rounds.len()
-    );
-    assert!(err <= bound, "{err} > {bound}");
     // A model that moved: the refresh carried the computed start, not zeros.
-    assert!(max_diff(&want.data, &data["w0"][0].data) > 10.0 * bound);
+    let bound = b.schedule.outputs[0].bound;
+    assert!(max_diff(&want[0], &data["w0"][0].data) > 10.0 * bound);
 }
 
 /// A matrix carried from one iteration to the next (one-vs-rest logistic regression's weights,
@@ -886,7 +897,7 @@ fn matrix_state_runs_encrypted_within_the_bound() {
         ("Y", vec![tensor(Shape::Matrix(32, 3), 2, true)]),
     ]
     .into();
-    let (got, want, b) = run_joined("ovr_logreg.hel", &text, 1, &data);
+    let (_, b) = run_joined("ovr_logreg.hel", &text, 1, &data);
     let s = &b.schedule;
     assert_eq!(b.rounds, vec![(0, 1), (1, 1)]);
     let chain = s.bootstrap.as_ref().unwrap();
@@ -896,20 +907,6 @@ fn matrix_state_runs_encrypted_within_the_bound() {
         "a matrix takes every slot"
     );
     assert_eq!(s.bootstraps().count(), 1);
-    let Value::Tensor(want) = &want[0].1 else {
-        panic!("sequence output")
-    };
-    let bound = s.outputs[0].bound;
-    let err = max_diff(&got[0].data, &want.data);
-    eprintln!(
-        "`W` after {} rounds: error {err:.3e} (bound {bound:.3e})",
-        b.rounds.len()
-    );
-    assert!(err <= bound, "{err} > {bound}");
-    assert!(
-        want.data.iter().any(|x| x.abs() > 10.0 * bound),
-        "a model that moved"
-    );
 }
 
 /// A matrix multiplied from both sides (`Y @ (A @ Y)`) is carried in both forms, which share
@@ -938,7 +935,7 @@ fn matrix_in_both_forms_runs_encrypted_within_the_bound() {
         ),
     ]
     .into();
-    let (got, want, b) = run_joined("both_forms.hel", text, 1, &data);
+    let (_, b) = run_joined("both_forms.hel", text, 1, &data);
     let s = &b.schedule;
     assert_eq!(b.rounds.len(), 3);
     assert_eq!(
@@ -946,16 +943,6 @@ fn matrix_in_both_forms_runs_encrypted_within_the_bound() {
         2,
         "one bootstrap per refresh for both forms"
     );
-    let Value::Tensor(want) = &want[0].1 else {
-        panic!("sequence output")
-    };
-    let bound = s.outputs[0].bound;
-    let err = max_diff(&got[0].data, &want.data);
-    eprintln!(
-        "`Y` in both forms after {} rounds: error {err:.3e} (bound {bound:.3e})",
-        b.rounds.len()
-    );
-    assert!(err <= bound, "{err} > {bound}");
 }
 
 /// An encrypted scalar the loop carries (a bias next to the weights): replicated in every
@@ -975,21 +962,11 @@ fn scalar_state_runs_encrypted_within_the_bound() {
                 }\n\
                 output w, b;\n";
     let data: HashMap<&str, Vec<Tensor>> = [
-        (
-            "X",
-            (0..K)
-                .map(|i| tensor(Shape::Matrix(8, 4), i, false))
-                .collect(),
-        ),
-        (
-            "y",
-            (0..K)
-                .map(|i| tensor(Shape::Vector(8), 20 + i, false))
-                .collect(),
-        ),
+        ("X", seq(K, Shape::Matrix(8, 4), 0)),
+        ("y", seq(K, Shape::Vector(8), 20)),
     ]
     .into();
-    let (got, want, b) = run_joined("scalar_bias.hel", text, 2, &data);
+    let (_, b) = run_joined("scalar_bias.hel", text, 2, &data);
     let s = &b.schedule;
     assert_eq!(b.rounds, vec![(0, 2), (2, 2)]);
     assert_eq!(
@@ -997,18 +974,6 @@ fn scalar_state_runs_encrypted_within_the_bound() {
         1,
         "the bias shares the weights' bootstrap"
     );
-    for ((o, g), (name, want)) in s.outputs.iter().zip(&got).zip(&want) {
-        let Value::Tensor(want) = want else {
-            panic!("sequence output")
-        };
-        let err = max_diff(&g.data, &want.data);
-        eprintln!("`{name}`: error {err:.3e} (bound {:.3e})", o.bound);
-        assert!(err <= o.bound, "`{name}`: {err} > {}", o.bound);
-        assert!(
-            want.data.iter().any(|x| x.abs() > 10.0 * o.bound),
-            "a model that moved"
-        );
-    }
 }
 
 #[path = "../compiler/tests/support/gen.rs"]
@@ -1078,36 +1043,11 @@ fn random_loops_run_encrypted_with_bootstraps_within_their_bounds() {
                 Value::Seq(ts) => ts.iter().map(to_runtime).collect(),
             })
             .collect();
-        let chain = s.bootstrap.clone().unwrap();
-        let boot = Bootstrapper::new(&chain).unwrap();
-        let mut rng = Sampler::seeded_for_testing_only(seed);
-        let sk = boot.context().gen_secret_key(&mut rng);
-        let bkeys = boot.gen_keys(&sk, &mut rng).unwrap();
-        let ctx = client::context(s).unwrap();
-        let psk = ctx.adopt_secret_key(&sk).unwrap();
-        let keys = client::eval_keys_for(s, &ctx, &psk, &mut rng).unwrap();
         // Inputs beyond what the parameters hold are refused by the client, named (a located
         // error, not a wrong result): skipped.
-        if client::check_headroom(s, &inputs).is_err() {
+        let Ok(got) = run_encrypted(s, &inputs, seed) else {
             continue;
-        }
-        let up = client::encrypt_inputs(s, &ctx, &psk, &inputs, &mut rng).unwrap();
-        let ev = CkksEvaluator::new_seeded(
-            &ctx,
-            s,
-            &keys.relin,
-            &keys.galois,
-            up.ciphertexts.clone(),
-            up.public.clone(),
-        )
-        .unwrap()
-        .with_refresher(Refresher::new(&boot, &bkeys))
-        .unwrap();
-        let out = exec::execute(s, &ev, &exec::RunOptions::default())
-            .unwrap_or_else(|e| panic!("seed {}: {e}\n{text}", seed - 1))
-            .outputs;
-        let enc = client::EncryptedOutputs::new(s, up.key_id, out);
-        let got = client::decrypt_outputs(s, &ctx, &psk, &enc).unwrap();
+        };
         for ((o, g), (name, want)) in s.outputs.iter().zip(&got).zip(&expected) {
             let Value::Tensor(want) = want else {
                 unreachable!()

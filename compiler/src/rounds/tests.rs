@@ -114,6 +114,60 @@ fn composed(t: &RoundTemplate, sizes: &[usize], z: &[Tensor], m: usize, f: usize
     state.remove(&t.state()[0].name).unwrap()
 }
 
+/// Runs `t`'s round programs `(start, length)` one after the other in the reference
+/// interpreter on the whole program's `inputs` (each round the elements of its own
+/// iterations of the per-iteration sequences), the constant `length` set per round, from zero
+/// state; returns the largest difference of every output from the whole program's.
+fn compose_rounds(t: &RoundTemplate, length: &str, rounds: &[(usize, usize)], seed: u64) -> f64 {
+    let whole = crate::frontend(t.source(), &[]).unwrap();
+    let inputs = interp::random_inputs(&whole, seed);
+    let want = interp::eval(&whole, &inputs).unwrap();
+    let mut state: HashMap<String, Vec<f64>> = t
+        .state()
+        .iter()
+        .map(|s| (s.name.clone(), vec![0.0; s.shape.len()]))
+        .collect();
+    let mut outputs = Vec::new();
+    for (r, &(at, len)) in rounds.iter().enumerate() {
+        let last = r + 1 == rounds.len();
+        let p = t
+            .frontend_for(at, last, &[(length.to_string(), len as f64)])
+            .unwrap();
+        let mut round_inputs = inputs.clone();
+        for name in t.per_iteration_inputs() {
+            if let Some(Value::Seq(all)) = inputs.get(name) {
+                round_inputs.insert(name.clone(), Value::Seq(all[at..at + len].to_vec()));
+            }
+        }
+        for s in t.state().iter().filter(|s| s.is_input(at)) {
+            let data = state[&s.name].clone();
+            let v = Value::Tensor(Tensor {
+                shape: s.shape,
+                data,
+            });
+            round_inputs.insert(s.input.clone(), v);
+        }
+        outputs = interp::eval(&p, &round_inputs).unwrap();
+        for (name, v) in &outputs {
+            if let Value::Tensor(v) = v {
+                state.insert(name.clone(), v.data.clone());
+            }
+        }
+    }
+    let mut worst = 0.0f64;
+    for (name, w) in &want {
+        let (Value::Tensor(w), Some((_, Value::Tensor(g)))) =
+            (w, outputs.iter().find(|(n, _)| n == name))
+        else {
+            panic!("output `{name}` missing or a sequence")
+        };
+        for (a, b) in w.data.iter().zip(&g.data) {
+            worst = worst.max((a - b).abs());
+        }
+    }
+    worst
+}
+
 #[test]
 fn round_programs_compose_to_the_original_program() {
     let (k, m, f) = (7, 4, 3);
@@ -147,7 +201,6 @@ fn round_programs_compose_to_the_original_program() {
 /// round only; the later rounds take it as an input, and the rounds compose to the program.
 #[test]
 fn state_that_starts_elsewhere_is_computed_by_the_first_round() {
-    let (m, f) = (4, 3);
     let head = "const k = 5; const m = 4; const f = 3; input Z: enc matrix[m, f][k]; \
                 input c: enc vector[f]; ";
     for start in ["c", "ones(f) * 0.1", "0.1 * (transpose(Z[0]) @ (Z[0] @ c))"] {
@@ -177,43 +230,13 @@ fn state_that_starts_elsewhere_is_computed_by_the_first_round() {
         assert!(r0.ends_with("output b, u;\n") && r2.ends_with("output b, u;\n"));
         assert_eq!((t.program_key(0), t.program_key(2)), (0, 1));
         assert_eq!(printed(&t, 2), printed(&t, 4));
-        let whole = crate::frontend(&src, &[]).unwrap();
-        let inputs = interp::random_inputs(&whole, 11);
-        let want = interp::eval(&whole, &inputs).unwrap();
-        let Value::Tensor(want) = &want[0].1 else {
-            panic!("a sequence output")
-        };
-        let Some(Value::Seq(z)) = inputs.get("Z").cloned() else {
-            panic!("no minibatches")
-        };
-        for sizes in [vec![5], vec![2, 2, 1], vec![1; 5]] {
-            let mut state: HashMap<String, Vec<f64>> = HashMap::new();
-            state.insert("u".into(), vec![0.0; f]);
-            let mut at = 0;
-            for &len in &sizes {
-                let p = t.frontend(at, &sets(len, m, f)).unwrap();
-                let mut round_inputs = HashMap::new();
-                round_inputs.insert("Z".to_string(), Value::Seq(z[at..at + len].to_vec()));
-                round_inputs.insert("c".to_string(), inputs["c"].clone());
-                for s in t.state().iter().filter(|s| s.is_input(at)) {
-                    let data = state[&s.name].clone();
-                    let shape = s.shape;
-                    round_inputs.insert(s.input.clone(), Value::Tensor(Tensor { shape, data }));
-                }
-                for (name, v) in interp::eval(&p, &round_inputs).unwrap() {
-                    let Value::Tensor(v) = v else {
-                        panic!("a sequence output")
-                    };
-                    state.insert(name, v.data);
-                }
-                at += len;
-            }
-            let d = state["b"]
-                .iter()
-                .zip(&want.data)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
-            assert!(d < 1e-12, "{start}, rounds {sizes:?}: differs by {d:e}");
+        for rounds in [
+            vec![(0, 5)],
+            vec![(0, 2), (2, 2), (4, 1)],
+            (0..5).map(|i| (i, 1)).collect(),
+        ] {
+            let d = compose_rounds(&t, "k", &rounds, 11);
+            assert!(d < 1e-12, "{start}, rounds {rounds:?}: differs by {d:e}");
         }
     }
 }
@@ -336,32 +359,7 @@ fn inner_loops_run_whole_in_every_round() {
         t.per_iteration_inputs().is_empty(),
         "Z is as long as the inner loop"
     );
-    let whole = crate::frontend(&src, &[]).unwrap();
-    let inputs = interp::random_inputs(&whole, 3);
-    let want = interp::eval(&whole, &inputs).unwrap();
-    let Value::Tensor(want) = &want[0].1 else {
-        panic!("a sequence output")
-    };
-    let mut w = vec![0.0; 3];
-    let mut at = 0;
-    for len in [1, 2, 1] {
-        let sets = vec![("E".to_string(), len as f64)];
-        let p = t.frontend(at, &sets).unwrap();
-        let mut round_inputs = inputs.clone();
-        let shape = Shape::Vector(3);
-        round_inputs.insert("w_start".into(), Value::Tensor(Tensor { shape, data: w }));
-        let out = interp::eval(&p, &round_inputs).unwrap();
-        let Value::Tensor(v) = &out[0].1 else {
-            panic!("a sequence output")
-        };
-        w = v.data.clone();
-        at += len;
-    }
-    let d = w
-        .iter()
-        .zip(&want.data)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let d = compose_rounds(&t, "E", &[(0, 1), (1, 2), (3, 1)], 3);
     assert!(d < 1e-12, "differs by {d:e}");
 }
 
@@ -384,37 +382,8 @@ fn public_values_are_replayed_by_every_round() {
     assert_eq!(names, ["w"], "the rate is replayed, not carried");
     let r2 = printed(&t, 2);
     assert!(r2.contains("for i in 0..2 {\n    lr = lr * d;\n}"), "{r2}");
-    let whole = crate::frontend(&src, &[]).unwrap();
-    let inputs = interp::random_inputs(&whole, 5);
-    let want = interp::eval(&whole, &inputs).unwrap();
-    let Value::Tensor(want) = &want[0].1 else {
-        panic!("a sequence output")
-    };
-    let Some(Value::Seq(z)) = inputs.get("Z").cloned() else {
-        panic!("no minibatches")
-    };
-    let mut w = vec![0.0; 3];
-    for (at, len) in [(0, 2), (2, 2)] {
-        let p = t.frontend(at, &[("k".to_string(), len as f64)]).unwrap();
-        let mut round_inputs = inputs.clone();
-        round_inputs.insert("Z".into(), Value::Seq(z[at..at + len].to_vec()));
-        if let Some(Value::Seq(pp)) = inputs.get("P") {
-            round_inputs.insert("P".into(), Value::Seq(pp[at..at + len].to_vec()));
-        }
-        let shape = Shape::Vector(3);
-        round_inputs.insert("w_start".into(), Value::Tensor(Tensor { shape, data: w }));
-        let out = interp::eval(&p, &round_inputs).unwrap();
-        let Value::Tensor(v) = &out[0].1 else {
-            panic!("a sequence output")
-        };
-        w = v.data.clone();
-    }
-    let diff = w
-        .iter()
-        .zip(&want.data)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
-    assert!(diff < 1e-12, "differs by {diff:e}");
+    let d = compose_rounds(&t, "k", &[(0, 2), (2, 2)], 5);
+    assert!(d < 1e-12, "differs by {d:e}");
     // From the per-iteration data: at the assignment.
     let text = format!(
         "{head}let r = d; let w = zeros(3); \
