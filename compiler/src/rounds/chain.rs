@@ -84,7 +84,7 @@ pub fn compile_bootstrapped(
         .with_label("this loop")
     };
     let length = template.length_const().ok_or_else(not_k)?.to_string();
-    let total = trip_count(&whole).ok_or_else(not_k)? as usize;
+    let total = trip_count(&whole, template.loop_span()).ok_or_else(not_k)? as usize;
     let mut one = options.sets.clone();
     one.retain(|(n, _)| *n != length);
     one.push((length.clone(), 1.0));
@@ -92,7 +92,7 @@ pub fn compile_bootstrapped(
         .frontend(0, &one)
         .ok()
         .as_ref()
-        .and_then(trip_count)
+        .and_then(|p| trip_count(p, template.loop_span()))
         != Some(1)
     {
         return Err(not_k());
@@ -333,16 +333,12 @@ pub fn compile_bootstrapped(
     })
 }
 
-/// The iterations of `p`'s one top-level loop.
-fn trip_count(p: &crate::ir::Program) -> Option<u64> {
-    let mut loops = p.graph.nodes().filter_map(|(_, n)| match &n.op {
-        crate::ir::Op::Loop(l) => Some(l.trip_count()),
+/// The iterations of `p`'s top-level loop at `span` (the loop the rounds split).
+fn trip_count(p: &crate::ir::Program, span: Span) -> Option<u64> {
+    p.graph.nodes().find_map(|(_, n)| match &n.op {
+        crate::ir::Op::Loop(l) if n.span == span => Some(l.trip_count()),
         _ => None,
-    });
-    match (loops.next(), loops.next()) {
-        (Some(t), None) => Some(t),
-        _ => None,
-    }
+    })
 }
 
 fn one_too_deep(source: &SourceFile, span: Span, levels: usize, why: &str) -> Diagnostic {

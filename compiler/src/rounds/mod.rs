@@ -137,20 +137,43 @@ impl RoundTemplate {
             Item::Stmt(Stmt::For(f)) => Some(f),
             _ => None,
         });
-        let [(loop_item, lp)] = loops.as_slice() else {
+        // The loop the rounds cut: the only one, or of several (preprocessing, training,
+        // postprocessing) the last that carries an encrypted value (the checker's facts on
+        // the program as written) and runs from 0 to a constant; the loops before it run in
+        // every round, the ones after it in the last.
+        let chosen = match loops.as_slice() {
+            [] => None,
+            [only] => Some(*only),
+            several => {
+                let facts = crate::on_big_stack(|| {
+                    check::elaborate_with_facts(source, &ast, sets).map(|(_, f)| f)
+                })?;
+                let encrypted = |l: &ForStmt| {
+                    facts
+                        .carried(l.span)
+                        .iter()
+                        .any(|(name, ct)| !ct && facts.carried_public(l.span, name) == Some(false))
+                };
+                // Splittable: from 0 to a declared constant.
+                let splittable = |l: &ForStmt| {
+                    matches!(l.start.kind, ExprKind::Number(x) if x == 0.0)
+                        && matches!(&l.end.kind, ExprKind::Var(n) if ast.items.iter().any(
+                            |i| matches!(i, Item::Const(c) if c.name.name == *n)))
+                };
+                let last = |pick: &dyn Fn(&ForStmt) -> bool| {
+                    several.iter().rev().find(|(_, l)| pick(l)).copied()
+                };
+                last(&|l| encrypted(l) && splittable(l))
+                    .or_else(|| last(&|l| encrypted(l)))
+                    .or(several.last().copied())
+            }
+        };
+        let Some((loop_item, lp)) = chosen else {
             return Err(refuse(
-                loops.get(1).map_or(Span::default(), |(_, l)| l.span),
-                format!(
-                    "the program needs exactly one top-level loop (over the minibatches), it has \
-                     {}",
-                    loops.len()
-                ),
+                Span::default(),
+                "the program has no top-level loop to split".into(),
             )
-            .with_label(if loops.is_empty() {
-                "no loop in this program"
-            } else {
-                "another top-level loop"
-            }));
+            .with_label("no loop in this program"));
         };
         let outs: Vec<(usize, &OutputStmt)> = items_where(&ast, |i| match i {
             Item::Output(o) => Some(o),
@@ -165,7 +188,22 @@ impl RoundTemplate {
                 ),
             ));
         };
-        let (loop_item, output_item) = (*loop_item, *output_item);
+        let output_item = *output_item;
+        // A round sets the loop's constant to its own length: anything else that reads it
+        // (another loop, a step size `lr / k`, a size) would change with it.
+        if let ExprKind::Var(length) = &lp.end.kind {
+            if let Some(at) = other_use(&ast, length, lp.end.span) {
+                return Err(refuse(
+                    at,
+                    format!(
+                        "`{length}` is read here besides the bound of the loop the rounds split \
+                         and the lengths of its per-iteration inputs; each round sets it to its \
+                         own number of iterations (use another constant of the same value)"
+                    ),
+                )
+                .with_label(format!("reads `{length}`")));
+            }
+        }
         // The per-iteration data: sequences as long as the loop (`Z: ...[k]` for
         // `for i in 0..k`), whose elements a round indexes from its own start.
         let length = match &lp.end.kind {
@@ -293,6 +331,66 @@ impl RoundTemplate {
                 .iter()
                 .any(|i| matches!(i, Item::Stmt(_)));
         template.state.sort_by_key(|s| s.item);
+        // Assignments to the state between its `let` and the loop compute its start: the first
+        // round keeps them, the later rounds take the state as an input instead. A loop there
+        // that changes the state is refused: it would run again in every round.
+        for st in &mut template.state {
+            for item in &ast.items[st.item + 1..loop_item] {
+                match item {
+                    Item::Stmt(Stmt::Assign { name, .. }) if name.name == st.name => {
+                        st.starts_at_zeros = false;
+                    }
+                    Item::Stmt(Stmt::For(f)) => {
+                        let mut changed = HashSet::new();
+                        assigned(&f.body, &mut changed);
+                        if changed.contains(&st.name) {
+                            return Err(refuse(
+                                f.span,
+                                format!(
+                                    "this loop changes `{}`, which the loop the rounds split \
+                                     carries; every round would run it again",
+                                    st.name
+                                ),
+                            )
+                            .with_label(format!("changes `{}`", st.name)));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+
+        // A round holds only its own iterations' elements of the per-iteration data: outside
+        // the loop, only what the first round alone computes (the state's start) may read
+        // them (from the first iterations').
+        for (j, item) in ast.items.iter().enumerate() {
+            let Item::Stmt(st) = item else { continue };
+            let first_only = template.state.iter().any(|s| {
+                (s.item == j && !s.starts_at_zeros)
+                    || (j < loop_item
+                        && matches!(st, Stmt::Assign { name, .. } if name.name == s.name))
+            });
+            if j == loop_item || first_only {
+                continue;
+            }
+            let mut at = None;
+            stmt_exprs(st, &mut |e| {
+                walk(e, &mut |x| {
+                    if matches!(&x.kind, ExprKind::Var(n) if template.seq_inputs.contains(n)) {
+                        at.get_or_insert(x.span);
+                    }
+                })
+            });
+            if let Some(at) = at {
+                return Err(refuse(
+                    at,
+                    "the per-iteration data is read here, outside the loop the rounds split; a \
+                     round holds only its own iterations' elements"
+                        .into(),
+                )
+                .with_label("outside the loop"));
+            }
+        }
 
         // The loop body: the public statements a round replays (the warm-up loop), and
         // whether the loop variable is used other than as a minibatch index. A statement is
@@ -474,6 +572,13 @@ impl RoundTemplate {
                     }
                 }
                 Item::Stmt(_) if j > self.loop_item && !last => {}
+                // The state's start, computed before the loop: the first round's only.
+                Item::Stmt(Stmt::Assign { name, .. })
+                    if j < self.loop_item
+                        && self
+                            .state
+                            .iter()
+                            .any(|s| s.name == name.name && s.is_input(!first as usize)) => {}
                 Item::Output(o) if j == self.output_item => {
                     let mut names = if last { o.names.clone() } else { Vec::new() };
                     for s in &self.state {
@@ -742,6 +847,55 @@ fn stmts_use_outside_index(body: &[Stmt], var: &str, seq_inputs: &HashSet<String
                 || stmts_use_outside_index(&f.body, var, seq_inputs)
         }
     })
+}
+
+/// Calls `visit` on every expression statement `s` stores (in a loop: its bounds and body's).
+fn stmt_exprs(s: &Stmt, visit: &mut impl FnMut(&Expr)) {
+    match s {
+        Stmt::Let(l) => visit(&l.value),
+        Stmt::Assign { value, .. } => visit(value),
+        Stmt::For(f) => {
+            visit(&f.start);
+            visit(&f.end);
+            f.body.iter().for_each(|b| stmt_exprs(b, visit));
+        }
+    }
+}
+
+/// Where the program reads the constant `name` other than at `bound` (the split loop's end)
+/// and as a sequence length.
+fn other_use(p: &ast::Program, name: &str, bound: Span) -> Option<Span> {
+    let mut found = None;
+    let mut visit = |e: &Expr| {
+        if e.span != bound {
+            walk(e, &mut |x| {
+                if matches!(&x.kind, ExprKind::Var(n) if n == name) {
+                    found.get_or_insert(x.span);
+                }
+            });
+        }
+    };
+    for item in &p.items {
+        match item {
+            Item::Const(c) => visit(&c.value),
+            Item::Input(i) => match &i.ty.kind {
+                TypeKind::Scalar => {}
+                TypeKind::Vector(n) => visit(n),
+                TypeKind::Matrix(r, c) => {
+                    visit(r);
+                    visit(c);
+                }
+            },
+            // A function's parameter may shadow the constant.
+            Item::Fn(f) if !f.params.iter().any(|p| p.name == name) => {
+                f.lets.iter().for_each(|l| visit(&l.value));
+                visit(&f.body);
+            }
+            Item::Fn(_) | Item::Output(_) => {}
+            Item::Stmt(s) => stmt_exprs(s, &mut visit),
+        }
+    }
+    found
 }
 
 /// Whether `e` reads any of `names`.

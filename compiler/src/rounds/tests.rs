@@ -280,8 +280,8 @@ fn refuses_what_it_cannot_carry_at_the_statement_that_stops_it() {
         (
             "let b = zeros(3); for i in 0..k { b = b + Z[i]; } for i in 0..k { b = b + Z[i]; } \
              output b;",
-            "for i in 0..k { b = b + Z[i]; } output",
-            "exactly one top-level loop",
+            "k { b = b + Z[i]; } for",
+            "`k` is read here",
         ),
     ];
     for (body, at, message) in cases {
@@ -393,4 +393,69 @@ fn public_values_are_replayed_by_every_round() {
     let e = RoundTemplate::new(&src).unwrap_err();
     assert!(e.message.contains("per-iteration data"), "{}", e.message);
     assert!(src.text()[e.span.start as usize..].starts_with("r = r * d"));
+}
+
+/// Several top-level loops: the rounds split the last that carries encrypted state and runs to
+/// a constant; loops before it run in every round, loops after it in the last, and an
+/// assignment to the state before it belongs to the first round's start. What cannot be split
+/// is refused where it is read.
+#[test]
+fn several_loops_split_the_one_that_trains() {
+    let text = "const k = 5; const f = 3; input A: enc matrix[4, f] range [-1, 1]; \
+                input b: enc vector[4] range [-1, 1]; input Z: enc vector[f][k]; \
+                let t = 0.5; for j in 0..2 { t = t * 0.5; } \
+                let c = transpose(A) @ b; let w = zeros(f); w = w + t * c; \
+                for i in 0..k { w = w - 0.05 * (transpose(A) @ (A @ w) - c) + 0.01 * Z[i]; } \
+                let s = zeros(f); for j in 0..2 { s = s + w; } output w, s;";
+    let t = RoundTemplate::new(&SourceFile::new("multi.hel", text)).unwrap();
+    assert_eq!(t.length_const(), Some("k"));
+    assert!(t.has_tail() && t.first_differs());
+    let later = printed(&t, 2);
+    assert!(!later.contains("w = w + t * c;"), "{later}");
+    assert!(
+        later.contains("for j in 0..2 {\n    t = t * 0.5;\n}"),
+        "{later}"
+    );
+    for rounds in [
+        vec![(0, 5)],
+        vec![(0, 2), (2, 2), (4, 1)],
+        vec![(0, 1), (1, 4)],
+    ] {
+        let d = compose_rounds(&t, "k", &rounds, 9);
+        assert!(d < 1e-12, "rounds {rounds:?}: differs by {d:e}");
+    }
+    let refused = [
+        // The loop's constant read elsewhere: every round would change it.
+        (
+            text.replace("t = t * 0.5;", "t = t * 0.5 / k;"),
+            "k;",
+            "`k` is read here",
+        ),
+        // The per-iteration data outside the loop.
+        (
+            text.replace(
+                "let c = transpose(A) @ b;",
+                "let c = transpose(A) @ b + Z[0];",
+            ),
+            "Z[0]",
+            "per-iteration data is read here",
+        ),
+        // A loop before it that changes the state.
+        (
+            text.replace("w = w + t * c;", "for j in 0..2 { w = w + t * c; }"),
+            "for j in 0..2 { w",
+            "this loop changes `w`",
+        ),
+    ];
+    for (text, at, message) in refused {
+        let src = SourceFile::new("x.hel", text.clone());
+        let e = RoundTemplate::new(&src).unwrap_err();
+        assert_eq!(e.code, Code::Rounds, "{}", e.message);
+        assert!(e.message.contains(message), "{}", e.message);
+        assert!(
+            text[e.span.start as usize..].starts_with(at),
+            "at {}",
+            &text[e.span.start as usize..]
+        );
+    }
 }
