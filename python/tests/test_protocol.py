@@ -186,6 +186,17 @@ def test_a_corrupt_file_is_a_format_error_naming_it(tmp_path):
         hel.load_program(tmp_path / "junk.helc")
 
 
+def test_bootstrapping_carries_matrices_and_state_started_anywhere():
+    """``compile(refresh="bootstrap")`` on loops beyond NAG's shape: one-vs-rest weights (a
+    matrix, refreshed over every slot) and a power iteration started from a public input."""
+    ovr = hel.compile(EXAMPLES / "ovr_logreg.hel", refresh="bootstrap", round_size=1, k=3)
+    assert ovr.report["round_sizes"] == [1, 1, 1] and ovr.bootstraps == 2
+    assert ovr.report["chain"]["log_slots"] == ovr.log_n - 1
+    pca = hel.compile(EXAMPLES / "pca_power.hel", refresh="bootstrap", round_size=2, k=4)
+    assert pca.report["round_sizes"] == [2, 2] and pca.bootstraps == 1
+    assert [o["name"] for o in pca.report["outputs"]] == ["v"]
+
+
 def test_bootstrapping_programs_compile_and_guard_their_keys(tmp_path):
     """``compile(refresh="bootstrap")``: a training loop in rounds joined by bootstraps, one
     program (N = 2^16); its keys are gigabytes, so only their guards run here (the encrypted
