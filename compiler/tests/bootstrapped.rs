@@ -160,6 +160,12 @@ fn forced_round_sizes_and_programs_without_rounds() {
     assert_eq!(b.rounds, vec![(0, 2), (2, 2), (4, 2)]);
     assert_eq!(b.schedule.inputs[0].seq, Some(4), "Z keeps its own length");
     assert!(b.plaintext_check <= 1e-9);
+    // A loop of no iteration has nothing to refresh: located refusal, not "too deep".
+    let mut none = Options::default();
+    none.sets.push(("n".into(), 0.0));
+    let d = compile_bootstrapped(&src, &none, &rule, None, &Default::default()).unwrap_err();
+    assert!(d.message.contains("no iteration"), "{}", d.message);
+    assert_eq!(d.span.start as usize, text.find("for i").unwrap());
     // A loop that does not run from 0 to a constant cannot be cut by setting it: located.
     let src = SourceFile::new("from1.hel", text.replace("0..n", "1..n"));
     let d = compile_bootstrapped(&src, &Options::default(), &rule, None, &Default::default())

@@ -40,7 +40,7 @@ const SEED: u64 = 0x68656c;
 pub struct Bootstrapped {
     /// The joined schedule: every round, the bootstraps between them.
     pub schedule: Schedule,
-    /// `(first minibatch, minibatches)` of every round.
+    /// `(first iteration, iterations)` of every round.
     pub rounds: Vec<(usize, usize)>,
     /// Why rounds of this size, for the report.
     pub reason: String,
@@ -85,6 +85,16 @@ pub fn compile_bootstrapped(
     };
     let length = template.length_const().ok_or_else(not_k)?.to_string();
     let total = trip_count(&whole, template.loop_span()).ok_or_else(not_k)? as usize;
+    if total == 0 {
+        return Err(at(
+            template.loop_span(),
+            Code::Rounds,
+            "cannot bootstrap between rounds: the loop runs no iteration, so there is nothing to \
+             refresh; compile it as one circuit (--refresh none or auto)"
+                .into(),
+        )
+        .with_label("no iteration"));
+    }
     let mut one = options.sets.clone();
     one.retain(|(n, _)| *n != length);
     one.push((length.clone(), 1.0));
