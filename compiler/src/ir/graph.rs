@@ -276,7 +276,7 @@ impl Program {
 
     /// Marks outputs the server refreshes by bootstrapping into another program's input (of
     /// the same name in [`Program::refresh`]'s pairs): pinned to the packing that input comes
-    /// in. Refuses a name that is not an encrypted vector or matrix output.
+    /// in. Refuses a name that is not an encrypted (non-sequence) output.
     pub fn refresh_outputs(&mut self, names: &[String]) -> Result<(), String> {
         for name in names {
             let out = self
@@ -297,7 +297,7 @@ impl Program {
     }
 
     /// Marks state the server refreshes by bootstrapping between rounds: each `(input,
-    /// output)` pair names an encrypted vector or matrix input that will hold the bootstrapped value of
+    /// output)` pair names an encrypted scalar, vector or matrix input that will hold the bootstrapped value of
     /// the output of the same shape. Both are then pinned to one packing by the lowering.
     /// Refuses names that are not such a pair (the error says which and why).
     pub fn refresh(&mut self, pairs: &[(String, String)]) -> Result<(), String> {

@@ -20,10 +20,11 @@
 //!   for these inputs: a range fitted to the decrypted weights would tighten the compiler's
 //!   error bound, but the server sees the program, and the range would tell it how large the
 //!   weights are. The compiler then assumes [-1, 1];
-//! - loop-carried compile-time values (NAG's `a`, from which η_i is computed) cannot be inputs —
-//!   they are folded into the circuit — so a round starting at global iteration s first runs a
-//!   warm-up loop of s iterations over the loop body's compile-time statements only; the
-//!   constants then are bit for bit those of one long run;
+//! - loop-carried public values (NAG's compile-time `a`, from which η_i is computed, folded
+//!   into the circuit; or values computed from `plain` inputs only, which the server computes
+//!   in the clear) are not carried between rounds: a round starting at global iteration s
+//!   first runs a warm-up loop of s iterations over the loop body's public statements only;
+//!   the values then are bit for bit those of one long run;
 //! - the loop runs over global iterations `s..s+k` and the minibatch index is shifted back by
 //!   s, so anything computed from the loop variable sees the global iteration.
 //!
@@ -99,9 +100,10 @@ pub struct RoundTemplate {
     /// The sequence inputs as long as the loop (the minibatches), whose indices in the loop
     /// body are shifted; other sequences are read whole by every round.
     seq_inputs: HashSet<String>,
-    /// Whether the loop carries compile-time values (then a warm-up loop is needed).
-    compile_time_state: bool,
-    /// The loop body's compile-time statements, in order (the warm-up loop's body).
+    /// Whether the loop carries public values (then a warm-up loop replays them).
+    replays: bool,
+    /// The loop body's public statements that a round replays, in order (the warm-up loop's
+    /// body).
     warmup: Vec<Stmt>,
     /// Whether the round program depends on the round's first iteration.
     shifts: bool,
@@ -273,7 +275,7 @@ impl RoundTemplate {
             loop_item,
             output_item,
             seq_inputs,
-            compile_time_state: false,
+            replays: false,
             warmup: Vec::new(),
             shifts: false,
             tail: false,
@@ -293,7 +295,7 @@ impl RoundTemplate {
         // round, or computed from `plain` inputs only, computed by the server in the clear),
         // which every round replays from the start; or encrypted vectors and matrices that
         // start elsewhere (the first round computes their start).
-        let mut ct_carried = HashSet::new();
+        let mut replayed = HashSet::new();
         for &(item, l) in &carried {
             let name = &l.name.name;
             if template.state.iter().any(|s| s.name == *name) {
@@ -302,7 +304,7 @@ impl RoundTemplate {
             if facts.carried_compile_time(lp.span, name) == Some(true)
                 || facts.carried_public(lp.span, name) == Some(true)
             {
-                ct_carried.insert(name.clone());
+                replayed.insert(name.clone());
                 continue;
             }
             match facts.let_shape(l.span) {
@@ -402,7 +404,7 @@ impl RoundTemplate {
         // replayed when its value is public and reads neither the per-iteration data (a round
         // has its own iterations' only) nor a name the warm-up loop does not define.
         let loop_var = &lp.var.name;
-        let mut ct = ct_carried.clone();
+        let mut public = replayed.clone();
         let mut warmup = Vec::new();
         let mut var_elsewhere = false;
         let mut not_replayed: HashSet<String> = template.seq_inputs.clone();
@@ -418,7 +420,7 @@ impl RoundTemplate {
                     let mut changed = HashSet::new();
                     assigned(&inner.body, &mut changed);
                     let mut replayed: Vec<&String> =
-                        changed.iter().filter(|n| ct.contains(*n)).collect();
+                        changed.iter().filter(|n| public.contains(*n)).collect();
                     replayed.sort();
                     if let Some(name) = replayed.first() {
                         return Err(refuse(
@@ -441,10 +443,10 @@ impl RoundTemplate {
             };
             var_elsewhere |= uses_outside_index(value, loop_var, &template.seq_inputs);
             let replayable = facts.stmt_public(span) == Some(true) && !reads(value, &not_replayed);
-            if replayable && (is_let || ct.contains(target)) {
-                ct.insert(target.clone());
+            if replayable && (is_let || public.contains(target)) {
+                public.insert(target.clone());
                 warmup.push(s.clone());
-            } else if ct_carried.contains(target) {
+            } else if replayed.contains(target) {
                 return Err(refuse(
                     span,
                     format!(
@@ -456,12 +458,12 @@ impl RoundTemplate {
                 )
                 .with_label("not replayable"));
             } else {
-                ct.remove(target);
+                public.remove(target);
                 not_replayed.insert(target.clone());
             }
         }
-        template.compile_time_state = !ct_carried.is_empty();
-        template.shifts = template.compile_time_state || var_elsewhere;
+        template.replays = !replayed.is_empty();
+        template.shifts = template.replays || var_elsewhere;
         template.warmup = warmup;
         Ok(template)
     }
@@ -600,7 +602,7 @@ impl RoundTemplate {
                     }));
                 }
                 Item::Stmt(Stmt::For(lp)) if j == self.loop_item && start > 0 => {
-                    if self.compile_time_state {
+                    if self.replays {
                         items.push(Item::Stmt(Stmt::For(ForStmt {
                             var: lp.var.clone(),
                             start: number(0, lp.start.span),

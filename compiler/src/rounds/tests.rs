@@ -40,7 +40,7 @@ fn nag_rounds_get_a_warm_up_loop_and_shifted_indices() {
     );
     assert!(r0.ends_with("output v, w;\n"), "{r0}");
     assert_eq!(r0.matches("for ").count(), 1, "no warm-up loop at 0: {r0}");
-    // At 3: a warm-up loop over the compile-time statements, then the loop over the global
+    // At 3: a warm-up loop over the public (here compile-time) statements, then the loop over the global
     // iterations 3..k+3 reading minibatch i - 3.
     let r3 = printed(&t, 3);
     let loops = r3
