@@ -410,3 +410,47 @@ fn in_place_ops_equal_the_copying_ones() {
     ));
     assert_eq!(bottom, ctx.drop_level(&x, 0).unwrap());
 }
+
+/// Dividing by several primes at once is the same as rescaling by each in turn: the same
+/// level and scale (to the last bit), the same values within one rounding's error.
+#[test]
+fn rescale_by_several_primes_at_once_equals_rescaling_one_by_one() {
+    let ctx = deep12();
+    let mut s = sampler(90);
+    let sk = ctx.gen_secret_key(&mut s);
+    let rlk = ctx.gen_relin_key(&sk, &mut s).unwrap();
+    let d = ctx.default_scale();
+    let x = values(ctx.slots(), 91);
+    let ct = ctx
+        .encrypt_sk(
+            &ctx.encode_complex(&x, ctx.max_level(), d).unwrap(),
+            &sk,
+            &mut s,
+        )
+        .unwrap();
+    // x² at scale Δ²·2^40 (the constant 1 at scale 2^40): room for two 40-bit divisions.
+    let sq = ctx.relinearize(&ctx.square(&ct).unwrap(), &rlk).unwrap();
+    let sq = ctx.multiply_scalar(&sq, 1.0, 2f64.powi(40)).unwrap();
+    let want: Vec<_> = x.iter().map(|v| v * v).collect();
+    for k in 1..=2 {
+        let mut one_by_one = sq.clone();
+        for _ in 0..k {
+            ctx.rescale_assign(&mut one_by_one).unwrap();
+        }
+        let mut at_once = sq.clone();
+        ctx.rescale_many_assign(&mut at_once, k).unwrap();
+        assert_eq!(at_once.level(), one_by_one.level());
+        assert_eq!(at_once.scale().to_bits(), one_by_one.scale().to_bits());
+        let (a, b) = (dec(&ctx, &at_once, &sk), dec(&ctx, &one_by_one, &sk));
+        // The two differ by the roundings (k of them against one), each ~sqrt(N) in the
+        // coefficients.
+        let rounding = k as f64 * slot_bound(&ctx, rescale_sigma(&ctx)) / at_once.scale();
+        assert!(max_err(&a, &b) < rounding, "k = {k}: {}", max_err(&a, &b));
+        assert!(max_err(&a, &want) < 1e-3, "k = {k}: {}", max_err(&a, &want));
+    }
+    let mut low = ctx.drop_level(&sq, 1).unwrap();
+    assert!(matches!(
+        ctx.rescale_many_assign(&mut low, 2),
+        Err(CkksError::LevelExhausted { .. })
+    ));
+}

@@ -57,6 +57,10 @@ pub struct BootstrapBenchArgs {
     /// (`BootstrapParams::for_program`).
     #[arg(long)]
     pub for_training: bool,
+    /// Timed bootstraps after the first; the time reported is their median (with the fastest
+    /// and slowest), the precision that of the last
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
     #[command(flatten)]
     pub threads: ThreadsArgs,
     /// Print one JSON object instead of a table.
@@ -115,9 +119,12 @@ fn run_bootstrap(args: BootstrapBenchArgs) -> CmdResult {
     } else {
         params
     };
-    let report = bench::run(&params, args.threads.threads, &mut |phase| {
-        eprintln!("bench bootstrap 2^{}: {phase}", args.log_n)
-    })
+    let report = bench::run(
+        &params,
+        args.threads.threads,
+        args.repeat as usize,
+        &mut |phase| eprintln!("bench bootstrap 2^{}: {phase}", args.log_n),
+    )
     .map_err(|e| miette!("{e}"))?;
     if args.json {
         println!("{}", serde_json::to_string(&report).into_diagnostic()?);
@@ -127,12 +134,20 @@ fn run_bootstrap(args: BootstrapBenchArgs) -> CmdResult {
         "CKKS bootstrap N = 2^{}, {} slots, log2(PQ) = {} bits, dnum = {}, {} thread(s)",
         report.log_n, report.slots, report.log_qp, report.dnum, report.threads
     );
+    let spread = if report.repeat > 1 {
+        format!(
+            ", median of {}: {:.2}-{:.2} s",
+            report.repeat, report.seconds_min, report.seconds_max
+        )
+    } else {
+        String::new()
+    };
     match report.cpu_seconds {
         Some(cpu) => println!(
-            "time               {:.2} s ({cpu:.2} s of CPU)",
+            "time               {:.2} s ({cpu:.2} s of CPU{spread})",
             report.seconds
         ),
-        None => println!("time               {:.2} s", report.seconds),
+        None => println!("time               {:.2} s{spread}", report.seconds),
     }
     println!(
         "first bootstrap    {:.2} s (encodes the DFT diagonals, kept for the next ones)",

@@ -135,7 +135,7 @@ const F64_SMALL: f64 = 9.2e18;
 
 /// Reduces an integral f64 of any magnitude modulo `p` exactly (f64 integers above 2^53 are
 /// m·2^e with |m| < 2^53).
-fn f64_mod(v: f64, p: u64) -> u64 {
+pub(crate) fn f64_mod(v: f64, p: u64) -> u64 {
     if v.abs() < F64_SMALL {
         return from_signed(v as i64, p);
     }
@@ -203,6 +203,25 @@ impl Context {
         level: usize,
         scale: f64,
     ) -> Result<Plaintext> {
+        let coeffs = self.slot_coeffs(values, level, scale)?;
+        Ok(self.plaintext_from_coeffs(&coeffs, level, scale))
+    }
+
+    /// [`Context::encode_complex`] over the data primes up to `level` *and* the special
+    /// primes (the basis of [`Context::basis_qp`]), for products taken before a ModDown
+    /// (double-hoisted linear transforms, `bootstrap::linear`).
+    pub(crate) fn encode_complex_ext(
+        &self,
+        values: &[Complex64],
+        level: usize,
+        scale: f64,
+    ) -> Result<RnsPoly> {
+        let coeffs = self.slot_coeffs(values, level, scale)?;
+        Ok(self.poly_from_f64_coeffs(&coeffs, &self.basis_qp(level)))
+    }
+
+    /// The integral coefficients that encode `values` at `scale`, refused beyond Q_level / 2.
+    fn slot_coeffs(&self, values: &[Complex64], level: usize, scale: f64) -> Result<Vec<f64>> {
         self.check_level(level)?;
         let slots = self.slots();
         if values.len() > slots {
@@ -234,7 +253,7 @@ impl Context {
                 self.log_q(level) - 1.0
             )));
         }
-        Ok(self.plaintext_from_coeffs(&coeffs, level, scale))
+        Ok(coeffs)
     }
 
     /// Builds an NTT-form plaintext from integral f64 coefficients (|c| < Q_level / 2).
@@ -244,17 +263,20 @@ impl Context {
         level: usize,
         scale: f64,
     ) -> Plaintext {
-        let basis = self.basis_q(level);
-        let poly = if coeffs.iter().any(|c| c.abs() >= F64_SMALL) {
-            self.poly_from_large_coeffs(coeffs, &basis)
-        } else {
-            self.poly_from_coeffs(coeffs, &basis, f64_mod)
-        };
         Plaintext {
-            poly,
+            poly: self.poly_from_f64_coeffs(coeffs, &self.basis_q(level)),
             level,
             scale,
             ctx_id: self.id,
+        }
+    }
+
+    /// Integral f64 coefficients reduced into every prime of `basis` (NTT form).
+    fn poly_from_f64_coeffs(&self, coeffs: &[f64], basis: &[usize]) -> RnsPoly {
+        if coeffs.iter().any(|c| c.abs() >= F64_SMALL) {
+            self.poly_from_large_coeffs(coeffs, basis)
+        } else {
+            self.poly_from_coeffs(coeffs, basis, f64_mod)
         }
     }
 

@@ -40,8 +40,8 @@ pub(crate) struct KsTables {
     p_hat_inv: Vec<Shoup>,
     /// `p_hat_mod_q[i][k] = (P/p_k) mod q_i`.
     p_hat_mod_q: Vec<Vec<Shoup>>,
-    /// `P^{-1} mod q_i`.
-    p_inv_mod_q: Vec<Shoup>,
+    /// `-P^{-1} mod q_i`.
+    neg_p_inv_mod_q: Vec<Shoup>,
     /// `P mod q_i`, the gadget factor used at key generation.
     pub p_mod_q: Vec<u64>,
     /// `1 / p_k` as f64: ModDown uses it to find the multiple of P that fast base conversion
@@ -123,9 +123,12 @@ impl KsTables {
                 .iter()
                 .map(|&qi| (0..p.len()).map(|k| Shoup::new(p_hat(k, qi), qi)).collect())
                 .collect(),
-            p_inv_mod_q: q
+            neg_p_inv_mod_q: q
                 .iter()
-                .map(|&qi| Shoup::new(inv_mod(prod_mod(p.iter().copied(), qi), qi), qi))
+                .map(|&qi| {
+                    let inv = inv_mod(prod_mod(p.iter().copied(), qi), qi);
+                    Shoup::new(qi - inv, qi)
+                })
                 .collect(),
             p_mod_q: q
                 .iter()
@@ -300,19 +303,19 @@ impl Context {
         }
         let mut v = vec![0u64; self.n];
         modarith::round_to_u64(&mut v, &ratio);
-        let mut out = acc.prefix(nq);
-        out.par_limbs_mut().enumerate().for_each(|(i, limb)| {
+        // Written straight into a fresh buffer: `(x - [x]_P)·P^{-1} = ([x]_P - x)·(-P^{-1})`,
+        // so the data limbs of `acc` are read once and never copied.
+        let mut out = RnsPoly::scratch(self.n, nq);
+        out.par_limbs_mut().enumerate().for_each(|(i, c)| {
             let qi = self.moduli[i];
-            let mut conv = RnsPoly::scratch(self.n, 1);
-            let c = conv.limb_mut(0);
             let mut srcs: Vec<&[u64]> = ys.limbs().collect();
             srcs.push(&v);
             let mut ws = self.ks.p_hat_mod_q[i].clone();
             ws.push(self.ks.neg_p_mod_q[i]);
             modarith::lincomb(c, &srcs, &ws, qi);
             self.plans[i].fwd(c);
-            modarith::sub_assign(limb, c, qi);
-            modarith::mul_shoup_assign(limb, self.ks.p_inv_mod_q[i], qi);
+            modarith::sub_assign(c, acc.limb(i), qi);
+            modarith::mul_shoup_assign(c, self.ks.neg_p_inv_mod_q[i], qi);
         });
         out
     }

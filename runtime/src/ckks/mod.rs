@@ -38,6 +38,7 @@ mod context;
 pub mod encoding;
 pub mod encrypt;
 pub mod error;
+mod hoisted;
 pub mod keys;
 mod keyswitch;
 mod modarith;

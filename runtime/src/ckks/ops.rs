@@ -13,7 +13,7 @@ use super::encoding::{check_scale, Plaintext};
 use super::encrypt::Ciphertext;
 use super::error::{CkksError, Result};
 use super::keys::{GaloisKeys, RelinKey};
-use super::modarith::{self, from_signed, Shoup};
+use super::modarith::{self, from_signed, inv_mod, mul_mod, Shoup};
 use super::ring::RnsPoly;
 
 /// Largest relative difference between two scales that still counts as equal (the schedule's
@@ -179,9 +179,12 @@ impl Context {
                 "constant {value} does not fit the modulus at level {level}"
             )));
         }
-        let pt = self.plaintext_from_coeffs(&[v], level, 1.0);
-        // The NTT of a constant polynomial is the constant itself in every slot.
-        Ok(pt.poly.limbs().map(|l| l[0]).collect())
+        // The NTT of a constant polynomial is the constant itself at every evaluation point:
+        // its residues are all there is to compute.
+        Ok(self.moduli[..=level]
+            .iter()
+            .map(|&p| crate::ckks::encoding::f64_mod(v, p))
+            .collect())
     }
 
     /// Adds the real constant `value` to every slot, in place.
@@ -358,6 +361,89 @@ impl Context {
         }
         ct.level = l - 1;
         ct.scale /= self.moduli[l] as f64;
+        Ok(())
+    }
+
+    /// Divides by the last `k` primes at once, with rounding, and drops them: level - k, scale
+    /// divided by their product. The same as `k` rescales up to the rounding (one rounding of
+    /// the whole quotient instead of k), at about 1/k of their NTTs: the top limbs' centered
+    /// residue modulo their product is converted to the other primes in coefficient form
+    /// (fast base conversion with the multiple of the product found in f64, as ModDown does for
+    /// P) and transformed once per remaining prime, where k rescales transform once per prime
+    /// per rescale. Bootstrapping's EvalMod divides every product by two primes.
+    pub fn rescale_many_assign(&self, ct: &mut Ciphertext, k: usize) -> Result<()> {
+        self.check_ct(ct)?;
+        if k <= 1 {
+            return if k == 1 {
+                self.rescale_assign(ct)
+            } else {
+                Ok(())
+            };
+        }
+        if k > ct.level {
+            return Err(CkksError::LevelExhausted {
+                level: ct.level,
+                target: 0,
+            });
+        }
+        let keep = ct.level + 1 - k;
+        let top: Vec<usize> = (keep..=ct.level).collect();
+        let hat = |j: usize, t: u64| {
+            top.iter()
+                .filter(|&&o| o != j)
+                .fold(1 % t, |acc, &o| mul_mod(acc, self.moduli[o] % t, t))
+        };
+        let hat_inv: Vec<Shoup> = top
+            .iter()
+            .map(|&j| {
+                Shoup::new(
+                    inv_mod(hat(j, self.moduli[j]), self.moduli[j]),
+                    self.moduli[j],
+                )
+            })
+            .collect();
+        let per_limb: Vec<(Vec<Shoup>, Shoup)> = (0..keep)
+            .map(|i| {
+                let qi = self.moduli[i];
+                let mut ws: Vec<Shoup> = top.iter().map(|&j| Shoup::new(hat(j, qi), qi)).collect();
+                let prod = top
+                    .iter()
+                    .fold(1 % qi, |acc, &o| mul_mod(acc, self.moduli[o] % qi, qi));
+                ws.push(Shoup::new((qi - prod) % qi, qi));
+                (ws, Shoup::new(qi - inv_mod(prod, qi), qi))
+            })
+            .collect();
+        for x in &mut ct.c {
+            let mut ys = RnsPoly::from_flat(self.n, &x.flat()[keep * self.n..]);
+            self.intt(&mut ys, &top);
+            ys.par_limbs_mut()
+                .zip(top.par_iter().zip(&hat_inv))
+                .for_each(|(y, (&j, w))| modarith::mul_shoup_assign(y, *w, self.moduli[j]));
+            let mut ratio = vec![0.0f64; self.n];
+            for (y, &j) in ys.limbs().zip(&top) {
+                modarith::accumulate_ratio(&mut ratio, y, 1.0 / self.moduli[j] as f64);
+            }
+            let mut v = vec![0u64; self.n];
+            modarith::round_to_u64(&mut v, &ratio);
+            let mut srcs: Vec<&[u64]> = ys.limbs().collect();
+            srcs.push(&v);
+            let mut out = RnsPoly::scratch(self.n, keep);
+            out.par_limbs_mut().enumerate().for_each(|(i, c)| {
+                let qi = self.moduli[i];
+                let (ws, neg_inv) = &per_limb[i];
+                // [x]_Q on q_i, then (x - [x]_Q)·Q^{-1} = ([x]_Q - x)·(-Q^{-1}).
+                modarith::lincomb(c, &srcs, ws, qi);
+                self.plans[i].fwd(c);
+                modarith::sub_assign(c, x.limb(i), qi);
+                modarith::mul_shoup_assign(c, *neg_inv, qi);
+            });
+            *x = out;
+        }
+        ct.level = keep - 1;
+        // In the order k rescales divide, so the scale is the same to the last bit.
+        for &j in top.iter().rev() {
+            ct.scale /= self.moduli[j] as f64;
+        }
         Ok(())
     }
 

@@ -6,14 +6,15 @@
 
 use std::sync::Mutex;
 
-use aligned_vec::{AVec, ConstAlign};
+use aligned_vec::{AVec, RuntimeAlign};
 use rayon::prelude::*;
 
 use super::context::Context;
 use super::modarith::{self, from_signed};
 
-/// 64-byte aligned coefficient storage.
-pub(crate) type Buf = AVec<u64, ConstAlign<64>>;
+/// Aligned coefficient storage: 64 bytes (the IFMA kernels' vectors), 2 MiB for buffers of
+/// at least that size (see [`fresh_buf`]).
+pub(crate) type Buf = AVec<u64, RuntimeAlign>;
 
 /// Recycled limb buffers. Every operation allocates megabytes of temporaries; fresh large
 /// allocations are served by mmap, so each one page-faults and zeroes its pages again, which
@@ -28,11 +29,39 @@ fn take_buf(len: usize) -> Buf {
         Some(i) => pool.swap_remove(i),
         None => {
             drop(pool);
-            let mut data = Buf::with_capacity(64, len);
+            let mut data = fresh_buf(len);
             data.resize(len, 0);
             data
         }
     }
+}
+
+/// Size of a transparent huge page on x86-64 (and most aarch64 kernels).
+const HUGE_PAGE: usize = 2 << 20;
+
+/// A new buffer for `len` words. Buffers of a huge page or more are aligned to one and
+/// advised to the kernel as huge-page backed (where transparent huge pages are in `madvise`
+/// mode, the common default): every fresh 4 KiB page costs a fault and a clear, ~9 µs on this
+/// project's virtual machine, and the temporaries a bootstrap allocates beyond the pool made
+/// that a fifth of its time (N = 2^16, one thread: 11.1 -> 8.6 s with huge pages). Where the
+/// kernel does not do huge pages the advice is a no-op.
+fn fresh_buf(len: usize) -> Buf {
+    if len * 8 < HUGE_PAGE {
+        return Buf::with_capacity(64, len);
+    }
+    #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+    let mut data = Buf::with_capacity(HUGE_PAGE, len);
+    #[cfg(target_os = "linux")]
+    {
+        let bytes = (data.capacity() * 8) & !(HUGE_PAGE - 1);
+        // SAFETY: `[ptr, ptr + bytes)` lies inside the allocation just made (aligned to a huge
+        // page, the length rounded down to whole huge pages); the advice changes only how the
+        // kernel backs those pages, not their contents or validity. A failure is harmless.
+        unsafe {
+            libc::madvise(data.as_mut_ptr().cast(), bytes, libc::MADV_HUGEPAGE);
+        }
+    }
+    data
 }
 
 fn give_buf(buf: Buf) {

@@ -51,7 +51,7 @@ pub fn calibrate_bootstraps(
         .iter()
         .map(|&ls| {
             let params = bench::secure_params(LOG_N, ls)?.for_program(ls);
-            let report = bench::run(&params, 1, &mut |phase| {
+            let report = bench::run(&params, 1, 1, &mut |phase| {
                 progress(&format!("bootstrap of 2^{ls} slots: {phase}"))
             })?;
             Ok(BootstrapCost {

@@ -18,13 +18,20 @@ pub struct BootstrapBenchReport {
     /// Size of the rayon pool.
     pub threads: usize,
     /// Wall-clock seconds of one bootstrap (key generation and encryption excluded), once the
-    /// bootstrapper has its DFT diagonals encoded (every bootstrap after the first).
+    /// bootstrapper has its DFT diagonals encoded (every bootstrap after the first): the
+    /// median over `repeat` bootstraps.
     pub seconds: f64,
+    /// Timed bootstraps after the first (each of fresh random values).
+    pub repeat: usize,
+    /// The fastest and slowest of them (on a shared machine the fastest is closest to the
+    /// work itself).
+    pub seconds_min: f64,
+    pub seconds_max: f64,
     /// Wall-clock seconds of the first bootstrap, which also encodes the DFT diagonals.
     pub first_seconds: f64,
-    /// CPU seconds of the process during the bootstrap (all threads, user and system), from
-    /// Linux's per-thread scheduler statistics; `null` elsewhere. On a shared machine this is
-    /// closer to what the bootstrap costs than the wall clock.
+    /// CPU seconds of the process per bootstrap (all threads, user and system; the mean over
+    /// the timed ones), from Linux's per-thread scheduler statistics; `null` elsewhere. On a
+    /// shared machine this is closer to what the bootstrap costs than the wall clock.
     pub cpu_seconds: Option<f64>,
     /// Levels one bootstrap consumes.
     pub levels_consumed: usize,
@@ -32,7 +39,7 @@ pub struct BootstrapBenchReport {
     pub levels_left: usize,
     /// log2 of the program's scale (the bootstrap's input and output scale).
     pub log_scale: u32,
-    /// -log2 of the mean absolute slot error.
+    /// -log2 of the mean absolute slot error (of the last timed bootstrap).
     pub precision_bits_mean: f64,
     /// -log2 of the largest slot error.
     pub precision_bits_min: f64,
@@ -74,12 +81,15 @@ pub fn secure_params(log_n: u32, log_slots: u32) -> Result<BootstrapParams> {
     Ok(standard.with_slots(log_slots))
 }
 
-/// Runs one bootstrap with `params` on a pool of `threads` threads (0 = rayon's default).
+/// Runs a first bootstrap and `repeat` timed ones (at least one) with `params` on a pool of
+/// `threads` threads (0 = rayon's default).
 pub fn run(
     params: &BootstrapParams,
     threads: usize,
+    repeat: usize,
     progress: &mut (dyn FnMut(&str) + Send),
 ) -> Result<BootstrapBenchReport> {
+    let repeat = repeat.max(1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -106,15 +116,25 @@ pub fn run(
         let t = Instant::now();
         drop(boot.bootstrap(&first, &keys)?);
         let first_seconds = t.elapsed().as_secs_f64();
-        let (ct, values) = encrypted()?;
-        progress("bootstrap");
-        let cpu = process_cpu_ns();
-        let t = Instant::now();
-        let out = boot.bootstrap(&ct, &keys)?;
-        let seconds = t.elapsed().as_secs_f64();
-        let cpu_seconds = cpu
-            .zip(process_cpu_ns())
-            .map(|(a, b)| b.saturating_sub(a) as f64 * 1e-9);
+        let mut times = Vec::with_capacity(repeat);
+        let mut cpu_total = Some(0.0);
+        let mut last = None;
+        for i in 0..repeat {
+            let (ct, values) = encrypted()?;
+            progress(&format!("bootstrap {} of {repeat}", i + 1));
+            let cpu = process_cpu_ns();
+            let t = Instant::now();
+            let out = boot.bootstrap(&ct, &keys)?;
+            times.push(t.elapsed().as_secs_f64());
+            cpu_total = cpu_total
+                .zip(cpu.zip(process_cpu_ns()))
+                .map(|(sum, (a, b))| sum + b.saturating_sub(a) as f64 * 1e-9);
+            last = Some((out, values));
+        }
+        let (out, values) = last.ok_or_else(|| CkksError::InvalidParams("no bootstrap".into()))?;
+        times.sort_by(f64::total_cmp);
+        let seconds = times[times.len() / 2];
+        let cpu_seconds = cpu_total.map(|c| c / repeat as f64);
         let got = ctx.decode(&ctx.decrypt(&out, &sk)?)?;
         let (mean, min) = precision_bits(&got, &values);
         Ok(BootstrapBenchReport {
@@ -122,6 +142,9 @@ pub fn run(
             slots: boot.slots(),
             threads,
             seconds,
+            repeat,
+            seconds_min: times[0],
+            seconds_max: times[times.len() - 1],
             first_seconds,
             cpu_seconds,
             levels_consumed: params.levels_consumed(),

@@ -59,12 +59,9 @@ pub(crate) struct EvalMod {
 }
 
 /// Divides by the next `step` primes.
-fn rescale_by(ctx: &Context, ct: &Ciphertext, step: usize) -> Result<Ciphertext> {
-    let mut out = ct.clone();
-    for _ in 0..step {
-        ctx.rescale_assign(&mut out)?;
-    }
-    Ok(out)
+fn rescale_by(ctx: &Context, mut ct: Ciphertext, step: usize) -> Result<Ciphertext> {
+    ctx.rescale_many_assign(&mut ct, step)?;
+    Ok(ct)
 }
 
 /// Product of the `step` primes a rescale from `level` divides by.
@@ -106,7 +103,7 @@ impl EvalMod {
             let mut sq = ctx.relinearize(&ctx.square(&c)?, rlk)?;
             ctx.multiply_int_assign(&mut sq, 2)?;
             ctx.add_scalar_assign(&mut sq, -1.0)?;
-            c = rescale_by(ctx, &sq, self.step)?;
+            c = rescale_by(ctx, sq, self.step)?;
         }
         Ok(c)
     }
@@ -181,7 +178,7 @@ impl<'a> PolyEval<'a> {
                 let low = ctx.multiply_scalar(&low, 1.0, prod.scale() / low.scale())?;
                 ctx.sub_assign(&mut prod, &low)?;
             }
-            let out = rescale_by(ctx, &prod, self.step)?;
+            let out = rescale_by(ctx, prod, self.step)?;
             self.t.insert(i, out);
         }
         self.t
@@ -264,7 +261,7 @@ impl<'a> PolyEval<'a> {
                     ctx.multiply_scalar(&t, 0.0, scale * q_up / t.scale())?
                 }
             };
-            let mut out = rescale_by(ctx, &acc, self.step)?;
+            let mut out = rescale_by(ctx, acc, self.step)?;
             ctx.add_scalar_assign(&mut out, c[0])?;
             return Ok(out);
         }
@@ -273,7 +270,7 @@ impl<'a> PolyEval<'a> {
         let tg = ctx.drop_level(self.power(g)?, up)?;
         let qct = self.eval_at(&q, scale * q_up / tg.scale(), up)?;
         let prod = ctx.multiply_relin(&qct, &tg, self.rlk)?;
-        let mut out = rescale_by(ctx, &prod, self.step)?;
+        let mut out = rescale_by(ctx, prod, self.step)?;
         let rct = self.eval_at(&r, out.scale(), level)?;
         ctx.add_assign(&mut out, &rct)?;
         Ok(out)

@@ -17,7 +17,9 @@ use num_complex::Complex64;
 
 use rayon::prelude::*;
 
-use crate::ckks::{Ciphertext, Context, GaloisKeys, Plaintext, Result};
+use crate::ckks::hoisted::ExtSum;
+use crate::ckks::ring::RnsPoly;
+use crate::ckks::{Ciphertext, Context, GaloisKeys, Result};
 
 /// A slot-linear map `z -> Σ_k d_k ⊙ rot(z, k)`, by left-rotation amount k in `0..n`.
 #[derive(Clone, Debug, PartialEq)]
@@ -229,16 +231,17 @@ pub(crate) struct BsgsLevel {
     encoded: Mutex<Option<Encoded>>,
 }
 
-/// A level's diagonals encoded for one (level, scale, factor), in the order of the terms.
-/// Every bootstrap of a chain encodes the same CoeffToSlot diagonals, and the same
-/// SlotToCoeff ones while it lands on the same scale; at the top of the N = 2^16 chain each is
-/// 45 limbs (23 MB), and encoding them was a fifth of a bootstrap. Only the last encoding of a
-/// level is kept, so the memory is one set of diagonals per level (about 2.8 GB for the
-/// full-slot chain at N = 2^16, less for sparse slots).
+/// A level's diagonals encoded for one (level, scale, factor), in the order of the terms,
+/// over the extended basis (the products are taken before the division by P, see
+/// `ckks::hoisted`). Every bootstrap of a chain encodes the same CoeffToSlot diagonals, and
+/// the same SlotToCoeff ones while it lands on the same scale; at the top of the N = 2^16
+/// chain each is 45 limbs (23 MB), and encoding them was a fifth of a bootstrap. Only the
+/// last encoding of a level is kept, so the memory is one set of diagonals per level (about
+/// 3.7 GB for the full-slot chain at N = 2^16, less for sparse slots).
 #[derive(Debug)]
 struct Encoded {
     key: (usize, u64, u64),
-    plaintexts: Arc<Vec<Plaintext>>,
+    plaintexts: Arc<Vec<RnsPoly>>,
 }
 
 impl BsgsLevel {
@@ -305,7 +308,7 @@ impl BsgsLevel {
         level: usize,
         scale: f64,
         factor: f64,
-    ) -> Result<Arc<Vec<Plaintext>>> {
+    ) -> Result<Arc<Vec<RnsPoly>>> {
         let key = (level, scale.to_bits(), factor.to_bits());
         let mut cached = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = cached.as_ref().filter(|e| e.key == key) {
@@ -326,7 +329,7 @@ impl BsgsLevel {
                 let n = diag.len();
                 let values: Vec<Complex64> =
                     (0..ctx.slots()).map(|q| diag[q % n] * factor).collect();
-                ctx.encode_complex(&values, level, scale)
+                ctx.encode_complex_ext(&values, level, scale)
             })
             .collect::<Result<Vec<_>>>()?;
         let plaintexts = Arc::new(plaintexts);
@@ -363,35 +366,28 @@ impl BsgsLevel {
             .map(|i| ctx.q_primes()[level - i] as f64)
             .product();
         let pt_scale = target_scale * divisor / ct.scale();
-        let rotated = ctx.rotate_hoisted(ct, &self.babies, gk)?;
+        let babies = ctx.rotate_hoisted_ext(ct, &self.babies, gk)?;
         let encoded = self.encoded(ctx, level, pt_scale, factor)?;
+        let scale = ct.scale() * pt_scale;
         let mut pts = encoded.iter();
-        let mut acc: Option<Ciphertext> = None;
+        let mut total = ExtSum::new(level);
         for (g, terms) in &self.giants {
-            let mut inner: Option<Ciphertext> = None;
+            // The giant step 0 needs no rotation: its products join the total undivided.
+            let mut inner = ExtSum::new(level);
+            let sum = if *g == 0 { &mut total } else { &mut inner };
             for (bi, _) in terms {
                 let pt = pts.next().ok_or_else(|| {
                     crate::ckks::CkksError::InvalidParams("a diagonal was not encoded".into())
                 })?;
-                let prod = ctx.multiply_plain(&rotated[*bi], pt)?;
-                match inner.as_mut() {
-                    Some(x) => ctx.add_assign(x, &prod)?,
-                    None => inner = Some(prod),
-                }
+                sum.add_product(ctx, &babies[*bi], pt);
             }
-            let Some(inner) = inner else { continue };
-            let moved = ctx.rotate(&inner, *g, gk)?;
-            match acc.as_mut() {
-                Some(x) => ctx.add_assign(x, &moved)?,
-                None => acc = Some(moved),
+            if *g != 0 && !terms.is_empty() {
+                let inner = inner.finish(ctx, scale)?;
+                total.add(ctx, ctx.rotate_ext(&inner, *g, gk)?);
             }
         }
-        let mut acc = acc.ok_or_else(|| {
-            crate::ckks::CkksError::InvalidParams("empty linear transform".into())
-        })?;
-        for _ in 0..primes {
-            ctx.rescale_assign(&mut acc)?;
-        }
+        let mut acc = total.finish(ctx, scale)?;
+        ctx.rescale_many_assign(&mut acc, primes)?;
         Ok(acc)
     }
 }
