@@ -454,3 +454,50 @@ fn rescale_by_several_primes_at_once_equals_rescaling_one_by_one() {
         Err(CkksError::LevelExhausted { .. })
     ));
 }
+
+/// A linear combination in one pass equals the sum of the scaled terms, read at a lower level
+/// without copying; terms of different scales are refused.
+#[test]
+fn linear_combination_equals_the_sum_of_scaled_terms() {
+    let ctx = deep12();
+    let mut s = sampler(95);
+    let sk = ctx.gen_secret_key(&mut s);
+    let d = ctx.default_scale();
+    let l = ctx.max_level();
+    let (x, y) = (values(ctx.slots(), 96), values(ctx.slots(), 97));
+    let enc = |v: &[Complex64], level: usize, scale: f64| {
+        ctx.encrypt_sk(
+            &ctx.encode_complex(v, level, scale).unwrap(),
+            &sk,
+            &mut sampler(98),
+        )
+        .unwrap()
+    };
+    // Different levels and scales; the weights' scales bring both terms to Δ·2^30.
+    let (cx, cy) = (enc(&x, l, d), enc(&y, l - 1, d * 4.0));
+    let target = d * 2f64.powi(30);
+    let out = ctx
+        .linear_combination(
+            &[&cx, &cy],
+            &[0.5, -1.25],
+            &[target / d, target / (d * 4.0)],
+            1,
+        )
+        .unwrap();
+    assert_eq!(out.level(), 1);
+    assert!((out.scale() / target - 1.0).abs() < 1e-12);
+    let want = zip_with(&x, &y, |a, b| a * 0.5 - b * 1.25);
+    let bound = 2.0 * slot_bound(&ctx, sk_sigma()) / d;
+    assert!(max_err(&dec(&ctx, &out, &sk), &want) < bound);
+    assert!(matches!(
+        ctx.linear_combination(&[&cx, &cy], &[1.0, 1.0], &[1.0, 1.0], 1),
+        Err(CkksError::ScaleMismatch { .. })
+    ));
+    assert!(ctx
+        .linear_combination(&[&cx], &[1.0, 2.0], &[1.0], 1)
+        .is_err());
+    assert!(matches!(
+        ctx.linear_combination(&[&cy], &[1.0], &[1.0], l),
+        Err(CkksError::LevelExhausted { .. })
+    ));
+}

@@ -12,6 +12,7 @@
 //! that makes the product's scale after the rescale equal the target, so sums never add
 //! ciphertexts whose scales differ (which would cost ~20 bits of precision).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::ckks::{Ciphertext, CkksError, Context, RelinKey, Result};
@@ -62,6 +63,15 @@ pub(crate) struct EvalMod {
 fn rescale_by(ctx: &Context, mut ct: Ciphertext, step: usize) -> Result<Ciphertext> {
     ctx.rescale_many_assign(&mut ct, step)?;
     Ok(ct)
+}
+
+/// `ct` at `level`: itself when it is there, else a copy of its first limbs.
+fn at_level<'c>(ctx: &Context, ct: &'c Ciphertext, level: usize) -> Result<Cow<'c, Ciphertext>> {
+    if ct.level() == level {
+        Ok(Cow::Borrowed(ct))
+    } else {
+        ctx.drop_level(ct, level).map(Cow::Owned)
+    }
 }
 
 /// Product of the `step` primes a rescale from `level` divides by.
@@ -166,16 +176,17 @@ impl<'a> PolyEval<'a> {
             let ctx = self.ctx;
             let (ta, tb) = (&self.t[&a], &self.t[&b]);
             let level = ta.level().min(tb.level());
-            let ta = ctx.drop_level(ta, level)?;
-            let tb = ctx.drop_level(tb, level)?;
+            let ta = at_level(ctx, ta, level)?;
+            let tb = at_level(ctx, tb, level)?;
             let mut prod = ctx.multiply_relin(&ta, &tb, self.rlk)?;
             ctx.multiply_int_assign(&mut prod, 2)?;
             if a == b {
                 ctx.add_scalar_assign(&mut prod, -1.0)?;
             } else {
                 self.power(a - b)?;
-                let low = ctx.drop_level(&self.t[&(a - b)], level)?;
-                let low = ctx.multiply_scalar(&low, 1.0, prod.scale() / low.scale())?;
+                let low = &self.t[&(a - b)];
+                let low =
+                    ctx.linear_combination(&[low], &[1.0], &[prod.scale() / low.scale()], level)?;
                 ctx.sub_assign(&mut prod, &low)?;
             }
             let out = rescale_by(ctx, prod, self.step)?;
@@ -245,30 +256,28 @@ impl<'a> PolyEval<'a> {
         let up = level + self.step;
         let q_up = divisor(ctx, up, self.step);
         if d < self.baby {
-            let mut acc: Option<Ciphertext> = None;
-            for (i, &ci) in c.iter().enumerate().skip(1) {
-                let t = ctx.drop_level(self.power(i)?, up)?;
-                let term = ctx.multiply_scalar(&t, ci, scale * q_up / t.scale())?;
-                match acc.as_mut() {
-                    Some(a) => ctx.add_assign(a, &term)?,
-                    None => acc = Some(term),
-                }
+            // Σ_{i≥1} c_i·T_i in one pass, each term at the scale that makes the sum's
+            // `scale·q_up` (T_1 times 0 when the polynomial is a constant).
+            let last = d.max(1);
+            for i in 1..=last {
+                self.power(i)?;
             }
-            let acc = match acc {
-                Some(a) => a,
-                None => {
-                    let t = ctx.drop_level(self.power(1)?, up)?;
-                    ctx.multiply_scalar(&t, 0.0, scale * q_up / t.scale())?
-                }
-            };
+            let ts: Vec<&Ciphertext> = (1..=last).map(|i| &self.t[&i]).collect();
+            let values: Vec<f64> = (1..=last)
+                .map(|i| c.get(i).copied().unwrap_or(0.0))
+                .collect();
+            let scales: Vec<f64> = ts.iter().map(|t| scale * q_up / t.scale()).collect();
+            let acc = ctx.linear_combination(&ts, &values, &scales, up)?;
             let mut out = rescale_by(ctx, acc, self.step)?;
             ctx.add_scalar_assign(&mut out, c[0])?;
             return Ok(out);
         }
         let g = self.giant(d);
         let (q, r) = Self::split(c, g);
-        let tg = ctx.drop_level(self.power(g)?, up)?;
-        let qct = self.eval_at(&q, scale * q_up / tg.scale(), up)?;
+        self.power(g)?;
+        let tg_scale = self.t[&g].scale();
+        let qct = self.eval_at(&q, scale * q_up / tg_scale, up)?;
+        let tg = at_level(ctx, &self.t[&g], up)?;
         let prod = ctx.multiply_relin(&qct, &tg, self.rlk)?;
         let mut out = rescale_by(ctx, prod, self.step)?;
         let rct = self.eval_at(&r, out.scale(), level)?;
