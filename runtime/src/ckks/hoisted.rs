@@ -12,6 +12,8 @@
 //! The data-prime part of `P·rot(x)` is `P·σ(c0)`; it is kept as `σ(c0)` and added after the
 //! division, which is exact: `ModDown(P·a + b) = a + ModDown(b)` (`[P·a + b]_P = [b]_P`).
 
+use rayon::prelude::*;
+
 use super::ring::RnsPoly;
 use super::{Ciphertext, CkksError, Context, GaloisKeys, Result};
 
@@ -33,14 +35,29 @@ pub(crate) struct ExtSum {
     ext: [Option<RnsPoly>; 2],
 }
 
-/// `slot += a ⊙ b` over the limbs of `a` (`b` may have more: an extended-basis plaintext
-/// whose first limbs are the data primes).
-fn add_product(ctx: &Context, level: usize, slot: &mut Option<RnsPoly>, a: &RnsPoly, b: &RnsPoly) {
-    let basis = ctx.basis_of(level, a.num_limbs());
-    match slot {
-        Some(acc) => ctx.mul_acc(acc, a, b, &basis),
-        None => *slot = Some(ctx.mul(a, b, &basis)),
-    }
+/// `slot += Σ_t a_t ⊙ b_t` over the limbs of the `a_t` (the `b_t` may have more: extended-
+/// basis plaintexts whose first limbs are the data primes), limb by limb: the limb of the sum
+/// stays in cache while every term streams through once (term by term, the sum was read and
+/// written back once per term: these products are bound by memory bandwidth).
+fn add_products(
+    ctx: &Context,
+    level: usize,
+    slot: &mut Option<RnsPoly>,
+    terms: &[(&RnsPoly, &RnsPoly)],
+) {
+    let Some(&(first, _)) = terms.first() else {
+        return;
+    };
+    let basis = ctx.basis_of(level, first.num_limbs());
+    let acc = slot.get_or_insert_with(|| RnsPoly::zero(ctx.n, basis.len()));
+    acc.par_limbs_mut()
+        .zip(basis.par_iter().enumerate())
+        .for_each(|(z, (pos, &j))| {
+            let plan = &ctx.plans[j];
+            for (a, b) in terms {
+                plan.mul_accumulate(z, a.limb(pos), b.limb(pos));
+            }
+        });
 }
 
 /// `slot += a`.
@@ -63,16 +80,29 @@ impl ExtSum {
         }
     }
 
-    /// `self += pt ⊙ r`, with `pt` over the extended basis at this level.
-    pub fn add_product(&mut self, ctx: &Context, r: &ExtRotation, pt: &RnsPoly) {
-        add_product(ctx, self.level, &mut self.q[0], &r.c0, pt);
-        if let Some(c1) = &r.c1 {
-            add_product(ctx, self.level, &mut self.q[1], c1, pt);
-        }
-        if let Some((e0, e1)) = &r.ext {
-            add_product(ctx, self.level, &mut self.ext[0], e0, pt);
-            add_product(ctx, self.level, &mut self.ext[1], e1, pt);
-        }
+    /// `self += Σ pt ⊙ r` over `terms`, with each `pt` over the extended basis at this level.
+    pub fn add_products(&mut self, ctx: &Context, terms: &[(&ExtRotation, &RnsPoly)]) {
+        let level = self.level;
+        let part = |get: &dyn Fn(&ExtRotation) -> Option<&RnsPoly>| -> Vec<(&RnsPoly, &RnsPoly)> {
+            terms
+                .iter()
+                .filter_map(|(r, pt)| get(r).map(|a| (a, *pt)))
+                .collect()
+        };
+        add_products(ctx, level, &mut self.q[0], &part(&|r| Some(&r.c0)));
+        add_products(ctx, level, &mut self.q[1], &part(&|r| r.c1.as_ref()));
+        add_products(
+            ctx,
+            level,
+            &mut self.ext[0],
+            &part(&|r| r.ext.as_ref().map(|e| &e.0)),
+        );
+        add_products(
+            ctx,
+            level,
+            &mut self.ext[1],
+            &part(&|r| r.ext.as_ref().map(|e| &e.1)),
+        );
     }
 
     /// `self += r`.

@@ -375,12 +375,16 @@ impl BsgsLevel {
             // The giant step 0 needs no rotation: its products join the total undivided.
             let mut inner = ExtSum::new(level);
             let sum = if *g == 0 { &mut total } else { &mut inner };
-            for (bi, _) in terms {
-                let pt = pts.next().ok_or_else(|| {
-                    crate::ckks::CkksError::InvalidParams("a diagonal was not encoded".into())
-                })?;
-                sum.add_product(ctx, &babies[*bi], pt);
-            }
+            let products = terms
+                .iter()
+                .map(|(bi, _)| {
+                    let pt = pts.next().ok_or_else(|| {
+                        crate::ckks::CkksError::InvalidParams("a diagonal was not encoded".into())
+                    })?;
+                    Ok((&babies[*bi], pt))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            sum.add_products(ctx, &products);
             if *g != 0 && !terms.is_empty() {
                 let inner = inner.finish(ctx, scale)?;
                 total.add(ctx, ctx.rotate_ext(&inner, *g, gk)?);
