@@ -77,13 +77,14 @@ pub(super) const MEASURED: &[Curve] = &[
 
 /// (log_n, log2 slots, seconds) of one bootstrap on one thread, with the chain `hel train
 /// --refresh bootstrap` uses for that many slots (`hel bench bootstrap --for-training --slots S
-/// --threads 1`, CPU seconds, 2026-12-06): the median of two or three runs on the shared 2-core
-/// development VM, whose runs of one setting differed by up to 40%. The time follows the chain
-/// (program levels, digits) more than the slots: 2^12 slots leave 10 program levels, 2^8 leave 14.
+/// --threads 1 --repeat 3`, the median of three bootstraps after the first, 2026-12-06 after
+/// the double-hoisted DFTs; the shared 2-core development VM's medians vary by ~10%). The time
+/// follows the chain (program levels, digits) more than the slots: 2^12 slots leave 10
+/// program levels, 2^8 leave 14.
 pub(super) const BOOTSTRAPS: &[(u32, u32, f64)] = &[
-    (16, 6, 8.0),
-    (16, 8, 11.7),
-    (16, 10, 12.0),
-    (16, 12, 10.0),
-    (16, 15, 13.9),
+    (16, 6, 4.7),
+    (16, 8, 5.1),
+    (16, 10, 5.3),
+    (16, 12, 4.9),
+    (16, 15, 6.1),
 ];
