@@ -421,13 +421,7 @@ fn rescale_by_several_primes_at_once_equals_rescaling_one_by_one() {
     let rlk = ctx.gen_relin_key(&sk, &mut s).unwrap();
     let d = ctx.default_scale();
     let x = values(ctx.slots(), 91);
-    let ct = ctx
-        .encrypt_sk(
-            &ctx.encode_complex(&x, ctx.max_level(), d).unwrap(),
-            &sk,
-            &mut s,
-        )
-        .unwrap();
+    let ct = encrypt_at(&ctx, &sk, &x, ctx.max_level(), d, &mut s);
     // x² at scale Δ²·2^40 (the constant 1 at scale 2^40): room for two 40-bit divisions.
     let sq = ctx.relinearize(&ctx.square(&ct).unwrap(), &rlk).unwrap();
     let sq = ctx.multiply_scalar(&sq, 1.0, 2f64.powi(40)).unwrap();
@@ -465,16 +459,11 @@ fn linear_combination_equals_the_sum_of_scaled_terms() {
     let d = ctx.default_scale();
     let l = ctx.max_level();
     let (x, y) = (values(ctx.slots(), 96), values(ctx.slots(), 97));
-    let enc = |v: &[Complex64], level: usize, scale: f64| {
-        ctx.encrypt_sk(
-            &ctx.encode_complex(v, level, scale).unwrap(),
-            &sk,
-            &mut sampler(98),
-        )
-        .unwrap()
-    };
     // Different levels and scales; the weights' scales bring both terms to Δ·2^30.
-    let (cx, cy) = (enc(&x, l, d), enc(&y, l - 1, d * 4.0));
+    let (cx, cy) = (
+        encrypt_at(&ctx, &sk, &x, l, d, &mut s),
+        encrypt_at(&ctx, &sk, &y, l - 1, d * 4.0, &mut s),
+    );
     let target = d * 2f64.powi(30);
     let out = ctx
         .linear_combination(

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use hel_runtime::ckks::sampling::SIGMA;
-use hel_runtime::ckks::{CkksParams, Complex64, Context, Sampler, Security};
+use hel_runtime::ckks::{Ciphertext, CkksParams, Complex64, Context, Sampler, SecretKey, Security};
 
 /// Standard secure 2^13 set: 3 data limbs, Δ = 2^40.
 pub fn ctx13() -> Context {
@@ -98,4 +98,17 @@ pub fn ks_sigma(ctx: &Context) -> f64 {
     let digit =
         (dnum * ctx.n() as f64 / 12.0).sqrt() * SIGMA * (log_d - log(ctx.p_primes())).exp2();
     (rescale_sigma(ctx).powi(2) + digit * digit).sqrt()
+}
+
+/// `values` encoded at `level` and `scale` and encrypted under the secret key.
+pub fn encrypt_at(
+    ctx: &Context,
+    sk: &SecretKey,
+    values: &[Complex64],
+    level: usize,
+    scale: f64,
+    s: &mut Sampler,
+) -> Ciphertext {
+    ctx.encrypt_sk(&ctx.encode_complex(values, level, scale).unwrap(), sk, s)
+        .unwrap()
 }
