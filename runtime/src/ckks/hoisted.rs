@@ -14,6 +14,7 @@
 
 use rayon::prelude::*;
 
+use super::keyswitch::SwitchKey;
 use super::ring::RnsPoly;
 use super::{Ciphertext, CkksError, Context, GaloisKeys, Result};
 
@@ -24,6 +25,13 @@ pub(crate) struct ExtRotation {
     c0: RnsPoly,
     c1: Option<RnsPoly>,
     ext: Option<(RnsPoly, RnsPoly)>,
+}
+
+/// What the rotations of one ciphertext share: each one's Galois element and key (none for
+/// the identity), and the decomposition of `c1`.
+struct Hoisting<'k> {
+    rotations: Vec<(usize, Option<&'k SwitchKey>)>,
+    digits: Vec<RnsPoly>,
 }
 
 /// A sum of [`ExtRotation`]s, each possibly times a plaintext, at one level.
@@ -158,14 +166,14 @@ impl Context {
         }
     }
 
-    /// Rotations of `ct` by `steps` sharing one decomposition of `c1`, left over the extended
-    /// basis (see the module docs).
-    pub(crate) fn rotate_hoisted_ext(
+    /// The keys for rotating `ct` by `steps` (none for the identity) and one decomposition of
+    /// `c1` that all the rotations share.
+    fn hoisting<'k>(
         &self,
         ct: &Ciphertext,
         steps: &[i64],
-        gk: &GaloisKeys,
-    ) -> Result<Vec<ExtRotation>> {
+        gk: &'k GaloisKeys,
+    ) -> Result<Hoisting<'k>> {
         self.check_id(ct.ctx_id)?;
         self.check_id(gk.ctx_id)?;
         if ct.c.len() != 2 {
@@ -174,41 +182,77 @@ impl Context {
                 found: ct.c.len() - 1,
             });
         }
-        let elements: Vec<usize> = steps.iter().map(|&s| self.galois_element(s)).collect();
-        let keys = elements
+        let rotations = steps
             .iter()
-            .map(|&g| {
+            .map(|&s| {
+                let g = self.galois_element(s);
                 if g == 1 {
-                    Ok(None)
+                    Ok((g, None))
                 } else {
-                    gk.get(g).map(Some)
+                    gk.get(g).map(|key| (g, Some(key)))
                 }
             })
             .collect::<Result<Vec<_>>>()?;
-        let digits = if keys.iter().any(Option::is_some) {
+        let digits = if rotations.iter().any(|(_, key)| key.is_some()) {
             self.decompose(&ct.c[1], ct.level)
         } else {
             Vec::new()
         };
-        Ok(elements
-            .iter()
-            .zip(keys)
-            .map(|(&g, key)| match key {
-                None => ExtRotation {
-                    c0: ct.c[0].clone(),
-                    c1: Some(ct.c[1].clone()),
-                    ext: None,
-                },
-                Some(key) => {
-                    let perm = self.galois_permutation(g);
-                    ExtRotation {
-                        c0: self.permute(&ct.c[0], &perm),
-                        c1: None,
-                        ext: Some(self.key_inner_product(&digits, key, ct.level, Some(&perm))),
-                    }
+        Ok(Hoisting { rotations, digits })
+    }
+
+    /// Rotation `i` of a [`Context::hoisting`], left over the extended basis.
+    fn ext_rotation(&self, ct: &Ciphertext, h: &Hoisting<'_>, i: usize) -> ExtRotation {
+        match h.rotations[i] {
+            (_, None) => ExtRotation {
+                c0: ct.c[0].clone(),
+                c1: Some(ct.c[1].clone()),
+                ext: None,
+            },
+            (g, Some(key)) => {
+                let perm = self.galois_permutation(g);
+                ExtRotation {
+                    c0: self.permute(&ct.c[0], &perm),
+                    c1: None,
+                    ext: Some(self.key_inner_product(&h.digits, key, ct.level, Some(&perm))),
+                }
+            }
+        }
+    }
+
+    /// Rotations of `ct` by `steps` sharing one decomposition of `c1`, left over the extended
+    /// basis (see the module docs).
+    pub(crate) fn rotate_hoisted_ext(
+        &self,
+        ct: &Ciphertext,
+        steps: &[i64],
+        gk: &GaloisKeys,
+    ) -> Result<Vec<ExtRotation>> {
+        let h = self.hoisting(ct, steps, gk)?;
+        Ok((0..steps.len())
+            .map(|i| self.ext_rotation(ct, &h, i))
+            .collect())
+    }
+
+    /// Rotations of `ct` by `steps` sharing one decomposition of `c1`, each divided by P as
+    /// soon as it is made (single hoisting: what a program's rotations of one value need).
+    pub(crate) fn rotate_hoisted_each(
+        &self,
+        ct: &Ciphertext,
+        steps: &[i64],
+        gk: &GaloisKeys,
+    ) -> Result<Vec<Ciphertext>> {
+        let h = self.hoisting(ct, steps, gk)?;
+        (0..steps.len())
+            .map(|i| match h.rotations[i] {
+                (_, None) => Ok(ct.clone()),
+                _ => {
+                    let mut one = ExtSum::new(ct.level);
+                    one.add(self, self.ext_rotation(ct, &h, i));
+                    one.finish(self, ct.scale)
                 }
             })
-            .collect())
+            .collect()
     }
 
     /// One rotation of `ct` by `step`, left over the extended basis.

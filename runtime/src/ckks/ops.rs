@@ -626,38 +626,6 @@ impl Context {
         gk: &GaloisKeys,
     ) -> Result<Vec<Ciphertext>> {
         self.check_ct(ct)?;
-        self.check_id(gk.ctx_id)?;
-        Self::check_degree(ct, 1)?;
-        let elements: Vec<usize> = steps.iter().map(|&s| self.galois_element(s)).collect();
-        for &g in &elements {
-            if g != 1 {
-                gk.get(g)?;
-            }
-        }
-        let digits = self.decompose(&ct.c[1], ct.level);
-        let basis = self.basis_q(ct.level);
-        elements
-            .iter()
-            .map(|&g| {
-                if g == 1 {
-                    return Ok(ct.clone());
-                }
-                let key = gk.get(g)?;
-                let perm = self.galois_permutation(g);
-                let (a0, a1) = self.key_inner_product(&digits, key, ct.level, Some(&perm));
-                let (u0, u1) = rayon::join(
-                    || self.mod_down(&a0, ct.level),
-                    || self.mod_down(&a1, ct.level),
-                );
-                let mut c0 = self.permute(&ct.c[0], &perm);
-                self.poly_add_assign(&mut c0, &u0, &basis);
-                Ok(Ciphertext {
-                    c: vec![c0, u1],
-                    level: ct.level,
-                    scale: ct.scale,
-                    ctx_id: self.id,
-                })
-            })
-            .collect()
+        self.rotate_hoisted_each(ct, steps, gk)
     }
 }
