@@ -11,6 +11,10 @@ pub enum ConstName {
     Value(f64),
     /// Defined, but not a compile-time constant: the string says what it is instead.
     NotConst(String),
+    /// A loop variable where the value must be the same in every iteration (a loop's body is
+    /// elaborated once for all of them, so its shapes, exponents and inner trip counts cannot
+    /// vary with the index).
+    LoopVar,
 }
 
 /// Evaluates `e` where names are resolved by `lookup`; `what` names the context for messages
@@ -33,7 +37,27 @@ pub fn eval(
                     format!("{what} must be known at compile time, but `{name}` is {kind}"),
                 )
                 .with_label("not a compile-time constant")
-                .with_help("use numbers, `const` names and loop variables here"));
+                .with_help(
+                    "use numbers and `const` names here (sequence indices may also use loop \
+                     variables)",
+                ));
+            }
+            Some(ConstName::LoopVar) => {
+                return Err(Diagnostic::new(
+                    Code::Secrecy,
+                    src,
+                    e.span,
+                    format!(
+                        "{what} cannot depend on the loop variable `{name}`: it must be the same \
+                         in every iteration"
+                    ),
+                )
+                .with_label("a loop variable")
+                .with_help(
+                    "a loop's body is compiled once for all its iterations; use numbers and \
+                     `const` names here (sequence indices and scalar arithmetic may use loop \
+                     variables)",
+                ));
             }
             None => {
                 return Err(Diagnostic::new(

@@ -78,10 +78,10 @@ impl<'a> Elab<'a> {
         }
         for f in self.frames.iter().rev() {
             if let Some(v) = f.vars.get(name) {
-                return Some(ConstName::NotConst(match v.kind {
-                    VarKind::LoopVar => "a loop variable".into(),
-                    VarKind::Let => format!("a variable ({})", v.val.ty),
-                }));
+                return Some(match v.kind {
+                    VarKind::LoopVar => ConstName::LoopVar,
+                    VarKind::Let => ConstName::NotConst(format!("a variable ({})", v.val.ty)),
+                });
             }
         }
         None
