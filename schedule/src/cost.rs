@@ -23,6 +23,11 @@ fn is_key_switching(op: &str) -> bool {
     matches!(op, "relinearize" | "rotate" | "conjugate" | ROTATE_HOISTED)
 }
 
+/// The fraction of a bootstrap's single-thread time that more threads divide (Amdahl's law):
+/// `hel bench bootstrap --for-training --slots 256 --repeat 3` measured medians of 7.17 s on
+/// one thread and 5.50 s on two (2026-12-06, the 2-core development VM), a speedup of 1.30.
+pub const BOOTSTRAP_PARALLEL_FRACTION: f64 = 0.46;
+
 /// Measured seconds of one operation at one ring degree, at several limb counts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CostCurve {
@@ -182,6 +187,18 @@ impl CostTable {
                 .contains(&log_slots)
                 .then(|| ta + (tb - ta) * (log_slots - a) as f64 / (b - a) as f64)
         })
+    }
+
+    /// [`CostTable::bootstrap_seconds`] on `threads` threads. A bootstrap is a chain of key
+    /// switches, each waiting for the one before; only the limbs inside each operation are
+    /// shared among threads, and that part is memory-bound. Amdahl's law with the parallel
+    /// fraction [`BOOTSTRAP_PARALLEL_FRACTION`] measured on the development machine; dividing
+    /// by the threads as for a round's many independent operations priced 31 bootstraps of a
+    /// `hel train` run at 2.6 s each on two threads where they took 4.3 s.
+    pub fn bootstrap_seconds_on(&self, log_n: u32, log_slots: u32, threads: usize) -> Option<f64> {
+        let p = BOOTSTRAP_PARALLEL_FRACTION;
+        let speedup = 1.0 / ((1.0 - p) + p / threads.max(1) as f64);
+        Some(self.bootstrap_seconds(log_n, log_slots)? / speedup)
     }
 
     /// Checks that every curve is for a ring degree hel uses and has sorted, positive limb

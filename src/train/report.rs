@@ -466,7 +466,7 @@ pub struct PlanReport {
     /// One circuit per round size (each priced by the first round's program).
     pub circuits: Vec<CircuitReport>,
     /// With bootstraps: log2 of the slots the chain refreshes, its program levels and the
-    /// cost table's seconds for one bootstrap.
+    /// cost table's seconds for one bootstrap on the server's threads.
     pub bootstrap_log_slots: Option<u32>,
     pub bootstrap_program_levels: Option<usize>,
     pub one_bootstrap_seconds: Option<f64>,

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use hel_runtime::ckks::bootstrap::Bootstrapper;
-use hel_runtime::exec::bootstraps_between;
+use hel_runtime::exec::{bootstraps_between, RunOptions};
 
 use super::super::program::Interface;
 use super::super::progress::Phase;
@@ -20,8 +20,10 @@ use crate::data::Matrix;
 /// The round size of least estimated server work with the state refreshed on the server.
 pub(super) struct FastestBootstrapped {
     pub(super) size: usize,
-    /// Estimated single-thread seconds of all K minibatches at `size`: rounds and bootstraps.
+    /// Estimated seconds of all K minibatches at `size` on the server's threads: rounds and
+    /// bootstraps.
     seconds: f64,
+    threads: usize,
     /// The same at the largest size that fits.
     largest_seconds: f64,
     /// Bootstraps between the rounds at `size`, and the estimated seconds of one.
@@ -33,29 +35,50 @@ impl FastestBootstrapped {
     /// Why the plan takes `size` rather than `largest`, for the report.
     pub(super) fn why(&self, largest: usize) -> String {
         format!(
-            "{} per round is the fastest by the cost model ({:.0} s of estimated work with {} \
-             bootstraps of {:.1} s each, against {:.0} s at {largest}: a deeper round runs \
-             every operation on more limbs)",
-            self.size, self.seconds, self.bootstraps, self.one_bootstrap, self.largest_seconds
+            "{} per round is the fastest by the cost model ({:.0} s of estimated server time \
+             on {} thread(s) with {} bootstraps of {:.1} s each, against {:.0} s at {largest}: \
+             a deeper round runs every operation on more limbs, a bootstrap gains little from \
+             threads)",
+            self.size,
+            self.seconds,
+            self.threads,
+            self.bootstraps,
+            self.one_bootstrap,
+            self.largest_seconds
         )
     }
 }
 
 impl Run<'_> {
-    /// The cost table's estimate of one bootstrap of the run's chain; `None` without one.
+    /// The threads the server runs on (`--threads`, 0 for all cores).
+    pub(super) fn server_threads(&self) -> usize {
+        RunOptions {
+            threads: self.opts.threads,
+            ..RunOptions::default()
+        }
+        .thread_count()
+    }
+
+    /// The cost table's estimate of one bootstrap of the run's chain on the server's threads
+    /// (`CostTable::bootstrap_seconds_on`: a bootstrap gains far less from more threads than
+    /// a round does); `None` without one.
     pub(super) fn one_bootstrap_seconds(&self) -> Option<f64> {
         let chain = &self.boot.as_ref()?.chain;
-        self.opts
-            .cost_table
-            .bootstrap_seconds(chain.log_n, chain.log_slots)
+        self.opts.cost_table.bootstrap_seconds_on(
+            chain.log_n,
+            chain.log_slots,
+            self.server_threads(),
+        )
     }
 
     /// Among the round sizes up to the largest that fits, the one with
-    /// the least estimated server work for all K minibatches: the rounds, each priced by the
-    /// cost model, plus the bootstraps between them ([`bootstraps_between`]), priced by the
-    /// cost table's measured bootstrap of the chain. Fewer, deeper rounds save bootstraps but
-    /// run on more limbs: NAG on MNIST measured 147 s in rounds of two against 168 s in
-    /// rounds of four. Ties go to the larger size. `None` without a bootstrap figure for the
+    /// the least estimated server time for all K minibatches on the server's threads: the
+    /// rounds, each priced by the cost model with its work divided among the threads, plus
+    /// the bootstraps between them ([`bootstraps_between`]), priced by the cost table's
+    /// measured bootstrap of the chain with the little that threads gain it. Fewer, deeper
+    /// rounds save bootstraps but run on more limbs: NAG on MNIST measured 147 s in rounds of
+    /// two against 168 s in rounds of four; priced as work (one thread), rounds of one with
+    /// 31 bootstraps looked faster and took 182 s. Ties go to the larger size. `None` without a bootstrap figure for the
     /// chain's ring. Every round size is priced by the first round's program (the rounds
     /// differ only in constants).
     pub(super) fn fastest_bootstrapped_size(
@@ -71,6 +94,7 @@ impl Run<'_> {
         };
         // A bootstrap leaves its output at the chain's program levels.
         let top = chain.program_levels;
+        let threads = self.server_threads();
         let first = Prog::Round(template, 0);
         let mut best: Option<FastestBootstrapped> = None;
         let mut at_largest = f64::INFINITY;
@@ -94,7 +118,7 @@ impl Run<'_> {
             }
             let round = &self.circuit(&first.key(k))?.schedule;
             let bootstraps = bootstraps_between(round, round, top) * (plan.sizes.len() - 1);
-            let seconds = work + bootstraps as f64 * one;
+            let seconds = work / threads as f64 + bootstraps as f64 * one;
             if k == largest {
                 at_largest = seconds;
             }
@@ -102,6 +126,7 @@ impl Run<'_> {
                 best = Some(FastestBootstrapped {
                     size: k,
                     seconds,
+                    threads,
                     largest_seconds: f64::INFINITY,
                     bootstraps,
                     one_bootstrap: one,

@@ -3,7 +3,7 @@
 //! less estimated server time runs. Estimates only: nothing is encrypted for the plan that
 //! does not run.
 
-use hel_runtime::exec::{bootstraps_between, RunOptions};
+use hel_runtime::exec::bootstraps_between;
 
 use super::super::report::{PlanEstimate, RefreshChoice};
 use super::super::rounds::{RoundPlan, RoundTemplate};
@@ -171,11 +171,7 @@ impl<'a> Run<'a> {
         plan: &RoundPlan,
         template: Option<&RoundTemplate>,
     ) -> Result<PlanEstimate, TrainError> {
-        let threads = RunOptions {
-            threads: self.opts.threads,
-            ..RunOptions::default()
-        }
-        .thread_count();
+        let threads = self.server_threads();
         let first = template.map_or(Prog::Whole, |t| Prog::Round(t, 0));
         let (mut work, mut upload, mut download) = (0.0, 0u64, Vec::new());
         for &len in &plan.sizes {
@@ -191,11 +187,13 @@ impl<'a> Run<'a> {
             download.push(r.download_bytes);
         }
         let rounds = plan.sizes.len();
+        // The rounds' work divides among the threads; a bootstrap's hardly does.
+        let mut seconds = work / threads as f64;
         let (bootstraps, download, exchanges) = match self.boot.as_ref().map(|b| b.chain.clone()) {
             Some(chain) => {
                 let round = &self.circuit(&first.key(plan.sizes[0]))?.schedule;
                 let n = bootstraps_between(round, round, chain.program_levels) * (rounds - 1);
-                work += n as f64 * self.one_bootstrap_seconds().unwrap_or(0.0);
+                seconds += n as f64 * self.one_bootstrap_seconds().unwrap_or(0.0);
                 (n, download.last().copied().unwrap_or(0), 2)
             }
             None => (0, download.iter().sum(), rounds),
@@ -208,7 +206,7 @@ impl<'a> Run<'a> {
             }
             .into(),
             round_sizes: plan.sizes.clone(),
-            server_seconds: work / threads as f64,
+            server_seconds: seconds,
             bootstraps,
             upload_bytes: upload,
             download_bytes: download,
