@@ -105,11 +105,18 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
             code: Code::Params,
             message,
         };
-        p.validate().map_err(|e| forced(format!("--params: {e}")))?;
+        // Only the rounds on a bootstrapping chain fit the special primes; the user's own
+        // parameters come from `--params`.
+        let given = if req.fit_special_primes {
+            "the bootstrapping chain's bottom"
+        } else {
+            "--params"
+        };
+        p.validate().map_err(|e| forced(format!("{given}: {e}")))?;
         let have = p.q_bits.len().saturating_sub(1) as u32;
         if have < depth {
             return Err(forced(format!(
-                "--params: the chain has {have} levels but the circuit needs {depth}"
+                "{given}: the chain has {have} levels but the circuit needs {depth}"
             )));
         }
         let explanation = format!(
