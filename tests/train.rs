@@ -374,7 +374,6 @@ fn too_deep_circuits_are_recognized() {
         passes: Default::default(),
         precision_bits: 20,
         params: None,
-        fit_special_primes: false,
         max_log_n: 16,
         ..Default::default()
     };
@@ -392,7 +391,6 @@ fn far_too_deep_programs_are_not_lowered() {
         passes: Default::default(),
         precision_bits: 20,
         params: None,
-        fit_special_primes: false,
         max_log_n: 15,
         ..Default::default()
     };
@@ -423,7 +421,6 @@ fn ciphertext_depth_tracks_the_tensor_depth() {
                     },
                     precision_bits: 20,
                     params: None,
-                    fit_special_primes: false,
                     max_log_n: 16,
                     ..Default::default()
                 };

@@ -78,7 +78,8 @@ impl Run<'_> {
     /// measured bootstrap of the chain with the little that threads gain it. Fewer, deeper
     /// rounds save bootstraps but run on more limbs: NAG on MNIST measured 147 s in rounds of
     /// two against 168 s in rounds of four; priced as work (one thread), rounds of one with
-    /// 31 bootstraps looked faster and took 182 s. Ties go to the larger size. `None` without a bootstrap figure for the
+    /// 31 bootstraps looked faster, and their bootstraps alone took 144 s. Ties go to the
+    /// larger size. `None` without a bootstrap figure for the
     /// chain's ring. Every round size is priced by the first round's program (the rounds
     /// differ only in constants).
     pub(super) fn fastest_bootstrapped_size(
