@@ -334,6 +334,16 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// The threads the server runs on (`--threads`, 0 for all cores): what the round-size
+    /// choices divide the cost model's work by.
+    fn server_threads(&self) -> usize {
+        RunOptions {
+            threads: self.opts.threads,
+            ..RunOptions::default()
+        }
+        .thread_count()
+    }
+
     /// Whether `src` at `k` minibatches is too deep to be worth lowering at all
     /// ([`far_too_deep`]): NAG at k = 32 under `--max-log-n 15` (tensor depth 62, at most 19
     /// levels) took 11 s of lowering to be refused.
@@ -771,11 +781,7 @@ impl<'a> Run<'a> {
         prog: Prog,
         largest: usize,
     ) -> Result<FastestRound, TrainError> {
-        let threads = RunOptions {
-            threads: self.opts.threads,
-            ..RunOptions::default()
-        }
-        .thread_count();
+        let threads = self.server_threads();
         let mut best = FastestRound {
             size: largest,
             seconds: f64::INFINITY,

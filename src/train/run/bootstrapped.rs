@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use hel_runtime::ckks::bootstrap::Bootstrapper;
-use hel_runtime::exec::{bootstraps_between, RunOptions};
+use hel_runtime::exec::bootstraps_between;
 
 use super::super::program::Interface;
 use super::super::progress::Phase;
@@ -50,15 +50,6 @@ impl FastestBootstrapped {
 }
 
 impl Run<'_> {
-    /// The threads the server runs on (`--threads`, 0 for all cores).
-    pub(super) fn server_threads(&self) -> usize {
-        RunOptions {
-            threads: self.opts.threads,
-            ..RunOptions::default()
-        }
-        .thread_count()
-    }
-
     /// The cost table's estimate of one bootstrap of the run's chain on the server's threads
     /// (`CostTable::bootstrap_seconds_on`: a bootstrap gains far less from more threads than
     /// a round does); `None` without one.
