@@ -56,6 +56,22 @@ fn compile_places_bootstraps_and_the_schedule_runs_in_plaintext() {
     assert_eq!(v["chain"]["security_bits"], 128);
     assert!(v["chain"]["failure_log2"].as_f64().unwrap() <= -15.0);
     assert_eq!(v["params"]["log_n"], 16);
+    // The keys are for the levels the rounds use: the special modulus covers the schedule's
+    // data primes plus the 30-bit margin of `CkksParams::with_largest_digits`, not the
+    // chain's whole bottom (whose special primes every key switch would lift to).
+    let bits = |k: &str| -> Vec<u64> {
+        v["params"][k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_u64().unwrap())
+            .collect()
+    };
+    let (q, p) = (bits("primes"), bits("special_primes"));
+    assert!((q.len() as u64) <= levels, "{v}");
+    assert_eq!(v["params"]["dnum"], 1, "{v}");
+    let (qs, ps): (u64, u64) = (q.iter().sum(), p.iter().sum());
+    assert!(ps >= qs && ps <= qs + 30, "{q:?} {p:?}");
     let est = v["estimated_server_seconds"].as_f64().unwrap();
     let boot = v["estimated_bootstrap_seconds"].as_f64().unwrap();
     assert!(boot > 0.0 && est > boot, "{est} {boot}");

@@ -374,6 +374,7 @@ fn too_deep_circuits_are_recognized() {
         passes: Default::default(),
         precision_bits: 20,
         params: None,
+        fit_special_primes: false,
         max_log_n: 16,
         ..Default::default()
     };
@@ -391,6 +392,7 @@ fn far_too_deep_programs_are_not_lowered() {
         passes: Default::default(),
         precision_bits: 20,
         params: None,
+        fit_special_primes: false,
         max_log_n: 15,
         ..Default::default()
     };
@@ -421,6 +423,7 @@ fn ciphertext_depth_tracks_the_tensor_depth() {
                     },
                     precision_bits: 20,
                     params: None,
+                    fit_special_primes: false,
                     max_log_n: 16,
                     ..Default::default()
                 };

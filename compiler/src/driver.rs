@@ -39,6 +39,9 @@ pub struct Options {
     pub precision_bits: u32,
     /// Parameters to use instead of choosing them (`--params`).
     pub params: Option<CkksParams>,
+    /// With `params`: choose the special primes for the levels the circuit uses instead of
+    /// keeping the given ones (see [`ParamRequest::fit_special_primes`]).
+    pub fit_special_primes: bool,
     /// Largest ring degree the parameter selection may choose (log2 N, 13..=16).
     pub max_log_n: u32,
     /// Whether the scale may be raised a few bits when the predicted precision falls short of
@@ -79,6 +82,7 @@ impl Default for Options {
             passes: pipeline::Options::default(),
             precision_bits: params.precision_bits,
             params: None,
+            fit_special_primes: false,
             max_log_n: params.max_log_n,
             raise_scale: params.raise_scale,
             keep_best: true,
@@ -98,6 +102,7 @@ impl Options {
         ParamRequest {
             precision_bits: self.precision_bits,
             forced: self.params.clone(),
+            fit_special_primes: self.fit_special_primes,
             max_log_n: self.max_log_n,
             raise_scale: self.raise_scale,
             ..ParamRequest::default()

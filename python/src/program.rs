@@ -123,6 +123,7 @@ pub fn compile_options(
         },
         precision_bits: precision,
         params: None,
+        fit_special_primes: false,
         max_log_n,
         raise_scale: true,
         keep_best: true,

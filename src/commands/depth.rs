@@ -174,6 +174,7 @@ pub fn run(args: DepthArgs) -> CmdResult {
         passes: args.opt.options(),
         precision_bits: args.precision.precision,
         params: None,
+        fit_special_primes: false,
         max_log_n: args.max_log_n.max_log_n,
         raise_scale: true,
         keep_best: true,

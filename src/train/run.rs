@@ -331,6 +331,8 @@ impl<'a> Run<'a> {
             state: Vec::new(),
             unit: self.boot.as_ref().and_then(|b| b.unit),
             params: self.boot.as_ref().map(|b| b.program_params.clone()),
+            // Keys for the levels the rounds use, not for the whole bottom of the chain.
+            fit_special_primes: self.boot.is_some(),
         }
     }
 

@@ -23,6 +23,13 @@ pub struct ParamRequest {
     pub precision_bits: u32,
     /// Parameters given explicitly (`--params`), validated instead of chosen.
     pub forced: Option<CkksParams>,
+    /// With `forced`: keep its data primes up to the depth the circuit needs, but choose the
+    /// special primes and digits for those levels ([`CkksParams::with_largest_digits`])
+    /// instead of keeping the given ones. The rounds on a bootstrapping chain's bottom set it:
+    /// the bottom has levels to spare, and with its own special modulus (13 primes for 15 data
+    /// primes at 2^8 slots) every key switch of a round four levels deep lifted its 5 primes
+    /// to 18. The keys then belong to the round's parameters, not to the chain's bottom.
+    pub fit_special_primes: bool,
     /// Smallest ring degree to consider (more slots can mean fewer ciphertexts).
     pub min_log_n: u32,
     /// Largest ring degree to consider (`--max-log-n`): a circuit that needs more is refused
@@ -60,6 +67,7 @@ impl Default for ParamRequest {
         ParamRequest {
             precision_bits: 20,
             forced: None,
+            fit_special_primes: false,
             min_log_n: 13,
             max_log_n: 16,
             headroom_bits: 0,
@@ -97,11 +105,18 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
             code: Code::Params,
             message,
         };
-        p.validate().map_err(|e| forced(format!("--params: {e}")))?;
+        // Only the rounds on a bootstrapping chain fit the special primes; the user's own
+        // parameters come from `--params`.
+        let given = if req.fit_special_primes {
+            "the bootstrapping chain's bottom"
+        } else {
+            "--params"
+        };
+        p.validate().map_err(|e| forced(format!("{given}: {e}")))?;
         let have = p.q_bits.len().saturating_sub(1) as u32;
         if have < depth {
             return Err(forced(format!(
-                "--params: the chain has {have} levels but the circuit needs {depth}"
+                "{given}: the chain has {have} levels but the circuit needs {depth}"
             )));
         }
         let explanation = format!(
@@ -113,6 +128,15 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
         // Only as many levels as needed: extra primes would only slow every operation down.
         let mut params = p.clone();
         params.q_bits.truncate(depth as usize + 1);
+        if req.fit_special_primes {
+            params = CkksParams::with_largest_digits(
+                params.log_n,
+                params.q_bits,
+                params.log_scale,
+                params.security,
+            )
+            .map_err(|e| forced(format!("the special primes for {depth} levels: {e}")))?;
+        }
         return Ok(ParamChoice {
             params,
             depth,

@@ -483,6 +483,7 @@ impl Rounds<'_> {
             let options = Options {
                 sets,
                 params: Some(params),
+                fit_special_primes: true,
                 raise_scale: false,
                 keep_best: false,
                 refresh: self.pairs.clone(),
