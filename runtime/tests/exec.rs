@@ -824,6 +824,31 @@ fn bootstrap_figures_interpolate_in_the_slots_and_fall_back_to_the_default() {
 }
 
 #[test]
+fn a_bootstrap_gains_little_from_threads() {
+    use hel_runtime::schedule::cost::{BootstrapCost, BOOTSTRAP_PARALLEL_FRACTION as P};
+    let t = CostTable {
+        bootstraps: vec![BootstrapCost {
+            log_n: 16,
+            log_slots: 8,
+            seconds: 10.0,
+        }],
+        ..CostTable::default()
+    };
+    let on = |threads| t.bootstrap_seconds_on(16, 8, threads).unwrap();
+    // One thread (and 0, read as one): the measured figure.
+    assert_eq!(on(1), 10.0);
+    assert_eq!(on(0), 10.0);
+    // Two threads: the measured speedup, far below 2 (7.17 s against 5.50 s).
+    let two = on(2);
+    assert!((10.0 / two - 7.17 / 5.50).abs() < 0.01, "{two}");
+    // Amdahl: never below the serial part, and more threads never slower.
+    assert!((on(1 << 20) - 10.0 * (1.0 - P)).abs() < 1e-4);
+    assert!(on(16) < on(8) && on(8) < on(2));
+    // No figure for the ring: none on any threads.
+    assert_eq!(t.bootstrap_seconds_on(15, 8, 2), None);
+}
+
+#[test]
 fn calibration_measures_every_operation() {
     let mut phases = Vec::new();
     let t = calibrate(&[12], 1, &mut |p: &str| phases.push(p.to_string())).unwrap();
