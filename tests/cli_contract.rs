@@ -313,6 +313,18 @@ fn json_errors_are_one_object_on_stdout() {
     json_error(d, &["keygen", "missing.helc", "--out", "k", "--json"], 1);
     json_error(
         d,
+        &[
+            "decrypt",
+            "missing.helc",
+            "--secret-key",
+            "k",
+            "o.hct",
+            "--json",
+        ],
+        1,
+    );
+    json_error(
+        d,
         &["train", "--program", "no/such/program.hel", "--json"],
         1,
     );

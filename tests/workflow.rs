@@ -144,6 +144,25 @@ fn poly_through_compile_keygen_encrypt_run_decrypt() {
     );
     // The bound is a real precision claim, not a loose constant.
     assert!(bound < 1e-4, "bound {bound:e}");
+    // `--json`, as in every command: the same one object on stdout; with -o, one object
+    // that says what was written, and the file holds the CSV.
+    let dec = [
+        "decrypt",
+        "poly.helc",
+        "--secret-key",
+        "keys/secret.key",
+        "out.hct",
+    ];
+    let json = ok(dir, &[&dec[..], &["--json"]].concat());
+    assert_eq!(json, out);
+    let wrote = ok(dir, &[&dec[..], &["--json", "-o", "y.csv"]].concat());
+    let v: serde_json::Value = serde_json::from_str(&wrote).expect("one JSON object");
+    assert_eq!(v["path"], "y.csv");
+    assert_eq!(v["format"], "csv");
+    assert_eq!(v["outputs"], serde_json::json!(["y"]));
+    let csv = std::fs::read_to_string(dir.join("y.csv")).unwrap();
+    let from_csv: Vec<f64> = csv.lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(from_csv.len(), y.len());
     // The plain evaluator gives the slot-level reference of the same schedule.
     let plain = ok(
         dir,

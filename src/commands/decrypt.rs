@@ -67,6 +67,11 @@ pub struct DecryptArgs {
     /// that will be shared).
     #[arg(long, value_name = "BITS", value_parser = clap::value_parser!(u32).range(0..=60))]
     pub flood_bits: Option<u32>,
+    /// Print one JSON object on stdout, as every command does: the outputs (`{"outputs":
+    /// {name: value}}`, as `--format json`) or, with -o, what was written (`path`, `format`,
+    /// `outputs`); a failure prints an `error` object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn render(schedule: &Schedule, tensors: &[Tensor], format: OutputFormat) -> String {
@@ -140,6 +145,8 @@ fn format(args: &DecryptArgs) -> OutputFormat {
         .map(str::to_ascii_lowercase);
     match (args.format, ext.as_deref()) {
         (Some(f), _) => f,
+        // Standard output gets the one JSON object.
+        (None, _) if args.json && args.out.is_none() => OutputFormat::Json,
         (None, Some("npy")) => OutputFormat::Npy,
         (None, Some("json")) => OutputFormat::Json,
         (None, _) => OutputFormat::Csv,
@@ -149,6 +156,11 @@ fn format(args: &DecryptArgs) -> OutputFormat {
 pub fn run(args: DecryptArgs) -> CmdResult {
     let schedule = load_schedule(&args.program)?;
     let chosen = format(&args);
+    if args.json && args.out.is_none() && !matches!(chosen, OutputFormat::Json) {
+        return Err(usage_error(
+            "--json prints the outputs as one JSON object: give -o FILE for another --format",
+        ));
+    }
     let inputs = [
         args.program.as_path(),
         args.secret_key.as_path(),
@@ -193,6 +205,7 @@ pub fn run(args: DecryptArgs) -> CmdResult {
             tensors.len(),
             out.display()
         );
+        print_written(&args, &schedule, "npy");
         return Ok(());
     }
     let text = render(&schedule, &tensors, chosen);
@@ -200,8 +213,24 @@ pub fn run(args: DecryptArgs) -> CmdResult {
         Some(out) => {
             write_new(out, text.as_bytes(), args.force, &inputs).map_err(user_error)?;
             eprintln!("wrote {} ({} output(s))", out.display(), tensors.len());
+            let name = match chosen {
+                OutputFormat::Json => "json",
+                _ => "csv",
+            };
+            print_written(&args, &schedule, name);
         }
         None => print!("{text}"),
     }
     Ok(())
+}
+
+/// With `--json` and `-o`: the one JSON object on stdout says what was written where.
+fn print_written(args: &DecryptArgs, schedule: &Schedule, format: &str) {
+    if let (true, Some(out)) = (args.json, &args.out) {
+        let names: Vec<&str> = schedule.outputs.iter().map(|o| o.name.as_str()).collect();
+        println!(
+            "{}",
+            json!({ "path": out.display().to_string(), "format": format, "outputs": names })
+        );
+    }
 }

@@ -94,7 +94,8 @@ impl Cli {
                 bench::BenchTarget::Logreg(a) => a.json,
                 bench::BenchTarget::Zoo(a) => a.json,
             },
-            Command::Check(_) | Command::Ir(_) | Command::Decrypt(_) | Command::Data(_) => false,
+            Command::Decrypt(a) => a.json,
+            Command::Check(_) | Command::Ir(_) | Command::Data(_) => false,
         }
     }
 }
