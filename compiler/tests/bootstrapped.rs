@@ -160,24 +160,39 @@ fn forced_round_sizes_and_programs_without_rounds() {
     assert_eq!(b.rounds, vec![(0, 2), (2, 2), (4, 2)]);
     assert_eq!(b.schedule.inputs[0].seq, Some(4), "Z keeps its own length");
     assert!(b.plaintext_check <= 1e-9);
+    // A loop to a number is cut the same way (the rounds name its bound).
+    let literal = SourceFile::new("literal.hel", text.replace("0..n", "0..6"));
+    let b = compile_bootstrapped(
+        &literal,
+        &Options::default(),
+        &rule,
+        Some(2),
+        &Default::default(),
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    assert_eq!(b.rounds, vec![(0, 2), (2, 2), (4, 2)]);
+    assert!(b.plaintext_check <= 1e-9);
     // A loop of no iteration has nothing to refresh: located refusal, not "too deep".
     let mut none = Options::default();
     none.sets.push(("n".into(), 0.0));
     let d = compile_bootstrapped(&src, &none, &rule, None, &Default::default()).unwrap_err();
     assert!(d.message.contains("no iteration"), "{}", d.message);
     assert_eq!(d.span.start as usize, text.find("for i").unwrap());
-    // A loop that does not run from 0 to a constant cannot be cut by setting it: located.
-    let src = SourceFile::new("from1.hel", text.replace("0..n", "1..n"));
-    let d = compile_bootstrapped(&src, &Options::default(), &rule, None, &Default::default())
-        .unwrap_err();
-    assert_eq!(
-        d.code,
-        hel_compiler::diagnostics::Code::Rounds,
-        "{}",
-        d.message
-    );
-    assert!(d.message.contains("from 0 to a constant"), "{}", d.message);
-    assert_eq!(d.span.start as usize, src.text().find("for i").unwrap());
+    // A loop from 1 runs from 0 with its variable read as `i + 1`: the rounds cut it too,
+    // reading the sequence whole (it is not as long as the loop).
+    let text = "const k = 5;\ninput Z: enc vector[3][k] range [-1, 1];\nlet w = zeros(3);\n\
+                for i in 1..k { w = 0.5 * w + Z[i - 1] * Z[i] / i; }\noutput w;\n";
+    let from1 = SourceFile::new("from1.hel", text.to_string());
+    let b = compile_bootstrapped(
+        &from1,
+        &Options::default(),
+        &rule,
+        Some(2),
+        &Default::default(),
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    assert_eq!(b.rounds, vec![(0, 2), (2, 2)]);
+    assert!(b.plaintext_check <= 1e-9);
     // A program with no loop-carried zeros(n) has no state to refresh: located refusal.
     let d = compile_bootstrapped(
         &example("covariance.hel"),

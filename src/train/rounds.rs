@@ -101,6 +101,17 @@ pub fn template(src: &SourceFile, sets: &[(String, f64)]) -> Result<RoundTemplat
             src.name()
         )));
     }
+    // Each round sets `k` to its number of minibatches: the loop must run to it, and nothing
+    // else may read it (the template would name the loop's bound itself, which `k` then
+    // no longer sets).
+    if template.length_const() != Some("k") {
+        return Err(TrainError::Program(format!(
+            "{}: hel train sets `k` to each round's number of minibatches, so the training \
+             loop must be `for i in 0..k` and nothing else may read `k` (`hel compile \
+             --refresh bootstrap` compiles it as written)",
+            src.name()
+        )));
+    }
     if let Some(s) = template
         .state()
         .iter()

@@ -76,9 +76,9 @@ pub fn compile_bootstrapped(
         at(
             template.loop_span(),
             Code::Rounds,
-            "cannot bootstrap between rounds: the loop must run from 0 to a constant \
-             (`for i in 0..k`), which each round sets to its number of iterations, and \
-             nothing else may depend on that constant"
+            "cannot bootstrap between rounds: the loop's number of iterations must be one \
+             constant (`for i in 0..k`), which each round sets to its own, and nothing else \
+             may depend on that constant"
                 .to_string(),
         )
         .with_label("this loop")

@@ -55,8 +55,9 @@ mod join;
 mod tree;
 
 use tree::{
-    all_names, assigned, ast_let_span, binary, is_zeros, items_where, map_stmt_exprs, number,
-    other_use, reads, state_input, stmt_exprs, stmts_use_outside_index, uses_outside_index, walk,
+    all_names, assigned, ast_let_span, binary, is_zeros, items_where, map_stmt_exprs,
+    name_loop_end, number, reads, state_input, stmt_exprs, stmts_use_outside_index,
+    uses_outside_index, walk,
 };
 #[cfg(test)]
 mod tests;
@@ -161,26 +162,37 @@ impl RoundTemplate {
                         .iter()
                         .any(|(name, ct)| !ct && facts.carried_public(l.span, name) == Some(false))
                 };
-                // Splittable: from 0 to a declared constant.
-                let splittable = |l: &ForStmt| {
-                    matches!(l.start.kind, ExprKind::Number(x) if x == 0.0)
-                        && matches!(&l.end.kind, ExprKind::Var(n) if ast.items.iter().any(
-                            |i| matches!(i, Item::Const(c) if c.name.name == *n)))
+                // Splittable: from 0, best to a declared constant (a number or another
+                // expression gets a constant's name, `name_loop_end`).
+                let from_zero =
+                    |l: &ForStmt| matches!(l.start.kind, ExprKind::Number(x) if x == 0.0);
+                let to_const = |l: &ForStmt| {
+                    matches!(&l.end.kind, ExprKind::Var(n) if ast.items.iter().any(
+                        |i| matches!(i, Item::Const(c) if c.name.name == *n)))
                 };
                 let last = |pick: &dyn Fn(&ForStmt) -> bool| {
                     several.iter().rev().find(|(_, l)| pick(l)).copied()
                 };
-                last(&|l| encrypted(l) && splittable(l))
+                last(&|l| encrypted(l) && from_zero(l) && to_const(l))
+                    .or_else(|| last(&|l| encrypted(l) && from_zero(l)))
                     .or_else(|| last(&|l| encrypted(l)))
                     .or(several.last().copied())
             }
         };
-        let Some((loop_item, lp)) = chosen else {
+        let Some(loop_item) = chosen.map(|(j, _)| j) else {
             return Err(refuse(
                 Span::default(),
                 "the program has no top-level loop to split".into(),
             )
             .with_label("no loop in this program"));
+        };
+        let mut ast = ast;
+        let loop_item = name_loop_end(&mut ast, loop_item);
+        let Some(Item::Stmt(Stmt::For(lp))) = ast.items.get(loop_item) else {
+            return Err(refuse(
+                Span::default(),
+                "the loop to split is not where it was found (an internal error)".into(),
+            ));
         };
         let outs: Vec<(usize, &OutputStmt)> = items_where(&ast, |i| match i {
             Item::Output(o) => Some(o),
@@ -196,21 +208,6 @@ impl RoundTemplate {
             ));
         };
         let output_item = *output_item;
-        // A round sets the loop's constant to its own length: anything else that reads it
-        // (another loop, a step size `lr / k`, a size) would change with it.
-        if let ExprKind::Var(length) = &lp.end.kind {
-            if let Some(at) = other_use(&ast, length, lp.end.span) {
-                return Err(refuse(
-                    at,
-                    format!(
-                        "`{length}` is read here besides the bound of the loop the rounds split \
-                         and the lengths of its per-iteration inputs; each round sets it to its \
-                         own number of iterations (use another constant of the same value)"
-                    ),
-                )
-                .with_label(format!("reads `{length}`")));
-            }
-        }
         // The per-iteration data: sequences as long as the loop (`Z: ...[k]` for
         // `for i in 0..k`), whose elements a round indexes from its own start.
         let length = match &lp.end.kind {

@@ -277,11 +277,12 @@ fn refuses_what_it_cannot_carry_at_the_statement_that_stops_it() {
             "for i in 0..k",
             "no encrypted value is carried",
         ),
+        // A loop before it that changes the state.
         (
             "let b = zeros(3); for i in 0..k { b = b + Z[i]; } for i in 0..k { b = b + Z[i]; } \
              output b;",
-            "k { b = b + Z[i]; } for",
-            "`k` is read here",
+            "for i in 0..k { b = b + Z[i]; } for",
+            "this loop changes `b`",
         ),
     ];
     for (body, at, message) in cases {
@@ -342,6 +343,37 @@ fn the_last_round_does_what_follows_the_loop() {
         printed(&plain, 0),
         crate::syntax::print(&plain.program_for(0, true))
     );
+}
+
+/// A loop to a number, an expression (`for i in 0..6`, `0..2 * n`) or a constant the program
+/// reads elsewhere too (`/ k`) gets a constant's name that the rounds set (a fresh one:
+/// `iterations` is taken here); the sequences declared exactly as long are its per-iteration
+/// data, the others are read whole, and the rounds compose to the program.
+#[test]
+fn loops_to_a_number_or_an_expression_are_split_too() {
+    let cases = [
+        ("6", vec!["E", "Z"]),
+        ("2 * n", vec!["Z"]),
+        ("k", vec!["Z"]),
+    ];
+    for (bound, per_iteration) in cases {
+        let text = format!(
+            "const n = 3; const k = 6; const iterations = 1; input Z: enc vector[3][{bound}]; \
+             input E: enc vector[3][6]; let w = zeros(3); \
+             for i in 0..{bound} {{ w = 0.5 * w + Z[i] * E[i] * iterations / k; }} output w;"
+        );
+        let t = RoundTemplate::new(&SourceFile::new("lit.hel", text)).unwrap();
+        assert_eq!(t.length_const(), Some("iterations_"));
+        let mut names: Vec<&str> = t
+            .per_iteration_inputs()
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        names.sort();
+        assert_eq!(names, per_iteration, "for 0..{bound}");
+        let d = compose_rounds(&t, "iterations_", &[(0, 2), (2, 3), (5, 1)], 7);
+        assert!(d < 1e-12, "0..{bound}: differs by {d:e}");
+    }
 }
 
 /// Loops inside the loop the rounds cut (epochs over the minibatches; steps per minibatch)
@@ -424,13 +456,17 @@ fn several_loops_split_the_one_that_trains() {
         let d = compose_rounds(&t, "k", &rounds, 9);
         assert!(d < 1e-12, "rounds {rounds:?}: differs by {d:e}");
     }
+    // The loop's constant read elsewhere keeps its value there (the rounds set their own), and
+    // a sequence read outside the loop stays whole (every round reads all of it).
+    let other = text
+        .replace("t = t * 0.5;", "t = t * 0.5 / k;")
+        .replace("let s = zeros(f);", "let s = Z[k - 1];");
+    let t = RoundTemplate::new(&SourceFile::new("other.hel", other)).unwrap();
+    assert_eq!(t.length_const(), Some("iterations"));
+    assert!(t.per_iteration_inputs().is_empty());
+    let d = compose_rounds(&t, "iterations", &[(0, 2), (2, 3)], 9);
+    assert!(d < 1e-12, "differs by {d:e}");
     let refused = [
-        // The loop's constant read elsewhere: every round would change it.
-        (
-            text.replace("t = t * 0.5;", "t = t * 0.5 / k;"),
-            "k;",
-            "`k` is read here",
-        ),
         // The per-iteration data outside the loop.
         (
             text.replace(

@@ -279,3 +279,124 @@ pub(super) fn assigned(body: &[Stmt], out: &mut HashSet<String>) {
         }
     }
 }
+
+/// Whether `a` and `b` are the same expression as written (spans aside).
+fn same_expr(a: &Expr, b: &Expr) -> bool {
+    match (&a.kind, &b.kind) {
+        (ExprKind::Number(x), ExprKind::Number(y)) => x == y,
+        (ExprKind::Var(x), ExprKind::Var(y)) => x == y,
+        (ExprKind::Neg(x), ExprKind::Neg(y)) => same_expr(x, y),
+        (ExprKind::Binary(o, a1, b1), ExprKind::Binary(p, a2, b2)) => {
+            o == p && same_expr(a1, a2) && same_expr(b1, b2)
+        }
+        (ExprKind::Index(a1, b1), ExprKind::Index(a2, b2)) => {
+            same_expr(a1, a2) && same_expr(b1, b2)
+        }
+        (ExprKind::Call(f, x), ExprKind::Call(g, y)) => {
+            f.name == g.name && x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_expr(a, b))
+        }
+        _ => false,
+    }
+}
+
+/// Makes the loop at `loop_item` run from 0 to a constant's name, so that a round sets the
+/// one constant to its own number of iterations like a `const k` of the user's. A loop from
+/// `a != 0` runs from 0 to `b - a` with its variable read as `i + a`; a loop to a number or an
+/// expression (`for i in 0..16`, `0..2 * n`), or to a constant read elsewhere too (`lr / k`),
+/// gets a new `const` holding it, which the sequence inputs declared exactly as long
+/// (`Z: ...[16]`) and read in this loop only take as their length too.
+/// Returns the index the loop has afterwards (one more if the constant went before it).
+pub(super) fn name_loop_end(p: &mut ast::Program, loop_item: usize) -> usize {
+    let Some(Item::Stmt(Stmt::For(lp))) = p.items.get(loop_item) else {
+        return loop_item;
+    };
+    let from_zero = matches!(lp.start.kind, ExprKind::Number(x) if x == 0.0);
+    // A constant read elsewhere too (a step `lr / k`, a size) keeps its value there.
+    if from_zero
+        && matches!(&lp.end.kind, ExprKind::Var(n) if other_use(p, n, lp.end.span).is_none())
+    {
+        return loop_item;
+    }
+    let end = if from_zero {
+        lp.end.clone()
+    } else {
+        binary(BinOp::Sub, lp.end.clone(), lp.start.clone())
+    };
+    if !from_zero {
+        if let Some(Item::Stmt(Stmt::For(lp))) = p.items.get_mut(loop_item) {
+            let var = lp.var.name.clone();
+            let shifted = |e: &Expr| binary(BinOp::Add, e.clone(), lp.start.clone());
+            lp.body = lp
+                .body
+                .iter()
+                .map(|b| map_stmt_exprs(b, &|e| replace_var(e, &var, &shifted)))
+                .collect();
+            lp.start = number(0, lp.start.span);
+        }
+    }
+    let taken = all_names(p);
+    let mut name = String::from("iterations");
+    while taken.contains(&name) {
+        name.push('_');
+    }
+    let var = Expr {
+        kind: ExprKind::Var(name.clone()),
+        span: end.span,
+    };
+    // A sequence read outside the loop too stays whole (every round reads all of it).
+    let mut outside = HashSet::new();
+    for (j, item) in p.items.iter().enumerate() {
+        if let (Item::Stmt(st), true) = (item, j != loop_item) {
+            stmt_exprs(st, &mut |e| {
+                walk(e, &mut |x| {
+                    if let ExprKind::Var(n) = &x.kind {
+                        outside.insert(n.clone());
+                    }
+                })
+            });
+        }
+    }
+    let mut first_use = loop_item;
+    for (j, item) in p.items.iter_mut().enumerate() {
+        match item {
+            Item::Input(d)
+                if !outside.contains(&d.name.name)
+                    && d.ty.seq_len.as_ref().is_some_and(|n| same_expr(n, &end)) =>
+            {
+                d.ty.seq_len = Some(var.clone());
+                first_use = first_use.min(j);
+            }
+            Item::Stmt(Stmt::For(l)) if j == loop_item => l.end = var.clone(),
+            _ => {}
+        }
+    }
+    p.items.insert(
+        first_use,
+        Item::Const(ast::ConstDef {
+            name: Ident {
+                name,
+                span: end.span,
+            },
+            span: end.span,
+            value: end,
+        }),
+    );
+    loop_item + 1
+}
+
+/// `e` with every read of `var` replaced by `with(that read)`.
+fn replace_var(e: &Expr, var: &str, with: &impl Fn(&Expr) -> Expr) -> Expr {
+    let go = |x: &Expr| Box::new(replace_var(x, var, with));
+    let kind = match &e.kind {
+        ExprKind::Var(n) if n == var => return with(e),
+        ExprKind::Number(_) | ExprKind::Var(_) => e.kind.clone(),
+        ExprKind::Neg(a) => ExprKind::Neg(go(a)),
+        ExprKind::Binary(op, a, b) => ExprKind::Binary(*op, go(a), go(b)),
+        ExprKind::Index(a, b) => ExprKind::Index(go(a), go(b)),
+        ExprKind::Call(f, args) => ExprKind::Call(
+            f.clone(),
+            args.iter().map(|a| replace_var(a, var, with)).collect(),
+        ),
+    };
+    Expr { kind, span: e.span }
+}
