@@ -276,17 +276,45 @@ pub fn optimize_program(
 
 /// The pass pipeline, lowering and plaintext check of a checked program, at the requested
 /// level and, with [`Options::keep_best`], at the levels below it: a higher level never loses
-/// (see [`better_level`]).
+/// (see [`better_level`]). The candidates are compared on their lowerings at the requested
+/// scale; only the one kept has its scale raised where its precision falls short
+/// ([`crate::lower::raise`]): raising re-lowers, and every candidate fell short alike.
 fn compile_checked(
     program: Program,
     options: &Options,
     log: &mut dyn FnMut(&str, &Program),
 ) -> Result<Compiled, Diagnostic> {
-    let requested = compile_level(program.clone(), options, log);
-    if !options.keep_best || options.passes.level == OptLevel::O0 {
-        return requested;
+    let unraised = Options {
+        raise_scale: false,
+        ..options.clone()
+    };
+    let requested = compile_level(program.clone(), &unraised, log);
+    let kept = if !options.keep_best || options.passes.level == OptLevel::O0 {
+        requested?
+    } else {
+        better_level(program, &unraised, requested)?
+    };
+    if options.raise_scale {
+        raised(kept, options)
+    } else {
+        Ok(kept)
     }
-    better_level(program, options, requested)
+}
+
+/// `c` with its scale raised by its precision deficit where that pays, checked like every
+/// lowering ([`crate::lower::raise`]).
+fn raised(mut c: Compiled, options: &Options) -> Result<Compiled, Diagnostic> {
+    let opts = lower_options(&c.program, options);
+    let Some(r) = crate::on_big_stack(|| crate::lower::raise(&c.program, &opts, &c.lowered)) else {
+        return Ok(c);
+    };
+    let (r, check) = checked(&c.program, r).map_err(|e| e.diagnostic)?;
+    if let Some(row) = c.passes.iter_mut().rev().find(|row| row.name == "lower") {
+        row.ops = ct_ops(&r.schedule);
+    }
+    c.lowered = r;
+    c.plaintext_check = check;
+    Ok(c)
 }
 
 /// The best of `requested` and the lower levels' compilations of `program`: a lower level's
@@ -462,13 +490,24 @@ pub fn lower_checked_or_depth(
     program: &Program,
     options: &Options,
 ) -> Result<(Lowered, f64), LowerError> {
-    let opts = LowerOptions {
+    let opts = lower_options(program, options);
+    let lowered = crate::on_big_stack(|| lower_or_depth(program, &opts))?;
+    checked(program, lowered)
+}
+
+/// What the lowering of `program` is asked for under `options`.
+fn lower_options(program: &Program, options: &Options) -> LowerOptions {
+    LowerOptions {
         params: options.param_request(),
         name: program.source.short_name().to_string(),
         max_ct_ops: options.limits.max_ct_ops,
         unit: options.unit,
-    };
-    let lowered = crate::on_big_stack(|| lower_or_depth(program, &opts))?;
+    }
+}
+
+/// `lowered` once its schedule validates and matches `program` in plaintext, with the largest
+/// relative difference found.
+fn checked(program: &Program, lowered: Lowered) -> Result<(Lowered, f64), LowerError> {
     let internal = |message: String| {
         Diagnostic::new(Code::Internal, &program.source, Span::new(0, 0), message)
     };

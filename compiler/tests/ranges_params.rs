@@ -129,3 +129,38 @@ fn flagship_parameters_are_unchanged() {
         );
     }
 }
+
+/// A program whose predicted precision falls short at the requested scale (two steps of an
+/// encrypted matrix factorisation: 2 bits) compiles at a raised scale. The driver compares
+/// -O2 with the lower levels on their lowerings at the requested scale and raises only the one
+/// it keeps: the result is the kept level's own compilation with the scale raised, and it
+/// meets the target.
+#[test]
+fn only_the_kept_level_has_its_scale_raised() {
+    let text = "const lr = 0.1;\ninput R: enc matrix[6, 5] range [-1, 1];\n\
+                input U0: enc matrix[6, 2] range [-0.5, 0.5];\n\
+                input V0: enc matrix[5, 2] range [-0.5, 0.5];\nlet U = U0;\nlet V = V0;\n\
+                for s in 0..2 {\n    let E = U @ transpose(V) - R;\n    let gU = E @ V;\n\
+                \x20   let gV = transpose(E) @ U;\n    U = U - lr * gU;\n    V = V - lr * gV;\n}\n\
+                output U, V;\n";
+    let src = SourceFile::new("mf.hel", text.to_string());
+    let kept = compile(&src, &options(OptLevel::O2, 20, &[])).unwrap();
+    let explanation = &kept.lowered.params.explanation;
+    assert!(explanation.contains("fell short"), "{explanation}");
+    assert!(kept.schedule().params.log_scale > 40, "{explanation}");
+    assert!(kept.lowered.deficit <= 0.0, "{}", kept.lowered.deficit);
+    let mut alone = options(kept.level, 20, &[]);
+    alone.keep_best = false;
+    let alone = compile(&src, &alone).unwrap();
+    assert!(alone.program == kept.program, "{:?}", kept.notes);
+    assert_eq!(
+        alone.schedule().canonical_hash(),
+        kept.schedule().canonical_hash()
+    );
+    // Without raising, the same level stays at the requested scale and falls short.
+    let mut unraised = options(kept.level, 20, &[]);
+    unraised.raise_scale = false;
+    let unraised = compile(&src, &unraised).unwrap();
+    assert_eq!(unraised.schedule().params.log_scale, 40);
+    assert!(unraised.lowered.deficit > 0.0);
+}

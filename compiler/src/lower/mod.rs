@@ -75,6 +75,9 @@ pub struct LowerOptions {
 pub struct Lowered {
     pub schedule: Schedule,
     pub params: ParamChoice,
+    /// How many bits the outputs' predicted precision falls short of the target (0 when they
+    /// meet it): what [`raise`] raises the scale by.
+    pub deficit: f64,
 }
 
 /// Abstract top level for the first management run.
@@ -121,33 +124,36 @@ const MAX_SCALE_RAISE_BITS: f64 = 4.0;
 /// primes a level, and meets the target (the larger primes cost nothing in levels or ring; the
 /// explanation says why).
 pub fn lower_or_depth(p: &Program, opts: &LowerOptions) -> Result<Lowered, LowerError> {
-    let (l, deficit) = lower_best(p, opts)?;
-    if deficit <= 0.0
-        || deficit > MAX_SCALE_RAISE_BITS
-        || opts.params.forced.is_some()
-        || !opts.params.raise_scale
-    {
+    let l = lower_best(p, opts)?;
+    if !opts.params.raise_scale {
         return Ok(l);
     }
-    let mut raised = opts.clone();
-    raised.params.extra_scale_bits = deficit.ceil() as u32 + 1;
-    raised.params.max_log_n = l.schedule.params.log_n;
-    match lower_best(p, &raised) {
-        Ok((r, d))
-            if d <= 0.0
-                && r.params.depth == l.params.depth
-                && r.params.group == l.params.group
-                && r.schedule.params.log_n == l.schedule.params.log_n =>
-        {
-            Ok(r)
-        }
-        _ => Ok(l),
-    }
+    Ok(raise(p, opts, &l).unwrap_or(l))
 }
 
-/// The lowering of `p` (plain or with scaled outputs, see `outscale`) and its predicted
-/// precision deficit in bits.
-fn lower_best(p: &Program, opts: &LowerOptions) -> Result<(Lowered, f64), LowerError> {
+/// For `l` (a lowering of `p` under `opts` without raising the scale), the lowering with the
+/// scale raised by its precision deficit, where that plan is as deep, on the same ring, with as
+/// many primes a level, and meets the target (see [`lower_or_depth`]); `None` keeps `l`. The
+/// compiler compares candidate programs on their lowerings at the requested scale and raises
+/// the one it keeps.
+pub fn raise(p: &Program, opts: &LowerOptions, l: &Lowered) -> Option<Lowered> {
+    if l.deficit <= 0.0 || l.deficit > MAX_SCALE_RAISE_BITS || opts.params.forced.is_some() {
+        return None;
+    }
+    let mut raised = opts.clone();
+    raised.params.extra_scale_bits = l.deficit.ceil() as u32 + 1;
+    raised.params.max_log_n = l.schedule.params.log_n;
+    lower_best(p, &raised).ok().filter(|r| {
+        r.deficit <= 0.0
+            && r.params.depth == l.params.depth
+            && r.params.group == l.params.group
+            && r.schedule.params.log_n == l.schedule.params.log_n
+    })
+}
+
+/// The lowering of `p` (plain or with scaled outputs, see `outscale`), with its predicted
+/// precision deficit.
+fn lower_best(p: &Program, opts: &LowerOptions) -> Result<Lowered, LowerError> {
     // Outputs whose small constants can move into a power-of-two output factor are lowered
     // both ways: the scaled plan is kept when it is as cheap (same depth, no larger ring), or
     // when only it meets the precision target (see `outscale`).
@@ -157,31 +163,23 @@ fn lower_best(p: &Program, opts: &LowerOptions) -> Result<(Lowered, f64), LowerE
         return lower_program(p, opts, &ones);
     }
     let plain = lower_program(p, opts, &ones);
-    let Ok((s, s_deficit)) = lower_program(&scaled.program, opts, &scaled.factors) else {
+    let Ok(s) = lower_program(&scaled.program, opts, &scaled.factors) else {
         return plain;
     };
     match plain {
-        Ok((l, deficit)) => {
+        Ok(l) => {
             let cheap = s.params.depth <= l.params.depth
                 && s.schedule.params.log_n <= l.schedule.params.log_n;
-            let (meets, s_meets) = (deficit <= 0.0, s_deficit <= 0.0);
-            Ok(if cheap || (s_meets && !meets) {
-                (s, s_deficit)
-            } else {
-                (l, deficit)
-            })
+            let (meets, s_meets) = (l.deficit <= 0.0, s.deficit <= 0.0);
+            Ok(if cheap || (s_meets && !meets) { s } else { l })
         }
-        Err(_) => Ok((s, s_deficit)),
+        Err(_) => Ok(s),
     }
 }
 
 /// Lowers `p` whose outputs are computed times `factors`: the parameter selection's loop.
 /// Also gives the outputs' predicted precision deficit (0 when they meet the target).
-fn lower_program(
-    p: &Program,
-    opts: &LowerOptions,
-    factors: &[f64],
-) -> Result<(Lowered, f64), LowerError> {
+fn lower_program(p: &Program, opts: &LowerOptions, factors: &[f64]) -> Result<Lowered, LowerError> {
     let samples = Samples::of(p);
     let ranges = ranges_on(p, &samples);
     let mut req = opts.params.clone();
@@ -208,9 +206,9 @@ fn lower_program(
             unit: opts.unit,
         };
         match lower_at(p, &o, slots, (&ranges, &samples), &why, factors)? {
-            Attempt::Done(l) if l.schedule.params.log_n == log_n => {
-                let deficit = fit::precision_deficit(p, &l.schedule, &ranges, opts, factors);
-                return Ok((*l, deficit));
+            Attempt::Done(mut l) if l.schedule.params.log_n == log_n => {
+                l.deficit = fit::precision_deficit(p, &l.schedule, &ranges, opts, factors);
+                return Ok(*l);
             }
             Attempt::Done(l) => {
                 ring_changes += 1;
@@ -670,6 +668,7 @@ fn lower_at(
         return Ok(Attempt::Done(Box::new(Lowered {
             schedule: placeholder(params.clone(), opts),
             params: choice,
+            deficit: 0.0,
         })));
     }
     let primes = params.primes().map_err(|e| {
@@ -764,6 +763,7 @@ fn lower_at(
     Ok(Attempt::Done(Box::new(Lowered {
         schedule,
         params: choice,
+        deficit: 0.0,
     })))
 }
 
