@@ -982,7 +982,8 @@ fn scalar_state_runs_encrypted_within_the_bound() {
 #[path = "../compiler/tests/support/gen.rs"]
 mod gen;
 
-/// Random training loops (the compiler's generator, loops made to run to a constant) compiled
+/// Random training loops (the compiler's generator, every second loop made to run to a
+/// constant, the others to their literal trip count) compiled
 /// with a bootstrap after every iteration, run encrypted: every decrypted entry within the
 /// joined schedule's predicted bound of the whole program's tensor interpreter. The programs
 /// that compile with at least one bootstrap, until six have run (`HEL_RANDOM_PROGRAMS=n`: n),
@@ -1007,7 +1008,7 @@ fn random_loops_run_encrypted_with_bootstraps_within_their_bounds() {
     while ran < random_encrypted && seed < 20_000 {
         let text = gen::generate(gen::tape(seed, 400), cfg);
         seed += 1;
-        let Some(text) = gen::with_constant_loop(&text) else {
+        let Some(text) = gen::with_loop_for_rounds(&text, seed % 2 == 0) else {
             continue;
         };
         let src = SourceFile::new("random.hel", text.clone());

@@ -642,20 +642,25 @@ pub fn generate(tape: Vec<u32>, cfg: Config) -> String {
     Gen::new(tape, cfg).program()
 }
 
-/// `text` with its loop running to a constant `T` (the generator writes a literal trip count),
-/// for the rounds of `--refresh bootstrap`, which set it; `None` without a loop of at least
-/// two iterations.
-pub fn with_constant_loop(text: &str) -> Option<String> {
+/// `text` if its loop runs at least two iterations (worth cutting into rounds for
+/// `--refresh bootstrap`), the loop running to a constant `T` when `named`; otherwise to the
+/// literal trip count the generator wrote, which the round template names itself. `None`
+/// without such a loop.
+pub fn with_loop_for_rounds(text: &str, named: bool) -> Option<String> {
     let at = text.find("for i in 0..")?;
     let rest = &text[at + "for i in 0..".len()..];
     let end = rest.find(' ')?;
     let trips: usize = rest[..end].parse().ok()?;
     (trips >= 2).then(|| {
-        format!(
-            "const T = {trips};\n{}for i in 0..T{}",
-            &text[..at],
-            &rest[end..]
-        )
+        if named {
+            format!(
+                "const T = {trips};\n{}for i in 0..T{}",
+                &text[..at],
+                &rest[end..]
+            )
+        } else {
+            text.to_string()
+        }
     })
 }
 
