@@ -917,8 +917,10 @@ fn matrix_state_runs_encrypted_within_the_bound() {
 /// equals the plaintext model within the bound.
 #[test]
 fn matrix_in_both_forms_runs_encrypted_within_the_bound() {
+    // (With A in [-0.3, 0.3] the state grows to 22 on the ranges' corners, beyond this test
+    // chain's 45-bit q_0: the rounds, sampled from the program's own states, refuse it.)
     let text = "const k = 3;\n\
-                input A: enc matrix[3, 3] range [-0.3, 0.3];\n\
+                input A: enc matrix[3, 3] range [-0.1, 0.1];\n\
                 input Y0: plain matrix[3, 3] range [-0.5, 0.5];\n\
                 let Y = Y0;\n\
                 for i in 0..k { Y = 0.5 * Y + Y @ (A @ Y); }\n\
@@ -930,7 +932,7 @@ fn matrix_in_both_forms_runs_encrypted_within_the_bound() {
     let data: HashMap<&str, Vec<Tensor>> = [
         (
             "A",
-            vec![scaled(tensor(Shape::Matrix(3, 3), 3, false), 0.3)],
+            vec![scaled(tensor(Shape::Matrix(3, 3), 3, false), 0.1)],
         ),
         (
             "Y0",

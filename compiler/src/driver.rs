@@ -71,6 +71,10 @@ pub struct Options {
     /// The slot grid to lay out on instead of choosing one (rounds with refreshed state share
     /// one grid).
     pub unit: Option<hel_schedule::Unit>,
+    /// Input values for the range analysis's samples (see
+    /// [`crate::analysis::ranges::Samples::of_given`]): a round's state as the whole
+    /// program's samples reach it.
+    pub samples: Option<crate::lower::GivenSamples>,
 }
 
 impl Default for Options {
@@ -92,6 +96,7 @@ impl Default for Options {
             refresh_forms: None,
             state: Vec::new(),
             unit: None,
+            samples: None,
         }
     }
 }
@@ -502,6 +507,7 @@ fn lower_options(program: &Program, options: &Options) -> LowerOptions {
         name: program.source.short_name().to_string(),
         max_ct_ops: options.limits.max_ct_ops,
         unit: options.unit,
+        samples: options.samples.clone(),
     }
 }
 

@@ -329,12 +329,15 @@ fn other_training_loops_join_at_every_level() {
              }\noutput w, s;\n",
         ),
         (
+            // (At 0.2 instead of 0.05 the state grows 3.7x an iteration on all-ones data, to
+            // 820: the rounds, sampled from the program's own states, refuse it as too large
+            // for the chain; sampled from [-1, 1] they had accepted it.)
             "gram.hel",
             "const k = 5;\n\
              input A: enc matrix[4, 4][k] range [-1, 1];\n\
              input c: enc vector[4] range [-1, 1];\n\
              let x = zeros(4);\n\
-             for i in 0..k { x = 0.5 * x + 0.2 * ((A[i] @ transpose(A[i])) @ (x + c)); }\n\
+             for i in 0..k { x = 0.5 * x + 0.05 * ((A[i] @ transpose(A[i])) @ (x + c)); }\n\
              output x;\n",
         ),
         // State that does not start at zeros: the first round computes its start.
@@ -499,8 +502,13 @@ fn other_training_loops_join_at_every_level() {
                 assert_eq!(1usize << chain.log_slots, s.unit.h * s.unit.w, "{level:?}");
             }
             if name == "both_forms.hel" {
-                // Both forms share one bootstrap per refresh; the model leaves in one.
-                assert_eq!(s.bootstraps().count(), refreshes, "{level:?}");
+                // Both forms share one bootstrap per refresh where they leave their round at
+                // one scale (rounds of one iteration; rounds of two leave them at two and take
+                // a bootstrap each); the model leaves in one.
+                assert!(s.bootstraps().count() <= 2 * refreshes, "{level:?}");
+                if b.rounds.iter().all(|r| r.1 == 1) {
+                    assert_eq!(s.bootstraps().count(), refreshes, "{level:?}");
+                }
                 assert_eq!(s.outputs[0].tiles.len(), 1, "{level:?}");
             }
             let declared_inputs = text.matches("input ").count();
@@ -513,4 +521,30 @@ fn other_training_loops_join_at_every_level() {
             );
         }
     }
+}
+
+/// A round's samples are the states the program reaches, with the data that reaches them:
+/// Newton's iteration for 1/x (`y <- y (2 - x y)` from 1) converges from there, but diverges
+/// from most of [-1, 1], where the rounds sampled their state before and held two iterations
+/// (the values of a third were too large for the chain). The joined schedule still matches
+/// the program in plaintext.
+#[test]
+fn rounds_sample_the_states_the_program_reaches() {
+    let text = "input x: enc scalar range [0.5, 1.5];\nlet y = 1.0;\n\
+                for i in 0..12 { y = y * (2 - x * y); }\noutput y;\n";
+    let src = SourceFile::new("recip.hel", text.to_string());
+    let b = compile_bootstrapped(
+        &src,
+        &Options::default(),
+        &insecure_chain_for_testing_only(),
+        None,
+        &Default::default(),
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    let longest = b.rounds.iter().map(|r| r.1).max().unwrap();
+    assert!(longest >= 3, "{:?}", b.rounds);
+    assert!(b.plaintext_check <= 1e-9);
+    // The predicted error holds the output's value (1/x up to 2) to the bits asked for.
+    let y = &b.schedule.outputs[0];
+    assert!(y.bound < 2.0 * 2f64.powi(-15), "{:e}", y.bound);
 }

@@ -135,6 +135,7 @@ fn the_depth_of_a_circuit_no_parameter_set_holds_is_reported() {
         name: "too_deep.hel".into(),
         max_ct_ops: hel_compiler::Limits::DEFAULT.max_ct_ops,
         unit: None,
+        samples: None,
     };
     assert_eq!(ciphertext_depth(&program, &lower).ok(), Some(depth));
 
@@ -148,6 +149,7 @@ fn the_depth_of_a_circuit_no_parameter_set_holds_is_reported() {
         name: "too_deep.hel".into(),
         max_ct_ops: hel_compiler::Limits::DEFAULT.max_ct_ops,
         unit: None,
+        samples: None,
     };
     let compiled = compile(&src, &wide).unwrap();
     assert_eq!(

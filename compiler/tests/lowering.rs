@@ -44,6 +44,7 @@ fn try_compile_source(
             name: file.into(),
             max_ct_ops: hel_compiler::Limits::DEFAULT.max_ct_ops,
             unit: None,
+            samples: None,
         },
     )?;
     Ok((p, l))

@@ -333,6 +333,8 @@ impl<'a> Run<'a> {
             params: self.boot.as_ref().map(|b| b.program_params.clone()),
             // Keys for the levels the rounds use, not for the whole bottom of the chain.
             fit_special_primes: self.boot.is_some(),
+            // The rounds' state sampled from the declared range, as every round's data.
+            samples: None,
         }
     }
 

@@ -95,8 +95,35 @@ impl Samples {
     /// The samples of `p`, derived inputs included (a sample whose derived inputs the
     /// interpreter refuses keeps only the declared ones: its runs fail as they would anyway).
     pub fn of(p: &Program) -> Samples {
+        Self::of_given(p, &[])
+    }
+
+    /// [`Samples::of`] with the values `given[k]` holds for sample `k` (by input name, where
+    /// the type matches the declaration) in place of the ones drawn from the declared ranges:
+    /// a round of a training loop takes its state from the whole program's samples run to the
+    /// round's start, with the same data, instead of an arbitrary state (Newton's iteration
+    /// for 1/x diverges from most points of a box, converges from the points it reaches).
+    pub fn of_given(p: &Program, given: &[HashMap<String, Value>]) -> Samples {
+        let mut samples = sample_inputs(p);
+        for (sample, given) in samples.iter_mut().zip(given) {
+            for decl in p.inputs.iter().filter(|d| !p.is_derived(&d.name)) {
+                let Some(v) = given.get(&decl.name) else {
+                    continue;
+                };
+                let fits = match (v, decl.ty.seq) {
+                    (Value::Tensor(t), None) => t.shape == decl.ty.shape,
+                    (Value::Seq(ts), Some(n)) => {
+                        ts.len() == n && ts.iter().all(|t| t.shape == decl.ty.shape)
+                    }
+                    _ => false,
+                };
+                if fits {
+                    sample.insert(decl.name.clone(), v.clone());
+                }
+            }
+        }
         Samples(
-            sample_inputs(p)
+            samples
                 .into_par_iter()
                 .map(|s| interp::with_derived(p, &s).unwrap_or(s))
                 .collect(),

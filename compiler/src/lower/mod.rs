@@ -68,7 +68,14 @@ pub struct LowerOptions {
     /// refreshes must share the grid their state is packed on. Ignored if its slot count is
     /// not the ring's.
     pub unit: Option<Unit>,
+    /// Input values of the range analysis's samples, by sample ([`Samples::of_given`]).
+    pub samples: Option<GivenSamples>,
 }
+
+/// Input values for the range analysis's samples, one map per sample (see
+/// [`Samples::of_given`]), shared by the compilations that use them.
+pub type GivenSamples =
+    std::sync::Arc<Vec<std::collections::HashMap<String, crate::ir::interp::Value>>>;
 
 /// A lowered program and what was decided on the way.
 #[derive(Clone, Debug)]
@@ -180,7 +187,7 @@ fn lower_best(p: &Program, opts: &LowerOptions) -> Result<Lowered, LowerError> {
 /// Lowers `p` whose outputs are computed times `factors`: the parameter selection's loop.
 /// Also gives the outputs' predicted precision deficit (0 when they meet the target).
 fn lower_program(p: &Program, opts: &LowerOptions, factors: &[f64]) -> Result<Lowered, LowerError> {
-    let samples = Samples::of(p);
+    let samples = Samples::of_given(p, opts.samples.as_deref().map_or(&[], |g| g));
     let ranges = ranges_on(p, &samples);
     let mut req = opts.params.clone();
     let mut why = Raised::default();
@@ -204,6 +211,7 @@ fn lower_program(p: &Program, opts: &LowerOptions, factors: &[f64]) -> Result<Lo
             name: opts.name.clone(),
             max_ct_ops: opts.max_ct_ops,
             unit: opts.unit,
+            samples: opts.samples.clone(),
         };
         match lower_at(p, &o, slots, (&ranges, &samples), &why, factors)? {
             Attempt::Done(mut l) if l.schedule.params.log_n == log_n => {

@@ -29,6 +29,7 @@ use super::join::join;
 use super::RoundTemplate;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::driver::{Compiled, Options, PLAINTEXT_CHECK_TOLERANCE};
+use crate::ir::interp::{Tensor, Value};
 use crate::source::{SourceFile, Span};
 
 /// Seed of the plaintext check and the bounds' random inputs (fixed: compiling is
@@ -122,6 +123,7 @@ pub fn compile_bootstrapped(
             ),
         )
     };
+    let trajectories = trajectories(&template, &whole, &options.sets, &length, total);
     let mut rounds = Rounds {
         template: &template,
         length,
@@ -135,6 +137,7 @@ pub fn compile_bootstrapped(
         forms: None,
         compiled: HashMap::new(),
         refusals: HashMap::new(),
+        trajectories,
     };
     // The probe fixes the grid: the chain of the fewest slots has the widest q_0, so the
     // values at the bottom fit whatever grid comes out. Then the chain of the grid's width.
@@ -378,6 +381,101 @@ struct Rounds<'a> {
     compiled: HashMap<RoundKey, Compiled>,
     /// Why the rounds that do not fit were refused, by the same key: a refusal names it.
     refusals: HashMap<RoundKey, String>,
+    /// The whole program's samples run iteration by iteration ([`trajectories`]): where a
+    /// round's samples take their state and data from.
+    trajectories: Option<Vec<Trajectory>>,
+}
+
+/// One sample of the whole program (its declared inputs) and the state it reaches: the state
+/// inputs' values at the start of every iteration, by input name.
+struct Trajectory {
+    inputs: HashMap<String, Value>,
+    states: Vec<HashMap<String, Value>>,
+}
+
+/// The range analysis's samples of the whole program `whole`, each run one iteration at a time
+/// through the template's one-iteration round programs, recording the state before every
+/// iteration. A round's samples are then the program's own: the state a sample reaches at the
+/// round's start, with that sample's data (an arbitrary state in [-1, 1] makes a contracting
+/// iteration, Newton's for 1/x, look divergent, and rounds were cut short by values too large
+/// for the chain). `None` where the interpreter cannot run them (the rounds then sample their
+/// state from [-1, 1] as before).
+fn trajectories(
+    template: &RoundTemplate,
+    whole: &crate::ir::Program,
+    sets: &[(String, f64)],
+    length: &str,
+    total: usize,
+) -> Option<Vec<Trajectory>> {
+    let mut one = sets.to_vec();
+    one.retain(|(n, _)| n != length);
+    one.push((length.to_string(), 1.0));
+    // One program per key: rounds that do not depend on their start share it.
+    let mut programs: HashMap<usize, crate::ir::Program> = HashMap::new();
+    for b in 0..total {
+        if let std::collections::hash_map::Entry::Vacant(e) =
+            programs.entry(template.program_key(b))
+        {
+            e.insert(template.frontend_for(b, false, &one).ok()?);
+        }
+    }
+    let per_iteration = template.per_iteration_inputs();
+    crate::analysis::ranges::sample_inputs(whole)
+        .into_iter()
+        .map(|sample| {
+            let mut states = Vec::with_capacity(total);
+            let mut state: HashMap<String, Value> = template
+                .state()
+                .iter()
+                .filter(|s| s.starts_at_zeros)
+                .map(|s| {
+                    let zeros = Tensor {
+                        shape: s.shape,
+                        data: vec![0.0; s.shape.len()],
+                    };
+                    (s.input.clone(), Value::Tensor(zeros))
+                })
+                .collect();
+            for b in 0..total {
+                states.push(state.clone());
+                let mut inputs = round_inputs(&sample, per_iteration, b, 1);
+                inputs.extend(state.iter().map(|(k, v)| (k.clone(), v.clone())));
+                let program = programs.get(&template.program_key(b))?;
+                let outputs = crate::ir::interp::eval(program, &inputs).ok()?;
+                for s in template.state() {
+                    let v = outputs.iter().find(|(n, _)| *n == s.name)?.1.clone();
+                    state.insert(s.input.clone(), v);
+                }
+            }
+            Some(Trajectory {
+                inputs: sample,
+                states,
+            })
+        })
+        .collect()
+}
+
+/// The inputs of a round of `len` iterations from `start` in the whole program's `sample`:
+/// its elements of the per-iteration sequences, the other inputs whole.
+fn round_inputs(
+    sample: &HashMap<String, Value>,
+    per_iteration: &std::collections::HashSet<String>,
+    start: usize,
+    len: usize,
+) -> HashMap<String, Value> {
+    sample
+        .iter()
+        .map(|(name, v)| {
+            let v = match v {
+                Value::Seq(ts) if per_iteration.contains(name) => Value::Seq(
+                    ts.get(start..start + len)
+                        .map_or_else(Vec::new, <[Tensor]>::to_vec),
+                ),
+                other => other.clone(),
+            };
+            (name.clone(), v)
+        })
+        .collect()
 }
 
 /// Which round program: its [`RoundTemplate::program_key`], its length, and whether it is
@@ -385,6 +483,51 @@ struct Rounds<'a> {
 type RoundKey = (usize, usize, bool);
 
 impl Rounds<'_> {
+    /// The samples of the round of `len` from `start` ([`trajectories`]): each sample's state
+    /// at the round's start and its data. Rounds that share a program (it does not depend on
+    /// the start) take, per sample, the start among theirs where the state is largest.
+    fn given(&self, start: usize, len: usize) -> Option<crate::lower::GivenSamples> {
+        let key = self.template.program_key(start);
+        let starts: Vec<usize> = (0..=self.total.saturating_sub(len))
+            .filter(|&b| self.template.program_key(b) == key)
+            .collect();
+        // The largest |entry| of a state; NaN where one is not finite (a sample on which
+        // the program diverges says nothing about the rounds).
+        let largest = |states: &HashMap<String, Value>| {
+            states
+                .values()
+                .flat_map(|v| match v {
+                    Value::Tensor(t) => t.data.iter(),
+                    Value::Seq(_) => [].iter(),
+                })
+                .try_fold(0.0f64, |m, x| x.is_finite().then(|| m.max(x.abs())))
+                .unwrap_or(f64::NAN)
+        };
+        let samples = self
+            .trajectories
+            .as_ref()?
+            .iter()
+            .map(|t| {
+                let Some((b, _)) = starts
+                    .iter()
+                    .filter_map(|&b| Some((b, largest(t.states.get(b)?))))
+                    .filter(|(_, m)| !m.is_nan())
+                    .max_by(|x, y| x.1.total_cmp(&y.1))
+                else {
+                    // Diverged at every start: this sample is drawn as the others' would be.
+                    return HashMap::new();
+                };
+                let mut inputs =
+                    round_inputs(&t.inputs, self.template.per_iteration_inputs(), b, len);
+                if let Some(states) = t.states.get(b) {
+                    inputs.extend(states.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                inputs
+            })
+            .collect();
+        Some(std::sync::Arc::new(samples))
+    }
+
     /// `" (the compiler: WHY)"` for the round of `len` from `start` that did not fit, for
     /// refusals to name the real cause (levels, the base's range, the operation budget).
     fn why_not(&self, start: usize, len: usize) -> String {
@@ -489,6 +632,7 @@ impl Rounds<'_> {
                 refresh: self.pairs.clone(),
                 unit: self.unit,
                 refresh_forms: self.forms,
+                samples: self.given(start, len),
                 ..self.options.clone()
             };
             match self.template.compile_for(start, key.2, &options) {

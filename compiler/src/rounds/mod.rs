@@ -19,7 +19,10 @@
 //!   that it computes that start itself: the rest of the rounds take it as an input. No value range is declared
 //!   for these inputs: a range fitted to the decrypted weights would tighten the compiler's
 //!   error bound, but the server sees the program, and the range would tell it how large the
-//!   weights are. The compiler then assumes [-1, 1];
+//!   weights are. The range analysis samples them in [-1, 1], except in rounds joined by
+//!   bootstraps (`chain::compile_bootstrapped`), whose samples are the states the whole
+//!   program's own samples (from the declared ranges, not the data) reach at the round's
+//!   start, with the data that reaches them;
 //! - loop-carried public values (NAG's compile-time `a`, from which η_i is computed, folded
 //!   into the circuit; or values computed from `plain` inputs only, which the server computes
 //!   in the clear) are not carried between rounds: a round starting at global iteration s
