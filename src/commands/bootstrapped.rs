@@ -28,11 +28,11 @@ pub enum RefreshArg {
 #[derive(Args, Clone, Debug)]
 pub struct RefreshArgs {
     /// How a training loop deeper than one parameter set is refreshed: `none` (one circuit),
-    /// `bootstrap`: the compiler cuts the loop over the minibatches (`for i in 0..k`, the
-    /// weights starting as zeros(n)) into rounds and places a bootstrap of each state vector
-    /// between them, in one schedule; the client uploads once and downloads once (the
-    /// parameters are the bottom of the 128-bit bootstrapping chain, N = 2^16); `auto`: one
-    /// circuit where it fits, else bootstraps.
+    /// `bootstrap`: the compiler cuts the training loop (`for i in 0..k`, or to any number of
+    /// iterations) into rounds and places a bootstrap of the state it carries (vectors,
+    /// matrices, scalars) between them, in one schedule; the client uploads once and
+    /// downloads once (the parameters are the bottom of the 128-bit bootstrapping chain,
+    /// N = 2^16); `auto`: one circuit where it fits, else bootstraps.
     #[arg(long, value_enum, default_value = "none")]
     pub refresh: RefreshArg,
     /// With `--refresh bootstrap|auto`: minibatches per round (default: the size of least
