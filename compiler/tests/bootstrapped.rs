@@ -90,6 +90,15 @@ fn nag_rounds_join_into_one_schedule_with_bootstraps() {
     }
 }
 
+/// `src` joined in rounds of two at -O2.
+fn in_rounds_of_two(
+    src: &SourceFile,
+    rule: &BootstrapParams,
+) -> hel_compiler::rounds::Bootstrapped {
+    compile_bootstrapped(src, &Options::default(), rule, Some(2), &Default::default())
+        .unwrap_or_else(|d| panic!("{}", d.render_plain()))
+}
+
 #[test]
 fn forced_round_sizes_and_programs_without_rounds() {
     let rule = insecure_chain_for_testing_only();
@@ -149,27 +158,13 @@ fn forced_round_sizes_and_programs_without_rounds() {
                 let w = zeros(3);\nfor i in 0..n { w = w + transpose(Z[0]) @ (Z[0] @ w) * 0.1 \
                 + 0.01; }\noutput w;\n";
     let src = SourceFile::new("iters.hel", text.to_string());
-    let b = compile_bootstrapped(
-        &src,
-        &Options::default(),
-        &rule,
-        Some(2),
-        &Default::default(),
-    )
-    .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    let b = in_rounds_of_two(&src, &rule);
     assert_eq!(b.rounds, vec![(0, 2), (2, 2), (4, 2)]);
     assert_eq!(b.schedule.inputs[0].seq, Some(4), "Z keeps its own length");
     assert!(b.plaintext_check <= 1e-9);
     // A loop to a number is cut the same way (the rounds name its bound).
     let literal = SourceFile::new("literal.hel", text.replace("0..n", "0..6"));
-    let b = compile_bootstrapped(
-        &literal,
-        &Options::default(),
-        &rule,
-        Some(2),
-        &Default::default(),
-    )
-    .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    let b = in_rounds_of_two(&literal, &rule);
     assert_eq!(b.rounds, vec![(0, 2), (2, 2), (4, 2)]);
     assert!(b.plaintext_check <= 1e-9);
     // A loop of no iteration has nothing to refresh: located refusal, not "too deep".
@@ -183,14 +178,7 @@ fn forced_round_sizes_and_programs_without_rounds() {
     let text = "const k = 5;\ninput Z: enc vector[3][k] range [-1, 1];\nlet w = zeros(3);\n\
                 for i in 1..k { w = 0.5 * w + Z[i - 1] * Z[i] / i; }\noutput w;\n";
     let from1 = SourceFile::new("from1.hel", text.to_string());
-    let b = compile_bootstrapped(
-        &from1,
-        &Options::default(),
-        &rule,
-        Some(2),
-        &Default::default(),
-    )
-    .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    let b = in_rounds_of_two(&from1, &rule);
     assert_eq!(b.rounds, vec![(0, 2), (2, 2)]);
     assert!(b.plaintext_check <= 1e-9);
     // A program with no loop-carried zeros(n) has no state to refresh: located refusal.
