@@ -181,6 +181,25 @@ fn forced_round_sizes_and_programs_without_rounds() {
     let b = in_rounds_of_two(&from1, &rule);
     assert_eq!(b.rounds, vec![(0, 2), (2, 2)]);
     assert!(b.plaintext_check <= 1e-9);
+    // A state the declared ranges drive beyond the chain (3.7x an iteration on all-ones
+    // data, to 820) is refused naming the values, and a round of one iteration is not told
+    // to be smaller.
+    let text = "const k = 5;\ninput A: enc matrix[4, 4][k] range [-1, 1];\n\
+                input c: enc vector[4] range [-1, 1];\nlet x = zeros(4);\n\
+                for i in 0..k { x = 0.5 * x + 0.2 * ((A[i] @ transpose(A[i])) @ (x + c)); }\n\
+                output x;\n";
+    let growing = SourceFile::new("growing.hel", text.to_string());
+    let one = Some(1);
+    let d = compile_bootstrapped(
+        &growing,
+        &Options::default(),
+        &rule,
+        one,
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert!(d.message.contains("value too large"), "{}", d.message);
+    assert!(!d.message.contains("--round-size"), "{}", d.message);
     // A program with no loop-carried zeros(n) has no state to refresh: located refusal.
     let d = compile_bootstrapped(
         &example("covariance.hel"),

@@ -245,7 +245,8 @@ pub fn compile_bootstrapped(
                         "the round of {len} iteration(s) from iteration {start} does not fit \
                          the {levels} levels a bootstrap leaves{}{}",
                         rounds.why_not(start, len),
-                        if round_size.is_some() {
+                        // A round of one iteration is as short as rounds get.
+                        if round_size.is_some() && len > 1 {
                             "; use a smaller --round-size"
                         } else {
                             ""
