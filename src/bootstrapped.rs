@@ -60,7 +60,8 @@ pub struct BootstrapReport {
     pub estimated_server_seconds: f64,
     /// Of which bootstraps (`bootstraps` × one bootstrap of the chain).
     pub estimated_bootstrap_seconds: f64,
-    /// Every output's predicted error bound (bootstraps included) and magnitude.
+    /// Every output's predicted error bound (bootstraps included; infinite, `null` in JSON,
+    /// where the compile-time samples give none) and magnitude.
     pub outputs: Vec<OutputReport>,
     /// Largest relative difference of the schedule's slot simulation from the whole program
     /// in plaintext.
@@ -204,10 +205,21 @@ impl BootstrapReport {
             ),
         ];
         for o in &self.outputs {
-            out.push(format!(
-                "output `{}`: predicted error <= {:.2e} (bootstraps included), magnitude {:.3}",
-                o.name, o.bound, o.range
-            ));
+            out.push(if o.bound.is_finite() {
+                format!(
+                    "output `{}`: predicted error <= {:.2e} (bootstraps included), magnitude \
+                     {:.3}",
+                    o.name, o.bound, o.range
+                )
+            } else {
+                // NAG over 32 random minibatches: its sigmoid polynomial leaves its domain.
+                format!(
+                    "output `{}`: no error bound from the compile-time samples (on random \
+                     inputs from the declared ranges the noise simulation overflows); `hel \
+                     encrypt` predicts it on the data",
+                    o.name
+                )
+            });
         }
         out
     }
