@@ -15,14 +15,21 @@ pub fn rule() -> BootstrapParams {
 }
 
 /// Compiles `src`'s training loop with bootstraps between rounds of the rule's chain
-/// ([`compile_bootstrapped`], round sizes by the default cost table unless `round_size`), and
-/// its report.
+/// ([`compile_bootstrapped`], round sizes by the default cost table on
+/// `options.server_threads`, 0 for this machine's cores, unless `round_size`), and its report.
 pub fn compile(
     src: &SourceFile,
     options: &Options,
     round_size: Option<usize>,
 ) -> Result<(Bootstrapped, BootstrapReport), Diagnostic> {
-    let b = compile_bootstrapped(src, options, &rule(), round_size, &CostTable::default())?;
+    let options = Options {
+        server_threads: match options.server_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        },
+        ..options.clone()
+    };
+    let b = compile_bootstrapped(src, &options, &rule(), round_size, &CostTable::default())?;
     let report = report(&b);
     Ok((b, report))
 }

@@ -285,3 +285,60 @@ fn depth_reports_bootstraps_and_refusals_are_located() {
     assert!(e["error"].is_object(), "{e}");
     assert!(!d.join("c.helc").exists());
 }
+
+/// The round size is chosen for the server's threads (`--server-threads`): the rounds' work
+/// divides among them and a bootstrap gains little, so more threads take longer rounds and
+/// fewer bootstraps (ridge regression with a decaying step over 12 passes: rounds of 4 priced
+/// on one thread, of 6 on sixteen).
+#[test]
+fn round_sizes_are_chosen_for_the_servers_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let program = "const m = 24;\nconst f = 5;\ninput X: plain matrix[m, f] range [-1, 1];\n\
+                   input y: enc vector[m] range [-1, 1];\nlet w = zeros(f);\n\
+                   for i in 0..12 {\n    let g = transpose(X) @ (X @ w - y) / m + 0.1 * w;\n\
+                   \x20   w = w - (0.5 / (i + 1)) * g;\n}\noutput w;\n";
+    std::fs::write(d.join("ridge.hel"), program).unwrap();
+    let rounds = |threads: &str| {
+        let v = ok_json(&hel(
+            &[
+                "compile",
+                "ridge.hel",
+                "-o",
+                "ridge.helc",
+                "--force",
+                "--json",
+                "--refresh",
+                "bootstrap",
+                "--server-threads",
+                threads,
+            ],
+            d,
+        ));
+        let sizes: Vec<u64> = v["round_sizes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_u64().unwrap())
+            .collect();
+        assert_eq!(sizes.iter().sum::<u64>(), 12);
+        (sizes.len(), v["reason"].as_str().unwrap().to_string())
+    };
+    let (one, why_one) = rounds("1");
+    let (many, why_many) = rounds("16");
+    assert!(many < one, "{one} rounds ({why_one}), {many} ({why_many})");
+    assert!(why_one.contains("on 1 thread(s)"), "{why_one}");
+    // Without bootstraps there is no round size to choose: a usage error.
+    let out = hel(
+        &[
+            "compile",
+            "ridge.hel",
+            "-o",
+            "x.helc",
+            "--server-threads",
+            "2",
+        ],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -75,6 +75,10 @@ pub struct Options {
     /// [`crate::analysis::ranges::Samples::of_given`]): a round's state as the whole
     /// program's samples reach it.
     pub samples: Option<crate::lower::GivenSamples>,
+    /// The server's threads, where the compiler trades rounds against bootstraps (`--refresh
+    /// bootstrap`'s round size): the rounds' work divides among them, a bootstrap gains
+    /// little ([`hel_schedule::cost::CostTable::bootstrap_seconds_on`]). 1 prices work.
+    pub server_threads: usize,
 }
 
 impl Default for Options {
@@ -97,6 +101,7 @@ impl Default for Options {
             state: Vec::new(),
             unit: None,
             samples: None,
+            server_threads: 1,
         }
     }
 }

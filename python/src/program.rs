@@ -195,6 +195,11 @@ pub fn compile(
     }
     let result = py.detach(|| -> Result<(Schedule, Value), Error> {
         let bootstrapped = |src: &SourceFile| -> Result<(Schedule, Value), Error> {
+            // Round sizes for this machine's cores, as `hel compile --refresh` chooses them.
+            let options = Options {
+                server_threads: 0,
+                ..options.clone()
+            };
             let (b, report) =
                 hel::bootstrapped::compile(src, &options, round_size).map_err(Error::diagnostic)?;
             let report = serde_json::to_value(report).map_err(|e| Error::new(Kind::Input, e))?;

@@ -36,20 +36,32 @@ pub struct RefreshArgs {
     #[arg(long, value_enum, default_value = "none")]
     pub refresh: RefreshArg,
     /// With `--refresh bootstrap|auto`: minibatches per round (default: the size of least
-    /// estimated work, rounds and bootstraps, among those that fit the levels a bootstrap
-    /// leaves).
+    /// estimated server time on `--server-threads`, rounds and bootstraps, among those that
+    /// fit the levels a bootstrap leaves).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub round_size: Option<u64>,
+    /// With `--refresh bootstrap|auto`: the server's threads the round size is chosen for
+    /// (the rounds' work divides among them, a bootstrap gains little from them; default:
+    /// this machine's cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub server_threads: Option<u64>,
 }
 
 impl RefreshArgs {
-    /// Whether the bootstrapped path is asked for outright; `--round-size` without
-    /// `bootstrap` or `auto` is a usage error.
+    /// Whether the bootstrapped path is asked for outright; `--round-size` or
+    /// `--server-threads` without `bootstrap` or `auto` is a usage error.
     pub fn bootstrap(&self) -> miette::Result<bool> {
-        if self.round_size.is_some() && self.refresh == RefreshArg::None {
-            return Err(usage_error(
-                "--round-size needs --refresh bootstrap or auto",
-            ));
+        if self.refresh == RefreshArg::None {
+            for (flag, given) in [
+                ("--round-size", self.round_size.is_some()),
+                ("--server-threads", self.server_threads.is_some()),
+            ] {
+                if given {
+                    return Err(usage_error(format!(
+                        "{flag} needs --refresh bootstrap or auto"
+                    )));
+                }
+            }
         }
         Ok(self.refresh == RefreshArg::Bootstrap)
     }
@@ -83,6 +95,11 @@ pub fn compile(
             rule.log_n, options.max_log_n
         )));
     }
-    hel::bootstrapped::compile(src, options, args.round_size.map(|r| r as usize))
+    let options = Options {
+        // 0: this machine's cores (`hel::bootstrapped::compile`).
+        server_threads: args.server_threads.map_or(0, |n| n as usize),
+        ..options.clone()
+    };
+    hel::bootstrapped::compile(src, &options, args.round_size.map(|r| r as usize))
         .map_err(diagnostic)
 }

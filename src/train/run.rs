@@ -335,6 +335,7 @@ impl<'a> Run<'a> {
             fit_special_primes: self.boot.is_some(),
             // The rounds' state sampled from the declared range, as every round's data.
             samples: None,
+            server_threads: self.server_threads(),
         }
     }
 

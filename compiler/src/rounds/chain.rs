@@ -539,9 +539,10 @@ impl Rounds<'_> {
 }
 
 impl Rounds<'_> {
-    /// Among the round sizes up to `largest`, the one of least estimated single-thread work
-    /// for all `total` minibatches by `costs`: the rounds' operations and the bootstraps
-    /// between them (one per state tile per refresh, priced whole for the chain). Fewer,
+    /// Among the round sizes up to `largest`, the one of least estimated server time for all
+    /// `total` minibatches by `costs` on [`Options::server_threads`]: the rounds' operations
+    /// (their work divided among the threads) and the bootstraps between them (one per state
+    /// tile per refresh, priced whole for the chain, gaining little from threads). Fewer,
     /// deeper rounds save bootstraps but run every operation on more limbs. Each size is
     /// priced by its first round and the remainder's (the rounds differ only in constants).
     /// `None` without a bootstrap figure for the chain's ring. Ties go to the larger size.
@@ -551,7 +552,9 @@ impl Rounds<'_> {
         largest: usize,
         costs: &CostTable,
     ) -> Result<Option<(usize, String)>, Diagnostic> {
-        let Some(one) = costs.bootstrap_seconds(self.chain.log_n, self.chain.log_slots) else {
+        let threads = self.options.server_threads.max(1);
+        let Some(one) = costs.bootstrap_seconds_on(self.chain.log_n, self.chain.log_slots, threads)
+        else {
             return Ok(None);
         };
         let top = self.chain.program_levels;
@@ -581,7 +584,7 @@ impl Rounds<'_> {
                 continue;
             }
             let bootstraps = per_refresh * (plan.len() - 1);
-            let seconds = work + bootstraps as f64 * one;
+            let seconds = work / threads as f64 + bootstraps as f64 * one;
             if k == largest {
                 at_largest = seconds;
             }
@@ -593,10 +596,10 @@ impl Rounds<'_> {
             (
                 k,
                 format!(
-                    "{k} per round is the fastest by the cost model ({seconds:.0} s of estimated \
-                     work with {bootstraps} bootstraps of {one:.1} s each, against \
-                     {at_largest:.0} s at {largest}: a deeper round runs every operation on more \
-                     limbs)"
+                    "{k} per round is the fastest by the cost model ({seconds:.0} s estimated on \
+                     {threads} thread(s) with {bootstraps} bootstraps of {one:.1} s each, \
+                     against {at_largest:.0} s at {largest}: a deeper round runs every operation \
+                     on more limbs)"
                 ),
             )
         }))
