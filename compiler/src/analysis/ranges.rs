@@ -107,17 +107,7 @@ impl Samples {
         let mut samples = sample_inputs(p);
         for (sample, given) in samples.iter_mut().zip(given) {
             for decl in p.inputs.iter().filter(|d| !p.is_derived(&d.name)) {
-                let Some(v) = given.get(&decl.name) else {
-                    continue;
-                };
-                let fits = match (v, decl.ty.seq) {
-                    (Value::Tensor(t), None) => t.shape == decl.ty.shape,
-                    (Value::Seq(ts), Some(n)) => {
-                        ts.len() == n && ts.iter().all(|t| t.shape == decl.ty.shape)
-                    }
-                    _ => false,
-                };
-                if fits {
+                if let Some(v) = given.get(&decl.name).filter(|v| v.fits(&decl.ty)) {
                     sample.insert(decl.name.clone(), v.clone());
                 }
             }

@@ -21,6 +21,18 @@ pub enum Value {
     Seq(Vec<Tensor>),
 }
 
+impl Value {
+    /// Whether it is a value of type `ty`: a tensor of its shape, or as many as its sequence
+    /// holds.
+    pub fn fits(&self, ty: &super::types::Type) -> bool {
+        match (self, ty.seq) {
+            (Value::Tensor(t), None) => t.shape == ty.shape,
+            (Value::Seq(ts), Some(k)) => ts.len() == k && ts.iter().all(|t| t.shape == ty.shape),
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Error, PartialEq)]
 pub enum EvalError {
     #[error("no value given for input `{0}`")]
@@ -110,14 +122,7 @@ pub fn eval_observed(
         let v = inputs
             .get(&decl.name)
             .ok_or_else(|| EvalError::MissingInput(decl.name.clone()))?;
-        let ok = match (v, decl.ty.seq) {
-            (Value::Tensor(t), None) => t.shape == decl.ty.shape,
-            (Value::Seq(ts), Some(k)) => {
-                ts.len() == k && ts.iter().all(|t| t.shape == decl.ty.shape)
-            }
-            _ => false,
-        };
-        if !ok {
+        if !v.fits(&decl.ty) {
             return Err(EvalError::InputShape {
                 name: decl.name.clone(),
                 expected: decl.ty.to_string(),

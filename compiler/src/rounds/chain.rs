@@ -492,17 +492,16 @@ impl Rounds<'_> {
         let starts: Vec<usize> = (0..=self.total.saturating_sub(len))
             .filter(|&b| self.template.program_key(b) == key)
             .collect();
-        // The largest |entry| of a state; NaN where one is not finite (a sample on which
-        // the program diverges says nothing about the rounds).
+        // The largest |entry| of a state; infinite where one is not finite (a sample on
+        // which the program diverges says nothing about the rounds).
         let largest = |states: &HashMap<String, Value>| {
             states
                 .values()
-                .flat_map(|v| match v {
-                    Value::Tensor(t) => t.data.iter(),
-                    Value::Seq(_) => [].iter(),
+                .map(|v| match v {
+                    Value::Tensor(t) => hel_schedule::max_abs(&t.data),
+                    Value::Seq(_) => 0.0,
                 })
-                .try_fold(0.0f64, |m, x| x.is_finite().then(|| m.max(x.abs())))
-                .unwrap_or(f64::NAN)
+                .fold(0.0f64, f64::max)
         };
         let samples = self
             .trajectories
@@ -512,7 +511,7 @@ impl Rounds<'_> {
                 let Some((b, _)) = starts
                     .iter()
                     .filter_map(|&b| Some((b, largest(t.states.get(b)?))))
-                    .filter(|(_, m)| !m.is_nan())
+                    .filter(|(_, m)| m.is_finite())
                     .max_by(|x, y| x.1.total_cmp(&y.1))
                 else {
                     // Diverged at every start: this sample is drawn as the others' would be.
