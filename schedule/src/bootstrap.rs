@@ -73,6 +73,14 @@ pub fn shares_bootstrap(a: (f64, f64), b: (f64, usize, f64), top: usize) -> bool
     scales_match(b.0, a.0) && (scales_match(b.2, a.1) || b.1 < top)
 }
 
+/// Whether a state tile that leaves its round at `leaves` (level, scale) reaches the next
+/// round's input wanted at `want` without a bootstrap: at a level no lower and at the same
+/// scale, it only drops primes. A value the round does not change (a statistic of the data
+/// that the first round computed and every round hands on) leaves exactly as it came.
+pub fn passes_through(leaves: (usize, f64), want: (usize, f64)) -> bool {
+    leaves.0 >= want.0 && crate::rules::scales_match(leaves.1, want.1)
+}
+
 /// The refreshed input ciphertexts of `next`, in order: their `ct_inputs` index, the name of
 /// the output they come from and the tile's layout.
 pub fn refreshed_inputs(next: &Schedule) -> Vec<(usize, String, Layout)> {
@@ -105,12 +113,13 @@ pub fn leaving_tile<'s>(prev: &'s Schedule, from: &str, layout: Layout) -> Optio
 pub fn bootstraps_between(prev: &Schedule, next: &Schedule, top: usize) -> usize {
     let jobs: Vec<(f64, usize, f64)> = refreshed_inputs(next)
         .into_iter()
-        .map(|(i, from, layout)| {
+        .filter_map(|(i, from, layout)| {
             let want = &next.ct_inputs[i];
             let leaves = leaving_tile(prev, &from, layout)
                 .and_then(|t| prev.nodes.get(t.value as usize))
-                .map_or(f64::NAN, |n| n.scale);
-            (leaves, want.level as usize, want.scale)
+                .map_or((0, f64::NAN), |n| (n.level as usize, n.scale));
+            let want = (want.level as usize, want.scale);
+            (!passes_through(leaves, want)).then_some((leaves.1, want.0, want.1))
         })
         .collect();
     let mut bootstraps = 0;

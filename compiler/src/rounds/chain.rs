@@ -23,10 +23,10 @@ use std::collections::HashMap;
 
 use hel_schedule::bootstrap::bootstraps_between;
 use hel_schedule::cost::CostTable;
-use hel_schedule::{BootstrapParams, Schedule};
+use hel_schedule::{BootstrapParams, Instr, Schedule};
 
 use super::join::join;
-use super::RoundTemplate;
+use super::{Prelude, RoundTemplate};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::driver::{Compiled, Options, PLAINTEXT_CHECK_TOLERANCE};
 use crate::ir::interp::{Tensor, Value};
@@ -61,6 +61,12 @@ pub struct Bootstrapped {
 /// Programs the rounds cannot be cut from are refused with a [`Code::Rounds`] diagnostic at
 /// what stops them; a round of one minibatch deeper than the chain's program levels with
 /// [`Code::TooDeep`].
+///
+/// Encrypted values the program computes before the loop and reads in it or after it (a
+/// statistic of the data, a model an earlier loop trained) are either computed again by
+/// every round or computed once by the first and handed on ([`Prelude`]); where the two
+/// differ, both are compiled and the one of less estimated server time on
+/// [`Options::server_threads`] is kept (the reason says which), or the one that compiles.
 pub fn compile_bootstrapped(
     source: &SourceFile,
     options: &Options,
@@ -69,8 +75,84 @@ pub fn compile_bootstrapped(
     costs: &CostTable,
 ) -> Result<Bootstrapped, Diagnostic> {
     let whole = crate::frontend_limited(source, &options.sets, &options.limits)?;
+    let recomputed = RoundTemplate::with_sets(source, &options.sets);
+    let carried = RoundTemplate::with_prelude(source, &options.sets, Prelude::Carried)
+        .ok()
+        .filter(|c| {
+            recomputed
+                .as_ref()
+                .map_or(true, |r| c.state().len() > r.state().len())
+        });
+    let compile =
+        |t: &RoundTemplate| compile_rounds(source, &whole, t, options, rule, round_size, costs);
+    let Some(carried) = carried else {
+        return compile(&recomputed?);
+    };
+    let once = compile(&carried);
+    let again = recomputed.and_then(|t| compile(&t));
+    let threads = options.server_threads.max(1);
+    match (again, once) {
+        (Ok(a), Ok(o)) => {
+            let (sa, so) = (
+                estimated_seconds(&a.schedule, costs, threads),
+                estimated_seconds(&o.schedule, costs, threads),
+            );
+            let (mut kept, how, other) = if so < sa {
+                (o, "computed once by the first round and handed on", sa)
+            } else {
+                (a, "computed again by every round", so)
+            };
+            kept.reason = format!(
+                "{}; the encrypted values computed before the loop are {how} (est. {:.0} s \
+                 on {threads} thread(s) against {other:.0} s the other way)",
+                kept.reason,
+                sa.min(so)
+            );
+            Ok(kept)
+        }
+        (Err(_), Ok(mut o)) => {
+            o.reason = format!(
+                "{}; the encrypted values computed before the loop are computed once by the \
+                 first round and handed on (recomputed by every round, the rounds do not fit)",
+                o.reason
+            );
+            Ok(o)
+        }
+        (Ok(a), Err(_)) => Ok(a),
+        // Both fail: the recomputing rounds' reason, unless they could not be cut at all.
+        (Err(again), Err(once)) if again.code == Code::Rounds => Err(once),
+        (Err(again), Err(_)) => Err(again),
+    }
+}
+
+/// Estimated seconds of the joined schedule `s` on `threads` threads: its operations' work
+/// divided among them, its bootstraps gaining little ([`CostTable::bootstrap_seconds_on`]).
+fn estimated_seconds(s: &Schedule, costs: &CostTable, threads: usize) -> f64 {
+    let boot = s
+        .bootstrap
+        .as_ref()
+        .and_then(|b| costs.bootstrap_seconds_on(b.log_n, b.log_slots, threads))
+        .unwrap_or(0.0);
+    s.nodes
+        .iter()
+        .map(|n| match n.instr {
+            Instr::Bootstrap { .. } => boot,
+            _ => costs.node_seconds(s, n) / threads as f64,
+        })
+        .sum()
+}
+
+/// [`compile_bootstrapped`] with one template.
+fn compile_rounds(
+    source: &SourceFile,
+    whole: &crate::ir::Program,
+    template: &RoundTemplate,
+    options: &Options,
+    rule: &BootstrapParams,
+    round_size: Option<usize>,
+    costs: &CostTable,
+) -> Result<Bootstrapped, Diagnostic> {
     let at = |span: Span, code: Code, m: String| Diagnostic::new(code, source, span, m);
-    let template = RoundTemplate::with_sets(source, &options.sets)?;
     // The rounds split the loop's iterations (the minibatches, or the passes over one data
     // set): each round program runs `k` of them, the constant `k` set to its length.
     let not_k = || {
@@ -85,7 +167,7 @@ pub fn compile_bootstrapped(
         .with_label("this loop")
     };
     let length = template.length_const().ok_or_else(not_k)?.to_string();
-    let total = trip_count(&whole, template.loop_span()).ok_or_else(not_k)? as usize;
+    let total = trip_count(whole, template.loop_span()).ok_or_else(not_k)? as usize;
     if total == 0 {
         return Err(at(
             template.loop_span(),
@@ -123,9 +205,9 @@ pub fn compile_bootstrapped(
             ),
         )
     };
-    let trajectories = trajectories(&template, &whole, &options.sets, &length, total);
+    let trajectories = trajectories(template, whole, &options.sets, &length, total);
     let mut rounds = Rounds {
-        template: &template,
+        template,
         length,
         total,
         options,
@@ -290,7 +372,7 @@ pub fn compile_bootstrapped(
     schedule.name = source.short_name().to_string();
     // The bounds over the whole joined schedule, bootstraps included, on the range
     // analysis's samples of the whole program (as a single circuit's are on its own).
-    let samples = crate::analysis::ranges::Samples::of(&whole);
+    let samples = crate::analysis::ranges::Samples::of(whole);
     let on_schedule = crate::lower::bounds::ScheduleSamples::new(&schedule, &samples);
     let mags = crate::lower::bounds::observed_magnitudes(&schedule, &on_schedule);
     crate::lower::bounds::annotate(&mut schedule, &mags, &on_schedule);
@@ -304,7 +386,7 @@ pub fn compile_bootstrapped(
             format!("the joined schedule: {e}"),
         )
     })?;
-    let differences = crate::lower::verify::differences(&whole, &schedule, SEED).map_err(|m| {
+    let differences = crate::lower::verify::differences(whole, &schedule, SEED).map_err(|m| {
         at(
             Span::default(),
             Code::Internal,

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use hel_schedule::bootstrap::shares_bootstrap;
+use hel_schedule::bootstrap::{passes_through, shares_bootstrap};
 use hel_schedule::{
     BootstrapParams, ClientOp, CtInput, DerivedTensor, Instr, Layout, Node, Pack, Plain, Schedule,
     Source, TensorInput, ValueId,
@@ -169,7 +169,9 @@ pub fn join(
 /// The nodes that start round `r`'s state (schedule `s`), appended to `out`: by input
 /// ciphertext, its value. The first round's state is `zeros(n)`, a noiseless ciphertext of
 /// zeros; a later round's is the bootstrap of the previous round's output tile of the same
-/// packing (`leaving`), landing on the level and scale the round's input expects. Two tiles
+/// packing (`leaving`), landing on the level and scale the round's input expects, or that
+/// tile itself where it already is there ([`passes_through`]: a value the round does not
+/// change). Two tiles
 /// in a row share one bootstrap where [`shares_bootstrap`] allows (NAG's weights and
 /// momentum: one bootstrap per refresh), `top` being the level a bootstrap leaves.
 fn state_nodes(
@@ -189,6 +191,7 @@ fn state_nodes(
         origin: hel_schedule::Origin,
     }
     let mut jobs = Vec::new();
+    let mut passed = HashMap::new();
     for (i, ct) in s.ct_inputs.iter().enumerate() {
         if !s.is_refreshed_ct(i) {
             continue;
@@ -221,7 +224,31 @@ fn state_nodes(
             if *factor != 1.0 || ct.pack.factor != 1.0 {
                 return Err(format!("`{from}` crosses the rounds with a factor"));
             }
-            (*value, out.nodes[*value as usize].scale)
+            let node = out.nodes[*value as usize].clone();
+            if passes_through(
+                (node.level as usize, node.scale),
+                (ct.level as usize, ct.scale),
+            ) {
+                // A value the round hands on unchanged: no bootstrap, at most primes dropped.
+                let v = if node.level == ct.level {
+                    *value
+                } else {
+                    let id = out.nodes.len() as ValueId;
+                    out.nodes.push(Node {
+                        instr: Instr::ModDown {
+                            a: *value,
+                            level: ct.level,
+                        },
+                        level: ct.level,
+                        last_use: None,
+                        ..node.clone()
+                    });
+                    id
+                };
+                passed.insert(i as u32, v);
+                continue;
+            }
+            (*value, node.scale)
         };
         jobs.push(Job {
             index: i as u32,
@@ -232,7 +259,7 @@ fn state_nodes(
             origin,
         });
     }
-    let mut state = HashMap::new();
+    let mut state = passed;
     let mut push = |out: &mut Schedule, instr: Instr, job: &Job| {
         let id = out.nodes.len() as ValueId;
         out.nodes.push(Node {

@@ -29,7 +29,13 @@
 //!   first runs a warm-up loop of s iterations over the loop body's public statements only;
 //!   the values then are bit for bit those of one long run;
 //! - the loop runs over global iterations `s..s+k` and the minibatch index is shifted back by
-//!   s, so anything computed from the loop variable sees the global iteration.
+//!   s, so anything computed from the loop variable sees the global iteration;
+//! - what the program computes before the loop ([`Prelude`]) every round computes again, or,
+//!   carried, the first round alone: the encrypted values the loop or what follows it reads
+//!   (a statistic of the data, a model an earlier loop trained) are then state too, which
+//!   the later rounds take as inputs and hand on unchanged, and they keep only the public
+//!   part of the prelude. `compile_bootstrapped` compiles both where they differ and keeps
+//!   the one of less estimated server time.
 //!
 //! Which values are compile-time is the checker's judgement ([`check::CompileTime`]), taken on
 //! the round program itself (where the carried vectors are already encrypted inputs), not
@@ -42,7 +48,7 @@
 //! A program that cannot be split is refused with a [`Code::Rounds`] diagnostic located at the
 //! statement that stops it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::check;
 use crate::diagnostics::{Code, Diagnostic};
@@ -114,6 +120,26 @@ pub struct RoundTemplate {
     /// Whether the program does more after the loop than output its state (statements after
     /// the loop, outputs that are not the state): then only the last round does it.
     tail: bool,
+    /// What the rounds after the first do with what the program computes before the loop.
+    prelude: Prelude,
+    /// With [`Prelude::Carried`]: what the later rounds keep of each statement before the
+    /// loop, by item (its public part; `None`: nothing).
+    later_prelude: HashMap<usize, Option<Stmt>>,
+}
+
+/// What the rounds after the first do with the encrypted values the program computes before
+/// the loop and reads in it or after it (a statistic of the data, a model an earlier loop
+/// trained).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prelude {
+    /// Every round computes them again: no bootstrap of theirs, but their depth and work
+    /// in every round.
+    Recomputed,
+    /// The first round computes them and every round hands them on with its state: the
+    /// prelude runs once, and a value no round changes passes from round to round without
+    /// a bootstrap ([`hel_schedule::bootstrap::passes_through`]); its first refresh may
+    /// widen the chain (a matrix takes all the slots).
+    Carried,
 }
 
 impl RoundTemplate {
@@ -126,15 +152,35 @@ impl RoundTemplate {
 
     /// [`RoundTemplate::new`] with `const` values overridden (as `--set` does).
     pub fn with_sets(source: &SourceFile, sets: &[(String, f64)]) -> Result<Self, Diagnostic> {
-        let ast = crate::on_big_stack(|| crate::syntax::parse(source))?;
-        Self::from_ast(source, ast, sets)
+        Self::with_prelude(source, sets, Prelude::Recomputed)
     }
 
-    /// Analyses the AST `ast` of `source`.
+    /// [`RoundTemplate::with_sets`] with the values computed before the loop handled as
+    /// `prelude` says.
+    pub fn with_prelude(
+        source: &SourceFile,
+        sets: &[(String, f64)],
+        prelude: Prelude,
+    ) -> Result<Self, Diagnostic> {
+        let ast = crate::on_big_stack(|| crate::syntax::parse(source))?;
+        Self::analyse(source, ast, sets, prelude)
+    }
+
+    /// Analyses the AST `ast` of `source` (the values before the loop recomputed by every
+    /// round).
     pub fn from_ast(
         source: &SourceFile,
         ast: ast::Program,
         sets: &[(String, f64)],
+    ) -> Result<Self, Diagnostic> {
+        Self::analyse(source, ast, sets, Prelude::Recomputed)
+    }
+
+    fn analyse(
+        source: &SourceFile,
+        ast: ast::Program,
+        sets: &[(String, f64)],
+        prelude: Prelude,
     ) -> Result<Self, Diagnostic> {
         let refuse = |span: Span, why: String| {
             Diagnostic::new(
@@ -279,6 +325,8 @@ impl RoundTemplate {
             warmup: Vec::new(),
             shifts: false,
             tail: false,
+            prelude,
+            later_prelude: HashMap::new(),
         };
         // The checker's view of the round program: with the carried vectors as encrypted
         // inputs, what is left compile-time must be folded into the circuit.
@@ -328,6 +376,43 @@ impl RoundTemplate {
                     .into(),
             ));
         }
+        if prelude == Prelude::Carried {
+            // The encrypted values computed before the loop that the loop or what follows
+            // it reads: their value when the loop starts is encrypted if their `let` or an
+            // assignment to them before the loop stores an encrypted value.
+            let read_later = tree::read_from(&ast, loop_item);
+            let before = &ast.items[..loop_item];
+            let stmts: Vec<Stmt> = before
+                .iter()
+                .filter_map(|i| match i {
+                    Item::Stmt(st) => Some(st.clone()),
+                    _ => None,
+                })
+                .collect();
+            for (item, l) in before.iter().enumerate().filter_map(|(j, i)| match i {
+                Item::Stmt(Stmt::Let(l)) => Some((j, l)),
+                _ => None,
+            }) {
+                let name = &l.name.name;
+                if !read_later.contains(name) || template.state.iter().any(|s| s.name == *name) {
+                    continue;
+                }
+                let mut spans = vec![l.span];
+                tree::assignments_to(&stmts, name, &mut spans);
+                if spans.iter().all(|&sp| facts.stmt_public(sp) == Some(true)) {
+                    continue;
+                }
+                match facts.let_shape(l.span) {
+                    Some(shape) => template.state.push(new_state(item, l, shape, false)),
+                    None => {
+                        return Err(refuse(
+                            l.span,
+                            format!("`{name}` is read in the loop, but its type is not known"),
+                        ))
+                    }
+                }
+            }
+        }
         // What the program does after the loop (a prediction, `beta = Y @ b`) only the last
         // round does; the others output the state.
         template.tail = out
@@ -350,7 +435,10 @@ impl RoundTemplate {
                     Item::Stmt(Stmt::For(f)) => {
                         let mut changed = HashSet::new();
                         assigned(&f.body, &mut changed);
-                        if changed.contains(&st.name) {
+                        if changed.contains(&st.name) && prelude == Prelude::Carried {
+                            // The first round runs the loop; the later ones take its result.
+                            st.starts_at_zeros = false;
+                        } else if changed.contains(&st.name) {
                             return Err(refuse(
                                 f.span,
                                 format!(
@@ -396,6 +484,20 @@ impl RoundTemplate {
                         .into(),
                 )
                 .with_label("outside the loop"));
+            }
+        }
+
+        // Carried: the later rounds keep only the public part of what comes before the loop
+        // (the encrypted values it computes that matter are their inputs now).
+        if prelude == Prelude::Carried {
+            let names: HashSet<String> = template.state.iter().map(|s| s.name.clone()).collect();
+            let public = |sp: Span| facts.stmt_public(sp) == Some(true);
+            for (j, item) in ast.items[..loop_item].iter().enumerate() {
+                if let Item::Stmt(st) = item {
+                    template
+                        .later_prelude
+                        .insert(j, tree::public_part(st, &public, &names));
+                }
             }
         }
 
@@ -579,6 +681,13 @@ impl RoundTemplate {
                     }
                 }
                 Item::Stmt(_) if j > self.loop_item && !last => {}
+                Item::Stmt(_)
+                    if !first && j < self.loop_item && self.prelude == Prelude::Carried =>
+                {
+                    if let Some(Some(st)) = self.later_prelude.get(&j) {
+                        items.push(Item::Stmt(st.clone()));
+                    }
+                }
                 // The state's start, computed before the loop: the first round's only.
                 Item::Stmt(Stmt::Assign { name, .. })
                     if j < self.loop_item

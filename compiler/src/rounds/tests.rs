@@ -495,3 +495,45 @@ fn several_loops_split_the_one_that_trains() {
         );
     }
 }
+
+/// With the prelude carried, what the program computes before the loop runs in the first
+/// round only: the encrypted values the loop or what follows it reads (`c`, and `w` once a
+/// loop before the split one trains it) are the later rounds' inputs, the public ones (`t`)
+/// are computed again, and the rounds still compose to the program.
+#[test]
+fn a_carried_prelude_runs_in_the_first_round_only() {
+    let text = "const k = 5; const f = 3; input A: enc matrix[4, f] range [-1, 1]; \
+                input b: enc vector[4] range [-1, 1]; input Z: enc vector[f][k]; \
+                let t = 0.5; for j in 0..2 { t = t * 0.5; } \
+                let c = transpose(A) @ b; let d = c * c; let w = zeros(f); \
+                for j in 0..3 { w = w + t * c - 0.1 * (transpose(A) @ (A @ w)); } \
+                for i in 0..k { w = w - 0.05 * (transpose(A) @ (A @ w) - c) + 0.01 * Z[i]; } \
+                let s = zeros(f); for j in 0..2 { s = s + w; } output w, s;";
+    let src = SourceFile::new("prelude.hel", text);
+    // Computed again by every round, the loop before the split one would run in every round.
+    let e = RoundTemplate::new(&src).unwrap_err();
+    assert!(e.message.contains("this loop changes `w`"), "{}", e.message);
+    let t = RoundTemplate::with_prelude(&src, &[], Prelude::Carried).unwrap();
+    let names: Vec<&str> = t.state().iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["c", "w"], "`d` is read by no round");
+    let first = printed(&t, 0);
+    assert!(first.contains("let c = transpose(A) @ b;"), "{first}");
+    assert_eq!(first.matches("for j in 0..3").count(), 1, "{first}");
+    let later = printed(&t, 2);
+    assert!(later.contains("input c_start: enc vector[3];"), "{later}");
+    assert!(!later.contains("transpose(A) @ b"), "{later}");
+    assert!(!later.contains("for j in 0..3"), "{later}");
+    assert!(!later.contains("let d ="), "{later}");
+    assert!(
+        later.contains("for j in 0..2 {\n    t = t * 0.5;\n}"),
+        "{later}"
+    );
+    for rounds in [
+        vec![(0, 5)],
+        vec![(0, 2), (2, 2), (4, 1)],
+        vec![(0, 1), (1, 4)],
+    ] {
+        let d = compose_rounds(&t, "k", &rounds, 9);
+        assert!(d < 1e-12, "rounds {rounds:?}: differs by {d:e}");
+    }
+}

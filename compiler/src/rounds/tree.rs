@@ -400,3 +400,65 @@ fn replace_var(e: &Expr, var: &str, with: &impl Fn(&Expr) -> Expr) -> Expr {
     };
     Expr { kind, span: e.span }
 }
+
+/// The names the items from `from` on read: in their expressions and as outputs.
+pub(super) fn read_from(p: &ast::Program, from: usize) -> HashSet<String> {
+    let mut names = HashSet::new();
+    let mut visit = |e: &Expr| {
+        walk(e, &mut |x| {
+            if let ExprKind::Var(n) = &x.kind {
+                names.insert(n.clone());
+            }
+        })
+    };
+    for item in p.items.iter().skip(from) {
+        match item {
+            Item::Stmt(s) => stmt_exprs(s, &mut visit),
+            Item::Output(o) => {
+                for n in &o.names {
+                    visit(&Expr {
+                        kind: ExprKind::Var(n.name.clone()),
+                        span: n.span,
+                    })
+                }
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
+/// The spans of the assignments to `name` in `stmts`, nested loops included.
+pub(super) fn assignments_to(stmts: &[Stmt], name: &str, out: &mut Vec<Span>) {
+    for s in stmts {
+        match s {
+            Stmt::Assign { name: n, span, .. } if n.name == name => out.push(*span),
+            Stmt::For(f) => assignments_to(&f.body, name, out),
+            _ => {}
+        }
+    }
+}
+
+/// What a round that takes `state` as inputs keeps of `s`, a statement before the loop: its
+/// public statements (the server computes them in the clear; they read no encrypted value),
+/// none that assigns the state; `None` when nothing is left.
+pub(super) fn public_part(
+    s: &Stmt,
+    public: &impl Fn(Span) -> bool,
+    state: &HashSet<String>,
+) -> Option<Stmt> {
+    match s {
+        Stmt::Let(l) => (public(l.span) && !state.contains(&l.name.name)).then(|| s.clone()),
+        Stmt::Assign { name, span, .. } => {
+            (public(*span) && !state.contains(&name.name)).then(|| s.clone())
+        }
+        Stmt::For(f) => {
+            let body: Vec<Stmt> = f
+                .body
+                .iter()
+                .filter_map(|b| public_part(b, public, state))
+                .collect();
+            (!body.is_empty()).then(|| Stmt::For(ForStmt { body, ..f.clone() }))
+        }
+    }
+}

@@ -38,7 +38,9 @@ fn fail(e: impl std::fmt::Display) -> ExecError {
     ExecError::Refresh(e.to_string())
 }
 
-use crate::schedule::bootstrap::{leaving_tile, refreshed_inputs, shares_bootstrap};
+use crate::schedule::bootstrap::{
+    leaving_tile, passes_through, refreshed_inputs, shares_bootstrap,
+};
 
 impl<'a> Refresher<'a> {
     /// A refresher with the bootstrapping circuit and the client's bootstrapping keys.
@@ -100,8 +102,8 @@ impl<'a> Refresher<'a> {
                 prev.unit.h, prev.unit.w, next.unit.h, next.unit.w
             )));
         }
-        // Each refreshed input with the output tile it is the refresh of.
-        let jobs = refreshed_inputs(next)
+        // Each refreshed input with the output ciphertext it is the refresh of.
+        let wanted = refreshed_inputs(next)
             .into_iter()
             .map(|(i, from, layout)| {
                 let want = &next.ct_inputs[i];
@@ -118,42 +120,56 @@ impl<'a> Refresher<'a> {
                     .find(|(v, _)| *v == tile.value)
                     .map(|(_, c)| c)
                     .ok_or_else(|| fail(format!("output `{from}` was not computed")))?;
-                let bottom = prev_ctx.drop_level(ct, 0).map_err(fail)?;
-                Ok((bottom, want.level as usize, want.scale))
+                Ok((ct, want.level as usize, want.scale))
             })
             .collect::<Result<Vec<_>, ExecError>>()?;
+        // A tile the round left where the next round wants it (a value it does not change)
+        // only drops primes; the others are bootstrapped from the bottom of the chain.
+        let mut state: Vec<Option<Ciphertext>> = Vec::with_capacity(wanted.len());
+        let mut jobs = Vec::new();
+        for (j, &(ct, level, scale)) in wanted.iter().enumerate() {
+            if passes_through((ct.level(), ct.scale()), (level, scale)) {
+                let placed = prev_ctx.drop_level(ct, level).map_err(fail)?;
+                state.push(Some(next_ctx.adopt(&placed, prev_ctx).map_err(fail)?));
+            } else {
+                let bottom = prev_ctx.drop_level(ct, 0).map_err(fail)?;
+                jobs.push((j, bottom, level, scale));
+                state.push(None);
+            }
+        }
         let top = self.boot.output_level();
         let mut fresh = Vec::with_capacity(jobs.len());
         let mut bootstraps = 0;
         let mut k = 0;
         while k < jobs.len() {
             let pair = jobs.get(k + 1).filter(|b| {
-                shares_bootstrap((jobs[k].0.scale(), jobs[k].2), (b.0.scale(), b.1, b.2), top)
+                shares_bootstrap((jobs[k].1.scale(), jobs[k].3), (b.1.scale(), b.2, b.3), top)
             });
             match pair {
                 Some(b) => {
-                    let (x, y) = self.refresh_pair(prev_ctx, &jobs[k].0, &b.0, (jobs[k].2, b.2))?;
-                    fresh.push((x, jobs[k].1));
-                    fresh.push((y, b.1));
+                    let (x, y) = self.refresh_pair(prev_ctx, &jobs[k].1, &b.1, (jobs[k].3, b.3))?;
+                    fresh.push((jobs[k].0, x, jobs[k].2));
+                    fresh.push((b.0, y, b.2));
                     bootstraps += 1;
                     k += 2;
                 }
                 None => {
-                    let x = self.lift_and_bootstrap(prev_ctx, &jobs[k].0, jobs[k].2)?;
-                    fresh.push((x, jobs[k].1));
+                    let x = self.lift_and_bootstrap(prev_ctx, &jobs[k].1, jobs[k].3)?;
+                    fresh.push((jobs[k].0, x, jobs[k].2));
                     bootstraps += 1;
                     k += 1;
                 }
             }
         }
         let big = self.boot.context();
-        let state = fresh
+        for (j, ct, level) in fresh {
+            let placed = big.drop_level(&ct, level).map_err(fail)?;
+            state[j] = Some(next_ctx.adopt(&placed, big).map_err(fail)?);
+        }
+        let state = state
             .into_iter()
-            .map(|(ct, level)| {
-                let placed = big.drop_level(&ct, level).map_err(fail)?;
-                next_ctx.adopt(&placed, big).map_err(fail)
-            })
-            .collect::<Result<Vec<_>, ExecError>>()?;
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| fail("a state input was not refreshed"))?;
         Ok(Refreshed { state, bootstraps })
     }
 
