@@ -555,3 +555,40 @@ fn rounds_sample_the_states_the_program_reaches() {
     let y = &b.schedule.outputs[0];
     assert!(y.bound < 2.0 * 2f64.powi(-15), "{:e}", y.bound);
 }
+
+/// Two loops: the rounds split the later one that trains, unless they cannot fit; here the
+/// earlier loop alone is deeper than a round holds, so the rounds split it instead (the later
+/// loop runs whole in the last round) and the reason says so.
+#[test]
+fn a_deeper_earlier_loop_is_split_when_the_later_ones_rounds_do_not_fit() {
+    let text = "input X: enc matrix[8, 4] range [-1, 1];\n\
+                input y: enc vector[8] range [-1, 1];\n\
+                let w = zeros(4);\n\
+                for i in 0..6 { w = w - 0.1 * (transpose(X) @ (X @ w - y)); }\n\
+                let q = 1.0;\n\
+                for j in 0..2 { q = q * (2 - (0.5 + 0.1 * dot(w, w)) * q); }\n\
+                output w, q;\n";
+    let src = SourceFile::new("two_loops.hel", text.to_string());
+    let mut o = Options::default();
+    o.passes.level = OptLevel::O1;
+    let b = compile_bootstrapped(
+        &src,
+        &o,
+        &insecure_chain_for_testing_only(),
+        None,
+        &Default::default(),
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    assert!(
+        b.reason.contains("the loop at line 4 is the one split"),
+        "{}",
+        b.reason
+    );
+    assert_eq!(
+        b.rounds.iter().map(|r| r.1).sum::<usize>(),
+        6,
+        "{:?}",
+        b.rounds
+    );
+    assert!(b.plaintext_check <= 1e-9);
+}

@@ -53,6 +53,8 @@ pub struct Bootstrapped {
     pub plaintext_check: f64,
     /// The chain the schedule bootstraps with (also [`Schedule::bootstrap`]).
     pub chain: BootstrapParams,
+    /// The loop the rounds split.
+    pub split: Span,
 }
 
 /// Compiles `source`'s training loop in rounds joined by bootstraps of `rule`'s chain (the
@@ -75,8 +77,42 @@ pub fn compile_bootstrapped(
     costs: &CostTable,
 ) -> Result<Bootstrapped, Diagnostic> {
     let whole = crate::frontend_limited(source, &options.sets, &options.limits)?;
-    let recomputed = RoundTemplate::with_sets(source, &options.sets);
-    let carried = RoundTemplate::with_prelude(source, &options.sets, Prelude::Carried)
+    // The loop that trains first; where its rounds cannot be cut or do not fit (an earlier
+    // loop deeper than a round holds), the other loops that carry an encrypted value.
+    let first = compile_cut(source, &whole, options, rule, round_size, costs, 0);
+    let Err(first_err) = first else {
+        return first;
+    };
+    for nth in 1.. {
+        match compile_cut(source, &whole, options, rule, round_size, costs, nth) {
+            Ok(mut b) => {
+                b.reason = format!(
+                    "{}; the loop at line {} is the one split (the loop that trains: {})",
+                    b.reason,
+                    source.line_col(b.split.start).0,
+                    first_err.message
+                );
+                return Ok(b);
+            }
+            Err(e) if e.code == Code::Rounds && e.message.contains("no other loop") => break,
+            Err(_) => {}
+        }
+    }
+    Err(first_err)
+}
+
+/// [`compile_bootstrapped`] splitting the `nth` loop ([`RoundTemplate::cutting`]).
+fn compile_cut(
+    source: &SourceFile,
+    whole: &crate::ir::Program,
+    options: &Options,
+    rule: &BootstrapParams,
+    round_size: Option<usize>,
+    costs: &CostTable,
+    nth: usize,
+) -> Result<Bootstrapped, Diagnostic> {
+    let recomputed = RoundTemplate::cutting(source, &options.sets, Prelude::Recomputed, nth);
+    let carried = RoundTemplate::cutting(source, &options.sets, Prelude::Carried, nth)
         .ok()
         .filter(|c| {
             recomputed
@@ -84,7 +120,7 @@ pub fn compile_bootstrapped(
                 .map_or(true, |r| c.state().len() > r.state().len())
         });
     let compile =
-        |t: &RoundTemplate| compile_rounds(source, &whole, t, options, rule, round_size, costs);
+        |t: &RoundTemplate| compile_rounds(source, whole, t, options, rule, round_size, costs);
     let Some(carried) = carried else {
         return compile(&recomputed?);
     };
@@ -426,6 +462,7 @@ fn compile_rounds(
         first,
         plaintext_check,
         chain: rounds.chain,
+        split: template.loop_span(),
     })
 }
 

@@ -162,8 +162,20 @@ impl RoundTemplate {
         sets: &[(String, f64)],
         prelude: Prelude,
     ) -> Result<Self, Diagnostic> {
+        Self::cutting(source, sets, prelude, 0)
+    }
+
+    /// [`RoundTemplate::with_prelude`] splitting the `nth` loop in the order of preference
+    /// (0: the loop that trains; then the other loops that carry an encrypted value, the
+    /// later first). A [`Code::Rounds`] refusal when there is no such loop.
+    pub fn cutting(
+        source: &SourceFile,
+        sets: &[(String, f64)],
+        prelude: Prelude,
+        nth: usize,
+    ) -> Result<Self, Diagnostic> {
         let ast = crate::on_big_stack(|| crate::syntax::parse(source))?;
-        Self::analyse(source, ast, sets, prelude)
+        Self::analyse(source, ast, sets, prelude, nth)
     }
 
     /// Analyses the AST `ast` of `source` (the values before the loop recomputed by every
@@ -173,7 +185,7 @@ impl RoundTemplate {
         ast: ast::Program,
         sets: &[(String, f64)],
     ) -> Result<Self, Diagnostic> {
-        Self::analyse(source, ast, sets, Prelude::Recomputed)
+        Self::analyse(source, ast, sets, Prelude::Recomputed, 0)
     }
 
     fn analyse(
@@ -181,6 +193,7 @@ impl RoundTemplate {
         ast: ast::Program,
         sets: &[(String, f64)],
         prelude: Prelude,
+        nth: usize,
     ) -> Result<Self, Diagnostic> {
         let refuse = |span: Span, why: String| {
             Diagnostic::new(
@@ -197,10 +210,11 @@ impl RoundTemplate {
         // The loop the rounds cut: the only one, or of several (preprocessing, training,
         // postprocessing) the last that carries an encrypted value (the checker's facts on
         // the program as written) and runs from 0 to a constant; the loops before it run in
-        // every round, the ones after it in the last.
+        // every round (or the first), the ones after it in the last. The `nth` choice goes
+        // down that order of preference.
         let chosen = match loops.as_slice() {
             [] => None,
-            [only] => Some(*only),
+            [only] => (nth == 0).then_some(*only),
             several => {
                 let facts = crate::on_big_stack(|| {
                     check::elaborate_with_facts(source, &ast, sets).map(|(_, f)| f)
@@ -219,21 +233,35 @@ impl RoundTemplate {
                     matches!(&l.end.kind, ExprKind::Var(n) if ast.items.iter().any(
                         |i| matches!(i, Item::Const(c) if c.name.name == *n)))
                 };
-                let last = |pick: &dyn Fn(&ForStmt) -> bool| {
-                    several.iter().rev().find(|(_, l)| pick(l)).copied()
-                };
-                last(&|l| encrypted(l) && from_zero(l) && to_const(l))
-                    .or_else(|| last(&|l| encrypted(l) && from_zero(l)))
-                    .or_else(|| last(&|l| encrypted(l)))
-                    .or(several.last().copied())
+                let mut ranked: Vec<(usize, &ForStmt)> = Vec::new();
+                let picks: [&dyn Fn(&ForStmt) -> bool; 3] = [
+                    &|l| encrypted(l) && from_zero(l) && to_const(l),
+                    &|l| encrypted(l) && from_zero(l),
+                    &|l| encrypted(l),
+                ];
+                for pick in picks {
+                    for &(j, l) in several.iter().rev() {
+                        if pick(l) && !ranked.iter().any(|r| r.0 == j) {
+                            ranked.push((j, l));
+                        }
+                    }
+                }
+                if ranked.is_empty() {
+                    ranked.extend(several.last().copied());
+                }
+                ranked.get(nth).copied()
             }
         };
         let Some(loop_item) = chosen.map(|(j, _)| j) else {
-            return Err(refuse(
-                Span::default(),
-                "the program has no top-level loop to split".into(),
-            )
-            .with_label("no loop in this program"));
+            let (why, label) = if loops.is_empty() {
+                (
+                    "the program has no top-level loop to split",
+                    "no loop in this program",
+                )
+            } else {
+                ("the program has no other loop to split", "no other loop")
+            };
+            return Err(refuse(Span::default(), why.into()).with_label(label));
         };
         let mut ast = ast;
         let loop_item = name_loop_end(&mut ast, loop_item);
