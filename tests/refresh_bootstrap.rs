@@ -1022,6 +1022,125 @@ fn a_prelude_computed_once_runs_encrypted_within_the_bound() {
     );
 }
 
+/// The runtime's refresh between round schedules hands on a value no round changes (the
+/// first round computes it, `Prelude::Carried`; the later rounds take it as an input and
+/// output it as it came) without a bootstrap, only dropping primes; the planner's count
+/// agrees, and three rounds decrypt to the plaintext model.
+#[test]
+fn a_value_no_round_changes_passes_the_refresh_without_a_bootstrap() {
+    use hel_compiler::rounds::Prelude;
+    let text = "const k = 1;\ninput A: enc matrix[4, 4] range [-1, 1];\n\
+                let c = 0.1 * (A @ ones(4));\nlet v = zeros(4);\n\
+                for i in 0..k { v = 0.5 * v + c; }\noutput v;\n";
+    let t = RoundTemplate::with_prelude(&SourceFile::new("pass.hel", text), &[], Prelude::Carried)
+        .unwrap();
+    let names: Vec<&str> = t.state().iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["c", "v"]);
+    let compile = |start: usize, chain: &BootstrapParams, unit| -> Schedule {
+        let mut o = Options {
+            sets: vec![("k".into(), 1.0)],
+            params: Some(chain.program_params().unwrap()),
+            refresh: t
+                .state()
+                .iter()
+                .map(|s| (s.input.clone(), s.name.clone()))
+                .collect(),
+            unit,
+            keep_best: false,
+            raise_scale: false,
+            ..Options::default()
+        };
+        o.passes.level = OptLevel::O1;
+        t.compile(start, &o)
+            .unwrap_or_else(|d| panic!("{}", d.render_plain()))
+            .lowered
+            .schedule
+    };
+    let full = insecure_chain_for_testing_only();
+    let unit = compile(1, &full, None).unit;
+    let chain = full.with_slots(unit.w.trailing_zeros());
+    let rounds = [0, 1, 2].map(|start| compile(start, &chain, Some(unit)));
+    let boot = Bootstrapper::new(&chain).unwrap();
+    let mut rng = Sampler::seeded_for_testing_only(11);
+    let sk = boot.context().gen_secret_key(&mut rng);
+    let bkeys = boot.gen_keys(&sk, &mut rng).unwrap();
+    let ctxs: Vec<Context> = rounds.iter().map(|s| client::context(s).unwrap()).collect();
+    let sks: Vec<_> = ctxs
+        .iter()
+        .map(|c| c.adopt_secret_key(&sk).unwrap())
+        .collect();
+    let a = tensor(Shape::Matrix(4, 4), 3, false);
+    let zeros = Tensor {
+        shape: Shape::Vector(4),
+        data: vec![0.0; 4],
+    };
+    let refresher = Refresher::new(&boot, &bkeys);
+    let mut outs: Vec<Vec<(u32, hel_runtime::ckks::Ciphertext)>> = Vec::new();
+    let mut counts = Vec::new();
+    let mut last = None;
+    for (r, s) in rounds.iter().enumerate() {
+        let keys = client::eval_keys_for(s, &ctxs[r], &sks[r], &mut rng).unwrap();
+        let state = if r == 0 {
+            Refresher::initial_state(&ctxs[0], s).unwrap()
+        } else {
+            let fresh = refresher
+                .refresh(&ctxs[r - 1], &rounds[r - 1], &outs[r - 1], &ctxs[r], s)
+                .unwrap();
+            let top = boot.output_level();
+            assert_eq!(
+                fresh.bootstraps,
+                exec::bootstraps_between(&rounds[r - 1], s, top)
+            );
+            counts.push(fresh.bootstraps);
+            fresh.state
+        };
+        let inputs: Vec<Vec<Tensor>> = s
+            .inputs
+            .iter()
+            .map(|d| {
+                vec![if d.name == "A" {
+                    a.clone()
+                } else {
+                    zeros.clone()
+                }]
+            })
+            .collect();
+        let up = client::encrypt_inputs(s, &ctxs[r], &sks[r], &inputs, &mut rng).unwrap();
+        let ev = CkksEvaluator::new_seeded_with_state(
+            &ctxs[r],
+            s,
+            &keys.relin,
+            &keys.galois,
+            up.ciphertexts.clone(),
+            state,
+            up.public.clone(),
+        )
+        .unwrap();
+        let out = exec::execute(s, &ev, &exec::RunOptions::default())
+            .unwrap()
+            .outputs;
+        last = Some(client::EncryptedOutputs::new(s, up.key_id, out.clone()));
+        outs.push(out);
+    }
+    // Round 1 computes `c`: both refreshed after it; after round 2 `v` alone.
+    let refreshed = (0..rounds[2].ct_inputs.len())
+        .filter(|&i| rounds[2].is_refreshed_ct(i))
+        .count();
+    assert_eq!(refreshed, 2);
+    assert_eq!(counts[1], 1, "`c` passes without a bootstrap: {counts:?}");
+    let got = client::decrypt_outputs(&rounds[2], &ctxs[2], &sks[2], &last.unwrap()).unwrap();
+    let c: Vec<f64> = (0..4)
+        .map(|i| 0.1 * (0..4).map(|j| a.data[i * 4 + j]).sum::<f64>())
+        .collect();
+    let v: Vec<f64> = c.iter().map(|x| 1.75 * x).collect();
+    for (o, tensor) in rounds[2].outputs.iter().zip(&got) {
+        let want = if o.name == "c" { &c } else { &v };
+        let err = max_diff(&tensor.data, want);
+        eprintln!("`{}` after three rounds: error {err:.3e}", o.name);
+        assert!(err <= 2f64.powi(-12), "`{}`: {err}", o.name);
+    }
+}
+
 #[path = "../compiler/tests/support/gen.rs"]
 mod gen;
 
