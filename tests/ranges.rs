@@ -202,6 +202,15 @@ fn values_no_chain_holds_are_refused_with_their_location() {
     assert_eq!(Code::Range.as_str(), "hel::range::too_large");
     assert!(shown.contains("overflow.hel:3:8"), "{shown}");
     assert!(shown.contains("too large for any CKKS modulus"), "{shown}");
+    // A range whose width overflows f64 (the samples were drawn by `hi - lo`: a panic), and
+    // values that fit f64 but not once scaled (the client could not encode them).
+    for range in ["[-1e308, 1e308]", "[0, 1e300]"] {
+        let text = format!("input x: enc vector[3] range {range};\noutput x;\n");
+        let d = refused("huge.hel", &text, &Options::default());
+        let shown = d.render_plain();
+        assert_eq!(d.code, Code::Range, "{shown}");
+        assert!(shown.contains("huge.hel:1:7"), "{shown}");
+    }
     // 10^60 (2^200) over a 2^40 scale: a base of 242 bits, more than N = 2^13 holds at all.
     let opts = Options {
         max_log_n: 13,

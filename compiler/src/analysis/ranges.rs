@@ -299,7 +299,7 @@ fn sample_tensor(
                 return lo;
             }
             match kind {
-                Kind::Uniform => rng.random_range(lo..=hi),
+                Kind::Uniform => draw(rng, lo, hi),
                 Kind::RowSigns if lo < 0.0 && hi > 0.0 => {
                     if row_flag {
                         rng.random_range(0.0..=hi)
@@ -307,7 +307,7 @@ fn sample_tensor(
                         -rng.random_range(0.0..=-lo)
                     }
                 }
-                Kind::RowSigns => rng.random_range(lo..=hi),
+                Kind::RowSigns => draw(rng, lo, hi),
                 Kind::Corners => {
                     if rng.random_bool(0.5) {
                         hi
@@ -592,5 +592,17 @@ mod tests {
             let Value::Tensor(w) = &s["w"] else { panic!() };
             assert!(w.data.iter().all(|x| (-1.0..=1.0).contains(x)));
         }
+    }
+}
+
+/// A uniform draw from `[lo, hi]` (`lo < hi`, both finite), also where `hi - lo` overflows
+/// (a declared range of `[-1e308, 1e308]`: the lowering refuses it as too large for the
+/// parameters, with its location, but the samples come first).
+pub(crate) fn draw(rng: &mut impl rand::Rng, lo: f64, hi: f64) -> f64 {
+    if (hi - lo).is_finite() {
+        rng.random_range(lo..=hi)
+    } else {
+        let u: f64 = rng.random();
+        lo * (1.0 - u) + hi * u
     }
 }

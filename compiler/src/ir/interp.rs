@@ -446,7 +446,7 @@ fn transpose(a: &Tensor) -> Option<Tensor> {
 /// Random inputs for `p`, uniform in each input's declared range (`[-1, 1]` where none is
 /// declared). Deterministic for a seed; used by the differential tests of every pass.
 pub fn random_inputs(p: &Program, seed: u64) -> HashMap<String, Value> {
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut out = HashMap::new();
     for decl in p.inputs.iter().filter(|d| !p.is_derived(&d.name)) {
@@ -458,7 +458,7 @@ pub fn random_inputs(p: &Program, seed: u64) -> HashMap<String, Value> {
                     if lo == hi {
                         lo
                     } else {
-                        rng.random_range(lo..=hi)
+                        crate::analysis::ranges::draw(rng, lo, hi)
                     }
                 })
                 .collect(),

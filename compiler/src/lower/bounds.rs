@@ -174,7 +174,7 @@ pub fn random_inputs(s: &Schedule, seed: u64) -> Vec<Vec<Tensor>> {
                                 let top = if sign > 0.0 { hi } else { -lo };
                                 sign * rng.random_range(0.0..=top)
                             } else {
-                                rng.random_range(lo..=hi)
+                                crate::analysis::ranges::draw(&mut rng, lo, hi)
                             }
                         })
                         .collect();

@@ -166,7 +166,9 @@ pub(super) fn fit_values(
         if m == 0.0 {
             continue;
         }
-        let need = if m.is_finite() {
+        // A value whose encoding (value times scale) overflows f64 fits no modulus either:
+        // the client could not encode it.
+        let need = if (m * n.scale).is_finite() {
             m.log2() + n.scale.log2() + RANGE_MARGIN_BITS - (log_q[n.level as usize] - base)
         } else {
             f64::INFINITY
