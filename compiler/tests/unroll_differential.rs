@@ -123,3 +123,48 @@ fn partial_unroll_preserves_semantics() {
         }
     }
 }
+
+/// A compile-time scalar to a power that depends on the loop variable (`0.5^i`, a decaying
+/// weight) is scalar arithmetic like `eta / (i + 1)`: every level folds it to the same
+/// values as the interpreter; a negative base to a fractional power is a located error
+/// once folded, and an encrypted base still may not take such an exponent.
+#[test]
+fn a_compile_time_base_may_take_a_loop_dependent_exponent() {
+    use hel_compiler::ir::interp::{Tensor, Value};
+    use hel_compiler::ir::Shape;
+    let text = "input x: enc vector[2];\nlet s = zeros(2);\n\
+                for i in 0..4 { s = s + 0.5^i * x; }\noutput s;\n";
+    let p = hel_compiler::frontend(&hel_compiler::SourceFile::new("decay.hel", text), &[])
+        .expect("valid");
+    let mut inputs = std::collections::HashMap::new();
+    inputs.insert(
+        "x".to_string(),
+        Value::Tensor(Tensor {
+            shape: Shape::Vector(2),
+            data: vec![1.0, -2.0],
+        }),
+    );
+    let want = Value::Tensor(Tensor {
+        shape: Shape::Vector(2),
+        data: vec![1.875, -3.75],
+    });
+    assert_eq!(eval(&p, &inputs).expect("eval")[0].1, want);
+    for level in [OptLevel::O0, OptLevel::O1, OptLevel::O2] {
+        let q = Pipeline::new(level)
+            .run(p.clone(), None, &mut |_, _| {})
+            .expect("passes");
+        assert_eq!(eval(&q, &inputs).expect("eval")[0].1, want, "{level:?}");
+    }
+    let nan = text.replace("0.5^i", "(-0.5)^(i / 2)");
+    let p = hel_compiler::frontend(&hel_compiler::SourceFile::new("nan.hel", nan.clone()), &[])
+        .expect("checked");
+    let d = Pipeline::new(OptLevel::O0)
+        .run(p, None, &mut |_, _| {})
+        .expect_err("NaN at i = 1");
+    assert!(d.message.contains("fractional power"), "{}", d.message);
+    assert!(nan[d.span.start as usize..].starts_with("(-0.5)^(i / 2)"));
+    let enc = text.replace("0.5^i * x", "x^(i + 1)");
+    let d = hel_compiler::frontend(&hel_compiler::SourceFile::new("enc.hel", enc), &[])
+        .expect_err("an encrypted base");
+    assert!(d.message.contains("loop variable `i`"), "{}", d.message);
+}

@@ -390,6 +390,11 @@ fn graph_intervals(g: &Graph, input: &dyn Fn(&str) -> (f64, f64)) -> Vec<(f64, f
                 let (lo, hi) = a(0);
                 (lo.max(0.0).sqrt(), hi.max(0.0).sqrt())
             }
+            // Compile-time scalars: exact once both are known (after unrolling).
+            Op::PowScalar => match (a(0), a(1)) {
+                ((b, b2), (e, e2)) if b == b2 && e == e2 => (b.powf(e), b.powf(e)),
+                _ => UNKNOWN,
+            },
             Op::Transpose | Op::Index | Op::Element { .. } => a(0),
             Op::SumRows | Op::SumCols => times(len(0), a(0)),
             Op::MatVec | Op::MatMul => times(len(0), mul(a(0), a(1))),

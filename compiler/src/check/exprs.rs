@@ -143,8 +143,22 @@ impl<'a> Elab<'a> {
     pub(super) fn power(&mut self, e: &Expr, base: &Expr, exp: &Expr) -> Result<Val, Diagnostic> {
         let b = self.value(base)?;
         let look = self.const_lookup();
-        let x = consts::eval(self.src, exp, "an exponent", &look)?;
+        let x = consts::eval(self.src, exp, "an exponent", &look);
         drop(look);
+        let x = match x {
+            Ok(x) => x,
+            // A compile-time scalar to a power that depends on the loop variable (`0.99^i`)
+            // is scalar arithmetic like `eta / (i + 1)`: folded once the loop is unrolled.
+            Err(d) if b.ct && b.ty.shape == Shape::Scalar => {
+                let x = self.value(exp)?;
+                if !(x.ct && x.ty.shape == Shape::Scalar) {
+                    return Err(d);
+                }
+                let id = self.add(node(Op::PowScalar, vec![b.node, x.node], b.ty, e.span));
+                return Ok(Val { node: id, ..b });
+            }
+            Err(d) => return Err(d),
+        };
         if x.fract() != 0.0 || x < 1.0 || x > MAX_EXP as f64 {
             return Err(self
                 .err(

@@ -242,6 +242,7 @@ fn eval_graph<'a>(
             Op::Neg => tensor(t(0)?.map(|x| -x)),
             Op::Pow { exp } => tensor(t(0)?.map(|x| x.powi(*exp as i32))),
             Op::Sqrt => tensor(t(0)?.map(f64::sqrt)),
+            Op::PowScalar => tensor(zip(t(0)?, t(1)?, f64::powf)),
             Op::MatMul => tensor(matmul(t(0)?, t(1)?).ok_or_else(|| bad("matmul shapes"))?),
             Op::MatVec => tensor(matvec(t(0)?, t(1)?).ok_or_else(|| bad("matvec shapes"))?),
             Op::ScaleCols | Op::ScaleRows => {

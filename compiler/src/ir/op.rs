@@ -45,6 +45,9 @@ pub enum Op {
     Dot,
     /// Square root of a compile-time scalar.
     Sqrt,
+    /// `args[0]` to the power `args[1]`, both compile-time scalars: an exponent that depends
+    /// on the loop variable (`0.99^i`, a decaying weight), folded once the loop is unrolled.
+    PowScalar,
     /// Element `args[1]` (a compile-time scalar) of the sequence `args[0]`.
     Index,
     /// Element `index` of the sequence `args[0]`, once the index is known.
@@ -105,6 +108,7 @@ impl Op {
             Op::SumCols => "sum_cols",
             Op::Dot => "dot",
             Op::Sqrt => "sqrt",
+            Op::PowScalar => "pow",
             Op::Index => "index",
             Op::Element { .. } => "element",
             Op::Loop(_) => "loop",

@@ -370,6 +370,7 @@ impl<'p> Oracle<'p> {
             Op::Neg => -arg(0)?,
             Op::Pow { exp } => arg(0)?.powi(*exp as i32),
             Op::Sqrt => arg(0)?.sqrt(),
+            Op::PowScalar => arg(0)?.powf(arg(1)?),
             _ => return None,
         };
         v.is_finite().then_some(v)

@@ -146,6 +146,7 @@ pub(crate) fn fold(b: &Builder, n: &Node) -> Option<f64> {
         // The same power the interpreter computes.
         (Op::Pow { exp }, Some(a), None) => a.powi(i32::try_from(*exp).ok()?),
         (Op::Sqrt, Some(a), None) => a.sqrt(),
+        (Op::PowScalar, Some(a), Some(y)) => a.powf(y),
         (Op::Transpose, Some(a), None) => a,
         (Op::SumRows, Some(a), None) => a * rows(0)?,
         (Op::SumCols, Some(a), None) => a * inner(0)?,
@@ -164,6 +165,16 @@ fn non_finite(p: &Program, b: &Builder, n: &Node, value: f64) -> Diagnostic {
         }
         (Op::Div, _) => "division by zero or overflow in a division".to_string(),
         (Op::Pow { exp }, Some(x)) => format!("{} to the power {exp} overflows", show(x)),
+        (Op::PowScalar, Some(x)) => match arg(1) {
+            Some(y) if x < 0.0 && y.fract() != 0.0 => {
+                format!(
+                    "a negative number ({}) to a fractional power ({y})",
+                    show(x)
+                )
+            }
+            Some(y) => format!("{} to the power {} is not finite", show(x), show(y)),
+            None => "a power of a compile-time scalar is not finite".to_string(),
+        },
         (op, _) if value.is_nan() => format!("`{}` of infinite or undefined values", op.name()),
         (op, _) => format!("`{}` overflows the range of 64-bit floats", op.name()),
     };
