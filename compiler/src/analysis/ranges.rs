@@ -458,6 +458,18 @@ fn times(n: f64, a: (f64, f64)) -> (f64, f64) {
     clean((n * a.0, n * a.1))
 }
 
+/// A uniform draw from `[lo, hi]` (`lo < hi`, both finite), also where `hi - lo` overflows
+/// (a declared range of `[-1e308, 1e308]`: the lowering refuses it as too large for the
+/// parameters, with its location, but the samples come first).
+pub(crate) fn draw(rng: &mut impl rand::Rng, lo: f64, hi: f64) -> f64 {
+    if (hi - lo).is_finite() {
+        rng.random_range(lo..=hi)
+    } else {
+        let u: f64 = rng.random();
+        lo * (1.0 - u) + hi * u
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,17 +609,5 @@ mod tests {
             let Value::Tensor(w) = &s["w"] else { panic!() };
             assert!(w.data.iter().all(|x| (-1.0..=1.0).contains(x)));
         }
-    }
-}
-
-/// A uniform draw from `[lo, hi]` (`lo < hi`, both finite), also where `hi - lo` overflows
-/// (a declared range of `[-1e308, 1e308]`: the lowering refuses it as too large for the
-/// parameters, with its location, but the samples come first).
-pub(crate) fn draw(rng: &mut impl rand::Rng, lo: f64, hi: f64) -> f64 {
-    if (hi - lo).is_finite() {
-        rng.random_range(lo..=hi)
-    } else {
-        let u: f64 = rng.random();
-        lo * (1.0 - u) + hi * u
     }
 }
