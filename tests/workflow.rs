@@ -478,6 +478,17 @@ fn mismatched_corrupt_and_misplaced_files_are_clear_errors() {
     // Keygen refuses to replace keys.
     let e = fails(dir, &["keygen", "poly.helc", "--out", "keys"]);
     assert!(e.contains("--force"), "{e}");
+    // The source program where its compilation belongs: compile it first, say so.
+    std::fs::copy(example("poly.hel"), dir.join("poly.src")).expect("copy");
+    for source in [example("poly.hel"), "poly.src".to_string()] {
+        let e = fails(dir, &encrypt_args(&source, &["x=x.csv"], "i3.hct"));
+        let flat = e
+            .replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(flat.contains("source program, not a compiled one"), "{e}");
+    }
     // A CSV of the wrong shape names the file.
     write_csv(&dir.join("short.csv"), &[vec![1.0], vec![2.0]]);
     let e = fails(dir, &encrypt_args("poly.helc", &["x=short.csv"], "i2.hct"));

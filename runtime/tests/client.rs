@@ -449,14 +449,33 @@ fn inputs_are_checked_and_errors_name_the_input_and_shapes() {
 
     let mut bad = s.inputs.clone();
     bad[X as usize][0].data[2] = f64::NAN;
-    assert!(matches!(enc(&bad), ClientError::NonFinite { index: 2, .. }));
+    let err = enc(&bad);
+    assert!(
+        matches!(&err, ClientError::NonFinite { at, .. } if at == "entry 3"),
+        "{err}"
+    );
 
     let mut bad = s.inputs.clone();
     bad[X as usize][0].data[4] = 4.5;
     let err = enc(&bad);
     assert!(
         err.to_string()
-            .contains("input `x` entry 4 = 4.5 is outside the declared range [-4, 4]"),
+            .contains("input `x` entry 5 = 4.5 is outside the declared range [-4, 4]"),
+        "{err}"
+    );
+
+    // Counted from 1 as in the file, a matrix entry by row and column; huge values readable.
+    let z = s.inputs[Z as usize][1].clone();
+    let mut bad = s.inputs.clone();
+    bad[Z as usize][1].data[z.data.len() - 1] = 1e200;
+    let mut ranged = s.schedule.clone();
+    ranged.inputs[Z as usize].range = Some((-1.0, 1.0));
+    let err = encrypt_inputs(&ranged, &s.ctx, &s.sk, &bad, &mut Sampler::from_os())
+        .map(drop)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("input `Z[1]` row 2, column 3 = 1e200 is outside"),
         "{err}"
     );
 

@@ -32,7 +32,25 @@ pub fn read_client_file(schedule: &Schedule, path: &Path, kind: FileKind) -> Res
 /// Loads and validates a compiled program (`.helc`, binary or RON).
 pub fn load_schedule(path: &Path) -> Result<Schedule> {
     let bytes = read_bytes(path, "compiled program", limits::MAX_SCHEDULE_FILE)?;
-    Schedule::from_bytes(&bytes).map_err(|e| user_error(format!("{}: {e}", path.display())))
+    Schedule::from_bytes(&bytes).map_err(|e| {
+        // A `.hel` source given where its compilation belongs: say so, not how RON failed.
+        let source = path.extension().is_some_and(|x| x == "hel")
+            || hel_compiler::syntax::parse(&hel_compiler::SourceFile::new(
+                path.display().to_string(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ))
+            .is_ok();
+        if source {
+            user_error(format!(
+                "{}: this is a .hel source program, not a compiled one; compile it first \
+                 (`hel compile {} -o PROGRAM.helc`) and give the .helc file",
+                path.display(),
+                path.display()
+            ))
+        } else {
+            user_error(format!("{}: {e}", path.display()))
+        }
+    })
 }
 
 /// A client-file error, prefixed with the file it concerns.

@@ -63,7 +63,7 @@ pub enum ClientError {
     },
     /// Same program hash but other CKKS parameters (a hand-edited or mixed-up schedule).
     #[error(
-        "{what} were made under other CKKS parameters (fingerprint {found}) than the schedule's \
+        "{what}: made under other CKKS parameters (fingerprint {found}) than the schedule's \
          ({expected})"
     )]
     WrongParams {
@@ -100,20 +100,25 @@ pub enum ClientError {
         got: Shape,
     },
     /// NaN or infinity in an input.
-    #[error("input `{name}` entry {index} is {value}, not a finite number")]
+    #[error("input `{name}` {at} is {value}, not a finite number")]
     NonFinite {
         name: String,
-        index: usize,
+        /// Where in the tensor: `row 10, column 3` or `entry 7` (from 1, as in the file).
+        at: String,
         value: f64,
     },
     /// A value outside the range the program declares (its precision analysis assumes it).
     #[error(
-        "input `{name}` entry {index} = {value} is outside the declared range [{lo}, {hi}] \
-         (the compiled program's precision guarantee assumes it)"
+        "input `{name}` {at} = {} is outside the declared range [{}, {}] (the compiled \
+         program's precision guarantee assumes it)",
+        Num(*value),
+        Num(*lo),
+        Num(*hi)
     )]
     OutOfRange {
         name: String,
-        index: usize,
+        /// Where in the tensor: `row 10, column 3` or `entry 7` (from 1, as in the file).
+        at: String,
         value: f64,
         lo: f64,
         hi: f64,
@@ -189,3 +194,18 @@ pub enum ClientError {
 
 /// Result alias for the client.
 pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// A number for a message: scientific notation where plain notation would be unreadably long
+/// (`1e200` is 201 digits in Rust's `Display`).
+pub struct Num(pub f64);
+
+impl std::fmt::Display for Num {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let a = self.0.abs();
+        if a != 0.0 && a.is_finite() && !(1e-6..1e9).contains(&a) {
+            write!(f, "{:e}", self.0)
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}

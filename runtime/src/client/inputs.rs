@@ -57,6 +57,17 @@ pub(crate) fn source_name(schedule: &Schedule, pack: &Pack) -> String {
 }
 
 /// Checks one input's tensors: element count, shape, finiteness and the declared range.
+/// Where entry `index` (row-major) of a tensor of `shape` is, counted from 1 as the lines and
+/// columns of its file: `row 10, column 3` of a matrix, `entry 7` of a vector.
+fn position(shape: Shape, index: usize) -> String {
+    match shape {
+        Shape::Matrix(_, c) if c > 0 => {
+            format!("row {}, column {}", index / c + 1, index % c + 1)
+        }
+        _ => format!("entry {}", index + 1),
+    }
+}
+
 fn check_input(decl: &TensorInput, tensors: &[Tensor]) -> Result<()> {
     if tensors.len() != decl.elements() {
         return Err(ClientError::ElementCount {
@@ -83,7 +94,7 @@ fn check_input(decl: &TensorInput, tensors: &[Tensor]) -> Result<()> {
             if !value.is_finite() {
                 return Err(ClientError::NonFinite {
                     name: element_name(decl, e),
-                    index,
+                    at: position(decl.shape, index),
                     value,
                 });
             }
@@ -91,7 +102,7 @@ fn check_input(decl: &TensorInput, tensors: &[Tensor]) -> Result<()> {
                 if !(lo..=hi).contains(&value) {
                     return Err(ClientError::OutOfRange {
                         name: element_name(decl, e),
-                        index,
+                        at: position(decl.shape, index),
                         value,
                         lo,
                         hi,
