@@ -163,4 +163,32 @@ fn only_the_kept_level_has_its_scale_raised() {
     let unraised = compile(&src, &unraised).unwrap();
     assert_eq!(unraised.schedule().params.log_scale, 40);
     assert!(unraised.lowered.deficit > 0.0);
+    // A fraction of a bit short is the noise simulation's spread: a clause of the
+    // explanation, no warning.
+    assert!(unraised.report().warning().is_none());
+}
+
+/// Heavy-ball least squares for 12 steps: on inputs anywhere in the declared ranges (all
+/// ones, where the step is too long) the iteration amplifies the noise until the predicted
+/// error is bits away from the target at any parameters the budget allows. It compiles, with
+/// a warning of its own (it was only a clause at the end of the explanation), and the report
+/// (`precision_shortfall` in `--json`) names it.
+#[test]
+fn a_precision_shortfall_is_a_warning() {
+    let text = "const k = 12;\ninput X: enc matrix[8, 3] range [-1, 1];\n\
+                input y: enc vector[8] range [-1, 1];\nlet w = zeros(3);\nlet wp = zeros(3);\n\
+                for i in 0..k {\n    let wn = w - 0.3 / 8 * (transpose(X) @ (X @ w - y)) + 0.5 * (w - wp);\n\
+                \x20   wp = w;\n    w = wn;\n}\noutput w, wp;\n";
+    let src = SourceFile::new("heavy_ball.hel", text.to_string());
+    let c = compile(&src, &options(OptLevel::O1, 20, &[])).unwrap();
+    let report = c.report();
+    let warning = report.warning().unwrap_or_default();
+    assert!(
+        warning.starts_with("warning: predicted precision") && warning.contains("hel encrypt"),
+        "{warning}"
+    );
+    assert!(report
+        .precision_shortfall
+        .as_ref()
+        .is_some_and(|s| s.contains("of the 20 targeted")));
 }

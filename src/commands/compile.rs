@@ -121,7 +121,7 @@ pub fn run(args: CompileArgs) -> CmdResult {
     let schedule = &compiled.lowered.schedule;
     let bytes = write_outputs(&args, schedule)?;
     let report = compiled.report();
-    if let Some(w) = report.divergence_warning() {
+    if let Some(w) = report.warning() {
         eprintln!("{w}");
     }
     for note in &compiled.notes {

@@ -190,7 +190,7 @@ pub fn run(args: DepthArgs) -> CmdResult {
                     .map_err(super::common::user_error)?;
                 eprintln!("wrote {} ({} bytes)", svg.display(), picture.len());
             }
-            if let Some(w) = r.divergence_warning() {
+            if let Some(w) = r.warning() {
                 eprintln!("{w}");
             }
             // Lowering leaves the tensor IR as it is; its row shows the ciphertext ops.

@@ -245,14 +245,14 @@ pub(super) fn precision_deficit(
 
 /// The outputs' precision against the target (see the module documentation): `None` if every
 /// output's predicted bound keeps `--precision` bits of its range, else a sentence for the
-/// explanation.
+/// explanation, with the bits it falls short by.
 pub(super) fn precision(
     p: &Program,
     s: &Schedule,
     ranges: &Ranges,
     opts: &LowerOptions,
     factors: &[f64],
-) -> Option<String> {
+) -> Option<(f64, String)> {
     let target = opts.params.precision_bits as f64;
     let mut worst: Option<(f64, usize)> = None;
     let range = |k: usize| ranges.of(p.outputs[k].node) / factors.get(k).copied().unwrap_or(1.0);
@@ -268,11 +268,12 @@ pub(super) fn precision(
     }
     let (bits, k) = worst?;
     let decl = &p.outputs[k];
-    Some(format!(
-        "; predicted precision {bits:.1} bits of the {target} targeted: output `{}` (range \
+    let sentence = format!(
+        "predicted precision {bits:.1} bits of the {target} targeted: output `{}` (range \
          {:.2e}) has a predicted error of {:.2e} on random inputs from the declared ranges",
         decl.name,
         range(k),
         s.outputs[k].bound,
-    ))
+    );
+    Some((target - bits, sentence))
 }

@@ -763,8 +763,13 @@ fn lower_at(
         return Ok(a);
     }
     bounds::annotate(&mut schedule, &mags, &on_schedule);
-    if let Some(note) = fit::precision(p, &schedule, ranges, opts, factors) {
-        choice.explanation.push_str(&note);
+    if let Some((short, note)) = fit::precision(p, &schedule, ranges, opts, factors) {
+        choice.explanation.push_str(&format!("; {note}"));
+        // A fraction of a bit is the noise simulation's own spread (a raised scale lands
+        // there): worth a clause, not a warning.
+        if short >= 1.0 {
+            choice.shortfall = Some(note);
+        }
     }
     check::check(&schedule).map_err(|e| e.into_diagnostic(p))?;
     schedule.program_hash = schedule.canonical_hash();

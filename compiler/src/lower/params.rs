@@ -88,6 +88,9 @@ pub struct ParamChoice {
     pub group: usize,
     /// Human-readable explanation (why this N, the bit budget).
     pub explanation: String,
+    /// Where the outputs' predicted precision falls short of `--precision`: which output,
+    /// by how much (also at the end of the explanation).
+    pub shortfall: Option<String>,
 }
 
 /// Why no parameters were chosen: the circuit is too deep for the 128-bit budget, or the
@@ -143,6 +146,7 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
             base_primes: 1,
             group: 1,
             explanation,
+            shortfall: None,
         });
     }
     let log_scale = (req.precision_bits + NOISE_MARGIN_BITS + req.extra_scale_bits).max(30);
@@ -224,6 +228,7 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
                 base_primes,
                 group: group as usize,
                 explanation,
+                shortfall: None,
             });
         }
     }

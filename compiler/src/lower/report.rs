@@ -25,6 +25,9 @@ pub struct CtReport {
     pub predicted_error: f64,
     /// Which operation consumed each level of the deepest output ([`super::level_path`]).
     pub level_path: Vec<super::level_path::LevelStep>,
+    /// Where the outputs' predicted precision falls short of `--precision`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision_shortfall: Option<String>,
 }
 
 /// The chosen parameters, by bit sizes.
@@ -76,13 +79,25 @@ pub fn ct_ops(s: &Schedule) -> BTreeMap<String, usize> {
 
 impl CtReport {
     /// A warning for programs whose outputs overflow when simulated on inputs from the declared
-    /// ranges (e.g. an iteration that diverges there): their predicted error is unbounded.
-    pub fn divergence_warning(&self) -> Option<String> {
-        (!self.predicted_error.is_finite()).then(|| {
-            "warning: the outputs overflow f64 when the program is simulated on inputs from the \
-             declared ranges (it diverges there), so its error cannot be bounded; check the \
-             input ranges, or the iteration count"
-                .to_string()
+    /// ranges (e.g. an iteration that diverges there): their predicted error is unbounded; or
+    /// whose predicted precision falls short of `--precision` (the best the budget allows,
+    /// compiled all the same).
+    pub fn warning(&self) -> Option<String> {
+        if !self.predicted_error.is_finite() {
+            return Some(
+                "warning: the outputs overflow f64 when the program is simulated on inputs from \
+                 the declared ranges (it diverges there), so its error cannot be bounded; check \
+                 the input ranges, or the iteration count"
+                    .to_string(),
+            );
+        }
+        // The parameters are the best the budget allows; the program still compiles.
+        self.precision_shortfall.as_ref().map(|s| {
+            format!(
+                "warning: {s}; that bound holds for any inputs in the declared ranges and \
+                 `hel encrypt` predicts the error on your data; narrow the ranges to the data, \
+                 iterate less or lower --precision"
+            )
         })
     }
 }
@@ -110,5 +125,6 @@ pub fn report(l: &Lowered) -> CtReport {
         explanation: l.params.explanation.clone(),
         predicted_error: s.outputs.iter().map(|o| o.bound).fold(0.0, f64::max),
         level_path: super::level_path::level_path(s),
+        precision_shortfall: l.params.shortfall.clone(),
     }
 }
