@@ -384,26 +384,38 @@ fn better_level(
     // The candidates, each level's search priced by the lowering's rules and, where that
     // gives a different program, by the tensor model's (see `ProductPricing::Tensor`).
     let requested = options.passes.level;
-    let mut candidates = vec![(requested, ProductPricing::Tensor)];
+    let mut candidates = vec![(requested, ProductPricing::Tensor, false)];
     for level in [OptLevel::O1, OptLevel::O0] {
         if level < requested {
-            candidates.push((level, ProductPricing::Lowering));
+            candidates.push((level, ProductPricing::Lowering, false));
             if level > OptLevel::O0 {
-                candidates.push((level, ProductPricing::Tensor));
+                candidates.push((level, ProductPricing::Tensor, false));
             }
         }
     }
+    // Scalings merged through chains of them (`Rules::merge_scales`), lowered only where the
+    // pipeline comes out shallower in the tensor model: a decaying average reaches depth 0
+    // so, where NAG would upload 15% more for the same depth.
+    if requested > OptLevel::O0 {
+        candidates.push((requested, ProductPricing::Lowering, true));
+    }
+    let unmerged_depth = analyze(&best.program).tensor_depth;
     // The same level's program priced by the lowering's rules: a variant equal to it is
     // not lowered again.
     let mut lowering_priced = best.program.clone();
-    for (level, products) in candidates {
+    for (level, products, merge_scales) in candidates {
         let mut o = options.clone();
         o.passes.level = level;
         o.passes.products = products;
+        o.passes.merge_scales = merge_scales;
         let Ok(optimized) = optimize_program(program.clone(), o.passes, &mut |_, _| {}) else {
             continue;
         };
-        if products == ProductPricing::Lowering {
+        if merge_scales {
+            if analyze(&optimized.program).tensor_depth >= unmerged_depth {
+                continue;
+            }
+        } else if products == ProductPricing::Lowering {
             lowering_priced = optimized.program.clone();
         } else if lowering_priced == optimized.program {
             continue;
@@ -419,9 +431,10 @@ fn better_level(
         let (bd, bt) = (best_depth, estimate(&best));
         if d < bd || (d == bd && t < 0.99 * bt) {
             let mut c = candidate;
-            let how = match products {
-                ProductPricing::Lowering => "",
-                ProductPricing::Tensor => {
+            let how = match (products, merge_scales) {
+                (_, true) => " with public factors merged through chains of scalings",
+                (ProductPricing::Lowering, false) => "",
+                (ProductPricing::Tensor, false) => {
                     " with products of encrypted matrices priced as one level by the depth search"
                 }
             };

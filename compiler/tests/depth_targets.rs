@@ -102,3 +102,41 @@ fn nesterov_depth_at_o0_is_7k_1() {
         );
     }
 }
+
+/// A decaying average `s = 0.99 s + 0.01 Z[i]` is a sum of constants times inputs, each
+/// packed by the client: depth 0 however long, with the scalings merged through the chain
+/// (`Rules::merge_scales`, the driver's variant). Priced one merge at a time, each engine pass
+/// halved the depth (k = 1000: 62 after the passes, 94 at k = 1500, refused as too deep), and
+/// the driver keeps the merged variant only where it is shallower: the flagship's NAG, the
+/// same depth either way, keeps its unmerged program (15% less upload).
+#[test]
+fn a_decaying_average_is_depth_0_at_any_length() {
+    use hel_compiler::driver::compile;
+    use hel_compiler::{Options, SourceFile};
+    let text = "const k = 8;\ninput Z: enc vector[8][k] range [-1, 1];\nlet s = zeros(8);\n\
+                for i in 0..k { s = 0.99 * s + 0.01 * Z[i]; }\noutput s;\n";
+    let src = SourceFile::new("ema.hel", text);
+    for k in [8.0, 60.0, 200.0] {
+        let o = Options {
+            sets: vec![("k".into(), k)],
+            ..Options::default()
+        };
+        let c = compile(&src, &o).unwrap_or_else(|d| panic!("{}", d.render_plain()));
+        assert_eq!(c.report().depth, 0, "k = {k}: {:?}", c.notes);
+        assert!(
+            c.notes.iter().any(|n| n.contains("merged")),
+            "{:?}",
+            c.notes
+        );
+    }
+    let mut merged = hel_compiler::passes::pipeline::Options {
+        level: OptLevel::O2,
+        ..Default::default()
+    };
+    let nag = load("logreg_nag", &[("k", 6.0)]);
+    let plain = Pipeline::with_options(merged).run(nag.clone(), None, &mut |_, _| {});
+    merged.merge_scales = true;
+    let with = Pipeline::with_options(merged).run(nag, None, &mut |_, _| {});
+    let (plain, with) = (plain.unwrap(), with.unwrap());
+    assert_eq!(analyze(&plain).tensor_depth, analyze(&with).tensor_depth);
+}

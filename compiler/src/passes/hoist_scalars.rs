@@ -5,12 +5,13 @@
 //! `-O2` they may also look across iterations.
 
 use super::depth_search::{EnginePass, Rules};
-use super::pipeline::OptLevel;
+use super::pipeline::{OptLevel, Options};
 
-pub fn pass(level: OptLevel) -> EnginePass {
+pub fn pass(options: &Options) -> EnginePass {
+    let level = options.level;
     EnginePass {
         name: "hoist-scalars",
         description: "move public scalar factors onto the operand with the most slack (e.g. gamma*c3 onto a fresh input)",
-        rules: Rules { hoist: true, cross_iteration: level == OptLevel::O2, ..Rules::default() },
+        rules: Rules { hoist: true, cross_iteration: level == OptLevel::O2, merge_scales: options.merge_scales, ..Rules::default() },
     }
 }

@@ -39,6 +39,9 @@ pub struct Options {
     pub unroll_factor: Option<u32>,
     /// How the depth search prices a product of two encrypted matrices.
     pub products: ProductPricing,
+    /// Whether the depth search merges scalings through chains of them
+    /// ([`super::depth_search::Rules::merge_scales`]); the driver tries it as a variant.
+    pub merge_scales: bool,
 }
 
 /// How the depth search ([`super::depth_search`]) prices a product of two encrypted matrices
@@ -101,8 +104,8 @@ impl Pipeline {
         if level >= OptLevel::O1 {
             passes.push(Box::new(super::poly_eval::PolyEval));
             passes.push(Box::new(super::rebalance::Rebalance));
-            passes.push(Box::new(super::hoist_scalars::pass(level)));
-            passes.push(Box::new(super::distribute::pass(level)));
+            passes.push(Box::new(super::hoist_scalars::pass(&options)));
+            passes.push(Box::new(super::distribute::pass(&options)));
             passes.push(Box::new(super::reassociate::pass(&options)));
         }
         if level >= OptLevel::O2 {

@@ -17,6 +17,6 @@ pub fn pass(options: &Options) -> EnginePass {
     EnginePass {
         name: "reassociate",
         description: "A@(B@x) -> (A@B)@x where A@B is shallower than B@x (with hoisting, distribution and folding)",
-        rules: Rules { hoist: true, distribute: true, fold: true, reassociate: true, cross_iteration: level == OptLevel::O2, precompute_later, products: options.products, client_budget: options.client_precompute, ..Rules::default() },
+        rules: Rules { hoist: true, distribute: true, fold: true, reassociate: true, cross_iteration: level == OptLevel::O2, precompute_later, products: options.products, client_budget: options.client_precompute, merge_scales: options.merge_scales, ..Rules::default() },
     }
 }

@@ -32,6 +32,7 @@ pub fn pass(options: &Options) -> EnginePass {
             precompute_later: false,
             products: options.products,
             client_budget: options.client_precompute,
+            merge_scales: options.merge_scales,
         },
     }
 }

@@ -83,7 +83,8 @@ pub fn compile_bootstrapped(
     let Err(first_err) = first else {
         return first;
     };
-    for nth in 1.. {
+    // The loops the template can cut are few (top-level loops); the bound only guards.
+    for nth in 1..64 {
         match compile_cut(source, &whole, options, rule, round_size, costs, nth) {
             Ok(mut b) => {
                 b.reason = format!(
@@ -95,7 +96,14 @@ pub fn compile_bootstrapped(
                 return Ok(b);
             }
             Err(e) if e.code == Code::Rounds && e.message.contains("no other loop") => break,
-            Err(_) => {}
+            // This loop's rounds cannot be cut or do not fit: the next one may.
+            Err(e)
+                if matches!(
+                    e.code,
+                    Code::Rounds | Code::TooDeep | Code::Budget | Code::Params | Code::Range
+                ) => {}
+            // The program's own error (the same whichever loop is cut).
+            Err(_) => break,
         }
     }
     Err(first_err)

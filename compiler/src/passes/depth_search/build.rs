@@ -77,7 +77,11 @@ impl Engine<'_> {
                 );
                 let chosen = self.choose(&options, budget);
                 let outer = self.site.replace(span);
-                let id = self.build_form(&chosen, budget, span, &iter);
+                let id = if self.merged_scale(&options, &chosen) {
+                    self.build(&chosen, budget)
+                } else {
+                    self.build_form(&chosen, budget, span, &iter)
+                };
                 self.site = outer;
                 id
             }
@@ -89,10 +93,20 @@ impl Engine<'_> {
                         .map(|t| self.mk(t)),
                 );
                 let chosen = self.choose(&options, budget);
+                if self.merged_scale(&options, &chosen) {
+                    return self.build(&chosen, budget);
+                }
                 let (span, iter) = self.origin(t);
                 self.build_form(&chosen, budget, span, &iter)
             }
         }
+    }
+
+    /// Whether `chosen` is a scaling that another option's factors merged into (an
+    /// alternative, not the term as written): priced at its own minimum ([`Engine::md_form`]),
+    /// it is built as a term of its own, with its alternatives, not by its top operation.
+    fn merged_scale(&self, options: &[P], chosen: &P) -> bool {
+        options.first() != Some(chosen) && matches!(self.t(*chosen), T::Scale(..))
     }
 
     /// Among the options whose minimum depth fits the budget, the one that does the least work
@@ -106,7 +120,14 @@ impl Engine<'_> {
     /// of the options (the term as written first). Between those, the least new work for
     /// products of encrypted matrices ([`Engine::new_products`]).
     fn choose(&mut self, options: &[P], budget: u32) -> P {
-        let depths: Vec<u32> = options.iter().map(|o| self.md_form(&self.t(*o))).collect();
+        // Each form priced by its top operation first; only where none fits, merged scalings
+        // at their own minimum (built as terms of their own, [`Self::merged_scale`]).
+        let mut depths: Vec<u32> = options.iter().map(|o| self.md_form(&self.t(*o))).collect();
+        if self.rules.merge_scales && depths.iter().all(|&d| d > budget) {
+            for (i, o) in options.iter().enumerate().skip(1) {
+                depths[i] = self.md_alternative(&self.t(*o));
+            }
+        }
         if let Some(i) = (0..options.len())
             .filter(|&i| depths[i] <= budget)
             .min_by_key(|&i| {
@@ -367,6 +388,17 @@ impl Engine<'_> {
     }
 
     fn scalar_product(&mut self, ss: &[NodeId], span: Span, iter: &[u32]) -> NodeId {
+        // Constants multiply into one: a factor the client packs into an input, which a
+        // chain of products of constants is not to the passes after this one.
+        if ss.len() > 1 && self.rules.merge_scales {
+            let values: Option<Vec<f64>> = ss.iter().map(|s| self.constant_value(*s)).collect();
+            if let Some(value) = values.map(|v| v.iter().product::<f64>()) {
+                if value.is_finite() {
+                    let ty = Type::plain(Shape::Scalar);
+                    return self.emit(Op::Const { value }, vec![], ty, span, iter);
+                }
+            }
+        }
         let mut acc: Option<NodeId> = None;
         for s in ss {
             let x = self.copy_plain(*s);

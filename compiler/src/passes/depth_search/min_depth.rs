@@ -62,7 +62,7 @@ impl Engine<'_> {
                 // The alternatives are not interned: nothing is memoized on them, and most are
                 // never asked for again.
                 for alt in self.alternatives(&term) {
-                    best = best.min(self.md_form(&alt));
+                    best = best.min(self.md_alternative(&alt));
                 }
                 best
             }
@@ -75,6 +75,19 @@ impl Engine<'_> {
             return 0;
         }
         self.md_direct(t)
+    }
+
+    /// Depth of an alternative form: [`Self::md_form`], but a scaling (factors merged into
+    /// one list, `s1 (s2 x)`) at its own minimum, since its operand is one the merge has not
+    /// opened yet: a decaying average `s = 0.99 s + 0.01 Z[i]` pushes its factors one
+    /// iteration further with every merge, and priced directly each pass took only every
+    /// other step (depth k/2, k/4, ... where 0 is reachable). The build builds such a form
+    /// as a term of its own ([`Engine::build`]).
+    pub(super) fn md_alternative(&mut self, t: &T) -> u32 {
+        if self.rules.merge_scales && matches!(t, T::Scale(..)) {
+            return self.md(&self.mk(t.clone()));
+        }
+        self.md_form(t)
     }
 
     /// Depth of `t` built with its top operation as written (operands at their minimum).

@@ -70,6 +70,12 @@ pub struct Rules {
     /// The client's budget for products it computes: one larger than the whole budget is
     /// priced as the server's, since the client will not take it.
     pub client_budget: ClientPrecompute,
+    /// Is a scaling merged into another (`s1 (s2 x)` -> `(s1 s2) x`) priced at its own
+    /// minimum, through the scalings inside `x` ([`Engine::md_alternative`])? A decaying
+    /// average `s = 0.99 s + 0.01 Z[i]` reaches depth 0 only so; elsewhere it can move factors
+    /// onto inputs for nothing (NAG at k = 6: the same depth, 15% more upload), so the driver
+    /// tries it as a variant ([`crate::passes::pipeline::Options::merge_scales`]).
+    pub merge_scales: bool,
 }
 
 /// A pass that runs the engine with a fixed set of rules (`hoist-scalars`, `distribute`,

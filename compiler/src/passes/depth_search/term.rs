@@ -117,13 +117,35 @@ impl<'a> Engine<'a> {
         ss.iter().all(|s| DepthModel::is_free_factor(self.node(*s)))
     }
 
+    /// The value of a public scalar computed from constants alone: a constant, or arithmetic
+    /// on constants that an earlier pass left unfolded (`0.99 * 0.01` from `rebalance`, a
+    /// product of factors this engine built). `None` otherwise.
+    pub(super) fn constant_value(&self, id: NodeId) -> Option<f64> {
+        let n = self.node(id);
+        if n.ty.shape != Shape::Scalar || n.ty.secrecy != Secrecy::Plain {
+            return None;
+        }
+        let a = |i: usize| n.args.get(i).and_then(|&x| self.constant_value(x));
+        let v = match &n.op {
+            Op::Const { value } => *value,
+            Op::Add => a(0)? + a(1)?,
+            Op::Sub => a(0)? - a(1)?,
+            Op::Mul => a(0)? * a(1)?,
+            Op::Div => a(0)? / a(1)?,
+            Op::Neg => -a(0)?,
+            _ => return None,
+        };
+        v.is_finite().then_some(v)
+    }
+
     /// Levels the server spends scaling `x` by the public scalars `ss`: none for small
     /// integers, none for compile-time constants on an input or a view of one (the client packs
     /// the factor, as the lowering's oracle does), else one.
     pub(super) fn scale_cost(&self, ss: &[NodeId], x: &P) -> u32 {
-        let constants = ss
-            .iter()
-            .all(|s| matches!(self.node(*s).op, Op::Const { .. }));
+        let constants = ss.iter().all(|s| {
+            matches!(self.node(*s).op, Op::Const { .. })
+                || (self.rules.merge_scales && self.constant_value(*s).is_some())
+        });
         let free = self.free_scalars(ss) || (constants && self.input_view(x));
         u32::from(!free)
     }
