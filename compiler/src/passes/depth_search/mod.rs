@@ -71,7 +71,7 @@ pub struct Rules {
     /// priced as the server's, since the client will not take it.
     pub client_budget: ClientPrecompute,
     /// Is a scaling merged into another (`s1 (s2 x)` -> `(s1 s2) x`) priced at its own
-    /// minimum, through the scalings inside `x` ([`Engine::md_alternative`])? A decaying
+    /// minimum, through the scalings inside `x` (`Engine::md_alternative`)? A decaying
     /// average `s = 0.99 s + 0.01 Z[i]` reaches depth 0 only so; elsewhere it can move factors
     /// onto inputs for nothing (NAG at k = 6: the same depth, 15% more upload), so the driver
     /// tries it as a variant ([`crate::passes::pipeline::Options::merge_scales`]).
