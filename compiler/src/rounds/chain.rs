@@ -135,7 +135,15 @@ fn compile_cut(
     let once = compile(&carried);
     let again = recomputed.and_then(|t| compile(&t));
     let threads = options.server_threads.max(1);
+    // Without a bootstrap price for the chain (test rings), more bootstraps are not assumed
+    // free: the rounds computing the prelude again are kept.
+    let priced = |b: &Bootstrapped| {
+        costs
+            .bootstrap_seconds_on(b.chain.log_n, b.chain.log_slots, threads)
+            .is_some()
+    };
     match (again, once) {
+        (Ok(a), Ok(_)) if !priced(&a) => Ok(a),
         (Ok(a), Ok(o)) => {
             let (sa, so) = (
                 estimated_seconds(&a.schedule, costs, threads),
@@ -157,7 +165,7 @@ fn compile_cut(
         (Err(_), Ok(mut o)) => {
             o.reason = format!(
                 "{}; the encrypted values computed before the loop are computed once by the \
-                 first round and handed on (recomputed by every round, the rounds do not fit)",
+                 first round and handed on (rounds computing them again do not compile)",
                 o.reason
             );
             Ok(o)
