@@ -981,6 +981,45 @@ fn scalar_state_runs_encrypted_within_the_bound() {
     );
 }
 
+/// A state whose entries share a large mean (a decaying sum of positive data, about 5.5 at
+/// the refresh, filling the grid's row) is mostly one coefficient of its message, which
+/// EvalMod's sine distorts by the cube of its size in every slot: the error is far above the
+/// bootstrap's noise, and above the charge on the slots' magnitude the bounds made before
+/// (6 · 2^-19 · |v|³ at this ring), and within the bound that applies the sine to the
+/// coefficients.
+#[test]
+fn a_state_with_a_large_mean_is_within_the_bound_of_the_sine_on_its_coefficients() {
+    const K: usize = 4;
+    let text = "const k = 4;\n\
+                input y: enc vector[32][k] range [0.5, 1];\n\
+                let v = zeros(32);\n\
+                for i in 0..k { v = 0.9 * v + 3.2 * y[i]; }\n\
+                output v;\n";
+    let near = |i: usize| Tensor {
+        shape: Shape::Vector(32),
+        data: (0..32).map(|j| 0.9 + 0.01 * ((i + j) % 5) as f64).collect(),
+    };
+    let ys: Vec<Tensor> = (0..K).map(near).collect();
+    let data: HashMap<&str, Vec<Tensor>> = [("y", ys.clone())].into();
+    let (want, b) = run_joined("large_mean.hel", text, 2, &data);
+    assert_eq!(b.rounds, vec![(0, 2), (2, 2)]);
+    let s = &b.schedule;
+    assert_eq!(s.unit.w, 32, "the state fills a row of the grid");
+    // The state the bootstrap refreshes (after two steps) and the old charge on it.
+    let refreshed = (0..32)
+        .map(|j| 0.9 * 3.2 * ys[0].data[j] + 3.2 * ys[1].data[j])
+        .fold(0.0, f64::max);
+    let slot_charge = 6.0 * 2f64.powi(-19) * refreshed.powi(3);
+    let got = run_encrypted(s, &[ys], 9).unwrap();
+    let err = max_diff(&got[0].data, &want[0]);
+    eprintln!(
+        "large mean: error {err:.3e}, bound {:.3e}, the slots' charge {slot_charge:.3e}",
+        s.outputs[0].bound
+    );
+    assert!(err > 2.0 * slot_charge, "the sine's distortion is there");
+    assert!(err <= s.outputs[0].bound);
+}
+
 /// A loop before the split one that changes the state (a first gradient step): rounds that
 /// ran it again would restart the training, so only the first round runs it and the later
 /// rounds take the state from it; the model is the plaintext model within the bound.

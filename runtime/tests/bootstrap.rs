@@ -95,6 +95,55 @@ fn bootstrapping_refreshes_sparse_slots() {
     }
 }
 
+/// What a bootstrap returns beyond its noise is EvalMod's sine of the message's coefficients
+/// (`hel_schedule::SineDistortion`, which the compiler's noise simulation applies): for a
+/// constant message (one coefficient, distorted by 2^-5 at 4 and 2^7 slots), a complex one
+/// (two messages in one bootstrap) and independent slots, the output is the predicted
+/// distortion within 2^-24, though the distortion itself reaches 2^-5.
+#[test]
+fn the_bootstrap_output_is_the_sine_of_the_message_coefficients() {
+    let params = insecure_small_for_testing_only(12).with_slots(7);
+    let boot = Bootstrapper::new(&params).unwrap();
+    let ctx = boot.context();
+    let q0 = ctx.q_primes()[0] as f64;
+    let mut s = sampler(21);
+    let sk = ctx.gen_secret_key(&mut s);
+    let keys = boot.gen_keys(&sk, &mut s).unwrap();
+    let sine = hel_schedule::SineDistortion::new(ctx.slots()).unwrap();
+    let random = values(boot.slots(), 6);
+    let messages: [(&str, Vec<Complex64>); 3] = [
+        ("constant", vec![Complex64::new(4.0, 0.0); boot.slots()]),
+        ("complex", vec![Complex64::new(2.4, -2.8); boot.slots()]),
+        ("independent", random.iter().map(|z| z * 4.0).collect()),
+    ];
+    for (what, v) in messages {
+        let v = boot.repeat(&v);
+        let (out, _, _) = encrypt_and_bootstrap(&boot, &sk, &keys, &v, &mut s);
+        let got = ctx.decode(&ctx.decrypt(&out, &sk).unwrap()).unwrap();
+        let mut re: Vec<f64> = v.iter().map(|z| z.re).collect();
+        let mut im: Vec<f64> = v.iter().map(|z| z.im).collect();
+        let t = hel_schedule::SineDistortion::angle(ctx.default_scale(), q0);
+        sine.apply(t, &mut re, Some(&mut im));
+        let worst = |want: &dyn Fn(usize) -> Complex64| {
+            got.iter()
+                .enumerate()
+                .map(|(k, z)| (z - want(k)).norm())
+                .fold(0.0, f64::max)
+        };
+        let distortion = worst(&|k| v[k]);
+        let residual = worst(&|k| Complex64::new(re[k], im[k]));
+        eprintln!(
+            "{what}: distortion 2^{:.1}, after the predicted sine 2^{:.1}",
+            distortion.log2(),
+            residual.log2()
+        );
+        assert!(residual < 2f64.powi(-24), "{what}: {residual}");
+        if what != "independent" {
+            assert!(distortion > 2f64.powi(-7), "{what}: {distortion}");
+        }
+    }
+}
+
 /// Bootstrapping keys travel as one versioned file: it loads back equal, its size is the one
 /// the bench reports (plus the envelope), and a file for other parameters, a corrupted one or
 /// a key file of another kind is refused.

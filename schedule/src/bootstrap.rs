@@ -251,16 +251,20 @@ impl BootstrapParams {
             .find(|c| c.program_params().is_ok() && c.ckks_params().is_ok())
     }
 
-    /// One standard deviation of a bootstrap's error on a slot of magnitude at most 1, in
-    /// slot units: what the compiler's error bounds charge a bootstrap (6 of them). Measured
-    /// (docs/bootstrapping.md): at N = 2^16 22.3-24.9 bits mean and 20.5-22.9 bits minimum
-    /// precision over all slots, so 2^-21 puts the bound (2^-18.4) 4x above the worst slot
-    /// seen; the insecure test rings (N ≤ 2^14) measured 16.9-18.3 bits, and get 2^-19.
+    /// One standard deviation of a bootstrap's noise, in slot units: what the compiler's error
+    /// bounds charge a bootstrap (6 of them) besides EvalMod's sine, which the noise
+    /// simulation applies to the message's coefficients exactly
+    /// ([`crate::distortion::SineDistortion`]). Measured (docs/bootstrapping.md): at N = 2^16
+    /// 20.5-22.9 bits minimum precision over all slots on random messages, so 2^-21 puts the
+    /// bound (2^-18.4) 4x above the worst slot seen; on the insecure test rings (N ≤ 2^14)
+    /// the error left once the predicted sine is taken off is at most 2^-26.4 over all slots
+    /// (N = 2^12, 2^8 and 2^11 slots, messages up to 8), and 2^-24 leaves 2^5 for the larger
+    /// test rings' noise.
     pub fn error_sd(&self) -> f64 {
         if self.log_n >= 15 {
             2f64.powi(-21)
         } else {
-            2f64.powi(-19)
+            2f64.powi(-24)
         }
     }
 

@@ -37,6 +37,7 @@ pub mod bootstrap;
 mod bounds;
 pub mod cost;
 mod cost_default;
+pub mod distortion;
 mod format;
 pub mod limits;
 pub mod matmul;
@@ -51,6 +52,7 @@ mod simulate;
 mod validate;
 
 pub use bootstrap::BootstrapParams;
+pub use distortion::SineDistortion;
 pub use format::{canonical_bytes, ScheduleFormat, SCHEDULE_MAGIC};
 pub use pack::{eval_derived, pack_slots, plain_slots, unpack_output, Tensor};
 pub use params::{CkksParams, ParamsError, Security};

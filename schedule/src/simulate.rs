@@ -4,6 +4,9 @@
 
 use thiserror::Error;
 
+use std::collections::HashMap;
+
+use crate::distortion::SineDistortion;
 use crate::pack::{eval_derived, pack_slots, plain_slots, unpack_output, Tensor};
 use crate::program::{Instr, Pack, Schedule, Source};
 
@@ -452,6 +455,16 @@ fn stream(
     let mut spare: Vec<Vec<f64>> = Vec::new();
     let mut rng = Gaussian(rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed));
     let mut result = Vec::with_capacity(outputs.len());
+    // With noise, a bootstrap also applies EvalMod's sine to its message's coefficients
+    // ([`SineDistortion`]), made on the first bootstrap; the imaginary half of a paired
+    // bootstrap waits here for its [`Instr::BootstrapPaired`].
+    let mut sine: Option<Option<SineDistortion>> = None;
+    let mut paired: HashMap<usize, Vec<f64>> = HashMap::new();
+    let q0 = schedule
+        .params
+        .q_bits
+        .first()
+        .map_or(f64::INFINITY, |&b| f64::from(b).exp2());
     for (i, node) in schedule.nodes.iter().enumerate() {
         let ops = node.instr.operands();
         let input = |index: u32| {
@@ -481,6 +494,24 @@ fn stream(
                     y.extend_from_slice(&x);
                 } else {
                     eval(&noisy, &mut y)?;
+                }
+                match node.instr {
+                    Instr::Bootstrap { a, with, .. } => {
+                        let sine = sine.get_or_insert_with(|| SineDistortion::new(y.len()));
+                        let scale = schedule.nodes.get(a as usize).map_or(0.0, |n| n.scale);
+                        let t = SineDistortion::angle(scale, q0);
+                        let mut im = with.and_then(|b| noisy.get(b as usize)?.clone());
+                        if let Some(sine) = sine {
+                            sine.apply(t, &mut y, im.as_deref_mut());
+                        }
+                        paired.extend(im.map(|v| (i, v)));
+                    }
+                    Instr::BootstrapPaired { x, .. } => {
+                        if let Some(v) = paired.remove(&(x as usize)) {
+                            y = v;
+                        }
+                    }
+                    _ => {}
                 }
                 let s = sigma(i);
                 if s > 0.0 {

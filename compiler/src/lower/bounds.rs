@@ -270,37 +270,30 @@ fn annotate_inner(
     let fresh = |scale: f64| 6.0 * fresh_sd(scale);
     let round = |scale: f64| 6.0 * round_sd(scale);
     let encode = |scale: f64| 6.0 * encode_sd(scale);
-    // A bootstrap errs by its chain's figure on values of magnitude up to 1, and beyond by
-    // the cube of the magnitude: EvalMod's sine departs from the identity by a cubic term
-    // (measured at N = 2^12, 2^8 slots: 2^-19.1, 2^-13.1, 2^-7.1 at magnitudes 1, 4, 16).
+    // A bootstrap adds its chain's noise, and EvalMod's sine distorts its message by the
+    // cube of each coefficient (`hel_schedule::distortion`): the noise simulation applies the
+    // sine itself; the worst case charges `t²·m³/6` for a message of magnitude m (a constant
+    // vector, whose one coefficient is m, reaches it).
     let boot_sd = s.bootstrap.as_ref().map_or(0.0, |b| b.error_sd());
-    let cubed = |m: f64| m.max(1.0).powi(3);
-    // The magnitude of the message a bootstrap node refreshes, by `mag` per node: its tile,
-    // or `a + i·b` for two tiles in one bootstrap (a paired refresh reads its bootstrap's).
-    // The cube is taken of the magnitude the first sample reaches, without the margins the
-    // other terms carry (cubing a margin of 8 would charge 512 times the measured error).
-    let raw: Vec<f64> = if s.bootstrap.is_some() {
-        inputs
-            .and_then(|i| simulate_magnitudes_prepared(s, i).ok())
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    let raw_mag = |a: u32| raw.get(a as usize).copied().unwrap_or(1.0);
-    let message = |k: usize, mag: &dyn Fn(u32) -> f64| -> f64 {
-        let of = |instr: &Instr| match *instr {
-            Instr::Bootstrap { a, with: None, .. } => mag(a),
-            Instr::Bootstrap {
-                a, with: Some(b), ..
-            } => mag(a).hypot(mag(b)),
-            _ => 0.0,
+    let q0 = s
+        .params
+        .q_bits
+        .first()
+        .map_or(f64::INFINITY, |&b| f64::from(b).exp2());
+    let sine_worst = |k: usize, mag: &dyn Fn(u32) -> f64| -> f64 {
+        let (a, m) = match s.nodes[k].instr {
+            Instr::Bootstrap { a, with, .. } => (a, with.map_or(mag(a), |b| mag(a).hypot(mag(b)))),
+            Instr::BootstrapPaired { x, .. } => match s.nodes.get(x as usize).map(|n| &n.instr) {
+                Some(&Instr::Bootstrap { a, with, .. }) => {
+                    (a, with.map_or(mag(a), |b| mag(a).hypot(mag(b))))
+                }
+                _ => return 0.0,
+            },
+            _ => return 0.0,
         };
-        match s.nodes[k].instr {
-            Instr::BootstrapPaired { x, .. } => {
-                s.nodes.get(x as usize).map_or(0.0, |n| of(&n.instr))
-            }
-            ref other => of(other),
-        }
+        let scale = s.nodes.get(a as usize).map_or(0.0, |n| n.scale);
+        let t = hel_schedule::SineDistortion::angle(scale, q0);
+        t * t * m.powi(3) / 6.0
     };
     // Encoding in f64 (the client's and the server's FFTs and roundings) errs relative to the
     // value's magnitude, whatever the scale: it bounds the precision of large values.
@@ -344,9 +337,7 @@ fn annotate_inner(
                 Instr::Trivial { scale, .. } => encode_sd(*scale),
                 // The constant is rounded to a whole multiple of 1/scale.
                 Instr::AddConst { .. } => f * (1.0f64 / 12.0).sqrt() / node.scale,
-                Instr::Bootstrap { .. } | Instr::BootstrapPaired { .. } => {
-                    boot_sd * cubed(message(k, &raw_mag))
-                }
+                Instr::Bootstrap { .. } | Instr::BootstrapPaired { .. } => boot_sd,
                 _ => 0.0,
             }
     };
@@ -457,7 +448,7 @@ fn annotate_inner(
                 Instr::Trivial { plain, scale, .. } => plain_mag(plain) * encode(*scale),
                 // The value's own error carries through; the bootstrap adds its own.
                 Instr::Bootstrap { a, .. } | Instr::BootstrapPaired { b: a, .. } => {
-                    e(*a) + 6.0 * boot_sd * cubed(message(k, &raw_mag))
+                    e(*a) + 6.0 * boot_sd + sine_worst(k, &m)
                 }
             };
         // The simulated estimate, where it is tighter (see the module comment).
