@@ -100,6 +100,37 @@ output c, r, s;
     }
 }
 
+/// A long vector's dot product is laid out in the orientation of fewer tiles on every grid:
+/// 2^16 entries are 16 ciphertexts of 4096 slots as rows of a 1 x 4096 grid and as columns
+/// of a 4096 x 1 grid, where rows had been one entry per ciphertext (196,607 slot-level ops
+/// per layout: 7 s and 0.6 GB of compile time at this size, 6 GB at 2^20).
+#[test]
+fn a_long_dot_product_takes_few_ciphertexts_on_every_grid() {
+    use hel_schedule::Unit;
+    let text = "input v: enc vector[65536] range [-1, 1];\nlet s = dot(v, v);\noutput s;\n";
+    let src = SourceFile::new("long_dot.hel", text.to_string());
+    let p = hel_compiler::frontend(&src, &[]).unwrap();
+    for (h, w) in [(1, 4096), (4096, 1)] {
+        let l = lower(
+            &p,
+            &LowerOptions {
+                params: ParamRequest::default(),
+                name: "long_dot.hel".into(),
+                max_ct_ops: hel_compiler::Limits::DEFAULT.max_ct_ops,
+                unit: Some(Unit { h, w }),
+                samples: None,
+            },
+        )
+        .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+        let s = &l.schedule;
+        assert_eq!(s.unit, Unit { h, w }, "N = 2^13 holds depth 1");
+        assert_eq!(s.ct_inputs.len(), 16, "{h} x {w}");
+        assert!(s.nodes.len() < 200, "{h} x {w}: {} nodes", s.nodes.len());
+        let d = verify::max_difference(&p, s, 3).unwrap();
+        assert!(d < 1e-9, "{h} x {w}: {d}");
+    }
+}
+
 #[test]
 fn small_logreg_simulation_matches_tensor_semantics() {
     for file in ["logreg_gd.hel", "logreg_nag.hel"] {

@@ -603,20 +603,25 @@ impl<'p> Oracle<'p> {
         Some(v)
     }
 
-    /// The orientation a dot product is computed in: the shallower (R on ties).
+    /// The orientation a dot product is computed in: the shallower, then the one of fewer
+    /// tiles (R on ties), as [`Oracle::best_orient`] (a vector of 65,536 entries is 16 row
+    /// tiles on a 1 x 4096 grid but 65,536 on 4096 x 1, where R alone took 196,607
+    /// slot-level ops and most of the compile time).
     pub(super) fn dot_orient(&mut self, a: NodeId, b: NodeId) -> Orient {
-        let mut depth = |o: Orient| {
+        let n = self.vector_len(a).max(self.vector_len(b));
+        let depth = |s: &mut Self, o: Orient| {
             let needs: Vec<Need> = [a, b]
                 .iter()
-                .filter_map(|&x| self.operand(x, Want::Vec(o), 0))
+                .filter_map(|&x| s.operand(x, Want::Vec(o), 0))
                 .collect();
             needs
                 .iter()
-                .map(|n| self.want_cost(n.node, n.want))
+                .map(|n| s.want_cost(n.node, n.want))
                 .max()
                 .unwrap_or(0)
         };
-        if depth(Orient::C) < depth(Orient::R) {
+        let key = |s: &mut Self, o: Orient| (depth(s, o), s.vec_tiles(o, n));
+        if key(self, Orient::C) < key(self, Orient::R) {
             Orient::C
         } else {
             Orient::R
