@@ -58,6 +58,15 @@ pub struct BootstrapParams {
     pub double_angle: u32,
     /// Bits of the special prime of the encapsulation key (the only key under the sparse secret).
     pub enc_p_bits: u32,
+    /// Bits below `log_scale` of the program's bottom scale, the scale a ciphertext is
+    /// bootstrapped from (the levels above climb back towards `2^log_scale`, each scale the
+    /// mean of the one below and its prime). EvalMod's sine distorts a message coefficient
+    /// `c` by `(2π·c·S_0/q_0)²/6` relative ([`crate::distortion`]): each bit down divides the
+    /// distortion by 4 and multiplies the bootstrap's noise, relative to the message, by 2
+    /// (and costs the bottom level a bit of precision). 0 in the rule; the compiler lowers
+    /// it for states whose coefficients are large (a constant state of 4 at N = 2^12: 2^-1.3
+    /// of error at 0, 2^-17 at 8).
+    pub input_drop: u32,
     /// Security level of the whole chain.
     pub security: Security,
 }
@@ -139,6 +148,10 @@ const MIN_CHAIN_LOG_N: u32 = 10;
 /// within the 128-bit bound (1772 bits), a guard for chains read from files.
 const MAX_CHAIN_LEVELS: usize = 128;
 
+/// The most bits [`BootstrapParams::input_drop`] may take the bottom scale down: a bootstrap
+/// lands on a scale within 2^10 of its input's.
+pub const MAX_INPUT_DROP: u32 = 10;
+
 /// The most program levels [`BootstrapParams::for_program`] adds to the rule's.
 const MAX_EXTRA_PROGRAM_LEVELS: usize = 16;
 
@@ -163,6 +176,7 @@ impl BootstrapParams {
             cheb_degree: 47,
             double_angle: 2,
             enc_p_bits: 50,
+            input_drop: 0,
             security: Security::Classical128,
         }
     }
@@ -260,12 +274,15 @@ impl BootstrapParams {
     /// the error left once the predicted sine is taken off is at most 2^-26.4 over all slots
     /// (N = 2^12, 2^8 and 2^11 slots, messages up to 8), and 2^-24 leaves 2^5 for the larger
     /// test rings' noise.
+    /// The noise is an absolute error in the coefficients' units, so relative to a message
+    /// bootstrapped from `input_drop` bits below the scale it is `2^input_drop` times larger.
     pub fn error_sd(&self) -> f64 {
-        if self.log_n >= 15 {
+        let at_scale = if self.log_n >= 15 {
             2f64.powi(-21)
         } else {
             2f64.powi(-24)
-        }
+        };
+        at_scale * 2f64.powi(self.input_drop.min(MAX_INPUT_DROP) as i32)
     }
 
     /// Ring degree N.
@@ -324,7 +341,21 @@ impl BootstrapParams {
     pub fn program_params(&self) -> Result<CkksParams, ParamsError> {
         self.check()?;
         let q_bits = self.q_bits()[..=self.program_levels].to_vec();
-        CkksParams::with_largest_digits(self.log_n, q_bits, self.log_scale, self.security)
+        CkksParams::with_largest_digits(self.log_n, q_bits, self.program_log_scale(), self.security)
+    }
+
+    /// log2 of the program's bottom scale: `log_scale - input_drop`.
+    pub fn program_log_scale(&self) -> u32 {
+        self.log_scale.saturating_sub(self.input_drop)
+    }
+
+    /// The same chain with the program's bottom scale `drop` bits below `log_scale`
+    /// ([`BootstrapParams::input_drop`]).
+    pub fn with_input_drop(&self, drop: u32) -> Self {
+        BootstrapParams {
+            input_drop: drop,
+            ..self.clone()
+        }
     }
 
     /// The parameters of the encapsulation context: q_0 and one special prime, nothing else,
@@ -407,6 +438,13 @@ impl BootstrapParams {
             return bad(format!(
                 "EvalMod needs k ≥ 1 and a degree in 2..=255 (k = {}, degree = {})",
                 self.k, self.cheb_degree
+            ));
+        }
+        // The bootstrap lands on a scale within 2^10 of its input's.
+        if self.input_drop > MAX_INPUT_DROP || self.input_drop >= self.log_scale {
+            return bad(format!(
+                "input_drop = {} outside 0..={MAX_INPUT_DROP} (below the scale 2^{})",
+                self.input_drop, self.log_scale
             ));
         }
         if self.log_q0 <= self.log_scale {
@@ -536,5 +574,23 @@ mod tests {
             "{bound} vs {gauss}"
         );
         assert!(failure_log2(h, k + 2, n) < bound - 3.0);
+    }
+
+    /// The program of a chain with an input drop runs that many bits below the scale at its
+    /// bottom on the same primes, and the bootstrap's noise, relative to a message from
+    /// there, grows by as much; a drop beyond what the bootstrap can land back from is refused.
+    #[test]
+    fn the_program_runs_input_drop_bits_below_the_scale() {
+        let rule = BootstrapParams::standard_n16();
+        let b = rule.with_input_drop(6);
+        let p = b.program_params().expect("a valid chain");
+        assert_eq!(p.log_scale, 34);
+        assert_eq!(p.q_bits, rule.program_params().expect("the rule").q_bits);
+        assert_eq!(b.error_sd() / rule.error_sd(), 64.0);
+        assert!(rule
+            .with_input_drop(MAX_INPUT_DROP + 1)
+            .program_params()
+            .is_err());
+        assert_eq!(b.with_slots(8).input_drop, 6, "the sparse chains keep it");
     }
 }

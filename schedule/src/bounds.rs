@@ -256,7 +256,7 @@ pub(crate) fn chain(s: &Schedule) -> Check {
         return bad(e.to_string());
     }
     let p = &s.params;
-    if p.log_n != b.log_n || p.log_scale != b.log_scale || p.security != b.security {
+    if p.log_n != b.log_n || p.log_scale != b.program_log_scale() || p.security != b.security {
         return bad("the schedule's ring or scale is not the chain's".into());
     }
     if p.q_bits.len() > b.program_levels + 1 || !full.q_bits.starts_with(&p.q_bits) {

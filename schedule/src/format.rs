@@ -12,7 +12,8 @@ use crate::validate::ScheduleError;
 pub const SCHEDULE_MAGIC: &[u8; 4] = b"HELC";
 /// 2: outputs carry their predicted range.
 /// 3: inputs name the output they are refreshed from (`TensorInput::refreshed_from`).
-pub(crate) const VERSION: u16 = 4;
+/// 5: the bootstrapping chain's program may run below its scale (`BootstrapParams::input_drop`).
+pub(crate) const VERSION: u16 = 5;
 const HEADER: usize = 4 + 2 + 8;
 
 /// On-disk encodings of a schedule.

@@ -69,6 +69,11 @@ pub struct Bootstrapped {
 /// every round or computed once by the first and handed on ([`Prelude`]); where the two
 /// differ, both are compiled and the one of less estimated server time on
 /// [`Options::server_threads`] is kept (the reason says which), or the one that compiles.
+///
+/// Where EvalMod's sine dominates a bootstrap's error (a state whose message coefficients
+/// are large: a replicated scalar, a vector with a large mean), the rounds are compiled again
+/// below the scale at their bottom ([`BootstrapParams::input_drop`]) and kept if their worst
+/// output error relative to its range is smaller.
 pub fn compile_bootstrapped(
     source: &SourceFile,
     options: &Options,
@@ -77,15 +82,91 @@ pub fn compile_bootstrapped(
     costs: &CostTable,
 ) -> Result<Bootstrapped, Diagnostic> {
     let whole = crate::frontend_limited(source, &options.sets, &options.limits)?;
+    let b = compile_any_loop(source, &whole, options, rule, round_size, costs)?;
+    let Some(drop) = input_drop_for(&b.schedule) else {
+        return Ok(b);
+    };
+    let dropped = rule.with_input_drop(drop);
+    match compile_any_loop(source, &whole, options, &dropped, round_size, costs) {
+        Ok(mut d) if worst_relative_bound(&d.schedule) < worst_relative_bound(&b.schedule) => {
+            d.reason = format!(
+                "{}; the rounds run {drop} bits below the scale at their bottom, where the \
+                 state is bootstrapped from: EvalMod's sine distorts the state's large \
+                 coefficients by a quarter per bit, the bootstrap's noise doubles (worst \
+                 output error {:.1e} of its range, {:.1e} at the full scale)",
+                d.reason,
+                worst_relative_bound(&d.schedule),
+                worst_relative_bound(&b.schedule)
+            );
+            Ok(d)
+        }
+        _ => Ok(b),
+    }
+}
+
+/// The bits below the scale the rounds of `s` should start their bootstraps from
+/// ([`BootstrapParams::input_drop`]), where EvalMod's sine dominates a bootstrap's error: its
+/// own bound (above its operands') over the chain's noise, `r`, falls as `4^-d` and the noise
+/// grows as `2^d`, so they meet near `d = log2(r)/3`. `None` where the noise dominates
+/// everywhere (the flagships' weights: coefficients far below 1), or the chain drops already.
+fn input_drop_for(s: &Schedule) -> Option<u32> {
+    let chain = s.bootstrap.as_ref().filter(|c| c.input_drop == 0)?;
+    let noise = 6.0 * chain.error_sd();
+    let bound = |v: u32| s.nodes.get(v as usize).map_or(0.0, |n| n.bound);
+    let ratio = s
+        .nodes
+        .iter()
+        .filter_map(|n| match n.instr {
+            Instr::Bootstrap { a, with, .. } => {
+                Some(n.bound - bound(a).max(with.map_or(0.0, bound)))
+            }
+            Instr::BootstrapPaired { b, .. } => Some(n.bound - bound(b)),
+            _ => None,
+        })
+        .filter(|own| own.is_finite())
+        .fold(0.0f64, f64::max)
+        / noise;
+    // Beyond 8x the noise: a bit of drop at least pays.
+    (ratio > 8.0).then(|| {
+        ((ratio.log2() / 3.0).round() as u32).clamp(1, hel_schedule::bootstrap::MAX_INPUT_DROP - 2)
+    })
+}
+
+/// The largest output bound of `s` relative to its output's range (infinite if a bound is).
+fn worst_relative_bound(s: &Schedule) -> f64 {
+    s.outputs
+        .iter()
+        .map(|o| {
+            if o.range > 0.0 {
+                o.bound / o.range
+            } else {
+                o.bound
+            }
+        })
+        .fold(
+            0.0,
+            |w: f64, x| if x.is_nan() { f64::INFINITY } else { w.max(x) },
+        )
+}
+
+/// [`compile_bootstrapped`] with one chain: the loop that trains first, else another.
+fn compile_any_loop(
+    source: &SourceFile,
+    whole: &crate::ir::Program,
+    options: &Options,
+    rule: &BootstrapParams,
+    round_size: Option<usize>,
+    costs: &CostTable,
+) -> Result<Bootstrapped, Diagnostic> {
     // The loop that trains first; where its rounds cannot be cut or do not fit (an earlier
     // loop deeper than a round holds), the other loops that carry an encrypted value.
-    let first = compile_cut(source, &whole, options, rule, round_size, costs, 0);
+    let first = compile_cut(source, whole, options, rule, round_size, costs, 0);
     let Err(first_err) = first else {
         return first;
     };
     // The loops the template can cut are few (top-level loops); the bound only guards.
     for nth in 1..64 {
-        match compile_cut(source, &whole, options, rule, round_size, costs, nth) {
+        match compile_cut(source, whole, options, rule, round_size, costs, nth) {
             Ok(mut b) => {
                 b.reason = format!(
                     "{}; the loop at line {} is the one split (the loop that trains: {})",
