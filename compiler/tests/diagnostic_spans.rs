@@ -157,3 +157,17 @@ fn the_depth_of_a_circuit_no_parameter_set_holds_is_reported() {
         Some(compiled.report().depth)
     );
 }
+
+/// A program without `output` computes nothing the client gets back: a located error at its
+/// end (it had compiled silently to an empty schedule), at every level.
+#[test]
+fn a_program_without_output_is_refused_at_its_end() {
+    let text = "input x: enc vector[4] range [-1, 1];\nlet y = x * x;\n";
+    for level in LEVELS {
+        let d = compile_at("no_output.hel", text, level).expect_err("no output");
+        assert_eq!(d.code, Code::Name, "{level:?}");
+        assert!(d.message.contains("no `output`"), "{}", d.message);
+        let end = text.trim_end().len() as u32;
+        assert_eq!((d.span.start, d.span.end), (end, end), "{level:?}");
+    }
+}

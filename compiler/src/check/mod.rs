@@ -215,6 +215,17 @@ impl<'a> Elab<'a> {
                 )
                 .with_label("constants are defined here and below"));
         }
+        if self.outputs.is_empty() {
+            let end = self.src.text().trim_end().len();
+            return Err(self
+                .err(
+                    Code::Name,
+                    Span::new(end, end),
+                    "the program has no `output`: the server would compute nothing to send back",
+                )
+                .with_label("no `output` statement before the end of the program")
+                .with_help("add `output NAME;` for each value the client should get back"));
+        }
         let top = self
             .frames
             .pop()

@@ -26,6 +26,7 @@ use hel_schedule::cost::CostTable;
 use hel_schedule::{BootstrapParams, Instr, Schedule};
 
 use super::join::join;
+use super::scale_drop;
 use super::{Prelude, RoundTemplate};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::driver::{Compiled, Options, PLAINTEXT_CHECK_TOLERANCE};
@@ -83,70 +84,9 @@ pub fn compile_bootstrapped(
 ) -> Result<Bootstrapped, Diagnostic> {
     let whole = crate::frontend_limited(source, &options.sets, &options.limits)?;
     let b = compile_any_loop(source, &whole, options, rule, round_size, costs)?;
-    let Some(drop) = input_drop_for(&b.schedule) else {
-        return Ok(b);
-    };
-    let dropped = rule.with_input_drop(drop);
-    match compile_any_loop(source, &whole, options, &dropped, round_size, costs) {
-        Ok(mut d) if worst_relative_bound(&d.schedule) < worst_relative_bound(&b.schedule) => {
-            d.reason = format!(
-                "{}; the rounds run {drop} bits below the scale at their bottom, where the \
-                 state is bootstrapped from: EvalMod's sine distorts the state's large \
-                 coefficients by a quarter per bit, the bootstrap's noise doubles (worst \
-                 output error {:.1e} of its range, {:.1e} at the full scale)",
-                d.reason,
-                worst_relative_bound(&d.schedule),
-                worst_relative_bound(&b.schedule)
-            );
-            Ok(d)
-        }
-        _ => Ok(b),
-    }
-}
-
-/// The bits below the scale the rounds of `s` should start their bootstraps from
-/// ([`BootstrapParams::input_drop`]), where EvalMod's sine dominates a bootstrap's error: its
-/// own bound (above its operands') over the chain's noise, `r`, falls as `4^-d` and the noise
-/// grows as `2^d`, so they meet near `d = log2(r)/3`. `None` where the noise dominates
-/// everywhere (the flagships' weights: coefficients far below 1), or the chain drops already.
-fn input_drop_for(s: &Schedule) -> Option<u32> {
-    let chain = s.bootstrap.as_ref().filter(|c| c.input_drop == 0)?;
-    let noise = 6.0 * chain.error_sd();
-    let bound = |v: u32| s.nodes.get(v as usize).map_or(0.0, |n| n.bound);
-    let ratio = s
-        .nodes
-        .iter()
-        .filter_map(|n| match n.instr {
-            Instr::Bootstrap { a, with, .. } => {
-                Some(n.bound - bound(a).max(with.map_or(0.0, bound)))
-            }
-            Instr::BootstrapPaired { b, .. } => Some(n.bound - bound(b)),
-            _ => None,
-        })
-        .filter(|own| own.is_finite())
-        .fold(0.0f64, f64::max)
-        / noise;
-    // Beyond 8x the noise: a bit of drop at least pays.
-    (ratio > 8.0).then(|| {
-        ((ratio.log2() / 3.0).round() as u32).clamp(1, hel_schedule::bootstrap::MAX_INPUT_DROP - 2)
+    scale_drop::below_the_scale(b, rule, |dropped| {
+        compile_any_loop(source, &whole, options, dropped, round_size, costs)
     })
-}
-
-/// The largest output bound of `s` relative to its output's range (infinite if a bound is).
-fn worst_relative_bound(s: &Schedule) -> f64 {
-    s.outputs
-        .iter()
-        .map(|o| {
-            if o.range > 0.0 {
-                o.bound / o.range
-            } else {
-                o.bound
-            }
-        })
-        .fold(
-            0.0,
-            |w: f64, x| if x.is_nan() { f64::INFINITY } else { w.max(x) },
-        )
 }
 
 /// [`compile_bootstrapped`] with one chain: the loop that trains first, else another.

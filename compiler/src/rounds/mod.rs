@@ -61,6 +61,7 @@ use crate::syntax::ast::{
 
 mod chain;
 mod join;
+mod scale_drop;
 mod tree;
 
 use tree::{
