@@ -99,7 +99,7 @@ fn deep_nesting_is_refused_not_overflowed() {
     assert!(d.message.contains("nested more than"), "{}", d.message);
     // 15,000 operators are within the limit: accepted, without overflowing the stack.
     let long_chain = format!(
-        "input x: enc vector[2];\nlet y = x{};",
+        "input x: enc vector[2];\nlet y = x{};\noutput y;",
         " + x".repeat(15_000)
     );
     assert!(check(&long_chain).is_none());
