@@ -3,7 +3,8 @@
 //! Reading: blank lines and lines starting with `#` are skipped; values are separated by
 //! commas. A scalar is one value; a vector is one row of n values or n lines of one value; a
 //! matrix is one row per line. A sequence `T[k]` given as one file has its k elements stacked:
-//! k·r rows for matrices, k rows of n values for vectors, k values for scalars. Every error
+//! k·r rows for matrices, k rows of n values (or k·n lines of one value) for vectors, k values
+//! for scalars. Every error
 //! names the file and, where there is one, the line.
 //!
 //! Writing is the inverse (one value per line for vectors), so a decrypted output can be fed
@@ -130,6 +131,11 @@ impl Table {
         let what = format!("{k} × {shape} stacked");
         let (data, per) = match shape {
             Shape::Scalar => (self.list(k, &what)?, 1),
+            // k rows of n, or the k vectors one value per line (as `hel decrypt` writes a
+            // vector), k·n lines: the same when n = 1.
+            Shape::Vector(n) if n > 1 && self.rows.iter().all(|r| r.1.len() == 1) => {
+                (self.grid(k * n, 1, &what)?, n)
+            }
             Shape::Vector(n) => (self.grid(k, n, &what)?, n),
             Shape::Matrix(r, c) => (self.grid(k * r, c, &what)?, r * c),
         };
@@ -237,6 +243,15 @@ mod tests {
             .sequence(Shape::Vector(2), 3)
             .unwrap();
         assert_eq!(v[2].data, vec![5.0, 6.0]);
+        // The same vectors one value per line, stacked; a count that is not k·n is refused.
+        let lines = table("1\n2\n3\n4\n5\n6\n")
+            .sequence(Shape::Vector(2), 3)
+            .unwrap();
+        assert_eq!(lines, v);
+        let err = table("1\n2\n3\n4\n5\n")
+            .sequence(Shape::Vector(2), 3)
+            .unwrap_err();
+        assert!(err.contains("the file ends after 5 row(s)"), "{err}");
         let s = table("1,2,3\n").sequence(Shape::Scalar, 3).unwrap();
         assert_eq!(s[1].data, vec![2.0]);
         assert!(table("1,2\n").tensor(Shape::Scalar).is_err());
