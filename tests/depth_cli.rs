@@ -293,3 +293,27 @@ fn compare_shows_each_level_side_by_side() {
     assert_eq!(rows[0]["client"]["extra_values"], 0);
     assert!(rows[0]["depth"].as_u64() > rows[2]["depth"].as_u64());
 }
+
+/// `hel depth` reports the schedule `hel compile` keeps: a decaying average is depth 0 once
+/// its scalings are merged (a variant the driver tries), though the -O2 pipeline alone gives
+/// depth 6 or more; the note says which rewrites were rolled back.
+#[test]
+fn the_report_is_the_schedule_hel_compile_keeps() {
+    let (_dir, file) = program_file(
+        "ema.hel",
+        "const k = 100;\n\
+         input Z: enc vector[8][k] range [-1, 1];\n\
+         let s = zeros(8);\n\
+         for i in 0..k { s = 0.99 * s + 0.01 * Z[i]; }\n\
+         output s;\n",
+    );
+    let v = depth_json(&[&file, "-O2"]);
+    assert_eq!(v["depth"], 0, "{}", v["notes"]);
+    let notes = v["notes"].as_array().expect("notes");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.as_str().is_some_and(|n| n.contains("merged"))),
+        "{notes:?}"
+    );
+}

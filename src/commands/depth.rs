@@ -146,16 +146,39 @@ pub fn run(args: DepthArgs) -> CmdResult {
         return run_bootstrapped(&args);
     }
     let src = read_source(&args.file)?;
+    let log = |name: &str, p: &hel_compiler::ir::Program| {
+        let a = analyze(p);
+        eprintln!(
+            "[pass] {name:<18} depth {:>3}  nodes {:>6}",
+            a.tensor_depth, a.nodes
+        );
+    };
+    // The schedule `hel compile` keeps, where it compiles: its driver may keep a lower level's
+    // schedule or a variant of this level's (a decaying average is depth 6 in the -O2
+    // pipeline and 0 with its scalings merged), and the report must be that one.
+    let compile_options = hel_compiler::Options {
+        sets: args.set.sets.clone(),
+        passes: args.opt.options(),
+        precision_bits: args.precision.precision,
+        params: None,
+        max_log_n: args.max_log_n.max_log_n,
+        raise_scale: true,
+        keep_best: true,
+        limits: hel_compiler::Limits::DEFAULT,
+        ..hel_compiler::Options::default()
+    };
+    let mut logged = log;
+    if let Ok(c) = hel_compiler::driver::compile_logged(&src, &compile_options, &mut logged) {
+        for note in &c.notes {
+            eprintln!("note: {note}");
+        }
+        return emit(&args, compiled_report(&args, &src, c)?);
+    }
+    // It does not compile: this level's pipeline, and as far as the lowering gets.
     let program = frontend(&src, &args.set.sets)?;
     let optimized =
-        hel_compiler::driver::optimize_program(program, args.opt.options(), &mut |name, p| {
-            let a = analyze(p);
-            eprintln!(
-                "[pass] {name:<18} depth {:>3}  nodes {:>6}",
-                a.tensor_depth, a.nodes
-            );
-        })
-        .map_err(diagnostic)?;
+        hel_compiler::driver::optimize_program(program, args.opt.options(), &mut |_, _| {})
+            .map_err(diagnostic)?;
     for note in &optimized.notes {
         eprintln!("note: {note}");
     }
@@ -265,6 +288,62 @@ pub fn run(args: DepthArgs) -> CmdResult {
         notes: optimized.notes,
         ciphertext,
     };
+    emit(&args, report)
+}
+
+/// The report of a compilation `hel compile` would make: its pass table (the pipeline of the
+/// level it kept), its schedule, its notes.
+fn compiled_report(
+    args: &DepthArgs,
+    src: &hel_compiler::SourceFile,
+    c: hel_compiler::Compiled,
+) -> Result<Report, miette::Report> {
+    let r = hel_compiler::lower::report::report(&c.lowered);
+    if let Some(svg) = &args.svg {
+        let picture = hel::pictures::schedule_svg(&c.lowered.schedule);
+        crate::io::atomic::write_new(svg, picture.as_bytes(), args.force, &[&args.file])
+            .map_err(super::common::user_error)?;
+        eprintln!("wrote {} ({} bytes)", svg.display(), picture.len());
+    }
+    if let Some(w) = r.warning() {
+        eprintln!("{w}");
+    }
+    let extra: Vec<ExtraInput> = c
+        .program
+        .derived
+        .iter()
+        .map(|d| ExtraInput {
+            name: d.name.clone(),
+            computes: d.description.clone(),
+            values: c.program.input(&d.name).map_or(0, |i| i.ty.shape.len()),
+        })
+        .collect();
+    Ok(Report {
+        file: src.short_name().to_string(),
+        opt_level: args.opt.level,
+        analysis: analyze(&c.program),
+        passes: c
+            .passes
+            .into_iter()
+            .map(|r| PassRow {
+                name: r.name,
+                tensor_depth: r.tensor_depth,
+                ops: r.ops,
+            })
+            .collect(),
+        extra_inputs: ExtraInputs {
+            count: extra.len(),
+            values: extra.iter().map(|e| e.values).sum(),
+            inputs: extra,
+        },
+        client: c.client,
+        notes: c.notes,
+        ciphertext: Ciphertext::Lowered(Box::new(r)),
+    })
+}
+
+/// Prints `report` (JSON or text); a picture asked of a program without a schedule fails.
+fn emit(args: &DepthArgs, report: Report) -> CmdResult {
     if args.json {
         println!(
             "{}",
