@@ -96,6 +96,9 @@ pub struct ChainReport {
     pub failure_log2: f64,
     /// One standard deviation of a bootstrap's error the bounds charge, log2.
     pub error_sd_log2: f64,
+    /// Bits below the scale the rounds' bottom level runs at, where the state is
+    /// bootstrapped from (`BootstrapParams::input_drop`: 0 unless EvalMod's sine dominates).
+    pub input_drop: u32,
 }
 
 /// One output of the joined schedule.
@@ -129,6 +132,7 @@ pub fn report(b: &Bootstrapped) -> BootstrapReport {
         security_bits: c.security.bits(),
         failure_log2: c.failure_log2(),
         error_sd_log2: c.error_sd().log2(),
+        input_drop: c.input_drop,
     };
     BootstrapReport {
         refresh: "bootstrap",
@@ -186,7 +190,7 @@ impl BootstrapReport {
             format!(
                 "bootstrapping chain: 2^{} slots, q_0 {} bits, {} program levels, {} levels per \
                  bootstrap, log2 PQ = {} (dnum {}), {}-bit secure, failure <= 2^{:.1} per \
-                 bootstrap",
+                 bootstrap{}",
                 c.log_slots,
                 c.log_q0,
                 c.program_levels,
@@ -194,7 +198,12 @@ impl BootstrapReport {
                 c.log_pq,
                 c.dnum,
                 c.security_bits,
-                c.failure_log2
+                c.failure_log2,
+                if c.input_drop > 0 {
+                    format!(", bootstrapped from {} bits below the scale", c.input_drop)
+                } else {
+                    String::new()
+                }
             ),
             format!(
                 "estimated server work {:.1} s single-threaded, of which {:.1} s in bootstraps; \

@@ -342,3 +342,55 @@ fn round_sizes_are_chosen_for_the_servers_threads() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A state whose entries share a large mean (about 5.5 at the refresh) is bootstrapped from
+/// below the scale at 128-bit: the report's chain says how far (`input_drop`), the schedule's
+/// program scale is that far below 2^40, and the reason says why; NAG's weights stay at the
+/// scale (`compile_places_bootstraps_and_the_schedule_runs_in_plaintext` runs it).
+#[test]
+fn a_state_with_a_large_mean_is_bootstrapped_from_below_the_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mean.hel"),
+        "const k = 4;\n\
+         input y: enc vector[32][k] range [0.5, 1];\n\
+         let v = zeros(32);\n\
+         for i in 0..k { v = 0.9 * v + 3.2 * y[i]; }\n\
+         output v;\n",
+    )
+    .unwrap();
+    let args = [
+        "compile",
+        "mean.hel",
+        "--refresh",
+        "bootstrap",
+        "--round-size",
+        "2",
+        "-o",
+        "mean.helc",
+        "--json",
+    ];
+    let v = ok_json(&hel(&args, dir.path()));
+    let drop = v["chain"]["input_drop"].as_u64().expect("input_drop");
+    assert!(drop >= 1, "{v}");
+    assert_eq!(v["params"]["log_scale"].as_u64(), Some(40 - drop), "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("bits below the scale")),
+        "{v}"
+    );
+    let nag = [
+        "compile",
+        &example("logreg_nag.hel"),
+        "--refresh",
+        "bootstrap",
+        "-o",
+        "nag.helc",
+        "--json",
+    ];
+    let mut nag: Vec<&str> = nag.to_vec();
+    nag.extend(SETS);
+    let v = ok_json(&hel(&nag, dir.path()));
+    assert_eq!(v["chain"]["input_drop"], 0, "{v}");
+}
