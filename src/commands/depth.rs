@@ -59,6 +59,16 @@ struct PassRow {
     ops: BTreeMap<String, usize>,
 }
 
+impl From<hel_compiler::driver::PassRow> for PassRow {
+    fn from(r: hel_compiler::driver::PassRow) -> Self {
+        PassRow {
+            name: r.name,
+            tensor_depth: r.tensor_depth,
+            ops: r.ops,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct ExtraInputs {
     count: usize,
@@ -183,15 +193,7 @@ pub fn run(args: DepthArgs) -> CmdResult {
         eprintln!("note: {note}");
     }
     let program = optimized.program;
-    let mut rows: Vec<PassRow> = optimized
-        .passes
-        .into_iter()
-        .map(|r| PassRow {
-            name: r.name,
-            tensor_depth: r.tensor_depth,
-            ops: r.ops,
-        })
-        .collect();
+    let mut rows: Vec<PassRow> = optimized.passes.into_iter().map(PassRow::from).collect();
     let options = hel_compiler::Options {
         sets: args.set.sets.clone(),
         passes: args.opt.options(),
@@ -322,15 +324,7 @@ fn compiled_report(
         file: src.short_name().to_string(),
         opt_level: args.opt.level,
         analysis: analyze(&c.program),
-        passes: c
-            .passes
-            .into_iter()
-            .map(|r| PassRow {
-                name: r.name,
-                tensor_depth: r.tensor_depth,
-                ops: r.ops,
-            })
-            .collect(),
+        passes: c.passes.into_iter().map(PassRow::from).collect(),
         extra_inputs: ExtraInputs {
             count: extra.len(),
             values: extra.iter().map(|e| e.values).sum(),
