@@ -22,6 +22,8 @@ use std::sync::Arc;
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 
+use crate::program::{Schedule, ValueId};
+
 /// EvalMod's sine applied to messages of `slots` slots (the ring's N/2).
 pub struct SineDistortion {
     slots: usize,
@@ -56,6 +58,18 @@ impl SineDistortion {
     /// `2π·scale/q_0`: the angle per unit of a coefficient bootstrapped at `scale` from q_0.
     pub fn angle(scale: f64, q0: f64) -> f64 {
         2.0 * std::f64::consts::PI * scale / q0
+    }
+
+    /// The angle of a bootstrap of value `a` of `schedule`: `a`'s scale (kept down to level 0)
+    /// over the schedule's q_0 (its bottom prime, within a hundredth of a bit of 2^bits).
+    pub fn angle_of(schedule: &Schedule, a: ValueId) -> f64 {
+        let q0 = schedule
+            .params
+            .q_bits
+            .first()
+            .map_or(f64::INFINITY, |&b| f64::from(b).exp2());
+        let scale = schedule.nodes.get(a as usize).map_or(0.0, |n| n.scale);
+        Self::angle(scale, q0)
     }
 
     /// The message `re + i·im` (one slot vector, or two refreshed by one bootstrap as its

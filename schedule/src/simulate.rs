@@ -460,11 +460,6 @@ fn stream(
     // bootstrap waits here for its [`Instr::BootstrapPaired`].
     let mut sine: Option<Option<SineDistortion>> = None;
     let mut paired: HashMap<usize, Vec<f64>> = HashMap::new();
-    let q0 = schedule
-        .params
-        .q_bits
-        .first()
-        .map_or(f64::INFINITY, |&b| f64::from(b).exp2());
     for (i, node) in schedule.nodes.iter().enumerate() {
         let ops = node.instr.operands();
         let input = |index: u32| {
@@ -498,8 +493,7 @@ fn stream(
                 match node.instr {
                     Instr::Bootstrap { a, with, .. } => {
                         let sine = sine.get_or_insert_with(|| SineDistortion::new(y.len()));
-                        let scale = schedule.nodes.get(a as usize).map_or(0.0, |n| n.scale);
-                        let t = SineDistortion::angle(scale, q0);
+                        let t = SineDistortion::angle_of(schedule, a);
                         let mut im = with.and_then(|b| noisy.get(b as usize)?.clone());
                         if let Some(sine) = sine {
                             sine.apply(t, &mut y, im.as_deref_mut());

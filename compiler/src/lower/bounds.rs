@@ -275,24 +275,17 @@ fn annotate_inner(
     // sine itself; the worst case charges `t²·m³/6` for a message of magnitude m (a constant
     // vector, whose one coefficient is m, reaches it).
     let boot_sd = s.bootstrap.as_ref().map_or(0.0, |b| b.error_sd());
-    let q0 = s
-        .params
-        .q_bits
-        .first()
-        .map_or(f64::INFINITY, |&b| f64::from(b).exp2());
     let sine_worst = |k: usize, mag: &dyn Fn(u32) -> f64| -> f64 {
-        let (a, m) = match s.nodes[k].instr {
-            Instr::Bootstrap { a, with, .. } => (a, with.map_or(mag(a), |b| mag(a).hypot(mag(b)))),
-            Instr::BootstrapPaired { x, .. } => match s.nodes.get(x as usize).map(|n| &n.instr) {
-                Some(&Instr::Bootstrap { a, with, .. }) => {
-                    (a, with.map_or(mag(a), |b| mag(a).hypot(mag(b))))
-                }
-                _ => return 0.0,
-            },
-            _ => return 0.0,
+        // A paired refresh shares its bootstrap's message.
+        let boot = match s.nodes[k].instr {
+            Instr::BootstrapPaired { x, .. } => x as usize,
+            _ => k,
         };
-        let scale = s.nodes.get(a as usize).map_or(0.0, |n| n.scale);
-        let t = hel_schedule::SineDistortion::angle(scale, q0);
+        let Some(&Instr::Bootstrap { a, with, .. }) = s.nodes.get(boot).map(|n| &n.instr) else {
+            return 0.0;
+        };
+        let m = with.map_or(mag(a), |b| mag(a).hypot(mag(b)));
+        let t = hel_schedule::SineDistortion::angle_of(s, a);
         t * t * m.powi(3) / 6.0
     };
     // Encoding in f64 (the client's and the server's FFTs and roundings) errs relative to the
