@@ -11,6 +11,10 @@ use clap::Parser;
 mod commands;
 mod io;
 
+/// See the dependency's comment in Cargo.toml: large vectors are reused, not re-mapped.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // Rust ignores SIGPIPE, turning a closed stdout (`hel decrypt ... | head`) into a panic in
     // `println!`; the default action ends the process quietly instead, as Unix tools do.

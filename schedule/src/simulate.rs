@@ -480,32 +480,40 @@ fn stream(
                 .ok_or(SimulationError::Dangling(i))
         };
         let mut x = spare.pop().unwrap_or_default();
-        eval(&exact, &mut x)?;
+        // The noisy copy of a node with operands does not depend on its exact value: both
+        // are computed at once (a third simulation on two threads no longer runs alone).
         let y = match sigma {
             Some(sigma) => {
                 let mut y = spare.pop().unwrap_or_default();
+                let mut noisy_value = |y: &mut Vec<f64>| -> Result<(), SimulationError> {
+                    eval(&noisy, y)?;
+                    match node.instr {
+                        Instr::Bootstrap { a, with, .. } => {
+                            let sine = sine.get_or_insert_with(|| SineDistortion::new(y.len()));
+                            let t = SineDistortion::angle_of(schedule, a);
+                            let mut im = with.and_then(|b| noisy.get(b as usize)?.clone());
+                            if let Some(sine) = sine {
+                                sine.apply(t, y, im.as_deref_mut());
+                            }
+                            paired.extend(im.map(|v| (i, v)));
+                        }
+                        Instr::BootstrapPaired { x, .. } => {
+                            if let Some(v) = paired.remove(&(x as usize)) {
+                                *y = v;
+                            }
+                        }
+                        _ => {}
+                    }
+                    Ok(())
+                };
                 if ops.is_empty() {
+                    eval(&exact, &mut x)?;
                     y.clear();
                     y.extend_from_slice(&x);
                 } else {
-                    eval(&noisy, &mut y)?;
-                }
-                match node.instr {
-                    Instr::Bootstrap { a, with, .. } => {
-                        let sine = sine.get_or_insert_with(|| SineDistortion::new(y.len()));
-                        let t = SineDistortion::angle_of(schedule, a);
-                        let mut im = with.and_then(|b| noisy.get(b as usize)?.clone());
-                        if let Some(sine) = sine {
-                            sine.apply(t, &mut y, im.as_deref_mut());
-                        }
-                        paired.extend(im.map(|v| (i, v)));
-                    }
-                    Instr::BootstrapPaired { x, .. } => {
-                        if let Some(v) = paired.remove(&(x as usize)) {
-                            y = v;
-                        }
-                    }
-                    _ => {}
+                    let (e, n) = rayon::join(|| eval(&exact, &mut x), || noisy_value(&mut y));
+                    e?;
+                    n?;
                 }
                 let s = sigma(i);
                 if s > 0.0 {
@@ -513,7 +521,10 @@ fn stream(
                 }
                 Some(y)
             }
-            None => None,
+            None => {
+                eval(&exact, &mut x)?;
+                None
+            }
         };
         visit(i, &x, y.as_deref().unwrap_or(&x));
         for a in &ops {
