@@ -171,3 +171,43 @@ fn a_program_without_output_is_refused_at_its_end() {
         assert_eq!((d.span.start, d.span.end), (end, end), "{level:?}");
     }
 }
+
+/// Sixty squarings: tensor depth 60, far beyond the 37 levels N = 2^16 admits.
+const FAR_TOO_DEEP: &str = "\
+input x: enc vector[4] range [-1, 1];
+let y = x;
+for i in 0..60 {
+  y = y * y;
+}
+output y;
+";
+
+/// A program whose tensor depth is far beyond every parameter set is refused before lowering
+/// (which took seconds for long training loops), at every level, with the parameter
+/// selection's error for the least ciphertext depth that tensor depth implies, located at the
+/// loop step of its last iteration; the lowering, asked for the depth, agrees it does not fit.
+#[test]
+fn a_program_far_beyond_the_budget_is_refused_before_lowering() {
+    let src = SourceFile::new("far.hel", FAR_TOO_DEEP);
+    for level in LEVELS {
+        let d = compile(&src, &options(level)).expect_err("too deep");
+        assert_eq!(d.code, Code::TooDeep, "{level:?}: {}", d.message);
+        assert!(
+            d.message
+                .starts_with("tensor depth 60, so at least 59 ciphertext levels")
+                && d.message
+                    .contains("does not fit the 128-bit security bound"),
+            "{level:?}: {}",
+            d.message
+        );
+        assert_eq!(src.line_col(d.span.start), (4, 7), "{level:?}");
+        let shown = d.render_plain();
+        assert!(shown.contains("loop iteration 59"), "{shown}");
+
+        let program = hel_compiler::driver::optimize(&src, &options(level)).unwrap();
+        let lowered = lower_checked_or_depth(&program, &options(level)).map(|_| ());
+        let e = lowered.expect_err("the lowering refuses it too");
+        assert_eq!(e.diagnostic.code, Code::TooDeep);
+        assert!(e.depth.is_some_and(|d| d >= 59), "{:?}", e.depth);
+    }
+}

@@ -38,6 +38,22 @@ impl Node {
             iter: Vec::new(),
         }
     }
+
+    /// ` (loop iteration 3, counting from 0)` for a node of an unrolled loop, else empty: for
+    /// diagnostics that point at a loop body reached in one particular iteration.
+    pub fn iteration_note(&self) -> String {
+        match self.iter.as_slice() {
+            [] => String::new(),
+            iters => format!(
+                " (loop iteration {}, counting from 0)",
+                iters
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
 }
 
 /// An append-only DAG of nodes.

@@ -607,23 +607,10 @@ fn deepest_output(p: &Program, m: &manage::Managed, depth: u32) -> (crate::Span,
         .filter(|&t| t < p.graph.ids().len())
         .map(|t| p.graph.node(crate::ir::NodeId::new(t)));
     match deepest {
-        Some(node) => {
-            let iteration = match node.iter.as_slice() {
-                [] => String::new(),
-                iters => format!(
-                    " (loop iteration {}, counting from 0)",
-                    iters
-                        .iter()
-                        .map(u32::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            };
-            (
-                node.span,
-                format!("depth {depth} is reached here{iteration}"),
-            )
-        }
+        Some(node) => (
+            node.span,
+            format!("depth {depth} is reached here{}", node.iteration_note()),
+        ),
         None => (crate::Span::new(0, 0), "here".into()),
     }
 }
