@@ -211,3 +211,33 @@ fn a_program_far_beyond_the_budget_is_refused_before_lowering() {
         assert!(e.depth.is_some_and(|d| d >= 59), "{:?}", e.depth);
     }
 }
+
+/// A long loop linear in its state: `w` is `a x + b (x * x)` after any number of steps.
+fn linear_recurrence(k: u32) -> String {
+    format!(
+        "input x: enc vector[3] range [-1, 1];\nlet w = x;\n\
+         for i in 0..{k} {{\n  w = 0.999 * w + 0.001 * x * x;\n}}\noutput w;\n"
+    )
+}
+
+/// A loop linear in its state compiles, whatever its length, to a circuit of the depth of its
+/// terms with its input uploaded once or twice: it had been compiled by packing a differently
+/// scaled copy of `x` per step (200 steps: 201 input ciphertexts) or refused as 126 levels
+/// deep (2000 steps); -O0 keeps the chain as written. Each compile includes the plaintext
+/// check of the schedule against the source.
+#[test]
+fn a_long_linear_recurrence_is_one_combination_of_its_terms() {
+    for k in [200, 2000] {
+        let src = SourceFile::new("recurrence.hel", linear_recurrence(k));
+        for level in [OptLevel::O1, OptLevel::O2] {
+            let c = compile(&src, &options(level)).unwrap_or_else(|d| panic!("{k}: {d:?}"));
+            let r = c.report();
+            assert!(r.depth <= 2, "k = {k}, {level:?}: depth {}", r.depth);
+            assert!(
+                r.input_ciphertexts <= 3,
+                "k = {k}, {level:?}: {} input ciphertexts",
+                r.input_ciphertexts
+            );
+        }
+    }
+}

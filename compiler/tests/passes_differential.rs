@@ -67,7 +67,17 @@ fn pipelines_per_level() {
     for l in [OptLevel::O1, OptLevel::O2] {
         assert_eq!(names(l), ["unroll", "const-fold", "simplify", "cse", "dce"]);
         let all: Vec<&str> = Pipeline::new(l).passes().map(|p| p.name()).collect();
-        assert_eq!(all[..5], ["unroll", "const-fold", "simplify", "cse", "dce"]);
+        assert_eq!(
+            all[..6],
+            [
+                "unroll",
+                "const-fold",
+                "simplify",
+                "cse",
+                "collect-terms",
+                "dce"
+            ]
+        );
     }
     let listed: Vec<&str> = Pipeline::new(OptLevel::O2)
         .list()
@@ -75,8 +85,16 @@ fn pipelines_per_level() {
         .map(|(n, _)| *n)
         .collect();
     assert_eq!(
-        listed[..6],
-        ["parse", "unroll", "const-fold", "simplify", "cse", "dce"]
+        listed[..7],
+        [
+            "parse",
+            "unroll",
+            "const-fold",
+            "simplify",
+            "cse",
+            "collect-terms",
+            "dce"
+        ]
     );
 }
 

@@ -3,6 +3,7 @@
 //! helpers shared by the cleanup passes, `differential` the checker every pass is tested with.
 
 pub mod client_precompute;
+pub mod collect_terms;
 pub mod const_fold;
 pub mod cse;
 pub mod dce;

@@ -74,9 +74,9 @@ impl Pipeline {
     /// The passes for `options`, in order:
     ///
     /// - `-O0`: unroll, compile-time arithmetic, dead-code removal.
-    /// - `-O1`: also algebraic simplification and common subexpressions, powers and polynomials,
-    ///   product rebalancing, scalar hoisting, distribution and re-association, each within one
-    ///   loop iteration.
+    /// - `-O1`: also algebraic simplification, common subexpressions, linear combinations,
+    ///   powers and polynomials, product rebalancing, scalar hoisting, distribution and
+    ///   re-association, each within one loop iteration.
     /// - `-O2`: the same rules across iterations, software pipelining and client-side
     ///   precomputation.
     ///
@@ -99,6 +99,7 @@ impl Pipeline {
         if level >= OptLevel::O1 {
             passes.push(Box::new(super::simplify::Simplify));
             passes.push(Box::new(super::cse::Cse));
+            passes.push(Box::new(super::collect_terms::CollectTerms));
         }
         passes.push(Box::new(super::dce::Dce));
         if level >= OptLevel::O1 {
