@@ -539,3 +539,21 @@ fn no_secret_key_material_in_server_files() {
         assert_eq!(mode & 0o777, 0o600, "secret.key mode {mode:o}");
     }
 }
+
+/// A program without inputs (constants only) runs in the plain evaluator without `--input`,
+/// as it does encrypted; it had been refused as a usage error.
+#[test]
+fn a_program_without_inputs_runs_in_the_plain_evaluator() {
+    let scratch = scratch("no-inputs");
+    let dir = scratch.path();
+    std::fs::write(
+        dir.join("c.hel"),
+        "let z = ones(3) * 2;\nlet s = 0.5;\nlet w = z * s + 1;\noutput w;\n",
+    )
+    .unwrap();
+    ok(dir, &["compile", "c.hel", "-o", "c.helc"]);
+    let plain = ok(dir, &["run", "c.helc", "--evaluator", "plain", "--json"]);
+    let w = decrypted(&plain, "w");
+    assert_eq!(w.len(), 3);
+    assert!(max_error(&w, &[2.0, 2.0, 2.0]) < 1e-9, "{w:?}");
+}

@@ -190,17 +190,17 @@ fn check_flags(args: &RunArgs) -> CmdResult {
         args.out.is_some(),
         args.secret_key.is_some(),
     );
-    let plain = !args.plain_inputs.is_empty();
+    // The plaintext inputs (`--input`) are required once the schedule is read: a program
+    // without inputs needs none (`plain_tensors`).
     let required: &[(bool, &str)] = match args.evaluator {
         EvaluatorKind::Ckks => &[
             (keys, "--eval-keys FILE"),
             (inputs, "--inputs FILE"),
             (out, "-o FILE (the encrypted outputs)"),
         ],
-        EvaluatorKind::Plain => &[(plain, "the plaintext inputs: --input NAME=FILE for each")],
+        EvaluatorKind::Plain => &[],
         EvaluatorKind::Debug => &[
             (sk, "--secret-key FILE"),
-            (plain, "the plaintext inputs: --input NAME=FILE for each"),
             (keys, "--eval-keys FILE"),
             (inputs, "--inputs FILE"),
         ],
@@ -399,7 +399,8 @@ fn plain_tensors(
     schedule: &Schedule,
     kind: &str,
 ) -> miette::Result<Vec<Vec<Tensor>>> {
-    if args.plain_inputs.is_empty() {
+    // A program without inputs (constants only) runs without `--input`.
+    if args.plain_inputs.is_empty() && !schedule.inputs.is_empty() {
         return Err(usage_error(format!(
             "the {kind} evaluator needs the plaintext inputs: --input NAME=FILE for each"
         )));
