@@ -241,3 +241,40 @@ fn a_long_linear_recurrence_is_one_combination_of_its_terms() {
         }
     }
 }
+
+/// A compile-time scalar to any real power is constant arithmetic (`2 ^ 0.5`, `2 ^ (-1)`),
+/// as it is in a `const`; it was refused for its exponent. An exponent the program computes
+/// (a function's parameter) is refused as not constant, where it was called undefined.
+#[test]
+fn constant_powers_fold_and_computed_exponents_are_named() {
+    let consts = |text: &str| -> Vec<f64> {
+        let src = SourceFile::new("pow.hel", text);
+        let p = hel_compiler::driver::optimize(&src, &options(OptLevel::O0)).unwrap();
+        p.graph
+            .nodes()
+            .filter_map(|(_, n)| match n.op {
+                hel_compiler::ir::Op::Const { value } => Some(value),
+                _ => None,
+            })
+            .collect()
+    };
+    let head = "input u: enc vector[3] range [-1, 1];\n";
+    let root = consts(&format!("{head}let w = 2 ^ 0.5 * u;\noutput w;\n"));
+    assert!(root.contains(&2f64.sqrt()), "{root:?}");
+    let half = consts(&format!("{head}let w = 2 ^ (-1) * u;\noutput w;\n"));
+    assert!(half.contains(&0.5), "{half:?}");
+
+    let text = format!("fn p(x, k) = x^k;\n{head}let w = p(u, 3);\noutput w;\n");
+    let d = compile(
+        &SourceFile::new("pow.hel", text.as_str()),
+        &options(OptLevel::O1),
+    )
+    .expect_err("not a constant");
+    assert_eq!(d.code, Code::Const);
+    assert!(
+        d.message.contains("constant known at compile time"),
+        "{}",
+        d.message
+    );
+    assert_eq!(&text[d.span.start as usize..d.span.end as usize], "k");
+}
