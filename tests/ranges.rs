@@ -234,3 +234,36 @@ fn values_no_chain_holds_are_refused_with_their_location() {
     within_bound(&r, "wide");
     assert!(r.q_bits.len() >= 6, "{r:?}");
 }
+
+/// A high power of a value in `[-1, 1]` is large only near the ends of the range: uniform
+/// samples put `u^64 * 100000` near 60, the range's ends at 10^5. The analysis counts the ends
+/// outside loops where the interval bound confirms them; sized for the uniform samples, the
+/// parameters held 471 and `hel encrypt` refused `u = ±1`, data inside the declared range.
+#[test]
+fn a_high_power_is_sized_for_the_ends_of_its_range() {
+    let text = "input u: enc vector[3] range [-1, 1];\nlet w = u ^ 64 * 100000;\noutput w;\n";
+    let src = SourceFile::new("pow64.hel", text);
+    for level in LEVELS {
+        let opts = options(level, 20);
+        let compiled = compile(&src, &opts).unwrap_or_else(|d| panic!("{}", d.render_plain()));
+        let s = compiled.schedule();
+        let program = driver::optimize(&src, &opts).unwrap();
+        let range = ranges(&program).of(program.outputs[0].node);
+        assert!(range >= 1e5, "{level:?}: output range {range:e}");
+        let u = [1.0, -1.0, -0.999];
+        let t = Tensor {
+            shape: hel_runtime::schedule::Shape::Vector(3),
+            data: u.to_vec(),
+        };
+        let got = common::round_trip(s, &[vec![t]], &mut Sampler::seeded_for_testing_only(3))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let bound = s.outputs[0].bound;
+        for (g, x) in got[0].data.iter().zip(u) {
+            let want = x.powi(64) * 1e5;
+            assert!(
+                (g - want).abs() <= bound,
+                "{level:?}: {g} for {want}, bound {bound:e}"
+            );
+        }
+    }
+}

@@ -158,6 +158,7 @@ impl<'a> Elab<'a> {
                     let id = self.add(node(Op::PowScalar, vec![b.node, x.node], b.ty, e.span));
                     return Ok(Val { node: id, ..b });
                 }
+                Err(d) if d.code != Code::Name => return Err(d),
                 // A name the program computes (a function's parameter, a `let`): not undefined,
                 // but not a constant either.
                 Err(d) => return Err(match self.value(exp) {
