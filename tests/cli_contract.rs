@@ -93,7 +93,7 @@ fn usage_errors_exit_with_2_in_every_subcommand() {
             ],
             "does not take --eval-keys",
         ),
-        (vec!["run", "none.helc", "--evaluator", "plain"], "--input"),
+        (vec!["run", "poly.helc", "--evaluator", "plain"], "--input"),
         (
             vec![
                 "run",
@@ -476,4 +476,33 @@ fn shared_flags_are_the_same_everywhere() {
         args.extend(["--threads", "-1"]);
         exits(2, &args);
     }
+}
+
+/// `hel check --json` prints one object with the program's interface, and a located `error`
+/// object for a program the front end refuses.
+#[test]
+fn check_prints_one_json_object() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let gd = format!("{root}/examples/logreg_gd.hel");
+    let o = hel(&["check", &gd, "--set", "k=3", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).expect("utf-8");
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(v["file"], "logreg_gd.hel", "{v}");
+    assert_eq!(v["inputs"][0]["name"], "Z", "{v}");
+    assert!(
+        v["inputs"][0]["type"]
+            .as_str()
+            .is_some_and(|t| t.contains("[3]")),
+        "{v}"
+    );
+    assert_eq!(v["outputs"][0]["name"], "beta", "{v}");
+    assert_eq!(v["top_level_loops"], 1, "{v}");
+
+    let dir = compiled_poly();
+    let invalid = format!("{root}/tests/invalid/const_backwards_loop.hel");
+    let v = json_error(dir.path(), &["check", &invalid, "--json"], 1);
+    assert_eq!(v["error"]["code"], "hel::check::const", "{v}");
+    assert_eq!(v["error"]["labels"][0]["line"], 4, "{v}");
 }

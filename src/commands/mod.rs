@@ -95,7 +95,8 @@ impl Cli {
                 bench::BenchTarget::Zoo(a) => a.json,
             },
             Command::Decrypt(a) => a.json,
-            Command::Check(_) | Command::Ir(_) | Command::Data(_) => false,
+            Command::Check(a) => a.json,
+            Command::Ir(_) | Command::Data(_) => false,
         }
     }
 }

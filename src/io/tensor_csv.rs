@@ -26,6 +26,8 @@ pub struct Table {
 
 /// Parses CSV text (`file` names it in errors).
 pub fn parse_table(file: &str, text: &str) -> Result<Table, String> {
+    // A UTF-8 byte-order mark (spreadsheets' "CSV UTF-8" export) is no part of the data.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut rows = Vec::new();
     let mut last_line = 0;
     for (i, raw) in text.lines().enumerate() {
@@ -265,6 +267,8 @@ mod tests {
     fn bad_values_name_the_line() {
         let err = parse_table("x.csv", "1\n2,abc\n").err().unwrap();
         assert_eq!(err, "x.csv:2: `abc` is not a number");
+        let bom = parse_table("b.csv", "\u{feff}1,2\n3,4\n").expect("a byte-order mark is skipped");
+        assert_eq!(bom.grid(2, 2, "a matrix").unwrap(), [1.0, 2.0, 3.0, 4.0]);
         let err = parse_table("x.csv", "1,,2\n").err().unwrap();
         assert_eq!(err, "x.csv:1: value 2 is empty");
         assert!(parse_table("x.csv", "NaN\n").is_err());

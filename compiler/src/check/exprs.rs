@@ -97,6 +97,16 @@ impl<'a> Elab<'a> {
                         .with_label("not a compile-time constant")
                         .with_help("CKKS cannot divide by a run-time value; multiply by a precomputed reciprocal instead"));
                 }
+                // A divisor that is zero whatever the loop variables (`u / 0`, `x / (k - k)`)
+                // is an error here, not only once the constants are folded.
+                let look = self.const_lookup();
+                let zero = consts::eval(self.src, r, "a divisor", &look).is_ok_and(|v| v == 0.0);
+                drop(look);
+                if zero {
+                    return Err(self
+                        .err(Code::Const, r.span, "division by zero")
+                        .with_label("this divisor is 0"));
+                }
                 (Op::Div, vec![a.node, b.node], a.ty.shape)
             }
             BinOp::MatMul => {
