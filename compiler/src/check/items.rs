@@ -11,6 +11,22 @@ use std::collections::{HashMap, HashSet};
 
 impl<'a> Elab<'a> {
     pub(super) fn already_defined(&self, name: &Ident) -> Option<Diagnostic> {
+        // A variable, constant or input named like a built-in would make `zeros(3) + zeros`
+        // mean two things.
+        if builtins::is_builtin(&name.name) {
+            return Some(
+                self.err(
+                    Code::Name,
+                    name.span,
+                    format!(
+                        "`{}` is a built-in function and cannot be redefined",
+                        name.name
+                    ),
+                )
+                .with_label("a built-in's name")
+                .with_help(format!("built-ins: {}", builtins::list())),
+            );
+        }
         let prev = self.globals.get(&name.name).map(|(_, s)| *s).or_else(|| {
             self.frames
                 .iter()
