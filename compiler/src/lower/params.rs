@@ -203,7 +203,7 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
                 if base.len() > 1 {
                     format!(
                         " (primes {base:?}, values up to 2^{} at the bottom)",
-                        headroom - 1
+                        headroom.saturating_sub(1)
                     )
                 } else if headroom > MIN_HEADROOM_BITS {
                     format!(" (values up to 2^{} at the bottom)", headroom - 1)
