@@ -27,7 +27,7 @@
 use std::collections::HashMap;
 
 use super::pipeline::Pass;
-use super::rewrite::{internal, refine_secrecy, remap_outputs, require_loop_free};
+use super::rewrite::{rebuild, refine_secrecy};
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Builder, Graph, Node, NodeId, Op, Program, Shape, Type};
 
@@ -44,28 +44,18 @@ impl Pass for CollectTerms {
 
     fn run(&self, p: Program) -> Result<Program, Diagnostic> {
         let analysis = Analysis::of(&p);
-        let mut b = Builder::new();
-        let mut map: Vec<NodeId> = Vec::with_capacity(p.graph.len());
-        for (id, n) in p.graph.nodes() {
-            require_loop_free(&p, self.name(), n)?;
-            let new = match analysis.rewrite_of(id) {
-                Some(combination) => combination.emit(&mut b, n, &map),
-                None => {
-                    let args = n
-                        .args
-                        .iter()
-                        .map(|a| map.get(a.index()).copied())
-                        .collect::<Option<Vec<_>>>()
-                        .ok_or_else(|| {
-                            internal(&p, self.name(), n, "an operand has no replacement")
-                        })?;
-                    b.add(Node { args, ..n.clone() })
-                }
+        let ids: Vec<NodeId> = p.graph.ids().collect();
+        // `rebuild` walks the nodes in creation order: the next old id is `ids[map.len()]`,
+        // and `map` holds the replacement of every node before it (a combination's terms).
+        let mut map: Vec<NodeId> = Vec::with_capacity(ids.len());
+        rebuild(&p, self.name(), |b, n| {
+            let new = match analysis.rewrite_of(ids[map.len()]) {
+                Some(combination) => combination.emit(b, &n, &map),
+                None => b.add(n),
             };
             map.push(new);
-        }
-        let outputs = remap_outputs(&p, self.name(), |o| map.get(o.index()).copied())?;
-        Ok(p.with_graph(b.finish(), outputs))
+            Ok(new)
+        })
     }
 }
 
