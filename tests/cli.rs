@@ -75,6 +75,22 @@ fn exit_codes() {
 fn set_overrides_constants() {
     let o = hel(&["check", "examples/poly.hel", "--set", "n=8"]);
     assert!(stdout(&o).contains("enc vector[8]"), "{}", stdout(&o));
+    // Two values for one constant: neither is taken silently.
+    let o = hel(&[
+        "check",
+        "examples/poly.hel",
+        "--set",
+        "n=8",
+        "--set",
+        "n=16",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("`--set n` is given twice (n=8 and n=16)"),
+        "{err}"
+    );
+    assert!(err.contains("poly.hel:"), "located at the constant: {err}");
 }
 
 #[test]

@@ -77,6 +77,54 @@ impl<'a> Elab<'a> {
         Ok(())
     }
 
+    /// Refuses a function parameter or `let` named like a built-in, a constant or a function:
+    /// a function sees those, so the name would mean two things in its body (the language has
+    /// no shadowing). Every function is checked, called or not, once all globals are known;
+    /// inputs and top-level variables are out of a function's sight and may share names.
+    pub(super) fn check_fn_names(&self, items: &[Item]) -> Result<(), Diagnostic> {
+        for item in items {
+            let Item::Fn(f) = item else { continue };
+            let names = f.params.iter().chain(f.lets.iter().map(|l| &l.name));
+            for (i, name) in names.enumerate() {
+                let what = if i < f.params.len() {
+                    format!("parameter `{}` of `{}`", name.name, f.name.name)
+                } else {
+                    format!("`let {}` in `{}`", name.name, f.name.name)
+                };
+                if builtins::is_builtin(&name.name) {
+                    return Err(self.err(
+                        Code::Name,
+                        name.span,
+                        format!("{what}: `{}` is a built-in function", name.name),
+                    ));
+                }
+                let Some((global, at)) = self.globals.get(&name.name) else {
+                    continue;
+                };
+                let kind = match global {
+                    Global::Const(_) => "a constant",
+                    Global::Fn(_) => "a function",
+                    Global::Input { .. } => continue,
+                };
+                let (line, col) = self.src.line_col(at.start);
+                return Err(self
+                    .err(
+                        Code::Name,
+                        name.span,
+                        format!(
+                            "{what} has the name of {kind} defined at line {line}, column {col}"
+                        ),
+                    )
+                    .with_label("defined again here")
+                    .with_help(
+                        "a function sees every constant and function, so the name would mean two \
+                         things in its body; rename one of them",
+                    ));
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn const_lookup(&self) -> impl Fn(&str) -> Option<ConstName> + '_ {
         move |name: &str| self.const_name(name, &HashMap::new())
     }

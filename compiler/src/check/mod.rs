@@ -69,6 +69,21 @@ pub fn elaborate_limited(
     overrides: &[(String, f64)],
     limits: &Limits,
 ) -> Result<(ir::Program, CompileTime), Diagnostic> {
+    if let Some((name, first, second)) = repeated_override(overrides) {
+        let at = ast.items.iter().find_map(|item| match item {
+            Item::Const(c) if c.name.name == name => Some(c.name.span),
+            _ => None,
+        });
+        return Err(Diagnostic::new(
+            Code::Name,
+            src,
+            at.unwrap_or_default(),
+            format!(
+                "`--set {name}` is given twice ({name}={first} and {name}={second}): give each constant once"
+            ),
+        )
+        .with_label("the constant both set"));
+    }
     let mut e = Elab::new(src, overrides, *limits);
     for item in &ast.items {
         if let Item::Fn(f) = item {
@@ -78,9 +93,21 @@ pub fn elaborate_limited(
     for item in &ast.items {
         e.item(item)?;
     }
+    e.check_fn_names(&ast.items)?;
     let (program, facts) = e.finish()?;
     crate::limits::check_program(&program, limits)?;
     Ok((program, facts))
+}
+
+/// The first constant named twice among the `--set` overrides, with both values: taking one of
+/// them silently would compile a program the user did not ask for.
+fn repeated_override(overrides: &[(String, f64)]) -> Option<(&str, f64, f64)> {
+    overrides.iter().enumerate().find_map(|(i, (name, first))| {
+        overrides[i + 1..]
+            .iter()
+            .find(|(other, _)| other == name)
+            .map(|(_, second)| (name.as_str(), *first, *second))
+    })
 }
 
 /// A value during elaboration: its node in the current frame's graph, its type, and whether it

@@ -184,12 +184,12 @@ pub(super) fn other_use(p: &ast::Program, name: &str, bound: Span) -> Option<Spa
                     visit(c);
                 }
             },
-            // A function's parameter may shadow the constant.
-            Item::Fn(f) if !f.params.iter().any(|p| p.name == name) => {
+            // No parameter or `let` of a function takes a constant's name (the checker).
+            Item::Fn(f) => {
                 f.lets.iter().for_each(|l| visit(&l.value));
                 visit(&f.body);
             }
-            Item::Fn(_) | Item::Output(_) => {}
+            Item::Output(_) => {}
             Item::Stmt(s) => stmt_exprs(s, &mut visit),
         }
     }
