@@ -506,19 +506,31 @@ fn stream(
                     }
                     Ok(())
                 };
+                let s = sigma(i);
+                // The noise does not depend on the values either: it is drawn beside the
+                // exact evaluation (the shorter of the two), then added.
+                let mut draws = spare.pop().unwrap_or_default();
+                let mut draw = |len: usize| {
+                    draws.clear();
+                    if s > 0.0 {
+                        draws.extend((0..len).map(|_| s * rng.sample()));
+                    }
+                };
                 if ops.is_empty() {
                     eval(&exact, &mut x)?;
                     y.clear();
                     y.extend_from_slice(&x);
+                    draw(x.len());
                 } else {
-                    let (e, n) = rayon::join(|| eval(&exact, &mut x), || noisy_value(&mut y));
+                    let (e, n) = rayon::join(
+                        || eval(&exact, &mut x).map(|()| draw(x.len())),
+                        || noisy_value(&mut y),
+                    );
                     e?;
                     n?;
                 }
-                let s = sigma(i);
-                if s > 0.0 {
-                    y.iter_mut().for_each(|v| *v += s * rng.sample());
-                }
+                y.iter_mut().zip(&draws).for_each(|(v, d)| *v += d);
+                spare.push(draws);
                 Some(y)
             }
             None => {
