@@ -57,10 +57,13 @@ pub struct BootstrapReport {
     /// The one download: the model's ciphertexts.
     pub download_bytes: u64,
     /// The server's memory at the least: the schedule's own figure (keys, upload, working
-    /// set) plus the bootstrapping keys in memory; `hel run` refuses beyond the machine's.
+    /// set) plus the bootstrapping keys in memory and what bootstrapping keeps
+    /// (`bootstrap_run_memory_bytes`); `hel run` refuses beyond the machine's.
     pub server_memory_bytes: u64,
     /// The bootstrapping keys: in memory (64-bit words) and as `boot.keys` (about 0.6 of it).
     pub bootstrap_key_memory_bytes: u64,
+    /// The kept DFT diagonals and the ring's buffer pool (`Bootstrapper::run_memory_bytes`).
+    pub bootstrap_run_memory_bytes: u64,
     pub rotation_keys: usize,
     /// Single-thread estimate of the server's work (default cost table): the rounds'
     /// operations and the bootstraps.
@@ -118,8 +121,10 @@ pub fn report(b: &Bootstrapped) -> BootstrapReport {
     let resources = s.resources();
     // The circuit is built for its key count only (cheap: the DFT diagonals are encoded at
     // the first bootstrap); a chain the rule admits always builds.
-    let boot_keys = hel_runtime::ckks::bootstrap::Bootstrapper::new(c)
-        .map_or(0, |b| b.key_memory_bytes() as u64);
+    let (boot_keys, boot_run) = hel_runtime::ckks::bootstrap::Bootstrapper::new(c)
+        .map_or((0, 0), |b| {
+            (b.key_memory_bytes() as u64, b.run_memory_bytes() as u64)
+        });
     let full = c.ckks_params().ok();
     let chain = ChainReport {
         log_n: c.log_n,
@@ -146,7 +151,11 @@ pub fn report(b: &Bootstrapped) -> BootstrapReport {
         input_ciphertexts: s.client_ct_inputs().count(),
         upload_bytes: resources.upload_bytes,
         download_bytes: resources.download_bytes,
-        server_memory_bytes: resources.server_peak_bytes.saturating_add(boot_keys),
+        server_memory_bytes: resources
+            .server_peak_bytes
+            .saturating_add(boot_keys)
+            .saturating_add(boot_run),
+        bootstrap_run_memory_bytes: boot_run,
         bootstrap_key_memory_bytes: boot_keys,
         rotation_keys: s.rotation_steps.len() + usize::from(s.needs_conjugation),
         estimated_server_seconds: table.schedule_work_seconds(s),
@@ -215,9 +224,11 @@ impl BootstrapReport {
                 crate::memory::human_bytes(self.download_bytes)
             ),
             format!(
-                "server memory at least {} (of which bootstrapping keys {})",
+                "server memory at least {} (of which bootstrapping keys {}, kept DFT \
+                 diagonals and buffers {})",
                 crate::memory::human_bytes(self.server_memory_bytes),
-                crate::memory::human_bytes(self.bootstrap_key_memory_bytes)
+                crate::memory::human_bytes(self.bootstrap_key_memory_bytes),
+                crate::memory::human_bytes(self.bootstrap_run_memory_bytes)
             ),
         ];
         for o in &self.outputs {

@@ -315,8 +315,9 @@ fn load_bootstrap(
     schedule: &Schedule,
     ctx: &hel_runtime::ckks::Context,
     keys: &EvalKeys,
+    boot: Option<Bootstrapper>,
 ) -> miette::Result<Option<(Bootstrapper, BootstrapKeys)>> {
-    let Some(boot) = bootstrapper(schedule, &args.program)? else {
+    let Some(boot) = boot else {
         return Ok(None);
     };
     // Checked with the flags (`check_bootstrap_flag`).
@@ -346,17 +347,19 @@ fn with_bootstrap<'a>(
 /// Refuses a run whose keys, inputs and least working set exceed `--memory-limit` or the
 /// memory available, before any of it is loaded. A program that bootstraps adds its
 /// bootstrapping keys (the file's size, twice: 64-bit words in memory against bit-packed
-/// residues on disk).
-fn check_memory(args: &RunArgs, schedule: &Schedule) -> CmdResult {
+/// residues on disk) and what bootstrapping keeps (`Bootstrapper::run_memory_bytes`).
+fn check_memory(args: &RunArgs, schedule: &Schedule, boot: Option<&Bootstrapper>) -> CmdResult {
     let boot_keys = args
         .bootstrap_keys
         .as_deref()
         .and_then(|p| std::fs::metadata(p).ok())
         .map_or(0, |m| m.len().saturating_mul(2));
+    let boot_run = boot.map_or(0, |b| b.run_memory_bytes() as u64);
     let need = schedule
         .resources()
         .server_peak_bytes
-        .saturating_add(boot_keys);
+        .saturating_add(boot_keys)
+        .saturating_add(boot_run);
     hel::memory::check(
         &format!("running {}", schedule.name),
         need,
@@ -369,10 +372,11 @@ fn check_memory(args: &RunArgs, schedule: &Schedule) -> CmdResult {
 fn run_ckks(args: &RunArgs, schedule: &Schedule) -> CmdResult {
     let out = need(&args.out, "-o FILE (the encrypted outputs)", "ckks")?;
     check_writable(out, args.force, &read_paths(args)).map_err(user_error)?;
-    check_memory(args, schedule)?;
+    let boot = bootstrapper(schedule, &args.program)?;
+    check_memory(args, schedule, boot.as_ref())?;
     let ctx = context(schedule, &args.program)?;
     let (keys, cts, public) = load_server_files(args, schedule, &ctx, "ckks")?;
-    let boot = load_bootstrap(args, schedule, &ctx, &keys)?;
+    let boot = load_bootstrap(args, schedule, &ctx, &keys, boot)?;
     let table = load_cost_table(args.cost_table.as_deref())?;
     let evaluator =
         CkksEvaluator::new_seeded(&ctx, schedule, &keys.relin, &keys.galois, cts, public)
@@ -458,14 +462,15 @@ fn run_debug(args: &RunArgs, schedule: &Schedule) -> CmdResult {
         check_writable(out, args.force, &read_paths(args)).map_err(user_error)?;
     }
     let sk_path = need(&args.secret_key, "--secret-key FILE", "debug")?;
-    check_memory(args, schedule)?;
+    let boot = bootstrapper(schedule, &args.program)?;
+    check_memory(args, schedule, boot.as_ref())?;
     let tensors = plain_tensors(args, schedule, "debug")?;
     let ctx = context(schedule, &args.program)?;
     let sk = load_secret_key(schedule, &ctx, sk_path)?;
     let (keys, cts, public) = load_server_files(args, schedule, &ctx, "debug")?;
     keys.check_secret_key(&ctx, &sk)
         .map_err(|e| file_error(sk_path, e))?;
-    let boot = load_bootstrap(args, schedule, &ctx, &keys)?;
+    let boot = load_bootstrap(args, schedule, &ctx, &keys, boot)?;
     let ckks = CkksEvaluator::new_seeded(&ctx, schedule, &keys.relin, &keys.galois, cts, public)
         .map_err(|e| input_error(args, e))?;
     let ckks = with_bootstrap(args, ckks, &boot)?;

@@ -252,6 +252,9 @@ struct BootRun {
     bootstraps: usize,
     bootstrap_seconds: f64,
     key_bytes: usize,
+    /// What bootstrapping keeps once it has begun (`Bootstrapper::run_memory_bytes`): the
+    /// rounds' memory checks add it.
+    run_bytes: u64,
 }
 
 impl BootRun {
@@ -271,6 +274,7 @@ impl BootRun {
             bootstraps: 0,
             bootstrap_seconds: 0.0,
             key_bytes: 0,
+            run_bytes: 0,
         })
     }
 }

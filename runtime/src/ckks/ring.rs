@@ -23,7 +23,7 @@ static POOL: Mutex<Vec<Buf>> = Mutex::new(Vec::new());
 /// Upper bound on the idle memory the pool keeps (on top of what is live): 2 GiB holds a
 /// full-slot bootstrap's working set at N = 2^16 (the baby rotations of one DFT level over
 /// the extended basis alone are ~500 MB); with 256 MB it measured ~10% slower.
-const POOL_MAX_BYTES: usize = 2 << 30;
+pub(crate) const POOL_MAX_BYTES: usize = 2 << 30;
 
 fn take_buf(len: usize) -> Buf {
     let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());

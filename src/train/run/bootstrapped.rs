@@ -166,7 +166,10 @@ impl Run<'_> {
                 self.order.push(keys[r]);
             }
             let c = self.circuit(&keys[r])?;
-            let need = c.schedule.resources().server_peak_bytes;
+            // The bootstrapping keys are in memory by now; the kept diagonals and buffers
+            // come with the first bootstrap.
+            let boot_run = self.boot.as_ref().map_or(0, |b| b.run_bytes);
+            let need = c.schedule.resources().server_peak_bytes + boot_run;
             fits(self.opts, "the server's run", &c.schedule, need)?;
             self.ensure_keys(&keys[r], &format!("round {} of {n}", r + 1))?;
         }
@@ -331,6 +334,7 @@ impl Run<'_> {
         let t0 = Instant::now();
         let boot = Bootstrapper::new(&chain)?;
         let (bytes, key_id) = self.client.bootstrap_keygen(&boot)?;
+        let run_bytes = boot.run_memory_bytes() as u64;
         drop(boot);
         let secs = t0.elapsed().as_secs_f64();
         self.keygen_seconds += secs;
@@ -342,6 +346,7 @@ impl Run<'_> {
         self.server_total_seconds += self.server.receive_bootstrap_keys(&chain, &bytes, key_id)?;
         if let Some(b) = self.boot.as_mut() {
             b.key_bytes = bytes.len();
+            b.run_bytes = run_bytes;
         }
         Ok(())
     }

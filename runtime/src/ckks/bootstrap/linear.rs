@@ -340,6 +340,23 @@ impl BsgsLevel {
         Ok(plaintexts)
     }
 
+    /// The number of diagonals this level multiplies by (each one encoded plaintext).
+    pub fn terms(&self) -> usize {
+        self.giants.iter().map(|(_, t)| t.len()).sum()
+    }
+
+    /// Bytes of the encodings this level keeps (none before its first application).
+    #[cfg(test)]
+    pub fn kept_bytes(&self) -> usize {
+        let cached = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
+        cached.as_ref().map_or(0, |e| {
+            e.plaintexts
+                .iter()
+                .map(|p| p.limbs().map(<[u64]>::len).sum::<usize>() * 8)
+                .sum()
+        })
+    }
+
     /// The rotation steps this level needs keys for.
     pub fn rotations(&self) -> impl Iterator<Item = i64> + '_ {
         self.babies

@@ -187,6 +187,36 @@ impl Bootstrapper {
         (self.rotations().len() + 3) * key
     }
 
+    /// The memory the DFT diagonals take once bootstrapping has begun: each CoeffToSlot and
+    /// SlotToCoeff level keeps its diagonals encoded over the extended basis at the level it
+    /// is applied at (CoeffToSlot from the top of the chain down, SlotToCoeff down to the
+    /// output level), so that later bootstraps skip the encoding. About 3.7 GB for the
+    /// full-slot chain at N = 2^16.
+    pub fn diagonal_memory_bytes(&self) -> usize {
+        let special = self.ctx.params().p_bits.len();
+        let top = self.ctx.max_level();
+        let cts = self
+            .cts
+            .iter()
+            .enumerate()
+            .map(|(i, l)| l.terms() * (top - i + 1 + special));
+        let (out, last) = (self.output_level(), self.stc.len());
+        let stc = self
+            .stc
+            .iter()
+            .enumerate()
+            .map(|(i, l)| l.terms() * (out + last - i + 1 + special));
+        cts.chain(stc).sum::<usize>() * self.ctx.n() * 8
+    }
+
+    /// What a process that bootstraps holds beyond its program's working set and its keys:
+    /// the kept diagonals ([`Self::diagonal_memory_bytes`]) and the idle buffers of the ring's
+    /// pool, which a bootstrap's temporaries fill to its cap. Memory checks before a run add
+    /// it, so that a run the machine cannot hold is refused rather than killed.
+    pub fn run_memory_bytes(&self) -> usize {
+        self.diagonal_memory_bytes() + crate::ckks::ring::POOL_MAX_BYTES
+    }
+
     /// The number of data primes of the chain.
     pub fn chain_primes(&self) -> usize {
         self.ctx.params().q_bits.len()

@@ -118,3 +118,34 @@ fn incomplete_or_foreign_keys_are_refused() {
         CkksError::ContextMismatch
     );
 }
+
+/// The memory estimate of the kept DFT diagonals is what a bootstrap keeps: every level's
+/// encodings counted limb by limb after one bootstrap, at full and sparse slots.
+#[test]
+fn kept_diagonals_match_their_estimate() {
+    for log_slots in [11, 6] {
+        let params = BootstrapParams {
+            log_slots,
+            ..insecure_small_for_testing_only(12)
+        };
+        let boot = Bootstrapper::new(&params).unwrap();
+        let ctx = &boot.ctx;
+        let mut s = Sampler::seeded_for_testing_only(3);
+        let sk = ctx.gen_secret_key(&mut s);
+        let keys = boot.gen_keys(&sk, &mut s).unwrap();
+        let kept = || {
+            boot.cts
+                .iter()
+                .chain(&boot.stc)
+                .map(BsgsLevel::kept_bytes)
+                .sum::<usize>()
+        };
+        assert_eq!(kept(), 0, "nothing is encoded before the first bootstrap");
+        let v: Vec<f64> = (0..ctx.slots()).map(|i| (i % 5) as f64 / 5.0).collect();
+        let pt = ctx.encode(&v, 0, ctx.default_scale()).unwrap();
+        let ct = ctx.encrypt_sk(&pt, &sk, &mut s).unwrap();
+        boot.bootstrap(&ct, &keys).unwrap();
+        assert_eq!(kept(), boot.diagonal_memory_bytes(), "slots 2^{log_slots}");
+        assert!(boot.run_memory_bytes() > boot.diagonal_memory_bytes());
+    }
+}
