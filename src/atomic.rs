@@ -46,10 +46,40 @@ pub fn check_writable(path: &Path, force: bool, inputs: &[&Path]) -> Result<(), 
             path.display()
         ));
     }
-    if path.symlink_metadata().is_ok() && !force {
-        return Err(exists(path));
+    match path.symlink_metadata() {
+        // A device, pipe, socket or directory is never replaced, not even with `--force`:
+        // the rename that publishes a file would put a regular file in its place (once
+        // `/dev/null`, for every process on the machine).
+        Ok(m) if !m.is_file() && !m.file_type().is_symlink() => Err(format!(
+            "{} is not a regular file ({}); hel writes only regular files",
+            path.display(),
+            kind_of(&m.file_type())
+        )),
+        Ok(_) if !force => Err(exists(path)),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// What a non-regular file is, in words.
+fn kind_of(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_fifo() {
+            return "a named pipe";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a plain file"
+    }
 }
 
 fn exists(path: &Path) -> String {

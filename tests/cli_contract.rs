@@ -506,3 +506,69 @@ fn check_prints_one_json_object() {
     assert_eq!(v["error"]["code"], "hel::check::const", "{v}");
     assert_eq!(v["error"]["labels"][0]["line"], 4, "{v}");
 }
+
+/// Output paths that are not UTF-8 (legal on Unix): `--json` printed them through serde,
+/// which refused them, and keygen, encrypt and run panicked after writing their files. The
+/// JSON now carries the path as displayed; `--threads` beyond the cap is a usage error.
+#[cfg(unix)]
+#[test]
+fn json_reports_take_any_output_path() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = compiled_poly();
+    let d = dir.path();
+    let src = format!("{}/examples/poly.hel", env!("CARGO_MANIFEST_DIR"));
+    let o = hel_in(d, &["compile", &src, "--set", "n=8", "-o", "p8.helc"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    std::fs::write(d.join("x.csv"), "0.5\n-0.25\n0.125\n1\n0\n-1\n0.75\n0.3\n").unwrap();
+    let odd = |stem: &[u8]| OsStr::from_bytes(stem).to_os_string();
+    let keys = odd(b"keys\xff");
+    let inputs = odd(b"in\xff.hct");
+    let outputs = odd(b"out\xff.hct");
+    let run = |args: Vec<&OsStr>| {
+        let o = Command::new(env!("CARGO_BIN_EXE_hel"))
+            .args(args)
+            .arg("--json")
+            .current_dir(d)
+            .output()
+            .expect("run hel");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let text = String::from_utf8(o.stdout).expect("utf-8");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
+        assert!(v.is_object(), "{v}");
+        v
+    };
+    let s = |x: &'static str| OsStr::new(x);
+    let mut keygen = vec![s("keygen"), s("p8.helc"), s("--out")];
+    keygen.push(&keys);
+    let v = run(keygen);
+    assert!(
+        v["secret_key"]["path"]
+            .as_str()
+            .is_some_and(|p| p.contains("keys")),
+        "{v}"
+    );
+    let mut encrypt = vec![s("encrypt"), s("p8.helc"), s("--keys")];
+    encrypt.extend([
+        keys.as_os_str(),
+        s("--input"),
+        s("x=x.csv"),
+        s("-o"),
+        &inputs,
+    ]);
+    let v = run(encrypt);
+    assert!(
+        v["path"].as_str().is_some_and(|p| p.starts_with("in")),
+        "{v}"
+    );
+    let eval_keys = odd(b"keys\xff/eval.keys");
+    let mut server = vec![s("run"), s("p8.helc"), s("--eval-keys"), &eval_keys];
+    server.extend([s("--inputs"), &inputs, s("-o"), &outputs]);
+    let v = run(server);
+    assert!(
+        v["output"].as_str().is_some_and(|p| p.starts_with("out")),
+        "{v}"
+    );
+    let err = exits(2, &["run", "examples/poly.hel", "--threads", "1025"]);
+    assert!(err.contains("0..=1024"), "{err}");
+}

@@ -248,3 +248,73 @@ fn hel_decrypt_refuses_an_edited_output_scale() {
     assert!(err.contains("edited.hct"), "{err}");
     assert!(err.contains("the schedule records level"), "{err}");
 }
+
+/// A schedule edited after compiling (an output bound doubled, the checksum resealed; a
+/// constant changed in the RON text) ran under the original program's identity, so inputs
+/// encrypted for it were accepted and decrypted to other numbers. Loading now recomputes the
+/// program hash.
+#[test]
+fn an_edited_schedule_is_refused_by_its_program_hash() {
+    let a = artifacts();
+    let mut s = a.schedule.clone();
+    s.outputs[0].bound *= 2.0;
+    let bytes = s.to_bytes(ScheduleFormat::Binary).unwrap();
+    assert_eq!(
+        Schedule::from_bytes(&bytes),
+        Err(ScheduleError::HashMismatch)
+    );
+    let ron = s.to_bytes(ScheduleFormat::Ron).unwrap();
+    assert_eq!(Schedule::from_bytes(&ron), Err(ScheduleError::HashMismatch));
+    assert!(ScheduleError::HashMismatch
+        .to_string()
+        .contains("program hash"));
+    // The unedited schedule round-trips in both formats (RON keeps every f64's bits).
+    for format in [ScheduleFormat::Binary, ScheduleFormat::Ron] {
+        let bytes = a.schedule.to_bytes(format).unwrap();
+        assert_eq!(Schedule::from_bytes(&bytes).unwrap(), a.schedule);
+    }
+}
+
+/// Two outputs of one name: `hel decrypt --json` printed one of them; two inputs of one name:
+/// `hel encrypt` called the given input missing.
+#[test]
+fn two_inputs_or_outputs_of_one_name_are_refused() {
+    let a = artifacts();
+    let mut s = a.schedule.clone();
+    s.outputs.push(s.outputs[0].clone());
+    let name = &a.schedule.outputs[0].name;
+    assert!(refused(&s).contains(&format!("two outputs are named `{name}`")));
+    let mut s = a.schedule.clone();
+    s.inputs.push(s.inputs[0].clone());
+    let name = &a.schedule.inputs[0].name;
+    assert!(refused(&s).contains(&format!("two inputs are named `{name}`")));
+}
+
+/// `--force` renamed a regular file over the path it was given, whatever that was: `hel
+/// decrypt -o /dev/null --force` as root replaced the machine's `/dev/null`. Only regular
+/// files (and links) are replaced; the output stays what it was.
+#[cfg(unix)]
+#[test]
+fn force_never_replaces_a_fifo_or_a_directory() {
+    use std::os::unix::fs::FileTypeExt;
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("out.helc");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let sub = d.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let src = format!("{}/examples/poly.hel", env!("CARGO_MANIFEST_DIR"));
+    for (out, kind) in [(&fifo, "a named pipe"), (&sub, "a directory")] {
+        let out = out.to_str().unwrap();
+        let (code, err) = hel(&["compile", &src, "--set", "n=8", "-o", out, "--force"]);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains("not a regular file"), "{err}");
+        assert!(err.contains(kind), "{err}");
+    }
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(sub.is_dir());
+}

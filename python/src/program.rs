@@ -85,6 +85,17 @@ fn schedule_report(s: &Schedule) -> Value {
     })
 }
 
+/// Refuses a thread count beyond [`hel::MAX_THREADS`] (0 is all cores).
+pub fn check_threads(threads: usize) -> Result<(), Error> {
+    if threads > hel::MAX_THREADS {
+        return fail(
+            Kind::Input,
+            format!("threads must be 0..={}, not {threads}", hel::MAX_THREADS),
+        );
+    }
+    Ok(())
+}
+
 fn opt_level(opt: u8) -> Result<OptLevel, Error> {
     match opt {
         0 => Ok(OptLevel::O0),
@@ -454,6 +465,7 @@ impl Program {
         memory_limit: Option<usize>,
     ) -> PyResult<EncryptedOutputs> {
         self.check_same("encrypted inputs", &inputs.enc.program_hash)?;
+        check_threads(threads)?;
         let ctx = self.context()?;
         eval_keys
             .keys

@@ -318,6 +318,7 @@ pub fn train(
     verbose: bool,
     plan_only: bool,
 ) -> PyResult<(Option<Model>, String, Vec<String>)> {
+    crate::program::check_threads(threads)?;
     let refresh = match refresh {
         "client" => lib::Refresh::Client,
         "bootstrap" => {

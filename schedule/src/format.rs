@@ -2,8 +2,9 @@
 //! listing of [`Schedule::to_text`] is write-only: loading one is refused with a hint.)
 //!
 //! Binary layout: `magic "HELC" | version u16 | body length u64 | postcard body |
-//! blake3(everything before) [32]`. Loading checks all of it and then validates the schedule's
-//! structure, so a corrupt or truncated file is an error, never a panic or a bad run.
+//! blake3(everything before) [32]`. Loading checks all of it, validates the schedule's
+//! structure and recomputes its program hash, so a corrupt, truncated or edited file is an
+//! error, never a panic or a bad run.
 
 use crate::program::Schedule;
 use crate::validate::ScheduleError;
@@ -82,6 +83,12 @@ impl Schedule {
             ron::from_str(text).map_err(|e| ScheduleError::Decode(e.to_string()))?
         };
         schedule.validate()?;
+        // The identity keys and ciphertexts are bound to is recomputed, not trusted: an
+        // edited file (a RON schedule is readable and editable, a binary one's checksum is
+        // anyone's to recompute) would otherwise run another program under this one's name.
+        if schedule.program_hash != schedule.canonical_hash() {
+            return Err(ScheduleError::HashMismatch);
+        }
         Ok(schedule)
     }
 }

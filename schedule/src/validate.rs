@@ -27,6 +27,12 @@ pub enum ScheduleError {
     Encode(String),
     #[error("invalid schedule: {0}")]
     Invalid(String),
+    #[error(
+        "the schedule's contents do not match its program hash (edited after compiling?): \
+         keys and ciphertexts are bound to the compiled program, so recompile it with \
+         `hel compile` instead of editing the file"
+    )]
+    HashMismatch,
 }
 
 impl Schedule {
@@ -50,6 +56,26 @@ impl Schedule {
                 .is_some_and(|i| (element as usize) < i.elements()),
             Source::Derived { index } => (index as usize) < self.derived.len(),
         };
+        // Inputs and outputs are given and returned by name: one name for two of them would
+        // drop one output or call a given input missing.
+        let mut names = std::collections::HashSet::new();
+        if let Some(name) = self
+            .inputs
+            .iter()
+            .map(|i| &i.name)
+            .find(|n| !names.insert(*n))
+        {
+            return bad(format!("two inputs are named `{name}`"));
+        }
+        names.clear();
+        if let Some(name) = self
+            .outputs
+            .iter()
+            .map(|o| &o.name)
+            .find(|n| !names.insert(*n))
+        {
+            return bad(format!("two outputs are named `{name}`"));
+        }
         for (i, ct) in self.ct_inputs.iter().enumerate() {
             if !source_ok(&ct.pack.source) || ct.level > max_level {
                 return bad(format!(

@@ -219,7 +219,7 @@ pub fn run(args: LogregBenchArgs) -> CmdResult {
             })
             .collect();
         let v = json!({
-            "program": args.program,
+            "program": args.program.display().to_string(),
             "minibatches": args.minibatches,
             "batch_size": args.batch_size,
             "threads": threads,

@@ -77,7 +77,7 @@ pub fn run(args: CalibrateArgs) -> CmdResult {
         println!(
             "{}",
             json!({
-                "path": out,
+                "path": out.display().to_string(),
                 "curves": table.curves.len(),
                 "log_n": args.log_n,
                 "bootstraps": table.bootstraps,

@@ -71,9 +71,10 @@ pub fn run(args: CompileArgs) -> CmdResult {
                 "--svg and -o name the same file; give the picture its own name",
             ));
         }
-        // Refused before compiling, not after.
         crate::io::atomic::check_writable(svg, args.force, &[&args.file]).map_err(user_error)?;
     }
+    // Refused before compiling, not after.
+    crate::io::atomic::check_writable(&args.out, args.force, &[&args.file]).map_err(user_error)?;
     let bootstrap = args.refresh.bootstrap()?;
     if args.refresh.refresh != super::bootstrapped::RefreshArg::None && args.params.is_some() {
         return Err(super::errors::usage_error(
@@ -178,13 +179,25 @@ fn write_outputs(args: &CompileArgs, schedule: &Schedule) -> miette::Result<Vec<
         FormatArg::Text => Ok(schedule.to_text().into_bytes()),
     }
     .map_err(user_error)?;
-    crate::io::atomic::write_new(&args.out, &bytes, args.force, &[&args.file])
+    // Both files are staged before either is published: a picture that cannot be written
+    // leaves no schedule behind.
+    let inputs = [args.file.as_path()];
+    let schedule_file = crate::io::atomic::stage(&args.out, &bytes, args.force, &inputs, false)
         .map_err(user_error)?;
-    if let Some(svg) = &args.svg {
-        let picture = hel::pictures::schedule_svg(schedule);
-        crate::io::atomic::write_new(svg, picture.as_bytes(), args.force, &[&args.file])
-            .map_err(user_error)?;
-        eprintln!("wrote {} ({} bytes)", svg.display(), picture.len());
+    let picture = match &args.svg {
+        Some(svg) => {
+            let picture = hel::pictures::schedule_svg(schedule);
+            let staged =
+                crate::io::atomic::stage(svg, picture.as_bytes(), args.force, &inputs, false)
+                    .map_err(user_error)?;
+            Some((svg, staged, picture.len()))
+        }
+        None => None,
+    };
+    schedule_file.publish().map_err(user_error)?;
+    if let Some((svg, staged, len)) = picture {
+        staged.publish().map_err(user_error)?;
+        eprintln!("wrote {} ({len} bytes)", svg.display());
     }
     Ok(bytes)
 }

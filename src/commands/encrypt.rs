@@ -103,7 +103,7 @@ pub fn run(args: EncryptArgs) -> CmdResult {
         let v = json!({
             "program": schedule.name,
             "program_hash": schedule.program_hash,
-            "path": args.out,
+            "path": args.out.display().to_string(),
             "upload_bytes": bytes.len(),
             "ciphertexts": enc.ciphertexts.len(),
             "public_inputs": public,

@@ -2,6 +2,7 @@
 //! same flag has the same name, syntax, default and help everywhere, and the size syntax of the
 //! memory flags. Every value is checked by clap, so a bad one is a usage error (exit code 2).
 
+use clap::builder::TypedValueParser;
 use clap::Args;
 use hel_compiler::passes::client_precompute::ClientPrecompute;
 use hel_compiler::passes::pipeline::{OptLevel, Options};
@@ -69,8 +70,9 @@ pub struct MaxLogNArgs {
 /// `--threads N` (run, train, bench ckks, bench logreg).
 #[derive(Args, Clone, Debug)]
 pub struct ThreadsArgs {
-    /// Worker threads; 0 (the default) means all available cores.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// Worker threads, at most 1024; 0 (the default) means all available cores.
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=hel::MAX_THREADS as u64).map(|n| n as usize))]
     pub threads: usize,
 }
 

@@ -153,9 +153,9 @@ pub fn run(args: KeygenArgs) -> CmdResult {
             "program": schedule.name,
             "program_hash": schedule.program_hash,
             "key_set": keys.key_id.to_string(),
-            "secret_key": { "path": sk_path, "bytes": sk_bytes.len() },
+            "secret_key": { "path": sk_path.display().to_string(), "bytes": sk_bytes.len() },
             "eval_keys": {
-                "path": ek_path,
+                "path": ek_path.display().to_string(),
                 "bytes": sizes.eval_total,
                 "public_key_bytes": sizes.public_key,
                 "relin_key_bytes": sizes.relin_key,
@@ -165,7 +165,7 @@ pub fn run(args: KeygenArgs) -> CmdResult {
                 "conjugation": schedule.needs_conjugation,
             },
             "bootstrap_keys": boot_bytes.as_ref().map(|b| json!({
-                "path": bk_path,
+                "path": bk_path.display().to_string(),
                 "bytes": b.len(),
             })),
         });

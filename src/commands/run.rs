@@ -625,7 +625,7 @@ fn print_summary(
                 EvaluatorKind::Debug => "debug",
                 EvaluatorKind::Cost => "cost",
             },
-            "output": written.map(|(p, _)| p),
+            "output": written.map(|(p, _)| p.display().to_string()),
             "output_bytes": written.map(|(_, b)| b),
             "stats": stats_json(stats),
         });

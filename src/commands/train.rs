@@ -204,6 +204,13 @@ pub fn run(args: TrainArgs) -> CmdResult {
         .unwrap_or_else(|| PathBuf::from(data.default_program()));
     // Refuse an existing output file (or an input) before minutes of training, not after.
     let inputs = model_inputs(&args, &program);
+    if let (Some(model), Some(plot)) = (&args.save_model, &args.plot) {
+        if model == plot || crate::io::atomic::same_file(model, plot) {
+            return Err(super::errors::usage_error(
+                "--save-model and --plot name the same file; give each its own name",
+            ));
+        }
+    }
     for path in [&args.save_model, &args.plot].into_iter().flatten() {
         check_writable(path, args.force, &inputs).map_err(user_error)?;
     }
