@@ -169,9 +169,61 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
+/// The longest line [`line_limited`] passes: far beyond any row of numbers (100,000 columns
+/// of 20 characters are 2 MB), and small enough that a line-oriented parser's buffer for it
+/// stays small (a 6 MB gzip of zeros expands to gigabytes without a newline).
+pub const MAX_LINE: usize = 64 << 20;
+
+/// `inner`, failing once a line (bytes between newlines) exceeds `max` bytes.
+pub fn line_limited<R: Read>(inner: R, max: usize) -> LineLimited<R> {
+    LineLimited { inner, max, run: 0 }
+}
+
+/// A reader that fails on a line longer than its maximum (see [`line_limited`]).
+pub struct LineLimited<R> {
+    inner: R,
+    max: usize,
+    /// Bytes since the last newline.
+    run: usize,
+}
+
+impl<R: Read> Read for LineLimited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let got = self.inner.read(buf)?;
+        let chunk = &buf[..got];
+        self.run = match chunk.iter().rposition(|&b| b == b'\n') {
+            Some(last) => got - last - 1,
+            None => self.run.saturating_add(got),
+        };
+        if self.run > self.max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "a line longer than {} MiB: not a table of numbers",
+                    self.max >> 20
+                ),
+            ));
+        }
+        Ok(got)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_beyond_the_cap_fails_the_read() {
+        let mut ok = Vec::new();
+        let text = b"1,2,3\n4,5,6\n".repeat(10);
+        line_limited(&text[..], 6).read_to_end(&mut ok).unwrap();
+        assert_eq!(ok, text);
+        let long = [b"1,2\n".as_slice(), &[b'0'; 100]].concat();
+        let e = line_limited(&long[..], 64)
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert!(e.to_string().contains("a line longer than"), "{e}");
+    }
 
     #[test]
     fn a_small_regular_file_is_read_whole() {

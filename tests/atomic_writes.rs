@@ -106,7 +106,7 @@ fn keygen_writes_both_files_or_neither() {
     let o = hel(dir, &["keygen", "poly.helc", "--out", "keys", "--force"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        flat(&o).contains("secret.key is a directory"),
+        flat(&o).contains("secret.key is not a regular file (a directory)"),
         "{}",
         flat(&o)
     );

@@ -395,3 +395,37 @@ fn a_state_with_a_large_mean_is_bootstrapped_from_below_the_scale() {
     let v = ok_json(&hel(&nag, dir.path()));
     assert_eq!(v["chain"]["input_drop"], 0, "{v}");
 }
+
+/// A loop that one circuit holds needs no bootstrap: `--refresh bootstrap` compiled it on the
+/// chain's N = 2^16 with zero bootstraps and then demanded gigabytes of bootstrapping keys;
+/// it now compiles the ordinary circuit and says why.
+#[test]
+fn a_loop_one_circuit_holds_is_compiled_without_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "compile",
+        &example("logreg_nag.hel"),
+        "--set",
+        "k=4",
+        "--set",
+        "m=16",
+        "--set",
+        "f=8",
+        "--refresh",
+        "bootstrap",
+        "-o",
+        "nag.helc",
+        "--json",
+    ];
+    let v = ok_json(&hel(&args, dir.path()));
+    assert!(v["params"]["log_n"].as_u64().unwrap() < 16, "{v}");
+    assert!(v.get("bootstraps").is_none(), "{v}");
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("no bootstrap"), "{v}");
+    let o = hel(
+        &["run", "nag.helc", "--evaluator", "cost", "--json"],
+        dir.path(),
+    );
+    let cost = ok_json(&o);
+    assert_eq!(cost["bootstraps"], 0, "{cost}");
+}

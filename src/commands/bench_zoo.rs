@@ -16,7 +16,7 @@ use hel_runtime::local::Local;
 use hel_runtime::schedule::{simulate, Schedule, Tensor};
 use serde::Serialize;
 
-use super::common::{read_source, user_error};
+use super::common::{frontend, read_source, user_error};
 use super::errors::usage_error;
 use super::flags::ThreadsArgs;
 use super::CmdResult;
@@ -121,6 +121,8 @@ fn bench_program(
     threads: &RunOptions,
 ) -> miette::Result<Program> {
     let src = read_source(file)?;
+    // A program the language refuses is the user's error, not a level's result.
+    frontend(&src, &[])?;
     let mut runs = Vec::new();
     let mut refused = None;
     let mut skipped = Vec::new();

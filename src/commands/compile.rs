@@ -108,17 +108,32 @@ pub fn run(args: CompileArgs) -> CmdResult {
         limits: hel_compiler::Limits::DEFAULT,
         ..hel_compiler::Options::default()
     };
+    let mut fell_back = None;
     if bootstrap {
-        return run_bootstrapped(&args, &src, &options);
-    }
-    let compiled = match compile_logged(&src, &options, &mut |name, _| eprintln!("[pass] {name}")) {
-        Ok(c) => c,
-        Err(d) if args.refresh.falls_back(&d, &src, &args.set.sets) => {
-            eprintln!("note: {}; --refresh auto places bootstraps", d.message);
-            return run_bootstrapped(&args, &src, &options);
+        let (b, report) = super::bootstrapped::compile(&src, &options, &args.refresh)?;
+        if b.schedule.bootstraps().count() > 0 {
+            return write_bootstrapped(&args, &b, &report);
         }
-        Err(d) => return Err(diagnostic(with_rounds_help(d, &src, &args.set.sets))),
-    };
+        // One round holds the whole loop: the chain's ring and keys would buy nothing.
+        let note = format!(
+            "the whole loop fits one circuit ({} round(s), no bootstrap): compiled without the \
+             bootstrapping chain, so no bootstrapping keys are needed",
+            report.round_sizes.len()
+        );
+        eprintln!("note: {note}");
+        fell_back = Some(note);
+    }
+    let mut compiled =
+        match compile_logged(&src, &options, &mut |name, _| eprintln!("[pass] {name}")) {
+            Ok(c) => c,
+            Err(d) if fell_back.is_none() && args.refresh.falls_back(&d, &src, &args.set.sets) => {
+                eprintln!("note: {}; --refresh auto places bootstraps", d.message);
+                let (b, report) = super::bootstrapped::compile(&src, &options, &args.refresh)?;
+                return write_bootstrapped(&args, &b, &report);
+            }
+            Err(d) => return Err(diagnostic(with_rounds_help(d, &src, &args.set.sets))),
+        };
+    compiled.notes.extend(fell_back);
     let schedule = &compiled.lowered.schedule;
     let bytes = write_outputs(&args, schedule)?;
     let report = compiled.report();
@@ -203,18 +218,17 @@ fn write_outputs(args: &CompileArgs, schedule: &Schedule) -> miette::Result<Vec<
 }
 
 /// `--refresh bootstrap`: the rounds joined by bootstraps, one schedule.
-fn run_bootstrapped(
+fn write_bootstrapped(
     args: &CompileArgs,
-    src: &hel_compiler::SourceFile,
-    options: &hel_compiler::Options,
+    b: &hel_compiler::rounds::Bootstrapped,
+    report: &hel::bootstrapped::BootstrapReport,
 ) -> CmdResult {
-    let (b, report) = super::bootstrapped::compile(src, options, &args.refresh)?;
     let bytes = write_outputs(args, &b.schedule)?;
     for note in &report.notes {
         eprintln!("note: {note}");
     }
     if args.json {
-        let mut json = serde_json::to_value(&report).map_err(user_error)?;
+        let mut json = serde_json::to_value(report).map_err(user_error)?;
         if let Some(o) = json.as_object_mut() {
             o.insert("bytes".into(), serde_json::json!(bytes.len()));
         }

@@ -34,8 +34,13 @@ pub fn default_path() -> Option<PathBuf> {
 /// The table at `path` if given (it must exist), else the calibrated table at
 /// [`default_path`] if there is one, else the table shipped with hel.
 pub fn load_cost_table(path: Option<&Path>) -> miette::Result<LoadedTable> {
-    let path = match path {
-        Some(p) => p.to_path_buf(),
+    // A table the user named (`--cost-table`, or `$HEL_COST_TABLE`) must be there; the
+    // calibrated one under the config directory only if `hel calibrate` wrote it.
+    let named = std::env::var_os("HEL_COST_TABLE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let path = match path.map(Path::to_path_buf).or(named) {
+        Some(p) => p,
         None => match default_path().filter(|p| p.is_file()) {
             Some(p) => p,
             None => {

@@ -32,6 +32,12 @@ pub fn read_client_file(schedule: &Schedule, path: &Path, kind: FileKind) -> Res
 /// Loads and validates a compiled program (`.helc`, binary or RON).
 pub fn load_schedule(path: &Path) -> Result<Schedule> {
     let bytes = read_bytes(path, "compiled program", limits::MAX_SCHEDULE_FILE)?;
+    if bytes.is_empty() {
+        return Err(user_error(format!(
+            "{}: the file is empty, not a compiled program (`hel compile ... -o FILE.helc`)",
+            path.display()
+        )));
+    }
     Schedule::from_bytes(&bytes).map_err(|e| {
         // A `.hel` source given where its compilation belongs: say so, not how RON failed.
         let source = path.extension().is_some_and(|x| x == "hel")

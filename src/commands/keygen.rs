@@ -209,6 +209,12 @@ fn create_key_dir(dir: &std::path::Path) -> CmdResult {
         use std::os::unix::fs::DirBuilderExt;
         b.mode(0o700);
     }
+    if dir.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+        return Err(user_error(format!(
+            "{} exists and is not a directory: --out names the directory for the key files",
+            dir.display()
+        )));
+    }
     b.create(dir)
         .map_err(|e| user_error(format!("cannot create {}: {e}", dir.display())))
 }

@@ -166,9 +166,10 @@ fn check_flags(args: &RunArgs) -> CmdResult {
                 (args.eval_keys.is_some(), "--eval-keys"),
                 (args.inputs.is_some(), "--inputs"),
                 (args.bootstrap_keys.is_some(), "--bootstrap-keys"),
+                (args.cost_table.is_some(), "--cost-table"),
             ],
         ),
-        EvaluatorKind::Debug => ("debug", &[]),
+        EvaluatorKind::Debug => ("debug", &[(args.cost_table.is_some(), "--cost-table")]),
         EvaluatorKind::Cost => (
             "cost",
             &[
@@ -176,6 +177,8 @@ fn check_flags(args: &RunArgs) -> CmdResult {
                 (args.out.is_some(), "--out"),
                 (!args.plain_inputs.is_empty(), "--input"),
                 (args.bootstrap_keys.is_some(), "--bootstrap-keys"),
+                (args.eval_keys.is_some(), "--eval-keys"),
+                (args.inputs.is_some(), "--inputs"),
             ],
         ),
     };
@@ -355,11 +358,26 @@ fn check_memory(args: &RunArgs, schedule: &Schedule, boot: Option<&Bootstrapper>
         .and_then(|p| std::fs::metadata(p).ok())
         .map_or(0, |m| m.len().saturating_mul(2));
     let boot_run = boot.map_or(0, |b| b.run_memory_bytes() as u64);
-    let need = schedule
-        .resources()
+    // A key file may hold more keys than this program's (keys serve every program of the
+    // same parameters): what it holds beyond them (and beyond its header) is in memory too,
+    // at the program's own ratio of memory to file bytes.
+    let resources = schedule.resources();
+    let more_keys = args
+        .eval_keys
+        .as_deref()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map_or(0, |m| {
+            let beyond = m
+                .len()
+                .saturating_sub(resources.eval_key_bytes + (64 << 10));
+            let ratio = resources.eval_key_memory as f64 / resources.eval_key_bytes.max(1) as f64;
+            (beyond as f64 * ratio.max(1.0)) as u64
+        });
+    let need = resources
         .server_peak_bytes
         .saturating_add(boot_keys)
-        .saturating_add(boot_run);
+        .saturating_add(boot_run)
+        .saturating_add(more_keys);
     hel::memory::check(
         &format!("running {}", schedule.name),
         need,

@@ -15,7 +15,7 @@
 //!   −1/+1, so class 1 is the positive class. Any other value, or a file mixing 0 and −1, is an
 //!   error naming the line.
 
-use crate::bounded::{limit, open_limited};
+use crate::bounded::{limit, line_limited, open_limited, MAX_LINE};
 use hel_runtime::schedule::limits::MAX_DATA_FILE;
 use std::fmt;
 use std::io::{BufReader, Read};
@@ -82,9 +82,13 @@ pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Dataset, DataError> {
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     if gz {
         let gunzip = MultiGzDecoder::new(BufReader::new(file));
-        read_csv(limit(gunzip, MAX_DATA_FILE), path, opts)
+        read_csv(
+            line_limited(limit(gunzip, MAX_DATA_FILE), MAX_LINE),
+            path,
+            opts,
+        )
     } else {
-        read_csv(BufReader::new(file), path, opts)
+        read_csv(line_limited(BufReader::new(file), MAX_LINE), path, opts)
     }
 }
 

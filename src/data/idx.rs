@@ -35,20 +35,51 @@ impl IdxImages {
 }
 
 /// Reads a whole file, gunzipping it if its name ends in `.gz` (a regular file of at most
-/// [`MAX_DATA_FILE`] bytes, expanding to at most as many).
+/// [`MAX_DATA_FILE`] bytes, expanding to at most as many). An IDX file is read no further
+/// than one byte past the size its header declares: a small gzip that expands to gigabytes
+/// is refused as soon as it passes that size, not after filling memory with it.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
     let file = open_limited(path, MAX_DATA_FILE).map_err(|e| DataError::io(path, e.into()))?;
-    let mut out = Vec::new();
     let gz = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    let res = if gz {
-        limit(GzDecoder::new(BufReader::new(file)), MAX_DATA_FILE).read_to_end(&mut out)
+    let reader: Box<dyn Read> = if gz {
+        Box::new(limit(GzDecoder::new(BufReader::new(file)), MAX_DATA_FILE))
     } else {
-        BufReader::new(file).read_to_end(&mut out)
+        Box::new(BufReader::new(file))
     };
-    res.map_err(|e| DataError::io(path, e))?;
+    let mut head = Vec::with_capacity(16);
+    let mut reader = reader;
+    (&mut reader)
+        .take(16)
+        .read_to_end(&mut head)
+        .map_err(|e| DataError::io(path, e))?;
+    let rest = declared_len(&head).map_or(MAX_DATA_FILE, |n| n.saturating_add(1)) as usize;
+    let mut out = head;
+    out.reserve(rest.min(1 << 26));
+    reader
+        .take(rest.saturating_sub(out.len()) as u64)
+        .read_to_end(&mut out)
+        .map_err(|e| DataError::io(path, e))?;
     Ok(out)
+}
+
+/// The whole size an IDX header declares (header included), if `head` starts one.
+fn declared_len(head: &[u8]) -> Option<u64> {
+    let words: Vec<u64> = (0..4)
+        .filter_map(|w| be_u32(head, w))
+        .map(u64::from)
+        .collect();
+    match words.first().map(|&m| m as u32) {
+        Some(IMAGES_MAGIC) if words.len() == 4 => Some(
+            words[1]
+                .saturating_mul(words[2])
+                .saturating_mul(words[3])
+                .saturating_add(16),
+        ),
+        Some(LABELS_MAGIC) if words.len() >= 2 => Some(words[1].saturating_add(8)),
+        _ => None,
+    }
 }
 
 pub fn read_idx_images(path: &Path) -> Result<IdxImages, DataError> {
