@@ -100,6 +100,34 @@ output c, r, s;
     }
 }
 
+/// A matrix whose padding is not zero (a scalar added to every entry) times a vector: the
+/// product's padding rows hold `s · sum(v)`, which a later sum over the result read, and the
+/// compiler's own plaintext check refused the schedule as a compiler bug at every level (a
+/// squared loss on data centred by its encrypted mean, `(X - mu) @ w - y`).
+#[test]
+fn products_of_matrices_with_dirty_padding_are_masked_before_a_sum() {
+    let programs = [
+        "input A: enc matrix[5, 5] range [-1, 1];\ninput v: enc vector[5] range [-1, 1];
+input s: enc scalar range [-1, 1];\nlet p = (A + s) @ v;\nlet t = dot(ones(5), p);\noutput t;\n",
+        "input X: enc matrix[8, 3] range [-1, 1];\ninput y: enc vector[8] range [-1, 1];
+input w: enc vector[3] range [-1, 1];\nlet mu = dot(sum_rows(X), ones(3)) / 24;
+let r = (X - mu) @ w - y;\nlet loss = dot(r, r) / 8;\noutput loss;\n",
+        "input s: enc scalar range [-1, 1];\ninput y: enc vector[5] range [-1, 1];
+input A: enc matrix[5, 4] range [-1, 1];\nlet t1 = y @ (A + s);\nlet z = dot(t1, t1);
+output z;\n",
+        "input s: enc scalar range [-1, 1];\ninput v: enc vector[3] range [-1, 1];
+input d: enc vector[3] range [-1, 1];\nlet t0 = (ones(3, 3) * s) @ v + transpose(ones(3, 3) * s) @ d;
+let w0 = dot(t0, t0);\noutput w0;\n",
+    ];
+    for (i, text) in programs.iter().enumerate() {
+        for level in LEVELS {
+            let (p, l) = compile_source("dirty.hel", text, &[], level);
+            let d = verify::max_difference(&p, &l.schedule, 5).unwrap();
+            assert!(d < 1e-9, "program {i}, {level:?}: {d}");
+        }
+    }
+}
+
 /// A long vector's dot product is laid out in the orientation of fewer tiles on every grid:
 /// 2^16 entries are 16 ciphertexts of 4096 slots as rows of a 1 x 4096 grid and as columns
 /// of a 4096 x 1 grid, where rows had been one entry per ciphertext (196,607 slot-level ops

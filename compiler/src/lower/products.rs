@@ -100,10 +100,13 @@ impl Lowering<'_> {
             let tiles = (0..gr * gc)
                 .map(|k| self.tile_times(&x, k, v.tiles[tile_of(k)], id))
                 .collect();
+            // `v` is repeated across the other dimension, padding included: zeros in `v`'s
+            // padding clear only one dimension of `X`'s, so the product is clean only where
+            // `X` is.
             return Ok(MatVal {
                 tiles,
                 grid_cols: gc,
-                clean: x.clean() || v.clean,
+                clean: x.clean(),
             });
         }
         // A public vector, packed as a plaintext in the orientation the form needs.
@@ -184,6 +187,10 @@ impl Lowering<'_> {
         }
         let gc = m.grid_cols(self.unit);
         let ntiles = ceil_div(yr, self.unit.h) * gc;
+        // The clean vector clears the padding columns the sum runs over; the padding rows
+        // (`v` is repeated into them) stay as dirty as `A`'s: `(A + s) @ v` has `s · sum(v)`
+        // there, which a later sum over the result must not read.
+        let clean = m.clean();
         let prod = MatVal {
             tiles: (0..ntiles)
                 .map(|k| {
@@ -196,7 +203,7 @@ impl Lowering<'_> {
                 })
                 .collect(),
             grid_cols: gc,
-            clean: true,
+            clean,
         };
         self.stored_partials(id, prod, yr, yc, o)
     }
