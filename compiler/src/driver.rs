@@ -359,10 +359,9 @@ fn better_level(
                     o.passes.level = level;
                     let optimized = optimize_program(program.clone(), o.passes, &mut |_, _| {});
                     let optimized = optimized.ok()?;
-                    // A level far beyond the parameter budget cannot compile: not lowered
-                    // (seconds for long programs, only to be refused).
-                    let depth = analyze(&optimized.program).tensor_depth;
-                    if beyond_budget(depth, deepest_admissible(&o)) {
+                    // A level beyond the parameter budget whatever the lowering does cannot
+                    // compile: not lowered (seconds for long programs, only to be refused).
+                    if least_depth(&optimized.program) > deepest_admissible(&o) {
                         return None;
                     }
                     lower_optimized(optimized, &o).ok().map(|c| (level, c))
@@ -421,7 +420,7 @@ fn better_level(
             continue;
         }
         let best_depth = best.report().depth;
-        if analyze(&optimized.program).tensor_depth > best_depth + 1 {
+        if least_depth(&optimized.program) > best_depth {
             continue;
         }
         let Ok(candidate) = lower_optimized(optimized, &o) else {
@@ -472,22 +471,20 @@ fn compile_level(
     lower_optimized(optimized, options)
 }
 
-/// Refuses, without lowering it, an optimized program whose tensor depth is so far beyond the
-/// parameter budget ([`beyond_budget`]) that no schedule of it can fit: lowering a long
-/// training loop only to be refused took seconds (`logreg_tabular.hel` at -O1, tensor depth
-/// 58 against 37 admissible: 4 s). The error is the parameter selection's own for the least
-/// ciphertext depth the tensor depth implies (one level below it), located where the deepest
-/// output reaches its depth.
+/// Refuses, without lowering it, an optimized program that no parameter set can hold: its
+/// depth in products of two encrypted values alone ([`least_depth`], a lower bound on the
+/// ciphertext depth) is beyond the deepest admissible circuit. Lowering a long training loop
+/// only to be refused took seconds (`logreg_tabular.hel` at -O1: 4 s). The error is the
+/// parameter selection's own for that depth, located where the deepest output reaches it.
 fn refuse_beyond_budget(p: &Program, options: &Options) -> Result<(), Diagnostic> {
-    let depths = crate::analysis::depth::node_depths(&p.graph);
+    let depths = crate::analysis::depth::encrypted_product_depths(&p.graph);
     let Some(deepest) = p.outputs.iter().max_by_key(|o| depths[o.node.index()]) else {
         return Ok(());
     };
-    let tensor = depths[deepest.node.index()];
-    if !beyond_budget(tensor, deepest_admissible(options)) {
+    let least = depths[deepest.node.index()];
+    if least <= deepest_admissible(options) {
         return Ok(());
     }
-    let least = tensor - 1;
     let Err(e) = crate::lower::params::select(least, &options.param_request(), 0) else {
         return Ok(());
     };
@@ -497,13 +494,13 @@ fn refuse_beyond_budget(p: &Program, options: &Options) -> Result<(), Diagnostic
         &p.source,
         node.span,
         format!(
-            "tensor depth {tensor}, so at least {least} ciphertext levels (the lowering never \
-             saves more than one): {}",
+            "{least} products of two encrypted values in a row, so at least {least} \
+             ciphertext levels: {}",
             e.message
         ),
     )
     .with_label(format!(
-        "tensor depth {tensor} is reached here{}",
+        "depth {least} in encrypted products is reached here{}",
         node.iteration_note()
     )))
 }
@@ -603,12 +600,15 @@ fn checked(program: &Program, lowered: Lowered) -> Result<(Lowered, f64), LowerE
     Ok((lowered, check))
 }
 
-/// Whether a tensor-level depth is beyond any circuit of at most `max` levels with room to
-/// spare: the lowering tracks the tensor depth closely (GD and NAG at k = 1, 2, 3, 5, 8 and
-/// -O0..-O2: never more than one level below it; `tests/train.rs` keeps checking that), so a
-/// tensor depth more than a quarter and two levels beyond `max` cannot fit.
-pub fn beyond_budget(tensor_depth: u32, max: u32) -> bool {
-    tensor_depth > max + max / 4 + 2
+/// The least ciphertext depth of `p` whatever the lowering does: its outputs' depth in
+/// products of two encrypted values ([`crate::analysis::depth::encrypted_product_depths`]).
+pub fn least_depth(p: &Program) -> u32 {
+    let depths = crate::analysis::depth::encrypted_product_depths(&p.graph);
+    p.outputs
+        .iter()
+        .map(|o| depths[o.node.index()])
+        .max()
+        .unwrap_or(0)
 }
 
 /// The deepest circuit the parameter selection admits under `options` (ring cap, precision).
@@ -620,14 +620,15 @@ pub fn deepest_admissible(options: &Options) -> u32 {
         .unwrap_or(0)
 }
 
-/// `Some((tensor depth, deepest admissible))` if `source` is so far beyond the parameter budget
-/// that lowering it (seconds to a minute for long programs, only to be refused) is not worth
-/// trying: the front end and the passes alone decide, in a fraction of a second.
+/// `Some((least ciphertext depth, deepest admissible))` if `source` cannot fit the parameter
+/// budget whatever the lowering does ([`least_depth`]), so that lowering it (seconds to a
+/// minute for long programs, only to be refused) is not worth trying: the front end and the
+/// passes alone decide, in a fraction of a second.
 pub fn far_too_deep(
     source: &SourceFile,
     options: &Options,
 ) -> Result<Option<(u32, u32)>, Diagnostic> {
-    let depth = analyze(&optimize(source, options)?).tensor_depth;
+    let depth = least_depth(&optimize(source, options)?);
     let max = deepest_admissible(options);
-    Ok(beyond_budget(depth, max).then_some((depth, max)))
+    Ok((depth > max).then_some((depth, max)))
 }

@@ -270,3 +270,28 @@ fn first_iteration_statistics_are_client_vectors() {
         );
     }
 }
+
+/// A chain of constant scalings deeper in tensor levels than any parameter set holds, which
+/// the lowering folds two to a level: -O0 was refused before lowering ("the lowering never
+/// saves more than one level"); the early refusal now counts products of two encrypted values
+/// only, which no lowering can save.
+#[test]
+fn constant_scalings_the_lowering_folds_are_not_refused_early() {
+    let mut text = String::from("input x: enc vector[3] range [-1, 1];\nlet v0 = x;\n");
+    for i in 1..=56 {
+        text += &format!("let v{i} = v{} * 0.999 + x * 0.001;\n", i - 1);
+    }
+    text += "output v56;\n";
+    let src = SourceFile::new("chain.hel", text);
+    let mut options = hel_compiler::Options::default();
+    options.passes.level = OptLevel::O0;
+    let c =
+        hel_compiler::compile(&src, &options).unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    let tensor = c.passes.last().unwrap().tensor_depth;
+    let ct = c.report().depth;
+    assert!(
+        tensor > 37 && ct < tensor,
+        "tensor depth {tensor}, ciphertext depth {ct}"
+    );
+    assert_eq!(hel_compiler::driver::least_depth(&c.program), 0);
+}
