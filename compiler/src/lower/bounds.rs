@@ -426,7 +426,12 @@ fn annotate_inner(
                     };
                     e(*a) * k
                 }
-                Instr::AddPlain { a, plain } => e(*a) + plain_mag(plain) * encode(node.scale),
+                // An encoding's rounding is absolute (whole coefficients at the scale): a
+                // plaintext of small entries errs as much as one of magnitude 1 (`b * 1e-4`
+                // as a public output was 3e-12 off against a bound of 2.9e-14).
+                Instr::AddPlain { a, plain } => {
+                    e(*a) + plain_mag(plain).max(1.0) * encode(node.scale)
+                }
                 Instr::AddConst { a, .. } => e(*a) + 1.0 / node.scale,
                 Instr::MulPlain { a, plain, scale } => {
                     let pm = plain_mag(plain);
@@ -438,7 +443,7 @@ fn annotate_inner(
                     e(*a) + round(node.scale)
                 }
                 Instr::Rescale { a } => e(*a) + round(node.scale),
-                Instr::Trivial { plain, scale, .. } => plain_mag(plain) * encode(*scale),
+                Instr::Trivial { plain, scale, .. } => plain_mag(plain).max(1.0) * encode(*scale),
                 // The value's own error carries through; the bootstrap adds its own.
                 Instr::Bootstrap { a, .. } | Instr::BootstrapPaired { b: a, .. } => {
                     e(*a) + 6.0 * boot_sd + sine_worst(k, &m)
