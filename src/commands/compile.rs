@@ -120,7 +120,6 @@ pub fn run(args: CompileArgs) -> CmdResult {
              bootstrapping chain, so no bootstrapping keys are needed",
             report.round_sizes.len()
         );
-        eprintln!("note: {note}");
         fell_back = Some(note);
     }
     let mut compiled =

@@ -350,10 +350,13 @@ fn compile_rounds(
         Some(r) => (r.clamp(1, total), format!("--round-size {r}")),
         None => {
             // Sized by a round that is not the first where the first differs (it computes
-            // the state's start): the first is shortened below if it does not fit.
+            // the state's start): the first is shortened below if it does not fit. The round
+            // stays within the loop's iterations: a sequence of as many elements as the loop
+            // has iterations has no element past them (rounds of 4 of 6 iterations started at
+            // 4 and read element 6).
             let sized = |k: usize| {
                 if k < total {
-                    template.later_start(k)
+                    template.later_start(k).min(total - k)
                 } else {
                     0
                 }
@@ -721,8 +724,9 @@ impl Rounds<'_> {
             let mut per_refresh = 0;
             let mut fits = true;
             for len in [k, total % k].into_iter().filter(|&l| l > 0) {
+                // Within the loop's iterations (see the sizing in `compile_rounds`).
                 let start = if plan.len() > 1 {
-                    self.template.later_start(len)
+                    self.template.later_start(len).min(total - len)
                 } else {
                     0
                 };
