@@ -539,6 +539,8 @@ impl RoundTemplate {
         let mut warmup = Vec::new();
         let mut var_elsewhere = false;
         let mut not_replayed: HashSet<String> = template.seq_inputs.clone();
+        // Names the body declares: fresh in every iteration, so not carried by the outer loop.
+        let mut body_lets: HashSet<&String> = HashSet::new();
         for s in &lp.body {
             let (target, value, span, is_let) = match s {
                 Stmt::Let(l) => (&l.name.name, &l.value, l.span, true),
@@ -550,8 +552,12 @@ impl RoundTemplate {
                     // them.
                     let mut changed = HashSet::new();
                     assigned(&inner.body, &mut changed);
-                    let mut replayed: Vec<&String> =
-                        changed.iter().filter(|n| public.contains(*n)).collect();
+                    // A value the body declares itself is not carried: once the inner loop
+                    // has changed it, it is simply no longer replayed (`not_replayed`).
+                    let mut replayed: Vec<&String> = changed
+                        .iter()
+                        .filter(|n| public.contains(*n) && !body_lets.contains(n))
+                        .collect();
                     replayed.sort();
                     if let Some(name) = replayed.first() {
                         return Err(refuse(
@@ -564,6 +570,9 @@ impl RoundTemplate {
                         )
                         .with_label(format!("changes `{name}`")));
                     }
+                    for n in &changed {
+                        public.remove(n);
+                    }
                     not_replayed.extend(changed);
                     var_elsewhere |= [&inner.start, &inner.end]
                         .into_iter()
@@ -572,6 +581,9 @@ impl RoundTemplate {
                     continue;
                 }
             };
+            if is_let {
+                body_lets.insert(target);
+            }
             var_elsewhere |= uses_outside_index(value, loop_var, &template.seq_inputs);
             let replayable = facts.stmt_public(span) == Some(true) && !reads(value, &not_replayed);
             if replayable && (is_let || public.contains(target)) {
