@@ -17,7 +17,9 @@
 //! weights, used by the next product and by the next update: expanded, its -O1 schedule had
 //! 95 input ciphertexts instead of 63).
 //!
-//! A combination is rewritten only where scalings by non-integer constants (levels; an integer
+//! A combination with like terms (`0.5 * x + 0.25 * x + 2 * x`, each scaled copy of an input
+//! packed and uploaded on its own) is always rewritten. Otherwise a combination is rewritten
+//! only where scalings by non-integer constants (levels; an integer
 //! factor is a `mul_int`) are nested through sums, two or more deep: a scaling of a scaling
 //! is one constant multiplication to the lowering (`eta * (g / m)`), and a combination of
 //! single scalings (a polynomial `0.5 - 0.08 t + 0.0002 t^3`) is kept as written for
@@ -183,10 +185,8 @@ impl<'a> Analysis<'a> {
         if self.parts[i].is_none() || self.absorbed[i] {
             return None;
         }
-        if self.nesting[i] < 2 {
-            return None;
-        }
-        Some(self.collect(id))
+        let c = self.collect(id);
+        (self.nesting[i] >= 2 || c.repeated).then_some(c)
     }
 
     /// The terms of node `id`'s combination, in order of first appearance, with their summed
@@ -195,8 +195,12 @@ impl<'a> Analysis<'a> {
         let mut terms: Vec<(NodeId, f64)> = Vec::new();
         let mut index: HashMap<NodeId, usize> = HashMap::new();
         let mut offset = 0.0;
+        let mut repeated = false;
         let mut add = |t: NodeId, k: f64, terms: &mut Vec<(NodeId, f64)>| match index.get(&t) {
-            Some(&j) => terms[j].1 += k,
+            Some(&j) => {
+                terms[j].1 += k;
+                repeated = true;
+            }
             None => {
                 index.insert(t, terms.len());
                 terms.push((t, k));
@@ -222,7 +226,11 @@ impl<'a> Analysis<'a> {
             }
         }
         terms.retain(|&(_, k)| k != 0.0);
-        Combination { terms, offset }
+        Combination {
+            terms,
+            offset,
+            repeated,
+        }
     }
 }
 
@@ -230,6 +238,8 @@ impl<'a> Analysis<'a> {
 struct Combination {
     terms: Vec<(NodeId, f64)>,
     offset: f64,
+    /// Whether a term occurs more than once as written (`0.5 x + 0.25 x`): like terms.
+    repeated: bool,
 }
 
 impl Combination {
@@ -348,6 +358,16 @@ mod tests {
         // `a` is 0.5/3 s + 0.125 s = c s: one scaling of s (not of x and y); `c` as written.
         assert_eq!(count(&p, |o| matches!(o, Op::Add)), 1, "x + y only");
         assert_eq!(count(&p, |o| matches!(o, Op::Div)), 1, "s / 7");
+    }
+
+    /// Like terms are one term: each scaled copy of an input was packed and uploaded on its
+    /// own (`0.5 x + 0.25 x + 0.125 x + 2 x`: four input ciphertexts for one vector).
+    #[test]
+    fn like_terms_are_one_term() {
+        let p = run("input x: enc vector[3] range [-1, 1];\n\
+                     let y = 0.5 * x + 0.25 * x + 0.125 * x + 2 * x;\noutput y;\n");
+        assert_eq!(count(&p, |o| matches!(o, Op::Add)), 0);
+        assert_eq!(count(&p, |o| matches!(o, Op::Mul)), 1, "2.875 x");
     }
 
     /// A polynomial whose terms are distinct keeps its shape for `poly-eval`.
