@@ -133,6 +133,13 @@ impl<'a> Elab<'a> {
         if let Some(v) = env.get(name) {
             return Some(ConstName::Value(*v));
         }
+        // Inside a function, its parameters and `let`s (values the program computes).
+        if let Some(v) = self.fn_scopes.last().and_then(|(_, scope)| scope.get(name)) {
+            return Some(ConstName::NotConst(format!(
+                "a function's parameter or `let` ({}), a value the program computes",
+                v.ty
+            )));
+        }
         if let Some((g, _)) = self.globals.get(name) {
             return Some(match g {
                 Global::Const(v) => ConstName::Value(*v),
