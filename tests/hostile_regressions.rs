@@ -184,14 +184,20 @@ fn hel(args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
+/// Makes a named pipe at `path`.
+#[cfg(unix)]
+fn mkfifo(path: &std::path::Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
 #[cfg(unix)]
 #[test]
 fn commands_refuse_devices_fifos_and_directories_by_name() {
     let d = tempfile::tempdir().unwrap();
     let fifo = d.path().join("program.helc");
-    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    mkfifo(&fifo);
     let fifo = fifo.to_str().unwrap();
     let dir = d.path().to_str().unwrap();
     for (args, name, kind) in [
@@ -299,9 +305,7 @@ fn force_never_replaces_a_fifo_or_a_directory() {
     use std::os::unix::fs::FileTypeExt;
     let d = tempfile::tempdir().unwrap();
     let fifo = d.path().join("out.helc");
-    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    mkfifo(&fifo);
     let sub = d.path().join("sub");
     std::fs::create_dir(&sub).unwrap();
     let src = format!("{}/examples/poly.hel", env!("CARGO_MANIFEST_DIR"));

@@ -58,23 +58,13 @@ impl Schedule {
         };
         // Inputs and outputs are given and returned by name: one name for two of them would
         // drop one output or call a given input missing.
-        let mut names = std::collections::HashSet::new();
-        if let Some(name) = self
-            .inputs
-            .iter()
-            .map(|i| &i.name)
-            .find(|n| !names.insert(*n))
-        {
-            return bad(format!("two inputs are named `{name}`"));
-        }
-        names.clear();
-        if let Some(name) = self
-            .outputs
-            .iter()
-            .map(|o| &o.name)
-            .find(|n| !names.insert(*n))
-        {
-            return bad(format!("two outputs are named `{name}`"));
+        let inputs: Vec<&String> = self.inputs.iter().map(|i| &i.name).collect();
+        let outputs: Vec<&String> = self.outputs.iter().map(|o| &o.name).collect();
+        for (what, names) in [("inputs", inputs), ("outputs", outputs)] {
+            let mut seen = std::collections::HashSet::new();
+            if let Some(name) = names.into_iter().find(|n| !seen.insert(*n)) {
+                return bad(format!("two {what} are named `{name}`"));
+            }
         }
         for (i, ct) in self.ct_inputs.iter().enumerate() {
             if !source_ok(&ct.pack.source) || ct.level > max_level {
