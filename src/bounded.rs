@@ -146,6 +146,13 @@ pub struct Limited<R> {
     expected: u64,
 }
 
+impl<R> Limited<R> {
+    /// The file's size when it was opened.
+    pub fn size(&self) -> u64 {
+        self.expected
+    }
+}
+
 impl<R: Read> Read for Limited<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.left == 0 {

@@ -322,3 +322,57 @@ fn force_never_replaces_a_fifo_or_a_directory() {
         .is_fifo());
     assert!(sub.is_dir());
 }
+
+/// A key file padded far beyond what its envelope declares (a 3 GB `eval.keys` took 3 GB of
+/// memory before "bytes after the end of the data") is refused from its first bytes, and
+/// evaluation keys given as the secret key are named as such, not as too large a file.
+#[test]
+fn client_files_are_judged_by_their_envelope_before_they_are_read() {
+    let a = artifacts();
+    let d = tempfile::tempdir().unwrap();
+    let path = |n: &str| d.path().join(n).to_str().unwrap().to_string();
+    std::fs::write(path("p.helc"), &a.schedule_bin).unwrap();
+    std::fs::write(path("in.hct"), &a.enc_inputs).unwrap();
+    let padded = std::fs::File::create(path("eval.keys")).unwrap();
+    use std::io::Write;
+    (&padded).write_all(&a.eval_keys_bin).unwrap();
+    // Sparse: the file system holds no more than the keys.
+    padded
+        .set_len(a.eval_keys_bin.len() as u64 + (1 << 30))
+        .unwrap();
+    let (code, err) = hel(&[
+        "run",
+        &path("p.helc"),
+        "--eval-keys",
+        &path("eval.keys"),
+        "--inputs",
+        &path("in.hct"),
+        "-o",
+        &path("out.hct"),
+        "--memory-limit",
+        "1T",
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("1073741824") && err.contains("after the end of the data"),
+        "{err}"
+    );
+    std::fs::write(path("eval.keys"), &a.eval_keys_bin).unwrap();
+    let (code, err) = hel(&[
+        "decrypt",
+        &path("p.helc"),
+        "--secret-key",
+        &path("eval.keys"),
+        &path("in.hct"),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    let flat = err
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        flat.contains("expected a secret key, but this file holds evaluation keys"),
+        "{err}"
+    );
+}

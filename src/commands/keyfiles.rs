@@ -24,9 +24,43 @@ pub fn read_bytes(path: &Path, what: &str, max: u64) -> Result<Vec<u8>> {
 }
 
 /// Reads a client file (keys, ciphertexts) of `kind`, at most as large as such a file for
-/// `schedule`'s parameters can be.
+/// `schedule`'s parameters can be. Its kind and the length its envelope declares are read
+/// from the front of the file first: a file of another kind is named as such, and one whose
+/// size is not what it declares is refused without being read (a 3 GB `eval.keys` was read
+/// whole before "3219668540 bytes after the end of the data").
 pub fn read_client_file(schedule: &Schedule, path: &Path, kind: FileKind) -> Result<Vec<u8>> {
-    read_bytes(path, kind.what(), client::max_file_bytes(schedule, kind))
+    use hel_runtime::client::container::{declared_len, length_error, PEEK_BYTES};
+    use std::io::Read;
+    let cannot = |e: hel::bounded::ReadError| {
+        user_error(format!(
+            "cannot read {} {}: {e}",
+            kind.what(),
+            path.display()
+        ))
+    };
+    let mut file = hel::bounded::open_limited(path, u64::MAX).map_err(cannot)?;
+    let size = file.size();
+    let mut bytes = Vec::new();
+    (&mut file)
+        .take(PEEK_BYTES as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|e| cannot(hel::bounded::ReadError::Io(e)))?;
+    let total = declared_len(&bytes, kind).map_err(|e| file_error(path, e))?;
+    let max = client::max_file_bytes(schedule, kind);
+    if size > max {
+        return Err(cannot(hel::bounded::ReadError::TooLarge { size, max }));
+    }
+    if size != total {
+        return Err(file_error(path, length_error(kind, size, total)));
+    }
+    bytes.reserve(
+        usize::try_from(size)
+            .unwrap_or(0)
+            .saturating_sub(bytes.len()),
+    );
+    file.read_to_end(&mut bytes)
+        .map_err(|e| cannot(hel::bounded::ReadError::Io(e)))?;
+    Ok(bytes)
 }
 
 /// Loads and validates a compiled program (`.helc`, binary or RON).

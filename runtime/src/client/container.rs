@@ -205,16 +205,22 @@ impl<'a> Header<'a> {
     }
 }
 
-impl<'a> Reader<'a> {
-    /// Checks the envelope against the schedule and returns a reader over the body.
-    /// `fingerprint` is the schedule's parameter fingerprint.
-    pub(crate) fn open(
-        bytes: &'a [u8],
-        expected: FileKind,
-        schedule: &Schedule,
-        fingerprint: &[u8; 32],
-    ) -> Result<Self> {
-        let what = expected.what();
+/// The envelope's fields, read from the front of a file (before its checksum is verified).
+struct Envelope {
+    kind_byte: u8,
+    fingerprint: [u8; 32],
+    key_id: KeyId,
+    name: String,
+    hash: String,
+    body_start: usize,
+    /// The whole file's length the envelope declares.
+    total: u64,
+}
+
+impl Envelope {
+    /// Magic, version and fields of the envelope at the front of `bytes` (which need not hold
+    /// the body).
+    fn parse(bytes: &[u8], what: &'static str) -> Result<Envelope> {
         if !bytes.starts_with(MAGIC) {
             let found = if bytes.starts_with(CKKS_MAGIC) {
                 "a bare CKKS object, not a file written by hel keygen/encrypt/run"
@@ -245,8 +251,8 @@ impl<'a> Reader<'a> {
             });
         }
         let kind_byte = h.take(1)?[0];
-        let mut file_fp = [0u8; 32];
-        file_fp.copy_from_slice(h.take(32)?);
+        let mut fingerprint = [0u8; 32];
+        fingerprint.copy_from_slice(h.take(32)?);
         let mut key_id = KeyId([0u8; 16]);
         key_id.0.copy_from_slice(h.take(16)?);
         let name = h.label()?;
@@ -259,25 +265,22 @@ impl<'a> Reader<'a> {
             .checked_add(body_len)
             .and_then(|t| t.checked_add(CHECKSUM_LEN as u64))
             .ok_or(ClientError::Truncated { what })?;
-        if (bytes.len() as u64) < total {
-            return Err(ClientError::Truncated { what });
-        }
-        if (bytes.len() as u64) > total {
-            return Err(ClientError::Malformed {
-                what,
-                detail: format!(
-                    "{} bytes after the end of the data",
-                    bytes.len() as u64 - total
-                ),
-            });
-        }
-        let split = bytes.len() - CHECKSUM_LEN;
-        if blake3::hash(&bytes[..split]).as_bytes() != &bytes[split..] {
-            return Err(ClientError::Corrupt { what });
-        }
-        let kind = FileKind::from_u8(kind_byte).ok_or_else(|| ClientError::Malformed {
-            what,
-            detail: format!("unknown file kind {kind_byte}"),
+        Ok(Envelope {
+            kind_byte,
+            fingerprint,
+            key_id,
+            name,
+            hash,
+            body_start,
+            total,
+        })
+    }
+
+    /// The file's kind, which must be `expected`.
+    fn kind(&self, expected: FileKind) -> Result<FileKind> {
+        let kind = FileKind::from_u8(self.kind_byte).ok_or_else(|| ClientError::Malformed {
+            what: expected.what(),
+            detail: format!("unknown file kind {}", self.kind_byte),
         })?;
         if kind != expected {
             return Err(ClientError::WrongKind {
@@ -285,25 +288,75 @@ impl<'a> Reader<'a> {
                 found: kind.describe(),
             });
         }
-        if expected.program_bound() && hash != schedule.program_hash {
+        Ok(kind)
+    }
+}
+
+/// How many bytes from the front of a client file [`declared_len`] needs (all of a shorter
+/// file): the fixed fields and two labels of at most 64 KiB.
+pub const PEEK_BYTES: usize = 256 << 10;
+
+/// The whole length a client file of kind `expected` declares, read from its first
+/// [`PEEK_BYTES`] bytes, with its kind checked: loaders compare it with the file's size before
+/// reading the rest, so a file far larger than it says (or than its program needs) is refused
+/// without being read, and a key given as another kind of file is named as such.
+pub fn declared_len(prefix: &[u8], expected: FileKind) -> Result<u64> {
+    let envelope = Envelope::parse(prefix, expected.what())?;
+    envelope.kind(expected)?;
+    Ok(envelope.total)
+}
+
+/// The error for a file of `size` bytes whose envelope declares `total`.
+pub fn length_error(expected: FileKind, size: u64, total: u64) -> ClientError {
+    let what = expected.what();
+    if size < total {
+        ClientError::Truncated { what }
+    } else {
+        ClientError::Malformed {
+            what,
+            detail: format!("{} bytes after the end of the data", size - total),
+        }
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// Checks the envelope against the schedule and returns a reader over the body.
+    /// `fingerprint` is the schedule's parameter fingerprint.
+    pub(crate) fn open(
+        bytes: &'a [u8],
+        expected: FileKind,
+        schedule: &Schedule,
+        fingerprint: &[u8; 32],
+    ) -> Result<Self> {
+        let what = expected.what();
+        let env = Envelope::parse(bytes, what)?;
+        if bytes.len() as u64 != env.total {
+            return Err(length_error(expected, bytes.len() as u64, env.total));
+        }
+        let split = bytes.len() - CHECKSUM_LEN;
+        if blake3::hash(&bytes[..split]).as_bytes() != &bytes[split..] {
+            return Err(ClientError::Corrupt { what });
+        }
+        env.kind(expected)?;
+        if expected.program_bound() && env.hash != schedule.program_hash {
             return Err(ClientError::WrongProgram {
                 what,
                 expected: program_label(&schedule.name, &schedule.program_hash),
-                found: program_label(&name, &hash),
+                found: program_label(&env.name, &env.hash),
             });
         }
-        if &file_fp != fingerprint {
+        if &env.fingerprint != fingerprint {
             return Err(ClientError::WrongParams {
                 what,
                 expected: hex(&fingerprint[..8]),
-                found: hex(&file_fp[..8]),
+                found: hex(&env.fingerprint[..8]),
             });
         }
         Ok(Reader {
             what,
-            key_id,
-            program: (name, hash),
-            buf: &bytes[body_start..split],
+            key_id: env.key_id,
+            program: (env.name, env.hash),
+            buf: &bytes[env.body_start..split],
             pos: 0,
         })
     }
