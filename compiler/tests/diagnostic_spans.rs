@@ -184,7 +184,7 @@ output y;
 
 /// A program whose tensor depth is far beyond every parameter set is refused before lowering
 /// (which took seconds for long training loops), at every level, with the parameter
-/// selection's error for the least ciphertext depth that tensor depth implies, located at the
+/// selection's error for its depth in products of two encrypted values, located at the
 /// loop step of its last iteration; the lowering, asked for the depth, agrees it does not fit.
 #[test]
 fn a_program_far_beyond_the_budget_is_refused_before_lowering() {
@@ -193,10 +193,11 @@ fn a_program_far_beyond_the_budget_is_refused_before_lowering() {
         let d = compile(&src, &options(level)).expect_err("too deep");
         assert_eq!(d.code, Code::TooDeep, "{level:?}: {}", d.message);
         assert!(
-            d.message
-                .starts_with("tensor depth 60, so at least 59 ciphertext levels")
-                && d.message
-                    .contains("does not fit the 128-bit security bound"),
+            d.message.starts_with(
+                "60 products of two encrypted values in a row, so at least 60 ciphertext levels"
+            ) && d
+                .message
+                .contains("does not fit the 128-bit security bound"),
             "{level:?}: {}",
             d.message
         );
@@ -270,9 +271,10 @@ fn constant_powers_fold_and_computed_exponents_are_named() {
         &options(OptLevel::O1),
     )
     .expect_err("not a constant");
-    assert_eq!(d.code, Code::Const);
+    assert_eq!(d.code, Code::Secrecy);
     assert!(
-        d.message.contains("constant known at compile time"),
+        d.message.contains("must be known at compile time")
+            && d.message.contains("a function's parameter"),
         "{}",
         d.message
     );

@@ -155,35 +155,21 @@ impl<'a> Elab<'a> {
         let look = self.const_lookup();
         let x = consts::eval(self.src, exp, "an exponent", &look);
         drop(look);
-        let x =
-            match x {
-                Ok(x) => x,
-                // A compile-time scalar to a power that depends on the loop variable (`0.99^i`)
-                // is scalar arithmetic like `eta / (i + 1)`: folded once the loop is unrolled.
-                Err(d) if b.ct && b.ty.shape == Shape::Scalar => {
-                    let x = self.value(exp)?;
-                    if !(x.ct && x.ty.shape == Shape::Scalar) {
-                        return Err(d);
-                    }
-                    let id = self.add(node(Op::PowScalar, vec![b.node, x.node], b.ty, e.span));
-                    return Ok(Val { node: id, ..b });
+        let x = match x {
+            Ok(x) => x,
+            // A compile-time scalar to a power that depends on the loop variable (`0.99^i`)
+            // is scalar arithmetic like `eta / (i + 1)`: folded once the loop is unrolled.
+            Err(d) if b.ct && b.ty.shape == Shape::Scalar => {
+                let x = self.value(exp)?;
+                if !(x.ct && x.ty.shape == Shape::Scalar) {
+                    return Err(d);
                 }
-                Err(d) if d.code != Code::Name => return Err(d),
-                // A name the program computes (a function's parameter, a `let`): not undefined,
-                // but not a constant either.
-                Err(d) => return Err(match self.value(exp) {
-                    Ok(_) => self
-                        .err(
-                            Code::Const,
-                            exp.span,
-                            "the exponent must be a constant known at compile time (a literal, \
-                             a `const` or arithmetic of them), not a value the program computes",
-                        )
-                        .with_label("computed by the program")
-                        .with_help("multiply the value by itself, or make the exponent a `const`"),
-                    Err(_) => d,
-                }),
-            };
+                let id = self.add(node(Op::PowScalar, vec![b.node, x.node], b.ty, e.span));
+                return Ok(Val { node: id, ..b });
+            }
+            // A computed exponent (a function's parameter, a `let`) is named as such.
+            Err(d) => return Err(d),
+        };
         let whole = x.fract() == 0.0 && (1.0..=MAX_EXP as f64).contains(&x);
         // A compile-time scalar to any real power (`2 ^ 0.5`) is scalar arithmetic.
         if !whole && b.ct && b.ty.shape == Shape::Scalar {
