@@ -43,13 +43,12 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
     let gz = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    let reader: Box<dyn Read> = if gz {
+    let mut reader: Box<dyn Read> = if gz {
         Box::new(limit(GzDecoder::new(BufReader::new(file)), MAX_DATA_FILE))
     } else {
         Box::new(BufReader::new(file))
     };
     let mut head = Vec::with_capacity(16);
-    let mut reader = reader;
     (&mut reader)
         .take(16)
         .read_to_end(&mut head)
