@@ -408,6 +408,32 @@ fn far_too_deep_programs_are_not_lowered() {
     assert_eq!(far_too_deep(&nag, &req(4)).unwrap(), None);
 }
 
+/// The deepest admissible circuit is found by a binary search: it is the last depth of the
+/// scan from 1 up, for every ring cap and precision (the selection is monotone in the depth).
+#[test]
+fn deepest_admissible_is_the_last_depth_that_fits() {
+    for max_log_n in 13..=16 {
+        for precision_bits in [10, 20, 30, 40] {
+            let req = CompileRequest {
+                precision_bits,
+                max_log_n,
+                ..Default::default()
+            };
+            let params = req.param_request();
+            let scanned = (1..=200)
+                .take_while(|&d| hel_compiler::lower::params::select(d, &params, 0).is_ok())
+                .last()
+                .unwrap_or(0);
+            assert!(scanned < 200);
+            assert_eq!(
+                deepest_admissible(&req),
+                scanned,
+                "N <= 2^{max_log_n}, {precision_bits} bits"
+            );
+        }
+    }
+}
+
 /// What the early refusals rely on: the depth in products of two encrypted values
 /// ([`least_depth`]) never exceeds the ciphertext depth, so nothing that fits is refused; and
 /// on the training programs the lowering tracks the tensor depth within a level. (Small

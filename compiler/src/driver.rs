@@ -612,12 +612,23 @@ pub fn least_depth(p: &Program) -> u32 {
 }
 
 /// The deepest circuit the parameter selection admits under `options` (ring cap, precision).
+///
+/// A binary search: a circuit that fits has every shallower one fit too, and each try builds
+/// and checks a parameter set (its primes included), ~45 of them in a row before.
 pub fn deepest_admissible(options: &Options) -> u32 {
     let params = options.param_request();
-    (1..=4096)
-        .take_while(|&d| crate::lower::params::select(d, &params, 0).is_ok())
-        .last()
-        .unwrap_or(0)
+    let fits = |d: u32| crate::lower::params::select(d, &params, 0).is_ok();
+    let (mut lo, mut hi) = (0u32, 4096u32);
+    // Invariant: `lo` fits (or is 0), `hi + 1` does not (or is beyond the search).
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
 }
 
 /// `Some((least ciphertext depth, deepest admissible))` if `source` cannot fit the parameter

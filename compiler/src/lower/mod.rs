@@ -187,6 +187,18 @@ fn lower_best(p: &Program, opts: &LowerOptions) -> Result<Lowered, LowerError> {
 /// Lowers `p` whose outputs are computed times `factors`: the parameter selection's loop.
 /// Also gives the outputs' predicted precision deficit (0 when they meet the target).
 fn lower_program(p: &Program, opts: &LowerOptions, factors: &[f64]) -> Result<Lowered, LowerError> {
+    // The slot count depends on N, which depends on the depth, which does not depend on N:
+    // lower once at a guess, pick parameters, and lower again if N changed (or if the values
+    // need a wider base than the guess).
+    let mut log_n = opts.params.forced.as_ref().map_or(15, |f| f.log_n);
+    // Laid out at the guess before the samples are drawn: a circuit that no ring holds even
+    // with the base's default headroom (more only costs more bits) is refused on its layout
+    // alone (`logreg_tabular.hel`'s twenty iterations took a second of sampling, only to be
+    // refused). The layout stands unless the samples raise the headroom.
+    let mut placed = match opts.params.forced {
+        None => Some(place(p, opts, 1 << (log_n - 1), &Raised::default())?),
+        Some(_) => None,
+    };
     let samples = Samples::of_given(p, opts.samples.as_deref().map_or(&[], |g| g));
     let ranges = ranges_on(p, &samples);
     let mut req = opts.params.clone();
@@ -197,12 +209,9 @@ fn lower_program(p: &Program, opts: &LowerOptions, factors: &[f64]) -> Result<Lo
         if bits > req.headroom_bits {
             req.headroom_bits = bits;
             why.range = node;
+            placed = None;
         }
     }
-    // The slot count depends on N, which depends on the depth, which does not depend on N:
-    // lower once at a guess, pick parameters, and lower again if N changed (or if the values
-    // need a wider base than the guess).
-    let mut log_n = opts.params.forced.as_ref().map_or(15, |f| f.log_n);
     let mut ring_changes = 0;
     for _ in 0..MAX_ATTEMPTS {
         let slots = 1usize << (log_n - 1);
@@ -213,7 +222,11 @@ fn lower_program(p: &Program, opts: &LowerOptions, factors: &[f64]) -> Result<Lo
             unit: opts.unit,
             samples: opts.samples.clone(),
         };
-        match lower_at(p, &o, slots, (&ranges, &samples), &why, factors)? {
+        let placed = match placed.take() {
+            Some(placed) => placed,
+            None => place(p, &o, slots, &why)?,
+        };
+        match lower_at(p, &o, slots, placed, (&ranges, &samples), factors)? {
             Attempt::Done(mut l) if l.schedule.params.log_n == log_n => {
                 l.deficit = fit::precision_deficit(p, &l.schedule, &ranges, opts, factors);
                 return Ok(*l);
@@ -343,17 +356,26 @@ fn choose_layout<'p>(
         Some(u) if u.h * u.w == slots => vec![u],
         _ => unit_candidates(p, slots),
     };
-    let per_unit: Vec<Result<Option<Scored>, Diagnostic>> = units
+    let per_unit: Vec<Result<OnUnit, Diagnostic>> = units
         .into_par_iter()
         .map(|unit| best_on_unit(p, opts, slots, unit))
         .collect();
     let mut best: Option<Scored> = None;
+    // The shallowest layout when none fits a ring: the caller refuses the program at its
+    // depth (located where its deepest output reaches it), the least any grid gives.
+    let mut shallowest: Option<(u32, Laid)> = None;
     // A layout over the budget is dropped; if every one is, the program is refused.
     let mut over_budget = None;
     for cand in per_unit {
         let cand = match cand {
-            Ok(Some(c)) => c,
-            Ok(None) => continue,
+            Ok(OnUnit::Fits(c)) => c,
+            Ok(OnUnit::TooDeep(depth, laid)) => {
+                if shallowest.as_ref().is_none_or(|(d, _)| depth < *d) {
+                    shallowest = Some((depth, laid));
+                }
+                continue;
+            }
+            Ok(OnUnit::Unmanaged) => continue,
             Err(d) if d.code == Code::Budget => {
                 over_budget.get_or_insert(d);
                 continue;
@@ -364,13 +386,22 @@ fn choose_layout<'p>(
             best = Some(cand);
         }
     }
-    match best {
-        Some((.., laid)) => Ok(laid),
-        None => match over_budget {
-            Some(d) => Err(d),
-            None => lay_out(p, Unit { h: 1, w: slots }, 0, opts.max_ct_ops),
-        },
+    match (best, shallowest, over_budget) {
+        (Some((.., laid)), ..) => Ok(laid),
+        (None, Some((_, laid)), _) => Ok(laid),
+        (None, None, Some(d)) => Err(d),
+        (None, None, None) => lay_out(p, Unit { h: 1, w: slots }, 0, opts.max_ct_ops),
     }
+}
+
+/// What one grid offers ([`best_on_unit`]).
+enum OnUnit<'p> {
+    /// Its best layout, on the ring of its least depth.
+    Fits(Scored<'p>),
+    /// No ring holds even its least depth: that depth and the layout giving it.
+    TooDeep(u32, Laid<'p>),
+    /// The level management failed on every layout.
+    Unmanaged,
 }
 
 /// A layout with its score (estimated seconds, divided by [`SLACK_GAIN`] per level of slack)
@@ -385,14 +416,14 @@ fn beats(cand: &Scored, best: &Option<Scored>) -> bool {
     }
 }
 
-/// The best layout on one grid ([`choose_layout`]); `None` if even the least depth fits no
-/// ring.
+/// The best layout on one grid ([`choose_layout`]), or the shallowest if even the least depth
+/// fits no ring.
 fn best_on_unit<'p>(
     p: &'p Program,
     opts: &LowerOptions,
     slots: usize,
     unit: Unit,
-) -> Result<Option<Scored<'p>>, Diagnostic> {
+) -> Result<OnUnit<'p>, Diagnostic> {
     let table = CostTable::default();
     // Every layout (least depth, then with slack), priced as laid out and with its constants
     // folded into masks ([`fold_consts`]): a fold saves levels but may rebuild rotations.
@@ -405,23 +436,50 @@ fn best_on_unit<'p>(
             price(&laid.low.ir, &laid.out_cts, n_inputs, opts, slots, &table),
             price(&folded.0, &folded.1, n_inputs, opts, slots, &table),
         ];
-        if prices.iter().all(Option::is_none) {
-            break;
+        if prices.iter().flatten().all(|c| c.log_n.is_none()) {
+            if !laid_out.is_empty() {
+                break;
+            }
+            // Too deep for every ring at the least depth: the shallower of the two forms.
+            let Some((depth, fold)) = prices
+                .iter()
+                .enumerate()
+                .filter_map(|(k, c)| Some((c.as_ref()?.depth, k == 1)))
+                .min_by_key(|&(depth, _)| depth)
+            else {
+                return Ok(OnUnit::Unmanaged);
+            };
+            let mut laid = laid;
+            if fold {
+                (laid.low.ir, laid.out_cts) = folded;
+            }
+            return Ok(OnUnit::TooDeep(depth, laid));
         }
         laid_out.push((laid, folded, prices));
     }
     // The ring of the least depth; a layout that needs a larger one is out. Each level above
     // the least must pay for itself.
-    let all = || laid_out.iter().flat_map(|l| l.2.iter().flatten());
-    let Some(least) = all().map(|c| c.depth).min() else {
-        return Ok(None);
+    let all = || {
+        laid_out
+            .iter()
+            .flat_map(|l| l.2.iter().flatten())
+            .filter(|c| c.log_n.is_some())
     };
-    let ring = all().filter(|c| c.depth == least).map(|c| c.log_n).min();
+    let Some(least) = all().map(|c| c.depth).min() else {
+        return Ok(OnUnit::Unmanaged);
+    };
+    let ring = all()
+        .filter(|c| c.depth == least)
+        .filter_map(|c| c.log_n)
+        .min();
     // (score, inputs, layout index, folded?)
     let mut best: Option<(f64, usize, usize, bool)> = None;
     for (k, (laid, _, prices)) in laid_out.iter().enumerate() {
         for (folded, price) in prices.iter().enumerate() {
-            let Some(c) = price.as_ref().filter(|c| Some(c.log_n) == ring) else {
+            let Some(c) = price
+                .as_ref()
+                .filter(|c| c.log_n.is_some() && c.log_n == ring)
+            else {
                 continue;
             };
             let score = c.seconds / SLACK_GAIN.powi((c.depth - least) as i32);
@@ -433,25 +491,25 @@ fn best_on_unit<'p>(
         }
     }
     let Some((score, n_inputs, k, folded)) = best else {
-        return Ok(None);
+        return Ok(OnUnit::Unmanaged);
     };
     let (mut laid, (ir, out_cts), _) = laid_out.swap_remove(k);
     if folded {
         laid.low.ir = ir;
         laid.out_cts = out_cts;
     }
-    Ok(Some((score, n_inputs, laid)))
+    Ok(OnUnit::Fits((score, n_inputs, laid)))
 }
 
 /// What a slot-level program costs on the ciphertexts: its depth (on a first management run),
-/// the ring that depth needs, and the estimated server time there.
+/// the ring that depth needs (`None` if none holds it), and the estimated server time there.
 struct Price {
     depth: u32,
-    log_n: u32,
+    log_n: Option<u32>,
     seconds: f64,
 }
 
-/// [`Price`] of `ir`; `None` if no ring holds it.
+/// [`Price`] of `ir`; `None` if the level management fails.
 fn price(
     ir: &ctir::CtIr,
     outs: &[ctir::Ct],
@@ -464,17 +522,17 @@ fn price(
     let m = manage(ir, outs, n_inputs, &chain).ok()?;
     let depth = ABSTRACT_TOP - m.min_level;
     let log_n = params::select(depth, &opts.params, slots)
-        .ok()?
-        .params
-        .log_n;
-    let seconds = m
-        .nodes
-        .iter()
-        .map(|n| {
-            let limbs = (n.level - m.min_level) as usize + 1;
-            table.seconds(log_n, n.instr.name(), limbs)
-        })
-        .sum();
+        .ok()
+        .map(|c| c.params.log_n);
+    let seconds = log_n.map_or(0.0, |log_n| {
+        m.nodes
+            .iter()
+            .map(|n| {
+                let limbs = (n.level - m.min_level) as usize + 1;
+                table.seconds(log_n, n.instr.name(), limbs)
+            })
+            .sum()
+    });
     Some(Price {
         depth,
         log_n,
@@ -615,39 +673,33 @@ fn deepest_output(p: &Program, m: &manage::Managed, depth: u32) -> (crate::Span,
     }
 }
 
-fn lower_at(
-    p: &Program,
+/// A program laid out on `slots` and its level management on the abstract chain, with the
+/// parameters its depth needs ([`place`]).
+struct Placed<'p> {
+    laid: Laid<'p>,
+    choice: params::ParamChoice,
+}
+
+/// Lays `p` out on `slots` ([`choose_layout`]) and selects the parameters for its depth;
+/// refuses a circuit no parameter set holds, located where its deepest output reaches the
+/// depth (or at what `why` raised).
+fn place<'p>(
+    p: &'p Program,
     opts: &LowerOptions,
     slots: usize,
-    (ranges, samples): (&Ranges, &Samples),
     why: &Raised,
-    factors: &[f64],
-) -> Result<Attempt, LowerError> {
-    let Laid {
-        low,
-        out_cts,
-        out_specs,
-    } = choose_layout(p, opts, slots)?;
-    let unit = low.unit;
-    let n_inputs = low.ct_inputs.len();
-    let out_of_levels = |e: manage::OutOfLevels| {
-        Diagnostic::new(
-            Code::Internal,
-            &p.source,
-            crate::Span::new(0, 0),
-            format!(
-                "internal: level management ran out of levels at {}",
-                e.origin.span.unwrap_or_default()
-            ),
-        )
-    };
-
-    // First run on an abstract chain for the depth; then on the real chain.
+) -> Result<Placed<'p>, LowerError> {
+    let laid = choose_layout(p, opts, slots)?;
     let chain = Chain::abstract_chain(ABSTRACT_TOP);
-    let first = manage(&low.ir, &out_cts, n_inputs, &chain).map_err(out_of_levels)?;
+    let first = manage(
+        &laid.low.ir,
+        &laid.out_cts,
+        laid.low.ct_inputs.len(),
+        &chain,
+    )
+    .map_err(|e| out_of_levels(p, e))?;
     let depth = ABSTRACT_TOP - first.min_level;
-
-    let mut choice = params::select(depth, &opts.params, slots).map_err(|e| {
+    let choice = params::select(depth, &opts.params, slots).map_err(|e| {
         let (span, label) = match why.culprit(e.code) {
             Some(c) => (c.span, c.label),
             None => deepest_output(p, &first, depth),
@@ -657,6 +709,40 @@ fn lower_at(
             depth: Some(depth),
         }
     })?;
+    Ok(Placed { laid, choice })
+}
+
+/// The level management ran out of levels: a compiler bug, located where it happened.
+fn out_of_levels(p: &Program, e: manage::OutOfLevels) -> Diagnostic {
+    Diagnostic::new(
+        Code::Internal,
+        &p.source,
+        crate::Span::new(0, 0),
+        format!(
+            "internal: level management ran out of levels at {}",
+            e.origin.span.unwrap_or_default()
+        ),
+    )
+}
+
+fn lower_at(
+    p: &Program,
+    opts: &LowerOptions,
+    slots: usize,
+    placed: Placed,
+    (ranges, samples): (&Ranges, &Samples),
+    factors: &[f64],
+) -> Result<Attempt, LowerError> {
+    let Placed {
+        laid: Laid {
+            low,
+            out_cts,
+            out_specs,
+        },
+        mut choice,
+    } = placed;
+    let unit = low.unit;
+    let n_inputs = low.ct_inputs.len();
     let params: CkksParams = choice.params.clone();
     if params.slots() != slots {
         // Caller retries at the chosen N.
@@ -681,7 +767,7 @@ fn lower_at(
         scales: scales.clone(),
         group: choice.group as u32,
     };
-    let managed = manage(&low.ir, &out_cts, n_inputs, &real).map_err(out_of_levels)?;
+    let managed = manage(&low.ir, &out_cts, n_inputs, &real).map_err(|e| out_of_levels(p, e))?;
 
     let mut ct_inputs = low.ct_inputs.clone();
     for (c, (l, s)) in ct_inputs.iter_mut().zip(&managed.input_levels) {
