@@ -91,6 +91,32 @@ pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
     Ok(out)
 }
 
+/// Reads a regular file of at most `max` bytes whose front says how large it must be:
+/// `check` sees its first `peek` bytes (fewer where the file is shorter) and its size, and
+/// may refuse it before the rest is read.
+pub fn read_checked<E>(
+    path: &Path,
+    max: u64,
+    peek: usize,
+    read_error: impl Fn(ReadError) -> E,
+    check: impl FnOnce(&[u8], u64) -> Result<(), E>,
+) -> Result<Vec<u8>, E> {
+    let mut file = open_limited(path, max).map_err(&read_error)?;
+    let size = file.size();
+    let mut bytes = Vec::new();
+    (&mut file)
+        .take(peek as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|e| read_error(ReadError::Io(e)))?;
+    check(&bytes, size)?;
+    // The size was checked against `max` and the header: allocated for what fstat reported.
+    let size = usize::try_from(size).unwrap_or(0);
+    bytes.reserve(size.saturating_sub(bytes.len()));
+    file.read_to_end(&mut bytes)
+        .map_err(|e| read_error(ReadError::Io(e)))?;
+    Ok(bytes)
+}
+
 /// Reads a whole regular file of at most `max` bytes as UTF-8 text.
 pub fn read_text_limited(path: &Path, max: u64) -> Result<String, ReadError> {
     String::from_utf8(read_limited(path, max)?).map_err(|_| {

@@ -376,3 +376,43 @@ fn client_files_are_judged_by_their_envelope_before_they_are_read() {
         "{err}"
     );
 }
+
+/// A binary schedule padded to 900 MB (sparse), and 900 MB of bytes that are neither a
+/// binary schedule nor text, were read whole (and the latter converted to text, 2.7 GB)
+/// before being refused: the header and the first bytes now decide.
+#[test]
+fn oversized_schedule_files_are_refused_from_their_first_bytes() {
+    let a = artifacts();
+    let bytes = a.schedule.to_bytes(ScheduleFormat::Binary).unwrap();
+    let size = bytes.len() as u64;
+    let head = &bytes[..hel_runtime::schedule::SCHEDULE_HEADER];
+    let check = hel_runtime::schedule::check_file_size;
+    assert_eq!(check(head, size), Ok(()));
+    assert_eq!(check(head, size + 1), Err(ScheduleError::Truncated));
+    assert_eq!(check(head, size - 1), Err(ScheduleError::Truncated));
+    assert_eq!(check(&head[..10], size), Err(ScheduleError::Truncated));
+    assert_eq!(
+        check(b"\xff\xfe junk", 900 << 20),
+        Err(ScheduleError::NotASchedule)
+    );
+    // RON declares no length; a UTF-8 character cut by the end of the peek is no error.
+    assert_eq!(check("(name: \"é".as_bytes(), 1 << 20), Ok(()));
+    assert_eq!(check(&"(name: \"é".as_bytes()[..9], 1 << 20), Ok(()));
+
+    let d = tempfile::tempdir().unwrap();
+    for (name, front) in [
+        ("padded.helc", &bytes[..]),
+        ("junk.helc", &b"\xff\xfe junk"[..]),
+    ] {
+        let path = d.path().join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        std::io::Write::write_all(&mut &file, front).unwrap();
+        file.set_len(900 << 20).unwrap();
+        let (code, err) = hel(&["run", path.to_str().unwrap(), "--evaluator", "cost"]);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(
+            err.contains("padded") || err.contains("not a hel schedule"),
+            "{err}"
+        );
+    }
+}

@@ -19,6 +19,25 @@ pub fn read(path: &Path, what: &str, max: u64) -> Result<Vec<u8>, Error> {
     })
 }
 
+/// A compiled program's bytes; a binary one whose size is not what its header declares is
+/// refused before it is read.
+pub fn read_schedule(path: &Path) -> Result<Vec<u8>, Error> {
+    hel::bounded::read_checked(
+        path,
+        hel_runtime::schedule::limits::MAX_SCHEDULE_FILE,
+        hel_runtime::schedule::SCHEDULE_HEADER,
+        |e| {
+            Error::new(
+                Kind::File,
+                format!("cannot read compiled program {}: {e}", path.display()),
+            )
+        },
+        |head, size| {
+            hel_runtime::schedule::check_file_size(head, size).map_err(|e| format_error(path, e))
+        },
+    )
+}
+
 /// A client file (keys, ciphertexts) of `kind`, at most as large as such a file for
 /// `schedule`'s parameters can be.
 pub fn read_client(schedule: &Schedule, path: &Path, kind: FileKind) -> Result<Vec<u8>, Error> {

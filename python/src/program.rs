@@ -249,7 +249,7 @@ pub fn compile(
 /// Loads a compiled program written by `hel compile` or `Program.save` (binary or RON).
 #[pyfunction]
 pub fn load_program(path: PathBuf) -> PyResult<Program> {
-    let bytes = files::read(&path, "compiled program", limits::MAX_SCHEDULE_FILE)?;
+    let bytes = files::read_schedule(&path)?;
     let schedule = Schedule::from_bytes(&bytes).map_err(|e| files::format_error(&path, e))?;
     Ok(Program::new(schedule, None))
 }

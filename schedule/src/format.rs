@@ -24,6 +24,37 @@ pub enum ScheduleFormat {
     Ron,
 }
 
+/// Bytes at the front of a binary schedule that declare its length ([`check_file_size`]).
+pub const SCHEDULE_HEADER: usize = HEADER;
+
+/// Checks a schedule file's size against what its first bytes declare (`head`: at least
+/// [`SCHEDULE_HEADER`] of them where the file has as many), so that a truncated or padded
+/// binary file is refused before it is read (a 900 MB one was read whole first). A RON file
+/// declares no length, but is text: a front that is not UTF-8 is no schedule.
+pub fn check_file_size(head: &[u8], size: u64) -> Result<(), ScheduleError> {
+    if !head.starts_with(SCHEDULE_MAGIC) {
+        return match std::str::from_utf8(head) {
+            // A character cut by the end of `head` is not an error.
+            Err(e) if e.error_len().is_some() => Err(ScheduleError::NotASchedule),
+            _ => Ok(()),
+        };
+    }
+    if head.len() < HEADER {
+        return Err(ScheduleError::Truncated);
+    }
+    let version = u16::from_le_bytes([head[4], head[5]]);
+    if version != VERSION {
+        return Err(ScheduleError::Version(version));
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&head[6..HEADER]);
+    let declared = u64::from_le_bytes(len).checked_add((HEADER + 32) as u64);
+    if declared != Some(size) {
+        return Err(ScheduleError::Truncated);
+    }
+    Ok(())
+}
+
 impl Schedule {
     /// Serializes in the given format.
     pub fn to_bytes(&self, format: ScheduleFormat) -> Result<Vec<u8>, ScheduleError> {

@@ -53,7 +53,9 @@ mod validate;
 
 pub use bootstrap::BootstrapParams;
 pub use distortion::SineDistortion;
-pub use format::{canonical_bytes, ScheduleFormat, SCHEDULE_MAGIC};
+pub use format::{
+    canonical_bytes, check_file_size, ScheduleFormat, SCHEDULE_HEADER, SCHEDULE_MAGIC,
+};
 pub use pack::{eval_derived, pack_slots, plain_slots, unpack_output, Tensor};
 pub use params::{CkksParams, ParamsError, Security};
 pub use program::*;

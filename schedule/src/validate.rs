@@ -11,7 +11,7 @@ use crate::program::{Instr, Layout, Plain, Schedule, Source, ValueId};
 pub enum ScheduleError {
     #[error("not a hel schedule (expected a `.helc` file from `hel compile`)")]
     NotASchedule,
-    #[error("schedule file is truncated")]
+    #[error("schedule file is truncated or padded (its size is not the one its header declares)")]
     Truncated,
     #[error("schedule file is corrupt (checksum mismatch)")]
     Checksum,

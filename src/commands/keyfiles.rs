@@ -65,7 +65,21 @@ pub fn read_client_file(schedule: &Schedule, path: &Path, kind: FileKind) -> Res
 
 /// Loads and validates a compiled program (`.helc`, binary or RON).
 pub fn load_schedule(path: &Path) -> Result<Schedule> {
-    let bytes = read_bytes(path, "compiled program", limits::MAX_SCHEDULE_FILE)?;
+    let bytes = hel::bounded::read_checked(
+        path,
+        limits::MAX_SCHEDULE_FILE,
+        hel_runtime::schedule::SCHEDULE_HEADER,
+        |e| {
+            user_error(format!(
+                "cannot read compiled program {}: {e}",
+                path.display()
+            ))
+        },
+        |head, size| {
+            hel_runtime::schedule::check_file_size(head, size)
+                .map_err(|e| user_error(format!("{}: {e}", path.display())))
+        },
+    )?;
     if bytes.is_empty() {
         return Err(user_error(format!(
             "{}: the file is empty, not a compiled program (`hel compile ... -o FILE.helc`)",
@@ -74,12 +88,16 @@ pub fn load_schedule(path: &Path) -> Result<Schedule> {
     }
     Schedule::from_bytes(&bytes).map_err(|e| {
         // A `.hel` source given where its compilation belongs: say so, not how RON failed.
+        // (A source is UTF-8 and small: anything else is not parsed as one.)
         let source = path.extension().is_some_and(|x| x == "hel")
-            || hel_compiler::syntax::parse(&hel_compiler::SourceFile::new(
-                path.display().to_string(),
-                String::from_utf8_lossy(&bytes).into_owned(),
-            ))
-            .is_ok();
+            || (bytes.len() as u64 <= limits::MAX_SOURCE_FILE
+                && std::str::from_utf8(&bytes).is_ok_and(|text| {
+                    hel_compiler::syntax::parse(&hel_compiler::SourceFile::new(
+                        path.display().to_string(),
+                        text.to_string(),
+                    ))
+                    .is_ok()
+                }));
         if source {
             user_error(format!(
                 "{}: this is a .hel source program, not a compiled one; compile it first \
