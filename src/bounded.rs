@@ -24,6 +24,11 @@ pub enum ReadError {
         size: u64,
         max: u64,
     },
+    /// Not UTF-8 text: where the first byte that is not (1-based line, and byte in the line).
+    NotText {
+        line: usize,
+        column: usize,
+    },
 }
 
 impl fmt::Display for ReadError {
@@ -34,6 +39,10 @@ impl fmt::Display for ReadError {
             ReadError::TooLarge { size, max } => write!(
                 f,
                 "{size} bytes, more than the {max} bytes such a file can have"
+            ),
+            ReadError::NotText { line, column } => write!(
+                f,
+                "line {line}, byte {column} of the line: not UTF-8 text (hel reads UTF-8)"
             ),
         }
     }
@@ -118,12 +127,15 @@ pub fn read_checked<E>(
 }
 
 /// Reads a whole regular file of at most `max` bytes as UTF-8 text.
+/// Bytes that are not UTF-8 are located (line and byte), like every other error in a text.
 pub fn read_text_limited(path: &Path, max: u64) -> Result<String, ReadError> {
-    String::from_utf8(read_limited(path, max)?).map_err(|_| {
-        ReadError::Io(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "stream did not contain valid UTF-8",
-        ))
+    String::from_utf8(read_limited(path, max)?).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        ReadError::NotText {
+            line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
+            column: valid.len() - line_start + 1,
+        }
     })
 }
 
@@ -266,6 +278,25 @@ mod tests {
         assert_eq!(read_limited(&p, 5).unwrap(), b"hello");
         let e = read_limited(&p, 4).unwrap_err();
         assert!(matches!(e, ReadError::TooLarge { size: 5, max: 4 }), "{e}");
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_located() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("bad.csv");
+        std::fs::write(&p, b"1,2,3\n4,\xe9,6\n").unwrap();
+        let e = read_text_limited(&p, 1 << 20).unwrap_err();
+        assert!(
+            matches!(e, ReadError::NotText { line: 2, column: 3 }),
+            "{e}"
+        );
+        assert!(e.to_string().starts_with("line 2, byte 3"), "{e}");
+        std::fs::write(&p, b"\xff").unwrap();
+        let e = read_text_limited(&p, 1 << 20).unwrap_err();
+        assert!(
+            matches!(e, ReadError::NotText { line: 1, column: 1 }),
+            "{e}"
+        );
     }
 
     #[test]

@@ -139,6 +139,11 @@ fn missing_and_non_numeric_values_name_line_and_column() {
     assert_eq!(e, "mem.csv:1: column 2: `2o` is not a finite number");
     let e = err("a,b,y\n1,2,1\n3,4\n", "y");
     assert_eq!(e, "mem.csv:3: 2 columns, expected 3 (as on line 2)");
+    // A ragged first data row is the one named, not the good row after it.
+    let e = err("a,b,y\n1,2,3,1\n3,4,1\n", "y");
+    assert_eq!(e, "mem.csv:2: 4 columns, expected 3 (as on line 3)");
+    let e = err("a,b,y\n1,1\n3,4,1\n5,6,0\n", "y");
+    assert_eq!(e, "mem.csv:2: 2 columns, expected 3 (as on line 3)");
 }
 
 #[test]

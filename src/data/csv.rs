@@ -126,6 +126,24 @@ pub fn read_csv<R: Read>(reader: R, path: &Path, opts: &CsvOptions) -> Result<Da
         }
     };
 
+    // A first data row as wide as neither the header nor the row after it is the odd one out
+    // (it set the width, and every good row after it was blamed).
+    if let Some(h) = header.as_ref().filter(|h| h.len() != first_data.1.len()) {
+        let after = match pending.take() {
+            Some(r) => Some(r),
+            None => next(&mut records)?,
+        };
+        if let Some((line, rec)) = after.as_ref().filter(|(_, r)| r.len() == h.len()) {
+            return Err(DataError::FieldCount {
+                path: path_buf(),
+                line: first_data.0,
+                found: first_data.1.len(),
+                expected: rec.len(),
+                first_line: *line,
+            });
+        }
+        pending = after;
+    }
     let width = first_data.1.len();
     let data_first_line = first_data.0;
     if width < 2 {
