@@ -336,7 +336,27 @@ fn client_files_are_judged_by_their_envelope_before_they_are_read() {
     let padded = std::fs::File::create(path("eval.keys")).unwrap();
     use std::io::Write;
     (&padded).write_all(&a.eval_keys_bin).unwrap();
-    // Sparse: the file system holds no more than the keys.
+    // Sparse: the file system holds no more than the keys. Padded to 64 GiB, it is refused
+    // for its size, not by the memory check (which counted its size as keys in memory).
+    padded
+        .set_len(a.eval_keys_bin.len() as u64 + (64 << 30))
+        .unwrap();
+    let (code, err) = hel(&[
+        "run",
+        &path("p.helc"),
+        "--eval-keys",
+        &path("eval.keys"),
+        "--inputs",
+        &path("in.hct"),
+        "-o",
+        &path("out.hct"),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("more than the") && err.contains("such a file can have"),
+        "{err}"
+    );
+    // Padded within what such a file can be, it is refused for its length.
     padded
         .set_len(a.eval_keys_bin.len() as u64 + (1 << 30))
         .unwrap();
@@ -349,8 +369,6 @@ fn client_files_are_judged_by_their_envelope_before_they_are_read() {
         &path("in.hct"),
         "-o",
         &path("out.hct"),
-        "--memory-limit",
-        "1T",
     ]);
     assert_eq!(code, Some(1), "{err}");
     assert!(

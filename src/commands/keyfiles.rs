@@ -63,6 +63,25 @@ pub fn read_client_file(schedule: &Schedule, path: &Path, kind: FileKind) -> Res
     Ok(bytes)
 }
 
+/// The size of the client file at `path` where its envelope declares exactly that size and
+/// `kind`, else `None`: what a memory estimate may count before the file is read (a file
+/// padded to gigabytes was counted as keys in memory, and refused for that instead of for
+/// its length).
+pub fn declared_file_size(path: &Path, kind: FileKind) -> Option<u64> {
+    use hel_runtime::client::container::{declared_len, PEEK_BYTES};
+    use std::io::Read;
+    let mut file = hel::bounded::open_limited(path, u64::MAX).ok()?;
+    let size = file.size();
+    let mut head = Vec::new();
+    (&mut file)
+        .take(PEEK_BYTES as u64)
+        .read_to_end(&mut head)
+        .ok()?;
+    declared_len(&head, kind)
+        .ok()
+        .filter(|&total| total == size)
+}
+
 /// Loads and validates a compiled program (`.helc`, binary or RON).
 pub fn load_schedule(path: &Path) -> Result<Schedule> {
     let bytes = hel::bounded::read_checked(

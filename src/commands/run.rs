@@ -26,8 +26,8 @@ use super::cost_table::load_cost_table;
 use super::errors::usage_error;
 use super::flags::{parse_size, ThreadsArgs};
 use super::keyfiles::{
-    bootstrapper, context, file_error, human_bytes, load_schedule, load_secret_key,
-    read_client_file, BOOTSTRAP_KEYS_FILE,
+    bootstrapper, context, declared_file_size, file_error, human_bytes, load_schedule,
+    load_secret_key, read_client_file, BOOTSTRAP_KEYS_FILE,
 };
 use super::CmdResult;
 use crate::io::atomic::{check_writable, write_new};
@@ -352,11 +352,13 @@ fn with_bootstrap<'a>(
 /// bootstrapping keys (the file's size, twice: 64-bit words in memory against bit-packed
 /// residues on disk) and what bootstrapping keeps (`Bootstrapper::run_memory_bytes`).
 fn check_memory(args: &RunArgs, schedule: &Schedule, boot: Option<&Bootstrapper>) -> CmdResult {
+    // Files are counted at the size their envelopes declare where that is their size; one
+    // that is not is refused, for its length, when it is read.
     let boot_keys = args
         .bootstrap_keys
         .as_deref()
-        .and_then(|p| std::fs::metadata(p).ok())
-        .map_or(0, |m| m.len().saturating_mul(2));
+        .and_then(|p| declared_file_size(p, FileKind::BootstrapKeys))
+        .map_or(0, |len| len.saturating_mul(2));
     let boot_run = boot.map_or(0, |b| b.run_memory_bytes() as u64);
     // A key file may hold more keys than this program's (keys serve every program of the
     // same parameters): what it holds beyond them (and beyond its header) is in memory too,
@@ -365,11 +367,9 @@ fn check_memory(args: &RunArgs, schedule: &Schedule, boot: Option<&Bootstrapper>
     let more_keys = args
         .eval_keys
         .as_deref()
-        .and_then(|p| std::fs::metadata(p).ok())
-        .map_or(0, |m| {
-            let beyond = m
-                .len()
-                .saturating_sub(resources.eval_key_bytes + (64 << 10));
+        .and_then(|p| declared_file_size(p, FileKind::EvalKeys))
+        .map_or(0, |len| {
+            let beyond = len.saturating_sub(resources.eval_key_bytes + (64 << 10));
             let ratio = resources.eval_key_memory as f64 / resources.eval_key_bytes.max(1) as f64;
             (beyond as f64 * ratio.max(1.0)) as u64
         });
