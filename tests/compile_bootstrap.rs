@@ -428,6 +428,15 @@ fn a_loop_one_circuit_holds_is_compiled_without_the_chain() {
     );
     let cost = ok_json(&o);
     assert_eq!(cost["bootstraps"], 0, "{cost}");
+    // `hel depth` reports the same ordinary circuit (it reported a chain of zero bootstraps
+    // and 10 GiB of server memory).
+    let mut depth = vec!["depth"];
+    depth.extend(args[1..10].iter().copied());
+    depth.push("--json");
+    let o = hel(&depth, dir.path());
+    let d = ok_json(&o);
+    assert!(d.get("bootstraps").is_none(), "{d}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("fits one circuit"));
 }
 
 /// Rounds sized for a state that does not start at zeros were probed past the loop's end (a

@@ -292,6 +292,47 @@ fn nag_trains_with_the_state_bootstrapped_between_rounds() {
     assert!(err <= 1e-3, "{err}");
 }
 
+/// A loop one circuit holds has nothing to refresh: `--refresh bootstrap` runs the ordinary
+/// circuit, on its own smaller ring (it ran one round on the bootstrapping chain's), with
+/// the model the plaintext reference's, and says why.
+#[test]
+fn train_with_nothing_to_refresh_runs_the_ordinary_circuit() {
+    use hel::data::Matrix;
+    use hel::train::{train_on, Quiet, Refresh, TrainOptions};
+    let rows = |seed: usize, n: usize| {
+        let data = (0..n * F)
+            .map(|i| (((i + seed) * 37) % 23) as f64 / 11.0 - 1.0)
+            .collect();
+        Matrix::from_vec(n, F, data)
+    };
+    let batches: Vec<Matrix> = (0..2).map(|i| rows(i * M, M)).collect();
+    let path = format!("{}/examples/logreg_gd.hel", env!("CARGO_MANIFEST_DIR"));
+    let src = SourceFile::new("logreg_gd.hel", std::fs::read_to_string(path).unwrap());
+    let opts = TrainOptions {
+        refresh: Refresh::Bootstrap(insecure_chain_for_testing_only()),
+        threads: 2,
+        ..TrainOptions::new(2, M)
+    };
+    let r = train_on(&batches, &rows(1000, 64), &src, &opts, &Quiet).unwrap();
+    assert_eq!(
+        (r.refresh.as_str(), r.rounds, r.bootstraps),
+        ("client", 1, 0)
+    );
+    assert!(
+        r.log_n < insecure_chain_for_testing_only().log_n.max(14),
+        "{}",
+        r.log_n
+    );
+    let choice = r.refresh_choice.expect("the choice is reported");
+    assert_eq!(choice.requested, "bootstrap");
+    assert!(
+        choice.reason.contains("nothing to refresh"),
+        "{}",
+        choice.reason
+    );
+    assert!(r.max_weight_error <= 1e-3, "{}", r.max_weight_error);
+}
+
 /// `hel train --refresh bootstrap` through the library, on the same small ring: NAG (K = 6)
 /// and GD (K = 8) in rounds that fit the nine program levels, the server bootstrapping the
 /// state between them; one upload, one download, and the model the plaintext reference's.

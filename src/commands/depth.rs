@@ -152,8 +152,8 @@ pub fn run(args: DepthArgs) -> CmdResult {
         crate::io::atomic::check_writable(svg, args.force, &[&args.file])
             .map_err(super::common::user_error)?;
     }
-    if bootstrap {
-        return run_bootstrapped(&args);
+    if bootstrap && run_bootstrapped(&args, true)? {
+        return Ok(());
     }
     let src = read_source(&args.file)?;
     let log = |name: &str, p: &hel_compiler::ir::Program| {
@@ -234,7 +234,7 @@ pub fn run(args: DepthArgs) -> CmdResult {
                 "note: {}; --refresh auto places bootstraps",
                 diagnostic.message
             );
-            return run_bootstrapped(&args);
+            return run_bootstrapped(&args, false).map(|_| ());
         }
         Err(LowerError {
             diagnostic,
@@ -525,7 +525,9 @@ fn render_level_path(s: &mut String, c: &CtReport) {
 }
 
 /// `--refresh bootstrap`: where the compiler places the bootstraps and what the rounds cost.
-fn run_bootstrapped(args: &DepthArgs) -> CmdResult {
+/// With `one_circuit`, a loop one round holds is not reported (`false`): the caller reports
+/// the ordinary circuit, which `hel compile --refresh bootstrap` compiles for it.
+fn run_bootstrapped(args: &DepthArgs, one_circuit: bool) -> Result<bool, miette::Report> {
     let src = read_source(&args.file)?;
     let options = hel_compiler::Options {
         sets: args.set.sets.clone(),
@@ -535,6 +537,14 @@ fn run_bootstrapped(args: &DepthArgs) -> CmdResult {
         ..hel_compiler::Options::default()
     };
     let (b, report) = super::bootstrapped::compile(&src, &options, &args.refresh)?;
+    if one_circuit && b.schedule.bootstraps().count() == 0 {
+        eprintln!(
+            "note: the whole loop fits one circuit ({} round(s), no bootstrap): reported \
+             without the bootstrapping chain, as `hel compile` compiles it",
+            report.round_sizes.len()
+        );
+        return Ok(false);
+    }
     if let Some(svg) = &args.svg {
         let picture = hel::pictures::schedule_svg(&b.schedule);
         crate::io::atomic::write_new(svg, picture.as_bytes(), args.force, &[&args.file])
@@ -558,5 +568,5 @@ fn run_bootstrapped(args: &DepthArgs) -> CmdResult {
             println!("{line}");
         }
     }
-    Ok(())
+    Ok(true)
 }

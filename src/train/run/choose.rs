@@ -10,6 +10,10 @@ use super::super::rounds::{RoundPlan, RoundTemplate};
 use super::super::{Refresh, TrainError, TrainOptions};
 use super::{Prog, Run};
 
+/// Why `--refresh bootstrap` runs an ordinary circuit when one holds the whole loop.
+const ONE_CIRCUIT: &str =
+    "one circuit holds every minibatch: nothing to refresh, so it runs as an ordinary circuit";
+
 /// A run with its rounds planned, ready to train.
 pub(super) struct Planned<'a> {
     pub(super) run: Run<'a>,
@@ -59,6 +63,31 @@ impl<'a> Run<'a> {
             }
             Refresh::Bootstrap(_) => {
                 let (plan, template) = self.plan()?;
+                if plan.sizes.len() == 1 {
+                    // One circuit holds every minibatch: nothing to refresh, so the ordinary
+                    // circuit runs (a smaller ring and no bootstrapping keys; it ran on the
+                    // bootstrapping chain's N = 2^16), as `hel compile --refresh bootstrap`
+                    // falls back.
+                    let mut client = self.sibling(&ways.client);
+                    if let Ok((one, one_template)) = client.plan() {
+                        if one.sizes.len() == 1 {
+                            client.announce(&one);
+                            let chosen = client.estimate(&one, one_template.as_ref())?;
+                            let alternative = self.estimate(&plan, template.as_ref()).ok();
+                            client.choice = Some(RefreshChoice {
+                                requested: requested.into(),
+                                chosen,
+                                alternative,
+                                reason: ONE_CIRCUIT.into(),
+                            });
+                            return Ok(Planned {
+                                run: client,
+                                plan: one,
+                                template: one_template,
+                            });
+                        }
+                    }
+                }
                 self.announce(&plan);
                 if plan.sizes.len() > 1 {
                     let chosen = self.estimate(&plan, template.as_ref())?;
