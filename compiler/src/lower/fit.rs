@@ -206,8 +206,9 @@ pub(super) fn fit_values(
     let level = node.level as usize;
     if opts.params.forced.is_some() {
         return Err(refuse(format!(
-            "a value too large for the --params chain: at level {level} and scale 2^{:.1} it \
-             needs a modulus of 2^{:.1}, the chain has 2^{:.1} there",
+            "a value too large for the fixed modulus chain (`--params`, or the bootstrapping \
+             chain a round runs on): at level {level} and scale 2^{:.1} it needs a modulus of \
+             2^{:.1}, the chain has 2^{:.1} there",
             node.scale.log2(),
             need + log_q[level] - base,
             log_q[level]
