@@ -23,7 +23,7 @@ use crate::ir::{Program, Shape};
 /// and one bootstrap costs more than a whole round of most programs (NAG on MNIST at
 /// N = 2^16: four tiles per vector on the grid chosen for the round alone made the refreshes
 /// 26 s against 3.5 s for the round).
-pub(super) fn unit_candidates(p: &Program, slots: usize) -> Vec<Unit> {
+fn unit_candidates(p: &Program, slots: usize) -> Vec<Unit> {
     let refreshed = p
         .outputs
         .iter()
