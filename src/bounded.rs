@@ -100,6 +100,18 @@ pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
     Ok(out)
 }
 
+/// Opens a regular file of at most `max` bytes and reads its first `n` bytes (fewer where the
+/// file is shorter): what a file's front declares is judged before the rest is read.
+pub fn peek(path: &Path, max: u64, n: usize) -> Result<(Limited<File>, Vec<u8>), ReadError> {
+    let mut file = open_limited(path, max)?;
+    let mut head = Vec::new();
+    (&mut file)
+        .take(n as u64)
+        .read_to_end(&mut head)
+        .map_err(ReadError::Io)?;
+    Ok((file, head))
+}
+
 /// Reads a regular file of at most `max` bytes whose front says how large it must be:
 /// `check` sees its first `peek` bytes (fewer where the file is shorter) and its size, and
 /// may refuse it before the rest is read.
@@ -110,13 +122,8 @@ pub fn read_checked<E>(
     read_error: impl Fn(ReadError) -> E,
     check: impl FnOnce(&[u8], u64) -> Result<(), E>,
 ) -> Result<Vec<u8>, E> {
-    let mut file = open_limited(path, max).map_err(&read_error)?;
+    let (mut file, mut bytes) = self::peek(path, max, peek).map_err(&read_error)?;
     let size = file.size();
-    let mut bytes = Vec::new();
-    (&mut file)
-        .take(peek as u64)
-        .read_to_end(&mut bytes)
-        .map_err(|e| read_error(ReadError::Io(e)))?;
     check(&bytes, size)?;
     // The size was checked against `max` and the header: allocated for what fstat reported.
     let size = usize::try_from(size).unwrap_or(0);
@@ -126,7 +133,6 @@ pub fn read_checked<E>(
     Ok(bytes)
 }
 
-/// Reads a whole regular file of at most `max` bytes as UTF-8 text.
 /// Bytes that are not UTF-8 are located (line and byte), like every other error in a text.
 pub fn read_text_limited(path: &Path, max: u64) -> Result<String, ReadError> {
     String::from_utf8(read_limited(path, max)?).map_err(|e| {

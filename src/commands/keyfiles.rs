@@ -30,7 +30,6 @@ pub fn read_bytes(path: &Path, what: &str, max: u64) -> Result<Vec<u8>> {
 /// whole before "3219668540 bytes after the end of the data").
 pub fn read_client_file(schedule: &Schedule, path: &Path, kind: FileKind) -> Result<Vec<u8>> {
     use hel_runtime::client::container::{declared_len, length_error, PEEK_BYTES};
-    use std::io::Read;
     let cannot = |e: hel::bounded::ReadError| {
         user_error(format!(
             "cannot read {} {}: {e}",
@@ -38,29 +37,17 @@ pub fn read_client_file(schedule: &Schedule, path: &Path, kind: FileKind) -> Res
             path.display()
         ))
     };
-    let mut file = hel::bounded::open_limited(path, u64::MAX).map_err(cannot)?;
-    let size = file.size();
-    let mut bytes = Vec::new();
-    (&mut file)
-        .take(PEEK_BYTES as u64)
-        .read_to_end(&mut bytes)
-        .map_err(|e| cannot(hel::bounded::ReadError::Io(e)))?;
-    let total = declared_len(&bytes, kind).map_err(|e| file_error(path, e))?;
-    let max = client::max_file_bytes(schedule, kind);
-    if size > max {
-        return Err(cannot(hel::bounded::ReadError::TooLarge { size, max }));
-    }
-    if size != total {
-        return Err(file_error(path, length_error(kind, size, total)));
-    }
-    bytes.reserve(
-        usize::try_from(size)
-            .unwrap_or(0)
-            .saturating_sub(bytes.len()),
-    );
-    file.read_to_end(&mut bytes)
-        .map_err(|e| cannot(hel::bounded::ReadError::Io(e)))?;
-    Ok(bytes)
+    hel::bounded::read_checked(path, u64::MAX, PEEK_BYTES, cannot, |head, size| {
+        let total = declared_len(head, kind).map_err(|e| file_error(path, e))?;
+        let max = client::max_file_bytes(schedule, kind);
+        if size > max {
+            return Err(cannot(hel::bounded::ReadError::TooLarge { size, max }));
+        }
+        if size != total {
+            return Err(file_error(path, length_error(kind, size, total)));
+        }
+        Ok(())
+    })
 }
 
 /// The size of the client file at `path` where its envelope declares exactly that size and
@@ -69,17 +56,10 @@ pub fn read_client_file(schedule: &Schedule, path: &Path, kind: FileKind) -> Res
 /// its length).
 pub fn declared_file_size(path: &Path, kind: FileKind) -> Option<u64> {
     use hel_runtime::client::container::{declared_len, PEEK_BYTES};
-    use std::io::Read;
-    let mut file = hel::bounded::open_limited(path, u64::MAX).ok()?;
-    let size = file.size();
-    let mut head = Vec::new();
-    (&mut file)
-        .take(PEEK_BYTES as u64)
-        .read_to_end(&mut head)
-        .ok()?;
+    let (file, head) = hel::bounded::peek(path, u64::MAX, PEEK_BYTES).ok()?;
     declared_len(&head, kind)
         .ok()
-        .filter(|&total| total == size)
+        .filter(|&total| total == file.size())
 }
 
 /// Loads and validates a compiled program (`.helc`, binary or RON).
