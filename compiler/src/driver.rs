@@ -347,38 +347,11 @@ fn better_level(
             Code::TooDeep | Code::Unsupported | Code::Range | Code::Params
         ) && options.params.is_none()
     };
+    // A requested level that does not compile (too deep, or refused by the lowering) leaves
+    // the others to compete: the first candidate that compiles, then the better ones.
     let mut best = match requested {
-        Ok(c) => c,
         Err(d) if !fallback(&d) => return Err(d),
-        Err(d) => {
-            let lower = [OptLevel::O1, OptLevel::O0]
-                .into_iter()
-                .filter(|l| *l < options.passes.level)
-                .find_map(|level| {
-                    let mut o = options.clone();
-                    o.passes.level = level;
-                    let optimized = optimize_program(program.clone(), o.passes, &mut |_, _| {});
-                    let optimized = optimized.ok()?;
-                    // A level beyond the parameter budget whatever the lowering does cannot
-                    // compile: not lowered (seconds for long programs, only to be refused).
-                    if least_depth(&optimized.program) > deepest_admissible(&o) {
-                        return None;
-                    }
-                    lower_optimized(optimized, &o).ok().map(|c| (level, c))
-                });
-            let Some((level, mut c)) = lower else {
-                return Err(d);
-            };
-            c.notes.push(format!(
-                "compiled at {}: {} does not compile ({}: {})",
-                level_name(level),
-                level_name(options.passes.level),
-                d.code.as_str(),
-                d.message
-            ));
-            c.level = level;
-            return Ok(c);
-        }
+        r => r,
     };
     // The candidates, each level's search priced by the lowering's rules and, where that
     // gives a different program, by the tensor model's (see `ProductPricing::Tensor`).
@@ -398,10 +371,10 @@ fn better_level(
     if requested > OptLevel::O0 {
         candidates.push((requested, ProductPricing::Lowering, true));
     }
-    let unmerged_depth = analyze(&best.program).tensor_depth;
+    let unmerged_depth = best.as_ref().ok().map(|b| analyze(&b.program).tensor_depth);
     // The same level's program priced by the lowering's rules: a variant equal to it is
     // not lowered again.
-    let mut lowering_priced = best.program.clone();
+    let mut lowering_priced = best.as_ref().ok().map(|b| b.program.clone());
     for (level, products, merge_scales) in candidates {
         let mut o = options.clone();
         o.passes.level = level;
@@ -411,44 +384,68 @@ fn better_level(
             continue;
         };
         if merge_scales {
-            if analyze(&optimized.program).tensor_depth >= unmerged_depth {
+            if unmerged_depth.is_some_and(|u| analyze(&optimized.program).tensor_depth >= u) {
                 continue;
             }
         } else if products == ProductPricing::Lowering {
-            lowering_priced = optimized.program.clone();
-        } else if lowering_priced == optimized.program {
+            lowering_priced = Some(optimized.program.clone());
+        } else if lowering_priced.as_ref() == Some(&optimized.program) {
             continue;
         }
-        let best_depth = best.report().depth;
-        if least_depth(&optimized.program) > best_depth {
+        // A candidate deeper in encrypted products alone than the best schedule so far (or
+        // than any parameter set holds) cannot win: not lowered.
+        let bound = best
+            .as_ref()
+            .map_or_else(|_| deepest_admissible(&o), |b| b.report().depth);
+        if least_depth(&optimized.program) > bound {
             continue;
         }
-        let Ok(candidate) = lower_optimized(optimized, &o) else {
+        let Ok(mut candidate) = lower_optimized(optimized, &o) else {
             continue;
         };
+        let how = match (products, merge_scales) {
+            (_, true) => " with public factors merged through chains of scalings",
+            (ProductPricing::Lowering, false) => "",
+            (ProductPricing::Tensor, false) => {
+                " with products of encrypted matrices priced as one level by the depth search"
+            }
+        };
+        candidate.level = level;
+        let b = match &best {
+            Ok(b) => b,
+            Err(d) => {
+                candidate.notes.push(format!(
+                    "compiled at {}{how}: {} does not compile ({}: {})",
+                    level_name(level),
+                    level_name(requested),
+                    d.code.as_str(),
+                    d.message
+                ));
+                best = Ok(candidate);
+                continue;
+            }
+        };
         let (d, t) = (candidate.report().depth, estimate(&candidate));
-        let (bd, bt) = (best_depth, estimate(&best));
+        let (bd, bt) = (b.report().depth, estimate(b));
         if d < bd || (d == bd && t < 0.99 * bt) {
-            let mut c = candidate;
-            let how = match (products, merge_scales) {
-                (_, true) => " with public factors merged through chains of scalings",
-                (ProductPricing::Lowering, false) => "",
-                (ProductPricing::Tensor, false) => {
-                    " with products of encrypted matrices priced as one level by the depth search"
-                }
-            };
-            c.notes.push(format!(
+            // Why the requested level is not what compiled stays said.
+            let failure = b
+                .notes
+                .iter()
+                .find(|n| n.contains("does not compile"))
+                .cloned();
+            candidate.notes.extend(failure);
+            candidate.notes.push(format!(
                 "compiled at {}{how}: its schedule (depth {d}, estimated {t:.2} s of server \
                  work) beats {}'s (depth {bd}, estimated {bt:.2} s), whose rewrites are rolled \
                  back",
                 level_name(level),
-                level_name(best.level)
+                level_name(b.level)
             ));
-            c.level = level;
-            best = c;
+            best = Ok(candidate);
         }
     }
-    Ok(best)
+    best
 }
 
 /// `-O0`, `-O1`, `-O2`.

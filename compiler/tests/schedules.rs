@@ -110,3 +110,39 @@ fn a_higher_level_never_loses() {
         }
     }
 }
+
+/// A requested level that does not fit the ring cap leaves every other candidate to compete,
+/// not only the lower levels: standardised features followed by three gradient steps are
+/// depth 11 at -O1 and -O2 as priced by the lowering (beyond N = 2^14), depth 8 as priced by
+/// the tensor model. With `--max-log-n 14` the driver returned the first refusal.
+#[test]
+fn a_refused_level_keeps_the_variant_that_fits() {
+    let text = "const m = 20;\nconst f = 3;\n\
+        input X: enc matrix[m, f] range [0, 4];\n\
+        input y: enc vector[m] range [-1, 1];\n\
+        input mu: plain matrix[1, f] range [1, 3];\n\
+        input isd: plain matrix[1, f] range [0.5, 1];\n\
+        let Z = (X - ones(m, 1) @ mu) * (ones(m, 1) @ isd);\n\
+        let w = zeros(f);\n\
+        for i in 0..3 {\n  w = w - 0.3 * (transpose(Z) @ (Z @ w - y)) / m;\n}\n\
+        output w;\n";
+    let src = SourceFile::new("standardised.hel", text.to_string());
+    for level in [OptLevel::O1, OptLevel::O2] {
+        let options = Options {
+            passes: pipeline::Options {
+                level,
+                ..pipeline::Options::default()
+            },
+            max_log_n: 14,
+            ..Options::default()
+        };
+        let c =
+            compile(&src, &options).unwrap_or_else(|d| panic!("{level:?}: {}", d.render_plain()));
+        assert!(c.schedule().params.log_n <= 14, "{level:?}: ring");
+        assert!(
+            c.notes.iter().any(|n| n.contains("does not compile")),
+            "{level:?}: the note says why another candidate was kept: {:?}",
+            c.notes
+        );
+    }
+}
