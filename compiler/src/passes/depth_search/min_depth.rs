@@ -62,6 +62,9 @@ impl Engine<'_> {
                 // The alternatives are not interned: nothing is memoized on them, and most are
                 // never asked for again.
                 for alt in self.alternatives(&term) {
+                    if self.exhausted.get() {
+                        break;
+                    }
                     best = best.min(self.md_alternative(&alt));
                 }
                 best

@@ -44,7 +44,7 @@ use super::pipeline::{Pass, ProductPricing};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{Builder, Graph, NodeId, Op, OutputDecl, Program};
 use crate::Span;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use term::{Entry, Mix, P, T};
 
@@ -104,6 +104,12 @@ impl Pass for EnginePass {
 /// five).
 const MAX_BUILD_ROUNDS: usize = 16;
 
+/// Most terms one search interns. The zoo's searches intern at most 8,054 (NAG at k = 6 with
+/// merged scalings); merged scalings on NAG's twenty tabular iterations grew without bound
+/// (2.1 million terms at k = 12, 20 s at k = 14, out of memory at k = 20). A search that
+/// reaches the cap stops exploring alternatives and is abandoned: see [`optimize`].
+const MAX_TERMS: usize = 1 << 17;
+
 /// Which products of data the client takes (the products the search may price at depth 0,
 /// or at one level for a later pass to hand to the client).
 #[derive(Clone, Debug)]
@@ -117,6 +123,10 @@ enum Grants {
 /// A product of data: the input-graph nodes of its factors without their public factors and
 /// signs ([`Engine::product_key`]), which identify it across runs of the engine.
 type ProductKey = (NodeId, NodeId);
+
+/// What [`run`] gives: the rebuilt program, the products it built for the client, and those
+/// the program computed already.
+type Searched = (Program, Vec<(ProductKey, u64)>, BTreeSet<ProductKey>);
 
 /// Runs the engine over a loop-free program.
 ///
@@ -135,7 +145,9 @@ pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
         ));
     }
     let limit = client_precompute::budget_bytes(rules.client_budget, &p) / 8;
-    let (program, mut built, existing) = run(&p, rules, Grants::Each(limit));
+    let Some((program, mut built, existing)) = run(&p, rules, Grants::Each(limit)) else {
+        return abandoned(p, rules);
+    };
     if built.iter().map(|(_, v)| *v).sum::<u64>() <= limit {
         return super::dce::Dce.run(program);
     }
@@ -151,16 +163,31 @@ pub fn optimize(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
             allowed.insert(key);
         }
     }
-    super::dce::Dce.run(run(&p, rules, Grants::Only(allowed)).0)
+    match run(&p, rules, Grants::Only(allowed)) {
+        Some((program, ..)) => super::dce::Dce.run(program),
+        None => abandoned(p, rules),
+    }
+}
+
+/// What a search that reached [`MAX_TERMS`] leaves: the program as it was (the rewrites are
+/// optimizations, and the pipeline's other passes still apply), or, for the driver's
+/// merged-scalings variant, an error that drops the variant.
+fn abandoned(p: Program, rules: Rules) -> Result<Program, Diagnostic> {
+    if rules.merge_scales {
+        return Err(Diagnostic::new(
+            Code::Budget,
+            &p.source,
+            Span::default(),
+            format!("the depth search with merged scalings passed {MAX_TERMS} terms"),
+        ));
+    }
+    Ok(p)
 }
 
 /// One run of the engine: the rebuilt program (before dead-code elimination), the products of
-/// data it built for the client (with their values) and the products of data `p` computes.
-fn run(
-    p: &Program,
-    rules: Rules,
-    grants: Grants,
-) -> (Program, Vec<(ProductKey, u64)>, BTreeSet<ProductKey>) {
+/// data it built for the client (with their values) and the products of data `p` computes;
+/// `None` if the search reached [`MAX_TERMS`].
+fn run(p: &Program, rules: Rules, grants: Grants) -> Option<Searched> {
     let degree = input_degrees(p);
     let mut e = Engine::new(&p.graph, rules, degree, grants);
     let existing = p
@@ -204,9 +231,12 @@ fn run(
             break;
         }
     }
+    if e.exhausted.get() {
+        return None;
+    }
     let built = std::mem::take(&mut e.client_built);
     let graph = e.out.finish();
-    (p.with_graph(graph, outputs), built, existing)
+    Some((p.with_graph(graph, outputs), built, existing))
 }
 
 struct Engine<'a> {
@@ -223,6 +253,8 @@ struct Engine<'a> {
     terms: RefCell<HashMap<T, P, Mix>>,
     /// Every interned term, indexed by its [`P`].
     arena: RefCell<Vec<Entry>>,
+    /// Set once [`MAX_TERMS`] terms are interned: the search stops exploring alternatives.
+    exhausted: Cell<bool>,
     /// The interned `N(id)` term of each input-graph node, the most requested terms, by index.
     leaves: RefCell<Vec<Option<P>>>,
     /// The interned [`Engine::structural`] term of each input-graph node, once computed.
@@ -261,6 +293,7 @@ impl<'a> Engine<'a> {
             client_built: Vec::new(),
             terms: RefCell::default(),
             arena: RefCell::default(),
+            exhausted: Cell::new(false),
             leaves: RefCell::new(vec![None; g.len()]),
             structs: RefCell::new(vec![None; g.len()]),
             out: Builder::hash_consing(),

@@ -83,6 +83,9 @@ impl<'a> Engine<'a> {
         }
         let mut arena = self.arena.borrow_mut();
         let p = P(arena.len());
+        if p.0 >= super::MAX_TERMS {
+            self.exhausted.set(true);
+        }
         arena.push(Entry {
             term: t.clone(),
             md: Cell::new(None),
