@@ -45,6 +45,16 @@ const PROGRAMS: usize = 60;
 /// The largest ring the test runs (log2 N).
 const MAX_LOG_N: u32 = 14;
 
+/// The largest ring a run may use: [`MAX_LOG_N`], or `HEL_MAX_LOG_N` (13..16) for `one_program`
+/// on a program that needs a larger one.
+fn max_log_n() -> u32 {
+    std::env::var("HEL_MAX_LOG_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| (13..=16).contains(n))
+        .unwrap_or(MAX_LOG_N)
+}
+
 const LEVELS: [OptLevel; 3] = [OptLevel::O0, OptLevel::O1, OptLevel::O2];
 
 /// Tape length of the generator.
@@ -81,15 +91,22 @@ fn run(text: &str, level: OptLevel, seed: u64) -> Result<Run, String> {
             level,
             ..pipeline::Options::default()
         },
-        max_log_n: MAX_LOG_N,
+        max_log_n: max_log_n(),
         ..Options::default()
     };
     // Refusals, compile failures and panics are `random_lowering.rs`'s business.
-    let Ok(Ok(compiled)) = catch_unwind(AssertUnwindSafe(|| compile(&src, &options))) else {
-        return Ok(Run::Skipped);
+    let compiled = match catch_unwind(AssertUnwindSafe(|| compile(&src, &options))) {
+        Ok(Ok(c)) => c,
+        Ok(Err(d)) => {
+            if std::env::var_os("HEL_PROGRAM").is_some() {
+                eprintln!("{level:?}: {}", d.render_plain());
+            }
+            return Ok(Run::Skipped);
+        }
+        Err(_) => return Ok(Run::Skipped),
     };
     let schedule = compiled.schedule();
-    if schedule.params.log_n > MAX_LOG_N {
+    if schedule.params.log_n > max_log_n() {
         return Ok(Run::Skipped);
     }
     let inputs = schedule_inputs(&compiled.program, &values);
@@ -214,7 +231,10 @@ fn one_program() {
                 eprintln!("{level:?}: ok at N = 2^{log_n}, worst error {w:.3} of the bound")
             }
             Ok(Run::Skipped) => {
-                eprintln!("{level:?}: skipped (refused, overflow or N > 2^{MAX_LOG_N})")
+                eprintln!(
+                    "{level:?}: skipped (refused, overflow or N > 2^{})",
+                    max_log_n()
+                )
             }
             Ok(Run::Refused(e)) => eprintln!("{level:?}: refused at encryption: {e}"),
             Err(e) => eprintln!("{level:?}: {e}"),
