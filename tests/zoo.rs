@@ -10,7 +10,7 @@
 //! - -O1 is never deeper than -O0 in ciphertext levels.
 //!
 //! Sizes are small (set through the programs' constants) so the whole zoo runs in CI (about two
-//! minutes on 2 cores, most of it mlp_step and ovr_logreg at -O0/-O1 on N = 2^15).
+//! minutes on 2 cores, most of it mlp_step, mlp_bias and ovr_logreg at -O0/-O1 on N = 2^15).
 
 mod common;
 use std::collections::HashMap;
@@ -240,6 +240,45 @@ fn newton_schulz(x: &Inputs, c: &HashMap<&str, f64>) -> Vec<M> {
     vec![inv.mm(&xm.t().mm(&y)).scale(1.0 / m)]
 }
 
+fn mlp_bias(x: &Inputs, c: &HashMap<&str, f64>) -> Vec<M> {
+    let (m, eta) = (c["m"], c["eta"]);
+    let (xm, y, w1, b1, w2) = (
+        one(x, "X"),
+        one(x, "y"),
+        one(x, "W1"),
+        one(x, "b1"),
+        one(x, "w2"),
+    );
+    let b2 = one(x, "b2").d[0];
+    let rows = xm.r;
+    // Written out entry by entry: the bias row added to every row, the outer product.
+    let mut a = xm.mm(&w1);
+    for i in 0..rows {
+        for j in 0..a.c {
+            a.d[i * a.c + j] += b1.d[j];
+        }
+    }
+    let h = a.map(|v| v * v);
+    let e = h.mm(&w2).map(|v| v + b2).sub(&y);
+    let mut d = M::zeros(rows, a.c);
+    for i in 0..rows {
+        for j in 0..a.c {
+            d.d[i * a.c + j] = e.d[i] * w2.d[j] * 2.0 * a.at(i, j);
+        }
+    }
+    let sum_e: f64 = e.d.iter().sum();
+    vec![
+        w1.sub(&xm.t().mm(&d).scale(eta / m)),
+        b1.sub(&d.col_sums().scale(eta / m)),
+        w2.sub(&h.t().mm(&e).scale(eta / m)),
+        M {
+            r: 1,
+            c: 1,
+            d: vec![b2 - eta * sum_e / m],
+        },
+    ]
+}
+
 /// The zoo. `sets` keep every program small enough for CI.
 const ZOO: &[Case] = &[
     Case {
@@ -287,6 +326,11 @@ const ZOO: &[Case] = &[
         file: "mlp_step.hel",
         sets: &[("m", 16.0), ("eta", 0.1)],
         reference: mlp_step,
+    },
+    Case {
+        file: "mlp_bias.hel",
+        sets: &[("m", 16.0), ("eta", 0.1)],
+        reference: mlp_bias,
     },
     Case {
         file: "kmeans_step.hel",
@@ -453,6 +497,7 @@ zoo_tests! {
     zoo_ovr_logreg => 5,
     zoo_covariance => 6,
     zoo_mlp_step => 7,
-    zoo_kmeans_step => 8,
-    zoo_newton_schulz => 9,
+    zoo_mlp_bias => 8,
+    zoo_kmeans_step => 9,
+    zoo_newton_schulz => 10,
 }

@@ -29,6 +29,7 @@ const TOKENS: &[&str] = &[
     "sum_rows",
     "sum_cols",
     "dot",
+    "outer",
     "sqrt",
     "0",
     "1",

@@ -74,6 +74,7 @@ fn generator_covers_the_language() {
         "sum_rows(",
         "sum_cols(",
         "dot(",
+        "outer(",
         "Zs[i]",
         ")^3",
         "sqrt(",

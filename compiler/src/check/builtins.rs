@@ -16,7 +16,7 @@ pub struct Builtin {
 }
 
 /// Every built-in, in the order the help texts list them.
-pub const BUILTINS: [Builtin; 7] = [
+pub const BUILTINS: [Builtin; 8] = [
     Builtin {
         name: "transpose",
         arity: &[1],
@@ -34,6 +34,11 @@ pub const BUILTINS: [Builtin; 7] = [
     },
     Builtin {
         name: "dot",
+        arity: &[2],
+        in_constants: false,
+    },
+    Builtin {
+        name: "outer",
         arity: &[2],
         in_constants: false,
     },
@@ -104,7 +109,7 @@ mod tests {
     fn the_help_text_lists_every_builtin() {
         assert_eq!(
             list(),
-            "transpose, sum_rows, sum_cols, dot, zeros, ones, sqrt"
+            "transpose, sum_rows, sum_cols, dot, outer, zeros, ones, sqrt"
         );
         assert_eq!(list_in_constants(), "`sqrt`");
     }

@@ -176,6 +176,34 @@ impl<'a> Elab<'a> {
                     }
                 }
             }
+            "outer" => {
+                let b = vals[1];
+                match (a.ty.shape, b.ty.shape) {
+                    (Shape::Vector(r), Shape::Vector(c)) => {
+                        // `outer(u, v)[i, j] = u[i] v[j]`: the rows of `v`'s broadcast, each
+                        // scaled by its entry of `u` (`diag(u) ones(r, c) diag(v)`).
+                        let shape = Shape::Matrix(r, c);
+                        let rows = self.rows_of(b, shape, args[1].span);
+                        let secrecy = a.ty.secrecy.join(b.ty.secrecy);
+                        let ty = Type::new(secrecy, shape);
+                        let id = self.add(node(Op::ScaleRows, vec![rows, a.node], ty, e.span));
+                        return Ok(Val {
+                            node: id,
+                            ty,
+                            ct: a.ct && b.ct,
+                        });
+                    }
+                    (sa, sb) => {
+                        return Err(self
+                            .err(
+                                Code::Shape,
+                                e.span,
+                                format!("`outer` needs two vectors, but got {sa} and {sb}"),
+                            )
+                            .with_label("not two vectors"))
+                    }
+                }
+            }
             "sqrt" => {
                 if a.ty.shape != Shape::Scalar || !a.ct {
                     return Err(self

@@ -4,7 +4,7 @@
 use super::consts;
 use super::{node, origin, shapes, Elab, Val, MAX_EXP};
 use crate::diagnostics::{Code, Diagnostic};
-use crate::ir::{Op, Shape, Type};
+use crate::ir::{NodeId, Op, Shape, Type};
 use crate::source::Span;
 use crate::syntax::ast::{BinOp, Expr, ExprKind};
 
@@ -76,7 +76,26 @@ impl<'a> Elab<'a> {
                     BinOp::Sub => Op::Sub,
                     _ => Op::Mul,
                 };
-                (o, vec![a.node, b.node], shape)
+                match (a.ty.shape, b.ty.shape) {
+                    // A vector over a matrix's rows: `X * v` is `X diag(v)`, and `X ± v` adds
+                    // the vector's broadcast (`ones(r, c) diag(v)`), each row a copy of `v`.
+                    (Shape::Matrix(..), Shape::Vector(_))
+                    | (Shape::Vector(_), Shape::Matrix(..))
+                        if o == Op::Mul =>
+                    {
+                        let (m, v) = if a.ty.shape == shape { (a, b) } else { (b, a) };
+                        (Op::ScaleCols, vec![m.node, v.node], shape)
+                    }
+                    (Shape::Matrix(..), Shape::Vector(_)) => {
+                        let rows = self.rows_of(b, shape, r.span);
+                        (o, vec![a.node, rows], shape)
+                    }
+                    (Shape::Vector(_), Shape::Matrix(..)) => {
+                        let rows = self.rows_of(a, shape, l.span);
+                        (o, vec![rows, b.node], shape)
+                    }
+                    _ => (o, vec![a.node, b.node], shape),
+                }
             }
             BinOp::Div => {
                 if b.ty.shape != Shape::Scalar {
@@ -148,6 +167,13 @@ impl<'a> Elab<'a> {
         let ty = Type::new(secrecy, shape);
         let id = self.add(node(ir_op, args, ty, span));
         Ok(Val { node: id, ty, ct })
+    }
+
+    /// The matrix of `shape` whose every row is the vector `v`: `ones(r, c) diag(v)`.
+    pub(super) fn rows_of(&mut self, v: Val, shape: Shape, span: Span) -> NodeId {
+        let ones = self.constant(1.0, shape, span);
+        let ty = Type::new(v.ty.secrecy, shape);
+        self.add(node(Op::ScaleCols, vec![ones.node, v.node], ty, span))
     }
 
     pub(super) fn power(&mut self, e: &Expr, base: &Expr, exp: &Expr) -> Result<Val, Diagnostic> {

@@ -4,7 +4,9 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::Shape;
 use crate::source::{SourceFile, Span};
 
-/// Element-wise operators: equal shapes, or a scalar broadcast over the other operand.
+/// Element-wise operators: equal shapes, a scalar broadcast over the other operand, or a
+/// vector broadcast over a matrix's rows (NumPy's rule: a `vector[c]` meets the last axis of a
+/// `matrix[r, c]`, so `X - mu` centres the columns and `H + b` adds a bias to every row).
 pub fn elementwise(
     src: &SourceFile,
     sym: &str,
@@ -17,15 +19,35 @@ pub fn elementwise(
     match (a, b) {
         _ if a == b => Ok(a),
         (Shape::Scalar, s) | (s, Shape::Scalar) => Ok(s),
+        (Shape::Matrix(r, c), Shape::Vector(n)) | (Shape::Vector(n), Shape::Matrix(r, c))
+            if n == c =>
+        {
+            Ok(Shape::Matrix(r, c))
+        }
+        (Shape::Matrix(r, c), Shape::Vector(n)) | (Shape::Vector(n), Shape::Matrix(r, c)) => {
+            let help = if n == r {
+                format!(
+                    "a vector is broadcast over a matrix's rows, so its length must be the column \
+                     count ({c}); for one entry per row, use the matrix[{r}, {c}] \
+                     `outer(v, ones({c}))` (row i holds v[i]){}",
+                    if sym == "*" { ", or `@` for a matrix-vector product" } else { "" }
+                )
+            } else if sym == "*" {
+                "for a matrix-vector product use `@`".to_string()
+            } else {
+                format!("a vector is broadcast over a matrix's rows, so its length must be the column count ({c})")
+            };
+            Err(Diagnostic::new(Code::Shape, src, span, format!(
+                "`{sym}` broadcasts a vector over the rows of a matrix, but the vector's length ({n}) is not the matrix's column count ({c}): the left side is {a} and the right side is {b}"
+            ))
+            .with_label(format!("{a} {sym} {b}"))
+            .with_help(help))
+        }
         _ => Err(Diagnostic::new(Code::Shape, src, span, format!(
             "`{sym}` needs operands of the same shape (or a scalar), but the left side is {a} and the right side is {b}"
         ))
         .with_label(format!("{a} {sym} {b}"))
-        .with_help(if sym == "*" && matches!((a, b), (Shape::Matrix(..), Shape::Vector(_)) | (Shape::Vector(_), Shape::Matrix(..))) {
-            "for a matrix-vector product use `@`".to_string()
-        } else {
-            format!("left: {} , right: {}", src.location(la), src.location(lb))
-        })),
+        .with_help(format!("left: {} , right: {}", src.location(la), src.location(lb)))),
     }
 }
 

@@ -576,7 +576,11 @@ impl<'p> Oracle<'p> {
                     (true, Form::D) | (false, Form::T) => Orient::R,
                     _ => Orient::C,
                 };
-                ops(self, &[(x, Want::Mat(f), 1), (v, Want::Vec(o), 1)])
+                match self.uniform(x) {
+                    // A vector's broadcast: its replicated tiles times the constant.
+                    Some(c) => ops(self, &[(v, Want::Vec(o), self.const_mul_cost(v, c))]),
+                    None => ops(self, &[(x, Want::Mat(f), 1), (v, Want::Vec(o), 1)]),
+                }
             }
             (Op::MatMul, Some(a), Some(b), Want::Mat(f)) => {
                 // Column by column (see `matmul`): C direct needs A direct (product, mask) and

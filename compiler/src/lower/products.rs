@@ -86,15 +86,24 @@ impl Lowering<'_> {
         let n = self.node(id).clone();
         let args = n.args.clone();
         let cols = matches!(n.op, Op::ScaleCols);
+        let tile_of = |k: usize| if per_col(cols, f) { k % gc } else { k / gc };
+        if let (Some(c), true) = (self.oracle.uniform(args[0]), self.is_enc(args[1])) {
+            // A vector's broadcast (`X - mu`, `H + b`, `outer(u, v)`: a constant matrix times
+            // the diagonal): the vector's replicated tiles as they are, without the mask a
+            // product by the constant's plaintext costs. The copies in the padding rows (or
+            // columns) make it unclean, which only a consumer that sums over them pays for.
+            let v = self.vector(args[1], vector_orient(cols, f))?;
+            let tiles = (0..gr * gc)
+                .map(|k| self.mul_const(v.tiles[tile_of(k)], c, id))
+                .collect();
+            return Ok(MatVal {
+                tiles,
+                grid_cols: gc,
+                clean: false,
+            });
+        }
         let x = self.mat_operand(args[0], f)?;
-        // X diag(v): D needs R(v) (per column block), T needs C(v) (per row block).
-        let (o, per_col) = match (cols, f) {
-            (true, Form::D) => (Orient::R, true),
-            (true, Form::T) => (Orient::C, false),
-            (false, Form::D) => (Orient::C, false),
-            (false, Form::T) => (Orient::R, true),
-        };
-        let tile_of = |k: usize| if per_col { k % gc } else { k / gc };
+        let o = vector_orient(cols, f);
         if self.is_enc(args[1]) {
             let v = self.vector(args[1], o)?;
             let tiles = (0..gr * gc)
@@ -270,6 +279,21 @@ impl Lowering<'_> {
             }
             None => Err(self.unsupported(id, "a product with a computed public vector")),
         }
+    }
+}
+
+/// `X diag(v)` (`cols`) or `diag(v) X` in form `f`: D needs R(v) (one tile per column
+/// block), T needs C(v) (one per row block); `diag(v) X` the other way round.
+fn per_col(cols: bool, f: Form) -> bool {
+    cols == (f == Form::D)
+}
+
+/// The orientation of `v` that `X diag(v)` (`cols`) or `diag(v) X` needs in form `f`.
+fn vector_orient(cols: bool, f: Form) -> Orient {
+    if per_col(cols, f) {
+        Orient::R
+    } else {
+        Orient::C
     }
 }
 

@@ -29,7 +29,7 @@ pub fn small_sets(name: &str) -> Vec<(&'static str, f64)> {
         "column_stats" => vec![("m", 8.0), ("f", 5.0)],
         "covariance" => vec![("m", 8.0), ("f", 4.0)],
         "kmeans_step" => vec![("m", 8.0), ("f", 4.0), ("c", 3.0)],
-        "mlp_step" => vec![("m", 8.0)],
+        "mlp_step" | "mlp_bias" => vec![("m", 8.0)],
         "newton_schulz" => vec![("m", 8.0), ("f", 3.0), ("t", 2.0)],
         "ovr_logreg" => vec![("k", 2.0), ("m", 8.0), ("f", 4.0), ("c", 3.0)],
         _ => vec![("k", 3.0), ("m", 8.0), ("f", 5.0)],

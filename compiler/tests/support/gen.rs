@@ -14,7 +14,8 @@
 //! - inputs `x` (enc vector), `s` (enc scalar), `Zs` (enc matrix sequence), `y`, `A`, `B` (enc or
 //!   plain vector/matrices), `p`, `P`, `q` (plain vector, matrix, scalar), with declared ranges
 //!   from `[-1, 1]` up to `[-1000, 1000]`;
-//! - element-wise `+ - *`, scalar broadcasts, negation, division by constants, powers 2 and 3,
+//! - element-wise `+ - *`, scalar broadcasts, a vector broadcast over a matrix's rows (either
+//!   side), `outer(u, v)`, negation, division by constants, powers 2 and 3,
 //!   user functions of one and two parameters, constants (`zeros`, `ones`, `c0`);
 //! - every product and reduction: `A @ B` (encrypted and public operands, `transpose(..)` on
 //!   either side), `A @ v`, `v @ A`, `dot`, `sum_rows`, `sum_cols`, `transpose`;
@@ -352,10 +353,30 @@ impl Gen {
                     }
                 }
             }
-            Shape::Matrix(r, c) => match self.pick(3) {
+            Shape::Matrix(r, c) => match self.pick(5) {
                 0 => {
                     let m = self.expr(Shape::Matrix(c, r), d);
                     E::new(format!("transpose({})", m.text), m.enc)
+                }
+                3 => {
+                    let (u, v) = (
+                        self.expr(Shape::Vector(r), d),
+                        self.expr(Shape::Vector(c), d),
+                    );
+                    E::new(format!("outer({}, {})", u.text, v.text), u.enc || v.enc)
+                }
+                4 => {
+                    // A vector broadcast over the rows, on either side.
+                    let (m, v) = (
+                        self.expr(Shape::Matrix(r, c), d),
+                        self.expr(Shape::Vector(c), d),
+                    );
+                    let op = ["+", "-", "*"][self.pick(3)];
+                    if self.pick(2) == 0 {
+                        self.bin(op, m, v)
+                    } else {
+                        self.bin(op, v, m)
+                    }
                 }
                 k => {
                     let Some(z) = self.inner_dim(r, c) else {
