@@ -320,3 +320,44 @@ fn the_report_is_the_schedule_hel_compile_keeps() {
         "{notes:?}"
     );
 }
+
+/// A loop whose iterations are each deeper than any bootstrap leaves: rounds cannot help, and
+/// the help says so instead of pointing at `--refresh bootstrap` (which would refuse it).
+#[test]
+fn a_loop_too_deep_per_iteration_is_not_pointed_at_rounds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("deep.hel");
+    std::fs::write(
+        &path,
+        "const k = 3;\ninput Z: enc vector[8][k] range [-1, 1];\nlet v = zeros(8);\n\
+         for i in 0..k {\n  v = (v + Z[i])^64 * 0.5;\n  v = v^64 * 0.5;\n  v = v^64 * 0.5;\n}\n\
+         output v;\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_hel"))
+        .arg("compile")
+        .arg(&path)
+        .arg("-o")
+        .arg(dir.path().join("deep.helc"))
+        .output()
+        .expect("run hel");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let flat = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("rounds refreshed by bootstrapping would not help"),
+        "{stderr}"
+    );
+    assert!(!flat.contains("places a bootstrap"), "{stderr}");
+    // What the help says is what `--refresh bootstrap` finds.
+    let boot = Command::new(env!("CARGO_BIN_EXE_hel"))
+        .arg("compile")
+        .arg(&path)
+        .args(["--refresh", "bootstrap", "-o"])
+        .arg(dir.path().join("deep.helc"))
+        .output()
+        .expect("run hel");
+    let stderr = String::from_utf8_lossy(&boot.stderr);
+    assert_eq!(boot.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("even a round of one iteration"), "{stderr}");
+}

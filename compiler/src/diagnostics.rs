@@ -91,6 +91,10 @@ pub struct Diagnostic {
     pub span: Span,
     pub label: String,
     pub help: Option<String>,
+    /// For a circuit too deep for the parameter budget, the ciphertext depth it needs (or a
+    /// lower bound on it): what a caller weighs a remedy by (rounds refreshed by bootstrapping
+    /// help only if the loop's iterations can share out that depth).
+    pub depth: Option<u32>,
     /// Boxed: diagnostics travel in `Result`s everywhere, and a small error keeps them cheap.
     source: Box<Excerpt>,
 }
@@ -153,6 +157,7 @@ impl Diagnostic {
             span,
             label: "here".into(),
             help: None,
+            depth: None,
             source: Box::new(Excerpt {
                 named: NamedSource::new(source.name(), source.text().to_string()),
                 unshown: too_long_to_show(source, span),
@@ -167,6 +172,12 @@ impl Diagnostic {
 
     pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
+        self
+    }
+
+    /// The ciphertext depth (or a lower bound on it) a too-deep circuit needs.
+    pub fn with_depth(mut self, depth: u32) -> Diagnostic {
+        self.depth = Some(depth);
         self
     }
 

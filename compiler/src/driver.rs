@@ -516,7 +516,8 @@ fn refuse_beyond_budget(p: &Program, options: &Options) -> Result<(), Diagnostic
     .with_label(format!(
         "depth {least} in encrypted products is reached here{}",
         node.iteration_note()
-    )))
+    ))
+    .with_depth(least))
 }
 
 /// Lowering and plaintext check of an optimized program.

@@ -41,6 +41,29 @@ pub fn with_rounds_help(d: Diagnostic, src: &SourceFile, sets: &[(String, f64)])
     {
         return d;
     }
+    // Rounds are cut between iterations of a top-level loop, and each must fit the levels a
+    // bootstrap leaves: a circuit deeper than all the iterations times those levels cannot be
+    // shared out however it is cut (`--refresh bootstrap` would refuse it too).
+    if let Some(depth) = d.depth {
+        // The most a bootstrap leaves: the chain of the fewest slots (its DFTs are the
+        // shortest).
+        let rule = hel::bootstrapped::rule();
+        let levels = rule
+            .fewest_slots(0)
+            .map_or(rule.program_levels, |c| c.program_levels) as u64;
+        let iterations = top_level_iterations(src, sets);
+        if let Some(iterations) =
+            iterations.filter(|&k| u64::from(depth) > k.saturating_mul(levels))
+        {
+            let help = format!(
+                "rounds refreshed by bootstrapping would not help: depth {depth} is more than \
+                 the loop's {iterations} iteration(s) times the {levels} levels a bootstrap \
+                 leaves at most (N = 2^16), so even rounds of one iteration are too deep; use fewer \
+                 successive products per iteration (a lower-degree polynomial)"
+            );
+            return d.with_help(help);
+        }
+    }
     let train = if hel::train::program::trains_in_rounds(src, sets) {
         format!(
             "; `hel train --program {}` runs it in rounds refreshed by the client (`--refresh \
@@ -55,4 +78,18 @@ pub fn with_rounds_help(d: Diagnostic, src: &SourceFile, sets: &[(String, f64)])
          bootstrap` places a bootstrap of the weights between rounds of fewer iterations, in \
          one schedule (N = 2^16, the client uploads once and downloads once){train}"
     ))
+}
+
+/// The iterations of the program's top-level loops together.
+fn top_level_iterations(src: &SourceFile, sets: &[(String, f64)]) -> Option<u64> {
+    let p = hel_compiler::frontend(src, sets).ok()?;
+    Some(
+        p.graph
+            .nodes()
+            .filter_map(|(_, n)| match &n.op {
+                hel_compiler::ir::Op::Loop(l) => Some(l.trip_count()),
+                _ => None,
+            })
+            .fold(0u64, u64::saturating_add),
+    )
 }

@@ -315,7 +315,9 @@ fn place<'p>(
             None => deepest_output(p, &first, depth),
         };
         LowerError {
-            diagnostic: Diagnostic::new(e.code, &p.source, span, e.message).with_label(label),
+            diagnostic: Diagnostic::new(e.code, &p.source, span, e.message)
+                .with_label(label)
+                .with_depth(depth),
             depth: Some(depth),
         }
     })?;
