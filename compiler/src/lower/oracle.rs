@@ -571,11 +571,7 @@ impl<'p> Oracle<'p> {
                 Orient::R => ops(self, &[(m, Want::Mat(Form::T), 0)]),
             },
             (Op::ScaleCols | Op::ScaleRows, Some(x), Some(v), Want::Mat(f)) => {
-                // X diag(v): D needs R(v), T needs C(v); diag(v) X the other way round.
-                let o = match (n.op == Op::ScaleCols, f) {
-                    (true, Form::D) | (false, Form::T) => Orient::R,
-                    _ => Orient::C,
-                };
+                let o = super::products::vector_orient(n.op == Op::ScaleCols, f);
                 match self.uniform(x) {
                     // A vector's broadcast: its replicated tiles times the constant.
                     Some(c) => ops(self, &[(v, Want::Vec(o), self.const_mul_cost(v, c))]),

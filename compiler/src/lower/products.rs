@@ -93,9 +93,8 @@ impl Lowering<'_> {
             // product by the constant's plaintext costs. The copies in the padding rows (or
             // columns) make it unclean, which only a consumer that sums over them pays for.
             let v = self.vector(args[1], vector_orient(cols, f))?;
-            let tiles = (0..gr * gc)
-                .map(|k| self.mul_const(v.tiles[tile_of(k)], c, id))
-                .collect();
+            let scaled: Vec<_> = v.tiles.iter().map(|t| self.mul_const(*t, c, id)).collect();
+            let tiles = (0..gr * gc).map(|k| scaled[tile_of(k)]).collect();
             return Ok(MatVal {
                 tiles,
                 grid_cols: gc,
@@ -289,7 +288,7 @@ fn per_col(cols: bool, f: Form) -> bool {
 }
 
 /// The orientation of `v` that `X diag(v)` (`cols`) or `diag(v) X` needs in form `f`.
-fn vector_orient(cols: bool, f: Form) -> Orient {
+pub(super) fn vector_orient(cols: bool, f: Form) -> Orient {
     if per_col(cols, f) {
         Orient::R
     } else {
