@@ -377,6 +377,8 @@ fn better_level(
     // The same level's program priced by the lowering's rules: a variant equal to it is
     // not lowered again.
     let mut lowering_priced = best.as_ref().ok().map(|b| b.program.clone());
+    // The note of a requested level that did not compile, carried by whichever candidate wins.
+    let mut failure: Option<String> = None;
     for (level, products, merge_scales) in candidates {
         let mut o = options.clone();
         o.passes.level = level;
@@ -416,13 +418,15 @@ fn better_level(
         let b = match &best {
             Ok(b) => b,
             Err(d) => {
-                candidate.notes.push(format!(
+                let note = format!(
                     "compiled at {}{how}: {} does not compile ({}: {})",
                     level_name(level),
                     level_name(requested),
                     d.code.as_str(),
                     d.message
-                ));
+                );
+                candidate.notes.push(note.clone());
+                failure = Some(note);
                 best = Ok(candidate);
                 continue;
             }
@@ -438,12 +442,7 @@ fn better_level(
         let faster = t < 0.99 * bt && (meets(&candidate) || !meets(b));
         if d < bd || (d == bd && (precise || faster)) {
             // Why the requested level is not what compiled stays said.
-            let failure = b
-                .notes
-                .iter()
-                .find(|n| n.contains("does not compile"))
-                .cloned();
-            candidate.notes.extend(failure);
+            candidate.notes.extend(failure.clone());
             let why = if d == bd && precise {
                 format!(
                     ", meeting the precision target its {:.1}-bit shortfall misses",
