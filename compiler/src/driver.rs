@@ -322,6 +322,7 @@ fn raised(mut c: Compiled, options: &Options) -> Result<Compiled, Diagnostic> {
     if let Some(row) = c.passes.iter_mut().rev().find(|row| row.name == "lower") {
         row.ops = ct_ops(&r.schedule);
     }
+    c.client = c.client.with_upload(&r.schedule.resources());
     c.lowered = r;
     c.plaintext_check = check;
     Ok(c)
@@ -443,18 +444,18 @@ fn better_level(
         if d < bd || (d == bd && (precise || faster)) {
             // Why the requested level is not what compiled stays said.
             candidate.notes.extend(failure.clone());
-            let why = if d == bd && precise {
-                format!(
-                    ", meeting the precision target its {:.1}-bit shortfall misses",
-                    b.lowered.deficit
+            let (meets_it, short_of_it) = if d == bd && precise {
+                (
+                    ", meeting the precision target".to_string(),
+                    format!(", {:.1} bits short of it", b.lowered.deficit),
                 )
             } else {
-                String::new()
+                (String::new(), String::new())
             };
             candidate.notes.push(format!(
                 "compiled at {}{how}: its schedule (depth {d}, estimated {t:.2} s of server \
-                 work) beats {}'s (depth {bd}, estimated {bt:.2} s{why}), whose rewrites are \
-                 rolled back",
+                 work{meets_it}) beats {}'s (depth {bd}, estimated {bt:.2} s{short_of_it}), \
+                 whose rewrites are rolled back",
                 level_name(level),
                 level_name(b.level)
             ));
@@ -534,7 +535,7 @@ fn lower_optimized(optimized: Optimized, options: &Options) -> Result<Compiled, 
     });
     Ok(Compiled {
         level: options.passes.level,
-        client: ClientWork::of(&program),
+        client: ClientWork::of(&program).with_upload(&lowered.schedule.resources()),
         program,
         lowered,
         passes,

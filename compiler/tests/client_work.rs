@@ -7,6 +7,7 @@ use hel_compiler::ir::{Op, Secrecy};
 use hel_compiler::passes::depth_search::PRECOMPUTE_MAX_DEGREE;
 use hel_compiler::passes::pipeline::OptLevel;
 use hel_compiler::{compile, Options, SourceFile};
+use hel_schedule::Source;
 
 fn options(level: OptLevel, sets: &[(&str, f64)]) -> Options {
     let mut o = Options {
@@ -150,6 +151,39 @@ fn the_flagship_client_work_is_reported() {
     for d in &c.program.derived {
         assert!(d.degree <= PRECOMPUTE_MAX_DEGREE, "{}", d.description);
     }
+    // The upload they add, counted from the schedule's input ciphertexts by their source.
+    let s = c.schedule();
+    let bytes = |derived: bool| -> u64 {
+        let n = 1u64 << s.params.log_n;
+        s.ct_inputs
+            .iter()
+            .filter(|ct| matches!(ct.pack.source, Source::Derived { .. }) == derived)
+            .map(|ct| {
+                let bits: u64 = s.params.q_bits[..=ct.level as usize]
+                    .iter()
+                    .map(|&b| u64::from(b))
+                    .sum();
+                bits * n / 8 + 32
+            })
+            .sum()
+    };
+    assert_eq!(w.extra_upload_bytes, Some(bytes(true)), "{w:?}");
+    assert_eq!(w.data_upload_bytes, Some(bytes(false)), "{w:?}");
+    assert!(bytes(true) > 0 && bytes(false) > 0, "{w:?}");
+    let ratio = w.upload_ratio().expect("the data is uploaded");
+    assert!((ratio - bytes(true) as f64 / bytes(false) as f64).abs() < 1e-12);
+}
+
+/// Where the schedule uploads no ciphertext of the data itself (ridge regression at -O2 sends
+/// only `Xᵀ X` and `Xᵀ y`), the extra upload has no ratio to it.
+#[test]
+fn an_upload_of_derived_inputs_only_has_no_ratio() {
+    let c = compile(&example("ridge.hel"), &options(OptLevel::O2, &[]))
+        .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    let w = c.client;
+    assert_eq!(w.data_upload_bytes, Some(0), "{w:?}");
+    assert!(w.extra_upload_bytes.is_some_and(|b| b > 0), "{w:?}");
+    assert_eq!(w.upload_ratio(), None);
 }
 
 /// The depth search knows the client's budget: under `--client-precompute 2x`, PCA by power

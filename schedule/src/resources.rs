@@ -11,7 +11,7 @@
 
 use serde::Serialize;
 
-use crate::program::Schedule;
+use crate::program::{Schedule, Source};
 
 /// The byte figures of one schedule (see the module documentation).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -24,6 +24,12 @@ pub struct Resources {
     pub eval_key_memory: u64,
     /// The upload: seed-compressed input ciphertexts and the `plain` inputs (8 bytes a value).
     pub upload_bytes: u64,
+    /// Of the upload, the ciphertexts of the user's encrypted inputs (every packing and
+    /// level they are encrypted at): the data's own size.
+    pub data_upload_bytes: u64,
+    /// Of the upload, the ciphertexts of the tensors the client computes
+    /// ([`Schedule::derived`]): what client-side precomputation adds.
+    pub derived_upload_bytes: u64,
     /// The download: every output tile's ciphertext (two polynomials over the primes of its
     /// level, bit-packed).
     pub download_bytes: u64,
@@ -77,11 +83,15 @@ impl Schedule {
         let eval_key_bytes = key_bytes
             .saturating_mul(switch_keys)
             .saturating_add(pk_bytes);
-        let ct_upload: u64 = self
-            .ct_inputs
-            .iter()
-            .map(|c| (data_bits(self, c.level).saturating_mul(n) / 8).saturating_add(32))
-            .fold(0, u64::saturating_add);
+        let upload_of = |derived: bool| {
+            self.ct_inputs
+                .iter()
+                .filter(|c| matches!(c.pack.source, Source::Derived { .. }) == derived)
+                .map(|c| (data_bits(self, c.level).saturating_mul(n) / 8).saturating_add(32))
+                .fold(0, u64::saturating_add)
+        };
+        let (data_upload_bytes, derived_upload_bytes) = (upload_of(false), upload_of(true));
+        let ct_upload = data_upload_bytes.saturating_add(derived_upload_bytes);
         let public_upload: u64 = self
             .inputs
             .iter()
@@ -111,6 +121,8 @@ impl Schedule {
             eval_key_bytes,
             eval_key_memory,
             upload_bytes,
+            data_upload_bytes,
+            derived_upload_bytes,
             download_bytes,
             server_peak_bytes: eval_key_memory
                 .saturating_add(upload_bytes)
@@ -255,5 +267,26 @@ mod tests {
         // The upload: one seed-compressed ciphertext at level 2.
         let bits: u64 = s.params.q_bits.iter().map(|&b| b as u64).sum();
         assert_eq!(base.upload_bytes, bits * 8192 / 8 + 32);
+    }
+
+    #[test]
+    fn the_upload_splits_into_data_and_derived_inputs() {
+        let mut s = square();
+        let data = s.resources();
+        assert_eq!(data.data_upload_bytes, data.upload_bytes);
+        assert_eq!(data.derived_upload_bytes, 0);
+        // A client-computed input encrypted at level 0: one prime, counted apart.
+        let mut derived = s.ct_inputs[0].clone();
+        derived.pack.source = Source::Derived { index: 0 };
+        derived.level = 0;
+        s.ct_inputs.push(derived);
+        let both = s.resources();
+        let q0 = s.params.q_bits[0] as u64;
+        assert_eq!(both.derived_upload_bytes, q0 * 8192 / 8 + 32);
+        assert_eq!(both.data_upload_bytes, data.data_upload_bytes);
+        assert_eq!(
+            both.upload_bytes,
+            data.upload_bytes + both.derived_upload_bytes
+        );
     }
 }

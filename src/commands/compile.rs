@@ -5,6 +5,7 @@ use super::common::{diagnostic, read_source, user_error, with_rounds_help};
 use super::flags::{MaxLogNArgs, OptArgs, PrecisionArgs, SetArgs};
 use super::CmdResult;
 use clap::{Args, ValueEnum};
+use hel::train::report::human_bytes;
 use hel_compiler::driver::compile_logged;
 use hel_runtime::ckks::CkksParams;
 use hel_runtime::schedule::{limits, Schedule, ScheduleFormat};
@@ -162,12 +163,13 @@ pub fn run(args: CompileArgs) -> CmdResult {
         if c.derived_inputs > 0 {
             eprintln!(
                 "the client computes {} derived input(s): {} flops, {} extra values to encrypt \
-                 ({:.2}x the encrypted data's {})",
+                 ({:.2}x the encrypted data's {}){}",
                 c.derived_inputs,
                 c.flops,
                 c.extra_values,
                 c.extra_values as f64 / c.data_values.max(1) as f64,
-                c.data_values
+                c.data_values,
+                extra_upload(c)
             );
         }
         println!(
@@ -247,4 +249,20 @@ fn write_bootstrapped(
         );
     }
     Ok(())
+}
+
+/// `, uploaded as X (R x the data's own Y)` for lowered client work, else nothing.
+pub fn extra_upload(c: &hel_compiler::analysis::client_work::ClientWork) -> String {
+    match (c.extra_upload_bytes, c.data_upload_bytes, c.upload_ratio()) {
+        (Some(extra), Some(data), Some(ratio)) => format!(
+            ", uploaded as {} ({ratio:.2}x the data's own {})",
+            human_bytes(extra as usize),
+            human_bytes(data as usize)
+        ),
+        (Some(extra), Some(_), None) => format!(
+            ", uploaded as {} (the data itself is not uploaded)",
+            human_bytes(extra as usize)
+        ),
+        _ => String::new(),
+    }
 }

@@ -487,11 +487,12 @@ fn render(r: &Report) -> String {
         let _ = writeln!(
             s,
             "client work: {} flops, {} extra values to encrypt ({:.2}x the {} values of the \
-             encrypted data)",
+             encrypted data){}",
             c.flops,
             c.extra_values,
             c.extra_values as f64 / c.data_values.max(1) as f64,
-            c.data_values
+            c.data_values,
+            super::compile::extra_upload(c)
         );
     }
     for note in &r.notes {

@@ -108,7 +108,7 @@ fn render(file: &str, rows: &[Row]) -> String {
     use std::fmt::Write;
     let mut s = format!(
         "{file}: what each level buys (server work: one thread, default cost table)\n\n{:<6} {:>6} {:>7} {:>12} {:>10} {:>10} {:>14} {:>12}\n",
-        "level", "depth", "N", "server work", "keys", "upload", "client flops", "client extra"
+        "level", "depth", "N", "server work", "keys", "upload", "client flops", "extra upload"
     );
     for r in rows {
         let level = format!("-O{}", r.opt_level);
@@ -125,13 +125,13 @@ fn render(file: &str, rows: &[Row]) -> String {
             } => {
                 let _ = writeln!(
                     s,
-                    "{level:<6} {depth:>6} {:>7} {:>10.2} s {:>10} {:>10} {:>14} {:>11.2}x",
+                    "{level:<6} {depth:>6} {:>7} {:>10.2} s {:>10} {:>10} {:>14} {:>12}",
                     format!("2^{log_n}"),
                     estimated_server_seconds,
                     human_bytes(*eval_key_bytes as usize),
                     human_bytes(*upload_bytes as usize),
                     client.flops,
-                    client.extra_values as f64 / client.data_values.max(1) as f64,
+                    extra_upload(client),
                 );
                 if *schedule_level != r.opt_level {
                     s.pop();
@@ -148,4 +148,14 @@ fn render(file: &str, rows: &[Row]) -> String {
         }
     }
     s
+}
+
+/// The "extra upload" column: the derived inputs' upload as a multiple of the data's own,
+/// `0.00x` without derived inputs, `all` where only derived inputs are uploaded.
+fn extra_upload(client: &ClientWork) -> String {
+    match client.upload_ratio() {
+        Some(ratio) => format!("{ratio:.2}x"),
+        None if client.extra_upload_bytes.unwrap_or(0) > 0 => "all".into(),
+        None => "0.00x".into(),
+    }
 }

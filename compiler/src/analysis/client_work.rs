@@ -22,6 +22,15 @@ pub struct ClientWork {
     pub flops: u64,
     /// Values of the encrypted inputs the user declared (the data's own size), for comparison.
     pub data_values: u64,
+    /// Once lowered: the bytes uploaded for the derived inputs' ciphertexts (seed-compressed,
+    /// at the levels they are encrypted at): what the client's work adds to the upload.
+    pub extra_upload_bytes: Option<u64>,
+    /// Once lowered: the bytes uploaded for the declared encrypted inputs' ciphertexts (every
+    /// packing of them), for comparison. The ratio is smaller than the values' where the
+    /// derived inputs are used deep in the circuit (fewer primes) and the data is padded to
+    /// its tiles or sent in two forms: GD at k = 6 derives 3.47x its data's values and
+    /// uploads 2.1x its data's bytes.
+    pub data_upload_bytes: Option<u64>,
 }
 
 impl ClientWork {
@@ -44,6 +53,22 @@ impl ClientWork {
             work.flops = work.flops.saturating_add(flops(&d.graph));
         }
         work
+    }
+
+    /// This work with the upload of its lowering (`resources` of the schedule).
+    pub fn with_upload(self, resources: &hel_schedule::Resources) -> ClientWork {
+        ClientWork {
+            extra_upload_bytes: Some(resources.derived_upload_bytes),
+            data_upload_bytes: Some(resources.data_upload_bytes),
+            ..self
+        }
+    }
+
+    /// The extra upload as a multiple of the data's own, once lowered and where the data is
+    /// uploaded at all (ridge regression at -O2 uploads only `Xᵀ X` and `Xᵀ y`).
+    pub fn upload_ratio(&self) -> Option<f64> {
+        let data = self.data_upload_bytes.filter(|&d| d > 0)?;
+        Some(self.extra_upload_bytes? as f64 / data as f64)
     }
 }
 
