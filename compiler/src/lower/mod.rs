@@ -266,8 +266,8 @@ pub fn ciphertext_depth(p: &Program, opts: &LowerOptions) -> Result<u32, Diagnos
 /// anything is sampled, simulated or fitted to parameters: the part of a lowering that decides
 /// the depth, a small fraction of its time on large schedules (an encrypted matrix product's
 /// 48,000 nodes take 12 s to lower, most of it simulating slots). The least over the outputs
-/// as written and with their constants moved into output factors ([`outscale`]), the two
-/// plans [`lower_best`] chooses from. The driver skips lowering a candidate program that comes
+/// as written and with their constants moved into output factors (`outscale`), the two
+/// plans the lowering chooses from. The driver skips lowering a candidate program that comes
 /// out deeper here than the best schedule so far on its ring.
 pub fn laid_out_depth(p: &Program, opts: &LowerOptions, log_n: u32) -> Result<u32, Diagnostic> {
     let depth = |p: &Program| -> Result<u32, Diagnostic> {
