@@ -141,7 +141,7 @@ pub(super) fn choose_layout<'p>(
         (Some((.., laid)), ..) => Ok(laid),
         (None, Some((_, laid)), _) => Ok(laid),
         (None, None, Some(d)) => Err(d),
-        (None, None, None) => lay_out(p, Unit { h: 1, w: slots }, 0, opts.max_ct_ops),
+        (None, None, None) => lay_out(p, Unit { h: 1, w: slots }, 0, opts.max_ct_ops, None),
     }
 }
 
@@ -180,7 +180,7 @@ fn best_on_unit<'p>(
     // folded into masks ([`fold_consts`]): a fold saves levels but may rebuild rotations.
     let mut laid_out = Vec::new();
     for slack in 0..=MAX_SLACK {
-        let laid = lay_out(p, unit, slack, opts.max_ct_ops)?;
+        let laid = lay_out(p, unit, slack, opts.max_ct_ops, None)?;
         let folded = fold_consts::fold_constants(&laid.low.ir, &laid.out_cts);
         let n_inputs = laid.low.ct_inputs.len();
         let prices = [
@@ -207,6 +207,25 @@ fn best_on_unit<'p>(
             return Ok(OnUnit::TooDeep(depth, laid));
         }
         laid_out.push((laid, folded, prices));
+    }
+    // Each matrix output in its other form, priced the same way: it is kept only where the
+    // server time it saves pays for any level it adds. A flip that does not lay out (or fits
+    // no ring) is no alternative.
+    if !laid_out.is_empty() {
+        for k in flippable(p) {
+            for slack in 0..=MAX_SLACK {
+                let Ok(laid) = lay_out(p, unit, slack, opts.max_ct_ops, Some(k)) else {
+                    continue;
+                };
+                let folded = fold_consts::fold_constants(&laid.low.ir, &laid.out_cts);
+                let n_inputs = laid.low.ct_inputs.len();
+                let prices = [
+                    price(&laid.low.ir, &laid.out_cts, n_inputs, opts, slots, &table),
+                    price(&folded.0, &folded.1, n_inputs, opts, slots, &table),
+                ];
+                laid_out.push((laid, folded, prices));
+            }
+        }
     }
     // The ring of the least depth; a layout that needs a larger one is out. Each level above
     // the least must pay for itself.
@@ -292,18 +311,26 @@ fn price(
 }
 
 /// Lays `p` out on `unit`: plans the orientations (within the least depth plus `slack`) and
-/// lowers every output to slot-level ops.
-fn lay_out(p: &Program, unit: Unit, slack: u32, max_ct_ops: u64) -> Result<Laid<'_>, Diagnostic> {
+/// lowers every output to slot-level ops, matrix output `flip` (an index into `p.outputs`) in
+/// the form other than its shallower one.
+fn lay_out(
+    p: &Program,
+    unit: Unit,
+    slack: u32,
+    max_ct_ops: u64,
+    flip: Option<usize>,
+) -> Result<Laid<'_>, Diagnostic> {
     let mut oracle = Oracle::new(p, unit);
     let wanted: Vec<(crate::ir::NodeId, Want)> = p
         .outputs
         .iter()
-        .filter(|o| p.graph.node(o.node).ty.secrecy == crate::ir::Secrecy::Enc)
-        .flat_map(|o| {
+        .enumerate()
+        .filter(|(_, o)| p.graph.node(o.node).ty.secrecy == crate::ir::Secrecy::Enc)
+        .flat_map(|(k, o)| {
             let wants = match p.graph.node(o.node).ty.shape {
                 Shape::Scalar => vec![Want::Scalar],
                 Shape::Vector(_) => vec![Want::Vec(output_orient(&mut oracle, o))],
-                Shape::Matrix(..) => output_forms(&mut oracle, o)
+                Shape::Matrix(..) => output_forms(&mut oracle, o, flip == Some(k))
                     .into_iter()
                     .map(Want::Mat)
                     .collect(),
@@ -316,7 +343,7 @@ fn lay_out(p: &Program, unit: Unit, slack: u32, max_ct_ops: u64) -> Result<Laid<
     low.max_ct_ops = max_ct_ops;
     let mut out_cts = Vec::new();
     let mut out_specs = Vec::new();
-    for o in &p.outputs {
+    for (k, o) in p.outputs.iter().enumerate() {
         let shape = p.graph.node(o.node).ty.shape;
         let enc = p.graph.node(o.node).ty.secrecy == crate::ir::Secrecy::Enc;
         let mut tiles = Vec::new();
@@ -344,7 +371,7 @@ fn lay_out(p: &Program, unit: Unit, slack: u32, max_ct_ops: u64) -> Result<Laid<
                 }
             }
             Shape::Matrix(r, c) => {
-                for form in output_forms(&mut low.oracle, o) {
+                for form in output_forms(&mut low.oracle, o, flip == Some(k)) {
                     let mut m = low.matrix(o.node, form)?;
                     if o.refreshed {
                         // It comes back as an input that the lowering takes to be clean.
@@ -393,12 +420,45 @@ fn output_orient(oracle: &mut Oracle, o: &crate::ir::OutputDecl) -> Orient {
     }
 }
 
-/// The forms matrix output `o` leaves in: the cheaper one, or [`Oracle::refreshed_forms`] for
-/// an output the server refreshes into the next round's input (which comes in those forms).
-fn output_forms(oracle: &mut Oracle, o: &crate::ir::OutputDecl) -> Vec<Form> {
+/// The forms matrix output `o` leaves in: the shallower one (the other with `flip`), or
+/// [`Oracle::refreshed_forms`] for an output the server refreshes into the next round's input
+/// (which comes in those forms).
+fn output_forms(oracle: &mut Oracle, o: &crate::ir::OutputDecl, flip: bool) -> Vec<Form> {
     if o.refreshed {
         oracle.refreshed_forms()
+    } else if flip {
+        vec![oracle.best_form(o.node).flip()]
     } else {
         vec![oracle.best_form(o.node)]
     }
 }
+
+/// The outputs [`lay_out`] may flip: matrix products the server does not refresh, each once.
+/// The form of a product decides how it is computed: `X @ W` of a 256 x 65 `X` and a
+/// computed 65 x 10 `W`, in its shallower form, is computed a row of `X` at a time (4,096
+/// rotations), and in the other, one level deeper, a column of `W` at a time (290). Other
+/// outputs' forms matter less (an element-wise operation costs the same in either) and are
+/// not laid out twice. At most [`MAX_FLIPS`], the first ones.
+fn flippable(p: &Program) -> Vec<usize> {
+    let mut seen = Vec::new();
+    p.outputs
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| {
+            let n = p.graph.node(o.node);
+            let fresh = !seen.contains(&o.node);
+            seen.push(o.node);
+            fresh
+                && !o.refreshed
+                && n.ty.secrecy == crate::ir::Secrecy::Enc
+                && n.op == crate::ir::Op::MatMul
+        })
+        .map(|(k, _)| k)
+        .take(MAX_FLIPS)
+        .collect()
+}
+
+/// Matrix outputs whose other form [`best_on_unit`] lays out and prices (each one more
+/// layout per slack: the layouts are a small part of a lowering, the slot simulations the
+/// rest).
+const MAX_FLIPS: usize = 4;
