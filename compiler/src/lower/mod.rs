@@ -272,15 +272,7 @@ pub fn ciphertext_depth(p: &Program, opts: &LowerOptions) -> Result<u32, Diagnos
 pub fn laid_out_depth(p: &Program, opts: &LowerOptions, log_n: u32) -> Result<u32, Diagnostic> {
     let depth = |p: &Program| -> Result<u32, Diagnostic> {
         let laid = choose_layout(p, opts, 1 << (log_n.clamp(2, 20) - 1))?;
-        let chain = Chain::abstract_chain(ABSTRACT_TOP);
-        let managed = manage(
-            &laid.low.ir,
-            &laid.out_cts,
-            laid.low.ct_inputs.len(),
-            &chain,
-        )
-        .map_err(|e| out_of_levels(p, e))?;
-        Ok(ABSTRACT_TOP - managed.min_level)
+        Ok(managed_on_abstract_chain(p, &laid)?.1)
     };
     let plain = depth(p)?;
     let scaled = outscale::scale_outputs(p);
@@ -328,15 +320,7 @@ fn place<'p>(
     why: &Raised,
 ) -> Result<Placed<'p>, LowerError> {
     let laid = choose_layout(p, opts, slots)?;
-    let chain = Chain::abstract_chain(ABSTRACT_TOP);
-    let first = manage(
-        &laid.low.ir,
-        &laid.out_cts,
-        laid.low.ct_inputs.len(),
-        &chain,
-    )
-    .map_err(|e| out_of_levels(p, e))?;
-    let depth = ABSTRACT_TOP - first.min_level;
+    let (first, depth) = managed_on_abstract_chain(p, &laid)?;
     let choice = params::select(depth, &opts.params, slots).map_err(|e| {
         let (span, label) = match why.culprit(e.code) {
             Some(c) => (c.span, c.label),
@@ -350,6 +334,23 @@ fn place<'p>(
         }
     })?;
     Ok(Placed { laid, choice })
+}
+
+/// The level management of a layout on the abstract chain, and the depth it consumes.
+fn managed_on_abstract_chain(
+    p: &Program,
+    laid: &Laid,
+) -> Result<(manage::Managed, u32), Diagnostic> {
+    let chain = Chain::abstract_chain(ABSTRACT_TOP);
+    let managed = manage(
+        &laid.low.ir,
+        &laid.out_cts,
+        laid.low.ct_inputs.len(),
+        &chain,
+    )
+    .map_err(|e| out_of_levels(p, e))?;
+    let depth = ABSTRACT_TOP - managed.min_level;
+    Ok((managed, depth))
 }
 
 /// The level management ran out of levels: a compiler bug, located where it happened.
