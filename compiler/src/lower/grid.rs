@@ -179,14 +179,18 @@ fn best_on_unit<'p>(
     // Every layout (least depth, then with slack), priced as laid out and with its constants
     // folded into masks ([`fold_consts`]): a fold saves levels but may rebuild rotations.
     let mut laid_out = Vec::new();
-    for slack in 0..=MAX_SLACK {
-        let laid = lay_out(p, unit, slack, opts.max_ct_ops, None)?;
+    // A layout with its constants folded, and the prices of both.
+    let priced = |laid: Laid<'p>| {
         let folded = fold_consts::fold_constants(&laid.low.ir, &laid.out_cts);
         let n_inputs = laid.low.ct_inputs.len();
         let prices = [
             price(&laid.low.ir, &laid.out_cts, n_inputs, opts, slots, &table),
             price(&folded.0, &folded.1, n_inputs, opts, slots, &table),
         ];
+        (laid, folded, prices)
+    };
+    for slack in 0..=MAX_SLACK {
+        let (laid, folded, prices) = priced(lay_out(p, unit, slack, opts.max_ct_ops, None)?);
         if prices.iter().flatten().all(|c| c.log_n.is_none()) {
             if !laid_out.is_empty() {
                 break;
@@ -214,16 +218,9 @@ fn best_on_unit<'p>(
     if !laid_out.is_empty() {
         for k in flippable(p) {
             for slack in 0..=MAX_SLACK {
-                let Ok(laid) = lay_out(p, unit, slack, opts.max_ct_ops, Some(k)) else {
-                    continue;
-                };
-                let folded = fold_consts::fold_constants(&laid.low.ir, &laid.out_cts);
-                let n_inputs = laid.low.ct_inputs.len();
-                let prices = [
-                    price(&laid.low.ir, &laid.out_cts, n_inputs, opts, slots, &table),
-                    price(&folded.0, &folded.1, n_inputs, opts, slots, &table),
-                ];
-                laid_out.push((laid, folded, prices));
+                if let Ok(laid) = lay_out(p, unit, slack, opts.max_ct_ops, Some(k)) {
+                    laid_out.push(priced(laid));
+                }
             }
         }
     }
