@@ -2,10 +2,10 @@
 //! every value of the enclosing loop variables to check that it stays inside the sequence.
 
 use super::consts;
-use super::{node, origin, Elab, Val};
+use super::{node, origin, Elab, Global, Val, VarKind};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{Op, Shape, Type};
-use crate::syntax::ast::Expr;
+use crate::syntax::ast::{Expr, ExprKind};
 use std::collections::HashMap;
 
 impl<'a> Elab<'a> {
@@ -41,8 +41,24 @@ impl<'a> Elab<'a> {
     }
 
     /// Evaluates the index for every value of the enclosing loop variables and checks that it
-    /// stays inside the sequence.
+    /// stays inside the sequence. An index that reads a compile-time `let` is evaluated with
+    /// the `let`'s value in its place (`let j = k - 1 - i;`), or, where the checker does not
+    /// know that value in each iteration (a counter the loop carries), checked by constant
+    /// folding instead, once the loops are unrolled.
     pub(super) fn check_index_range(&self, idx: &Expr, len: usize) -> Result<(), Diagnostic> {
+        let span = idx.span;
+        let inlined;
+        let idx = if self.reads_let(idx) {
+            match self.inline_def(idx) {
+                Some(e) => {
+                    inlined = e;
+                    &inlined
+                }
+                None => return Ok(()),
+            }
+        } else {
+            idx
+        };
         let vars = self
             .frames
             .last()
@@ -76,7 +92,7 @@ impl<'a> Elab<'a> {
                     format!(" when {}", when.join(", "))
                 };
                 return Err(self
-                    .err(Code::Const, idx.span, format!("index {v} is out of range{when}: the sequence has {len} elements (0 to {})", len - 1))
+                    .err(Code::Const, span, format!("index {v} is out of range{when}: the sequence has {len} elements (0 to {})", len - 1))
                     .with_label(format!("= {v}")));
             }
             // Advance the odometer over the loop variables.
@@ -93,5 +109,56 @@ impl<'a> Elab<'a> {
                 counters[k] = vars[k].1;
             }
         }
+    }
+
+    /// Whether `e` names a variable declared by `let` outside any function (the checker knows
+    /// such a variable is a compile-time value, not what it is in each iteration).
+    fn reads_let(&self, e: &Expr) -> bool {
+        match &e.kind {
+            ExprKind::Number(_) => false,
+            ExprKind::Var(name) => {
+                self.fn_scopes.is_empty()
+                    && self
+                        .frames
+                        .iter()
+                        .rev()
+                        .find_map(|f| f.vars.get(name))
+                        .is_some_and(|v| v.kind == VarKind::Let)
+            }
+            ExprKind::Neg(x) => self.reads_let(x),
+            ExprKind::Binary(_, l, r) => self.reads_let(l) || self.reads_let(r),
+            ExprKind::Call(_, args) => args.iter().any(|a| self.reads_let(a)),
+            ExprKind::Index(b, i) => self.reads_let(b) || self.reads_let(i),
+        }
+    }
+
+    /// `e` with every compile-time `let` it reads replaced by that `let`'s value ([`Var::def`]),
+    /// if what remains is numbers, constants, loop variables and arithmetic on them.
+    pub(super) fn inline_def(&self, e: &Expr) -> Option<Expr> {
+        if !self.fn_scopes.is_empty() {
+            return None;
+        }
+        let kind = match &e.kind {
+            ExprKind::Number(_) => e.kind.clone(),
+            ExprKind::Var(name) => match self.frames.iter().rev().find_map(|f| f.vars.get(name)) {
+                Some(v) if v.kind == VarKind::LoopVar => e.kind.clone(),
+                Some(v) => return v.def.and_then(|d| self.defs.get(d)).cloned(),
+                None if matches!(self.globals.get(name), Some((Global::Const(_), _))) => {
+                    e.kind.clone()
+                }
+                None => return None,
+            },
+            ExprKind::Neg(x) => ExprKind::Neg(Box::new(self.inline_def(x)?)),
+            ExprKind::Binary(op, l, r) => ExprKind::Binary(
+                *op,
+                Box::new(self.inline_def(l)?),
+                Box::new(self.inline_def(r)?),
+            ),
+            ExprKind::Call(f, args) if f.name == "sqrt" && args.len() == 1 => {
+                ExprKind::Call(f.clone(), vec![self.inline_def(&args[0])?])
+            }
+            ExprKind::Call(..) | ExprKind::Index(..) => return None,
+        };
+        Some(Expr { kind, span: e.span })
     }
 }

@@ -130,6 +130,10 @@ struct Var {
     val: Val,
     kind: VarKind,
     declared: Span,
+    /// For a `let` of a compile-time scalar never assigned since: its value as an expression
+    /// of numbers, constants and loop variables (in [`Elab::defs`]), so that a sequence index
+    /// reading it (`let j = k - 1 - i; Z[j]`) is checked in every iteration like `Z[k - 1 - i]`.
+    def: Option<usize>,
 }
 
 enum Global<'a> {
@@ -186,6 +190,8 @@ struct Elab<'a> {
     /// types only widen) starts from there, so nested loops take a number of rounds that
     /// grows with the nesting depth, not exponentially in it.
     settled: HashMap<Span, Vec<(Type, bool)>>,
+    /// The compile-time `let`s' values as expressions ([`Var::def`]).
+    defs: Vec<ast::Expr>,
 }
 
 fn node(op: Op, args: Vec<NodeId>, ty: Type, span: Span) -> Node {
@@ -208,6 +214,7 @@ impl<'a> Elab<'a> {
             made: 0,
             inlined_sizes: HashMap::new(),
             settled: HashMap::new(),
+            defs: Vec::new(),
         }
     }
 

@@ -7,7 +7,7 @@
 use super::consts;
 use super::{node, Elab, Frame, Global, Val, Var, VarKind, MAX_DIM};
 use crate::diagnostics::{Code, Diagnostic};
-use crate::ir::{LoopOp, NodeId, Op, Region, Secrecy, Type};
+use crate::ir::{LoopOp, NodeId, Op, Region, Secrecy, Shape, Type};
 use crate::source::Span;
 use crate::syntax::ast::{self, Expr, Ident, Stmt};
 use std::collections::HashSet;
@@ -22,12 +22,21 @@ impl<'a> Elab<'a> {
                 let v = self.value(&l.value)?;
                 self.facts
                     .record_let(l.span, (v.ct, v.ty.secrecy == Secrecy::Plain), v.ty.shape);
+                let def = if v.ct && v.ty.shape == Shape::Scalar {
+                    self.inline_def(&l.value).map(|e| {
+                        self.defs.push(e);
+                        self.defs.len() - 1
+                    })
+                } else {
+                    None
+                };
                 self.frame().vars.insert(
                     l.name.name.clone(),
                     Var {
                         val: v,
                         kind: VarKind::Let,
                         declared: l.name.span,
+                        def,
                     },
                 );
                 Ok(())
@@ -91,9 +100,14 @@ impl<'a> Elab<'a> {
         }
         self.facts
             .record_stmt(span, (v.ct, v.ty.secrecy == Secrecy::Plain));
-        self.frame()
-            .vars
-            .insert(name.name.clone(), Var { val: v, ..existing });
+        self.frame().vars.insert(
+            name.name.clone(),
+            Var {
+                val: v,
+                def: None,
+                ..existing
+            },
+        );
         Ok(())
     }
 
@@ -161,6 +175,7 @@ impl<'a> Elab<'a> {
                         },
                         kind: VarKind::Let,
                         declared,
+                        def: None,
                     },
                 );
             }
@@ -177,6 +192,7 @@ impl<'a> Elab<'a> {
                     },
                     kind: VarKind::LoopVar,
                     declared: f.var.span,
+                    def: None,
                 },
             );
             if self.made > self.limits.max_nodes {
@@ -269,6 +285,7 @@ impl<'a> Elab<'a> {
                                 ty: *ty,
                                 ct: *ct,
                             },
+                            def: None,
                             ..v
                         },
                     );

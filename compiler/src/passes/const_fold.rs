@@ -87,7 +87,8 @@ fn element(
             &p.source,
             n.span,
             format!(
-                "index {i} is out of range: the sequence has {len} elements (0 to {})",
+                "index {i} is out of range{}: the sequence has {len} elements (0 to {})",
+                in_iteration(&n.iter),
                 len.saturating_sub(1)
             ),
         )
@@ -96,6 +97,22 @@ fn element(
     let mut e = Node::new(Op::Element { index: i as u32 }, vec![seq], n.ty, n.span);
     e.iter = n.iter.clone();
     Ok(Some(b.add(refine_secrecy(b, e))))
+}
+
+/// " in iteration 3 of its loop" (counted from 0, outermost loop first), or nothing outside
+/// loops.
+fn in_iteration(iter: &[u32]) -> String {
+    match iter {
+        [] => String::new(),
+        [i] => format!(" in iteration {i} of its loop"),
+        _ => {
+            let list: Vec<String> = iter.iter().map(u32::to_string).collect();
+            format!(
+                " in iterations {} of its loops (outermost first)",
+                list.join(", ")
+            )
+        }
+    }
 }
 
 /// Division by a constant zero is an error even when the dividend is only known at run time: the
