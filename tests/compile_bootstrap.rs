@@ -554,3 +554,56 @@ output v;
         assert!((g - w).abs() < 1e-9, "{got:?} vs {want:?}");
     }
 }
+
+/// A network step whose loop carries a weight matrix deeper than a full-slot bootstrap leaves:
+/// refused, located at the loop, saying that the matrix is what takes the full-slot chain and
+/// its fewer levels (a vector state's sparse chain leaves more).
+#[test]
+fn a_matrix_state_too_deep_for_the_full_slot_chain_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("mlp.hel"),
+        "const k = 4; const m = 16; const f = 4; const h = 3; const eta = 0.1 / m;
+fn act(t) = t - t^3 / 3;
+fn dact(t) = 1 - t^2;
+input X: enc matrix[m, f][k] range [-1, 1];
+input y: enc vector[m][k] range [-1, 1];
+input W0: plain matrix[f, h] range [-0.5, 0.5];
+let A = W0;
+let b = ones(h) * 0.3;
+for i in 0..k {
+    let H = X[i] @ A;
+    let Hs = act(H);
+    let r = Hs @ b - y[i];
+    let D = outer(r, b) * dact(H);
+    b = b - eta * (transpose(Hs) @ r);
+    A = A - eta * (transpose(X[i]) @ D);
+}
+output A, b;
+",
+    )
+    .unwrap();
+    let out = hel(
+        &[
+            "compile",
+            "mlp.hel",
+            "-o",
+            "mlp.helc",
+            "--refresh",
+            "bootstrap",
+            "--json",
+        ],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).expect("an error object");
+    let message = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("even a round of one iteration does not fit")
+            && message.contains("the loop carries the matrix `A`"),
+        "{e}"
+    );
+    assert_eq!(e["error"]["labels"][0]["line"], 9, "{e}");
+    assert!(!d.join("mlp.helc").exists());
+}

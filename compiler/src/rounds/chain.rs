@@ -330,11 +330,11 @@ fn compile_rounds(
         })?;
     // A vector's tiles repeat every row (`w` slots): a sparse bootstrap of `w` slots
     // refreshes them. A matrix tile's rows differ: it takes all the slots of the grid.
-    let state_slots = if template
+    let matrix_state = template
         .state()
         .iter()
-        .any(|s| matches!(s.shape, crate::ir::Shape::Matrix(..)))
-    {
+        .find(|s| matches!(s.shape, crate::ir::Shape::Matrix(..)));
+    let state_slots = if matrix_state.is_some() {
         unit.h * unit.w
     } else {
         unit.w
@@ -364,11 +364,24 @@ fn compile_rounds(
             let largest =
                 largest_fitting(total, |k| Ok(rounds.try_compile(sized(k), k)?.is_some()))?
                     .ok_or_else(|| {
+                        // Why a bootstrap leaves fewer levels than a vector state's would.
+                        let matrix = matrix_state.filter(|_| levels < probe_levels).map_or(
+                            String::new(),
+                            |m| {
+                                format!(
+                                    "; the loop carries the matrix `{}`, whose tiles are \
+                                     refreshed at all {state_slots} slots, where a bootstrap \
+                                     leaves {levels} levels (vectors are refreshed at sparse \
+                                     slots, which leave up to {probe_levels})",
+                                    m.name
+                                )
+                            },
+                        );
                         one_too_deep(
                             source,
                             template.loop_span(),
                             levels,
-                            &rounds.why_not(sized(1), 1),
+                            &format!("{}{matrix}", rounds.why_not(sized(1), 1)),
                         )
                     })?;
             let why = if largest == total {
