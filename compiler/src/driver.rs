@@ -298,17 +298,44 @@ fn compile_checked(
         raise_scale: false,
         ..options.clone()
     };
+    let unused = unused_inputs(&program);
     let requested = compile_level(program.clone(), &unraised, log);
-    let kept = if !options.keep_best || options.passes.level == OptLevel::O0 {
+    let mut kept = if !options.keep_best || options.passes.level == OptLevel::O0 {
         requested?
     } else {
         better_level(program, &unraised, requested)?
     };
+    kept.notes.extend(unused.into_iter().map(|name| {
+        format!(
+            "input `{name}` is declared but the program never reads it; its value is still \
+             expected where the inputs are given (`hel encrypt`)"
+        )
+    }));
     if options.raise_scale {
         raised(kept, options)
     } else {
         Ok(kept)
     }
+}
+
+/// The declared inputs nothing in `p` reads (a value computed from them but never used still
+/// reads them): in declaration order.
+fn unused_inputs(p: &Program) -> Vec<String> {
+    let mut read = std::collections::HashSet::new();
+    for (_, n) in p.graph.nodes() {
+        read.extend(n.args.iter().copied());
+    }
+    read.extend(p.outputs.iter().map(|o| o.node));
+    let mut unused: Vec<(crate::Span, String)> = p
+        .graph
+        .nodes()
+        .filter_map(|(id, n)| match &n.op {
+            crate::ir::Op::Input { name } if !read.contains(&id) => Some((n.span, name.clone())),
+            _ => None,
+        })
+        .collect();
+    unused.sort_by_key(|(span, _)| span.start);
+    unused.into_iter().map(|(_, name)| name).collect()
 }
 
 /// `c` with its scale raised by its precision deficit where that pays, checked like every

@@ -280,3 +280,28 @@ fn constant_powers_fold_and_computed_exponents_are_named() {
     );
     assert_eq!(&text[d.span.start as usize..d.span.end as usize], "k");
 }
+
+/// An input the program never reads compiles, with a note that names it (its value is still
+/// expected where the inputs are given); an input read only by a value that is not an output
+/// is read, and gets no note.
+#[test]
+fn an_input_the_program_never_reads_gets_a_note() {
+    let text = "input x: enc vector[4] range [-1, 1];\n\
+                input z: enc vector[4] range [-1, 1];\n\
+                input u: enc vector[4] range [-1, 1];\n\
+                let y = x * x;\n\
+                let t = u * 2;\n\
+                output y;\n";
+    let c = compile(&SourceFile::new("unused.hel", text), &options(OptLevel::O2)).unwrap();
+    let notes: Vec<&String> = c
+        .notes
+        .iter()
+        .filter(|n| n.contains("never reads"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{:?}", c.notes);
+    assert!(
+        notes[0].starts_with("input `z` is declared"),
+        "{}",
+        notes[0]
+    );
+}
