@@ -72,6 +72,14 @@ fn every_precision_from_10_to_40_compiles_and_values_fit() {
                 .to_string(),
             &[][..],
         ),
+        // Outputs far below 1 need no headroom of their own: at --precision 30 the base was
+        // the scale itself, and the product at level 1 broke the rules (an internal error).
+        (
+            "tiny.hel",
+            "input x: enc vector[16] range [0, 0.000001];\nlet z = x * x + x;\noutput z;\n"
+                .to_string(),
+            &[][..],
+        ),
     ];
     for (name, text, sets) in &programs {
         let src = SourceFile::new(*name, text.clone());
@@ -191,4 +199,31 @@ fn a_precision_shortfall_is_a_warning() {
         .precision_shortfall
         .as_ref()
         .is_some_and(|s| s.contains("of the 20 targeted")));
+}
+
+/// An output far below 1 falls short because the noise is absolute: the warning says how many
+/// bits more scale reach the target (and that rescaled inputs do), and that many more bits of
+/// `--precision` do reach it.
+#[test]
+fn a_small_output_s_shortfall_names_the_scale_that_meets_it() {
+    let text = "input x: enc vector[16] range [0, 0.000001];\nlet z = x * x + x;\noutput z;\n";
+    let src = SourceFile::new("tiny.hel", text.to_string());
+    let c = compile(&src, &options(OptLevel::O2, 20, &[])).unwrap();
+    let warning = c.report().warning().unwrap_or_default();
+    let at = warning
+        .find("(--precision ")
+        .unwrap_or_else(|| panic!("{warning}"));
+    let raised: u32 = warning[at + 13..]
+        .split(')')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{warning}"));
+    assert!(
+        warning.contains("reaches 20 bits here") && warning.contains("rescaled towards"),
+        "{warning}"
+    );
+    let c = compile(&src, &options(OptLevel::O2, raised, &[])).unwrap();
+    let s = c.schedule();
+    let bits = (s.outputs[0].range / s.outputs[0].bound).log2();
+    assert!(bits >= 20.0, "--precision {raised}: {bits:.1} bits");
 }

@@ -269,12 +269,37 @@ pub(super) fn precision(
     }
     let (bits, k) = worst?;
     let decl = &p.outputs[k];
-    let sentence = format!(
+    let mut sentence = format!(
         "predicted precision {bits:.1} bits of the {target} targeted: output `{}` (range \
          {:.2e}) has a predicted error of {:.2e} on random inputs from the declared ranges",
         decl.name,
         range(k),
         s.outputs[k].bound,
     );
+    sentence.push_str(&small_output_hint(range(k), target, target - bits));
     Some((target - bits, sentence))
+}
+
+/// An output far below 1 falls short because CKKS noise is absolute, not relative: a scale as
+/// many bits higher as the deficit (`--precision` raised by it) gives it the precision, as does
+/// data rescaled towards ±1. Empty for outputs of ordinary size.
+fn small_output_hint(range: f64, target: f64, deficit: f64) -> String {
+    if range >= 1.0 / 16.0 {
+        return String::new();
+    }
+    let raised = (target + deficit).ceil();
+    let largest = (super::params::MAX_LOG_SCALE - super::params::NOISE_MARGIN_BITS) as f64;
+    let how = if raised <= largest {
+        format!(
+            "a scale {:.0} bits higher (--precision {raised}) reaches {target} bits here, as do \
+             inputs rescaled towards ±1",
+            raised - target
+        )
+    } else {
+        "inputs rescaled towards ±1 would give it more".to_string()
+    };
+    format!(
+        " (CKKS noise is absolute and this output is only 2^{:.1} in size: {how})",
+        range.log2()
+    )
 }

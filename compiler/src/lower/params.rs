@@ -8,7 +8,8 @@
 //! 2^50). The base of the chain, `q_0` (several primes when it is wider than 50 bits; never
 //! rescaled away), has `log_scale + headroom` bits, where the headroom holds the largest value
 //! that lives at the bottom (the lowering sets it from the range analysis; at least
-//! [`MIN_HEADROOM_BITS`] where that needs no second base prime). Special primes are as wide as the largest key-switching digit; N is the
+//! [`MIN_HEADROOM_BITS`] where that needs no second base prime, never less than
+//! [`RULE_HEADROOM_BITS`]). Special primes are as wide as the largest key-switching digit; N is the
 //! smallest power of two (2^13 .. 2^16) whose HE-standard bound on log2(PQ) admits the chain.
 
 use hel_schedule::params::max_log_qp_128;
@@ -51,6 +52,14 @@ pub struct ParamRequest {
 /// The headroom of the chain's base above the scale where it fits one prime: values up to
 /// ±2^9 at the lowest level (the flagship circuits' outputs need fewer bits).
 pub const MIN_HEADROOM_BITS: u32 = 10;
+
+/// The least headroom of the base above the scale, whatever the values need: the schedule's
+/// rules keep a bit between a value of magnitude 1 and the modulus at every level
+/// (`hel_schedule::rules::check_fits`), and a product of two values at level 1 has twice the
+/// scale over `q_0 · q_1`. Outputs far below 1 needed no headroom of their own, so at a scale
+/// of 2^49 or more (`--precision 29` and up, no room left in one 50-bit base prime) the base
+/// was the scale itself and the schedule broke that rule (an internal error).
+pub const RULE_HEADROOM_BITS: u32 = 2;
 
 /// Bits of the scale above the precision target (the noise of a deep circuit at N ≤ 2^16).
 pub const NOISE_MARGIN_BITS: u32 = 20;
@@ -161,10 +170,12 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
         });
     }
     let group = log_scale.div_ceil(MAX_LEVEL_PRIME_BITS);
-    // The legacy 10 bits where they cost no second base prime; what the values need always.
+    // The legacy 10 bits where they cost no second base prime; what the values need always;
+    // and never less than the rules' own room above the scale.
     let headroom = req
         .headroom_bits
-        .max(MIN_HEADROOM_BITS.min(MAX_LEVEL_PRIME_BITS.saturating_sub(log_scale)));
+        .max(MIN_HEADROOM_BITS.min(MAX_LEVEL_PRIME_BITS.saturating_sub(log_scale)))
+        .max(RULE_HEADROOM_BITS);
     let base_bits = log_scale + headroom;
     let too_wide = base_bits > max_log_qp_128(req.max_log_n.clamp(13, 16)).unwrap_or(0);
     let max_log_n = req.max_log_n.clamp(13, 16);
