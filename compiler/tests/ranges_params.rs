@@ -80,6 +80,13 @@ fn every_precision_from_10_to_40_compiles_and_values_fit() {
                 .to_string(),
             &[][..],
         ),
+        // Depth 0 (a constant multiple, folded into the input): no level primes, which the
+        // explanation at two primes a level indexed (a panic above --precision 30).
+        (
+            "scaled.hel",
+            "input x: enc vector[16] range [-1, 1];\nlet y = 2 * x;\noutput y;\n".to_string(),
+            &[][..],
+        ),
     ];
     for (name, text, sets) in &programs {
         let src = SourceFile::new(*name, text.clone());

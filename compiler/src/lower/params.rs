@@ -186,13 +186,12 @@ pub fn select(depth: u32, req: &ParamRequest, _slots: usize) -> Result<ParamChoi
             let budget = max_log_qp_128(log_n).unwrap_or(0);
             let base_primes = params.q_bits.len() - depth as usize * group as usize;
             let base = &params.q_bits[..base_primes];
-            let levels = if group == 1 {
-                format!("{depth} x {log_scale}")
-            } else {
-                format!(
-                    "{depth} x {log_scale} (primes {:?} per level)",
-                    &params.q_bits[base_primes..base_primes + group as usize]
-                )
+            // A circuit of depth 0 has no level primes to show.
+            let levels = match params.q_bits.get(base_primes..base_primes + group as usize) {
+                Some(primes) if group > 1 => {
+                    format!("{depth} x {log_scale} (primes {primes:?} per level)")
+                }
+                _ => format!("{depth} x {log_scale}"),
             };
             let explanation = format!(
                 "depth {depth} at scale 2^{log_scale} (precision target {} bits + {} bits of \
