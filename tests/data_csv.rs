@@ -325,3 +325,29 @@ fn prepare_csv_with_fraction_or_test_file() {
     .to_string();
     assert_eq!(e, "test data has 2 features but training data has 30");
 }
+
+/// Training rows of one class only (every label 1, or every label 0) are refused before any
+/// training: no weights separate them, and the encrypted run would end in a range error that
+/// says nothing about the labels.
+#[test]
+fn training_rows_of_one_class_are_refused() {
+    let ones: String = (0..20).map(|i| format!("{}.5,1\n", i % 7)).collect();
+    let zeros = ones.replace(",1\n", ",0\n");
+    for (text, class) in [(ones, "positive (1)"), (zeros, "negative (0 or -1)")] {
+        let file = scratch_file("one_class.csv", text.as_bytes());
+        let e = prepare_csv(&file, &TestSource::default(), &CsvOptions::default(), 7)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("are of the {class} class"))
+                && e.contains("needs examples of both"),
+            "{e}"
+        );
+    }
+    // Both classes present: prepared.
+    let mixed: String = (0..20)
+        .map(|i| format!("{}.5,{}\n", i % 7, i % 2))
+        .collect();
+    let file = scratch_file("mixed.csv", mixed.as_bytes());
+    assert!(prepare_csv(&file, &TestSource::default(), &CsvOptions::default(), 7).is_ok());
+}

@@ -129,6 +129,12 @@ pub enum DataError {
 
     #[error("minibatch size must be at least 1")]
     ZeroBatchSize,
+
+    #[error(
+        "all {n} training rows are of the {class} class: a classifier needs examples of both \
+         (is --label-column the label?)"
+    )]
+    OneClass { n: usize, class: &'static str },
 }
 
 fn fmt_name(name: &Option<String>) -> String {

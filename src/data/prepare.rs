@@ -95,6 +95,20 @@ pub fn prepare_datasets(all: Dataset, test: TestSplit, seed: u64) -> Result<Prep
             (shuffle(&all, seed), test)
         }
     };
+    // Labels are ±1 once read: one sign only is one class, which no training can separate
+    // (the weights grow every step until the circuit's ranges no longer hold them).
+    if let Some(&first) = train.labels.first() {
+        if train.labels.iter().all(|&l| l == first) {
+            return Err(DataError::OneClass {
+                n: train.len(),
+                class: if first > 0.0 {
+                    "positive (1)"
+                } else {
+                    "negative (0 or -1)"
+                },
+            });
+        }
+    }
     let scaling = Scaling::fit_standard(&train, STANDARD_SPREAD);
     Ok(Prepared {
         train,
