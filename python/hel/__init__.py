@@ -324,6 +324,8 @@ def _train(
 
 def _xy(x: Any, y: Any) -> Tuple[np.ndarray, np.ndarray]:
     """Arrays for :func:`train`: float64 features, labels mapped to -1/+1."""
+    if np.iscomplexobj(x) or np.iscomplexobj(y):
+        raise InputError("X and y must be real numbers, not complex")
     x = np.ascontiguousarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).ravel()
     if x.ndim != 2:

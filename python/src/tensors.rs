@@ -112,11 +112,27 @@ pub fn tensors_from_dict(
                         ),
                     )
                 })?;
-            // Lists, integers and scalars become float64 arrays as NumPy converts them.
-            let converted = value
+            // Lists, integers and scalars become float64 arrays as NumPy converts them; complex
+            // values are refused (the conversion would drop their imaginary parts with only a
+            // warning).
+            let numpy = value
                 .py()
                 .import("numpy")
-                .and_then(|np| np.call_method1("asarray", (value, "float64")));
+                .map_err(|e| Error::new(Kind::Input, e))?;
+            let complex = numpy
+                .call_method1("iscomplexobj", (&value,))
+                .and_then(|c| c.extract::<bool>())
+                .map_err(|e| Error::new(Kind::Input, e))?;
+            if complex {
+                return Err(Error::new(
+                    Kind::Input,
+                    format!(
+                        "input {}: complex values; the program's inputs are real numbers",
+                        describe(d)
+                    ),
+                ));
+            }
+            let converted = numpy.call_method1("asarray", (value, "float64"));
             let array: PyReadonlyArrayDyn<'_, f64> =
                 converted.and_then(|a| a.extract()).map_err(|e| {
                     Error::new(

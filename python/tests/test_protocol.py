@@ -114,6 +114,9 @@ def test_bad_inputs_name_the_input_and_its_shape():
         hel.encrypt(prog, sk, {"x": np.full(8, np.nan)})
     with pytest.raises(hel.InputError, match="not an array of numbers"):
         hel.encrypt(prog, sk, {"x": ["a"] * 8})
+    # Complex values would lose their imaginary parts in the conversion: refused.
+    with pytest.raises(hel.InputError, match="complex"):
+        hel.encrypt(prog, sk, {"x": np.zeros(8) + 0.5j})
     with pytest.raises(ValueError):  # InputError is a ValueError
         hel.encrypt(prog, sk, {"x": np.zeros((2, 4))})
 

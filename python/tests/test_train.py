@@ -62,6 +62,8 @@ def test_errors():
         hel.train((X, np.arange(20)), minibatches=1)
     with pytest.raises(hel.InputError, match="method"):
         hel.train((X, y), method="sgd")
+    with pytest.raises(hel.InputError, match="complex"):
+        hel.train((X + 1j, y), minibatches=1)
     with pytest.raises(hel.FileError, match="nope.csv"):
         hel.train("nope.csv", minibatches=1)
     with pytest.raises(hel.InputError, match="test data has 2 features, the training data 3"):
