@@ -125,7 +125,8 @@ const MAX_SCALE_RAISE_BITS: f64 = 4.0;
 /// [`lower`], keeping the ciphertext depth of a circuit no parameter set fits.
 ///
 /// When the outputs' predicted precision falls a few bits short of the target
-/// (`MAX_SCALE_RAISE_BITS` at most), the program is lowered again with the scale raised by
+/// (`MAX_SCALE_RAISE_BITS` at most, plus how far below 1 a small output is), the program is
+/// lowered again with the scale raised by
 /// the deficit, and that plan is kept when it has the same depth, on the same ring, with as many
 /// primes a level, and meets the target (the larger primes cost nothing in levels or ring; the
 /// explanation says why).
@@ -143,7 +144,9 @@ pub fn lower_or_depth(p: &Program, opts: &LowerOptions) -> Result<Lowered, Lower
 /// compiler compares candidate programs on their lowerings at the requested scale and raises
 /// the one it keeps.
 pub fn raise(p: &Program, opts: &LowerOptions, l: &Lowered) -> Option<Lowered> {
-    if l.deficit <= 0.0 || l.deficit > MAX_SCALE_RAISE_BITS || opts.params.forced.is_some() {
+    let target = opts.params.precision_bits as f64;
+    let cap = MAX_SCALE_RAISE_BITS + small_output_bits(&l.schedule, target);
+    if l.deficit <= 0.0 || l.deficit > cap || opts.params.forced.is_some() {
         return None;
     }
     let mut raised = opts.clone();
@@ -155,6 +158,19 @@ pub fn raise(p: &Program, opts: &LowerOptions, l: &Lowered) -> Option<Lowered> {
             && r.params.group == l.params.group
             && r.schedule.params.log_n == l.schedule.params.log_n
     })
+}
+
+/// How far below 1, in bits, the output of `s` that falls furthest short of `target` bits is.
+/// CKKS noise is absolute, so that much of its deficit is its size, which a larger scale
+/// removes (not the divergence on random inputs that [`MAX_SCALE_RAISE_BITS`] guards against):
+/// an output of 2^-12 predicted 8 bits short is raised 9 bits within the same primes a level.
+fn small_output_bits(s: &Schedule, target: f64) -> f64 {
+    s.outputs
+        .iter()
+        .filter(|o| o.range > 0.0 && o.range.is_finite() && o.bound > 0.0)
+        .map(|o| (target - (o.range / o.bound).log2(), o.range))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map_or(0.0, |(_, range)| (-range.log2()).max(0.0))
 }
 
 /// The lowering of `p` (plain or with scaled outputs, see `outscale`), with its predicted
