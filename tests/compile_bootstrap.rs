@@ -28,6 +28,25 @@ fn ok_json(out: &Output) -> serde_json::Value {
     serde_json::from_str(&text).expect("one JSON object")
 }
 
+/// `hel compile PROGRAM -o OUT --refresh bootstrap --json` in `dir`, which must be refused
+/// (exit code 1): its JSON object.
+fn refused_bootstrapped(program: &str, out: &str, dir: &Path) -> serde_json::Value {
+    let o = hel(
+        &[
+            "compile",
+            program,
+            "-o",
+            out,
+            "--refresh",
+            "bootstrap",
+            "--json",
+        ],
+        dir,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    serde_json::from_slice(&o.stdout).expect("an error object")
+}
+
 fn example(name: &str) -> String {
     format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
 }
@@ -268,20 +287,7 @@ fn depth_reports_bootstraps_and_refusals_are_located() {
     assert_eq!(hel(&bad, d).status.code(), Some(2));
     // A program with no loop-carried zeros(n) has no state to refresh: a located error.
     let cov = example("covariance.hel");
-    let out = hel(
-        &[
-            "compile",
-            cov.as_str(),
-            "-o",
-            "c.helc",
-            "--refresh",
-            "bootstrap",
-            "--json",
-        ],
-        d,
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let e: serde_json::Value = serde_json::from_slice(&out.stdout).expect("an error object");
+    let e = refused_bootstrapped(&cov, "c.helc", d);
     assert!(e["error"].is_object(), "{e}");
     assert!(!d.join("c.helc").exists());
 }
@@ -584,20 +590,7 @@ output A, b;
 ",
     )
     .unwrap();
-    let out = hel(
-        &[
-            "compile",
-            "mlp.hel",
-            "-o",
-            "mlp.helc",
-            "--refresh",
-            "bootstrap",
-            "--json",
-        ],
-        d,
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let e: serde_json::Value = serde_json::from_slice(&out.stdout).expect("an error object");
+    let e = refused_bootstrapped("mlp.hel", "mlp.helc", d);
     let message = e["error"]["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("even a round of one iteration does not fit")

@@ -3,9 +3,12 @@
 //! (each compile checks the schedule against the source in plaintext), and an index that leaves
 //! the sequence is refused at the index, with the iteration that takes it out.
 
+mod common;
+
+use common::options;
 use hel_compiler::ir::interp::{eval, max_relative_difference, random_inputs};
-use hel_compiler::passes::pipeline::{self, OptLevel};
-use hel_compiler::{compile, frontend, Code, Options, SourceFile};
+use hel_compiler::passes::pipeline::OptLevel;
+use hel_compiler::{compile, frontend, Code, SourceFile};
 
 const HEAD: &str = "\
 const k = 4; const m = 8; const f = 3;
@@ -32,16 +35,6 @@ fn with_let() -> String {
 
 fn with_counter() -> String {
     program("let j = k - 1;\n", "", "j", "    j = j - 1;\n")
-}
-
-fn options(level: OptLevel) -> Options {
-    Options {
-        passes: pipeline::Options {
-            level,
-            ..pipeline::Options::default()
-        },
-        ..Options::default()
-    }
 }
 
 #[test]

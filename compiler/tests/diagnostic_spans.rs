@@ -3,22 +3,15 @@
 //! level (each compile includes the plaintext check of the schedule against the source), and
 //! the ciphertext depth of a circuit too deep for any parameter set is still reported.
 
+mod common;
+
+use common::options;
 use hel_compiler::driver::lower_checked_or_depth;
 use hel_compiler::lower::{ciphertext_depth, LowerOptions};
-use hel_compiler::passes::pipeline::{self, OptLevel};
+use hel_compiler::passes::pipeline::OptLevel;
 use hel_compiler::{compile, Code, Diagnostic, Options, SourceFile};
 
 const LEVELS: [OptLevel; 3] = [OptLevel::O0, OptLevel::O1, OptLevel::O2];
-
-fn options(level: OptLevel) -> Options {
-    Options {
-        passes: pipeline::Options {
-            level,
-            ..pipeline::Options::default()
-        },
-        ..Options::default()
-    }
-}
 
 fn compile_at(name: &str, text: &str, level: OptLevel) -> Result<(), Diagnostic> {
     compile(&SourceFile::new(name, text), &options(level)).map(|_| ())

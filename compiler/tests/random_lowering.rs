@@ -30,13 +30,15 @@
 //! shrunk program for every refusal class; the ignored test `one_program` checks one
 //! program (`HEL_PROGRAM=path` or `HEL_SEED=n`) at every level.
 
+mod common;
 #[path = "support/gen.rs"]
 mod gen;
 
+use common::options;
 use hel_compiler::ir::interp::{eval, random_inputs, Value};
 use hel_compiler::lower::verify::schedule_inputs;
-use hel_compiler::passes::pipeline::{self, OptLevel};
-use hel_compiler::{Code, Options, SourceFile};
+use hel_compiler::passes::pipeline::OptLevel;
+use hel_compiler::{Code, SourceFile};
 use hel_schedule::Source;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -94,16 +96,6 @@ fn quiet_panics() {
             *last = info.to_string();
         }
     }));
-}
-
-fn options(level: OptLevel) -> Options {
-    Options {
-        passes: pipeline::Options {
-            level,
-            ..pipeline::Options::default()
-        },
-        ..Options::default()
-    }
 }
 
 /// Compiles `text` at `level` and checks the result.

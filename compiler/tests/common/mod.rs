@@ -2,7 +2,8 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use hel_compiler::ir::Program;
-use hel_compiler::SourceFile;
+use hel_compiler::passes::pipeline::{self, OptLevel};
+use hel_compiler::{Options, SourceFile};
 use std::path::PathBuf;
 
 /// The example programs every pass is tested on.
@@ -33,5 +34,16 @@ pub fn small_sets(name: &str) -> Vec<(&'static str, f64)> {
         "newton_schulz" => vec![("m", 8.0), ("f", 3.0), ("t", 2.0)],
         "ovr_logreg" => vec![("k", 2.0), ("m", 8.0), ("f", 4.0), ("c", 3.0)],
         _ => vec![("k", 3.0), ("m", 8.0), ("f", 5.0)],
+    }
+}
+
+/// The compiler's default options at `level`.
+pub fn options(level: OptLevel) -> Options {
+    Options {
+        passes: pipeline::Options {
+            level,
+            ..pipeline::Options::default()
+        },
+        ..Options::default()
     }
 }
