@@ -63,7 +63,7 @@ impl Pass for CollectTerms {
 
 /// A node's value as `Σ coefficient · operand` over its operands of its own shape, for the
 /// linear operations; `None` for every other node (a term of its users).
-fn linear_parts(g: &Graph, id: NodeId) -> Option<Vec<(NodeId, f64)>> {
+pub(super) fn linear_parts(g: &Graph, id: NodeId) -> Option<Vec<(NodeId, f64)>> {
     let n = g.node(id);
     if n.ty.seq.is_some() {
         return None;

@@ -4,6 +4,7 @@
 
 pub mod client_precompute;
 pub mod collect_terms;
+pub mod combine_products;
 pub mod const_fold;
 pub mod cse;
 pub mod dce;

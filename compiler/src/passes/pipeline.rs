@@ -109,8 +109,12 @@ impl Pipeline {
             passes.push(Box::new(super::distribute::pass(&options)));
             passes.push(Box::new(super::reassociate::pass(&options)));
         }
+        if level == OptLevel::O1 {
+            passes.push(Box::new(super::combine_products::CombineProducts));
+        }
         if level >= OptLevel::O2 {
             passes.push(Box::new(super::software_pipeline::pass(&options)));
+            passes.push(Box::new(super::combine_products::CombineProducts));
             passes.push(Box::new(super::client_precompute::ClientPrecomputePass {
                 mode: options.client_precompute,
             }));
