@@ -1,23 +1,27 @@
-//! `combine-products`: public matrices applied to the same encrypted value are added in the
-//! clear first, `A @ x + B @ x -> (A + B) @ x`, one product on ciphertexts instead of several.
+//! `combine-products`: an encrypted value that is a linear function of other encrypted values
+//! through public matrices is computed as one public matrix per value it depends on,
+//! `A @ (B @ y + c y) + A @ z -> (A @ B + c A) @ y + A @ z`, the matrices built in the clear.
 //!
 //! Gradient descent on public features and encrypted labels (`w - eta Xᵀ (X w - y)`) is linear
-//! in the weights with a public iteration matrix. The depth search re-associates the unrolled
-//! recurrence down to the data, `w_k = Σ_j (M^j Xᵀ) @ y`, at depth 1 instead of k; but each of
-//! its `k` terms is a matrix-vector product of its own (rotations and a level each), and the
-//! partial sums of the unrolled loop share one another, a triangle of `k²/2` additions. Here
-//! the whole linear combination an encrypted value is made of is collected through every
-//! linear node it alone feeds, shared or not (coefficients are summed over the paths, as a
-//! gradient is), and its matrix-vector and matrix products with a public factor are grouped
-//! by their encrypted operand: each group is one product of the summed public matrix. At
-//! k = 32 that is one product and no addition, where the search's form had 64 products and
-//! 528 additions.
+//! in the weights with a public iteration matrix: the trained weights are `P @ y` for a public
+//! `P`. The depth search re-associates within its reach (two iterations: depth k/2), and each
+//! matrix-vector product on ciphertexts costs a level and rotations. Here every encrypted
+//! linear combination is collected through the linear nodes only it feeds, shared or not —
+//! sums, differences, negations, constant scalings and products with a public matrix on the
+//! left — with one coefficient per node, `c I + M` for a public matrix `M`, passed down as a
+//! gradient is (from a node to its operands, summed over the paths), the products of the
+//! public matrices made as public nodes. What is left is one product per encrypted value the
+//! combination starts from: at k = 32, `P @ y` at depth 1 where the search's form was 16
+//! levels deep. Matrix products with a public factor on one side (`X @ B1 + X @ B2`) that meet
+//! one ciphertext are grouped the same way, `X @ (B1 + B2)`.
 //!
-//! Only combinations where a group has two or more members are rewritten; a rewrite that would
-//! make an output deeper is not made (the scalings of the terms move into the public sums or
-//! onto the terms, one each, so it never is in the depth model).
+//! A combination is rewritten where that makes it shallower without more products on
+//! ciphertexts, or makes fewer at no more depth (`A @ (y + z)` stays: two products for one),
+//! and only where it goes through a public product or groups some: a combination of scalings
+//! alone is `collect-terms`' (which keeps `eta * (g / m)` as written, one constant
+//! multiplication to the lowering). A rewrite that would make an output deeper is not made.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::collect_terms::linear_parts;
 use super::dce::Dce;
@@ -35,12 +39,13 @@ impl Pass for CombineProducts {
     }
 
     fn description(&self) -> &'static str {
-        "public matrices applied to the same encrypted value are summed in the clear first: one product instead of several"
+        "linear functions of encrypted values through public matrices: one product per value, the public matrices combined in the clear"
     }
 
     fn run(&self, p: Program) -> Result<Program, Diagnostic> {
         let g = &p.graph;
-        let linear = Linear::of(&p);
+        let before = node_depths(g);
+        let linear = Linear::of(&p, &before);
         let rewrites: BTreeMap<NodeId, Combination> = g
             .ids()
             .filter(|&id| linear.is_root(id))
@@ -53,14 +58,14 @@ impl Pass for CombineProducts {
         let mut map: Vec<NodeId> = Vec::with_capacity(ids.len());
         let out = rebuild(&p, self.name(), |b, n| {
             let new = match rewrites.get(&ids[map.len()]) {
-                Some(c) => c.emit(b, g, &n, &map),
+                Some(c) => c.emit(b, &linear, &n, &map),
                 None => b.add(n),
             };
             map.push(new);
             Ok(new)
         })?;
         let out = Dce.run(out)?;
-        let (before, after) = (node_depths(&p.graph), node_depths(&out.graph));
+        let after = node_depths(&out.graph);
         let deeper = p
             .outputs
             .iter()
@@ -70,27 +75,86 @@ impl Pass for CombineProducts {
     }
 }
 
+/// How an operand enters a linear node: times a constant, or by a public matrix on its left.
+#[derive(Clone, Copy, Debug)]
+enum Factor {
+    Scalar(f64),
+    Matrix(NodeId),
+}
+
+/// The operands of an encrypted linear node with their factors; `None` for other nodes.
+fn parts(g: &Graph, id: NodeId) -> Option<Vec<(NodeId, Factor)>> {
+    let n = g.node(id);
+    if n.ty.secrecy != Secrecy::Enc {
+        return None;
+    }
+    let plain = |a: NodeId| g.node(a).ty.secrecy == Secrecy::Plain;
+    match (&n.op, n.args.as_slice()) {
+        (Op::MatVec, &[a, x]) if plain(a) && !plain(x) => Some(vec![(x, Factor::Matrix(a))]),
+        _ => Some(
+            linear_parts(g, id)?
+                .into_iter()
+                .map(|(x, k)| (x, Factor::Scalar(k)))
+                .collect(),
+        ),
+    }
+}
+
+/// Coefficients a combination is propagated with ([`Linear::propagate`]): what a factor makes
+/// of a node's coefficient for its operand, and the sum of two shares.
+trait Coefficients {
+    type C;
+    fn step(&mut self, c: &Self::C, f: Factor) -> Self::C;
+    fn add(&mut self, into: &mut Self::C, c: Self::C);
+}
+
+/// A coefficient as the analysis sees it: `id I`, plus a public matrix if `matrix`.
+#[derive(Clone, Copy, Debug)]
+struct Shadow {
+    id: f64,
+    matrix: bool,
+}
+
+/// The analysis' coefficients: no nodes made.
+struct Shadows;
+
+impl Coefficients for Shadows {
+    type C = Shadow;
+
+    fn step(&mut self, c: &Shadow, f: Factor) -> Shadow {
+        match f {
+            Factor::Scalar(k) => Shadow {
+                id: c.id * k,
+                matrix: c.matrix,
+            },
+            Factor::Matrix(_) => Shadow {
+                id: 0.0,
+                matrix: c.matrix || c.id != 0.0,
+            },
+        }
+    }
+
+    fn add(&mut self, into: &mut Shadow, c: Shadow) {
+        into.id += c.id;
+        into.matrix |= c.matrix;
+    }
+}
+
 /// The encrypted linear nodes of a program and who uses them.
 struct Linear<'a> {
     g: &'a Graph,
-    /// [`linear_parts`] of every encrypted node (`None` for public nodes: they are terms).
-    parts: Vec<Option<Vec<(NodeId, f64)>>>,
-    /// An encrypted linear node that is no output and whose every user is an encrypted linear
-    /// node: its users take it apart, it is never needed as a value of its own.
+    depth: &'a [u32],
+    /// [`parts`] of every node.
+    parts: Vec<Option<Vec<(NodeId, Factor)>>>,
+    /// A linear node that is no output and whose every user is a linear node: its users take
+    /// it apart, it is never needed as a value of its own.
     internal: Vec<bool>,
 }
 
 impl<'a> Linear<'a> {
-    fn of(p: &'a Program) -> Linear<'a> {
+    fn of(p: &'a Program, depth: &'a [u32]) -> Linear<'a> {
         let g = &p.graph;
-        let parts: Vec<_> = g
-            .ids()
-            .map(|id| {
-                (g.node(id).ty.secrecy == Secrecy::Enc)
-                    .then(|| linear_parts(g, id))
-                    .flatten()
-            })
-            .collect();
+        let parts: Vec<_> = g.ids().map(|id| parts(g, id)).collect();
         let mut internal: Vec<bool> = parts.iter().map(Option::is_some).collect();
         for o in &p.outputs {
             internal[o.node.index()] = false;
@@ -102,7 +166,12 @@ impl<'a> Linear<'a> {
                 }
             }
         }
-        Linear { g, parts, internal }
+        Linear {
+            g,
+            depth,
+            parts,
+            internal,
+        }
     }
 
     /// A linear node whose value is needed (an output, or an operand of other work).
@@ -110,176 +179,298 @@ impl<'a> Linear<'a> {
         self.parts[id.index()].is_some() && !self.internal[id.index()]
     }
 
-    /// Node `root` as `Σ coefficient · term + offset` over the terms outside its internal
-    /// linear nodes, with the products of a public matrix and the same encrypted value
-    /// grouped; `None` where no group has two members.
-    fn combination(&self, root: NodeId) -> Option<Combination> {
-        // Users come after their operands: taking the nodes highest first, a node's coefficient
-        // is complete (every path from the root summed) before it is passed on.
-        let mut coef: BTreeMap<NodeId, f64> = BTreeMap::from([(root, 1.0)]);
-        let mut terms: BTreeMap<NodeId, f64> = BTreeMap::new();
-        let mut offset = 0.0;
-        while let Some((x, k)) = coef.pop_last() {
-            for &(c, kc) in self.parts[x.index()].as_deref().unwrap_or_default() {
-                let k = k * kc;
-                if let Op::Const { value } = self.g.node(c).op {
-                    offset += k * value;
-                } else if self.internal[c.index()] {
-                    *coef.entry(c).or_insert(0.0) += k;
+    /// Passes the coefficient of every node of `root`'s combination down to its operands,
+    /// highest node first: users come after their operands, so a node's coefficient is
+    /// complete (every path from the root summed) before it is passed on. Returns the terms
+    /// (the operands outside the internal nodes) with their coefficients.
+    fn propagate<A: Coefficients>(
+        &self,
+        root: NodeId,
+        one: A::C,
+        algebra: &mut A,
+    ) -> BTreeMap<NodeId, A::C> {
+        let mut coef: BTreeMap<NodeId, A::C> = BTreeMap::from([(root, one)]);
+        let mut terms: BTreeMap<NodeId, A::C> = BTreeMap::new();
+        while let Some((x, c)) = coef.pop_last() {
+            for &(y, f) in self.parts[x.index()].as_deref().unwrap_or_default() {
+                let share = algebra.step(&c, f);
+                let into = if self.internal[y.index()] {
+                    &mut coef
                 } else {
-                    *terms.entry(c).or_insert(0.0) += k;
+                    &mut terms
+                };
+                match into.get_mut(&y) {
+                    Some(old) => algebra.add(old, share),
+                    None => {
+                        into.insert(y, share);
+                    }
                 }
             }
         }
-        let mut groups: BTreeMap<Key, Vec<(NodeId, f64, f64)>> = BTreeMap::new();
-        let mut singles = Vec::new();
-        for (t, k) in terms.into_iter().filter(|&(_, k)| k != 0.0) {
-            match key(self.g, t) {
-                Some((key, factor)) => groups.entry(key).or_default().push((t, k, factor)),
-                None => singles.push((t, k)),
+        terms
+    }
+
+    /// `root` rewritten, where that pays (see the module documentation).
+    fn combination(&self, root: NodeId) -> Option<Combination> {
+        let one = Shadow {
+            id: 1.0,
+            matrix: false,
+        };
+        let terms = self.propagate(root, one, &mut Shadows);
+        let mut groups: BTreeMap<Key, usize> = BTreeMap::new();
+        let (mut products, mut depth) = (0usize, 0u32);
+        for (&t, c) in &terms {
+            let n = self.g.node(t);
+            if n.ty.secrecy == Secrecy::Plain {
+                continue;
+            }
+            let d = self.depth[t.index()];
+            if c.matrix {
+                products += 1;
+                depth = depth.max(d + 1);
+            }
+            if c.id != 0.0 {
+                // The client packs a constant factor into an input.
+                let packed = matches!(n.op, Op::Input { .. });
+                depth = depth.max(d + u32::from(c.id.fract() != 0.0 && !packed));
+                if let (false, Some((key, _))) = (c.matrix, key(self.g, t)) {
+                    *groups.entry(key).or_default() += 1;
+                }
             }
         }
-        if groups.values().all(|g| g.len() < 2) {
+        let combined = || groups.values().filter(|&&n| n > 1);
+        let through = self.region_products(root);
+        // Only scalings to collect: `collect-terms`' work, which keeps a scaling of a
+        // scaling as written (one constant multiplication to the lowering).
+        if through == 0 && combined().count() == 0 {
             return None;
         }
-        // A group of one is a term like any other (with its coefficient as written).
-        let mut grouped = Vec::new();
-        for (key, members) in groups {
-            match members[..] {
-                [(t, k, _)] => singles.push((t, k)),
-                _ => grouped.push((
-                    key,
-                    members.into_iter().map(|(t, k, f)| (t, k * f)).collect(),
-                )),
+        let new = products + combined().count();
+        let old = through + combined().sum::<usize>();
+        let old_depth = self.depth[root.index()];
+        let pays = (depth < old_depth && new <= old) || (new < old && depth <= old_depth);
+        pays.then_some(Combination { root })
+    }
+
+    /// Products with a public matrix on ciphertexts among `root` and its internal nodes.
+    fn region_products(&self, root: NodeId) -> usize {
+        let mut seen = BTreeSet::from([root]);
+        let mut stack = vec![root];
+        let mut n = 0;
+        while let Some(x) = stack.pop() {
+            let parts = self.parts[x.index()].as_deref().unwrap_or_default();
+            n += usize::from(matches!(parts, [(_, Factor::Matrix(_))]));
+            for &(y, _) in parts {
+                if self.internal[y.index()] && seen.insert(y) {
+                    stack.push(y);
+                }
             }
         }
-        singles.sort_unstable_by_key(|&(t, _)| t);
-        Some(Combination {
-            grouped,
-            singles,
-            offset,
-        })
+        n
     }
 }
 
-/// How the product `t` of a public factor and an encrypted value is grouped: by its kind and
-/// encrypted operand, seen through negations and constant scalings (`A @ (-y)` joins `B @ y`
-/// as `(-A) @ y`), with the factor they make; `None` for any other node.
+/// How the product `t` of a public factor and an encrypted matrix is grouped: by its side and
+/// encrypted operand, seen through negations and constant scalings (`X @ B` joins
+/// `(-X) @ C` as `X @ (B - C)`), with the factor they make; `None` for any other node.
 fn key(g: &Graph, t: NodeId) -> Option<(Key, f64)> {
     let n = g.node(t);
     let plain = |a: NodeId| g.node(a).ty.secrecy == Secrecy::Plain;
-    let (kind, a, x): (fn(NodeId) -> Key, _, _) = match (&n.op, n.args.as_slice()) {
-        (Op::MatVec, &[a, x]) => (Key::MatVec, a, x),
-        (Op::MatMul, &[a, x]) if plain(a) => (Key::Left, a, x),
-        (Op::MatMul, &[x, a]) => (Key::Right, a, x),
+    let (side, x): (fn(NodeId) -> Key, NodeId) = match (&n.op, n.args.as_slice()) {
+        (Op::MatMul, &[a, x]) if plain(a) && !plain(x) => (Key::Left, x),
+        (Op::MatMul, &[x, a]) if plain(a) && !plain(x) => (Key::Right, x),
         _ => return None,
     };
-    if !plain(a) || plain(x) {
-        return None;
-    }
     let (mut x, mut factor) = (x, 1.0);
     while let Some(&[(inner, k)]) = linear_parts(g, x).as_deref() {
         x = inner;
         factor *= k;
     }
-    Some((kind(x), factor))
+    Some((side(x), factor))
 }
 
-/// A group of products: by a public matrix on the left of an encrypted vector or matrix, or
-/// on the right of an encrypted matrix.
+/// A group of matrix products: by a public matrix on the left or on the right of one
+/// encrypted matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Key {
-    MatVec(NodeId),
     Left(NodeId),
     Right(NodeId),
 }
 
-/// `Σ (Σ k A) · x + Σ k · term + offset`.
+/// A combination to rewrite: the node whose value it is.
 struct Combination {
-    /// Each group's key and its products (nodes of the old graph) with their coefficients.
-    grouped: Vec<(Key, Vec<(NodeId, f64)>)>,
-    singles: Vec<(NodeId, f64)>,
-    offset: f64,
+    root: NodeId,
+}
+
+/// A coefficient of the rewritten combination: `id I + matrix`, `matrix` a public node of the
+/// new graph.
+#[derive(Clone, Copy, Debug)]
+struct Coef {
+    id: f64,
+    matrix: Option<NodeId>,
+}
+
+/// The rewrite's coefficients, made as public nodes in place of `like`.
+struct Emitter<'b> {
+    b: &'b mut Builder,
+    like: &'b Node,
+    map: &'b [NodeId],
+}
+
+impl Emitter<'_> {
+    fn node(&mut self, op: Op, args: Vec<NodeId>, ty: Type) -> NodeId {
+        let mut n = Node::new(op, args, ty, self.like.span);
+        n.iter = self.like.iter.clone();
+        let n = refine_secrecy(self.b, n);
+        self.b.add(n)
+    }
+
+    fn constant(&mut self, value: f64, shape: Shape) -> NodeId {
+        self.node(Op::Const { value }, vec![], Type::plain(shape))
+    }
+
+    /// `k t` (new graph).
+    fn scaled(&mut self, t: NodeId, k: f64) -> NodeId {
+        let ty = self.b.node(t).ty;
+        if k == 1.0 {
+            t
+        } else if k == -1.0 {
+            self.node(Op::Neg, vec![t], ty)
+        } else {
+            let c = self.constant(k, Shape::Scalar);
+            self.node(Op::Mul, vec![c, t], ty)
+        }
+    }
+
+    fn sum(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        let ty = self.b.node(a).ty;
+        self.node(Op::Add, vec![a, b], ty)
+    }
+
+    /// `m @ a` of two public matrices (new graph).
+    fn matmul(&mut self, m: NodeId, a: NodeId) -> NodeId {
+        let shape = match (self.b.node(m).ty.shape, self.b.node(a).ty.shape) {
+            (Shape::Matrix(r, _), Shape::Matrix(_, c)) => Shape::Matrix(r, c),
+            (s, _) => s,
+        };
+        self.node(Op::MatMul, vec![m, a], Type::plain(shape))
+    }
+
+    /// Balanced: additions cost no level, but a chain as long as the program's terms would be
+    /// walked by every later pass.
+    fn total(&mut self, mut terms: Vec<NodeId>) -> Option<NodeId> {
+        while terms.len() > 1 {
+            let mut next = Vec::with_capacity(terms.len().div_ceil(2));
+            for pair in terms.chunks(2) {
+                next.push(match *pair {
+                    [s, t] => self.sum(s, t),
+                    _ => pair[0],
+                });
+            }
+            terms = next;
+        }
+        terms.first().copied()
+    }
+}
+
+impl Coefficients for Emitter<'_> {
+    type C = Coef;
+
+    fn step(&mut self, c: &Coef, f: Factor) -> Coef {
+        match f {
+            Factor::Scalar(k) => Coef {
+                id: c.id * k,
+                matrix: c.matrix.map(|m| self.scaled(m, k)),
+            },
+            Factor::Matrix(a) => {
+                let a = self.map[a.index()];
+                let scaled = (c.id != 0.0).then(|| self.scaled(a, c.id));
+                let through = c.matrix.map(|m| self.matmul(m, a));
+                let matrix = match (through, scaled) {
+                    (Some(x), Some(y)) => Some(self.sum(x, y)),
+                    (x, y) => x.or(y),
+                };
+                Coef { id: 0.0, matrix }
+            }
+        }
+    }
+
+    fn add(&mut self, into: &mut Coef, c: Coef) {
+        into.id += c.id;
+        into.matrix = match (into.matrix, c.matrix) {
+            (Some(x), Some(y)) => Some(self.sum(x, y)),
+            (x, y) => x.or(y),
+        };
+    }
 }
 
 impl Combination {
-    /// Appends the combination in place of `like` (a node of the old graph `g` whose operands'
-    /// replacements are `map`) and returns the node standing for it.
-    fn emit(&self, b: &mut Builder, g: &Graph, like: &Node, map: &[NodeId]) -> NodeId {
-        let node = |b: &mut Builder, op: Op, args: Vec<NodeId>, ty: Type| {
-            let mut n = Node::new(op, args, ty, like.span);
-            n.iter = like.iter.clone();
-            b.add(refine_secrecy(b, n))
+    /// Appends the combination in place of `like` (the root, its operands mapped to the new
+    /// graph by `map`) and returns the node standing for it.
+    fn emit(&self, b: &mut Builder, linear: &Linear, like: &Node, map: &[NodeId]) -> NodeId {
+        let g = linear.g;
+        let mut e = Emitter { b, like, map };
+        let one = Coef {
+            id: 1.0,
+            matrix: None,
         };
-        let constant = |b: &mut Builder, value: f64, shape: Shape| {
-            let mut c = Node::new(Op::Const { value }, vec![], Type::plain(shape), like.span);
-            c.iter = like.iter.clone();
-            b.add(c)
-        };
-        let scaled = |b: &mut Builder, t: NodeId, k: f64| {
-            let ty = b.node(t).ty;
-            if k == 1.0 {
-                t
-            } else if k == -1.0 {
-                node(b, Op::Neg, vec![t], ty)
-            } else {
-                let c = constant(b, k, Shape::Scalar);
-                node(b, Op::Mul, vec![c, t], ty)
-            }
-        };
-        let sum = |b: &mut Builder, mut terms: Vec<NodeId>| {
-            // Balanced: additions cost no level, but a chain as long as the program's terms
-            // would be walked by every later pass.
-            while terms.len() > 1 {
-                let mut next = Vec::with_capacity(terms.len().div_ceil(2));
-                for pair in terms.chunks(2) {
-                    next.push(match *pair {
-                        [s, t] => {
-                            let ty = b.node(s).ty;
-                            node(b, Op::Add, vec![s, t], ty)
-                        }
-                        _ => pair[0],
-                    });
-                }
-                terms = next;
-            }
-            terms.first().copied()
-        };
+        let coefficients = linear.propagate(self.root, one, &mut e);
         let mut terms = Vec::new();
-        for (key, members) in &self.grouped {
-            // One coefficient per public factor (`A @ y` and `A @ (-y)` are one term of `A`).
+        let mut groups: BTreeMap<Key, Vec<(NodeId, f64, f64)>> = BTreeMap::new();
+        for (t, c) in coefficients {
+            if let Some(m) = c.matrix {
+                let rows = match e.b.node(m).ty.shape {
+                    Shape::Matrix(r, _) => r,
+                    _ => 1,
+                };
+                let x = map[t.index()];
+                let ty = Type {
+                    shape: Shape::Vector(rows),
+                    ..like.ty
+                };
+                terms.push(e.node(Op::MatVec, vec![m, x], ty));
+            }
+            if c.id == 0.0 {
+                continue;
+            }
+            match (c.matrix, key(g, t)) {
+                (None, Some((key, factor))) => {
+                    groups.entry(key).or_default().push((t, c.id, factor))
+                }
+                _ => terms.push(e.scaled(map[t.index()], c.id)),
+            }
+        }
+        for (key, members) in groups {
+            if let [(t, k, _)] = members[..] {
+                terms.push(e.scaled(map[t.index()], k));
+                continue;
+            }
+            // One coefficient per public factor (`X @ B` and `(-X) @ B` are one term of `B`).
             let mut factors: BTreeMap<NodeId, f64> = BTreeMap::new();
-            for &(t, k) in members {
+            for &(t, k, factor) in &members {
                 let args = &g.node(t).args;
                 let a = match key {
-                    Key::MatVec(_) | Key::Left(_) => args[0],
+                    Key::Left(_) => args[0],
                     Key::Right(_) => args[1],
                 };
-                *factors.entry(map[a.index()]).or_insert(0.0) += k;
+                *factors.entry(map[a.index()]).or_insert(0.0) += k * factor;
             }
             let publics: Vec<NodeId> = factors
                 .into_iter()
                 .filter(|&(_, k)| k != 0.0)
-                .map(|(a, k)| scaled(b, a, k))
+                .map(|(a, k)| e.scaled(a, k))
                 .collect();
-            let Some(a) = sum(b, publics) else { continue };
-            let (op, args) = match *key {
-                Key::MatVec(x) => (Op::MatVec, vec![a, map[x.index()]]),
-                Key::Left(x) => (Op::MatMul, vec![a, map[x.index()]]),
-                Key::Right(x) => (Op::MatMul, vec![map[x.index()], a]),
+            let Some(a) = e.total(publics) else { continue };
+            let args = match key {
+                Key::Left(x) => vec![a, map[x.index()]],
+                Key::Right(x) => vec![map[x.index()], a],
             };
             let ty = g.node(members[0].0).ty;
-            terms.push(node(b, op, args, ty));
+            terms.push(e.node(Op::MatMul, args, ty));
         }
-        for &(t, k) in &self.singles {
-            terms.push(scaled(b, map[t.index()], k));
-        }
-        if self.offset != 0.0 {
-            terms.push(constant(b, self.offset, like.ty.shape));
-        }
-        match sum(b, terms) {
+        match e.total(terms) {
             Some(t) => t,
-            None => constant(b, 0.0, like.ty.shape),
+            None => e.constant(0.0, like.ty.shape),
         }
     }
 }
@@ -289,7 +480,7 @@ mod tests {
     use super::*;
     use crate::passes::differential::check_passes;
 
-    /// `text` through unroll, cse, this pass and dce, each checked against the source by the
+    /// `text` through unroll, cse and this pass, each checked against the source by the
     /// reference interpreter.
     fn run(text: &str) -> Program {
         let src = crate::SourceFile::new("t.hel", text);
@@ -312,32 +503,56 @@ mod tests {
             .count()
     }
 
-    /// Public matrices on either side of the same encrypted value, through negations,
-    /// constant scalings and a shared partial sum, are summed first: one product each side.
-    #[test]
-    fn products_of_one_ciphertext_are_one_product() {
-        let p = run("input A: plain matrix[3, 4] range [-1, 1];\n\
-                     input B: plain matrix[3, 4] range [-1, 1];\n\
-                     input C: plain matrix[2, 2] range [-1, 1];\n\
-                     input y: enc vector[4] range [-1, 1];\n\
-                     input X: enc matrix[3, 2] range [-1, 1];\n\
-                     let s = A @ y - 0.5 * (B @ (-y));\n\
-                     let u = s + 3 * s - A @ (y / 4);\n\
-                     let M = X @ C + 2 * (X @ transpose(C)) - X;\n\
-                     output u, M;\n");
-        assert_eq!(encrypted_products(&p), 2, "{}", p.graph.len());
+    fn depth(p: &Program) -> u32 {
+        let d = node_depths(&p.graph);
+        p.outputs
+            .iter()
+            .map(|o| d[o.node.index()])
+            .max()
+            .unwrap_or(0)
     }
 
-    /// Products of different ciphertexts, or a lone product, are left as written.
+    /// Gradient descent on public features, with weight decay, from an encrypted start: the
+    /// weights after k steps are a public matrix times the labels plus one times the start,
+    /// two products at depth 1, whatever k.
     #[test]
-    fn distinct_ciphertexts_are_kept() {
+    fn a_linear_loop_with_public_matrices_is_one_product_per_value() {
+        for k in [3, 12] {
+            let p = run(&format!(
+                "input X: plain matrix[6, 3] range [-1, 1];\n\
+                 input y: enc vector[6] range [-1, 1];\n\
+                 input w0: enc vector[3] range [-1, 1];\n\
+                 let w = w0;\n\
+                 for i in 0..{k} {{ w = 0.99 * w - 0.1 * (transpose(X) @ (X @ w - y)); }}\n\
+                 output w;\n"
+            ));
+            assert_eq!(encrypted_products(&p), 2, "k = {k}");
+            assert_eq!(depth(&p), 1, "k = {k}");
+        }
+    }
+
+    /// Public matrices on either side of the same encrypted matrix, through negations and
+    /// constant scalings, are summed first: one product.
+    #[test]
+    fn matrix_products_of_one_ciphertext_are_one_product() {
+        let p = run("input C: plain matrix[2, 2] range [-1, 1];\n\
+                     input X: enc matrix[3, 2] range [-1, 1];\n\
+                     let M = X @ C + 2 * ((-X) @ transpose(C)) - X;\n\
+                     output M;\n");
+        assert_eq!(encrypted_products(&p), 1);
+    }
+
+    /// A product of a sum stays one product (`A @ (y + z)`, not `A @ y + A @ z`), and products
+    /// of different ciphertexts are left as written.
+    #[test]
+    fn no_rewrite_without_a_gain() {
         let text = "input A: plain matrix[3, 4] range [-1, 1];\n\
                     input y: enc vector[4] range [-1, 1];\n\
                     input z: enc vector[4] range [-1, 1];\n\
-                    let u = A @ y + A @ z + 0.5 * (A @ (y * z));\n\
+                    let u = A @ (y + z) + 0.5 * (A @ (y * z));\n\
                     output u;\n";
         let p = run(text);
-        assert_eq!(encrypted_products(&p), 3);
+        assert_eq!(encrypted_products(&p), 2);
     }
 
     /// A sum that other work also uses is kept as a value and is a term of its users: its
@@ -347,10 +562,10 @@ mod tests {
         let p = run("input A: plain matrix[4, 4] range [-1, 1];\n\
                      input B: plain matrix[4, 4] range [-1, 1];\n\
                      input y: enc vector[4] range [-1, 1];\n\
-                     let s = A @ y + B @ y;\n\
-                     let t = s * s + A @ s - B @ s;\n\
+                     let s = A @ (B @ y) + B @ y;\n\
+                     let t = s * s + A @ (B @ s) - B @ s;\n\
                      output t;\n");
-        // `s` is one product, and `A @ s - B @ s` another: two, and one element-wise product.
+        // `s` is one product, and `(A B - B) @ s` another.
         assert_eq!(encrypted_products(&p), 2);
         let squares = p
             .graph

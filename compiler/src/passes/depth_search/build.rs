@@ -77,7 +77,7 @@ impl Engine<'_> {
                 );
                 let chosen = self.choose(&options, budget);
                 let outer = self.site.replace(span);
-                let id = if self.own_term(&options, &chosen) {
+                let id = if self.merged_scale(&options, &chosen) {
                     self.build(&chosen, budget)
                 } else {
                     self.build_form(&chosen, budget, span, &iter)
@@ -93,7 +93,7 @@ impl Engine<'_> {
                         .map(|t| self.mk(t)),
                 );
                 let chosen = self.choose(&options, budget);
-                if self.own_term(&options, &chosen) {
+                if self.merged_scale(&options, &chosen) {
                     return self.build(&chosen, budget);
                 }
                 let (span, iter) = self.origin(t);
@@ -102,11 +102,11 @@ impl Engine<'_> {
         }
     }
 
-    /// Whether `chosen` is an alternative (not the term as written) priced at its own minimum
-    /// ([`Engine::own_minimum`]: a merged scaling, a public product applied to a vector): it
-    /// is built as a term of its own, with its alternatives, not by its top operation.
-    fn own_term(&self, options: &[P], chosen: &P) -> bool {
-        options.first() != Some(chosen) && self.own_minimum(&self.t(*chosen))
+    /// Whether `chosen` is a scaling that another option's factors merged into (an
+    /// alternative, not the term as written): priced at its own minimum ([`Engine::md_form`]),
+    /// it is built as a term of its own, with its alternatives, not by its top operation.
+    fn merged_scale(&self, options: &[P], chosen: &P) -> bool {
+        options.first() != Some(chosen) && matches!(self.t(*chosen), T::Scale(..))
     }
 
     /// Among the options whose minimum depth fits the budget, the one that does the least work
@@ -120,10 +120,10 @@ impl Engine<'_> {
     /// of the options (the term as written first). Between those, the least new work for
     /// products of encrypted matrices ([`Engine::new_products`]).
     fn choose(&mut self, options: &[P], budget: u32) -> P {
-        // Each form priced by its top operation first; only where none fits, the forms priced
-        // at their own minimum (built as terms of their own, [`Self::own_term`]).
+        // Each form priced by its top operation first; only where none fits, merged scalings
+        // at their own minimum (built as terms of their own, [`Self::merged_scale`]).
         let mut depths: Vec<u32> = options.iter().map(|o| self.md_form(&self.t(*o))).collect();
-        if depths.iter().all(|&d| d > budget) {
+        if self.rules.merge_scales && depths.iter().all(|&d| d > budget) {
             for (i, o) in options.iter().enumerate().skip(1) {
                 depths[i] = self.md_alternative(&self.t(*o));
             }

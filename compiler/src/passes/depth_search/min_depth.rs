@@ -87,26 +87,10 @@ impl Engine<'_> {
     /// other step (depth k/2, k/4, ... where 0 is reachable). The build builds such a form
     /// as a term of its own ([`Engine::build`]).
     pub(super) fn md_alternative(&mut self, t: &T) -> u32 {
-        if self.own_minimum(t) {
+        if self.rules.merge_scales && matches!(t, T::Scale(..)) {
             return self.md(&self.mk(t.clone()));
         }
         self.md_form(t)
-    }
-
-    /// Whether the alternative form `t` is priced at its own minimum, with its own
-    /// alternatives, rather than by its top operation: a merged scaling (above), and a
-    /// public product applied to a vector, `(A @ B) @ x` out of `A @ (B @ x)`. Priced
-    /// directly, `x` stays as deep as its own minimum and the search reaches one iteration
-    /// across: gradient descent on public features (`w - X^T (X w - y)`, the iteration
-    /// matrix public) took one level per two iterations. As a term of its own the product
-    /// distributes into `x` and re-associates again, `(A @ B @ C) @ y`, all in the clear,
-    /// down to the encrypted data. Each such step opens the vector, so the recursion ends.
-    pub(super) fn own_minimum(&self, t: &T) -> bool {
-        match t {
-            T::Scale(..) => self.rules.merge_scales,
-            T::MatVec(m, _) => self.plain_of(m) && matches!(self.t(*m), T::MatMul(..)),
-            _ => false,
-        }
     }
 
     /// Depth of `t` built with its top operation as written (operands at their minimum).
