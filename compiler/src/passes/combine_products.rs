@@ -7,13 +7,15 @@
 //! `P`. The depth search re-associates within its reach (two iterations: depth k/2), and each
 //! matrix-vector product on ciphertexts costs a level and rotations. Here every encrypted
 //! linear combination is collected through the linear nodes only it feeds, shared or not —
-//! sums, differences, negations, constant scalings and products with a public matrix on the
-//! left — with one coefficient per node, `c I + M` for a public matrix `M`, passed down as a
+//! sums, differences, negations, constant scalings and products (matrix-vector or matrix)
+//! with a public matrix on the left — with one coefficient per node, `c I + M` for a public matrix `M`, passed down as a
 //! gradient is (from a node to its operands, summed over the paths), the products of the
 //! public matrices made as public nodes. What is left is one product per encrypted value the
 //! combination starts from: at k = 32, `P @ y` at depth 1 where the search's form was 16
-//! levels deep. Matrix products with a public factor on one side (`X @ B1 + X @ B2`) that meet
-//! one ciphertext are grouped the same way, `X @ (B1 + B2)`.
+//! levels deep (and `P @ Y` for an encrypted target matrix). Matrix products with a public
+//! factor on the right (`X @ B1 + X @ B2`) that meet one ciphertext are grouped,
+//! `X @ (B1 + B2)`; a matrix between public factors on both sides (`P @ M @ Pᵀ`) ends the
+//! collection: its coefficients would be pairs of matrices, which do not add.
 //!
 //! A combination is rewritten where that makes it shallower without more products on
 //! ciphertexts, or makes fewer at no more depth (`A @ (y + z)` stays: two products for one),
@@ -75,7 +77,8 @@ impl Pass for CombineProducts {
     }
 }
 
-/// How an operand enters a linear node: times a constant, or by a public matrix on its left.
+/// How an operand enters a linear node: times a constant, or by a public matrix on its left
+/// (a vector's matrix-vector product, a matrix's matrix product).
 #[derive(Clone, Copy, Debug)]
 enum Factor {
     Scalar(f64),
@@ -90,7 +93,9 @@ fn parts(g: &Graph, id: NodeId) -> Option<Vec<(NodeId, Factor)>> {
     }
     let plain = |a: NodeId| g.node(a).ty.secrecy == Secrecy::Plain;
     match (&n.op, n.args.as_slice()) {
-        (Op::MatVec, &[a, x]) if plain(a) && !plain(x) => Some(vec![(x, Factor::Matrix(a))]),
+        (Op::MatVec | Op::MatMul, &[a, x]) if plain(a) && !plain(x) => {
+            Some(vec![(x, Factor::Matrix(a))])
+        }
         _ => Some(
             linear_parts(g, id)?
                 .into_iter()
@@ -270,15 +275,15 @@ impl<'a> Linear<'a> {
     }
 }
 
-/// How the product `t` of a public factor and an encrypted matrix is grouped: by its side and
-/// encrypted operand, seen through negations and constant scalings (`X @ B` joins
-/// `(-X) @ C` as `X @ (B - C)`), with the factor they make; `None` for any other node.
+/// How the product `t` of an encrypted matrix and a public factor on its right is grouped: by
+/// the encrypted operand, seen through negations and constant scalings (`X @ B` joins
+/// `(-X) @ C` as `X @ (B - C)`), with the factor they make; `None` for any other node. (A
+/// public factor on the left is a coefficient, [`Factor::Matrix`].)
 fn key(g: &Graph, t: NodeId) -> Option<(Key, f64)> {
     let n = g.node(t);
     let plain = |a: NodeId| g.node(a).ty.secrecy == Secrecy::Plain;
-    let (side, x): (fn(NodeId) -> Key, NodeId) = match (&n.op, n.args.as_slice()) {
-        (Op::MatMul, &[a, x]) if plain(a) && !plain(x) => (Key::Left, x),
-        (Op::MatMul, &[x, a]) if plain(a) && !plain(x) => (Key::Right, x),
+    let x = match (&n.op, n.args.as_slice()) {
+        (Op::MatMul, &[x, a]) if plain(a) && !plain(x) => x,
         _ => return None,
     };
     let (mut x, mut factor) = (x, 1.0);
@@ -286,16 +291,13 @@ fn key(g: &Graph, t: NodeId) -> Option<(Key, f64)> {
         x = inner;
         factor *= k;
     }
-    Some((side(x), factor))
+    Some((Key(x), factor))
 }
 
-/// A group of matrix products: by a public matrix on the left or on the right of one
-/// encrypted matrix.
+/// A group of matrix products: by the encrypted matrix a public matrix multiplies on the
+/// right.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Key {
-    Left(NodeId),
-    Right(NodeId),
-}
+struct Key(NodeId);
 
 /// A combination to rewrite: the node whose value it is.
 struct Combination {
@@ -419,16 +421,15 @@ impl Combination {
         let mut groups: BTreeMap<Key, Vec<(NodeId, f64, f64)>> = BTreeMap::new();
         for (t, c) in coefficients {
             if let Some(m) = c.matrix {
-                let rows = match e.b.node(m).ty.shape {
-                    Shape::Matrix(r, _) => r,
-                    _ => 1,
-                };
                 let x = map[t.index()];
-                let ty = Type {
-                    shape: Shape::Vector(rows),
-                    ..like.ty
+                let (op, shape) = match (e.b.node(m).ty.shape, e.b.node(x).ty.shape) {
+                    (Shape::Matrix(r, _), Shape::Matrix(_, cols)) => {
+                        (Op::MatMul, Shape::Matrix(r, cols))
+                    }
+                    _ => (Op::MatVec, like.ty.shape),
                 };
-                terms.push(e.node(Op::MatVec, vec![m, x], ty));
+                let ty = Type { shape, ..like.ty };
+                terms.push(e.node(op, vec![m, x], ty));
             }
             if c.id == 0.0 {
                 continue;
@@ -448,11 +449,7 @@ impl Combination {
             // One coefficient per public factor (`X @ B` and `(-X) @ B` are one term of `B`).
             let mut factors: BTreeMap<NodeId, f64> = BTreeMap::new();
             for &(t, k, factor) in &members {
-                let args = &g.node(t).args;
-                let a = match key {
-                    Key::Left(_) => args[0],
-                    Key::Right(_) => args[1],
-                };
+                let a = g.node(t).args[1];
                 *factors.entry(map[a.index()]).or_insert(0.0) += k * factor;
             }
             let publics: Vec<NodeId> = factors
@@ -461,12 +458,9 @@ impl Combination {
                 .map(|(a, k)| e.scaled(a, k))
                 .collect();
             let Some(a) = e.total(publics) else { continue };
-            let args = match key {
-                Key::Left(x) => vec![a, map[x.index()]],
-                Key::Right(x) => vec![map[x.index()], a],
-            };
+            let Key(x) = key;
             let ty = g.node(members[0].0).ty;
-            terms.push(e.node(Op::MatMul, args, ty));
+            terms.push(e.node(Op::MatMul, vec![map[x.index()], a], ty));
         }
         match e.total(terms) {
             Some(t) => t,
@@ -531,7 +525,25 @@ mod tests {
         }
     }
 
-    /// Public matrices on either side of the same encrypted matrix, through negations and
+    /// A matrix state moved by a public matrix on its left (`M <- P M + E`): one product of
+    /// a public polynomial in `P` and `E`, depth 1, whatever k.
+    #[test]
+    fn a_public_matrix_on_the_left_of_a_matrix_state_is_one_product() {
+        for k in [2, 9] {
+            let p = run(&format!(
+                "input P: plain matrix[4, 4] range [-0.5, 0.5];
+                 input E: enc matrix[4, 3] range [-1, 1];
+                 let M = E;
+                 for i in 0..{k} {{ M = P @ M + 0.5 * E; }}
+                 output M;
+"
+            ));
+            assert_eq!(encrypted_products(&p), 1, "k = {k}");
+            assert_eq!(depth(&p), 1, "k = {k}");
+        }
+    }
+
+    /// Public matrices on the right of the same encrypted matrix, through negations and
     /// constant scalings, are summed first: one product.
     #[test]
     fn matrix_products_of_one_ciphertext_are_one_product() {
