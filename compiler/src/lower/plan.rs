@@ -85,9 +85,14 @@ pub fn plan(oracle: &mut Oracle, outputs: &[(NodeId, Want)], slack: u32) -> Plan
         .collect();
     shared.sort_unstable();
     shared.dedup();
+    let mut trials = 0;
     for _ in 0..PLAN_ROUNDS {
         let mut improved = false;
         for &x in &shared {
+            if trials == PLAN_TRIALS {
+                return best;
+            }
+            trials += 1;
             let current = match expected.get(&x) {
                 Some(Want::Vec(o)) => *o,
                 _ => match best.vec.get(&(x, Orient::R)) {
@@ -113,6 +118,13 @@ pub fn plan(oracle: &mut Oracle, outputs: &[(NodeId, Want)], slack: u32) -> Plan
 
 /// Passes of the local search of [`plan`] at most.
 const PLAN_ROUNDS: usize = 4;
+
+/// Plans the local search of [`plan`] tries at most. Each is a whole planning pass, and a
+/// round tries every shared vector: an unrolled chain of 64 public products (gradient descent
+/// on public features at -O0, 65 shared vectors, refused as too deep) took 7.4 s to plan
+/// for nothing. The zoo's programs have at most 21 shared vectors (91 for logreg_tabular at
+/// -O2, refused at every level).
+const PLAN_TRIALS: usize = 128;
 
 /// One top-down planning pass, expecting shared values in the layouts `expected` (others in
 /// their [`Planner::preferred`] layout).
