@@ -472,20 +472,11 @@ impl Combination {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::passes::differential::check_passes;
+    use crate::passes::differential::checked_run;
 
-    /// `text` through unroll, cse and this pass, each checked against the source by the
-    /// reference interpreter.
+    /// `text` through unroll, cse and this pass, each checked against the source.
     fn run(text: &str) -> Program {
-        let src = crate::SourceFile::new("t.hel", text);
-        let p = crate::frontend(&src, &[]).expect("valid");
-        let passes: [&dyn Pass; 3] = [
-            &crate::passes::unroll::Unroll { factor: None },
-            &crate::passes::cse::Cse,
-            &CombineProducts,
-        ];
-        check_passes(&p, passes, &[0, 1]).expect("the passes keep the values");
-        passes.iter().fold(p, |p, pass| pass.run(p).expect("runs"))
+        checked_run(text, &[&CombineProducts])
     }
 
     /// Products on ciphertexts: an encrypted operand and a public one.

@@ -134,6 +134,19 @@ pub fn check_passes<'a>(
     Ok(checks)
 }
 
+/// `text` compiled by the front end, then through `unroll`, `cse` and `passes`, each checked
+/// against the source by the reference interpreter ([`check_passes`]): the fixture of the
+/// passes' unit tests.
+#[cfg(test)]
+pub(crate) fn checked_run(text: &str, passes: &[&dyn Pass]) -> Program {
+    let src = crate::SourceFile::new("t.hel", text);
+    let p = crate::frontend(&src, &[]).expect("valid");
+    let mut all: Vec<&dyn Pass> = vec![&super::unroll::Unroll { factor: None }, &super::cse::Cse];
+    all.extend_from_slice(passes);
+    check_passes(&p, all.iter().copied(), &[0, 1]).expect("the passes keep the values");
+    all.iter().fold(p, |p, pass| pass.run(p).expect("runs"))
+}
+
 fn exceeds(difference: f64) -> bool {
     difference.is_nan() || difference > TOLERANCE
 }
