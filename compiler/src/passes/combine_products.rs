@@ -8,10 +8,11 @@
 //! matrix-vector product on ciphertexts costs a level and rotations. Here every encrypted
 //! linear combination is collected through the linear nodes only it feeds, shared or not —
 //! sums, differences, negations, constant scalings and products (matrix-vector or matrix)
-//! with a public matrix on the left — with one coefficient per node, `c I + M` for a public matrix `M`, passed down as a
-//! gradient is (from a node to its operands, summed over the paths), the products of the
-//! public matrices made as public nodes. What is left is one product per encrypted value the
-//! combination starts from: at k = 32, `P @ y` at depth 1 where the search's form was 16
+//! with a public matrix on the left — with one coefficient per node, `c I + M` for a public
+//! matrix `M`, passed down as a gradient is (from a node to its operands, summed over the
+//! paths), the products of the public matrices made as public nodes, which the server
+//! computes in f64. What is left is one product per encrypted value the combination starts
+//! from: at k = 32, `P @ y` at depth 1 where the search's form was 16
 //! levels deep (and `P @ Y` for an encrypted target matrix). Matrix products with a public
 //! factor on the right (`X @ B1 + X @ B2`) that meet one ciphertext are grouped,
 //! `X @ (B1 + B2)`; a matrix between public factors on both sides (`P @ M @ Pᵀ`) ends the
