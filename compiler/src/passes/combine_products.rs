@@ -49,10 +49,9 @@ impl Pass for CombineProducts {
         let g = &p.graph;
         let before = node_depths(g);
         let linear = Linear::of(&p, &before);
-        let rewrites: BTreeMap<NodeId, Combination> = g
+        let rewrites: BTreeSet<NodeId> = g
             .ids()
-            .filter(|&id| linear.is_root(id))
-            .filter_map(|id| linear.combination(id).map(|c| (id, c)))
+            .filter(|&id| linear.is_root(id) && linear.pays(id))
             .collect();
         if rewrites.is_empty() {
             return Ok(p);
@@ -60,9 +59,11 @@ impl Pass for CombineProducts {
         let ids: Vec<NodeId> = g.ids().collect();
         let mut map: Vec<NodeId> = Vec::with_capacity(ids.len());
         let out = rebuild(&p, self.name(), |b, n| {
-            let new = match rewrites.get(&ids[map.len()]) {
-                Some(c) => c.emit(b, &linear, &n, &map),
-                None => b.add(n),
+            let old = ids[map.len()];
+            let new = if rewrites.contains(&old) {
+                linear.emit(old, b, &n, &map)
+            } else {
+                b.add(n)
             };
             map.push(new);
             Ok(new)
@@ -216,8 +217,8 @@ impl<'a> Linear<'a> {
         terms
     }
 
-    /// `root` rewritten, where that pays (see the module documentation).
-    fn combination(&self, root: NodeId) -> Option<Combination> {
+    /// Whether rewriting `root`'s combination pays (see the module documentation).
+    fn pays(&self, root: NodeId) -> bool {
         let one = Shadow {
             id: 1.0,
             matrix: false,
@@ -249,13 +250,12 @@ impl<'a> Linear<'a> {
         // Only scalings to collect: `collect-terms`' work, which keeps a scaling of a
         // scaling as written (one constant multiplication to the lowering).
         if through == 0 && combined().count() == 0 {
-            return None;
+            return false;
         }
         let new = products + combined().count();
         let old = through + combined().sum::<usize>();
         let old_depth = self.depth[root.index()];
-        let pays = (depth < old_depth && new <= old) || (new < old && depth <= old_depth);
-        pays.then_some(Combination { root })
+        (depth < old_depth && new <= old) || (new < old && depth <= old_depth)
     }
 
     /// Products with a public matrix on ciphertexts among `root` and its internal nodes.
@@ -299,11 +299,6 @@ fn key(g: &Graph, t: NodeId) -> Option<(Key, f64)> {
 /// right.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Key(NodeId);
-
-/// A combination to rewrite: the node whose value it is.
-struct Combination {
-    root: NodeId,
-}
 
 /// A coefficient of the rewritten combination: `id I + matrix`, `matrix` a public node of the
 /// new graph.
@@ -407,17 +402,17 @@ impl Coefficients for Emitter<'_> {
     }
 }
 
-impl Combination {
-    /// Appends the combination in place of `like` (the root, its operands mapped to the new
-    /// graph by `map`) and returns the node standing for it.
-    fn emit(&self, b: &mut Builder, linear: &Linear, like: &Node, map: &[NodeId]) -> NodeId {
-        let g = linear.g;
+impl Linear<'_> {
+    /// Appends `root`'s combination rewritten in place of `like` (the root, its operands
+    /// mapped to the new graph by `map`) and returns the node standing for it.
+    fn emit(&self, root: NodeId, b: &mut Builder, like: &Node, map: &[NodeId]) -> NodeId {
+        let g = self.g;
         let mut e = Emitter { b, like, map };
         let one = Coef {
             id: 1.0,
             matrix: None,
         };
-        let coefficients = linear.propagate(self.root, one, &mut e);
+        let coefficients = self.propagate(root, one, &mut e);
         let mut terms = Vec::new();
         let mut groups: BTreeMap<Key, Vec<(NodeId, f64, f64)>> = BTreeMap::new();
         for (t, c) in coefficients {
