@@ -114,13 +114,15 @@ impl Pipeline {
         }
         if level >= OptLevel::O2 {
             passes.push(Box::new(super::software_pipeline::pass(&options)));
-            passes.push(Box::new(super::combine_products::CombineProducts));
             passes.push(Box::new(super::client_precompute::ClientPrecomputePass {
                 mode: options.client_precompute,
             }));
             passes.push(Box::new(super::client_precompute::RemainingProductsPass {
                 mode: options.client_precompute,
             }));
+            // Last: combining public factors first can hide a product of data the client
+            // would have taken (`(P 1) @ (1 xᵀ)`: data, degree 2; `(P 1 1) @ xᵀ`, degree 3).
+            passes.push(Box::new(super::combine_products::CombineProducts));
         }
         Pipeline { passes }
     }
